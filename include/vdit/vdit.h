@@ -1,0 +1,7 @@
+// vdit: the whole public C API. Each layer has its own header; include this one for all.
+#ifndef VDIT_H
+#define VDIT_H
+
+#include "vdit/base.h"
+
+#endif

@@ -1,0 +1,13 @@
+# Runs ${VDIT} ${ARGS}; passes when it exits non-zero and its stderr matches ${REGEX}.
+execute_process(COMMAND ${VDIT} ${ARGS} RESULT_VARIABLE code OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(code EQUAL 0)
+  message(FATAL_ERROR "expected a non-zero exit from: vdit ${ARGS}\nstdout: ${out}\nstderr: ${err}")
+endif()
+if(NOT err MATCHES "${REGEX}")
+  message(FATAL_ERROR "stderr of 'vdit ${ARGS}' does not match '${REGEX}':\n${err}")
+endif()
+string(REGEX MATCHALL "\n" lines "${err}")
+list(LENGTH lines line_count)
+if(line_count GREATER 1)
+  message(FATAL_ERROR "error should be one line, got ${line_count}:\n${err}")
+endif()

@@ -1,0 +1,10 @@
+// The subcommands of `vdit`, one file each (tools/cmd_<name>.c). To add one, define its
+// cli_command there, declare it here and list it in tools/vdit.c.
+#ifndef VDIT_TOOLS_COMMANDS_H
+#define VDIT_TOOLS_COMMANDS_H
+
+#include "cli.h"
+
+extern const cli_command cli_command_info;
+
+#endif

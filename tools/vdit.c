@@ -1,0 +1,45 @@
+// vdit: the command-line front end. Dispatches `vdit <command> [options]`.
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+#include "vdit/build_config.h"
+
+static const cli_command *const commands[] = {
+    &cli_command_info,
+};
+enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
+
+static void print_usage(void) {
+  printf("usage: vdit <command> [options]\n\n"
+         "vdit %s runs and trains video diffusion transformers (Wan2.1) on CPU and CUDA.\n\n"
+         "commands:\n",
+         VDIT_VERSION_STRING);
+  for (int i = 0; i < COMMAND_COUNT; i++) printf("  %-10s %s\n", commands[i]->name, commands[i]->summary);
+  printf("\n'vdit <command> --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+      strcmp(argv[1], "help") == 0) {
+    print_usage();
+    return argc < 2 ? CLI_EXIT_USAGE : CLI_EXIT_OK;
+  }
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("vdit %s\n", VDIT_VERSION_STRING);
+    return CLI_EXIT_OK;
+  }
+  for (int i = 0; i < COMMAND_COUNT; i++)
+    if (strcmp(argv[1], commands[i]->name) == 0) return commands[i]->run(argc - 1, argv + 1);
+
+  const char *names[COMMAND_COUNT + 1];
+  for (int i = 0; i < COMMAND_COUNT; i++) names[i] = commands[i]->name;
+  names[COMMAND_COUNT] = NULL;
+  const char *closest = cli_closest(argv[1], names);
+  if (closest) {
+    char hint[96];
+    snprintf(hint, sizeof hint, "did you mean '%s'? see 'vdit --help'", closest);
+    return cli_usage_error(NULL, hint, "unknown command '%s'", argv[1]);
+  }
+  return cli_usage_error(NULL, "see 'vdit --help'", "unknown command '%s'", argv[1]);
+}
