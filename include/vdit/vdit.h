@@ -3,5 +3,7 @@
 #define VDIT_H
 
 #include "vdit/base.h"
+#include "vdit/num.h"
+#include "vdit/tensor.h"
 
 #endif
