@@ -44,6 +44,22 @@ int vdit_dtype_is_float(vdit_dtype dtype);
 // Bytes for `count` elements (fp4 rounds up to whole bytes); 0 and an error on overflow.
 vdit_status vdit_dtype_storage_bytes(vdit_dtype dtype, size_t count, size_t *bytes);
 
+// ---------------------------------------------------------------- error metrics
+// How far a result is from its fp64 reference, each relative to the reference's magnitude:
+//   rel_l1  = sum|x - r| / sum|r|           (1 for an all-zero x)
+//   rel_rms = ||x - r||_2 / ||r||_2
+//   cos     = <x, r> / (||x|| ||r||)         (0 when either is all zero)
+//   max_err = max|x - r| / max|r|
+// Non-finite values of x are counted and make every metric NaN, so no tolerance passes them.
+typedef struct vdit_error_stats {
+  double rel_l1, rel_rms, cos, max_err;
+  int64_t nonfinite;
+  int64_t count;
+} vdit_error_stats;
+
+vdit_error_stats vdit_error_stats_f32(size_t n, const float *x, const double *reference);
+vdit_error_stats vdit_error_stats_f64(size_t n, const double *x, const double *reference);
+
 #ifdef __cplusplus
 }
 #endif
