@@ -1,0 +1,119 @@
+// Synthetic attention inputs for checks and benchmarks (see docs/attention.md):
+//  plain   Q, K, V ~ N(0, 1) i.i.d.
+//  outlier plain, then in K a few channels (every 32nd, from channel 5) scaled by a gain g in
+//          [10, 50] and shifted by g * u, u ~ N(0, 1) fixed per channel: the large, biased
+//          channels real K tensors have.
+//  video   tokens on a frame-major T x Hs x Ws grid; Q and K are a smooth random embedding of
+//          the token's (t, y, x) position plus noise, so a query scores its space-time
+//          neighbours high (locality); 4 global tokens per head carry a key direction that
+//          every query shares (sinks); V ~ N(0, 1).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn_inputs.h"
+
+vdit_status vdit_attn_inputs_parse(const char *name, vdit_attn_inputs *kind) {
+  if (strcmp(name, "plain") == 0) *kind = VDIT_ATTN_INPUTS_PLAIN;
+  else if (strcmp(name, "outlier") == 0) *kind = VDIT_ATTN_INPUTS_OUTLIER;
+  else if (strcmp(name, "video") == 0) *kind = VDIT_ATTN_INPUTS_VIDEO;
+  else return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown inputs '%s' (plain, outlier or video)", name);
+  return VDIT_OK;
+}
+
+const char *vdit_attn_inputs_name(vdit_attn_inputs kind) {
+  switch (kind) {
+    case VDIT_ATTN_INPUTS_PLAIN: return "plain";
+    case VDIT_ATTN_INPUTS_OUTLIER: return "outlier";
+    case VDIT_ATTN_INPUTS_VIDEO: return "video";
+  }
+  return "unknown";
+}
+
+// Grid for S tokens: T = ceil(S^(1/3)) frames of Hs x Ws, Ws = ceil(sqrt(S / T)).
+static void token_position(int64_t i, int64_t seq, float position[3]) {
+  int64_t frames = (int64_t)ceil(cbrt((double)seq));
+  if (frames < 1) frames = 1;
+  int64_t width = (int64_t)ceil(sqrt((double)seq / (double)frames));
+  if (width < 1) width = 1;
+  int64_t height = (seq + frames * width - 1) / (frames * width);
+  if (height < 1) height = 1;
+  position[0] = (float)(i / (height * width));
+  position[1] = (float)((i / width) % height);
+  position[2] = (float)(i % width);
+}
+
+enum { VIDEO_GLOBAL_TOKENS = 4 };
+static const float VIDEO_LENGTH_SCALE = 2.0f; // grid cells over which similarity decays
+static const float VIDEO_GAIN = 2.5f;         // sharpness of the local attention
+static const float VIDEO_NOISE = 0.3f;
+static const float VIDEO_SINK = 1.5f;         // strength of the shared global-key direction
+
+// Smooth embedding of one (B, H) slice: x[s, d] = gain * sqrt(2) cos(w_d . pos_s + phase_d)
+// + noise, with frequencies w_d ~ N(0, 1 / length_scale^2) drawn per head, so that
+// E[x_s . x_t] / D ~ gain^2 exp(-|pos_s - pos_t|^2 / (2 length_scale^2)).
+static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, uint64_t head_stream,
+                            uint64_t noise_stream, const float *sink, float sink_weight, int global_keys) {
+  float *frequency = malloc((size_t)dim * 4 * sizeof *frequency);
+  if (!frequency) return 0;
+  vdit_rng_normal(seed, head_stream, (size_t)dim * 4, frequency); // 3 frequencies + phase per channel
+  vdit_rng_normal(seed, noise_stream, (size_t)(seq * dim), x);
+  for (int64_t s = 0; s < seq; s++) {
+    float position[3];
+    token_position(s, seq, position);
+    int is_global = global_keys && s % (seq / VIDEO_GLOBAL_TOKENS + 1) == 0;
+    for (int64_t d = 0; d < dim; d++) {
+      const float *f = frequency + d * 4;
+      float angle = (f[0] * position[0] + f[1] * position[1] + f[2] * position[2]) / VIDEO_LENGTH_SCALE +
+                    3.14159265f * f[3];
+      float value = VIDEO_GAIN * 1.41421356f * cosf(angle) + VIDEO_NOISE * x[s * dim + d];
+      if (is_global) value = VIDEO_SINK * 2.0f * sink[d] + VIDEO_NOISE * x[s * dim + d];
+      else value += sink_weight * sink[d];
+      x[s * dim + d] = value;
+    }
+  }
+  free(frequency);
+  return 1;
+}
+
+vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vdit_attn_shape *shape,
+                                  float *q, float *k, float *v) {
+  const int64_t B = shape->batch, H = shape->heads, D = shape->head_dim;
+  const size_t nq = (size_t)(B * H * shape->seq_q * D), nk = (size_t)(B * H * shape->seq_k * D);
+  // Disjoint stream ranges per tensor: Q at 0, K at 2^40, V at 2^41, extras above 2^42.
+  const uint64_t K_STREAM = 1ull << 40, V_STREAM = 1ull << 41, EXTRA_STREAM = 1ull << 42;
+  vdit_rng_normal(seed, V_STREAM, nk, v);
+  if (kind != VDIT_ATTN_INPUTS_VIDEO) {
+    vdit_rng_normal(seed, 0, nq, q);
+    vdit_rng_normal(seed, K_STREAM, nk, k);
+    if (kind == VDIT_ATTN_INPUTS_OUTLIER) {
+      float gain_draw[2 * 256];
+      int64_t channels = D < 256 ? D : 256;
+      vdit_rng_uniform(seed, EXTRA_STREAM, (size_t)channels, gain_draw);
+      vdit_rng_normal(seed, EXTRA_STREAM + 4096, (size_t)channels, gain_draw + 256);
+      for (size_t i = 0; i < nk; i++) {
+        int64_t d = (int64_t)(i % (size_t)D);
+        if (d % 32 != 5 || d >= channels) continue;
+        float gain = 10.0f + 40.0f * gain_draw[d];
+        k[i] = gain * (k[i] + gain_draw[256 + d]);
+      }
+    }
+    return VDIT_OK;
+  }
+  float *sink = malloc((size_t)D * sizeof *sink);
+  if (!sink) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "video inputs: no memory");
+  int ok = 1;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t h = 0; h < H; h++) {
+      uint64_t bh = (uint64_t)(b * H + h);
+      vdit_rng_normal(seed, EXTRA_STREAM + bh * (uint64_t)D, (size_t)D, sink);
+      // Same frequencies for Q and K of a head (so positions match), separate noise.
+      uint64_t head_stream = EXTRA_STREAM + (1ull << 36) + bh * (uint64_t)D * 4;
+      ok &= video_embedding(q + bh * (size_t)(shape->seq_q * D), shape->seq_q, D, seed, head_stream,
+                      bh * (uint64_t)(shape->seq_q * D), sink, 0.25f, 0);
+      ok &= video_embedding(k + bh * (size_t)(shape->seq_k * D), shape->seq_k, D, seed, head_stream,
+                      K_STREAM + bh * (uint64_t)(shape->seq_k * D), sink, 0.0f, 1);
+    }
+  free(sink);
+  return ok ? VDIT_OK : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "video inputs: no memory");
+}

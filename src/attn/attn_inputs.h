@@ -1,0 +1,19 @@
+// Synthetic Q/K/V for attention checks and benchmarks: plain, outlier and video-like
+// (documented in attn_inputs.c and docs/attention.md). Arrays are fp32 (B, H, S, D).
+#ifndef VDIT_ATTN_INPUTS_H
+#define VDIT_ATTN_INPUTS_H
+
+#include "vdit/attn.h"
+
+typedef enum vdit_attn_inputs {
+  VDIT_ATTN_INPUTS_PLAIN = 0,
+  VDIT_ATTN_INPUTS_OUTLIER,
+  VDIT_ATTN_INPUTS_VIDEO,
+} vdit_attn_inputs;
+
+vdit_status vdit_attn_inputs_parse(const char *name, vdit_attn_inputs *kind);
+const char *vdit_attn_inputs_name(vdit_attn_inputs kind);
+vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vdit_attn_shape *shape,
+                                  float *q, float *k, float *v);
+
+#endif
