@@ -5,5 +5,6 @@
 #include "vdit/base.h"
 #include "vdit/num.h"
 #include "vdit/tensor.h"
+#include "vdit/attn.h"
 
 #endif
