@@ -60,6 +60,7 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan, const vdit_attn_config 
                                   const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v);
 void vdit_attn_plan_free(vdit_attn_plan *plan);
 vdit_attn_shape vdit_attn_plan_shape(const vdit_attn_plan *plan);
+float vdit_attn_plan_scale(const vdit_attn_plan *plan); // the softmax scale in use
 
 // O (dtype of Q) and LSE (f32, (B, H, Sq)) must be allocated by the caller on Q's device.
 vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k,
