@@ -155,7 +155,7 @@ static void fill_philox_host(void *data, int is_f64, int64_t n, uint64_t seed, u
   int64_t block_count = (int64_t)((offset % 4 + (uint64_t)n + 3) / 4);
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t j = 0; j < block_count; j++) {
-    uint64_t block = first_block + (uint64_t)j;
+    uint64_t block = (first_block + (uint64_t)j) & (UINT64_MAX >> 2); // elements wrap modulo 2^64, blocks modulo 2^62
     float v32[4];
     double v64[4];
     if (is_f64)

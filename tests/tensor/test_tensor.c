@@ -282,8 +282,8 @@ static void test_copy_strided(void) {
   // its first 3 columns (rows start mid-byte) into a contiguous (3, 3) one.
   uint8_t packed_a[8], packed_c[8], packed_d[5];
   for (int i = 0; i < 8; i++) packed_a[i] = (uint8_t)(0x10 * ((i * 3 + 1) & 15) + ((i * 5 + 2) & 15));
-  memset(packed_c, 0, sizeof packed_c);
-  memset(packed_d, 0, sizeof packed_d);
+  memset(packed_c, 0x5a, sizeof packed_c); // nibbles not written must keep 0xa / 0x5
+  memset(packed_d, 0x5a, sizeof packed_d);
   int64_t sub_shape[2] = {2, 5}, sub_stride[2] = {10, 1};
   vdit_tensor every_other_a, every_other_c, columns_a, columns_d;
   CHECK_OK(vdit_tensor_view(&every_other_a, packed_a, VDIT_DTYPE_F4_E2M1, VDIT_CPU, 2, sub_shape, sub_stride));
@@ -292,7 +292,7 @@ static void test_copy_strided(void) {
   int wrong = 0;
   for (int e = 0; e < 15; e++) {
     unsigned got = (packed_c[e / 2] >> (4 * (e % 2))) & 15, want = (packed_a[e / 2] >> (4 * (e % 2))) & 15;
-    wrong += e / 5 == 1 ? got != 0 : got != want;
+    wrong += e / 5 == 1 ? got != (e % 2 ? 0x5u : 0xau) : got != want;
   }
   CHECK_EQ_INT(wrong, 0);
   int64_t columns_shape[2] = {3, 3}, columns_stride[2] = {5, 1};
@@ -306,7 +306,7 @@ static void test_copy_strided(void) {
       wrong += ((packed_d[to / 2] >> (4 * (to % 2))) & 15) != ((packed_a[from / 2] >> (4 * (from % 2))) & 15);
     }
   CHECK_EQ_INT(wrong, 0);
-  CHECK_EQ_INT(packed_d[4] >> 4, 0); // the pad nibble after element 8 is untouched
+  CHECK_EQ_INT(packed_d[4] >> 4, 0x5); // the pad nibble after element 8 is untouched
 }
 
 static void test_copy_errors(void) {
@@ -463,9 +463,9 @@ static float *rng_reference(int normal, uint64_t seed, uint64_t offset, size_t n
 static void test_fill_bits(void) {
   // Element i of a contiguous fill is stream element offset + i, for offsets and counts
   // that are not multiples of 4, in f32 and f64, with a and b applied in one rounding each.
-  static const uint64_t offsets[4] = {0, 1, 7, ((uint64_t)1 << 32) + 2};
+  static const uint64_t offsets[5] = {0, 1, 7, ((uint64_t)1 << 32) + 2, UINT64_MAX - 2}; // the last wraps
   static const int64_t counts[3] = {1, 3, 1001};
-  for (int o = 0; o < 4; o++)
+  for (int o = 0; o < 5; o++)
     for (int c = 0; c < 3; c++)
       for (int normal = 0; normal < 2; normal++) {
         uint64_t seed = 1000 + (uint64_t)o;
@@ -619,6 +619,7 @@ static void test_arena(void) {
   CHECK_OK(vdit_arena_alloc(&arena, rest, 1, &c));
   CHECK_EQ_INT(arena.used, 4096);
   CHECK_EQ_INT(arena.peak, 4096);
+  CHECK_STATUS(vdit_arena_alloc(&arena, 1, 1, &c), VDIT_ERROR_OUT_OF_MEMORY);
   vdit_arena_reset(&arena);
   CHECK_EQ_INT(arena.used, 0);
   CHECK_EQ_INT(arena.peak, 4096);

@@ -13,7 +13,7 @@ static __global__ void rng_kernel(uint64_t seed, uint64_t offset, uint64_t n, ui
                                   uint64_t block_count, int normal, float *out) {
   uint64_t step = (uint64_t)gridDim.x * blockDim.x;
   for (uint64_t j = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; j < block_count; j += step) {
-    uint64_t block = first_block + j;
+    uint64_t block = (first_block + j) & (UINT64_MAX >> 2); // elements wrap modulo 2^64, blocks modulo 2^62
     float values[4];
     vdit_philox_draw_block(seed, block, normal, values);
     for (int lane = 0; lane < 4; lane++) {

@@ -40,7 +40,7 @@ static __global__ void fill_philox_kernel(void *dst, int is_f64, uint64_t n, uin
                                           uint64_t first_block, uint64_t block_count, vdit_philox_fill fill) {
   uint64_t step = (uint64_t)gridDim.x * blockDim.x;
   for (uint64_t j = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x; j < block_count; j += step) {
-    uint64_t block = first_block + j;
+    uint64_t block = (first_block + j) & (UINT64_MAX >> 2); // elements wrap modulo 2^64, blocks modulo 2^62
     if (is_f64) {
       double values[4];
       vdit_philox_fill_block_f64(&fill, seed, block, values);
