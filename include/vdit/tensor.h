@@ -76,8 +76,9 @@ vdit_status vdit_device_synchronize(vdit_device device);
 vdit_status vdit_tensor_alloc(vdit_tensor *t, vdit_dtype dtype, vdit_device device, int ndim, const int64_t *shape);
 void vdit_tensor_free(vdit_tensor *t);
 
-// Wraps existing memory; `stride` NULL means contiguous. For f4_e2m1 the innermost stride
-// must be 1 and the others even (every row starts on a byte).
+// Wraps existing memory; `stride` NULL means contiguous. For f4_e2m1 (packed two per byte,
+// element 2i in the low nibble of byte i) the innermost stride must be 1 and none negative.
+// A device view's data must be aligned to its element size.
 vdit_status vdit_tensor_view(vdit_tensor *t, void *data, vdit_dtype dtype, vdit_device device, int ndim,
                              const int64_t *shape, const int64_t *stride);
 
@@ -123,7 +124,8 @@ vdit_status vdit_tensor_count_nan(const vdit_tensor *t, int64_t *count);
 // at row-major index i takes element offset + i of the stream `seed` (see vdit_rng_uniform,
 // vdit_rng_normal) as v, then x = a + b * v with each operation rounded once:
 //   uniform: f32: a = (float)low, b = (float)high - (float)low (in float); f64: a = low,
-//            b = high - low (in double), v = (double)u.  x lies in [low, high].
+//            b = high - low (in double), v = (double)u. x lies in [low, high]
+//            up to the rounding of a + b * u at the ends.
 //   normal:  f32: a = (float)mean, b = (float)std; f64: a = mean, b = std, v = (double)z.
 vdit_status vdit_tensor_fill_uniform(vdit_tensor *t, uint64_t seed, uint64_t offset, double low, double high);
 vdit_status vdit_tensor_fill_normal(vdit_tensor *t, uint64_t seed, uint64_t offset, double mean, double std);

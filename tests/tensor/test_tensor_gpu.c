@@ -222,9 +222,10 @@ static void test_rng_matches_cpu(void) {
   static const uint64_t offsets[6] = {0, 1, 2, 3, 5 + ((uint64_t)1 << 32), UINT64_MAX - 6}; // the last wraps
   static const size_t counts[5] = {1, 2, 3, 1001, 4099};
   size_t big = 10000003; // >= 10^7, not a multiple of 4
-  float *device = NULL;
+  void *device_memory = NULL;
   float *cpu = malloc(big * sizeof *cpu), *gpu = malloc(big * sizeof *gpu);
-  CHECK_OK(vdit_device_alloc(GPU, big * sizeof(float), (void **)&device));
+  CHECK_OK(vdit_device_alloc(GPU, big * sizeof(float), &device_memory));
+  float *device = device_memory;
   for (int normal = 0; normal < 2; normal++) {
     for (int s = 0; s < 4; s++)
       for (int o = 0; o < 6; o++)
