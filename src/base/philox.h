@@ -115,4 +115,18 @@ VDIT_HOST_DEVICE float vdit_philox_normal_at(uint64_t seed, uint64_t element) {
   return (lane & 1u) ? zs : zc;
 }
 
+// All four elements of Philox block `block` (stream elements 4*block .. 4*block+3) as
+// uniforms (normal == 0) or standard normals (normal != 0): the same values as
+// vdit_philox_uniform_at / vdit_philox_normal_at, one Philox call for four elements.
+VDIT_HOST_DEVICE void vdit_philox_draw_block(uint64_t seed, uint64_t block, int normal, float out[4]) {
+  uint32_t raw[4];
+  vdit_philox_block((uint32_t)block, (uint32_t)(block >> 32), 0u, 0u, (uint32_t)seed, (uint32_t)(seed >> 32), raw);
+  if (normal) {
+    vdit_philox_normal_pair(raw[0], raw[1], &out[0], &out[1]);
+    vdit_philox_normal_pair(raw[2], raw[3], &out[2], &out[3]);
+  } else {
+    for (int lane = 0; lane < 4; lane++) out[lane] = vdit_philox_uniform(raw[lane]);
+  }
+}
+
 #endif // VDIT_PHILOX_H
