@@ -16,3 +16,27 @@ vdit_cli_test(info_json "\"version\": *\"[0-9.]+\".*\"gpus\": *\\[" info --json)
 vdit_cli_test(info_help "usage: vdit info" info --help)
 vdit_cli_test_fails(unknown_command "unknown command 'inf'.*did you mean 'info'" inf)
 vdit_cli_test_fails(unknown_option "unknown option '--jsn'.*did you mean '--json'" info --jsn)
+
+# vdit inspect on a file written by the reference safetensors implementation
+# (tools/make_safetensors_fixtures.py) and on the same file cut short.
+set(VDIT_ST_DATA ${CMAKE_CURRENT_SOURCE_DIR}/data/safetensors)
+vdit_cli_test(help_lists_inspect "inspect +list the tensors" --help)
+vdit_cli_test(inspect "\nstep +I64 +\\[\\] +1 +8\nblocks\\.0\\.weight +F32 +\\[2, 3\\] +6 +24\n.*6 tensors: 18 parameters, 50 bytes"
+              inspect ${VDIT_ST_DATA}/small.safetensors)
+vdit_cli_test(inspect_metadata "metadata: .*format = np" inspect ${VDIT_ST_DATA}/small.safetensors)
+vdit_cli_test(inspect_json "\"shape\": \\[2, 3\\].*\"tensor_count\": 6, \"parameter_count\": 18, \"data_bytes\": 50}"
+              inspect ${VDIT_ST_DATA}/small.safetensors --json)
+vdit_cli_test(inspect_filter "2 of 6 tensors match 'blocks': 9 parameters, 30 bytes"
+              inspect ${VDIT_ST_DATA}/small.safetensors --filter blocks)
+vdit_cli_test(inspect_help "usage: vdit inspect FILE.safetensors" inspect --help)
+vdit_cli_test_fails(inspect_truncated
+  "^vdit inspect: corrupt file: [^\n]*truncated\\.safetensors: tensor 'ids': data_offsets \\[38, 46\\] run past the data section"
+  inspect ${VDIT_ST_DATA}/truncated.safetensors)
+vdit_cli_test_fails(inspect_missing_file "^vdit inspect: i/o error: cannot open [^\n]*: No such file.*check the path"
+                    inspect ${VDIT_ST_DATA}/no-such-file.safetensors)
+vdit_cli_test_fails(inspect_folder "^vdit inspect: i/o error: [^\n]* is not a regular file" inspect ${VDIT_ST_DATA})
+vdit_cli_test_fails(inspect_no_file "^vdit inspect: missing the FILE\\.safetensors argument \\(see 'vdit inspect --help'\\)"
+                    inspect)
+vdit_cli_test_fails(inspect_two_files "unexpected argument" inspect a.safetensors b.safetensors)
+vdit_cli_test_fails(inspect_unknown_option "unknown option '--jsn'.*did you mean '--json'"
+                    inspect ${VDIT_ST_DATA}/small.safetensors --jsn)
