@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "num/test_inputs.h"
 #include "num/reference.h"
 #include "vdit/num.h"
 
@@ -252,37 +253,10 @@ static void test_midpoints(void) {
   }
 }
 
-// ---------------------------------------------------------------- random floats
-// Draws that reach every exponent: a quarter raw 32-bit patterns (subnormals, inf, NaN
-// payloads included), a quarter with exponents in [-30, 20] (the narrow formats' ranges),
-// a quarter as those with the low mantissa bits cleared (ties and near-ties of every
-// format), a quarter with a uniform exponent field 0..254.
-static void random_floats(uint64_t seed, size_t n, float *out) {
-  uint32_t *raw = (uint32_t *)malloc(2 * n * sizeof *raw);
-  vdit_rng_u32(seed, 0, 2 * n, raw);
-  for (size_t i = 0; i < n; i++) {
-    uint32_t a = raw[2 * i], b = raw[2 * i + 1];
-    uint32_t sign = a & 0x80000000u, mantissa = a & 0x007fffffu, bits;
-    switch (i % 4) {
-      case 0: bits = b; break;
-      case 1: bits = sign | ((uint32_t)(127 - 30 + (int)(b % 51)) << 23) | mantissa; break;
-      case 2: {
-        uint32_t keep = 1 + (b >> 8) % 14; // mantissa bits kept: ties of 1..13-bit formats
-        bits = sign | ((uint32_t)(127 - 30 + (int)(b % 51)) << 23) | (mantissa & ~((1u << (23 - keep)) - 1u));
-        if ((b >> 16) & 1) bits += (b >> 17) & 1 ? 1u : (uint32_t)-1; // one ulp off the tie
-        break;
-      }
-      default: bits = sign | ((b % 255) << 23) | mantissa; break;
-    }
-    out[i] = bits_float(bits);
-  }
-  free(raw);
-}
-
 static void test_random_against_reference(void) {
   const size_t n = 10 * 1000 * 1000;
   float *x = (float *)malloc(n * sizeof *x);
-  random_floats(20240601, n, x);
+  test_random_floats(20240601, n, x);
   for (int f = 0; f < FORMAT_COUNT; f++) {
     const format_case *fc = &formats[f];
     uint64_t bad = 0;
@@ -312,7 +286,7 @@ static void test_bulk(void) {
     size_t n = sizes[s];
     float *x = (float *)malloc((n + 1) * sizeof *x), *y = (float *)malloc((n + 1) * sizeof *y);
     uint8_t *codes = (uint8_t *)malloc(4 * n + 1);
-    random_floats(7 + s, n, x);
+    test_random_floats(7 + s, n, x);
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++) {
       vdit_dtype dtype = dtypes[d];
       size_t bytes = 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "num/test_inputs.h"
 #include "num/reference.h"
 #include "vdit/num.h"
 
@@ -22,87 +23,6 @@ static float bits_float(uint32_t u) {
   float x;
   memcpy(&x, &u, 4);
   return x;
-}
-
-// ---------------------------------------------------------------- inputs
-typedef enum input_kind {
-  INPUT_GAUSSIAN,
-  INPUT_OUTLIER_CHANNELS, // 2% of the columns 10-50x larger, as K and activations have
-  INPUT_WIDE_RANGE,       // every block its own magnitude, 2^-140 .. 2^120, some zero blocks
-  INPUT_TINY,             // subnormal floats and values near the scale floors
-  INPUT_NONFINITE,        // Gaussian with an inf, a -inf and a NaN in a few blocks
-  INPUT_ELEMENT_TIES,     // blocks of (integer or half-integer) * 2^k with amax 127 * 2^k: exact
-                          // rounding ties for INT8, and for the MX and e2m1 grids after scaling
-  INPUT_SCALE_TIES,       // NVFP4 block maxima whose (amax / 6) / tensor_scale lands within a
-                          // few ulps of an e4m3 midpoint, where the operation order decides
-  INPUT_KIND_COUNT
-} input_kind;
-
-static const char *const input_names[INPUT_KIND_COUNT] = {"gaussian", "outlier", "wide", "tiny",
-                                                          "nonfinite", "element-ties", "scale-ties"};
-
-static void make_input(input_kind kind, uint64_t seed, size_t rows, size_t cols, float *x) {
-  size_t n = rows * cols;
-  vdit_rng_normal(seed, 0, n, x);
-  float *u = (float *)malloc((n + cols) * sizeof *u);
-  vdit_rng_uniform(seed ^ 0x9e3779b97f4a7c15ull, 0, n + cols, u);
-  switch (kind) {
-    case INPUT_GAUSSIAN: break;
-    case INPUT_OUTLIER_CHANNELS:
-      for (size_t c = 0; c < cols; c++) {
-        if (u[n + c] >= 0.02f && c != cols / 2) continue; // at least one outlier channel
-        float factor = 10.0f + 40.0f * u[(c * 7919) % n];
-        for (size_t r = 0; r < rows; r++) x[r * cols + c] *= factor;
-      }
-      break;
-    case INPUT_WIDE_RANGE:
-      for (size_t b = 0; b < n / 16; b++) {
-        float draw = u[b * 16];
-        int exponent = -140 + (int)(draw * 260.0f);
-        if (draw < 0.05f) exponent = -1000; // a zero block
-        for (size_t i = 0; i < 16; i++) x[b * 16 + i] = exponent == -1000 ? 0.0f : ldexpf(x[b * 16 + i], exponent);
-      }
-      break;
-    case INPUT_TINY:
-      for (size_t i = 0; i < n; i++) x[i] = ldexpf(x[i], -120 - (int)(u[i] * 30.0f));
-      break;
-    case INPUT_NONFINITE:
-      for (size_t i = 0; i < n; i++) {
-        if (u[i] < 0.002f) x[i] = INFINITY;
-        else if (u[i] < 0.004f) x[i] = -INFINITY;
-        else if (u[i] < 0.006f) x[i] = NAN;
-      }
-      break;
-    case INPUT_ELEMENT_TIES:
-      for (size_t b = 0; b < n / 16; b++) {
-        int k = -20 + (int)(u[b * 16] * 40.0f);
-        for (size_t i = 0; i < 16; i++) {
-          float steps = floorf(u[b * 16 + i] * 254.0f) - 127.0f; // an integer in [-127, 126]
-          if (x[b * 16 + i] > 0) steps += 0.5f;                  // or a half-integer
-          x[b * 16 + i] = ldexpf(i == 0 ? 127.0f : steps, k);
-        }
-      }
-      break;
-    case INPUT_SCALE_TIES: {
-      // x[0] = A is the tensor maximum, so tensor_scale = A / 2688 as the quantizer computes it.
-      float a = 1000.0f * (1.0f + u[0]);
-      float tensor_scale = a / 2688.0f;
-      for (size_t i = 0; i < n; i++) x[i] = x[i] * 0.01f * a / 448.0f;
-      x[0] = a;
-      for (size_t b = 1; b < n / 16; b++) {
-        // The midpoint between e4m3 codes c and c + 1 (both finite, below 448).
-        uint8_t c = (uint8_t)(1 + (int)(u[b * 16] * 124.0f));
-        float midpoint = (vdit_f8_e4m3_to_float(c) + vdit_f8_e4m3_to_float((uint8_t)(c + 1))) / 2;
-        float block_max = (midpoint * tensor_scale) * 6.0f;
-        int jitter = (int)(u[b * 16 + 1] * 5.0f) - 2; // -2 .. 2 ulps
-        uint32_t bits = float_bits(block_max) + (uint32_t)jitter;
-        x[b * 16 + (b % 16)] = (u[b * 16 + 2] < 0.5f ? -1.0f : 1.0f) * bits_float(bits);
-      }
-      break;
-    }
-    default: break;
-  }
-  free(u);
 }
 
 // ---------------------------------------------------------------- one scheme, both paths
@@ -207,7 +127,7 @@ static int compare_paths(vdit_quant_scheme scheme, input_kind kind, size_t rows,
   size_t n = rows * cols;
   float *x = (float *)malloc(n * sizeof *x);
   float *y_fast = (float *)malloc(n * sizeof *y_fast), *y_reference = (float *)malloc(n * sizeof *y_reference);
-  make_input(kind, seed, rows, cols, x);
+  test_make_input(kind, seed, rows, cols, x);
   quantized fast = quantized_alloc(scheme, rows, cols), reference = quantized_alloc(scheme, rows, cols);
   int agree = 1;
   CHECK_OK(quantize_fast(scheme, rows, cols, x, &fast));
@@ -236,7 +156,7 @@ static int compare_paths(vdit_quant_scheme scheme, input_kind kind, size_t rows,
       break;
     }
   if (!agree)
-    fprintf(stderr, "  (%s, %s input, %zu x %zu, seed %llu)\n", vdit_quant_scheme_name(scheme), input_names[kind], rows,
+    fprintf(stderr, "  (%s, %s input, %zu x %zu, seed %llu)\n", vdit_quant_scheme_name(scheme), test_input_names[kind], rows,
             cols, (unsigned long long)seed);
   quantized_free(&fast);
   quantized_free(&reference);
@@ -486,7 +406,7 @@ static void test_round_trip(void) {
   const size_t rows = 8, cols = 256, n = rows * cols;
   float *x = (float *)malloc(n * sizeof *x), *y = (float *)malloc(n * sizeof *y), *z = (float *)malloc(n * sizeof *z);
   for (int s = 0; s < VDIT_QUANT_COUNT; s++) {
-    make_input(INPUT_OUTLIER_CHANNELS, 300 + (uint64_t)s, rows, cols, x);
+    test_make_input(INPUT_OUTLIER_CHANNELS, 300 + (uint64_t)s, rows, cols, x);
     quantized q = quantized_alloc((vdit_quant_scheme)s, rows, cols);
     CHECK_OK(quantize_fast((vdit_quant_scheme)s, rows, cols, x, &q));
     CHECK_OK(dequantize_fast((vdit_quant_scheme)s, rows, cols, &q, y));
