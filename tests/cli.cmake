@@ -40,3 +40,14 @@ vdit_cli_test_fails(inspect_no_file "^vdit inspect: missing the FILE\\.safetenso
 vdit_cli_test_fails(inspect_two_files "unexpected argument" inspect a.safetensors b.safetensors)
 vdit_cli_test_fails(inspect_unknown_option "unknown option '--jsn'.*did you mean '--json'"
                     inspect ${VDIT_ST_DATA}/small.safetensors --jsn)
+
+# vdit attn check|bench
+vdit_cli_test(attn_check "result: pass" attn check --seq 100 --seq-k 130 --mask causal --layout bhsd)
+vdit_cli_test(attn_check_json "\"o\": {\"rel_l1\": [0-9.e-]+, \"cos\": .*\"dv\": {.*\"passed\": true" attn check --seq 64 --dtype fp16 --inputs outlier --json)
+vdit_cli_test(attn_bench_json "\"fwd\": {\"ms\": [0-9.]+, \"tflops\": [0-9.]+}, \"bwd\": {\"ms\"" attn bench --seq 128 --repeat 2 --warmup 0 --json)
+vdit_cli_test(attn_help "usage: vdit attn check" attn check --help)
+vdit_cli_test_fails(attn_bad_mask "--mask block:N needs a block length N >= 1" attn check --mask block:0)
+vdit_cli_test_fails(attn_bad_method "unknown attention method 'sparse'" attn check --method sparse)
+vdit_cli_test_fails(attn_bad_dim "--dim must be in 1..256" attn check --dim 300)
+vdit_cli_test_fails(attn_unknown_subcommand "unknown subcommand 'chek'.*did you mean 'check'" attn chek)
+vdit_cli_test_fails(attn_cuda_unavailable "attn check: (no device|unsupported)" attn check --device cuda)

@@ -7,5 +7,6 @@
 
 extern const cli_command cli_command_info;
 extern const cli_command cli_command_inspect;
+extern const cli_command cli_command_attn;
 
 #endif

@@ -8,6 +8,7 @@
 static const cli_command *const commands[] = {
     &cli_command_info,
     &cli_command_inspect,
+    &cli_command_attn,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

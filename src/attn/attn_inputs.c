@@ -5,8 +5,9 @@
 //          channels real K tensors have.
 //  video   tokens on a frame-major T x Hs x Ws grid; Q and K are a smooth random embedding of
 //          the token's (t, y, x) position plus noise, so a query scores its space-time
-//          neighbours high (locality); 4 global tokens per head carry a key direction that
-//          every query shares (sinks); V ~ N(0, 1).
+//          neighbours high (locality, a query's own position scores ~8 after scaling);
+//          4 global tokens per head carry a key direction that every query shares (sinks,
+//          scoring ~5); V ~ N(0, 1).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +46,19 @@ static void token_position(int64_t i, int64_t seq, float position[3]) {
 
 enum { VIDEO_GLOBAL_TOKENS = 4 };
 static const float VIDEO_LENGTH_SCALE = 2.0f; // grid cells over which similarity decays
-static const float VIDEO_GAIN = 2.5f;         // sharpness of the local attention
+static const float VIDEO_SELF_LOGIT = 8.0f;   // scaled score of a query with its own position
+static const float VIDEO_SINK_LOGIT = 5.0f;   // scaled score of any query with a global key
 static const float VIDEO_NOISE = 0.3f;
-static const float VIDEO_SINK = 1.5f;         // strength of the shared global-key direction
 
 // Smooth embedding of one (B, H) slice: x[s, d] = gain * sqrt(2) cos(w_d . pos_s + phase_d)
 // + noise, with frequencies w_d ~ N(0, 1 / length_scale^2) drawn per head, so that
-// E[x_s . x_t] / D ~ gain^2 exp(-|pos_s - pos_t|^2 / (2 length_scale^2)).
+// E[x_s . x_t] / D ~ gain^2 exp(-|pos_s - pos_t|^2 / (2 length_scale^2)); gain^2 = self_logit /
+// sqrt(D) puts a query's score with its own position near VIDEO_SELF_LOGIT after the
+// 1/sqrt(D) softmax scale. Global keys hold the sink direction instead; queries carry
+// `sink_weight` of it.
 static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, uint64_t head_stream,
-                            uint64_t noise_stream, const float *sink, float sink_weight, int global_keys) {
+                           uint64_t noise_stream, const float *sink, float sink_weight, int global_keys) {
+  const float gain = sqrtf(VIDEO_SELF_LOGIT / sqrtf((float)dim));
   float *frequency = malloc((size_t)dim * 4 * sizeof *frequency);
   if (!frequency) return 0;
   vdit_rng_normal(seed, head_stream, (size_t)dim * 4, frequency); // 3 frequencies + phase per channel
@@ -66,8 +71,8 @@ static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, ui
       const float *f = frequency + d * 4;
       float angle = (f[0] * position[0] + f[1] * position[1] + f[2] * position[2]) / VIDEO_LENGTH_SCALE +
                     3.14159265f * f[3];
-      float value = VIDEO_GAIN * 1.41421356f * cosf(angle) + VIDEO_NOISE * x[s * dim + d];
-      if (is_global) value = VIDEO_SINK * 2.0f * sink[d] + VIDEO_NOISE * x[s * dim + d];
+      float value = gain * 1.41421356f * cosf(angle) + VIDEO_NOISE * x[s * dim + d];
+      if (is_global) value = sink[d] + VIDEO_NOISE * x[s * dim + d];
       else value += sink_weight * sink[d];
       x[s * dim + d] = value;
     }
@@ -110,7 +115,7 @@ vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vd
       // Same frequencies for Q and K of a head (so positions match), separate noise.
       uint64_t head_stream = EXTRA_STREAM + (1ull << 36) + bh * (uint64_t)D * 4;
       ok &= video_embedding(q + bh * (size_t)(shape->seq_q * D), shape->seq_q, D, seed, head_stream,
-                      bh * (uint64_t)(shape->seq_q * D), sink, 0.25f, 0);
+                      bh * (uint64_t)(shape->seq_q * D), sink, VIDEO_SINK_LOGIT / sqrtf((float)D), 0);
       ok &= video_embedding(k + bh * (size_t)(shape->seq_k * D), shape->seq_k, D, seed, head_stream,
                       K_STREAM + bh * (uint64_t)(shape->seq_k * D), sink, 0.0f, 1);
     }

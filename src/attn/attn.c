@@ -1,0 +1,280 @@
+// The attention entry point: validates tensors against the config, builds a plan, and
+// dispatches forward and backward to the method's implementation on the tensors' device.
+// The CPU path gathers Q/K/V (any dtype, either layout, any strides with a contiguous head
+// dim) into fp32 (B, H, S, D) arrays, runs the fp32 kernels and scatters the results back.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn_kernels.h"
+#include "vdit/attn.h"
+
+struct vdit_attn_plan {
+  vdit_attn_problem problem; // problem.config.key_lengths points at key_lengths below
+  vdit_dtype dtype;
+  vdit_device device;
+  int64_t *key_lengths;
+};
+
+const char *vdit_attn_method_name(vdit_attn_method method) {
+  switch (method) {
+    case VDIT_ATTN_DENSE: return "dense";
+    case VDIT_ATTN_METHOD_COUNT: break;
+  }
+  return "unknown";
+}
+
+vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
+  for (int m = 0; m < VDIT_ATTN_METHOD_COUNT; m++)
+    if (strcmp(name, vdit_attn_method_name((vdit_attn_method)m)) == 0) {
+      *method = (vdit_attn_method)m;
+      return VDIT_OK;
+    }
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense)", name);
+}
+
+// Index of (b, h, s) in a 4-d tensor of the given layout, in elements.
+static int64_t row_offset(const vdit_tensor *t, vdit_attn_layout layout, int64_t b, int64_t h, int64_t s) {
+  return layout == VDIT_ATTN_LAYOUT_BSHD ? b * t->stride[0] + s * t->stride[1] + h * t->stride[2]
+                                         : b * t->stride[0] + h * t->stride[1] + s * t->stride[2];
+}
+
+// (batch, heads, seq, dim) of a Q/K/V-like tensor in `layout`.
+static vdit_status tensor_bhsd(const vdit_tensor *t, const char *name, vdit_attn_layout layout, int64_t out[4]) {
+  out[0] = out[1] = out[2] = out[3] = 0;
+  if (!t || (!t->data && vdit_tensor_numel(t) > 0))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: %s is missing", name);
+  if (t->ndim != 4)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: %s must have 4 dims (%s), got %d", name,
+                      layout == VDIT_ATTN_LAYOUT_BSHD ? "B, S, H, D" : "B, H, S, D", t->ndim);
+  if (t->stride[3] != 1)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: %s needs a contiguous head dim (stride 1, got %lld)",
+                      name, (long long)t->stride[3]);
+  out[0] = t->shape[0];
+  out[1] = layout == VDIT_ATTN_LAYOUT_BSHD ? t->shape[2] : t->shape[1];
+  out[2] = layout == VDIT_ATTN_LAYOUT_BSHD ? t->shape[1] : t->shape[2];
+  out[3] = t->shape[3];
+  return VDIT_OK;
+}
+
+vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_config *config,
+                                  const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v) {
+  *plan_out = NULL;
+  if (!config) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: config is NULL");
+  if ((unsigned)config->method >= VDIT_ATTN_METHOD_COUNT)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid method %d", (int)config->method);
+  if (config->layout != VDIT_ATTN_LAYOUT_BSHD && config->layout != VDIT_ATTN_LAYOUT_BHSD)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid layout %d", (int)config->layout);
+  int64_t qs[4], ks[4], vs[4];
+  VDIT_TRY(tensor_bhsd(q, "Q", config->layout, qs));
+  VDIT_TRY(tensor_bhsd(k, "K", config->layout, ks));
+  VDIT_TRY(tensor_bhsd(v, "V", config->layout, vs));
+  if (q->dtype != k->dtype || q->dtype != v->dtype)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: Q, K, V dtypes differ (%s, %s, %s)",
+                      vdit_dtype_name(q->dtype), vdit_dtype_name(k->dtype), vdit_dtype_name(v->dtype));
+  if (q->device.type != k->device.type || q->device.type != v->device.type ||
+      q->device.index != k->device.index || q->device.index != v->device.index)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: Q, K, V are on different devices");
+  if (q->dtype != VDIT_DTYPE_BF16 && q->dtype != VDIT_DTYPE_F16 && q->dtype != VDIT_DTYPE_F32)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: dtype %s not supported (bf16, f16, or f32 on the CPU)",
+                      vdit_dtype_name(q->dtype));
+  if (qs[0] != ks[0] || qs[1] != ks[1] || qs[3] != ks[3] || memcmp(ks, vs, sizeof ks) != 0)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                      "attention: shapes disagree: Q (B=%lld, H=%lld, S=%lld, D=%lld), K (%lld, %lld, %lld, %lld), "
+                      "V (%lld, %lld, %lld, %lld)",
+                      (long long)qs[0], (long long)qs[1], (long long)qs[2], (long long)qs[3], (long long)ks[0],
+                      (long long)ks[1], (long long)ks[2], (long long)ks[3], (long long)vs[0], (long long)vs[1],
+                      (long long)vs[2], (long long)vs[3]);
+  if (qs[3] < 1 || qs[3] > 256)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: head dim %lld outside 1..256", (long long)qs[3]);
+  if (config->mask != VDIT_ATTN_MASK_NONE && config->mask != VDIT_ATTN_MASK_CAUSAL &&
+      config->mask != VDIT_ATTN_MASK_BLOCK_CAUSAL)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid mask %d", (int)config->mask);
+  if (config->mask == VDIT_ATTN_MASK_BLOCK_CAUSAL && config->mask_block_length < 1)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: block-causal mask needs a block length >= 1 (got %lld)",
+                      (long long)config->mask_block_length);
+  if (config->softmax_scale < 0 || !isfinite(config->softmax_scale))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax scale must be finite and >= 0 (0 = 1/sqrt(D))");
+  if (config->key_lengths)
+    for (int64_t b = 0; b < qs[0]; b++)
+      if (config->key_lengths[b] < 0 || config->key_lengths[b] > ks[2])
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: key length %lld of batch %lld outside 0..%lld",
+                          (long long)config->key_lengths[b], (long long)b, (long long)ks[2]);
+  if (q->device.type == VDIT_DEVICE_CUDA)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
+                      "attention: the CUDA attention kernels are still in the kernel lab (dev/attn); use --device cpu");
+
+  vdit_attn_plan *plan = calloc(1, sizeof *plan);
+  if (!plan) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for a plan");
+  plan->problem.shape = (vdit_attn_shape){qs[0], qs[1], qs[2], ks[2], qs[3]};
+  plan->problem.scale = config->softmax_scale > 0 ? config->softmax_scale : 1.0f / sqrtf((float)qs[3]);
+  plan->problem.config = *config;
+  plan->dtype = q->dtype;
+  plan->device = q->device;
+  if (config->key_lengths) {
+    plan->key_lengths = malloc((size_t)qs[0] * sizeof *plan->key_lengths);
+    if (!plan->key_lengths) {
+      free(plan);
+      return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for key lengths");
+    }
+    memcpy(plan->key_lengths, config->key_lengths, (size_t)qs[0] * sizeof *plan->key_lengths);
+  }
+  plan->problem.config.key_lengths = plan->key_lengths;
+  *plan_out = plan;
+  return VDIT_OK;
+}
+
+void vdit_attn_plan_free(vdit_attn_plan *plan) {
+  if (!plan) return;
+  free(plan->key_lengths);
+  free(plan);
+}
+
+vdit_attn_shape vdit_attn_plan_shape(const vdit_attn_plan *plan) { return plan->problem.shape; }
+
+float vdit_attn_plan_scale(const vdit_attn_plan *plan) { return plan->problem.scale; }
+
+// A tensor that must match the plan: same dtype (or `dtype` when given), device and
+// (B, H, S, D) with S = seq.
+static vdit_status check_like(const vdit_attn_plan *plan, const vdit_tensor *t, const char *name, int64_t seq) {
+  int64_t s[4];
+  VDIT_TRY(tensor_bhsd(t, name, plan->problem.config.layout, s));
+  const vdit_attn_shape p = plan->problem.shape;
+  if (t->dtype != plan->dtype || t->device.type != plan->device.type || t->device.index != plan->device.index)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: %s must be %s on the device of Q", name,
+                      vdit_dtype_name(plan->dtype));
+  if (s[0] != p.batch || s[1] != p.heads || s[2] != seq || s[3] != p.head_dim)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: %s has (B, H, S, D) = (%lld, %lld, %lld, %lld), want (%lld, %lld, %lld, %lld)",
+                      name, (long long)s[0], (long long)s[1], (long long)s[2], (long long)s[3], (long long)p.batch,
+                      (long long)p.heads, (long long)seq, (long long)p.head_dim);
+  return VDIT_OK;
+}
+
+static vdit_status check_lse(const vdit_attn_plan *plan, const vdit_tensor *lse) {
+  const vdit_attn_shape p = plan->problem.shape;
+  if (!lse || lse->dtype != VDIT_DTYPE_F32 || lse->ndim != 3 || lse->shape[0] != p.batch || lse->shape[1] != p.heads ||
+      lse->shape[2] != p.seq_q || lse->device.type != plan->device.type)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: LSE must be f32 (B, H, Sq) = (%lld, %lld, %lld) on Q's device",
+                      (long long)p.batch, (long long)p.heads, (long long)p.seq_q);
+  return VDIT_OK;
+}
+
+// Tensor (either layout, any dtype, contiguous head dim) <-> fp32 (B, H, S, D) array.
+vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out) {
+  int64_t s4[4];
+  VDIT_TRY(tensor_bhsd(t, "tensor", layout, s4));
+  const size_t element = (size_t)vdit_dtype_bits(t->dtype) / 8;
+  for (int64_t b = 0; b < s4[0]; b++)
+    for (int64_t h = 0; h < s4[1]; h++)
+      for (int64_t s = 0; s < s4[2]; s++) {
+        const char *row = (const char *)t->data + (size_t)row_offset(t, layout, b, h, s) * element;
+        VDIT_TRY(vdit_convert_to_float(t->dtype, (size_t)s4[3], row, out + ((b * s4[1] + h) * s4[2] + s) * s4[3]));
+      }
+  return VDIT_OK;
+}
+
+vdit_status vdit_attn_tensor_from_bhsd(const float *in, vdit_attn_layout layout, vdit_tensor *t) {
+  int64_t s4[4];
+  VDIT_TRY(tensor_bhsd(t, "tensor", layout, s4));
+  const size_t element = (size_t)vdit_dtype_bits(t->dtype) / 8;
+  for (int64_t b = 0; b < s4[0]; b++)
+    for (int64_t h = 0; h < s4[1]; h++)
+      for (int64_t s = 0; s < s4[2]; s++) {
+        char *row = (char *)t->data + (size_t)row_offset(t, layout, b, h, s) * element;
+        VDIT_TRY(vdit_convert_from_float(t->dtype, (size_t)s4[3], in + ((b * s4[1] + h) * s4[2] + s) * s4[3], row));
+      }
+  return VDIT_OK;
+}
+
+static void lse_copy(const vdit_attn_plan *plan, const vdit_tensor *lse, float *array, int to_tensor) {
+  const vdit_attn_shape p = plan->problem.shape;
+  for (int64_t b = 0; b < p.batch; b++)
+    for (int64_t h = 0; h < p.heads; h++)
+      for (int64_t s = 0; s < p.seq_q; s++) {
+        float *element = (float *)lse->data + b * lse->stride[0] + h * lse->stride[1] + s * lse->stride[2];
+        float *flat = array + (b * p.heads + h) * p.seq_q + s;
+        if (to_tensor) *element = *flat;
+        else *flat = *element;
+      }
+}
+
+// fp32 work arrays for the CPU path, one allocation.
+typedef struct cpu_arrays {
+  float *block;
+  float *q, *k, *v, *o, *lse, *d_o, *dq, *dk, *dv;
+} cpu_arrays;
+
+static vdit_status cpu_arrays_alloc(const vdit_attn_shape *p, int backward, cpu_arrays *a) {
+  memset(a, 0, sizeof *a);
+  size_t nq = (size_t)(p->batch * p->heads * p->seq_q * p->head_dim);
+  size_t nk = (size_t)(p->batch * p->heads * p->seq_k * p->head_dim);
+  size_t nl = (size_t)(p->batch * p->heads * p->seq_q);
+  size_t total = 2 * nq + 2 * nk + nl + (backward ? 2 * nq + 2 * nk : 0) + 16;
+  a->block = vdit_host_alloc(total * sizeof(float), VDIT_HOST_ALIGNMENT);
+  if (!a->block) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no host memory for %zu fp32 work values", total);
+  a->q = a->block;
+  a->o = a->q + nq;
+  a->k = a->o + nq;
+  a->v = a->k + nk;
+  a->lse = a->v + nk;
+  if (backward) {
+    a->d_o = a->lse + nl;
+    a->dq = a->d_o + nq;
+    a->dk = a->dq + nq;
+    a->dv = a->dk + nk;
+  }
+  return VDIT_OK;
+}
+
+vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k,
+                              const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
+  const vdit_attn_shape p = plan->problem.shape;
+  VDIT_TRY(check_like(plan, q, "Q", p.seq_q));
+  VDIT_TRY(check_like(plan, k, "K", p.seq_k));
+  VDIT_TRY(check_like(plan, v, "V", p.seq_k));
+  VDIT_TRY(check_like(plan, o, "O", p.seq_q));
+  VDIT_TRY(check_lse(plan, lse));
+  cpu_arrays a;
+  VDIT_TRY(cpu_arrays_alloc(&p, 0, &a));
+  const vdit_attn_layout layout = plan->problem.config.layout;
+  vdit_status status = vdit_attn_tensor_to_bhsd(q, layout, a.q);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, layout, a.k);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
+  if (status == VDIT_OK) status = vdit_attn_cpu_dense_forward(&plan->problem, a.q, a.k, a.v, a.o, a.lse);
+  if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
+  if (status == VDIT_OK) lse_copy(plan, lse, a.lse, 1);
+  vdit_host_free(a.block);
+  return status;
+}
+
+vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k,
+                               const vdit_tensor *v, const vdit_tensor *o, const vdit_tensor *lse,
+                               const vdit_tensor *d_o, vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv) {
+  const vdit_attn_shape p = plan->problem.shape;
+  VDIT_TRY(check_like(plan, q, "Q", p.seq_q));
+  VDIT_TRY(check_like(plan, k, "K", p.seq_k));
+  VDIT_TRY(check_like(plan, v, "V", p.seq_k));
+  VDIT_TRY(check_like(plan, o, "O", p.seq_q));
+  VDIT_TRY(check_like(plan, d_o, "dO", p.seq_q));
+  VDIT_TRY(check_like(plan, dq, "dQ", p.seq_q));
+  VDIT_TRY(check_like(plan, dk, "dK", p.seq_k));
+  VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
+  VDIT_TRY(check_lse(plan, lse));
+  cpu_arrays a;
+  VDIT_TRY(cpu_arrays_alloc(&p, 1, &a));
+  const vdit_attn_layout layout = plan->problem.config.layout;
+  vdit_status status = vdit_attn_tensor_to_bhsd(q, layout, a.q);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, layout, a.k);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(o, layout, a.o);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(d_o, layout, a.d_o);
+  if (status == VDIT_OK) {
+    lse_copy(plan, lse, a.lse, 0);
+    status = vdit_attn_cpu_dense_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
+  }
+  if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dq, layout, dq);
+  if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dk, layout, dk);
+  if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dv, layout, dv);
+  vdit_host_free(a.block);
+  return status;
+}

@@ -1,0 +1,277 @@
+// `vdit attn check` as a library function (see attn_check.h).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn_check.h"
+#include "attn/attn_kernels.h"
+
+vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward) {
+  (void)method; // dense today; approximate methods set their own bounds here
+  // Relative to the reference's magnitude; rounding the output alone costs ~2^-9 relative
+  // in bf16, 2^-12 in fp16. Gradients pass through more roundings.
+  switch (dtype) {
+    case VDIT_DTYPE_F32: return (vdit_attn_tolerance){1e-4, 0.99999, 1e-3};
+    case VDIT_DTYPE_F16: return backward ? (vdit_attn_tolerance){4e-3, 0.9999, 2e-2} : (vdit_attn_tolerance){2e-3, 0.9999, 1e-2};
+    default: return backward ? (vdit_attn_tolerance){2e-2, 0.999, 8e-2} : (vdit_attn_tolerance){1e-2, 0.999, 5e-2};
+  }
+}
+
+static int within(const vdit_error_stats *e, const vdit_attn_tolerance *t) {
+  return e->nonfinite == 0 && e->rel_l1 <= t->rel_l1 && e->cos >= t->min_cos && e->max_err <= t->max_err;
+}
+
+// Round every value to `dtype` and back, so the reference sees exactly the kernel's inputs.
+static vdit_status round_to_dtype(vdit_dtype dtype, float *x, size_t n) {
+  if (dtype == VDIT_DTYPE_F32 || n == 0) return VDIT_OK;
+  size_t bytes;
+  VDIT_TRY(vdit_dtype_storage_bytes(dtype, n, &bytes));
+  void *tmp = vdit_host_alloc(bytes, VDIT_HOST_ALIGNMENT);
+  if (!tmp) return vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "check: no memory");
+  vdit_status status = vdit_convert_from_float(dtype, n, x, tmp);
+  if (status == VDIT_OK) status = vdit_convert_to_float(dtype, n, tmp, x);
+  vdit_host_free(tmp);
+  return status;
+}
+
+static void layout_shape(vdit_attn_layout layout, const vdit_attn_shape *s, int64_t seq, int64_t out[4]) {
+  out[0] = s->batch;
+  out[1] = layout == VDIT_ATTN_LAYOUT_BSHD ? seq : s->heads;
+  out[2] = layout == VDIT_ATTN_LAYOUT_BSHD ? s->heads : seq;
+  out[3] = s->head_dim;
+}
+
+// A device tensor holding `values` ((B, H, S, D) fp32) in the spec's dtype and layout.
+static vdit_status upload(const vdit_attn_check_spec *spec, const float *values, int64_t seq, vdit_tensor *out) {
+  int64_t shape[4];
+  layout_shape(spec->config.layout, &spec->shape, seq, shape);
+  vdit_tensor host;
+  VDIT_TRY(vdit_tensor_alloc(&host, spec->dtype, VDIT_CPU, 4, shape));
+  vdit_status status = vdit_attn_tensor_from_bhsd(values, spec->config.layout, &host);
+  if (status == VDIT_OK) status = vdit_tensor_alloc(out, spec->dtype, spec->device, 4, shape);
+  if (status == VDIT_OK) status = vdit_tensor_copy(out, &host);
+  vdit_tensor_free(&host);
+  return status;
+}
+
+static vdit_status alloc_poisoned(const vdit_attn_check_spec *spec, int64_t seq, vdit_tensor *out) {
+  int64_t shape[4];
+  layout_shape(spec->config.layout, &spec->shape, seq, shape);
+  VDIT_TRY(vdit_tensor_alloc(out, spec->dtype, spec->device, 4, shape));
+  return vdit_tensor_poison(out);
+}
+
+static vdit_status download(const vdit_attn_check_spec *spec, const vdit_tensor *t, float *values) {
+  vdit_tensor host;
+  VDIT_TRY(vdit_tensor_alloc(&host, t->dtype, VDIT_CPU, t->ndim, t->shape));
+  vdit_status status = vdit_tensor_copy(&host, t);
+  if (status == VDIT_OK) {
+    if (t->ndim == 4) status = vdit_attn_tensor_to_bhsd(&host, spec->config.layout, values);
+    else memcpy(values, host.data, (size_t)vdit_tensor_numel(&host) * sizeof(float));
+  }
+  vdit_tensor_free(&host);
+  return status;
+}
+
+// LSE: rows without keys must be -inf exactly; the rest compare like any tensor.
+static vdit_error_stats lse_stats(size_t n, const float *lse, const double *reference) {
+  float *finite = malloc((n + 1) * sizeof *finite);
+  double *finite_ref = malloc((n + 1) * sizeof *finite_ref);
+  size_t m = 0;
+  int64_t wrong_empty = 0;
+  for (size_t i = 0; finite && finite_ref && i < n; i++) {
+    if (isinf(reference[i])) {
+      wrong_empty += !(isinf(lse[i]) && lse[i] < 0);
+      continue;
+    }
+    finite[m] = lse[i];
+    finite_ref[m++] = reference[i];
+  }
+  vdit_error_stats stats = vdit_error_stats_f32(m, finite, finite_ref);
+  if (!finite || !finite_ref) stats.nonfinite = 1;
+  stats.nonfinite += wrong_empty;
+  stats.count = (int64_t)n;
+  if (stats.nonfinite) stats.rel_l1 = stats.rel_rms = stats.cos = stats.max_err = NAN;
+  free(finite);
+  free(finite_ref);
+  return stats;
+}
+
+typedef struct check_buffers {
+  float *q, *k, *v, *d_o, *o, *lse, *dq, *dk, *dv;
+  double *rq, *rk, *rv, *rdo, *ro, *rlse, *rdq, *rdk, *rdv;
+} check_buffers;
+
+static void buffers_free(check_buffers *b) {
+  void *all[] = {b->q, b->k, b->v, b->d_o, b->o, b->lse, b->dq, b->dk, b->dv,
+                 b->rq, b->rk, b->rv, b->rdo, b->ro, b->rlse, b->rdq, b->rdk, b->rdv};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+static vdit_status buffers_alloc(const vdit_attn_shape *s, check_buffers *b) {
+  memset(b, 0, sizeof *b);
+  size_t nq = (size_t)(s->batch * s->heads * s->seq_q * s->head_dim) + 1;
+  size_t nk = (size_t)(s->batch * s->heads * s->seq_k * s->head_dim) + 1;
+  size_t nl = (size_t)(s->batch * s->heads * s->seq_q) + 1;
+  float **f[] = {&b->q, &b->d_o, &b->o, &b->dq, &b->k, &b->v, &b->dk, &b->dv, &b->lse};
+  size_t fn[] = {nq, nq, nq, nq, nk, nk, nk, nk, nl};
+  double **d[] = {&b->rq, &b->rdo, &b->ro, &b->rdq, &b->rk, &b->rv, &b->rdk, &b->rdv, &b->rlse};
+  for (int i = 0; i < 9; i++) {
+    *f[i] = malloc(fn[i] * sizeof(float));
+    *d[i] = malloc(fn[i] * sizeof(double));
+    if (!*f[i] || !*d[i]) {
+      buffers_free(b);
+      return vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "check: no host memory for the reference");
+    }
+  }
+  return VDIT_OK;
+}
+
+static void widen(const float *x, double *out, size_t n) {
+  for (size_t i = 0; i < n; i++) out[i] = x[i];
+}
+
+vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_check_result *result) {
+  memset(result, 0, sizeof *result);
+  const vdit_attn_shape s = spec->shape;
+  if (s.batch < 1 || s.heads < 1 || s.seq_q < 1 || s.seq_k < 1 || s.head_dim < 1)
+    return vdit_error_set(VDIT_ERROR_INVALID_ARGUMENT, __FILE__, __LINE__,
+                          "check: batch, heads, seq, seq-k and dim must be >= 1");
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  const size_t nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
+  const size_t nl = (size_t)(s.batch * s.heads * s.seq_q);
+  check_buffers b;
+  VDIT_TRY(buffers_alloc(&s, &b));
+  vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
+  vdit_attn_plan *plan = NULL;
+
+  vdit_status status = vdit_attn_inputs_fill(spec->inputs, spec->seed, &s, b.q, b.k, b.v);
+  if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, b.d_o);
+  if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.q, nq);
+  if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.k, nk);
+  if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.v, nk);
+  if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.d_o, nq);
+  if (status == VDIT_OK) status = upload(spec, b.q, s.seq_q, &q);
+  if (status == VDIT_OK) status = upload(spec, b.k, s.seq_k, &k);
+  if (status == VDIT_OK) status = upload(spec, b.v, s.seq_k, &v);
+  if (status == VDIT_OK) status = upload(spec, b.d_o, s.seq_q, &d_o);
+  if (status == VDIT_OK) status = alloc_poisoned(spec, s.seq_q, &o);
+  if (status == VDIT_OK) {
+    int64_t lse_shape[3] = {s.batch, s.heads, s.seq_q};
+    status = vdit_tensor_alloc(&lse, VDIT_DTYPE_F32, spec->device, 3, lse_shape);
+    if (status == VDIT_OK) status = vdit_tensor_poison(&lse);
+  }
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_q, &dq);
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &spec->config, &q, &k, &v);
+  if (status == VDIT_OK) {
+    double start = vdit_time_seconds();
+    status = vdit_attn_forward(plan, &q, &k, &v, &o, &lse);
+    result->forward_seconds = vdit_time_seconds() - start;
+  }
+  if (status == VDIT_OK && spec->backward) {
+    double start = vdit_time_seconds();
+    status = vdit_attn_backward(plan, &q, &k, &v, &o, &lse, &d_o, &dq, &dk, &dv);
+    result->backward_seconds = vdit_time_seconds() - start;
+  }
+  if (status == VDIT_OK) status = download(spec, &o, b.o);
+  if (status == VDIT_OK) status = download(spec, &lse, b.lse);
+  if (status == VDIT_OK && spec->backward) status = download(spec, &dq, b.dq);
+  if (status == VDIT_OK && spec->backward) status = download(spec, &dk, b.dk);
+  if (status == VDIT_OK && spec->backward) status = download(spec, &dv, b.dv);
+
+  if (status == VDIT_OK) {
+    vdit_attn_problem problem = {s, plan ? vdit_attn_plan_scale(plan) : 0.0f, spec->config};
+    widen(b.q, b.rq, nq);
+    widen(b.k, b.rk, nk);
+    widen(b.v, b.rv, nk);
+    widen(b.d_o, b.rdo, nq);
+    status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
+    if (status == VDIT_OK && spec->backward)
+      status = vdit_attn_reference_backward(&problem, b.rq, b.rk, b.rv, b.rdo, b.rdq, b.rdk, b.rdv);
+  }
+  if (status == VDIT_OK) {
+    result->forward_tolerance = vdit_attn_check_tolerance(spec->config.method, spec->dtype, 0);
+    result->backward_tolerance = vdit_attn_check_tolerance(spec->config.method, spec->dtype, 1);
+    result->o = vdit_error_stats_f32(nq, b.o, b.ro);
+    result->lse = lse_stats(nl, b.lse, b.rlse);
+    result->passed = within(&result->o, &result->forward_tolerance) && result->lse.nonfinite == 0 &&
+                     result->lse.max_err <= result->forward_tolerance.max_err;
+    if (spec->backward) {
+      result->dq = vdit_error_stats_f32(nq, b.dq, b.rdq);
+      result->dk = vdit_error_stats_f32(nk, b.dk, b.rdk);
+      result->dv = vdit_error_stats_f32(nk, b.dv, b.rdv);
+      result->passed = result->passed && within(&result->dq, &result->backward_tolerance) &&
+                       within(&result->dk, &result->backward_tolerance) &&
+                       within(&result->dv, &result->backward_tolerance);
+    }
+  }
+  vdit_attn_plan_free(plan);
+  vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
+  buffers_free(&b);
+  return status;
+}
+
+static int compare_doubles(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, int repeat, vdit_attn_timing *timing) {
+  memset(timing, 0, sizeof *timing);
+  if (repeat < 1 || warmup < 0)
+    return vdit_error_set(VDIT_ERROR_INVALID_ARGUMENT, __FILE__, __LINE__, "bench: repeat must be >= 1, warmup >= 0");
+  const vdit_attn_shape s = spec->shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  const size_t nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
+  float *host = malloc((2 * nq + 2 * nk + 1) * sizeof *host);
+  double *samples = malloc((size_t)repeat * 2 * sizeof *samples);
+  if (!host || !samples) {
+    free(host);
+    free(samples);
+    return vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "bench: no host memory for the inputs");
+  }
+  float *hq = host, *hdo = host + nq, *hk = host + 2 * nq, *hv = hk + nk;
+  vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
+  vdit_attn_plan *plan = NULL;
+  vdit_status status = vdit_attn_inputs_fill(spec->inputs, spec->seed, &s, hq, hk, hv);
+  if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, hdo);
+  if (status == VDIT_OK) status = upload(spec, hq, s.seq_q, &q);
+  if (status == VDIT_OK) status = upload(spec, hk, s.seq_k, &k);
+  if (status == VDIT_OK) status = upload(spec, hv, s.seq_k, &v);
+  if (status == VDIT_OK) status = upload(spec, hdo, s.seq_q, &d_o);
+  if (status == VDIT_OK) status = alloc_poisoned(spec, s.seq_q, &o);
+  if (status == VDIT_OK) {
+    int64_t lse_shape[3] = {s.batch, s.heads, s.seq_q};
+    status = vdit_tensor_alloc(&lse, VDIT_DTYPE_F32, spec->device, 3, lse_shape);
+  }
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_q, &dq);
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
+  if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &spec->config, &q, &k, &v);
+  for (int pass = 0; pass < (spec->backward ? 2 : 1) && status == VDIT_OK; pass++) {
+    for (int run = 0; run < warmup + repeat && status == VDIT_OK; run++) {
+      status = vdit_device_synchronize(spec->device);
+      double start = vdit_time_seconds();
+      if (status == VDIT_OK)
+        status = pass == 0 ? vdit_attn_forward(plan, &q, &k, &v, &o, &lse)
+                           : vdit_attn_backward(plan, &q, &k, &v, &o, &lse, &d_o, &dq, &dk, &dv);
+      if (status == VDIT_OK) status = vdit_device_synchronize(spec->device);
+      if (run >= warmup) samples[pass * repeat + run - warmup] = vdit_time_seconds() - start;
+    }
+    if (status == VDIT_OK) {
+      qsort(samples + pass * repeat, (size_t)repeat, sizeof *samples, compare_doubles);
+      double median = samples[pass * repeat + repeat / 2];
+      if (pass == 0) timing->forward_seconds = median;
+      else timing->backward_seconds = median;
+    }
+  }
+  vdit_attn_plan_free(plan);
+  vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
+  free(host);
+  free(samples);
+  return status;
+}

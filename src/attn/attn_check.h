@@ -1,0 +1,43 @@
+// `vdit attn check` and `vdit attn bench`. The check runs an attention method forward and backward on synthetic inputs and
+// compares O, LSE, dQ, dK, dV with the fp64 reference of the same (dtype-rounded) inputs.
+// Shared by the command line and the tests, so every method is checked the same way.
+#ifndef VDIT_ATTN_CHECK_H
+#define VDIT_ATTN_CHECK_H
+
+#include "attn/attn_inputs.h"
+#include "vdit/attn.h"
+
+typedef struct vdit_attn_check_spec {
+  vdit_attn_config config;  // key_lengths may point at shape.batch values
+  vdit_attn_shape shape;
+  vdit_dtype dtype;         // of Q, K, V, O and the gradients
+  vdit_device device;
+  vdit_attn_inputs inputs;
+  uint64_t seed;
+  int backward;             // also run and compare the backward
+} vdit_attn_check_spec;
+
+// Tolerances a method must meet for one dtype (relative to the reference's magnitude).
+typedef struct vdit_attn_tolerance {
+  double rel_l1, min_cos, max_err;
+} vdit_attn_tolerance;
+
+typedef struct vdit_attn_check_result {
+  vdit_error_stats o, lse, dq, dk, dv;
+  vdit_attn_tolerance forward_tolerance, backward_tolerance;
+  int passed;               // every compared tensor within its tolerance, nothing unwritten
+  double forward_seconds, backward_seconds;
+} vdit_attn_check_result;
+
+vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward);
+vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_check_result *result);
+
+// Median seconds of `repeat` forward and backward runs after `warmup` runs, on the spec's
+// inputs (the device is synchronised around each run).
+typedef struct vdit_attn_timing {
+  double forward_seconds, backward_seconds;
+} vdit_attn_timing;
+
+vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, int repeat, vdit_attn_timing *timing);
+
+#endif

@@ -1,0 +1,201 @@
+// vdit attn check|bench: correctness against the fp64 reference, and timing.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn_check.h"
+#include "attn/attn_kernels.h"
+#include "commands.h"
+#include "vdit/vdit.h"
+
+// The flags `check` and `bench` share, and what they parse into.
+typedef struct attn_flags {
+  const char *method, *layout, *mask, *dtype, *inputs, *device;
+  int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
+  int json, forward_only;
+} attn_flags;
+
+static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
+                       attn_flags *f, vdit_attn_check_spec *spec) {
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", 1, 2, 256, 0, 64, 0, 0, 2, 0, 0};
+  if (is_bench) f->repeat = 0; // chosen per device below
+  const cli_option options[] = {
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense (default dense)"},
+      {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
+      {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
+      {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
+      {"seq-k", CLI_INT, &f->seq_k, "S", "key tokens (default: --seq)"},
+      {"dim", CLI_INT, &f->dim, "D", "head dim, 1..256 (default 64)"},
+      {"layout", CLI_STRING, &f->layout, "L", "bshd or bhsd (default bshd)"},
+      {"mask", CLI_STRING, &f->mask, "M", "none, causal or block:N (default none)"},
+      {"dtype", CLI_STRING, &f->dtype, "T", "bf16, fp16 or fp32 (fp32 on the CPU only; default bf16)"},
+      {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier or video (default plain)"},
+      {"device", CLI_STRING, &f->device, "DEV", "cpu or cuda (default cpu)"},
+      {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
+      {"forward-only", CLI_FLAG, &f->forward_only, NULL, "skip the backward"},
+      {"json", CLI_FLAG, &f->json, NULL, "print one JSON object"},
+      {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
+      {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
+  };
+  int option_count = is_bench ? 16 : 14;
+  int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
+  if (code >= 0) return code;
+  const char *name = command->name;
+  const char *hint = is_bench ? "see 'vdit attn bench --help'" : "see 'vdit attn check --help'";
+  memset(spec, 0, sizeof *spec);
+  if (vdit_attn_method_parse(f->method, &spec->config.method) != VDIT_OK)
+    return cli_usage_error(name, hint, "%s", vdit_last_error());
+  if (strcmp(f->layout, "bshd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BSHD;
+  else if (strcmp(f->layout, "bhsd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BHSD;
+  else return cli_usage_error(name, hint, "unknown layout '%s' (bshd or bhsd)", f->layout);
+  if (strcmp(f->mask, "none") == 0) spec->config.mask = VDIT_ATTN_MASK_NONE;
+  else if (strcmp(f->mask, "causal") == 0) spec->config.mask = VDIT_ATTN_MASK_CAUSAL;
+  else if (strncmp(f->mask, "block:", 6) == 0) {
+    char *end = NULL;
+    long long length = strtoll(f->mask + 6, &end, 10);
+    if (end == f->mask + 6 || *end != '\0' || length < 1)
+      return cli_usage_error(name, hint, "--mask block:N needs a block length N >= 1, got '%s'", f->mask);
+    spec->config.mask = VDIT_ATTN_MASK_BLOCK_CAUSAL;
+    spec->config.mask_block_length = length;
+  } else return cli_usage_error(name, hint, "unknown mask '%s' (none, causal or block:N)", f->mask);
+  if (vdit_dtype_parse(f->dtype, &spec->dtype) != VDIT_OK ||
+      (spec->dtype != VDIT_DTYPE_BF16 && spec->dtype != VDIT_DTYPE_F16 && spec->dtype != VDIT_DTYPE_F32))
+    return cli_usage_error(name, hint, "--dtype must be bf16, fp16 or fp32, got '%s'", f->dtype);
+  if (vdit_attn_inputs_parse(f->inputs, &spec->inputs) != VDIT_OK)
+    return cli_usage_error(name, hint, "%s", vdit_last_error());
+  if (strcmp(f->device, "cpu") == 0) spec->device = VDIT_CPU;
+  else if (strcmp(f->device, "cuda") == 0) spec->device = VDIT_CUDA(0);
+  else return cli_usage_error(name, hint, "unknown device '%s' (cpu or cuda)", f->device);
+  if (f->seq_k == 0) f->seq_k = f->seq;
+  if (f->batch < 1 || f->heads < 1 || f->seq < 1 || f->seq_k < 1)
+    return cli_usage_error(name, hint, "--batch, --heads, --seq and --seq-k must be >= 1");
+  if (f->dim < 1 || f->dim > 256) return cli_usage_error(name, hint, "--dim must be in 1..256, got %lld", (long long)f->dim);
+  if (f->seed < 0) return cli_usage_error(name, hint, "--seed must be >= 0");
+  if (f->repeat == 0) f->repeat = spec->device.type == VDIT_DEVICE_CUDA ? 20 : 3;
+  if (f->repeat < 1 || f->warmup < 0) return cli_usage_error(name, hint, "--repeat must be >= 1 and --warmup >= 0");
+  spec->shape = (vdit_attn_shape){f->batch, f->heads, f->seq, f->seq_k, f->dim};
+  spec->seed = (uint64_t)f->seed;
+  spec->backward = !f->forward_only;
+  return -1;
+}
+
+static void print_stats_json(const char *name, const vdit_error_stats *e) {
+  printf(", \"%s\": {\"rel_l1\": %.6g, \"cos\": %.9g, \"max_err\": %.6g, \"nonfinite\": %lld}", name, e->rel_l1,
+         e->cos, e->max_err, (long long)e->nonfinite);
+}
+
+static void print_shape_json(const vdit_attn_check_spec *spec, const attn_flags *f) {
+  printf("{\"method\": \"%s\", \"shape\": {\"batch\": %lld, \"heads\": %lld, \"seq_q\": %lld, \"seq_k\": %lld, "
+         "\"dim\": %lld}, \"layout\": \"%s\", \"mask\": \"%s\", \"dtype\": \"%s\", \"inputs\": \"%s\", \"device\": \"%s\", "
+         "\"seed\": %lld",
+         f->method, (long long)spec->shape.batch, (long long)spec->shape.heads, (long long)spec->shape.seq_q,
+         (long long)spec->shape.seq_k, (long long)spec->shape.head_dim, f->layout, f->mask,
+         vdit_dtype_name(spec->dtype), f->inputs, f->device, (long long)f->seed);
+}
+
+static const char *const check_description =
+    "Runs attention forward and backward on synthetic inputs and compares O, LSE, dQ, dK and\n"
+    "dV with the fp64 reference of the same (dtype-rounded) inputs: relative L1, cosine and\n"
+    "max error scaled by max|reference|. Outputs are poisoned with NaN first, so an unwritten\n"
+    "element fails. Exits 1 when a tolerance is missed.";
+
+static int run_check(int argc, char **argv) {
+  static const cli_command check = {"attn check", "", "vdit attn check [options]", NULL};
+  attn_flags f;
+  vdit_attn_check_spec spec;
+  int code = parse_flags(&check, check_description, 0, argc, argv, &f, &spec);
+  if (code >= 0) return code;
+  vdit_attn_check_result r;
+  vdit_status status = vdit_attn_check_run(&spec, &r);
+  if (status != VDIT_OK) return cli_report_failure("attn check", status);
+  if (f.json) {
+    print_shape_json(&spec, &f);
+    print_stats_json("o", &r.o);
+    print_stats_json("lse", &r.lse);
+    if (spec.backward) {
+      print_stats_json("dq", &r.dq);
+      print_stats_json("dk", &r.dk);
+      print_stats_json("dv", &r.dv);
+    }
+    printf(", \"passed\": %s, \"forward_ms\": %.3f, \"backward_ms\": %.3f}\n", r.passed ? "true" : "false",
+           1e3 * r.forward_seconds, 1e3 * r.backward_seconds);
+    return r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+  }
+  printf("attn check: %s, B=%lld H=%lld Sq=%lld Sk=%lld D=%lld, %s, mask %s, %s, %s inputs, %s, seed %lld\n",
+         f.method, (long long)spec.shape.batch, (long long)spec.shape.heads, (long long)spec.shape.seq_q,
+         (long long)spec.shape.seq_k, (long long)spec.shape.head_dim, f.layout, f.mask, vdit_dtype_name(spec.dtype),
+         f.inputs, f.device, (long long)f.seed);
+  printf("%-5s %12s %12s %12s   %s\n", "", "rel_l1", "cos", "max_err", "tolerance rel_l1 / cos / max_err");
+  const struct { const char *name; const vdit_error_stats *e; const vdit_attn_tolerance *t; } rows[] = {
+      {"o", &r.o, &r.forward_tolerance}, {"lse", &r.lse, &r.forward_tolerance}, {"dq", &r.dq, &r.backward_tolerance},
+      {"dk", &r.dk, &r.backward_tolerance}, {"dv", &r.dv, &r.backward_tolerance}};
+  for (int i = 0; i < (spec.backward ? 5 : 2); i++) {
+    printf("%-5s %12.3e %12.8f %12.3e   %.0e / %.5g / %.0e", rows[i].name, rows[i].e->rel_l1, rows[i].e->cos,
+           rows[i].e->max_err, rows[i].t->rel_l1, rows[i].t->min_cos, rows[i].t->max_err);
+    if (rows[i].e->nonfinite) printf("   %lld non-finite or unwritten", (long long)rows[i].e->nonfinite);
+    printf("\n");
+  }
+  printf("result: %s (forward %.1f ms, backward %.1f ms)\n", r.passed ? "pass" : "FAIL", 1e3 * r.forward_seconds,
+         1e3 * r.backward_seconds);
+  return r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
+static int run_bench(int argc, char **argv);
+
+static int run_attn(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
+  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    printf("usage: vdit attn check|bench [options]\n\n"
+           "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
+           "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n");
+    return CLI_EXIT_OK;
+  }
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check or bench");
+  static const char *const subcommands[] = {"check", "bench", NULL};
+  const char *closest = cli_closest(argv[1], subcommands);
+  char hint[96];
+  snprintf(hint, sizeof hint, "%s%s%ssee 'vdit attn --help'", closest ? "did you mean '" : "", closest ? closest : "",
+           closest ? "'? " : "");
+  return cli_usage_error("attn", hint, "unknown subcommand '%s'", argv[1]);
+}
+
+// ---------------------------------------------------------------- bench
+static const char *const bench_description =
+    "Times attention forward and backward (median of --repeat runs after --warmup) and reports\n"
+    "ms and TFLOP/s (forward 4*B*H*Sq*Sk*D FLOPs, backward 2.5x forward, dense count).";
+
+static int run_bench(int argc, char **argv) {
+  static const cli_command bench = {"attn bench", "", "vdit attn bench [options]", NULL};
+  attn_flags f;
+  vdit_attn_check_spec spec;
+  int code = parse_flags(&bench, bench_description, 1, argc, argv, &f, &spec);
+  if (code >= 0) return code;
+  vdit_attn_timing timing;
+  vdit_status status = vdit_attn_bench_run(&spec, (int)f.warmup, (int)f.repeat, &timing);
+  if (status != VDIT_OK) return cli_report_failure("attn bench", status);
+  const vdit_attn_shape s = spec.shape;
+  double flops = 4.0 * (double)s.batch * (double)s.heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim;
+  double fwd_tflops = flops / timing.forward_seconds / 1e12;
+  double bwd_tflops = spec.backward ? 2.5 * flops / timing.backward_seconds / 1e12 : 0.0;
+  if (f.json) {
+    print_shape_json(&spec, &f);
+    printf(", \"fwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.forward_seconds, fwd_tflops);
+    if (spec.backward) printf(", \"bwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.backward_seconds, bwd_tflops);
+    printf(", \"repeat\": %lld}\n", (long long)f.repeat);
+    return CLI_EXIT_OK;
+  }
+  printf("attn bench: %s, B=%lld H=%lld Sq=%lld Sk=%lld D=%lld, %s, mask %s, %s, %s (median of %lld)\n", f.method,
+         (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k, (long long)s.head_dim,
+         f.layout, f.mask, vdit_dtype_name(spec.dtype), f.device, (long long)f.repeat);
+  printf("forward  %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.forward_seconds, fwd_tflops);
+  if (spec.backward) printf("backward %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.backward_seconds, bwd_tflops);
+  return CLI_EXIT_OK;
+}
+
+const cli_command cli_command_attn = {
+    .name = "attn",
+    .summary = "attention methods: check against the fp64 reference, bench",
+    .usage = "vdit attn check|bench [options]",
+    .run = run_attn,
+};
