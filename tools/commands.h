@@ -6,5 +6,6 @@
 #include "cli.h"
 
 extern const cli_command cli_command_info;
+extern const cli_command cli_command_formats;
 
 #endif
