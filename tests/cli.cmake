@@ -51,3 +51,8 @@ vdit_cli_test_fails(attn_bad_method "unknown attention method 'sparse'" attn che
 vdit_cli_test_fails(attn_bad_dim "--dim must be in 1..256" attn check --dim 300)
 vdit_cli_test_fails(attn_unknown_subcommand "unknown subcommand 'chek'.*did you mean 'check'" attn chek)
 vdit_cli_test_fails(attn_cuda_unavailable "attn check: (no device|unsupported)" attn check --device cuda)
+vdit_cli_test(formats "gaussian +nvfp4 .*outlier +mxfp4" formats --size 65536)
+vdit_cli_test(formats_json "\"results\": *\\[.*\"format\": *\"mxfp8_e4m3\".*\"snr_db\"" formats --json --size 65536)
+vdit_cli_test(formats_help "usage: vdit formats" formats --help)
+vdit_cli_test_fails(formats_bad_device "--device must be cpu or cuda, got 'tpu'" formats --device tpu)
+vdit_cli_test_fails(formats_bad_size "--size must be a multiple of --cols" formats --size 1000)

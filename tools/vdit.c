@@ -9,6 +9,7 @@ static const cli_command *const commands[] = {
     &cli_command_info,
     &cli_command_inspect,
     &cli_command_attn,
+    &cli_command_formats,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

@@ -22,6 +22,10 @@
 
 #include "base/fp_exact.h"
 
+// Subnormal scales and elements must round as IEEE says on the device too: src/num must be
+// compiled without -ftz=true (which --use_fast_math implies; nvcc defines no macro to check
+// it here). tests/num/test_formats_gpu.c fails on subnormal codes and tiny inputs if it is.
+
 #define VDIT_F32_NAN_BITS 0x7fffffffu
 #define VDIT_F32_INF_BITS 0x7f800000u
 #define VDIT_F32_ABS_MASK 0x7fffffffu

@@ -34,7 +34,7 @@ static __global__ void amax_bits_kernel(size_t n, const float *x, unsigned int *
 
 // One thread: the amax bits in *scale become the tensor scale, in place.
 static __global__ void nvfp4_tensor_scale_kernel(float *scale) {
-  *scale = vdit_quant_nvfp4_tensor_scale(*(const unsigned int *)scale);
+  *scale = vdit_quant_nvfp4_tensor_scale(vdit_float_bits(*scale));
 }
 
 static __global__ void nvfp4_quantize_kernel(size_t block_count, const float *x, const float *tensor_scale,
