@@ -207,9 +207,11 @@ vdit_status vdit_cuda_quant_round_trip(vdit_quant_scheme scheme, size_t rows, si
 //   rel_rms = ||x - r||_2 / ||r||_2
 //   cos     = <x, r> / (||x|| ||r||)         (0 when either is all zero)
 //   max_err = max|x - r| / max|r|
+// An all-zero reference (reference_max == 0) makes rel_l1, rel_rms and max_err absolute.
 // Non-finite values of x are counted and make every metric NaN, so no tolerance passes them.
 typedef struct vdit_error_stats {
   double rel_l1, rel_rms, cos, max_err;
+  double reference_max; // max|r|
   int64_t nonfinite;
   int64_t count;
 } vdit_error_stats;

@@ -28,6 +28,7 @@ static vdit_error_stats finish(const error_sums *sums, size_t n) {
   vdit_error_stats stats = {0};
   stats.count = (int64_t)n;
   stats.nonfinite = sums->nonfinite;
+  stats.reference_max = sums->max_ref;
   if (sums->nonfinite) {
     stats.rel_l1 = stats.rel_rms = stats.cos = stats.max_err = NAN;
     return stats;
