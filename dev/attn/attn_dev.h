@@ -52,6 +52,11 @@ cudaError_t attn_bwd_v1(const attn_params *p, cudaStream_t stream);
 const char *attn_fwd_v1_variant_name(int D, int variant);
 const char *attn_bwd_v1_variant_name(int D, int variant);
 
+// Version 2 forward: Hopper wgmma (two consumer warpgroups, cp.async stages) for D = 64 and 128
+// with 16-byte aligned strides; everything else runs version 1's generic path.
+cudaError_t attn_fwd_v2(const attn_params *p, cudaStream_t stream);
+const char *attn_fwd_v2_variant_name(int D, int variant);
+
 #ifdef __cplusplus
 }
 #endif

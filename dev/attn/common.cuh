@@ -17,6 +17,7 @@
 template <typename T> struct attn_type;
 
 template <> struct attn_type<__nv_bfloat16> {
+  static constexpr bool is_bf16 = true;
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&v);
@@ -33,6 +34,7 @@ template <> struct attn_type<__nv_bfloat16> {
 };
 
 template <> struct attn_type<__half> {
+  static constexpr bool is_bf16 = false;
   static __device__ __forceinline__ uint32_t pack(float lo, float hi) {
     __half2 v = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&v);

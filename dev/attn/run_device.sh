@@ -2,8 +2,8 @@
 # One device call: build (unless bin/attn_dev, built with the same nvcc 13.0 elsewhere, is
 # carried along; REBUILD=1 forces), validate every version against the fp64 reference, time ours
 # and the torch peers (FlashAttention-2 and cuDNN backends) in the same call, and print a short
-# summary last. Everything goes under $OUT (env.txt, build.log, validate.log, bench.log,
-# ours.json, peer.json, summary.txt).
+# summary last. Everything goes under $OUT (env.txt, build.log, diag.txt, validate.log,
+# bench.log, ours.json, peer.json, summary.txt).
 set -u
 HERE="$(cd "$(dirname "$0")" && pwd)"
 cd "$HERE"
@@ -30,6 +30,9 @@ cat bin/*.resources.txt 2>/dev/null | c++filt > bin/resources.txt
   cuobjdump -sass bin/attn_dev 2>/dev/null | python3 sass_stats.py | c++filt
 } >> "$OUT/env.txt" 2>&1
 
+timeout 30 ./bin/attn_dev diag > "$OUT/diag.txt" 2>&1
+drc=$?
+if [ $drc -ne 0 ]; then echo "== diag exit $drc"; tail -40 "$OUT/diag.txt"; [ $drc -eq 124 ] && exit 1; fi
 timeout 200 ./bin/attn_dev validate --log "$OUT/validate.log" > "$OUT/validate.out" 2>&1
 echo "validate exit $?" >> "$OUT/validate.out"
 cat "$OUT/validate.out" >> "$OUT/validate.log"
@@ -38,7 +41,8 @@ rm -f "$OUT/validate.out"
 if ! grep -q "validate exit 0" "$OUT/validate.log" && [ "${FORCE_BENCH:-0}" != 1 ]; then
   echo "== validation failed: no timing (FORCE_BENCH=1 times anyway)"
   grep -E "FAIL|error|illegal|exit" "$OUT/validate.log" | head -40
-  grep -B3 FAIL "$OUT/validate.log" | head -60
+  grep -B3 FAIL "$OUT/validate.log" | head -30
+  head -80 "$OUT/diag.txt"
   exit 1
 fi
 timeout 240 ./bin/attn_dev bench --json "$OUT/ours.json" --reps "$REPS" > "$OUT/bench.log" 2>&1

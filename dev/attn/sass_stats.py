@@ -4,7 +4,7 @@ whether the matrix path is the intended one and whether registers spilled."""
 import re
 import sys
 
-OPS = ["HMMA", "HGMMA", "LDSM", "LDGSTS", "LDL", "STL", "BAR", "MUFU.EX2", "RED", "SHFL"]
+OPS = ["HMMA", "HGMMA", "LDSM", "LDGSTS", "LDL", "STL", "BAR", "MUFU.EX2", "REDG", "SHFL"]
 name, counts = None, {}
 rows = []
 for line in sys.stdin:
