@@ -57,6 +57,16 @@ const char *attn_bwd_v1_variant_name(int D, int variant);
 cudaError_t attn_fwd_v2(const attn_params *p, cudaStream_t stream);
 const char *attn_fwd_v2_variant_name(int D, int variant);
 
+// Version 2 backward: wgmma main kernel for D = 64 and 128 with 16-byte aligned strides (else
+// version 1); the same preprocess, dQ conversion and workspace as version 1.
+cudaError_t attn_bwd_v2(const attn_params *p, cudaStream_t stream);
+size_t attn_bwd_v2_workspace_bytes(const attn_params *p);
+const char *attn_bwd_v2_variant_name(int D, int variant);
+
+// Shared backward steps (bwd_v1.cu): Delta and dQ_acc = 0; dQ = scale * dQ_acc.
+cudaError_t attn_bwd_pre_launch(const attn_params *p, float *delta, float *dq_acc, int dpad, cudaStream_t stream);
+cudaError_t attn_bwd_dq_launch(const attn_params *p, const float *dq_acc, int dpad, cudaStream_t stream);
+
 #ifdef __cplusplus
 }
 #endif

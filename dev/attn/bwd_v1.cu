@@ -366,6 +366,22 @@ static cudaError_t launch_bwd(const attn_params *p, const float *delta, float *d
   return cudaGetLastError();
 }
 
+// The preprocess and dQ-conversion launches, shared with later backward versions.
+extern "C" cudaError_t attn_bwd_pre_launch(const attn_params *p, float *delta, float *dq_acc, int dpad, cudaStream_t stream) {
+  int sms = 132, dev = 0;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (p->dtype == ATTN_BF16) attn_bwd_v1_pre<__nv_bfloat16><<<sms * 8, 256, 0, stream>>>(*p, delta, dq_acc, dpad);
+  else attn_bwd_v1_pre<__half><<<sms * 8, 256, 0, stream>>>(*p, delta, dq_acc, dpad);
+  return cudaGetLastError();
+}
+extern "C" cudaError_t attn_bwd_dq_launch(const attn_params *p, const float *dq_acc, int dpad, cudaStream_t stream) {
+  int sms = 132, dev = 0;
+  if (cudaGetDevice(&dev) == cudaSuccess) cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+  if (p->dtype == ATTN_BF16) attn_bwd_v1_dq<__nv_bfloat16><<<sms * 16, 256, 0, stream>>>(*p, dq_acc, dpad);
+  else attn_bwd_v1_dq<__half><<<sms * 16, 256, 0, stream>>>(*p, dq_acc, dpad);
+  return cudaGetLastError();
+}
+
 template <typename T> static cudaError_t bwd_dispatch(const attn_params *p, cudaStream_t stream) {
   const int dpad = bwd_dpad(p);
   const size_t rows = (size_t)p->B * p->H * p->Sq;

@@ -15,36 +15,7 @@
 #include <stdio.h>
 
 #include "common.cuh"
-#include "wgmma.cuh"
-
-template <typename T> __device__ __forceinline__ void wg_ss_n128(float d[64], uint64_t da, uint64_t db, int scale_d) {
-  if (attn_type<T>::is_bf16) wgmma_ss_n128_bf16(d, da, db, scale_d);
-  else wgmma_ss_n128_f16(d, da, db, scale_d);
-}
-template <typename T, int N> __device__ __forceinline__ void wg_rs(float *d, const uint32_t a[4], uint64_t db) {
-  if (N == 128) {
-    if (attn_type<T>::is_bf16) wgmma_rs_n128_bf16(d, a, db);
-    else wgmma_rs_n128_f16(d, a, db);
-  } else {
-    if (attn_type<T>::is_bf16) wgmma_rs_n64_bf16(d, a, db);
-    else wgmma_rs_n64_f16(d, a, db);
-  }
-}
-
-// rows [row0, row0 + ROWS) of a (nrows, D) matrix into a [D/64][ROWS][64] 128B-swizzled tile
-template <typename T, int ROWS, int D, int NT>
-__device__ __forceinline__ void load_tile_gmma(T *tile, const T *g, int64_t rs, int row0, int nrows) {
-  constexpr int CH = D / 8, TOTAL = ROWS * CH;
-  static_assert(TOTAL % NT == 0, "tile chunks must divide evenly among threads");
-#pragma unroll
-  for (int it = 0; it < TOTAL / NT; it++) {
-    const int idx = it * NT + (int)threadIdx.x;
-    const int r = idx / CH, c = idx % CH;
-    const bool ok = row0 + r < nrows;
-    const T *src = ok ? g + (int64_t)(row0 + r) * rs + c * 8 : g;
-    cp_async16(smem_u32(tile + (c >> 3) * ROWS * 64 + r * 64 + (((c & 7) ^ (r & 7)) << 3)), src, ok);
-  }
-}
+#include "gmma_common.cuh"
 
 template <typename T, int D, int BN, int STAGES>
 __global__ void __launch_bounds__(256, 1) attn_fwd_v2_kernel(const attn_params p) {

@@ -40,7 +40,7 @@ typedef struct version {
 // A version without its own backward has bwd = NULL.
 static const version versions[] = {
     {"v1", attn_fwd_v1, attn_bwd_v1, attn_bwd_v1_workspace_bytes, attn_fwd_v1_variant_name, attn_bwd_v1_variant_name},
-    {"v2", attn_fwd_v2, NULL, NULL, attn_fwd_v2_variant_name, NULL},
+    {"v2", attn_fwd_v2, attn_bwd_v2, attn_bwd_v2_workspace_bytes, attn_fwd_v2_variant_name, attn_bwd_v2_variant_name},
 };
 static const int n_versions = (int)(sizeof versions / sizeof versions[0]);
 
@@ -612,7 +612,7 @@ typedef struct bench_entry {
 } bench_entry;
 static const bench_entry bench_plan[] = {
     {0, 0, 2, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BHSD}, {1, 0, 1, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BSHD},
-    {0, 1, 0, LAYOUT_BHSD}, {0, 1, 0, LAYOUT_BSHD},
+    {0, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BSHD},
 };
 
 static int bench(FILE *json, int reps) {
