@@ -1,7 +1,8 @@
 // Dense attention backward, version 2: Hopper wgmma main kernel.
 //
 // One block of two warpgroups owns BN = 128 keys of one (batch, head), warpgroup w keys
-// 64w..64w+63, dK and dV (64 x D each) in its registers. Query tiles of BM = 64 stream through a
+// 64w..64w+63, dK and dV (64 x D each) in its registers. Query tiles of BM = 64 (variant 1 at
+// D = 64: BM = 128, and dQ split by queries instead of keys) stream through a
 // two-stage cp.async ring (Q, dO, LSE, Delta). Per query tile:
 //   S^T = K Q^T, dP^T = V dO^T        wgmma m64n64k16, both operands K-major from shared memory
 //   P^T = exp2(S^T*scale*log2e - LSE*log2e) (masked: 0), dS^T = P^T * (dP^T - Delta)
@@ -36,11 +37,18 @@ __device__ __forceinline__ void bwd2_issue_q_tile(const attn_params &p, int qt, 
   }
 }
 
-template <typename T, int D>
+template <typename T, int BM> __device__ __forceinline__ void wg_ss_nbm(float *d, uint64_t da, uint64_t db, int scale_d) {
+  if (BM == 128) wg_ss_n128<T>(d, da, db, scale_d);
+  else wg_ss_n64<T>(d, da, db, scale_d);
+}
+
+template <typename T, int D, int BM>
 __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p, const float *__restrict__ delta, float *__restrict__ dq_acc) {
-  constexpr int NT = 256, BN = 128, BM = 64;
-  constexpr int AREG = D / 2; // dK, dV floats per thread (m64 x D over 128 threads)
+  constexpr int NT = 256, BN = 128;
+  constexpr int AREG = D / 2;  // dK, dV floats per thread (m64 x D over 128 threads)
+  constexpr int SREG = BM / 2; // S^T, dP^T floats per thread (m64 x BM)
   static_assert(D == 64 || D == 128, "wgmma path: head dim 64 or 128");
+  static_assert(BM == 64 || (BM == 128 && D == 64), "query tile 64, or 128 at D = 64");
   typedef attn_type<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
@@ -49,7 +57,7 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
   T *sV = sK + BN * D;                           // [D/64][BN][64]
   T *sQ = sV + BN * D;                           // 2 x [D/64][BM][64]
   T *sdO = sQ + 2 * BM * D;                      // 2 x [D/64][BM][64]
-  T *sdS = sdO + 2 * BM * D;                     // [BN][64] (dS^T, 128-byte rows)
+  T *sdS = sdO + 2 * BM * D;                     // [BM/64][BN][64] (dS^T, 128-byte rows)
   float *sLse = reinterpret_cast<float *>(sdS + BN * BM);
   float *sDelta = sLse + 2 * BM;
   int *sLim = reinterpret_cast<int *>(sDelta + 2 * BM);
@@ -108,9 +116,9 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
     const int *lim_b = sLim + buf * BM;
 
     // S^T and dP^T (64 keys x 64 queries per warpgroup), both in flight together
-    float s[32], dp[32];
+    float s[SREG], dp[SREG];
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < SREG; i++) {
       s[i] = dp[i] = 0.0f;
       reg_fence(s[i]);
       reg_fence(dp[i]);
@@ -120,25 +128,25 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(s, gmma_desc(k_addr + koff, 16, 1024), gmma_desc(q_addr + qoff, 16, 1024), kk > 0);
+      wg_ss_nbm<T, BM>(s, gmma_desc(k_addr + koff, 16, 1024), gmma_desc(q_addr + qoff, 16, 1024), kk > 0);
     }
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
+      wg_ss_nbm<T, BM>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < 32; i++) {
+    for (int i = 0; i < SREG; i++) {
       reg_fence(s[i]);
       reg_fence(dp[i]);
     }
 
     // P^T and dS^T; element 4n + e: key key_local0 + 8 (e >> 1), query 8n + 2t + (e & 1)
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < BM / 8; n++)
 #pragma unroll
       for (int c = 0; c < 2; c++) {
         const int q = n * 8 + 2 * t + c;
@@ -152,9 +160,9 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
           dp[4 * n + 2 * r + c] = pv * (dp[4 * n + 2 * r + c] - dl);
         }
       }
-    uint32_t pa[4][4], dsa[4][4];
+    uint32_t pa[BM / 16][4], dsa[BM / 16][4];
 #pragma unroll
-    for (int kq = 0; kq < 4; kq++)
+    for (int kq = 0; kq < BM / 16; kq++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         pa[kq][e] = tt::pack(s[8 * kq + 2 * e], s[8 * kq + 2 * e + 1]);
@@ -168,7 +176,7 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
       reg_fence(dk[i]);
     }
 #pragma unroll
-    for (int kq = 0; kq < 4; kq++)
+    for (int kq = 0; kq < BM / 16; kq++)
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         reg_fence(pa[kq][e]);
@@ -176,25 +184,28 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
       }
     wgmma_fence();
 #pragma unroll
-    for (int kq = 0; kq < 4; kq++) wg_rs<T, D>(dv, pa[kq], gmma_desc(do_addr + kq * 2048, BM * 128, 1024));
+    for (int kq = 0; kq < BM / 16; kq++) wg_rs<T, D>(dv, pa[kq], gmma_desc(do_addr + kq * 2048, BM * 128, 1024));
 #pragma unroll
-    for (int kq = 0; kq < 4; kq++) wg_rs<T, D>(dk, dsa[kq], gmma_desc(q_addr + kq * 2048, BM * 128, 1024));
+    for (int kq = 0; kq < BM / 16; kq++) wg_rs<T, D>(dk, dsa[kq], gmma_desc(q_addr + kq * 2048, BM * 128, 1024));
     wgmma_commit();
 
-    // dS^T to shared memory (rows = keys, 64 queries = one 128-byte swizzled row)
+    // dS^T to shared memory (rows = keys; each block of 64 queries is one 128-byte swizzled row)
 #pragma unroll
-    for (int n = 0; n < 8; n++)
+    for (int n = 0; n < BM / 8; n++)
 #pragma unroll
       for (int r = 0; r < 2; r++)
-        *reinterpret_cast<uint32_t *>(sdS + swz<64>(key_local0 + 8 * r, n) + 2 * t) = tt::pack(dp[4 * n + 2 * r], dp[4 * n + 2 * r + 1]);
+        *reinterpret_cast<uint32_t *>(sdS + (n >> 3) * BN * 64 + swz<64>(key_local0 + 8 * r, n & 7) + 2 * t) =
+            tt::pack(dp[4 * n + 2 * r], dp[4 * n + 2 * r + 1]);
     fence_proxy_async();
     __syncthreads();
 
-    // dQ_acc += dS K: A = dS (64 queries x keys) M-major from sdS, B = K N-major
+    // dQ_acc += dS K: A = dS (64 queries x keys) M-major from sdS, B = K N-major.
+    // BM = 128: warpgroup w takes queries 64w.. over all keys; BM = 64: see the header.
     {
-      constexpr int KSTEPS = D == 128 ? BN / 16 : 64 / 16;
-      const int key_base = D == 128 ? 0 : wg * 64;
+      constexpr int KSTEPS = (D == 128 || BM == 128) ? BN / 16 : 64 / 16;
+      const int key_base = (D == 128 || BM == 128) ? 0 : wg * 64;
       const int dblk = D == 128 ? wg : 0;
+      const int qblk = BM == 128 ? wg : 0;
       float acc[32];
 #pragma unroll
       for (int i = 0; i < 32; i++) {
@@ -205,7 +216,8 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
 #pragma unroll
       for (int kk = 0; kk < KSTEPS; kk++) {
         const uint32_t row = (key_base + kk * 16) * 128;
-        wg_ss_n64_tt<T>(acc, gmma_desc(ds_addr + row, BM * 128, 1024), gmma_desc(k_addr + dblk * BN * 128 + row, BN * 128, 1024), kk > 0);
+        wg_ss_n64_tt<T>(acc, gmma_desc(ds_addr + qblk * BN * 128 + row, BN * 128, 1024),
+                        gmma_desc(k_addr + dblk * BN * 128 + row, BN * 128, 1024), kk > 0);
       }
       wgmma_commit();
       wgmma_wait<0>(); // also completes the dV, dK group
@@ -213,7 +225,7 @@ __global__ void __launch_bounds__(256, 1) attn_bwd_v2_kernel(const attn_params p
       for (int i = 0; i < 32; i++) reg_fence(acc[i]);
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        const int q = m0 + w4 * 16 + g + 8 * r;
+        const int q = m0 + qblk * 64 + w4 * 16 + g + 8 * r;
         if (q >= p.Sq) continue;
         float *row = dq_g + (int64_t)q * D + dblk * 64 + 2 * t;
 #pragma unroll
@@ -260,13 +272,14 @@ static int bwd_v2_fast(const attn_params *p) {
 extern "C" size_t attn_bwd_v2_workspace_bytes(const attn_params *p) { return attn_bwd_v1_workspace_bytes(p); }
 
 extern "C" const char *attn_bwd_v2_variant_name(int D, int variant) {
-  if (variant != 0) return NULL;
-  return D == 64 || D == 128 ? "wgmma_bn128_bm64" : "generic(v1)";
+  if (D != 64 && D != 128) return variant == 0 ? "generic(v1)" : NULL;
+  if (variant == 0) return "wgmma_bn128_bm64";
+  return variant == 1 && D == 64 ? "wgmma_bn128_bm128" : NULL;
 }
 
-template <typename T, int D> static cudaError_t launch_bwd_v2(const attn_params *p, const float *delta, float *dq_acc, cudaStream_t stream) {
-  const size_t smem = (size_t)(2 * 128 * D + 4 * 64 * D + 128 * 64) * sizeof(T) + 6 * 64 * sizeof(float) + 1024;
-  auto kernel = attn_bwd_v2_kernel<T, D>;
+template <typename T, int D, int BM> static cudaError_t launch_bwd_v2(const attn_params *p, const float *delta, float *dq_acc, cudaStream_t stream) {
+  const size_t smem = (size_t)(2 * 128 * D + 4 * BM * D + 128 * BM) * sizeof(T) + 6 * BM * sizeof(float) + 1024;
+  auto kernel = attn_bwd_v2_kernel<T, D, BM>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sk + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -280,7 +293,7 @@ extern "C" cudaError_t attn_bwd_v2(const attn_params *p, cudaStream_t stream) {
     if (p->variant != 0) return cudaErrorInvalidValue;
     return attn_bwd_v1(p, stream);
   }
-  if (p->variant != 0 || p->B < 0 || p->H < 0 || p->Sq < 0 || p->Sk < 0 || !(p->scale > 0.0f)) return cudaErrorInvalidValue;
+  if (p->variant < 0 || p->variant > (p->D == 64 ? 1 : 0) || p->B < 0 || p->H < 0 || p->Sq < 0 || p->Sk < 0 || !(p->scale > 0.0f)) return cudaErrorInvalidValue;
   if (p->mask == ATTN_MASK_BLOCK_CAUSAL && p->block_len <= 0) return cudaErrorInvalidValue;
   if (p->mask < ATTN_MASK_NONE || p->mask > ATTN_MASK_BLOCK_CAUSAL) return cudaErrorInvalidValue;
   if (!p->workspace || (uintptr_t)p->workspace % 256) return cudaErrorInvalidValue;
@@ -292,9 +305,15 @@ extern "C" cudaError_t attn_bwd_v2(const attn_params *p, cudaStream_t stream) {
   float *dq_acc = reinterpret_cast<float *>(reinterpret_cast<char *>(p->workspace) + ((rows * sizeof(float) + 255) & ~(size_t)255));
   cudaError_t err = attn_bwd_pre_launch(p, delta, dq_acc, p->D, stream);
   if (err != cudaSuccess) return err;
-  if (p->dtype == ATTN_BF16) err = p->D == 128 ? launch_bwd_v2<__nv_bfloat16, 128>(p, delta, dq_acc, stream)
-                                               : launch_bwd_v2<__nv_bfloat16, 64>(p, delta, dq_acc, stream);
-  else err = p->D == 128 ? launch_bwd_v2<__half, 128>(p, delta, dq_acc, stream) : launch_bwd_v2<__half, 64>(p, delta, dq_acc, stream);
+  const int wide = p->variant == 1; // D = 64 only: 128-query tiles
+  if (p->dtype == ATTN_BF16)
+    err = p->D == 128 ? launch_bwd_v2<__nv_bfloat16, 128, 64>(p, delta, dq_acc, stream)
+          : wide      ? launch_bwd_v2<__nv_bfloat16, 64, 128>(p, delta, dq_acc, stream)
+                      : launch_bwd_v2<__nv_bfloat16, 64, 64>(p, delta, dq_acc, stream);
+  else
+    err = p->D == 128 ? launch_bwd_v2<__half, 128, 64>(p, delta, dq_acc, stream)
+          : wide      ? launch_bwd_v2<__half, 64, 128>(p, delta, dq_acc, stream)
+                      : launch_bwd_v2<__half, 64, 64>(p, delta, dq_acc, stream);
   if (err != cudaSuccess) return err;
   return attn_bwd_dq_launch(p, dq_acc, p->D, stream);
 }

@@ -612,7 +612,7 @@ typedef struct bench_entry {
 } bench_entry;
 static const bench_entry bench_plan[] = {
     {0, 0, 2, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BHSD}, {1, 0, 1, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BSHD},
-    {0, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BSHD},
+    {0, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BSHD}, {1, 1, 1, LAYOUT_BHSD},
 };
 
 static int bench(FILE *json, int reps) {
@@ -688,6 +688,7 @@ static int bench(FILE *json, int reps) {
                     first ? "" : ",\n", sh.B, sh.H, sh.S, sh.D, dir ? "bwd" : "fwd", ver->name, vname, layout_name[layout], med, mn,
                     f / (med * 1e-3) / 1e12, rel, ok ? "true" : "false");
             first = 0;
+            fflush(json);
             if (ws) CK(cudaFree(ws));
             p.workspace = NULL;
           }
