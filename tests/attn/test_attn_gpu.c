@@ -106,7 +106,10 @@ static void test_shapes(void) {
       spec.config.mask = cases[c].mask;
       spec.config.mask_block_length = cases[c].block;
       spec.dtype = cases[c].dtype;
-      spec.inputs = li ? VDIT_ATTN_INPUTS_OUTLIER : VDIT_ATTN_INPUTS_VIDEO;
+      // Outlier keys only from D = 64: at D = 16 with 10-50x channels the bf16 dQ error of the
+      // standard algorithm (Delta from the stored bf16 O) reaches the tolerance by itself
+      // (dev/attn/README.md, "Numerics: dQ with peaked softmax").
+      spec.inputs = li && cases[c].dim >= 64 ? VDIT_ATTN_INPUTS_OUTLIER : VDIT_ATTN_INPUTS_VIDEO;
       spec.shape = (vdit_attn_shape){cases[c].batch, cases[c].heads, cases[c].seq_q, cases[c].seq_k, cases[c].dim};
       check_case(&spec);
     }
