@@ -1,9 +1,8 @@
-// Dense attention forward on Hopper: wgmma (the kernel lab's version 2, dev/attn/fwd_v2.cu,
-// with its 2-stage configuration; 3 stages timed the same).
+// Dense attention forward on Hopper: wgmma (the kernel lab's version 2, dev/attn/fwd_v2.cu).
 //
 // One block of two warpgroups computes BM = 128 query rows of one (batch, head); warpgroup w
-// owns rows 64w..64w+63. Per key tile of BN = 128 keys:
-//   S = Q K^T   wgmma m64n128k16, A (Q) and B (K) from shared memory, both K-major
+// owns rows 64w..64w+63. Per key tile of BN keys:
+//   S = Q K^T   wgmma m64nBNk16, A (Q) and B (K) from shared memory, both K-major
 //   softmax     online, in registers (raw scores, exp2f with the scale folded into one FFMA)
 //   O += P V    wgmma m64nDk16, A (P) from registers (the S accumulator fragment is the A
 //               fragment), B (V) from shared memory read N-major (transposed by the descriptor)
@@ -14,16 +13,21 @@
 // Key tiles past the last row's key limit are never loaded, tiles every row sees in full run
 // without the mask, rows without keys end with O = 0 and LSE = -inf. Needs D = 64 or 128,
 // 16-byte aligned bases and strides that are multiples of 8 (vdit_attn_cuda_forward_wgmma_fits).
+// Configurations: D = 128: BN = 128, 2 stages, one block an SM (212 registers; the lab's
+// choice, 3 stages timed the same). D = 64: BN = 64, 3 stages, two blocks an SM (115
+// registers): the per-tile __syncthreads keeps a block's two warpgroups in lockstep, so the
+// tensor cores idle during its softmax; a second resident block fills those gaps. At D = 64
+// the softmax is the larger share of a tile (half the GEMM work of D = 128 per score).
 #include "attn/cuda/attn_wgmma_tiles.cuh"
 
-template <typename T, int D, int BN, int STAGES>
-static __global__ void __launch_bounds__(256, 1) attn_forward_wgmma_kernel(const vdit_attn_cuda_params p) {
+template <typename T, int D, int BN, int STAGES, int MIN_BLOCKS>
+static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_kernel(const vdit_attn_cuda_params p) {
   constexpr int BM = 128, NT = 256;
   constexpr int SREG = BN / 2; // S accumulator floats per thread (m64 x BN over 128 threads)
   constexpr int OREG = D / 2;  // O accumulator floats per thread
   constexpr int SN = BN / 8;   // 8-column n-tiles of S
   static_assert(D == 64 || D == 128, "wgmma path: head dim 64 or 128");
-  static_assert(BN == 128, "S uses m64n128k16");
+  static_assert(BN == 128 || BN == 64, "S uses m64n128k16 or m64n64k16");
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
@@ -102,7 +106,8 @@ static __global__ void __launch_bounds__(256, 1) attn_forward_wgmma_kernel(const
     for (int kk = 0; kk < D / 16; kk++) {
       const uint64_t da = gmma_desc(q_addr + (kk >> 2) * BM * 128 + (kk & 3) * 32, 16, 1024);
       const uint64_t db = gmma_desc(k_addr + (kk >> 2) * BN * 128 + (kk & 3) * 32, 16, 1024);
-      wg_ss_n128<T>(s, da, db, kk > 0);
+      if (BN == 128) wg_ss_n128<T>(s, da, db, kk > 0);
+      else wg_ss_n64<T>(s, da, db, kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -210,10 +215,10 @@ static __global__ void __launch_bounds__(256, 1) attn_forward_wgmma_kernel(const
   }
 }
 
-template <typename T, int D, int BN, int STAGES>
+template <typename T, int D, int BN, int STAGES, int MIN_BLOCKS>
 static cudaError_t launch_forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
   const size_t smem = (size_t)(128 * D + 2 * STAGES * BN * D) * sizeof(T) + 1024; // + 1024-byte alignment slack
-  void (*kernel)(const vdit_attn_cuda_params) = attn_forward_wgmma_kernel<T, D, BN, STAGES>;
+  void (*kernel)(const vdit_attn_cuda_params) = attn_forward_wgmma_kernel<T, D, BN, STAGES, MIN_BLOCKS>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -234,8 +239,8 @@ extern "C" int vdit_attn_cuda_forward_wgmma_fits(const vdit_attn_cuda_params *p)
 }
 
 template <typename T> static cudaError_t forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
-  if (p->D == 128) return launch_forward_wgmma<T, 128, 128, 2>(p, stream);
-  return launch_forward_wgmma<T, 64, 128, 2>(p, stream);
+  if (p->D == 128) return launch_forward_wgmma<T, 128, 128, 2, 1>(p, stream);
+  return launch_forward_wgmma<T, 64, 64, 3, 2>(p, stream);
 }
 
 extern "C" cudaError_t vdit_attn_cuda_forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
