@@ -50,7 +50,19 @@ vdit_cli_test_fails(attn_bad_mask "--mask block:N needs a block length N >= 1" a
 vdit_cli_test_fails(attn_bad_method "unknown attention method 'sparse'" attn check --method sparse)
 vdit_cli_test_fails(attn_bad_dim "--dim must be in 1..256" attn check --dim 300)
 vdit_cli_test_fails(attn_unknown_subcommand "unknown subcommand 'chek'.*did you mean 'check'" attn chek)
-vdit_cli_test_fails(attn_cuda_unavailable "attn check: (no device|unsupported)" attn check --device cuda)
+# fp32 on CUDA: no device without a GPU, unsupported (bf16, f16 only) with one
+vdit_cli_test_fails(attn_cuda_unavailable "attn check: (no device|unsupported)" attn check --device cuda --dtype fp32)
+vdit_cli_test_fails(attn_cuda_bench_unavailable "attn bench: (no device|unsupported)" attn bench --device cuda --dtype fp32)
+# vdit bench attn: the issue's spelling of vdit attn bench
+vdit_cli_test(bench_attn_json "\"method\": \"dense\", \"shape\": .*\"fwd\": {\"ms\": [0-9.]+, \"tflops\": [0-9.]+}, \"bwd\": {\"ms\""
+              bench attn --method dense --seq 96 --repeat 2 --warmup 0 --json)
+vdit_cli_test(bench_attn_text "forward +[0-9.]+ ms +[0-9.]+ TFLOP/s\nbackward" bench attn --seq 64 --repeat 1 --warmup 0)
+vdit_cli_test(bench_help "usage: vdit bench attn" bench --help)
+vdit_cli_test(bench_attn_help "usage: vdit attn bench" bench attn --help)
+vdit_cli_test(help_lists_bench "bench +benchmarks by target" --help)
+vdit_cli_test_fails(bench_unknown_target "unknown target 'atn'.*did you mean 'attn'" bench atn)
+vdit_cli_test_fails(bench_missing_target "missing the target: attn" bench)
+vdit_cli_test_fails(bench_attn_bad_option "unknown option '--sq'.*did you mean '--seq'" bench attn --sq 64)
 vdit_cli_test(formats "gaussian +nvfp4 .*outlier +mxfp4" formats --size 65536)
 vdit_cli_test(formats_json "\"results\": *\\[.*\"format\": *\"mxfp8_e4m3\".*\"snr_db\"" formats --json --size 65536)
 vdit_cli_test(formats_help "usage: vdit formats" formats --help)

@@ -163,7 +163,9 @@ static int run_attn(int argc, char **argv) {
 // ---------------------------------------------------------------- bench
 static const char *const bench_description =
     "Times attention forward and backward (median of --repeat runs after --warmup) and reports\n"
-    "ms and TFLOP/s (forward 4*B*H*Sq*Sk*D FLOPs, backward 2.5x forward, dense count).";
+    "ms and TFLOP/s (forward 4*B*H*Sq*Sk*D FLOPs, backward 2.5x forward, dense count). On\n"
+    "CUDA each run is timed with CUDA events, L2 flushed first when the tensors would fit in it.\n"
+    "Also spelled 'vdit bench attn'.";
 
 static int run_bench(int argc, char **argv) {
   static const cli_command bench = {"attn bench", "", "vdit attn bench [options]", NULL};
@@ -178,16 +180,26 @@ static int run_bench(int argc, char **argv) {
   double flops = 4.0 * (double)s.batch * (double)s.heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim;
   double fwd_tflops = flops / timing.forward_seconds / 1e12;
   double bwd_tflops = spec.backward ? 2.5 * flops / timing.backward_seconds / 1e12 : 0.0;
+  const char *timer = timing.device_events ? (timing.flushed_l2 ? "cuda events, L2 flushed" : "cuda events") : "host clock";
+  vdit_gpu_info gpu;
+  memset(&gpu, 0, sizeof gpu);
+  if (spec.device.type == VDIT_DEVICE_CUDA && vdit_gpu_query(spec.device.index, &gpu) != VDIT_OK) gpu.name[0] = '\0';
   if (f.json) {
     print_shape_json(&spec, &f);
     printf(", \"fwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.forward_seconds, fwd_tflops);
     if (spec.backward) printf(", \"bwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.backward_seconds, bwd_tflops);
-    printf(", \"repeat\": %lld}\n", (long long)f.repeat);
+    printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
+    if (gpu.name[0]) {
+      printf(", \"gpu\": ");
+      cli_print_json_string(gpu.name);
+    }
+    printf("}\n");
     return CLI_EXIT_OK;
   }
-  printf("attn bench: %s, B=%lld H=%lld Sq=%lld Sk=%lld D=%lld, %s, mask %s, %s, %s (median of %lld)\n", f.method,
-         (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k, (long long)s.head_dim,
-         f.layout, f.mask, vdit_dtype_name(spec.dtype), f.device, (long long)f.repeat);
+  printf("attn bench: %s, B=%lld H=%lld Sq=%lld Sk=%lld D=%lld, %s, mask %s, %s, %s%s%s (median of %lld, %s)\n",
+         f.method, (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
+         (long long)s.head_dim, f.layout, f.mask, vdit_dtype_name(spec.dtype), f.device, gpu.name[0] ? " " : "",
+         gpu.name, (long long)f.repeat, timer);
   printf("forward  %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.forward_seconds, fwd_tflops);
   if (spec.backward) printf("backward %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.backward_seconds, bwd_tflops);
   return CLI_EXIT_OK;

@@ -2,6 +2,8 @@
 // dispatches forward and backward to the method's implementation on the tensors' device.
 // The CPU path gathers Q/K/V (any dtype, either layout, any strides with a contiguous head
 // dim) into fp32 (B, H, S, D) arrays, runs the fp32 kernels and scatters the results back.
+// The CUDA path (bf16, f16) runs the kernels of src/attn/cuda on the tensors in place
+// (attn_dense_cuda.c); its plan holds the key lengths and the backward workspace on the GPU.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +16,7 @@ struct vdit_attn_plan {
   vdit_dtype dtype;
   vdit_device device;
   int64_t *key_lengths;
+  vdit_attn_cuda_resources cuda; // CUDA plans only
 };
 
 const char *vdit_attn_method_name(vdit_attn_method method) {
@@ -100,10 +103,6 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
       if (config->key_lengths[b] < 0 || config->key_lengths[b] > ks[2])
         return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: key length %lld of batch %lld outside 0..%lld",
                           (long long)config->key_lengths[b], (long long)b, (long long)ks[2]);
-  if (q->device.type == VDIT_DEVICE_CUDA)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
-                      "attention: the CUDA attention kernels are still in the kernel lab (dev/attn); use --device cpu");
-
   vdit_attn_plan *plan = calloc(1, sizeof *plan);
   if (!plan) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for a plan");
   plan->problem.shape = (vdit_attn_shape){qs[0], qs[1], qs[2], ks[2], qs[3]};
@@ -120,12 +119,21 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
     memcpy(plan->key_lengths, config->key_lengths, (size_t)qs[0] * sizeof *plan->key_lengths);
   }
   plan->problem.config.key_lengths = plan->key_lengths;
+  if (plan->device.type == VDIT_DEVICE_CUDA) {
+    vdit_status status = vdit_attn_cuda_resources_init(&plan->cuda, &plan->problem, plan->dtype, plan->device);
+    if (status != VDIT_OK) {
+      free(plan->key_lengths);
+      free(plan);
+      return status;
+    }
+  }
   *plan_out = plan;
   return VDIT_OK;
 }
 
 void vdit_attn_plan_free(vdit_attn_plan *plan) {
   if (!plan) return;
+  if (plan->device.type == VDIT_DEVICE_CUDA) vdit_attn_cuda_resources_free(&plan->cuda);
   free(plan->key_lengths);
   free(plan);
 }
@@ -234,6 +242,7 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   VDIT_TRY(check_like(plan, v, "V", p.seq_k));
   VDIT_TRY(check_like(plan, o, "O", p.seq_q));
   VDIT_TRY(check_lse(plan, lse));
+  if (plan->device.type == VDIT_DEVICE_CUDA) return vdit_attn_cuda_dense_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 0, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;
@@ -260,6 +269,8 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   VDIT_TRY(check_like(plan, dk, "dK", p.seq_k));
   VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
   VDIT_TRY(check_lse(plan, lse));
+  if (plan->device.type == VDIT_DEVICE_CUDA)
+    return vdit_attn_cuda_dense_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 1, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;

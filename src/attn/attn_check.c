@@ -5,6 +5,7 @@
 
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
+#include "base/gpu_timer.h"
 
 vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward) {
   (void)method; // dense today; approximate methods set their own bounds here
@@ -256,23 +257,43 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
   if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &spec->config, &q, &k, &v);
+  // On a GPU: CUDA events around each run, and L2 flushed first when everything the backward
+  // touches would fit in twice its size (else repetitions would time a warm cache).
+  const int on_gpu = spec->device.type == VDIT_DEVICE_CUDA;
+  vdit_gpu_timer timer;
+  memset(&timer, 0, sizeof timer);
+  if (status == VDIT_OK && on_gpu) {
+    vdit_gpu_info info;
+    status = vdit_gpu_query(spec->device.index, &info);
+    const double footprint = (double)(4 * nq + 4 * nk) * (double)vdit_dtype_bits(spec->dtype) / 8.0;
+    timing->flushed_l2 = status == VDIT_OK && footprint <= 2.0 * (double)info.l2_cache_bytes;
+    if (status == VDIT_OK) status = vdit_gpu_timer_init(&timer, spec->device.index, timing->flushed_l2);
+    timing->device_events = status == VDIT_OK;
+  }
   for (int pass = 0; pass < (spec->backward ? 2 : 1) && status == VDIT_OK; pass++) {
     for (int run = 0; run < warmup + repeat && status == VDIT_OK; run++) {
+      double start = 0.0, seconds = 0.0;
       status = vdit_device_synchronize(spec->device);
-      double start = vdit_time_seconds();
+      if (status != VDIT_OK) break;
+      if (on_gpu) status = vdit_gpu_timer_start(&timer);
+      else start = vdit_time_seconds();
       if (status == VDIT_OK)
         status = pass == 0 ? vdit_attn_forward(plan, &q, &k, &v, &o, &lse)
                            : vdit_attn_backward(plan, &q, &k, &v, &o, &lse, &d_o, &dq, &dk, &dv);
-      if (status == VDIT_OK) status = vdit_device_synchronize(spec->device);
-      if (run >= warmup) samples[pass * repeat + run - warmup] = vdit_time_seconds() - start;
+      if (status != VDIT_OK) break;
+      if (on_gpu) status = vdit_gpu_timer_stop(&timer, &seconds);
+      else seconds = vdit_time_seconds() - start;
+      if (run >= warmup) samples[pass * repeat + run - warmup] = seconds;
     }
     if (status == VDIT_OK) {
       qsort(samples + pass * repeat, (size_t)repeat, sizeof *samples, compare_doubles);
-      double median = samples[pass * repeat + repeat / 2];
+      const double *sorted = samples + pass * repeat;
+      double median = repeat % 2 ? sorted[repeat / 2] : 0.5 * (sorted[repeat / 2 - 1] + sorted[repeat / 2]);
       if (pass == 0) timing->forward_seconds = median;
       else timing->backward_seconds = median;
     }
   }
+  if (on_gpu) vdit_gpu_timer_free(&timer);
   vdit_attn_plan_free(plan);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);

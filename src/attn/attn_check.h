@@ -33,9 +33,13 @@ vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtyp
 vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_check_result *result);
 
 // Median seconds of `repeat` forward and backward runs after `warmup` runs, on the spec's
-// inputs (the device is synchronised around each run).
+// inputs. On the CPU a host clock around each run; on a GPU CUDA events on the default stream
+// after a device synchronize, with L2 flushed before each run when the problem's tensors would
+// fit in twice its size.
 typedef struct vdit_attn_timing {
   double forward_seconds, backward_seconds;
+  int device_events; // timed with CUDA events
+  int flushed_l2;    // L2 flushed before each run
 } vdit_attn_timing;
 
 vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, int repeat, vdit_attn_timing *timing);

@@ -1,6 +1,6 @@
-// Internal attention kernels on plain arrays. CPU kernels work on contiguous fp32 (and the
-// reference on fp64) arrays in (B, H, S, D) order; the public entry (attn.c) converts
-// dtypes and layouts around them.
+// Internal attention kernels. CPU kernels work on contiguous fp32 (and the reference on fp64)
+// arrays in (B, H, S, D) order; the public entry (attn.c) converts dtypes and layouts around
+// them. The CUDA path works on the tensors' own memory and strides.
 #ifndef VDIT_ATTN_KERNELS_H
 #define VDIT_ATTN_KERNELS_H
 
@@ -25,6 +25,28 @@ vdit_status vdit_attn_cpu_dense_forward(const vdit_attn_problem *problem, const 
 vdit_status vdit_attn_cpu_dense_backward(const vdit_attn_problem *problem, const float *q, const float *k,
                                          const float *v, const float *o, const float *lse, const float *d_o,
                                          float *dq, float *dk, float *dv);
+
+// CUDA (attn_dense_cuda.c, kernels in src/attn/cuda/): the device resources a plan keeps, and
+// forward / backward on tensors the plan already checked (dtype, device, shapes).
+typedef struct vdit_attn_cuda_resources {
+  vdit_device device;
+  int32_t *key_lengths;   // B key lengths on the device, or NULL (all Sk)
+  void *workspace;        // backward scratch (Delta, dQ accumulator), allocated at the first backward
+  size_t workspace_bytes;
+} vdit_attn_cuda_resources;
+
+// Checks that the device, dtype (bf16, f16) and sizes suit the kernels and copies the key
+// lengths to the device.
+vdit_status vdit_attn_cuda_resources_init(vdit_attn_cuda_resources *resources, const vdit_attn_problem *problem,
+                                          vdit_dtype dtype, vdit_device device);
+void vdit_attn_cuda_resources_free(vdit_attn_cuda_resources *resources);
+vdit_status vdit_attn_cuda_dense_forward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                         const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
+                                         vdit_tensor *lse);
+vdit_status vdit_attn_cuda_dense_backward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                          const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
+                                          const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
+                                          vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
 
 // Tensor (either layout, any float dtype, head dim contiguous, host memory) <-> contiguous
 // fp32 (B, H, S, D) array (attn.c).
