@@ -26,8 +26,8 @@ vdit_status vdit_attn_cpu_dense_backward(const vdit_attn_problem *problem, const
                                          const float *v, const float *o, const float *lse, const float *d_o,
                                          float *dq, float *dk, float *dv);
 
-// Tensor (either layout, any float dtype, head dim contiguous, host memory) <-> contiguous
-// fp32 (B, H, S, D) array (attn.c).
+// Tensor (either layout, any float dtype, head dim contiguous) <-> contiguous host fp32
+// (B, H, S, D) array, through vdit_tensor_convert (attn.c).
 vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out);
 vdit_status vdit_attn_tensor_from_bhsd(const float *in, vdit_attn_layout layout, vdit_tensor *t);
 
