@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tensor/json.h"
 #include "vdit/base.h"
 
 int cli_usage_error(const char *command, const char *hint, const char *format, ...) {
@@ -61,15 +62,33 @@ const char *cli_closest(const char *word, const char *const *candidates) {
   return best_distance <= allowed ? best : NULL;
 }
 
-void cli_print_json_string(const char *text) {
-  putchar('"');
-  for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
-    if (*c == '"' || *c == '\\') printf("\\%c", *c);
-    else if (*c == '\n') printf("\\n");
-    else if (*c < 0x20) printf("\\u%04x", *c);
-    else putchar(*c);
+int cli_unknown_word(const char *command, const char *what, const char *prefix, const char *word,
+                     const char *const *candidates, const char *hint) {
+  const char *closest = cli_closest(word, candidates);
+  if (!closest) return cli_usage_error(command, hint, "unknown %s '%s%s'", what, prefix, word);
+  char suggestion[256];
+  snprintf(suggestion, sizeof suggestion, "did you mean '%s%s'? %s", prefix, closest, hint);
+  return cli_usage_error(command, suggestion, "unknown %s '%s%s'", what, prefix, word);
+}
+
+int cli_parse_device(const char *command, const char *text, vdit_device *device) {
+  if (strcmp(text, "cpu") == 0) *device = VDIT_CPU;
+  else if (strcmp(text, "cuda") == 0) *device = VDIT_CUDA(0);
+  else {
+    char hint[96];
+    snprintf(hint, sizeof hint, "see 'vdit %s --help'", command);
+    return cli_usage_error(command, hint, "--device must be cpu or cuda, got '%s'", text);
   }
-  putchar('"');
+  return -1;
+}
+
+void cli_print_json_string(const char *text) {
+  vdit_json_writer writer;
+  vdit_json_writer_init(&writer);
+  vdit_json_append_string(&writer, text, strlen(text));
+  if (vdit_json_writer_finish(&writer) == VDIT_OK) fputs(writer.data, stdout);
+  else fputs("\"\"", stdout); // out of memory for one string: still valid JSON
+  vdit_json_writer_free(&writer);
 }
 
 static void print_help(const cli_command *command, const char *description,
@@ -145,13 +164,7 @@ int cli_parse(const cli_command *command, const char *description, const cli_opt
       names[n] = NULL;
       char bare[65];
       snprintf(bare, sizeof bare, "%.*s", (int)(name_length < 64 ? name_length : 64), name);
-      const char *closest = cli_closest(bare, names);
-      if (closest) {
-        char suggestion[160];
-        snprintf(suggestion, sizeof suggestion, "did you mean '--%s'? %s", closest, hint);
-        return cli_usage_error(command->name, suggestion, "unknown option '--%s'", bare);
-      }
-      return cli_usage_error(command->name, hint, "unknown option '--%s'", bare);
+      return cli_unknown_word(command->name, "option", "--", bare, names, hint);
     }
     if (match->kind == CLI_FLAG) {
       if (equals) return cli_usage_error(command->name, hint, "--%s takes no value", match->name);

@@ -5,6 +5,8 @@
 
 #include <stdint.h>
 
+#include "vdit/tensor.h"
+
 typedef enum cli_kind {
   CLI_FLAG,   // --name           sets an int to 1
   CLI_INT,    // --name N         int64_t
@@ -52,7 +54,18 @@ int cli_report_failure(const char *command, int status);
 // NULL when none is close enough to be a likely typo.
 const char *cli_closest(const char *word, const char *const *candidates);
 
-// JSON string escaping for --json output.
+// "vdit[ <command>]: unknown <what> '<prefix><word>' (did you mean '<prefix><closest>'? <hint>)",
+// the suggestion only when a candidate is close (cli_closest); returns CLI_EXIT_USAGE.
+// `prefix` is "--" for options, "" otherwise; `command` NULL for `vdit` itself.
+int cli_unknown_word(const char *command, const char *what, const char *prefix, const char *word,
+                     const char *const *candidates, const char *hint);
+
+// --device cpu|cuda (cuda is GPU 0) into *device; -1 to go on, or CLI_EXIT_USAGE after
+// "vdit <command>: --device must be cpu or cuda, got '<text>'". Whether the device can be
+// used is vdit_device_check's question.
+int cli_parse_device(const char *command, const char *text, vdit_device *device);
+
+// A JSON string (quoted and escaped as the library's JSON writer does) on stdout, for --json.
 void cli_print_json_string(const char *text);
 
 #endif // VDIT_TOOLS_CLI_H

@@ -63,9 +63,8 @@ static int parse_flags(const cli_command *command, const char *description, int 
     return cli_usage_error(name, hint, "--dtype must be bf16, fp16 or fp32, got '%s'", f->dtype);
   if (vdit_attn_inputs_parse(f->inputs, &spec->inputs) != VDIT_OK)
     return cli_usage_error(name, hint, "%s", vdit_last_error());
-  if (strcmp(f->device, "cpu") == 0) spec->device = VDIT_CPU;
-  else if (strcmp(f->device, "cuda") == 0) spec->device = VDIT_CUDA(0);
-  else return cli_usage_error(name, hint, "unknown device '%s' (cpu or cuda)", f->device);
+  code = cli_parse_device(name, f->device, &spec->device);
+  if (code >= 0) return code;
   if (f->seq_k == 0) f->seq_k = f->seq;
   if (f->batch < 1 || f->heads < 1 || f->seq < 1 || f->seq_k < 1)
     return cli_usage_error(name, hint, "--batch, --heads, --seq and --seq-k must be >= 1");
@@ -153,11 +152,7 @@ static int run_attn(int argc, char **argv) {
   }
   if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check or bench");
   static const char *const subcommands[] = {"check", "bench", NULL};
-  const char *closest = cli_closest(argv[1], subcommands);
-  char hint[96];
-  snprintf(hint, sizeof hint, "%s%s%ssee 'vdit attn --help'", closest ? "did you mean '" : "", closest ? closest : "",
-           closest ? "'? " : "");
-  return cli_usage_error("attn", hint, "unknown subcommand '%s'", argv[1]);
+  return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
 // ---------------------------------------------------------------- bench

@@ -6,13 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef VDIT_HAVE_CUDA
-#include <cuda_runtime_api.h>
-#endif
-
 #include "commands.h"
 #include "vdit/base.h"
 #include "vdit/num.h"
+#include "vdit/tensor.h"
 
 typedef enum data_kind { DATA_GAUSSIAN, DATA_OUTLIER, DATA_KIND_COUNT } data_kind;
 static const char *const data_names[DATA_KIND_COUNT] = {"gaussian", "outlier"};
@@ -64,45 +61,27 @@ static vdit_status make_data(data_kind kind, uint64_t seed, size_t rows, size_t 
   return VDIT_OK;
 }
 
-static vdit_status round_trip_cpu(const format_row *row, size_t rows, size_t cols, const float *x, float *y,
-                                  void *codes) {
-  if (!row->is_cast) return vdit_quant_round_trip(row->scheme, rows, cols, x, y);
-  VDIT_TRY(vdit_convert_from_float(row->dtype, rows * cols, x, codes));
-  return vdit_convert_to_float(row->dtype, rows * cols, codes, y);
-}
-
-#ifdef VDIT_HAVE_CUDA
-static vdit_status cuda_status(cudaError_t error, const char *what) {
-  if (error == cudaSuccess) return VDIT_OK;
-  return VDIT_ERROR(VDIT_ERROR_CUDA, "%s failed: %s", what, cudaGetErrorString(error));
-}
-
-// The same on the GPU: device_x holds x; the result comes back into y.
-static vdit_status round_trip_cuda(const format_row *row, size_t rows, size_t cols, const float *device_x,
-                                   float *device_y, void *device_codes, float *y) {
+// Quantizes x and dequantizes into y on `device` (x, y and codes, n * 2 bytes, live there):
+// a cast through the format's codes, or a block quantizer's round trip.
+static vdit_status round_trip(vdit_device device, const format_row *row, size_t rows, size_t cols, const float *x,
+                              float *y, void *codes) {
   size_t n = rows * cols;
-  if (row->is_cast) {
-    VDIT_TRY(vdit_cuda_convert_from_float(row->dtype, n, device_x, device_codes));
-    VDIT_TRY(vdit_cuda_convert_to_float(row->dtype, n, device_codes, device_y));
-  } else {
-    VDIT_TRY(vdit_cuda_quant_round_trip(row->scheme, rows, cols, device_x, device_y));
+  if (device.type == VDIT_DEVICE_CUDA) {
+    if (!row->is_cast) return vdit_cuda_quant_round_trip(row->scheme, rows, cols, x, y);
+    VDIT_TRY(vdit_cuda_convert_from_float(row->dtype, n, x, codes));
+    return vdit_cuda_convert_to_float(row->dtype, n, codes, y);
   }
-  return cuda_status(cudaMemcpy(y, device_y, n * sizeof(float), cudaMemcpyDeviceToHost), "cudaMemcpy");
+  if (!row->is_cast) return vdit_quant_round_trip(row->scheme, rows, cols, x, y);
+  VDIT_TRY(vdit_convert_from_float(row->dtype, n, x, codes));
+  return vdit_convert_to_float(row->dtype, n, codes, y);
 }
-#endif
 
-static void measure(const float *x, const float *y, size_t n, result *r) {
-  double abs_error = 0, abs_signal = 0, squared_error = 0, squared_signal = 0;
-  for (size_t i = 0; i < n; i++) {
-    double e = (double)x[i] - (double)y[i];
-    abs_error += fabs(e);
-    abs_signal += fabs((double)x[i]);
-    squared_error += e * e;
-    squared_signal += (double)x[i] * x[i];
-  }
-  r->relative_l1 = abs_error / abs_signal;
-  r->relative_rms = sqrt(squared_error / squared_signal);
-  r->snr_db = 10 * log10(squared_signal / squared_error);
+// The errors of y against x (held as the fp64 reference); SNR = -20 log10(relative RMS).
+static void measure(const double *reference, const float *y, size_t n, result *r) {
+  vdit_error_stats stats = vdit_error_stats_f32(n, y, reference);
+  r->relative_l1 = stats.rel_l1;
+  r->relative_rms = stats.rel_rms;
+  r->snr_db = -20 * log10(stats.rel_rms);
 }
 
 typedef struct options {
@@ -111,28 +90,29 @@ typedef struct options {
   int json;
 } options;
 
-static vdit_status run_table(const options *o, int use_cuda, result results[DATA_KIND_COUNT][FORMAT_ROW_COUNT]) {
+// Every format on both data kinds on the CPU; with a GPU `device`, on it too (checked
+// against the CPU bit for bit), the table then holding the GPU's errors.
+static vdit_status run_table(const options *o, vdit_device device, result results[DATA_KIND_COUNT][FORMAT_ROW_COUNT]) {
   size_t n = (size_t)o->size, cols = (size_t)o->cols, rows = n / cols;
+  int use_cuda = device.type == VDIT_DEVICE_CUDA;
   float *x = (float *)vdit_host_alloc(n * sizeof(float), VDIT_HOST_ALIGNMENT);
   float *y = (float *)vdit_host_alloc(n * sizeof(float), VDIT_HOST_ALIGNMENT);
   float *y_cpu = (float *)vdit_host_alloc(n * sizeof(float), VDIT_HOST_ALIGNMENT);
+  double *reference = (double *)vdit_host_alloc(n * sizeof(double), VDIT_HOST_ALIGNMENT);
   void *codes = vdit_host_alloc(n * 2, VDIT_HOST_ALIGNMENT);
-  vdit_status status = (x && y && y_cpu && codes) ? VDIT_OK : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %zu floats", n);
-#ifdef VDIT_HAVE_CUDA
-  float *device_x = NULL, *device_y = NULL;
-  void *device_codes = NULL;
+  vdit_status status = (x && y && y_cpu && reference && codes)
+                           ? VDIT_OK
+                           : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %zu floats", n);
+  void *device_x = NULL, *device_y = NULL, *device_codes = NULL;
   if (status == VDIT_OK && use_cuda) {
-    status = cuda_status(cudaMalloc((void **)&device_x, n * sizeof(float)), "cudaMalloc");
-    if (status == VDIT_OK) status = cuda_status(cudaMalloc((void **)&device_y, n * sizeof(float)), "cudaMalloc");
-    if (status == VDIT_OK) status = cuda_status(cudaMalloc(&device_codes, n * 2), "cudaMalloc");
+    status = vdit_device_alloc(device, n * sizeof(float), &device_x);
+    if (status == VDIT_OK) status = vdit_device_alloc(device, n * sizeof(float), &device_y);
+    if (status == VDIT_OK) status = vdit_device_alloc(device, n * 2, &device_codes);
   }
-#endif
   for (int k = 0; k < DATA_KIND_COUNT && status == VDIT_OK; k++) {
     status = make_data((data_kind)k, (uint64_t)o->seed, rows, cols, x);
-#ifdef VDIT_HAVE_CUDA
-    if (status == VDIT_OK && use_cuda)
-      status = cuda_status(cudaMemcpy(device_x, x, n * sizeof(float), cudaMemcpyHostToDevice), "cudaMemcpy");
-#endif
+    for (size_t i = 0; status == VDIT_OK && i < n; i++) reference[i] = (double)x[i];
+    if (status == VDIT_OK && use_cuda) status = vdit_memcpy(device, device_x, VDIT_CPU, x, n * sizeof(float));
     for (int f = 0; f < FORMAT_ROW_COUNT && status == VDIT_OK; f++) {
       const format_row *row = &format_rows[f];
       result *r = &results[k][f];
@@ -143,29 +123,27 @@ static vdit_status run_table(const options *o, int use_cuda, result results[DATA
         status = vdit_quant_storage_bytes(row->scheme, rows, cols, &bytes);
         r->bits_per_element = 8.0 * (double)bytes / (double)n;
       }
-      if (status == VDIT_OK) status = round_trip_cpu(row, rows, cols, x, y_cpu, codes);
+      if (status == VDIT_OK) status = round_trip(VDIT_CPU, row, rows, cols, x, y_cpu, codes);
       r->matches_cpu = -1;
       if (status != VDIT_OK) break;
       if (!use_cuda) {
-        measure(x, y_cpu, n, r);
+        measure(reference, y_cpu, n, r);
         continue;
       }
-#ifdef VDIT_HAVE_CUDA
-      status = round_trip_cuda(row, rows, cols, device_x, device_y, device_codes, y);
+      status = round_trip(device, row, rows, cols, device_x, device_y, device_codes);
+      if (status == VDIT_OK) status = vdit_memcpy(VDIT_CPU, y, device, device_y, n * sizeof(float));
       if (status != VDIT_OK) break;
-      measure(x, y, n, r);
+      measure(reference, y, n, r);
       r->matches_cpu = memcmp(y, y_cpu, n * sizeof(float)) == 0;
-#endif
     }
   }
-#ifdef VDIT_HAVE_CUDA
-  if (device_x) cudaFree(device_x);
-  if (device_y) cudaFree(device_y);
-  if (device_codes) cudaFree(device_codes);
-#endif
+  vdit_device_free(device, device_x);
+  vdit_device_free(device, device_y);
+  vdit_device_free(device, device_codes);
   vdit_host_free(x);
   vdit_host_free(y);
   vdit_host_free(y_cpu);
+  vdit_host_free(reference);
   vdit_host_free(codes);
   return status;
 }
@@ -218,26 +196,20 @@ static int run_formats(int argc, char **argv) {
                        option_table, (int)(sizeof option_table / sizeof option_table[0]), argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *hint = "see 'vdit formats --help'";
-  int use_cuda;
-  if (strcmp(o.device, "cpu") == 0) use_cuda = 0;
-  else if (strcmp(o.device, "cuda") == 0) use_cuda = 1;
-  else return cli_usage_error("formats", hint, "--device must be cpu or cuda, got '%s'", o.device);
+  vdit_device device;
+  code = cli_parse_device("formats", o.device, &device);
+  if (code >= 0) return code;
+  int use_cuda = device.type == VDIT_DEVICE_CUDA;
   if (o.cols < 32 || o.cols % 32 != 0)
     return cli_usage_error("formats", hint, "--cols must be a positive multiple of 32, got %lld", (long long)o.cols);
   if (o.size < o.cols || o.size % o.cols != 0 || o.size > ((int64_t)1 << 30))
     return cli_usage_error("formats", hint, "--size must be a multiple of --cols (%lld) up to 2^30, got %lld",
                            (long long)o.cols, (long long)o.size);
-  if (use_cuda) {
-    int gpus = 0;
-    vdit_status status = vdit_gpu_count(&gpus);
-    if (status == VDIT_OK && gpus == 0)
-      status = VDIT_ERROR(VDIT_ERROR_NO_DEVICE, vdit_built_with_cuda() ? "no GPU found for --device cuda"
-                                                                        : "this vdit was built without CUDA");
-    if (status != VDIT_OK) return cli_report_failure("formats", status);
-  }
+  vdit_status status = vdit_device_check(device);
+  if (status != VDIT_OK) return cli_report_failure("formats", status);
   result (*results)[FORMAT_ROW_COUNT] = calloc(DATA_KIND_COUNT, sizeof *results);
   if (!results) return cli_report_failure("formats", VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory"));
-  vdit_status status = run_table(&o, use_cuda, results);
+  status = run_table(&o, device, results);
   if (status == VDIT_OK) {
     if (o.json) print_json(&o, use_cuda, results);
     else print_text(&o, use_cuda, results);

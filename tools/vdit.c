@@ -39,11 +39,5 @@ int main(int argc, char **argv) {
   const char *names[COMMAND_COUNT + 1];
   for (int i = 0; i < COMMAND_COUNT; i++) names[i] = commands[i]->name;
   names[COMMAND_COUNT] = NULL;
-  const char *closest = cli_closest(argv[1], names);
-  if (closest) {
-    char hint[96];
-    snprintf(hint, sizeof hint, "did you mean '%s'? see 'vdit --help'", closest);
-    return cli_usage_error(NULL, hint, "unknown command '%s'", argv[1]);
-  }
-  return cli_usage_error(NULL, "see 'vdit --help'", "unknown command '%s'", argv[1]);
+  return cli_unknown_word(NULL, "command", "", argv[1], names, "see 'vdit --help'");
 }

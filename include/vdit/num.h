@@ -36,6 +36,8 @@ typedef enum vdit_dtype {
 
 // Bits per element (4 for fp4, 8 for fp8, ...).
 int vdit_dtype_bits(vdit_dtype dtype);
+// Bytes per element: 1, 2, 4 or 8; 0 for the packed f4_e2m1 (two per byte) and an invalid dtype.
+int vdit_dtype_element_bytes(vdit_dtype dtype);
 // Short lower-case name used on the command line and in messages: "bf16", "f8_e4m3", ...
 const char *vdit_dtype_name(vdit_dtype dtype);
 // Parses a name as vdit_dtype_name writes it (also "fp32", "fp16", "float32", ...).

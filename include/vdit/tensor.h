@@ -106,9 +106,16 @@ vdit_status vdit_tensor_reshape(const vdit_tensor *t, int ndim, const int64_t *s
 // (contiguous pairs take one memcpy; strided device tensors go through a CUDA kernel, and
 // between different devices through a contiguous staging buffer). The two must not overlap.
 vdit_status vdit_tensor_copy(vdit_tensor *dst, const vdit_tensor *src);
-// dst = src converted to dst's dtype, computed on the CPU (device tensors are staged through
-// host memory). Same dtype is a copy; f32 <-> f64 (round to nearest even) are implemented;
-// other pairs give VDIT_ERROR_UNSUPPORTED.
+// dst = src converted to dst's dtype, for the same shape on any pair of devices, any strides.
+// Same dtype is a copy. Every pair of float dtypes (f64, f32, f16, bf16, f8_e4m3, f8_e5m2,
+// f4_e2m1, e8m0) goes through fp32 with the num layer's conversions: each element gets the
+// bits of vdit_<dst>_from_float(vdit_<src>_to_float(x)) (round to nearest even, each format's
+// overflow and NaN rule, see vdit/num.h). f64 rounds to f32 first, so f64 -> a narrower
+// format rounds twice (a value within half an f32 ulp of a midpoint can tie the other way).
+// With dst on a GPU the num layer's kernels do the work (strided tensors are staged into
+// contiguous ones on that GPU; strided f4 on a GPU is VDIT_ERROR_UNSUPPORTED); f64 on a GPU
+// and a GPU src with a host dst are converted on the host. Integer and bool dtypes give
+// VDIT_ERROR_UNSUPPORTED. The two must not overlap.
 vdit_status vdit_tensor_convert(vdit_tensor *dst, const vdit_tensor *src);
 
 // ---------------------------------------------------------------- test fills

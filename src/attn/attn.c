@@ -36,12 +36,6 @@ vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
   return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense)", name);
 }
 
-// Index of (b, h, s) in a 4-d tensor of the given layout, in elements.
-static int64_t row_offset(const vdit_tensor *t, vdit_attn_layout layout, int64_t b, int64_t h, int64_t s) {
-  return layout == VDIT_ATTN_LAYOUT_BSHD ? b * t->stride[0] + s * t->stride[1] + h * t->stride[2]
-                                         : b * t->stride[0] + h * t->stride[1] + s * t->stride[2];
-}
-
 // (batch, heads, seq, dim) of a Q/K/V-like tensor in `layout`.
 static vdit_status tensor_bhsd(const vdit_tensor *t, const char *name, vdit_attn_layout layout, int64_t out[4]) {
   out[0] = out[1] = out[2] = out[3] = 0;
@@ -167,43 +161,35 @@ static vdit_status check_lse(const vdit_attn_plan *plan, const vdit_tensor *lse)
   return VDIT_OK;
 }
 
-// Tensor (either layout, any dtype, contiguous head dim) <-> fp32 (B, H, S, D) array.
-vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out) {
+// The contiguous fp32 (B, H, S, D) array `data` viewed with the dims of `t` in `layout`, so
+// that vdit_tensor_convert moves values between the two (any dtype, any strides).
+static vdit_status bhsd_view(const vdit_tensor *t, vdit_attn_layout layout, float *data, vdit_tensor *view) {
   int64_t s4[4];
   VDIT_TRY(tensor_bhsd(t, "tensor", layout, s4));
-  const size_t element = (size_t)vdit_dtype_bits(t->dtype) / 8;
-  for (int64_t b = 0; b < s4[0]; b++)
-    for (int64_t h = 0; h < s4[1]; h++)
-      for (int64_t s = 0; s < s4[2]; s++) {
-        const char *row = (const char *)t->data + (size_t)row_offset(t, layout, b, h, s) * element;
-        VDIT_TRY(vdit_convert_to_float(t->dtype, (size_t)s4[3], row, out + ((b * s4[1] + h) * s4[2] + s) * s4[3]));
-      }
-  return VDIT_OK;
+  const int64_t seq_stride = s4[3], head_stride = s4[2] * s4[3], batch_stride = s4[1] * s4[2] * s4[3];
+  int64_t stride[4] = {batch_stride, head_stride, seq_stride, 1};
+  if (layout == VDIT_ATTN_LAYOUT_BSHD) {
+    stride[1] = seq_stride;
+    stride[2] = head_stride;
+  }
+  return vdit_tensor_view(view, data, VDIT_DTYPE_F32, VDIT_CPU, 4, t->shape, stride);
+}
+
+vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out) {
+  vdit_tensor view;
+  VDIT_TRY(bhsd_view(t, layout, out, &view));
+  return vdit_tensor_convert(&view, t);
 }
 
 vdit_status vdit_attn_tensor_from_bhsd(const float *in, vdit_attn_layout layout, vdit_tensor *t) {
-  int64_t s4[4];
-  VDIT_TRY(tensor_bhsd(t, "tensor", layout, s4));
-  const size_t element = (size_t)vdit_dtype_bits(t->dtype) / 8;
-  for (int64_t b = 0; b < s4[0]; b++)
-    for (int64_t h = 0; h < s4[1]; h++)
-      for (int64_t s = 0; s < s4[2]; s++) {
-        char *row = (char *)t->data + (size_t)row_offset(t, layout, b, h, s) * element;
-        VDIT_TRY(vdit_convert_from_float(t->dtype, (size_t)s4[3], in + ((b * s4[1] + h) * s4[2] + s) * s4[3], row));
-      }
-  return VDIT_OK;
+  vdit_tensor view;
+  VDIT_TRY(bhsd_view(t, layout, (float *)in, &view)); // read only
+  return vdit_tensor_convert(t, &view);
 }
 
-static void lse_copy(const vdit_attn_plan *plan, const vdit_tensor *lse, float *array, int to_tensor) {
-  const vdit_attn_shape p = plan->problem.shape;
-  for (int64_t b = 0; b < p.batch; b++)
-    for (int64_t h = 0; h < p.heads; h++)
-      for (int64_t s = 0; s < p.seq_q; s++) {
-        float *element = (float *)lse->data + b * lse->stride[0] + h * lse->stride[1] + s * lse->stride[2];
-        float *flat = array + (b * p.heads + h) * p.seq_q + s;
-        if (to_tensor) *element = *flat;
-        else *flat = *element;
-      }
+// The contiguous fp32 (B, H, Sq) array `array` viewed with the LSE tensor's shape.
+static vdit_status lse_view(const vdit_tensor *lse, float *array, vdit_tensor *view) {
+  return vdit_tensor_view(view, array, VDIT_DTYPE_F32, VDIT_CPU, 3, lse->shape, NULL);
 }
 
 // fp32 work arrays for the CPU path, one allocation.
@@ -251,7 +237,9 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
   if (status == VDIT_OK) status = vdit_attn_cpu_dense_forward(&plan->problem, a.q, a.k, a.v, a.o, a.lse);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
-  if (status == VDIT_OK) lse_copy(plan, lse, a.lse, 1);
+  vdit_tensor lse_array;
+  if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
+  if (status == VDIT_OK) status = vdit_tensor_copy(lse, &lse_array);
   vdit_host_free(a.block);
   return status;
 }
@@ -279,10 +267,11 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(o, layout, a.o);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(d_o, layout, a.d_o);
-  if (status == VDIT_OK) {
-    lse_copy(plan, lse, a.lse, 0);
+  vdit_tensor lse_array;
+  if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
+  if (status == VDIT_OK) status = vdit_tensor_copy(&lse_array, lse);
+  if (status == VDIT_OK)
     status = vdit_attn_cpu_dense_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
-  }
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dq, layout, dq);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dk, layout, dk);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dv, layout, dv);

@@ -48,8 +48,8 @@ vdit_status vdit_attn_cuda_dense_backward(const vdit_attn_problem *problem, vdit
                                           const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                           vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
 
-// Tensor (either layout, any float dtype, head dim contiguous, host memory) <-> contiguous
-// fp32 (B, H, S, D) array (attn.c).
+// Tensor (either layout, any float dtype, head dim contiguous) <-> contiguous host fp32
+// (B, H, S, D) array, through vdit_tensor_convert (attn.c).
 vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out);
 vdit_status vdit_attn_tensor_from_bhsd(const float *in, vdit_attn_layout layout, vdit_tensor *t);
 

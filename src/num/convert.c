@@ -2,6 +2,7 @@
 // arithmetic lives in num/format_convert.h, shared with the CUDA kernels.
 #include <string.h>
 
+#include "num/checks_internal.h"
 #include "num/format_convert.h"
 #include "vdit/num.h"
 
@@ -23,7 +24,9 @@ float vdit_i8_to_float(int8_t value) { return vdit_num_decode_i8(value); }
 // Parallel only when the work pays for the threads.
 #define CONVERT_PARALLEL_MIN 65536
 
-static vdit_status check_arguments(const char *what, vdit_dtype dtype, size_t n, const void *in, const void *out) {
+vdit_status vdit_convert_check_arguments(const char *what, vdit_dtype dtype, size_t n, const void *in, const void *out,
+                                         size_t *bytes) {
+  *bytes = 0;
   switch (dtype) {
     case VDIT_DTYPE_F32: case VDIT_DTYPE_F16: case VDIT_DTYPE_BF16: case VDIT_DTYPE_F8_E4M3:
     case VDIT_DTYPE_F8_E5M2: case VDIT_DTYPE_F4_E2M1: case VDIT_DTYPE_E8M0: case VDIT_DTYPE_I8: break;
@@ -33,16 +36,16 @@ static vdit_status check_arguments(const char *what, vdit_dtype dtype, size_t n,
                         what, vdit_dtype_name(dtype));
   }
   if (n > 0 && (!in || !out)) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: null pointer for %zu elements", what, n);
-  size_t bytes;
-  return vdit_dtype_storage_bytes(dtype, n, &bytes);
+  return vdit_dtype_storage_bytes(dtype, n, bytes);
 }
 
 vdit_status vdit_convert_from_float(vdit_dtype dtype, size_t n, const float *in, void *out) {
-  VDIT_TRY(check_arguments("vdit_convert_from_float", dtype, n, in, out));
+  size_t bytes;
+  VDIT_TRY(vdit_convert_check_arguments("vdit_convert_from_float", dtype, n, in, out, &bytes));
   if (n == 0) return VDIT_OK;
   long long count = (long long)n;
   switch (dtype) {
-    case VDIT_DTYPE_F32: memmove(out, in, n * sizeof(float)); break;
+    case VDIT_DTYPE_F32: memmove(out, in, bytes); break;
     case VDIT_DTYPE_F16: {
       uint16_t *o = (uint16_t *)out;
 #pragma omp parallel for schedule(static) if (n > CONVERT_PARALLEL_MIN)
@@ -94,11 +97,12 @@ vdit_status vdit_convert_from_float(vdit_dtype dtype, size_t n, const float *in,
 }
 
 vdit_status vdit_convert_to_float(vdit_dtype dtype, size_t n, const void *in, float *out) {
-  VDIT_TRY(check_arguments("vdit_convert_to_float", dtype, n, in, out));
+  size_t bytes;
+  VDIT_TRY(vdit_convert_check_arguments("vdit_convert_to_float", dtype, n, in, out, &bytes));
   if (n == 0) return VDIT_OK;
   long long count = (long long)n;
   switch (dtype) {
-    case VDIT_DTYPE_F32: memmove(out, in, n * sizeof(float)); break;
+    case VDIT_DTYPE_F32: memmove(out, in, bytes); break;
     case VDIT_DTYPE_F16: {
       const uint16_t *c = (const uint16_t *)in;
 #pragma omp parallel for schedule(static) if (n > CONVERT_PARALLEL_MIN)

@@ -25,6 +25,11 @@ static int dtype_valid(vdit_dtype dtype) { return (unsigned)dtype < VDIT_DTYPE_C
 
 int vdit_dtype_bits(vdit_dtype dtype) { return dtype_valid(dtype) ? dtype_table[dtype].bits : 0; }
 
+int vdit_dtype_element_bytes(vdit_dtype dtype) {
+  int bits = vdit_dtype_bits(dtype);
+  return bits >= 8 ? bits / 8 : 0;
+}
+
 const char *vdit_dtype_name(vdit_dtype dtype) { return dtype_valid(dtype) ? dtype_table[dtype].name : "invalid"; }
 
 int vdit_dtype_is_float(vdit_dtype dtype) { return dtype_valid(dtype) && dtype_table[dtype].is_float; }

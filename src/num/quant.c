@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "num/block_quant.h"
-#include "num/quant_internal.h"
+#include "num/checks_internal.h"
 #include "vdit/num.h"
 
 #define QUANT_PARALLEL_MIN 16384 // elements below which threads cost more than they give

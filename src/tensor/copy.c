@@ -1,4 +1,5 @@
-// Copies between tensors on any pair of devices with any strides, and dtype conversion.
+// Copies between tensors on any pair of devices with any strides (dtype conversion is
+// convert.c).
 //
 // vdit_tensor_copy picks the cheapest correct path:
 //   both contiguous                 -> one vdit_memcpy (cudaMemcpy / cudaMemcpyPeer / memmove)
@@ -38,9 +39,21 @@ void vdit_copy_layout_init(vdit_copy_layout *layout, const vdit_tensor *dst, con
   layout->ndim = n;
 }
 
-// One row (the innermost dim) of a strided host copy; element_bytes 0 is f4.
-static void copy_row(char *dst, int64_t dst_offset, int64_t dst_step, const char *src, int64_t src_offset,
-                     int64_t src_step, int64_t count, int element_bytes) {
+void vdit_copy_layout_row_offsets(const vdit_copy_layout *layout, int64_t row, int64_t *dst_offset,
+                                  int64_t *src_offset) {
+  int64_t rest = row, d = 0, s = 0;
+  for (int k = layout->ndim - 2; k >= 0; k--) {
+    int64_t coordinate = rest % layout->shape[k];
+    rest /= layout->shape[k];
+    d += coordinate * layout->dst_stride[k];
+    s += coordinate * layout->src_stride[k];
+  }
+  *dst_offset = d;
+  *src_offset = s;
+}
+
+void vdit_host_copy_row(char *dst, int64_t dst_offset, int64_t dst_step, const char *src, int64_t src_offset,
+                        int64_t src_step, int64_t count, int element_bytes) {
   if (element_bytes == 0) {
     for (int64_t j = 0; j < count; j++)
       vdit_f4_set(dst, dst_offset + j * dst_step, vdit_f4_get(src, src_offset + j * src_step));
@@ -68,9 +81,9 @@ void vdit_host_strided_copy(vdit_tensor *dst, const vdit_tensor *src) {
   vdit_copy_layout layout;
   vdit_copy_layout_init(&layout, dst, src);
   if (layout.numel == 0) return;
-  int element_bytes = vdit_tensor_element_bytes(dst->dtype);
+  int element_bytes = vdit_dtype_element_bytes(dst->dtype);
   if (layout.ndim == 0) {
-    copy_row(dst->data, 0, 1, src->data, 0, 1, 1, element_bytes);
+    vdit_host_copy_row(dst->data, 0, 1, src->data, 0, 1, 1, element_bytes);
     return;
   }
   int last = layout.ndim - 1;
@@ -79,20 +92,14 @@ void vdit_host_strided_copy(vdit_tensor *dst, const vdit_tensor *src) {
   // f4 rows may share a byte at their ends, so they are written by one thread.
 #pragma omp parallel for schedule(static) if (layout.numel > (1 << 18) && element_bytes > 0)
   for (int64_t row = 0; row < rows; row++) {
-    int64_t rest = row, dst_offset = 0, src_offset = 0;
-    for (int k = last - 1; k >= 0; k--) {
-      int64_t coordinate = rest % layout.shape[k];
-      rest /= layout.shape[k];
-      dst_offset += coordinate * layout.dst_stride[k];
-      src_offset += coordinate * layout.src_stride[k];
-    }
-    copy_row(dst->data, dst_offset, layout.dst_stride[last], src->data, src_offset, layout.src_stride[last], row_length,
-             element_bytes);
+    int64_t dst_offset, src_offset;
+    vdit_copy_layout_row_offsets(&layout, row, &dst_offset, &src_offset);
+    vdit_host_copy_row(dst->data, dst_offset, layout.dst_stride[last], src->data, src_offset, layout.src_stride[last],
+                       row_length, element_bytes);
   }
 }
 
-// dtype, shape and devices of a (dst, src) pair; `function` names the caller in messages.
-static vdit_status check_pair(const char *function, vdit_tensor *dst, const vdit_tensor *src, int same_dtype) {
+vdit_status vdit_tensor_check_pair(const char *function, vdit_tensor *dst, const vdit_tensor *src, int same_dtype) {
   VDIT_TRY(vdit_tensor_check(dst, function, "dst"));
   VDIT_TRY(vdit_tensor_check(src, function, "src"));
   char dst_shape[VDIT_SHAPE_STRING_SIZE], src_shape[VDIT_SHAPE_STRING_SIZE];
@@ -129,7 +136,7 @@ static vdit_status copy_same_device(vdit_tensor *dst, const vdit_tensor *src) {
     return VDIT_OK;
   }
 #ifdef VDIT_HAVE_CUDA
-  int element_bytes = vdit_tensor_element_bytes(dst->dtype);
+  int element_bytes = vdit_dtype_element_bytes(dst->dtype);
   if (element_bytes == 0)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
                       "vdit_tensor_copy: strided f4_e2m1 copies on a GPU are not implemented (copy contiguous tensors)");
@@ -145,7 +152,7 @@ static vdit_status copy_same_device(vdit_tensor *dst, const vdit_tensor *src) {
 }
 
 vdit_status vdit_tensor_copy(vdit_tensor *dst, const vdit_tensor *src) {
-  VDIT_TRY(check_pair("vdit_tensor_copy", dst, src, 1));
+  VDIT_TRY(vdit_tensor_check_pair("vdit_tensor_copy", dst, src, 1));
   if (vdit_tensor_numel(dst) == 0) return VDIT_OK;
   if (same_layout(dst, src)) return VDIT_OK; // copying onto itself
   if (vdit_tensor_ranges_overlap(dst, src))
@@ -174,63 +181,6 @@ vdit_status vdit_tensor_copy(vdit_tensor *dst, const vdit_tensor *src) {
   }
   if (status == VDIT_OK) status = vdit_memcpy(to->device, to->data, from->device, from->data, vdit_tensor_bytes(src));
   if (status == VDIT_OK && to != dst) status = copy_same_device(dst, to);
-  vdit_tensor_free(&src_staged);
-  vdit_tensor_free(&dst_staged);
-  return status;
-}
-
-// Contiguous host conversion of n elements; 0 if the pair is not implemented.
-static int convert_host(void *dst, vdit_dtype dst_dtype, const void *src, vdit_dtype src_dtype, int64_t n) {
-  if (dst_dtype == VDIT_DTYPE_F64 && src_dtype == VDIT_DTYPE_F32) {
-    double *d = dst;
-    const float *s = src;
-    for (int64_t i = 0; i < n; i++) d[i] = (double)s[i];
-    return 1;
-  }
-  if (dst_dtype == VDIT_DTYPE_F32 && src_dtype == VDIT_DTYPE_F64) {
-    float *d = dst;
-    const double *s = src;
-    for (int64_t i = 0; i < n; i++) d[i] = (float)s[i]; // round to nearest even
-    return 1;
-  }
-  return 0;
-}
-
-static int convert_implemented(vdit_dtype dst, vdit_dtype src) {
-  return (dst == VDIT_DTYPE_F64 && src == VDIT_DTYPE_F32) || (dst == VDIT_DTYPE_F32 && src == VDIT_DTYPE_F64);
-}
-
-vdit_status vdit_tensor_convert(vdit_tensor *dst, const vdit_tensor *src) {
-  VDIT_TRY(check_pair("vdit_tensor_convert", dst, src, 0));
-  if (dst->dtype == src->dtype) return vdit_tensor_copy(dst, src);
-  if (!convert_implemented(dst->dtype, src->dtype))
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
-                      "vdit_tensor_convert: %s -> %s is not implemented (f32 <-> f64 only so far)",
-                      vdit_dtype_name(src->dtype), vdit_dtype_name(dst->dtype));
-  int64_t n = vdit_tensor_numel(dst);
-  if (n == 0) return VDIT_OK;
-  if (vdit_tensor_ranges_overlap(dst, src))
-    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_tensor_convert: dst and src overlap in memory");
-  // Work on contiguous host tensors; stage whichever side is not one.
-  vdit_tensor src_staged, dst_staged;
-  memset(&src_staged, 0, sizeof src_staged);
-  memset(&dst_staged, 0, sizeof dst_staged);
-  const vdit_tensor *from = src;
-  vdit_tensor *to = dst;
-  vdit_status status = VDIT_OK;
-  if (src->device.type != VDIT_DEVICE_CPU || !vdit_tensor_is_contiguous(src)) {
-    status = vdit_tensor_alloc_like(&src_staged, src, VDIT_CPU);
-    if (status == VDIT_OK) status = vdit_tensor_copy(&src_staged, src);
-    from = &src_staged;
-  }
-  if (status == VDIT_OK && (dst->device.type != VDIT_DEVICE_CPU || !vdit_tensor_is_contiguous(dst))) {
-    status = vdit_tensor_alloc_like(&dst_staged, dst, VDIT_CPU);
-    to = &dst_staged;
-  }
-  if (status == VDIT_OK && !convert_host(to->data, to->dtype, from->data, from->dtype, n))
-    status = VDIT_ERROR(VDIT_ERROR_INTERNAL, "vdit_tensor_convert: no loop for %s -> %s", vdit_dtype_name(src->dtype),
-                        vdit_dtype_name(dst->dtype));
-  if (status == VDIT_OK && to != dst) status = vdit_tensor_copy(dst, to);
   vdit_tensor_free(&src_staged);
   vdit_tensor_free(&dst_staged);
   return status;

@@ -52,7 +52,7 @@ static vdit_status fill_through_staging(vdit_tensor *t, contiguous_fill fill_con
 static vdit_status poison_contiguous(vdit_tensor *t, const void *context) {
   (void)context;
   int64_t n = vdit_tensor_numel(t);
-  int element_bytes = vdit_tensor_element_bytes(t->dtype);
+  int element_bytes = vdit_dtype_element_bytes(t->dtype);
   uint64_t pattern = poison_pattern(t->dtype);
   if (element_bytes == 0) { // f4: whole bytes of 0xAA cover every nibble
     element_bytes = 1;

@@ -298,26 +298,16 @@ static vdit_status check_tiling(vdit_safetensors *file) {
   return VDIT_OK;
 }
 
-// qsort has no context argument, so by_name is sorted through (name, index) pairs.
-typedef struct name_ref {
-  const char *name;
-  size_t index;
-} name_ref;
-
-static int compare_names(const void *a, const void *b) {
-  return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
-}
-
 static vdit_status index_names(vdit_safetensors *file) {
   if (file->count == 0) return VDIT_OK;
-  name_ref *refs = malloc(file->count * sizeof *refs);
+  safetensors_name_ref *refs = malloc(file->count * sizeof *refs);
   file->by_name = malloc(file->count * sizeof *file->by_name);
   if (!refs || !file->by_name) {
     free(refs);
     return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "%s: out of memory for the name index", file->path);
   }
-  for (size_t i = 0; i < file->count; i++) refs[i] = (name_ref){file->entries[i].name, i};
-  qsort(refs, file->count, sizeof *refs, compare_names);
+  for (size_t i = 0; i < file->count; i++) refs[i] = (safetensors_name_ref){file->entries[i].name, i};
+  qsort(refs, file->count, sizeof *refs, safetensors_compare_names);
   vdit_status status = VDIT_OK;
   for (size_t i = 0; i < file->count; i++) {
     file->by_name[i] = refs[i].index;
@@ -495,8 +485,8 @@ vdit_status vdit_safetensors_tensor_at(const vdit_safetensors *file, size_t inde
   if (info.ndim > VDIT_MAX_DIMS)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: tensor '%s' has %d dims; vdit tensors have at most %d", file->path,
                       quoted, info.ndim, VDIT_MAX_DIMS);
-  int bits = vdit_dtype_bits(info.dtype);
-  size_t alignment = bits >= 8 ? (size_t)bits / 8 : 1;
+  int element_bytes = vdit_dtype_element_bytes(info.dtype);
+  size_t alignment = element_bytes > 0 ? (size_t)element_bytes : 1; // f4: bytes
   if (info.data && (uintptr_t)info.data % alignment != 0)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
                       "%s: tensor '%s' (%s) starts at file byte %" PRIu64 ", not aligned to %zu bytes "

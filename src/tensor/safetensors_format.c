@@ -1,4 +1,4 @@
-// The safetensors dtype table and message quoting.
+// The safetensors dtype table, name sorting and message quoting.
 #include "tensor/safetensors_format.h"
 
 #include <stdio.h>
@@ -48,6 +48,10 @@ const safetensors_dtype *safetensors_dtype_from_vdit(vdit_dtype dtype) {
 const char *safetensors_dtype_list(void) {
   return "F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, BOOL, F8_E4M3, F8_E5M2, F8_E8M0, F4, "
          "F6_E2M3, F6_E3M2, F8_E4M3FNUZ, F8_E5M2FNUZ, C64";
+}
+
+int safetensors_compare_names(const void *a, const void *b) {
+  return strcmp(((const safetensors_name_ref *)a)->name, ((const safetensors_name_ref *)b)->name);
 }
 
 char *safetensors_quote(const char *text, size_t length, size_t max_chars, char *out, size_t size) {

@@ -1,5 +1,5 @@
-// What the safetensors reader and writer share: the format's dtype names and sizes, and
-// quoting of untrusted names for one-line messages.
+// What the safetensors reader and writer share: the format's dtype names and sizes, sorting
+// names, and quoting of untrusted names for one-line messages.
 #ifndef VDIT_TENSOR_SAFETENSORS_FORMAT_H
 #define VDIT_TENSOR_SAFETENSORS_FORMAT_H
 
@@ -22,6 +22,14 @@ const safetensors_dtype *safetensors_dtype_from_name(const char *text, size_t le
 const safetensors_dtype *safetensors_dtype_from_vdit(vdit_dtype dtype);
 // "F64, F32, ..." for messages.
 const char *safetensors_dtype_list(void);
+
+// A name and its index, sorted by name with safetensors_compare_names (qsort has no context
+// argument): how the reader indexes names and the writer finds duplicates.
+typedef struct safetensors_name_ref {
+  const char *name;
+  size_t index;
+} safetensors_name_ref;
+int safetensors_compare_names(const void *a, const void *b);
 
 // Writes `text` into out[0..size) for a message: at most `max_chars` characters, control
 // characters, quotes, backslashes and bytes >= 0x7f escaped (\n, \x1b, ...), "..." when

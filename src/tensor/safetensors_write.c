@@ -25,19 +25,10 @@ typedef struct planned_tensor {
   int alignment;  // bytes per element, 1 for sub-byte types
 } planned_tensor;
 
-typedef struct name_ref {
-  const char *name;
-  size_t index;
-} name_ref;
-
-static int compare_names(const void *a, const void *b) {
-  return strcmp(((const name_ref *)a)->name, ((const name_ref *)b)->name);
-}
-
 // Checks `count` strings for NULL, UTF-8 and uniqueness; `what` is "tensor name" or "metadata key".
 static vdit_status check_unique_strings(size_t count, const char *const *strings, const char *what) {
   if (count == 0) return VDIT_OK;
-  name_ref *refs = malloc(count * sizeof *refs);
+  safetensors_name_ref *refs = malloc(count * sizeof *refs);
   if (!refs) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, WRITE_FN ": out of memory checking %ss", what);
   vdit_status status = VDIT_OK;
   for (size_t i = 0; i < count && status == VDIT_OK; i++) {
@@ -47,10 +38,10 @@ static vdit_status check_unique_strings(size_t count, const char *const *strings
       status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, WRITE_FN ": %s '%s' is not valid UTF-8", what,
                           safetensors_quote(strings[i], strlen(strings[i]), 64, quoted, sizeof quoted));
     }
-    refs[i] = (name_ref){strings[i], i};
+    refs[i] = (safetensors_name_ref){strings[i], i};
   }
   if (status == VDIT_OK) {
-    qsort(refs, count, sizeof *refs, compare_names);
+    qsort(refs, count, sizeof *refs, safetensors_compare_names);
     for (size_t i = 1; i < count; i++)
       if (strcmp(refs[i - 1].name, refs[i].name) == 0) {
         char quoted[160];
@@ -111,7 +102,8 @@ static vdit_status check_tensor(const char *name, const vdit_tensor *t, planned_
                                "(safetensors needs an even count for f4)",
                       quoted, elements, vdit_dtype_name(t->dtype));
   plan->bytes = bits / 8;
-  plan->alignment = plan->dtype->bits >= 8 ? plan->dtype->bits / 8 : 1;
+  int element_bytes = vdit_dtype_element_bytes(t->dtype);
+  plan->alignment = element_bytes > 0 ? element_bytes : 1; // f4: bytes
   if (plan->bytes > 0 && t->data == NULL)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, WRITE_FN ": tensor '%s' has data NULL", quoted);
   return VDIT_OK;

@@ -5,11 +5,6 @@
 #include "tensor/tensor_internal.h"
 #include "vdit/tensor.h"
 
-int vdit_tensor_element_bytes(vdit_dtype dtype) {
-  int bits = vdit_dtype_bits(dtype);
-  return bits >= 8 ? bits / 8 : 0;
-}
-
 static void format_shape(int ndim, const int64_t *shape, char *buffer, size_t size) {
   if (size == 0) return;
   size_t used = 0;
@@ -165,7 +160,7 @@ vdit_status vdit_tensor_view(vdit_tensor *t, void *data, vdit_dtype dtype, vdit_
     for (int i = 0; i < ndim; i++) view.stride[i] = stride[i];
   }
   char text[VDIT_SHAPE_STRING_SIZE];
-  int element_bytes = vdit_tensor_element_bytes(dtype);
+  int element_bytes = vdit_dtype_element_bytes(dtype);
   int64_t low = 0, high = 0;
   if (!span_elements(ndim, view.shape, view.stride, &low, &high) ||
       (element_bytes > 1 && (low < INT64_MIN / element_bytes || high > INT64_MAX / element_bytes)))
@@ -323,7 +318,7 @@ int vdit_tensor_may_self_overlap(const vdit_tensor *t) {
 static void byte_range(const vdit_tensor *t, uintptr_t *first, uintptr_t *last) {
   int64_t low = 0, high = 0;
   span_elements(t->ndim, t->shape, t->stride, &low, &high);
-  int element_bytes = vdit_tensor_element_bytes(t->dtype);
+  int element_bytes = vdit_dtype_element_bytes(t->dtype);
   uintptr_t base = (uintptr_t)t->data;
   if (element_bytes == 0) { // f4: strides are >= 0
     *first = base;

@@ -1,11 +1,13 @@
 // Tensor layer on the CPU: descriptors, views, permute/reshape, strided copies for every
-// element size, conversion, NaN poison, Philox fills (bits against the base RNG, and
-// statistics), arenas, and the errors for bad input (including CUDA without a GPU).
+// element size, conversion between every pair of float dtypes (bit-exact against the scalar
+// num functions), NaN poison, Philox fills (bits against the base RNG, and statistics),
+// arenas, and the errors for bad input (including CUDA without a GPU).
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "tensor/convert_inputs.h"
 #include "vdit/tensor.h"
 
 #define CHECK_ERROR_CONTAINS(text)                                                        \
@@ -333,7 +335,8 @@ static void test_copy_errors(void) {
   vdit_tensor_free(&c);
 }
 
-static void test_convert(void) {
+// f32 <-> f64 by hand: exact widening, round to nearest even, strided source, errors.
+static void test_convert_f32_f64(void) {
   enum { N = 1000 };
   int64_t shape[2] = {40, 25}, shape_t[2] = {25, 40};
   vdit_tensor f32, f64, back, f64_t, view;
@@ -368,18 +371,202 @@ static void test_convert(void) {
   for (int i = 0; i < 25; i++)
     for (int j = 0; j < 40; j++) wrong += t[i * 40 + j] != (double)x[j * 25 + i];
   CHECK_EQ_INT(wrong, 0);
-  // Same dtype is a copy; unimplemented pairs say so.
+  // Same dtype is a copy; integer dtypes say they are not converted.
   CHECK_OK(vdit_tensor_convert(&back, &f32));
-  vdit_tensor bf16;
-  CHECK_OK(vdit_tensor_alloc(&bf16, VDIT_DTYPE_BF16, VDIT_CPU, 2, shape));
-  CHECK_STATUS(vdit_tensor_convert(&f32, &bf16), VDIT_ERROR_UNSUPPORTED);
-  CHECK_ERROR_CONTAINS("bf16 -> f32");
+  CHECK(memcmp(back.data, f32.data, N * sizeof(float)) == 0);
+  vdit_tensor i32, i8;
+  CHECK_OK(vdit_tensor_alloc(&i32, VDIT_DTYPE_I32, VDIT_CPU, 2, shape));
+  CHECK_OK(vdit_tensor_alloc(&i8, VDIT_DTYPE_I8, VDIT_CPU, 2, shape));
+  CHECK_STATUS(vdit_tensor_convert(&f32, &i32), VDIT_ERROR_UNSUPPORTED);
+  CHECK_ERROR_CONTAINS("i32 -> f32 is not implemented (float dtypes only");
+  CHECK_STATUS(vdit_tensor_convert(&i8, &f32), VDIT_ERROR_UNSUPPORTED);
   CHECK_STATUS(vdit_tensor_convert(&f64_t, &f32), VDIT_ERROR_INVALID_ARGUMENT); // shape
-  vdit_tensor_free(&bf16);
+  // Overlap: a bf16 view over the first half of the f32 buffer.
+  vdit_tensor bf16_alias;
+  CHECK_OK(vdit_tensor_view(&bf16_alias, f32.data, VDIT_DTYPE_BF16, VDIT_CPU, 2, shape, NULL));
+  CHECK_STATUS(vdit_tensor_convert(&bf16_alias, &f32), VDIT_ERROR_INVALID_ARGUMENT);
+  CHECK_ERROR_CONTAINS("overlap");
+  vdit_tensor_free(&i32);
+  vdit_tensor_free(&i8);
   vdit_tensor_free(&f32);
   vdit_tensor_free(&f64);
   vdit_tensor_free(&back);
   vdit_tensor_free(&f64_t);
+}
+
+
+// The value of a code as vdit_tensor_convert sees it: the scalar num decoders; f64 rounds
+// to f32 first.
+static float scalar_value(vdit_dtype dtype, uint64_t code) {
+  switch (dtype) {
+    case VDIT_DTYPE_F64: {
+      double d;
+      memcpy(&d, &code, 8);
+      return (float)d;
+    }
+    case VDIT_DTYPE_F32: {
+      uint32_t u = (uint32_t)code;
+      float f;
+      memcpy(&f, &u, 4);
+      return f;
+    }
+    case VDIT_DTYPE_F16: return vdit_f16_to_float((uint16_t)code);
+    case VDIT_DTYPE_BF16: return vdit_bf16_to_float((uint16_t)code);
+    case VDIT_DTYPE_F8_E4M3: return vdit_f8_e4m3_to_float((uint8_t)code);
+    case VDIT_DTYPE_F8_E5M2: return vdit_f8_e5m2_to_float((uint8_t)code);
+    case VDIT_DTYPE_F4_E2M1: return vdit_f4_e2m1_to_float((uint8_t)code);
+    case VDIT_DTYPE_E8M0: return vdit_e8m0_to_float((uint8_t)code);
+    default: return NAN;
+  }
+}
+
+static uint64_t scalar_code(vdit_dtype dtype, float x) {
+  switch (dtype) {
+    case VDIT_DTYPE_F64: {
+      double d = (double)x;
+      uint64_t bits;
+      memcpy(&bits, &d, 8);
+      return bits;
+    }
+    case VDIT_DTYPE_F32: {
+      uint32_t bits;
+      memcpy(&bits, &x, 4);
+      return bits;
+    }
+    case VDIT_DTYPE_F16: return vdit_f16_from_float(x);
+    case VDIT_DTYPE_BF16: return vdit_bf16_from_float(x);
+    case VDIT_DTYPE_F8_E4M3: return vdit_f8_e4m3_from_float(x);
+    case VDIT_DTYPE_F8_E5M2: return vdit_f8_e5m2_from_float(x);
+    case VDIT_DTYPE_F4_E2M1: return vdit_f4_e2m1_from_float(x);
+    case VDIT_DTYPE_E8M0: return vdit_e8m0_from_float(x);
+    default: return 0;
+  }
+}
+
+// The code vdit_tensor_convert must write for a src code (same dtype: a copy).
+static uint64_t expected_code(vdit_dtype dst, vdit_dtype src, uint64_t code) {
+  return dst == src ? code : scalar_code(dst, scalar_value(src, code));
+}
+
+// A 2-D view into a buffer of `buffer` elements whose (0, 0) is element `first` (even for f4).
+typedef struct view_spec {
+  int64_t stride[2];
+  int64_t first;
+  int64_t buffer;
+} view_spec;
+
+// Converts a src view of `shape` over random codes into a dst view over a buffer of 0xa5
+// bytes, with each data pointer moved `misalign` bytes off the buffer's alignment. Checks
+// every element against the scalar functions and that the rest of dst's buffer is untouched;
+// returns the number of wrong elements.
+static int64_t check_convert_views(vdit_dtype dst_dtype, vdit_dtype src_dtype, const int64_t shape[2],
+                                   const view_spec *d, const view_spec *s, int misalign, uint64_t seed) {
+  size_t src_bytes = 0, dst_bytes = 0;
+  CHECK_OK(vdit_dtype_storage_bytes(src_dtype, (size_t)s->buffer, &src_bytes));
+  CHECK_OK(vdit_dtype_storage_bytes(dst_dtype, (size_t)d->buffer, &dst_bytes));
+  uint8_t *src_memory = malloc(src_bytes + 8), *dst_memory = malloc(dst_bytes + 8), *dst_before = malloc(dst_bytes);
+  char *covered = calloc((size_t)d->buffer, 1);
+  uint8_t *src_buffer = src_memory + misalign, *dst_buffer = dst_memory + misalign;
+  convert_random_codes(src_dtype, seed, s->buffer, src_buffer);
+  memset(dst_buffer, 0xa5, dst_bytes);
+  memcpy(dst_before, dst_buffer, dst_bytes);
+  int src_size = vdit_dtype_element_bytes(src_dtype), dst_size = vdit_dtype_element_bytes(dst_dtype);
+  void *src_data = src_size ? src_buffer + s->first * src_size : src_buffer + s->first / 2;
+  void *dst_data = dst_size ? dst_buffer + d->first * dst_size : dst_buffer + d->first / 2;
+  vdit_tensor src_view, dst_view;
+  CHECK_OK(vdit_tensor_view(&src_view, src_data, src_dtype, VDIT_CPU, 2, shape, s->stride));
+  CHECK_OK(vdit_tensor_view(&dst_view, dst_data, dst_dtype, VDIT_CPU, 2, shape, d->stride));
+  CHECK_OK(vdit_tensor_convert(&dst_view, &src_view));
+  int64_t wrong = 0;
+  for (int64_t i = 0; i < shape[0]; i++)
+    for (int64_t j = 0; j < shape[1]; j++) {
+      int64_t se = s->first + i * s->stride[0] + j * s->stride[1], de = d->first + i * d->stride[0] + j * d->stride[1];
+      covered[de] = 1;
+      uint64_t code = convert_code_get(src_dtype, src_buffer, se);
+      uint64_t want = expected_code(dst_dtype, src_dtype, code), got = convert_code_get(dst_dtype, dst_buffer, de);
+      if (got != want && wrong++ < 3)
+        CHECK_FAIL_("%s -> %s (%lld, %lld): src 0x%llx gave 0x%llx, want 0x%llx", vdit_dtype_name(src_dtype),
+                    vdit_dtype_name(dst_dtype), (long long)i, (long long)j, (unsigned long long)code,
+                    (unsigned long long)got, (unsigned long long)want);
+    }
+  for (int64_t e = 0; e < d->buffer; e++)
+    if (!covered[e] && convert_code_get(dst_dtype, dst_buffer, e) != convert_code_get(dst_dtype, dst_before, e) &&
+        wrong++ < 3)
+      CHECK_FAIL_("%s -> %s wrote element %lld outside the dst view", vdit_dtype_name(src_dtype),
+                  vdit_dtype_name(dst_dtype), (long long)e);
+  free(src_memory);
+  free(dst_memory);
+  free(dst_before);
+  free(covered);
+  return wrong;
+}
+
+// Every pair of float dtypes, bit-exact against the scalar num functions on random codes
+// (NaN, inf, overflow, subnormals, ties), contiguous and through strided, pitched, flipped
+// and misaligned views (f4: rows that start mid-byte and have odd lengths).
+static void test_convert_all_pairs(void) {
+  enum { R = 37, C = 131, HALF = 65 };
+  const int64_t full[2] = {R, C}, pitched[2] = {R, HALF}, transposed[2] = {C, R};
+  const view_spec contiguous = {{C, 1}, 0, R * C}, pitch = {{C, 1}, 0, R * C}, narrow = {{HALF, 1}, 0, R * HALF};
+  const view_spec column_major = {{1, C}, 0, R * C}, transposed_contiguous = {{R, 1}, 0, R * C};
+  const view_spec flipped = {{-C, -1}, R * C - 1, R * C}, column_major_dst = {{1, R}, 0, R * C};
+  for (int a = 0; a < CONVERT_DTYPE_COUNT; a++)
+    for (int b = 0; b < CONVERT_DTYPE_COUNT; b++) {
+      vdit_dtype src = convert_dtypes[a], dst = convert_dtypes[b];
+      uint64_t seed = 5000 + 16 * (uint64_t)a + (uint64_t)b;
+      int64_t wrong = check_convert_views(dst, src, full, &contiguous, &contiguous, 0, seed);
+      wrong += check_convert_views(dst, src, pitched, &narrow, &pitch, 0, seed + 1000);
+      wrong += check_convert_views(dst, src, pitched, &pitch, &narrow, 0, seed + 2000);
+      if (src != VDIT_DTYPE_F4_E2M1 && dst != VDIT_DTYPE_F4_E2M1) {
+        wrong += check_convert_views(dst, src, transposed, &transposed_contiguous, &column_major, 0, seed + 3000);
+        wrong += check_convert_views(dst, src, full, &column_major_dst, &flipped, 0, seed + 4000);
+        wrong += check_convert_views(dst, src, full, &contiguous, &contiguous, 1, seed + 5000);
+      }
+      if (wrong)
+        CHECK_FAIL_("vdit_tensor_convert %s -> %s: %lld wrong elements", vdit_dtype_name(src), vdit_dtype_name(dst),
+                    (long long)wrong);
+    }
+  // Large enough for the threaded path (and the single-threaded one of an f4 dst).
+  static const vdit_dtype large_pairs[][2] = {
+      {VDIT_DTYPE_F32, VDIT_DTYPE_BF16},     {VDIT_DTYPE_BF16, VDIT_DTYPE_F8_E4M3}, {VDIT_DTYPE_F64, VDIT_DTYPE_F16},
+      {VDIT_DTYPE_F8_E5M2, VDIT_DTYPE_F64},  {VDIT_DTYPE_F16, VDIT_DTYPE_F4_E2M1}, {VDIT_DTYPE_F4_E2M1, VDIT_DTYPE_E8M0},
+  };
+  const int64_t big[2] = {601, 503}, big_transposed[2] = {503, 601};
+  const view_spec big_contiguous = {{503, 1}, 0, 601 * 503}, big_column_major = {{1, 503}, 0, 601 * 503};
+  const view_spec big_transposed_contiguous = {{601, 1}, 0, 601 * 503};
+  for (size_t p = 0; p < sizeof large_pairs / sizeof large_pairs[0]; p++) {
+    vdit_dtype src = large_pairs[p][0], dst = large_pairs[p][1];
+    CHECK_EQ_INT(check_convert_views(dst, src, big, &big_contiguous, &big_contiguous, 0, 77 + p), 0);
+    if (src != VDIT_DTYPE_F4_E2M1 && dst != VDIT_DTYPE_F4_E2M1)
+      CHECK_EQ_INT(check_convert_views(dst, src, big_transposed, &big_transposed_contiguous, &big_column_major, 0,
+                                       99 + p),
+                   0);
+  }
+}
+
+// f64 -> a narrow format rounds to f32 first (documented double rounding), and f64 beyond
+// the f32 range overflows through f32's inf.
+static void test_convert_f64_double_rounding(void) {
+  double in[4] = {1.0 + 0x1p-8 + 0x1p-40, 1e300, -1e-300, NAN};
+  vdit_tensor src, bf16, e4m3;
+  int64_t shape[1] = {4};
+  CHECK_OK(vdit_tensor_view(&src, in, VDIT_DTYPE_F64, VDIT_CPU, 1, shape, NULL));
+  CHECK_OK(vdit_tensor_alloc(&bf16, VDIT_DTYPE_BF16, VDIT_CPU, 1, shape));
+  CHECK_OK(vdit_tensor_alloc(&e4m3, VDIT_DTYPE_F8_E4M3, VDIT_CPU, 1, shape));
+  CHECK_OK(vdit_tensor_convert(&bf16, &src));
+  CHECK_OK(vdit_tensor_convert(&e4m3, &src));
+  const uint16_t *b = bf16.data;
+  const uint8_t *e = e4m3.data;
+  CHECK_EQ_HEX(b[0], 0x3f80); // f32 rounds to the midpoint 1 + 2^-8, bf16 ties to even: 1.0 (direct: 0x3f81)
+  CHECK_EQ_HEX(b[1], 0x7f80); // +inf
+  CHECK_EQ_HEX(b[2], 0x8000); // -0
+  CHECK_EQ_HEX(b[3], 0x7fff); // the NaN code
+  CHECK_EQ_HEX(e[0], 0x38);   // 1.0
+  CHECK_EQ_HEX(e[1], 0x7e);   // satfinite 448
+  CHECK_EQ_HEX(e[2], 0x80);
+  CHECK_EQ_HEX(e[3], 0x7f);
+  vdit_tensor_free(&bf16);
+  vdit_tensor_free(&e4m3);
 }
 
 static void test_poison(void) {
@@ -645,7 +832,9 @@ int main(void) {
   test_views();
   test_copy_strided();
   test_copy_errors();
-  test_convert();
+  test_convert_f32_f64();
+  test_convert_all_pairs();
+  test_convert_f64_double_rounding();
   test_poison();
   test_fill_bits();
   test_fill_statistics();

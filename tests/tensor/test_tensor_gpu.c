@@ -1,11 +1,13 @@
 // Tensor layer on a GPU: host <-> device copies (contiguous and strided, every element size),
 // device poison and NaN count, device arenas, and the Philox streams: the CUDA uniform and
-// normal draws and the device fills must equal the CPU bit for bit.
+// normal draws and the device fills must equal the CPU bit for bit; conversions between every
+// pair of float dtypes with a GPU on either side give the host's bits.
 // Skips (exit 77) without the CUDA backend or without a GPU.
 #include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
+#include "tensor/convert_inputs.h"
 #include "vdit/tensor.h"
 
 #ifdef VDIT_HAVE_CUDA
@@ -322,6 +324,145 @@ static void test_device_convert(void) {
   vdit_tensor_free(&f64_device);
   vdit_tensor_free(&f32_back);
 }
+
+// Elements (f4: nibbles) of two contiguous arrays of `dtype` that differ.
+static int64_t count_different_codes(vdit_dtype dtype, const void *a, const void *b, int64_t n) {
+  int64_t different = 0;
+  for (int64_t e = 0; e < n; e++) different += convert_code_get(dtype, a, e) != convert_code_get(dtype, b, e);
+  return different;
+}
+
+// vdit_tensor_convert with a GPU on either side gives the host conversion's bits (test_tensor
+// checks those against the scalar num functions) for every pair of float dtypes: device ->
+// device (the num kernels; f64 through the host), host -> device, device -> host, strided
+// device views on either side (staged on the GPU). Strided f4 on a GPU is refused.
+static void test_convert_pairs_match_host(void) {
+  enum { R = 37, C = 131, N = R * C };
+  int64_t shape[2] = {R, C}, transposed[2] = {C, R};
+  int order[2] = {1, 0};
+  for (int a = 0; a < CONVERT_DTYPE_COUNT; a++)
+    for (int b = 0; b < CONVERT_DTYPE_COUNT; b++) {
+      vdit_dtype src = convert_dtypes[a], dst = convert_dtypes[b];
+      const char *pair_name[2] = {vdit_dtype_name(src), vdit_dtype_name(dst)};
+      vdit_tensor host_src, expected, device_src, device_dst, back;
+      CHECK_OK(vdit_tensor_alloc(&host_src, src, VDIT_CPU, 2, shape));
+      CHECK_OK(vdit_tensor_alloc(&expected, dst, VDIT_CPU, 2, shape));
+      CHECK_OK(vdit_tensor_alloc(&device_src, src, GPU, 2, shape));
+      CHECK_OK(vdit_tensor_alloc(&device_dst, dst, GPU, 2, shape));
+      CHECK_OK(vdit_tensor_alloc(&back, dst, VDIT_CPU, 2, shape));
+      convert_random_codes(src, 9000 + 16 * (uint64_t)a + (uint64_t)b, N, host_src.data);
+      CHECK_OK(vdit_tensor_convert(&expected, &host_src));
+      CHECK_OK(vdit_tensor_copy(&device_src, &host_src));
+      int64_t wrong[5] = {0, 0, 0, 0, 0};
+      // Device -> device.
+      CHECK_OK(vdit_tensor_poison(&device_dst));
+      CHECK_OK(vdit_tensor_convert(&device_dst, &device_src));
+      CHECK_OK(vdit_tensor_copy(&back, &device_dst));
+      wrong[0] = count_different_codes(dst, back.data, expected.data, N);
+      // Host -> device.
+      CHECK_OK(vdit_tensor_poison(&device_dst));
+      CHECK_OK(vdit_tensor_convert(&device_dst, &host_src));
+      CHECK_OK(vdit_tensor_copy(&back, &device_dst));
+      wrong[1] = count_different_codes(dst, back.data, expected.data, N);
+      // Device -> host.
+      CHECK_OK(vdit_tensor_poison(&back));
+      CHECK_OK(vdit_tensor_convert(&back, &device_src));
+      wrong[2] = count_different_codes(dst, back.data, expected.data, N);
+      if (src != VDIT_DTYPE_F4_E2M1 && dst != VDIT_DTYPE_F4_E2M1) {
+        // Strided device src: the transposed view into a contiguous (C, R) device tensor.
+        vdit_tensor host_view, device_view, expected_t, device_t, back_t, device_src_t, dst_view;
+        CHECK_OK(vdit_tensor_permute(&host_src, order, &host_view));
+        CHECK_OK(vdit_tensor_permute(&device_src, order, &device_view));
+        CHECK_OK(vdit_tensor_alloc(&expected_t, dst, VDIT_CPU, 2, transposed));
+        CHECK_OK(vdit_tensor_alloc(&device_t, dst, GPU, 2, transposed));
+        CHECK_OK(vdit_tensor_alloc(&back_t, dst, VDIT_CPU, 2, transposed));
+        CHECK_OK(vdit_tensor_convert(&expected_t, &host_view));
+        CHECK_OK(vdit_tensor_poison(&device_t));
+        CHECK_OK(vdit_tensor_convert(&device_t, &device_view));
+        CHECK_OK(vdit_tensor_copy(&back_t, &device_t));
+        wrong[3] = count_different_codes(dst, back_t.data, expected_t.data, N);
+        // Strided device dst: a contiguous (C, R) device src scattered through a transposed
+        // view of device_dst gives device_dst == expected.
+        CHECK_OK(vdit_tensor_alloc(&device_src_t, src, GPU, 2, transposed));
+        CHECK_OK(vdit_tensor_copy(&device_src_t, &host_view));
+        CHECK_OK(vdit_tensor_poison(&device_dst));
+        CHECK_OK(vdit_tensor_permute(&device_dst, order, &dst_view));
+        CHECK_OK(vdit_tensor_convert(&dst_view, &device_src_t));
+        CHECK_OK(vdit_tensor_copy(&back, &device_dst));
+        wrong[4] = count_different_codes(dst, back.data, expected.data, N);
+        vdit_tensor_free(&expected_t);
+        vdit_tensor_free(&device_t);
+        vdit_tensor_free(&back_t);
+        vdit_tensor_free(&device_src_t);
+      }
+      for (int w = 0; w < 5; w++)
+        if (wrong[w])
+          CHECK_FAIL_("%s -> %s, case %d (device->device, host->device, device->host, strided src, strided dst): "
+                      "%lld elements differ from the host conversion",
+                      pair_name[0], pair_name[1], w, (long long)wrong[w]);
+      vdit_tensor_free(&host_src);
+      vdit_tensor_free(&expected);
+      vdit_tensor_free(&device_src);
+      vdit_tensor_free(&device_dst);
+      vdit_tensor_free(&back);
+    }
+
+  // Strided f4 on the GPU cannot be staged: refused on either side, not wrong ...
+  int64_t rows[2] = {R, 64}, wide[2] = {R, 128}, row_stride[2] = {C + 1, 1}, wide_stride[2] = {128, 1};
+  vdit_tensor f4, f4_view, f16, f16_wide, f16_view, host_f16, f4_rows, f4_back, f4_expected;
+  CHECK_OK(vdit_tensor_alloc(&f4, VDIT_DTYPE_F4_E2M1, GPU, 2, shape));
+  CHECK_OK(vdit_tensor_alloc(&f16, VDIT_DTYPE_F16, GPU, 2, rows));
+  CHECK_OK(vdit_tensor_view(&f4_view, f4.data, VDIT_DTYPE_F4_E2M1, GPU, 2, rows, row_stride));
+  CHECK_STATUS(vdit_tensor_convert(&f16, &f4_view), VDIT_ERROR_UNSUPPORTED);
+  CHECK(strstr(vdit_last_error(), "f4_e2m1") != NULL);
+  CHECK_STATUS(vdit_tensor_convert(&f4_view, &f16), VDIT_ERROR_UNSUPPORTED);
+  // ... while a strided f16 view converts into a contiguous f4 tensor (staged on the GPU).
+  CHECK_OK(vdit_tensor_alloc(&f16_wide, VDIT_DTYPE_F16, GPU, 2, wide));
+  CHECK_OK(vdit_tensor_view(&f16_view, f16_wide.data, VDIT_DTYPE_F16, GPU, 2, rows, wide_stride));
+  CHECK_OK(vdit_tensor_alloc(&host_f16, VDIT_DTYPE_F16, VDIT_CPU, 2, rows));
+  CHECK_OK(vdit_tensor_alloc(&f4_rows, VDIT_DTYPE_F4_E2M1, GPU, 2, rows));
+  CHECK_OK(vdit_tensor_alloc(&f4_back, VDIT_DTYPE_F4_E2M1, VDIT_CPU, 2, rows));
+  CHECK_OK(vdit_tensor_alloc(&f4_expected, VDIT_DTYPE_F4_E2M1, VDIT_CPU, 2, rows));
+  convert_random_codes(VDIT_DTYPE_F16, 4242, R * 64, host_f16.data);
+  CHECK_OK(vdit_tensor_copy(&f16_view, &host_f16));
+  CHECK_OK(vdit_tensor_convert(&f4_expected, &host_f16));
+  CHECK_OK(vdit_tensor_convert(&f4_rows, &f16_view));
+  CHECK_OK(vdit_tensor_copy(&f4_back, &f4_rows));
+  CHECK_EQ_INT(count_different_codes(VDIT_DTYPE_F4_E2M1, f4_back.data, f4_expected.data, R * 64), 0);
+  vdit_tensor_free(&f4);
+  vdit_tensor_free(&f16);
+  vdit_tensor_free(&f16_wide);
+  vdit_tensor_free(&host_f16);
+  vdit_tensor_free(&f4_rows);
+  vdit_tensor_free(&f4_back);
+  vdit_tensor_free(&f4_expected);
+
+  // Large: 10^6 + 3 elements through the kernels, against the host.
+  static const vdit_dtype large_pairs[][2] = {
+      {VDIT_DTYPE_F32, VDIT_DTYPE_BF16}, {VDIT_DTYPE_BF16, VDIT_DTYPE_F8_E4M3}, {VDIT_DTYPE_F16, VDIT_DTYPE_F4_E2M1}};
+  int64_t n = 1000003;
+  for (size_t p = 0; p < sizeof large_pairs / sizeof large_pairs[0]; p++) {
+    vdit_dtype src = large_pairs[p][0], dst = large_pairs[p][1];
+    vdit_tensor host_src, expected, device_src, device_dst, back;
+    CHECK_OK(vdit_tensor_alloc(&host_src, src, VDIT_CPU, 1, &n));
+    CHECK_OK(vdit_tensor_alloc(&expected, dst, VDIT_CPU, 1, &n));
+    CHECK_OK(vdit_tensor_alloc(&device_src, src, GPU, 1, &n));
+    CHECK_OK(vdit_tensor_alloc(&device_dst, dst, GPU, 1, &n));
+    CHECK_OK(vdit_tensor_alloc(&back, dst, VDIT_CPU, 1, &n));
+    convert_random_codes(src, 31 + p, n, host_src.data);
+    CHECK_OK(vdit_tensor_convert(&expected, &host_src));
+    CHECK_OK(vdit_tensor_copy(&device_src, &host_src));
+    CHECK_OK(vdit_tensor_poison(&device_dst));
+    CHECK_OK(vdit_tensor_convert(&device_dst, &device_src));
+    CHECK_OK(vdit_tensor_copy(&back, &device_dst));
+    CHECK_EQ_INT(count_different_codes(dst, back.data, expected.data, n), 0);
+    vdit_tensor_free(&host_src);
+    vdit_tensor_free(&expected);
+    vdit_tensor_free(&device_src);
+    vdit_tensor_free(&device_dst);
+    vdit_tensor_free(&back);
+  }
+}
 #endif // VDIT_HAVE_CUDA
 
 int main(void) {
@@ -338,6 +479,7 @@ int main(void) {
   test_rng_matches_cpu();
   test_fills_match_cpu();
   test_device_convert();
+  test_convert_pairs_match_host();
   return check_finish("test_tensor_gpu");
 #endif
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "base/cuda_check.h"
+#include "num/checks_internal.h"
 #include "num/cuda/num_cuda.h"
 #include "num/format_convert.h"
 #include "vdit/num.h"
@@ -104,24 +105,10 @@ static int grid_for(size_t work) {
   return (int)(blocks < CONVERT_MAX_BLOCKS ? blocks : CONVERT_MAX_BLOCKS);
 }
 
-static vdit_status check_arguments(const char *what, vdit_dtype dtype, size_t n, const void *in, const void *out,
-                                   size_t *bytes) {
-  switch (dtype) {
-    case VDIT_DTYPE_F32: case VDIT_DTYPE_F16: case VDIT_DTYPE_BF16: case VDIT_DTYPE_F8_E4M3:
-    case VDIT_DTYPE_F8_E5M2: case VDIT_DTYPE_F4_E2M1: case VDIT_DTYPE_E8M0: case VDIT_DTYPE_I8: break;
-    default:
-      return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
-                        "%s: no conversion for dtype %s (f32, f16, bf16, f8_e4m3, f8_e5m2, f4_e2m1, e8m0, i8)",
-                        what, vdit_dtype_name(dtype));
-  }
-  if (n > 0 && (!in || !out)) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: null pointer for %zu elements", what, n);
-  return vdit_dtype_storage_bytes(dtype, n, bytes);
-}
-
 static vdit_status convert_from_float(const char *what, vdit_dtype dtype, int hardware, size_t n, const float *in,
                                       void *out) {
   size_t bytes;
-  VDIT_TRY(check_arguments(what, dtype, n, in, out, &bytes));
+  VDIT_TRY(vdit_convert_check_arguments(what, dtype, n, in, out, &bytes));
   if (n == 0) return VDIT_OK;
   if (dtype == VDIT_DTYPE_F32) {
     VDIT_CUDA_TRY(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, 0));
@@ -135,7 +122,7 @@ static vdit_status convert_from_float(const char *what, vdit_dtype dtype, int ha
 static vdit_status convert_to_float(const char *what, vdit_dtype dtype, int hardware, size_t n, const void *in,
                                     float *out) {
   size_t bytes;
-  VDIT_TRY(check_arguments(what, dtype, n, in, out, &bytes));
+  VDIT_TRY(vdit_convert_check_arguments(what, dtype, n, in, out, &bytes));
   if (n == 0) return VDIT_OK;
   if (dtype == VDIT_DTYPE_F32) {
     VDIT_CUDA_TRY(cudaMemcpyAsync(out, in, bytes, cudaMemcpyDeviceToDevice, 0));

@@ -7,7 +7,7 @@
 
 #include "base/cuda_check.h"
 #include "num/block_quant.h"
-#include "num/quant_internal.h"
+#include "num/checks_internal.h"
 #include "vdit/num.h"
 
 enum { QUANT_THREADS = 256, QUANT_MAX_BLOCKS = 8192, ROW_THREADS = 256, ROW_MAX_BLOCKS = 65535 };
