@@ -6,5 +6,6 @@
 #include "vdit/num.h"
 #include "vdit/tensor.h"
 #include "vdit/attn.h"
+#include "vdit/model.h"
 
 #endif
