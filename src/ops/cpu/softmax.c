@@ -1,6 +1,6 @@
 // Softmax over the last dim on the CPU (rows split over threads):
 //   forward:  m = max x, e = exp(x - m) (float), y = e / sum e (sum in double)
-//   backward: dx = y (dy - sum(dy y))   (sum in double)
+//   backward: dx = y (dy - sum(dy y))   (in double, rounded once)
 // A row of -inf everywhere gives NaN, as torch does.
 #include <math.h>
 
@@ -26,9 +26,11 @@ void vdit_ops_cpu_softmax_backward(const ops_rows *y, const ops_rows *dy, const 
   for (int64_t r = 0; r < y->rows; r++) {
     const float *yr = ops_row(y, r), *dyr = ops_row(dy, r);
     float *dxr = ops_row(dx, r); // may be dyr
-    const float dot = (float)ops_dot(dyr, yr, cols);
+    const double dot = ops_dot(dyr, yr, cols);
     for (int64_t j = 0; j < cols; j++) {
-      const float v = yr[j] * (dyr[j] - dot);
+      // In double: for a near one-hot row dy - dot cancels, and a float dot would leave
+      // its rounding in the result.
+      const float v = (float)((double)yr[j] * ((double)dyr[j] - dot));
       dxr[j] = accumulate ? dxr[j] + v : v;
     }
   }
