@@ -16,7 +16,8 @@
 //   VDIT_GRAD_ACCUMULATE adds to it (weight gradients summed over calls, or an input
 //   gradient that already holds another branch's share). A NULL gradient output is skipped.
 // - Reductions (norm statistics, softmax sums, bias/weight/scale gradients over rows) are
-//   summed in double; GEMMs in fp32 (FMA). Results do not depend on the thread count.
+//   summed in double and rounded once; GEMMs in fp32 (FMA). Results do not depend on the
+//   thread count.
 #ifndef VDIT_OPS_H
 #define VDIT_OPS_H
 
@@ -70,7 +71,7 @@ vdit_status vdit_ops_rms_norm_backward(const vdit_tensor *x, const vdit_tensor *
                                        vdit_grad_mode mode);
 
 // ---------------------------------------------------------------- activations
-// x, y (...), same shape. y may be x; in the backward dx may be dy.
+// x, y (...), same shape. y may be x; in the backward dx may be dy when overwriting.
 // gelu_tanh: torch.nn.functional.gelu(x, approximate="tanh") (Wan's FFN):
 //   y = 0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))
 vdit_status vdit_ops_gelu_tanh_forward(const vdit_tensor *x, vdit_tensor *y);
@@ -97,7 +98,7 @@ vdit_status vdit_ops_modulate_backward(const vdit_tensor *x, const vdit_tensor *
 vdit_status vdit_ops_gated_residual_forward(const vdit_tensor *x, const vdit_tensor *gate, const vdit_tensor *h,
                                             vdit_tensor *y);
 // dx = dy; dh = dy * gate; dgate (B, C) = sum over S of dy * h. h may be NULL when dgate is,
-// gate when dh is. dx may be dy (then it is already right when overwriting).
+// gate when dh is. dx may be dy when overwriting (then nothing is copied).
 vdit_status vdit_ops_gated_residual_backward(const vdit_tensor *gate, const vdit_tensor *h, const vdit_tensor *dy,
                                              vdit_tensor *dx, vdit_tensor *dgate, vdit_tensor *dh,
                                              vdit_grad_mode mode);
@@ -123,7 +124,7 @@ typedef struct vdit_rope_3d {
 void vdit_ops_rope_3d_split(int64_t head_dim, int64_t parts[3]);
 // y may be x.
 vdit_status vdit_ops_rope_3d_forward(const vdit_rope_3d *rope, const vdit_tensor *x, vdit_tensor *y);
-// dx = the inverse rotation of dy. dx may be dy.
+// dx = the inverse rotation of dy. dx may be dy when overwriting.
 vdit_status vdit_ops_rope_3d_backward(const vdit_rope_3d *rope, const vdit_tensor *dy, vdit_tensor *dx,
                                       vdit_grad_mode mode);
 
@@ -164,7 +165,8 @@ vdit_status vdit_ops_timestep_embedding(const vdit_tensor *timesteps, vdit_tenso
 // ---------------------------------------------------------------- softmax
 // y (..., n) = softmax of x over the last dim (max subtracted first). y may be x.
 vdit_status vdit_ops_softmax_forward(const vdit_tensor *x, vdit_tensor *y);
-// dx = y * (dy - sum(dy * y)) per row, from the forward's output y. dx may be dy.
+// dx = y * (dy - sum(dy * y)) per row (in double), from the forward's output y. dx may be
+// dy when overwriting.
 vdit_status vdit_ops_softmax_backward(const vdit_tensor *y, const vdit_tensor *dy, vdit_tensor *dx,
                                       vdit_grad_mode mode);
 

@@ -1,16 +1,18 @@
 // fp32 GEMM on the CPU: C (M, N) = op(A) (M, K) op(B) (K, N), written or added to C.
-// The BLIS/GotoBLAS loop nest in plain C:
-//   for each column panel jc (NC columns of C, B's panel stays in L3)
-//     for each depth slice pc (KC of K): pack B (KC, NC) into NR-wide micro-panels
-//       for each tile (MC rows of C, TILE_N columns), spread over the OpenMP threads:
-//         pack A (MC, KC) into MR-tall micro-panels (kept in L2, reused by every column)
-//         for each NR-wide column strip, for each MR-tall row strip: the micro-kernel
-// The micro-kernel holds an MR x NR block of C in registers and does one rank-1 update
-// per k from two packed, contiguous streams, so its inner loop (NR wide) vectorises.
-// Packing zero-pads partial micro-panels; the store writes only the valid part, so C may
-// hold NaN outside what it writes and nothing is read from C unless accumulating.
-// Summation order per element: k in order within a KC slice, slices added in order; the
-// result does not depend on the thread count.
+// The GotoBLAS/BLIS scheme in plain C, with C cut into MC x TILE_N tiles that the OpenMP
+// threads take one at a time:
+//   for each depth slice pc (KC of K):
+//     pack A's (MC, KC) block into MR-tall micro-panels and B's (KC, TILE_N) slice into
+//     NR-wide micro-panels (contiguous, zero-padded: both stay in L2)
+//     for each NR-wide column strip, for each MR-tall row strip: the micro-kernel
+// The micro-kernel holds an MR x NR block of C in registers and does one rank-1 update per
+// k from the two packed streams, so its inner loop (NR wide) vectorises (-march=native,
+// FMA contraction on for src/<layer>/cpu/). Packing costs (MC + TILE_N) / (MC TILE_N) of
+// the multiply-adds, about 1%, which buys tiles that need no barrier between threads.
+// The store writes only the valid part of a tile, so C may hold NaN outside what it writes,
+// and nothing is read from C unless accumulating.
+// Summation order per element: k in order within a KC slice (one fp32 FMA chain), slices
+// added to C in order; the result does not depend on the thread count.
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -21,10 +23,9 @@
 enum {
   MR = 8,       // rows of the micro-tile (broadcast A values)
   NR = 32,      // columns of the micro-tile (vector lanes)
-  KC = 256,     // depth of a packed slice: the B micro-panel (KC x NR floats, 32 KiB) sits in L1/L2
-  MC = 128,     // rows of a packed A block (MC x KC floats, 128 KiB) in L2
-  NC = 4096,    // columns of a packed B panel (KC x NC floats, 4 MiB) in L3
-  TILE_N = 256, // columns of C per parallel tile
+  KC = 256,     // depth of a packed slice: a B micro-panel (KC x NR floats, 32 KiB) sits in L1/L2
+  MC = 128,     // rows of a tile: its packed A block (MC x KC floats, 128 KiB) stays in L2
+  TILE_N = 256, // columns of a tile: its packed B slice (KC x TILE_N floats, 256 KiB) in L2
 };
 
 // Packs rows [i0, i0 + mc) and depth [k0, k0 + kc) of op(A) into ceil(mc / MR) micro-panels,
@@ -113,62 +114,43 @@ vdit_status vdit_ops_cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, in
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
-  const int64_t nc_max = n < NC ? ((n + NR - 1) / NR) * NR : NC;
   const int64_t kc_max = k < KC ? k : KC;
-  const size_t b_floats = (size_t)(nc_max * kc_max);
-  const size_t a_floats = (size_t)(MC * kc_max);
-  float *b_pack = vdit_host_alloc(b_floats * sizeof(float), VDIT_HOST_ALIGNMENT);
-  float *a_pack = vdit_host_alloc((size_t)threads * a_floats * sizeof(float), VDIT_HOST_ALIGNMENT);
-  if (!b_pack || !a_pack) {
-    vdit_host_free(b_pack);
-    vdit_host_free(a_pack);
-    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "gemm: no memory for packing buffers (%d threads)", threads);
-  }
+  const size_t a_floats = (size_t)(MC * kc_max), b_floats = (size_t)(TILE_N * kc_max);
+  float *pack = vdit_host_alloc((size_t)threads * (a_floats + b_floats) * sizeof(float), VDIT_HOST_ALIGNMENT);
+  if (!pack) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "gemm: no memory for packing buffers (%d threads)", threads);
+  const int64_t m_tiles = (m + MC - 1) / MC, n_tiles = (n + TILE_N - 1) / TILE_N;
 
+  // Tiles are independent (each packs its own A block and B slice: no barrier between
+  // threads until the end) and handed out dynamically, so a thread that the OS preempts
+  // does not stall the others.
 #pragma omp parallel num_threads(threads)
   {
     int thread = 0;
 #ifdef _OPENMP
     thread = omp_get_thread_num();
 #endif
-    float *my_a = a_pack + (size_t)thread * a_floats;
+    float *a_pack = pack + (size_t)thread * (a_floats + b_floats), *b_pack = a_pack + a_floats;
     _Alignas(64) float acc[MR * NR];
-    for (int64_t jc = 0; jc < n; jc += NC) {
-      const int64_t nc = n - jc < NC ? n - jc : NC;
-      const int64_t b_panels = (nc + NR - 1) / NR;
+#pragma omp for schedule(dynamic)
+    for (int64_t tile = 0; tile < m_tiles * n_tiles; tile++) {
+      const int64_t ic = (tile / n_tiles) * MC, jc = (tile % n_tiles) * TILE_N;
+      const int64_t mc = m - ic < MC ? m - ic : MC, nc = n - jc < TILE_N ? n - jc : TILE_N;
       for (int64_t pc = 0; pc < k; pc += KC) {
         const int64_t kc = k - pc < KC ? k - pc : KC;
         const int add = pc > 0 || accumulate;
-#pragma omp for schedule(static)
-        for (int64_t p = 0; p < b_panels; p++)
-          pack_b_panel(b_pack + p * NR * kc, b, ldb, trans_b, jc + p * NR, jc + nc, pc, kc);
-        // implicit barrier: B is packed
-        const int64_t m_tiles = (m + MC - 1) / MC, n_tiles = (nc + TILE_N - 1) / TILE_N;
-        int64_t packed_ic = -1;
-#pragma omp for schedule(dynamic)
-        for (int64_t tile = 0; tile < m_tiles * n_tiles; tile++) {
-          const int64_t ic = (tile / n_tiles) * MC, jt = (tile % n_tiles) * TILE_N;
-          const int64_t mc = m - ic < MC ? m - ic : MC;
-          const int64_t tile_cols = nc - jt < TILE_N ? nc - jt : TILE_N;
-          if (packed_ic != ic) {
-            pack_a(my_a, a, lda, trans_a, ic, mc, pc, kc);
-            packed_ic = ic;
-          }
-          for (int64_t jr = 0; jr < tile_cols; jr += NR) {
-            const int64_t cols = tile_cols - jr < NR ? tile_cols - jr : NR;
-            const float *b_panel = b_pack + ((jt + jr) / NR) * NR * kc;
-            for (int64_t ir = 0; ir < mc; ir += MR) {
-              const int64_t rows = mc - ir < MR ? mc - ir : MR;
-              micro_kernel(kc, my_a + ir * kc, b_panel, acc);
-              store_tile(c + (ic + ir) * ldc + jc + jt + jr, ldc, acc, rows, cols, add);
-            }
+        pack_a(a_pack, a, lda, trans_a, ic, mc, pc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) pack_b_panel(b_pack + jr * kc, b, ldb, trans_b, jc + jr, n, pc, kc);
+        for (int64_t jr = 0; jr < nc; jr += NR) {
+          const int64_t cols = nc - jr < NR ? nc - jr : NR;
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t rows = mc - ir < MR ? mc - ir : MR;
+            micro_kernel(kc, a_pack + ir * kc, b_pack + jr * kc, acc);
+            store_tile(c + (ic + ir) * ldc + jc + jr, ldc, acc, rows, cols, add);
           }
         }
-        // implicit barrier: every tile is done before B is repacked
       }
     }
   }
-  vdit_host_free(b_pack);
-  vdit_host_free(a_pack);
+  vdit_host_free(pack);
   return VDIT_OK;
 }
