@@ -9,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "vdit/attn.h"
 #include "vdit/base.h"
+#include "vdit/ops.h"
 #include "vdit/tensor.h"
 
 #ifdef __cplusplus
@@ -151,6 +153,64 @@ vdit_status vdit_model_weights_read(const vdit_safetensors *const *files, size_t
 // when `path` is a folder and has one, and none for a file. On success `weights` holds the
 // model (weights->config its config).
 vdit_status vdit_model_load(const char *path, const char *config_path, vdit_model_weights *weights);
+
+// ---------------------------------------------------------------- forward and backward
+// The model on the CPU in fp32 (docs/wan-model.md, docs/model.md). Inputs:
+//   video     (B, C_in, F, H, W)  latent video; frames, rows and columns beyond whole patches
+//                                  are dropped (Conv3d's floor)
+//   timesteps (B)                 diffusion timestep per sample (0..1000, fractional allowed)
+//   context   (B, S, D_txt)       text encoder output (e.g. umT5, padded to 512 tokens)
+// Output: (B, C_out, F' p_t, H' p_h, W' p_w) with F' = F / p_t (floor), ... Every tensor is
+// f32 on the CPU; any strides with a contiguous last dim.
+
+// Receives a named tensor during a pass; the tensor is valid only during the call. A status
+// other than VDIT_OK stops the pass, which returns it.
+typedef vdit_status (*vdit_model_observer)(void *user, const char *name, const vdit_tensor *tensor);
+
+typedef struct vdit_model_run_options {
+  // Self-attention method of each block (config.layers entries), or NULL: dense everywhere.
+  // A pipeline passes another array at another step for a per-step policy. Cross-attention
+  // (few text keys) is always dense.
+  const vdit_attn_method *self_attn_methods;
+  // With a state: keep only each block's input and recompute the block during the backward
+  // (saved activations: about (layers + 25) B L D floats instead of about 20 layers B L D).
+  int recompute;
+  // Called with every named activation as the forward computes it, with the names of the
+  // golden files (tests/data/wan_small/README.md): "time.sinusoid", "time.temb",
+  // "time.proj", "text_embedding", "patch_embedding", "blocks.N.attn1", "blocks.N.attn2",
+  // "blocks.N.ffn", "blocks.N.out", "head.modulated", "head.proj_out", "output"; also
+  // "blocks.N.attn1.q", ".k", ".v" (B, L, nh, d), the self-attention inputs after RMSNorm
+  // and RoPE. The backward calls it with "grad.head.proj_out", "grad.head.modulated",
+  // "grad.blocks.N.out", "grad.patch_embedding", "grad.text_embedding", "grad.time.proj",
+  // "grad.time.temb" (the total gradient of temb). NULL: none.
+  vdit_model_observer observe;
+  void *observe_user;
+} vdit_model_run_options;
+
+// What a forward keeps for its backward. Sized by the forward (and resized when the shapes
+// change); reusable across steps.
+typedef struct vdit_model_state vdit_model_state;
+vdit_status vdit_model_state_create(vdit_model_state **state);
+void vdit_model_state_free(vdit_model_state *state); // NULL is fine
+// Bytes the state holds now (saved activations and the backward's scratch).
+size_t vdit_model_state_bytes(const vdit_model_state *state);
+
+// Runs the model. `options` may be NULL (dense attention, no observer). With `state` NULL it
+// runs for inference (one block's activations at a time); with a state it saves what
+// vdit_model_backward needs. `output` must not overlap the inputs.
+vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_model_run_options *options,
+                               const vdit_tensor *video, const vdit_tensor *timesteps, const vdit_tensor *context,
+                               vdit_tensor *output, vdit_model_state *state);
+
+// Gradients of a scalar loss from d_output (the forward output's shape), for the last
+// forward run with `state` and the same weights: d_video (like video; zero where the forward
+// dropped frames/rows/columns), d_context (like context) and every parameter in `grads`
+// (allocated with vdit_model_weights_alloc for the same config). Each may be NULL; `mode`
+// overwrites or adds to all of them (accumulation over micro-batches). No gradient is taken
+// with respect to the timesteps. Only `observe` of `options` is used.
+vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_model_run_options *options,
+                                vdit_model_state *state, const vdit_tensor *d_output, vdit_tensor *d_video,
+                                vdit_tensor *d_context, vdit_model_weights *grads, vdit_grad_mode mode);
 
 #ifdef __cplusplus
 }
