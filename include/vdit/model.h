@@ -172,8 +172,9 @@ typedef struct vdit_model_run_options {
   // A pipeline passes another array at another step for a per-step policy. Cross-attention
   // (few text keys) is always dense.
   const vdit_attn_method *self_attn_methods;
-  // With a state: keep only each block's input and recompute the block during the backward
-  // (saved activations: about (layers + 25) B L D floats instead of about 20 layers B L D).
+  // With a state: keep only each block's input and recompute the block during the backward.
+  // A block saves 17 B L D + 2 B L D_ff floats (+ small terms); recompute keeps one such set
+  // plus layers + 1 block inputs.
   int recompute;
   // Called with every named activation as the forward computes it, with the names of the
   // golden files (tests/data/wan_small/README.md): "time.sinusoid", "time.temb",

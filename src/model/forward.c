@@ -134,8 +134,9 @@ static vdit_tensor crop_video(const vdit_tensor *video, const vdit_model_config 
   return view;
 }
 
+// The inputs against the config; grid = (F', H', W'), the token grid after patching.
 static vdit_status check_inputs(const vdit_model_config *cfg, const vdit_tensor *video, const vdit_tensor *timesteps,
-                               const vdit_tensor *context, int64_t grid[3]) {
+                                const vdit_tensor *context, int64_t grid[3]) {
   VDIT_TRY(check_input("video", video, "(B, C_in, F, H, W)", 5, (int64_t[]){-1, cfg->in_channels, -1, -1, -1}));
   const int64_t B = video->shape[0];
   if (B < 1) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: the batch is empty");
