@@ -110,20 +110,24 @@ vdit_status vdit_ops_cpu_gemm(int trans_a, int trans_b, int64_t m, int64_t n, in
       for (int64_t i = 0; i < m; i++) memset(c + i * ldc, 0, (size_t)n * sizeof(float));
     return VDIT_OK;
   }
+  const int64_t m_tiles = (m + MC - 1) / MC, n_tiles = (n + TILE_N - 1) / TILE_N;
+  // Threads: at most one per tile, and one for a small product (under 4M multiply-adds,
+  // about 0.05 ms on one core), where waking a second thread costs more than it saves.
   int threads = 1;
 #ifdef _OPENMP
   threads = omp_get_max_threads();
 #endif
+  if (threads > m_tiles * n_tiles) threads = (int)(m_tiles * n_tiles);
+  if ((double)m * (double)n * (double)k < 4e6) threads = 1;
   const int64_t kc_max = k < KC ? k : KC;
   const size_t a_floats = (size_t)(MC * kc_max), b_floats = (size_t)(TILE_N * kc_max);
   float *pack = vdit_host_alloc((size_t)threads * (a_floats + b_floats) * sizeof(float), VDIT_HOST_ALIGNMENT);
   if (!pack) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "gemm: no memory for packing buffers (%d threads)", threads);
-  const int64_t m_tiles = (m + MC - 1) / MC, n_tiles = (n + TILE_N - 1) / TILE_N;
 
   // Tiles are independent (each packs its own A block and B slice: no barrier between
   // threads until the end) and handed out dynamically, so a thread that the OS preempts
   // does not stall the others.
-#pragma omp parallel num_threads(threads)
+#pragma omp parallel num_threads(threads) if (threads > 1)
   {
     int thread = 0;
 #ifdef _OPENMP
