@@ -76,7 +76,7 @@ vdit_cli_test_fails(inspect_model_bad_config "^vdit inspect: i/o error: cannot o
 
 # vdit ops bench
 vdit_cli_test(ops_bench "ops bench: linear f32 on the CPU.*forward .* GFLOP/s.*dweight" ops bench --tokens 33 --in 7 --out 130 --repeat 2)
-vdit_cli_test(ops_bench_json "\"forward\": {\"ms\": [0-9.]+, \"gflops\": [0-9.]+}.*\"dweight\"" ops bench --tokens 64 --repeat 1 --warmup 0 --json)
+vdit_cli_test(ops_bench_json "\"forward\": {\"ms\": [0-9.]+, \"gflops\": [0-9.]+, \"best_ms\": [0-9.]+, \"best_gflops\": [0-9.]+}.*\"dweight\"" ops bench --tokens 64 --repeat 1 --warmup 0 --json)
 vdit_cli_test(ops_help "usage: vdit ops bench" ops bench --help)
 vdit_cli_test_fails(ops_bad_size "--tokens, --in and --out must be in 1..65536" ops bench --in 0)
 vdit_cli_test_fails(ops_unknown_subcommand "unknown subcommand 'bensh'.*did you mean 'bench'" ops bensh)

@@ -64,12 +64,16 @@ static void pack_b_panel(float *restrict panel, const float *b, int64_t ldb, int
       for (int64_t j = cols; j < NR; j++) dst[j] = 0.0f;
     }
   } else {
-    for (int64_t j = 0; j < cols; j++) {
-      const float *restrict column = b + (j0 + j) * ldb + k0;
-      for (int64_t k = 0; k < kc; k++) panel[k * NR + j] = column[k];
+    // Transposing: 8 x 8 blocks so that reads and writes both stay within a few cache lines.
+    for (int64_t k8 = 0; k8 < kc; k8 += 8) {
+      const int64_t depth = kc - k8 < 8 ? kc - k8 : 8;
+      for (int64_t j = 0; j < cols; j++) {
+        const float *restrict column = b + (j0 + j) * ldb + k0 + k8;
+        for (int64_t k = 0; k < depth; k++) panel[(k8 + k) * NR + j] = column[k];
+      }
     }
-    for (int64_t j = cols; j < NR; j++)
-      for (int64_t k = 0; k < kc; k++) panel[k * NR + j] = 0.0f;
+    for (int64_t k = 0; k < kc; k++)
+      for (int64_t j = cols; j < NR; j++) panel[k * NR + j] = 0.0f;
   }
 }
 
