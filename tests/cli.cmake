@@ -68,3 +68,27 @@ vdit_cli_test(formats_json "\"results\": *\\[.*\"format\": *\"mxfp8_e4m3\".*\"sn
 vdit_cli_test(formats_help "usage: vdit formats" formats --help)
 vdit_cli_test_fails(formats_bad_device "--device must be cpu or cuda, got 'tpu'" formats --device tpu)
 vdit_cli_test_fails(formats_bad_size "--size must be a multiple of --cols" formats --size 1000)
+
+# vdit inspect: the Wan2.1 model config a checkpoint implies (tests/data/wan_small)
+set(VDIT_WAN_DATA ${CMAKE_CURRENT_SOURCE_DIR}/data/wan_small)
+vdit_cli_test(inspect_model
+  "model: Wan2\\.1 text-to-video transformer, diffusers names, 69 parameter tensors\n +dim 32 = 2 heads x 16, 2 layers, ffn 48, freq 16, text 24, 6 -> 4 channels, patch \\(1, 2, 2\\), eps 1e-06, qk_norm, cross_attn_norm\n +heads from config\\.json"
+  inspect ${VDIT_WAN_DATA}/model_diffusers.safetensors --config ${VDIT_WAN_DATA}/config_diffusers.json)
+vdit_cli_test(inspect_model_json
+  "\"model\": {\"naming\": \"wan\", \"prefix\": \"\", \"dim\": 30, \"heads\": 3, \"head_dim\": 10, \"heads_from\": \"config\", \"layers\": 1, .*\"patch_size\": \\[2, 1, 2\\]"
+  inspect ${VDIT_WAN_DATA}/patch212/model_wan.safetensors --config ${VDIT_WAN_DATA}/patch212/config_wan.json --json)
+vdit_cli_test(inspect_model_no_config "model: not a loadable Wan2\\.1 transformer: [^\n]*cannot tell the number of heads: dim 32"
+              inspect ${VDIT_WAN_DATA}/model_wan.safetensors)
+vdit_cli_test(inspect_not_a_model "model: not a loadable Wan2\\.1 transformer: [^\n]*is not a Wan2\\.1 transformer checkpoint"
+              inspect ${VDIT_ST_DATA}/small.safetensors)
+vdit_cli_test(inspect_not_a_model_json "\"model\": null, \"model_error\": \"[^\"]*is not a Wan2\\.1 transformer checkpoint"
+              inspect ${VDIT_ST_DATA}/small.safetensors --json)
+vdit_cli_test_fails(inspect_model_bad_config "^vdit inspect: i/o error: cannot open [^\n]*no-config\\.json"
+                    inspect ${VDIT_WAN_DATA}/model_wan.safetensors --config ${VDIT_WAN_DATA}/no-config.json)
+
+# vdit ops bench
+vdit_cli_test(ops_bench "ops bench: linear f32 on the CPU.*forward .* GFLOP/s.*dweight" ops bench --tokens 33 --in 7 --out 130 --repeat 2)
+vdit_cli_test(ops_bench_json "\"forward\": {\"ms\": [0-9.]+, \"gflops\": [0-9.]+, \"best_ms\": [0-9.]+, \"best_gflops\": [0-9.]+}.*\"dweight\"" ops bench --tokens 64 --repeat 1 --warmup 0 --json)
+vdit_cli_test(ops_help "usage: vdit ops bench" ops bench --help)
+vdit_cli_test_fails(ops_bad_size "--tokens, --in and --out must be in 1..65536" ops bench --in 0)
+vdit_cli_test_fails(ops_unknown_subcommand "unknown subcommand 'bensh'.*did you mean 'bench'" ops bensh)

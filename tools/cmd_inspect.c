@@ -1,11 +1,28 @@
 // vdit inspect: lists the tensors of a safetensors file (name, dtype, shape, parameters,
-// bytes), its metadata and totals, as a table or one JSON object.
+// bytes), its metadata and totals, and the Wan2.1 model config the file implies (or why it
+// is not one), as a table or one JSON object.
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
+#include "vdit/model.h"
 #include "vdit/tensor.h"
+
+// What the file says as a model: ok with its config, or the reason it is not a Wan2.1
+// transformer checkpoint (vdit_model_config_infer's message).
+typedef struct inspect_model {
+  int ok;
+  vdit_model_config config;
+  char error[512];
+} inspect_model;
+
+static void infer_model(const vdit_safetensors *file, const vdit_model_hints *hints, inspect_model *model) {
+  memset(model, 0, sizeof *model);
+  const vdit_safetensors *files[1] = {file};
+  model->ok = vdit_model_config_infer(files, 1, hints, &model->config) == VDIT_OK;
+  if (!model->ok) snprintf(model->error, sizeof model->error, "%s", vdit_last_error());
+}
 
 // Prints `text` with control characters escaped, so that a hostile name cannot move the
 // cursor or break the table; returns the number of characters printed.
@@ -52,7 +69,28 @@ static void format_size(uint64_t bytes, char *out, size_t size) {
 
 static int matches(const char *name, const char *filter) { return !filter || strstr(name, filter) != NULL; }
 
-static void print_text(const vdit_safetensors *file, const char *filter) {
+static void print_model_text(const inspect_model *model) {
+  if (!model->ok) {
+    printf("model: not a loadable Wan2.1 transformer: ");
+    print_escaped(model->error);
+    putchar('\n');
+    return;
+  }
+  const vdit_model_config *c = &model->config;
+  char description[320];
+  printf("model: Wan2.1 text-to-video transformer, %s names", vdit_model_naming_name(c->naming));
+  if (c->prefix[0]) {
+    printf(" prefixed '");
+    print_escaped(c->prefix);
+    printf("'");
+  }
+  printf(", %zu parameter tensors\n       %s\n       heads %s\n", vdit_model_parameter_count(c),
+         vdit_model_config_describe(c, description, sizeof description),
+         c->heads_from_config ? "from config.json"
+                              : "from the head-dim-128 rule of the released models (--config config.json to set them)");
+}
+
+static void print_text(const vdit_safetensors *file, const char *filter, const inspect_model *model) {
   size_t count = vdit_safetensors_count(file);
   printf("file: %s (%" PRIu64 " bytes, header %" PRIu64 " bytes)\n", vdit_safetensors_path(file),
          vdit_safetensors_file_bytes(file), vdit_safetensors_header_bytes(file));
@@ -104,9 +142,28 @@ static void print_text(const vdit_safetensors *file, const char *filter) {
   if (filter) printf("%zu of %zu tensors match '%s': ", shown, count, filter);
   else printf("%zu tensor%s: ", shown, shown == 1 ? "" : "s");
   printf("%" PRIu64 " parameters, %" PRIu64 " bytes (%s)\n", parameters, bytes, size);
+  print_model_text(model);
 }
 
-static void print_json(const vdit_safetensors *file, const char *filter) {
+static void print_model_json(const inspect_model *model) {
+  if (!model->ok) {
+    printf("\"model\": null, \"model_error\": ");
+    cli_print_json_string(model->error);
+    return;
+  }
+  const vdit_model_config *c = &model->config;
+  printf("\"model\": {\"naming\": \"%s\", \"prefix\": ", vdit_model_naming_name(c->naming));
+  cli_print_json_string(c->prefix);
+  printf(", \"dim\": %" PRId64 ", \"heads\": %" PRId64 ", \"head_dim\": %" PRId64 ", \"heads_from\": \"%s\", "
+         "\"layers\": %" PRId64 ", \"ffn_dim\": %" PRId64 ", \"freq_dim\": %" PRId64 ", \"text_dim\": %" PRId64
+         ", \"in_channels\": %" PRId64 ", \"out_channels\": %" PRId64 ", \"patch_size\": [%" PRId64 ", %" PRId64
+         ", %" PRId64 "], \"eps\": %.17g, \"qk_norm\": %s, \"cross_attn_norm\": %s, \"parameter_tensors\": %zu}",
+         c->dim, c->heads, c->head_dim, c->heads_from_config ? "config" : "head_dim_128", c->layers, c->ffn_dim,
+         c->freq_dim, c->text_dim, c->in_channels, c->out_channels, c->patch[0], c->patch[1], c->patch[2], c->eps,
+         c->qk_norm ? "true" : "false", c->cross_attn_norm ? "true" : "false", vdit_model_parameter_count(c));
+}
+
+static void print_json(const vdit_safetensors *file, const char *filter, const inspect_model *model) {
   size_t count = vdit_safetensors_count(file);
   printf("{\"file\": ");
   cli_print_json_string(vdit_safetensors_path(file));
@@ -120,7 +177,9 @@ static void print_json(const vdit_safetensors *file, const char *filter) {
     printf(": ");
     cli_print_json_string(value);
   }
-  printf("}, \"tensors\": [");
+  printf("}, ");
+  print_model_json(model);
+  printf(", \"tensors\": [");
   size_t shown = 0;
   uint64_t parameters = 0, bytes = 0;
   for (size_t i = 0; i < count; i++) {
@@ -142,22 +201,31 @@ static void print_json(const vdit_safetensors *file, const char *filter) {
 
 static int run_inspect(int argc, char **argv) {
   int json = 0;
-  const char *filter = NULL;
+  const char *filter = NULL, *config_path = NULL;
   const cli_option options[] = {
       {"json", CLI_FLAG, &json, NULL, "print one JSON object"},
       {"filter", CLI_STRING, &filter, "TEXT", "list only tensors whose name contains TEXT (default: all)"},
+      {"config", CLI_STRING, &config_path, "FILE",
+       "the model's config.json, for the number of heads (default: none; head dim 128)"},
   };
   const char *positional[1];
   int positional_count = 0;
   int code = cli_parse(&cli_command_inspect,
                        "Lists each tensor of a safetensors file (name, dtype, shape, parameters, bytes), its\n"
-                       "metadata and the totals. The whole header is validated first: a corrupt or\n"
-                       "truncated file gives one line saying what is wrong and where.",
-                       options, 2, argc, argv, positional, 1, &positional_count);
+                       "metadata and the totals, then the Wan2.1 model config the tensors imply (or why\n"
+                       "they are not a Wan2.1 transformer). The whole header is validated first: a\n"
+                       "corrupt or truncated file gives one line saying what is wrong and where.",
+                       options, 3, argc, argv, positional, 1, &positional_count);
   if (code >= 0) return code;
   if (positional_count == 0)
     return cli_usage_error("inspect", "see 'vdit inspect --help'", "missing the FILE.safetensors argument");
 
+  vdit_model_hints hints;
+  vdit_model_hints_init(&hints);
+  if (config_path) {
+    vdit_status status = vdit_model_hints_read(config_path, &hints);
+    if (status != VDIT_OK) return cli_report_failure("inspect", status);
+  }
   vdit_safetensors *file = NULL;
   vdit_status status = vdit_safetensors_open(positional[0], &file);
   if (status == VDIT_ERROR_IO) {
@@ -165,8 +233,10 @@ static int run_inspect(int argc, char **argv) {
     return CLI_EXIT_FAILURE;
   }
   if (status != VDIT_OK) return cli_report_failure("inspect", status);
-  if (json) print_json(file, filter);
-  else print_text(file, filter);
+  inspect_model model;
+  infer_model(file, &hints, &model);
+  if (json) print_json(file, filter, &model);
+  else print_text(file, filter, &model);
   vdit_safetensors_close(file);
   return CLI_EXIT_OK;
 }
@@ -174,6 +244,6 @@ static int run_inspect(int argc, char **argv) {
 const cli_command cli_command_inspect = {
     .name = "inspect",
     .summary = "list the tensors and metadata of a .safetensors file",
-    .usage = "vdit inspect FILE.safetensors [--json] [--filter TEXT]",
+    .usage = "vdit inspect FILE.safetensors [--json] [--filter TEXT] [--config config.json]",
     .run = run_inspect,
 };

@@ -10,5 +10,6 @@ extern const cli_command cli_command_inspect;
 extern const cli_command cli_command_attn;
 extern const cli_command cli_command_formats;
 extern const cli_command cli_command_bench;
+extern const cli_command cli_command_ops;
 
 #endif

@@ -11,6 +11,7 @@ static const cli_command *const commands[] = {
     &cli_command_attn,
     &cli_command_formats,
     &cli_command_bench,
+    &cli_command_ops,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

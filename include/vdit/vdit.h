@@ -5,6 +5,8 @@
 #include "vdit/base.h"
 #include "vdit/num.h"
 #include "vdit/tensor.h"
+#include "vdit/ops.h"
 #include "vdit/attn.h"
+#include "vdit/model.h"
 
 #endif
