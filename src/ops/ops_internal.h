@@ -80,7 +80,7 @@ void ops_column_sums(const ops_rows *a, const ops_rows *b, int64_t row0, int64_t
 // below FLT_MIN flush to 0, above FLT_MAX give inf, NaN stays NaN.
 static inline float ops_exp(float x) {
   const float low = -87.3365448f, high = 88.7228391f; // ln FLT_MIN, ln FLT_MAX
-  const float clamped = x < low ? low : (x > high ? high : x);
+  const float clamped = x >= low ? (x <= high ? x : high) : low; // NaN -> low: no UB cast below
   const float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f; // round to nearest
   float r = clamped - n * 0.693145752f;                                 // ln 2, high bits
   r = r - n * 1.42860677e-06f;                                          // ln 2, the rest
