@@ -4,6 +4,7 @@
 #ifndef VDIT_OPS_INTERNAL_H
 #define VDIT_OPS_INTERNAL_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "vdit/ops.h"
@@ -70,6 +71,37 @@ double ops_sum_squared_deviation(const float *x, int64_t n, double center);
 // once; the columns are split over the threads.
 void ops_column_sums(const ops_rows *a, const ops_rows *b, int64_t row0, int64_t rows, float *column_sums,
                      int accumulate);
+
+// ---------------------------------------------------------------- exp for the kernels
+// exp(x) in float, within 2 ulp for normal results, written so that a loop calling it
+// vectorises (no libm call, selects instead of branches): x = n ln 2 + r with |r| <= ln 2 / 2
+// (Cody-Waite), e^r by its Taylor polynomial of degree 7 (truncation < 6e-9 relative), times
+// 2^n as two exact power-of-two factors built in the exponent bits (n reaches 128). Results
+// below FLT_MIN flush to 0, above FLT_MAX give inf, NaN stays NaN.
+static inline float ops_exp(float x) {
+  const float low = -87.3365448f, high = 88.7228391f; // ln FLT_MIN, ln FLT_MAX
+  const float clamped = x >= low ? (x <= high ? x : high) : low; // NaN -> low: no UB cast below
+  const float n = (clamped * 1.44269504f + 12582912.0f) - 12582912.0f; // round to nearest
+  float r = clamped - n * 0.693145752f;                                 // ln 2, high bits
+  r = r - n * 1.42860677e-06f;                                          // ln 2, the rest
+  float p = 1.98412698e-04f;                                            // 1/7!
+  p = p * r + 1.38888889e-03f;
+  p = p * r + 8.33333333e-03f;
+  p = p * r + 4.16666667e-02f;
+  p = p * r + 1.66666667e-01f;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t n_int = (int32_t)n, half = n_int / 2; // n in [-126, 128]: both factors normal
+  union {
+    int32_t bits;
+    float value;
+  } scale1, scale2;
+  scale1.bits = (half + 127) << 23;
+  scale2.bits = (n_int - half + 127) << 23;
+  const float result = (p * scale1.value) * scale2.value;
+  return x > high ? INFINITY : (x < low ? 0.0f : (x != x ? x : result));
+}
 
 // ---------------------------------------------------------------- CPU kernels
 // C (m, n) = op(A) (m, k) op(B) (k, n), or C += op(A) op(B) when `accumulate`.

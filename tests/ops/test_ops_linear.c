@@ -193,7 +193,7 @@ static void test_finite_differences(void) {
 
 int main(void) {
   // (N, in, out): ones, odd sizes, and sizes past the GEMM's blocks (MR 8, NR 32, KC 256,
-  // MC 128, NC 4096) so partial micro-tiles and several depth slices and panels occur.
+  // tiles of 128 x 256) so partial micro-tiles, several depth slices and many tiles occur.
   const int64_t cases[][3] = {{1, 1, 1},   {7, 33, 130}, {130, 7, 33}, {33, 130, 7}, {1, 130, 33},
                               {300, 257, 129}, {3, 20, 4100}, {9, 600, 70}};
   uint64_t seed = 1000;

@@ -1,9 +1,7 @@
 // Softmax over the last dim on the CPU (rows split over threads):
-//   forward:  m = max x, e = exp(x - m) (float), y = e / sum e (sum in double)
+//   forward:  m = max x, e = exp(x - m) (float, ops_exp), y = e / sum e (sum in double)
 //   backward: dx = y (dy - sum(dy y))   (in double, rounded once)
 // A row of -inf everywhere gives NaN, as torch does.
-#include <math.h>
-
 #include "ops/ops_internal.h"
 
 void vdit_ops_cpu_softmax_forward(const ops_rows *x, const ops_rows *y) {
@@ -14,7 +12,7 @@ void vdit_ops_cpu_softmax_forward(const ops_rows *x, const ops_rows *y) {
     float *yr = ops_row(y, r); // may be xr
     float m = -INFINITY;
     for (int64_t j = 0; j < cols; j++) m = xr[j] > m ? xr[j] : m;
-    for (int64_t j = 0; j < cols; j++) yr[j] = expf(xr[j] - m);
+    for (int64_t j = 0; j < cols; j++) yr[j] = ops_exp(xr[j] - m);
     const float inverse = (float)(1.0 / ops_sum(yr, cols));
     for (int64_t j = 0; j < cols; j++) yr[j] *= inverse;
   }
