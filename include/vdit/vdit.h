@@ -8,5 +8,6 @@
 #include "vdit/ops.h"
 #include "vdit/attn.h"
 #include "vdit/model.h"
+#include "vdit/sim.h"
 
 #endif

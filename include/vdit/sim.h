@@ -1,0 +1,156 @@
+// vdit sim: an eDRAM activation-memory simulator. Activations are held as bf16 words split
+// into two segments, sign+exponent (9 bits) and mantissa (7 bits), each with its own refresh
+// interval. Every cell has a retention time drawn once per run (log-normal, from Philox keyed
+// by the array seed and the cell's bit address), so failures depend on the data and the
+// location and repeat from run to run. A bit fails when the longest stretch between its write
+// and a refresh (or its last read) exceeds its retention and it holds the leaking value.
+// docs/shield.md gives the models, their parameters and sources.
+#ifndef VDIT_SIM_H
+#define VDIT_SIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vdit/base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// The two storage segments of a bf16 word: bits 15..7 (sign and 8 exponent bits) and 6..0.
+typedef enum vdit_sim_segment {
+  VDIT_SIM_SEGMENT_SIGN_EXPONENT = 0,
+  VDIT_SIM_SEGMENT_MANTISSA,
+  VDIT_SIM_SEGMENT_COUNT
+} vdit_sim_segment;
+
+enum { VDIT_SIM_SIGN_EXPONENT_BITS = 9, VDIT_SIM_MANTISSA_BITS = 7, VDIT_SIM_WORD_BITS = 16 };
+
+// The segment holding bit `bit` (0 = least significant) of a bf16 word.
+vdit_sim_segment vdit_sim_segment_of_bit(int bit);
+const char *vdit_sim_segment_name(vdit_sim_segment segment); // "sign_exponent", "mantissa"
+
+// How long a tensor lives: transient (written by one op, read by the next: Q, attention
+// output O) or persistent (kept for a whole step or rollout: K, V).
+typedef enum vdit_sim_lifetime_class {
+  VDIT_SIM_LIFETIME_TRANSIENT = 0,
+  VDIT_SIM_LIFETIME_PERSISTENT,
+  VDIT_SIM_LIFETIME_CLASS_COUNT
+} vdit_sim_lifetime_class;
+
+const char *vdit_sim_lifetime_class_name(vdit_sim_lifetime_class lifetime_class);
+
+// ---------------------------------------------------------------- retention model
+// Retention of cell a (bit address a = word address * 16 + bit):
+//   t_ret(a) = median_s * exp(sigma * z(a)) * 2^(-(temperature_c - reference_temperature_c) / halving_c)
+//              * (vrt_low_ratio if the cell is a VRT cell in its low state at `vrt_epoch`)
+// z(a) is the Philox normal at offset a of a stream keyed by `seed`. A cell is a VRT cell
+// with probability vrt_fraction (drawn per cell); its state (low with probability 1/2) is
+// drawn per (cell, vrt_epoch), so changing the epoch models telegraph switching between runs
+// of the same array.
+typedef struct vdit_sim_retention {
+  uint64_t seed;                  // the array: the same seed gives the same cells
+  double median_s;                // median retention at the reference temperature
+  double sigma;                   // standard deviation of ln(t_ret)
+  double temperature_c;           // operating temperature
+  double reference_temperature_c; // where median_s was measured
+  double halving_c;               // retention halves for every halving_c degrees hotter
+  double vrt_fraction;            // fraction of cells with variable retention time (0 = off)
+  double vrt_low_ratio;           // retention of a VRT cell in its low state / its normal retention
+  uint64_t vrt_epoch;             // which VRT state draw applies
+  int leaking_value;              // the stored value that decays (1: a stored 1 decays to 0)
+} vdit_sim_retention;
+
+// Defaults (docs/shield.md): median 1 ms, sigma 0.5, 25 C reference and operation, halving
+// every 10 C, VRT off, a stored 1 leaks to 0, seed 1.
+vdit_sim_retention vdit_sim_retention_default(void);
+vdit_status vdit_sim_retention_check(const vdit_sim_retention *retention);
+
+// Retention times in seconds of cells first_bit_address .. first_bit_address + n - 1.
+vdit_status vdit_sim_retention_times(const vdit_sim_retention *retention, uint64_t first_bit_address,
+                                     size_t n, double *out_seconds);
+
+// ---------------------------------------------------------------- refresh policies
+// Refresh interval in seconds per lifetime class and segment; 0 means never refreshed.
+typedef enum vdit_sim_policy_kind {
+  VDIT_SIM_POLICY_STANDARD = 0, // every bit every t_REF
+  VDIT_SIM_POLICY_SHIELD,       // sign+exponent every t_REF; transient mantissas never;
+                                // persistent mantissas at a relaxed interval
+  VDIT_SIM_POLICY_CUSTOM,       // intervals given per segment and class
+  VDIT_SIM_POLICY_KIND_COUNT
+} vdit_sim_policy_kind;
+
+typedef struct vdit_sim_policy {
+  vdit_sim_policy_kind kind;
+  double refresh_interval_s[VDIT_SIM_LIFETIME_CLASS_COUNT][VDIT_SIM_SEGMENT_COUNT];
+} vdit_sim_policy;
+
+const char *vdit_sim_policy_name(vdit_sim_policy_kind kind); // "standard", "shield", "custom"
+vdit_sim_policy vdit_sim_policy_standard(double t_ref_s);
+vdit_sim_policy vdit_sim_policy_shield(double t_ref_s, double relaxed_mantissa_interval_s);
+vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy); // intervals finite and >= 0
+
+// ---------------------------------------------------------------- energy model
+// A CACTI-style per-event model: every refresh reads and rewrites one row of one segment's
+// sub-array; each word is written once and read once. The constants are assumptions stated
+// in docs/shield.md (a 28 nm gain-cell macro); the refresh savings ratio does not depend on
+// them.
+typedef struct vdit_sim_energy_model {
+  int node_nm;
+  size_t macro_bytes;
+  int row_bits;                 // cells refreshed together
+  double refresh_pj_per_row;    // one row read + restore
+  double read_pj_per_bit;
+  double write_pj_per_bit;
+} vdit_sim_energy_model;
+
+vdit_sim_energy_model vdit_sim_energy_model_default(void);
+
+// ---------------------------------------------------------------- tensors and reports
+// A tensor of word_count bf16 words at word_address in the array, written at t_write_s and
+// read for the last time at t_read_s.
+typedef struct vdit_sim_tensor {
+  uint64_t word_address;
+  size_t word_count;
+  double t_write_s, t_read_s;
+  vdit_sim_lifetime_class lifetime_class;
+} vdit_sim_tensor;
+
+typedef struct vdit_sim_report {
+  uint64_t bits[VDIT_SIM_SEGMENT_COUNT];          // cells stored
+  uint64_t failed_bits[VDIT_SIM_SEGMENT_COUNT];   // cells that flipped
+  uint64_t row_refreshes[VDIT_SIM_SEGMENT_COUNT];
+  double refresh_pj[VDIT_SIM_SEGMENT_COUNT];
+  double access_pj;                               // one write and one read of every bit
+} vdit_sim_report;
+
+void vdit_sim_report_add(vdit_sim_report *total, const vdit_sim_report *part);
+double vdit_sim_report_refresh_pj(const vdit_sim_report *report); // both segments
+
+// The longest time a segment of `tensor` goes without a write or refresh under `policy`:
+// min(interval, t_read - t_write), the whole lifetime when never refreshed.
+double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor,
+                                     vdit_sim_segment segment);
+
+// Energy only (no data): adds the tensor's refreshes and accesses to *report (bits counted too).
+vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim_energy_model *energy,
+                                   const vdit_sim_tensor *tensor, vdit_sim_report *report);
+
+// Injection: out = in with the policy's failures applied (in and out: tensor->word_count bf16
+// codes; they may alias). Adds bits, failed bits and energy to *report. energy may be NULL
+// (no energy counted).
+vdit_status vdit_sim_inject_bf16(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                                 const vdit_sim_energy_model *energy, const vdit_sim_tensor *tensor,
+                                 const uint16_t *in, uint16_t *out, vdit_sim_report *report);
+
+// The same for an fp32 buffer held in memory as bf16: each value is rounded to bf16 (round to
+// nearest even), corrupted, and widened back to fp32.
+vdit_status vdit_sim_inject_f32(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                                const vdit_sim_energy_model *energy, const vdit_sim_tensor *tensor,
+                                const float *in, float *out, vdit_sim_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif // VDIT_SIM_H

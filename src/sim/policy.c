@@ -1,0 +1,139 @@
+// Refresh policies, the energy model and report arithmetic of include/vdit/sim.h.
+#include <math.h>
+
+#include "vdit/sim.h"
+
+vdit_sim_segment vdit_sim_segment_of_bit(int bit) {
+  return bit >= VDIT_SIM_MANTISSA_BITS ? VDIT_SIM_SEGMENT_SIGN_EXPONENT : VDIT_SIM_SEGMENT_MANTISSA;
+}
+
+const char *vdit_sim_segment_name(vdit_sim_segment segment) {
+  switch (segment) {
+  case VDIT_SIM_SEGMENT_SIGN_EXPONENT: return "sign_exponent";
+  case VDIT_SIM_SEGMENT_MANTISSA: return "mantissa";
+  default: return "unknown";
+  }
+}
+
+const char *vdit_sim_lifetime_class_name(vdit_sim_lifetime_class lifetime_class) {
+  switch (lifetime_class) {
+  case VDIT_SIM_LIFETIME_TRANSIENT: return "transient";
+  case VDIT_SIM_LIFETIME_PERSISTENT: return "persistent";
+  default: return "unknown";
+  }
+}
+
+const char *vdit_sim_policy_name(vdit_sim_policy_kind kind) {
+  switch (kind) {
+  case VDIT_SIM_POLICY_STANDARD: return "standard";
+  case VDIT_SIM_POLICY_SHIELD: return "shield";
+  case VDIT_SIM_POLICY_CUSTOM: return "custom";
+  default: return "unknown";
+  }
+}
+
+vdit_sim_policy vdit_sim_policy_standard(double t_ref_s) {
+  vdit_sim_policy p = {.kind = VDIT_SIM_POLICY_STANDARD};
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) p.refresh_interval_s[c][s] = t_ref_s;
+  return p;
+}
+
+vdit_sim_policy vdit_sim_policy_shield(double t_ref_s, double relaxed_mantissa_interval_s) {
+  vdit_sim_policy p = vdit_sim_policy_standard(t_ref_s);
+  p.kind = VDIT_SIM_POLICY_SHIELD;
+  p.refresh_interval_s[VDIT_SIM_LIFETIME_TRANSIENT][VDIT_SIM_SEGMENT_MANTISSA] = 0; // never
+  p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = relaxed_mantissa_interval_s;
+  return p;
+}
+
+vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy) {
+  if (!policy) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "refresh policy is NULL");
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
+      double t = policy->refresh_interval_s[c][s];
+      if (!(t >= 0) || !isfinite(t))
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                          "refresh interval of %s %s bits must be finite and >= 0 (0 = never), got %g",
+                          vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c),
+                          vdit_sim_segment_name((vdit_sim_segment)s), t);
+    }
+  return VDIT_OK;
+}
+
+// Assumptions for a 28 nm gain-cell macro (docs/shield.md): 18 fJ per bit for a read plus a
+// write-back, 256-bit rows, so one row refresh costs 256 * 18 fJ = 4.608 pJ.
+vdit_sim_energy_model vdit_sim_energy_model_default(void) {
+  vdit_sim_energy_model e = {
+      .node_nm = 28,
+      .macro_bytes = (size_t)1 << 20,
+      .row_bits = 256,
+      .refresh_pj_per_row = 256 * (0.008 + 0.010),
+      .read_pj_per_bit = 0.008,
+      .write_pj_per_bit = 0.010,
+  };
+  return e;
+}
+
+void vdit_sim_report_add(vdit_sim_report *total, const vdit_sim_report *part) {
+  for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
+    total->bits[s] += part->bits[s];
+    total->failed_bits[s] += part->failed_bits[s];
+    total->row_refreshes[s] += part->row_refreshes[s];
+    total->refresh_pj[s] += part->refresh_pj[s];
+  }
+  total->access_pj += part->access_pj;
+}
+
+double vdit_sim_report_refresh_pj(const vdit_sim_report *report) {
+  return report->refresh_pj[VDIT_SIM_SEGMENT_SIGN_EXPONENT] + report->refresh_pj[VDIT_SIM_SEGMENT_MANTISSA];
+}
+
+static vdit_status check_tensor(const vdit_sim_tensor *tensor) {
+  if (!tensor) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "tensor lifetime is NULL");
+  if (!isfinite(tensor->t_write_s) || !isfinite(tensor->t_read_s) || tensor->t_read_s < tensor->t_write_s)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "tensor lifetime needs finite t_write <= t_read, got %g .. %g",
+                      tensor->t_write_s, tensor->t_read_s);
+  if ((unsigned)tensor->lifetime_class >= VDIT_SIM_LIFETIME_CLASS_COUNT)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown lifetime class %d", (int)tensor->lifetime_class);
+  size_t bits;
+  if (!vdit_size_mul(tensor->word_count, VDIT_SIM_WORD_BITS, &bits) ||
+      tensor->word_address > (UINT64_MAX - bits) / VDIT_SIM_WORD_BITS)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "tensor of %zu words at word %llu runs past the address space",
+                      tensor->word_count, (unsigned long long)tensor->word_address);
+  return VDIT_OK;
+}
+
+double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor,
+                                     vdit_sim_segment segment) {
+  double lifetime = tensor->t_read_s - tensor->t_write_s;
+  double interval = policy->refresh_interval_s[tensor->lifetime_class][segment];
+  return interval > 0 && interval < lifetime ? interval : lifetime;
+}
+
+// Refreshes start one interval after the write and stop at the last read: floor(lifetime / interval).
+static uint64_t refresh_count(double lifetime, double interval) {
+  if (!(interval > 0)) return 0;
+  return (uint64_t)floor(lifetime / interval);
+}
+
+vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim_energy_model *energy,
+                                   const vdit_sim_tensor *tensor, vdit_sim_report *report) {
+  VDIT_TRY(vdit_sim_policy_check(policy));
+  VDIT_TRY(check_tensor(tensor));
+  if (!energy || energy->row_bits <= 0 || !(energy->refresh_pj_per_row >= 0) || !(energy->read_pj_per_bit >= 0) ||
+      !(energy->write_pj_per_bit >= 0))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "energy model needs row_bits > 0 and energies >= 0");
+  if (!report) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "report is NULL");
+  static const int segment_bits[VDIT_SIM_SEGMENT_COUNT] = {VDIT_SIM_SIGN_EXPONENT_BITS, VDIT_SIM_MANTISSA_BITS};
+  double lifetime = tensor->t_read_s - tensor->t_write_s;
+  for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
+    uint64_t bits = (uint64_t)tensor->word_count * (uint64_t)segment_bits[s];
+    uint64_t rows = (bits + (uint64_t)energy->row_bits - 1) / (uint64_t)energy->row_bits;
+    uint64_t refreshes = rows * refresh_count(lifetime, policy->refresh_interval_s[tensor->lifetime_class][s]);
+    report->row_refreshes[s] += refreshes;
+    report->refresh_pj[s] += (double)refreshes * energy->refresh_pj_per_row;
+    report->access_pj += (double)bits * (energy->read_pj_per_bit + energy->write_pj_per_bit);
+  }
+  return VDIT_OK;
+}
