@@ -92,3 +92,16 @@ vdit_cli_test(ops_bench_json "\"forward\": {\"ms\": [0-9.]+, \"gflops\": [0-9.]+
 vdit_cli_test(ops_help "usage: vdit ops bench" ops bench --help)
 vdit_cli_test_fails(ops_bad_size "--tokens, --in and --out must be in 1..65536" ops bench --in 0)
 vdit_cli_test_fails(ops_unknown_subcommand "unknown subcommand 'bensh'.*did you mean 'bench'" ops bensh)
+
+# vdit shield: refresh policies on the synthetic attention trace (small sizes for speed)
+vdit_cli_test(shield_help "usage: vdit shield.*Model-driven lifetimes" shield --help)
+vdit_cli_test(help_lists_shield "shield +eDRAM refresh policies" --help)
+vdit_cli_test(shield_text "\nstandard +[0-9.e+]+ +0\\.00% +[0-9.e+]+ +0 +0 +0 +0 +0 +0\nshield +[0-9.e+]+ +[1-9][0-9]\\.[0-9]+% +[0-9.e+]+ +0 "
+              shield --tokens 64 --dim 64 --layers 4 --tops 0.1)
+vdit_cli_test(shield_json "\"policy\": \"shield\", .*\"refresh_saving\": 0\\.[3-4][0-9]*, .*\"failed_bits\": {\"sign_exponent\": 0, "
+              shield --tokens 64 --dim 64 --layers 4 --tops 0.1 --json)
+vdit_cli_test(shield_custom_json "\"policies\": \\[{\"policy\": \"custom\", \"intervals_us\": {\"transient\": {\"sign_exponent\": 0, .*\"failed_bits\": {\"sign_exponent\": [1-9][0-9]*, "
+              shield --policy custom --transient-exp-us 0 --tops 0.001 --tokens 64 --dim 64 --layers 2 --json)
+vdit_cli_test_fails(shield_bad_policy "unknown policy 'sheild'.*did you mean 'shield'" shield --policy sheild)
+vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536" shield --tokens 0)
+vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)

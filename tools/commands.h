@@ -11,5 +11,6 @@ extern const cli_command cli_command_attn;
 extern const cli_command cli_command_formats;
 extern const cli_command cli_command_bench;
 extern const cli_command cli_command_ops;
+extern const cli_command cli_command_shield;
 
 #endif

@@ -12,6 +12,7 @@ static const cli_command *const commands[] = {
     &cli_command_formats,
     &cli_command_bench,
     &cli_command_ops,
+    &cli_command_shield,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

@@ -1,0 +1,267 @@
+// vdit shield: runs eDRAM refresh policies (standard, SHIELD, custom) on a synthetic attention
+// trace and prints refresh energy, failed bits per segment and the error of the corrupted
+// tensors. The trace: `layers` layers, each writing Q, K, V (tokens x dim bf16) at the end of
+// its QKV projection and O at the end of attention; op durations come from FLOP counts at a
+// fixed throughput (docs/shield.md). Model-driven lifetimes and injection into real model runs
+// come later (issue 11).
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "vdit/num.h"
+#include "vdit/sim.h"
+
+enum { KIND_Q = 0, KIND_K, KIND_V, KIND_O, KIND_COUNT };
+static const char *const kind_names[KIND_COUNT] = {"q", "k", "v", "o"};
+
+typedef struct options {
+  int64_t tokens, dim, layers, seed, array_seed;
+  double tops, t_ref_us, relaxed_us, temperature_c, vrt_fraction;
+  double custom_us[VDIT_SIM_LIFETIME_CLASS_COUNT][VDIT_SIM_SEGMENT_COUNT]; // < 0: t_REF
+  const char *policy;
+  int json;
+} options;
+
+// Op times of one layer (seconds) from the cost model: FLOPs / (tops * 1e12).
+typedef struct trace_times {
+  double qkv, attention, out_projection, ffn, layer, step;
+} trace_times;
+
+static trace_times cost_model(const options *o) {
+  double s = (double)o->tokens, d = (double)o->dim, rate = o->tops * 1e12;
+  trace_times t;
+  t.qkv = 2 * s * d * 3 * d / rate;        // x (S, D) @ W_qkv (D, 3D)
+  t.attention = 4 * s * s * d / rate;      // QK^T and PV
+  t.out_projection = 2 * s * d * d / rate; // O (S, D) @ W_o (D, D)
+  t.ffn = 2 * 2 * s * d * 4 * d / rate;    // D -> 4D -> D
+  t.layer = t.qkv + t.attention + t.out_projection + t.ffn;
+  t.step = t.layer * (double)o->layers;
+  return t;
+}
+
+// Tensor k of layer l: transient Q (QKV end .. attention end) and O (attention end .. out
+// projection end); persistent K and V (QKV end .. end of the step).
+static vdit_sim_tensor trace_tensor(const options *o, const trace_times *t, int64_t layer, int kind) {
+  size_t words = (size_t)(o->tokens * o->dim);
+  double start = (double)layer * t->layer, written = start + t->qkv, attended = written + t->attention;
+  vdit_sim_tensor x = {.word_address = (uint64_t)(layer * KIND_COUNT + kind) * words, .word_count = words};
+  switch (kind) {
+  case KIND_Q:
+    x.t_write_s = written, x.t_read_s = attended, x.lifetime_class = VDIT_SIM_LIFETIME_TRANSIENT;
+    break;
+  case KIND_O:
+    x.t_write_s = attended, x.t_read_s = attended + t->out_projection, x.lifetime_class = VDIT_SIM_LIFETIME_TRANSIENT;
+    break;
+  default:
+    x.t_write_s = written, x.t_read_s = t->step, x.lifetime_class = VDIT_SIM_LIFETIME_PERSISTENT;
+    break;
+  }
+  return x;
+}
+
+typedef struct policy_result {
+  vdit_sim_policy policy;
+  vdit_sim_report report;
+  double abs_error[KIND_COUNT], abs_sum[KIND_COUNT];
+} policy_result;
+
+static vdit_status run_policy(const options *o, const trace_times *t, const vdit_sim_retention *retention,
+                              const vdit_sim_energy_model *energy, uint16_t *clean, uint16_t *dirty,
+                              policy_result *result) {
+  size_t words = (size_t)(o->tokens * o->dim);
+  float *normals = malloc(words * sizeof *normals);
+  if (!normals) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %zu activations", words);
+  vdit_status status = VDIT_OK;
+  for (int64_t layer = 0; layer < o->layers && status == VDIT_OK; layer++)
+    for (int kind = 0; kind < KIND_COUNT && status == VDIT_OK; kind++) {
+      vdit_sim_tensor x = trace_tensor(o, t, layer, kind);
+      // activations: Philox normals, element i of tensor (layer, kind) at stream offset address + i
+      vdit_rng_normal((uint64_t)o->seed, x.word_address, words, normals);
+      for (size_t i = 0; i < words; i++) clean[i] = vdit_bf16_from_float(normals[i]);
+      status = vdit_sim_inject_bf16(retention, &result->policy, energy, &x, clean, dirty, &result->report);
+      for (size_t i = 0; i < words && status == VDIT_OK; i++) {
+        double a = vdit_bf16_to_float(clean[i]), b = vdit_bf16_to_float(dirty[i]);
+        result->abs_error[kind] += fabs(b - a);
+        result->abs_sum[kind] += fabs(a);
+      }
+    }
+  free(normals);
+  return status;
+}
+
+static void print_number_json(double x) {
+  if (isfinite(x)) printf("%.6g", x);
+  else printf("null");
+}
+
+static void print_results(const options *o, const trace_times *t, const vdit_sim_retention *retention,
+                          const vdit_sim_energy_model *energy, const policy_result *results, int count,
+                          double standard_refresh_pj) {
+  if (o->json) {
+    printf("{\"trace\": {\"tokens\": %lld, \"dim\": %lld, \"layers\": %lld, \"tops\": %g, \"seed\": %lld, "
+           "\"q_lifetime_us\": %.6g, \"o_lifetime_us\": %.6g, \"step_us\": %.6g}, ",
+           (long long)o->tokens, (long long)o->dim, (long long)o->layers, o->tops, (long long)o->seed,
+           t->attention * 1e6, t->out_projection * 1e6, t->step * 1e6);
+    printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
+           "\"array_seed\": %llu, \"leaking_value\": %d}, ",
+           retention->median_s * 1e6, retention->sigma, retention->temperature_c, retention->vrt_fraction,
+           (unsigned long long)retention->seed, retention->leaking_value);
+    printf("\"energy_model\": {\"node_nm\": %d, \"row_bits\": %d, \"refresh_pj_per_row\": %g, "
+           "\"read_pj_per_bit\": %g, \"write_pj_per_bit\": %g}, \"policies\": [",
+           energy->node_nm, energy->row_bits, energy->refresh_pj_per_row, energy->read_pj_per_bit,
+           energy->write_pj_per_bit);
+    for (int p = 0; p < count; p++) {
+      const policy_result *r = &results[p];
+      double refresh = vdit_sim_report_refresh_pj(&r->report);
+      printf("%s{\"policy\": \"%s\", \"intervals_us\": {", p ? ", " : "", vdit_sim_policy_name(r->policy.kind));
+      for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+        printf("%s\"%s\": {\"sign_exponent\": %g, \"mantissa\": %g}", c ? ", " : "",
+               vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), r->policy.refresh_interval_s[c][0] * 1e6,
+               r->policy.refresh_interval_s[c][1] * 1e6);
+      printf("}, \"refresh_pj\": %.6g, \"refresh_saving\": ", refresh);
+      print_number_json(standard_refresh_pj > 0 ? 1 - refresh / standard_refresh_pj : 0);
+      printf(", \"access_pj\": %.6g, \"bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, "
+             "\"failed_bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"rel_l1\": {",
+             r->report.access_pj, (unsigned long long)r->report.bits[0], (unsigned long long)r->report.bits[1],
+             (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1]);
+      for (int k = 0; k < KIND_COUNT; k++) {
+        printf("%s\"%s\": ", k ? ", " : "", kind_names[k]);
+        print_number_json(r->abs_error[k] / r->abs_sum[k]);
+      }
+      printf("}}");
+    }
+    printf("]}\n");
+    return;
+  }
+  printf("vdit shield: synthetic trace, %lld layers x (Q, K, V, O) of %lld x %lld bf16 at %g TOPS\n",
+         (long long)o->layers, (long long)o->tokens, (long long)o->dim, o->tops);
+  printf("lifetimes: Q %.3g us, O %.3g us (transient); K, V up to %.3g us (persistent, the step)\n",
+         t->attention * 1e6, t->out_projection * 1e6, (t->step - t->qkv) * 1e6);
+  printf("retention: log-normal, median %.4g us, sigma %g, %g C, VRT fraction %g; a stored %d leaks\n",
+         retention->median_s * 1e6, retention->sigma, retention->temperature_c, retention->vrt_fraction,
+         retention->leaking_value);
+  printf("energy: %d nm, %d-bit rows, %.4g pJ per row refresh, %.3g/%.3g pJ per bit read/write (assumed)\n\n",
+         energy->node_nm, energy->row_bits, energy->refresh_pj_per_row, energy->read_pj_per_bit,
+         energy->write_pj_per_bit);
+  printf("%-9s %12s %7s %10s %14s %12s %10s %10s %10s %10s\n", "policy", "refresh_nJ", "saving", "access_nJ",
+         "failed_sign_exp", "failed_mant", "rel_l1_Q", "rel_l1_K", "rel_l1_V", "rel_l1_O");
+  for (int p = 0; p < count; p++) {
+    const policy_result *r = &results[p];
+    double refresh = vdit_sim_report_refresh_pj(&r->report);
+    printf("%-9s %12.4g %6.2f%% %10.4g %14llu %12llu", vdit_sim_policy_name(r->policy.kind), refresh * 1e-3,
+           standard_refresh_pj > 0 ? 100 * (1 - refresh / standard_refresh_pj) : 0.0, r->report.access_pj * 1e-3,
+           (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1]);
+    for (int k = 0; k < KIND_COUNT; k++) printf(" %10.3g", r->abs_error[k] / r->abs_sum[k]);
+    printf("\n");
+  }
+}
+
+static int run_shield(int argc, char **argv) {
+  options o = {.tokens = 256, .dim = 256, .layers = 8, .seed = 1, .array_seed = 1, .tops = 8, .t_ref_us = 50,
+               .relaxed_us = 200, .temperature_c = 25, .vrt_fraction = 0, .policy = "all"};
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) o.custom_us[c][s] = -1;
+  const cli_option table[] = {
+      {"policy", CLI_STRING, &o.policy, "standard|shield|custom|all", "refresh policy to run (default all: standard and shield)"},
+      {"tokens", CLI_INT, &o.tokens, "N", "tokens per tensor (default 256)"},
+      {"dim", CLI_INT, &o.dim, "N", "model width: Q, K, V, O are tokens x dim (default 256)"},
+      {"layers", CLI_INT, &o.layers, "N", "layers in the step (default 8)"},
+      {"tops", CLI_DOUBLE, &o.tops, "X", "throughput of the cost model in TOPS (default 8)"},
+      {"t-ref-us", CLI_DOUBLE, &o.t_ref_us, "X", "standard refresh interval t_REF in us (default 50)"},
+      {"relaxed-us", CLI_DOUBLE, &o.relaxed_us, "X", "SHIELD's persistent mantissa interval in us (default 200)"},
+      {"transient-exp-us", CLI_DOUBLE, &o.custom_us[0][0], "X", "custom: transient sign+exponent interval, 0 = never (default t_REF)"},
+      {"transient-mantissa-us", CLI_DOUBLE, &o.custom_us[0][1], "X", "custom: transient mantissa interval (default t_REF)"},
+      {"persistent-exp-us", CLI_DOUBLE, &o.custom_us[1][0], "X", "custom: persistent sign+exponent interval (default t_REF)"},
+      {"persistent-mantissa-us", CLI_DOUBLE, &o.custom_us[1][1], "X", "custom: persistent mantissa interval (default t_REF)"},
+      {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
+      {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
+      {"seed", CLI_INT, &o.seed, "N", "Philox seed of the activations (default 1)"},
+      {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
+      {"json", CLI_FLAG, &o.json, NULL, "print one JSON object"},
+  };
+  int code = cli_parse(&cli_command_shield,
+                       "Simulates activation memory in gain-cell eDRAM: bf16 words stored as a sign+exponent\n"
+                       "segment (9 bits) and a mantissa segment (7 bits) with per-cell log-normal retention.\n"
+                       "Runs refresh policies on a synthetic attention trace (Q, K, V, O per layer, lifetimes\n"
+                       "from a FLOP cost model, Philox activations) and prints refresh energy, failed bits per\n"
+                       "segment and the relative L1 error of the corrupted tensors. standard refreshes every bit\n"
+                       "every t_REF; shield refreshes sign+exponent every t_REF, never refreshes transient (Q, O)\n"
+                       "mantissas and refreshes persistent (K, V) mantissas every --relaxed-us; custom takes the\n"
+                       "four intervals. Model-driven lifetimes (--model) and injection into real model runs come\n"
+                       "later. docs/shield.md gives the models and their sources.",
+                       table, (int)(sizeof table / sizeof table[0]), argc, argv, NULL, 0, NULL);
+  if (code >= 0) return code;
+  const char *hint = "see 'vdit shield --help'";
+  static const char *const policy_names[] = {"standard", "shield", "custom", "all", NULL};
+  int run[VDIT_SIM_POLICY_KIND_COUNT] = {0, 0, 0};
+  if (strcmp(o.policy, "all") == 0) run[VDIT_SIM_POLICY_STANDARD] = run[VDIT_SIM_POLICY_SHIELD] = 1;
+  else if (strcmp(o.policy, "standard") == 0) run[VDIT_SIM_POLICY_STANDARD] = 1;
+  else if (strcmp(o.policy, "shield") == 0) run[VDIT_SIM_POLICY_SHIELD] = 1;
+  else if (strcmp(o.policy, "custom") == 0) run[VDIT_SIM_POLICY_CUSTOM] = 1;
+  else return cli_unknown_word("shield", "policy", "", o.policy, policy_names, hint);
+  if (o.tokens < 1 || o.dim < 1 || o.tokens > 65536 || o.dim > 65536 || o.tokens * o.dim > ((int64_t)1 << 24))
+    return cli_usage_error("shield", hint, "--tokens and --dim must be in 1..65536 with tokens x dim <= 2^24");
+  if (o.layers < 1 || o.layers > 1024) return cli_usage_error("shield", hint, "--layers must be in 1..1024");
+  if (!(o.tops > 0) || !isfinite(o.tops)) return cli_usage_error("shield", hint, "--tops must be > 0");
+  if (!(o.t_ref_us > 0) || !(o.relaxed_us >= 0))
+    return cli_usage_error("shield", hint, "--t-ref-us must be > 0 and --relaxed-us >= 0 (0 = never)");
+
+  vdit_sim_retention retention = vdit_sim_retention_default();
+  retention.seed = (uint64_t)o.array_seed;
+  retention.temperature_c = o.temperature_c;
+  retention.vrt_fraction = o.vrt_fraction;
+  vdit_status status = vdit_sim_retention_check(&retention);
+  if (status != VDIT_OK) return cli_report_failure("shield", status);
+  vdit_sim_energy_model energy = vdit_sim_energy_model_default();
+  trace_times times = cost_model(&o);
+
+  policy_result results[VDIT_SIM_POLICY_KIND_COUNT];
+  memset(results, 0, sizeof results);
+  int count = 0;
+  for (int k = 0; k < VDIT_SIM_POLICY_KIND_COUNT; k++) {
+    if (!run[k]) continue;
+    vdit_sim_policy *p = &results[count++].policy;
+    if (k == VDIT_SIM_POLICY_STANDARD) *p = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
+    else if (k == VDIT_SIM_POLICY_SHIELD) *p = vdit_sim_policy_shield(o.t_ref_us * 1e-6, o.relaxed_us * 1e-6);
+    else {
+      *p = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
+      p->kind = VDIT_SIM_POLICY_CUSTOM;
+      for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+        for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++)
+          if (o.custom_us[c][s] >= 0) p->refresh_interval_s[c][s] = o.custom_us[c][s] * 1e-6;
+    }
+    status = vdit_sim_policy_check(p);
+    if (status != VDIT_OK) return cli_report_failure("shield", status);
+  }
+
+  // the baseline of "saving": standard refresh of the same trace (energy only)
+  vdit_sim_policy standard = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
+  vdit_sim_report baseline;
+  memset(&baseline, 0, sizeof baseline);
+  for (int64_t layer = 0; layer < o.layers && status == VDIT_OK; layer++)
+    for (int kind = 0; kind < KIND_COUNT && status == VDIT_OK; kind++) {
+      vdit_sim_tensor x = trace_tensor(&o, &times, layer, kind);
+      status = vdit_sim_tensor_energy(&standard, &energy, &x, &baseline);
+    }
+  if (status != VDIT_OK) return cli_report_failure("shield", status);
+
+  size_t words = (size_t)(o.tokens * o.dim);
+  uint16_t *clean = malloc(words * sizeof *clean), *dirty = malloc(words * sizeof *dirty);
+  if (!clean || !dirty) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %zu words", words);
+  for (int p = 0; p < count && status == VDIT_OK; p++)
+    status = run_policy(&o, &times, &retention, &energy, clean, dirty, &results[p]);
+  free(clean);
+  free(dirty);
+  if (status != VDIT_OK) return cli_report_failure("shield", status);
+  print_results(&o, &times, &retention, &energy, results, count, vdit_sim_report_refresh_pj(&baseline));
+  return CLI_EXIT_OK;
+}
+
+const cli_command cli_command_shield = {
+    .name = "shield",
+    .summary = "eDRAM refresh policies (standard, SHIELD) on a synthetic attention trace",
+    .usage = "vdit shield [--policy standard|shield|custom|all] [--tokens N] [--dim N] [--layers N] [--json]",
+    .run = run_shield,
+};
