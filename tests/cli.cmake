@@ -105,3 +105,4 @@ vdit_cli_test(shield_custom_json "\"policies\": \\[{\"policy\": \"custom\", \"in
 vdit_cli_test_fails(shield_bad_policy "unknown policy 'sheild'.*did you mean 'shield'" shield --policy sheild)
 vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536" shield --tokens 0)
 vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)
+vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 us" shield --policy custom --persistent-mantissa-us -3)

@@ -208,6 +208,11 @@ static int run_shield(int argc, char **argv) {
   if (!(o.t_ref_us > 0) || !(o.relaxed_us >= 0))
     return cli_usage_error("shield", hint, "--t-ref-us must be > 0 and --relaxed-us >= 0 (0 = never)");
 
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++)
+      if (o.custom_us[c][s] < 0 && o.custom_us[c][s] != -1)
+        return cli_usage_error("shield", hint, "custom refresh intervals must be >= 0 us (0 = never), got %g",
+                               o.custom_us[c][s]);
   vdit_sim_retention retention = vdit_sim_retention_default();
   retention.seed = (uint64_t)o.array_seed;
   retention.temperature_c = o.temperature_c;

@@ -112,9 +112,10 @@ double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_s
 }
 
 // Refreshes start one interval after the write and stop at the last read: floor(lifetime / interval).
-static uint64_t refresh_count(double lifetime, double interval) {
+// Counts past 2^53 (an interval absurdly short for the lifetime) are refused by the caller.
+static double refresh_count(double lifetime, double interval) {
   if (!(interval > 0)) return 0;
-  return (uint64_t)floor(lifetime / interval);
+  return floor(lifetime / interval);
 }
 
 vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim_energy_model *energy,
@@ -130,7 +131,13 @@ vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim
   for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
     uint64_t bits = (uint64_t)tensor->word_count * (uint64_t)segment_bits[s];
     uint64_t rows = (bits + (uint64_t)energy->row_bits - 1) / (uint64_t)energy->row_bits;
-    uint64_t refreshes = rows * refresh_count(lifetime, policy->refresh_interval_s[tensor->lifetime_class][s]);
+    double interval = policy->refresh_interval_s[tensor->lifetime_class][s];
+    double per_row = refresh_count(lifetime, interval);
+    if ((double)rows * per_row > 9007199254740992.0) // 2^53
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                        "refresh interval %g s is too short for a lifetime of %g s (over 2^53 row refreshes)",
+                        interval, lifetime);
+    uint64_t refreshes = rows * (uint64_t)per_row;
     report->row_refreshes[s] += refreshes;
     report->refresh_pj[s] += (double)refreshes * energy->refresh_pj_per_row;
     report->access_pj += (double)bits * (energy->read_pj_per_bit + energy->write_pj_per_bit);

@@ -335,6 +335,9 @@ static void test_bad_arguments(void) {
   r.leaking_value = 2;
   CHECK_STATUS(vdit_sim_inject_bf16(&r, &p, NULL, &t, data, data, &report), VDIT_ERROR_INVALID_ARGUMENT);
   r = vdit_sim_retention_default();
+  p.refresh_interval_s[0][1] = 1e-300; // 10^297 refreshes
+  CHECK_STATUS(vdit_sim_inject_bf16(&r, &p, NULL, &t, data, data, &report), VDIT_ERROR_INVALID_ARGUMENT);
+  p = vdit_sim_policy_standard(1e-5);
   t.word_address = UINT64_MAX / 8;
   CHECK_STATUS(vdit_sim_inject_bf16(&r, &p, NULL, &t, data, data, &report), VDIT_ERROR_INVALID_ARGUMENT);
   CHECK_EQ_INT(report.bits[0] + report.failed_bits[0] + report.row_refreshes[0], 0);
