@@ -3,7 +3,7 @@
 forward and backward, bf16, non-causal, on (B, H, S, D) contiguous tensors: the peers of
 `vdit bench attn --method dense` (bench/attn_dense.sh runs both in one device session).
 CUDA events around each call, warm-up first, median (and min) of --reps; inputs ~ N(0, 1) as
-vdit's plain inputs. Adapted from the kernel lab's dev/attn/peer.py. Writes one JSON object:
+vdit's plain inputs. Writes one JSON object:
 {"gpu", "torch", "cudnn", "reps", "warmup", "results": [{"shape": [B, H, S, D], "backend",
 "fwd_ms", "fwd_ms_min", "fwd_tflops", "bwd_ms", "bwd_ms_min", "bwd_tflops"} or "error"]}."""
 import argparse

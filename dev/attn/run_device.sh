@@ -47,7 +47,7 @@ if ! grep -q "validate exit 0" "$OUT/validate.log" && [ "${FORCE_BENCH:-0}" != 1
 fi
 timeout 240 ./bin/attn_dev bench --json "$OUT/ours.json" --reps "$REPS" > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
-PYTHONUNBUFFERED=1 timeout 200 python3 peer.py --json "$OUT/peer.json" --reps "$REPS" >> "$OUT/bench.log" 2>&1
+PYTHONUNBUFFERED=1 timeout 200 python3 "$ROOT/bench/attn_peer.py" --json "$OUT/peer.json" --reps "$REPS" >> "$OUT/bench.log" 2>&1
 echo "peer exit $?" >> "$OUT/bench.log"
 
 python3 summarize.py "$OUT/ours.json" "$OUT/peer.json" > "$OUT/summary.txt" 2>&1

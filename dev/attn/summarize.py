@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints ours vs the torch peers from attn_dev's bench JSON and peer.py's JSON: the best variant
+"""Prints ours vs the torch peers from attn_dev's bench JSON and bench/attn_peer.py's JSON: the best variant
 per (shape, direction, version) in the (B, H, S, D) layout, the peers, and the ratios."""
 import json
 import sys
