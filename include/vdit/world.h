@@ -67,6 +67,24 @@ const char *vdit_world_vocab_word(int32_t token); // NULL when out of range
 // VDIT_ERROR_INVALID_ARGUMENT naming it.
 vdit_status vdit_world_tokenize(const char *caption, int32_t *tokens, int64_t max_tokens, int64_t *count);
 
+// ---------------------------------------------------------------- video files
+// Our own small encoders (no dependency): GIF (animated, 256-color palette per clip, LZW),
+// PNG (the frames as one grid image, RGB 8-bit) and Y4M (4:4:4 8-bit, for video tools).
+typedef enum vdit_video_format {
+  VDIT_VIDEO_GIF = 0,
+  VDIT_VIDEO_PNG_GRID,
+  VDIT_VIDEO_Y4M,
+} vdit_video_format;
+
+// The format a path names by its extension (.gif, .png, .y4m, any case); another extension
+// gives VDIT_ERROR_INVALID_ARGUMENT listing the three.
+vdit_status vdit_video_format_from_path(const char *path, vdit_video_format *format);
+// Writes pixels (3, F, H, W) RGB in [0, 1] (values outside are clamped, NaN is an error) to
+// `path` in the format its extension names, atomically (a temporary file renamed into
+// place, so a failure never leaves half a file).
+vdit_status vdit_video_write(const char *path, const float *pixels, int64_t frames, int64_t height, int64_t width,
+                             float fps);
+
 #ifdef __cplusplus
 }
 #endif
