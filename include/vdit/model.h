@@ -167,6 +167,11 @@ vdit_status vdit_model_load(const char *path, const char *config_path, vdit_mode
 // other than VDIT_OK stops the pass, which returns it.
 typedef vdit_status (*vdit_model_observer)(void *user, const char *name, const vdit_tensor *tensor);
 
+// Receives a self-attention tensor that it may modify in place before the model uses it
+// (see vdit_model_run_options.tamper); valid only during the call. A status other than
+// VDIT_OK stops the pass.
+typedef vdit_status (*vdit_model_tamper)(void *user, const char *name, vdit_tensor *tensor);
+
 typedef struct vdit_model_run_options {
   // Self-attention method of each block (config.layers entries), or NULL: dense everywhere.
   // A pipeline passes another array at another step for a per-step policy. Cross-attention
@@ -181,11 +186,22 @@ typedef struct vdit_model_run_options {
   // "time.proj", "text_embedding", "patch_embedding", "blocks.N.attn1", "blocks.N.attn2",
   // "blocks.N.ffn", "blocks.N.out", "head.modulated", "head.proj_out", "output"; also
   // "blocks.N.attn1.q", ".k", ".v" (B, L, nh, d), the self-attention inputs after RMSNorm
-  // and RoPE. The backward calls it with "grad.head.proj_out", "grad.head.modulated",
+  // and RoPE, and "blocks.N.attn1.o" (B, L, nh, d), the attention output. The backward
+  // calls it with "grad.head.proj_out", "grad.head.modulated",
   // "grad.blocks.N.out", "grad.patch_embedding", "grad.text_embedding", "grad.time.proj",
   // "grad.time.temb" (the total gradient of temb). NULL: none.
   vdit_model_observer observe;
   void *observe_user;
+  // Called with "blocks.N.attn1.q", ".k", ".v" (B, L, nh, d) after RMSNorm and RoPE and after
+  // the observer saw them, just before the self-attention reads them, and with
+  // "blocks.N.attn1.o" (B, L, nh, d), the attention output, just before the output
+  // projection reads it. The callback may change the values in place (fault injection:
+  // src/sim's SHIELD runs, docs/shield.md); later ops and a state's saved activations see
+  // the changed values. The backward treats the change as the identity (straight through);
+  // with recompute the backward reruns each block's forward with the same callback, which
+  // must then change the same values the same way. NULL: none.
+  vdit_model_tamper tamper;
+  void *tamper_user;
 } vdit_model_run_options;
 
 // What a forward keeps for its backward. Sized by the forward (and resized when the shapes
@@ -208,10 +224,103 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
 // dropped frames/rows/columns), d_context (like context) and every parameter in `grads`
 // (allocated with vdit_model_weights_alloc for the same config). Each may be NULL; `mode`
 // overwrites or adds to all of them (accumulation over micro-batches). No gradient is taken
-// with respect to the timesteps. Only `observe` of `options` is used.
+// with respect to the timesteps. Only `observe` and `tamper` (for a recompute) of `options`
+// are used.
 vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_model_run_options *options,
                                 vdit_model_state *state, const vdit_tensor *d_output, vdit_tensor *d_video,
                                 vdit_tensor *d_context, vdit_model_weights *grads, vdit_grad_mode mode);
+
+
+// ---------------------------------------------------------------- attention policy
+// Which self-attention method each block uses at each sampling step (docs/model.md,
+// "Attention policy"). A compact spec: rules separated by ';', the first whose conditions
+// hold for (layer, step) wins, and a (layer, step) no rule matches is dense:
+//   policy    := rule (';' rule)*
+//   rule      := METHOD [':' condition (',' condition)*]
+//   condition := ('layers' | 'steps') '=' range ('+' range)*
+//   range     := N | N '-' M | N '-' | '-' M          (inclusive, 0-based)
+// e.g. "dense", "sage", "sparge:layers=2-27,steps=3-;dense", "sage:layers=0+5+10-12".
+// METHOD is any name vdit_attn_method_parse knows. Or JSON: the same spec as a string, or an
+// array of rules {"method": "sparge", "layers": "2-27", "steps": [3, null]} (a range as a
+// spec string, an integer, or [first, last] with null for an open end), or an object with
+// the key "attention" holding either.
+enum { VDIT_MODEL_ATTN_POLICY_MAX_RULES = 32, VDIT_MODEL_ATTN_POLICY_MAX_RANGES = 16 };
+
+typedef struct vdit_model_attn_range {
+  int64_t first, last; // inclusive; last = INT64_MAX for an open end
+} vdit_model_attn_range;
+
+typedef struct vdit_model_attn_rule {
+  vdit_attn_method method;
+  int layer_range_count, step_range_count; // 0: every layer / step
+  vdit_model_attn_range layers[VDIT_MODEL_ATTN_POLICY_MAX_RANGES];
+  vdit_model_attn_range steps[VDIT_MODEL_ATTN_POLICY_MAX_RANGES];
+} vdit_model_attn_rule;
+
+typedef struct vdit_model_attn_policy {
+  int rule_count;
+  vdit_model_attn_rule rules[VDIT_MODEL_ATTN_POLICY_MAX_RULES];
+} vdit_model_attn_policy;
+
+// Parses a spec; VDIT_ERROR_INVALID_ARGUMENT with one line quoting the spec and naming the
+// fault ("attention policy 'sparge:layerz=2': unknown condition 'layerz' (layers or steps)").
+vdit_status vdit_model_attn_policy_parse(const char *spec, vdit_model_attn_policy *policy);
+// Parses JSON text (see above); `source` names it in errors.
+vdit_status vdit_model_attn_policy_parse_json(const char *text, size_t length, const char *source,
+                                              vdit_model_attn_policy *policy);
+// `text` is a spec, or "@FILE" / a path ending in ".json": a JSON file.
+vdit_status vdit_model_attn_policy_load(const char *text, vdit_model_attn_policy *policy);
+// The method for block `layer` at step `step`.
+vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
+// Fails (VDIT_ERROR_INVALID_ARGUMENT) when a rule names only layers the model lacks (a rule
+// that can never apply is a mistake, e.g. a 30-layer policy on a 2-layer model).
+vdit_status vdit_model_attn_policy_check(const vdit_model_attn_policy *policy, int64_t layers);
+// methods[0 .. layers) for step `step`: what vdit_model_run_options.self_attn_methods takes.
+void vdit_model_attn_policy_fill(const vdit_model_attn_policy *policy, int64_t layers, int64_t step,
+                                 vdit_attn_method *methods);
+// The canonical spec ("sparge:layers=2-27,steps=3-;dense"); truncated to `size`.
+char *vdit_model_attn_policy_describe(const vdit_model_attn_policy *policy, char *buffer, size_t size);
+
+// ---------------------------------------------------------------- capture
+// Keeps chosen blocks' self-attention Q, K, V (B, L, nh, d; after RMSNorm and RoPE) from a
+// forward pass and writes them to a safetensors file for the attention checks
+// (`vdit attn check --qkv FILE:LAYER`). The file (docs/model.md, "Capture"): F32 tensors
+// "blocks.N.q", "blocks.N.k", "blocks.N.v" and metadata "format" = "vdit.qkv", "layers"
+// ("0,5,29"), "frames", "height", "width" (the token grid F' H' W', L = F' H' W'), "heads",
+// "head_dim", "step", "timestep", and whatever the caller adds.
+typedef struct vdit_model_capture vdit_model_capture;
+
+// `layers`: the blocks to keep (layer_count of them), or NULL (and 0) for every block.
+vdit_status vdit_model_capture_create(const int64_t *layers, size_t layer_count, vdit_model_capture **capture);
+void vdit_model_capture_free(vdit_model_capture *capture); // NULL is fine
+// The observer to put in vdit_model_run_options (user = the capture). A later pass
+// overwrites what an earlier one kept. `next` (may be NULL) is called after it with every
+// tensor, so another observer can run alongside.
+vdit_status vdit_model_capture_observe(void *capture, const char *name, const vdit_tensor *tensor);
+void vdit_model_capture_chain(vdit_model_capture *capture, vdit_model_observer next, void *next_user);
+// What the file says about the pass.
+typedef struct vdit_model_capture_info {
+  int64_t grid[3];  // token grid (F', H', W')
+  int64_t step;     // sampling step (-1: not part of a rollout)
+  double timestep;  // diffusion timestep of the pass
+} vdit_model_capture_info;
+// Writes what the last pass gave; fails naming a chosen block the pass never reached.
+vdit_status vdit_model_capture_write(const vdit_model_capture *capture, const char *path,
+                                     const vdit_model_capture_info *info);
+// Blocks held: their count, and the captured Q (or K, V: which = 'q', 'k', 'v') of one.
+size_t vdit_model_capture_layer_count(const vdit_model_capture *capture);
+const vdit_tensor *vdit_model_capture_tensor(const vdit_model_capture *capture, int64_t layer, char which);
+
+// ---------------------------------------------------------------- random weights
+// Fills every parameter from Philox stream `seed`, as tools/wan_golden.py draws them: Linear
+// and patch weights N(0, 1) / sqrt(fan_in), biases 0.02 N(0, 1), norm scales 1 + 0.2 N(0, 1),
+// cross-attention LayerNorm bias 0.02 N(0, 1), scale_shift_tables 0.5 N(0, 1) / sqrt(D). For
+// measurements on a model of a given shape without a checkpoint.
+void vdit_model_weights_fill_random(vdit_model_weights *weights, uint64_t seed);
+// A config from "key=value,..." with keys dim, heads, layers, ffn, freq, text, in, out,
+// patch (TxHxW); absent keys take the wan2.1-1.3b preset's values, except heads (dim / 128
+// when absent, else dim / 64...): see docs/model.md.
+vdit_status vdit_model_config_parse(const char *spec, vdit_model_config *config);
 
 #ifdef __cplusplus
 }

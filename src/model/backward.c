@@ -206,8 +206,9 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
   if (d_context) VDIT_TRY(check_grad("d_context", d_context, 3, (int64_t[]){B, S, cfg->text_dim}));
   VDIT_TRY(model_state_prepare_grads(s));
   grad_scratch *g = &s->grads;
-  run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL};
-  run_context quiet = run; // the recompute forward reports nothing
+  run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL,
+                     options ? options->tamper : NULL, options ? options->tamper_user : NULL};
+  run_context quiet = run; // the recompute forward reports nothing (but tampers as the forward did)
   quiet.observe = NULL;
   const float eps = (float)cfg->eps;
   const vdit_grad_mode over = VDIT_GRAD_OVERWRITE, acc = VDIT_GRAD_ACCUMULATE;

@@ -71,13 +71,11 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
   vdit_tensor qh = model_heads_view(&A->q, cfg->heads), kh = model_heads_view(&A->k, cfg->heads);
   VDIT_TRY(vdit_ops_rope_3d_forward(&s->rope, &qh, &qh));
   VDIT_TRY(vdit_ops_rope_3d_forward(&s->rope, &kh, &kh));
-  if (run->observe) {
-    vdit_tensor vh = model_heads_view(&A->v, cfg->heads);
-    VDIT_TRY(model_emit(run, &qh, "blocks.%" PRId64 ".attn1.q", n));
-    VDIT_TRY(model_emit(run, &kh, "blocks.%" PRId64 ".attn1.k", n));
-    VDIT_TRY(model_emit(run, &vh, "blocks.%" PRId64 ".attn1.v", n));
-  }
+  vdit_tensor vh = model_heads_view(&A->v, cfg->heads);
+  VDIT_TRY(model_attn_inputs_hook(run, n, &qh, &kh, &vh));
   VDIT_TRY(attention_forward(s->methods[n], cfg->heads, &A->q, &A->k, &A->v, &A->o, &A->lse));
+  vdit_tensor oh = model_heads_view(&A->o, cfg->heads);
+  VDIT_TRY(model_attn_output_hook(run, n, &oh));
   VDIT_TRY(vdit_ops_linear_forward(&A->o, &bw->self_out.weight, &bw->self_out.bias, &A->a));
   VDIT_TRY(model_emit(run, &A->a, "blocks.%" PRId64 ".attn1", n));
   VDIT_TRY(vdit_ops_gated_residual_forward(x_in, &gate_msa, &A->a, &A->x1));
@@ -187,7 +185,8 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   for (int64_t n = 0; n < cfg->layers; n++)
     s->methods[n] = options && options->self_attn_methods ? options->self_attn_methods[n] : VDIT_ATTN_DENSE;
   s->rope = (vdit_rope_3d){grid[0], grid[1], grid[2], 0, cfg->rope_theta};
-  run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL};
+  run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL,
+                     options ? options->tamper : NULL, options ? options->tamper_user : NULL};
   const vdit_tensor cropped = crop_video(video, cfg, grid);
   const float eps = (float)cfg->eps;
 

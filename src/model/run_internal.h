@@ -103,6 +103,8 @@ typedef struct run_context {
   vdit_model_state *state;
   vdit_model_observer observe; // NULL: none (also during the backward's recompute)
   void *observe_user;
+  vdit_model_tamper tamper;    // NULL: none (kept for the backward's recompute)
+  void *tamper_user;
 } run_context;
 
 // Calls the observer with `tensor` under the name printf(format, ...).
@@ -111,6 +113,12 @@ vdit_status model_emit(const run_context *run, const vdit_tensor *tensor, const 
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
+
+// The self-attention hooks of block n (src/model/hooks.c): q, k, v (B, L, nh, d) go to the
+// observer ("blocks.n.attn1.q", ...) and then to the tamper callback before the attention
+// reads them; o (B, L, nh, d) goes to both after the attention wrote it.
+vdit_status model_attn_inputs_hook(const run_context *run, int64_t n, vdit_tensor *q, vdit_tensor *k, vdit_tensor *v);
+vdit_status model_attn_output_hook(const run_context *run, int64_t n, vdit_tensor *o);
 
 // Block n: x_in (B, L, D) -> out (B, L, D), keeping its activations in `acts`. `out` may be
 // `x_in` (inference).
