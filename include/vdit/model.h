@@ -318,8 +318,8 @@ const vdit_tensor *vdit_model_capture_tensor(const vdit_model_capture *capture, 
 // measurements on a model of a given shape without a checkpoint.
 void vdit_model_weights_fill_random(vdit_model_weights *weights, uint64_t seed);
 // A config from "key=value,..." with keys dim, heads, layers, ffn, freq, text, in, out,
-// patch (TxHxW); absent keys take the wan2.1-1.3b preset's values, except heads (dim / 128
-// when absent, else dim / 64...): see docs/model.md.
+// patch (TxHxW), e.g. "dim=256,heads=4,layers=8,ffn=1024,text=64"; absent keys take the
+// wan2.1-1.3b preset's values, heads dim / 128 (an error when 128 does not divide dim).
 vdit_status vdit_model_config_parse(const char *spec, vdit_model_config *config);
 
 #ifdef __cplusplus
