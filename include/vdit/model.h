@@ -270,6 +270,8 @@ vdit_status vdit_model_attn_policy_parse_json(const char *text, size_t length, c
                                               vdit_model_attn_policy *policy);
 // `text` is a spec, or "@FILE" / a path ending in ".json": a JSON file.
 vdit_status vdit_model_attn_policy_load(const char *text, vdit_model_attn_policy *policy);
+// Index of the rule that decides (layer, step), or -1 when none matches (then: dense).
+int vdit_model_attn_policy_rule(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
 // The method for block `layer` at step `step`.
 vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
 // Fails (VDIT_ERROR_INVALID_ARGUMENT) when a rule names only layers the model lacks (a rule

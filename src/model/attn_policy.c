@@ -314,14 +314,19 @@ static int in_ranges(const vdit_model_attn_range *ranges, int count, int64_t x) 
   return 0;
 }
 
-vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step) {
+int vdit_model_attn_policy_rule(const vdit_model_attn_policy *policy, int64_t layer, int64_t step) {
   if (policy)
     for (int r = 0; r < policy->rule_count; r++) {
       const vdit_model_attn_rule *rule = &policy->rules[r];
       if (in_ranges(rule->layers, rule->layer_range_count, layer) && in_ranges(rule->steps, rule->step_range_count, step))
-        return rule->method;
+        return r;
     }
-  return VDIT_ATTN_DENSE;
+  return -1;
+}
+
+vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step) {
+  int r = vdit_model_attn_policy_rule(policy, layer, step);
+  return r < 0 ? VDIT_ATTN_DENSE : policy->rules[r].method;
 }
 
 vdit_status vdit_model_attn_policy_check(const vdit_model_attn_policy *policy, int64_t layers) {
