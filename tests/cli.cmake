@@ -106,3 +106,30 @@ vdit_cli_test_fails(shield_bad_policy "unknown policy 'sheild'.*did you mean 'sh
 vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536" shield --tokens 0)
 vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)
 vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 us" shield --policy custom --persistent-mantissa-us -3)
+
+# vdit capture: a model block's Q/K/V into safetensors, then vdit attn check on them
+set(VDIT_QKV_SMALL ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_small.safetensors)
+vdit_cli_test(capture
+  "wrote [^\n]*cli_qkv_small\\.safetensors: Q, K, V of 2 blocks, each \\(B 1, L 48 = 3 x 4 x 4, heads 2, head_dim 16\\), timestep 500"
+  capture --model ${VDIT_WAN_DATA}/model_diffusers.safetensors --config ${VDIT_WAN_DATA}/config_diffusers.json
+  --layers 0,1 -o ${VDIT_QKV_SMALL})
+set_tests_properties(cli_capture PROPERTIES FIXTURES_SETUP qkv_small ENVIRONMENT OMP_NUM_THREADS=1)
+vdit_cli_test(attn_check_qkv "B=1 H=2 Sq=48 Sk=48 D=16, bshd, mask none, f32, [^\n]*cli_qkv_small\\.safetensors:1 inputs.*result: pass"
+              attn check --qkv ${VDIT_QKV_SMALL}:1 --dtype fp32)
+set_tests_properties(cli_attn_check_qkv PROPERTIES FIXTURES_REQUIRED qkv_small)
+vdit_cli_test_fails(attn_check_qkv_which "holds Q/K/V of 2 blocks; say which \\(FILE:LAYER\\)" attn check --qkv ${VDIT_QKV_SMALL})
+set_tests_properties(cli_attn_check_qkv_which PROPERTIES FIXTURES_REQUIRED qkv_small)
+vdit_cli_test_fails(attn_check_qkv_missing "has no tensor blocks\\.7\\.q" attn check --qkv ${VDIT_QKV_SMALL}:7)
+set_tests_properties(cli_attn_check_qkv_missing PROPERTIES FIXTURES_REQUIRED qkv_small)
+vdit_cli_test(capture_random_json "\"layers\": 1, \"shape\": \\[2, 32, 2, 16\\], \"grid\": \\[2, 4, 4\\], \"step\": 3, \"timestep\": 250"
+              capture --model random:dim=32,heads=2,layers=3,ffn=64,freq=16,text=8,in=4,out=4 --batch 2 --frames 2
+              --height 8 --width 8 --timestep 250 --step 3 --layers 2 -o ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_random.safetensors --json)
+vdit_cli_test(capture_help "usage: vdit capture --model PATH" capture --help)
+vdit_cli_test_fails(capture_no_output "--output FILE \\(or -o FILE\\) is required" capture --model x)
+vdit_cli_test_fails(capture_no_model "--model is required" capture -o x.safetensors)
+vdit_cli_test_fails(capture_bad_layers "--layers must be a list like 0,5,29, got '1,,2'" capture --layers 1,,2 -o x.safetensors)
+vdit_cli_test_fails(capture_layer_missing "--layers names block 5 but the model has 2 \\(0\\.\\.1\\)"
+  capture --model ${VDIT_WAN_DATA}/model_diffusers.safetensors --config ${VDIT_WAN_DATA}/config_diffusers.json --layers 5 -o x.safetensors)
+vdit_cli_test_fails(capture_bad_policy "attention policy 'dense:layerz=1': unknown condition 'layerz'"
+  capture --model random:dim=32,heads=2,layers=1 --policy dense:layerz=1 -o x.safetensors)
+vdit_cli_test_fails(capture_bad_random "model config 'dim=100': give heads" capture --model random:dim=100 -o x.safetensors)

@@ -10,14 +10,47 @@
 
 // The flags `check` and `bench` share, and what they parse into.
 typedef struct attn_flags {
-  const char *method, *layout, *mask, *dtype, *inputs, *device;
+  const char *method, *layout, *mask, *dtype, *inputs, *device, *qkv;
   int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
   int json, forward_only;
+  float *qkv_values[3]; // Q, K, V read from --qkv (B, H, S, D), or NULL
 } attn_flags;
+
+static void flags_free(attn_flags *f) {
+  for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
+}
+
+// --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
+static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
+  char path[4096];
+  int64_t layer = -1;
+  snprintf(path, sizeof path, "%s", f->qkv);
+  char *colon = strrchr(path, ':');
+  if (colon && colon[1]) {
+    char *end = NULL;
+    long long n = strtoll(colon + 1, &end, 10);
+    if (*end == '\0') {
+      if (n < 0) return cli_usage_error(name, hint, "--qkv FILE:LAYER needs a layer >= 0, got %lld", n);
+      layer = n;
+      *colon = '\0';
+    }
+  }
+  vdit_attn_shape shape;
+  vdit_status status = vdit_attn_inputs_read(path, layer, &shape, &f->qkv_values[0], &f->qkv_values[1], &f->qkv_values[2]);
+  if (status != VDIT_OK) return cli_report_failure(name, status);
+  if (shape.head_dim > 256) return cli_usage_error(name, hint, "the captured head dim %lld is above 256", (long long)shape.head_dim);
+  spec->shape = shape;
+  spec->given_q = f->qkv_values[0];
+  spec->given_k = f->qkv_values[1];
+  spec->given_v = f->qkv_values[2];
+  f->batch = shape.batch, f->heads = shape.heads, f->seq = shape.seq_q, f->seq_k = shape.seq_k, f->dim = shape.head_dim;
+  f->inputs = f->qkv;
+  return -1;
+}
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", 1, 2, 256, 0, 64, 0, 0, 2, 0, 0};
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense (default dense)"},
@@ -30,6 +63,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"mask", CLI_STRING, &f->mask, "M", "none, causal or block:N (default none)"},
       {"dtype", CLI_STRING, &f->dtype, "T", "bf16, fp16 or fp32 (fp32 on the CPU only; default bf16)"},
       {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier or video (default plain)"},
+      {"qkv", CLI_STRING, &f->qkv, "FILE[:LAYER]", "Q, K, V of a model block from 'vdit capture' instead of --inputs (sets the shape)"},
       {"device", CLI_STRING, &f->device, "DEV", "cpu or cuda (default cpu)"},
       {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
       {"forward-only", CLI_FLAG, &f->forward_only, NULL, "skip the backward"},
@@ -37,7 +71,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
-  int option_count = is_bench ? 16 : 14;
+  int option_count = is_bench ? 17 : 15;
   int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *name = command->name;
@@ -75,6 +109,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->shape = (vdit_attn_shape){f->batch, f->heads, f->seq, f->seq_k, f->dim};
   spec->seed = (uint64_t)f->seed;
   spec->backward = !f->forward_only;
+  if (f->qkv) return read_qkv(name, hint, f, spec);
   return -1;
 }
 
@@ -93,7 +128,8 @@ static void print_shape_json(const vdit_attn_check_spec *spec, const attn_flags 
 }
 
 static const char *const check_description =
-    "Runs attention forward and backward on synthetic inputs and compares O, LSE, dQ, dK and\n"
+    "Runs attention forward and backward on synthetic inputs (or a model block's captured Q, K,\n"
+    "V: --qkv FILE:LAYER from 'vdit capture') and compares O, LSE, dQ, dK and\n"
     "dV with the fp64 reference of the same (dtype-rounded) inputs: relative L1, cosine and\n"
     "max error scaled by max|reference|. Outputs are poisoned with NaN first, so an unwritten\n"
     "element fails. Exits 1 when a tolerance is missed.";
@@ -103,9 +139,13 @@ static int run_check(int argc, char **argv) {
   attn_flags f;
   vdit_attn_check_spec spec;
   int code = parse_flags(&check, check_description, 0, argc, argv, &f, &spec);
-  if (code >= 0) return code;
+  if (code >= 0) {
+    flags_free(&f);
+    return code;
+  }
   vdit_attn_check_result r;
   vdit_status status = vdit_attn_check_run(&spec, &r);
+  flags_free(&f);
   if (status != VDIT_OK) return cli_report_failure("attn check", status);
   if (f.json) {
     print_shape_json(&spec, &f);
@@ -167,9 +207,13 @@ static int run_bench(int argc, char **argv) {
   attn_flags f;
   vdit_attn_check_spec spec;
   int code = parse_flags(&bench, bench_description, 1, argc, argv, &f, &spec);
-  if (code >= 0) return code;
+  if (code >= 0) {
+    flags_free(&f);
+    return code;
+  }
   vdit_attn_timing timing;
   vdit_status status = vdit_attn_bench_run(&spec, (int)f.warmup, (int)f.repeat, &timing);
+  flags_free(&f);
   if (status != VDIT_OK) return cli_report_failure("attn bench", status);
   const vdit_attn_shape s = spec.shape;
   double flops = 4.0 * (double)s.batch * (double)s.heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim;

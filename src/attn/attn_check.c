@@ -133,6 +133,18 @@ static vdit_status buffers_alloc(const vdit_attn_shape *s, check_buffers *b) {
   return VDIT_OK;
 }
 
+// The spec's inputs: given arrays, or the synthetic kind.
+static vdit_status fill_inputs(const vdit_attn_check_spec *spec, float *q, float *k, float *v) {
+  const vdit_attn_shape s = spec->shape;
+  if (!spec->given_q) return vdit_attn_inputs_fill(spec->inputs, spec->seed, &s, q, k, v);
+  if (!spec->given_k || !spec->given_v)
+    return vdit_error_set(VDIT_ERROR_INVALID_ARGUMENT, __FILE__, __LINE__, "check: given Q without K or V");
+  memcpy(q, spec->given_q, (size_t)(s.batch * s.heads * s.seq_q * s.head_dim) * sizeof *q);
+  memcpy(k, spec->given_k, (size_t)(s.batch * s.heads * s.seq_k * s.head_dim) * sizeof *k);
+  memcpy(v, spec->given_v, (size_t)(s.batch * s.heads * s.seq_k * s.head_dim) * sizeof *v);
+  return VDIT_OK;
+}
+
 static void widen(const float *x, double *out, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = x[i];
 }
@@ -151,7 +163,7 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
   vdit_attn_plan *plan = NULL;
 
-  vdit_status status = vdit_attn_inputs_fill(spec->inputs, spec->seed, &s, b.q, b.k, b.v);
+  vdit_status status = fill_inputs(spec, b.q, b.k, b.v);
   if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, b.d_o);
   if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.q, nq);
   if (status == VDIT_OK) status = round_to_dtype(spec->dtype, b.k, nk);
@@ -242,7 +254,7 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   float *hq = host, *hdo = host + nq, *hk = host + 2 * nq, *hv = hk + nk;
   vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
   vdit_attn_plan *plan = NULL;
-  vdit_status status = vdit_attn_inputs_fill(spec->inputs, spec->seed, &s, hq, hk, hv);
+  vdit_status status = fill_inputs(spec, hq, hk, hv);
   if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, hdo);
   if (status == VDIT_OK) status = upload(spec, hq, s.seq_q, &q);
   if (status == VDIT_OK) status = upload(spec, hk, s.seq_k, &k);

@@ -15,6 +15,9 @@ typedef struct vdit_attn_check_spec {
   vdit_attn_inputs inputs;
   uint64_t seed;
   int backward;             // also run and compare the backward
+  // Given inputs instead of synthetic ones (e.g. vdit_attn_inputs_read): (B, H, S, D) fp32 of
+  // `shape`, or NULL. They are rounded to `dtype` like synthetic ones.
+  const float *given_q, *given_k, *given_v;
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).

@@ -16,4 +16,11 @@ const char *vdit_attn_inputs_name(vdit_attn_inputs kind);
 vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vdit_attn_shape *shape,
                                   float *q, float *k, float *v);
 
+// Q, K, V of block `layer` from a capture file of the model (`vdit capture`, docs/model.md
+// "Capture": F32 "blocks.N.q", ".k", ".v" of shape (B, L, nh, d)); layer -1 takes the file's
+// only block (an error when it holds several). *shape gets (B, nh, L, L, d) and *q, *k, *v
+// fresh (B, H, S, D) fp32 arrays (free with free()). Errors name the file and the tensor.
+vdit_status vdit_attn_inputs_read(const char *path, int64_t layer, vdit_attn_shape *shape, float **q, float **k,
+                                  float **v);
+
 #endif
