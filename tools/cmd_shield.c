@@ -2,14 +2,15 @@
 // trace and prints refresh energy, failed bits per segment and the error of the corrupted
 // tensors. The trace: `layers` layers, each writing Q, K, V (tokens x dim bf16) at the end of
 // its QKV projection and O at the end of attention; op durations come from FLOP counts at a
-// fixed throughput (docs/shield.md). Model-driven lifetimes and injection into real model runs
-// come later (issue 11).
+// fixed throughput (docs/shield.md). With --model the same policies run on a real model pass
+// instead (tools/shield_model.c).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "shield_model.h"
 #include "vdit/num.h"
 #include "vdit/sim.h"
 
@@ -163,7 +164,11 @@ static int run_shield(int argc, char **argv) {
                .relaxed_us = 200, .temperature_c = 25, .vrt_fraction = 0, .policy = "all"};
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) o.custom_us[c][s] = -1;
-  const cli_option table[] = {
+  model_source_flags source;
+  model_source_defaults(&source);
+  source.seed = 1; // the synthetic trace's default activation seed
+  shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1};
+  const cli_option own[] = {
       {"policy", CLI_STRING, &o.policy, "standard|shield|custom|all", "refresh policy to run (default all: standard and shield)"},
       {"tokens", CLI_INT, &o.tokens, "N", "tokens per tensor (default 256)"},
       {"dim", CLI_INT, &o.dim, "N", "model width: Q, K, V, O are tokens x dim (default 256)"},
@@ -177,10 +182,22 @@ static int run_shield(int argc, char **argv) {
       {"persistent-mantissa-us", CLI_DOUBLE, &o.custom_us[1][1], "X", "custom: persistent mantissa interval (default t_REF)"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
-      {"seed", CLI_INT, &o.seed, "N", "Philox seed of the activations (default 1)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
       {"json", CLI_FLAG, &o.json, NULL, "print one JSON object"},
+      {"clock", CLI_STRING, &model.clock, "model|measured", "--model: op times from the cost model (--tops, --bandwidth-gbs) or the CPU wall clock x --time-scale (default model)"},
+      {"bandwidth-gbs", CLI_DOUBLE, &model.bandwidth_gbs, "X", "--model cost model: memory bandwidth in GB/s (default 64)"},
+      {"time-scale", CLI_DOUBLE, &model.time_scale, "X", "--clock measured: target seconds per CPU second (default 1)"},
+      {"kv-steps", CLI_INT, &model.kv_steps, "N", "--model: K and V held for N steps, a KV cache (default 1: the step)"},
+      {"attention", CLI_STRING, &model.attention, "SPEC", "--model: attention policy (docs/model.md; default dense)"},
+      {"sweep", CLI_STRING, &model.sweep, "LIST", "--model: also run shield at these relaxed K/V mantissa intervals in us, e.g. 100,200,400"},
+      {"svg", CLI_STRING, &model.svg, "FILE", "--model: plot the --sweep (refresh saving vs output PSNR) as SVG"},
   };
+  enum { OWN = sizeof own / sizeof own[0] };
+  cli_option table[OWN + MODEL_SOURCE_OPTION_COUNT];
+  memcpy(table, own, sizeof own);
+  model_source_options(&source, table + OWN);
+  for (int i = OWN; i < OWN + MODEL_SOURCE_OPTION_COUNT; i++)
+    if (strcmp(table[i].name, "seed") == 0) table[i].help = "Philox seed of the activations (synthetic) or random model inputs (default 1)";
   int code = cli_parse(&cli_command_shield,
                        "Simulates activation memory in gain-cell eDRAM: bf16 words stored as a sign+exponent\n"
                        "segment (9 bits) and a mantissa segment (7 bits) with per-cell log-normal retention.\n"
@@ -189,10 +206,18 @@ static int run_shield(int argc, char **argv) {
                        "segment and the relative L1 error of the corrupted tensors. standard refreshes every bit\n"
                        "every t_REF; shield refreshes sign+exponent every t_REF, never refreshes transient (Q, O)\n"
                        "mantissas and refreshes persistent (K, V) mantissas every --relaxed-us; custom takes the\n"
-                       "four intervals. Model-driven lifetimes (--model) and injection into real model runs come\n"
-                       "later. docs/shield.md gives the models and their sources.",
+                       "four intervals. With --model (a checkpoint or random:dim=...,heads=...) the policies run\n"
+                       "on a real forward pass instead: its ops are timed (--clock), each block's Q, K, V, O gets\n"
+                       "its lifetime, the failures are injected into those tensors as the model runs, and the\n"
+                       "output is compared with the error-free (bf16) run: relative L1 and PSNR. --sweep runs\n"
+                       "shield at several relaxed intervals (--svg plots energy against quality).\n"
+                       "docs/shield.md gives the models and their sources.",
                        table, (int)(sizeof table / sizeof table[0]), argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
+  o.seed = source.seed;
+  model.tops = o.tops;
+  model.t_ref_us = o.t_ref_us;
+  model.json = o.json;
   const char *hint = "see 'vdit shield --help'";
   static const char *const policy_names[] = {"standard", "shield", "custom", "all", NULL};
   int run[VDIT_SIM_POLICY_KIND_COUNT] = {0, 0, 0};
@@ -240,6 +265,11 @@ static int run_shield(int argc, char **argv) {
     status = vdit_sim_policy_check(p);
     if (status != VDIT_OK) return cli_report_failure("shield", status);
   }
+  if (source.model) {
+    vdit_sim_policy policies[VDIT_SIM_POLICY_KIND_COUNT];
+    for (int p = 0; p < count; p++) policies[p] = results[p].policy;
+    return shield_model_main(&source, &model, policies, count, &retention, &energy);
+  }
 
   // the baseline of "saving": standard refresh of the same trace (energy only)
   vdit_sim_policy standard = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
@@ -266,7 +296,7 @@ static int run_shield(int argc, char **argv) {
 
 const cli_command cli_command_shield = {
     .name = "shield",
-    .summary = "eDRAM refresh policies (standard, SHIELD) on a synthetic attention trace",
-    .usage = "vdit shield [--policy standard|shield|custom|all] [--tokens N] [--dim N] [--layers N] [--json]",
+    .summary = "eDRAM refresh policies (standard, SHIELD) on a model run or a synthetic trace",
+    .usage = "vdit shield [--model PATH] [--policy standard|shield|custom|all] [--sweep LIST --svg FILE] [--json]",
     .run = run_shield,
 };
