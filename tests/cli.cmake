@@ -94,7 +94,7 @@ vdit_cli_test_fails(ops_bad_size "--tokens, --in and --out must be in 1..65536" 
 vdit_cli_test_fails(ops_unknown_subcommand "unknown subcommand 'bensh'.*did you mean 'bench'" ops bensh)
 
 # vdit shield: refresh policies on the synthetic attention trace (small sizes for speed)
-vdit_cli_test(shield_help "usage: vdit shield.*Model-driven lifetimes" shield --help)
+vdit_cli_test(shield_help "usage: vdit shield.*With --model" shield --help)
 vdit_cli_test(help_lists_shield "shield +eDRAM refresh policies" --help)
 vdit_cli_test(shield_text "\nstandard +[0-9.e+]+ +0\\.00% +[0-9.e+]+ +0 +0 +0 +0 +0 +0\nshield +[0-9.e+]+ +[1-9][0-9]\\.[0-9]+% +[0-9.e+]+ +0 "
               shield --tokens 64 --dim 64 --layers 4 --tops 0.1)
@@ -133,3 +133,22 @@ vdit_cli_test_fails(capture_layer_missing "--layers names block 5 but the model 
 vdit_cli_test_fails(capture_bad_policy "attention policy 'dense:layerz=1': unknown condition 'layerz'"
   capture --model random:dim=32,heads=2,layers=1 --policy dense:layerz=1 -o x.safetensors)
 vdit_cli_test_fails(capture_bad_random "model config 'dim=100': give heads" capture --model random:dim=100 -o x.safetensors)
+
+# vdit shield --model: the policies on a real forward pass of wan_small (cost model slowed to
+# 0.001 TOPS so that lifetimes reach the cells' retention)
+set(VDIT_SHIELD_SMALL --model ${VDIT_WAN_DATA}/model_diffusers.safetensors --config ${VDIT_WAN_DATA}/config_diffusers.json
+    --inputs ${VDIT_WAN_DATA}/inputs.safetensors --tops 0.001)
+vdit_cli_test(shield_model_json
+  "\"mode\": \"model\", .*\"tokens\": 24, .*\"policy\": \"standard\", .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": 0}, .*\"psnr_db\": null, .*\"policy\": \"shield\", .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [1-9][0-9]*}, .*\"psnr_db\": [0-9.]+"
+  shield ${VDIT_SHIELD_SMALL} --json)
+vdit_cli_test(shield_model_sweep
+  "\nstandard +[0-9.e+]+ +0\\.00% +0 +0 .* inf\nshield +.*\nshield@100us .*\nshield@400us .*\n\nwrote [^\n]*cli_shield_sweep\\.svg"
+  shield ${VDIT_SHIELD_SMALL} --sweep 100,400 --svg ${CMAKE_CURRENT_BINARY_DIR}/cli_shield_sweep.svg)
+vdit_cli_test(shield_model_random "\"config\": {\"dim\": 32, \"heads\": 2, \"layers\": 2, .*\"kv_steps\": 4, "
+  shield --model random:dim=32,heads=2,layers=2,ffn=64,text=8,freq=16,in=4,out=4 --kv-steps 4 --policy shield --json)
+vdit_cli_test_fails(shield_model_bad_clock "unknown clock 'wall'.*" shield --model random:dim=32,heads=2,layers=1 --clock wall)
+vdit_cli_test_fails(shield_model_svg_alone "--svg plots the --sweep; give --sweep too" shield --model x --svg a.svg)
+vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals in us" shield --model x --sweep 1,a)
+vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
+set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_capture_random_json
+                     PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
