@@ -170,9 +170,9 @@ static int run_shield(int argc, char **argv) {
   shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1};
   const cli_option own[] = {
       {"policy", CLI_STRING, &o.policy, "standard|shield|custom|all", "refresh policy to run (default all: standard and shield)"},
-      {"tokens", CLI_INT, &o.tokens, "N", "tokens per tensor (default 256)"},
-      {"dim", CLI_INT, &o.dim, "N", "model width: Q, K, V, O are tokens x dim (default 256)"},
-      {"layers", CLI_INT, &o.layers, "N", "layers in the step (default 8)"},
+      {"tokens", CLI_INT, &o.tokens, "N", "synthetic: tokens per tensor (default 256)"},
+      {"dim", CLI_INT, &o.dim, "N", "synthetic: model width; Q, K, V, O are tokens x dim (default 256)"},
+      {"layers", CLI_INT, &o.layers, "N", "synthetic: layers in the step (default 8)"},
       {"tops", CLI_DOUBLE, &o.tops, "X", "throughput of the cost model in TOPS (default 8)"},
       {"t-ref-us", CLI_DOUBLE, &o.t_ref_us, "X", "standard refresh interval t_REF in us (default 50)"},
       {"relaxed-us", CLI_DOUBLE, &o.relaxed_us, "X", "SHIELD's persistent mantissa interval in us (default 200)"},
