@@ -56,7 +56,7 @@ vdit_status vdit_model_capture_create(const int64_t *layers, size_t layer_count,
     vdit_model_capture_free(c);
     return status;
   }
-  qsort(c->layers, c->count, sizeof *c->layers, compare_layers);
+  if (c->count) qsort(c->layers, c->count, sizeof *c->layers, compare_layers);
   *capture = c;
   return VDIT_OK;
 }
