@@ -180,16 +180,22 @@ vdit_status vdit_model_weights_read(const vdit_safetensors *const *files, size_t
 vdit_status vdit_model_load(const char *path, const char *config_path, vdit_model_weights *weights);
 
 // ---------------------------------------------------------------- forward and backward
-// The model on the CPU in fp32 (docs/wan-model.md, docs/model.md). Inputs:
+// The model on the device of its weights (docs/wan-model.md, docs/model.md): on the CPU in
+// fp32; on a GPU (weights from vdit_model_weights_alloc_on with bf16 matrices) in bf16 with
+// fp32 accumulation, f32 norm statistics, modulation and time embedding. Inputs:
 //   video     (B, C_in, F, H, W)  latent video; frames, rows and columns beyond whole patches
 //                                  are dropped (Conv3d's floor)
 //   timesteps (B)                 diffusion timestep per sample (0..1000, fractional allowed)
 //   context   (B, S, D_txt)       text encoder output (e.g. umT5, padded to 512 tokens)
 // Output: (B, C_out, F' p_t, H' p_h, W' p_w) with F' = F / p_t (floor), ... Every tensor is
-// f32 on the CPU; any strides with a contiguous last dim.
+// on the weights' device with a contiguous last dim: f32 on the CPU (any strides); on a GPU
+// video, context and output (and in the backward d_output, d_video, d_context) f32 or bf16,
+// timesteps f32. GPU calls are queued on the default stream and return without waiting.
 
 // Receives a named tensor during a pass; the tensor is valid only during the call. A status
-// other than VDIT_OK stops the pass, which returns it.
+// other than VDIT_OK stops the pass, which returns it. For a GPU model the tensor is on the
+// GPU (bf16 activations, f32 statistics): an observer that reads it copies it first
+// (vdit_tensor_convert to a CPU f32 tensor, which waits for the GPU).
 typedef vdit_status (*vdit_model_observer)(void *user, const char *name, const vdit_tensor *tensor);
 
 typedef struct vdit_model_run_options {
@@ -211,6 +217,9 @@ typedef struct vdit_model_run_options {
   // "grad.time.temb" (the total gradient of temb). NULL: none.
   vdit_model_observer observe;
   void *observe_user;
+  // With a state: run for inference anyway (nothing kept for a backward; the state holds the
+  // inference buffers, reused across calls without reallocating, as a sampler wants).
+  int no_grad;
 } vdit_model_run_options;
 
 // What a forward keeps for its backward. Sized by the forward (and resized when the shapes
@@ -218,7 +227,8 @@ typedef struct vdit_model_run_options {
 typedef struct vdit_model_state vdit_model_state;
 vdit_status vdit_model_state_create(vdit_model_state **state);
 void vdit_model_state_free(vdit_model_state *state); // NULL is fine
-// Bytes the state holds now (saved activations and the backward's scratch).
+// Bytes the state holds now (saved activations and the backward's scratch), on the device
+// of the last forward's weights.
 size_t vdit_model_state_bytes(const vdit_model_state *state);
 
 // Runs the model. `options` may be NULL (dense attention, no observer). With `state` NULL it

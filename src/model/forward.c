@@ -179,7 +179,9 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   vdit_model_state *own = NULL;
   if (!state) VDIT_TRY(vdit_model_state_create(&own));
   vdit_model_state *s = state ? state : own;
-  const state_mode mode = !state ? STATE_INFERENCE : options && options->recompute ? STATE_RECOMPUTE : STATE_FULL;
+  const state_mode mode = !state || (options && options->no_grad) ? STATE_INFERENCE
+                          : options && options->recompute        ? STATE_RECOMPUTE
+                                                                 : STATE_FULL;
   vdit_status status = model_state_prepare(s, cfg, device, mode, B, S, grid);
   if (status != VDIT_OK) {
     vdit_model_state_free(own);

@@ -523,18 +523,21 @@ vdit_status vdit_ops_cuda_patch_transfer(const char *op, const ops_video *video,
   return VDIT_OK;
 }
 
-// A contiguous bf16 (rows, cols) scratch matrix on the GPU (stream-ordered allocation).
-static vdit_status scratch_matrix(const char *op, const ops_rows *like, int64_t rows, int64_t cols, ops_rows *m) {
+// A contiguous (rows, cols) scratch matrix on the GPU (stream-ordered allocation): bf16 as a
+// GEMM operand, f32 as a GEMM output that is scattered on.
+static vdit_status scratch_matrix(const char *op, const ops_rows *like, vdit_dtype dtype, int64_t rows, int64_t cols,
+                                  ops_rows *m) {
   memset(m, 0, sizeof *m);
   m->rows = rows;
   m->cols = cols;
   m->lead = 1;
   m->shape[0] = rows;
   m->stride[0] = cols;
-  m->dtype = VDIT_DTYPE_BF16;
+  m->dtype = dtype;
   m->device = like->device;
   void *p = NULL;
-  if (cudaMallocAsync(&p, (size_t)(rows * cols > 0 ? rows * cols : 1) * 2, 0) != cudaSuccess) {
+  const size_t esize = dtype == VDIT_DTYPE_BF16 ? 2 : 4;
+  if (cudaMallocAsync(&p, (size_t)(rows * cols > 0 ? rows * cols : 1) * esize, 0) != cudaSuccess) {
     (void)cudaGetLastError();
     return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "%s: no GPU memory for a %lld x %lld patch matrix", op,
                       (long long)rows, (long long)cols);
@@ -547,7 +550,7 @@ vdit_status vdit_ops_cuda_patch_embed_forward(const char *op, const ops_video *v
                                               const ops_rows *weight, const ops_rows *bias, const ops_rows *tokens) {
   ops_rows patches;
   VDIT_TRY(select_device(tokens));
-  VDIT_TRY(scratch_matrix(op, tokens, tokens->rows, weight->cols, &patches));
+  VDIT_TRY(scratch_matrix(op, tokens, VDIT_DTYPE_BF16, tokens->rows, weight->cols, &patches));
   vdit_status status = vdit_ops_cuda_patch_transfer(op, video, patch, 0, &patches, 0, 0);
   if (status == VDIT_OK) status = vdit_ops_cuda_linear(op, &patches, weight, bias, NULL, tokens, OPS_CUDA_EPILOGUE_BIAS);
   cudaFreeAsync(patches.data, 0);
@@ -561,19 +564,22 @@ vdit_status vdit_ops_cuda_patch_embed_backward(const char *op, const ops_video *
   if (dbias) VDIT_TRY(vdit_ops_cuda_column_sums(op, dtokens, NULL, NULL, dtokens->rows, dbias, accumulate));
   if (!dweight && !dvideo) return VDIT_OK;
   const int64_t k = dweight ? dweight->cols : weight->cols;
-  ops_rows patches;
   VDIT_TRY(select_device(dtokens));
-  VDIT_TRY(scratch_matrix(op, dtokens, dtokens->rows, k, &patches));
   vdit_status status = VDIT_OK;
-  if (dweight) {
+  if (dweight) { // dW (dim, K) = dtokens^T patches: the patches as a bf16 operand
+    ops_rows patches;
+    VDIT_TRY(scratch_matrix(op, dtokens, VDIT_DTYPE_BF16, dtokens->rows, k, &patches));
     status = vdit_ops_cuda_patch_transfer(op, video, patch, 0, &patches, 0, 0);
     if (status == VDIT_OK) status = vdit_ops_cuda_linear_backward(op, &patches, NULL, dtokens, NULL, dweight, NULL, accumulate);
+    cudaFreeAsync(patches.data, 0);
   }
-  if (status == VDIT_OK && dvideo) {
+  if (status == VDIT_OK && dvideo) { // dpatches (N, K) = dtokens W in f32, scattered into dvideo
+    ops_rows patches;
+    VDIT_TRY(scratch_matrix(op, dtokens, VDIT_DTYPE_F32, dtokens->rows, k, &patches));
     status = vdit_ops_cuda_linear_backward(op, NULL, weight, dtokens, &patches, NULL, NULL, 0);
     if (status == VDIT_OK) status = vdit_ops_cuda_patch_transfer(op, dvideo, patch, 0, &patches, 1, accumulate);
+    cudaFreeAsync(patches.data, 0);
   }
-  cudaFreeAsync(patches.data, 0);
   return status;
 }
 
