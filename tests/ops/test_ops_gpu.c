@@ -2,8 +2,9 @@
 // model uses, forward and backward, on the same values (Philox inputs, with and without
 // outlier channels, rounded to bf16 so both sides read identical numbers). GPU outputs are
 // poisoned with NaN first. Tolerances are relative L1 against the CPU result: 1e-2 for a bf16
-// output (one rounding of 2^-9 plus bf16 inputs to the reductions), 2e-3 for an f32 output
-// (fp32 sums in another order; operands that went through bf16 on the GPU only). GEMMs run
+// output (one rounding of 2^-9 plus bf16 inputs to the reductions; measured worst 2.2e-3 on
+// an H100), 1e-4 for an f32 output (fp32 sums in another order than the CPU's double or FMA
+// chains; measured worst 4.3e-6). GEMMs run
 // both through cuBLASLt (aligned shapes) and the fallback kernel (odd leading dims).
 // Skips cleanly without a GPU or without the CUDA backend.
 #include <math.h>
@@ -16,7 +17,7 @@
 
 #define TEST_NAME "test_ops_gpu"
 #define TOL_BF16 1e-2
-#define TOL_F32 2e-3
+#define TOL_F32 1e-4
 
 typedef struct pair {
   vdit_tensor cpu, gpu; // the same values: cpu f32, gpu `dtype`
