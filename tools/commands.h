@@ -14,4 +14,7 @@ extern const cli_command cli_command_ops;
 extern const cli_command cli_command_shield;
 extern const cli_command cli_command_capture;
 
+// `vdit bench model` (tools/cmd_bench_model.c), reached through `vdit bench`; argv[0] is "model".
+int cli_bench_model(int argc, char **argv);
+
 #endif
