@@ -276,7 +276,7 @@ static vdit_status run_profile(const vdit_model_weights *w, const vdit_tensor *v
   for (int i = 0; i < PROFILE_MAX_EVENTS; i++) cudaEventCreate(&p->events[i]);
   cudaEvent_t start;
   cudaEventCreate(&start);
-  vdit_model_run_options run = {NULL, 0, profile_observe, p, 1};
+  vdit_model_run_options run = {.observe = profile_observe, .observe_user = p, .no_grad = 1};
   cudaEventRecord(start, 0);
   vdit_status status = vdit_model_forward(w, &run, video, timesteps, context, output, state);
   if (status == VDIT_OK) status = vdit_device_synchronize(VDIT_CUDA(0));
@@ -378,7 +378,7 @@ int cli_bench_model(int argc, char **argv) {
                                            (Hl / cfg.patch[1]) * cfg.patch[1], (Wl / cfg.patch[2]) * cfg.patch[2]});
   if (status == VDIT_OK) status = vdit_model_state_create(&state);
   if (status == VDIT_OK) status = vdit_gpu_timer_init(&timer, 0, 0);
-  vdit_model_run_options run = {NULL, 0, NULL, NULL, 1};
+  vdit_model_run_options run = {.no_grad = 1};
   if (status == VDIT_OK && f.profile) {
     for (int i = 0; status == VDIT_OK && i < 2; i++) // a warm-up, then the profiled step
       status = vdit_model_forward(&w, &run, &video, &timesteps, &context, &output, state);

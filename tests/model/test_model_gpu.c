@@ -165,7 +165,7 @@ static void run_golden(const char *folder, const char *label, vdit_model_naming 
   memset(c, 0, sizeof *c);
   c->golden = golden;
   c->label = label;
-  vdit_model_run_options options = {NULL, 0, observe, c, 0};
+  vdit_model_run_options options = {.observe = observe, .observe_user = c};
   vdit_model_state *state = NULL;
   CHECK_OK(vdit_model_state_create(&state));
   CHECK_OK(vdit_model_forward(&w, &options, &video, &timesteps, &context, &output, state));
@@ -188,7 +188,7 @@ static void run_golden(const char *folder, const char *label, vdit_model_naming 
   CHECK(inference_diff <= 1e-2);
   vdit_model_state *recompute_state = NULL;
   CHECK_OK(vdit_model_state_create(&recompute_state));
-  vdit_model_run_options recompute = {NULL, 1, NULL, NULL, 0};
+  vdit_model_run_options recompute = {.recompute = 1};
   vdit_model_weights grads2;
   CHECK_OK(vdit_model_weights_alloc_on(&host.config, VDIT_CUDA(0), VDIT_DTYPE_F32, &grads2));
   CHECK_OK(vdit_model_forward(&w, &recompute, &video, &timesteps, &context, &output2, recompute_state));
