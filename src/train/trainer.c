@@ -260,6 +260,15 @@ static vdit_status read_flat(const vdit_safetensors *file, const char *name, flo
 }
 
 vdit_status vdit_trainer_load(vdit_trainer *t, const char *path) {
+  {
+    vdit_safetensors *probe = NULL;
+    VDIT_TRY(vdit_safetensors_open(path, &probe));
+    const int has_state = vdit_safetensors_metadata_get(probe, "train.step") != NULL;
+    vdit_safetensors_close(probe);
+    if (!has_state)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                        "%s holds no training state (metadata train.step): a model, not a checkpoint to resume", path);
+  }
   vdit_bundle loaded;
   VDIT_TRY(vdit_bundle_load(path, &loaded));
   char *mine = NULL, *theirs = NULL;
@@ -291,8 +300,7 @@ vdit_status vdit_trainer_load(vdit_trainer *t, const char *path) {
   char *end = NULL;
   long long value = step ? strtoll(step, &end, 10) : -1;
   if (status == VDIT_OK && (!step || *end || value < 0))
-    status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: metadata train.step missing or not a count (a bundle, not a "
-                        "checkpoint?)", path);
+    status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: metadata train.step is not a step count", path);
   if (status == VDIT_OK) t->step = value;
   vdit_safetensors_close(file);
   return status;

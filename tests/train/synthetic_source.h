@@ -16,7 +16,7 @@ typedef struct synthetic_source {
   uint64_t distinct; // 0: every index its own clip (position offset from the index)
 } synthetic_source;
 
-static vdit_status synthetic_fill(void *user, uint64_t first, int64_t count, float *video, int32_t *tokens,
+static inline vdit_status synthetic_fill(void *user, uint64_t first, int64_t count, float *video, int32_t *tokens,
                                   const vdit_bundle_config *c) {
   const synthetic_source *s = user;
   const int64_t F = c->frames, H = c->height, W = c->width;
@@ -43,7 +43,7 @@ static vdit_status synthetic_fill(void *user, uint64_t first, int64_t count, flo
   return VDIT_OK;
 }
 
-static void synthetic_source_init(vdit_train_source *out, synthetic_source *s) {
+static inline void synthetic_source_init(vdit_train_source *out, synthetic_source *s) {
   memset(out, 0, sizeof *out);
   out->user = s;
   out->fill = synthetic_fill;
@@ -52,7 +52,7 @@ static void synthetic_source_init(vdit_train_source *out, synthetic_source *s) {
 }
 
 // A tiny model: 2 frames of 8x8, patch (1, 2, 2) -> 32 tokens, dim 32 = 2 heads x 16, 2 layers.
-static void synthetic_tiny_config(vdit_train_config *c) {
+static inline void synthetic_tiny_config(vdit_train_config *c) {
   vdit_train_config_default(c);
   vdit_model_config *m = &c->bundle.model;
   m->dim = 32, m->heads = 2, m->head_dim = 16, m->layers = 2, m->ffn_dim = 64, m->freq_dim = 16, m->text_dim = 8;
