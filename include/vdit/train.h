@@ -142,6 +142,15 @@ typedef struct vdit_world_source vdit_world_source;
 vdit_status vdit_world_source_create(uint64_t data_seed, vdit_world_source **source, vdit_train_source *out);
 void vdit_world_source_free(vdit_world_source *source);
 
+// A synthetic source for tests and smoke runs (src/train/squares_source.c): clip i is a red,
+// green or blue square moving left or right on gray, captioned "<color> square moves
+// <direction>" (8 tokens with padding). distinct > 0: only clips index % distinct exist.
+typedef struct vdit_squares_source {
+  uint64_t distinct;
+} vdit_squares_source;
+#define VDIT_SQUARES_VOCAB 8
+void vdit_squares_source_init(vdit_squares_source *state, uint64_t distinct, vdit_train_source *out);
+
 // ---------------------------------------------------------------- training
 #define VDIT_TRAIN_BUCKETS 5 // held-out loss per bucket of t: [0, .2), [.2, .4), ... [.8, 1)
 #define VDIT_TRAIN_PATH_SIZE 1024
