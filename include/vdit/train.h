@@ -34,7 +34,7 @@ typedef struct vdit_bundle_config {
 } vdit_bundle_config;
 
 // The bundled model's config (docs/train.md, "The bundled model"): 16 frames of 32x32,
-// patch (1, 4, 4), dim 256 = 4 heads x 64, 6 layers, ffn 768, text 64, 20 steps, cfg 4.
+// patch (1, 4, 4), dim 192 = 3 heads x 64, 6 layers, ffn 512, text 64, 20 steps, cfg 4, shift 3.
 void vdit_bundle_config_default(vdit_bundle_config *config);
 vdit_status vdit_bundle_config_validate(const vdit_bundle_config *config);
 
@@ -68,13 +68,13 @@ void vdit_bundle_free(vdit_bundle *bundle); // zeroed is fine
 // head zero (so the first prediction is 0 and the loss starts at E|noise - x0|^2).
 void vdit_bundle_init(vdit_bundle *bundle, uint64_t seed);
 
-// Writes the bundle as one safetensors file: each DiT parameter in diffusers names (F32),
-// "text_table.weight" (V, D_txt), metadata "format" = "vdit-bundle", "vdit.config" (the
+// Writes the bundle as one safetensors file: each DiT parameter in diffusers names and
+// "text_table.weight" (V, D_txt), as `dtype` (F32, or BF16 rounded to nearest even), metadata "format" = "vdit-bundle", "vdit.config" (the
 // JSON above) and "vdit.vocab" (a JSON array of the words). `weights` NULL writes the
 // bundle's own; else that buffer (same layout, e.g. the EMA weights) with the table from
 // `token_table`.
 vdit_status vdit_bundle_save(const vdit_bundle *bundle, const vdit_model_weights *weights, const float *token_table,
-                             const char *path);
+                             vdit_dtype dtype, const char *path);
 // Reads a bundle file, or a folder holding model.safetensors (a training checkpoint is also a
 // bundle file). Errors name the file and what is wrong with it.
 vdit_status vdit_bundle_load(const char *path, vdit_bundle *bundle);
@@ -211,7 +211,7 @@ vdit_status vdit_trainer_evaluate(vdit_trainer *trainer, double loss[VDIT_TRAIN_
 // "train.step", "train.config". Loading needs the same model config.
 vdit_status vdit_trainer_save(const vdit_trainer *trainer, const char *path);
 vdit_status vdit_trainer_load(vdit_trainer *trainer, const char *path);
-// The bundle with the EMA weights (what vdit generate uses).
+// The bundle with the EMA weights in BF16 (what vdit generate uses; half the file).
 vdit_status vdit_trainer_export(const vdit_trainer *trainer, const char *path);
 const vdit_bundle *vdit_trainer_bundle(const vdit_trainer *trainer);
 

@@ -125,7 +125,7 @@ static vdit_status vocab_json(const vdit_bundle *bundle, char **json) {
 }
 
 vdit_status train_bundle_write(const vdit_bundle *bundle, const vdit_model_weights *weights, const float *token_table,
-                               const char *path, size_t extra_count, const char *const *extra_names,
+                               vdit_dtype dtype, const char *path, size_t extra_count, const char *const *extra_names,
                                const vdit_tensor *extra_tensors, size_t extra_metadata,
                                const char *const *extra_keys, const char *const *extra_values) {
   if (!weights) weights = &bundle->weights;
@@ -135,7 +135,12 @@ vdit_status train_bundle_write(const vdit_bundle *bundle, const vdit_model_weigh
   char **names = calloc(count, sizeof *names);
   vdit_tensor *tensors = calloc(count, sizeof *tensors);
   char *config_json = NULL, *vocab = NULL;
+  uint16_t *narrow = NULL; // the BF16 copies, one buffer
   vdit_status status = VDIT_OK;
+  if (dtype != VDIT_DTYPE_F32 && dtype != VDIT_DTYPE_BF16) {
+    status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "bundle save: weights are written as F32 or BF16");
+    goto done;
+  }
   if (!names || !tensors) {
     status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bundle save: no memory");
     goto done;
@@ -160,6 +165,23 @@ vdit_status train_bundle_write(const vdit_bundle *bundle, const vdit_model_weigh
       status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bundle save: no memory");
       goto done;
     }
+  if (dtype == VDIT_DTYPE_BF16) { // the model's tensors and the table rounded to BF16 (nearest even)
+    size_t total = 0;
+    for (size_t i = 0; i <= params; i++) total += (size_t)vdit_tensor_numel(&tensors[i]);
+    narrow = vdit_host_alloc(total * sizeof *narrow, VDIT_HOST_ALIGNMENT);
+    if (!narrow) {
+      status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bundle save: no memory for the BF16 copy");
+      goto done;
+    }
+    size_t at = 0;
+    for (size_t i = 0; i <= params && status == VDIT_OK; i++) {
+      vdit_tensor wide = tensors[i];
+      status = vdit_tensor_view(&tensors[i], narrow + at, VDIT_DTYPE_BF16, VDIT_CPU, wide.ndim, wide.shape, NULL);
+      if (status == VDIT_OK) status = vdit_tensor_convert(&tensors[i], &wide);
+      at += (size_t)vdit_tensor_numel(&wide);
+    }
+    if (status != VDIT_OK) goto done;
+  }
   status = vdit_bundle_config_to_json(&bundle->config, &config_json);
   if (status == VDIT_OK) status = vocab_json(bundle, &vocab);
   if (status != VDIT_OK) goto done;
@@ -181,13 +203,14 @@ done:
   free(tensors);
   free(config_json);
   free(vocab);
+  vdit_host_free(narrow);
   return status;
 }
 
 vdit_status vdit_bundle_save(const vdit_bundle *bundle, const vdit_model_weights *weights, const float *token_table,
-                             const char *path) {
+                             vdit_dtype dtype, const char *path) {
   if (!bundle || !path) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_bundle_save: NULL argument");
-  return train_bundle_write(bundle, weights, token_table, path, 0, NULL, NULL, 0, NULL, NULL);
+  return train_bundle_write(bundle, weights, token_table, dtype, path, 0, NULL, NULL, 0, NULL, NULL);
 }
 
 // The vocabulary array of a bundle file's "vdit.vocab".
@@ -263,11 +286,14 @@ vdit_status vdit_bundle_load(const char *path, vdit_bundle *bundle) {
   if (status == VDIT_OK) {
     vdit_tensor table;
     status = vdit_safetensors_tensor(file, TEXT_TABLE_NAME, &table);
-    if (status == VDIT_OK && (table.dtype != VDIT_DTYPE_F32 || table.ndim != 2 || table.shape[0] != config.vocab ||
-                              table.shape[1] != config.model.text_dim))
-      status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: %s must be F32 (%lld, %lld)", file_path, TEXT_TABLE_NAME,
-                          (long long)config.vocab, (long long)config.model.text_dim);
-    if (status == VDIT_OK) memcpy(bundle->token_table, table.data, table_floats(&config) * sizeof(float));
+    if (status == VDIT_OK && ((table.dtype != VDIT_DTYPE_F32 && table.dtype != VDIT_DTYPE_BF16) || table.ndim != 2 ||
+                              table.shape[0] != config.vocab || table.shape[1] != config.model.text_dim))
+      status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: %s must be F32 or BF16 (%lld, %lld)", file_path,
+                          TEXT_TABLE_NAME, (long long)config.vocab, (long long)config.model.text_dim);
+    vdit_tensor out;
+    if (status == VDIT_OK)
+      status = vdit_tensor_view(&out, bundle->token_table, VDIT_DTYPE_F32, VDIT_CPU, 2, table.shape, NULL);
+    if (status == VDIT_OK) status = vdit_tensor_convert(&out, &table);
   }
 done:
   if (words)

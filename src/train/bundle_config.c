@@ -12,7 +12,7 @@
 void vdit_bundle_config_default(vdit_bundle_config *config) {
   memset(config, 0, sizeof *config);
   vdit_model_config *m = &config->model;
-  m->dim = 256, m->heads = 4, m->head_dim = 64, m->layers = 6, m->ffn_dim = 768;
+  m->dim = 192, m->heads = 3, m->head_dim = 64, m->layers = 6, m->ffn_dim = 512;
   m->freq_dim = 64, m->text_dim = 64;
   m->in_channels = 3, m->out_channels = 3;
   m->patch[0] = 1, m->patch[1] = 4, m->patch[2] = 4;

@@ -21,7 +21,7 @@ vdit_status train_bundle_config_member(const vdit_json *d, vdit_json_value key, 
 
 // Writes the bundle file with extra tensors and metadata (a checkpoint's optimizer state).
 vdit_status train_bundle_write(const vdit_bundle *bundle, const vdit_model_weights *weights, const float *token_table,
-                               const char *path, size_t extra_count, const char *const *extra_names,
+                               vdit_dtype dtype, const char *path, size_t extra_count, const char *const *extra_names,
                                const vdit_tensor *extra_tensors, size_t extra_metadata,
                                const char *const *extra_keys, const char *const *extra_values);
 

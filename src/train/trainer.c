@@ -244,7 +244,7 @@ vdit_status vdit_trainer_save(const vdit_trainer *t, const char *path) {
   VDIT_TRY(vdit_train_config_to_json(&t->config, &config_json));
   const char *keys[3] = {"train.step", "train.data_cursor", "train.config"};
   const char *values[3] = {step, cursor, config_json};
-  vdit_status status = train_bundle_write(&t->bundle, NULL, NULL, path, 4, names, tensors, 3, keys, values);
+  vdit_status status = train_bundle_write(&t->bundle, NULL, NULL, VDIT_DTYPE_F32, path, 4, names, tensors, 3, keys, values);
   free(config_json);
   return status;
 }
@@ -307,5 +307,5 @@ vdit_status vdit_trainer_load(vdit_trainer *t, const char *path) {
 }
 
 vdit_status vdit_trainer_export(const vdit_trainer *t, const char *path) {
-  return vdit_bundle_save(&t->bundle, &t->ema, t->ema_table, path);
+  return vdit_bundle_save(&t->bundle, &t->ema, t->ema_table, VDIT_DTYPE_BF16, path);
 }

@@ -9,6 +9,7 @@
 
 #include "../train/synthetic_source.h"
 #include "check.h"
+#include "vdit/num.h"
 #include "vdit/pipe.h"
 
 int main(void) {
@@ -39,13 +40,24 @@ int main(void) {
   char path[1024];
   snprintf(path, sizeof path, "%s/generate_bundle.safetensors", tmp);
   bundle.config.sample_steps = 3;
-  CHECK_OK(vdit_bundle_save(&bundle, NULL, NULL, path));
+  CHECK_OK(vdit_bundle_save(&bundle, NULL, NULL, VDIT_DTYPE_F32, path));
   vdit_bundle loaded;
   CHECK_OK(vdit_bundle_load(path, &loaded));
   CHECK(memcmp(loaded.weights.data, bundle.weights.data, bundle.weights.floats * sizeof(float)) == 0);
   CHECK(memcmp(loaded.token_table, bundle.token_table, 8 * 8 * sizeof(float)) == 0);
   CHECK_EQ_INT(loaded.config.sample_steps, 3);
   CHECK(strcmp(loaded.words[5], "moves") == 0);
+  // BF16: every weight and table entry is the original rounded to nearest even.
+  CHECK_OK(vdit_bundle_save(&bundle, NULL, NULL, VDIT_DTYPE_BF16, path));
+  vdit_bundle narrow;
+  CHECK_OK(vdit_bundle_load(path, &narrow));
+  size_t mismatches = 0;
+  for (size_t i = 0; narrow.weights.data && i < bundle.weights.floats; i++)
+    mismatches += narrow.weights.data[i] != vdit_bf16_to_float(vdit_bf16_from_float(bundle.weights.data[i]));
+  for (size_t i = 0; narrow.token_table && i < 8 * 8; i++)
+    mismatches += narrow.token_table[i] != vdit_bf16_to_float(vdit_bf16_from_float(bundle.token_table[i]));
+  CHECK_EQ_INT(mismatches, 0);
+  vdit_bundle_free(&narrow);
   remove(path);
   vdit_bundle missing;
   CHECK_STATUS(vdit_bundle_load(path, &missing), VDIT_ERROR_IO);
