@@ -38,7 +38,7 @@ static int run(int argc, char **argv) {
   const char *model = NULL, *output = "out.gif", *attn = "dense";
   int64_t seed = 0, steps = 0;
   double cfg = -1, shift = 0;
-  int quiet = 0;
+  int quiet = 0, json = 0;
   const cli_option options[] = {
       {"model", CLI_STRING, &model, "DIR|FILE", "model bundle folder or .safetensors (default " DEFAULT_MODEL ")"},
       {"output", CLI_STRING, &output, "FILE", "output .gif, .png (frames as a grid) or .y4m (also -o; default out.gif)"},
@@ -48,6 +48,7 @@ static int run(int argc, char **argv) {
       {"shift", CLI_DOUBLE, &shift, "X", "timestep shift (default: the model's)"},
       {"attn", CLI_STRING, &attn, "METHOD", "self-attention method of every block (default dense)"},
       {"quiet", CLI_FLAG, &quiet, NULL, "no progress line"},
+      {"json", CLI_FLAG, &json, NULL, "print one JSON object (output, seconds, per-step model times)"},
   };
   // -o is --output.
   char **args = malloc((size_t)argc * sizeof *args);
@@ -80,7 +81,7 @@ static int run(int argc, char **argv) {
   generate.steps = steps;
   generate.cfg = cfg;
   generate.shift = shift;
-  generate.progress = quiet ? NULL : stderr;
+  generate.progress = quiet || json ? NULL : stderr;
 
   char model_buffer[2048];
   if (!model) model = default_model(model_buffer, sizeof model_buffer);
@@ -91,7 +92,10 @@ static int run(int argc, char **argv) {
   const vdit_bundle_config *c = &bundle.config;
   const size_t n = (size_t)(3 * c->frames * c->height * c->width);
   float *pixels = malloc(n * sizeof *pixels);
-  if (!pixels) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the clip");
+  const int64_t step_count = steps > 0 ? steps : c->sample_steps;
+  double *step_seconds = calloc((size_t)step_count, sizeof *step_seconds);
+  generate.step_seconds = step_seconds;
+  if (!pixels || !step_seconds) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the clip");
   if (status == VDIT_OK) status = vdit_pipe_generate(&bundle, &generate, pixels);
 #ifdef VDIT_HAVE_WORLD
   if (status == VDIT_OK)
@@ -101,10 +105,23 @@ static int run(int argc, char **argv) {
     status = VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "this build has no video writer (the world layer, src/world)");
 #endif
   const double seconds = vdit_time_seconds() - start;
-  if (status == VDIT_OK)
+  if (status == VDIT_OK && json) {
+    double fastest = step_seconds[0], total = 0;
+    for (int64_t i = 0; i < step_count; i++) {
+      total += step_seconds[i];
+      if (step_seconds[i] < fastest) fastest = step_seconds[i];
+    }
+    printf("{\"output\": ");
+    cli_print_json_string(output);
+    printf(", \"seconds\": %.3f, \"steps\": %lld, \"cfg_batch\": %d, \"model_seconds\": %.3f, "
+           "\"step_seconds_min\": %.4f, \"frames\": %lld, \"height\": %lld, \"width\": %lld}\n",
+           seconds, (long long)step_count, (generate.cfg >= 0 ? generate.cfg : c->sample_cfg) > 1 ? 2 : 1, total,
+           fastest, (long long)c->frames, (long long)c->height, (long long)c->width);
+  } else if (status == VDIT_OK)
     printf("wrote %s: %lld frames of %lldx%lld, \"%s\", seed %lld, in %.1f s\n", output, (long long)c->frames,
            (long long)c->height, (long long)c->width, generate.prompt, (long long)seed, seconds);
   free(pixels);
+  free(step_seconds);
   vdit_bundle_free(&bundle);
   return status == VDIT_OK ? CLI_EXIT_OK : cli_report_failure("generate", status);
 }

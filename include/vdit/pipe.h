@@ -44,6 +44,7 @@ typedef struct vdit_generate_options {
   vdit_attn_method method;
   const vdit_attn_method *const *step_methods;
   FILE *progress;       // NULL: no progress display
+  double *step_seconds; // NULL, or receives each step's model time (steps entries)
 } vdit_generate_options;
 
 void vdit_generate_options_default(vdit_generate_options *options);

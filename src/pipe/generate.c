@@ -28,6 +28,7 @@ typedef struct generate_run {
 
 static vdit_status model_velocity(void *user, int64_t step, double sigma, const float *x, float *velocity, size_t n) {
   generate_run *r = user;
+  const double start = vdit_time_seconds();
   float *video = r->video.data;
   for (int64_t b = 0; b < r->batch; b++) {
     memcpy(video + (size_t)b * n, x, n * sizeof(float));
@@ -39,6 +40,7 @@ static vdit_status model_velocity(void *user, int64_t step, double sigma, const 
   const float *out = r->output.data;
   if (r->batch == 2) vdit_pipe_guidance(out, out + n, r->cfg, velocity, n);
   else memcpy(velocity, out, n * sizeof(float));
+  if (r->options->step_seconds) r->options->step_seconds[step] = vdit_time_seconds() - start;
   return VDIT_OK;
 }
 
