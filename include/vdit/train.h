@@ -114,6 +114,12 @@ void vdit_adamw_update(float *params, const float *grads, float *m, float *v, si
                        double grad_scale, const vdit_adamw_config *config);
 // ema = decay ema + (1 - decay) params.
 void vdit_ema_update(float *ema, const float *params, size_t n, double decay);
+// The same two updates on device buffers (CUDA builds; VDIT_ERROR_NO_DEVICE without), bit
+// for bit the CPU's (src/train/adamw_element.h). `stream` is a cudaStream_t (NULL: default);
+// they return after the launch.
+vdit_status vdit_adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n, int64_t step,
+                                   double lr, double grad_scale, const vdit_adamw_config *config, void *stream);
+vdit_status vdit_ema_update_cuda(float *ema, const float *params, size_t n, double decay, void *stream);
 // Sum of squares of grads[0..n) in double (the global gradient norm is the sqrt of the sum
 // over every buffer).
 double vdit_sum_squares(const float *x, size_t n);

@@ -3,30 +3,18 @@
 // version runs the same arithmetic per element (src/train/cuda/adamw.cu).
 #include <math.h>
 
+#include "train/adamw_element.h"
 #include "vdit/train.h"
 
 void vdit_adamw_update(float *params, const float *grads, float *m, float *v, size_t n, int64_t step, double lr,
                        double grad_scale, const vdit_adamw_config *config) {
-  const float b1 = (float)config->beta1, b2 = (float)config->beta2;
-  // Bias corrections in double, once per step.
-  const float c1 = (float)(1.0 / (1.0 - pow(config->beta1, (double)step)));
-  const float c2 = (float)(1.0 / (1.0 - pow(config->beta2, (double)step)));
-  const float eps = (float)config->eps, step_size = (float)lr, decay = (float)(lr * config->weight_decay);
-  const float scale = (float)grad_scale;
-  for (size_t i = 0; i < n; i++) {
-    const float g = grads[i] * scale;
-    const float mi = b1 * m[i] + (1.0f - b1) * g;
-    const float vi = b2 * v[i] + (1.0f - b2) * (g * g);
-    m[i] = mi;
-    v[i] = vi;
-    const float update = (mi * c1) / (sqrtf(vi * c2) + eps);
-    params[i] = params[i] - decay * params[i] - step_size * update;
-  }
+  const train_adamw_constants k = train_adamw_constants_make(step, lr, grad_scale, config);
+  for (size_t i = 0; i < n; i++) train_adamw_element(&params[i], grads[i], &m[i], &v[i], &k);
 }
 
 void vdit_ema_update(float *ema, const float *params, size_t n, double decay) {
   const float a = (float)decay, b = (float)(1.0 - decay);
-  for (size_t i = 0; i < n; i++) ema[i] = a * ema[i] + b * params[i];
+  for (size_t i = 0; i < n; i++) ema[i] = train_ema_element(ema[i], params[i], a, b);
 }
 
 double vdit_sum_squares(const float *x, size_t n) {
