@@ -21,7 +21,7 @@ void vdit_bundle_config_default(vdit_bundle_config *config) {
   m->naming = VDIT_MODEL_NAMING_DIFFUSERS;
   m->heads_from_config = 1;
   config->vocab = 1;
-  config->text_length = 24;
+  config->text_length = 32;
   config->frames = 16, config->height = 32, config->width = 32;
   config->fps = 8;
   config->sample_steps = 20;
@@ -78,7 +78,8 @@ void train_json_int(vdit_json_writer *w, const char *key, int64_t value, int *fi
 void train_json_double(vdit_json_writer *w, const char *key, double value, int *first) {
   append_key(w, key, first);
   char text[40];
-  snprintf(text, sizeof text, "%.17g", value); // round-trips exactly
+  snprintf(text, sizeof text, "%.15g", value); // short when it round-trips, else all 17 digits
+  if (strtod(text, NULL) != value) snprintf(text, sizeof text, "%.17g", value);
   vdit_json_append_text(w, text);
 }
 
