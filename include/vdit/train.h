@@ -79,8 +79,8 @@ vdit_status vdit_bundle_save(const vdit_bundle *bundle, const vdit_model_weights
 // bundle file). Errors name the file and what is wrong with it.
 vdit_status vdit_bundle_load(const char *path, vdit_bundle *bundle);
 
-// Caption to tokens with the bundle's vocabulary: lower case, punctuation (,.;:!?) dropped,
-// split at spaces, padded with 0 to config.text_length (words beyond it are an error). An
+// Caption to tokens with the bundle's vocabulary: words are runs of letters, lower-cased
+// (anything else separates them, as in the world's tokenizer), padded with 0 to config.text_length (words beyond it are an error). An
 // unknown word gives VDIT_ERROR_INVALID_ARGUMENT: "unknown word 'redd' in the prompt (nearby
 // words: red, bed, ...; the model knows N words)".
 vdit_status vdit_bundle_tokenize(const vdit_bundle *bundle, const char *caption, int32_t *tokens);

@@ -355,12 +355,14 @@ vdit_status vdit_bundle_tokenize(const vdit_bundle *bundle, const char *caption,
   for (int64_t i = 0; i < length; i++) tokens[i] = 0;
   int64_t count = 0;
   const char *at = caption;
+  // Words are runs of letters, lower-cased; anything else separates them (as the world's
+  // tokenizer reads its captions).
   for (;;) {
-    while (*at && (isspace((unsigned char)*at) || strchr(",.;:!?", *at))) at++;
+    while (*at && !isalpha((unsigned char)*at)) at++;
     if (!*at) break;
     char word[128];
     size_t n = 0;
-    while (*at && !isspace((unsigned char)*at) && !strchr(",.;:!?", *at)) {
+    while (*at && isalpha((unsigned char)*at)) {
       if (n + 1 < sizeof word) word[n++] = (char)tolower((unsigned char)*at);
       at++;
     }
