@@ -155,4 +155,50 @@ vdit_cli_test_fails(shield_model_svg_alone "--svg plots the --sweep; give --swee
 vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals in us" shield --model x --sweep 1,a)
 vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
 set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_capture_random_json
+# vdit train and vdit generate (docs/train.md). The tiny config trains on moving squares in
+# about a second; generate then runs on its output (it writes the file when the world layer,
+# whose encoders write GIF/PNG/Y4M, is built).
+set(VDIT_TRAIN_DATA ${CMAKE_CURRENT_SOURCE_DIR}/data/train)
+set(VDIT_CLI_TMP ${CMAKE_CURRENT_BINARY_DIR})
+file(GLOB VDIT_CLI_WORLD_SOURCES ${PROJECT_SOURCE_DIR}/src/world/*.c)
+vdit_cli_test(train_help "usage: vdit train --config FILE.json" train --help)
+vdit_cli_test(generate_help "usage: vdit generate \"PROMPT\"" generate --help)
+vdit_cli_test(train_print_config "\"model\": {\"dim\": 32, \"heads\": 2, .*\"steps\": 5, \"batch\": 2,"
+              train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 5 --print-config)
+vdit_cli_test(train_squares
+  "model: dim 32 = 2 heads x 16.*eval step 0: held-out loss.*eval step 10: held-out loss by t \\[0.0,0.2\\) [0-9.]+ .*train 20/20.*loss [0-9.]+.*s/step.*model \\(EMA weights\\) written to"
+  train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --checkpoint ${VDIT_CLI_TMP}/cli_tiny.ckpt
+  --output ${VDIT_CLI_TMP}/cli_tiny.safetensors --metrics ${VDIT_CLI_TMP}/cli_tiny_metrics.jsonl)
+set_tests_properties(cli_train_squares PROPERTIES FIXTURES_SETUP cli_tiny_model)
+vdit_cli_test(train_resume "resumed from [^\n]*cli_tiny.ckpt at step 20.*train 5/5"
+              train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 25 --resume ${VDIT_CLI_TMP}/cli_tiny.ckpt)
+set_tests_properties(cli_train_resume PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(train_unknown_key "^vdit train: [^\n]*unknown_key.json: unknown key \"stesp\""
+                    train --config ${VDIT_TRAIN_DATA}/unknown_key.json --data squares)
+vdit_cli_test_fails(train_missing_config "^vdit train: i/o error: cannot open [^\n]*no-such.json"
+                    train --config ${VDIT_TRAIN_DATA}/no-such.json)
+vdit_cli_test_fails(train_unknown_data "unknown data source 'wrld'.*did you mean 'world'" train --data wrld)
+vdit_cli_test_fails(train_bad_batch "train config: batch 0 outside 1..4096"
+                    train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --batch 0)
+vdit_cli_test_fails(generate_unknown_word
+  "^vdit generate: invalid argument: unknown word 'redd' in the prompt \\(nearby words: red, [^\n]*; the model knows 7 words\\)"
+  generate "redd square" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --quiet -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+set_tests_properties(cli_generate_unknown_word PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(generate_no_prompt "missing the \"PROMPT\" argument" generate)
+vdit_cli_test_fails(generate_bad_extension "-o clip.mp4: the file must end in .gif, .png or .y4m" generate red -o clip.mp4)
+vdit_cli_test_fails(generate_no_model "^vdit generate: i/o error: no model at [^\n]*nowhere \\(train one"
+                    generate red --model ${VDIT_CLI_TMP}/nowhere)
+vdit_cli_test_fails(generate_bad_attn "unknown attention method 'sparse'" generate red --attn sparse)
+if(VDIT_CLI_WORLD_SOURCES)
+  vdit_cli_test(generate_tiny "wrote [^\n]*cli_tiny.gif: 2 frames of 8x8, \"red square moves left\", seed 3, in [0-9.]+ s"
+                generate "red square moves left" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --seed 3
+                -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+else()
+  vdit_cli_test_fails(generate_tiny "no video writer" generate "red square moves left" --quiet
+                      --model ${VDIT_CLI_TMP}/cli_tiny.safetensors -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+endif()
+set_tests_properties(cli_generate_tiny PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+# The tiny model's runs on one thread: on a busy machine OpenMP's barriers between its many
+# tiny parallel regions cost 20x the work.
+set_tests_properties(cli_train_squares cli_train_resume cli_generate_tiny cli_generate_unknown_word
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
