@@ -155,6 +155,8 @@ vdit_cli_test_fails(shield_model_svg_alone "--svg plots the --sweep; give --swee
 vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals in us" shield --model x --sweep 1,a)
 vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
 set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_capture_random_json
+                     PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
+
 # vdit train and vdit generate (docs/train.md). The tiny config trains on moving squares in
 # about a second; generate then runs on its output (it writes the file when the world layer,
 # whose encoders write GIF/PNG/Y4M, is built).
