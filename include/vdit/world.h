@@ -59,6 +59,13 @@ vdit_status vdit_world_render_caption(const vdit_world_config *config, const cha
                                       vdit_world_clip *clip);
 void vdit_world_clip_free(vdit_world_clip *clip); // NULL or zeroed is fine
 
+// The trainer's loader: renders the clips of seeds[0..count) into caller memory, one clip per
+// thread (OpenMP) when there are several: pixels (count, 3, F, H, W); cameras (count, F) and
+// captions (count) may be NULL. Clip i has the bits vdit_world_render gives seeds[i].
+vdit_status vdit_world_render_batch(const vdit_world_config *config, const uint64_t *seeds, int64_t count,
+                                    float *pixels, vdit_world_camera *cameras,
+                                    char (*captions)[VDIT_WORLD_CAPTION_SIZE]);
+
 // The caption vocabulary: token 0 is padding, then every word of the grammar.
 int32_t vdit_world_vocab_size(void);
 const char *vdit_world_vocab_word(int32_t token); // NULL when out of range

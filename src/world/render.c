@@ -44,29 +44,60 @@ static vdit_status clip_alloc(const vdit_world_config *config, vdit_world_clip *
   return VDIT_OK;
 }
 
-static vdit_status render_scene(const vdit_world_config *config, const world_scene *scene, vdit_world_clip *clip) {
+// Renders `scene` into pixels (3, F, H, W), cameras (F entries, may be NULL) and caption (may
+// be NULL); `parallel`: share the rows among threads (off when the caller runs one clip per
+// thread). `states` holds F frame states.
+static void render_into(const vdit_world_config *config, const world_scene *scene, world_frame *states, int parallel,
+                        float *pixels, vdit_world_camera *cameras, char *caption) {
   int64_t frames = config->frames, height = config->height, width = config->width;
-  world_frame *states = malloc((size_t)frames * sizeof *states);
-  if (!states) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %lld frame states", (long long)frames);
-  vdit_status status = clip_alloc(config, clip);
-  if (status != VDIT_OK) {
-    free(states);
-    return status;
-  }
   for (int64_t f = 0; f < frames; f++) {
     world_frame_bodies(scene, (float)f / config->fps, &states[f]);
     world_frame_camera(scene, f, frames, height, width, &states[f]);
-    clip->cameras[f] = states[f].camera;
+    if (cameras) cameras[f] = states[f].camera;
   }
-  world_caption_write(scene, clip->caption);
-
+  if (caption) world_caption_write(scene, caption);
   size_t plane = (size_t)(frames * height * width);
   int64_t rows = frames * height;
-  float *pixels = clip->pixels;
-#pragma omp parallel for schedule(dynamic, 4) if (rows * width > WORLD_PARALLEL_MIN_PIXELS)
+#pragma omp parallel for schedule(dynamic, 4) if (parallel && rows * width > WORLD_PARALLEL_MIN_PIXELS)
   for (int64_t r = 0; r < rows; r++) {
     size_t at = (size_t)r * (size_t)width;
     render_row(&states[r / height], r % height, width, pixels + at, pixels + plane + at, pixels + 2 * plane + at);
+  }
+}
+
+static vdit_status render_scene(const vdit_world_config *config, const world_scene *scene, vdit_world_clip *clip) {
+  world_frame *states = malloc((size_t)config->frames * sizeof *states);
+  if (!states)
+    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %lld frame states", (long long)config->frames);
+  vdit_status status = clip_alloc(config, clip);
+  if (status == VDIT_OK) render_into(config, scene, states, 1, clip->pixels, clip->cameras, clip->caption);
+  free(states);
+  return status;
+}
+
+vdit_status vdit_world_render_batch(const vdit_world_config *config, const uint64_t *seeds, int64_t count,
+                                    float *pixels, vdit_world_camera *cameras, char (*captions)[VDIT_WORLD_CAPTION_SIZE]) {
+  VDIT_TRY(vdit_world_config_validate(config));
+  if (count < 0 || (count > 0 && (!seeds || !pixels)))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_world_render_batch: seeds or pixels is NULL for %lld clips",
+                      (long long)count);
+  if (count == 0) return VDIT_OK;
+  int64_t frames = config->frames;
+  size_t clip_floats = (size_t)(3 * frames * config->height * config->width);
+  // One clip per thread: below a few clips, or for big clips, rows in parallel do better.
+  int per_clip = count >= 4 && clip_floats / 3 <= ((size_t)1 << 18);
+  int64_t workers = per_clip ? count : 1;
+  world_frame *states = malloc((size_t)(workers * frames) * sizeof *states);
+  if (!states)
+    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for %lld frame states", (long long)(workers * frames));
+  world_scene_spec spec;
+  world_scene_spec_open(&spec);
+#pragma omp parallel for schedule(dynamic, 1) if (per_clip)
+  for (int64_t i = 0; i < count; i++) {
+    world_scene scene;
+    world_scene_sample(config, seeds[i], &spec, &scene);
+    render_into(config, &scene, states + (per_clip ? i : 0) * frames, !per_clip, pixels + (size_t)i * clip_floats,
+                cameras ? cameras + i * frames : NULL, captions ? captions[i] : NULL);
   }
   free(states);
   return VDIT_OK;

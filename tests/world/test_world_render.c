@@ -67,6 +67,34 @@ static void test_determinism(void) {
   }
 }
 
+// The batch loader gives each seed's clip, bit for bit, one clip per thread or rows in parallel.
+static void test_batch(void) {
+  vdit_world_config c;
+  vdit_world_config_default(&c);
+  c.height = 12, c.width = 20, c.frames = 3, c.max_objects = 4;
+  const uint64_t seeds[6] = {5, 900, 1ull << 40, 5, 77, 3};
+  size_t n = clip_floats(&c);
+  for (int count = 1; count <= 6; count += 5) { // 1: rows in parallel; 6: clips in parallel
+    float *pixels = malloc((size_t)count * n * sizeof *pixels);
+    vdit_world_camera *cameras = malloc((size_t)(count * c.frames) * sizeof *cameras);
+    char(*captions)[VDIT_WORLD_CAPTION_SIZE] = malloc((size_t)count * sizeof *captions);
+    for (size_t i = 0; i < (size_t)count * n; i++) pixels[i] = NAN;
+    CHECK_OK(vdit_world_render_batch(&c, seeds, count, pixels, cameras, captions));
+    for (int i = 0; i < count; i++) {
+      vdit_world_clip clip;
+      CHECK_OK(vdit_world_render(&c, seeds[i], &clip));
+      CHECK(memcmp(clip.pixels, pixels + (size_t)i * n, n * sizeof(float)) == 0);
+      CHECK(memcmp(clip.cameras, cameras + i * c.frames, (size_t)c.frames * sizeof *cameras) == 0);
+      CHECK(strcmp(clip.caption, captions[i]) == 0);
+      vdit_world_clip_free(&clip);
+    }
+    CHECK_OK(vdit_world_render_batch(&c, seeds, count, pixels, NULL, NULL));
+    free(pixels), free(cameras), free(captions);
+  }
+  CHECK_STATUS(vdit_world_render_batch(&c, NULL, 2, NULL, NULL, NULL), VDIT_ERROR_INVALID_ARGUMENT);
+  CHECK_OK(vdit_world_render_batch(&c, NULL, 0, NULL, NULL, NULL));
+}
+
 // Every word of every caption is in the vocabulary; the caption of seed s parses back into a
 // scene with the same caption, and with the same seed into the same pixels.
 static void test_caption_round_trip(void) {
@@ -340,6 +368,7 @@ static void test_image_statistics(void) {
 int main(void) {
   test_config();
   test_determinism();
+  test_batch();
   test_caption_round_trip();
   test_caption_parse();
   test_tokenize();
