@@ -157,12 +157,18 @@ void world_scene_sample(const vdit_world_config *config, uint64_t seed, const wo
     if (spec->color[i] >= 0) used_colors[spec->color[i]] = 1;
   for (int i = 0; i < n; i++) sample_object(seed, i, n, spec, color_order, used_colors, scene);
 
-  // Camera: looks at the objects' centroid from 18-32 degrees up, farther for more objects.
+  // Camera: looks at the objects' centroid from 14-29 degrees up, farther for more objects.
   float cx = 0.0f, cz = 0.0f;
   for (int i = 0; i < n; i++) cx += scene->objects[i].x, cz += scene->objects[i].z;
-  scene->target[0] = cx / (float)n, scene->target[1] = 0.35f, scene->target[2] = cz / (float)n;
+  // The target's height: the objects' mean middle, bounces included.
+  float cy = 0.0f;
+  for (int i = 0; i < n; i++) {
+    const world_object *o = &scene->objects[i];
+    cy += (o->shape == WORLD_SHAPE_TORUS ? 0.32f : 0.9f) * o->scale + (o->motion == WORLD_MOTION_BOUNCE ? 0.5f * o->amplitude : 0.0f);
+  }
+  scene->target[0] = cx / (float)n, scene->target[1] = cy / (float)n, scene->target[2] = cz / (float)n;
   scene->azimuth = draw(seed, DRAW_SCENE + 3);
-  scene->elevation = draw_range(seed, DRAW_SCENE + 4, 0.05f, 0.09f);
+  scene->elevation = draw_range(seed, DRAW_SCENE + 4, 0.04f, 0.08f);
   scene->distance = 3.3f + 0.6f * (float)(n - 1) + draw_range(seed, DRAW_SCENE + 5, 0.0f, 0.6f);
 
   // Sun: 40-60 degrees up from any direction.
