@@ -1,22 +1,13 @@
-// Animated GIF (GIF89a): one global palette of 6 x 7 x 6 levels of red, green and blue (252
-// colors), pixels mapped to it with a 4x4 ordered (Bayer) dither, LZW-compressed frames, and
-// the NETSCAPE2.0 extension so that viewers loop the clip.
+// Animated GIF (GIF89a): one global palette for the clip (median cut, gif_palette.c), pixels
+// mapped to it with a small ordered dither, LZW-compressed frames, and the NETSCAPE2.0
+// extension so that viewers loop the clip.
 #include <stdlib.h>
 #include <string.h>
 
+#include "world/gif_palette.h"
 #include "world/video_internal.h"
 
-enum { LEVELS_R = 6, LEVELS_G = 7, LEVELS_B = 6 };
 enum { LZW_MIN_BITS = 8, LZW_CLEAR = 256, LZW_END = 257, LZW_FIRST = 258, LZW_MAX_CODES = 4096, LZW_HASH = 8192 };
-
-static const unsigned char bayer4[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9}, {15, 7, 13, 5}};
-
-// The level of v in [0, 1] among `levels`, dithered by threshold (bayer + 0.5) / 16.
-static unsigned dither(float v, int levels, unsigned bayer) {
-  v = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-  int q = (int)(v * (float)(levels - 1) + ((float)bayer + 0.5f) / 16.0f);
-  return (unsigned)(q < levels - 1 ? q : levels - 1);
-}
 
 // LSB-first bit packing into 255-byte GIF sub-blocks.
 typedef struct gif_bits {
@@ -98,11 +89,19 @@ vdit_status world_encode_gif(const float *pixels, int64_t frames, int64_t height
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "a GIF frame is at most 65535 pixels a side, got %lldx%lld",
                       (long long)height, (long long)width);
   size_t area = (size_t)(height * width), plane = area * (size_t)frames;
-  unsigned char *indices = malloc(area);
+  unsigned char *rgb = malloc(3 * plane), *indices = malloc(area);
   lzw_table *table = malloc(sizeof *table);
-  if (!indices || !table) {
-    free(indices), free(table);
+  world_gif_palette *palette = malloc(sizeof *palette);
+  if (!rgb || !indices || !table || !palette) {
+    free(rgb), free(indices), free(table), free(palette);
     return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "out of memory encoding a GIF");
+  }
+  for (size_t i = 0; i < plane; i++) // (3, F, H, W) floats -> (F, H, W, 3) bytes
+    for (int c = 0; c < 3; c++) rgb[3 * i + (size_t)c] = (unsigned char)world_to_byte(pixels[(size_t)c * plane + i]);
+  vdit_status status = world_gif_palette_build(rgb, plane, palette);
+  if (status != VDIT_OK) {
+    free(rgb), free(indices), free(table), free(palette);
+    return status;
   }
   world_bytes_put(out, "GIF89a", 6);
   world_bytes_u16_le(out, (unsigned)width);
@@ -110,25 +109,18 @@ vdit_status world_encode_gif(const float *pixels, int64_t frames, int64_t height
   world_bytes_byte(out, 0xF7); // global palette of 2^(7+1) entries, 8 bits per primary
   world_bytes_byte(out, 0);    // background index
   world_bytes_byte(out, 0);    // square pixels
-  for (int i = 0; i < 256; i++) {
-    int r = i / (LEVELS_G * LEVELS_B), g = i / LEVELS_B % LEVELS_G, b = i % LEVELS_B;
-    if (i >= LEVELS_R * LEVELS_G * LEVELS_B) r = g = b = 0;
-    world_bytes_byte(out, (unsigned)((r * 255 + (LEVELS_R - 1) / 2) / (LEVELS_R - 1)));
-    world_bytes_byte(out, (unsigned)((g * 255 + (LEVELS_G - 1) / 2) / (LEVELS_G - 1)));
-    world_bytes_byte(out, (unsigned)((b * 255 + (LEVELS_B - 1) / 2) / (LEVELS_B - 1)));
-  }
+  for (int i = 0; i < 256; i++)
+    for (int c = 0; c < 3; c++) world_bytes_byte(out, i < palette->size ? palette->rgb[i][c] : 0);
   world_bytes_put(out, "\x21\xFF\x0BNETSCAPE2.0\x03\x01\x00\x00\x00", 19); // loop forever
 
   int delay = (int)(100.0f / fps + 0.5f); // centiseconds; viewers treat < 2 as slow
   delay = delay < 2 ? 2 : (delay > 65535 ? 65535 : delay);
   for (int64_t f = 0; f < frames; f++) {
-    const float *red = pixels + (size_t)f * area, *green = red + plane, *blue = green + plane;
+    const unsigned char *frame = rgb + 3 * (size_t)f * area;
     for (int64_t y = 0; y < height; y++)
       for (int64_t x = 0; x < width; x++) {
         size_t i = (size_t)(y * width + x);
-        unsigned t = bayer4[y & 3][x & 3];
-        indices[i] = (unsigned char)((dither(red[i], LEVELS_R, t) * LEVELS_G + dither(green[i], LEVELS_G, t)) * LEVELS_B +
-                                     dither(blue[i], LEVELS_B, t));
+        indices[i] = (unsigned char)world_gif_palette_map(palette, frame + 3 * i, y, x);
       }
     // graphic control: keep the frame (disposal 1), delay, no transparency
     world_bytes_put(out, "\x21\xF9\x04\x04", 4);
@@ -143,7 +135,6 @@ vdit_status world_encode_gif(const float *pixels, int64_t frames, int64_t height
     lzw_encode(indices, area, table, out);
   }
   world_bytes_byte(out, 0x3B);
-  free(indices);
-  free(table);
+  free(rgb), free(indices), free(table), free(palette);
   return VDIT_OK;
 }

@@ -315,7 +315,36 @@ static void path_in_tmp(char *path, size_t size, const char *name) {
 }
 
 // ---------------------------------------------------------------- tests
-static void check_gif(const char *path, const float *pixels, int64_t frames, int64_t height, int64_t width, float fps) {
+// Each pixel's entry is nearly the nearest of the palette's entries the image uses: the
+// encoder maps a dithered (+-6 levels a channel) value binned to 5 bits a channel, so it may
+// be off the nearest by 2 * (6 + 4) * sqrt(3) < 35 levels of distance. Returns the worst
+// excess over the nearest and the mean absolute error per channel (levels).
+static double gif_worst_excess(const gif_image *g, const float *pixels, size_t frames, size_t area, double *mean_abs) {
+  size_t plane = area * frames;
+  int used[256] = {0};
+  for (size_t i = 0; i < plane; i++) used[g->indices[i]] = 1;
+  double worst_excess = 0, abs_error = 0;
+  for (size_t f = 0; f < frames; f++)
+    for (size_t i = 0; i < area; i++) {
+      double want[3], best = INFINITY;
+      for (int c = 0; c < 3; c++) want[c] = floor(255.0 * clamp01(pixels[c * plane + f * area + i]) + 0.5);
+      for (int k = 0; k < 256; k++)
+        if (used[k]) {
+          double d = 0;
+          for (int c = 0; c < 3; c++) d += (g->palette[k][c] - want[c]) * (g->palette[k][c] - want[c]);
+          best = fmin(best, sqrt(d));
+        }
+      const unsigned char *got = g->palette[g->indices[f * area + i]];
+      double d = 0;
+      for (int c = 0; c < 3; c++) d += (got[c] - want[c]) * (got[c] - want[c]), abs_error += fabs(got[c] - want[c]);
+      worst_excess = fmax(worst_excess, sqrt(d) - best);
+    }
+  *mean_abs = abs_error / (3.0 * (double)plane);
+  return worst_excess;
+}
+
+static void check_gif(const char *path, const float *pixels, int64_t frames, int64_t height, int64_t width, float fps,
+                      double mean_error_limit) {
   CHECK_OK(vdit_video_write(path, pixels, frames, height, width, fps));
   size_t size = 0;
   unsigned char *data = read_all(path, &size);
@@ -329,21 +358,12 @@ static void check_gif(const char *path, const float *pixels, int64_t frames, int
   CHECK_EQ_INT(g.loops, 0); // forever
   CHECK_EQ_INT(g.delay, (int)(100.0f / fps + 0.5f));
   if (g.frames == frames) {
-    // each channel within one palette step (6, 7, 6 levels); dithering keeps the mean
-    const double step[3] = {255.0 / 5, 255.0 / 6, 255.0 / 5};
-    size_t area = (size_t)(height * width), plane = area * (size_t)frames;
-    double worst = 0, sum_error[3] = {0};
-    for (size_t f = 0; f < (size_t)frames; f++)
-      for (size_t i = 0; i < area; i++)
-        for (int c = 0; c < 3; c++) {
-          double want = 255.0 * clamp01(pixels[c * plane + f * area + i]);
-          double got = g.palette[g.indices[f * area + i]][c];
-          worst = fmax(worst, fabs(got - want) / step[c]);
-          sum_error[c] += got - want;
-        }
-    CHECK(worst <= 1.0 + 1e-6);
-    if (plane >= 256) // (a Bayer tile's thresholds average to no bias)
-      for (int c = 0; c < 3; c++) CHECK(fabs(sum_error[c] / (double)plane) < 0.1 * step[c]);
+    double mean = 0;
+    CHECK(gif_worst_excess(&g, pixels, (size_t)frames, (size_t)(height * width), &mean) < 35.0);
+    if (mean_error_limit > 0) {
+      CHECK(mean < mean_error_limit);
+      if (!(mean < mean_error_limit)) fprintf(stderr, "  mean |error| %.3f levels\n", mean);
+    }
   }
   free(g.indices);
   free(data);
@@ -353,14 +373,14 @@ static void test_gif(void) {
   char path[1024];
   path_in_tmp(path, sizeof path, "world_video_random.gif");
   float *noise = random_clip(11, 3, 37, 53); // odd sizes; random indices fill the LZW table
-  check_gif(path, noise, 3, 37, 53, 8.0f);
+  check_gif(path, noise, 3, 37, 53, 8.0f, 0);
   free(noise);
   noise = random_clip(12, 2, 90, 80); // > 4096 codes per frame: the table restarts
-  check_gif(path, noise, 2, 90, 80, 24.0f);
+  check_gif(path, noise, 2, 90, 80, 24.0f, 0);
   free(noise);
   float one[3] = {0.5f, 2.0f, -1.0f}; // a single pixel, clamped
   path_in_tmp(path, sizeof path, "world_video_pixel.GIF");
-  check_gif(path, one, 1, 1, 1, 1.0f);
+  check_gif(path, one, 1, 1, 1, 1.0f, 0.5);
 
   vdit_world_config c;
   vdit_world_config_default(&c);
@@ -368,7 +388,7 @@ static void test_gif(void) {
   vdit_world_clip clip;
   CHECK_OK(vdit_world_render(&c, 4, &clip));
   path_in_tmp(path, sizeof path, "world_video_clip.gif");
-  if (clip.pixels) check_gif(path, clip.pixels, c.frames, c.height, c.width, c.fps);
+  if (clip.pixels) check_gif(path, clip.pixels, c.frames, c.height, c.width, c.fps, 3.5); // smooth: the dither dominates
   vdit_world_clip_free(&clip);
 }
 
@@ -384,9 +404,8 @@ static void test_gif_lengths(void) {
     CHECK_OK(world_encode_gif(row, 1, 1, n, 8.0f, &bytes));
     gif_image g;
     int ok = gif_decode(bytes.data, bytes.size, &g) && g.frames == 1 && g.width == n;
-    for (int64_t x = 0; ok && x < n; x++)
-      for (int c = 0; c < 3; c++)
-        ok &= fabs(g.palette[g.indices[x]][c] - 255.0 * clamp01(row[c * n + x])) <= 255.0 / 5 + 1e-6;
+    double mean;
+    ok = ok && gif_worst_excess(&g, row, 1, (size_t)n, &mean) < 35.0;
     failures += !ok;
     free(g.indices);
     world_bytes_free(&bytes);
