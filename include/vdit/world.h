@@ -28,6 +28,9 @@ typedef struct vdit_world_config {
 
 #define VDIT_WORLD_MAX_OBJECTS 4
 #define VDIT_WORLD_CAPTION_SIZE 256
+// The most tokens a caption of the grammar has (4 objects with size, color and motion, the
+// floor and the longest camera phrase: 31), rounded up.
+#define VDIT_WORLD_MAX_TOKENS 32
 
 // Pinhole camera of one frame. intrinsics: fx, fy, cx, cy in pixels; world_to_camera:
 // row-major 3x4 [R | t] (camera looks down +z, x right, y down: the OpenCV convention).

@@ -108,7 +108,7 @@ static void test_caption_round_trip(void) {
     int32_t tokens[64];
     int64_t count = 0;
     CHECK_OK(vdit_world_tokenize(a.caption, tokens, 64, &count));
-    CHECK(count >= 8 && count <= 64);
+    CHECK(count >= 8 && count <= VDIT_WORLD_MAX_TOKENS);
     CHECK_OK(vdit_world_render_caption(&c, a.caption, seed, &b));
     CHECK(strcmp(a.caption, b.caption) == 0);
     CHECK(memcmp(a.pixels, b.pixels, clip_floats(&c) * sizeof(float)) == 0);
@@ -180,6 +180,13 @@ static void test_tokenize(void) {
   CHECK_EQ_INT(few[2], -5);
   CHECK_OK(vdit_world_tokenize("", NULL, 0, &count));
   CHECK_EQ_INT(count, 0);
+  // the longest caption of the grammar fits VDIT_WORLD_MAX_TOKENS
+  int32_t longest[VDIT_WORLD_MAX_TOKENS];
+  CHECK_OK(vdit_world_tokenize("a small red cube bouncing, a large blue torus spinning, a small white cone sliding and "
+                               "a large green cylinder bouncing on a checkered floor, the camera moves in a loop",
+                               longest, VDIT_WORLD_MAX_TOKENS, &count));
+  CHECK_EQ_INT(count, 31);
+  CHECK(count <= VDIT_WORLD_MAX_TOKENS);
   CHECK_STATUS(vdit_world_tokenize("a red elephant", tokens, 16, &count), VDIT_ERROR_INVALID_ARGUMENT);
   CHECK(strstr(vdit_last_error(), "'elephant'") != NULL);
 }
