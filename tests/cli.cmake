@@ -125,3 +125,5 @@ vdit_cli_test_fails(world_bad_objects "--objects must be a-b .* got '3-5'" world
 vdit_cli_test_fails(world_bad_caption "^vdit world: invalid argument: cannot parse the caption at 'dog' \\(word 3\\)" world -o x.gif --caption "a red dog")
 vdit_cli_test_fails(world_unwritable "^vdit world: i/o error: cannot write /no-such-folder-vdit/clip\\.gif" world -o /no-such-folder-vdit/clip.gif --frames 1 --size 4)
 vdit_cli_test_fails(world_bad_option "unknown option '--seeds'.*did you mean '--seed'" world --seeds 3 -o x.gif)
+vdit_cli_test(world_bench "2 clips of 2 frames of 8x8 \\(4-4 objects\\) in [0-9.]+ s: [0-9.]+ clips/s" world --bench 2 --frames 2 --size 8 --objects 4)
+vdit_cli_test(world_bench_json "^{\"clips\": 3, \"frames\": 1, \"height\": 6, \"width\": 10, \"objects\": \\[1, 3\\], \"seconds\": [0-9.]+, \"clips_per_second\": [0-9.]+" world --bench 3 --frames 1 --size 6x10 --json)
