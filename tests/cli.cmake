@@ -204,3 +204,24 @@ set_tests_properties(cli_generate_tiny PROPERTIES FIXTURES_REQUIRED cli_tiny_mod
 # tiny parallel regions cost 20x the work.
 set_tests_properties(cli_train_squares cli_train_resume cli_generate_tiny cli_generate_unknown_word
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
+
+# vdit world: one clip of the procedural world, its caption and cameras
+set(VDIT_WORLD_OUT ${CMAKE_CURRENT_BINARY_DIR})
+vdit_cli_test(world_help "usage: vdit world .*--caption TEXT" world --help)
+vdit_cli_test(help_lists_world "world +render a clip of the procedural 3D world" --help)
+vdit_cli_test(world_gif "seed 7, 4 frames of 24x40 at 8 fps -> [^\n]*world_cli\\.gif.*\ncaption: a (small|large) [a-z]+ [a-z]+.* on a (checkered|plain) floor, the camera [a-z ]+\ncameras .*\n +3 +48\\.00 48\\.00 20\\.00 12\\.00 +\\["
+              world --seed 7 -o ${VDIT_WORLD_OUT}/world_cli.gif --frames 4 --size 24x40)
+vdit_cli_test(world_caption_json
+  "^{\"seed\": 3, \"output\": \"[^\"]*world_cli\\.png\", \"frames\": 2, \"height\": 16, \"width\": 16, \"fps\": 12, \"render_seconds\": [0-9.]+, \"caption\": \"a (small|large) red cube and a large blue torus spinning on a plain floor, the camera moves in a loop\", \"cameras\": \\[{\"fx\": 19\\.2[0-9]*, \"fy\": 19\\.2[0-9]*, \"cx\": 8, \"cy\": 8, \"world_to_camera\": \\[[-0-9.e, ]+\\]}, {"
+  world --seed 3 -o ${VDIT_WORLD_OUT}/world_cli.png --frames 2 --size 16 --fps 12 --json
+  --caption "a red cube and a large blue torus spinning on a plain floor, the camera moves in a loop")
+vdit_cli_test(world_y4m "-> [^\n]*world_cli\\.y4m" world -o ${VDIT_WORLD_OUT}/world_cli.y4m --frames 2 --size 8 --objects 4)
+vdit_cli_test_fails(world_no_output "^vdit world: missing the output file: -o FILE" world --seed 1)
+vdit_cli_test_fails(world_bad_extension "^vdit world: cannot tell the video format of 'clip\\.mp4': use \\.gif, \\.png or \\.y4m" world -o clip.mp4)
+vdit_cli_test_fails(world_bad_size "--size must be HxW" world -o x.gif --size 32x)
+vdit_cli_test_fails(world_bad_objects "--objects must be a-b .* got '3-5'" world -o x.gif --objects 3-5)
+vdit_cli_test_fails(world_bad_caption "^vdit world: invalid argument: cannot parse the caption at 'dog' \\(word 3\\)" world -o x.gif --caption "a red dog")
+vdit_cli_test_fails(world_unwritable "^vdit world: i/o error: cannot write /no-such-folder-vdit/clip\\.gif" world -o /no-such-folder-vdit/clip.gif --frames 1 --size 4)
+vdit_cli_test_fails(world_bad_option "unknown option '--seeds'.*did you mean '--seed'" world --seeds 3 -o x.gif)
+vdit_cli_test(world_bench "2 clips of 2 frames of 8x8 \\(4-4 objects\\) in [0-9.]+ s: [0-9.]+ clips/s" world --bench 2 --frames 2 --size 8 --objects 4)
+vdit_cli_test(world_bench_json "^{\"clips\": 3, \"frames\": 1, \"height\": 6, \"width\": 10, \"objects\": \\[1, 3\\], \"seconds\": [0-9.]+, \"clips_per_second\": [0-9.]+" world --bench 3 --frames 1 --size 6x10 --json)

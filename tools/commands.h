@@ -18,5 +18,6 @@ extern const cli_command cli_command_capture;
 int cli_bench_model(int argc, char **argv);
 extern const cli_command cli_command_train;
 extern const cli_command cli_command_generate;
+extern const cli_command cli_command_world;
 
 #endif

@@ -16,6 +16,7 @@ static const cli_command *const commands[] = {
     &cli_command_capture,
     &cli_command_train,
     &cli_command_generate,
+    &cli_command_world,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

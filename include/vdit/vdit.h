@@ -12,5 +12,6 @@
 #include "vdit/pipe.h"
 #include "vdit/sim.h"
 #include "vdit/shield.h"
+#include "vdit/world.h"
 
 #endif

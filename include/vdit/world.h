@@ -28,6 +28,9 @@ typedef struct vdit_world_config {
 
 #define VDIT_WORLD_MAX_OBJECTS 4
 #define VDIT_WORLD_CAPTION_SIZE 256
+// The most tokens a caption of the grammar has (4 objects with size, color and motion, the
+// floor and the longest camera phrase: 31), rounded up.
+#define VDIT_WORLD_MAX_TOKENS 32
 
 // Pinhole camera of one frame. intrinsics: fx, fy, cx, cy in pixels; world_to_camera:
 // row-major 3x4 [R | t] (camera looks down +z, x right, y down: the OpenCV convention).
@@ -58,6 +61,13 @@ vdit_status vdit_world_render(const vdit_world_config *config, uint64_t seed, vd
 vdit_status vdit_world_render_caption(const vdit_world_config *config, const char *caption, uint64_t seed,
                                       vdit_world_clip *clip);
 void vdit_world_clip_free(vdit_world_clip *clip); // NULL or zeroed is fine
+
+// The trainer's loader: renders the clips of seeds[0..count) into caller memory, one clip per
+// thread (OpenMP) when there are several: pixels (count, 3, F, H, W); cameras (count, F) and
+// captions (count) may be NULL. Clip i has the bits vdit_world_render gives seeds[i].
+vdit_status vdit_world_render_batch(const vdit_world_config *config, const uint64_t *seeds, int64_t count,
+                                    float *pixels, vdit_world_camera *cameras,
+                                    char (*captions)[VDIT_WORLD_CAPTION_SIZE]);
 
 // The caption vocabulary: token 0 is padding, then every word of the grammar.
 int32_t vdit_world_vocab_size(void);
