@@ -106,3 +106,9 @@ vdit_cli_test_fails(shield_bad_policy "unknown policy 'sheild'.*did you mean 'sh
 vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536" shield --tokens 0)
 vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)
 vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 us" shield --policy custom --persistent-mantissa-us -3)
+# vdit attn check|bench|train --method sage (CPU emulation; the GPU kernels in tests/attn/test_attn_sage_gpu.c)
+vdit_cli_test(attn_sage_check "result: pass" attn check --method sage --sage-pv half --seq 200 --dim 64 --mask causal)
+vdit_cli_test(attn_sage_check_json "\"method\": \"sage\".*\"sage\": {\"granularity\": \"thread\", \"pv\": \"fp8\", \"smooth_q\": true}.*\"dv\": {"
+              attn check --method sage --sage-gran thread --smooth-q --seq 130 --json)
+vdit_cli_test_fails(attn_sage_bad_gran "unknown sage granularity 'lane'" attn check --method sage --sage-gran lane)
+vdit_cli_test(attn_sage_train "final \\(mean of last 10\\): dense [0-9.]+, sage [0-9.]+.*result: pass" attn train --steps 60)

@@ -44,6 +44,9 @@ vdit_status vdit_attn_cuda_resources_init(vdit_attn_cuda_resources *r, const vdi
 void vdit_attn_cuda_resources_free(vdit_attn_cuda_resources *r) {
   vdit_device_free(r->device, r->key_lengths);
   vdit_device_free(r->device, r->workspace);
+  vdit_device_free(r->device, r->sage_workspace);
+  r->sage_workspace = NULL;
+  r->sage_workspace_bytes = 0;
   r->key_lengths = NULL;
   r->workspace = NULL;
   r->workspace_bytes = 0;
