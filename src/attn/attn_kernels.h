@@ -61,6 +61,20 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
                                          const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                          vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
 
+#ifdef VDIT_HAVE_CUDA
+#include "attn/cuda/attn_cuda.h"
+// Shared by the dense and sage CUDA plans (attn_dense_cuda.c): kernel parameters from the
+// tensors, element strides over (batch, sequence, head), the LSE check, and making the plan's
+// GPU current around a call (leave restores the caller's and passes `status` on).
+void vdit_attn_cuda_params_init(vdit_attn_cuda_params *p, const vdit_attn_problem *problem,
+                                const vdit_attn_cuda_resources *r, const vdit_tensor *q, const vdit_tensor *k,
+                                const vdit_tensor *v, const vdit_tensor *o, const vdit_tensor *lse);
+void vdit_attn_cuda_strides_bsh(const vdit_tensor *t, vdit_attn_layout layout, int64_t *sb, int64_t *ss, int64_t *sh);
+vdit_status vdit_attn_cuda_check_lse(const vdit_tensor *lse, vdit_device device);
+vdit_status vdit_attn_cuda_device_enter(vdit_device device, int *previous);
+vdit_status vdit_attn_cuda_device_leave(int previous, vdit_status status);
+#endif
+
 // Tensor (either layout, any float dtype, head dim contiguous) <-> contiguous host fp32
 // (B, H, S, D) array, through vdit_tensor_convert (attn.c).
 vdit_status vdit_attn_tensor_to_bhsd(const vdit_tensor *t, vdit_attn_layout layout, float *out);

@@ -8,9 +8,12 @@
 //   K'     = K - mu;  Q' = Q, or Q - q_mean(block of 128) with smooth_q
 //   INT8   scale = amax(group) / 127, code = round_half_even(x / scale) (num.h's INT8 rule;
 //          0 when amax = 0); groups by granularity, see sage_q_group / sage_k_group
-//   score  t = float(int32 dot) * (q_scale * (softmax_scale * log2 e) * k_scale)
-//          (+ (q_mean . K'_j) * softmax_scale * log2 e with smooth_q), log2 units
+//   score  t = float(int32 dot) * c, c = (q_scale * (softmax_scale * log2 e)) * k_scale
+//          (+ (q_mean . K'_j) * softmax_scale * log2 e with smooth_q), log2 units; the tile's
+//          row max m is taken over t
 //   P V    online softmax over 128-key tiles; fp8: P' = 2^(t - m + log2 448) in (0, 448],
+//          computed as 2^fma(2^23 + 2^22 + dot, c, -fma(2^23 + 2^22, c, m - log2 448)) (the
+//          GPU's one FFMA per score: the integer enters through its float bits),
 //          V per channel scale amax(V[:, d] over j < n) / 448, both e4m3 (satfinite, RNE);
 //          the tile's sum of P'8 V8 is formed alone in fp32, then O = O * alpha + tile;
 //          half: P = 2^(t - m) rounded to the 16-bit dtype, V as given
@@ -41,6 +44,7 @@
 #define SAGE_LOG2_448 8.807354922057604f
 #define SAGE_LOG2E 1.4426950408889634f
 #define SAGE_LN2 0.6931471805599453f
+#define SAGE_EXP_BIAS 12582912.0f // 2^23 + 2^22: float(2^23 + 2^22 + n) is exact for |n| < 2^22
 
 // INT8 scale group of query token i / key token j in the forward, and the group counts.
 VDIT_HOST_DEVICE int64_t sage_q_group(int granularity, int64_t i) {

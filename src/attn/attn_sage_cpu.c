@@ -76,7 +76,7 @@ static void fwd_head_free(sage_fwd_head *w) { free(w->block); }
 static int fwd_head_alloc(const vdit_attn_shape *s, int granularity, sage_fwd_head *w) {
   const int64_t D = s->head_dim, Sq = s->seq_q, Sk = s->seq_k;
   const int64_t nqg = sage_q_groups(granularity, Sq), nkg = sage_k_groups(granularity, Sk);
-  size_t floats = (size_t)(D + Sk * D + Sq * D + nqg + nkg + Sk * D + D + Sq + Sk + 2 * Sk + 8);
+  size_t floats = (size_t)(D + Sk * D + Sq * D + nqg + nkg + Sk * D + D + Sq + Sk + 4 * Sk + 8);
   size_t bytes = floats * sizeof(float) + (size_t)(Sq * D + Sk * D);
   w->block = malloc(bytes);
   if (!w->block) return 0;
@@ -90,7 +90,7 @@ static int fwd_head_alloc(const vdit_attn_shape *s, int granularity, sage_fwd_he
   w->vs = f, f += D;
   w->qmu = f, f += Sq;
   w->bias = f, f += Sk;
-  w->row = f, f += 2 * Sk + 8;
+  w->row = f, f += 4 * Sk + 8;
   w->q8 = (int8_t *)f;
   w->k8 = w->q8 + Sq * D;
   return 1;
@@ -140,7 +140,8 @@ static void sage_forward_head(const vdit_attn_problem *p, vdit_dtype half, int64
       else w->vq[j * D + d] = w->vs[d] > 0.0f ? vdit_num_decode_e4m3(vdit_num_encode_e4m3(VDIT_FDIV(x, w->vs[d]))) : 0.0f;
     }
 
-  float *t = w->row, *pq = w->row + Sk;
+  float *t = w->row, *pq = w->row + Sk, *cs = w->row + 2 * Sk;
+  int32_t *acc_i = (int32_t *)(w->row + 3 * Sk);
   float acc[256], tile[256];
   for (int64_t i0 = 0; i0 < Sq; i0 += SAGE_FWD_BM) {
     const int64_t i1 = i0 + SAGE_FWD_BM < Sq ? i0 + SAGE_FWD_BM : Sq;
@@ -166,7 +167,10 @@ static void sage_forward_head(const vdit_attn_problem *p, vdit_dtype half, int64
             continue;
           }
           const float c = VDIT_FMUL(qsf, w->ks[sage_k_group(gran, j)]);
-          float x = VDIT_FMUL((float)dot_i8(w->q8 + i * D, w->k8 + j * D, D), c);
+          const int32_t a = dot_i8(w->q8 + i * D, w->k8 + j * D, D);
+          acc_i[j] = a;
+          cs[j] = c;
+          float x = VDIT_FMUL((float)a, c);
           if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
           t[j] = x;
           mt = fmaxf(mt, x);
@@ -178,7 +182,12 @@ static void sage_forward_head(const vdit_attn_problem *p, vdit_dtype half, int64
         float sum = 0.0f;
         for (int64_t d = 0; d < D; d++) tile[d] = 0.0f;
         for (int64_t j = j0; j < j1; j++) {
-          const float pj = exp2f(VDIT_FSUB(t[j], shift));
+          float pj = 0.0f;
+          if (t[j] != -INFINITY) { // the GPU's FFMA form of 2^(t - shift), attn_sage.h
+            float x = fmaf((float)(acc_i[j] + (int32_t)SAGE_EXP_BIAS), cs[j], -fmaf(SAGE_EXP_BIAS, cs[j], shift));
+            if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
+            pj = exp2f(x);
+          }
           sum = VDIT_FADD(sum, pj);
           pq[j] = fp8 ? vdit_num_decode_e4m3(vdit_num_encode_e4m3(pj)) : round_half(half, pj);
           if (pq[j] == 0.0f) continue;
