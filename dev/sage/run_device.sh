@@ -2,7 +2,8 @@
 # dev/sage: one device call. Validates the sage CUDA forward (test_attn_sage_gpu: CUDA against
 # the CPU emulation and the fp64 acceptance; `vdit attn check --method sage --device cuda` on
 # plain, outlier and video inputs), then, if that passed (FORCE_BENCH=1 times anyway), times
-# every forward variant (VDIT_SAGE_VARIANT) and granularity at B=1 H=12 S=32760 D=128 (bf16,
+# every forward variant (VDIT_SAGE_VARIANT, read by the engine builds of runs 1 and 2 only: the
+# engine now has variant 0 alone, so VARIANTS=0 with a current build) and granularity at B=1 H=12 S=32760 D=128 (bf16,
 # (B, H, S, D) layout, CUDA events), our dense bf16 forward and backward, and PyTorch's FA2 and
 # cuDNN (bench/attn_peer.py) in the same call. Logs and JSON lines under $OUT.
 # Binaries: BIN (default dev/sage/bin, prebuilt with the same nvcc 13.0 and carried) holding
