@@ -225,3 +225,9 @@ vdit_cli_test_fails(world_unwritable "^vdit world: i/o error: cannot write /no-s
 vdit_cli_test_fails(world_bad_option "unknown option '--seeds'.*did you mean '--seed'" world --seeds 3 -o x.gif)
 vdit_cli_test(world_bench "2 clips of 2 frames of 8x8 \\(4-4 objects\\) in [0-9.]+ s: [0-9.]+ clips/s" world --bench 2 --frames 2 --size 8 --objects 4)
 vdit_cli_test(world_bench_json "^{\"clips\": 3, \"frames\": 1, \"height\": 6, \"width\": 10, \"objects\": \\[1, 3\\], \"seconds\": [0-9.]+, \"clips_per_second\": [0-9.]+" world --bench 3 --frames 1 --size 6x10 --json)
+# vdit attn check|bench|train --method sage (CPU emulation; the GPU kernels in tests/attn/test_attn_sage_gpu.c)
+vdit_cli_test(attn_sage_check "result: pass" attn check --method sage --sage-pv half --seq 200 --dim 64 --mask causal)
+vdit_cli_test(attn_sage_check_json "\"method\": \"sage\".*\"sage\": {\"granularity\": \"thread\", \"pv\": \"fp8\", \"smooth_q\": true}.*\"dv\": {"
+              attn check --method sage --sage-gran thread --smooth-q --seq 130 --json)
+vdit_cli_test_fails(attn_sage_bad_gran "unknown sage granularity 'lane'" attn check --method sage --sage-gran lane)
+vdit_cli_test(attn_sage_train "final \\(mean of last 10\\): dense [0-9.]+, sage [0-9.]+.*result: pass" attn train --steps 60)

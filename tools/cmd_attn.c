@@ -1,10 +1,12 @@
 // vdit attn check|bench: correctness against the fp64 reference, and timing.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
+#include "attn/attn_train.h"
 #include "commands.h"
 #include "vdit/vdit.h"
 
@@ -14,6 +16,8 @@ typedef struct attn_flags {
   int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
   int json, forward_only;
   float *qkv_values[3]; // Q, K, V read from --qkv (B, H, S, D), or NULL
+  const char *sage_gran, *sage_pv;
+  int smooth_q;
 } attn_flags;
 
 static void flags_free(attn_flags *f) {
@@ -50,10 +54,10 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}};
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense or sage (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -68,10 +72,13 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
       {"forward-only", CLI_FLAG, &f->forward_only, NULL, "skip the backward"},
       {"json", CLI_FLAG, &f->json, NULL, "print one JSON object"},
+      {"sage-gran", CLI_STRING, &f->sage_gran, "G", "sage INT8 scale groups: block, warp or thread (default block)"},
+      {"sage-pv", CLI_STRING, &f->sage_pv, "P", "sage P V precision: fp8 or half (default fp8)"},
+      {"smooth-q", CLI_FLAG, &f->smooth_q, NULL, "sage: also smooth Q (subtract each block's mean)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
-  int option_count = is_bench ? 17 : 15;
+  int option_count = is_bench ? 20 : 18;
   int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *name = command->name;
@@ -79,6 +86,10 @@ static int parse_flags(const cli_command *command, const char *description, int 
   memset(spec, 0, sizeof *spec);
   if (vdit_attn_method_parse(f->method, &spec->config.method) != VDIT_OK)
     return cli_usage_error(name, hint, "%s", vdit_last_error());
+  if (vdit_attn_sage_granularity_parse(f->sage_gran, &spec->config.sage.granularity) != VDIT_OK ||
+      vdit_attn_sage_pv_parse(f->sage_pv, &spec->config.sage.pv) != VDIT_OK)
+    return cli_usage_error(name, hint, "%s", vdit_last_error());
+  spec->config.sage.smooth_q = f->smooth_q;
   if (strcmp(f->layout, "bshd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BSHD;
   else if (strcmp(f->layout, "bhsd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BHSD;
   else return cli_usage_error(name, hint, "unknown layout '%s' (bshd or bhsd)", f->layout);
@@ -125,6 +136,9 @@ static void print_shape_json(const vdit_attn_check_spec *spec, const attn_flags 
          f->method, (long long)spec->shape.batch, (long long)spec->shape.heads, (long long)spec->shape.seq_q,
          (long long)spec->shape.seq_k, (long long)spec->shape.head_dim, f->layout, f->mask,
          vdit_dtype_name(spec->dtype), f->inputs, f->device, (long long)f->seed);
+  if (spec->config.method == VDIT_ATTN_SAGE)
+    printf(", \"sage\": {\"granularity\": \"%s\", \"pv\": \"%s\", \"smooth_q\": %s}", f->sage_gran, f->sage_pv,
+           f->smooth_q ? "true" : "false");
 }
 
 static const char *const check_description =
@@ -181,17 +195,94 @@ static int run_check(int argc, char **argv) {
 
 static int run_bench(int argc, char **argv);
 
+// ---------------------------------------------------------------- train
+static const char *const train_description =
+    "Trains a small one-layer attention model (B=2, S=64, C=64, 2 heads of 32) to imitate a\n"
+    "fixed random teacher, once with dense attention and once with --method, on the same\n"
+    "batches (Adam, MSE; CPU, fp32 tensors), and prints both loss curves. bench/attn_train_svg.py\n"
+    "turns the JSON into the plot of docs/attention.md. Exits 1 when the final losses (mean of\n"
+    "the last 10 steps) differ by more than 1%.";
+
+static int run_train(int argc, char **argv) {
+  static const cli_command train = {"attn train", "", "vdit attn train [options]", NULL};
+  const char *method = "sage", *gran = "block", *pv = "fp8";
+  int64_t steps = 200, seed = 7;
+  int json = 0, smooth_q = 0;
+  const cli_option options[] = {
+      {"method", CLI_STRING, &method, "NAME", "the method compared with dense (default sage)"},
+      {"steps", CLI_INT, &steps, "N", "training steps, 10..100000 (default 200)"},
+      {"seed", CLI_INT, &seed, "N", "Philox seed of weights and batches (default 7)"},
+      {"sage-gran", CLI_STRING, &gran, "G", "sage INT8 scale groups: block, warp or thread (default block)"},
+      {"sage-pv", CLI_STRING, &pv, "P", "sage P V precision: fp8 or half (default fp8)"},
+      {"smooth-q", CLI_FLAG, &smooth_q, NULL, "sage: also smooth Q"},
+      {"json", CLI_FLAG, &json, NULL, "print one JSON object with both curves"},
+  };
+  int code = cli_parse(&train, train_description, options, 7, argc, argv, NULL, 0, NULL);
+  if (code >= 0) return code;
+  const char *hint = "see 'vdit attn train --help'";
+  vdit_attn_method m;
+  if (vdit_attn_method_parse(method, &m) != VDIT_OK) return cli_usage_error("attn train", hint, "%s", vdit_last_error());
+  if (steps < 10 || steps > 100000) return cli_usage_error("attn train", hint, "--steps must be in 10..100000");
+  if (seed < 0) return cli_usage_error("attn train", hint, "--seed must be >= 0");
+  vdit_attn_train_spec base = vdit_attn_train_default(VDIT_ATTN_DENSE), other = vdit_attn_train_default(m);
+  if (vdit_attn_sage_granularity_parse(gran, &other.config.sage.granularity) != VDIT_OK ||
+      vdit_attn_sage_pv_parse(pv, &other.config.sage.pv) != VDIT_OK)
+    return cli_usage_error("attn train", hint, "%s", vdit_last_error());
+  other.config.sage.smooth_q = smooth_q;
+  base.steps = other.steps = (int)steps;
+  base.seed = other.seed = (uint64_t)seed;
+  float *losses = malloc((size_t)steps * 2 * sizeof *losses);
+  if (!losses) return cli_report_failure("attn train", VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the curves"));
+  vdit_status status = vdit_attn_train_run(&base, losses);
+  if (status == VDIT_OK) status = vdit_attn_train_run(&other, losses + steps);
+  if (status != VDIT_OK) {
+    free(losses);
+    return cli_report_failure("attn train", status);
+  }
+  double tail[2] = {0.0, 0.0};
+  for (int c = 0; c < 2; c++)
+    for (int64_t i = steps - 10; i < steps; i++) tail[c] += losses[c * steps + i] / 10.0;
+  const double diff = (tail[1] - tail[0]) / tail[0];
+  const int passed = fabs(diff) <= 0.01;
+  if (json) {
+    printf("{\"model\": {\"batch\": %lld, \"seq\": %lld, \"model_dim\": %lld, \"heads\": %lld, \"head_dim\": %lld, "
+           "\"learning_rate\": %g}, \"steps\": %lld, \"seed\": %lld, \"method\": \"%s\"",
+           (long long)base.batch, (long long)base.seq, (long long)base.model_dim, (long long)base.heads,
+           (long long)base.head_dim, (double)base.learning_rate, (long long)steps, (long long)seed, method);
+    if (m == VDIT_ATTN_SAGE)
+      printf(", \"sage\": {\"granularity\": \"%s\", \"pv\": \"%s\", \"smooth_q\": %s}", gran, pv,
+             smooth_q ? "true" : "false");
+    for (int c = 0; c < 2; c++) {
+      printf(", \"%s\": [", c == 0 ? "dense" : "other");
+      for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)losses[c * steps + i]);
+      printf("]");
+    }
+    printf(", \"final\": {\"dense\": %.6g, \"other\": %.6g, \"rel_diff\": %.6g}, \"passed\": %s}\n", tail[0], tail[1],
+           diff, passed ? "true" : "false");
+  } else {
+    printf("attn train: dense vs %s, %lld steps, seed %lld\n", method, (long long)steps, (long long)seed);
+    for (int64_t i = 0; i < steps; i += steps / 10)
+      printf("step %5lld  dense %.5f  %s %.5f\n", (long long)i, (double)losses[i], method, (double)losses[steps + i]);
+    printf("final (mean of last 10): dense %.5f, %s %.5f (%+.3f%%)\nresult: %s\n", tail[0], method, tail[1], 100.0 * diff,
+           passed ? "pass" : "FAIL");
+  }
+  free(losses);
+  return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 static int run_attn(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "train") == 0) return run_train(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: vdit attn check|bench [options]\n\n"
+    printf("usage: vdit attn check|bench|train [options]\n\n"
            "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
-           "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n");
+           "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n"
+           "  train   train a small attention model with dense and a method (see 'vdit attn train --help')\n");
     return CLI_EXIT_OK;
   }
-  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check or bench");
-  static const char *const subcommands[] = {"check", "bench", NULL};
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench or train");
+  static const char *const subcommands[] = {"check", "bench", "train", NULL};
   return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
@@ -247,6 +338,6 @@ static int run_bench(int argc, char **argv) {
 const cli_command cli_command_attn = {
     .name = "attn",
     .summary = "attention methods: check against the fp64 reference, bench",
-    .usage = "vdit attn check|bench [options]",
+    .usage = "vdit attn check|bench|train [options]",
     .run = run_attn,
 };

@@ -21,6 +21,7 @@ extern "C" {
 
 typedef enum vdit_attn_method {
   VDIT_ATTN_DENSE = 0, // exact softmax attention
+  VDIT_ATTN_SAGE,      // SageAttention-style INT8 Q K^T, FP8 (or 16-bit) P V; SageBwd INT8 backward
   VDIT_ATTN_METHOD_COUNT
 } vdit_attn_method;
 
@@ -39,6 +40,32 @@ typedef enum vdit_attn_layout {
   VDIT_ATTN_LAYOUT_BHSD,     // (batch, heads, sequence, head dim)
 } vdit_attn_layout;
 
+// Options of VDIT_ATTN_SAGE (docs/attention.md, "Sage" gives every operand's scale rule). A
+// zeroed struct is the default: per-block scales, FP8 P V, no Q-smoothing. K is always
+// smoothed (its per-(batch, head) token mean is subtracted before quantizing; the returned LSE
+// is corrected back to the unsmoothed scores).
+typedef enum vdit_attn_sage_granularity {
+  // Token groups sharing one INT8 scale in the forward's Q K^T:
+  VDIT_ATTN_SAGE_PER_BLOCK = 0, // Q: 128-token blocks; K: 128-token blocks
+  VDIT_ATTN_SAGE_PER_WARP,      // Q: 16-token blocks (one MMA warp's rows); K: 64-token blocks
+  VDIT_ATTN_SAGE_PER_THREAD,    // Q: tokens {i, i + 8} of each 16-token block (one thread's
+                                // fragment rows); K: tokens with equal (j % 8) / 2 in a
+                                // 128-token block (one thread's fragment columns)
+  VDIT_ATTN_SAGE_GRANULARITY_COUNT
+} vdit_attn_sage_granularity;
+
+typedef enum vdit_attn_sage_pv {
+  VDIT_ATTN_SAGE_PV_FP8 = 0, // P scaled so its max maps to 448, V per channel, both e4m3
+  VDIT_ATTN_SAGE_PV_HALF,    // P rounded to the tensors' 16-bit dtype (bf16 for f32 tensors)
+  VDIT_ATTN_SAGE_PV_COUNT
+} vdit_attn_sage_pv;
+
+typedef struct vdit_attn_sage_options {
+  vdit_attn_sage_granularity granularity;
+  vdit_attn_sage_pv pv;
+  int smooth_q; // also subtract each 128-token Q block's mean, adding q_mean K^T back in fp32
+} vdit_attn_sage_options;
+
 typedef struct vdit_attn_config {
   vdit_attn_method method;
   vdit_attn_layout layout;
@@ -46,6 +73,7 @@ typedef struct vdit_attn_config {
   vdit_attn_mask mask;
   int64_t mask_block_length;    // tokens per block, for VDIT_ATTN_MASK_BLOCK_CAUSAL
   const int64_t *key_lengths;   // host array of B valid key counts (<= Sk), or NULL for all
+  vdit_attn_sage_options sage;  // VDIT_ATTN_SAGE only
 } vdit_attn_config;
 
 typedef struct vdit_attn_shape {
@@ -88,6 +116,11 @@ static inline int64_t vdit_attn_key_limit(const vdit_attn_config *config, int64_
 
 const char *vdit_attn_method_name(vdit_attn_method method);
 vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method);
+// "block", "warp", "thread" and "fp8", "half".
+const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity);
+vdit_status vdit_attn_sage_granularity_parse(const char *name, vdit_attn_sage_granularity *granularity);
+const char *vdit_attn_sage_pv_name(vdit_attn_sage_pv pv);
+vdit_status vdit_attn_sage_pv_parse(const char *name, vdit_attn_sage_pv *pv);
 
 #ifdef __cplusplus
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "attn/attn_kernels.h"
+#include "attn/attn_sage.h"
 #include "vdit/attn.h"
 
 struct vdit_attn_plan {
@@ -22,6 +23,7 @@ struct vdit_attn_plan {
 const char *vdit_attn_method_name(vdit_attn_method method) {
   switch (method) {
     case VDIT_ATTN_DENSE: return "dense";
+    case VDIT_ATTN_SAGE: return "sage";
     case VDIT_ATTN_METHOD_COUNT: break;
   }
   return "unknown";
@@ -33,7 +35,44 @@ vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
       *method = (vdit_attn_method)m;
       return VDIT_OK;
     }
-  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense)", name);
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage)", name);
+}
+
+const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity) {
+  switch (granularity) {
+    case VDIT_ATTN_SAGE_PER_BLOCK: return "block";
+    case VDIT_ATTN_SAGE_PER_WARP: return "warp";
+    case VDIT_ATTN_SAGE_PER_THREAD: return "thread";
+    case VDIT_ATTN_SAGE_GRANULARITY_COUNT: break;
+  }
+  return "unknown";
+}
+
+vdit_status vdit_attn_sage_granularity_parse(const char *name, vdit_attn_sage_granularity *granularity) {
+  for (int g = 0; g < VDIT_ATTN_SAGE_GRANULARITY_COUNT; g++)
+    if (strcmp(name, vdit_attn_sage_granularity_name((vdit_attn_sage_granularity)g)) == 0) {
+      *granularity = (vdit_attn_sage_granularity)g;
+      return VDIT_OK;
+    }
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown sage granularity '%s' (block, warp or thread)", name);
+}
+
+const char *vdit_attn_sage_pv_name(vdit_attn_sage_pv pv) {
+  switch (pv) {
+    case VDIT_ATTN_SAGE_PV_FP8: return "fp8";
+    case VDIT_ATTN_SAGE_PV_HALF: return "half";
+    case VDIT_ATTN_SAGE_PV_COUNT: break;
+  }
+  return "unknown";
+}
+
+vdit_status vdit_attn_sage_pv_parse(const char *name, vdit_attn_sage_pv *pv) {
+  for (int v = 0; v < VDIT_ATTN_SAGE_PV_COUNT; v++)
+    if (strcmp(name, vdit_attn_sage_pv_name((vdit_attn_sage_pv)v)) == 0) {
+      *pv = (vdit_attn_sage_pv)v;
+      return VDIT_OK;
+    }
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown sage P V precision '%s' (fp8 or half)", name);
 }
 
 // (batch, heads, seq, dim) of a Q/K/V-like tensor in `layout`.
@@ -90,6 +129,11 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
   if (config->mask == VDIT_ATTN_MASK_BLOCK_CAUSAL && config->mask_block_length < 1)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: block-causal mask needs a block length >= 1 (got %lld)",
                       (long long)config->mask_block_length);
+  if (config->method == VDIT_ATTN_SAGE &&
+      ((unsigned)config->sage.granularity >= VDIT_ATTN_SAGE_GRANULARITY_COUNT ||
+       (unsigned)config->sage.pv >= VDIT_ATTN_SAGE_PV_COUNT))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sage options (granularity %d, pv %d)",
+                      (int)config->sage.granularity, (int)config->sage.pv);
   if (config->softmax_scale < 0 || !isfinite(config->softmax_scale))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax scale must be finite and >= 0 (0 = 1/sqrt(D))");
   if (config->key_lengths)
@@ -228,14 +272,19 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   VDIT_TRY(check_like(plan, v, "V", p.seq_k));
   VDIT_TRY(check_like(plan, o, "O", p.seq_q));
   VDIT_TRY(check_lse(plan, lse));
-  if (plan->device.type == VDIT_DEVICE_CUDA) return vdit_attn_cuda_dense_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
+  const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
+  if (plan->device.type == VDIT_DEVICE_CUDA)
+    return sage ? vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse)
+                : vdit_attn_cuda_dense_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 0, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;
   vdit_status status = vdit_attn_tensor_to_bhsd(q, layout, a.q);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, layout, a.k);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
-  if (status == VDIT_OK) status = vdit_attn_cpu_dense_forward(&plan->problem, a.q, a.k, a.v, a.o, a.lse);
+  if (status == VDIT_OK)
+    status = sage ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
+                  : vdit_attn_cpu_dense_forward(&plan->problem, a.q, a.k, a.v, a.o, a.lse);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
   vdit_tensor lse_array;
   if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
@@ -257,8 +306,10 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   VDIT_TRY(check_like(plan, dk, "dK", p.seq_k));
   VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
   VDIT_TRY(check_lse(plan, lse));
+  const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
   if (plan->device.type == VDIT_DEVICE_CUDA)
-    return vdit_attn_cuda_dense_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
+    return sage ? vdit_attn_cuda_sage_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
+                : vdit_attn_cuda_dense_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 1, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;
@@ -271,7 +322,8 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
   if (status == VDIT_OK) status = vdit_tensor_copy(&lse_array, lse);
   if (status == VDIT_OK)
-    status = vdit_attn_cpu_dense_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
+    status = sage ? vdit_attn_cpu_sage_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
+                  : vdit_attn_cpu_dense_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dq, layout, dq);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dk, layout, dk);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dv, layout, dv);

@@ -44,6 +44,9 @@ vdit_status vdit_attn_cuda_resources_init(vdit_attn_cuda_resources *r, const vdi
 void vdit_attn_cuda_resources_free(vdit_attn_cuda_resources *r) {
   vdit_device_free(r->device, r->key_lengths);
   vdit_device_free(r->device, r->workspace);
+  vdit_device_free(r->device, r->sage_workspace);
+  r->sage_workspace = NULL;
+  r->sage_workspace_bytes = 0;
   r->key_lengths = NULL;
   r->workspace = NULL;
   r->workspace_bytes = 0;
@@ -51,13 +54,13 @@ void vdit_attn_cuda_resources_free(vdit_attn_cuda_resources *r) {
 
 #ifdef VDIT_HAVE_CUDA
 // Element strides over (batch, sequence, head) of a (B, S, H, D) or (B, H, S, D) tensor.
-static void strides_bsh(const vdit_tensor *t, vdit_attn_layout layout, int64_t *sb, int64_t *ss, int64_t *sh) {
+void vdit_attn_cuda_strides_bsh(const vdit_tensor *t, vdit_attn_layout layout, int64_t *sb, int64_t *ss, int64_t *sh) {
   *sb = t->stride[0];
   *ss = layout == VDIT_ATTN_LAYOUT_BSHD ? t->stride[1] : t->stride[2];
   *sh = layout == VDIT_ATTN_LAYOUT_BSHD ? t->stride[2] : t->stride[1];
 }
 
-static vdit_status check_lse(const vdit_tensor *lse, vdit_device device) {
+vdit_status vdit_attn_cuda_check_lse(const vdit_tensor *lse, vdit_device device) {
   if (!vdit_device_equal(lse->device, device))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: LSE must be on the GPU of Q");
   if (!vdit_tensor_is_contiguous(lse))
@@ -65,7 +68,7 @@ static vdit_status check_lse(const vdit_tensor *lse, vdit_device device) {
   return VDIT_OK;
 }
 
-static void params_init(vdit_attn_cuda_params *p, const vdit_attn_problem *problem, const vdit_attn_cuda_resources *r,
+void vdit_attn_cuda_params_init(vdit_attn_cuda_params *p, const vdit_attn_problem *problem, const vdit_attn_cuda_resources *r,
                         const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, const vdit_tensor *o,
                         const vdit_tensor *lse) {
   const vdit_attn_layout layout = problem->config.layout;
@@ -85,20 +88,20 @@ static void params_init(vdit_attn_cuda_params *p, const vdit_attn_problem *probl
   p->v = v->data;
   p->o = o->data;
   p->lse = (float *)lse->data;
-  strides_bsh(q, layout, &p->q_sb, &p->q_ss, &p->q_sh);
-  strides_bsh(k, layout, &p->k_sb, &p->k_ss, &p->k_sh);
-  strides_bsh(v, layout, &p->v_sb, &p->v_ss, &p->v_sh);
-  strides_bsh(o, layout, &p->o_sb, &p->o_ss, &p->o_sh);
+  vdit_attn_cuda_strides_bsh(q, layout, &p->q_sb, &p->q_ss, &p->q_sh);
+  vdit_attn_cuda_strides_bsh(k, layout, &p->k_sb, &p->k_ss, &p->k_sh);
+  vdit_attn_cuda_strides_bsh(v, layout, &p->v_sb, &p->v_ss, &p->v_sh);
+  vdit_attn_cuda_strides_bsh(o, layout, &p->o_sb, &p->o_ss, &p->o_sh);
 }
 
 // Makes the plan's GPU current; device_leave restores the caller's and passes `status` on.
-static vdit_status device_enter(vdit_device device, int *previous) {
+vdit_status vdit_attn_cuda_device_enter(vdit_device device, int *previous) {
   VDIT_CUDA_TRY(cudaGetDevice(previous));
   if (*previous != device.index) VDIT_CUDA_TRY(cudaSetDevice(device.index));
   return VDIT_OK;
 }
 
-static vdit_status device_leave(int previous, vdit_status status) {
+vdit_status vdit_attn_cuda_device_leave(int previous, vdit_status status) {
   int current = previous;
   cudaError_t error = cudaGetDevice(&current);
   if (error == cudaSuccess && current != previous) error = cudaSetDevice(previous);
@@ -113,12 +116,12 @@ static vdit_status device_leave(int previous, vdit_status status) {
 vdit_status vdit_attn_cuda_dense_forward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *r, const vdit_tensor *q,
                                          const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
 #ifdef VDIT_HAVE_CUDA
-  VDIT_TRY(check_lse(lse, r->device));
+  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
   vdit_attn_cuda_params p;
-  params_init(&p, problem, r, q, k, v, o, lse);
+  vdit_attn_cuda_params_init(&p, problem, r, q, k, v, o, lse);
   int previous = 0;
-  VDIT_TRY(device_enter(r->device, &previous));
-  return device_leave(previous, vdit_attn_cuda_forward(&p, 0));
+  VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
+  return vdit_attn_cuda_device_leave(previous, vdit_attn_cuda_forward(&p, 0));
 #else
   (void)problem, (void)q, (void)k, (void)v, (void)o, (void)lse;
   return vdit_device_check(r->device);
@@ -130,7 +133,7 @@ vdit_status vdit_attn_cuda_dense_backward(const vdit_attn_problem *problem, vdit
                                           const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                           vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv) {
 #ifdef VDIT_HAVE_CUDA
-  VDIT_TRY(check_lse(lse, r->device));
+  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
   const vdit_attn_shape s = problem->shape;
   if (!r->workspace) { // once per plan, at its first backward: a forward-only plan never pays for it
     size_t bytes = vdit_attn_cuda_backward_workspace_bytes(s.batch, s.heads, s.seq_q, s.head_dim);
@@ -138,20 +141,20 @@ vdit_status vdit_attn_cuda_dense_backward(const vdit_attn_problem *problem, vdit
     r->workspace_bytes = bytes;
   }
   vdit_attn_cuda_params p;
-  params_init(&p, problem, r, q, k, v, o, lse);
+  vdit_attn_cuda_params_init(&p, problem, r, q, k, v, o, lse);
   const vdit_attn_layout layout = problem->config.layout;
   p.d_o = d_o->data;
   p.dq = dq->data;
   p.dk = dk->data;
   p.dv = dv->data;
-  strides_bsh(d_o, layout, &p.do_sb, &p.do_ss, &p.do_sh);
-  strides_bsh(dq, layout, &p.dq_sb, &p.dq_ss, &p.dq_sh);
-  strides_bsh(dk, layout, &p.dk_sb, &p.dk_ss, &p.dk_sh);
-  strides_bsh(dv, layout, &p.dv_sb, &p.dv_ss, &p.dv_sh);
+  vdit_attn_cuda_strides_bsh(d_o, layout, &p.do_sb, &p.do_ss, &p.do_sh);
+  vdit_attn_cuda_strides_bsh(dq, layout, &p.dq_sb, &p.dq_ss, &p.dq_sh);
+  vdit_attn_cuda_strides_bsh(dk, layout, &p.dk_sb, &p.dk_ss, &p.dk_sh);
+  vdit_attn_cuda_strides_bsh(dv, layout, &p.dv_sb, &p.dv_ss, &p.dv_sh);
   p.workspace = r->workspace;
   int previous = 0;
-  VDIT_TRY(device_enter(r->device, &previous));
-  return device_leave(previous, vdit_attn_cuda_backward(&p, 0));
+  VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
+  return vdit_attn_cuda_device_leave(previous, vdit_attn_cuda_backward(&p, 0));
 #else
   (void)problem, (void)q, (void)k, (void)v, (void)o, (void)lse, (void)d_o, (void)dq, (void)dk, (void)dv;
   return vdit_device_check(r->device);

@@ -33,6 +33,8 @@ typedef struct vdit_attn_cuda_resources {
   int32_t *key_lengths;   // B key lengths on the device, or NULL (all Sk)
   void *workspace;        // backward scratch (Delta, dQ accumulator), allocated at the first backward
   size_t workspace_bytes;
+  void *sage_workspace;   // VDIT_ATTN_SAGE: quantized Q, K, V, scales (attn_sage_cuda.c)
+  size_t sage_workspace_bytes;
 } vdit_attn_cuda_resources;
 
 // Checks that the device, dtype (bf16, f16) and sizes suit the kernels and copies the key
@@ -47,6 +49,31 @@ vdit_status vdit_attn_cuda_dense_backward(const vdit_attn_problem *problem, vdit
                                           const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
                                           const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                           vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
+
+// VDIT_ATTN_SAGE on CUDA (attn_sage_cuda.c, kernels in src/attn/cuda/attn_sage_*.cu): the
+// same contract as the CPU emulation (attn_sage.h). Quantized copies live in the plan's
+// workspace (allocated at the first call).
+vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                        const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
+                                        vdit_tensor *lse);
+vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                         const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
+                                         const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
+                                         vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
+
+#ifdef VDIT_HAVE_CUDA
+#include "attn/cuda/attn_cuda.h"
+// Shared by the dense and sage CUDA plans (attn_dense_cuda.c): kernel parameters from the
+// tensors, element strides over (batch, sequence, head), the LSE check, and making the plan's
+// GPU current around a call (leave restores the caller's and passes `status` on).
+void vdit_attn_cuda_params_init(vdit_attn_cuda_params *p, const vdit_attn_problem *problem,
+                                const vdit_attn_cuda_resources *r, const vdit_tensor *q, const vdit_tensor *k,
+                                const vdit_tensor *v, const vdit_tensor *o, const vdit_tensor *lse);
+void vdit_attn_cuda_strides_bsh(const vdit_tensor *t, vdit_attn_layout layout, int64_t *sb, int64_t *ss, int64_t *sh);
+vdit_status vdit_attn_cuda_check_lse(const vdit_tensor *lse, vdit_device device);
+vdit_status vdit_attn_cuda_device_enter(vdit_device device, int *previous);
+vdit_status vdit_attn_cuda_device_leave(int previous, vdit_status status);
+#endif
 
 // Tensor (either layout, any float dtype, head dim contiguous) <-> contiguous host fp32
 // (B, H, S, D) array, through vdit_tensor_convert (attn.c).

@@ -1,0 +1,83 @@
+// SageAttention-style low-bit attention (VDIT_ATTN_SAGE): the quantization contract that the
+// CPU emulation (attn_sage_cpu.c) and the CUDA kernels (src/attn/cuda/attn_sage_*.cu) share,
+// so that both compute the same scales, the same INT8 / FP8 codes and the same two-level
+// accumulation. docs/attention.md ("Sage") states every rule in prose.
+//
+// Forward, per (batch b, head h), n = key length of b (all Sk without key lengths):
+//   mu     = mean over keys j < n of K[j, :]                  (K-smoothing, fp32)
+//   K'     = K - mu;  Q' = Q, or Q - q_mean(block of 128) with smooth_q
+//   INT8   scale = amax(group) / 127, code = round_half_even(x / scale) (num.h's INT8 rule;
+//          0 when amax = 0); groups by granularity, see sage_q_group / sage_k_group
+//   score  t = float(int32 dot) * c, c = (q_scale * (softmax_scale * log2 e)) * k_scale
+//          (+ (q_mean . K'_j) * softmax_scale * log2 e with smooth_q), log2 units; the tile's
+//          row max m is taken over t
+//   P V    online softmax over 128-key tiles; fp8: P' = 2^(t - m + log2 448) in (0, 448],
+//          computed as 2^fma(2^23 + 2^22 + dot, c, -fma(2^23 + 2^22, c, m - log2 448)) (the
+//          GPU's one FFMA per score: the integer enters through its float bits),
+//          V per channel scale amax(V[:, d] over j < n) / 448, both e4m3 (satfinite, RNE);
+//          the tile's sum of P'8 V8 is formed alone in fp32, then O = O * alpha + tile;
+//          half: P = 2^(t - m) rounded to the 16-bit dtype, V as given
+//   out    O = (O / l) * v_scale[d] (fp8) or O / l; l = fp32 sum of the unrounded P'
+//   LSE    ((m - log2 448) + log2 l) * ln 2 + softmax_scale * (q_i . mu)  (no log2 448 for half)
+// Backward (SageBwd), per (b, h): queries in 64-token tiles, keys in 128-token blocks;
+//   Q (unsmoothed), K' INT8 per block (64 / 128 tokens), dO INT8 per 64-token block;
+//   P = 2^(t - (LSE - scale q.mu) log2 e) recomputed from the INT8 scores;
+//   dP = dO V^T in fp32 from the 16-bit values; dS = P (dP - Delta), Delta = rowsum(dO O);
+//   dV += P^T dO: P^T INT8 per (key, query tile), scale max P / 127;
+//   dK += dS^T Q: dS^T INT8 per (key, query tile), scale max |dS| / 127;
+//   dQ += dS K': dS INT8 per (query, key block), scale max |dS| / 127;
+//   every tile product is an exact int32 sum dequantized by the product of the two scales
+//   and added in fp32; dQ, dK times softmax_scale; then dK -= mean over keys j < n of dK
+//   (the gradient through mu: the smoothed forward sees K only through K - mu).
+#ifndef VDIT_ATTN_SAGE_H
+#define VDIT_ATTN_SAGE_H
+
+#include <stdint.h>
+
+#include "attn/attn_kernels.h"
+#include "base/fp_exact.h"
+
+#define SAGE_FWD_BM 128   // query rows of a forward tile (Q-smoothing block, per-block Q group)
+#define SAGE_FWD_BN 128   // keys of a forward tile (per-block K group, two-level accumulation)
+#define SAGE_BWD_BM 64    // query rows of a backward tile (Q and dO blocks)
+#define SAGE_BWD_BN 128   // keys of a backward block
+#define SAGE_LOG2_448 8.807354922057604f
+#define SAGE_LOG2E 1.4426950408889634f
+#define SAGE_LN2 0.6931471805599453f
+#define SAGE_EXP_BIAS 12582912.0f // 2^23 + 2^22: float(2^23 + 2^22 + n) is exact for |n| < 2^22
+
+// INT8 scale group of query token i / key token j in the forward, and the group counts.
+VDIT_HOST_DEVICE int64_t sage_q_group(int granularity, int64_t i) {
+  if (granularity == VDIT_ATTN_SAGE_PER_WARP) return i / 16;
+  if (granularity == VDIT_ATTN_SAGE_PER_THREAD) return (i / 16) * 8 + (i % 8);
+  return i / SAGE_FWD_BM;
+}
+VDIT_HOST_DEVICE int64_t sage_q_groups(int granularity, int64_t seq) {
+  if (granularity == VDIT_ATTN_SAGE_PER_WARP) return (seq + 15) / 16;
+  if (granularity == VDIT_ATTN_SAGE_PER_THREAD) return (seq + 15) / 16 * 8;
+  return (seq + SAGE_FWD_BM - 1) / SAGE_FWD_BM;
+}
+VDIT_HOST_DEVICE int64_t sage_k_group(int granularity, int64_t j) {
+  if (granularity == VDIT_ATTN_SAGE_PER_WARP) return j / 64;
+  if (granularity == VDIT_ATTN_SAGE_PER_THREAD) return (j / SAGE_FWD_BN) * 4 + (j % 8) / 2;
+  return j / SAGE_FWD_BN;
+}
+VDIT_HOST_DEVICE int64_t sage_k_groups(int granularity, int64_t seq) {
+  if (granularity == VDIT_ATTN_SAGE_PER_WARP) return (seq + 63) / 64;
+  if (granularity == VDIT_ATTN_SAGE_PER_THREAD) return (seq + SAGE_FWD_BN - 1) / SAGE_FWD_BN * 4;
+  return (seq + SAGE_FWD_BN - 1) / SAGE_FWD_BN;
+}
+
+// The INT8 scale of a group with max |x| = amax, and the fp8 scale of a V channel.
+VDIT_HOST_DEVICE float sage_int8_scale(float amax) { return VDIT_FDIV(amax, 127.0f); }
+VDIT_HOST_DEVICE float sage_fp8_scale(float amax) { return VDIT_FDIV(amax, 448.0f); }
+
+// CPU emulation on contiguous fp32 (B, H, S, D) arrays holding the tensors' values (already
+// rounded to their dtype). `half` is the 16-bit dtype P is rounded to with pv = half.
+vdit_status vdit_attn_cpu_sage_forward(const vdit_attn_problem *problem, vdit_dtype half, const float *q,
+                                       const float *k, const float *v, float *o, float *lse);
+vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const float *q, const float *k,
+                                        const float *v, const float *o, const float *lse, const float *d_o,
+                                        float *dq, float *dk, float *dv);
+
+#endif // VDIT_ATTN_SAGE_H

@@ -1,0 +1,45 @@
+// Sage attention on CUDA (sm_90a), internal to vdit: the quantization kernels and the INT8 /
+// FP8 wgmma forward behind vdit_attn_cuda_sage_forward (attn_sage_cuda.c). The contract
+// (scales, codes, accumulation) is src/attn/attn_sage.h, which the CPU emulation follows too.
+//
+// Workspace (vdit_attn_sage_cuda_workspace_bytes, 256-byte aligned pieces), per (b, h):
+//   q8    int8 (Sq_pad, D)       Q codes, rows past Sq zero
+//   k8    int8 (Sk_pad, D)       (K - mu) codes, rows past Sk zero
+//   vt8   e4m3 (D, Sk_pad)       V^T codes (pv = fp8): within each 32-key group the keys are
+//                                stored in the order of the wgmma A fragment of P (see
+//                                sage_key_position), so P goes from the S accumulator to the
+//                                A registers without shuffles
+//   qsf   f32 (q groups)         Q scale * softmax scale * log2 e
+//   ks    f32 (k groups)         K scale
+//   kstat f32 (2, D)             sum of K over keys < n, then max |V| over keys < n
+//   qmu   f32 (Sq)               softmax scale * (q_i . mu), the LSE correction
+// Sq_pad, Sk_pad: Sq, Sk rounded up to 128.
+#ifndef VDIT_ATTN_SAGE_CUDA_H
+#define VDIT_ATTN_SAGE_CUDA_H
+
+#include "attn/cuda/attn_cuda.h"
+
+#ifdef VDIT_HAVE_CUDA
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct vdit_attn_sage_cuda_params {
+  vdit_attn_cuda_params base; // shapes, mask, Q/K/V/O/LSE and their strides (dtype bf16 or f16)
+  int granularity;            // vdit_attn_sage_granularity
+  int pv_fp8;                 // 1: FP8 P V; 0: P V in the 16-bit dtype
+  void *workspace;            // vdit_attn_sage_cuda_workspace_bytes
+} vdit_attn_sage_cuda_params;
+
+size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k, int64_t head_dim);
+// Whether the sage CUDA path takes these parameters (head dim 128, 16-byte aligned bases,
+// strides multiples of 8).
+int vdit_attn_sage_cuda_fits(const vdit_attn_cuda_params *p);
+// Quantization (stats, Q, K, V) then the forward kernel, on `stream`.
+vdit_status vdit_attn_sage_cuda_forward(const vdit_attn_sage_cuda_params *p, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+#endif // VDIT_HAVE_CUDA
+#endif // VDIT_ATTN_SAGE_CUDA_H
