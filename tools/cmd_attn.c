@@ -13,14 +13,19 @@ typedef struct attn_flags {
   const char *method, *layout, *mask, *dtype, *inputs, *device;
   int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
   int json, forward_only;
+  // sparse methods
+  const char *rule;
+  double sparsity, topk, topp, theta, lambda, density;
+  int sink;
 } attn_flags;
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", 1, 2, 256, 0, 64, 0, 0, 2, 0, 0};
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", 1, 2, 256, 0, 64, 0, 0, 2, 0, 0,
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, block or sparge (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -34,10 +39,18 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
       {"forward-only", CLI_FLAG, &f->forward_only, NULL, "skip the backward"},
       {"json", CLI_FLAG, &f->json, NULL, "print one JSON object"},
+      {"rule", CLI_STRING, &f->rule, "R", "sparge: topk, topp or hybrid (default: hybrid for check, topk for bench)"},
+      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge: fraction of blocks to skip; sets topk / topp (calibrated on the inputs)"},
+      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge: fraction of key blocks Top-k keeps per row"},
+      {"topp", CLI_DOUBLE, &f->topp, "P", "sparge: pooled softmax mass Top-p keeps per row"},
+      {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
+      {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
+      {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
+      {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
-  int option_count = is_bench ? 16 : 14;
+  int option_count = is_bench ? 24 : 22;
   int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *name = command->name;
@@ -75,6 +88,30 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->shape = (vdit_attn_shape){f->batch, f->heads, f->seq, f->seq_k, f->dim};
   spec->seed = (uint64_t)f->seed;
   spec->backward = !f->forward_only;
+  spec->target_sparsity = -1.0;
+  spec->block_density = f->density;
+  vdit_attn_sparge_config *sp = &spec->config.sparge;
+  const char *rule = f->rule ? f->rule : (is_bench ? "topk" : "hybrid");
+  if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
+  else if (strcmp(rule, "topp") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPP;
+  else if (strcmp(rule, "hybrid") == 0) sp->rule = VDIT_ATTN_SPARGE_HYBRID;
+  else return cli_usage_error(name, hint, "unknown rule '%s' (topk, topp or hybrid)", rule);
+  sp->params.theta = (float)f->theta;
+  sp->params.pv_threshold = (float)f->lambda;
+  sp->sink = f->sink;
+  if (f->lambda < 0) return cli_usage_error(name, hint, "--lambda must be >= 0");
+  if (f->sparsity >= 0) {
+    if (f->sparsity > 1 || f->topk >= 0 || f->topp >= 0)
+      return cli_usage_error(name, hint, "--sparsity X needs X in [0, 1] and no --topk / --topp");
+    spec->target_sparsity = f->sparsity;
+  } else if (spec->config.method == VDIT_ATTN_SPARGE) {
+    if (f->topk < 0 && f->topp < 0) return cli_usage_error(name, hint, "sparge needs --sparsity X, or --topk K and/or --topp P");
+    if (f->topk > 1 || f->topp > 1) return cli_usage_error(name, hint, "--topk and --topp are fractions in [0, 1]");
+    sp->params.topk = f->topk >= 0 ? (float)f->topk : 0.0f;
+    sp->params.topp = f->topp >= 0 ? (float)f->topp : 0.0f;
+    if (!f->rule) sp->rule = f->topk >= 0 && f->topp >= 0 ? VDIT_ATTN_SPARGE_HYBRID : f->topk >= 0 ? VDIT_ATTN_SPARGE_TOPK : VDIT_ATTN_SPARGE_TOPP;
+  }
+  if (f->density < 0 || f->density > 1) return cli_usage_error(name, hint, "--density must be in [0, 1]");
   return -1;
 }
 
@@ -116,6 +153,15 @@ static int run_check(int argc, char **argv) {
       print_stats_json("dk", &r.dk);
       print_stats_json("dv", &r.dv);
     }
+    if (spec.config.method != VDIT_ATTN_DENSE) {
+      printf(", \"sparsity\": %.6f", r.sparsity);
+      print_stats_json("o_vs_dense", &r.o_dense);
+      if (spec.config.method == VDIT_ATTN_SPARGE)
+        printf(", \"rule\": \"%s\", \"topk\": %.6g, \"topp\": %.6g, \"theta\": %.6g", f.rule ? f.rule : "hybrid",
+               r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+      if (r.masks_compared) printf(", \"masks_identical\": %s, \"mask_rows_differing\": %lld", r.masks_identical ? "true" : "false",
+                                   (long long)r.mask_rows_differing);
+    }
     printf(", \"passed\": %s, \"forward_ms\": %.3f, \"backward_ms\": %.3f}\n", r.passed ? "true" : "false",
            1e3 * r.forward_seconds, 1e3 * r.backward_seconds);
     return r.passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
@@ -133,6 +179,16 @@ static int run_check(int argc, char **argv) {
            rows[i].e->max_err, rows[i].t->rel_l1, rows[i].t->min_cos, rows[i].t->max_err);
     if (rows[i].e->nonfinite) printf("   %lld non-finite or unwritten", (long long)rows[i].e->nonfinite);
     printf("\n");
+  }
+  if (spec.config.method != VDIT_ATTN_DENSE) {
+    printf("(errors above: against the fp64 reference on the method's block map)\n");
+    printf("sparsity %.4f; O against dense attention: rel_l1 %.4e, cos %.6f", r.sparsity, r.o_dense.rel_l1, r.o_dense.cos);
+    if (spec.config.method == VDIT_ATTN_SPARGE)
+      printf("; topk %.4g, topp %.4g, theta %.3g", r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+    printf("\n");
+    if (r.masks_compared)
+      printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
+             (long long)r.mask_rows_differing);
   }
   printf("result: %s (forward %.1f ms, backward %.1f ms)\n", r.passed ? "pass" : "FAIL", 1e3 * r.forward_seconds,
          1e3 * r.backward_seconds);
@@ -183,6 +239,9 @@ static int run_bench(int argc, char **argv) {
     print_shape_json(&spec, &f);
     printf(", \"fwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.forward_seconds, fwd_tflops);
     if (spec.backward) printf(", \"bwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.backward_seconds, bwd_tflops);
+    if (spec.config.method == VDIT_ATTN_SPARGE)
+      printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"rule\": \"%s\"", 1e3 * timing.mask_seconds, timing.sparsity,
+             f.rule ? f.rule : "topk");
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -197,6 +256,9 @@ static int run_bench(int argc, char **argv) {
          gpu.name, (long long)f.repeat, timer);
   printf("forward  %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.forward_seconds, fwd_tflops);
   if (spec.backward) printf("backward %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.backward_seconds, bwd_tflops);
+  if (spec.config.method == VDIT_ATTN_SPARGE)
+    printf("mask     %10.3f ms  (sparsity %.4f; forward and backward above run on the held mask, TFLOP/s of the dense count)\n",
+           1e3 * timing.mask_seconds, timing.sparsity);
   return CLI_EXIT_OK;
 }
 
