@@ -50,9 +50,10 @@ typedef enum vdit_attn_layout {
 // block_q), key block j keys [j * block_k, (j + 1) * block_k) (the last ones may be short).
 // A row with no block gives O = 0, LSE = -inf (and dQ = 0), never NaN.
 //
-// Tile sizes (vdit_attn_block_sizes): the CUDA executor (sm_90, wgmma) computes 128-query
-// tiles and needs block_q = 128 and block_k = 128 at D = 128 or block_k = 64 at D = 64; the
-// CPU executor takes any sizes (a map over full blocks with block_k a multiple of 128
+// Tile sizes (vdit_attn_block_sizes): the CUDA executor (H100, sm_90a wgmma path: D = 64 or
+// 128, aligned) needs block_q = block_k = 128: the forward computes 128 queries per thread
+// block against 128-key tiles (two 64-key tiles at D = 64), the backward 128 keys per thread
+// block against 64-query tiles (128 at D = 64). The CPU executor takes any sizes (a map over full blocks with block_k a multiple of 128
 // reproduces the dense CPU path bit for bit; so does the full map on CUDA: dense attention
 // is this executor with an implicit full map).
 // The backward runs over the transposed map (key block -> query blocks), which the plan
