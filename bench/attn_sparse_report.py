@@ -41,7 +41,7 @@ def main():
         print(f"{'dense':>9} {'':>8} {dense['fwd']['ms']:8.3f} {'1.00':>8} "
               f"{(cudnn['fwd_ms'] / dense['fwd']['ms']) if cudnn else float('nan'):8.2f} {'':>8} {dense['bwd']['ms']:8.3f}")
     for o in sparge:
-        r = {"target_sparsity": None, "sparsity": o.get("sparsity"), "mask_ms": o["mask"]["ms"], "fwd_ms": o["fwd"]["ms"],
+        r = {"target_sparsity": o.get("target_sparsity"), "sparsity": o.get("sparsity"), "mask_ms": o["mask"]["ms"], "fwd_ms": o["fwd"]["ms"],
              "bwd_ms": o["bwd"]["ms"] if "bwd" in o else None}
         if dense:
             r["fwd_speedup"] = dense["fwd"]["ms"] / o["fwd"]["ms"]

@@ -240,8 +240,8 @@ static int run_bench(int argc, char **argv) {
     printf(", \"fwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.forward_seconds, fwd_tflops);
     if (spec.backward) printf(", \"bwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.backward_seconds, bwd_tflops);
     if (spec.config.method == VDIT_ATTN_SPARGE)
-      printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"rule\": \"%s\"", 1e3 * timing.mask_seconds, timing.sparsity,
-             f.rule ? f.rule : "topk");
+      printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
+             1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");

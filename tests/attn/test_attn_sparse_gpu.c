@@ -4,7 +4,9 @@
 //     executor matches the fp64 reference on that mask forward and backward;
 //  2. random maps with empty query blocks (method block), with and without the causal mask,
 //     against the fp64 reference on the same map;
-//  3. the full map reproduces the dense kernels bit for bit (O, LSE, dQ, dK, dV);
+//  3. the full map reproduces the dense kernels bit for bit (O, LSE, dK, dV; dQ is summed with
+//     fp32 atomics in whatever order blocks finish, so two dense runs already differ there:
+//     within one bf16 rounding step);
 //  4. the transposed map built on the GPU equals the CPU's;
 //  5. softmax extras and the PV threshold against the CPU executor.
 // Skips (exit 77) without the CUDA backend or without a GPU.
@@ -132,6 +134,25 @@ static int same_bytes(const vdit_tensor *a, const vdit_tensor *b) {
   return same;
 }
 
+// bf16 tensors equal up to one rounding step of the final conversion (|a - b| <= 2^-7 max(|a|, |b|)).
+static int within_one_rounding(const vdit_tensor *a, const vdit_tensor *b) {
+  const size_t n = (size_t)vdit_tensor_numel(a);
+  float *x = malloc((2 * n + 1) * sizeof(float)), *y = x + n;
+  vdit_tensor hx, hy;
+  CHECK_OK(vdit_tensor_alloc(&hx, a->dtype, VDIT_CPU, a->ndim, a->shape));
+  CHECK_OK(vdit_tensor_alloc(&hy, b->dtype, VDIT_CPU, b->ndim, b->shape));
+  CHECK_OK(vdit_tensor_copy(&hx, a));
+  CHECK_OK(vdit_tensor_copy(&hy, b));
+  CHECK_OK(vdit_convert_to_float(a->dtype, n, hx.data, x));
+  CHECK_OK(vdit_convert_to_float(b->dtype, n, hy.data, y));
+  int ok = 1;
+  for (size_t i = 0; i < n && ok; i++) ok = fabsf(x[i] - y[i]) <= 0.0078125f * fmaxf(fabsf(x[i]), fabsf(y[i]));
+  vdit_tensor_free(&hx);
+  vdit_tensor_free(&hy);
+  free(x);
+  return ok;
+}
+
 static void run_plan(const vdit_attn_config *config, gpu_io *io, int backward) {
   vdit_attn_plan *plan = NULL;
   CHECK_OK(vdit_attn_plan_create(&plan, config, &io->q, &io->k, &io->v));
@@ -163,7 +184,7 @@ static void test_full_map_and_pv(void) {
     run_plan(&config, &sparse, 1);
     CHECK(same_bytes(&dense.o, &sparse.o));
     CHECK(same_bytes(&dense.lse, &sparse.lse));
-    CHECK(same_bytes(&dense.dq, &sparse.dq));
+    CHECK(within_one_rounding(&dense.dq, &sparse.dq));
     CHECK(same_bytes(&dense.dk, &sparse.dk));
     CHECK(same_bytes(&dense.dv, &sparse.dv));
     config.extras.pv_threshold = 1e30f; // never skips: the same bits
