@@ -1,4 +1,5 @@
 // vdit attn check|bench: correctness against the fp64 reference, and timing.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,17 @@ typedef struct attn_flags {
   const char *rule;
   double sparsity, topk, topp, theta, lambda, density;
   int sink;
+  const char *tuning, *out; // sparge tuning file to read (check, bench) or write (tune)
+  double target;            // tune: relative-L1 target
+  vdit_attn_sparge_tuning loaded;
 } attn_flags;
+
+enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", 1, 2, 256, 0, 64, 0, 0, 2, 0, 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0};
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, block or sparge (default dense)"},
@@ -34,7 +40,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"layout", CLI_STRING, &f->layout, "L", "bshd or bhsd (default bshd)"},
       {"mask", CLI_STRING, &f->mask, "M", "none, causal or block:N (default none)"},
       {"dtype", CLI_STRING, &f->dtype, "T", "bf16, fp16 or fp32 (fp32 on the CPU only; default bf16)"},
-      {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier or video (default plain)"},
+      {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier, video or video-heads (default plain)"},
       {"device", CLI_STRING, &f->device, "DEV", "cpu or cuda (default cpu)"},
       {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
       {"forward-only", CLI_FLAG, &f->forward_only, NULL, "skip the backward"},
@@ -47,14 +53,25 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
       {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
       {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
+      {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
-  int option_count = is_bench ? 24 : 22;
-  int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
+  const cli_option tune_options[] = {
+      {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
+      {"out", CLI_STRING, &f->out, "FILE", "tuning file to write (required)"},
+  };
+  cli_option all[32];
+  int option_count = 0;
+  const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
+  for (int i = 0; i < base; i++) all[option_count++] = options[i];
+  if (is_bench == MODE_BENCH) all[option_count++] = options[base], all[option_count++] = options[base + 1];
+  if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
+  int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *name = command->name;
-  const char *hint = is_bench ? "see 'vdit attn bench --help'" : "see 'vdit attn check --help'";
+  const char *hint = is_bench == MODE_BENCH ? "see 'vdit attn bench --help'"
+                     : is_bench == MODE_TUNE ? "see 'vdit attn tune --help'" : "see 'vdit attn check --help'";
   memset(spec, 0, sizeof *spec);
   if (vdit_attn_method_parse(f->method, &spec->config.method) != VDIT_OK)
     return cli_usage_error(name, hint, "%s", vdit_last_error());
@@ -91,7 +108,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
   vdit_attn_sparge_config *sp = &spec->config.sparge;
-  const char *rule = f->rule ? f->rule : (is_bench ? "topk" : "hybrid");
+  const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
   if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
   else if (strcmp(rule, "topp") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPP;
   else if (strcmp(rule, "hybrid") == 0) sp->rule = VDIT_ATTN_SPARGE_HYBRID;
@@ -100,7 +117,22 @@ static int parse_flags(const cli_command *command, const char *description, int 
   sp->params.pv_threshold = (float)f->lambda;
   sp->sink = f->sink;
   if (f->lambda < 0) return cli_usage_error(name, hint, "--lambda must be >= 0");
-  if (f->sparsity >= 0) {
+  if (is_bench == MODE_TUNE) {
+    if (spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "tune needs --method sparge");
+    if (!f->out) return cli_usage_error(name, hint, "tune needs --out FILE");
+    if (!(f->target > 0)) return cli_usage_error(name, hint, "--target must be > 0");
+  } else if (f->tuning) {
+    if (f->sparsity >= 0 || f->topk >= 0 || f->topp >= 0)
+      return cli_usage_error(name, hint, "--tuning FILE replaces --sparsity, --topk and --topp");
+    if (vdit_attn_sparge_tuning_read(f->tuning, &f->loaded) != VDIT_OK) return cli_usage_error(name, hint, "%s", vdit_last_error());
+    if (f->loaded.heads != f->heads) {
+      vdit_attn_sparge_tuning_free(&f->loaded);
+      return cli_usage_error(name, hint, "%s holds %lld heads, --heads is %lld", f->tuning, (long long)f->loaded.heads,
+                             (long long)f->heads);
+    }
+    sp->rule = f->loaded.rule;
+    sp->per_head = f->loaded.per_head;
+  } else if (f->sparsity >= 0) {
     if (f->sparsity > 1 || f->topk >= 0 || f->topp >= 0)
       return cli_usage_error(name, hint, "--sparsity X needs X in [0, 1] and no --topk / --topp");
     spec->target_sparsity = f->sparsity;
@@ -139,10 +171,11 @@ static int run_check(int argc, char **argv) {
   static const cli_command check = {"attn check", "", "vdit attn check [options]", NULL};
   attn_flags f;
   vdit_attn_check_spec spec;
-  int code = parse_flags(&check, check_description, 0, argc, argv, &f, &spec);
+  int code = parse_flags(&check, check_description, MODE_CHECK, argc, argv, &f, &spec);
   if (code >= 0) return code;
   vdit_attn_check_result r;
   vdit_status status = vdit_attn_check_run(&spec, &r);
+  vdit_attn_sparge_tuning_free(&f.loaded);
   if (status != VDIT_OK) return cli_report_failure("attn check", status);
   if (f.json) {
     print_shape_json(&spec, &f);
@@ -197,17 +230,53 @@ static int run_check(int argc, char **argv) {
 
 static int run_bench(int argc, char **argv);
 
+static const char *const tune_description =
+    "Per-head autotune of sparge (hybrid rule) on synthetic inputs, on the CPU: for each head,\n"
+    "the (theta, topk, topp, lambda) that skips the most blocks while the output stays within\n"
+    "--target relative L1 of dense attention; writes the tuning file that --tuning (and\n"
+    "generation) reads. Batch element 0 is measured.";
+
+static int run_tune(int argc, char **argv) {
+  static const cli_command tune = {"attn tune", "", "vdit attn tune --method sparge --out FILE [options]", NULL};
+  attn_flags f;
+  vdit_attn_check_spec spec;
+  int code = parse_flags(&tune, tune_description, MODE_TUNE, argc, argv, &f, &spec);
+  if (code >= 0) return code;
+  const vdit_attn_shape s = spec.shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim), nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
+  float *q = malloc((nq + 2 * nk + 1) * sizeof *q);
+  if (!q) return cli_report_failure("attn tune", VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the inputs"));
+  vdit_attn_problem problem = {s, 1.0f / sqrtf((float)s.head_dim), spec.config, NULL, NULL, {0}};
+  vdit_attn_sparge_tuning tuning;
+  memset(&tuning, 0, sizeof tuning);
+  vdit_status status = vdit_attn_inputs_fill(spec.inputs, spec.seed, &s, q, q + nq, q + nq + nk);
+  if (status == VDIT_OK) status = vdit_attn_sparge_tune(&problem, q, q + nq, q + nq + nk, f.target, &tuning);
+  if (status == VDIT_OK) status = vdit_attn_sparge_tuning_write(f.out, &tuning);
+  free(q);
+  if (status != VDIT_OK) return cli_report_failure("attn tune", status);
+  printf("attn tune: sparge, hybrid rule, target rel_l1 %.4g, S=%lld D=%lld, %s inputs -> %s\n", f.target,
+         (long long)s.seq_q, (long long)s.head_dim, f.inputs, f.out);
+  printf("%-5s %8s %8s %8s %8s %9s %9s\n", "head", "theta", "topk", "topp", "lambda", "sparsity", "rel_l1");
+  for (int64_t h = 0; h < tuning.heads; h++)
+    printf("%-5lld %8.3g %8.4g %8.4g %8.3g %9.4f %9.4g\n", (long long)h, tuning.per_head[h].theta, tuning.per_head[h].topk,
+           tuning.per_head[h].topp, tuning.per_head[h].pv_threshold, tuning.sparsity[h], tuning.rel_l1[h]);
+  vdit_attn_sparge_tuning_free(&tuning);
+  return CLI_EXIT_OK;
+}
+
 static int run_attn(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "tune") == 0) return run_tune(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: vdit attn check|bench [options]\n\n"
+    printf("usage: vdit attn check|bench|tune [options]\n\n"
            "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
-           "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n");
+           "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n"
+           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n");
     return CLI_EXIT_OK;
   }
-  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check or bench");
-  static const char *const subcommands[] = {"check", "bench", NULL};
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench or tune");
+  static const char *const subcommands[] = {"check", "bench", "tune", NULL};
   return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
@@ -222,10 +291,11 @@ static int run_bench(int argc, char **argv) {
   static const cli_command bench = {"attn bench", "", "vdit attn bench [options]", NULL};
   attn_flags f;
   vdit_attn_check_spec spec;
-  int code = parse_flags(&bench, bench_description, 1, argc, argv, &f, &spec);
+  int code = parse_flags(&bench, bench_description, MODE_BENCH, argc, argv, &f, &spec);
   if (code >= 0) return code;
   vdit_attn_timing timing;
   vdit_status status = vdit_attn_bench_run(&spec, (int)f.warmup, (int)f.repeat, &timing);
+  vdit_attn_sparge_tuning_free(&f.loaded);
   if (status != VDIT_OK) return cli_report_failure("attn bench", status);
   const vdit_attn_shape s = spec.shape;
   double flops = 4.0 * (double)s.batch * (double)s.heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim;
@@ -265,6 +335,6 @@ static int run_bench(int argc, char **argv) {
 const cli_command cli_command_attn = {
     .name = "attn",
     .summary = "attention methods: check against the fp64 reference, bench",
-    .usage = "vdit attn check|bench [options]",
+    .usage = "vdit attn check|bench|tune [options]",
     .run = run_attn,
 };

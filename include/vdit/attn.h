@@ -118,6 +118,23 @@ typedef struct vdit_attn_sparge_head {
   float pv_threshold; // lambda, 0 = off
 } vdit_attn_sparge_head;
 
+// A tuning file (JSON, written by `vdit attn tune`, read by generation): per head the
+// parameters that met a relative-L1 target against dense attention with the most blocks
+// skipped. Format: {"method": "sparge", "rule": "hybrid", "target_rel_l1": 0.07, "heads":
+// [{"theta": t, "topk": k, "topp": p, "lambda": l, "sparsity": s, "rel_l1": e}, ...]}.
+typedef struct vdit_attn_sparge_tuning {
+  vdit_attn_sparge_rule rule;
+  double target_rel_l1;
+  int64_t heads;
+  vdit_attn_sparge_head *per_head; // heads entries
+  double *sparsity, *rel_l1;       // heads entries: what the tuning measured
+} vdit_attn_sparge_tuning;
+
+vdit_status vdit_attn_sparge_tuning_write(const char *path, const vdit_attn_sparge_tuning *tuning);
+// Allocates the arrays; release with vdit_attn_sparge_tuning_free.
+vdit_status vdit_attn_sparge_tuning_read(const char *path, vdit_attn_sparge_tuning *tuning);
+void vdit_attn_sparge_tuning_free(vdit_attn_sparge_tuning *tuning);
+
 typedef struct vdit_attn_sparge_config {
   vdit_attn_sparge_rule rule;
   vdit_attn_sparge_head params;        // for every head unless per_head is set

@@ -47,6 +47,12 @@ vdit_status vdit_attn_sparge_calibrate(const vdit_attn_problem *problem, vdit_at
                                        const float *k, int32_t block_q, int32_t block_k, double target_sparsity,
                                        double *achieved);
 
+// Per-head autotune on the CPU (sparge_tune.c): for each head (batch element 0), the hybrid
+// rule's (theta, topk, topp, lambda) with the most blocks skipped whose output stays within
+// target_rel_l1 of dense attention (relative L1 of O). q, k, v fp32 (B, H, S, D).
+vdit_status vdit_attn_sparge_tune(const vdit_attn_problem *problem, const float *q, const float *k, const float *v,
+                                  double target_rel_l1, vdit_attn_sparge_tuning *tuning);
+
 // CUDA block-map and sparge kernels (attn_sparse_cuda.c -> src/attn/cuda); without the CUDA
 // backend they return VDIT_ERROR_NO_DEVICE.
 vdit_status vdit_attn_cuda_block_map_clear(vdit_attn_block_map *map);

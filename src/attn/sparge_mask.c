@@ -162,9 +162,9 @@ vdit_status vdit_attn_sparge_calibrate(const vdit_attn_problem *problem, vdit_at
     sparge->params.topk = density;
     sparge->params.topp = 0.0f;
   } else {
-    // the hybrid keeps a Top-k floor of a quarter of the density; Top-p's p is bisected so that
+    // the hybrid keeps a Top-k floor of half the density; Top-p's p is bisected so that
     // the blocks kept over all rows match the target
-    sparge->params.topk = sparge->rule == VDIT_ATTN_SPARGE_HYBRID ? 0.25f * density : 0.0f;
+    sparge->params.topk = sparge->rule == VDIT_ATTN_SPARGE_HYBRID ? 0.5f * density : 0.0f;
     float lo = 0.0f, hi = 1.0f;
     for (int it = 0; it < 30 && status == VDIT_OK; it++) {
       sparge->params.topp = 0.5f * (lo + hi);
