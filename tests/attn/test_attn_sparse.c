@@ -8,8 +8,10 @@
 //  6. sparge: --sparsity 0 is dense bit for bit; Top-k keeps exactly ceil(k n) blocks per row;
 //     Top-p's blocks hold at least p of the pooled mass; the hybrid is the union; ties go to
 //     the lower block; dissimilar blocks and the sink are always computed;
-//  7. sparge forward and backward against the fp64 reference on its own mask.
+//  7. sparge forward and backward against the fp64 reference on its own mask;
+//  8. the autotune meets its target per head, and its tuning file reads back the same.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -414,6 +416,48 @@ static void test_sparge_zero_is_dense(void) {
   for (int i = 0; i < 7; i++) vdit_tensor_free(all[i]);
 }
 
+// 8.
+static void test_tune(void) {
+  const vdit_attn_shape s = {1, 2, 1024, 1024, 32};
+  arrays a;
+  arrays_alloc(&a, &s, 12, VDIT_ATTN_INPUTS_VIDEO_HEADS);
+  vdit_attn_problem p = problem_of(s);
+  vdit_attn_sparge_tuning t, back;
+  CHECK_OK(vdit_attn_sparge_tune(&p, a.q, a.k, a.v, 0.1, &t));
+  CHECK_EQ_INT(t.heads, 2);
+  for (int64_t h = 0; h < t.heads; h++) {
+    CHECK(t.rel_l1[h] <= 0.1);
+    // the tuned parameters, applied through the public plan, give the error the tune measured
+    vdit_attn_sparge_config sp;
+    memset(&sp, 0, sizeof sp);
+    sp.rule = t.rule;
+    sp.params = t.per_head[h];
+    vdit_attn_block_map m;
+    vdit_attn_problem one = p;
+    one.shape.heads = 1;
+    CHECK_OK(vdit_attn_block_map_alloc(&m, VDIT_CPU, 1, 1, 1024, 1024, 128, 128));
+    CHECK_OK(vdit_attn_sparge_predict_cpu(&one, &sp, a.q + h * 1024 * 32, a.k + h * 1024 * 32, &m));
+    double sparsity = -1;
+    CHECK_OK(vdit_attn_block_map_count(&m, NULL, &sparsity));
+    CHECK(fabs(sparsity - t.sparsity[h]) < 1e-12);
+    vdit_attn_block_map_free(&m);
+  }
+  const char *path = "test_attn_sparse_tuning.json";
+  CHECK_OK(vdit_attn_sparge_tuning_write(path, &t));
+  CHECK_OK(vdit_attn_sparge_tuning_read(path, &back));
+  CHECK_EQ_INT(back.heads, t.heads);
+  CHECK_EQ_INT(back.rule, t.rule);
+  for (int64_t h = 0; h < t.heads && back.per_head; h++) {
+    CHECK(back.per_head[h].theta == t.per_head[h].theta && back.per_head[h].topk == t.per_head[h].topk);
+    CHECK(back.per_head[h].topp == t.per_head[h].topp && back.per_head[h].pv_threshold == t.per_head[h].pv_threshold);
+  }
+  remove(path);
+  CHECK_STATUS(vdit_attn_sparge_tuning_read(path, &back), VDIT_ERROR_IO);
+  vdit_attn_sparge_tuning_free(&t);
+  vdit_attn_sparge_tuning_free(&back);
+  arrays_free(&a);
+}
+
 int main(void) {
   test_transpose();
   test_full_map_is_dense();
@@ -423,5 +467,6 @@ int main(void) {
   test_sparge_rules();
   test_sparge_check();
   test_sparge_zero_is_dense();
+  test_tune();
   return check_finish(TEST_NAME);
 }
