@@ -215,20 +215,20 @@ static void test_extras(void) {
 
 // 5.
 static void test_pv_threshold(void) {
-  const vdit_attn_shape s = {1, 2, 512, 2048, 64};
+  const vdit_attn_shape s = {1, 2, 256, 2048, 64};
   arrays a, b, c;
   arrays_alloc(&a, &s, 9, VDIT_ATTN_INPUTS_VIDEO);
   arrays_alloc(&b, &s, 9, VDIT_ATTN_INPUTS_VIDEO);
   arrays_alloc(&c, &s, 9, VDIT_ATTN_INPUTS_VIDEO);
   vdit_attn_problem p = problem_of(s);
   vdit_attn_block_map m;
-  CHECK_OK(vdit_attn_block_map_alloc(&m, VDIT_CPU, 1, 2, 512, 2048, 128, 128));
+  CHECK_OK(vdit_attn_block_map_alloc(&m, VDIT_CPU, 1, 2, 256, 2048, 128, 128));
   CHECK_OK(vdit_attn_block_map_fill_full(&m));
   p.map = &m;
   CHECK_OK(vdit_attn_cpu_dense_forward(&p, a.q, a.k, a.v, a.o, a.lse));
   p.extras.pv_threshold = 1e30f;
   CHECK_OK(vdit_attn_cpu_dense_forward(&p, b.q, b.k, b.v, b.o, b.lse));
-  const size_t nq = (size_t)(2 * 512 * 64);
+  const size_t nq = (size_t)(2 * 256 * 64);
   CHECK(memcmp(a.o, b.o, nq * sizeof(float)) == 0);
   p.extras.pv_threshold = 4.0f; // video inputs: skips some far tiles (lambda 5 skips none, 1 costs > 5%)
   CHECK_OK(vdit_attn_cpu_dense_forward(&p, c.q, c.k, c.v, c.o, c.lse));
@@ -239,7 +239,7 @@ static void test_pv_threshold(void) {
   }
   CHECK(err > 0);            // something was skipped
   CHECK(err / ref < 0.05);   // and it mattered little
-  CHECK(memcmp(a.lse, c.lse, (size_t)(2 * 512) * sizeof(float)) == 0); // the denominators keep every block
+  CHECK(memcmp(a.lse, c.lse, (size_t)(2 * 256) * sizeof(float)) == 0); // the denominators keep every block
   vdit_attn_block_map_free(&m);
   arrays_free(&a);
   arrays_free(&b);
@@ -250,7 +250,7 @@ static void test_pv_threshold(void) {
 static int64_t row_count(const vdit_attn_block_map *m, int64_t r) { return m->row_offsets[r + 1] - m->row_offsets[r]; }
 
 static void test_sparge_rules(void) {
-  const vdit_attn_shape s = {1, 2, 2048, 2048, 64};
+  const vdit_attn_shape s = {1, 2, 1024, 1024, 64};
   arrays a;
   arrays_alloc(&a, &s, 4, VDIT_ATTN_INPUTS_VIDEO);
   vdit_attn_problem p = problem_of(s);
@@ -258,14 +258,14 @@ static void test_sparge_rules(void) {
   memset(&sp, 0, sizeof sp);
   sp.params.theta = -2.0f; // nothing dissimilar
   vdit_attn_block_map mk, mp, mh;
-  CHECK_OK(vdit_attn_block_map_alloc(&mk, VDIT_CPU, 1, 2, 2048, 2048, 128, 128));
-  CHECK_OK(vdit_attn_block_map_alloc(&mp, VDIT_CPU, 1, 2, 2048, 2048, 128, 128));
-  CHECK_OK(vdit_attn_block_map_alloc(&mh, VDIT_CPU, 1, 2, 2048, 2048, 128, 128));
+  CHECK_OK(vdit_attn_block_map_alloc(&mk, VDIT_CPU, 1, 2, 1024, 1024, 128, 128));
+  CHECK_OK(vdit_attn_block_map_alloc(&mp, VDIT_CPU, 1, 2, 1024, 1024, 128, 128));
+  CHECK_OK(vdit_attn_block_map_alloc(&mh, VDIT_CPU, 1, 2, 1024, 1024, 128, 128));
   sp.rule = VDIT_ATTN_SPARGE_TOPK;
   sp.params.topk = 0.2f;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mk));
   CHECK_OK(vdit_attn_block_map_validate(&mk));
-  for (int64_t r = 0; r < 2 * 16; r++) CHECK_EQ_INT(row_count(&mk, r), 4); // ceil(0.2 * 16)
+  for (int64_t r = 0; r < 2 * 8; r++) CHECK_EQ_INT(row_count(&mk, r), 2); // ceil(0.2 * 8)
   sp.rule = VDIT_ATTN_SPARGE_TOPP;
   sp.params.topp = 0.7f;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mp));
@@ -273,56 +273,60 @@ static void test_sparge_rules(void) {
   sp.params.topk = 0.2f;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mh));
   // pooled mass of Top-p's blocks >= p; hybrid = union of the two
-  for (int64_t bh = 0; bh < 2; bh++)
-    for (int32_t i = 0; i < 16; i++) {
-      const int64_t r = bh * 16 + i;
-      double score[16], mx = -INFINITY, total = 0, kept = 0;
-      for (int32_t j = 0; j < 16; j++) {
-        double qm[64] = {0}, km[64] = {0}, kg[64] = {0};
-        for (int64_t t = 0; t < 2048; t++)
-          for (int d = 0; d < 64; d++) kg[d] += a.k[(bh * 2048 + t) * 64 + d] / 2048.0;
+  for (int64_t bh = 0; bh < 2; bh++) {
+    double kg[64] = {0};
+    for (int64_t t = 0; t < 1024; t++)
+      for (int d = 0; d < 64; d++) kg[d] += a.k[(bh * 1024 + t) * 64 + d] / 1024.0;
+    for (int32_t i = 0; i < 8; i++) {
+      const int64_t r = bh * 8 + i;
+      double score[8], mx = -INFINITY, total = 0, kept = 0;
+      for (int32_t j = 0; j < 8; j++) {
+        double qm[64] = {0}, km[64] = {0};
         for (int64_t t = 0; t < 128; t++)
           for (int d = 0; d < 64; d++) {
-            qm[d] += a.q[(bh * 2048 + i * 128 + t) * 64 + d] / 128.0;
-            km[d] += a.k[(bh * 2048 + j * 128 + t) * 64 + d] / 128.0;
+            qm[d] += a.q[(bh * 1024 + i * 128 + t) * 64 + d] / 128.0;
+            km[d] += a.k[(bh * 1024 + j * 128 + t) * 64 + d] / 128.0;
           }
         double dot = 0;
         for (int d = 0; d < 64; d++) dot += qm[d] * (km[d] - kg[d]);
         score[j] = dot * p.scale;
         if (score[j] > mx) mx = score[j];
       }
-      for (int32_t j = 0; j < 16; j++) total += exp(score[j] - mx);
+      for (int32_t j = 0; j < 8; j++) total += exp(score[j] - mx);
       for (int32_t e = mp.row_offsets[r]; e < mp.row_offsets[r + 1]; e++) kept += exp(score[mp.col_index[e]] - mx);
       CHECK(kept >= 0.7 * total * (1 - 1e-4));
       // removing Top-p's weakest block drops it below p (the fewest blocks)
       double weakest = INFINITY;
       for (int32_t e = mp.row_offsets[r]; e < mp.row_offsets[r + 1]; e++) weakest = fmin(weakest, exp(score[mp.col_index[e]] - mx));
       CHECK(kept - weakest < 0.7 * total * (1 + 1e-4));
-      unsigned char in[16] = {0};
+      unsigned char in[8] = {0};
       for (int32_t e = mk.row_offsets[r]; e < mk.row_offsets[r + 1]; e++) in[mk.col_index[e]] = 1;
       for (int32_t e = mp.row_offsets[r]; e < mp.row_offsets[r + 1]; e++) in[mp.col_index[e]] = 1;
       int64_t n = 0;
-      for (int j = 0; j < 16; j++) n += in[j];
+      for (int j = 0; j < 8; j++) n += in[j];
       CHECK_EQ_INT(row_count(&mh, r), n);
       for (int32_t e = mh.row_offsets[r]; e < mh.row_offsets[r + 1]; e++) CHECK(in[mh.col_index[e]]);
     }
+  }
   // ties: constant K makes every pooled score equal, Top-k keeps the lowest blocks
-  for (size_t x = 0; x < (size_t)(2 * 2048 * 64); x++) a.k[x] = 1.0f;
+  for (size_t x = 0; x < (size_t)(2 * 1024 * 64); x++) a.k[x] = 1.0f;
   sp.rule = VDIT_ATTN_SPARGE_TOPK;
   sp.params.topk = 0.25f;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mk));
-  for (int64_t r = 0; r < 32; r++)
-    for (int32_t e = 0; e < 4; e++) CHECK_EQ_INT(mk.col_index[mk.row_offsets[r] + e], e);
+  for (int64_t r = 0; r < 16; r++) {
+    CHECK_EQ_INT(row_count(&mk, r), 2); // ceil(0.25 * 8)
+    for (int32_t e = 0; e < 2; e++) CHECK_EQ_INT(mk.col_index[mk.row_offsets[r] + e], e);
+  }
   // theta above every similarity: every block is computed; the sink forces block 0
-  vdit_rng_normal(4, 1ull << 40, (size_t)(2 * 2048 * 64), a.k);
+  vdit_rng_normal(4, 1ull << 40, (size_t)(2 * 1024 * 64), a.k);
   sp.params.theta = 2.0f;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mk));
-  for (int64_t r = 0; r < 32; r++) CHECK_EQ_INT(row_count(&mk, r), 16);
+  for (int64_t r = 0; r < 16; r++) CHECK_EQ_INT(row_count(&mk, r), 8);
   sp.params.theta = -2.0f;
   sp.params.topk = 0.0f;
   sp.sink = 1;
   CHECK_OK(vdit_attn_sparge_predict_cpu(&p, &sp, a.q, a.k, &mk));
-  for (int64_t r = 0; r < 32; r++) {
+  for (int64_t r = 0; r < 16; r++) {
     CHECK_EQ_INT(row_count(&mk, r), 1);
     CHECK_EQ_INT(mk.col_index[mk.row_offsets[r]], 0);
   }
@@ -342,7 +346,7 @@ static void test_sparge_check(void) {
     spec.config.method = VDIT_ATTN_SPARGE;
     spec.config.sparge.rule = rules[c];
     spec.config.sparge.params.theta = 0.0f;
-    spec.shape = (vdit_attn_shape){1, 2, 1024 + 37 * c, 1024 + 37 * c, c == 2 ? 128 : 64};
+    spec.shape = (vdit_attn_shape){1, 2, 640 + 37 * c, 640 + 37 * c, c == 2 ? 128 : 64};
     spec.config.layout = c == 1 ? VDIT_ATTN_LAYOUT_BHSD : VDIT_ATTN_LAYOUT_BSHD;
     spec.dtype = VDIT_DTYPE_BF16;
     spec.device = VDIT_CPU;
@@ -418,7 +422,7 @@ static void test_sparge_zero_is_dense(void) {
 
 // 8.
 static void test_tune(void) {
-  const vdit_attn_shape s = {1, 2, 1024, 1024, 32};
+  const vdit_attn_shape s = {1, 2, 512, 512, 32};
   arrays a;
   arrays_alloc(&a, &s, 12, VDIT_ATTN_INPUTS_VIDEO_HEADS);
   vdit_attn_problem p = problem_of(s);
@@ -435,8 +439,8 @@ static void test_tune(void) {
     vdit_attn_block_map m;
     vdit_attn_problem one = p;
     one.shape.heads = 1;
-    CHECK_OK(vdit_attn_block_map_alloc(&m, VDIT_CPU, 1, 1, 1024, 1024, 128, 128));
-    CHECK_OK(vdit_attn_sparge_predict_cpu(&one, &sp, a.q + h * 1024 * 32, a.k + h * 1024 * 32, &m));
+    CHECK_OK(vdit_attn_block_map_alloc(&m, VDIT_CPU, 1, 1, 512, 512, 128, 128));
+    CHECK_OK(vdit_attn_sparge_predict_cpu(&one, &sp, a.q + h * 512 * 32, a.k + h * 512 * 32, &m));
     double sparsity = -1;
     CHECK_OK(vdit_attn_block_map_count(&m, NULL, &sparsity));
     CHECK(fabs(sparsity - t.sparsity[h]) < 1e-12);
