@@ -456,6 +456,7 @@ static void test_tune(void) {
     CHECK(back.per_head[h].topp == t.per_head[h].topp && back.per_head[h].pv_threshold == t.per_head[h].pv_threshold);
   }
   remove(path);
+  vdit_attn_sparge_tuning_free(&back);
   CHECK_STATUS(vdit_attn_sparge_tuning_read(path, &back), VDIT_ERROR_IO);
   vdit_attn_sparge_tuning_free(&t);
   vdit_attn_sparge_tuning_free(&back);
