@@ -53,6 +53,26 @@ vdit_cli_test_fails(attn_unknown_subcommand "unknown subcommand 'chek'.*did you 
 # fp32 on CUDA: no device without a GPU, unsupported (bf16, f16 only) with one
 vdit_cli_test_fails(attn_cuda_unavailable "attn check: (no device|unsupported)" attn check --device cuda --dtype fp32)
 vdit_cli_test_fails(attn_cuda_bench_unavailable "attn bench: (no device|unsupported)" attn bench --device cuda --dtype fp32)
+# block-sparse executor and sparge
+vdit_cli_test(attn_check_sparge "sparsity 0\\.5[0-9]*; O against dense attention.*\nresult: pass"
+              attn check --method sparge --sparsity 0.5 --seq 600 --inputs video --dim 32)
+vdit_cli_test(attn_check_sparge_dense "sparsity 0\\.0000; O against dense attention: rel_l1 [0-9.]+e-0[3-9].*\nresult: pass"
+              attn check --method sparge --sparsity 0 --seq 300 --rule topp)
+vdit_cli_test(attn_check_sparge_empty "\"sparsity\": 1\\.000000.*\"passed\": true"
+              attn check --method sparge --topk 0 --topp 0 --theta -2 --seq 256 --json)
+vdit_cli_test(attn_check_block "sparsity 0\\.[0-9]+; O against dense.*\nresult: pass"
+              attn check --method block --density 0.4 --seq 400 --seq-k 300 --mask causal --dtype fp32)
+vdit_cli_test(bench_attn_sparge_json "\"mask\": {\"ms\": [0-9.]+}, \"sparsity\": 0\\.5"
+              bench attn --method sparge --sparsity 0.5 --seq 512 --repeat 1 --warmup 0 --json)
+vdit_cli_test(attn_tune "head +theta +topk +topp +lambda +sparsity +rel_l1\n0 "
+              attn tune --method sparge --seq 256 --heads 1 --dim 32 --inputs video --out ${CMAKE_CURRENT_BINARY_DIR}/cli_tune.json)
+vdit_cli_test_fails(attn_sparge_no_rule "sparge needs --sparsity X, or --topk K and/or --topp P" attn check --method sparge)
+vdit_cli_test_fails(attn_sparge_bad_rule "unknown rule 'top'" attn check --method sparge --rule top --sparsity 0.5)
+vdit_cli_test_fails(attn_sparge_bad_sparsity "--sparsity X needs X in \\[0, 1\\]" attn check --method sparge --sparsity 1.5)
+vdit_cli_test_fails(attn_sparge_causal "sparge predicts masks for unmasked attention only"
+                    attn check --method sparge --sparsity 0.5 --mask causal)
+vdit_cli_test_fails(attn_tune_no_out "tune needs --out FILE" attn tune --method sparge)
+vdit_cli_test_fails(attn_tuning_missing "cannot open" attn check --method sparge --tuning no-such-tuning.json)
 # vdit bench attn: the issue's spelling of vdit attn bench
 vdit_cli_test(bench_attn_json "\"method\": \"dense\", \"shape\": .*\"fwd\": {\"ms\": [0-9.]+, \"tflops\": [0-9.]+}, \"bwd\": {\"ms\""
               bench attn --method dense --seq 96 --repeat 2 --warmup 0 --json)

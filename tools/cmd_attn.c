@@ -18,10 +18,20 @@ typedef struct attn_flags {
   float *qkv_values[3]; // Q, K, V read from --qkv (B, H, S, D), or NULL
   const char *sage_gran, *sage_pv;
   int smooth_q;
+  // sparse methods
+  const char *rule;
+  double sparsity, topk, topp, theta, lambda, density;
+  int sink;
+  const char *tuning, *out; // sparge tuning file to read (check, bench) or write (tune)
+  double target;            // tune: relative-L1 target
+  vdit_attn_sparge_tuning loaded;
 } attn_flags;
+
+enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 
 static void flags_free(attn_flags *f) {
   for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
+  vdit_attn_sparge_tuning_free(&f->loaded);
 }
 
 // --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
@@ -54,10 +64,11 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0};
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0,
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense or sage (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block or sparge (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -66,7 +77,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"layout", CLI_STRING, &f->layout, "L", "bshd or bhsd (default bshd)"},
       {"mask", CLI_STRING, &f->mask, "M", "none, causal or block:N (default none)"},
       {"dtype", CLI_STRING, &f->dtype, "T", "bf16, fp16 or fp32 (fp32 on the CPU only; default bf16)"},
-      {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier or video (default plain)"},
+      {"inputs", CLI_STRING, &f->inputs, "KIND", "plain, outlier, video or video-heads (default plain)"},
       {"qkv", CLI_STRING, &f->qkv, "FILE[:LAYER]", "Q, K, V of a model block from 'vdit capture' instead of --inputs (sets the shape)"},
       {"device", CLI_STRING, &f->device, "DEV", "cpu or cuda (default cpu)"},
       {"seed", CLI_INT, &f->seed, "N", "Philox seed of the inputs (default 0)"},
@@ -75,14 +86,33 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"sage-gran", CLI_STRING, &f->sage_gran, "G", "sage INT8 scale groups: block, warp or thread (default block)"},
       {"sage-pv", CLI_STRING, &f->sage_pv, "P", "sage P V precision: fp8 or half (default fp8)"},
       {"smooth-q", CLI_FLAG, &f->smooth_q, NULL, "sage: also smooth Q (subtract each block's mean)"},
+      {"rule", CLI_STRING, &f->rule, "R", "sparge: topk, topp or hybrid (default: hybrid for check, topk for bench)"},
+      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge: fraction of blocks to skip; sets topk / topp (calibrated on the inputs)"},
+      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge: fraction of key blocks Top-k keeps per row"},
+      {"topp", CLI_DOUBLE, &f->topp, "P", "sparge: pooled softmax mass Top-p keeps per row"},
+      {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
+      {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
+      {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
+      {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
+      {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
-  int option_count = is_bench ? 20 : 18;
-  int code = cli_parse(command, description, options, option_count, argc, argv, NULL, 0, NULL);
+  const cli_option tune_options[] = {
+      {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
+      {"out", CLI_STRING, &f->out, "FILE", "tuning file to write (required)"},
+  };
+  cli_option all[32];
+  int option_count = 0;
+  const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
+  for (int i = 0; i < base; i++) all[option_count++] = options[i];
+  if (is_bench == MODE_BENCH) all[option_count++] = options[base], all[option_count++] = options[base + 1];
+  if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
+  int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   const char *name = command->name;
-  const char *hint = is_bench ? "see 'vdit attn bench --help'" : "see 'vdit attn check --help'";
+  const char *hint = is_bench == MODE_BENCH ? "see 'vdit attn bench --help'"
+                     : is_bench == MODE_TUNE ? "see 'vdit attn tune --help'" : "see 'vdit attn check --help'";
   memset(spec, 0, sizeof *spec);
   if (vdit_attn_method_parse(f->method, &spec->config.method) != VDIT_OK)
     return cli_usage_error(name, hint, "%s", vdit_last_error());
@@ -120,6 +150,45 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->shape = (vdit_attn_shape){f->batch, f->heads, f->seq, f->seq_k, f->dim};
   spec->seed = (uint64_t)f->seed;
   spec->backward = !f->forward_only;
+  spec->target_sparsity = -1.0;
+  spec->block_density = f->density;
+  vdit_attn_sparge_config *sp = &spec->config.sparge;
+  const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
+  if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
+  else if (strcmp(rule, "topp") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPP;
+  else if (strcmp(rule, "hybrid") == 0) sp->rule = VDIT_ATTN_SPARGE_HYBRID;
+  else return cli_usage_error(name, hint, "unknown rule '%s' (topk, topp or hybrid)", rule);
+  sp->params.theta = (float)f->theta;
+  sp->params.pv_threshold = (float)f->lambda;
+  sp->sink = f->sink;
+  if (f->lambda < 0) return cli_usage_error(name, hint, "--lambda must be >= 0");
+  if (is_bench == MODE_TUNE) {
+    if (spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "tune needs --method sparge");
+    if (!f->out) return cli_usage_error(name, hint, "tune needs --out FILE");
+    if (!(f->target > 0)) return cli_usage_error(name, hint, "--target must be > 0");
+  } else if (f->tuning) {
+    if (f->sparsity >= 0 || f->topk >= 0 || f->topp >= 0)
+      return cli_usage_error(name, hint, "--tuning FILE replaces --sparsity, --topk and --topp");
+    if (vdit_attn_sparge_tuning_read(f->tuning, &f->loaded) != VDIT_OK) return cli_usage_error(name, hint, "%s", vdit_last_error());
+    if (f->loaded.heads != f->heads) {
+      vdit_attn_sparge_tuning_free(&f->loaded);
+      return cli_usage_error(name, hint, "%s holds %lld heads, --heads is %lld", f->tuning, (long long)f->loaded.heads,
+                             (long long)f->heads);
+    }
+    sp->rule = f->loaded.rule;
+    sp->per_head = f->loaded.per_head;
+  } else if (f->sparsity >= 0) {
+    if (f->sparsity > 1 || f->topk >= 0 || f->topp >= 0)
+      return cli_usage_error(name, hint, "--sparsity X needs X in [0, 1] and no --topk / --topp");
+    spec->target_sparsity = f->sparsity;
+  } else if (spec->config.method == VDIT_ATTN_SPARGE) {
+    if (f->topk < 0 && f->topp < 0) return cli_usage_error(name, hint, "sparge needs --sparsity X, or --topk K and/or --topp P");
+    if (f->topk > 1 || f->topp > 1) return cli_usage_error(name, hint, "--topk and --topp are fractions in [0, 1]");
+    sp->params.topk = f->topk >= 0 ? (float)f->topk : 0.0f;
+    sp->params.topp = f->topp >= 0 ? (float)f->topp : 0.0f;
+    if (!f->rule) sp->rule = f->topk >= 0 && f->topp >= 0 ? VDIT_ATTN_SPARGE_HYBRID : f->topk >= 0 ? VDIT_ATTN_SPARGE_TOPK : VDIT_ATTN_SPARGE_TOPP;
+  }
+  if (f->density < 0 || f->density > 1) return cli_usage_error(name, hint, "--density must be in [0, 1]");
   if (f->qkv) return read_qkv(name, hint, f, spec);
   return -1;
 }
@@ -152,7 +221,7 @@ static int run_check(int argc, char **argv) {
   static const cli_command check = {"attn check", "", "vdit attn check [options]", NULL};
   attn_flags f;
   vdit_attn_check_spec spec;
-  int code = parse_flags(&check, check_description, 0, argc, argv, &f, &spec);
+  int code = parse_flags(&check, check_description, MODE_CHECK, argc, argv, &f, &spec);
   if (code >= 0) {
     flags_free(&f);
     return code;
@@ -169,6 +238,15 @@ static int run_check(int argc, char **argv) {
       print_stats_json("dq", &r.dq);
       print_stats_json("dk", &r.dk);
       print_stats_json("dv", &r.dv);
+    }
+    if (spec.config.method != VDIT_ATTN_DENSE) {
+      printf(", \"sparsity\": %.6f", r.sparsity);
+      print_stats_json("o_vs_dense", &r.o_dense);
+      if (spec.config.method == VDIT_ATTN_SPARGE)
+        printf(", \"rule\": \"%s\", \"topk\": %.6g, \"topp\": %.6g, \"theta\": %.6g", f.rule ? f.rule : "hybrid",
+               r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+      if (r.masks_compared) printf(", \"masks_identical\": %s, \"mask_rows_differing\": %lld", r.masks_identical ? "true" : "false",
+                                   (long long)r.mask_rows_differing);
     }
     printf(", \"passed\": %s, \"forward_ms\": %.3f, \"backward_ms\": %.3f}\n", r.passed ? "true" : "false",
            1e3 * r.forward_seconds, 1e3 * r.backward_seconds);
@@ -187,6 +265,16 @@ static int run_check(int argc, char **argv) {
            rows[i].e->max_err, rows[i].t->rel_l1, rows[i].t->min_cos, rows[i].t->max_err);
     if (rows[i].e->nonfinite) printf("   %lld non-finite or unwritten", (long long)rows[i].e->nonfinite);
     printf("\n");
+  }
+  if (spec.config.method != VDIT_ATTN_DENSE) {
+    printf("(errors above: against the fp64 reference on the method's block map)\n");
+    printf("sparsity %.4f; O against dense attention: rel_l1 %.4e, cos %.6f", r.sparsity, r.o_dense.rel_l1, r.o_dense.cos);
+    if (spec.config.method == VDIT_ATTN_SPARGE)
+      printf("; topk %.4g, topp %.4g, theta %.3g", r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+    printf("\n");
+    if (r.masks_compared)
+      printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
+             (long long)r.mask_rows_differing);
   }
   printf("result: %s (forward %.1f ms, backward %.1f ms)\n", r.passed ? "pass" : "FAIL", 1e3 * r.forward_seconds,
          1e3 * r.backward_seconds);
@@ -270,19 +358,55 @@ static int run_train(int argc, char **argv) {
   return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
+static const char *const tune_description =
+    "Per-head autotune of sparge (hybrid rule) on synthetic inputs, on the CPU: for each head,\n"
+    "the (theta, topk, topp, lambda) that skips the most blocks while the output stays within\n"
+    "--target relative L1 of dense attention; writes the tuning file that --tuning (and\n"
+    "generation) reads. Batch element 0 is measured.";
+
+static int run_tune(int argc, char **argv) {
+  static const cli_command tune = {"attn tune", "", "vdit attn tune --method sparge --out FILE [options]", NULL};
+  attn_flags f;
+  vdit_attn_check_spec spec;
+  int code = parse_flags(&tune, tune_description, MODE_TUNE, argc, argv, &f, &spec);
+  if (code >= 0) return code;
+  const vdit_attn_shape s = spec.shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim), nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
+  float *q = malloc((nq + 2 * nk + 1) * sizeof *q);
+  if (!q) return cli_report_failure("attn tune", VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the inputs"));
+  vdit_attn_problem problem = {s, 1.0f / sqrtf((float)s.head_dim), spec.config, NULL, NULL, {0}};
+  vdit_attn_sparge_tuning tuning;
+  memset(&tuning, 0, sizeof tuning);
+  vdit_status status = vdit_attn_inputs_fill(spec.inputs, spec.seed, &s, q, q + nq, q + nq + nk);
+  if (status == VDIT_OK) status = vdit_attn_sparge_tune(&problem, q, q + nq, q + nq + nk, f.target, &tuning);
+  if (status == VDIT_OK) status = vdit_attn_sparge_tuning_write(f.out, &tuning);
+  free(q);
+  if (status != VDIT_OK) return cli_report_failure("attn tune", status);
+  printf("attn tune: sparge, hybrid rule, target rel_l1 %.4g, S=%lld D=%lld, %s inputs -> %s\n", f.target,
+         (long long)s.seq_q, (long long)s.head_dim, f.inputs, f.out);
+  printf("%-5s %8s %8s %8s %8s %9s %9s\n", "head", "theta", "topk", "topp", "lambda", "sparsity", "rel_l1");
+  for (int64_t h = 0; h < tuning.heads; h++)
+    printf("%-5lld %8.3g %8.4g %8.4g %8.3g %9.4f %9.4g\n", (long long)h, tuning.per_head[h].theta, tuning.per_head[h].topk,
+           tuning.per_head[h].topp, tuning.per_head[h].pv_threshold, tuning.sparsity[h], tuning.rel_l1[h]);
+  vdit_attn_sparge_tuning_free(&tuning);
+  return CLI_EXIT_OK;
+}
+
 static int run_attn(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "train") == 0) return run_train(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "tune") == 0) return run_tune(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: vdit attn check|bench|train [options]\n\n"
+    printf("usage: vdit attn check|bench|train|tune [options]\n\n"
            "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
            "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n"
-           "  train   train a small attention model with dense and a method (see 'vdit attn train --help')\n");
+           "  train   train a small attention model with dense and a method (see 'vdit attn train --help')\n"
+           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n");
     return CLI_EXIT_OK;
   }
-  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench or train");
-  static const char *const subcommands[] = {"check", "bench", "train", NULL};
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench, train or tune");
+  static const char *const subcommands[] = {"check", "bench", "train", "tune", NULL};
   return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
@@ -297,7 +421,7 @@ static int run_bench(int argc, char **argv) {
   static const cli_command bench = {"attn bench", "", "vdit attn bench [options]", NULL};
   attn_flags f;
   vdit_attn_check_spec spec;
-  int code = parse_flags(&bench, bench_description, 1, argc, argv, &f, &spec);
+  int code = parse_flags(&bench, bench_description, MODE_BENCH, argc, argv, &f, &spec);
   if (code >= 0) {
     flags_free(&f);
     return code;
@@ -318,6 +442,9 @@ static int run_bench(int argc, char **argv) {
     print_shape_json(&spec, &f);
     printf(", \"fwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.forward_seconds, fwd_tflops);
     if (spec.backward) printf(", \"bwd\": {\"ms\": %.4f, \"tflops\": %.4f}", 1e3 * timing.backward_seconds, bwd_tflops);
+    if (spec.config.method == VDIT_ATTN_SPARGE)
+      printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
+             1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -332,12 +459,15 @@ static int run_bench(int argc, char **argv) {
          gpu.name, (long long)f.repeat, timer);
   printf("forward  %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.forward_seconds, fwd_tflops);
   if (spec.backward) printf("backward %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.backward_seconds, bwd_tflops);
+  if (spec.config.method == VDIT_ATTN_SPARGE)
+    printf("mask     %10.3f ms  (sparsity %.4f; forward and backward above run on the held mask, TFLOP/s of the dense count)\n",
+           1e3 * timing.mask_seconds, timing.sparsity);
   return CLI_EXIT_OK;
 }
 
 const cli_command cli_command_attn = {
     .name = "attn",
     .summary = "attention methods: check against the fp64 reference, bench",
-    .usage = "vdit attn check|bench|train [options]",
+    .usage = "vdit attn check|bench|train|tune [options]",
     .run = run_attn,
 };

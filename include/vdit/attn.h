@@ -22,6 +22,8 @@ extern "C" {
 typedef enum vdit_attn_method {
   VDIT_ATTN_DENSE = 0, // exact softmax attention
   VDIT_ATTN_SAGE,      // SageAttention-style INT8 Q K^T, FP8 (or 16-bit) P V; SageBwd INT8 backward
+  VDIT_ATTN_BLOCK,     // the block-sparse executor on a caller's map (config.block_map)
+  VDIT_ATTN_SPARGE,    // SpargeAttention2: predicted hybrid Top-k/Top-p block masks (config.sparge)
   VDIT_ATTN_METHOD_COUNT
 } vdit_attn_method;
 
@@ -65,6 +67,106 @@ typedef struct vdit_attn_sage_options {
   vdit_attn_sage_pv pv;
   int smooth_q; // also subtract each 128-token Q block's mean, adding q_mean K^T back in fp32
 } vdit_attn_sage_options;
+// ---------------------------------------------------------------- block-sparse executor
+// Every sparse method runs on one executor: exact softmax attention restricted to the key
+// blocks a block map lists for each query block (and, within them, to the key prefix of the
+// config's mask). The map is compressed-row: row r = (b * H + h) * q_blocks + i (query block
+// i of batch b, head h) lists col_index[row_offsets[r] .. row_offsets[r + 1]), the key blocks
+// it computes, strictly ascending. Query block i covers queries [i * block_q, (i + 1) *
+// block_q), key block j keys [j * block_k, (j + 1) * block_k) (the last ones may be short).
+// A row with no block gives O = 0, LSE = -inf (and dQ = 0), never NaN.
+//
+// Tile sizes (vdit_attn_block_sizes): the CUDA executor (H100, sm_90a wgmma path: D = 64 or
+// 128, aligned) needs block_q = block_k = 128: the forward computes 128 queries per thread
+// block against 128-key tiles (two 64-key tiles at D = 64), the backward 128 keys per thread
+// block against 64-query tiles (128 at D = 64). The CPU executor takes any sizes (a map over full blocks with block_k a multiple of 128
+// reproduces the dense CPU path bit for bit; so does the full map on CUDA: dense attention
+// is this executor with an implicit full map).
+// The backward runs over the transposed map (key block -> query blocks), which the plan
+// builds on the map's device (vdit_attn_block_map_transpose).
+typedef struct vdit_attn_block_map {
+  int64_t batch, heads;
+  int64_t seq_q, seq_k;
+  int32_t block_q, block_k;  // tokens per query block and per key block
+  int32_t q_blocks, k_blocks; // ceil(seq_q / block_q), ceil(seq_k / block_k)
+  int32_t *row_offsets;      // (batch * heads * q_blocks + 1), row_offsets[0] = 0
+  int32_t *col_index;        // (capacity) key block indices; the first row_offsets[rows] are used
+  int64_t capacity;          // entries col_index holds (batch * heads * q_blocks * k_blocks for any map)
+  vdit_device device;        // where both arrays live
+} vdit_attn_block_map;
+
+// The executor's block sizes on `device` for head dim D (CPU: 128 x 128, any map accepted).
+void vdit_attn_block_sizes(vdit_device device, int64_t head_dim, int32_t *block_q, int32_t *block_k);
+// Allocates a map with room for every block (capacity = rows * k_blocks); row_offsets zeroed
+// (every row empty).
+vdit_status vdit_attn_block_map_alloc(vdit_attn_block_map *map, vdit_device device, int64_t batch, int64_t heads,
+                                      int64_t seq_q, int64_t seq_k, int32_t block_q, int32_t block_k);
+void vdit_attn_block_map_free(vdit_attn_block_map *map);
+// Host maps only: every row lists every key block.
+vdit_status vdit_attn_block_map_fill_full(vdit_attn_block_map *map);
+// Host maps only: offsets non-decreasing and within capacity, indices in range and ascending.
+vdit_status vdit_attn_block_map_validate(const vdit_attn_block_map *map);
+// dst (allocated like src, any device) = src.
+vdit_status vdit_attn_block_map_copy(vdit_attn_block_map *dst, const vdit_attn_block_map *src);
+// The transposed map (rows = key blocks of each (b, h), columns = query blocks, ascending),
+// built on src's device; t is allocated here (free with vdit_attn_block_map_free). Its
+// block_q / q_blocks describe key blocks and block_k / k_blocks query blocks.
+vdit_status vdit_attn_block_map_transpose(vdit_attn_block_map *t, const vdit_attn_block_map *src);
+// Blocks listed (host or device map) and the fraction of all blocks skipped.
+vdit_status vdit_attn_block_map_count(const vdit_attn_block_map *map, int64_t *blocks, double *sparsity);
+
+// Hooks for methods that add terms to the softmax (centroid compensation, linear branches):
+// each query row's online softmax starts from (m, l, acc) = (row_max, row_sum, numerator)
+// instead of (-inf, 0, 0), so O = (numerator e^m' + sum_j e^(s_j) v_j) / (row_sum e^m' +
+// sum_j e^(s_j)) with m' = row_max, and the returned LSE includes the extra terms. Arrays on
+// the tensors' device, contiguous fp32: row_max and row_sum (B, H, Sq), numerator (B, H, Sq,
+// D); row_sum = 0 means no extra term for that row. The backward treats them as constants
+// (their own gradients are the method's). pv_threshold: PV-skip lambda (0 = off): the P V
+// product of a (64-query group, key block) tile is skipped when every row's block max of the
+// scaled scores trails its running max by more than lambda (its probabilities still count in
+// the denominator).
+typedef struct vdit_attn_softmax_extras {
+  const float *row_max, *row_sum, *numerator; // all NULL, or all set
+  float pv_threshold;
+} vdit_attn_softmax_extras;
+
+// ---------------------------------------------------------------- SpargeAttention2 masks
+typedef enum vdit_attn_sparge_rule {
+  VDIT_ATTN_SPARGE_TOPK = 0, // the fraction topk of key blocks with the highest pooled scores, per row
+  VDIT_ATTN_SPARGE_TOPP,     // the fewest key blocks whose pooled softmax mass reaches topp, per row
+  VDIT_ATTN_SPARGE_HYBRID,   // the union of both
+} vdit_attn_sparge_rule;
+
+// Per-head parameters (a tuning file holds one per head).
+typedef struct vdit_attn_sparge_head {
+  float theta;        // self-similarity threshold: blocks whose mean cosine to their mean is below it are always computed
+  float topk, topp;   // fractions in [0, 1]
+  float pv_threshold; // lambda, 0 = off
+} vdit_attn_sparge_head;
+
+// A tuning file (JSON, written by `vdit attn tune`, read by generation): per head the
+// parameters that met a relative-L1 target against dense attention with the most blocks
+// skipped. Format: {"method": "sparge", "rule": "hybrid", "target_rel_l1": 0.07, "heads":
+// [{"theta": t, "topk": k, "topp": p, "lambda": l, "sparsity": s, "rel_l1": e}, ...]}.
+typedef struct vdit_attn_sparge_tuning {
+  vdit_attn_sparge_rule rule;
+  double target_rel_l1;
+  int64_t heads;
+  vdit_attn_sparge_head *per_head; // heads entries
+  double *sparsity, *rel_l1;       // heads entries: what the tuning measured
+} vdit_attn_sparge_tuning;
+
+vdit_status vdit_attn_sparge_tuning_write(const char *path, const vdit_attn_sparge_tuning *tuning);
+// Allocates the arrays; release with vdit_attn_sparge_tuning_free.
+vdit_status vdit_attn_sparge_tuning_read(const char *path, vdit_attn_sparge_tuning *tuning);
+void vdit_attn_sparge_tuning_free(vdit_attn_sparge_tuning *tuning);
+
+typedef struct vdit_attn_sparge_config {
+  vdit_attn_sparge_rule rule;
+  vdit_attn_sparge_head params;        // for every head unless per_head is set
+  const vdit_attn_sparge_head *per_head; // host array of H, or NULL
+  int sink;                            // always compute key block 0
+} vdit_attn_sparge_config;
 
 typedef struct vdit_attn_config {
   vdit_attn_method method;
@@ -74,6 +176,9 @@ typedef struct vdit_attn_config {
   int64_t mask_block_length;    // tokens per block, for VDIT_ATTN_MASK_BLOCK_CAUSAL
   const int64_t *key_lengths;   // host array of B valid key counts (<= Sk), or NULL for all
   vdit_attn_sage_options sage;  // VDIT_ATTN_SAGE only
+  const vdit_attn_block_map *block_map; // VDIT_ATTN_BLOCK: the map, on the tensors' device
+  vdit_attn_softmax_extras extras;      // VDIT_ATTN_BLOCK and VDIT_ATTN_SPARGE (pv_threshold from sparge's params)
+  vdit_attn_sparge_config sparge;       // VDIT_ATTN_SPARGE
 } vdit_attn_config;
 
 typedef struct vdit_attn_shape {
@@ -113,6 +218,18 @@ static inline int64_t vdit_attn_key_limit(const vdit_attn_config *config, int64_
   if (mask_limit < limit) limit = mask_limit;
   return limit < 0 ? 0 : limit;
 }
+
+// The block map the plan's last forward used (VDIT_ATTN_BLOCK, VDIT_ATTN_SPARGE; NULL for
+// dense or before a forward), on the plan's device. Sparge's backward reuses it (the mask is
+// held constant through the backward).
+const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan);
+
+// VDIT_ATTN_SPARGE: predicts the plan's block map from Q and K (on their device) without
+// running attention. With the mask held (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse
+// the current map instead of predicting their own (training with a constant mask, timing the
+// executor alone); otherwise every forward predicts first.
+vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k);
+void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold);
 
 const char *vdit_attn_method_name(vdit_attn_method method);
 vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method);

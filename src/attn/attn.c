@@ -18,12 +18,22 @@ struct vdit_attn_plan {
   vdit_device device;
   int64_t *key_lengths;
   vdit_attn_cuda_resources cuda; // CUDA plans only
+  // block-sparse methods: the map in use (sparge: owned, predicted; block: the caller's),
+  // its transpose (built at the first backward after the map changed) and sparge's state
+  vdit_attn_block_map owned_map, map_t;
+  const vdit_attn_block_map *map;
+  int map_ready, map_t_ready, hold_mask;
+  vdit_attn_sparge_head *per_head; // copy of config.sparge.per_head
+  void *predict_workspace;         // CUDA mask prediction scratch
+  size_t predict_workspace_bytes;
 };
 
 const char *vdit_attn_method_name(vdit_attn_method method) {
   switch (method) {
     case VDIT_ATTN_DENSE: return "dense";
     case VDIT_ATTN_SAGE: return "sage";
+    case VDIT_ATTN_BLOCK: return "block";
+    case VDIT_ATTN_SPARGE: return "sparge";
     case VDIT_ATTN_METHOD_COUNT: break;
   }
   return "unknown";
@@ -35,7 +45,7 @@ vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
       *method = (vdit_attn_method)m;
       return VDIT_OK;
     }
-  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage)", name);
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage, block, sparge)", name);
 }
 
 const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity) {
@@ -92,6 +102,72 @@ static vdit_status tensor_bhsd(const vdit_tensor *t, const char *name, vdit_attn
   out[3] = t->shape[3];
   return VDIT_OK;
 }
+
+// The block-sparse part of a plan: checks the caller's map (block) or allocates the
+// predicted one (sparge) with the executor's block sizes on the plan's device.
+static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config *config) {
+  const vdit_attn_shape s = plan->problem.shape;
+  const vdit_attn_softmax_extras *x = &config->extras;
+  if ((x->row_max || x->row_sum || x->numerator) && !(x->row_max && x->row_sum && x->numerator))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need row_max, row_sum and numerator together");
+  if (!(x->pv_threshold >= 0.0f)) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: the PV threshold must be >= 0");
+  if (config->method == VDIT_ATTN_DENSE) {
+    if (x->row_max || x->pv_threshold > 0.0f)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need method block or sparge");
+    return VDIT_OK;
+  }
+  int32_t block_q, block_k;
+  vdit_attn_block_sizes(plan->device, s.head_dim, &block_q, &block_k);
+  if (config->method == VDIT_ATTN_BLOCK) {
+    const vdit_attn_block_map *m = config->block_map;
+    if (!m) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: method block needs config.block_map");
+    if (m->batch != s.batch || m->heads != s.heads || m->seq_q != s.seq_q || m->seq_k != s.seq_k ||
+        !vdit_device_equal(m->device, plan->device))
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: the block map's shape or device differs from the tensors'");
+    if (plan->device.type == VDIT_DEVICE_CUDA && (m->block_q != block_q || m->block_k != block_k))
+      return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: the CUDA executor needs %d x %d blocks at D = %lld (map has %d x %d)",
+                        block_q, block_k, (long long)s.head_dim, m->block_q, m->block_k);
+    if (plan->device.type == VDIT_DEVICE_CPU) VDIT_TRY(vdit_attn_block_map_validate(m));
+    plan->map = m;
+    plan->map_ready = 1;
+    return VDIT_OK;
+  }
+  // sparge
+  const vdit_attn_sparge_config *sp = &config->sparge;
+  if (config->mask != VDIT_ATTN_MASK_NONE || config->key_lengths)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge predicts masks for unmasked attention only (mask none, no key lengths)");
+  if (x->row_max) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge takes no softmax extras");
+  if ((unsigned)sp->rule > VDIT_ATTN_SPARGE_HYBRID)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sparge rule %d", (int)sp->rule);
+  for (int64_t h = 0; h < (sp->per_head ? s.heads : 1); h++) {
+    const vdit_attn_sparge_head *p = sp->per_head ? &sp->per_head[h] : &sp->params;
+    if (!(p->topk >= 0.0f && p->topk <= 1.0f && p->topp >= 0.0f && p->topp <= 1.0f && p->pv_threshold >= 0.0f &&
+          isfinite(p->theta)))
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: sparge head %lld: topk and topp in [0, 1], lambda >= 0, theta finite",
+                        (long long)h);
+  }
+  if (sp->per_head) {
+    plan->per_head = malloc((size_t)s.heads * sizeof *plan->per_head);
+    if (!plan->per_head) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for per-head parameters");
+    memcpy(plan->per_head, sp->per_head, (size_t)s.heads * sizeof *plan->per_head);
+    plan->problem.config.sparge.per_head = plan->per_head;
+    // one PV threshold per plan in the kernels: the largest asked for (0 keeps it off)
+    for (int64_t h = 0; h < s.heads; h++)
+      if (plan->per_head[h].pv_threshold > plan->problem.extras.pv_threshold)
+        plan->problem.extras.pv_threshold = plan->per_head[h].pv_threshold;
+  } else {
+    plan->problem.extras.pv_threshold = sp->params.pv_threshold;
+  }
+  VDIT_TRY(vdit_attn_block_map_alloc(&plan->owned_map, plan->device, s.batch, s.heads, s.seq_q, s.seq_k, block_q, block_k));
+  plan->map = &plan->owned_map;
+  return VDIT_OK;
+}
+
+const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan) {
+  return plan->map_ready ? plan->map : NULL;
+}
+
+void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold) { plan->hold_mask = hold; }
 
 vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_config *config,
                                   const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v) {
@@ -157,6 +233,7 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
     memcpy(plan->key_lengths, config->key_lengths, (size_t)qs[0] * sizeof *plan->key_lengths);
   }
   plan->problem.config.key_lengths = plan->key_lengths;
+  plan->problem.extras = config->extras;
   if (plan->device.type == VDIT_DEVICE_CUDA) {
     vdit_status status = vdit_attn_cuda_resources_init(&plan->cuda, &plan->problem, plan->dtype, plan->device);
     if (status != VDIT_OK) {
@@ -165,12 +242,21 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
       return status;
     }
   }
+  vdit_status status = sparse_plan_init(plan, config);
+  if (status != VDIT_OK) {
+    vdit_attn_plan_free(plan);
+    return status;
+  }
   *plan_out = plan;
   return VDIT_OK;
 }
 
 void vdit_attn_plan_free(vdit_attn_plan *plan) {
   if (!plan) return;
+  vdit_attn_block_map_free(&plan->owned_map);
+  vdit_attn_block_map_free(&plan->map_t);
+  vdit_device_free(plan->device, plan->predict_workspace);
+  free(plan->per_head);
   if (plan->device.type == VDIT_DEVICE_CUDA) vdit_attn_cuda_resources_free(&plan->cuda);
   free(plan->key_lengths);
   free(plan);
@@ -264,6 +350,46 @@ static vdit_status cpu_arrays_alloc(const vdit_attn_shape *p, int backward, cpu_
   return VDIT_OK;
 }
 
+// The problem a kernel runs: the plan's, with the block map (and its transpose) in use.
+static vdit_attn_problem plan_problem(const vdit_attn_plan *plan) {
+  vdit_attn_problem problem = plan->problem;
+  problem.map = plan->problem.config.method == VDIT_ATTN_DENSE ? NULL : plan->map;
+  problem.map_t = plan->map_t_ready ? &plan->map_t : NULL;
+  return problem;
+}
+
+static int predicts(const vdit_attn_plan *plan) {
+  return plan->problem.config.method == VDIT_ATTN_SPARGE && !(plan->hold_mask && plan->map_ready);
+}
+
+static vdit_status mask_changed(vdit_attn_plan *plan) {
+  plan->map_ready = 1;
+  plan->map_t_ready = 0;
+  return VDIT_OK;
+}
+
+vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k) {
+  const vdit_attn_shape p = plan->problem.shape;
+  if (plan->problem.config.method != VDIT_ATTN_SPARGE)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: predict needs method sparge");
+  VDIT_TRY(check_like(plan, q, "Q", p.seq_q));
+  VDIT_TRY(check_like(plan, k, "K", p.seq_k));
+  if (plan->device.type == VDIT_DEVICE_CUDA) {
+    VDIT_TRY(vdit_attn_cuda_sparge_predict(&plan->problem, &plan->problem.config.sparge, q, k, &plan->owned_map,
+                                           &plan->predict_workspace, &plan->predict_workspace_bytes));
+    return mask_changed(plan);
+  }
+  const size_t nq = (size_t)(p.batch * p.heads * p.seq_q * p.head_dim), nk = (size_t)(p.batch * p.heads * p.seq_k * p.head_dim);
+  float *work = vdit_host_alloc((nq + nk + 1) * sizeof(float), VDIT_HOST_ALIGNMENT);
+  if (!work) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no host memory for the mask prediction");
+  vdit_status status = vdit_attn_tensor_to_bhsd(q, plan->problem.config.layout, work);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, plan->problem.config.layout, work + nq);
+  if (status == VDIT_OK)
+    status = vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, work, work + nq, &plan->owned_map);
+  vdit_host_free(work);
+  return status == VDIT_OK ? mask_changed(plan) : status;
+}
+
 vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k,
                               const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
   const vdit_attn_shape p = plan->problem.shape;
@@ -273,18 +399,27 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   VDIT_TRY(check_like(plan, o, "O", p.seq_q));
   VDIT_TRY(check_lse(plan, lse));
   const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
-  if (plan->device.type == VDIT_DEVICE_CUDA)
-    return sage ? vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse)
-                : vdit_attn_cuda_dense_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
+  if (plan->problem.config.method == VDIT_ATTN_BLOCK) plan->map_t_ready = 0; // the caller may have changed it
+  if (plan->device.type == VDIT_DEVICE_CUDA) {
+    if (sage) return vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
+    if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
+    vdit_attn_problem problem = plan_problem(plan);
+    return vdit_attn_cuda_dense_forward(&problem, &plan->cuda, q, k, v, o, lse);
+  }
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 0, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;
   vdit_status status = vdit_attn_tensor_to_bhsd(q, layout, a.q);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, layout, a.k);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
+  if (status == VDIT_OK && predicts(plan)) {
+    status = vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, a.q, a.k, &plan->owned_map);
+    if (status == VDIT_OK) status = mask_changed(plan);
+  }
+  vdit_attn_problem problem = plan_problem(plan);
   if (status == VDIT_OK)
     status = sage ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
-                  : vdit_attn_cpu_dense_forward(&plan->problem, a.q, a.k, a.v, a.o, a.lse);
+                  : vdit_attn_cpu_dense_forward(&problem, a.q, a.k, a.v, a.o, a.lse);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
   vdit_tensor lse_array;
   if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
@@ -306,10 +441,21 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   VDIT_TRY(check_like(plan, dk, "dK", p.seq_k));
   VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
   VDIT_TRY(check_lse(plan, lse));
-  const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
+  const vdit_attn_method method = plan->problem.config.method;
+  const int sage = method == VDIT_ATTN_SAGE;
+  if (method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE) {
+    // the mask is the forward's, held constant; the backward walks its transpose
+    if (!plan->map_ready) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: run the forward first (it makes the mask)");
+    if (!plan->map_t_ready) {
+      vdit_attn_block_map_free(&plan->map_t);
+      VDIT_TRY(vdit_attn_block_map_transpose(&plan->map_t, plan->map));
+      plan->map_t_ready = 1;
+    }
+  }
+  vdit_attn_problem problem = plan_problem(plan);
   if (plan->device.type == VDIT_DEVICE_CUDA)
     return sage ? vdit_attn_cuda_sage_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
-                : vdit_attn_cuda_dense_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
+                : vdit_attn_cuda_dense_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 1, &a));
   const vdit_attn_layout layout = plan->problem.config.layout;
@@ -323,7 +469,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   if (status == VDIT_OK) status = vdit_tensor_copy(&lse_array, lse);
   if (status == VDIT_OK)
     status = sage ? vdit_attn_cpu_sage_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
-                  : vdit_attn_cpu_dense_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
+                  : vdit_attn_cpu_dense_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dq, layout, dq);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dk, layout, dk);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dv, layout, dv);

@@ -153,6 +153,54 @@ static void widen(const float *x, double *out, size_t n) {
   for (size_t i = 0; i < n; i++) out[i] = x[i];
 }
 
+// A random host map for method block: each block kept with probability `density`, query
+// blocks i with i % 4 == 3 empty (their rows must give O = 0 and LSE = -inf).
+static vdit_status random_map(const vdit_attn_check_spec *spec, vdit_attn_block_map *map) {
+  const vdit_attn_shape s = spec->shape;
+  int32_t bq, bk;
+  vdit_attn_block_sizes(spec->device, s.head_dim, &bq, &bk);
+  VDIT_TRY(vdit_attn_block_map_alloc(map, VDIT_CPU, s.batch, s.heads, s.seq_q, s.seq_k, bq, bk));
+  const int64_t rows = s.batch * s.heads * map->q_blocks;
+  float *u = malloc((size_t)(rows * map->k_blocks + 1) * sizeof *u);
+  if (!u) {
+    vdit_attn_block_map_free(map);
+    return vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "check: no memory for a block map");
+  }
+  vdit_rng_uniform(spec->seed, 1ull << 44, (size_t)(rows * map->k_blocks), u);
+  int32_t n = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    map->row_offsets[r] = n;
+    if (r % map->q_blocks % 4 == 3) continue;
+    for (int32_t j = 0; j < map->k_blocks; j++)
+      if (u[r * map->k_blocks + j] < spec->block_density) map->col_index[n++] = j;
+  }
+  map->row_offsets[rows] = n;
+  free(u);
+  return VDIT_OK;
+}
+
+// Host copy of a (host or device) map.
+static vdit_status host_map(const vdit_attn_block_map *src, vdit_attn_block_map *dst) {
+  VDIT_TRY(vdit_attn_block_map_alloc(dst, VDIT_CPU, src->batch, src->heads, src->seq_q, src->seq_k, src->block_q,
+                                     src->block_k));
+  vdit_status status = vdit_attn_block_map_copy(dst, src);
+  if (status != VDIT_OK) vdit_attn_block_map_free(dst);
+  return status;
+}
+
+// Rows whose block lists differ.
+static int64_t rows_differing(const vdit_attn_block_map *a, const vdit_attn_block_map *b) {
+  const int64_t rows = a->batch * a->heads * a->q_blocks;
+  int64_t differing = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const int32_t na = a->row_offsets[r + 1] - a->row_offsets[r], nb = b->row_offsets[r + 1] - b->row_offsets[r];
+    int same = na == nb;
+    for (int32_t e = 0; same && e < na; e++) same = a->col_index[a->row_offsets[r] + e] == b->col_index[b->row_offsets[r] + e];
+    differing += !same;
+  }
+  return differing;
+}
+
 vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_check_result *result) {
   memset(result, 0, sizeof *result);
   const vdit_attn_shape s = spec->shape;
@@ -166,6 +214,9 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   VDIT_TRY(buffers_alloc(&s, &b));
   vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
   vdit_attn_plan *plan = NULL;
+  vdit_attn_config config = spec->config;
+  const int sparse = config.method != VDIT_ATTN_DENSE;
+  vdit_attn_block_map given = {0}, given_device = {0}, used = {0}, cpu_mask = {0};
 
   vdit_status status = fill_inputs(spec, b.q, b.k, b.v);
   if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, b.d_o);
@@ -186,11 +237,41 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_q, &dq);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
-  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &spec->config, &q, &k, &v);
+  vdit_attn_problem problem0 = {s, config.softmax_scale > 0 ? config.softmax_scale : 1.0f / sqrtf((float)s.head_dim),
+                                config, NULL, NULL, {0}};
+  if (status == VDIT_OK && config.method == VDIT_ATTN_SPARGE && spec->target_sparsity >= 0) {
+    int32_t bq, bk;
+    vdit_attn_block_sizes(spec->device, s.head_dim, &bq, &bk);
+    status = vdit_attn_sparge_calibrate(&problem0, &config.sparge, b.q, b.k, bq, bk, spec->target_sparsity, NULL);
+  }
+  result->sparge_params = config.sparge.params;
+  if (status == VDIT_OK && config.method == VDIT_ATTN_BLOCK) {
+    status = random_map(spec, &given);
+    if (status == VDIT_OK && spec->device.type != VDIT_DEVICE_CPU) {
+      status = vdit_attn_block_map_alloc(&given_device, spec->device, s.batch, s.heads, s.seq_q, s.seq_k, given.block_q,
+                                         given.block_k);
+      if (status == VDIT_OK) status = vdit_attn_block_map_copy(&given_device, &given);
+      config.block_map = &given_device;
+    } else {
+      config.block_map = &given;
+    }
+  }
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &q, &k, &v);
   if (status == VDIT_OK) {
     double start = vdit_time_seconds();
     status = vdit_attn_forward(plan, &q, &k, &v, &o, &lse);
     result->forward_seconds = vdit_time_seconds() - start;
+  }
+  if (status == VDIT_OK && sparse) status = host_map(vdit_attn_plan_block_map(plan), &used);
+  if (status == VDIT_OK && sparse) status = vdit_attn_block_map_count(&used, NULL, &result->sparsity);
+  if (status == VDIT_OK && config.method == VDIT_ATTN_SPARGE && spec->device.type != VDIT_DEVICE_CPU) {
+    status = vdit_attn_block_map_alloc(&cpu_mask, VDIT_CPU, s.batch, s.heads, s.seq_q, s.seq_k, used.block_q, used.block_k);
+    if (status == VDIT_OK) status = vdit_attn_sparge_predict_cpu(&problem0, &config.sparge, b.q, b.k, &cpu_mask);
+    if (status == VDIT_OK) {
+      result->masks_compared = 1;
+      result->mask_rows_differing = rows_differing(&used, &cpu_mask);
+      result->masks_identical = result->mask_rows_differing == 0;
+    }
   }
   if (status == VDIT_OK && spec->backward) {
     double start = vdit_time_seconds();
@@ -204,12 +285,17 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   if (status == VDIT_OK && spec->backward) status = download(spec, &dv, b.dv);
 
   if (status == VDIT_OK) {
-    vdit_attn_problem problem = {s, plan ? vdit_attn_plan_scale(plan) : 0.0f, spec->config};
+    vdit_attn_problem problem = {s, plan ? vdit_attn_plan_scale(plan) : 0.0f, config, NULL, NULL, {0}};
     widen(b.q, b.rq, nq);
     widen(b.k, b.rk, nk);
     widen(b.v, b.rv, nk);
     widen(b.d_o, b.rdo, nq);
-    status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
+    if (sparse) { // quality: O against full dense attention, then the reference on the method's map
+      status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
+      result->o_dense = vdit_error_stats_f32(nq, b.o, b.ro);
+      problem.map = &used;
+    }
+    if (status == VDIT_OK) status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
     if (status == VDIT_OK && spec->backward)
       status = vdit_attn_reference_backward(&problem, b.rq, b.rk, b.rv, b.rdo, b.rdq, b.rdk, b.rdv);
   }
@@ -219,7 +305,8 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
     result->o = vdit_error_stats_f32(nq, b.o, b.ro);
     result->lse = lse_stats(nl, b.lse, b.rlse);
     result->passed = within(&result->o, &result->forward_tolerance) && result->lse.nonfinite == 0 &&
-                     result->lse.max_err <= result->forward_tolerance.max_err;
+                     result->lse.max_err <= result->forward_tolerance.max_err &&
+                     (!result->masks_compared || result->masks_identical);
     if (spec->backward) {
       result->dq = vdit_error_stats_f32(nq, b.dq, b.rdq);
       result->dk = vdit_error_stats_f32(nk, b.dk, b.rdk);
@@ -230,6 +317,10 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
     }
   }
   vdit_attn_plan_free(plan);
+  vdit_attn_block_map_free(&given);
+  vdit_attn_block_map_free(&given_device);
+  vdit_attn_block_map_free(&used);
+  vdit_attn_block_map_free(&cpu_mask);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   buffers_free(&b);
@@ -249,7 +340,7 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
   const size_t nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
   float *host = malloc((2 * nq + 2 * nk + 1) * sizeof *host);
-  double *samples = malloc((size_t)repeat * 2 * sizeof *samples);
+  double *samples = malloc((size_t)repeat * 3 * sizeof *samples);
   if (!host || !samples) {
     free(host);
     free(samples);
@@ -272,7 +363,23 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_q, &dq);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
-  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &spec->config, &q, &k, &v);
+  vdit_attn_config config = spec->config;
+  const int sparge = config.method == VDIT_ATTN_SPARGE;
+  if (config.method == VDIT_ATTN_BLOCK && status == VDIT_OK)
+    status = vdit_error_set(VDIT_ERROR_UNSUPPORTED, __FILE__, __LINE__, "bench: method block needs a map (use check)");
+  if (status == VDIT_OK && sparge && spec->target_sparsity >= 0) {
+    vdit_attn_problem problem0 = {s, config.softmax_scale > 0 ? config.softmax_scale : 1.0f / sqrtf((float)s.head_dim),
+                                  config, NULL, NULL, {0}};
+    int32_t bq, bk;
+    vdit_attn_block_sizes(spec->device, s.head_dim, &bq, &bk);
+    status = vdit_attn_sparge_calibrate(&problem0, &config.sparge, hq, hk, bq, bk, spec->target_sparsity, NULL);
+  }
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &q, &k, &v);
+  if (status == VDIT_OK && sparge) { // predict once, then time the executor on the held mask
+    status = vdit_attn_predict(plan, &q, &k);
+    if (status == VDIT_OK) status = vdit_attn_block_map_count(vdit_attn_plan_block_map(plan), NULL, &timing->sparsity);
+    vdit_attn_plan_hold_mask(plan, 1);
+  }
   // On a GPU: CUDA events around each run, and L2 flushed first when everything the backward
   // touches would fit in twice its size (else repetitions would time a warm cache).
   const int on_gpu = spec->device.type == VDIT_DEVICE_CUDA;
@@ -286,7 +393,8 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
     if (status == VDIT_OK) status = vdit_gpu_timer_init(&timer, spec->device.index, timing->flushed_l2);
     timing->device_events = status == VDIT_OK;
   }
-  for (int pass = 0; pass < (spec->backward ? 2 : 1) && status == VDIT_OK; pass++) {
+  for (int pass = 0; pass < 3 && status == VDIT_OK; pass++) {
+    if ((pass == 1 && !spec->backward) || (pass == 2 && !sparge)) continue;
     for (int run = 0; run < warmup + repeat && status == VDIT_OK; run++) {
       double start = 0.0, seconds = 0.0;
       status = vdit_device_synchronize(spec->device);
@@ -294,8 +402,9 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
       if (on_gpu) status = vdit_gpu_timer_start(&timer);
       else start = vdit_time_seconds();
       if (status == VDIT_OK)
-        status = pass == 0 ? vdit_attn_forward(plan, &q, &k, &v, &o, &lse)
-                           : vdit_attn_backward(plan, &q, &k, &v, &o, &lse, &d_o, &dq, &dk, &dv);
+        status = pass == 0   ? vdit_attn_forward(plan, &q, &k, &v, &o, &lse)
+                 : pass == 1 ? vdit_attn_backward(plan, &q, &k, &v, &o, &lse, &d_o, &dq, &dk, &dv)
+                             : vdit_attn_predict(plan, &q, &k);
       if (status != VDIT_OK) break;
       if (on_gpu) status = vdit_gpu_timer_stop(&timer, &seconds);
       else seconds = vdit_time_seconds() - start;
@@ -306,7 +415,8 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
       const double *sorted = samples + pass * repeat;
       double median = repeat % 2 ? sorted[repeat / 2] : 0.5 * (sorted[repeat / 2 - 1] + sorted[repeat / 2]);
       if (pass == 0) timing->forward_seconds = median;
-      else timing->backward_seconds = median;
+      else if (pass == 1) timing->backward_seconds = median;
+      else timing->mask_seconds = median;
     }
   }
   if (on_gpu) vdit_gpu_timer_free(&timer);

@@ -18,6 +18,12 @@ typedef struct vdit_attn_check_spec {
   // Given inputs instead of synthetic ones (e.g. vdit_attn_inputs_read): (B, H, S, D) fp32 of
   // `shape`, or NULL. They are rounded to `dtype` like synthetic ones.
   const float *given_q, *given_k, *given_v;
+  // Sparse methods. sparge: target fraction of skipped blocks (>= 0 calibrates config.sparge's
+  // topk / topp on these inputs with the CPU prediction, see vdit_attn_sparge_calibrate; < 0
+  // keeps them). block: the harness draws a map keeping each block with probability
+  // block_density (Philox), and empties every query block i with i % 4 == 3.
+  double target_sparsity;
+  double block_density;
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).
@@ -29,6 +35,15 @@ typedef struct vdit_attn_check_result {
   vdit_error_stats o, lse, dq, dk, dv;
   vdit_attn_tolerance forward_tolerance, backward_tolerance;
   int passed;               // every compared tensor within its tolerance, nothing unwritten
+  // Sparse methods: o, lse, dq, dk, dv above compare with the fp64 reference restricted to
+  // the method's block map (the executor's exactness); o_dense compares O with full dense
+  // attention (the method's quality). On CUDA the sparge masks are compared with the CPU's
+  // prediction on the same inputs, block for block.
+  vdit_error_stats o_dense;
+  double sparsity;          // fraction of blocks skipped
+  vdit_attn_sparge_head sparge_params; // after calibration
+  int masks_compared, masks_identical;
+  int64_t mask_rows_differing;
   double forward_seconds, backward_seconds;
 } vdit_attn_check_result;
 
@@ -39,8 +54,11 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
 // inputs. On the CPU a host clock around each run; on a GPU CUDA events on the default stream
 // after a device synchronize, with L2 flushed before each run when the problem's tensors would
 // fit in twice its size.
+// Sparge: forward_seconds is the executor alone on a held mask, mask_seconds the prediction
+// (vdit_attn_predict), sparsity the fraction of blocks the mask skips.
 typedef struct vdit_attn_timing {
-  double forward_seconds, backward_seconds;
+  double forward_seconds, backward_seconds, mask_seconds;
+  double sparsity;
   int device_events; // timed with CUDA events
   int flushed_l2;    // L2 flushed before each run
 } vdit_attn_timing;

@@ -92,6 +92,20 @@ void vdit_attn_cuda_params_init(vdit_attn_cuda_params *p, const vdit_attn_proble
   vdit_attn_cuda_strides_bsh(k, layout, &p->k_sb, &p->k_ss, &p->k_sh);
   vdit_attn_cuda_strides_bsh(v, layout, &p->v_sb, &p->v_ss, &p->v_sh);
   vdit_attn_cuda_strides_bsh(o, layout, &p->o_sb, &p->o_ss, &p->o_sh);
+  if (problem->map) {
+    p->map_offsets = problem->map->row_offsets;
+    p->map_index = problem->map->col_index;
+    p->map_rows = problem->map->q_blocks;
+  }
+  if (problem->map_t) {
+    p->mapt_offsets = problem->map_t->row_offsets;
+    p->mapt_index = problem->map_t->col_index;
+    p->mapt_rows = problem->map_t->q_blocks;
+  }
+  p->extra_max = problem->extras.row_max;
+  p->extra_sum = problem->extras.row_sum;
+  p->extra_num = problem->extras.numerator;
+  p->pv_threshold = problem->extras.pv_threshold;
 }
 
 // Makes the plan's GPU current; device_leave restores the caller's and passes `status` on.

@@ -8,6 +8,12 @@
 //          neighbours high (locality, a query's own position scores ~8 after scaling);
 //          4 global tokens per head carry a key direction that every query shares (sinks,
 //          scoring ~5); V ~ N(0, 1).
+//  video-heads  video with heads of two kinds, as DiT attention has: even heads local and
+//          peaked (own position scores ~16, similarity decays over 1.5 cells), odd heads
+//          global and flat (own position ~4, decay over 4 cells). With the plain video
+//          parameters a large flat far field holds much of every row's mass (at S = 32760
+//          about two thirds), which no block mask can keep; video-heads gives sparse methods
+//          the mix of rows they meet in real models.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +24,8 @@ vdit_status vdit_attn_inputs_parse(const char *name, vdit_attn_inputs *kind) {
   if (strcmp(name, "plain") == 0) *kind = VDIT_ATTN_INPUTS_PLAIN;
   else if (strcmp(name, "outlier") == 0) *kind = VDIT_ATTN_INPUTS_OUTLIER;
   else if (strcmp(name, "video") == 0) *kind = VDIT_ATTN_INPUTS_VIDEO;
-  else return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown inputs '%s' (plain, outlier or video)", name);
+  else if (strcmp(name, "video-heads") == 0) *kind = VDIT_ATTN_INPUTS_VIDEO_HEADS;
+  else return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown inputs '%s' (plain, outlier, video or video-heads)", name);
   return VDIT_OK;
 }
 
@@ -27,6 +34,7 @@ const char *vdit_attn_inputs_name(vdit_attn_inputs kind) {
     case VDIT_ATTN_INPUTS_PLAIN: return "plain";
     case VDIT_ATTN_INPUTS_OUTLIER: return "outlier";
     case VDIT_ATTN_INPUTS_VIDEO: return "video";
+    case VDIT_ATTN_INPUTS_VIDEO_HEADS: return "video-heads";
   }
   return "unknown";
 }
@@ -56,9 +64,14 @@ static const float VIDEO_NOISE = 0.3f;
 // sqrt(D) puts a query's score with its own position near VIDEO_SELF_LOGIT after the
 // 1/sqrt(D) softmax scale. Global keys hold the sink direction instead; queries carry
 // `sink_weight` of it.
+typedef struct video_head {
+  float self_logit, length_scale;
+} video_head;
+
 static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, uint64_t head_stream,
-                           uint64_t noise_stream, const float *sink, float sink_weight, int global_keys) {
-  const float gain = sqrtf(VIDEO_SELF_LOGIT / sqrtf((float)dim));
+                           uint64_t noise_stream, const float *sink, float sink_weight, int global_keys,
+                           video_head head) {
+  const float gain = sqrtf(head.self_logit / sqrtf((float)dim));
   float *frequency = malloc((size_t)dim * 4 * sizeof *frequency);
   if (!frequency) return 0;
   vdit_rng_normal(seed, head_stream, (size_t)dim * 4, frequency); // 3 frequencies + phase per channel
@@ -69,7 +82,7 @@ static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, ui
     int is_global = global_keys && s % (seq / VIDEO_GLOBAL_TOKENS + 1) == 0;
     for (int64_t d = 0; d < dim; d++) {
       const float *f = frequency + d * 4;
-      float angle = (f[0] * position[0] + f[1] * position[1] + f[2] * position[2]) / VIDEO_LENGTH_SCALE +
+      float angle = (f[0] * position[0] + f[1] * position[1] + f[2] * position[2]) / head.length_scale +
                     3.14159265f * f[3];
       float value = gain * 1.41421356f * cosf(angle) + VIDEO_NOISE * x[s * dim + d];
       if (is_global) value = sink[d] + VIDEO_NOISE * x[s * dim + d];
@@ -88,7 +101,7 @@ vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vd
   // Disjoint stream ranges per tensor: Q at 0, K at 2^40, V at 2^41, extras above 2^42.
   const uint64_t K_STREAM = 1ull << 40, V_STREAM = 1ull << 41, EXTRA_STREAM = 1ull << 42;
   vdit_rng_normal(seed, V_STREAM, nk, v);
-  if (kind != VDIT_ATTN_INPUTS_VIDEO) {
+  if (kind != VDIT_ATTN_INPUTS_VIDEO && kind != VDIT_ATTN_INPUTS_VIDEO_HEADS) {
     vdit_rng_normal(seed, 0, nq, q);
     vdit_rng_normal(seed, K_STREAM, nk, k);
     if (kind == VDIT_ATTN_INPUTS_OUTLIER) {
@@ -114,10 +127,12 @@ vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vd
       vdit_rng_normal(seed, EXTRA_STREAM + bh * (uint64_t)D, (size_t)D, sink);
       // Same frequencies for Q and K of a head (so positions match), separate noise.
       uint64_t head_stream = EXTRA_STREAM + (1ull << 36) + bh * (uint64_t)D * 4;
+      video_head kind_of_head = {VIDEO_SELF_LOGIT, VIDEO_LENGTH_SCALE};
+      if (kind == VDIT_ATTN_INPUTS_VIDEO_HEADS) kind_of_head = h % 2 ? (video_head){4.0f, 4.0f} : (video_head){16.0f, 1.5f};
       ok &= video_embedding(q + bh * (size_t)(shape->seq_q * D), shape->seq_q, D, seed, head_stream,
-                      bh * (uint64_t)(shape->seq_q * D), sink, VIDEO_SINK_LOGIT / sqrtf((float)D), 0);
+                      bh * (uint64_t)(shape->seq_q * D), sink, VIDEO_SINK_LOGIT / sqrtf((float)D), 0, kind_of_head);
       ok &= video_embedding(k + bh * (size_t)(shape->seq_k * D), shape->seq_k, D, seed, head_stream,
-                      K_STREAM + bh * (uint64_t)(shape->seq_k * D), sink, 0.0f, 1);
+                      K_STREAM + bh * (uint64_t)(shape->seq_k * D), sink, 0.0f, 1, kind_of_head);
     }
   free(sink);
   return ok ? VDIT_OK : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "video inputs: no memory");

@@ -9,6 +9,7 @@ typedef enum vdit_attn_inputs {
   VDIT_ATTN_INPUTS_PLAIN = 0,
   VDIT_ATTN_INPUTS_OUTLIER,
   VDIT_ATTN_INPUTS_VIDEO,
+  VDIT_ATTN_INPUTS_VIDEO_HEADS, // video with local (peaked) and global (flat) heads alternating
 } vdit_attn_inputs;
 
 vdit_status vdit_attn_inputs_parse(const char *name, vdit_attn_inputs *kind);

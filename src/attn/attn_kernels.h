@@ -11,6 +11,12 @@ typedef struct vdit_attn_problem {
   vdit_attn_shape shape;
   float scale;
   vdit_attn_config config; // key_lengths points at B host values or is NULL
+  // The block-sparse executor's map and its transpose (key block -> query blocks) on the
+  // kernels' device, or NULL for the implicit full map (dense). The fp64 reference reads
+  // `map` too (a host map there).
+  const vdit_attn_block_map *map, *map_t;
+  // Softmax extras (include/vdit/attn.h): arrays on the kernels' device.
+  vdit_attn_softmax_extras extras;
 } vdit_attn_problem;
 
 // fp64 reference: plain two-pass softmax, no tiling. q (B,H,Sq,D), k/v (B,H,Sk,D).
@@ -19,12 +25,41 @@ vdit_status vdit_attn_reference_forward(const vdit_attn_problem *problem, const 
 vdit_status vdit_attn_reference_backward(const vdit_attn_problem *problem, const double *q, const double *k,
                                          const double *v, const double *d_o, double *dq, double *dk, double *dv);
 
-// fp32 tiled online-softmax kernels (OpenMP over batch, head and tile).
+// fp32 tiled online-softmax kernels (OpenMP over batch, head and tile): the block-sparse
+// executor on the CPU; with problem->map NULL they are dense attention. Query tiles of 64
+// rows, key chunks of up to 128 keys (one chunk per key block when block_k <= 128).
 vdit_status vdit_attn_cpu_dense_forward(const vdit_attn_problem *problem, const float *q, const float *k,
                                         const float *v, float *o, float *lse);
 vdit_status vdit_attn_cpu_dense_backward(const vdit_attn_problem *problem, const float *q, const float *k,
                                          const float *v, const float *o, const float *lse, const float *d_o,
                                          float *dq, float *dk, float *dv);
+
+// SpargeAttention2's mask prediction on the CPU (sparge_mask.c), the specification the CUDA
+// kernels reproduce bit for bit. q (B, H, Sq, D), k (B, H, Sk, D) fp32; `map` a host map
+// allocated with the block sizes to use. *predict_seconds (optional): host time spent.
+vdit_status vdit_attn_sparge_predict_cpu(const vdit_attn_problem *problem, const vdit_attn_sparge_config *sparge,
+                                         const float *q, const float *k, vdit_attn_block_map *map);
+
+// Sets sparge's parameters for a target fraction of skipped blocks on these inputs: Top-k:
+// topk = 1 - target; Top-p: topp bisected; hybrid: topk = (1 - target) / 4 and topp bisected.
+// *achieved (optional): the sparsity the CPU prediction then gives.
+vdit_status vdit_attn_sparge_calibrate(const vdit_attn_problem *problem, vdit_attn_sparge_config *sparge, const float *q,
+                                       const float *k, int32_t block_q, int32_t block_k, double target_sparsity,
+                                       double *achieved);
+
+// Per-head autotune on the CPU (sparge_tune.c): for each head (batch element 0), the hybrid
+// rule's (theta, topk, topp, lambda) with the most blocks skipped whose output stays within
+// target_rel_l1 of dense attention (relative L1 of O). q, k, v fp32 (B, H, S, D).
+vdit_status vdit_attn_sparge_tune(const vdit_attn_problem *problem, const float *q, const float *k, const float *v,
+                                  double target_rel_l1, vdit_attn_sparge_tuning *tuning);
+
+// CUDA block-map and sparge kernels (attn_sparse_cuda.c -> src/attn/cuda); without the CUDA
+// backend they return VDIT_ERROR_NO_DEVICE.
+vdit_status vdit_attn_cuda_block_map_clear(vdit_attn_block_map *map);
+vdit_status vdit_attn_cuda_block_map_transpose(vdit_attn_block_map *t, const vdit_attn_block_map *src);
+vdit_status vdit_attn_cuda_sparge_predict(const vdit_attn_problem *problem, const vdit_attn_sparge_config *sparge,
+                                          const vdit_tensor *q, const vdit_tensor *k, vdit_attn_block_map *map,
+                                          void **workspace, size_t *workspace_bytes);
 
 // CUDA (attn_dense_cuda.c, kernels in src/attn/cuda/): the device resources a plan keeps, and
 // forward / backward on tensors the plan already checked (dtype, device, shapes).

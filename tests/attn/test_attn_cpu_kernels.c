@@ -32,7 +32,7 @@ static void run_case(const case_spec *c, uint64_t seed) {
   const size_t nl = (size_t)(c->batch * c->heads * c->seq_q);
   int64_t key_lengths[8];
   for (int64_t b = 0; b < c->batch; b++) key_lengths[b] = (b == c->batch - 1) ? 0 : c->seq_k - 3 * b;
-  vdit_attn_problem problem = {shape, 1.0f / sqrtf((float)c->dim), {0}};
+  vdit_attn_problem problem = {shape, 1.0f / sqrtf((float)c->dim), {0}, NULL, NULL, {0}};
   problem.config.mask = c->mask;
   problem.config.mask_block_length = c->block;
   problem.config.key_lengths = c->ragged ? key_lengths : NULL;
@@ -90,7 +90,7 @@ static double loss(const vdit_attn_problem *p, const double *q, const double *k,
 
 static void test_finite_differences(vdit_attn_mask mask) {
   const vdit_attn_shape shape = {1, 2, 5, 7, 4};
-  vdit_attn_problem problem = {shape, 0.5f, {0}};
+  vdit_attn_problem problem = {shape, 0.5f, {0}, NULL, NULL, {0}};
   problem.config.mask = mask;
   problem.config.mask_block_length = 3;
   const size_t nq = 1 * 2 * 5 * 4, nk = 1 * 2 * 7 * 4, nl = 10;

@@ -16,6 +16,10 @@
 //                                     takes queries 64w.. over all 128 keys.
 // Needs D = 64 or 128, 16-byte aligned bases and strides that are multiples of 8
 // (vdit_attn_cuda_backward_wgmma_fits).
+// Block-sparse executor: with the transposed map (p.mapt_offsets) the block visits only the
+// query tiles of the 128-query blocks that list its key block (two 64-query tiles per block
+// at D = 128); dense attention is the implicit full list from the first query tile that sees
+// a key of the block.
 #include "attn/cuda/attn_wgmma_tiles.cuh"
 
 template <typename T, int BM, int D, int NT>
@@ -86,27 +90,40 @@ static __global__ void __launch_bounds__(256, 1)
     else lo = mid + 1;
   }
   const int qt0 = lo;
+  // the query tiles to visit: list[e] names 128-query block list[e], RQ tiles of BM each
+  constexpr int RQ = 128 / BM;
+  const int32_t *list = nullptr;
+  int count = nqt - qt0;
+  if (p.mapt_offsets) {
+    const int r = (b * p.H + h) * p.mapt_rows + blockIdx.x;
+    const int begin = p.mapt_offsets[r];
+    list = p.mapt_index + begin;
+    count = (p.mapt_offsets[r + 1] - begin) * RQ;
+    while (count > 0 && list[(count - 1) / RQ] * RQ + (count - 1) % RQ >= nqt) count--;
+  }
+#define QTILE_OF(n) (list ? list[(n) / RQ] * RQ + (n) % RQ : qt0 + (n))
 
   float dk[AREG], dv[AREG];
 #pragma unroll
   for (int i = 0; i < AREG; i++) dk[i] = dv[i] = 0.0f;
 
-  if (qt0 < nqt) {
+  if (count > 0) {
     load_tile_gmma<T, BN, D, NT>(sK, kg, p.k_ss, n0, p.Sk);
     load_tile_gmma<T, BN, D, NT>(sV, vg, p.v_ss, n0, p.Sk);
-    issue_query_tile<T, BM, D, NT>(p, qt0, sQ, sdO, sLse, sDelta, sLim, qg, dog, lse_g, delta_g, key_len);
+    issue_query_tile<T, BM, D, NT>(p, QTILE_OF(0), sQ, sdO, sLse, sDelta, sLim, qg, dog, lse_g, delta_g, key_len);
     cp_async_commit();
   }
 
   const uint32_t k_addr = smem_u32(sK), v_addr = smem_u32(sV), ds_addr = smem_u32(sdS);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
-  for (int qt = qt0; qt < nqt; qt++) {
-    const int buf = (qt - qt0) & 1;
+  for (int it = 0; it < count; it++) {
+    const int qt = QTILE_OF(it);
+    const int buf = it & 1;
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
-    if (qt + 1 < nqt) {
-      issue_query_tile<T, BM, D, NT>(p, qt + 1, sQ + (buf ^ 1) * BM * D, sdO + (buf ^ 1) * BM * D, sLse + (buf ^ 1) * BM,
+    if (it + 1 < count) {
+      issue_query_tile<T, BM, D, NT>(p, QTILE_OF(it + 1), sQ + (buf ^ 1) * BM * D, sdO + (buf ^ 1) * BM * D, sLse + (buf ^ 1) * BM,
                                       sDelta + (buf ^ 1) * BM, sLim + (buf ^ 1) * BM, qg, dog, lse_g, delta_g, key_len);
       cp_async_commit();
     }
@@ -240,6 +257,7 @@ static __global__ void __launch_bounds__(256, 1)
     }
   }
 
+#undef QTILE_OF
   // epilogue: dK (scaled) and dV of this thread's keys
   T *dkg = reinterpret_cast<T *>(p.dk) + b * p.dk_sb + h * p.dk_sh;
   T *dvg = reinterpret_cast<T *>(p.dv) + b * p.dv_sb + h * p.dv_sh;

@@ -33,6 +33,10 @@ static vdit_status check_params(const vdit_attn_cuda_params *p, const char *func
 extern "C" vdit_status vdit_attn_cuda_forward(const vdit_attn_cuda_params *p, cudaStream_t stream) {
   VDIT_TRY(check_params(p, "vdit_attn_cuda_forward"));
   if (p->B == 0 || p->H == 0 || p->Sq == 0) return VDIT_OK;
+  const int sparse = p->map_offsets || p->extra_sum || p->pv_threshold > 0.0f;
+  if (sparse && !vdit_attn_cuda_forward_wgmma_fits(p))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "vdit_attn_cuda_forward: the block-sparse executor needs the wgmma path "
+                                              "(D = 64 or 128, 16-byte aligned tensors with strides a multiple of 8)");
   if (vdit_attn_cuda_forward_wgmma_fits(p)) VDIT_CUDA_TRY(vdit_attn_cuda_forward_wgmma(p, stream));
   else VDIT_CUDA_TRY(vdit_attn_cuda_forward_mma(p, stream));
   VDIT_CUDA_TRY_LAUNCH();
@@ -49,6 +53,9 @@ extern "C" vdit_status vdit_attn_cuda_backward(const vdit_attn_cuda_params *p, c
   const int dpad = vdit_attn_cuda_padded_head_dim(p->D);
   float *delta = (float *)p->workspace;
   float *dq_acc = (float *)((char *)p->workspace + align256(rows * sizeof(float)));
+  if (p->mapt_offsets && !vdit_attn_cuda_backward_wgmma_fits(p))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "vdit_attn_cuda_backward: the block-sparse executor needs the wgmma path "
+                                              "(D = 64 or 128, 16-byte aligned tensors with strides a multiple of 8)");
   VDIT_CUDA_TRY(vdit_attn_cuda_backward_preprocess(p, delta, dq_acc, dpad, stream));
   if (vdit_attn_cuda_backward_wgmma_fits(p)) VDIT_CUDA_TRY(vdit_attn_cuda_backward_wgmma(p, delta, dq_acc, stream));
   else VDIT_CUDA_TRY(vdit_attn_cuda_backward_mma(p, delta, dq_acc, dpad, stream));

@@ -52,7 +52,44 @@ typedef struct vdit_attn_cuda_params {
   int64_t do_sb, do_ss, do_sh, dq_sb, dq_ss, dq_sh, dk_sb, dk_ss, dk_sh, dv_sb, dv_ss, dv_sh;
   // vdit_attn_cuda_backward_workspace_bytes bytes of device memory, 256-byte aligned
   void *workspace;
+  // Block-sparse executor (wgmma path only). map_offsets NULL: every key block (dense).
+  // Forward: row (b * H + h) * map_rows + i lists the 128-key blocks query block i (128
+  // queries) computes; backward: row (b * H + h) * mapt_rows + j lists the query blocks that
+  // compute key block j. Both compressed-row, ascending (include/vdit/attn.h).
+  const int32_t *map_offsets, *map_index;
+  int map_rows;
+  const int32_t *mapt_offsets, *mapt_index;
+  int mapt_rows;
+  // softmax extras (attn.h), (B, H, Sq) and (B, H, Sq, D) fp32 contiguous, or NULL
+  const float *extra_max, *extra_sum, *extra_num;
+  float pv_threshold; // 0 = off
 } vdit_attn_cuda_params;
+
+// Block maps and sparge's mask prediction (attn_block_map.cu, sparge_mask.cu).
+typedef struct vdit_attn_cuda_map {
+  int BH, rows, cols;  // (b, h) pairs, rows per pair, columns (blocks) per row
+  int32_t *offsets, *index;
+} vdit_attn_cuda_map;
+
+// t = transpose(m) through `bitmap` (BH * rows * cols bytes of scratch).
+cudaError_t vdit_attn_cuda_map_transpose(const vdit_attn_cuda_map *m, const vdit_attn_cuda_map *t, unsigned char *bitmap,
+                                         cudaStream_t stream);
+
+typedef struct vdit_attn_cuda_sparge_args {
+  vdit_dtype dtype;
+  int BH, H, Sq, Sk, D;
+  int block_q, block_k, q_blocks, k_blocks;
+  float scale;
+  int rule, sink, per_head;
+  const void *q, *k;
+  int64_t q_sb, q_ss, q_sh, k_sb, k_ss, k_sh;
+  int32_t *row_offsets, *col_index; // the map written
+  vdit_attn_sparge_head params;
+  vdit_attn_sparge_head head_table[64]; // per head when per_head
+} vdit_attn_cuda_sparge_args;
+
+size_t vdit_attn_cuda_sparge_workspace_bytes(const vdit_attn_cuda_sparge_args *a);
+cudaError_t vdit_attn_cuda_sparge(const vdit_attn_cuda_sparge_args *a, void *workspace, cudaStream_t stream);
 
 // O and LSE from Q, K, V. Parameters outside the contract above are VDIT_ERROR_INVALID_ARGUMENT.
 vdit_status vdit_attn_cuda_forward(const vdit_attn_cuda_params *p, cudaStream_t stream);

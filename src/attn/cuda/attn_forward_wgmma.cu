@@ -11,7 +11,12 @@
 // cp.async fills them STAGES deep (all 256 threads load; no producer warp), and a
 // fence.proxy.async orders those generic-proxy writes before the tensor cores read them.
 // Key tiles past the last row's key limit are never loaded, tiles every row sees in full run
-// without the mask, rows without keys end with O = 0 and LSE = -inf. Needs D = 64 or 128,
+// without the mask, rows without keys end with O = 0 and LSE = -inf.
+// This is also the block-sparse executor: with a block map (p.map_offsets) the block visits
+// only the key tiles its query block's row lists (a 128-key block is BN = 128 tile, or two
+// 64-key tiles at D = 64); dense attention is the same loop over the implicit full list.
+// Softmax extras start each row's (max, sum, O) state; with a PV threshold a warpgroup skips
+// the P V product of a tile when all its 64 rows trail their running max by more than lambda. Needs D = 64 or 128,
 // 16-byte aligned bases and strides that are multiples of 8 (vdit_attn_cuda_forward_wgmma_fits).
 // Configurations: D = 128: BN = 128, 2 stages, one block an SM (212 registers; the lab's
 // choice, 3 stages timed the same). D = 64: BN = 64, 3 stages, two blocks an SM (115
@@ -51,7 +56,18 @@ static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_ker
   const int limit_max = attn_key_limit(p, key_len, last_row);
   const int limit_min = attn_key_limit(p, key_len, m0);
   const int ntiles = (limit_max + BN - 1) / BN;
-  const int nfull = limit_min / BN;
+  // the key tiles to visit: list[e] names 128-key block list[e]; RK tiles of BN keys each
+  constexpr int RK = 128 / BN;
+  const int32_t *list = nullptr;
+  int count = ntiles;
+  if (p.map_offsets) {
+    const int r = (b * p.H + h) * p.map_rows + m0 / BM;
+    const int begin = p.map_offsets[r];
+    list = p.map_index + begin;
+    count = (p.map_offsets[r + 1] - begin) * RK;
+    while (count > 0 && list[(count - 1) / RK] * RK + (count - 1) % RK >= ntiles) count--;
+  }
+#define TILE_OF(j) (list ? list[(j) / RK] * RK + (j) % RK : (j))
 
   const int wrow = wg * 64 + w4 * 16; // first row of this warp within the tile
   int row_limit[2];
@@ -67,31 +83,51 @@ static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_ker
 #pragma unroll
   for (int i = 0; i < SREG; i++) s[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f};
+  if (p.extra_sum) { // the extra terms start the online softmax: max in raw-score units, sum on one thread of the quad
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = m0 + wrow + g + 8 * r;
+      const int64_t idx = ((int64_t)b * p.H + h) * p.Sq + row;
+      if (row >= p.Sq || !(p.extra_sum[idx] > 0.0f)) continue;
+      row_max[r] = p.extra_max[idx] / p.scale;
+      row_sum[r] = t == 0 ? p.extra_sum[idx] : 0.0f;
+      const float *num = p.extra_num + idx * D;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        o[4 * n + 2 * r] = num[n * 8 + 2 * t];
+        o[4 * n + 2 * r + 1] = num[n * 8 + 2 * t + 1];
+      }
+    }
+  }
+  __shared__ int pv_vote[8];
+  const float pv_raw = p.pv_threshold > 0.0f ? p.pv_threshold / p.scale : 0.0f; // lambda in raw-score units
 
   // descriptors: K-major tiles advance 32 bytes per k16 step inside a 128-byte row and jump a
   // whole [rows][64] block every 4 steps; 8-row groups are 1024 bytes apart (SBO).
   const uint32_t q_addr = smem_u32(sQ) + wg * 64 * 128;
-  if (ntiles > 0) {
+  if (count > 0) {
     load_tile_gmma<T, BM, D, NT>(sQ, qg, p.q_ss, m0, p.Sq);
 #pragma unroll
     for (int st = 0; st < STAGES - 1; st++) {
-      if (st < ntiles) {
-        load_tile_gmma<T, BN, D, NT>(sK + st * BN * D, kg, p.k_ss, st * BN, p.Sk);
-        load_tile_gmma<T, BN, D, NT>(sV + st * BN * D, vg, p.v_ss, st * BN, p.Sk);
+      if (st < count) {
+        const int jt = TILE_OF(st);
+        load_tile_gmma<T, BN, D, NT>(sK + st * BN * D, kg, p.k_ss, jt * BN, p.Sk);
+        load_tile_gmma<T, BN, D, NT>(sV + st * BN * D, vg, p.v_ss, jt * BN, p.Sk);
       }
       cp_async_commit();
     }
   }
 
-  for (int j = 0; j < ntiles; j++) {
+  for (int j = 0; j < count; j++) {
     cp_async_wait<STAGES - 2>();
     fence_proxy_async();
     __syncthreads();
     {
       const int jn = j + STAGES - 1; // refill the stage tile j - 1 used
-      if (jn < ntiles) {
-        load_tile_gmma<T, BN, D, NT>(sK + (jn % STAGES) * BN * D, kg, p.k_ss, jn * BN, p.Sk);
-        load_tile_gmma<T, BN, D, NT>(sV + (jn % STAGES) * BN * D, vg, p.v_ss, jn * BN, p.Sk);
+      if (jn < count) {
+        const int jt = TILE_OF(jn);
+        load_tile_gmma<T, BN, D, NT>(sK + (jn % STAGES) * BN * D, kg, p.k_ss, jt * BN, p.Sk);
+        load_tile_gmma<T, BN, D, NT>(sV + (jn % STAGES) * BN * D, vg, p.v_ss, jt * BN, p.Sk);
       }
       cp_async_commit();
     }
@@ -114,21 +150,25 @@ static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_ker
 #pragma unroll
     for (int i = 0; i < SREG; i++) reg_fence(s[i]);
 
-    if (j >= nfull) {
-      const int n0 = j * BN;
+    const int jt = TILE_OF(j);
+    if ((jt + 1) * BN > limit_min) { // some row sees only part of this tile
+      const int n0 = jt * BN;
 #pragma unroll
       for (int n = 0; n < SN; n++)
 #pragma unroll
         for (int e = 0; e < 4; e++)
           if (n0 + n * 8 + 2 * t + (e & 1) >= row_limit[e >> 1]) s[4 * n + e] = -INFINITY;
     }
+    bool trails = true; // both rows trail their running max by more than lambda on this tile
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      float mx = row_max[r];
+      float mx = -INFINITY;
 #pragma unroll
       for (int n = 0; n < SN; n++) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
       mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      trails = trails && (mx == -INFINITY || row_max[r] - mx > pv_raw);
+      mx = fmaxf(mx, row_max[r]);
       const float m_use = mx == -INFINITY ? 0.0f : mx * sl2;
       const float alpha = exp2f(row_max[r] * sl2 - m_use);
       row_max[r] = mx;
@@ -147,6 +187,14 @@ static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_ker
         o[4 * n + 2 * r] *= alpha;
         o[4 * n + 2 * r + 1] *= alpha;
       }
+    }
+
+    if (p.pv_threshold > 0.0f) { // warpgroup vote: wgmma is collective over its 4 warps
+      const int all = __all_sync(0xffffffffu, trails);
+      if (lane == 0) pv_vote[warp] = all;
+      asm volatile("bar.sync %0, 128;" ::"r"(1 + wg) : "memory");
+      const bool skip = pv_vote[4 * wg] && pv_vote[4 * wg + 1] && pv_vote[4 * wg + 2] && pv_vote[4 * wg + 3];
+      if (skip) continue; // max unchanged, so O needs no rescale; the sum above already holds P
     }
 
     // O += P V: k-step kk covers keys 16kk..16kk+15 = S n-tiles 2kk, 2kk+1
@@ -178,6 +226,7 @@ static __global__ void __launch_bounds__(256, MIN_BLOCKS) attn_forward_wgmma_ker
     for (int i = 0; i < OREG; i++) reg_fence(o[i]);
   }
   cp_async_wait<0>();
+#undef TILE_OF
 
   // epilogue as the mma.sync path: normalise, LSE, stage O through sQ (plain swizzled rows of D)
   float *lse = p.lse + ((int64_t)b * p.H + h) * p.Sq;
