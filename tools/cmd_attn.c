@@ -29,6 +29,9 @@ typedef struct attn_flags {
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 
+// Methods that run on a block map (their check also reports sparsity and the error against dense).
+static int is_sparse(vdit_attn_method method) { return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE; }
+
 static void flags_free(attn_flags *f) {
   for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
   vdit_attn_sparge_tuning_free(&f->loaded);
@@ -239,7 +242,7 @@ static int run_check(int argc, char **argv) {
       print_stats_json("dk", &r.dk);
       print_stats_json("dv", &r.dv);
     }
-    if (spec.config.method != VDIT_ATTN_DENSE) {
+    if (is_sparse(spec.config.method)) {
       printf(", \"sparsity\": %.6f", r.sparsity);
       print_stats_json("o_vs_dense", &r.o_dense);
       if (spec.config.method == VDIT_ATTN_SPARGE)
@@ -266,7 +269,7 @@ static int run_check(int argc, char **argv) {
     if (rows[i].e->nonfinite) printf("   %lld non-finite or unwritten", (long long)rows[i].e->nonfinite);
     printf("\n");
   }
-  if (spec.config.method != VDIT_ATTN_DENSE) {
+  if (is_sparse(spec.config.method)) {
     printf("(errors above: against the fp64 reference on the method's block map)\n");
     printf("sparsity %.4f; O against dense attention: rel_l1 %.4e, cos %.6f", r.sparsity, r.o_dense.rel_l1, r.o_dense.cos);
     if (spec.config.method == VDIT_ATTN_SPARGE)

@@ -111,7 +111,7 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
   if ((x->row_max || x->row_sum || x->numerator) && !(x->row_max && x->row_sum && x->numerator))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need row_max, row_sum and numerator together");
   if (!(x->pv_threshold >= 0.0f)) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: the PV threshold must be >= 0");
-  if (config->method == VDIT_ATTN_DENSE) {
+  if (config->method != VDIT_ATTN_BLOCK && config->method != VDIT_ATTN_SPARGE) {
     if (x->row_max || x->pv_threshold > 0.0f)
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need method block or sparge");
     return VDIT_OK;
@@ -353,7 +353,7 @@ static vdit_status cpu_arrays_alloc(const vdit_attn_shape *p, int backward, cpu_
 // The problem a kernel runs: the plan's, with the block map (and its transpose) in use.
 static vdit_attn_problem plan_problem(const vdit_attn_plan *plan) {
   vdit_attn_problem problem = plan->problem;
-  problem.map = plan->problem.config.method == VDIT_ATTN_DENSE ? NULL : plan->map;
+  problem.map = (plan->problem.config.method == VDIT_ATTN_BLOCK || plan->problem.config.method == VDIT_ATTN_SPARGE) ? plan->map : NULL;
   problem.map_t = plan->map_t_ready ? &plan->map_t : NULL;
   return problem;
 }

@@ -215,7 +215,7 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
   vdit_attn_plan *plan = NULL;
   vdit_attn_config config = spec->config;
-  const int sparse = config.method != VDIT_ATTN_DENSE;
+  const int sparse = config.method == VDIT_ATTN_BLOCK || config.method == VDIT_ATTN_SPARGE;
   vdit_attn_block_map given = {0}, given_device = {0}, used = {0}, cpu_mask = {0};
 
   vdit_status status = fill_inputs(spec, b.q, b.k, b.v);
