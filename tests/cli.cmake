@@ -107,6 +107,7 @@ vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536"
 vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)
 vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 us" shield --policy custom --persistent-mantissa-us -3)
 
+<<<<<<< HEAD
 # vdit world: one clip of the procedural world, its caption and cameras
 set(VDIT_WORLD_OUT ${CMAKE_CURRENT_BINARY_DIR})
 vdit_cli_test(world_help "usage: vdit world .*--caption TEXT" world --help)
@@ -125,3 +126,48 @@ vdit_cli_test_fails(world_bad_objects "--objects must be a-b .* got '3-5'" world
 vdit_cli_test_fails(world_bad_caption "^vdit world: invalid argument: cannot parse the caption at 'dog' \\(word 3\\)" world -o x.gif --caption "a red dog")
 vdit_cli_test_fails(world_unwritable "^vdit world: i/o error: cannot write /no-such-folder-vdit/clip\\.gif" world -o /no-such-folder-vdit/clip.gif --frames 1 --size 4)
 vdit_cli_test_fails(world_bad_option "unknown option '--seeds'.*did you mean '--seed'" world --seeds 3 -o x.gif)
+=======
+# vdit train and vdit generate (docs/train.md). The tiny config trains on moving squares in
+# about a second; generate then runs on its output (it writes the file when the world layer,
+# whose encoders write GIF/PNG/Y4M, is built).
+set(VDIT_TRAIN_DATA ${CMAKE_CURRENT_SOURCE_DIR}/data/train)
+set(VDIT_CLI_TMP ${CMAKE_CURRENT_BINARY_DIR})
+file(GLOB VDIT_CLI_WORLD_SOURCES ${PROJECT_SOURCE_DIR}/src/world/*.c)
+vdit_cli_test(train_help "usage: vdit train --config FILE.json" train --help)
+vdit_cli_test(generate_help "usage: vdit generate \"PROMPT\"" generate --help)
+vdit_cli_test(train_print_config "\"model\": {\"dim\": 32, \"heads\": 2, .*\"steps\": 5, \"batch\": 2,"
+              train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 5 --print-config)
+vdit_cli_test(train_squares
+  "model: dim 32 = 2 heads x 16.*eval step 10: held-out loss by t \\[0.0,0.2\\) [0-9.]+ .*train 20/20.*loss [0-9.]+.*s/step.*model \\(EMA weights\\) written to"
+  train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --checkpoint ${VDIT_CLI_TMP}/cli_tiny.ckpt
+  --output ${VDIT_CLI_TMP}/cli_tiny.safetensors)
+set_tests_properties(cli_train_squares PROPERTIES FIXTURES_SETUP cli_tiny_model)
+vdit_cli_test(train_resume "resumed from [^\n]*cli_tiny.ckpt at step 20.*train 5/5"
+              train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 25 --resume ${VDIT_CLI_TMP}/cli_tiny.ckpt)
+set_tests_properties(cli_train_resume PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(train_unknown_key "^vdit train: [^\n]*unknown_key.json: unknown key \"stesp\""
+                    train --config ${VDIT_TRAIN_DATA}/unknown_key.json --data squares)
+vdit_cli_test_fails(train_missing_config "^vdit train: i/o error: cannot open [^\n]*no-such.json"
+                    train --config ${VDIT_TRAIN_DATA}/no-such.json)
+vdit_cli_test_fails(train_unknown_data "unknown data source 'wrld'.*did you mean 'world'" train --data wrld)
+vdit_cli_test_fails(train_bad_batch "train config: batch 0 outside 1..4096"
+                    train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --batch 0)
+vdit_cli_test_fails(generate_unknown_word
+  "^vdit generate: invalid argument: unknown word 'redd' in the prompt \\(nearby words: red, [^\n]*; the model knows 7 words\\)"
+  generate "redd square" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --quiet -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+set_tests_properties(cli_generate_unknown_word PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(generate_no_prompt "missing the \"PROMPT\" argument" generate)
+vdit_cli_test_fails(generate_bad_extension "-o clip.mp4: the file must end in .gif, .png or .y4m" generate red -o clip.mp4)
+vdit_cli_test_fails(generate_no_model "^vdit generate: i/o error: no model at [^\n]*nowhere \\(train one"
+                    generate red --model ${VDIT_CLI_TMP}/nowhere)
+vdit_cli_test_fails(generate_bad_attn "unknown attention method 'sparse'" generate red --attn sparse)
+if(VDIT_CLI_WORLD_SOURCES)
+  vdit_cli_test(generate_tiny "wrote [^\n]*cli_tiny.gif: 2 frames of 8x8, \"red square moves left\", seed 3, in [0-9.]+ s"
+                generate "red square moves left" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --seed 3
+                -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+else()
+  vdit_cli_test_fails(generate_tiny "no video writer" generate "red square moves left" --quiet
+                      --model ${VDIT_CLI_TMP}/cli_tiny.safetensors -o ${VDIT_CLI_TMP}/cli_tiny.gif)
+endif()
+set_tests_properties(cli_generate_tiny PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+>>>>>>> train

@@ -13,5 +13,7 @@ extern const cli_command cli_command_bench;
 extern const cli_command cli_command_ops;
 extern const cli_command cli_command_shield;
 extern const cli_command cli_command_world;
+extern const cli_command cli_command_train;
+extern const cli_command cli_command_generate;
 
 #endif

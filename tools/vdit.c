@@ -14,6 +14,8 @@ static const cli_command *const commands[] = {
     &cli_command_ops,
     &cli_command_shield,
     &cli_command_world,
+    &cli_command_train,
+    &cli_command_generate,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

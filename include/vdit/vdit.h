@@ -8,6 +8,8 @@
 #include "vdit/ops.h"
 #include "vdit/attn.h"
 #include "vdit/model.h"
+#include "vdit/train.h"
+#include "vdit/pipe.h"
 #include "vdit/sim.h"
 #include "vdit/world.h"
 

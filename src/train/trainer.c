@@ -1,0 +1,311 @@
+// The trainer: rectified-flow steps (Wan's objective) with AdamW, clipping and EMA over the
+// flat parameter buffers, held-out loss per t bucket, checkpoints with bitwise resume.
+//
+// Every random draw is a pure function of (seed, step, sample): Philox streams addressed by
+// the clip index step * batch + b, so a resumed run draws exactly what the straight run drew.
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "train/train_internal.h"
+#include "vdit/train.h"
+
+// Philox stream ids derived from the config's seed, one per purpose.
+enum { STREAM_NOISE = 1, STREAM_TIME = 2, STREAM_DROPOUT = 3, STREAM_EVAL_NOISE = 4 };
+static uint64_t stream_seed(uint64_t seed, uint64_t purpose) {
+  uint64_t x = seed * UINT64_C(0x9E3779B97F4A7C15) + purpose * UINT64_C(0xBF58476D1CE4E5B9);
+  x ^= x >> 31;
+  return x;
+}
+
+struct vdit_trainer {
+  vdit_train_config config;
+  const vdit_train_source *source;
+  vdit_bundle bundle;           // the parameters being trained
+  vdit_model_weights grads, ema;
+  float *grad_table, *ema_table; // (V, D_txt)
+  float *m, *v;                 // Adam moments, flat: the weight allocation, then the table
+  size_t weight_floats, table_floats;
+  vdit_model_state *state;
+  int64_t step;
+  // One batch: (B, 3, F, H, W) buffers, (B, S) tokens, (B, S, D_txt) context, (B) timesteps.
+  vdit_tensor x0, noise, xt, target, output, d_output, context, d_context, timesteps;
+  int32_t *tokens;
+};
+
+void vdit_trainer_free(vdit_trainer *t) {
+  if (!t) return;
+  vdit_bundle_free(&t->bundle);
+  vdit_model_weights_free(&t->grads);
+  vdit_model_weights_free(&t->ema);
+  vdit_host_free(t->grad_table);
+  vdit_host_free(t->ema_table);
+  vdit_host_free(t->m);
+  vdit_host_free(t->v);
+  vdit_model_state_free(t->state);
+  vdit_tensor *all[] = {&t->x0, &t->noise, &t->xt, &t->target, &t->output, &t->d_output,
+                        &t->context, &t->d_context, &t->timesteps};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
+  free(t->tokens);
+  free(t);
+}
+
+static float *alloc_floats(size_t n) {
+  float *p = vdit_host_alloc(n * sizeof(float), VDIT_HOST_ALIGNMENT);
+  if (p) memset(p, 0, n * sizeof(float));
+  return p;
+}
+
+vdit_status vdit_trainer_create(const vdit_train_config *config, const vdit_train_source *source,
+                                vdit_trainer **trainer) {
+  if (!config || !source || !trainer || !source->fill || !source->words)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_trainer_create: NULL argument");
+  *trainer = NULL;
+  VDIT_TRY(vdit_train_config_validate(config));
+  if (source->vocab != config->bundle.vocab)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "trainer: the data source has %lld tokens, the model config %lld",
+                      (long long)source->vocab, (long long)config->bundle.vocab);
+  vdit_trainer *t = calloc(1, sizeof *t);
+  if (!t) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "trainer: no memory");
+  t->config = *config;
+  t->source = source;
+  vdit_status status = vdit_bundle_alloc(&config->bundle, source->words, &t->bundle);
+  if (status == VDIT_OK) status = vdit_model_weights_alloc(&config->bundle.model, &t->grads);
+  if (status == VDIT_OK) status = vdit_model_weights_alloc(&config->bundle.model, &t->ema);
+  if (status == VDIT_OK) status = vdit_model_state_create(&t->state);
+  if (status != VDIT_OK) {
+    vdit_trainer_free(t);
+    return status;
+  }
+  vdit_model_weights_zero(&t->grads);
+  t->weight_floats = t->bundle.weights.floats;
+  t->table_floats = (size_t)config->bundle.vocab * (size_t)config->bundle.model.text_dim;
+  const size_t n = t->weight_floats + t->table_floats;
+  t->grad_table = alloc_floats(t->table_floats);
+  t->ema_table = alloc_floats(t->table_floats);
+  t->m = alloc_floats(n);
+  t->v = alloc_floats(n);
+  const vdit_bundle_config *b = &config->bundle;
+  const int64_t video_shape[5] = {config->batch, 3, b->frames, b->height, b->width};
+  const int64_t context_shape[3] = {config->batch, b->text_length, b->model.text_dim};
+  const int64_t batch_shape[1] = {config->batch};
+  vdit_tensor *videos[] = {&t->x0, &t->noise, &t->xt, &t->target, &t->output, &t->d_output};
+  for (size_t i = 0; i < 6 && status == VDIT_OK; i++)
+    status = vdit_tensor_alloc(videos[i], VDIT_DTYPE_F32, VDIT_CPU, 5, video_shape);
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&t->context, VDIT_DTYPE_F32, VDIT_CPU, 3, context_shape);
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&t->d_context, VDIT_DTYPE_F32, VDIT_CPU, 3, context_shape);
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&t->timesteps, VDIT_DTYPE_F32, VDIT_CPU, 1, batch_shape);
+  t->tokens = calloc((size_t)(config->batch * b->text_length), sizeof *t->tokens);
+  if (status == VDIT_OK && (!t->grad_table || !t->ema_table || !t->m || !t->v || !t->tokens))
+    status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "trainer: no memory for the optimizer state");
+  if (status != VDIT_OK) {
+    vdit_trainer_free(t);
+    return status;
+  }
+  vdit_bundle_init(&t->bundle, config->seed);
+  memcpy(t->ema.data, t->bundle.weights.data, t->weight_floats * sizeof(float));
+  memcpy(t->ema_table, t->bundle.token_table, t->table_floats * sizeof(float));
+  *trainer = t;
+  return VDIT_OK;
+}
+
+int64_t vdit_trainer_step_index(const vdit_trainer *trainer) { return trainer->step; }
+const vdit_bundle *vdit_trainer_bundle(const vdit_trainer *trainer) { return &trainer->bundle; }
+
+// Model prediction for the batch in t->xt, t->timesteps and t->tokens (count samples), and the
+// velocity MSE against t->target; with `train`, d_output = dL/doutput and a state is kept.
+static vdit_status predict(vdit_trainer *t, int64_t count, int train, double *loss) {
+  const vdit_bundle_config *b = &t->config.bundle;
+  VDIT_TRY(vdit_text_embed(t->bundle.token_table, b->vocab, b->model.text_dim, t->tokens, count, b->text_length,
+                           t->context.data));
+  vdit_tensor xt = t->xt, timesteps = t->timesteps, context = t->context, output = t->output;
+  xt.shape[0] = timesteps.shape[0] = context.shape[0] = output.shape[0] = count;
+  vdit_model_run_options options = {0};
+  options.recompute = t->config.recompute;
+  VDIT_TRY(vdit_model_forward(&t->bundle.weights, &options, &xt, &timesteps, &context, &output,
+                              train ? t->state : NULL));
+  const int64_t n = vdit_tensor_numel(&output);
+  const float *out = output.data, *target = t->target.data;
+  float *d = t->d_output.data;
+  double sum = 0;
+  const float scale = (float)(2.0 / (double)n);
+  for (int64_t i = 0; i < n; i++) {
+    const float e = out[i] - target[i];
+    sum += (double)e * e;
+    d[i] = scale * e;
+  }
+  *loss = sum / (double)n;
+  return VDIT_OK;
+}
+
+// x_t = (1 - t) x0 + t noise and target = noise - x0 for sample b.
+static void make_sample(vdit_trainer *t, int64_t b, float time) {
+  const size_t clip = (size_t)(vdit_tensor_numel(&t->x0) / t->x0.shape[0]);
+  const float *x0 = (const float *)t->x0.data + b * clip, *noise = (const float *)t->noise.data + b * clip;
+  float *xt = (float *)t->xt.data + b * clip, *target = (float *)t->target.data + b * clip;
+  for (size_t i = 0; i < clip; i++) {
+    xt[i] = (1.0f - time) * x0[i] + time * noise[i];
+    target[i] = noise[i] - x0[i];
+  }
+  ((float *)t->timesteps.data)[b] = 1000.0f * time;
+}
+
+vdit_status vdit_trainer_step(vdit_trainer *t, vdit_train_step_info *info) {
+  const double start = vdit_time_seconds();
+  const vdit_train_config *c = &t->config;
+  const vdit_bundle_config *b = &c->bundle;
+  const int64_t batch = c->batch;
+  const uint64_t first = (uint64_t)t->step * (uint64_t)batch;
+  const size_t clip = (size_t)(vdit_tensor_numel(&t->x0) / batch);
+  VDIT_TRY(t->source->fill(t->source->user, first, batch, t->x0.data, t->tokens, b));
+  vdit_rng_normal(stream_seed(c->seed, STREAM_NOISE), first * clip, clip * (size_t)batch, t->noise.data);
+  for (int64_t i = 0; i < batch; i++) {
+    float z, u;
+    vdit_rng_normal(stream_seed(c->seed, STREAM_TIME), first + (uint64_t)i, 1, &z);
+    vdit_rng_uniform(stream_seed(c->seed, STREAM_DROPOUT), first + (uint64_t)i, 1, &u);
+    const float time = vdit_flow_shift(vdit_flow_logit_normal(z, (float)c->logit_mean, (float)c->logit_std),
+                                       (float)c->shift);
+    make_sample(t, i, time);
+    if (u < c->caption_dropout) memset(t->tokens + i * b->text_length, 0, (size_t)b->text_length * sizeof(int32_t));
+  }
+  double loss;
+  VDIT_TRY(predict(t, batch, 1, &loss));
+  if (!isfinite(loss))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "training diverged at step %lld: the loss is %g (lower the lr?)",
+                      (long long)t->step + 1, loss);
+  vdit_model_run_options options = {0};
+  VDIT_TRY(vdit_model_backward(&t->bundle.weights, &options, t->state, &t->d_output, NULL, &t->d_context, &t->grads,
+                               VDIT_GRAD_OVERWRITE));
+  memset(t->grad_table, 0, t->table_floats * sizeof(float));
+  VDIT_TRY(vdit_text_embed_backward(t->tokens, batch, b->text_length, b->vocab, b->model.text_dim, t->d_context.data,
+                                    t->grad_table));
+  const double norm =
+      sqrt(vdit_sum_squares(t->grads.data, t->weight_floats) + vdit_sum_squares(t->grad_table, t->table_floats));
+  const double scale = (c->clip > 0 && norm > c->clip) ? c->clip / norm : 1.0;
+  const int64_t step = t->step + 1;
+  const double lr = vdit_lr_schedule(step, c->warmup, c->steps, c->lr, c->min_lr);
+  vdit_adamw_update(t->bundle.weights.data, t->grads.data, t->m, t->v, t->weight_floats, step, lr, scale, &c->adamw);
+  vdit_adamw_update(t->bundle.token_table, t->grad_table, t->m + t->weight_floats, t->v + t->weight_floats,
+                    t->table_floats, step, lr, scale, &c->adamw);
+  vdit_ema_update(t->ema.data, t->bundle.weights.data, t->weight_floats, c->ema);
+  vdit_ema_update(t->ema_table, t->bundle.token_table, t->table_floats, c->ema);
+  t->step = step;
+  if (info) {
+    info->step = step;
+    info->loss = loss;
+    info->lr = lr;
+    info->grad_norm = norm;
+    info->seconds = vdit_time_seconds() - start;
+  }
+  return VDIT_OK;
+}
+
+vdit_status vdit_trainer_evaluate(vdit_trainer *t, double loss[VDIT_TRAIN_BUCKETS]) {
+  const vdit_train_config *c = &t->config;
+  const int64_t clips = c->eval_clips, batch = c->batch;
+  const size_t clip = (size_t)(vdit_tensor_numel(&t->x0) / batch);
+  for (int k = 0; k < VDIT_TRAIN_BUCKETS; k++) loss[k] = 0;
+  for (int64_t start = 0; start < clips; start += batch) {
+    const int64_t count = clips - start < batch ? clips - start : batch;
+    VDIT_TRY(t->source->fill(t->source->user, VDIT_TRAIN_HELD_OUT_INDEX + (uint64_t)start, count, t->x0.data, t->tokens,
+                             &c->bundle));
+    vdit_rng_normal(stream_seed(c->seed, STREAM_EVAL_NOISE), (uint64_t)start * clip, clip * (size_t)count,
+                    t->noise.data);
+    for (int k = 0; k < VDIT_TRAIN_BUCKETS; k++) {
+      for (int64_t i = 0; i < count; i++) {
+        // Evenly spaced inside bucket k: the same t for the same clip at every evaluation.
+        const double within = ((double)(start + i) + 0.5) / (double)clips;
+        make_sample(t, i, (float)(((double)k + within) / VDIT_TRAIN_BUCKETS));
+      }
+      double batch_loss;
+      VDIT_TRY(predict(t, count, 0, &batch_loss));
+      loss[k] += batch_loss * (double)count / (double)clips;
+    }
+  }
+  return VDIT_OK;
+}
+
+// ---------------------------------------------------------------- checkpoints
+vdit_status vdit_trainer_save(const vdit_trainer *t, const char *path) {
+  vdit_tensor tensors[4];
+  const int64_t weights_shape[1] = {(int64_t)t->weight_floats}, table_shape[1] = {(int64_t)t->table_floats};
+  const int64_t flat_shape[1] = {(int64_t)(t->weight_floats + t->table_floats)};
+  VDIT_TRY(vdit_tensor_view(&tensors[0], t->ema.data, VDIT_DTYPE_F32, VDIT_CPU, 1, weights_shape, NULL));
+  VDIT_TRY(vdit_tensor_view(&tensors[1], t->ema_table, VDIT_DTYPE_F32, VDIT_CPU, 1, table_shape, NULL));
+  VDIT_TRY(vdit_tensor_view(&tensors[2], t->m, VDIT_DTYPE_F32, VDIT_CPU, 1, flat_shape, NULL));
+  VDIT_TRY(vdit_tensor_view(&tensors[3], t->v, VDIT_DTYPE_F32, VDIT_CPU, 1, flat_shape, NULL));
+  const char *names[4] = {"train.ema", "train.ema_table", "train.adam_m", "train.adam_v"};
+  char step[32], cursor[32];
+  snprintf(step, sizeof step, "%lld", (long long)t->step);
+  snprintf(cursor, sizeof cursor, "%llu", (unsigned long long)t->step * (unsigned long long)t->config.batch);
+  char *config_json = NULL;
+  VDIT_TRY(vdit_train_config_to_json(&t->config, &config_json));
+  const char *keys[3] = {"train.step", "train.data_cursor", "train.config"};
+  const char *values[3] = {step, cursor, config_json};
+  vdit_status status = train_bundle_write(&t->bundle, NULL, NULL, VDIT_DTYPE_F32, path, 4, names, tensors, 3, keys, values);
+  free(config_json);
+  return status;
+}
+
+static vdit_status read_flat(const vdit_safetensors *file, const char *name, float *out, size_t n) {
+  vdit_tensor view;
+  VDIT_TRY(vdit_safetensors_tensor(file, name, &view));
+  if (view.dtype != VDIT_DTYPE_F32 || view.ndim != 1 || (size_t)view.shape[0] != n)
+    return VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: '%s' must be F32 of %zu elements (another model config?)",
+                      vdit_safetensors_path(file), name, n);
+  memcpy(out, view.data, n * sizeof(float));
+  return VDIT_OK;
+}
+
+vdit_status vdit_trainer_load(vdit_trainer *t, const char *path) {
+  {
+    vdit_safetensors *probe = NULL;
+    VDIT_TRY(vdit_safetensors_open(path, &probe));
+    const int has_state = vdit_safetensors_metadata_get(probe, "train.step") != NULL;
+    vdit_safetensors_close(probe);
+    if (!has_state)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                        "%s holds no training state (metadata train.step): a model, not a checkpoint to resume", path);
+  }
+  vdit_bundle loaded;
+  VDIT_TRY(vdit_bundle_load(path, &loaded));
+  char *mine = NULL, *theirs = NULL;
+  vdit_status status = vdit_bundle_config_to_json(&t->bundle.config, &mine);
+  if (status == VDIT_OK) status = vdit_bundle_config_to_json(&loaded.config, &theirs);
+  if (status == VDIT_OK && strcmp(mine, theirs) != 0)
+    status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: checkpoint model config %s differs from the run's %s", path,
+                        theirs, mine);
+  for (int64_t i = 0; status == VDIT_OK && i < loaded.config.vocab; i++)
+    if (strcmp(loaded.words[i], t->bundle.words[i]) != 0)
+      status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: checkpoint vocabulary differs at token %lld ('%s', not '%s')",
+                          path, (long long)i, loaded.words[i], t->bundle.words[i]);
+  free(mine);
+  free(theirs);
+  if (status == VDIT_OK) {
+    memcpy(t->bundle.weights.data, loaded.weights.data, t->weight_floats * sizeof(float));
+    memcpy(t->bundle.token_table, loaded.token_table, t->table_floats * sizeof(float));
+  }
+  vdit_bundle_free(&loaded);
+  VDIT_TRY(status);
+  vdit_safetensors *file = NULL;
+  VDIT_TRY(vdit_safetensors_open(path, &file));
+  const size_t n = t->weight_floats + t->table_floats;
+  status = read_flat(file, "train.ema", t->ema.data, t->weight_floats);
+  if (status == VDIT_OK) status = read_flat(file, "train.ema_table", t->ema_table, t->table_floats);
+  if (status == VDIT_OK) status = read_flat(file, "train.adam_m", t->m, n);
+  if (status == VDIT_OK) status = read_flat(file, "train.adam_v", t->v, n);
+  const char *step = vdit_safetensors_metadata_get(file, "train.step");
+  char *end = NULL;
+  long long value = step ? strtoll(step, &end, 10) : -1;
+  if (status == VDIT_OK && (!step || *end || value < 0))
+    status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: metadata train.step is not a step count", path);
+  if (status == VDIT_OK) t->step = value;
+  vdit_safetensors_close(file);
+  return status;
+}
+
+vdit_status vdit_trainer_export(const vdit_trainer *t, const char *path) {
+  return vdit_bundle_save(&t->bundle, &t->ema, t->ema_table, VDIT_DTYPE_BF16, path);
+}
