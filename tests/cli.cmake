@@ -57,7 +57,7 @@ vdit_cli_test_fails(attn_cuda_bench_unavailable "attn bench: (no device|unsuppor
 vdit_cli_test(bench_attn_json "\"method\": \"dense\", \"shape\": .*\"fwd\": {\"ms\": [0-9.]+, \"tflops\": [0-9.]+}, \"bwd\": {\"ms\""
               bench attn --method dense --seq 96 --repeat 2 --warmup 0 --json)
 vdit_cli_test(bench_attn_text "forward +[0-9.]+ ms +[0-9.]+ TFLOP/s\nbackward" bench attn --seq 64 --repeat 1 --warmup 0)
-vdit_cli_test(bench_help "usage: vdit bench attn" bench --help)
+vdit_cli_test(bench_help "usage: vdit bench attn|model" bench --help)
 vdit_cli_test(bench_attn_help "usage: vdit attn bench" bench attn --help)
 vdit_cli_test(help_lists_bench "bench +benchmarks by target" --help)
 vdit_cli_test_fails(bench_unknown_target "unknown target 'atn'.*did you mean 'attn'" bench atn)

@@ -16,4 +16,7 @@ extern const cli_command cli_command_world;
 extern const cli_command cli_command_train;
 extern const cli_command cli_command_generate;
 
+// `vdit bench model` (tools/cmd_bench_model.c), reached through `vdit bench`; argv[0] is "model".
+int cli_bench_model(int argc, char **argv);
+
 #endif

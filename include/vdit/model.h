@@ -112,9 +112,13 @@ typedef struct vdit_model_block_weights {
   vdit_model_linear ffn_in, ffn_out;                     // (D_ff, D), (D, D_ff)
 } vdit_model_block_weights;
 
-// Every parameter of the model in f32 on the CPU, carved from one allocation: the blocks
-// array, then `floats` floats from `data` (each tensor 64-byte aligned, the gaps zero). Also
-// used for gradients (same layout).
+// Every parameter of the model, carved from one allocation: on the CPU in f32 (the blocks
+// array, then `floats` floats from `data`, each tensor 64-byte aligned, the gaps zero); on a
+// GPU (vdit_model_weights_alloc_on) the blocks array stays on the host and `data` is one
+// device allocation of `bytes` holding every parameter (each tensor 256-byte aligned), the
+// Linear and patch-embedding weights and biases ("matrix" parameters) in `matrix_dtype`, every
+// other parameter (norm weights, scale_shift_tables) in f32. Also used for gradients (same
+// layout).
 typedef struct vdit_model_weights {
   vdit_model_config config;
   vdit_tensor patch_weight, patch_bias;         // (D, C_in, p_t, p_h, p_w), (D)
@@ -124,17 +128,37 @@ typedef struct vdit_model_weights {
   vdit_model_block_weights *blocks;             // config.layers entries (inside the allocation)
   vdit_tensor head_modulation;                  // (1, 2, D) scale_shift_table of the head
   vdit_model_linear head;                       // (p_t p_h p_w C_out, D)
-  float *data;
-  size_t floats;
-  void *allocation; // the one block of memory (vdit_host_alloc)
+  float *data;       // the parameter block (device memory on a GPU; mixed dtypes there)
+  size_t floats;     // its size in floats (bytes / 4)
+  void *allocation;  // the host block (vdit_host_alloc): on the CPU everything, on a GPU the blocks array
+  vdit_device device;      // where the parameters live
+  vdit_dtype matrix_dtype; // dtype of the Linear and patch weights and biases (f32 on the CPU)
+  size_t bytes;            // of the parameter block
 } vdit_model_weights;
 
 // Allocates (uninitialised) weights for `config` (validated first). Free with
 // vdit_model_weights_free; on failure *weights is zeroed.
 vdit_status vdit_model_weights_alloc(const vdit_model_config *config, vdit_model_weights *weights);
 void vdit_model_weights_free(vdit_model_weights *weights);
-// Sets every parameter to 0 (gradient buffers before accumulation).
+// Sets every parameter to 0 (gradient buffers before accumulation). On a GPU the memset is
+// queued on the default stream.
 void vdit_model_weights_zero(vdit_model_weights *weights);
+
+// Weights for `config` on `device` (uninitialised): the matrix parameters in `matrix_dtype`
+// (f32 or bf16; bf16 on the CPU is VDIT_ERROR_UNSUPPORTED), the rest in f32. On the CPU with
+// f32 this is vdit_model_weights_alloc. For training on a GPU:
+//   master  = alloc_on(cuda, F32)   the optimizer's weights
+//   compute = alloc_on(cuda, BF16)  what vdit_model_forward / _backward read
+//   grads   = alloc_on(cuda, F32)   what vdit_model_backward writes (f32 on the device)
+// and each step vdit_model_weights_copy(&compute, &master) (one conversion kernel a tensor;
+// the norm weights and tables are copied as f32). vdit_model_parameter enumerates all three
+// alike (same order, names and shapes; each tensor's dtype and device tell the rest).
+vdit_status vdit_model_weights_alloc_on(const vdit_model_config *config, vdit_device device, vdit_dtype matrix_dtype,
+                                        vdit_model_weights *weights);
+// dst = src parameter by parameter, converting dtype and moving between devices as needed
+// (vdit_tensor_convert rules: round to nearest even). Both allocated for the same model.
+// Typical: loaded CPU f32 -> GPU bf16 compute weights; GPU f32 master -> GPU bf16.
+vdit_status vdit_model_weights_copy(vdit_model_weights *dst, const vdit_model_weights *src);
 
 // The parameters, in a fixed order: count them, then get one by index with its name in
 // `naming` (no prefix), e.g. "blocks.3.attn1.to_q.weight". `name` may be NULL.
@@ -143,7 +167,8 @@ vdit_status vdit_model_parameter(const vdit_model_weights *weights, size_t index
                                  char *name, size_t name_size, vdit_tensor **tensor);
 
 // Reads every parameter of `weights` (allocated for `config`, which vdit_model_config_infer
-// gave for the same files) from the files, converting BF16 and F16 to f32.
+// gave for the same files) from the files, converting BF16 and F16 to f32. CPU f32 weights
+// only (load on the CPU, then vdit_model_weights_copy to a GPU).
 vdit_status vdit_model_weights_read(const vdit_safetensors *const *files, size_t file_count,
                                     vdit_model_weights *weights);
 
@@ -155,16 +180,22 @@ vdit_status vdit_model_weights_read(const vdit_safetensors *const *files, size_t
 vdit_status vdit_model_load(const char *path, const char *config_path, vdit_model_weights *weights);
 
 // ---------------------------------------------------------------- forward and backward
-// The model on the CPU in fp32 (docs/wan-model.md, docs/model.md). Inputs:
+// The model on the device of its weights (docs/wan-model.md, docs/model.md): on the CPU in
+// fp32; on a GPU (weights from vdit_model_weights_alloc_on with bf16 matrices) in bf16 with
+// fp32 accumulation, f32 norm statistics, modulation and time embedding. Inputs:
 //   video     (B, C_in, F, H, W)  latent video; frames, rows and columns beyond whole patches
 //                                  are dropped (Conv3d's floor)
 //   timesteps (B)                 diffusion timestep per sample (0..1000, fractional allowed)
 //   context   (B, S, D_txt)       text encoder output (e.g. umT5, padded to 512 tokens)
 // Output: (B, C_out, F' p_t, H' p_h, W' p_w) with F' = F / p_t (floor), ... Every tensor is
-// f32 on the CPU; any strides with a contiguous last dim.
+// on the weights' device with a contiguous last dim: f32 on the CPU (any strides); on a GPU
+// video, context and output (and in the backward d_output, d_video, d_context) f32 or bf16,
+// timesteps f32. GPU calls are queued on the default stream and return without waiting.
 
 // Receives a named tensor during a pass; the tensor is valid only during the call. A status
-// other than VDIT_OK stops the pass, which returns it.
+// other than VDIT_OK stops the pass, which returns it. For a GPU model the tensor is on the
+// GPU (bf16 activations, f32 statistics): an observer that reads it copies it first
+// (vdit_tensor_convert to a CPU f32 tensor, which waits for the GPU).
 typedef vdit_status (*vdit_model_observer)(void *user, const char *name, const vdit_tensor *tensor);
 
 typedef struct vdit_model_run_options {
@@ -186,6 +217,9 @@ typedef struct vdit_model_run_options {
   // "grad.time.temb" (the total gradient of temb). NULL: none.
   vdit_model_observer observe;
   void *observe_user;
+  // With a state: run for inference anyway (nothing kept for a backward; the state holds the
+  // inference buffers, reused across calls without reallocating, as a sampler wants).
+  int no_grad;
 } vdit_model_run_options;
 
 // What a forward keeps for its backward. Sized by the forward (and resized when the shapes
@@ -193,7 +227,8 @@ typedef struct vdit_model_run_options {
 typedef struct vdit_model_state vdit_model_state;
 vdit_status vdit_model_state_create(vdit_model_state **state);
 void vdit_model_state_free(vdit_model_state *state); // NULL is fine
-// Bytes the state holds now (saved activations and the backward's scratch).
+// Bytes the state holds now (saved activations and the backward's scratch), on the device
+// of the last forward's weights.
 size_t vdit_model_state_bytes(const vdit_model_state *state);
 
 // Runs the model. `options` may be NULL (dense attention, no observer). With `state` NULL it

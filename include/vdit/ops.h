@@ -2,9 +2,17 @@
 // backward, on vdit_tensor. docs/ops.md gives every formula and shape.
 //
 // Conventions shared by every op:
-// - Tensors are f32 on the CPU. A CUDA tensor gives VDIT_ERROR_UNSUPPORTED (the CUDA ops
-//   land with the model), another float dtype VDIT_ERROR_UNSUPPORTED, a non-float dtype,
-//   a wrong shape or a NULL tensor VDIT_ERROR_INVALID_ARGUMENT; each with a one-line message.
+// - Tensors are f32 on the CPU; on a GPU (CUDA builds) bf16 or f32, every tensor of a call on
+//   the same GPU (else VDIT_ERROR_INVALID_ARGUMENT). On the GPU the model keeps activations
+//   and their gradients in bf16 and statistics in f32: modulation tables (scale, shift, gate),
+//   norm weights and their gradients, LSE, parameter gradients; the GEMM operands (x, weight,
+//   dy) must be bf16, its output (y, dx, dweight) bf16 or f32. Arithmetic on the GPU is fp32
+//   (GEMMs: cuBLASLt with fp32 accumulation, docs/ops.md); its reductions run in a fixed order
+//   (results repeat bit for bit) but in fp32, not double. A GPU tensor's leading dims must
+//   merge into one row stride (contiguous tensors and column or row slices do). Another float
+//   dtype, or a CUDA tensor in a build without CUDA, gives VDIT_ERROR_UNSUPPORTED; a non-float
+//   dtype, a wrong shape or a NULL tensor VDIT_ERROR_INVALID_ARGUMENT; each with a one-line
+//   message. GPU ops run in the default stream and return without waiting for the GPU.
 // - Shapes are written in comments as (B, S, C) ...; "..." stands for any leading dims
 //   (none included). The last dim of every tensor must be contiguous (stride 1); the
 //   leading dims may have any strides (views of a larger tensor work), except where an op
@@ -161,6 +169,32 @@ vdit_status vdit_ops_unpatchify_backward(const vdit_tensor *dvideo, const int64_
 // exp, cos and sin are computed in double and rounded once. timesteps f32 (N), out f32
 // (N, dim). Forward only.
 vdit_status vdit_ops_timestep_embedding(const vdit_tensor *timesteps, vdit_tensor *out);
+
+// ---------------------------------------------------------------- fused entry points
+// What the model calls where one kernel (or one GEMM epilogue) does the work of two ops. On
+// the CPU each is the two ops in turn (the same bits); on a GPU one pass.
+
+// pre (..., out) = x weight^T + bias, y = gelu_tanh(pre): the FFN's first Linear (bias + GELU
+// as the cuBLASLt epilogue). pre may be NULL (inference: not kept); y and pre like the
+// Linear's output.
+vdit_status vdit_ops_linear_gelu_forward(const vdit_tensor *x, const vdit_tensor *weight, const vdit_tensor *bias,
+                                         vdit_tensor *pre, vdit_tensor *y);
+// dx (..., in) = (dy (..., out) weight (out, in)) * gelu_tanh'(pre (..., in)), overwritten: the
+// gradient through the FFN's second Linear and the GELU before it (cuBLASLt's dGELU epilogue).
+vdit_status vdit_ops_linear_dgelu_backward(const vdit_tensor *weight, const vdit_tensor *dy, const vdit_tensor *pre,
+                                           vdit_tensor *dx);
+// y = layer_norm(x) (1 + scale) + shift: LayerNorm without affine, then modulate (Wan's norm1
+// and norm3 with the AdaLN vectors). x, y (B, S, C), scale, shift (B, C); y may be x.
+vdit_status vdit_ops_layer_norm_modulate_forward(const vdit_tensor *x, float eps, const vdit_tensor *scale,
+                                                 const vdit_tensor *shift, vdit_tensor *y);
+
+// ---------------------------------------------------------------- small helpers
+// y (..., n) = a + b, b like a or (n) (added to every row). y may be a.
+vdit_status vdit_ops_add(const vdit_tensor *a, const vdit_tensor *b, vdit_tensor *y);
+// y (n) = (or +=, mode) the sum of x (..., n) over its leading dims (a bias-like gradient).
+vdit_status vdit_ops_sum_rows(const vdit_tensor *x, vdit_tensor *y, vdit_grad_mode mode);
+// Every element of t set to 0.
+vdit_status vdit_ops_zero(vdit_tensor *t);
 
 // ---------------------------------------------------------------- softmax
 // y (..., n) = softmax of x over the last dim (max subtracted first). y may be x.

@@ -1,5 +1,6 @@
-// The backward pass of the Wan2.1 transformer on the CPU in fp32: the forward of forward.c
-// run in reverse, from d output to d video, d context and every parameter's gradient.
+// The backward pass of the Wan2.1 transformer (CPU fp32, or GPU bf16 with f32 statistics and
+// f32 parameter gradients): the forward of forward.c run in reverse, from d output to d video,
+// d context and every parameter's gradient.
 //
 // Input gradients inside the model (the residual stream, the text embedding, timestep_proj)
 // are summed in the state's scratch; the caller's mode applies only to what it asked for
@@ -63,22 +64,29 @@ static vdit_status attention_backward(vdit_attn_method method, int64_t heads, co
 
 // out (+)= the sum over the batch of a (B, rows, D) table: the gradient of a (1, rows, D)
 // parameter broadcast over the batch.
-static void batch_sum(const vdit_tensor *per_sample, vdit_tensor *out, vdit_grad_mode mode) {
+static vdit_status batch_sum(const vdit_tensor *per_sample, vdit_tensor *out, vdit_grad_mode mode) {
   const int64_t B = per_sample->shape[0], n = vdit_tensor_numel(out);
-  const float *in = per_sample->data;
-  float *o = out->data;
-  for (int64_t i = 0; i < n; i++) {
-    double sum = 0;
-    for (int64_t b = 0; b < B; b++) sum += in[b * n + i];
-    o[i] = mode == VDIT_GRAD_ACCUMULATE ? o[i] + (float)sum : (float)sum;
-  }
+  vdit_tensor rows, flat;
+  VDIT_TRY(vdit_tensor_reshape(per_sample, 2, (int64_t[]){B, n}, &rows));
+  VDIT_TRY(vdit_tensor_reshape(out, 1, (int64_t[]){n}, &flat));
+  return vdit_ops_sum_rows(&rows, &flat, mode);
 }
 
-static void add_into(vdit_tensor *acc, const vdit_tensor *x) {
-  float *a = acc->data;
-  const float *b = x->data;
-  const int64_t n = vdit_tensor_numel(acc);
-  for (int64_t i = 0; i < n; i++) a[i] += b[i];
+// acc += x (same numel, both contiguous; x viewed with acc's shape).
+static vdit_status add_into(vdit_tensor *acc, const vdit_tensor *x) {
+  vdit_tensor same;
+  VDIT_TRY(vdit_tensor_reshape(x, acc->ndim, acc->shape, &same));
+  return vdit_ops_add(acc, &same, acc);
+}
+
+// The tensor a GEMM takes as dy: `t` itself, or on a GPU its bf16 copy in `low` (t is an f32
+// accumulator there).
+static vdit_status gemm_operand(const vdit_tensor *t, vdit_tensor *low, const vdit_tensor **out) {
+  *out = t;
+  if (t->dtype == VDIT_DTYPE_BF16 || t->device.type == VDIT_DEVICE_CPU) return VDIT_OK;
+  VDIT_TRY(vdit_tensor_convert(low, t));
+  *out = low;
+  return VDIT_OK;
 }
 
 vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_tensor *x_in, const block_acts *A,
@@ -98,8 +106,8 @@ vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_t
 
   // Feed-forward: out = x2 + f c_gate. g->dx is d out and becomes d x2.
   VDIT_TRY(vdit_ops_gated_residual_backward(&c_gate, &A->f, &g->dx, NULL, &d_c_gate, &g->d1, over));
-  VDIT_TRY(linear_backward(&A->g, &bw->ffn_out, G ? &G->ffn_out : NULL, &g->d1, &g->dff, over, mode));
-  VDIT_TRY(vdit_ops_gelu_tanh_backward(&A->h, &g->dff, &g->dff, over));
+  VDIT_TRY(vdit_ops_linear_dgelu_backward(&bw->ffn_out.weight, &g->d1, &A->h, &g->dff)); // through the GELU
+  VDIT_TRY(linear_backward(&A->g, &bw->ffn_out, G ? &G->ffn_out : NULL, &g->d1, NULL, over, mode));
   VDIT_TRY(linear_backward(&A->y3, &bw->ffn_in, G ? &G->ffn_in : NULL, &g->dff, &g->dy, over, mode));
   VDIT_TRY(vdit_ops_layer_norm_forward(&A->x2, NULL, NULL, eps, &g->norm));
   VDIT_TRY(vdit_ops_modulate_backward(&g->norm, &c_scale, &g->dy, &g->dn, &d_c_scale, &d_c_shift, over));
@@ -120,7 +128,7 @@ vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_t
       VDIT_TRY(vdit_ops_layer_norm_backward(&A->x1, &bw->cross_norm_weight, eps, &g->dy, NULL, &G->cross_norm_weight,
                                             &G->cross_norm_bias, mode));
   } else {
-    add_into(&g->dx, &g->dy);
+    VDIT_TRY(add_into(&g->dx, &g->dy));
   }
 
   // Self-attention: x1 = x + Linear_o(o) gate_msa. g->dx becomes d x.
@@ -141,14 +149,18 @@ vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_t
   VDIT_TRY(vdit_ops_layer_norm_backward(x_in, NULL, eps, &g->dn, &g->dx, NULL, NULL, acc));
 
   // The modulation m = scale_shift_table + e6.
-  if (G) batch_sum(&g->dmod, &G->modulation, mode);
-  add_into(&g->de6, &g->dmod); // (B, 6, D) and (B, 6 D): the same layout
+  if (G) VDIT_TRY(batch_sum(&g->dmod, &G->modulation, mode));
+  VDIT_TRY(add_into(&g->de6, &g->dmod)); // (B, 6, D) and (B, 6 D): the same layout
   return VDIT_OK;
 }
 
-// An f32 CPU gradient argument of exactly `shape`, with a contiguous last dim.
-static vdit_status check_grad(const char *name, const vdit_tensor *t, int ndim, const int64_t *shape) {
-  int ok = t->device.type == VDIT_DEVICE_CPU && t->dtype == VDIT_DTYPE_F32 && t->ndim == ndim &&
+// A gradient argument of exactly `shape` on `device`, with a contiguous last dim: f32 (on a
+// GPU also bf16).
+static vdit_status check_grad(const char *name, const vdit_tensor *t, vdit_device device, int ndim,
+                              const int64_t *shape) {
+  const int gpu = device.type == VDIT_DEVICE_CUDA;
+  int ok = vdit_device_equal(t->device, device) &&
+           (t->dtype == VDIT_DTYPE_F32 || (gpu && t->dtype == VDIT_DTYPE_BF16)) && t->ndim == ndim &&
            (t->data || vdit_tensor_numel(t) == 0) && (ndim == 0 || t->stride[ndim - 1] == 1);
   for (int i = 0; ok && i < ndim; i++) ok = t->shape[i] == shape[i];
   if (ok) return VDIT_OK;
@@ -157,22 +169,14 @@ static vdit_status check_grad(const char *name, const vdit_tensor *t, int ndim, 
   want.ndim = ndim;
   memcpy(want.shape, shape, (size_t)ndim * sizeof *shape);
   char have_text[VDIT_SHAPE_STRING_SIZE], want_text[VDIT_SHAPE_STRING_SIZE];
-  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model backward: %s must be f32 %s on the CPU with a contiguous last "
+  char where[16];
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model backward: %s must be %s %s on %s with a contiguous last "
                     "dim, got %s %s",
-                    name, vdit_tensor_shape_string(&want, want_text, sizeof want_text), vdit_dtype_name(t->dtype),
+                    name, gpu ? "f32 or bf16" : "f32", vdit_tensor_shape_string(&want, want_text, sizeof want_text),
+                    gpu ? vdit_device_string(device, where, sizeof where) : "the CPU", vdit_dtype_name(t->dtype),
                     vdit_tensor_shape_string(t, have_text, sizeof have_text));
 }
 
-// Zeroes a strided 5-d tensor (the part of d_video the forward dropped).
-static void zero_5d(vdit_tensor *t) {
-  float *base = t->data;
-  const int64_t *n = t->shape, *st = t->stride;
-  for (int64_t a = 0; a < n[0]; a++)
-    for (int64_t b = 0; b < n[1]; b++)
-      for (int64_t c = 0; c < n[2]; c++)
-        for (int64_t d = 0; d < n[3]; d++)
-          for (int64_t e = 0; e < n[4]; e++) base[a * st[0] + b * st[1] + c * st[2] + d * st[3] + e * st[4]] = 0;
-}
 
 static int same_model(const vdit_model_config *a, const vdit_model_config *b) {
   return a->dim == b->dim && a->heads == b->heads && a->layers == b->layers && a->ffn_dim == b->ffn_dim &&
@@ -198,12 +202,18 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
   if (grads && (!grads->data || !same_model(cfg, &grads->config)))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
                       "vdit_model_backward: grads must be allocated for the model's config (vdit_model_weights_alloc)");
+  const vdit_device device = weights->device;
+  if (!vdit_device_equal(device, s->device))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_model_backward: the weights are not on the forward's device");
+  if (grads && (!vdit_device_equal(grads->device, device) || grads->matrix_dtype != VDIT_DTYPE_F32))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_model_backward: grads must be f32 on the weights' device "
+                                                   "(vdit_model_weights_alloc_on with VDIT_DTYPE_F32)");
   const int64_t B = s->batch, S = s->text_tokens, *grid = s->grid;
-  VDIT_TRY(check_grad("d_output", d_output, 5,
+  VDIT_TRY(check_grad("d_output", d_output, device, 5,
                       (int64_t[]){B, cfg->out_channels, grid[0] * cfg->patch[0], grid[1] * cfg->patch[1],
                                   grid[2] * cfg->patch[2]}));
-  if (d_video) VDIT_TRY(check_grad("d_video", d_video, 5, s->video_shape));
-  if (d_context) VDIT_TRY(check_grad("d_context", d_context, 3, (int64_t[]){B, S, cfg->text_dim}));
+  if (d_video) VDIT_TRY(check_grad("d_video", d_video, device, 5, s->video_shape));
+  if (d_context) VDIT_TRY(check_grad("d_context", d_context, device, 3, (int64_t[]){B, S, cfg->text_dim}));
   VDIT_TRY(model_state_prepare_grads(s));
   grad_scratch *g = &s->grads;
   run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL};
@@ -223,18 +233,13 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
   VDIT_TRY(vdit_ops_layer_norm_forward(x_last, NULL, NULL, eps, &g->norm));
   VDIT_TRY(vdit_ops_modulate_backward(&g->norm, &head_scale, &g->dy, &g->dn, &d_head_scale, &d_head_shift, over));
   VDIT_TRY(vdit_ops_layer_norm_backward(x_last, NULL, eps, &g->dn, &g->dx, NULL, NULL, over));
-  if (grads) batch_sum(&g->dhead_mod, &grads->head_modulation, mode);
-  { // shift and scale are table rows + temb: temb gets both
-    const float *d = g->dhead_mod.data;
-    float *dt = g->dtemb.data;
-    const int64_t D = cfg->dim;
-    for (int64_t b = 0; b < B; b++)
-      for (int64_t c = 0; c < D; c++) dt[b * D + c] = d[(b * 2) * D + c] + d[(b * 2 + 1) * D + c];
-  }
+  if (grads) VDIT_TRY(batch_sum(&g->dhead_mod, &grads->head_modulation, mode));
+  // shift and scale are table rows + temb: temb gets both
+  VDIT_TRY(vdit_ops_add(&d_head_shift, &d_head_scale, &g->dtemb));
 
   // Step 5 backwards, block by block.
-  memset(g->de6.data, 0, (size_t)vdit_tensor_numel(&g->de6) * sizeof(float));
-  memset(g->dctx.data, 0, (size_t)vdit_tensor_numel(&g->dctx) * sizeof(float));
+  VDIT_TRY(vdit_ops_zero(&g->de6));
+  VDIT_TRY(vdit_ops_zero(&g->dctx));
   for (int64_t n = cfg->layers - 1; n >= 0; n--) {
     VDIT_TRY(model_emit(&run, &g->dx, "grad.blocks.%" PRId64 ".out", n));
     const block_acts *acts = &s->acts[s->mode == STATE_FULL ? n : 0];
@@ -254,7 +259,7 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
       d_video_used.shape[2 + a] = grid[a] * cfg->patch[a];
       cropped |= d_video_used.shape[2 + a] != d_video->shape[2 + a];
     }
-    if (cropped && mode == VDIT_GRAD_OVERWRITE) zero_5d(d_video);
+    if (cropped && mode == VDIT_GRAD_OVERWRITE) VDIT_TRY(vdit_ops_zero(d_video));
   }
   VDIT_TRY(vdit_ops_patch_embed_backward(&s->video, &weights->patch_weight, &g->dx, d_video ? &d_video_used : NULL,
                                          grads ? &grads->patch_weight : NULL, grads ? &grads->patch_bias : NULL,
@@ -262,7 +267,9 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
 
   // Step 4 backwards: the text embedding, to d_context.
   VDIT_TRY(model_emit(&run, &g->dctx, "grad.text_embedding"));
-  VDIT_TRY(linear_backward(&s->c1_act, &weights->text_out, grads ? &grads->text_out : NULL, &g->dctx, &g->dc1, over,
+  const vdit_tensor *dctx;
+  VDIT_TRY(gemm_operand(&g->dctx, &g->dctx_low, &dctx));
+  VDIT_TRY(linear_backward(&s->c1_act, &weights->text_out, grads ? &grads->text_out : NULL, dctx, &g->dc1, over,
                            mode));
   VDIT_TRY(vdit_ops_gelu_tanh_backward(&s->c1, &g->dc1, &g->dc1, over));
   VDIT_TRY(linear_backward(&s->context, &weights->text_in, grads ? &grads->text_in : NULL, &g->dc1, d_context, mode,
@@ -271,12 +278,16 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
   // Step 3 backwards: timestep_proj, then temb's total gradient (head + blocks), then the
   // time embedder's parameters (the timesteps get no gradient).
   VDIT_TRY(model_emit(&run, &g->de6, "grad.time.proj"));
-  VDIT_TRY(linear_backward(&s->temb_act, &weights->time_proj, grads ? &grads->time_proj : NULL, &g->de6, &g->dtmp,
+  const vdit_tensor *de6;
+  VDIT_TRY(gemm_operand(&g->de6, &g->de6_low, &de6));
+  VDIT_TRY(linear_backward(&s->temb_act, &weights->time_proj, grads ? &grads->time_proj : NULL, de6, &g->dtmp,
                            over, mode));
   VDIT_TRY(vdit_ops_silu_backward(&s->temb, &g->dtmp, &g->dtemb, acc));
   VDIT_TRY(model_emit(&run, &g->dtemb, "grad.time.temb"));
   if (grads) {
-    VDIT_TRY(linear_backward(&s->t1_act, &weights->time_out, &grads->time_out, &g->dtemb, &g->dt1, over, mode));
+    const vdit_tensor *dtemb;
+    VDIT_TRY(gemm_operand(&g->dtemb, &g->dtemb_low, &dtemb));
+    VDIT_TRY(linear_backward(&s->t1_act, &weights->time_out, &grads->time_out, dtemb, &g->dt1, over, mode));
     VDIT_TRY(vdit_ops_silu_backward(&s->t1, &g->dt1, &g->dt1, over));
     VDIT_TRY(linear_backward(&s->sinusoid, &weights->time_in, &grads->time_in, &g->dt1, NULL, over, mode));
   }

@@ -1,17 +1,11 @@
-// The forward pass of the Wan2.1 transformer on the CPU in fp32, step by step as
-// docs/wan-model.md specifies it (step numbers below refer to that page).
+// The forward pass of the Wan2.1 transformer, step by step as docs/wan-model.md specifies it
+// (step numbers below refer to that page): on the CPU in fp32, or on a GPU in bf16 with f32
+// statistics (every op dispatches on the tensors' device; see run_internal.h for the dtypes).
 #include <inttypes.h>
 #include <string.h>
 
 #include "model/run_internal.h"
 
-// out = x + y, all (B, L, D) contiguous: the cross-attention residual (no gate).
-static void add_tensors(const vdit_tensor *x, const vdit_tensor *y, vdit_tensor *out) {
-  const float *a = x->data, *b = y->data;
-  float *c = out->data;
-  const int64_t n = vdit_tensor_numel(out);
-  for (int64_t i = 0; i < n; i++) c[i] = a[i] + b[i];
-}
 
 // Softmax attention per head: q (B, Lq, D), k and v (B, Lk, D) seen as (B, *, nh, d);
 // o like q, lse (B, nh, Lq).
@@ -30,13 +24,13 @@ static vdit_status attention_forward(vdit_attn_method method, int64_t heads, con
   return status;
 }
 
-// m (B, 6, D) = scale_shift_table (1, 6, D) + e6 (B, 6 D) viewed as (B, 6, D).
-static void modulation(const vdit_tensor *table, const vdit_tensor *e6, vdit_tensor *m) {
+// m (B, 6, D) = scale_shift_table (1, 6, D) + e6 (B, 6 D) viewed as (B, 6, D), in f32.
+static vdit_status modulation(const vdit_tensor *table, const vdit_tensor *e6, vdit_tensor *m) {
   const int64_t B = m->shape[0], n = m->shape[1] * m->shape[2];
-  const float *t = table->data, *e = e6->data;
-  float *out = m->data;
-  for (int64_t b = 0; b < B; b++)
-    for (int64_t i = 0; i < n; i++) out[b * n + i] = t[i] + e[b * n + i];
+  vdit_tensor row, flat;
+  VDIT_TRY(vdit_tensor_reshape(table, 1, (int64_t[]){n}, &row));
+  VDIT_TRY(vdit_tensor_reshape(m, 2, (int64_t[]){B, n}, &flat));
+  return vdit_ops_add(e6, &row, &flat);
 }
 
 // A Linear, then RMSNorm over all D channels when the config has qk_norm: pre holds the
@@ -57,14 +51,13 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
   const float eps = (float)cfg->eps;
 
   // Step 5: the six modulation vectors.
-  modulation(&bw->modulation, &s->e6, &A->mod);
+  VDIT_TRY(modulation(&bw->modulation, &s->e6, &A->mod));
   const vdit_tensor shift_msa = model_mod_row(&A->mod, 0), scale_msa = model_mod_row(&A->mod, 1),
                     gate_msa = model_mod_row(&A->mod, 2), c_shift = model_mod_row(&A->mod, 3),
                     c_scale = model_mod_row(&A->mod, 4), c_gate = model_mod_row(&A->mod, 5);
 
   // Self-attention.
-  VDIT_TRY(vdit_ops_layer_norm_forward(x_in, NULL, NULL, eps, &A->y1));
-  VDIT_TRY(vdit_ops_modulate_forward(&A->y1, &scale_msa, &shift_msa, &A->y1));
+  VDIT_TRY(vdit_ops_layer_norm_modulate_forward(x_in, eps, &scale_msa, &shift_msa, &A->y1));
   VDIT_TRY(projection(cfg, &A->y1, &bw->self_q, &bw->self_norm_q, &A->q_pre, &A->q));
   VDIT_TRY(projection(cfg, &A->y1, &bw->self_k, &bw->self_norm_k, &A->k_pre, &A->k));
   VDIT_TRY(vdit_ops_linear_forward(&A->y1, &bw->self_v.weight, &bw->self_v.bias, &A->v));
@@ -91,28 +84,32 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
   VDIT_TRY(attention_forward(VDIT_ATTN_DENSE, cfg->heads, &A->q2, &A->k2, &A->v2, &A->o2, &A->lse2));
   VDIT_TRY(vdit_ops_linear_forward(&A->o2, &bw->cross_out.weight, &bw->cross_out.bias, &A->a2));
   VDIT_TRY(model_emit(run, &A->a2, "blocks.%" PRId64 ".attn2", n));
-  add_tensors(&A->x1, &A->a2, &A->x2);
+  VDIT_TRY(vdit_ops_add(&A->x1, &A->a2, &A->x2));
 
   // Feed-forward.
-  VDIT_TRY(vdit_ops_layer_norm_forward(&A->x2, NULL, NULL, eps, &A->y3));
-  VDIT_TRY(vdit_ops_modulate_forward(&A->y3, &c_scale, &c_shift, &A->y3));
-  VDIT_TRY(vdit_ops_linear_forward(&A->y3, &bw->ffn_in.weight, &bw->ffn_in.bias, &A->h));
-  VDIT_TRY(vdit_ops_gelu_tanh_forward(&A->h, &A->g));
+  VDIT_TRY(vdit_ops_layer_norm_modulate_forward(&A->x2, eps, &c_scale, &c_shift, &A->y3));
+  // h, the pre-activation, is kept for the backward (inference keeps none).
+  VDIT_TRY(vdit_ops_linear_gelu_forward(&A->y3, &bw->ffn_in.weight, &bw->ffn_in.bias, A->h.data ? &A->h : NULL, &A->g));
   VDIT_TRY(vdit_ops_linear_forward(&A->g, &bw->ffn_out.weight, &bw->ffn_out.bias, &A->f));
   VDIT_TRY(model_emit(run, &A->f, "blocks.%" PRId64 ".ffn", n));
   VDIT_TRY(vdit_ops_gated_residual_forward(&A->x2, &c_gate, &A->f, out));
   return model_emit(run, out, "blocks.%" PRId64 ".out", n);
 }
 
-// An f32 CPU tensor of `ndim` dims with a contiguous last dim; shape entries < 0 match any.
-static vdit_status check_input(const char *name, const vdit_tensor *t, const char *dims, int ndim,
-                               const int64_t *shape) {
+// A tensor of `ndim` dims with a contiguous last dim on `device`: f32 on the CPU, f32 (or
+// bf16 where allow_bf16) on a GPU; shape entries < 0 match any.
+static vdit_status check_input(const char *name, const vdit_tensor *t, vdit_device device, int allow_bf16,
+                               const char *dims, int ndim, const int64_t *shape) {
   if (!t) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: %s is NULL", name);
-  if (t->device.type != VDIT_DEVICE_CPU)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "model: %s is on a GPU; the model runs on the CPU for now", name);
-  if (t->dtype != VDIT_DTYPE_F32)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "model: %s is %s; the CPU model takes f32", name,
-                      vdit_dtype_name(t->dtype));
+  if (!vdit_device_equal(t->device, device)) {
+    char a[16], b[16];
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: %s is on %s, the weights on %s", name,
+                      vdit_device_string(t->device, a, sizeof a), vdit_device_string(device, b, sizeof b));
+  }
+  const int gpu = device.type == VDIT_DEVICE_CUDA;
+  if (t->dtype != VDIT_DTYPE_F32 && !(gpu && allow_bf16 && t->dtype == VDIT_DTYPE_BF16))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "model: %s is %s; the %s model takes %s", name, vdit_dtype_name(t->dtype),
+                      gpu ? "GPU" : "CPU", gpu && allow_bf16 ? "f32 or bf16" : "f32");
   int same = t->ndim == ndim;
   for (int i = 0; same && i < ndim; i++) same = shape[i] < 0 || t->shape[i] == shape[i];
   if (!same) {
@@ -135,9 +132,10 @@ static vdit_tensor crop_video(const vdit_tensor *video, const vdit_model_config 
 }
 
 // The inputs against the config; grid = (F', H', W'), the token grid after patching.
-static vdit_status check_inputs(const vdit_model_config *cfg, const vdit_tensor *video, const vdit_tensor *timesteps,
-                                const vdit_tensor *context, int64_t grid[3]) {
-  VDIT_TRY(check_input("video", video, "(B, C_in, F, H, W)", 5, (int64_t[]){-1, cfg->in_channels, -1, -1, -1}));
+static vdit_status check_inputs(const vdit_model_config *cfg, vdit_device device, const vdit_tensor *video,
+                                const vdit_tensor *timesteps, const vdit_tensor *context, int64_t grid[3]) {
+  VDIT_TRY(check_input("video", video, device, 1, "(B, C_in, F, H, W)", 5,
+                       (int64_t[]){-1, cfg->in_channels, -1, -1, -1}));
   const int64_t B = video->shape[0];
   if (B < 1) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: the batch is empty");
   for (int a = 0; a < 3; a++) {
@@ -149,8 +147,8 @@ static vdit_status check_inputs(const vdit_model_config *cfg, const vdit_tensor 
                         video->shape[2], video->shape[3], video->shape[4], cfg->patch[0], cfg->patch[1],
                         cfg->patch[2]);
   }
-  VDIT_TRY(check_input("timesteps", timesteps, "(B)", 1, (int64_t[]){B}));
-  VDIT_TRY(check_input("context", context, "(B, S, text_dim)", 3, (int64_t[]){B, -1, cfg->text_dim}));
+  VDIT_TRY(check_input("timesteps", timesteps, device, 0, "(B)", 1, (int64_t[]){B}));
+  VDIT_TRY(check_input("context", context, device, 1, "(B, S, text_dim)", 3, (int64_t[]){B, -1, cfg->text_dim}));
   if (context->shape[1] < 1) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: context has no text tokens");
   return VDIT_OK;
 }
@@ -162,10 +160,14 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "vdit_model_forward: weights are not loaded");
   const vdit_model_config *cfg = &weights->config;
   VDIT_TRY(vdit_model_config_validate(cfg));
+  const vdit_device device = weights->device;
+  if (device.type == VDIT_DEVICE_CUDA && weights->matrix_dtype != VDIT_DTYPE_BF16)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "vdit_model_forward: GPU weights must have bf16 matrices (the GEMMs' "
+                                              "operands); convert f32 ones with vdit_model_weights_copy");
   int64_t grid[3];
-  VDIT_TRY(check_inputs(cfg, video, timesteps, context, grid));
+  VDIT_TRY(check_inputs(cfg, device, video, timesteps, context, grid));
   const int64_t B = video->shape[0], S = context->shape[1];
-  VDIT_TRY(check_input("output", output, "(B, C_out, F' p_t, H' p_h, W' p_w)", 5,
+  VDIT_TRY(check_input("output", output, device, 1, "(B, C_out, F' p_t, H' p_h, W' p_w)", 5,
                        (int64_t[]){B, cfg->out_channels, grid[0] * cfg->patch[0], grid[1] * cfg->patch[1],
                                    grid[2] * cfg->patch[2]}));
   if (options && options->self_attn_methods)
@@ -177,8 +179,10 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   vdit_model_state *own = NULL;
   if (!state) VDIT_TRY(vdit_model_state_create(&own));
   vdit_model_state *s = state ? state : own;
-  const state_mode mode = !state ? STATE_INFERENCE : options && options->recompute ? STATE_RECOMPUTE : STATE_FULL;
-  vdit_status status = model_state_prepare(s, cfg, mode, B, S, grid);
+  const state_mode mode = !state || (options && options->no_grad) ? STATE_INFERENCE
+                          : options && options->recompute        ? STATE_RECOMPUTE
+                                                                 : STATE_FULL;
+  vdit_status status = model_state_prepare(s, cfg, device, mode, B, S, grid);
   if (status != VDIT_OK) {
     vdit_model_state_free(own);
     return status;
@@ -196,8 +200,8 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
     status = (call);              \
     if (status != VDIT_OK) goto done; \
   } while (0)
-  RUN(vdit_tensor_copy(&s->video, &cropped));
-  RUN(vdit_tensor_copy(&s->context, context));
+  RUN(vdit_tensor_convert(&s->video, &cropped)); // a copy on the CPU; to bf16 on a GPU
+  RUN(vdit_tensor_convert(&s->context, context));
   // Step 3: time embedding.
   RUN(vdit_ops_timestep_embedding(timesteps, &s->sinusoid));
   RUN(model_emit(&run, &s->sinusoid, "time.sinusoid"));
@@ -224,17 +228,15 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   }
   // Step 6: the output head, modulated by temb (not timestep_proj).
   const vdit_tensor *x_last = mode == STATE_INFERENCE ? &s->xs[0] : &s->xs[cfg->layers];
-  {
-    const float *table = weights->head_modulation.data, *temb = s->temb.data;
-    float *m = s->head_mod.data;
-    const int64_t D = cfg->dim;
-    for (int64_t b = 0; b < B; b++)
-      for (int64_t k = 0; k < 2; k++)
-        for (int64_t c = 0; c < D; c++) m[(b * 2 + k) * D + c] = table[k * D + c] + temb[b * D + c];
+  vdit_tensor head_shift = model_mod_row(&s->head_mod, 0), head_scale = model_mod_row(&s->head_mod, 1);
+  for (int k = 0; k < 2; k++) { // head_mod[:, k] = table[k] + temb
+    vdit_tensor table_row = model_mod_row(&weights->head_modulation, k);
+    table_row.ndim = 1;
+    table_row.shape[0] = cfg->dim;
+    table_row.stride[0] = 1;
+    RUN(vdit_ops_add(&s->temb, &table_row, k == 0 ? &head_shift : &head_scale));
   }
-  const vdit_tensor head_shift = model_mod_row(&s->head_mod, 0), head_scale = model_mod_row(&s->head_mod, 1);
-  RUN(vdit_ops_layer_norm_forward(x_last, NULL, NULL, eps, &s->head_y));
-  RUN(vdit_ops_modulate_forward(&s->head_y, &head_scale, &head_shift, &s->head_y));
+  RUN(vdit_ops_layer_norm_modulate_forward(x_last, eps, &head_scale, &head_shift, &s->head_y));
   RUN(model_emit(&run, &s->head_y, "head.modulated"));
   RUN(vdit_ops_linear_forward(&s->head_y, &weights->head.weight, &weights->head.bias, &s->z));
   RUN(model_emit(&run, &s->z, "head.proj_out"));

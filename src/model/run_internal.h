@@ -2,7 +2,9 @@
 // the block forward/backward that forward.c and backward.c share.
 //
 // Shapes: B batch, L video tokens (F' H' W'), S text tokens, D dim, nh heads, d head dim,
-// D_ff FFN width, P = p_t p_h p_w. Every tensor is f32, contiguous, on the CPU.
+// D_ff FFN width, P = p_t p_h p_w. Every tensor is contiguous on the state's device: f32 on
+// the CPU; on a GPU activations and their gradients bf16, statistics (modulation, LSE, temb,
+// e6, the gradient accumulators of f32 quantities) f32 (state.c).
 #ifndef VDIT_MODEL_RUN_INTERNAL_H
 #define VDIT_MODEL_RUN_INTERNAL_H
 
@@ -51,6 +53,9 @@ typedef struct grad_scratch {
   vdit_tensor dhead_mod;         // (B, 2, D)
   vdit_tensor dtemb, dt1, dtmp;  // (B, D)
   vdit_tensor dvideo;            // (B, C_in, F' p_t, H' p_h, W' p_w) when the input is cropped
+  // On a GPU: bf16 copies of the f32 accumulators de6, dtemb, dctx for the GEMMs that take them
+  // as dy (ndim 0 on the CPU).
+  vdit_tensor de6_low, dtemb_low, dctx_low;
 } grad_scratch;
 
 typedef enum state_mode {
@@ -60,6 +65,7 @@ typedef enum state_mode {
 } state_mode;
 
 struct vdit_model_state {
+  vdit_device device;      // of the weights the forward used: every tensor below lives there
   state_mode mode;
   int has_forward;         // a forward ran and its activations are in place
   vdit_model_config config; // of the weights the forward used
@@ -92,8 +98,8 @@ struct vdit_model_state {
 
 // Sizes the state for a pass (a no-op when mode, config and shapes are those of its last
 // pass). grid = (F', H', W').
-vdit_status model_state_prepare(vdit_model_state *state, const vdit_model_config *config, state_mode mode,
-                                int64_t batch, int64_t text_tokens, const int64_t grid[3]);
+vdit_status model_state_prepare(vdit_model_state *state, const vdit_model_config *config, vdit_device device,
+                                state_mode mode, int64_t batch, int64_t text_tokens, const int64_t grid[3]);
 // Carves the backward's scratch (once per state layout).
 vdit_status model_state_prepare_grads(vdit_model_state *state);
 

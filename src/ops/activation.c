@@ -7,8 +7,7 @@ static vdit_status forward(const char *op, ops_activation activation, const vdit
   VDIT_TRY(ops_rows_view(op, "x", x, &xv));
   VDIT_TRY(ops_rows_output(op, "y", y, &yv));
   VDIT_TRY(ops_check_shape(op, "y", y, "like x", x->ndim, x->shape));
-  vdit_ops_cpu_activation_forward(activation, &xv, &yv);
-  return VDIT_OK;
+  return ops_activation_forward(op, activation, &xv, &yv);
 }
 
 static vdit_status backward(const char *op, ops_activation activation, const vdit_tensor *x, const vdit_tensor *dy,
@@ -23,8 +22,7 @@ static vdit_status backward(const char *op, ops_activation activation, const vdi
   VDIT_TRY(ops_check_shape(op, "dx", dx, "like x", x->ndim, x->shape));
   if (dx->data == dy->data && mode == VDIT_GRAD_ACCUMULATE)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: dx may be dy only when overwriting", op);
-  vdit_ops_cpu_activation_backward(activation, &xv, &dyv, &dxv, mode == VDIT_GRAD_ACCUMULATE);
-  return VDIT_OK;
+  return ops_activation_backward(op, activation, &xv, &dyv, &dxv, mode == VDIT_GRAD_ACCUMULATE);
 }
 
 vdit_status vdit_ops_gelu_tanh_forward(const vdit_tensor *x, vdit_tensor *y) {

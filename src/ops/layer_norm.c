@@ -12,8 +12,7 @@ vdit_status vdit_ops_layer_norm_forward(const vdit_tensor *x, const vdit_tensor 
   VDIT_TRY(ops_vector(op, "weight", weight, "(C)", xv.cols, 0, &w));
   VDIT_TRY(ops_vector(op, "bias", bias, "(C)", xv.cols, 0, &b));
   VDIT_TRY(ops_check_eps(op, eps));
-  vdit_ops_cpu_layer_norm_forward(&xv, w, b, eps, &yv);
-  return VDIT_OK;
+  return ops_layer_norm_forward(op, &xv, weight, bias, eps, NULL, NULL, 1, &yv);
 }
 
 vdit_status vdit_ops_layer_norm_backward(const vdit_tensor *x, const vdit_tensor *weight, float eps,
@@ -36,5 +35,9 @@ vdit_status vdit_ops_layer_norm_backward(const vdit_tensor *x, const vdit_tensor
   VDIT_TRY(ops_vector(op, "dweight", dweight, "(C)", xv.cols, 1, &dw));
   VDIT_TRY(ops_vector(op, "dbias", dbias, "(C)", xv.cols, 1, &db));
   VDIT_TRY(ops_check_eps(op, eps));
-  return vdit_ops_cpu_layer_norm_backward(&xv, w, eps, &dyv, dx ? &dxv : NULL, dw, db, mode == VDIT_GRAD_ACCUMULATE);
+  (void)w;
+  (void)dw;
+  (void)db;
+  return ops_layer_norm_backward(op, &xv, weight, eps, &dyv, dx ? &dxv : NULL, dweight, dbias,
+                                 mode == VDIT_GRAD_ACCUMULATE);
 }

@@ -27,7 +27,8 @@ vdit_status vdit_ops_linear_forward(const vdit_tensor *x, const vdit_tensor *wei
   VDIT_TRY(ops_check_matrix(op, "x", &xv));
   VDIT_TRY(ops_check_matrix(op, "y", &yv));
   if (yv.rows == 0 || out == 0) return VDIT_OK;
-  return vdit_ops_cpu_linear_forward(&xv, &wv, bias ? bv.data : NULL, &yv);
+  (void)bv;
+  return ops_linear_forward(op, &xv, &wv, bias, &yv);
 }
 
 vdit_status vdit_ops_linear_backward(const vdit_tensor *x, const vdit_tensor *weight, const vdit_tensor *dy,
@@ -62,6 +63,7 @@ vdit_status vdit_ops_linear_backward(const vdit_tensor *x, const vdit_tensor *we
     VDIT_TRY(ops_rows_output(op, "dbias", dbias, &dbv));
     VDIT_TRY(ops_check_shape(op, "dbias", dbias, "(out)", 1, (int64_t[]){out}));
   }
-  return vdit_ops_cpu_linear_backward(dweight ? &xv : NULL, dx ? &wv : NULL, &dyv, dx ? &dxv : NULL,
-                                      dweight ? &dwv : NULL, dbias ? dbv.data : NULL, mode == VDIT_GRAD_ACCUMULATE);
+  (void)dbv;
+  return ops_linear_backward(op, dweight ? &xv : NULL, dx ? &wv : NULL, &dyv, dx ? &dxv : NULL, dweight ? &dwv : NULL,
+                             dbias, mode == VDIT_GRAD_ACCUMULATE);
 }

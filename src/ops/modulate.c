@@ -30,8 +30,7 @@ vdit_status vdit_ops_modulate_forward(const vdit_tensor *x, const vdit_tensor *s
   VDIT_TRY(params_of(op, "scale", scale, 0, bsc, &scv));
   VDIT_TRY(params_of(op, "shift", shift, 0, bsc, &shv));
   VDIT_TRY(tokens_of(op, "y", y, 1, bsc, 0, &yv));
-  vdit_ops_cpu_modulate_forward(&xv, &scv, &shv, bsc[1], &yv);
-  return VDIT_OK;
+  return ops_modulate_forward(op, &xv, &scv, &shv, bsc[1], &yv);
 }
 
 vdit_status vdit_ops_modulate_backward(const vdit_tensor *x, const vdit_tensor *scale, const vdit_tensor *dy,
@@ -53,9 +52,8 @@ vdit_status vdit_ops_modulate_backward(const vdit_tensor *x, const vdit_tensor *
     VDIT_TRY(params_of(op, "dscale", dscale, 1, bsc, &dscv));
   }
   if (dshift) VDIT_TRY(params_of(op, "dshift", dshift, 1, bsc, &dshv));
-  vdit_ops_cpu_modulate_backward(dscale ? &xv : NULL, dx ? &scv : NULL, &dyv, bsc[1], dx ? &dxv : NULL,
-                                 dscale ? &dscv : NULL, dshift ? &dshv : NULL, mode == VDIT_GRAD_ACCUMULATE);
-  return VDIT_OK;
+  return ops_modulate_backward(op, dscale ? &xv : NULL, dx ? &scv : NULL, &dyv, bsc[1], dx ? &dxv : NULL,
+                               dscale ? &dscv : NULL, dshift ? &dshv : NULL, mode == VDIT_GRAD_ACCUMULATE);
 }
 
 vdit_status vdit_ops_gated_residual_forward(const vdit_tensor *x, const vdit_tensor *gate, const vdit_tensor *h,
@@ -67,8 +65,7 @@ vdit_status vdit_ops_gated_residual_forward(const vdit_tensor *x, const vdit_ten
   VDIT_TRY(params_of(op, "gate", gate, 0, bsc, &gv));
   VDIT_TRY(tokens_of(op, "h", h, 0, bsc, 0, &hv));
   VDIT_TRY(tokens_of(op, "y", y, 1, bsc, 0, &yv));
-  vdit_ops_cpu_gated_residual_forward(&xv, &gv, &hv, bsc[1], &yv);
-  return VDIT_OK;
+  return ops_gated_residual_forward(op, &xv, &gv, &hv, bsc[1], &yv);
 }
 
 vdit_status vdit_ops_gated_residual_backward(const vdit_tensor *gate, const vdit_tensor *h, const vdit_tensor *dy,
@@ -94,7 +91,6 @@ vdit_status vdit_ops_gated_residual_backward(const vdit_tensor *gate, const vdit
     VDIT_TRY(tokens_of(op, "h", h, 0, bsc, 0, &hv));
     VDIT_TRY(params_of(op, "dgate", dgate, 1, bsc, &dgv));
   }
-  vdit_ops_cpu_gated_residual_backward(dh ? &gv : NULL, dgate ? &hv : NULL, &dyv, bsc[1], dx ? &dxv : NULL,
-                                       dgate ? &dgv : NULL, dh ? &dhv : NULL, mode == VDIT_GRAD_ACCUMULATE);
-  return VDIT_OK;
+  return ops_gated_residual_backward(op, dh ? &gv : NULL, dgate ? &hv : NULL, &dyv, bsc[1], dx ? &dxv : NULL,
+                                     dgate ? &dgv : NULL, dh ? &dhv : NULL, mode == VDIT_GRAD_ACCUMULATE);
 }

@@ -9,12 +9,21 @@
 vdit_status ops_check_tensor(const char *op, const char *name, const vdit_tensor *t) {
   if (!t) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s is NULL", op, name);
   VDIT_TRY(vdit_tensor_check(t, op, name));
-  if (t->device.type == VDIT_DEVICE_CUDA)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: %s is a CUDA tensor; CUDA ops land with the model issue (use CPU tensors)",
-                      op, name);
-  if (t->device.type != VDIT_DEVICE_CPU)
+  if (t->device.type == VDIT_DEVICE_CUDA) {
+#ifndef VDIT_HAVE_CUDA
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: %s is a CUDA tensor; this build has no CUDA backend", op, name);
+#else
+    if (t->dtype != VDIT_DTYPE_F32 && t->dtype != VDIT_DTYPE_BF16) {
+      if (vdit_dtype_is_float(t->dtype))
+        return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: %s is %s; the CUDA ops take bf16 or f32", op, name,
+                          vdit_dtype_name(t->dtype));
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s must be bf16 or f32, got %s", op, name,
+                        vdit_dtype_name(t->dtype));
+    }
+#endif
+  } else if (t->device.type != VDIT_DEVICE_CPU) {
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s has an invalid device", op, name);
-  if (t->dtype != VDIT_DTYPE_F32) {
+  } else if (t->dtype != VDIT_DTYPE_F32) {
     if (vdit_dtype_is_float(t->dtype))
       return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: %s is %s; the CPU ops take f32 for now", op, name,
                         vdit_dtype_name(t->dtype));
@@ -34,6 +43,8 @@ vdit_status ops_rows_view(const char *op, const char *name, const vdit_tensor *t
   memset(v, 0, sizeof *v);
   VDIT_TRY(ops_check_tensor(op, name, t));
   v->data = t->data;
+  v->dtype = t->dtype;
+  v->device = t->device;
   v->cols = t->shape[t->ndim - 1];
   v->rows = 1;
   // Leading dims, outermost first: drop size-1 dims, merge a dim into the one before it

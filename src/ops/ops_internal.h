@@ -14,11 +14,17 @@
 // dims) starts at ops_row(v, r) and holds `cols` contiguous floats. Leading dims of size 1
 // are dropped and neighbours one stride apart merged, so a contiguous tensor, or a column
 // slice of a wider matrix, has lead 1 and row stride stride[0] (lead 0: a single row).
+//
+// On a GPU (the CUDA ops, src/ops/cuda/) `data` is device memory of `dtype` (f32 or bf16; the
+// name `data` keeps its float type for the CPU kernels) and the leading dims must merge into
+// one row stride (lead <= 1).
 typedef struct ops_rows {
   float *data;
   int64_t rows, cols;
   int lead;
   int64_t shape[VDIT_MAX_DIMS], stride[VDIT_MAX_DIMS]; // the merged leading dims
+  vdit_dtype dtype;   // f32 on the CPU; f32 or bf16 on a GPU
+  vdit_device device;
 } ops_rows;
 
 static inline float *ops_row(const ops_rows *v, int64_t r) {
@@ -35,9 +41,10 @@ static inline float *ops_row(const ops_rows *v, int64_t r) {
 static inline int64_t ops_rows_ld(const ops_rows *v) { return v->lead == 1 ? v->stride[0] : v->cols; }
 
 // ---------------------------------------------------------------- argument checks
-// Messages read "<op>: <name> ...". A tensor argument must be non-NULL, on the CPU (CUDA:
-// VDIT_ERROR_UNSUPPORTED), f32 (another float dtype: UNSUPPORTED), hold data when it has
-// elements, have at least one dim and a contiguous last dim.
+// Messages read "<op>: <name> ...". A tensor argument must be non-NULL, f32 on the CPU or f32
+// or bf16 on a GPU (a build without CUDA: VDIT_ERROR_UNSUPPORTED; another float dtype:
+// UNSUPPORTED), hold data when it has elements, have at least one dim and a contiguous last
+// dim.
 vdit_status ops_check_tensor(const char *op, const char *name, const vdit_tensor *t);
 // ops_check_tensor, then the row view.
 vdit_status ops_rows_view(const char *op, const char *name, const vdit_tensor *t, ops_rows *v);
@@ -155,6 +162,8 @@ vdit_status vdit_ops_cpu_rope_3d(const vdit_rope_3d *rope, int64_t heads, const 
 typedef struct ops_video {
   float *data;
   int64_t shape[5], stride[5];
+  vdit_dtype dtype; // as ops_rows
+  vdit_device device;
 } ops_video;
 void vdit_ops_cpu_patch_gather(const ops_video *video, const int64_t patch[3], int channel_last, const ops_rows *rows,
                                int accumulate);
@@ -173,5 +182,59 @@ void vdit_ops_cpu_timestep_embedding(const float *timesteps, const ops_rows *out
 
 void vdit_ops_cpu_softmax_forward(const ops_rows *x, const ops_rows *y);
 void vdit_ops_cpu_softmax_backward(const ops_rows *y, const ops_rows *dy, const ops_rows *dx, int accumulate);
+
+// ---------------------------------------------------------------- device dispatch
+// Every public op validates its arguments, then calls one of these (src/ops/dispatch.c): the
+// CPU kernel above, or the CUDA one (src/ops/cuda/ops_cuda.h) when the first tensor is on a
+// GPU. Every tensor of a call must be on the same device; a GPU tensor's leading dims must
+// merge into one row stride. Vector arguments (weights, biases, their gradients: (C)) are
+// passed as tensors (NULL: none).
+vdit_status ops_dispatch_check(const char *op, int count, const ops_rows *const *rows);
+vdit_status ops_linear_forward(const char *op, const ops_rows *x, const ops_rows *weight, const vdit_tensor *bias,
+                               const ops_rows *y);
+vdit_status ops_linear_backward(const char *op, const ops_rows *x, const ops_rows *weight, const ops_rows *dy,
+                                const ops_rows *dx, const ops_rows *dweight, const vdit_tensor *dbias, int accumulate);
+vdit_status ops_linear_gelu_forward(const char *op, const ops_rows *x, const ops_rows *weight, const vdit_tensor *bias,
+                                    const ops_rows *pre, const ops_rows *y);
+vdit_status ops_linear_dgelu_backward(const char *op, const ops_rows *weight, const ops_rows *dy, const ops_rows *pre,
+                                      const ops_rows *dx);
+vdit_status ops_layer_norm_forward(const char *op, const ops_rows *x, const vdit_tensor *weight, const vdit_tensor *bias,
+                                   float eps, const ops_rows *scale, const ops_rows *shift, int64_t tokens_per_batch,
+                                   const ops_rows *y);
+vdit_status ops_layer_norm_backward(const char *op, const ops_rows *x, const vdit_tensor *weight, float eps,
+                                    const ops_rows *dy, const ops_rows *dx, const vdit_tensor *dweight,
+                                    const vdit_tensor *dbias, int accumulate);
+vdit_status ops_rms_norm_forward(const char *op, const ops_rows *x, const vdit_tensor *weight, float eps,
+                                 const ops_rows *y);
+vdit_status ops_rms_norm_backward(const char *op, const ops_rows *x, const vdit_tensor *weight, float eps,
+                                  const ops_rows *dy, const ops_rows *dx, const vdit_tensor *dweight, int accumulate);
+vdit_status ops_activation_forward(const char *op, ops_activation activation, const ops_rows *x, const ops_rows *y);
+vdit_status ops_activation_backward(const char *op, ops_activation activation, const ops_rows *x, const ops_rows *dy,
+                                    const ops_rows *dx, int accumulate);
+vdit_status ops_modulate_forward(const char *op, const ops_rows *x, const ops_rows *scale, const ops_rows *shift,
+                                 int64_t tokens_per_batch, const ops_rows *y);
+vdit_status ops_modulate_backward(const char *op, const ops_rows *x, const ops_rows *scale, const ops_rows *dy,
+                                  int64_t tokens_per_batch, const ops_rows *dx, const ops_rows *dscale,
+                                  const ops_rows *dshift, int accumulate);
+vdit_status ops_gated_residual_forward(const char *op, const ops_rows *x, const ops_rows *gate, const ops_rows *h,
+                                       int64_t tokens_per_batch, const ops_rows *y);
+vdit_status ops_gated_residual_backward(const char *op, const ops_rows *gate, const ops_rows *h, const ops_rows *dy,
+                                        int64_t tokens_per_batch, const ops_rows *dx, const ops_rows *dgate,
+                                        const ops_rows *dh, int accumulate);
+vdit_status ops_rope_3d(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x, const ops_rows *y,
+                        int inverse, int accumulate);
+vdit_status ops_patch_gather(const char *op, const ops_video *video, const int64_t patch[3], int channel_last,
+                             const ops_rows *rows, int accumulate);
+vdit_status ops_patch_scatter(const char *op, const ops_rows *rows, const int64_t patch[3], int channel_last,
+                              const ops_video *video, int accumulate);
+vdit_status ops_patch_embed_forward(const char *op, const ops_video *video, const int64_t patch[3],
+                                    const ops_rows *weight, const vdit_tensor *bias, const ops_rows *tokens);
+vdit_status ops_patch_embed_backward(const char *op, const ops_video *video, const int64_t patch[3],
+                                     const ops_rows *weight, const ops_rows *dtokens, const ops_video *dvideo,
+                                     const ops_rows *dweight, const vdit_tensor *dbias, int accumulate);
+vdit_status ops_timestep_embedding(const char *op, const ops_rows *timesteps, const ops_rows *out);
+vdit_status ops_add(const char *op, const ops_rows *a, const ops_rows *b, int broadcast, const ops_rows *y);
+vdit_status ops_sum_rows(const char *op, const ops_rows *x, const ops_rows *y, int accumulate);
+vdit_status ops_zero(const char *op, const ops_rows *x);
 
 #endif

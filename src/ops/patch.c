@@ -11,6 +11,8 @@ static vdit_status video_of(const char *op, const char *name, const vdit_tensor 
   if (t->ndim != 5)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s must be (B, C, F, H, W), got %d dims", op, name, t->ndim);
   v->data = t->data;
+  v->dtype = t->dtype;
+  v->device = t->device;
   memcpy(v->shape, t->shape, sizeof v->shape);
   memcpy(v->stride, t->stride, sizeof v->stride);
   return VDIT_OK;
@@ -48,6 +50,8 @@ static vdit_status weight_matrix(const char *op, const char *name, const vdit_te
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s needs contiguous (C, p_t, p_h, p_w) dims", op, name);
   memset(m, 0, sizeof *m);
   m->data = t->data;
+  m->dtype = t->dtype;
+  m->device = t->device;
   m->rows = t->shape[0];
   m->cols = vdit_tensor_numel(&inner);
   if (m->rows > 1 && m->cols > 0) {
@@ -82,7 +86,8 @@ vdit_status vdit_ops_patch_embed_forward(const vdit_tensor *video, const vdit_te
   VDIT_TRY(ops_vector(op, "bias", bias, "(dim)", dim, 0, &b));
   VDIT_TRY(tokens_of(op, "tokens", tokens, 1, (int64_t[]){vv.shape[0], tokens_per_batch, dim}, &tv));
   if (tv.rows == 0 || dim == 0) return VDIT_OK;
-  return vdit_ops_cpu_patch_embed_forward(&vv, patch, &wm, b, &tv);
+  (void)b;
+  return ops_patch_embed_forward(op, &vv, patch, &wm, bias, &tv);
 }
 
 vdit_status vdit_ops_patch_embed_backward(const vdit_tensor *video, const vdit_tensor *weight,
@@ -100,7 +105,7 @@ vdit_status vdit_ops_patch_embed_backward(const vdit_tensor *video, const vdit_t
   const int64_t dim = dtokens->shape[2];
   VDIT_TRY(ops_vector(op, "dbias", dbias, "(dim)", dim, 1, &db));
   if (!dvideo && !dweight)
-    return vdit_ops_cpu_patch_embed_backward(NULL, NULL, NULL, &dtv, NULL, NULL, db, mode == VDIT_GRAD_ACCUMULATE);
+    return ops_patch_embed_backward(op, NULL, NULL, NULL, &dtv, NULL, NULL, dbias, mode == VDIT_GRAD_ACCUMULATE);
 
   // The patch geometry comes from weight (needed for dvideo) or dweight; the video shape
   // from video (needed for dweight) or dvideo.
@@ -121,9 +126,9 @@ vdit_status vdit_ops_patch_embed_backward(const vdit_tensor *video, const vdit_t
   VDIT_TRY(check_patches(op, video ? "video" : "dvideo", shape, patch, &tokens_per_batch));
   VDIT_TRY(ops_check_shape(op, "dtokens", dtokens, "(B, S, dim)", 3,
                            (int64_t[]){shape->shape[0], tokens_per_batch, dim}));
-  return vdit_ops_cpu_patch_embed_backward(video ? &vv : NULL, patch, weight ? &wm : NULL, &dtv,
-                                           dvideo ? &dvv : NULL, dweight ? &dwm : NULL, db,
-                                           mode == VDIT_GRAD_ACCUMULATE);
+  (void)db;
+  return ops_patch_embed_backward(op, video ? &vv : NULL, patch, weight ? &wm : NULL, &dtv, dvideo ? &dvv : NULL,
+                                  dweight ? &dwm : NULL, dbias, mode == VDIT_GRAD_ACCUMULATE);
 }
 
 // Unpatchify's tokens (B, S, p_t p_h p_w C) for a video.
@@ -144,8 +149,7 @@ vdit_status vdit_ops_unpatchify_forward(const vdit_tensor *tokens, const int64_t
   ops_rows tv;
   VDIT_TRY(video_of(op, "video", video, 1, &vv));
   VDIT_TRY(unpatchify_check(op, &vv, "video", patch, tokens, "tokens", 0, &tv));
-  vdit_ops_cpu_patch_scatter(&tv, patch, 1, &vv, 0);
-  return VDIT_OK;
+  return ops_patch_scatter(op, &tv, patch, 1, &vv, 0);
 }
 
 vdit_status vdit_ops_unpatchify_backward(const vdit_tensor *dvideo, const int64_t patch[3], vdit_tensor *dtokens,
@@ -156,6 +160,5 @@ vdit_status vdit_ops_unpatchify_backward(const vdit_tensor *dvideo, const int64_
   VDIT_TRY(ops_check_mode(op, mode));
   VDIT_TRY(video_of(op, "dvideo", dvideo, 0, &vv));
   VDIT_TRY(unpatchify_check(op, &vv, "dvideo", patch, dtokens, "dtokens", 1, &tv));
-  vdit_ops_cpu_patch_gather(&vv, patch, 1, &tv, mode == VDIT_GRAD_ACCUMULATE);
-  return VDIT_OK;
+  return ops_patch_gather(op, &vv, patch, 1, &tv, mode == VDIT_GRAD_ACCUMULATE);
 }

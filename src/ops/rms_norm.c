@@ -10,8 +10,8 @@ vdit_status vdit_ops_rms_norm_forward(const vdit_tensor *x, const vdit_tensor *w
   VDIT_TRY(ops_check_shape(op, "y", y, "like x", x->ndim, x->shape));
   VDIT_TRY(ops_vector(op, "weight", weight, "(C)", xv.cols, 0, &w));
   VDIT_TRY(ops_check_eps(op, eps));
-  vdit_ops_cpu_rms_norm_forward(&xv, w, eps, &yv);
-  return VDIT_OK;
+  (void)w;
+  return ops_rms_norm_forward(op, &xv, weight, eps, &yv);
 }
 
 vdit_status vdit_ops_rms_norm_backward(const vdit_tensor *x, const vdit_tensor *weight, float eps,
@@ -33,5 +33,7 @@ vdit_status vdit_ops_rms_norm_backward(const vdit_tensor *x, const vdit_tensor *
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: dweight given for an RMS norm without weight", op);
   VDIT_TRY(ops_vector(op, "dweight", dweight, "(C)", xv.cols, 1, &dw));
   VDIT_TRY(ops_check_eps(op, eps));
-  return vdit_ops_cpu_rms_norm_backward(&xv, w, eps, &dyv, dx ? &dxv : NULL, dw, mode == VDIT_GRAD_ACCUMULATE);
+  (void)w;
+  (void)dw;
+  return ops_rms_norm_backward(op, &xv, weight, eps, &dyv, dx ? &dxv : NULL, dweight, mode == VDIT_GRAD_ACCUMULATE);
 }

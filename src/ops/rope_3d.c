@@ -34,7 +34,7 @@ vdit_status vdit_ops_rope_3d_forward(const vdit_rope_3d *rope, const vdit_tensor
   VDIT_TRY(ops_rows_output(op, "y", y, &yv));
   VDIT_TRY(ops_check_shape(op, "y", y, "like x", 4, x->shape));
   if (xv.rows == 0 || xv.cols == 0) return VDIT_OK;
-  return vdit_ops_cpu_rope_3d(rope, x->shape[2], &xv, &yv, 0, 0);
+  return ops_rope_3d(op, rope, x->shape[2], &xv, &yv, 0, 0);
 }
 
 vdit_status vdit_ops_rope_3d_backward(const vdit_rope_3d *rope, const vdit_tensor *dy, vdit_tensor *dx,
@@ -48,5 +48,5 @@ vdit_status vdit_ops_rope_3d_backward(const vdit_rope_3d *rope, const vdit_tenso
   if (dx->data == dy->data && mode == VDIT_GRAD_ACCUMULATE)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: dx may be dy only when overwriting", op);
   if (dyv.rows == 0 || dyv.cols == 0) return VDIT_OK;
-  return vdit_ops_cpu_rope_3d(rope, dy->shape[2], &dyv, &dxv, 1, mode == VDIT_GRAD_ACCUMULATE);
+  return ops_rope_3d(op, rope, dy->shape[2], &dyv, &dxv, 1, mode == VDIT_GRAD_ACCUMULATE);
 }

@@ -10,6 +10,5 @@ vdit_status vdit_ops_timestep_embedding(const vdit_tensor *timesteps, vdit_tenso
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: timesteps must be (N), got %d dims", op, timesteps->ndim);
   VDIT_TRY(ops_rows_output(op, "out", out, &ov));
   VDIT_TRY(ops_check_shape(op, "out", out, "(N, dim)", 2, (int64_t[]){timesteps->shape[0], -1}));
-  vdit_ops_cpu_timestep_embedding(tv.data, &ov);
-  return VDIT_OK;
+  return ops_timestep_embedding(op, &tv, &ov);
 }

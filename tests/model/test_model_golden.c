@@ -176,7 +176,7 @@ static void run_golden(const char *folder, const char *label, vdit_model_naming 
   memset(c, 0, sizeof *c);
   c->golden = golden;
   c->label = label;
-  vdit_model_run_options options = {NULL, 0, observe, c};
+  vdit_model_run_options options = {NULL, 0, observe, c, 0};
 
   // Forward with every activation saved, compared as it is computed.
   vdit_model_state *state = NULL;
@@ -212,7 +212,7 @@ static void run_golden(const char *folder, const char *label, vdit_model_naming 
   // Recompute: the same bits. Inference: the same output bits.
   vdit_model_state *recompute_state = NULL;
   CHECK_OK(vdit_model_state_create(&recompute_state));
-  vdit_model_run_options recompute = {NULL, 1, NULL, NULL};
+  vdit_model_run_options recompute = {NULL, 1, NULL, NULL, 0};
   vdit_tensor output2, d_video2, d_context2;
   alloc_like(&output2, &output);
   alloc_like(&d_video2, &d_video);
@@ -355,7 +355,7 @@ static void test_bad_inputs(const char *folder) {
   CHECK_FAILS_WITH(vdit_model_forward(&w, NULL, &tiny, &in.timesteps, &in.context, &output, NULL),
                    VDIT_ERROR_INVALID_ARGUMENT, "is smaller than one (1, 2, 2) patch");
   vdit_attn_method methods[2] = {VDIT_ATTN_DENSE, (vdit_attn_method)99};
-  vdit_model_run_options options = {methods, 0, NULL, NULL};
+  vdit_model_run_options options = {methods, 0, NULL, NULL, 0};
   CHECK_FAILS_WITH(vdit_model_forward(&w, &options, &in.video, &in.timesteps, &in.context, &output, NULL),
                    VDIT_ERROR_INVALID_ARGUMENT, "invalid attention method 99 for block 1");
   vdit_model_state *state = NULL;

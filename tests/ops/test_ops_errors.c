@@ -1,5 +1,5 @@
 // Bad input to every op gives the right status and a one-line message naming the op and
-// the argument, and writes nothing: NULL tensors, CUDA tensors, other dtypes, wrong shapes,
+// the argument, and writes nothing: NULL tensors, CUDA tensors (mixed with CPU ones), other dtypes, wrong shapes,
 // a strided last dim, an output with a 0 stride, bad eps, modes, grids and patches.
 #include "ops_test_util.h"
 
@@ -39,8 +39,14 @@ static void test_linear(void) {
   vdit_tensor y = make(2, (int64_t[]){4, 5}), wrong = make(2, (int64_t[]){5, 7}), y_wrong = make(2, (int64_t[]){4, 4});
   vdit_tensor x_cuda = on_cuda(&x), x_bf16 = as_dtype(&x, VDIT_DTYPE_BF16), x_i32 = as_dtype(&x, VDIT_DTYPE_I32);
   EXPECT_ERROR(vdit_ops_linear_forward(NULL, &w, &b, &y), VDIT_ERROR_INVALID_ARGUMENT, "linear: x is NULL");
+#ifdef VDIT_HAVE_CUDA
+  // A CUDA x with CPU weights: the devices must agree.
+  EXPECT_ERROR(vdit_ops_linear_forward(&x_cuda, &w, &b, &y), VDIT_ERROR_INVALID_ARGUMENT,
+               "linear: every tensor must be on one device (cuda:0 and cpu given)");
+#else
   EXPECT_ERROR(vdit_ops_linear_forward(&x_cuda, &w, &b, &y), VDIT_ERROR_UNSUPPORTED,
-               "linear: x is a CUDA tensor; CUDA ops land with the model issue");
+               "linear: x is a CUDA tensor; this build has no CUDA backend");
+#endif
   EXPECT_ERROR(vdit_ops_linear_forward(&x_bf16, &w, &b, &y), VDIT_ERROR_UNSUPPORTED, "linear: x is bf16");
   EXPECT_ERROR(vdit_ops_linear_forward(&x_i32, &w, &b, &y), VDIT_ERROR_INVALID_ARGUMENT, "linear: x must be f32, got i32");
   EXPECT_ERROR(vdit_ops_linear_forward(&x, &wrong, &b, &y), VDIT_ERROR_INVALID_ARGUMENT,
@@ -88,8 +94,13 @@ static void test_norms(void) {
                "layer_norm: eps must be finite");
   EXPECT_ERROR(vdit_ops_layer_norm_forward(&x, NULL, NULL, 1e-6f, &y_bad), VDIT_ERROR_INVALID_ARGUMENT,
                "layer_norm: y must be like x = (2, 3, 8), got (2, 4, 8)");
+#ifdef VDIT_HAVE_CUDA
+  EXPECT_ERROR(vdit_ops_layer_norm_forward(&x, NULL, NULL, 1e-6f, &y_cuda), VDIT_ERROR_INVALID_ARGUMENT,
+               "layer_norm: every tensor must be on one device (cpu and cuda:0 given)");
+#else
   EXPECT_ERROR(vdit_ops_layer_norm_forward(&x, NULL, NULL, 1e-6f, &y_cuda), VDIT_ERROR_UNSUPPORTED,
                "layer_norm: y is a CUDA tensor");
+#endif
   EXPECT_ERROR(vdit_ops_layer_norm_backward(&x, NULL, 1e-6f, &y, NULL, &w, NULL, VDIT_GRAD_OVERWRITE),
                VDIT_ERROR_INVALID_ARGUMENT, "layer_norm backward: dweight given for a layer norm without weight");
   EXPECT_ERROR(vdit_ops_layer_norm_backward(&x, &w, 1e-6f, &y_bad, &y, NULL, NULL, VDIT_GRAD_OVERWRITE),
