@@ -138,9 +138,9 @@ vdit_cli_test(generate_help "usage: vdit generate \"PROMPT\"" generate --help)
 vdit_cli_test(train_print_config "\"model\": {\"dim\": 32, \"heads\": 2, .*\"steps\": 5, \"batch\": 2,"
               train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 5 --print-config)
 vdit_cli_test(train_squares
-  "model: dim 32 = 2 heads x 16.*eval step 10: held-out loss by t \\[0.0,0.2\\) [0-9.]+ .*train 20/20.*loss [0-9.]+.*s/step.*model \\(EMA weights\\) written to"
+  "model: dim 32 = 2 heads x 16.*eval step 0: held-out loss.*eval step 10: held-out loss by t \\[0.0,0.2\\) [0-9.]+ .*train 20/20.*loss [0-9.]+.*s/step.*model \\(EMA weights\\) written to"
   train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --checkpoint ${VDIT_CLI_TMP}/cli_tiny.ckpt
-  --output ${VDIT_CLI_TMP}/cli_tiny.safetensors)
+  --output ${VDIT_CLI_TMP}/cli_tiny.safetensors --metrics ${VDIT_CLI_TMP}/cli_tiny_metrics.jsonl)
 set_tests_properties(cli_train_squares PROPERTIES FIXTURES_SETUP cli_tiny_model)
 vdit_cli_test(train_resume "resumed from [^\n]*cli_tiny.ckpt at step 20.*train 5/5"
               train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 25 --resume ${VDIT_CLI_TMP}/cli_tiny.ckpt)

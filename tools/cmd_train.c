@@ -18,6 +18,7 @@ static int copy_path(const char *flag, const char *value, char *out) {
 
 static int run(int argc, char **argv) {
   const char *config_path = NULL, *data = "world", *checkpoint = NULL, *resume = NULL, *output = NULL;
+  const char *metrics = NULL;
   int64_t steps = -1, batch = -1, warmup = -1, seed = -1, eval_interval = -1, checkpoint_interval = -1;
   double lr = -1, ema = -1, caption_dropout = -1;
   int print_config = 0;
@@ -36,6 +37,7 @@ static int run(int argc, char **argv) {
       {"checkpoint-interval", CLI_INT, &checkpoint_interval, "N", "steps between checkpoints (0: at the end only)"},
       {"resume", CLI_STRING, &resume, "FILE", "continue from this checkpoint (bitwise as if never stopped)"},
       {"output", CLI_STRING, &output, "FILE", "write the EMA model here at the end (e.g. models/NAME/model.safetensors)"},
+      {"metrics", CLI_STRING, &metrics, "FILE", "append each step and evaluation as a JSON line (the training curve)"},
       {"print-config", CLI_FLAG, &print_config, NULL, "print the resolved config as JSON and exit"},
   };
   const int count = (int)(sizeof options / sizeof options[0]);
@@ -63,6 +65,7 @@ static int run(int argc, char **argv) {
   if (checkpoint && (code = copy_path("checkpoint", checkpoint, config.checkpoint)) >= 0) return code;
   if (resume && (code = copy_path("resume", resume, config.resume)) >= 0) return code;
   if (output && (code = copy_path("output", output, config.output)) >= 0) return code;
+  if (metrics && (code = copy_path("metrics", metrics, config.metrics)) >= 0) return code;
 
   vdit_train_source source;
   vdit_squares_source squares;

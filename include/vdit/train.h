@@ -178,6 +178,7 @@ typedef struct vdit_train_config {
   char checkpoint[VDIT_TRAIN_PATH_SIZE]; // checkpoint file ("" none)
   char output[VDIT_TRAIN_PATH_SIZE];     // final bundle with EMA weights ("" none)
   char resume[VDIT_TRAIN_PATH_SIZE];     // checkpoint to resume from ("" none)
+  char metrics[VDIT_TRAIN_PATH_SIZE];    // JSON lines of every step and evaluation, appended ("" none)
 } vdit_train_config;
 
 void vdit_train_config_default(vdit_train_config *config);
@@ -185,7 +186,8 @@ vdit_status vdit_train_config_validate(const vdit_train_config *config);
 // Reads a train config JSON: {"model": {bundle keys}, "steps", "batch", "lr", "min_lr",
 // "warmup", "beta1", "beta2", "adam_eps", "weight_decay", "clip", "ema", "shift",
 // "logit_mean", "logit_std", "caption_dropout", "seed", "data_seed", "eval_interval",
-// "eval_clips", "checkpoint", "checkpoint_interval", "output", "resume", "recompute"} over
+// "eval_clips", "checkpoint", "checkpoint_interval", "output", "resume", "metrics",
+// "recompute"} over
 // the values in *config; unknown keys are errors naming them.
 vdit_status vdit_train_config_parse(const char *json, size_t length, const char *source, vdit_train_config *config);
 vdit_status vdit_train_config_read(const char *path, vdit_train_config *config);
@@ -222,7 +224,10 @@ vdit_status vdit_trainer_export(const vdit_trainer *trainer, const char *path);
 const vdit_bundle *vdit_trainer_bundle(const vdit_trainer *trainer);
 
 // The whole run of `vdit train`: resume if config->resume, steps with a progress line
-// (step, loss, lr, step time, ETA) on `log`, held-out loss every eval_interval steps,
+// (step, loss, lr, step time, ETA) on `log`, held-out loss before the first step and every
+// eval_interval steps, each step and evaluation appended to config->metrics as one JSON line
+//   {"step": 12, "loss": 0.31, "lr": 0.0002, "grad_norm": 0.4, "seconds": 0.08}
+//   {"step": 500, "eval": [0.04, 0.06, 0.08, 0.11, 0.16]}            (per t bucket)
 // checkpoints every checkpoint_interval steps and at the end, the EMA bundle to
 // config->output.
 vdit_status vdit_train_run(const vdit_train_config *config, const vdit_train_source *source, FILE *log);

@@ -102,7 +102,7 @@ vdit_status vdit_train_config_parse(const char *json, size_t length, const char 
   struct {
     const char *name;
     char *target;
-  } paths[] = {{"checkpoint", c->checkpoint}, {"output", c->output}, {"resume", c->resume}};
+  } paths[] = {{"checkpoint", c->checkpoint}, {"output", c->output}, {"resume", c->resume}, {"metrics", c->metrics}};
   vdit_status status = VDIT_OK;
   vdit_json_value root = vdit_json_root(d);
   for (vdit_json_value k = vdit_json_first(d, root); k != VDIT_JSON_NONE && status == VDIT_OK;
@@ -229,6 +229,7 @@ vdit_status vdit_train_config_to_json(const vdit_train_config *c, char **json) {
   train_json_string(&w, "checkpoint", c->checkpoint, &first);
   train_json_string(&w, "output", c->output, &first);
   train_json_string(&w, "resume", c->resume, &first);
+  train_json_string(&w, "metrics", c->metrics, &first);
   vdit_json_append_text(&w, "}");
   vdit_status status = vdit_json_writer_finish(&w);
   if (status != VDIT_OK) {
