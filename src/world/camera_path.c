@@ -1,6 +1,8 @@
 // Camera paths: the pinhole camera of each frame. A path is laid out over the clip
 // (u = f / (F - 1) from 0 to 1) so that every clip shows the whole move; the loop path
 // returns to its first pose exactly (sin and cos of a whole turn are exactly 0 and 1).
+#include <math.h>
+
 #include "world/world_internal.h"
 
 // Focal length in units of the image width: a horizontal field of view of 2 atan(1/2.4),
@@ -71,4 +73,30 @@ void world_frame_camera(const world_scene *scene, int64_t frame, int64_t frames,
   float focal = WORLD_FOCAL_PER_WIDTH * (float)width;
   state->camera.fx = focal, state->camera.fy = focal;
   state->camera.cx = 0.5f * (float)width, state->camera.cy = 0.5f * (float)height;
+}
+
+void world_frame_screen_boxes(world_frame *frame) {
+  const float *m = frame->camera.world_to_camera;
+  for (int i = 0; i < frame->body_count; i++) {
+    world_body *b = &frame->bodies[i];
+    float p[3] = {b->bound_center[0] - frame->eye[0], b->bound_center[1] - frame->eye[1],
+                  b->bound_center[2] - frame->eye[2]};
+    float c[3];
+    for (int k = 0; k < 3; k++) c[k] = m[4 * k] * p[0] + m[4 * k + 1] * p[1] + m[4 * k + 2] * p[2];
+    float r = sqrtf(b->bound_radius2) * 1.001f + 1e-4f; // slack for the rounding of rays and of this
+    if (c[2] - r <= 1e-3f) {
+      b->screen_lo[0] = b->screen_lo[1] = -INFINITY;
+      b->screen_hi[0] = b->screen_hi[1] = INFINITY;
+      continue;
+    }
+    // The sphere lies in the box c +- r, whose points (x, y, z) with z > 0 have x / z between
+    // the extremes of its corners.
+    float near = c[2] - r, far = c[2] + r;
+    for (int k = 0; k < 2; k++) {
+      float lo = c[k] - r, hi = c[k] + r;
+      float lo_near = lo / near, lo_far = lo / far, hi_near = hi / near, hi_far = hi / far;
+      b->screen_lo[k] = (lo_near < lo_far ? lo_near : lo_far) - 1e-4f;
+      b->screen_hi[k] = (hi_near > hi_far ? hi_near : hi_far) + 1e-4f;
+    }
+  }
 }

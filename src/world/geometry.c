@@ -176,7 +176,8 @@ int world_body_intersect(const world_body *body, const float origin[3], const fl
   float c = body->cos_yaw, s = body->sin_yaw;
   *t = h.t;
   normal[0] = h.n[0] * c + h.n[2] * s, normal[1] = h.n[1], normal[2] = -h.n[0] * s + h.n[2] * c;
-  world_normalize(normal);
+  if (world_dot(normal, normal) > 0.0f) world_normalize(normal);
+  else normal[0] = 0.0f, normal[1] = 1.0f, normal[2] = 0.0f; // a cone's apex hit dead on
   *local_x = o[0] + h.t * d[0];
   return 1;
 }

@@ -24,7 +24,13 @@ static void render_row(const world_frame *frame, int64_t y, int64_t width, float
         float d[3], rgb[3];
         for (int k = 0; k < 3; k++) d[k] = m[3 * k] * vx + m[3 * k + 1] * vy + m[3 * k + 2];
         world_normalize(d);
-        world_shade_ray(frame, frame->eye, d, rgb);
+        unsigned candidates = 0;
+        for (int i = 0; i < frame->body_count; i++) {
+          const world_body *b = &frame->bodies[i];
+          candidates |= (unsigned)(vx >= b->screen_lo[0] && vx <= b->screen_hi[0] && vy >= b->screen_lo[1] &&
+                                   vy <= b->screen_hi[1]) << i;
+        }
+        world_shade_ray(frame, frame->eye, d, candidates, rgb);
         sum[0] += rgb[0], sum[1] += rgb[1], sum[2] += rgb[2];
       }
     red[x] = 0.25f * sum[0], green[x] = 0.25f * sum[1], blue[x] = 0.25f * sum[2];
@@ -53,6 +59,7 @@ static void render_into(const vdit_world_config *config, const world_scene *scen
   for (int64_t f = 0; f < frames; f++) {
     world_frame_bodies(scene, (float)f / config->fps, &states[f]);
     world_frame_camera(scene, f, frames, height, width, &states[f]);
+    world_frame_screen_boxes(&states[f]);
     if (cameras) cameras[f] = states[f].camera;
   }
   if (caption) world_caption_write(scene, caption);

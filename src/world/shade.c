@@ -25,12 +25,13 @@ static void sky(const float d[3], float rgb[3]) {
   for (int k = 0; k < 3; k++) rgb[k] = sky_horizon[k] + (sky_zenith[k] - sky_horizon[k]) * s;
 }
 
-void world_shade_ray(const world_frame *frame, const float origin[3], const float direction[3], float rgb[3]) {
+void world_shade_ray(const world_frame *frame, const float origin[3], const float direction[3], unsigned candidates,
+                     float rgb[3]) {
   float t = INFINITY, normal[3] = {0.0f, 1.0f, 0.0f}, local_x = 0.0f;
   int nearest = -1;
   for (int i = 0; i < frame->body_count; i++) {
     float n[3], x;
-    if (world_body_intersect(&frame->bodies[i], origin, direction, 0.0f, &t, n, &x)) {
+    if ((candidates >> i & 1u) && world_body_intersect(&frame->bodies[i], origin, direction, 0.0f, &t, n, &x)) {
       nearest = i, local_x = x;
       normal[0] = n[0], normal[1] = n[1], normal[2] = n[2];
     }

@@ -127,6 +127,9 @@ typedef struct world_body {
   float bound_radius2;
   float albedo[3];
   float stripe;          // |local x| below this is the darker stripe that shows spin
+  // Where the camera's rays can hit it: a box in (x / z, y / z) camera coordinates that
+  // holds the bounding sphere's image (everything when the sphere reaches behind the eye).
+  float screen_lo[2], screen_hi[2];
 } world_body;
 
 typedef struct world_frame {
@@ -151,8 +154,13 @@ int world_body_intersect(const world_body *body, const float origin[3], const fl
                          float *t, float normal[3], float *local_x);
 int world_body_occludes(const world_body *body, const float origin[3], const float direction[3], float t_min);
 
-// shade.c: the color seen along a unit ray.
-void world_shade_ray(const world_frame *frame, const float origin[3], const float direction[3], float rgb[3]);
+// camera_path.c: each body's screen box (after world_frame_bodies and world_frame_camera).
+void world_frame_screen_boxes(world_frame *frame);
+
+// shade.c: the color seen along a unit ray; `candidates` (bit i: body i) are the bodies the
+// ray may hit (the others are known to be missed, so skipping them changes no bit).
+void world_shade_ray(const world_frame *frame, const float origin[3], const float direction[3], unsigned candidates,
+                     float rgb[3]);
 
 // ---------------------------------------------------------------- math
 // sin and cos of 2 pi * turns for any finite turns (wrapped into [0, 1) exactly first).

@@ -303,6 +303,49 @@ static void test_intersections(void) {
   CHECK_NEAR(t, 5.0 - 0.4 * sqrt(2.0), 1e-5);
 }
 
+// The renderer skips bodies whose screen box a ray misses; that must change no bit: every
+// pixel equals the average of its four rays shaded against all bodies.
+static void test_screen_culling_is_exact(void) {
+  vdit_world_config c;
+  vdit_world_config_default(&c);
+  c.height = 20, c.width = 28, c.frames = 4, c.min_objects = 3, c.max_objects = 4;
+  size_t mismatches = 0;
+  for (uint64_t seed = 0; seed < 12; seed++) {
+    vdit_world_clip clip;
+    CHECK_OK(vdit_world_render(&c, seed, &clip));
+    if (!clip.pixels) continue;
+    world_scene_spec spec;
+    world_scene_spec_open(&spec);
+    world_scene scene;
+    world_scene_sample(&c, seed, &spec, &scene);
+    size_t plane = (size_t)(c.frames * c.height * c.width);
+    for (int64_t f = 0; f < c.frames; f++) {
+      world_frame frame;
+      world_frame_bodies(&scene, (float)f / c.fps, &frame);
+      world_frame_camera(&scene, f, c.frames, c.height, c.width, &frame);
+      for (int64_t y = 0; y < c.height; y++)
+        for (int64_t x = 0; x < c.width; x++) {
+          float sum[3] = {0, 0, 0};
+          for (int sy = 0; sy < 2; sy++)
+            for (int sx = 0; sx < 2; sx++) {
+              float vx = ((float)x + (sx ? 0.75f : 0.25f) - frame.camera.cx) / frame.camera.fx;
+              float vy = ((float)y + (sy ? 0.75f : 0.25f) - frame.camera.cy) / frame.camera.fy;
+              float d[3], rgb[3];
+              for (int k = 0; k < 3; k++)
+                d[k] = frame.camera_to_world[3 * k] * vx + frame.camera_to_world[3 * k + 1] * vy + frame.camera_to_world[3 * k + 2];
+              world_normalize(d);
+              world_shade_ray(&frame, frame.eye, d, ~0u, rgb);
+              for (int k = 0; k < 3; k++) sum[k] += rgb[k];
+            }
+          size_t i = (size_t)((f * c.height + y) * c.width + x);
+          for (int k = 0; k < 3; k++) mismatches += clip.pixels[(size_t)k * plane + i] != 0.25f * sum[k];
+        }
+    }
+    vdit_world_clip_free(&clip);
+  }
+  CHECK_EQ_INT(mismatches, 0);
+}
+
 // Objects cover pixels and differ from the floor; on a plain floor the pixels in an object's
 // shadow are darker than the lit ones.
 static void test_image_statistics(void) {
@@ -381,6 +424,7 @@ int main(void) {
   test_tokenize();
   test_camera_paths();
   test_intersections();
+  test_screen_culling_is_exact();
   test_image_statistics();
   return check_finish("test_world_render");
 }
