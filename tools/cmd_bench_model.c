@@ -26,7 +26,7 @@
 typedef struct model_flags {
   const char *config, *save;
   int64_t batch, frames, height, width, text_tokens, reps, warmup, seed, timestep;
-  int json, no_split;
+  int json, no_split, profile;
 } model_flags;
 
 #ifdef VDIT_HAVE_CUDA
@@ -83,20 +83,26 @@ static vdit_status random_bf16(vdit_tensor *t, int ndim, const int64_t *shape, u
 
 typedef struct split_times {
   double gemm_ms, attention_ms; // per step (one block's replay times the layers)
+  double self_attention_ms, self_attention_bhsd_ms; // one self-attention call, (B, S, H, D) and (B, H, S, D)
+  double call_ms[4]; // one call each: D x D Linear, FFN in (bias + GELU epilogue), FFN in (bias only), FFN out
 } split_times;
+static const char *const gemm_call_names[4] = {"linear_d_d", "ffn_in_gelu", "ffn_in_bias_only", "ffn_out"};
 
+// (B, S, H * d) tensors seen as (B, S, H, d) (bhsd 0), or as (B, H, S, d) (bhsd 1: the same
+// memory read in the other layout, for timing only).
 static vdit_status attention(const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
-                             vdit_tensor *lse, int64_t heads) {
+                             vdit_tensor *lse, int64_t heads, int bhsd) {
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
   config.method = VDIT_ATTN_DENSE;
-  config.layout = VDIT_ATTN_LAYOUT_BSHD;
+  config.layout = bhsd ? VDIT_ATTN_LAYOUT_BHSD : VDIT_ATTN_LAYOUT_BSHD;
   vdit_tensor qh = *q, kh = *k, vh = *v, oh = *o;
   vdit_tensor *all[] = {&qh, &kh, &vh, &oh};
   for (int i = 0; i < 4; i++) {
     vdit_tensor *t = all[i];
     const int64_t D = t->shape[2];
-    VDIT_TRY(vdit_tensor_reshape(t, 4, (int64_t[]){t->shape[0], t->shape[1], heads, D / heads}, t));
+    const int64_t shape[4] = {t->shape[0], bhsd ? heads : t->shape[1], bhsd ? t->shape[1] : heads, D / heads};
+    VDIT_TRY(vdit_tensor_reshape(t, 4, shape, t));
   }
   vdit_attn_plan *plan = NULL;
   VDIT_TRY(vdit_attn_plan_create(&plan, &config, &qh, &kh, &vh));
@@ -123,8 +129,11 @@ static vdit_status replay_split(const vdit_model_weights *w, int64_t B, int64_t 
   VDIT_TRY(random_bf16(&k2, 3, (int64_t[]){B, S, D}, 16));
   VDIT_TRY(random_bf16(&v2, 3, (int64_t[]){B, S, D}, 17));
   VDIT_TRY(vdit_tensor_alloc(&lse, VDIT_DTYPE_F32, VDIT_CUDA(0), 3, (int64_t[]){B, cfg->heads, L}));
-  double *gemm = calloc((size_t)reps, sizeof *gemm), *attn = calloc((size_t)reps, sizeof *attn);
-  vdit_status status = gemm && attn ? VDIT_OK : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench model: no memory");
+  double *calls = calloc((size_t)reps * 4, sizeof *calls);
+  double *gemm = calloc((size_t)reps, sizeof *gemm), *attn = calloc((size_t)reps, sizeof *attn),
+         *self_bshd = calloc((size_t)reps, sizeof *self_bshd), *self_bhsd = calloc((size_t)reps, sizeof *self_bhsd);
+  vdit_status status =
+      calls && gemm && attn && self_bshd && self_bhsd ? VDIT_OK : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench model: no memory");
   for (int64_t r = -1; status == VDIT_OK && r < reps; r++) { // r = -1: warm-up
     double seconds = 0;
     status = vdit_gpu_timer_start(timer);
@@ -139,17 +148,40 @@ static vdit_status replay_split(const vdit_model_weights *w, int64_t B, int64_t 
     if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
     if (r >= 0) gemm[r] = seconds * 1e3;
     if (status == VDIT_OK) status = vdit_gpu_timer_start(timer);
-    if (status == VDIT_OK) status = attention(&q, &k, &v, &y, &lse, cfg->heads);
-    if (status == VDIT_OK) status = attention(&q, &k2, &v2, &y, &lse, cfg->heads);
+    if (status == VDIT_OK) status = attention(&q, &k, &v, &y, &lse, cfg->heads, 0);
+    if (status == VDIT_OK) status = attention(&q, &k2, &v2, &y, &lse, cfg->heads, 0);
     if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
     if (r >= 0) attn[r] = seconds * 1e3;
+    for (int c = 0; c < 4; c++) {
+      if (status == VDIT_OK) status = vdit_gpu_timer_start(timer);
+      if (status == VDIT_OK) {
+        if (c == 0) status = vdit_ops_linear_forward(&x, &bw->self_q.weight, &bw->self_q.bias, &y);
+        else if (c == 1) status = vdit_ops_linear_gelu_forward(&x, &bw->ffn_in.weight, &bw->ffn_in.bias, NULL, &h);
+        else if (c == 2) status = vdit_ops_linear_forward(&x, &bw->ffn_in.weight, &bw->ffn_in.bias, &h);
+        else status = vdit_ops_linear_forward(&h, &bw->ffn_out.weight, &bw->ffn_out.bias, &y);
+      }
+      if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
+      if (r >= 0) calls[c * reps + r] = seconds * 1e3;
+    }
+    for (int bhsd = 0; bhsd < 2; bhsd++) {
+      if (status == VDIT_OK) status = vdit_gpu_timer_start(timer);
+      if (status == VDIT_OK) status = attention(&q, &k, &v, &y, &lse, cfg->heads, bhsd);
+      if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
+      if (r >= 0) (bhsd ? self_bhsd : self_bshd)[r] = seconds * 1e3;
+    }
   }
   if (status == VDIT_OK) {
     out->gemm_ms = median_of(gemm, reps) * (double)cfg->layers;
     out->attention_ms = median_of(attn, reps) * (double)cfg->layers;
+    out->self_attention_ms = median_of(self_bshd, reps);
+    out->self_attention_bhsd_ms = median_of(self_bhsd, reps);
+    for (int c = 0; c < 4; c++) out->call_ms[c] = median_of(calls + c * reps, reps);
   }
+  free(calls);
   free(gemm);
   free(attn);
+  free(self_bshd);
+  free(self_bhsd);
   vdit_tensor *all[] = {&x, &y, &q, &k, &v, &h, &ctx, &k2, &v2, &lse};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   return status;
@@ -210,11 +242,77 @@ static vdit_status save_all(const char *dir, const vdit_model_weights *w, const 
   return status;
 }
 
+// --profile: an observer that records a CUDA event at every named activation of one step, so
+// the time between two names (what the model computed in between) can be summed per segment
+// over the blocks ("blocks.3.attn1" -> "attn1": from the previous name to the self-attention
+// output projection).
+#define PROFILE_MAX_EVENTS 1024
+typedef struct profile {
+  int count;
+  cudaEvent_t events[PROFILE_MAX_EVENTS];
+  char names[PROFILE_MAX_EVENTS][48];
+} profile;
+
+static vdit_status profile_observe(void *user, const char *name, const vdit_tensor *tensor) {
+  (void)tensor;
+  profile *p = user;
+  if (p->count >= PROFILE_MAX_EVENTS) return VDIT_OK;
+  const char *segment = name;
+  if (strncmp(name, "blocks.", 7) == 0) { // drop the block index
+    const char *dot = strchr(name + 7, '.');
+    if (dot) segment = dot + 1;
+  }
+  snprintf(p->names[p->count], sizeof p->names[0], "%s", segment);
+  cudaEventRecord(p->events[p->count], 0);
+  p->count++;
+  return VDIT_OK;
+}
+
+// One profiled step; prints each segment's total over the step (JSON object when json).
+static vdit_status run_profile(const vdit_model_weights *w, const vdit_tensor *video, const vdit_tensor *timesteps,
+                               const vdit_tensor *context, vdit_tensor *output, vdit_model_state *state, int json) {
+  profile *p = calloc(1, sizeof *p);
+  if (!p) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench model: no memory");
+  for (int i = 0; i < PROFILE_MAX_EVENTS; i++) cudaEventCreate(&p->events[i]);
+  cudaEvent_t start;
+  cudaEventCreate(&start);
+  vdit_model_run_options run = {NULL, 0, profile_observe, p, 1};
+  cudaEventRecord(start, 0);
+  vdit_status status = vdit_model_forward(w, &run, video, timesteps, context, output, state);
+  if (status == VDIT_OK) status = vdit_device_synchronize(VDIT_CUDA(0));
+  char seen[64][48];
+  double total[64];
+  int segments = 0;
+  for (int i = 0; status == VDIT_OK && i < p->count; i++) {
+    float ms = 0;
+    cudaEventElapsedTime(&ms, i ? p->events[i - 1] : start, p->events[i]);
+    int k = 0;
+    while (k < segments && strcmp(seen[k], p->names[i]) != 0) k++;
+    if (k == segments && segments < 64) {
+      snprintf(seen[segments], sizeof seen[0], "%s", p->names[i]);
+      total[segments++] = 0;
+    }
+    if (k < 64) total[k] += ms;
+  }
+  if (status == VDIT_OK) {
+    printf(json ? "{\"profile_ms\": {" : "profile (ms per step, from the previous named activation to this one):\n");
+    for (int k = 0; k < segments; k++) {
+      if (json) printf("%s\"%s\": %.3f", k ? ", " : "", seen[k], total[k]);
+      else printf("  %-20s %9.3f\n", seen[k], total[k]);
+    }
+    if (json) printf("}}\n");
+  }
+  for (int i = 0; i < PROFILE_MAX_EVENTS; i++) cudaEventDestroy(p->events[i]);
+  cudaEventDestroy(start);
+  free(p);
+  return status;
+}
+
 #endif // VDIT_HAVE_CUDA
 
 int cli_bench_model(int argc, char **argv) {
   static const cli_command command = {"bench model", NULL, "vdit bench model [options]", NULL};
-  model_flags f = {"wan2.1-1.3b", NULL, 1, 81, 480, 832, 512, 10, 3, 1, 500, 0, 0};
+  model_flags f = {"wan2.1-1.3b", NULL, 1, 81, 480, 832, 512, 10, 3, 1, 500, 0, 0, 0};
   const cli_option options[] = {
       {"config", CLI_STRING, &f.config, "NAME", "model preset: wan2.1-1.3b or wan2.1-14b (default wan2.1-1.3b)"},
       {"batch", CLI_INT, &f.batch, "B", "batch (default 1)"},
@@ -228,6 +326,7 @@ int cli_bench_model(int argc, char **argv) {
       {"timestep", CLI_INT, &f.timestep, "T", "diffusion timestep (default 500)"},
       {"save", CLI_STRING, &f.save, "DIR", "write weights, inputs, output and config.json for bench/model_peer.py"},
       {"no-split", CLI_FLAG, &f.no_split, NULL, "skip the GEMM / attention replay"},
+      {"profile", CLI_FLAG, &f.profile, NULL, "only print the time between the named activations of one step"},
       {"json", CLI_FLAG, &f.json, NULL, "print one JSON object"},
   };
   const char *description =
@@ -280,6 +379,14 @@ int cli_bench_model(int argc, char **argv) {
   if (status == VDIT_OK) status = vdit_model_state_create(&state);
   if (status == VDIT_OK) status = vdit_gpu_timer_init(&timer, 0, 0);
   vdit_model_run_options run = {NULL, 0, NULL, NULL, 1};
+  if (status == VDIT_OK && f.profile) {
+    for (int i = 0; status == VDIT_OK && i < 2; i++) // a warm-up, then the profiled step
+      status = vdit_model_forward(&w, &run, &video, &timesteps, &context, &output, state);
+    if (status == VDIT_OK) status = run_profile(&w, &video, &timesteps, &context, &output, state, f.json);
+    if (status != VDIT_OK) return cli_report_failure("bench model", status);
+    free(times);
+    return CLI_EXIT_OK; // the process exit releases the rest
+  }
   for (int64_t i = 0; status == VDIT_OK && i < f.warmup + f.reps; i++) {
     double seconds = 0;
     status = vdit_gpu_timer_start(&timer);
@@ -292,7 +399,8 @@ int cli_bench_model(int argc, char **argv) {
   const double peak_gib = (double)(free0 - free1) / (double)(1 << 30);
   const double weights_gib = (double)w.bytes / (double)(1 << 30);
   const double state_gib = state ? (double)vdit_model_state_bytes(state) / (double)(1 << 30) : 0;
-  split_times split = {0, 0};
+  split_times split;
+  memset(&split, 0, sizeof split);
   if (status == VDIT_OK && !f.no_split) status = replay_split(&w, B, L, S, f.reps, &timer, &split);
   if (status == VDIT_OK && f.save) status = save_all(f.save, &w, &video, &timesteps, &context, &output);
   if (status != VDIT_OK) {
@@ -319,6 +427,14 @@ int cli_bench_model(int argc, char **argv) {
       printf(", \"split_ms\": {\"gemm\": %.3f, \"attention\": %.3f, \"rest\": %.3f}, \"split_method\": \"replay of one "
              "block's GEMMs and attention calls at the step's shapes, times the layers; rest = step - both\"",
              split.gemm_ms, split.attention_ms, ms - split.gemm_ms - split.attention_ms);
+    if (!f.no_split)
+      printf(", \"self_attention_call_ms\": {\"bshd\": %.3f, \"bhsd\": %.3f}", split.self_attention_ms,
+             split.self_attention_bhsd_ms);
+    if (!f.no_split) {
+      printf(", \"gemm_call_ms\": {");
+      for (int c = 0; c < 4; c++) printf("%s\"%s\": %.3f", c ? ", " : "", gemm_call_names[c], split.call_ms[c]);
+      printf("}");
+    }
     printf(", \"timer\": \"cuda events, median\"}\n");
   } else {
     printf("bench model: %s, latent (%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "), %" PRId64
@@ -326,7 +442,9 @@ int cli_bench_model(int argc, char **argv) {
            f.config, B, cfg.in_channels, T, Hl, Wl, L, S, gpu);
     printf("step        %10.2f ms (median of %" PRId64 ", min %.2f)\n", ms, f.reps, min_ms);
     if (!f.no_split)
-      printf("  gemm      %10.2f ms\n  attention %10.2f ms\n  rest      %10.2f ms\n", split.gemm_ms, split.attention_ms,
+      printf("  gemm      %10.2f ms\n  attention %10.2f ms (one self-attention call: %.2f ms as (B, S, H, D), %.2f "
+             "as (B, H, S, D))\n  rest      %10.2f ms\n",
+             split.gemm_ms, split.attention_ms, split.self_attention_ms, split.self_attention_bhsd_ms,
              ms - split.gemm_ms - split.attention_ms);
     printf("peak memory %10.3f GiB (weights %.3f, state %.3f)\n", peak_gib, weights_gib, state_gib);
   }

@@ -188,6 +188,13 @@ vdit_status vdit_ops_linear_dgelu_backward(const vdit_tensor *weight, const vdit
 vdit_status vdit_ops_layer_norm_modulate_forward(const vdit_tensor *x, float eps, const vdit_tensor *scale,
                                                  const vdit_tensor *shift, vdit_tensor *y);
 
+// y = rope_3d(rms_norm(x over its last two dims, weight)): Wan's norm_q / norm_k over all
+// heads' channels, then RoPE. x, y (B, S, H, D) with contiguous heads (the Linear's output
+// seen as heads); weight (H * D) or NULL; y may be x. On a GPU one pass with no bf16 rounding
+// in between; on the CPU vdit_ops_rms_norm_forward then vdit_ops_rope_3d_forward.
+vdit_status vdit_ops_rms_norm_rope_forward(const vdit_tensor *x, const vdit_tensor *weight, float eps,
+                                           const vdit_rope_3d *rope, vdit_tensor *y);
+
 // ---------------------------------------------------------------- small helpers
 // y (..., n) = a + b, b like a or (n) (added to every row). y may be a.
 vdit_status vdit_ops_add(const vdit_tensor *a, const vdit_tensor *b, vdit_tensor *y);

@@ -42,6 +42,20 @@ static vdit_status projection(const vdit_model_config *cfg, const vdit_tensor *x
   return vdit_ops_rms_norm_forward(pre, norm, (float)cfg->eps, out);
 }
 
+// The self-attention's q or k: the Linear, then RMSNorm (qk_norm) and RoPE in one op.
+static vdit_status rotary_projection(const vdit_model_config *cfg, const vdit_rope_3d *rope, const vdit_tensor *x,
+                                     const vdit_model_linear *linear, const vdit_tensor *norm, vdit_tensor *pre,
+                                     vdit_tensor *out) {
+  vdit_tensor oh = model_heads_view(out, cfg->heads);
+  if (!cfg->qk_norm) {
+    VDIT_TRY(vdit_ops_linear_forward(x, &linear->weight, &linear->bias, out));
+    return vdit_ops_rope_3d_forward(rope, &oh, &oh);
+  }
+  VDIT_TRY(vdit_ops_linear_forward(x, &linear->weight, &linear->bias, pre));
+  vdit_tensor ph = model_heads_view(pre, cfg->heads);
+  return vdit_ops_rms_norm_rope_forward(&ph, norm, (float)cfg->eps, rope, &oh);
+}
+
 vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_tensor *x_in, block_acts *A,
                                 vdit_tensor *out) {
   const vdit_model_weights *w = run->weights;
@@ -58,12 +72,10 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
 
   // Self-attention.
   VDIT_TRY(vdit_ops_layer_norm_modulate_forward(x_in, eps, &scale_msa, &shift_msa, &A->y1));
-  VDIT_TRY(projection(cfg, &A->y1, &bw->self_q, &bw->self_norm_q, &A->q_pre, &A->q));
-  VDIT_TRY(projection(cfg, &A->y1, &bw->self_k, &bw->self_norm_k, &A->k_pre, &A->k));
+  VDIT_TRY(rotary_projection(cfg, &s->rope, &A->y1, &bw->self_q, &bw->self_norm_q, &A->q_pre, &A->q));
+  VDIT_TRY(rotary_projection(cfg, &s->rope, &A->y1, &bw->self_k, &bw->self_norm_k, &A->k_pre, &A->k));
   VDIT_TRY(vdit_ops_linear_forward(&A->y1, &bw->self_v.weight, &bw->self_v.bias, &A->v));
   vdit_tensor qh = model_heads_view(&A->q, cfg->heads), kh = model_heads_view(&A->k, cfg->heads);
-  VDIT_TRY(vdit_ops_rope_3d_forward(&s->rope, &qh, &qh));
-  VDIT_TRY(vdit_ops_rope_3d_forward(&s->rope, &kh, &kh));
   if (run->observe) {
     vdit_tensor vh = model_heads_view(&A->v, cfg->heads);
     VDIT_TRY(model_emit(run, &qh, "blocks.%" PRId64 ".attn1.q", n));

@@ -204,6 +204,21 @@ vdit_status ops_rope_3d(const char *op, const vdit_rope_3d *rope, int64_t heads,
   return vdit_ops_cpu_rope_3d(rope, heads, x, y, inverse, accumulate);
 }
 
+vdit_status ops_rms_norm_rope(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x,
+                              const vdit_tensor *weight, float eps, const ops_rows *y) {
+  ops_rows wv;
+  const ops_rows *w;
+  VDIT_TRY(vector_rows(op, weight, &wv, &w));
+  CHECK_DEVICES(op, x, w, y);
+#ifdef VDIT_HAVE_CUDA
+  if (on_gpu(x)) return vdit_ops_cuda_rms_norm_rope(op, rope, heads, x, w, eps, y);
+#endif
+  (void)rope;
+  (void)heads;
+  (void)eps;
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: the fused kernel is for GPU tensors", op);
+}
+
 // A video as a one-row view for the device checks (its strides are checked by the kernels).
 static ops_rows video_rows(const ops_video *v) {
   ops_rows r;

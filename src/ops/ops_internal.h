@@ -223,6 +223,9 @@ vdit_status ops_gated_residual_backward(const char *op, const ops_rows *gate, co
                                         const ops_rows *dh, int accumulate);
 vdit_status ops_rope_3d(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x, const ops_rows *y,
                         int inverse, int accumulate);
+// x, y (B * S rows of H * D), contiguous; weight (H * D) or NULL.
+vdit_status ops_rms_norm_rope(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x,
+                              const vdit_tensor *weight, float eps, const ops_rows *y);
 vdit_status ops_patch_gather(const char *op, const ops_video *video, const int64_t patch[3], int channel_last,
                              const ops_rows *rows, int accumulate);
 vdit_status ops_patch_scatter(const char *op, const ops_rows *rows, const int64_t patch[3], int channel_last,

@@ -50,3 +50,39 @@ vdit_status vdit_ops_rope_3d_backward(const vdit_rope_3d *rope, const vdit_tenso
   if (dyv.rows == 0 || dyv.cols == 0) return VDIT_OK;
   return ops_rope_3d(op, rope, dy->shape[2], &dyv, &dxv, 1, mode == VDIT_GRAD_ACCUMULATE);
 }
+
+// (B, S, H, D) with contiguous (H, D) as (B, S, H * D).
+static vdit_status flat_heads(const char *op, const char *name, const vdit_tensor *t, vdit_tensor *flat) {
+  if (t->stride[2] != t->shape[3] && t->shape[2] > 1)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "%s: %s needs contiguous heads (stride of H = D)", op, name);
+  *flat = *t;
+  flat->ndim = 3;
+  flat->shape[2] = t->shape[2] * t->shape[3];
+  flat->stride[2] = 1;
+  flat->allocation = NULL;
+  return VDIT_OK;
+}
+
+vdit_status vdit_ops_rms_norm_rope_forward(const vdit_tensor *x, const vdit_tensor *weight, float eps,
+                                           const vdit_rope_3d *rope, vdit_tensor *y) {
+  static const char op[] = "rms_norm_rope";
+  ops_rows xv, yv;
+  VDIT_TRY(check(op, rope, x, "x", &xv));
+  VDIT_TRY(ops_rows_output(op, "y", y, &yv));
+  VDIT_TRY(ops_check_shape(op, "y", y, "like x", 4, x->shape));
+  VDIT_TRY(ops_check_eps(op, eps));
+  vdit_tensor xf, yf;
+  VDIT_TRY(flat_heads(op, "x", x, &xf));
+  VDIT_TRY(flat_heads(op, "y", y, &yf));
+  if (xv.rows == 0 || xv.cols == 0) return VDIT_OK;
+  if (x->device.type == VDIT_DEVICE_CUDA && vdit_tensor_is_contiguous(x) && vdit_tensor_is_contiguous(y)) {
+    ops_rows xr, yr;
+    VDIT_TRY(ops_rows_view(op, "x", &xf, &xr));
+    VDIT_TRY(ops_rows_output(op, "y", &yf, &yr));
+    VDIT_TRY(ops_check_shape(op, "weight", weight, "(H * D)", 1, &xr.cols));
+    return ops_rms_norm_rope(op, rope, x->shape[2], &xr, weight, eps, &yr);
+  }
+  // The two ops in turn (the CPU, or strided GPU tensors).
+  VDIT_TRY(vdit_ops_rms_norm_forward(&xf, weight, eps, &yf));
+  return vdit_ops_rope_3d_forward(rope, y, y);
+}

@@ -218,6 +218,28 @@ static void test_rope(int64_t head_dim) {
   pair_free(&dx);
 }
 
+// The fused RMSNorm over all heads + RoPE (fast path at H * D = 1536, general at 3 x 10).
+static void test_rms_rope(int64_t heads, int64_t head_dim) {
+  const vdit_rope_3d rope = {3, 4, 5, 1, 10000.0};
+  const int64_t S = 60;
+  pair x = make_input(SHAPE(2, S, heads, head_dim), BF, TEST_OUTLIERS, 1.0);
+  pair w = make_input(SHAPE(heads * head_dim), F32, TEST_PLAIN, 1.0);
+  pair y = make_output(SHAPE(2, S, heads, head_dim), BF);
+  CHECK_OK(vdit_ops_rms_norm_rope_forward(&x.cpu, &w.cpu, 1e-6f, &rope, &y.cpu));
+  CHECK_OK(vdit_ops_rms_norm_rope_forward(&x.gpu, &w.gpu, 1e-6f, &rope, &y.gpu));
+  char what[64];
+  snprintf(what, sizeof what, "rms_norm_rope %lld x %lld", (long long)heads, (long long)head_dim);
+  compare(what, &y);
+  CHECK_OK(vdit_ops_rms_norm_rope_forward(&x.gpu, &w.gpu, 1e-6f, &rope, &x.gpu)); // in place
+  pair_free(&y);
+  y.cpu = x.cpu;
+  y.gpu = x.gpu;
+  CHECK_OK(vdit_ops_rms_norm_rope_forward(&x.cpu, &w.cpu, 1e-6f, &rope, &x.cpu));
+  compare("rms_norm_rope in place", &y);
+  pair_free(&x);
+  pair_free(&w);
+}
+
 static void test_patches(int64_t C, const int64_t patch[3], int64_t dim) {
   const int64_t B = 2, F = 2 * patch[0], Hh = 3 * patch[1], W = 4 * patch[2], S = 24, K = C * patch[0] * patch[1] * patch[2];
   pair video = make_input(SHAPE(B, C, F, Hh, W), F32, TEST_PLAIN, 1.0);
@@ -285,6 +307,8 @@ int main(void) {
   test_linear(4096, 1536, 8960, TEST_OUTLIERS); // the FFN's shape at 4096 tokens
   test_rope(128);
   test_rope(10);
+  test_rms_rope(12, 128);
+  test_rms_rope(3, 10);
   test_patches(16, (const int64_t[]){1, 2, 2}, 64);
   test_patches(3, (const int64_t[]){2, 1, 2}, 30);
   test_timestep();

@@ -130,6 +130,8 @@ vdit_status vdit_ops_cuda_layer_norm_forward(const char *op, const ops_rows *x, 
                                              const ops_rows *shift, int64_t tokens_per_batch, const ops_rows *y) {
   if (x->rows == 0 || x->cols == 0) return VDIT_OK;
   if (x->rows > INT32_MAX) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: too many rows for the CUDA kernel", op);
+  vdit_status fast;
+  if (vdit_ops_cuda_fast_norm(x, weight, bias, eps, scale, shift, tokens_per_batch, y, 0, NULL, &fast)) return fast;
   VDIT_TRY(select_device(x));
   norm_forward_kernel<<<(unsigned)x->rows, NORM_THREADS>>>(view_of(x), view_of(weight), view_of(bias), eps,
                                                             view_of(scale), view_of(shift),
@@ -143,6 +145,8 @@ vdit_status vdit_ops_cuda_rms_norm_forward(const char *op, const ops_rows *x, co
                                            const ops_rows *y) {
   if (x->rows == 0 || x->cols == 0) return VDIT_OK;
   if (x->rows > INT32_MAX) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: too many rows for the CUDA kernel", op);
+  vdit_status fast;
+  if (vdit_ops_cuda_fast_norm(x, weight, NULL, eps, NULL, NULL, 1, y, 1, NULL, &fast)) return fast;
   VDIT_TRY(select_device(x));
   norm_forward_kernel<<<(unsigned)x->rows, NORM_THREADS>>>(view_of(x), view_of(weight), view_of(NULL), eps,
                                                             view_of(NULL), view_of(NULL), 1, view_of(y), x->cols, 1);
@@ -316,10 +320,11 @@ vdit_status vdit_ops_cuda_activation_backward(const char *op, ops_activation act
 
 // mode 0: modulate y = x (1 + p[b]) + q[b]; 1: gated residual y = x + p[b] h;
 // 2: dx (+)= dy (1 + p[b]); 3: dh (+)= dy p[b]; 4: y = x + p (broadcast row); 5: y = x + h; 6: y = x.
-__global__ void rowwise_kernel(int mode, dview x, dview p, dview q, dview h, int64_t tokens, dview y, int64_t rows,
-                               int64_t cols, int accumulate) {
-  GRID_STRIDE(i, rows * cols) {
-    const int64_t r = i / cols, c = i - r * cols, b = r / tokens;
+// One block per row (the batch index of a row computed once, no division per element).
+__global__ void rowwise_kernel(int mode, dview x, dview p, dview q, dview h, int64_t tokens, dview y, int64_t cols,
+                               int accumulate) {
+  const int64_t r = blockIdx.x, b = r / tokens;
+  for (int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
     float v;
     switch (mode) {
     case 0: v = at(x, r, c) * (1.0f + at(p, b, c)) + at(q, b, c); break;
@@ -338,9 +343,11 @@ static vdit_status rowwise(int mode, const ops_rows *x, const ops_rows *p, const
                            int64_t tokens, const ops_rows *y, int accumulate) {
   const int64_t n = y->rows * y->cols;
   if (n == 0) return VDIT_OK;
+  if (y->rows > INT32_MAX) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "too many rows for the CUDA row kernel");
   VDIT_TRY(select_device(y));
-  rowwise_kernel<<<blocks_for(n, 256), 256>>>(mode, view_of(x), view_of(p), view_of(q), view_of(h),
-                                              tokens > 0 ? tokens : 1, view_of(y), y->rows, y->cols, accumulate);
+  const int threads = y->cols >= 512 ? 256 : y->cols >= 128 ? 128 : 32;
+  rowwise_kernel<<<(unsigned)y->rows, threads>>>(mode, view_of(x), view_of(p), view_of(q), view_of(h),
+                                                 tokens > 0 ? tokens : 1, view_of(y), y->cols, accumulate);
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }
@@ -364,6 +371,8 @@ vdit_status vdit_ops_cuda_modulate_backward(const char *op, const ops_rows *x, c
 vdit_status vdit_ops_cuda_gated_residual_forward(const char *op, const ops_rows *x, const ops_rows *gate,
                                                  const ops_rows *h, int64_t tokens_per_batch, const ops_rows *y) {
   (void)op;
+  vdit_status fast;
+  if (vdit_ops_cuda_fast_residual(x, gate, h, tokens_per_batch, y, &fast)) return fast;
   return rowwise(1, x, gate, NULL, h, tokens_per_batch, y, 0);
 }
 
@@ -392,6 +401,8 @@ vdit_status vdit_ops_cuda_gated_residual_backward(const char *op, const ops_rows
 
 vdit_status vdit_ops_cuda_add(const char *op, const ops_rows *a, const ops_rows *b, int broadcast, const ops_rows *y) {
   (void)op;
+  vdit_status fast;
+  if (!broadcast && vdit_ops_cuda_fast_residual(a, NULL, b, 1, y, &fast)) return fast;
   return broadcast ? rowwise(4, a, b, NULL, NULL, 1, y, 0) : rowwise(5, a, NULL, NULL, b, 1, y, 0);
 }
 
@@ -409,31 +420,33 @@ vdit_status vdit_ops_cuda_zero(const char *op, const ops_rows *x) {
 typedef struct rope_params {
   int64_t frames, height, width, frame_offset, heads;
   int64_t parts[3];
+  int64_t offsets[3]; // of each axis' (count, d / 2) entries in the table
   double theta;
 } rope_params;
 
-__global__ void rope_kernel(rope_params p, dview x, dview y, int64_t rows, int64_t dim, int inverse, int accumulate) {
-  const int64_t pairs = dim / 2, tokens = p.frames * p.height * p.width;
-  GRID_STRIDE(i, rows * pairs) {
-    const int64_t r = i / pairs, k = i - r * pairs;
-    const int64_t s = (r / p.heads) % tokens;
-    int64_t axis, local;
-    if (k < p.parts[0] / 2) {
-      axis = 0;
-      local = k;
-    } else if (k < (p.parts[0] + p.parts[1]) / 2) {
-      axis = 1;
-      local = k - p.parts[0] / 2;
-    } else {
-      axis = 2;
-      local = k - (p.parts[0] + p.parts[1]) / 2;
-    }
-    const int64_t position = axis == 0 ? s / (p.height * p.width) + p.frame_offset
-                             : axis == 1 ? (s / p.width) % p.height
-                                         : s % p.width;
-    const double frequency = 1.0 / pow(p.theta, (double)(2 * local) / (double)p.parts[axis]);
-    const double angle = (double)position * frequency;
-    const float c = (float)cos(angle), sn = inverse ? -(float)sin(angle) : (float)sin(angle);
+// The per-axis tables of the CPU kernel: table[offsets[a] + p * (d / 2) + k] = (cos, sin) of
+// (first + p) theta^(-2k / d), in double, rounded to float.
+__global__ void rope_table_kernel(rope_params p, float2 *table, int64_t entries) {
+  GRID_STRIDE(i, entries) {
+    const int a = i < p.offsets[1] ? 0 : i < p.offsets[2] ? 1 : 2;
+    const int64_t half = p.parts[a] / 2, e = i - p.offsets[a], position = e / half, k = e % half;
+    const double frequency = 1.0 / pow(p.theta, (double)(2 * k) / (double)p.parts[a]);
+    const double angle = (double)((a == 0 ? p.frame_offset : 0) + position) * frequency;
+    table[i] = make_float2((float)cos(angle), (float)sin(angle));
+  }
+}
+
+// One block per head vector (row), a thread per channel pair.
+__global__ void rope_kernel(rope_params p, const float2 *table, dview x, dview y, int64_t dim, int inverse,
+                            int accumulate) {
+  const int64_t r = blockIdx.x, tokens = p.frames * p.height * p.width;
+  const int64_t s = (r / p.heads) % tokens;
+  const int64_t position[3] = {s / (p.height * p.width), (s / p.width) % p.height, s % p.width};
+  for (int64_t k = threadIdx.x; k < dim / 2; k += blockDim.x) {
+    const int a = k < p.parts[0] / 2 ? 0 : k < (p.parts[0] + p.parts[1]) / 2 ? 1 : 2;
+    const int64_t local = k - (a == 0 ? 0 : a == 1 ? p.parts[0] / 2 : (p.parts[0] + p.parts[1]) / 2);
+    const float2 cs = table[p.offsets[a] + position[a] * (p.parts[a] / 2) + local];
+    const float c = cs.x, sn = inverse ? -cs.y : cs.y;
     const float x0 = at(x, r, 2 * k), x1 = at(x, r, 2 * k + 1);
     put_acc(y, r, 2 * k, x0 * c - x1 * sn, accumulate);
     put_acc(y, r, 2 * k + 1, x0 * sn + x1 * c, accumulate);
@@ -446,15 +459,87 @@ vdit_status vdit_ops_cuda_rope_3d(const char *op, const vdit_rope_3d *rope, int6
   const int64_t n = x->rows * (x->cols / 2);
   if (n == 0) return VDIT_OK;
   VDIT_TRY(select_device(x));
+  if (x->rows > INT32_MAX) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: too many rows for the CUDA kernel", op);
+  ops_cuda_rope_table t;
+  VDIT_TRY(vdit_ops_cuda_rope_table_build(rope, x->cols, &t));
   rope_params p;
+  memset(&p, 0, sizeof p);
+  p.frames = t.frames;
+  p.height = t.height;
+  p.width = t.width;
+  p.heads = heads;
+  memcpy(p.parts, t.parts, sizeof p.parts);
+  memcpy(p.offsets, t.offsets, sizeof p.offsets);
+  rope_kernel<<<(unsigned)x->rows, 64>>>(p, (const float2 *)t.table, view_of(x), view_of(y), x->cols, inverse,
+                                         accumulate);
+  vdit_ops_cuda_rope_table_free(&t);
+  VDIT_CUDA_TRY_LAUNCH();
+  return VDIT_OK;
+}
+
+vdit_status vdit_ops_cuda_rope_table_build(const vdit_rope_3d *rope, int64_t head_dim, ops_cuda_rope_table *t) {
+  memset(t, 0, sizeof *t);
+  rope_params p;
+  memset(&p, 0, sizeof p);
   p.frames = rope->frames;
   p.height = rope->height;
   p.width = rope->width;
   p.frame_offset = rope->frame_offset;
-  p.heads = heads;
   p.theta = rope->theta > 0 ? rope->theta : 10000.0;
-  vdit_ops_rope_3d_split(x->cols, p.parts);
-  rope_kernel<<<blocks_for(n, 256), 256>>>(p, view_of(x), view_of(y), x->rows, x->cols, inverse, accumulate);
+  vdit_ops_rope_3d_split(head_dim, p.parts);
+  p.offsets[0] = 0;
+  p.offsets[1] = p.frames * (p.parts[0] / 2);
+  p.offsets[2] = p.offsets[1] + p.height * (p.parts[1] / 2);
+  const int64_t entries = p.offsets[2] + p.width * (p.parts[2] / 2);
+  float2 *table = NULL;
+  VDIT_CUDA_TRY(cudaMallocAsync((void **)&table, (size_t)(entries > 0 ? entries : 1) * sizeof *table, 0));
+  if (entries > 0) rope_table_kernel<<<blocks_for(entries, 256), 256>>>(p, table, entries);
+  t->table = table;
+  t->head_dim = head_dim;
+  t->frames = p.frames;
+  t->height = p.height;
+  t->width = p.width;
+  memcpy(t->parts, p.parts, sizeof t->parts);
+  memcpy(t->offsets, p.offsets, sizeof t->offsets);
+  VDIT_CUDA_TRY_LAUNCH();
+  return VDIT_OK;
+}
+
+void vdit_ops_cuda_rope_table_free(ops_cuda_rope_table *t) {
+  if (t->table) cudaFreeAsync(t->table, 0);
+  t->table = NULL;
+}
+
+vdit_status vdit_ops_cuda_rms_norm_rope(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x,
+                                        const ops_rows *weight, float eps, const ops_rows *y) {
+  if (x->rows == 0 || x->cols == 0) return VDIT_OK;
+  if (x->rows * heads > INT32_MAX) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: too many rows for the CUDA kernel", op);
+  const int64_t head_dim = x->cols / heads;
+  VDIT_TRY(select_device(x));
+  ops_cuda_rope_table t;
+  VDIT_TRY(vdit_ops_cuda_rope_table_build(rope, head_dim, &t));
+  vdit_status status;
+  if (!vdit_ops_cuda_fast_norm(x, weight, NULL, eps, NULL, NULL, 1, y, 1, &t, &status)) {
+    // The general kernels: RMSNorm into y, then RoPE on y's (rows * heads, head_dim) rows.
+    norm_forward_kernel<<<(unsigned)x->rows, NORM_THREADS>>>(view_of(x), view_of(weight), view_of(NULL), eps,
+                                                              view_of(NULL), view_of(NULL), 1, view_of(y), x->cols, 1);
+    rope_params p;
+    memset(&p, 0, sizeof p);
+    p.frames = t.frames;
+    p.height = t.height;
+    p.width = t.width;
+    p.heads = heads;
+    memcpy(p.parts, t.parts, sizeof p.parts);
+    memcpy(p.offsets, t.offsets, sizeof p.offsets);
+    dview heads_view = view_of(y);
+    heads_view.ld = head_dim; // contiguous rows: head h of token r is row r * heads + h
+    rope_kernel<<<(unsigned)(x->rows * heads), 64>>>(p, (const float2 *)t.table, heads_view, heads_view, head_dim, 0,
+                                                     0);
+    status = cudaGetLastError() == cudaSuccess ? VDIT_OK
+                                               : VDIT_ERROR(VDIT_ERROR_CUDA, "%s: kernel launch failed", op);
+  }
+  vdit_ops_cuda_rope_table_free(&t);
+  VDIT_TRY(status);
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

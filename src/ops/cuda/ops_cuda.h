@@ -102,6 +102,29 @@ vdit_status vdit_ops_cuda_add(const char *op, const ops_rows *a, const ops_rows 
 vdit_status vdit_ops_cuda_sum_rows(const char *op, const ops_rows *x, const ops_rows *y, int accumulate);
 vdit_status vdit_ops_cuda_zero(const char *op, const ops_rows *x);
 
+// The 3D RoPE tables of kernels.cu on the GPU (stream-ordered memory; free with
+// vdit_ops_cuda_rope_table_free): per axis (count, part / 2) pairs of (cos, sin) as float2.
+typedef struct ops_cuda_rope_table {
+  void *table; // float2
+  int64_t head_dim, frames, height, width;
+  int64_t parts[3], offsets[3];
+} ops_cuda_rope_table;
+vdit_status vdit_ops_cuda_rope_table_build(const vdit_rope_3d *rope, int64_t head_dim, ops_cuda_rope_table *t);
+void vdit_ops_cuda_rope_table_free(ops_cuda_rope_table *t);
+
+// y = rope(rms_norm(x) weight): x, y (B * S rows of heads * head_dim), contiguous rows.
+vdit_status vdit_ops_cuda_rms_norm_rope(const char *op, const vdit_rope_3d *rope, int64_t heads, const ops_rows *x,
+                                        const ops_rows *weight, float eps, const ops_rows *y);
+
+// Fast paths (fast_rows.cu): 1 when they ran (their launch status in *status), 0 when the
+// arguments do not fit them (bf16 rows of a multiple of 256 channels, 16-byte aligned, f32
+// parameters) and the general kernel must run.
+int vdit_ops_cuda_fast_norm(const ops_rows *x, const ops_rows *weight, const ops_rows *bias, float eps,
+                            const ops_rows *scale, const ops_rows *shift, int64_t tokens_per_batch, const ops_rows *y,
+                            int rms, const ops_cuda_rope_table *rope, vdit_status *status);
+int vdit_ops_cuda_fast_residual(const ops_rows *x, const ops_rows *gate, const ops_rows *h, int64_t tokens_per_batch,
+                                const ops_rows *y, vdit_status *status);
+
 // out[g, c] (+)= sum over the rows r of group g (rows g*group_rows .. + group_rows - 1) of
 // a[r, c] * f, f = 1 (b NULL) or b[r, c]; with `stats` (2 floats per row: mean, rstd) f =
 // (b[r, c] - mean) * rstd. out: groups rows of cols with row stride out->ld. Deterministic
