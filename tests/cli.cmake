@@ -129,7 +129,6 @@ vdit_cli_test_fails(world_bad_objects "--objects must be a-b .* got '3-5'" world
 vdit_cli_test_fails(world_bad_caption "^vdit world: invalid argument: cannot parse the caption at 'dog' \\(word 3\\)" world -o x.gif --caption "a red dog")
 vdit_cli_test_fails(world_unwritable "^vdit world: i/o error: cannot write /no-such-folder-vdit/clip\\.gif" world -o /no-such-folder-vdit/clip.gif --frames 1 --size 4)
 vdit_cli_test_fails(world_bad_option "unknown option '--seeds'.*did you mean '--seed'" world --seeds 3 -o x.gif)
-<<<<<<< HEAD
 # vdit train and vdit generate (docs/train.md). The tiny config trains on moving squares in
 # about a second; generate then runs on its output (it writes the file when the world layer,
 # whose encoders write GIF/PNG/Y4M, is built).
@@ -173,7 +172,5 @@ else()
                       --model ${VDIT_CLI_TMP}/cli_tiny.safetensors -o ${VDIT_CLI_TMP}/cli_tiny.gif)
 endif()
 set_tests_properties(cli_generate_tiny PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
-=======
 vdit_cli_test(world_bench "2 clips of 2 frames of 8x8 \\(4-4 objects\\) in [0-9.]+ s: [0-9.]+ clips/s" world --bench 2 --frames 2 --size 8 --objects 4)
 vdit_cli_test(world_bench_json "^{\"clips\": 3, \"frames\": 1, \"height\": 6, \"width\": 10, \"objects\": \\[1, 3\\], \"seconds\": [0-9.]+, \"clips_per_second\": [0-9.]+" world --bench 3 --frames 1 --size 6x10 --json)
->>>>>>> world
