@@ -18,7 +18,7 @@ static int copy_path(const char *flag, const char *value, char *out) {
 
 static int run(int argc, char **argv) {
   const char *config_path = NULL, *data = "world", *checkpoint = NULL, *resume = NULL, *output = NULL;
-  const char *metrics = NULL;
+  const char *metrics = NULL, *device_name = NULL;
   int64_t steps = -1, batch = -1, warmup = -1, seed = -1, eval_interval = -1, checkpoint_interval = -1;
   double lr = -1, ema = -1, caption_dropout = -1;
   int print_config = 0;
@@ -38,6 +38,7 @@ static int run(int argc, char **argv) {
       {"resume", CLI_STRING, &resume, "FILE", "continue from this checkpoint (bitwise as if never stopped)"},
       {"output", CLI_STRING, &output, "FILE", "write the EMA model here at the end (e.g. models/NAME/model.safetensors)"},
       {"metrics", CLI_STRING, &metrics, "FILE", "append each step and evaluation as a JSON line (the training curve)"},
+      {"device", CLI_STRING, &device_name, "cpu|cuda", "where to train (default: cuda when a GPU is present)"},
       {"print-config", CLI_FLAG, &print_config, NULL, "print the resolved config as JSON and exit"},
   };
   const int count = (int)(sizeof options / sizeof options[0]);
@@ -66,6 +67,9 @@ static int run(int argc, char **argv) {
   if (resume && (code = copy_path("resume", resume, config.resume)) >= 0) return code;
   if (output && (code = copy_path("output", output, config.output)) >= 0) return code;
   if (metrics && (code = copy_path("metrics", metrics, config.metrics)) >= 0) return code;
+  int gpus = 0;
+  config.device = vdit_gpu_count(&gpus) == VDIT_OK && gpus > 0 ? VDIT_CUDA(0) : VDIT_CPU;
+  if (device_name && (code = cli_parse_device("train", device_name, &config.device)) >= 0) return code;
 
   vdit_train_source source;
   vdit_squares_source squares;
@@ -92,6 +96,7 @@ static int run(int argc, char **argv) {
   if (status == VDIT_OK) {
     char line[512];
     fprintf(stderr, "model: %s\n", vdit_model_config_describe(&config.bundle.model, line, sizeof line));
+    fprintf(stderr, "device: %s\n", config.device.type == VDIT_DEVICE_CUDA ? "cuda (bf16 compute, f32 master)" : "cpu (f32)");
     fprintf(stderr, "clips: %lld frames of %lldx%lld from %s, %lld-token captions; %lld steps of batch %lld\n",
             (long long)config.bundle.frames, (long long)config.bundle.height, (long long)config.bundle.width, data,
             (long long)config.bundle.text_length, (long long)config.steps, (long long)config.batch);

@@ -120,6 +120,8 @@ void vdit_ema_update(float *ema, const float *params, size_t n, double decay);
 vdit_status vdit_adamw_update_cuda(float *params, const float *grads, float *m, float *v, size_t n, int64_t step,
                                    double lr, double grad_scale, const vdit_adamw_config *config, void *stream);
 vdit_status vdit_ema_update_cuda(float *ema, const float *params, size_t n, double decay, void *stream);
+// The same sum over a device buffer (CUDA builds; VDIT_ERROR_NO_DEVICE without); waits for it.
+vdit_status vdit_sum_squares_cuda(const float *x, size_t n, double *sum);
 // Sum of squares of grads[0..n) in double (the global gradient norm is the sqrt of the sum
 // over every buffer).
 double vdit_sum_squares(const float *x, size_t n);
@@ -175,6 +177,10 @@ typedef struct vdit_train_config {
   int64_t eval_interval, eval_clips; // held-out loss every N steps on eval_clips clips per bucket
   int64_t checkpoint_interval;
   int recompute;             // recompute blocks in the backward (less memory)
+  // Where the model trains: the CPU (f32) or a GPU (bf16 compute with f32 master weights,
+  // gradients, Adam moments and EMA on the device). Set by the caller (vdit train --device);
+  // not part of the JSON, so a checkpoint resumes on either.
+  vdit_device device;
   char checkpoint[VDIT_TRAIN_PATH_SIZE]; // checkpoint file ("" none)
   char output[VDIT_TRAIN_PATH_SIZE];     // final bundle with EMA weights ("" none)
   char resume[VDIT_TRAIN_PATH_SIZE];     // checkpoint to resume from ("" none)

@@ -33,6 +33,16 @@ struct vdit_trainer {
   // One batch: (B, 3, F, H, W) buffers, (B, S) tokens, (B, S, D_txt) context, (B) timesteps.
   vdit_tensor x0, noise, xt, target, output, d_output, context, d_context, timesteps;
   int32_t *tokens;
+  // On a GPU (config.device CUDA) the weights live there: f32 master weights that AdamW
+  // updates, the bf16 compute copy the model reads (refreshed from the master every step), f32
+  // gradients, EMA and Adam moments, all six in the one alloc_on layout so the flat AdamW/EMA
+  // kernels pair their elements (gaps zero). The host buffers above (bundle.weights, ema, m, v)
+  // then mirror them only for checkpoints and exports. The token table (V x D_txt, a few
+  // thousand floats) stays on the host with its host AdamW. Batches are built on the host and
+  // copied (a 32-clip batch of 16 x 32 x 32 is 6 MB each way).
+  int gpu;
+  vdit_model_weights master, compute, dev_grads, dev_ema, dev_m, dev_v;
+  vdit_tensor gpu_xt, gpu_timesteps, gpu_context, gpu_output, gpu_d_output, gpu_d_context;
 };
 
 void vdit_trainer_free(vdit_trainer *t) {
@@ -49,7 +59,74 @@ void vdit_trainer_free(vdit_trainer *t) {
                         &t->context, &t->d_context, &t->timesteps};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   free(t->tokens);
+  vdit_model_weights *device_weights[] = {&t->master, &t->compute, &t->dev_grads, &t->dev_ema, &t->dev_m, &t->dev_v};
+  for (size_t i = 0; i < sizeof device_weights / sizeof device_weights[0]; i++) vdit_model_weights_free(device_weights[i]);
+  vdit_tensor *gpu[] = {&t->gpu_xt, &t->gpu_timesteps, &t->gpu_context, &t->gpu_output, &t->gpu_d_output,
+                        &t->gpu_d_context};
+  for (size_t i = 0; i < sizeof gpu / sizeof gpu[0]; i++) vdit_tensor_free(gpu[i]);
   free(t);
+}
+
+// Host flat buffer (the CPU weight layout) <-> device weights of the alloc_on layout, through
+// a temporary CPU weights struct (the layouts differ in alignment).
+static vdit_status flat_to_device(const vdit_trainer *t, const float *host, vdit_model_weights *device) {
+  vdit_model_weights tmp;
+  VDIT_TRY(vdit_model_weights_alloc(&t->config.bundle.model, &tmp));
+  memcpy(tmp.data, host, t->weight_floats * sizeof(float));
+  vdit_status status = vdit_model_weights_copy(device, &tmp);
+  vdit_model_weights_free(&tmp);
+  return status;
+}
+static vdit_status flat_from_device(const vdit_trainer *t, const vdit_model_weights *device, float *host) {
+  vdit_model_weights tmp;
+  VDIT_TRY(vdit_model_weights_alloc(&t->config.bundle.model, &tmp));
+  vdit_status status = vdit_model_weights_copy(&tmp, device);
+  if (status == VDIT_OK) memcpy(host, tmp.data, t->weight_floats * sizeof(float));
+  vdit_model_weights_free(&tmp);
+  return status;
+}
+
+// Host state -> device (after init or a resume).
+static vdit_status push_to_device(vdit_trainer *t) {
+  VDIT_TRY(vdit_model_weights_copy(&t->master, &t->bundle.weights));
+  VDIT_TRY(vdit_model_weights_copy(&t->compute, &t->master));
+  VDIT_TRY(vdit_model_weights_copy(&t->dev_ema, &t->ema));
+  VDIT_TRY(flat_to_device(t, t->m, &t->dev_m));
+  return flat_to_device(t, t->v, &t->dev_v);
+}
+
+// Device state -> host mirrors (before a checkpoint or an export).
+static vdit_status pull_from_device(const vdit_trainer *t) {
+  vdit_trainer *w = (vdit_trainer *)t; // the mirrors are caches of the device state
+  VDIT_TRY(vdit_model_weights_copy(&w->bundle.weights, &t->master));
+  VDIT_TRY(vdit_model_weights_copy(&w->ema, &t->dev_ema));
+  VDIT_TRY(flat_from_device(t, &t->dev_m, w->m));
+  return flat_from_device(t, &t->dev_v, w->v);
+}
+
+static vdit_status create_device_state(vdit_trainer *t) {
+  const vdit_model_config *mc = &t->config.bundle.model;
+  const vdit_device dev = t->config.device;
+  vdit_model_weights *f32[] = {&t->master, &t->dev_grads, &t->dev_ema, &t->dev_m, &t->dev_v};
+  for (size_t i = 0; i < sizeof f32 / sizeof f32[0]; i++) {
+    VDIT_TRY(vdit_model_weights_alloc_on(mc, dev, VDIT_DTYPE_F32, f32[i]));
+    vdit_model_weights_zero(f32[i]); // the gaps between tensors stay zero for the flat kernels
+  }
+  VDIT_TRY(vdit_model_weights_alloc_on(mc, dev, VDIT_DTYPE_BF16, &t->compute));
+  struct { vdit_tensor *gpu; const vdit_tensor *like; } pairs[] = {
+      {&t->gpu_xt, &t->xt},       {&t->gpu_timesteps, &t->timesteps}, {&t->gpu_context, &t->context},
+      {&t->gpu_output, &t->output}, {&t->gpu_d_output, &t->d_output}, {&t->gpu_d_context, &t->d_context}};
+  for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
+    VDIT_TRY(vdit_tensor_alloc(pairs[i].gpu, VDIT_DTYPE_F32, dev, pairs[i].like->ndim, pairs[i].like->shape));
+  return push_to_device(t);
+}
+
+// `tensor` with its batch dim cut to `count` (contiguous tensors: the first rows).
+static vdit_tensor first_rows(const vdit_tensor *tensor, int64_t count) {
+  vdit_tensor view = *tensor;
+  view.shape[0] = count;
+  view.allocation = NULL;
+  return view;
 }
 
 static float *alloc_floats(size_t n) {
@@ -107,6 +184,11 @@ vdit_status vdit_trainer_create(const vdit_train_config *config, const vdit_trai
   vdit_bundle_init(&t->bundle, config->seed);
   memcpy(t->ema.data, t->bundle.weights.data, t->weight_floats * sizeof(float));
   memcpy(t->ema_table, t->bundle.token_table, t->table_floats * sizeof(float));
+  t->gpu = config->device.type == VDIT_DEVICE_CUDA;
+  if (t->gpu && (status = create_device_state(t)) != VDIT_OK) {
+    vdit_trainer_free(t);
+    return status;
+  }
   *trainer = t;
   return VDIT_OK;
 }
@@ -124,8 +206,19 @@ static vdit_status predict(vdit_trainer *t, int64_t count, int train, double *lo
   xt.shape[0] = timesteps.shape[0] = context.shape[0] = output.shape[0] = count;
   vdit_model_run_options options = {0};
   options.recompute = t->config.recompute;
-  VDIT_TRY(vdit_model_forward(&t->bundle.weights, &options, &xt, &timesteps, &context, &output,
-                              train ? t->state : NULL));
+  if (t->gpu) {
+    vdit_tensor gxt = first_rows(&t->gpu_xt, count), gtimesteps = first_rows(&t->gpu_timesteps, count);
+    vdit_tensor gcontext = first_rows(&t->gpu_context, count), goutput = first_rows(&t->gpu_output, count);
+    VDIT_TRY(vdit_tensor_copy(&gxt, &xt));
+    VDIT_TRY(vdit_tensor_copy(&gtimesteps, &timesteps));
+    VDIT_TRY(vdit_tensor_copy(&gcontext, &context));
+    VDIT_TRY(vdit_model_forward(&t->compute, &options, &gxt, &gtimesteps, &gcontext, &goutput,
+                                train ? t->state : NULL));
+    VDIT_TRY(vdit_tensor_copy(&output, &goutput));
+  } else {
+    VDIT_TRY(vdit_model_forward(&t->bundle.weights, &options, &xt, &timesteps, &context, &output,
+                                train ? t->state : NULL));
+  }
   const int64_t n = vdit_tensor_numel(&output);
   const float *out = output.data, *target = t->target.data;
   float *d = t->d_output.data;
@@ -176,20 +269,38 @@ vdit_status vdit_trainer_step(vdit_trainer *t, vdit_train_step_info *info) {
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "training diverged at step %lld: the loss is %g (lower the lr?)",
                       (long long)t->step + 1, loss);
   vdit_model_run_options options = {0};
-  VDIT_TRY(vdit_model_backward(&t->bundle.weights, &options, t->state, &t->d_output, NULL, &t->d_context, &t->grads,
-                               VDIT_GRAD_OVERWRITE));
+  double weight_squares;
+  if (t->gpu) {
+    vdit_tensor gd_output = first_rows(&t->gpu_d_output, batch);
+    VDIT_TRY(vdit_tensor_copy(&gd_output, &t->d_output));
+    VDIT_TRY(vdit_model_backward(&t->compute, &options, t->state, &gd_output, NULL, &t->gpu_d_context, &t->dev_grads,
+                                 VDIT_GRAD_OVERWRITE));
+    VDIT_TRY(vdit_tensor_copy(&t->d_context, &t->gpu_d_context));
+    VDIT_TRY(vdit_sum_squares_cuda(t->dev_grads.data, t->dev_grads.floats, &weight_squares));
+  } else {
+    VDIT_TRY(vdit_model_backward(&t->bundle.weights, &options, t->state, &t->d_output, NULL, &t->d_context, &t->grads,
+                                 VDIT_GRAD_OVERWRITE));
+    weight_squares = vdit_sum_squares(t->grads.data, t->weight_floats);
+  }
   memset(t->grad_table, 0, t->table_floats * sizeof(float));
   VDIT_TRY(vdit_text_embed_backward(t->tokens, batch, b->text_length, b->vocab, b->model.text_dim, t->d_context.data,
                                     t->grad_table));
-  const double norm =
-      sqrt(vdit_sum_squares(t->grads.data, t->weight_floats) + vdit_sum_squares(t->grad_table, t->table_floats));
+  const double norm = sqrt(weight_squares + vdit_sum_squares(t->grad_table, t->table_floats));
   const double scale = (c->clip > 0 && norm > c->clip) ? c->clip / norm : 1.0;
   const int64_t step = t->step + 1;
   const double lr = vdit_lr_schedule(step, c->warmup, c->steps, c->lr, c->min_lr);
-  vdit_adamw_update(t->bundle.weights.data, t->grads.data, t->m, t->v, t->weight_floats, step, lr, scale, &c->adamw);
+  if (t->gpu) {
+    const size_t n = t->master.floats;
+    VDIT_TRY(vdit_adamw_update_cuda(t->master.data, t->dev_grads.data, t->dev_m.data, t->dev_v.data, n, step, lr, scale,
+                                    &c->adamw, NULL));
+    VDIT_TRY(vdit_ema_update_cuda(t->dev_ema.data, t->master.data, n, c->ema, NULL));
+    VDIT_TRY(vdit_model_weights_copy(&t->compute, &t->master));
+  } else {
+    vdit_adamw_update(t->bundle.weights.data, t->grads.data, t->m, t->v, t->weight_floats, step, lr, scale, &c->adamw);
+    vdit_ema_update(t->ema.data, t->bundle.weights.data, t->weight_floats, c->ema);
+  }
   vdit_adamw_update(t->bundle.token_table, t->grad_table, t->m + t->weight_floats, t->v + t->weight_floats,
                     t->table_floats, step, lr, scale, &c->adamw);
-  vdit_ema_update(t->ema.data, t->bundle.weights.data, t->weight_floats, c->ema);
   vdit_ema_update(t->ema_table, t->bundle.token_table, t->table_floats, c->ema);
   t->step = step;
   if (info) {
@@ -229,6 +340,7 @@ vdit_status vdit_trainer_evaluate(vdit_trainer *t, double loss[VDIT_TRAIN_BUCKET
 
 // ---------------------------------------------------------------- checkpoints
 vdit_status vdit_trainer_save(const vdit_trainer *t, const char *path) {
+  if (t->gpu) VDIT_TRY(pull_from_device(t));
   vdit_tensor tensors[4];
   const int64_t weights_shape[1] = {(int64_t)t->weight_floats}, table_shape[1] = {(int64_t)t->table_floats};
   const int64_t flat_shape[1] = {(int64_t)(t->weight_floats + t->table_floats)};
@@ -303,9 +415,11 @@ vdit_status vdit_trainer_load(vdit_trainer *t, const char *path) {
     status = VDIT_ERROR(VDIT_ERROR_CORRUPT_FILE, "%s: metadata train.step is not a step count", path);
   if (status == VDIT_OK) t->step = value;
   vdit_safetensors_close(file);
+  if (status == VDIT_OK && t->gpu) status = push_to_device(t);
   return status;
 }
 
 vdit_status vdit_trainer_export(const vdit_trainer *t, const char *path) {
+  if (t->gpu) VDIT_TRY(pull_from_device(t));
   return vdit_bundle_save(&t->bundle, &t->ema, t->ema_table, VDIT_DTYPE_BF16, path);
 }

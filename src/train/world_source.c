@@ -14,6 +14,8 @@ struct vdit_world_source {
   const char **words;
 };
 
+// Renders the clips with vdit_world_render_batch (one clip per core), then maps pixels to
+// [-1, 1] in place and tokenizes the captions.
 static vdit_status world_fill(void *user, uint64_t first, int64_t count, float *video, int32_t *tokens,
                               const vdit_bundle_config *c) {
   const vdit_world_source *s = user;
@@ -21,21 +23,26 @@ static vdit_status world_fill(void *user, uint64_t first, int64_t count, float *
   vdit_world_config_default(&world);
   world.frames = c->frames, world.height = c->height, world.width = c->width, world.fps = (float)c->fps;
   const size_t clip = (size_t)(3 * c->frames * c->height * c->width);
-  for (int64_t i = 0; i < count; i++) {
-    vdit_world_clip rendered;
-    VDIT_TRY(vdit_world_render(&world, s->data_seed + first + (uint64_t)i, &rendered));
-    for (size_t e = 0; e < clip; e++) video[(size_t)i * clip + e] = 2.0f * rendered.pixels[e] - 1.0f;
+  uint64_t *seeds = malloc((size_t)count * sizeof *seeds);
+  char(*captions)[VDIT_WORLD_CAPTION_SIZE] = malloc((size_t)count * sizeof *captions);
+  vdit_status status = VDIT_OK;
+  if (!seeds || !captions) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "world source: no memory for %lld clips", (long long)count);
+  for (int64_t i = 0; status == VDIT_OK && i < count; i++) seeds[i] = s->data_seed + first + (uint64_t)i;
+  if (status == VDIT_OK) status = vdit_world_render_batch(&world, seeds, count, video, NULL, captions);
+  if (status == VDIT_OK)
+    for (size_t e = 0; e < clip * (size_t)count; e++) video[e] = 2.0f * video[e] - 1.0f;
+  for (int64_t i = 0; status == VDIT_OK && i < count; i++) {
     int32_t *row = tokens + i * c->text_length;
     memset(row, 0, (size_t)c->text_length * sizeof *row);
     int64_t used = 0;
-    vdit_status status = vdit_world_tokenize(rendered.caption, row, c->text_length, &used);
-    vdit_world_clip_free(&rendered);
-    VDIT_TRY(status);
-    if (used > c->text_length)
-      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "world caption of %lld tokens exceeds text_length %lld",
-                        (long long)used, (long long)c->text_length);
+    status = vdit_world_tokenize(captions[i], row, c->text_length, &used);
+    if (status == VDIT_OK && used > c->text_length)
+      status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "world caption of %lld tokens exceeds text_length %lld",
+                          (long long)used, (long long)c->text_length);
   }
-  return VDIT_OK;
+  free(seeds);
+  free(captions);
+  return status;
 }
 
 vdit_status vdit_world_source_create(uint64_t data_seed, vdit_world_source **source, vdit_train_source *out) {

@@ -36,3 +36,35 @@ extern "C" vdit_status vdit_ema_update_cuda(float *ema, const float *params, siz
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }
+
+// Sum of squares: per-block partial sums in double (a fixed tree), then the block sums added
+// on the host in block order, so the result does not depend on scheduling.
+static __global__ void sum_squares_kernel(const float *x, size_t n, double *partial) {
+  __shared__ double shared[256];
+  double sum = 0;
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    sum += (double)x[i] * (double)x[i];
+  shared[threadIdx.x] = sum;
+  __syncthreads();
+  for (unsigned s = blockDim.x / 2; s > 0; s >>= 1) {
+    if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+}
+
+extern "C" vdit_status vdit_sum_squares_cuda(const float *x, size_t n, double *sum) {
+  enum { BLOCKS = 512 };
+  *sum = 0;
+  if (n == 0) return VDIT_OK;
+  double *partial = NULL;
+  VDIT_CUDA_TRY(cudaMalloc((void **)&partial, BLOCKS * sizeof(double)));
+  sum_squares_kernel<<<BLOCKS, 256>>>(x, n, partial);
+  double host[BLOCKS];
+  cudaError_t launch = cudaGetLastError();
+  cudaError_t copy = launch == cudaSuccess ? cudaMemcpy(host, partial, sizeof host, cudaMemcpyDeviceToHost) : launch;
+  cudaFree(partial);
+  VDIT_CUDA_TRY(copy);
+  for (int i = 0; i < BLOCKS; i++) *sum += host[i];
+  return VDIT_OK;
+}
