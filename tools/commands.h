@@ -12,5 +12,6 @@ extern const cli_command cli_command_formats;
 extern const cli_command cli_command_bench;
 extern const cli_command cli_command_ops;
 extern const cli_command cli_command_shield;
+extern const cli_command cli_command_kbench;
 
 #endif

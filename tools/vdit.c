@@ -13,6 +13,7 @@ static const cli_command *const commands[] = {
     &cli_command_bench,
     &cli_command_ops,
     &cli_command_shield,
+    &cli_command_kbench,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 
