@@ -116,6 +116,27 @@ KB_FN void kb_launch_1d(kb_launch *l, int stage, kb_i64 items, kb_u32 threads) {
     const kb_args *a = &args;                                                       \
     KB_GRID_LOOP(i, (count1_expr)) kb_item1(a, i);                                  \
   }
+#define KB_STAGE_KERNEL(k, count_expr, item)                                        \
+  KB_EXTERN_C __global__ void kb_stage##k(kb_args args) {                           \
+    const kb_args *a = &args;                                                       \
+    KB_GRID_LOOP(i, (count_expr)) item(a, i);                                       \
+  }
+#define KB_ITEMS3(c0, c1, c2)                                                       \
+  KB_EXTERN_C __global__ void kb_plan(kb_args args, kb_launch *l) {                 \
+    const kb_args *a = &args;                                                       \
+    l->stages = 3;                                                                  \
+    kb_launch_1d(l, 0, (c0), 256), kb_launch_1d(l, 1, (c1), 256), kb_launch_1d(l, 2, (c2), 256); \
+  }                                                                                 \
+  KB_STAGE_KERNEL(0, c0, kb_item0) KB_STAGE_KERNEL(1, c1, kb_item1) KB_STAGE_KERNEL(2, c2, kb_item2)
+#define KB_ITEMS4(c0, c1, c2, c3)                                                   \
+  KB_EXTERN_C __global__ void kb_plan(kb_args args, kb_launch *l) {                 \
+    const kb_args *a = &args;                                                       \
+    l->stages = 4;                                                                  \
+    kb_launch_1d(l, 0, (c0), 256), kb_launch_1d(l, 1, (c1), 256);                   \
+    kb_launch_1d(l, 2, (c2), 256), kb_launch_1d(l, 3, (c3), 256);                   \
+  }                                                                                 \
+  KB_STAGE_KERNEL(0, c0, kb_item0) KB_STAGE_KERNEL(1, c1, kb_item1)                 \
+  KB_STAGE_KERNEL(2, c2, kb_item2) KB_STAGE_KERNEL(3, c3, kb_item3)
 #else
 #define KB_ITEMS(count_expr)                                                        \
   int kb_run(const kb_args *a);                                                     \
@@ -130,6 +151,25 @@ KB_FN void kb_launch_1d(kb_launch *l, int stage, kb_i64 items, kb_u32 threads) {
     kb_i64 count0 = (count0_expr), count1 = (count1_expr);                          \
     for (kb_i64 i = 0; i < count0; i++) kb_item0(a, i);                             \
     for (kb_i64 i = 0; i < count1; i++) kb_item1(a, i);                             \
+    return 0;                                                                       \
+  }
+#define KB_ITEMS3(c0, c1, c2)                                                       \
+  int kb_run(const kb_args *a);                                                     \
+  int kb_run(const kb_args *a) {                                                    \
+    kb_i64 n0 = (c0), n1 = (c1), n2 = (c2);                                         \
+    for (kb_i64 i = 0; i < n0; i++) kb_item0(a, i);                                 \
+    for (kb_i64 i = 0; i < n1; i++) kb_item1(a, i);                                 \
+    for (kb_i64 i = 0; i < n2; i++) kb_item2(a, i);                                 \
+    return 0;                                                                       \
+  }
+#define KB_ITEMS4(c0, c1, c2, c3)                                                   \
+  int kb_run(const kb_args *a);                                                     \
+  int kb_run(const kb_args *a) {                                                    \
+    kb_i64 n0 = (c0), n1 = (c1), n2 = (c2), n3 = (c3);                              \
+    for (kb_i64 i = 0; i < n0; i++) kb_item0(a, i);                                 \
+    for (kb_i64 i = 0; i < n1; i++) kb_item1(a, i);                                 \
+    for (kb_i64 i = 0; i < n2; i++) kb_item2(a, i);                                 \
+    for (kb_i64 i = 0; i < n3; i++) kb_item3(a, i);                                 \
     return 0;                                                                       \
   }
 #endif

@@ -193,7 +193,7 @@ static void attention_setup(kb_problem *p) {
   kb_spec(&p->out[0], VDIT_DTYPE_F32, (size_t)(B * Sq * H * D), B * Sq, 0, KB_GEN_NONE, 0, 0, 0);
   p->in_count = 3, p->out_count = 1;
   p->f[0] = (float)(1.0 / sqrt((double)D));
-  p->work_bytes = (size_t)(B * (Sq + Sk) * H * (D + 4)) + 1024;
+  p->work_bytes = (size_t)(B * (Sq + Sk) * H * D) * sizeof(float) + 1024; // room for rotated or dequantized q, k
   double pairs = (double)(B * H * Sq * Sk);
   p->flops = 4.0 * pairs * (double)D * (p->task->op == KB_A_CAUSAL && Sq == Sk ? 0.5 : 1.0);
   p->bytes = 4.0 * (double)(B * H * D * (2 * Sq + 2 * Sk));

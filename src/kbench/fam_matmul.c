@@ -75,6 +75,7 @@ static void linalg_setup(kb_problem *p) {
   p->in_count = 1, p->out_count = 1;
   p->flops = 2.0 * (double)(r * c);
   p->bytes = 8.0 * (double)(r * c);
+  p->work_bytes = r * 8 + 1024; // room for per-row partial sums
   switch (op) {
   case KB_LA_OUTER:
     kb_spec(&p->in[0], VDIT_DTYPE_F32, r, 1, 0, KB_GEN_NORMAL, -1e4, 1e4, 1.0);
