@@ -88,17 +88,15 @@ static void one_line(char *text) {
     if (*c == '\n' || *c == '\r') *c = ' ';
 }
 
-static vdit_status cuda_load(kb_backend *b, const char *dir, const char *task, void **kernel,
-                             vdit_kbench_reason *reason, char *detail, size_t detail_size) {
-  cuda_state *s = b->state;
-  char path[2048];
-  snprintf(path, sizeof path, "%s/%s.cu", dir, task);
-  *kernel = NULL;
+vdit_status kb_nvrtc_compile(const char *path, int major, int minor, const char *include_dir, const char *log_dir,
+                             void **cubin_out, size_t *cubin_size_out, vdit_kbench_reason *reason, char *detail,
+                             size_t detail_size) {
+  *cubin_out = NULL, *cubin_size_out = 0;
   *reason = VDIT_KBENCH_PASS;
   char *source = read_text(path);
   if (!source) {
     *reason = VDIT_KBENCH_MISSING;
-    snprintf(detail, detail_size, "no %s.cu in %s", task, dir);
+    snprintf(detail, detail_size, "no %s", path);
     return VDIT_OK;
   }
   nvrtcProgram program;
@@ -107,11 +105,10 @@ static vdit_status cuda_load(kb_backend *b, const char *dir, const char *task, v
     return VDIT_ERROR(VDIT_ERROR_CUDA, "kbench: nvrtcCreateProgram failed for %s", path);
   }
   char arch[64], include[1100];
-  snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d%d", s->major, s->minor);
-  snprintf(include, sizeof include, "-I%s",
-           s->options->include_dir ? s->options->include_dir : VDIT_KBENCH_SOURCE_DIR "/kbench/include");
-  const char *options[] = {arch, include, "--std=c++17", "-default-device"};
-  nvrtcResult compiled = nvrtcCompileProgram(program, 4, options);
+  snprintf(arch, sizeof arch, "--gpu-architecture=sm_%d%d", major, minor);
+  snprintf(include, sizeof include, "-I%s", include_dir ? include_dir : VDIT_KBENCH_SOURCE_DIR "/kbench/include");
+  const char *options[] = {arch, include, "--std=c++17"};
+  nvrtcResult compiled = nvrtcCompileProgram(program, 3, options);
   size_t log_size = 0;
   nvrtcGetProgramLogSize(program, &log_size);
   char *log = malloc(log_size + 1);
@@ -121,19 +118,20 @@ static vdit_status cuda_load(kb_backend *b, const char *dir, const char *task, v
     log[log_size] = 0;
   }
   if (compiled != NVRTC_SUCCESS) {
+    // Keep the whole log next to the build products.
+    if (log_dir && log) {
+      const char *base = strrchr(path, '/');
+      char log_path[2048];
+      snprintf(log_path, sizeof log_path, "%s/%s.nvrtc.log", log_dir, base ? base + 1 : path);
+      FILE *f = fopen(log_path, "w");
+      if (f) fputs(log, f), fclose(f);
+    }
     int device_launch = log && (strstr(log, "separate compilation") || strstr(log, "cudaStreamCreate") ||
-                                strstr(log, "dynamic parallelism"));
+                                strstr(log, "dynamic parallelism") || strstr(log, "relocatable device code"));
     *reason = device_launch ? VDIT_KBENCH_SIDE_STREAM : VDIT_KBENCH_COMPILE_ERROR;
     if (log) one_line(log);
     snprintf(detail, detail_size, "%s: %s", device_launch ? "device-side launch (work outside the evaluator's stream)"
                                                           : "NVRTC", log ? log : "(no log)");
-    // Keep the whole log next to the build products.
-    if (s->options->build_dir && log) {
-      char log_path[2048];
-      snprintf(log_path, sizeof log_path, "%s/%s.nvrtc.log", s->options->build_dir, task);
-      FILE *f = fopen(log_path, "w");
-      if (f) fputs(log, f), fclose(f);
-    }
     free(log), free(source);
     nvrtcDestroyProgram(&program);
     return VDIT_OK;
@@ -152,6 +150,21 @@ static vdit_status cuda_load(kb_backend *b, const char *dir, const char *task, v
     free(cubin);
     return VDIT_OK;
   }
+  *cubin_out = cubin, *cubin_size_out = cubin_size;
+  return VDIT_OK;
+}
+
+static vdit_status cuda_load(kb_backend *b, const char *dir, const char *task, void **kernel,
+                             vdit_kbench_reason *reason, char *detail, size_t detail_size) {
+  cuda_state *s = b->state;
+  char path[2048];
+  snprintf(path, sizeof path, "%s/%s.cu", dir, task);
+  *kernel = NULL;
+  void *cubin = NULL;
+  size_t cubin_size = 0;
+  VDIT_TRY(kb_nvrtc_compile(path, s->major, s->minor, s->options->include_dir, s->options->build_dir, &cubin,
+                            &cubin_size, reason, detail, detail_size));
+  if (*reason != VDIT_KBENCH_PASS) return VDIT_OK;
   cuda_kernel *k = calloc(1, sizeof *k);
   if (!k) { free(cubin); return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "kbench: no memory"); }
   CUresult loaded = cuModuleLoadData(&k->module, cubin);

@@ -152,6 +152,11 @@ struct kb_backend {
 
 vdit_status kb_backend_cpu_init(kb_backend *b, const vdit_kbench_options *o);
 void kb_backend_cpu_free(kb_backend *b);
+// NVRTC: compiles <path> for sm_<major><minor> into a cubin (free it); a failure is the
+// candidate's (*reason, detail; the log goes to log_dir when given). CUDA builds only.
+vdit_status kb_nvrtc_compile(const char *path, int major, int minor, const char *include_dir, const char *log_dir,
+                             void **cubin, size_t *cubin_size, vdit_kbench_reason *reason, char *detail,
+                             size_t detail_size);
 vdit_status kb_backend_cuda_init(kb_backend *b, const vdit_kbench_options *o);
 void kb_backend_cuda_free(kb_backend *b);
 
