@@ -3,6 +3,7 @@
 //   vdit kbench run --method DIR --device cpu|cuda --out DIR [--baseline DIR] [--tasks LIST] ...
 //   vdit kbench report DIR... [--out DIR] [--p X]
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
@@ -102,7 +103,9 @@ static int run_run(int argc, char **argv) {
     return cli_usage_error("kbench run", hint, "--warmup-ms, --tolerance must be >= 0 and --timeout > 0");
   char default_baseline[1100];
   if (!baseline && !no_timing) {
-    snprintf(default_baseline, sizeof default_baseline, "%s/kbench/methods/reference", VDIT_KBENCH_SOURCE_DIR);
+    const char *root = getenv("VDIT_KBENCH_ROOT");
+    snprintf(default_baseline, sizeof default_baseline, "%s/kbench/methods/reference",
+             root && *root ? root : VDIT_KBENCH_SOURCE_DIR);
     baseline = default_baseline;
   }
   vdit_kbench_options o = {.device = device.type, .method_dir = method, .baseline_dir = no_timing ? NULL : baseline,

@@ -17,10 +17,6 @@
 
 #include "kbench/kbench_internal.h"
 
-#ifndef VDIT_KBENCH_SOURCE_DIR
-#define VDIT_KBENCH_SOURCE_DIR "."
-#endif
-
 typedef int (*kb_run_fn)(const kb_args *);
 
 typedef struct cpu_kernel {
@@ -88,11 +84,13 @@ static vdit_status cpu_load(kb_backend *b, const char *dir, const char *task, vo
       snprintf(detail, detail_size, "no %s.c or %s.so in %s", task, task, dir);
       return VDIT_OK;
     }
-    char out[2048], log[2048], include_kb[1100], include_vdit[1100];
+    char out[2048], log[2048], include_kb[1100], include_vdit[1100], default_kb[1024], default_vdit[1024];
+    snprintf(default_kb, sizeof default_kb, "%s/kbench/include", kb_source_root());
+    snprintf(default_vdit, sizeof default_vdit, "%s/include", kb_source_root());
     snprintf(out, sizeof out, "%s/%s_%s.so", s->build_dir, method_name(dir), task);
     snprintf(log, sizeof log, "%s/%s_%s.log", s->build_dir, method_name(dir), task);
-    const char *o_inc = s->options->include_dir ? s->options->include_dir : VDIT_KBENCH_SOURCE_DIR "/kbench/include";
-    const char *v_inc = s->options->vdit_include_dir ? s->options->vdit_include_dir : VDIT_KBENCH_SOURCE_DIR "/include";
+    const char *o_inc = s->options->include_dir ? s->options->include_dir : default_kb;
+    const char *v_inc = s->options->vdit_include_dir ? s->options->vdit_include_dir : default_vdit;
     snprintf(include_kb, sizeof include_kb, "-I%s", o_inc);
     snprintf(include_vdit, sizeof include_vdit, "-I%s", v_inc);
     const char *cc = s->options->cc ? s->options->cc : getenv("CC");

@@ -97,7 +97,7 @@ static void check_trial(const kb_problem *p, double k_scale, void **out1, void *
       unwritten += bad[i] == 2;
       if (bad[i] && first == t->count) first = i;
     }
-    if (!p->task->exact && error / bound > c->error / fmax(c->bound, 1e-300)) {
+    if (!p->task->exact && (c->bound == 0 || error / bound > c->error / fmax(c->bound, 1e-300))) {
       c->error = error, c->baseline_error = baseline_error, c->bound = bound;
     }
     if (!p->task->exact && t->dtype == VDIT_DTYPE_F32) {

@@ -159,11 +159,18 @@ vdit_status kb_nvrtc_compile(const char *path, int major, int minor, const char 
                              size_t detail_size);
 vdit_status kb_backend_cuda_init(kb_backend *b, const vdit_kbench_options *o);
 void kb_backend_cuda_free(kb_backend *b);
+// Compiles the given .cu files with NVRTC on `threads` threads; later loads of those paths
+// take the cached cubins (or the cached failure).
+vdit_status kb_backend_cuda_precompile(kb_backend *b, int count, const char *const *paths, int threads);
 
 // The poison element of dtype for variant 0 / 1 (its low element-size bytes).
 uint32_t kb_poison_bits(vdit_dtype dtype, int variant);
 size_t kb_tensor_bytes(const kb_tensor *t);
 void kb_fill_poison(void *data, vdit_dtype dtype, size_t count, int variant);
+
+// The kbench source root: $VDIT_KBENCH_ROOT, else the source tree this build came from
+// (kbench/include and the bundled methods live under it).
+const char *kb_source_root(void);
 
 // The candidate's view of a problem's buffers.
 void kb_make_args(const kb_problem *p, const kb_buffers *buf, kb_args *a);

@@ -6,6 +6,15 @@
 
 #include "kbench/kbench_internal.h"
 
+#ifndef VDIT_KBENCH_SOURCE_DIR
+#define VDIT_KBENCH_SOURCE_DIR "."
+#endif
+
+const char *kb_source_root(void) {
+  const char *root = getenv("VDIT_KBENCH_ROOT");
+  return root && *root ? root : VDIT_KBENCH_SOURCE_DIR;
+}
+
 void kb_spec(kb_tensor *t, vdit_dtype dtype, size_t count, int64_t rows, int64_t channels, kb_gen gen,
              double low, double high, double scale) {
   t->dtype = dtype, t->count = count, t->rows = rows > 0 ? rows : 1, t->channels = channels;

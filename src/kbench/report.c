@@ -118,6 +118,13 @@ static void add(stats *s, const record *r, double p) {
 static double rate(int a, int b) { return b ? (double)a / b : 0; }
 static double geomean(const stats *s) { return s->timed ? exp(s->log_speedup / s->timed) : 0; }
 
+// "-" for groups without timed kernels (a baseline run with --no-timing).
+static const char *geomean_text(const stats *s, char *buffer, size_t size) {
+  if (!s->timed) return "-";
+  snprintf(buffer, size, "%.3g", geomean(s));
+  return buffer;
+}
+
 // The label of a record's group.
 static void group_label(const record *r, int several_devices, char *out, size_t size) {
   if (several_devices) snprintf(out, size, "%s @ %s", r->method, r->device);
@@ -289,20 +296,22 @@ vdit_status vdit_kbench_report(int dir_count, const char *const *dirs, const cha
               "correct, timed kernels.\n\n", fast_p, fast_p);
   fprintf(md, "## By method\n\n| | method | attempted | compile | correct | fast_1 | fast_%.3g | geomean | slower |\n|---|---|---|---|---|---|---|---|---|\n", fast_p);
   for (int g = 0; g < group_count; g++) {
-    fprintf(md, "| all | %s | %d | %.2f | %.2f | %.2f | %.2f | %.3g | %.2f |\n", labels[g], total[g].attempted,
+    char cell[32];
+    fprintf(md, "| all | %s | %d | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n", labels[g], total[g].attempted,
             rate(total[g].compiled, total[g].attempted), rate(total[g].correct, total[g].attempted),
-            rate(total[g].fast1, total[g].attempted), rate(total[g].fastp, total[g].attempted), geomean(&total[g]),
-            rate(total[g].slower, total[g].timed));
+            rate(total[g].fast1, total[g].attempted), rate(total[g].fastp, total[g].attempted),
+            geomean_text(&total[g], cell, sizeof cell), rate(total[g].slower, total[g].timed));
   }
   fprintf(md, "\n## By category and method\n\n| category | method | attempted | compile | correct | fast_1 | fast_%.3g | geomean | slower |\n|---|---|---|---|---|---|---|---|---|\n", fast_p);
   for (int c = 0; c < VDIT_KBENCH_CATEGORY_COUNT; c++)
     for (int g = 0; g < group_count; g++) {
       const stats *s = &per[c][g];
       if (!s->attempted) continue;
-      fprintf(md, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %.3g | %.2f |\n",
+      char cell[32];
+      fprintf(md, "| %s | %s | %d | %.2f | %.2f | %.2f | %.2f | %s | %.2f |\n",
               vdit_kbench_category_name((vdit_kbench_category)c), labels[g], s->attempted, rate(s->compiled, s->attempted),
-              rate(s->correct, s->attempted), rate(s->fast1, s->attempted), rate(s->fastp, s->attempted), geomean(s),
-              rate(s->slower, s->timed));
+              rate(s->correct, s->attempted), rate(s->fast1, s->attempted), rate(s->fastp, s->attempted),
+              geomean_text(s, cell, sizeof cell), rate(s->slower, s->timed));
     }
   fprintf(md, "\n## Failure reasons\n\n| method | reason | tasks |\n|---|---|---|\n");
   for (int g = 0; g < group_count; g++)
@@ -341,10 +350,10 @@ vdit_status vdit_kbench_report(int dir_count, const char *const *dirs, const cha
   fputs(", \"groups\": [", js);
   for (int g = 0; g < group_count; g++) {
     fprintf(js, "%s{\"method\": \"%s\", \"attempted\": %d, \"compile_rate\": %.4f, \"correct_rate\": %.4f, "
-                "\"fast_1\": %.4f, \"fast_p\": %.4f, \"geomean_speedup\": %.4g, \"slower_share\": %.4f, \"categories\": {",
+                "\"fast_1\": %.4f, \"fast_p\": %.4f, \"geomean_speedup\": %.4g, \"timed\": %d, \"slower_share\": %.4f, \"categories\": {",
             g ? ", " : "", labels[g], total[g].attempted, rate(total[g].compiled, total[g].attempted),
             rate(total[g].correct, total[g].attempted), rate(total[g].fast1, total[g].attempted),
-            rate(total[g].fastp, total[g].attempted), geomean(&total[g]), rate(total[g].slower, total[g].timed));
+            rate(total[g].fastp, total[g].attempted), geomean(&total[g]), total[g].timed, rate(total[g].slower, total[g].timed));
     int first = 1;
     for (int c = 0; c < VDIT_KBENCH_CATEGORY_COUNT; c++) {
       const stats *s = &per[c][g];
@@ -379,11 +388,17 @@ vdit_status vdit_kbench_report(int dir_count, const char *const *dirs, const cha
     fprintf(text, "%-28s %9s %8s %8s %7s %7s %8s %7s\n", "method", "attempted", "compile", "correct", "fast_1", "fast_p",
             "geomean", "slower");
     for (int g = 0; g < group_count; g++)
-      fprintf(text, "%-28s %9d %8.2f %8.2f %7.2f %7.2f %8.3g %7.2f\n", labels[g], total[g].attempted,
+    {
+      char cell[32];
+      fprintf(text, "%-28s %9d %8.2f %8.2f %7.2f %7.2f %8s %7.2f\n", labels[g], total[g].attempted,
               rate(total[g].compiled, total[g].attempted), rate(total[g].correct, total[g].attempted),
-              rate(total[g].fast1, total[g].attempted), rate(total[g].fastp, total[g].attempted), geomean(&total[g]),
-              rate(total[g].slower, total[g].timed));
-    fprintf(text, "explained deviance of correctness: category %.3f, method %.3f\n", by_category, by_method);
+              rate(total[g].fast1, total[g].attempted), rate(total[g].fastp, total[g].attempted),
+              geomean_text(&total[g], cell, sizeof cell), rate(total[g].slower, total[g].timed));
+    }
+    if (isnan(by_category) || isnan(by_method))
+      fprintf(text, "explained deviance of correctness: n/a (every kernel passed, or every one failed)\n");
+    else
+      fprintf(text, "explained deviance of correctness: category %.3f, method %.3f\n", by_category, by_method);
     if (several && spread_total)
       fprintf(text, "cross-GPU variance of ln(speedup): %.4g over %d tasks\n", spread_all / spread_total, spread_total);
     fprintf(text, "report: %s/report.md\n", out_dir);

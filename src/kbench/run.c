@@ -211,6 +211,25 @@ vdit_status vdit_kbench_run(const vdit_kbench_options *options, const char *out_
     }
     have_cuda = 1;
     snprintf(device, sizeof device, "%s", cuda.device_name);
+    // Compile every selected candidate and baseline with NVRTC in parallel first.
+    int count = 0, capacity = 2 * vdit_kbench_task_count();
+    char (*paths)[2048] = calloc((size_t)capacity, sizeof *paths);
+    const char **list = calloc((size_t)capacity, sizeof *list);
+    if (paths && list) {
+      for (int i = 0; i < vdit_kbench_task_count(); i++) {
+        const kb_task *t = kb_task_at(i);
+        if (!selected(o.tasks, t)) continue;
+        snprintf(paths[count], sizeof paths[count], "%s/%s.cu", o.method_dir, t->name);
+        list[count] = paths[count], count++;
+        if (o.baseline_dir && strcmp(o.baseline_dir, o.method_dir) != 0) {
+          snprintf(paths[count], sizeof paths[count], "%s/%s.cu", o.baseline_dir, t->name);
+          list[count] = paths[count], count++;
+        }
+      }
+      long cores = sysconf(_SC_NPROCESSORS_ONLN);
+      status = kb_backend_cuda_precompile(&cuda, count, list, cores > 0 ? (int)cores : 4);
+    }
+    free(paths), free(list);
   }
   int pass_count = 0, attempted = 0;
   for (int i = 0; i < vdit_kbench_task_count() && status == VDIT_OK; i++) {

@@ -9,6 +9,12 @@
 #include "check.h"
 #include "vdit/kbench.h"
 
+// The source root (VDIT_KBENCH_ROOT when the test runs away from its source tree).
+static inline const char *kbench_test_root(void) {
+  const char *root = getenv("VDIT_KBENCH_ROOT");
+  return root && *root ? root : VDIT_KBENCH_SOURCE_DIR;
+}
+
 static inline vdit_kbench_options kbench_test_options(vdit_device_type device, const char *method_dir) {
   const char *tmp = getenv("VDIT_TEST_TMP");
   static char build[1024];

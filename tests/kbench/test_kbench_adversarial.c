@@ -26,13 +26,13 @@ int main(void) {
   };
   char dir[1024];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", VDIT_KBENCH_SOURCE_DIR, cases[i].kind);
+    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", kbench_test_root(), cases[i].kind);
     vdit_kbench_options o = kbench_test_options(VDIT_DEVICE_CPU, dir);
     o.timeout_s = 5;
     kbench_expect(&o, cases[i].task, cases[i].expected);
   }
   // The same tasks from the reference method (compiled by the evaluator from source) pass.
-  snprintf(dir, sizeof dir, "%s/kbench/methods/reference", VDIT_KBENCH_SOURCE_DIR);
+  snprintf(dir, sizeof dir, "%s/kbench/methods/reference", kbench_test_root());
   vdit_kbench_options o = kbench_test_options(VDIT_DEVICE_CPU, dir);
   const char *tasks[] = {"relu", "layer_norm", "softmax", "rms_norm", "quant_int8_row", "w8a8_linear", "sum_rows"};
   for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) kbench_expect(&o, tasks[i], VDIT_KBENCH_PASS);

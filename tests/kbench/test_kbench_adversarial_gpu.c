@@ -20,14 +20,14 @@ int main(void) {
   };
   char dir[1024];
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", VDIT_KBENCH_SOURCE_DIR, cases[i].kind);
+    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", kbench_test_root(), cases[i].kind);
     vdit_kbench_options o = kbench_test_options(VDIT_DEVICE_CUDA, dir);
     kbench_expect(&o, cases[i].task, cases[i].expected);
   }
   const char *methods[] = {"reference", "engine"};
   const char *tasks[] = {"relu", "layer_norm", "softmax", "rms_norm", "quant_int8_row", "w8a8_linear"};
   for (int m = 0; m < 2; m++) {
-    snprintf(dir, sizeof dir, "%s/kbench/methods/%s", VDIT_KBENCH_SOURCE_DIR, methods[m]);
+    snprintf(dir, sizeof dir, "%s/kbench/methods/%s", kbench_test_root(), methods[m]);
     vdit_kbench_options o = kbench_test_options(VDIT_DEVICE_CUDA, dir);
     for (size_t i = 0; i < sizeof tasks / sizeof tasks[0]; i++) {
       char path[1200];

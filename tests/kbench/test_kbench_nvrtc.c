@@ -32,7 +32,7 @@ int main(void) {
   char dir[1024];
   const char *methods[] = {"reference", "engine"};
   for (int m = 0; m < 2; m++) {
-    snprintf(dir, sizeof dir, "%s/kbench/methods/%s", VDIT_KBENCH_SOURCE_DIR, methods[m]);
+    snprintf(dir, sizeof dir, "%s/kbench/methods/%s", kbench_test_root(), methods[m]);
     int compiled = 0;
     for (int t = 0; t < vdit_kbench_task_count(); t++) {
       vdit_kbench_task_info info;
@@ -50,7 +50,7 @@ int main(void) {
       {"fake_quant", "w8a8_linear", VDIT_KBENCH_PASS},  {"fake_quant", "quant_int8_row", VDIT_KBENCH_PASS},
   };
   for (size_t i = 0; i < sizeof adversaries / sizeof adversaries[0]; i++) {
-    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", VDIT_KBENCH_SOURCE_DIR, adversaries[i].kind);
+    snprintf(dir, sizeof dir, "%s/tests/kbench/adversarial/%s", kbench_test_root(), adversaries[i].kind);
     CHECK(compile(dir, adversaries[i].task, adversaries[i].expected));
   }
   return check_finish("test_kbench_nvrtc");
