@@ -9,5 +9,6 @@
 #include "vdit/attn.h"
 #include "vdit/model.h"
 #include "vdit/sim.h"
+#include "vdit/kbench.h"
 
 #endif
