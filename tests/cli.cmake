@@ -251,3 +251,24 @@ vdit_cli_test(attn_sage_check_json "\"method\": \"sage\".*\"sage\": {\"granulari
               attn check --method sage --sage-gran thread --smooth-q --seq 130 --json)
 vdit_cli_test_fails(attn_sage_bad_gran "unknown sage granularity 'lane'" attn check --method sage --sage-gran lane)
 vdit_cli_test(attn_sage_train "final \\(mean of last 10\\): dense [0-9.]+, sage [0-9.]+.*result: pass" attn train --steps 60)
+
+# vdit kbench
+set(VDIT_KBENCH_ADV ${CMAKE_CURRENT_SOURCE_DIR}/kbench/adversarial)
+vdit_cli_test(kbench_list "attention_rope +Fusion +5 +tolerance.*\n1[0-9][0-9] tasks in 15 categories" kbench list)
+vdit_cli_test(kbench_list_category "quant_nvfp4 +Quantization.*\n13 tasks in 1 categories" kbench list --category Quantization)
+vdit_cli_test(kbench_help "usage: vdit kbench run" kbench run --help)
+vdit_cli_test(kbench_run_reference "relu +Activation +pass +[0-9.e-]+ ms vs baseline.*1 of 1 attempted tasks correct"
+              kbench run --method ${PROJECT_BINARY_DIR}/kbench/reference --device cpu --out ${CMAKE_CURRENT_BINARY_DIR}/kbench_cli
+              --tasks relu --standard-timing --warmup-ms 1)
+vdit_cli_test(kbench_run_stale "relu +Activation +stale_output +shape 0 trial 1.*0 of 1 attempted"
+              kbench run --method ${VDIT_KBENCH_ADV}/stale --device cpu --out ${CMAKE_CURRENT_BINARY_DIR}/kbench_cli_stale
+              --tasks relu --no-timing)
+vdit_cli_test_fails(kbench_no_method "^vdit kbench run: missing --method DIR" kbench run --out x)
+vdit_cli_test_fails(kbench_bad_device "--device must be cpu or cuda" kbench run --method x --out y --device tpu)
+vdit_cli_test_fails(kbench_bad_task "'reluu' is neither a task nor a category"
+                    kbench run --method ${VDIT_KBENCH_ADV}/stale --out ${CMAKE_CURRENT_BINARY_DIR}/kbench_cli_bad --tasks reluu)
+vdit_cli_test_fails(kbench_missing_folder "method folder /nonexistent not found" kbench run --method /nonexistent --out x)
+vdit_cli_test_fails(kbench_bad_category "unknown category 'Maths'.*did you mean 'Math'" kbench list --category Maths)
+vdit_cli_test_fails(kbench_unknown_subcommand "unknown subcommand 'rn'.*did you mean 'run'" kbench rn)
+vdit_cli_test_fails(kbench_report_missing "kbench report: i/o error: .*cannot open /nonexistent/results.jsonl" kbench report /nonexistent)
+vdit_cli_test_fails(kbench_few_trials "--trials must be in 5..1000" kbench run --method x --out y --trials 3)

@@ -19,5 +19,6 @@ int cli_bench_model(int argc, char **argv);
 extern const cli_command cli_command_train;
 extern const cli_command cli_command_generate;
 extern const cli_command cli_command_world;
+extern const cli_command cli_command_kbench;
 
 #endif

@@ -17,6 +17,7 @@ static const cli_command *const commands[] = {
     &cli_command_train,
     &cli_command_generate,
     &cli_command_world,
+    &cli_command_kbench,
 };
 enum { COMMAND_COUNT = sizeof commands / sizeof commands[0] };
 

@@ -13,5 +13,6 @@
 #include "vdit/sim.h"
 #include "vdit/shield.h"
 #include "vdit/world.h"
+#include "vdit/kbench.h"
 
 #endif

@@ -1,0 +1,3 @@
+// attention_causal (engine, CUDA): attention.cu with the bottom-right causal mask.
+#define KB_CAUSAL 1
+#include "attention.cu"

@@ -1,0 +1,7 @@
+// cast_bf16 (engine): vdit_convert_from_float.
+#include "engine_cpu.h"
+
+int kb_run(const kb_args *a);
+int kb_run(const kb_args *a) {
+  return vdit_convert_from_float(VDIT_DTYPE_BF16, (size_t)(a->n[0] * a->n[1]), a->in[0], a->out[0]) != VDIT_OK;
+}

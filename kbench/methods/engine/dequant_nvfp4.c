@@ -1,0 +1,7 @@
+// dequant_nvfp4 (engine): vdit_dequantize_nvfp4.
+#include "engine_cpu.h"
+
+int kb_run(const kb_args *a);
+int kb_run(const kb_args *a) {
+  return vdit_dequantize_nvfp4((size_t)a->n[0], (size_t)a->n[1], a->in[0], a->in[1], a->out[0]) != VDIT_OK;
+}

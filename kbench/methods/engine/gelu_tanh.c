@@ -1,0 +1,9 @@
+// gelu_tanh (engine): vdit_ops_gelu_tanh_forward.
+#include "engine_cpu.h"
+
+int kb_run(const kb_args *a);
+int kb_run(const kb_args *a) {
+  int64_t shape[2] = {a->n[0], a->n[1]};
+  vdit_tensor x = kb_view(a->in[0], 2, shape), y = kb_view(a->out[0], 2, shape);
+  return vdit_ops_gelu_tanh_forward(&x, &y) != VDIT_OK;
+}

@@ -1,0 +1,8 @@
+// philox_uniform (engine): vdit_rng_uniform.
+#include "engine_cpu.h"
+
+int kb_run(const kb_args *a);
+int kb_run(const kb_args *a) {
+  vdit_rng_uniform((uint64_t)a->i[0], (uint64_t)a->i[1], (size_t)(a->n[0] * a->n[1]), a->out[0]);
+  return 0;
+}

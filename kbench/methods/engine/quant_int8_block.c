@@ -1,0 +1,7 @@
+// quant_int8_block (engine): vdit_quantize_int8_blocks.
+#include "engine_cpu.h"
+
+int kb_run(const kb_args *a);
+int kb_run(const kb_args *a) {
+  return vdit_quantize_int8_blocks((size_t)a->n[0], (size_t)a->n[1], a->in[0], a->out[0]) != VDIT_OK;
+}

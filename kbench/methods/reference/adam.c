@@ -1,0 +1,2 @@
+// CPU version: the same code as adam.cu, compiled as C.
+#include "adam.cu"

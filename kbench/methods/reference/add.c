@@ -1,0 +1,2 @@
+// CPU version: the same code as add.cu, compiled as C.
+#include "add.cu"

@@ -1,0 +1,9 @@
+// axpby: y = f(x, z) elementwise over n0 * n1 floats.
+#include "kb.h"
+
+KB_FN float kb_op2(float x, float z, const kb_args *a) {
+  (void)a;
+  return a->f[0] * x + a->f[1] * z;
+}
+
+KB_BINARY_TASK()

@@ -1,0 +1,2 @@
+// CPU version: the same code as bce_loss.cu, compiled as C.
+#include "bce_loss.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as bernoulli.cu, compiled as C.
+#include "bernoulli.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as bmm.cu, compiled as C.
+#include "bmm.cu"

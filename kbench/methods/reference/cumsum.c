@@ -1,0 +1,2 @@
+// CPU version: the same code as cumsum.cu, compiled as C.
+#include "cumsum.cu"

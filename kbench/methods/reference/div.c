@@ -1,0 +1,2 @@
+// CPU version: the same code as div.cu, compiled as C.
+#include "div.cu"

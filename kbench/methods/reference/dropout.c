@@ -1,0 +1,2 @@
+// CPU version: the same code as dropout.cu, compiled as C.
+#include "dropout.cu"

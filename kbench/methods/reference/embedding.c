@@ -1,0 +1,2 @@
+// CPU version: the same code as embedding.cu, compiled as C.
+#include "embedding.cu"

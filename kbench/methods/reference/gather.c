@@ -1,0 +1,2 @@
+// CPU version: the same code as gather.cu, compiled as C.
+#include "gather.cu"

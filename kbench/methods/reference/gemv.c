@@ -1,0 +1,2 @@
+// CPU version: the same code as gemv.cu, compiled as C.
+#include "gemv.cu"

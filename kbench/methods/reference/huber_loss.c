@@ -1,0 +1,2 @@
+// CPU version: the same code as huber_loss.cu, compiled as C.
+#include "huber_loss.cu"

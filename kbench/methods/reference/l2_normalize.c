@@ -1,0 +1,2 @@
+// CPU version: the same code as l2_normalize.cu, compiled as C.
+#include "l2_normalize.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as lion.cu, compiled as C.
+#include "lion.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as maximum.cu, compiled as C.
+#include "maximum.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as mul.cu, compiled as C.
+#include "mul.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as outer.cu, compiled as C.
+#include "outer.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as patchify.cu, compiled as C.
+#include "patchify.cu"

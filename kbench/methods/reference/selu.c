@@ -1,0 +1,2 @@
+// CPU version: the same code as selu.cu, compiled as C.
+#include "selu.cu"

@@ -1,0 +1,9 @@
+// selu: y = f(x) elementwise over n0 * n1 floats, one item per element.
+#include "kb.h"
+
+KB_FN float kb_op(float x, const kb_args *a) {
+  (void)a;
+  return 1.0507009873554805f * (x > 0.0f ? x : 1.6732632423543772f * expm1f(x));
+}
+
+KB_UNARY_TASK()

@@ -1,0 +1,2 @@
+// CPU version: the same code as sigmoid.cu, compiled as C.
+#include "sigmoid.cu"

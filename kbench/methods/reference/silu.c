@@ -1,0 +1,2 @@
+// CPU version: the same code as silu.cu, compiled as C.
+#include "silu.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as softmax.cu, compiled as C.
+#include "softmax.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as square.cu, compiled as C.
+#include "square.cu"

@@ -1,0 +1,2 @@
+// CPU version: the same code as tanh.cu, compiled as C.
+#include "tanh.cu"

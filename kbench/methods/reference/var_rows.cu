@@ -1,0 +1,14 @@
+// var_rows (reference): y (n0) from each row of x (n0, n1).
+#include "kb.h"
+
+KB_FN void kb_item(const kb_args *a, kb_i64 r) {
+  kb_i64 cols = a->n[1];
+  const float *x = KB_IN(float, 0) + r * cols;
+  float *y = KB_OUT(float, 0);
+  float mean = 0.0f, acc = 0.0f;
+  for (kb_i64 c = 0; c < cols; c++) mean += x[c];
+  mean /= (float)cols;
+  for (kb_i64 c = 0; c < cols; c++) acc += (x[c] - mean) * (x[c] - mean);
+  y[r] = acc / (float)(cols > 1 ? cols - 1 : 1);
+}
+KB_ITEMS(a->n[0])

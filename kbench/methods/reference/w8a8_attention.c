@@ -1,0 +1,2 @@
+// CPU version: the same code as w8a8_attention.cu, compiled as C.
+#include "w8a8_attention.cu"

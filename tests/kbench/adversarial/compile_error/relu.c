@@ -1,0 +1,4 @@
+// Adversarial: does not compile (the log must be kept).
+#include "kb.h"
+
+int kb_run(const kb_args *a) { return undefined_function(a) }
