@@ -30,13 +30,14 @@ typedef struct policy_run {
   vdit_shield_result result;
 } policy_run;
 
-static void print_number(double x) {
+void shield_print_number(double x) {
   if (isfinite(x)) printf("%.6g", x);
   else printf("null");
 }
 
-static double saving(const vdit_shield_result *r, double standard_pj) {
-  return standard_pj > 0 ? 1 - vdit_sim_report_refresh_pj(&r->report) / standard_pj : 0;
+double shield_saving(const vdit_shield_result *r, double standard_pj) {
+  const double passes = r->passes > 1 ? (double)r->passes : 1; // the report sums every pass
+  return standard_pj > 0 ? 1 - vdit_sim_report_refresh_pj(&r->report) / (passes * standard_pj) : 0;
 }
 
 // Lifetime statistics of a kind over the blocks (seconds): mean, min, max.
@@ -49,15 +50,14 @@ static void lifetimes(const vdit_shield_trace *t, int kind, double out[3]) {
   }
 }
 
-static void print_json_policy(const policy_run *p, double standard_pj) {
-  const vdit_shield_result *r = &p->result;
-  printf("{\"policy\": \"%s\", \"intervals_us\": {", vdit_sim_policy_name(p->policy.kind));
+void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_result *r, double standard_pj) {
+  printf("{\"policy\": \"%s\", \"intervals_us\": {", vdit_sim_policy_name(policy->kind));
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     printf("%s\"%s\": {\"sign_exponent\": %g, \"mantissa\": %g}", c ? ", " : "",
-           vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), p->policy.refresh_interval_s[c][0] * 1e6,
-           p->policy.refresh_interval_s[c][1] * 1e6);
+           vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->refresh_interval_s[c][0] * 1e6,
+           policy->refresh_interval_s[c][1] * 1e6);
   printf("}, \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
-  print_number(saving(r, standard_pj));
+  shield_print_number(shield_saving(r, standard_pj));
   printf(", \"access_pj\": %.6g, \"bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits\": "
          "{\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits_by_tensor\": {",
          r->report.access_pj, (unsigned long long)r->report.bits[0], (unsigned long long)r->report.bits[1],
@@ -69,28 +69,33 @@ static void print_json_policy(const policy_run *p, double standard_pj) {
   printf("}, \"tensor_rel_l1\": {");
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
     printf("%s\"%s\": ", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
-    print_number(r->tensor_rel_l1[k]);
+    shield_print_number(r->tensor_rel_l1[k]);
   }
   printf("}, \"output\": {\"rel_l1\": ");
-  print_number(r->output_rel_l1);
+  shield_print_number(r->output_rel_l1);
   printf(", \"psnr_db\": ");
-  print_number(r->output_psnr_db); // null: identical to the error-free run
+  shield_print_number(r->output_psnr_db); // null: identical to the error-free run
   printf(", \"max_abs_error\": ");
-  print_number(r->output_max_abs_error);
-  printf("}}");
+  shield_print_number(r->output_max_abs_error);
+  printf("}");
+}
+
+static void print_json_policy(const policy_run *p, double standard_pj) {
+  shield_print_policy_json(&p->policy, &p->result, standard_pj);
+  printf("}");
 }
 
 static void print_text_row(const char *name, const policy_run *p, double standard_pj) {
   const vdit_shield_result *r = &p->result;
   printf("%-14s %11.4g %7.2f%% %14llu %12llu %10.3g %10.3g %10.3g %10.3g %11.3g %9.2f\n", name,
-         vdit_sim_report_refresh_pj(&r->report) * 1e-3, 100 * saving(r, standard_pj),
+         vdit_sim_report_refresh_pj(&r->report) * 1e-3, 100 * shield_saving(r, standard_pj),
          (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1],
          r->tensor_rel_l1[0], r->tensor_rel_l1[1], r->tensor_rel_l1[2], r->tensor_rel_l1[3], r->output_rel_l1,
          r->output_psnr_db);
 }
 
 // "100,200,400" into values; the count or -1.
-static int parse_list(const char *text, double *values, int max) {
+int shield_parse_list(const char *text, double *values, int max) {
   int count = 0;
   const char *p = text;
   while (*p) {
@@ -123,7 +128,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   double sweep[64];
   int sweep_count = 0;
   if (flags->sweep) {
-    sweep_count = parse_list(flags->sweep, sweep, 64);
+    sweep_count = shield_parse_list(flags->sweep, sweep, 64);
     if (sweep_count <= 0) return cli_usage_error("shield", hint, "--sweep must be a list of intervals in us like 100,200,400, got '%s'", flags->sweep);
   }
   if (flags->svg && !flags->sweep) return cli_usage_error("shield", hint, "--svg plots the --sweep; give --sweep too");
@@ -164,7 +169,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
     char label_text[64][32];
     const char *labels[64];
     for (int i = 0; i < sweep_count; i++) {
-      x[i] = 100 * saving(&runs[count + i].result, standard_pj);
+      x[i] = 100 * shield_saving(&runs[count + i].result, standard_pj);
       y[i] = runs[count + i].result.output_psnr_db;
       snprintf(label_text[i], sizeof label_text[i], "%g us", sweep[i]);
       labels[i] = label_text[i];
@@ -220,12 +225,12 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
         for (int i = 0; i < sweep_count; i++) {
           const vdit_shield_result *r = &runs[count + i].result;
           printf("%s{\"relaxed_us\": %g, \"refresh_saving\": ", i ? ", " : "", sweep[i]);
-          print_number(saving(r, standard_pj));
+          shield_print_number(shield_saving(r, standard_pj));
           printf(", \"failed_bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"output_rel_l1\": ",
                  (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1]);
-          print_number(r->output_rel_l1);
+          shield_print_number(r->output_rel_l1);
           printf(", \"psnr_db\": ");
-          print_number(r->output_psnr_db);
+          shield_print_number(r->output_psnr_db);
           printf("}");
         }
         printf("]");

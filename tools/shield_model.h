@@ -5,6 +5,7 @@
 #define VDIT_TOOLS_SHIELD_MODEL_H
 
 #include "model_source.h"
+#include "vdit/shield.h"
 #include "vdit/sim.h"
 
 typedef struct shield_model_flags {
@@ -21,5 +22,27 @@ typedef struct shield_model_flags {
 int shield_model_main(const model_source_flags *source, const shield_model_flags *flags,
                       const vdit_sim_policy *policies, int count, const vdit_sim_retention *retention,
                       const vdit_sim_energy_model *energy);
+
+// Shared by the --model and --bundle reports.
+void shield_print_number(double x); // %.6g, or null when not finite
+// 1 - refresh energy of the run / (its passes x standard_pj), standard_pj one pass's standard refresh.
+double shield_saving(const vdit_shield_result *r, double standard_pj);
+// One policy's JSON object without its closing brace (the caller may add fields).
+void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_result *r, double standard_pj);
+// "100,200,400" into values (at most max, each >= 0); the count, or -1.
+int shield_parse_list(const char *text, double *values, int max);
+
+// `vdit shield --bundle`: the policies on a generated clip of a model bundle and on a
+// held-out velocity loss (tools/shield_bundle.c, docs/shield.md).
+typedef struct shield_bundle_flags {
+  const char *path;   // the bundle (file or folder)
+  const char *prompt;
+  int64_t seed, steps, eval_clips, data_seed;
+  double cfg;         // < 0: the bundle's default
+} shield_bundle_flags;
+
+int shield_bundle_main(const shield_bundle_flags *bundle, const shield_model_flags *flags,
+                       const vdit_sim_policy *policies, int count, const vdit_sim_retention *retention,
+                       const vdit_sim_energy_model *energy);
 
 #endif

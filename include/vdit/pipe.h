@@ -45,6 +45,10 @@ typedef struct vdit_generate_options {
   const vdit_attn_method *const *step_methods;
   FILE *progress;       // NULL: no progress display
   double *step_seconds; // NULL, or receives each step's model time (steps entries)
+  // NULL, or hooks for every model call of the sampler: its observe, observe_user, tamper
+  // and tamper_user are copied into each vdit_model_forward's run options (the sampler's
+  // own self-attention methods are kept; `vdit shield --bundle` injects eDRAM failures so).
+  const vdit_model_run_options *hooks;
 } vdit_generate_options;
 
 void vdit_generate_options_default(vdit_generate_options *options);

@@ -36,6 +36,11 @@ static vdit_status model_velocity(void *user, int64_t step, double sigma, const 
   }
   vdit_model_run_options run = {0};
   run.self_attn_methods = r->options->step_methods ? r->options->step_methods[step] : r->methods;
+  const vdit_model_run_options *hooks = r->options->hooks;
+  if (hooks) {
+    run.observe = hooks->observe, run.observe_user = hooks->observe_user;
+    run.tamper = hooks->tamper, run.tamper_user = hooks->tamper_user;
+  }
   VDIT_TRY(vdit_model_forward(&r->bundle->weights, &run, &r->video, &r->timesteps, &r->context, &r->output, NULL));
   const float *out = r->output.data;
   if (r->batch == 2) vdit_pipe_guidance(out, out + n, r->cfg, velocity, n);
