@@ -176,13 +176,13 @@ vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals 
 vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
 set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_capture_random_json
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
-# vdit shield --bundle: the bundled model's clip (1 sampler step) and held-out loss (2 clips x 5 t)
+# vdit shield --bundle: the bundled model's clip (1 sampler step) and held-out loss (2 clips x 5 t); slow (about 40 s of CPU)
 file(GLOB VDIT_SHIELD_WORLD_SOURCES ${PROJECT_SOURCE_DIR}/src/world/*.c)
 if(EXISTS ${PROJECT_SOURCE_DIR}/models/vdit-world-s/model.safetensors AND VDIT_SHIELD_WORLD_SOURCES)
   vdit_cli_test(shield_bundle_json
     "^{\"mode\": \"bundle\", .*\"steps\": 1, \"cfg\": 4, \"clip\": \\[3, 16, 32, 32\\], .*\"held_out\": {\"clips\": 2, .*\"loss_by_bucket\": \\[[0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+\\]}, .*\"policies\": \\[{\"policy\": \"shield\", .*\"refresh_saving\": 0\\.[0-9]+, .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}, .*\"clip\": {\"psnr_db\": ([0-9.]+|null), \"rel_l1\": [0-9.e-]+, \"passes\": 1}, \"held_out\": {\"loss\": [0-9.e-]+, \"change_pct\": [-0-9.e]+, \"max_bucket_change_pct\": [0-9.e-]+, \"passes\": 5, \"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}}}\\], \"sweep\": \\[\\]}"
     shield --bundle ${PROJECT_SOURCE_DIR}/models/vdit-world-s --steps 1 --eval-clips 2 --policy shield --json)
-  set_tests_properties(cli_shield_bundle_json PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
+  set_tests_properties(cli_shield_bundle_json PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1 LABELS "cpu;slow")
 endif()
 vdit_cli_test_fails(shield_bundle_odd_clips "--eval-clips must be even" shield --bundle x --eval-clips 3)
 vdit_cli_test_fails(shield_bundle_and_model "give --model or --bundle, not both" shield --bundle x --model y)
