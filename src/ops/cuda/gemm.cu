@@ -352,6 +352,27 @@ void vdit_ops_cuda_gemm_counts(int device, uint64_t *cublaslt, uint64_t *fallbac
 }
 
 // ---------------------------------------------------------------- linear on rows
+// The GEMM C (m, n) = op(A) op(B) over row operands: m and n from C, k the reduced extent,
+// op() a transpose where asked; the rest of the struct zero (no epilogue, overwrite).
+static ops_cuda_gemm rows_gemm(int trans_a, int trans_b, int64_t k, const ops_rows *a, const ops_rows *b,
+                               const ops_rows *c) {
+  ops_cuda_gemm g;
+  memset(&g, 0, sizeof g);
+  g.trans_a = trans_a;
+  g.trans_b = trans_b;
+  g.m = c->rows;
+  g.n = c->cols;
+  g.k = k;
+  g.a = a->data;
+  g.lda = ops_rows_ld(a);
+  g.b = b->data;
+  g.ldb = ops_rows_ld(b);
+  g.c = c->data;
+  g.c_dtype = c->dtype;
+  g.ldc = ops_rows_ld(c);
+  return g;
+}
+
 // y (N, out) = x (N, in) W^T + b: C = A B^T with A = x (m = N, k = in), B = W (n = out).
 vdit_status vdit_ops_cuda_linear(const char *op, const ops_rows *x, const ops_rows *weight, const ops_rows *bias,
                                  const ops_rows *pre, const ops_rows *y, ops_cuda_epilogue epilogue) {
@@ -360,19 +381,7 @@ vdit_status vdit_ops_cuda_linear(const char *op, const ops_rows *x, const ops_ro
                       vdit_dtype_name(x->dtype), vdit_dtype_name(weight->dtype));
   if (pre && pre->dtype != y->dtype)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: pre must have y's dtype", op);
-  ops_cuda_gemm g;
-  memset(&g, 0, sizeof g);
-  g.trans_b = 1;
-  g.m = y->rows;
-  g.n = y->cols;
-  g.k = x->cols;
-  g.a = x->data;
-  g.lda = ops_rows_ld(x);
-  g.b = weight->data;
-  g.ldb = ops_rows_ld(weight);
-  g.c = y->data;
-  g.c_dtype = y->dtype;
-  g.ldc = ops_rows_ld(y);
+  ops_cuda_gemm g = rows_gemm(0, 1, x->cols, x, weight, y);
   g.epilogue = epilogue;
   g.bias = bias ? bias->data : NULL;
   g.bias_dtype = bias ? bias->dtype : VDIT_DTYPE_F32;
@@ -391,35 +400,12 @@ vdit_status vdit_ops_cuda_linear_backward(const char *op, const ops_rows *x, con
     VDIT_TRY(vdit_ops_cuda_column_sums(op, dy, NULL, NULL, dy->rows, dbias, accumulate));
   }
   if (dx) { // dx (N, in) = dy (N, out) W (out, in)
-    ops_cuda_gemm g;
-    memset(&g, 0, sizeof g);
-    g.m = dx->rows;
-    g.n = dx->cols;
-    g.k = dy->cols;
-    g.a = dy->data;
-    g.lda = ops_rows_ld(dy);
-    g.b = weight->data;
-    g.ldb = ops_rows_ld(weight);
-    g.c = dx->data;
-    g.c_dtype = dx->dtype;
-    g.ldc = ops_rows_ld(dx);
+    ops_cuda_gemm g = rows_gemm(0, 0, dy->cols, dy, weight, dx);
     g.accumulate = accumulate;
     VDIT_TRY(vdit_ops_cuda_gemm(op, dx->device.index, &g));
   }
   if (dweight) { // dW (out, in) = dy^T (out, N) x (N, in)
-    ops_cuda_gemm g;
-    memset(&g, 0, sizeof g);
-    g.trans_a = 1;
-    g.m = dweight->rows;
-    g.n = dweight->cols;
-    g.k = dy->rows;
-    g.a = dy->data;
-    g.lda = ops_rows_ld(dy);
-    g.b = x->data;
-    g.ldb = ops_rows_ld(x);
-    g.c = dweight->data;
-    g.c_dtype = dweight->dtype;
-    g.ldc = ops_rows_ld(dweight);
+    ops_cuda_gemm g = rows_gemm(1, 0, dy->rows, dy, x, dweight);
     g.accumulate = accumulate;
     VDIT_TRY(vdit_ops_cuda_gemm(op, dweight->device.index, &g));
   }
@@ -430,18 +416,7 @@ vdit_status vdit_ops_cuda_linear_dgelu(const char *op, const ops_rows *weight, c
                                        const ops_rows *dx) {
   if (dy->dtype != VDIT_DTYPE_BF16 || weight->dtype != VDIT_DTYPE_BF16 || pre->dtype != dx->dtype)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "%s: the CUDA GEMM takes bf16 dy and weight, pre of dx's dtype", op);
-  ops_cuda_gemm g;
-  memset(&g, 0, sizeof g);
-  g.m = dx->rows;
-  g.n = dx->cols;
-  g.k = dy->cols;
-  g.a = dy->data;
-  g.lda = ops_rows_ld(dy);
-  g.b = weight->data;
-  g.ldb = ops_rows_ld(weight);
-  g.c = dx->data;
-  g.c_dtype = dx->dtype;
-  g.ldc = ops_rows_ld(dx);
+  ops_cuda_gemm g = rows_gemm(0, 0, dy->cols, dy, weight, dx);
   g.dgelu_pre = pre->data;
   g.ld_pre = ops_rows_ld(pre);
   return vdit_ops_cuda_gemm(op, dx->device.index, &g);
