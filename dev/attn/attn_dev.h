@@ -63,6 +63,12 @@ cudaError_t attn_bwd_v2(const attn_params *p, cudaStream_t stream);
 size_t attn_bwd_v2_workspace_bytes(const attn_params *p);
 const char *attn_bwd_v2_variant_name(int D, int variant);
 
+// Version 3 forward: TMA producer warpgroup + two consumer warpgroups (setmaxnreg, mbarrier
+// stages, in-warpgroup S/PV overlap, optional ping-pong) for D = 64 and 128 with 16-byte aligned
+// strides; everything else runs version 2 (variant 0 only).
+cudaError_t attn_fwd_v3(const attn_params *p, cudaStream_t stream);
+const char *attn_fwd_v3_variant_name(int D, int variant);
+
 // Shared backward steps (bwd_v1.cu): Delta and dQ_acc = 0; dQ = scale * dQ_acc.
 cudaError_t attn_bwd_pre_launch(const attn_params *p, float *delta, float *dq_acc, int dpad, cudaStream_t stream);
 cudaError_t attn_bwd_dq_launch(const attn_params *p, const float *dq_acc, int dpad, cudaStream_t stream);

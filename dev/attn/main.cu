@@ -41,6 +41,7 @@ typedef struct version {
 static const version versions[] = {
     {"v1", attn_fwd_v1, attn_bwd_v1, attn_bwd_v1_workspace_bytes, attn_fwd_v1_variant_name, attn_bwd_v1_variant_name},
     {"v2", attn_fwd_v2, attn_bwd_v2, attn_bwd_v2_workspace_bytes, attn_fwd_v2_variant_name, attn_bwd_v2_variant_name},
+    {"v3", attn_fwd_v3, NULL, NULL, attn_fwd_v3_variant_name, NULL},
 };
 static const int n_versions = (int)(sizeof versions / sizeof versions[0]);
 
@@ -613,9 +614,11 @@ typedef struct bench_entry {
 static const bench_entry bench_plan[] = {
     {0, 0, 2, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BHSD}, {1, 0, 1, LAYOUT_BHSD}, {1, 0, 0, LAYOUT_BSHD},
     {0, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BHSD}, {1, 1, 0, LAYOUT_BSHD}, {1, 1, 1, LAYOUT_BHSD},
+    {2, 0, 0, LAYOUT_BHSD}, {2, 0, 1, LAYOUT_BHSD}, {2, 0, 2, LAYOUT_BHSD}, {2, 0, 0, LAYOUT_BSHD},
 };
 
-static int bench(FILE *json, int reps) {
+// quick: forward only, versions 2 and 3, shapes 0 and 2 (a short device call)
+static int bench(FILE *json, int reps, int quick) {
   cudaDeviceProp prop;
   CK(cudaGetDeviceProperties(&prop, 0));
   int fails = 0;
@@ -624,6 +627,7 @@ static int bench(FILE *json, int reps) {
   printf("%-22s %-4s %-6s %-20s %-8s %9s %9s %8s %s\n", "shape", "dir", "ver", "variant", "layout", "ms_med", "ms_min", "TFLOP/s", "spot");
   for (size_t si = 0; si < sizeof bench_shapes / sizeof bench_shapes[0]; si++) {
     const bshape sh = bench_shapes[si];
+    if (quick && si == 1) continue;
     for (int layout = LAYOUT_BHSD; layout >= LAYOUT_BSHD; layout--) {
       tdesc t = make_desc(layout, sh.B, sh.S, sh.H, sh.D);
       uint16_t *buf[8];
@@ -659,6 +663,7 @@ static int bench(FILE *json, int reps) {
       for (size_t pi = 0; pi < sizeof bench_plan / sizeof bench_plan[0]; pi++) {
         const bench_entry *be = &bench_plan[pi];
         if (be->layout != layout) continue;
+        if (quick && (be->dir == 1 || be->version == 0)) continue;
         const version *ver = &versions[be->version];
         const int dir = be->dir, var = be->variant;
         {
@@ -772,13 +777,14 @@ static void diag(int D) {
 int main(int argc, char **argv) {
   const char *mode = argc > 1 ? argv[1] : "all";
   const char *json_path = NULL, *log_path = NULL;
-  int reps = 20;
+  int reps = 20, quick = 0;
   for (int i = 2; i < argc; i++) {
     if (!strcmp(argv[i], "--json") && i + 1 < argc) json_path = argv[++i];
     else if (!strcmp(argv[i], "--log") && i + 1 < argc) log_path = argv[++i];
     else if (!strcmp(argv[i], "--reps") && i + 1 < argc) reps = atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--quick")) quick = 1;
     else {
-      fprintf(stderr, "usage: attn_dev [validate|bench|all|diag] [--json FILE] [--log FILE] [--reps N]\n");
+      fprintf(stderr, "usage: attn_dev [validate|bench|all|diag] [--json FILE] [--log FILE] [--reps N] [--quick]\n");
       return 2;
     }
   }
@@ -808,7 +814,7 @@ int main(int argc, char **argv) {
       fprintf(stderr, "cannot open %s\n", json_path);
       return 2;
     }
-    failed += bench(json, reps);
+    failed += bench(json, reps, quick);
     if (json != stdout) fclose(json);
   }
   return failed ? 1 : 0;

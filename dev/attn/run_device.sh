@@ -33,7 +33,7 @@ cat bin/*.resources.txt 2>/dev/null | c++filt > bin/resources.txt
 timeout 30 ./bin/attn_dev diag > "$OUT/diag.txt" 2>&1
 drc=$?
 if [ $drc -ne 0 ]; then echo "== diag exit $drc"; tail -40 "$OUT/diag.txt"; [ $drc -eq 124 ] && exit 1; fi
-timeout 200 ./bin/attn_dev validate --log "$OUT/validate.log" > "$OUT/validate.out" 2>&1
+timeout "${VALIDATE_TIMEOUT:-150}" ./bin/attn_dev validate --log "$OUT/validate.log" > "$OUT/validate.out" 2>&1
 echo "validate exit $?" >> "$OUT/validate.out"
 cat "$OUT/validate.out" >> "$OUT/validate.log"
 rm -f "$OUT/validate.out"
@@ -45,9 +45,13 @@ if ! grep -q "validate exit 0" "$OUT/validate.log" && [ "${FORCE_BENCH:-0}" != 1
   head -80 "$OUT/diag.txt"
   exit 1
 fi
-timeout 240 ./bin/attn_dev bench --json "$OUT/ours.json" --reps "$REPS" > "$OUT/bench.log" 2>&1
+# QUICK=1: forward only, versions 2 and 3, shapes (1,12,32760,128) and (2,24,8192,64), peers on those
+QFLAG=""; PSHAPES="1,12,32760,128 1,40,32760,128 2,24,8192,64"
+if [ "${QUICK:-0}" = 1 ]; then QFLAG="--quick"; PSHAPES="1,12,32760,128 2,24,8192,64"; fi
+timeout 240 ./bin/attn_dev bench --json "$OUT/ours.json" --reps "$REPS" $QFLAG > "$OUT/bench.log" 2>&1
 echo "bench exit $?" >> "$OUT/bench.log"
-PYTHONUNBUFFERED=1 timeout 200 python3 "$ROOT/bench/attn_peer.py" --json "$OUT/peer.json" --reps "$REPS" >> "$OUT/bench.log" 2>&1
+# shellcheck disable=SC2086
+PYTHONUNBUFFERED=1 timeout 200 python3 "$ROOT/bench/attn_peer.py" --json "$OUT/peer.json" --reps "$REPS" --shapes $PSHAPES >> "$OUT/bench.log" 2>&1
 echo "peer exit $?" >> "$OUT/bench.log"
 
 python3 summarize.py "$OUT/ours.json" "$OUT/peer.json" > "$OUT/summary.txt" 2>&1
