@@ -11,9 +11,11 @@
 //
 // Paths (src/attn/cuda/, see docs/attention.md):
 //   forward   D = 64 or 128 with 16-byte aligned bases and 8-element strides: Hopper wgmma,
-//             two consumer warpgroups over 128 queries, 128-key tiles in 2 cp.async stages
-//             (attn_forward_wgmma.cu); anything else: mma.sync m16n8k16 with element loads and
-//             the head dim padded to 64, 128 or 256 (attn_forward_mma.cu).
+//             two warpgroups over 128 queries, 128-key tiles by TMA in 3 mbarrier stages with
+//             the softmax overlapped with the tensor cores (attn_forward_tma.cu; version 2's
+//             cp.async kernel, attn_forward_wgmma.cu, if the driver refuses a tensor map);
+//             anything else: mma.sync m16n8k16 with element loads and the head dim padded to
+//             64, 128 or 256 (attn_forward_mma.cu).
 //   backward  a preprocess (Delta = rowsum(dO * O), dQ accumulator = 0), a main kernel over
 //             128-key blocks (wgmma for D = 64/128 aligned, attn_backward_wgmma.cu; else the
 //             mma.sync generic path, attn_backward_mma.cu) that keeps dK, dV in registers and
@@ -108,6 +110,10 @@ int vdit_attn_cuda_forward_wgmma_fits(const vdit_attn_cuda_params *p);
 int vdit_attn_cuda_backward_wgmma_fits(const vdit_attn_cuda_params *p);
 int vdit_attn_cuda_padded_head_dim(int head_dim); // 64, 128 or 256
 cudaError_t vdit_attn_cuda_forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream);
+// Version 3 (TMA, overlapped softmax; attn_forward_tma.cu), tried first by the wgmma launcher:
+// cudaErrorNotSupported when the driver refuses a tensor map (the caller then runs version 2).
+int vdit_attn_cuda_forward_tma_fits(const vdit_attn_cuda_params *p);
+cudaError_t vdit_attn_cuda_forward_tma(const vdit_attn_cuda_params *p, cudaStream_t stream);
 cudaError_t vdit_attn_cuda_forward_mma(const vdit_attn_cuda_params *p, cudaStream_t stream);
 // delta: (B, H, Sq) fp32; dq_acc: (B, H, Sq, dpad) fp32, dpad = D on the wgmma path
 cudaError_t vdit_attn_cuda_backward_preprocess(const vdit_attn_cuda_params *p, float *delta, float *dq_acc, int dpad,

@@ -1,4 +1,6 @@
 // Dense attention forward on Hopper: wgmma (the kernel lab's version 2, dev/attn/fwd_v2.cu).
+// The launcher first tries version 3 (attn_forward_tma.cu), which covers everything this kernel
+// does; this one runs only when the driver refuses a tensor map for version 3.
 //
 // One block of two warpgroups computes BM = 128 query rows of one (batch, head); warpgroup w
 // owns rows 64w..64w+63. Per key tile of BN keys:
@@ -293,6 +295,10 @@ template <typename T> static cudaError_t forward_wgmma(const vdit_attn_cuda_para
 }
 
 extern "C" cudaError_t vdit_attn_cuda_forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
+  if (vdit_attn_cuda_forward_tma_fits(p)) { // version 3 where it applies
+    const cudaError_t err = vdit_attn_cuda_forward_tma(p, stream);
+    if (err != cudaErrorNotSupported) return err;
+  }
   if (p->dtype == VDIT_DTYPE_BF16) return forward_wgmma<__nv_bfloat16>(p, stream);
   return forward_wgmma<__half>(p, stream);
 }
