@@ -221,6 +221,8 @@ vdit_cli_test_fails(generate_bad_extension "-o clip.mp4: the file must end in .g
 vdit_cli_test_fails(generate_no_model "^vdit generate: i/o error: no model at [^\n]*nowhere \\(train one"
                     generate red --model ${VDIT_CLI_TMP}/nowhere)
 vdit_cli_test_fails(generate_bad_attn "unknown attention method 'sparse'" generate red --attn sparse)
+vdit_cli_test_fails(generate_bad_attn_param "attention method 'sparge\\(topk=2\\)': topk must be a fraction in \\[0, 1\\], got '2'"
+                    generate red --attn "sparge(topk=2)")
 if(VDIT_CLI_WORLD_SOURCES)
   vdit_cli_test(generate_tiny "wrote [^\n]*cli_tiny.gif: 2 frames of 8x8, \"red square moves left\", seed 3, in [0-9.]+ s"
                 generate "red square moves left" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --seed 3
@@ -230,9 +232,17 @@ else()
                       --model ${VDIT_CLI_TMP}/cli_tiny.safetensors -o ${VDIT_CLI_TMP}/cli_tiny.gif)
 endif()
 set_tests_properties(cli_generate_tiny PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+# a policy with parameters and per-step rules runs (the tiny model: one key block, so any mask is full)
+vdit_cli_test(generate_tiny_sparge "wrote [^\n]*cli_tiny_sparge.gif: 2 frames of 8x8"
+              generate "red square moves left" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --seed 3
+              --attn "sparge(rule=hybrid,topk=0.05,topp=0.9):steps=1-" -o ${VDIT_CLI_TMP}/cli_tiny_sparge.gif)
+set_tests_properties(cli_generate_tiny_sparge PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+if(NOT VDIT_CLI_WORLD_SOURCES)
+  set_tests_properties(cli_generate_tiny_sparge PROPERTIES DISABLED TRUE)
+endif()
 # The tiny model's runs on one thread: on a busy machine OpenMP's barriers between its many
 # tiny parallel regions cost 20x the work.
-set_tests_properties(cli_train_squares cli_train_resume cli_generate_tiny cli_generate_unknown_word
+set_tests_properties(cli_train_squares cli_train_resume cli_generate_tiny cli_generate_tiny_sparge cli_generate_unknown_word
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
 
 # vdit world: one clip of the procedural world, its caption and cameras

@@ -24,7 +24,7 @@
 #endif
 
 typedef struct model_flags {
-  const char *config, *save;
+  const char *config, *save, *attn;
   int64_t batch, frames, height, width, text_tokens, reps, warmup, seed, timestep;
   int json, no_split, profile;
 } model_flags;
@@ -90,11 +90,11 @@ static const char *const gemm_call_names[4] = {"linear_d_d", "ffn_in_gelu", "ffn
 
 // (B, S, H * d) tensors seen as (B, S, H, d) (bhsd 0), or as (B, H, S, d) (bhsd 1: the same
 // memory read in the other layout, for timing only).
-static vdit_status attention(const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
-                             vdit_tensor *lse, int64_t heads, int bhsd) {
+static vdit_status attention(const vdit_attn_method_config *method, const vdit_tensor *q, const vdit_tensor *k,
+                             const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse, int64_t heads, int bhsd) {
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
-  config.method = VDIT_ATTN_DENSE;
+  vdit_attn_config_set_method(&config, method);
   config.layout = bhsd ? VDIT_ATTN_LAYOUT_BHSD : VDIT_ATTN_LAYOUT_BSHD;
   vdit_tensor qh = *q, kh = *k, vh = *v, oh = *o;
   vdit_tensor *all[] = {&qh, &kh, &vh, &oh};
@@ -111,9 +111,11 @@ static vdit_status attention(const vdit_tensor *q, const vdit_tensor *k, const v
   return status;
 }
 
-// The block's GEMMs and attention calls alone, at the step's shapes, with block 0's weights.
-static vdit_status replay_split(const vdit_model_weights *w, int64_t B, int64_t L, int64_t S, int64_t reps,
-                                vdit_gpu_timer *timer, split_times *out) {
+// The block's GEMMs and attention calls alone, at the step's shapes, with block 0's weights
+// and block 0's self-attention method (cross-attention is dense, as in the model).
+static vdit_status replay_split(const vdit_model_weights *w, const vdit_attn_method_config *self_method, int64_t B,
+                                int64_t L, int64_t S, int64_t reps, vdit_gpu_timer *timer, split_times *out) {
+  const vdit_attn_method_config dense = vdit_attn_method_defaults(VDIT_ATTN_DENSE);
   const vdit_model_config *cfg = &w->config;
   const vdit_model_block_weights *bw = &w->blocks[0];
   const int64_t D = cfg->dim;
@@ -148,8 +150,8 @@ static vdit_status replay_split(const vdit_model_weights *w, int64_t B, int64_t 
     if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
     if (r >= 0) gemm[r] = seconds * 1e3;
     if (status == VDIT_OK) status = vdit_gpu_timer_start(timer);
-    if (status == VDIT_OK) status = attention(&q, &k, &v, &y, &lse, cfg->heads, 0);
-    if (status == VDIT_OK) status = attention(&q, &k2, &v2, &y, &lse, cfg->heads, 0);
+    if (status == VDIT_OK) status = attention(self_method, &q, &k, &v, &y, &lse, cfg->heads, 0);
+    if (status == VDIT_OK) status = attention(&dense, &q, &k2, &v2, &y, &lse, cfg->heads, 0);
     if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
     if (r >= 0) attn[r] = seconds * 1e3;
     for (int c = 0; c < 4; c++) {
@@ -165,7 +167,7 @@ static vdit_status replay_split(const vdit_model_weights *w, int64_t B, int64_t 
     }
     for (int bhsd = 0; bhsd < 2; bhsd++) {
       if (status == VDIT_OK) status = vdit_gpu_timer_start(timer);
-      if (status == VDIT_OK) status = attention(&q, &k, &v, &y, &lse, cfg->heads, bhsd);
+      if (status == VDIT_OK) status = attention(self_method, &q, &k, &v, &y, &lse, cfg->heads, bhsd);
       if (status == VDIT_OK) status = vdit_gpu_timer_stop(timer, &seconds);
       if (r >= 0) (bhsd ? self_bhsd : self_bshd)[r] = seconds * 1e3;
     }
@@ -270,13 +272,14 @@ static vdit_status profile_observe(void *user, const char *name, const vdit_tens
 
 // One profiled step; prints each segment's total over the step (JSON object when json).
 static vdit_status run_profile(const vdit_model_weights *w, const vdit_tensor *video, const vdit_tensor *timesteps,
-                               const vdit_tensor *context, vdit_tensor *output, vdit_model_state *state, int json) {
+                               const vdit_tensor *context, vdit_tensor *output, vdit_model_state *state,
+                               const vdit_attn_method_config *methods, int json) {
   profile *p = calloc(1, sizeof *p);
   if (!p) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench model: no memory");
   for (int i = 0; i < PROFILE_MAX_EVENTS; i++) cudaEventCreate(&p->events[i]);
   cudaEvent_t start;
   cudaEventCreate(&start);
-  vdit_model_run_options run = {.observe = profile_observe, .observe_user = p, .no_grad = 1};
+  vdit_model_run_options run = {.self_attn = methods, .observe = profile_observe, .observe_user = p, .no_grad = 1};
   cudaEventRecord(start, 0);
   vdit_status status = vdit_model_forward(w, &run, video, timesteps, context, output, state);
   if (status == VDIT_OK) status = vdit_device_synchronize(VDIT_CUDA(0));
@@ -312,7 +315,7 @@ static vdit_status run_profile(const vdit_model_weights *w, const vdit_tensor *v
 
 int cli_bench_model(int argc, char **argv) {
   static const cli_command command = {"bench model", NULL, "vdit bench model [options]", NULL};
-  model_flags f = {"wan2.1-1.3b", NULL, 1, 81, 480, 832, 512, 10, 3, 1, 500, 0, 0, 0};
+  model_flags f = {"wan2.1-1.3b", NULL, "dense", 1, 81, 480, 832, 512, 10, 3, 1, 500, 0, 0, 0};
   const cli_option options[] = {
       {"config", CLI_STRING, &f.config, "NAME", "model preset: wan2.1-1.3b or wan2.1-14b (default wan2.1-1.3b)"},
       {"batch", CLI_INT, &f.batch, "B", "batch (default 1)"},
@@ -324,6 +327,7 @@ int cli_bench_model(int argc, char **argv) {
       {"warmup", CLI_INT, &f.warmup, "N", "untimed steps first (default 3)"},
       {"seed", CLI_INT, &f.seed, "N", "Philox seed of the weights and inputs (default 1)"},
       {"timestep", CLI_INT, &f.timestep, "T", "diffusion timestep (default 500)"},
+      {"attn", CLI_STRING, &f.attn, "POLICY", "self-attention policy of step 0, e.g. 'sparge(topk=0.1)' or 'sage' (default dense; docs/model.md)"},
       {"save", CLI_STRING, &f.save, "DIR", "write weights, inputs, output and config.json for bench/model_peer.py"},
       {"no-split", CLI_FLAG, &f.no_split, NULL, "skip the GEMM / attention replay"},
       {"profile", CLI_FLAG, &f.profile, NULL, "only print the time between the named activations of one step"},
@@ -339,11 +343,18 @@ int cli_bench_model(int argc, char **argv) {
   if (code >= 0) return code;
   if (f.reps < 1 || f.warmup < 0 || f.batch < 1 || f.frames < 1 || f.height < 8 || f.width < 8 || f.text_tokens < 1)
     return cli_usage_error("bench model", "see 'vdit bench model --help'", "sizes and --reps must be positive");
+  vdit_model_attn_policy policy;
+  if (vdit_model_attn_policy_load(f.attn, &policy) != VDIT_OK)
+    return cli_usage_error("bench model", "see 'vdit bench model --help'", "%s", vdit_last_error());
+  char policy_text[512];
+  vdit_model_attn_policy_describe(&policy, policy_text, sizeof policy_text);
 #ifndef VDIT_HAVE_CUDA
   return cli_usage_error("bench model", "build with CUDA", "this build has no CUDA backend");
 #else
   vdit_model_config cfg;
   if (vdit_model_config_preset(f.config, &cfg) != VDIT_OK) return cli_report_failure("bench model", 1);
+  if (vdit_model_attn_policy_check(&policy, cfg.layers) != VDIT_OK)
+    return cli_usage_error("bench model", "see 'vdit bench model --help'", "%s", vdit_last_error());
   const int64_t B = f.batch, T = (f.frames - 1) / 4 + 1, Hl = f.height / 8, Wl = f.width / 8, S = f.text_tokens;
   const int64_t L = (T / cfg.patch[0]) * (Hl / cfg.patch[1]) * (Wl / cfg.patch[2]);
   vdit_status status = vdit_device_check(VDIT_CUDA(0));
@@ -378,11 +389,14 @@ int cli_bench_model(int argc, char **argv) {
                                            (Hl / cfg.patch[1]) * cfg.patch[1], (Wl / cfg.patch[2]) * cfg.patch[2]});
   if (status == VDIT_OK) status = vdit_model_state_create(&state);
   if (status == VDIT_OK) status = vdit_gpu_timer_init(&timer, 0, 0);
-  vdit_model_run_options run = {.no_grad = 1};
+  vdit_attn_method_config *methods = calloc((size_t)cfg.layers, sizeof *methods);
+  if (status == VDIT_OK && !methods) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench model: no memory");
+  if (status == VDIT_OK) vdit_model_attn_policy_fill(&policy, cfg.layers, 0, methods);
+  vdit_model_run_options run = {.self_attn = methods, .no_grad = 1};
   if (status == VDIT_OK && f.profile) {
     for (int i = 0; status == VDIT_OK && i < 2; i++) // a warm-up, then the profiled step
       status = vdit_model_forward(&w, &run, &video, &timesteps, &context, &output, state);
-    if (status == VDIT_OK) status = run_profile(&w, &video, &timesteps, &context, &output, state, f.json);
+    if (status == VDIT_OK) status = run_profile(&w, &video, &timesteps, &context, &output, state, methods, f.json);
     if (status != VDIT_OK) return cli_report_failure("bench model", status);
     free(times);
     return CLI_EXIT_OK; // the process exit releases the rest
@@ -401,11 +415,12 @@ int cli_bench_model(int argc, char **argv) {
   const double state_gib = state ? (double)vdit_model_state_bytes(state) / (double)(1 << 30) : 0;
   split_times split;
   memset(&split, 0, sizeof split);
-  if (status == VDIT_OK && !f.no_split) status = replay_split(&w, B, L, S, f.reps, &timer, &split);
+  if (status == VDIT_OK && !f.no_split) status = replay_split(&w, &methods[0], B, L, S, f.reps, &timer, &split);
   if (status == VDIT_OK && f.save) status = save_all(f.save, &w, &video, &timesteps, &context, &output);
   if (status != VDIT_OK) {
     int rc = cli_report_failure("bench model", status);
     free(times);
+    free(methods);
     return rc;
   }
   const double ms = median_of(times, f.reps), min_ms = times[0];
@@ -417,6 +432,8 @@ int cli_bench_model(int argc, char **argv) {
     cli_print_json_string(f.config);
     printf(", \"gpu\": ");
     cli_print_json_string(gpu);
+    printf(", \"attention\": ");
+    cli_print_json_string(policy_text);
     printf(", \"batch\": %" PRId64 ", \"frames\": %" PRId64 ", \"height\": %" PRId64 ", \"width\": %" PRId64
            ", \"latent\": [%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "], \"tokens\": %" PRId64
            ", \"text_tokens\": %" PRId64 ", \"reps\": %" PRId64 ", \"warmup\": %" PRId64
@@ -438,8 +455,8 @@ int cli_bench_model(int argc, char **argv) {
     printf(", \"timer\": \"cuda events, median\"}\n");
   } else {
     printf("bench model: %s, latent (%" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 ", %" PRId64 "), %" PRId64
-           " tokens, %" PRId64 " text tokens, bf16, %s\n",
-           f.config, B, cfg.in_channels, T, Hl, Wl, L, S, gpu);
+           " tokens, %" PRId64 " text tokens, bf16, attention %s, %s\n",
+           f.config, B, cfg.in_channels, T, Hl, Wl, L, S, policy_text, gpu);
     printf("step        %10.2f ms (median of %" PRId64 ", min %.2f)\n", ms, f.reps, min_ms);
     if (!f.no_split)
       printf("  gemm      %10.2f ms\n  attention %10.2f ms (one self-attention call: %.2f ms as (B, S, H, D), %.2f "
@@ -449,6 +466,7 @@ int cli_bench_model(int argc, char **argv) {
     printf("peak memory %10.3f GiB (weights %.3f, state %.3f)\n", peak_gib, weights_gib, state_gib);
   }
   free(times);
+  free(methods);
   vdit_gpu_timer_free(&timer);
   vdit_model_state_free(state);
   vdit_tensor_free(&video);

@@ -75,14 +75,14 @@ static int run_capture(int argc, char **argv) {
     if (layers[i] >= w.config.layers)
       status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "--layers names block %" PRId64 " but the model has %" PRId64 " (0..%" PRId64 ")",
                           layers[i], w.config.layers, w.config.layers - 1);
-  vdit_attn_method *methods = malloc((size_t)w.config.layers * sizeof *methods);
+  vdit_attn_method_config *methods = malloc((size_t)w.config.layers * sizeof *methods);
   if (status == VDIT_OK && !methods) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory");
   vdit_model_capture *capture = NULL;
   if (status == VDIT_OK) status = vdit_model_capture_create(layer_count ? layers : NULL, (size_t)layer_count, &capture);
   double seconds = 0;
   if (status == VDIT_OK) {
     vdit_model_attn_policy_fill(&policy, w.config.layers, step, methods);
-    vdit_model_run_options run = {.self_attn_methods = methods, .observe = vdit_model_capture_observe, .observe_user = capture};
+    vdit_model_run_options run = {.self_attn = methods, .observe = vdit_model_capture_observe, .observe_user = capture};
     double start = vdit_time_seconds();
     status = vdit_model_forward(&w, &run, &in.video, &in.timesteps, &in.context, &in.output, NULL);
     seconds = vdit_time_seconds() - start;

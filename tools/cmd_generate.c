@@ -46,7 +46,7 @@ static int run(int argc, char **argv) {
       {"steps", CLI_INT, &steps, "N", "Euler steps (default: the model's, 20 for vdit-world-s)"},
       {"cfg", CLI_DOUBLE, &cfg, "X", "classifier-free guidance scale; 1 turns it off (default: the model's)"},
       {"shift", CLI_DOUBLE, &shift, "X", "timestep shift (default: the model's)"},
-      {"attn", CLI_STRING, &attn, "METHOD", "self-attention method of every block (default dense)"},
+      {"attn", CLI_STRING, &attn, "POLICY", "self-attention method per block and step: 'sage', 'sparge(topk=0.2)', 'sparge:steps=4-;dense' or a .json file (default dense; docs/model.md)"},
       {"quiet", CLI_FLAG, &quiet, NULL, "no progress line"},
       {"json", CLI_FLAG, &json, NULL, "print one JSON object (output, seconds, per-step model times)"},
   };
@@ -74,8 +74,10 @@ static int run(int argc, char **argv) {
     return cli_usage_error("generate", hint, "-o %s: the file must end in .gif, .png or .y4m", output);
   vdit_generate_options generate;
   vdit_generate_options_default(&generate);
-  vdit_status parsed = vdit_attn_method_parse(attn, &generate.method);
-  if (parsed != VDIT_OK) return cli_report_failure("generate", parsed);
+  vdit_model_attn_policy attention;
+  vdit_status parsed = vdit_model_attn_policy_load(attn, &attention);
+  if (parsed != VDIT_OK) return cli_usage_error("generate", hint, "%s", vdit_last_error());
+  generate.attention = &attention;
   generate.prompt = positional[0];
   generate.seed = (uint64_t)seed;
   generate.steps = steps;

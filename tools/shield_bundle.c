@@ -67,7 +67,7 @@ static vdit_status run_held_out(void *user, const vdit_model_run_options *hooks,
         ((float *)h->timesteps.data)[b] = 1000.0f * t;
       }
       vdit_model_run_options options = *hooks;
-      options.self_attn_methods = NULL; // dense
+      options.self_attn = NULL; // dense
       status = vdit_model_forward(&h->bundle->weights, &options, &h->video, &h->timesteps, &h->context, &h->output, NULL);
       const float *out = h->output.data;
       double sum = 0;

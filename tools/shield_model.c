@@ -14,13 +14,13 @@
 typedef struct forward_workload {
   const vdit_model_weights *weights;
   const model_run_inputs *inputs;
-  const vdit_attn_method *methods;
+  const vdit_attn_method_config *methods;
 } forward_workload;
 
 static vdit_status run_forward(void *user, const vdit_model_run_options *hooks, vdit_tensor *output) {
   const forward_workload *f = user;
   vdit_model_run_options options = *hooks;
-  options.self_attn_methods = f->methods;
+  options.self_attn = f->methods;
   return vdit_model_forward(f->weights, &options, &f->inputs->video, &f->inputs->timesteps, &f->inputs->context,
                             output, NULL);
 }
@@ -140,7 +140,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   model_run_inputs in;
   int code = model_source_open("shield", hint, source, &w, &in);
   if (code >= 0) return code;
-  vdit_attn_method *methods = malloc((size_t)w.config.layers * sizeof *methods);
+  vdit_attn_method_config *methods = malloc((size_t)w.config.layers * sizeof *methods);
   vdit_tensor reference = {0};
   vdit_shield_trace trace = {0};
   policy_run *runs = calloc((size_t)(count + sweep_count), sizeof *runs);

@@ -181,6 +181,31 @@ typedef struct vdit_attn_config {
   vdit_attn_sparge_config sparge;       // VDIT_ATTN_SPARGE
 } vdit_attn_config;
 
+// A method with its parameters: the part of vdit_attn_config that does not depend on the
+// tensors, as a model block or an attention-policy rule holds it. Text form (policies,
+// `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
+//   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
+//   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1
+// e.g. "sparge(topk=0.1)", "sage(pv=half)". Keys not given keep vdit_attn_method_defaults.
+typedef struct vdit_attn_method_config {
+  vdit_attn_method method;
+  vdit_attn_sage_options sage;     // VDIT_ATTN_SAGE
+  vdit_attn_sparge_config sparge;  // VDIT_ATTN_SPARGE (per_head stays NULL here)
+} vdit_attn_method_config;
+
+// The defaults of a method: sage per-block scales with FP8 P V (the zeroed options); sparge
+// the Top-k rule keeping a tenth of the key blocks per row (90% sparsity), theta 0, no PV
+// threshold, no sink. Dense and block have no parameters.
+vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method);
+// Parses the text form into *config; VDIT_ERROR_INVALID_ARGUMENT with one line naming the
+// fault (unknown key, a value out of range, a key the method does not have).
+vdit_status vdit_attn_method_config_parse(const char *text, vdit_attn_method_config *config);
+// The text form, parameters that differ from the defaults only ("sparge(topk=0.05)");
+// truncated to `size`.
+char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, char *buffer, size_t size);
+// config's method, sage and sparge fields set from `method` (the rest untouched).
+void vdit_attn_config_set_method(vdit_attn_config *config, const vdit_attn_method_config *method);
+
 typedef struct vdit_attn_shape {
   int64_t batch, heads, seq_q, seq_k, head_dim;
 } vdit_attn_shape;

@@ -204,10 +204,10 @@ typedef vdit_status (*vdit_model_observer)(void *user, const char *name, const v
 typedef vdit_status (*vdit_model_tamper)(void *user, const char *name, vdit_tensor *tensor);
 
 typedef struct vdit_model_run_options {
-  // Self-attention method of each block (config.layers entries), or NULL: dense everywhere.
-  // A pipeline passes another array at another step for a per-step policy. Cross-attention
-  // (few text keys) is always dense.
-  const vdit_attn_method *self_attn_methods;
+  // Self-attention method and its parameters for each block (config.layers entries), or
+  // NULL: dense everywhere. A pipeline passes another array at another step for a per-step
+  // policy (vdit_model_attn_policy_fill). Cross-attention (few text keys) is always dense.
+  const vdit_attn_method_config *self_attn;
   // With a state: keep only each block's input and recompute the block during the backward.
   // A block saves 17 B L D + 2 B L D_ff floats (+ small terms); recompute keeps one such set
   // plus layers + 1 block inputs.
@@ -271,11 +271,12 @@ vdit_status vdit_model_backward(const vdit_model_weights *weights, const vdit_mo
 // "Attention policy"). A compact spec: rules separated by ';', the first whose conditions
 // hold for (layer, step) wins, and a (layer, step) no rule matches is dense:
 //   policy    := rule (';' rule)*
-//   rule      := METHOD [':' condition (',' condition)*]
+//   rule      := METHOD ['(' key=value (',' key=value)* ')'] [':' condition (',' condition)*]
 //   condition := ('layers' | 'steps') '=' range ('+' range)*
 //   range     := N | N '-' M | N '-' | '-' M          (inclusive, 0-based)
-// e.g. "dense", "sage", "sparge:layers=2-27,steps=3-;dense", "sage:layers=0+5+10-12".
-// METHOD is any name vdit_attn_method_parse knows. Or JSON: the same spec as a string, or an
+// e.g. "dense", "sage", "sparge(topk=0.05):layers=2-27,steps=3-;dense", "sage:layers=0+5+10-12".
+// METHOD with its parameters is vdit_attn_method_config_parse's text form (include/vdit/attn.h;
+// parameters not given take the method's defaults). Or JSON: the same spec as a string, or an
 // array of rules {"method": "sparge", "layers": "2-27", "steps": [3, null]} (a range as a
 // spec string, an integer, or [first, last] with null for an open end), or an object with
 // the key "attention" holding either.
@@ -286,7 +287,7 @@ typedef struct vdit_model_attn_range {
 } vdit_model_attn_range;
 
 typedef struct vdit_model_attn_rule {
-  vdit_attn_method method;
+  vdit_attn_method_config attn;            // the method and its parameters
   int layer_range_count, step_range_count; // 0: every layer / step
   vdit_model_attn_range layers[VDIT_MODEL_ATTN_POLICY_MAX_RANGES];
   vdit_model_attn_range steps[VDIT_MODEL_ATTN_POLICY_MAX_RANGES];
@@ -307,15 +308,15 @@ vdit_status vdit_model_attn_policy_parse_json(const char *text, size_t length, c
 vdit_status vdit_model_attn_policy_load(const char *text, vdit_model_attn_policy *policy);
 // Index of the rule that decides (layer, step), or -1 when none matches (then: dense).
 int vdit_model_attn_policy_rule(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
-// The method for block `layer` at step `step`.
-vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
+// The method (with its parameters) for block `layer` at step `step`.
+vdit_attn_method_config vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step);
 // Fails (VDIT_ERROR_INVALID_ARGUMENT) when a rule names only layers the model lacks (a rule
 // that can never apply is a mistake, e.g. a 30-layer policy on a 2-layer model).
 vdit_status vdit_model_attn_policy_check(const vdit_model_attn_policy *policy, int64_t layers);
-// methods[0 .. layers) for step `step`: what vdit_model_run_options.self_attn_methods takes.
+// methods[0 .. layers) for step `step`: what vdit_model_run_options.self_attn takes.
 void vdit_model_attn_policy_fill(const vdit_model_attn_policy *policy, int64_t layers, int64_t step,
-                                 vdit_attn_method *methods);
-// The canonical spec ("sparge:layers=2-27,steps=3-;dense"); truncated to `size`.
+                                 vdit_attn_method_config *methods);
+// The canonical spec ("sparge(topk=0.05):layers=2-27,steps=3-;dense"); truncated to `size`.
 char *vdit_model_attn_policy_describe(const vdit_model_attn_policy *policy, char *buffer, size_t size);
 
 // ---------------------------------------------------------------- capture

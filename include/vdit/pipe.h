@@ -39,10 +39,9 @@ typedef struct vdit_generate_options {
   int64_t steps;        // 0: the bundle's default
   double cfg;           // < 0: the bundle's default; <= 1 runs the conditional model alone
   double shift;         // <= 0: the bundle's default
-  // Self-attention methods: step_methods[i] (config.layers entries) at step i when not NULL,
-  // else `method` in every block at every step.
-  vdit_attn_method method;
-  const vdit_attn_method *const *step_methods;
+  // Self-attention method of each block at each step (layer and step conditions, method
+  // parameters), or NULL: dense everywhere.
+  const vdit_model_attn_policy *attention;
   FILE *progress;       // NULL: no progress display
   double *step_seconds; // NULL, or receives each step's model time (steps entries)
   // NULL, or hooks for every model call of the sampler: its observe, observe_user, tamper

@@ -52,7 +52,7 @@ vdit_shield_timing vdit_shield_timing_default(void);
 // The workload a measurement runs: one forward pass or several (a sampler). It must pass
 // `hooks->observe`, `observe_user`, `tamper` and `tamper_user` into the
 // vdit_model_run_options of every vdit_model_forward it makes (keeping its own
-// self_attn_methods), and leave its result in `output` (the same shape on every call).
+// self_attn), and leave its result in `output` (the same shape on every call).
 typedef vdit_status (*vdit_shield_workload)(void *user, const vdit_model_run_options *hooks, vdit_tensor *output);
 
 // The attention tensors of one recorded forward pass, laid out one after another in the

@@ -1,5 +1,5 @@
 // The attention policy of include/vdit/model.h: which self-attention method each block uses
-// at each step, from a compact spec ("sparge:layers=2-27,steps=3-;dense") or JSON.
+// at each step, from a compact spec ("sparge(topk=0.05):layers=2-27,steps=3-;dense") or JSON.
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -78,13 +78,13 @@ static vdit_status parse_ranges(const char *spec, const char *what, const char *
   return VDIT_OK;
 }
 
-static vdit_status parse_method(const char *spec, const char *text, size_t n, vdit_attn_method *method) {
-  char name[64];
+static vdit_status parse_method(const char *spec, const char *text, size_t n, vdit_attn_method_config *method) {
+  char name[256];
   if (n == 0) POLICY_ERROR(spec, "a rule without a method (e.g. 'dense' or 'sage:layers=0-3')");
-  if (n >= sizeof name) POLICY_ERROR(spec, "method name '%.40s...' is too long", text);
+  if (n >= sizeof name) POLICY_ERROR(spec, "method '%.40s...' is too long", text);
   memcpy(name, text, n);
   name[n] = '\0';
-  if (vdit_attn_method_parse(name, method) != VDIT_OK) POLICY_ERROR(spec, "%s", vdit_last_error());
+  if (vdit_attn_method_config_parse(name, method) != VDIT_OK) POLICY_ERROR(spec, "%s", vdit_last_error());
   return VDIT_OK;
 }
 
@@ -93,7 +93,7 @@ static vdit_status parse_rule(const char *spec, const char *text, size_t n, vdit
   memset(rule, 0, sizeof *rule);
   const char *colon = memchr(text, ':', n);
   size_t method_length = colon ? (size_t)(colon - text) : n;
-  VDIT_TRY(parse_method(spec, text, method_length, &rule->method));
+  VDIT_TRY(parse_method(spec, text, method_length, &rule->attn));
   if (!colon) return VDIT_OK;
   size_t start = method_length + 1;
   if (start == n) POLICY_ERROR(spec, "':' after '%.*s' but no condition (layers=... or steps=...)", (int)method_length, text);
@@ -201,7 +201,7 @@ static vdit_status json_rule(const char *source, const vdit_json *d, vdit_json_v
     if (strcmp(key, "method") == 0) {
       const char *name = vdit_json_string(d, value, NULL);
       if (!name) return json_error(source, d, value, "\"method\" must be a string");
-      if (vdit_attn_method_parse(name, &rule->method) != VDIT_OK) {
+      if (vdit_attn_method_config_parse(name, &rule->attn) != VDIT_OK) {
         snprintf(detail, sizeof detail, "%s", vdit_last_error());
         return json_error(source, d, value, detail);
       }
@@ -324,9 +324,9 @@ int vdit_model_attn_policy_rule(const vdit_model_attn_policy *policy, int64_t la
   return -1;
 }
 
-vdit_attn_method vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step) {
+vdit_attn_method_config vdit_model_attn_policy_method(const vdit_model_attn_policy *policy, int64_t layer, int64_t step) {
   int r = vdit_model_attn_policy_rule(policy, layer, step);
-  return r < 0 ? VDIT_ATTN_DENSE : policy->rules[r].method;
+  return r < 0 ? vdit_attn_method_defaults(VDIT_ATTN_DENSE) : policy->rules[r].attn;
 }
 
 vdit_status vdit_model_attn_policy_check(const vdit_model_attn_policy *policy, int64_t layers) {
@@ -350,7 +350,7 @@ vdit_status vdit_model_attn_policy_check(const vdit_model_attn_policy *policy, i
 }
 
 void vdit_model_attn_policy_fill(const vdit_model_attn_policy *policy, int64_t layers, int64_t step,
-                                 vdit_attn_method *methods) {
+                                 vdit_attn_method_config *methods) {
   for (int64_t n = 0; n < layers; n++) methods[n] = vdit_model_attn_policy_method(policy, n, step);
 }
 
@@ -391,7 +391,8 @@ char *vdit_model_attn_policy_describe(const vdit_model_attn_policy *policy, char
   }
   for (int r = 0; r < policy->rule_count; r++) {
     const vdit_model_attn_rule *rule = &policy->rules[r];
-    append(buffer, size, &used, "%s%s", r ? ";" : "", vdit_attn_method_name(rule->method));
+    char method[160];
+    append(buffer, size, &used, "%s%s", r ? ";" : "", vdit_attn_method_config_describe(&rule->attn, method, sizeof method));
     if (rule->layer_range_count) {
       append(buffer, size, &used, ":");
       append_ranges(buffer, size, &used, "layers", rule->layers, rule->layer_range_count);

@@ -11,6 +11,9 @@
 
 #include "model/run_internal.h"
 
+// Cross-attention (a few text keys) is always dense.
+static const vdit_attn_method_config dense_attention = {.method = VDIT_ATTN_DENSE};
+
 // dx (dx_mode) and the parameter gradients (w_mode, when `grad` is not NULL) of a Linear.
 static vdit_status linear_backward(const vdit_tensor *x, const vdit_model_linear *linear, vdit_model_linear *grad,
                                    const vdit_tensor *dy, vdit_tensor *dx, vdit_grad_mode dx_mode,
@@ -44,20 +47,22 @@ static vdit_status projection_backward(const vdit_model_config *cfg, const vdit_
   return linear_backward(x, linear, grad, dpre, dx, dx_mode, w_mode);
 }
 
-static vdit_status attention_backward(vdit_attn_method method, int64_t heads, const vdit_tensor *q,
+static vdit_status attention_backward(const vdit_attn_method_config *method, int64_t heads, const vdit_tensor *q,
                                       const vdit_tensor *k, const vdit_tensor *v, const vdit_tensor *o,
                                       const vdit_tensor *lse, const vdit_tensor *d_o, vdit_tensor *dq,
                                       vdit_tensor *dk, vdit_tensor *dv) {
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
-  config.method = method;
+  vdit_attn_config_set_method(&config, method);
   config.layout = VDIT_ATTN_LAYOUT_BSHD;
   vdit_tensor qh = model_heads_view(q, heads), kh = model_heads_view(k, heads), vh = model_heads_view(v, heads),
               oh = model_heads_view(o, heads), doh = model_heads_view(d_o, heads), dqh = model_heads_view(dq, heads),
               dkh = model_heads_view(dk, heads), dvh = model_heads_view(dv, heads);
   vdit_attn_plan *plan = NULL;
   VDIT_TRY(vdit_attn_plan_create(&plan, &config, &qh, &kh, &vh));
-  vdit_status status = vdit_attn_backward(plan, &qh, &kh, &vh, &oh, lse, &doh, &dqh, &dkh, &dvh);
+  // sparge: the forward's mask again (a deterministic function of the saved Q and K)
+  vdit_status status = method->method == VDIT_ATTN_SPARGE ? vdit_attn_predict(plan, &qh, &kh) : VDIT_OK;
+  if (status == VDIT_OK) status = vdit_attn_backward(plan, &qh, &kh, &vh, &oh, lse, &doh, &dqh, &dkh, &dvh);
   vdit_attn_plan_free(plan);
   return status;
 }
@@ -115,7 +120,7 @@ vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_t
 
   // Cross-attention: x2 = x1 + Linear_o2(o2). g->dx becomes d x1.
   VDIT_TRY(linear_backward(&A->o2, &bw->cross_out, G ? &G->cross_out : NULL, &g->dx, &g->d1, over, mode));
-  VDIT_TRY(attention_backward(VDIT_ATTN_DENSE, cfg->heads, &A->q2, &A->k2, &A->v2, &A->o2, &A->lse2, &g->d1, &g->dq,
+  VDIT_TRY(attention_backward(&dense_attention, cfg->heads, &A->q2, &A->k2, &A->v2, &A->o2, &A->lse2, &g->d1, &g->dq,
                               &g->dk2, &g->dv2));
   VDIT_TRY(linear_backward(&s->ctx, &bw->cross_v, G ? &G->cross_v : NULL, &g->dv2, &g->dctx, acc, mode));
   VDIT_TRY(projection_backward(cfg, &s->ctx, &bw->cross_k, &bw->cross_norm_k, &A->k2_pre, G ? &G->cross_k : NULL,
@@ -134,7 +139,7 @@ vdit_status model_block_backward(const run_context *run, int64_t n, const vdit_t
   // Self-attention: x1 = x + Linear_o(o) gate_msa. g->dx becomes d x.
   VDIT_TRY(vdit_ops_gated_residual_backward(&gate_msa, &A->a, &g->dx, NULL, &d_gate_msa, &g->d1, over));
   VDIT_TRY(linear_backward(&A->o, &bw->self_out, G ? &G->self_out : NULL, &g->d1, &g->d2, over, mode));
-  VDIT_TRY(attention_backward(s->methods[n], cfg->heads, &A->q, &A->k, &A->v, &A->o, &A->lse, &g->d2, &g->dq, &g->dk,
+  VDIT_TRY(attention_backward(&s->methods[n], cfg->heads, &A->q, &A->k, &A->v, &A->o, &A->lse, &g->d2, &g->dq, &g->dk,
                               &g->dv));
   vdit_tensor dqh = model_heads_view(&g->dq, cfg->heads), dkh = model_heads_view(&g->dk, cfg->heads);
   VDIT_TRY(vdit_ops_rope_3d_backward(&s->rope, &dqh, &dqh, over));

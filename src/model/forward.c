@@ -6,14 +6,17 @@
 
 #include "model/run_internal.h"
 
+// Cross-attention (a few text keys) is always dense.
+static const vdit_attn_method_config dense_attention = {.method = VDIT_ATTN_DENSE};
+
 
 // Softmax attention per head: q (B, Lq, D), k and v (B, Lk, D) seen as (B, *, nh, d);
 // o like q, lse (B, nh, Lq).
-static vdit_status attention_forward(vdit_attn_method method, int64_t heads, const vdit_tensor *q,
+static vdit_status attention_forward(const vdit_attn_method_config *method, int64_t heads, const vdit_tensor *q,
                                      const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
-  config.method = method;
+  vdit_attn_config_set_method(&config, method);
   config.layout = VDIT_ATTN_LAYOUT_BSHD;
   vdit_tensor qh = model_heads_view(q, heads), kh = model_heads_view(k, heads), vh = model_heads_view(v, heads),
               oh = model_heads_view(o, heads);
@@ -78,7 +81,7 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
   vdit_tensor qh = model_heads_view(&A->q, cfg->heads), kh = model_heads_view(&A->k, cfg->heads);
   vdit_tensor vh = model_heads_view(&A->v, cfg->heads);
   VDIT_TRY(model_attn_inputs_hook(run, n, &qh, &kh, &vh));
-  VDIT_TRY(attention_forward(s->methods[n], cfg->heads, &A->q, &A->k, &A->v, &A->o, &A->lse));
+  VDIT_TRY(attention_forward(&s->methods[n], cfg->heads, &A->q, &A->k, &A->v, &A->o, &A->lse));
   vdit_tensor oh = model_heads_view(&A->o, cfg->heads);
   VDIT_TRY(model_attn_output_hook(run, n, &oh));
   VDIT_TRY(vdit_ops_linear_forward(&A->o, &bw->self_out.weight, &bw->self_out.bias, &A->a));
@@ -91,7 +94,7 @@ vdit_status model_block_forward(const run_context *run, int64_t n, const vdit_te
   VDIT_TRY(projection(cfg, &A->y2, &bw->cross_q, &bw->cross_norm_q, &A->q2_pre, &A->q2));
   VDIT_TRY(projection(cfg, &s->ctx, &bw->cross_k, &bw->cross_norm_k, &A->k2_pre, &A->k2));
   VDIT_TRY(vdit_ops_linear_forward(&s->ctx, &bw->cross_v.weight, &bw->cross_v.bias, &A->v2));
-  VDIT_TRY(attention_forward(VDIT_ATTN_DENSE, cfg->heads, &A->q2, &A->k2, &A->v2, &A->o2, &A->lse2));
+  VDIT_TRY(attention_forward(&dense_attention, cfg->heads, &A->q2, &A->k2, &A->v2, &A->o2, &A->lse2));
   VDIT_TRY(vdit_ops_linear_forward(&A->o2, &bw->cross_out.weight, &bw->cross_out.bias, &A->a2));
   VDIT_TRY(model_emit(run, &A->a2, "blocks.%" PRId64 ".attn2", n));
   VDIT_TRY(vdit_ops_add(&A->x1, &A->a2, &A->x2));
@@ -180,11 +183,16 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   VDIT_TRY(check_input("output", output, device, 1, "(B, C_out, F' p_t, H' p_h, W' p_w)", 5,
                        (int64_t[]){B, cfg->out_channels, grid[0] * cfg->patch[0], grid[1] * cfg->patch[1],
                                    grid[2] * cfg->patch[2]}));
-  if (options && options->self_attn_methods)
-    for (int64_t n = 0; n < cfg->layers; n++)
-      if ((unsigned)options->self_attn_methods[n] >= VDIT_ATTN_METHOD_COUNT)
+  if (options && options->self_attn)
+    for (int64_t n = 0; n < cfg->layers; n++) {
+      const vdit_attn_method method = options->self_attn[n].method;
+      if ((unsigned)method >= VDIT_ATTN_METHOD_COUNT)
         return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "model: invalid attention method %d for block %" PRId64,
-                          (int)options->self_attn_methods[n], n);
+                          (int)method, n);
+      if (method == VDIT_ATTN_BLOCK)
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                          "model: block %" PRId64 " asks for method 'block', which needs a caller's block map (use sparge)", n);
+    }
 
   if (options && options->tamper && device.type != VDIT_DEVICE_CPU)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "model: the tamper hook runs on CPU models only (it edits f32 host memory)");
@@ -202,7 +210,7 @@ vdit_status vdit_model_forward(const vdit_model_weights *weights, const vdit_mod
   }
   memcpy(s->video_shape, video->shape, sizeof s->video_shape);
   for (int64_t n = 0; n < cfg->layers; n++)
-    s->methods[n] = options && options->self_attn_methods ? options->self_attn_methods[n] : VDIT_ATTN_DENSE;
+    s->methods[n] = options && options->self_attn ? options->self_attn[n] : vdit_attn_method_defaults(VDIT_ATTN_DENSE);
   s->rope = (vdit_rope_3d){grid[0], grid[1], grid[2], 0, cfg->rope_theta};
   run_context run = {weights, s, options ? options->observe : NULL, options ? options->observe_user : NULL,
                      options ? options->tamper : NULL, options ? options->tamper_user : NULL};

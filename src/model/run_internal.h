@@ -72,7 +72,7 @@ struct vdit_model_state {
   int64_t batch, tokens, text_tokens;
   int64_t grid[3];         // (F', H', W')
   int64_t video_shape[5];  // the input video's (B, C_in, F, H, W)
-  vdit_attn_method *methods; // (layers) self-attention method per block, as the forward ran
+  vdit_attn_method_config *methods; // (layers) self-attention method per block, as the forward ran
   vdit_rope_3d rope;
 
   vdit_arena arena; // every tensor below

@@ -14,7 +14,7 @@ void vdit_generate_options_default(vdit_generate_options *options) {
   options->steps = 0;
   options->cfg = -1;
   options->shift = 0;
-  options->method = VDIT_ATTN_DENSE;
+  options->attention = NULL;
 }
 
 typedef struct generate_run {
@@ -23,7 +23,7 @@ typedef struct generate_run {
   double cfg;
   int64_t batch;               // 2 with guidance (cond, uncond), else 1
   vdit_tensor video, timesteps, context, output; // (batch, 3, F, H, W), (batch), (batch, S, D_txt), like video
-  vdit_attn_method *methods;   // layers entries: the fixed method
+  vdit_attn_method_config *methods; // layers entries: the step's methods (refilled each step)
 } generate_run;
 
 static vdit_status model_velocity(void *user, int64_t step, double sigma, const float *x, float *velocity, size_t n) {
@@ -35,7 +35,8 @@ static vdit_status model_velocity(void *user, int64_t step, double sigma, const 
     ((float *)r->timesteps.data)[b] = (float)(1000.0 * sigma);
   }
   vdit_model_run_options run = {0};
-  run.self_attn_methods = r->options->step_methods ? r->options->step_methods[step] : r->methods;
+  vdit_model_attn_policy_fill(r->options->attention, r->bundle->config.model.layers, step, r->methods);
+  run.self_attn = r->methods;
   const vdit_model_run_options *hooks = r->options->hooks;
   if (hooks) {
     run.observe = hooks->observe, run.observe_user = hooks->observe_user;
@@ -77,8 +78,8 @@ vdit_status vdit_pipe_generate(const vdit_bundle *bundle, const vdit_generate_op
   if (status == VDIT_OK) status = vdit_tensor_alloc(&r.timesteps, VDIT_DTYPE_F32, VDIT_CPU, 1, batch_shape);
   r.methods = calloc((size_t)c->model.layers, sizeof *r.methods);
   if (status == VDIT_OK && !r.methods) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "generate: no memory");
+  if (status == VDIT_OK && options->attention) status = vdit_model_attn_policy_check(options->attention, c->model.layers);
   if (status == VDIT_OK) {
-    for (int64_t i = 0; i < c->model.layers; i++) r.methods[i] = options->method;
     status = vdit_text_embed(bundle->token_table, c->vocab, D, tokens, r.batch, S, r.context.data);
   }
   const size_t n = (size_t)(3 * c->frames * c->height * c->width);

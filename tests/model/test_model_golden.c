@@ -354,10 +354,14 @@ static void test_bad_inputs(const char *folder) {
   tiny.shape[3] = 1;
   CHECK_FAILS_WITH(vdit_model_forward(&w, NULL, &tiny, &in.timesteps, &in.context, &output, NULL),
                    VDIT_ERROR_INVALID_ARGUMENT, "is smaller than one (1, 2, 2) patch");
-  vdit_attn_method methods[2] = {VDIT_ATTN_DENSE, (vdit_attn_method)99};
-  vdit_model_run_options options = {.self_attn_methods = methods};
+  vdit_attn_method_config methods[2] = {vdit_attn_method_defaults(VDIT_ATTN_DENSE),
+                                        vdit_attn_method_defaults((vdit_attn_method)99)};
+  vdit_model_run_options options = {.self_attn = methods};
   CHECK_FAILS_WITH(vdit_model_forward(&w, &options, &in.video, &in.timesteps, &in.context, &output, NULL),
                    VDIT_ERROR_INVALID_ARGUMENT, "invalid attention method 99 for block 1");
+  methods[1] = vdit_attn_method_defaults(VDIT_ATTN_BLOCK);
+  CHECK_FAILS_WITH(vdit_model_forward(&w, &options, &in.video, &in.timesteps, &in.context, &output, NULL),
+                   VDIT_ERROR_INVALID_ARGUMENT, "needs a caller's block map");
   vdit_model_state *state = NULL;
   CHECK_OK(vdit_model_state_create(&state));
   CHECK_FAILS_WITH(vdit_model_backward(&w, NULL, state, &in.loss_weight, NULL, NULL, NULL, VDIT_GRAD_OVERWRITE),
@@ -369,6 +373,61 @@ static void test_bad_inputs(const char *folder) {
   vdit_model_state_free(state);
   vdit_tensor_free(&output);
   vdit_safetensors_close(in.file);
+  vdit_model_weights_free(&w);
+}
+
+// Sparse self-attention through the model: at 384 tokens (3 key blocks of 128) a policy's
+// parameters reach the mask. Top-k of every block is dense bit for bit; Top-k of 2 of 3 blocks
+// is not; its backward re-derives the forward's mask and gives finite gradients.
+static void test_sparse_attention(const char *folder) {
+  char model_path[1200], config_path[1200];
+  snprintf(model_path, sizeof model_path, "%s/model_wan.safetensors", folder);
+  snprintf(config_path, sizeof config_path, "%s/config_wan.json", folder);
+  vdit_model_weights w;
+  CHECK_OK(vdit_model_load(model_path, config_path, &w));
+  if (!w.data) return;
+  const vdit_model_config *cfg = &w.config;
+  vdit_tensor video, timesteps, context, dense_out, out, d_out;
+  const int64_t vshape[5] = {1, cfg->in_channels, 3, 16, 32}, oshape[5] = {1, cfg->out_channels, 3, 16, 32};
+  CHECK_OK(vdit_tensor_alloc(&video, VDIT_DTYPE_F32, VDIT_CPU, 5, vshape));
+  CHECK_OK(vdit_tensor_alloc(&timesteps, VDIT_DTYPE_F32, VDIT_CPU, 1, (int64_t[]){1}));
+  CHECK_OK(vdit_tensor_alloc(&context, VDIT_DTYPE_F32, VDIT_CPU, 3, (int64_t[]){1, 7, cfg->text_dim}));
+  CHECK_OK(vdit_tensor_fill_uniform(&video, 71, 0, -1.0, 1.0));
+  CHECK_OK(vdit_tensor_fill_uniform(&timesteps, 72, 0, 400.0, 400.0));
+  CHECK_OK(vdit_tensor_fill_uniform(&context, 73, 0, -1.0, 1.0));
+  alloc_like(&dense_out, &video);
+  dense_out.shape[1] = oshape[1];
+  alloc_like(&out, &dense_out);
+  alloc_like(&d_out, &dense_out);
+  CHECK_OK(vdit_tensor_fill_uniform(&d_out, 74, 0, -1.0, 1.0));
+  CHECK_OK(vdit_model_forward(&w, NULL, &video, &timesteps, &context, &dense_out, NULL));
+  vdit_attn_method_config *methods = calloc((size_t)cfg->layers, sizeof *methods);
+  vdit_model_attn_policy policy;
+  CHECK_OK(vdit_model_attn_policy_parse("sparge(topk=1)", &policy));
+  vdit_model_attn_policy_fill(&policy, cfg->layers, 0, methods);
+  vdit_model_run_options run = {.self_attn = methods};
+  CHECK_OK(vdit_model_forward(&w, &run, &video, &timesteps, &context, &out, NULL));
+  CHECK(same_bits(&out, &dense_out));
+  CHECK_OK(vdit_model_attn_policy_parse("sparge(topk=0.6)", &policy)); // ceil(0.6 * 3) = 2 of 3 blocks
+  vdit_model_attn_policy_fill(&policy, cfg->layers, 0, methods);
+  vdit_model_state *state = NULL;
+  CHECK_OK(vdit_model_state_create(&state));
+  CHECK_OK(vdit_model_forward(&w, &run, &video, &timesteps, &context, &out, state));
+  double diff = 0, norm = 0;
+  const float *a = out.data, *b = dense_out.data;
+  for (int64_t i = 0; i < vdit_tensor_numel(&out); i++) diff += fabs((double)a[i] - b[i]), norm += fabs((double)b[i]);
+  if (!(diff > 1e-4 * norm)) CHECK_FAIL_("sparge(topk=0.6) output equals dense (rel L1 %g): the mask did not apply", diff / norm);
+  vdit_tensor d_video;
+  alloc_like(&d_video, &video);
+  CHECK_OK(vdit_model_backward(&w, &run, state, &d_out, &d_video, NULL, NULL, VDIT_GRAD_OVERWRITE));
+  const float *g = d_video.data;
+  double gnorm = 0;
+  for (int64_t i = 0; i < vdit_tensor_numel(&d_video); i++) gnorm += (double)g[i] * g[i];
+  CHECK(isfinite(gnorm) && gnorm > 0);
+  vdit_model_state_free(state);
+  free(methods);
+  vdit_tensor *all[] = {&video, &timesteps, &context, &dense_out, &out, &d_out, &d_video};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   vdit_model_weights_free(&w);
 }
 
@@ -394,5 +453,6 @@ int main(void) {
   char folder[1100];
   snprintf(folder, sizeof folder, "%s/wan_small", data);
   test_bad_inputs(folder);
+  test_sparse_attention(folder);
   return check_finish("test_model_golden");
 }

@@ -25,6 +25,12 @@ static int rule_c(int64_t l, int64_t s) {
   return 2;
 }
 
+#define CHECK_EQ_STR(a, b)                                                                         \
+  do {                                                                                             \
+    const char *a_ = (a), *b_ = (b);                                                               \
+    if (strcmp(a_, b_) != 0) CHECK_FAIL_("'%s' != '%s'", a_, b_);                                  \
+  } while (0)
+
 static void check_rules(const char *spec, expected_rule expected) {
   vdit_model_attn_policy p;
   CHECK_OK(vdit_model_attn_policy_parse(spec, &p));
@@ -33,14 +39,20 @@ static void check_rules(const char *spec, expected_rule expected) {
     for (int64_t s = 0; s < 60; s++) {
       int want = expected(l, s), got = vdit_model_attn_policy_rule(&p, l, s);
       if (got != want && wrong++ < 3) CHECK_FAIL_("%s: layer %lld step %lld: rule %d, want %d", spec, (long long)l, (long long)s, got, want);
-      vdit_attn_method m = vdit_model_attn_policy_method(&p, l, s);
-      CHECK_EQ_INT(m, want < 0 ? VDIT_ATTN_DENSE : p.rules[want].method);
+      vdit_attn_method_config m = vdit_model_attn_policy_method(&p, l, s);
+      CHECK_EQ_INT(m.method, want < 0 ? VDIT_ATTN_DENSE : p.rules[want].attn.method);
     }
   // describe gives a spec that parses to the same choices
-  char text[512];
+  char text[512], text_again[512];
   vdit_model_attn_policy again;
   CHECK_OK(vdit_model_attn_policy_parse(vdit_model_attn_policy_describe(&p, text, sizeof text), &again));
-  CHECK(memcmp(&p, &again, sizeof p) == 0);
+  CHECK_EQ_INT(again.rule_count, p.rule_count);
+  for (int r = 0; r < p.rule_count; r++) {
+    const vdit_model_attn_rule *a = &p.rules[r], *b = &again.rules[r];
+    CHECK(a->layer_range_count == b->layer_range_count && a->step_range_count == b->step_range_count);
+    CHECK(memcmp(a->layers, b->layers, sizeof a->layers) == 0 && memcmp(a->steps, b->steps, sizeof a->steps) == 0);
+  }
+  CHECK_EQ_STR(vdit_model_attn_policy_describe(&again, text_again, sizeof text_again), text);
 }
 
 static void check_error(const char *spec, const char *needle) {
@@ -75,17 +87,43 @@ static void test_policy(void) {
   vdit_model_attn_policy p;
   CHECK_OK(vdit_model_attn_policy_parse("dense", &p));
   CHECK_EQ_INT(p.rule_count, 1);
-  vdit_attn_method methods[4] = {VDIT_ATTN_METHOD_COUNT, VDIT_ATTN_METHOD_COUNT, VDIT_ATTN_METHOD_COUNT,
-                                 VDIT_ATTN_METHOD_COUNT};
+  vdit_attn_method_config methods[4];
+  for (int i = 0; i < 4; i++) methods[i].method = VDIT_ATTN_METHOD_COUNT;
   snprintf(spec, sizeof spec, "%s:layers=1,steps=2", other);
   CHECK_OK(vdit_model_attn_policy_parse(spec, &p));
   vdit_model_attn_policy_fill(&p, 3, 2, methods);
-  CHECK_EQ_INT(methods[0], VDIT_ATTN_DENSE);
-  CHECK_EQ_INT(methods[1], VDIT_ATTN_METHOD_COUNT - 1);
-  CHECK_EQ_INT(methods[2], VDIT_ATTN_DENSE);
-  CHECK_EQ_INT(methods[3], VDIT_ATTN_METHOD_COUNT); // untouched past `layers`
+  CHECK_EQ_INT(methods[0].method, VDIT_ATTN_DENSE);
+  CHECK_EQ_INT(methods[1].method, VDIT_ATTN_METHOD_COUNT - 1);
+  CHECK_EQ_INT(methods[2].method, VDIT_ATTN_DENSE);
+  CHECK_EQ_INT(methods[3].method, VDIT_ATTN_METHOD_COUNT); // untouched past `layers`
   vdit_model_attn_policy_fill(&p, 3, 1, methods);
-  CHECK_EQ_INT(methods[1], VDIT_ATTN_DENSE);
+  CHECK_EQ_INT(methods[1].method, VDIT_ATTN_DENSE);
+
+  // Method parameters: given keys change, the rest keep the method's defaults, and describe
+  // writes back only what differs.
+  CHECK_OK(vdit_model_attn_policy_parse("sparge(topk=0.05,rule=hybrid,topp=0.9,sink=1):layers=1-;sage(pv=half)", &p));
+  const vdit_attn_method_config *sp = &p.rules[0].attn, *sg = &p.rules[1].attn;
+  CHECK_EQ_INT(sp->method, VDIT_ATTN_SPARGE);
+  CHECK_EQ_INT(sp->sparge.rule, VDIT_ATTN_SPARGE_HYBRID);
+  CHECK(sp->sparge.params.topk == 0.05f && sp->sparge.params.topp == 0.9f && sp->sparge.sink == 1);
+  CHECK(sp->sparge.params.theta == 0.0f && sp->sparge.params.pv_threshold == 0.0f && !sp->sparge.per_head);
+  CHECK_EQ_INT(sg->method, VDIT_ATTN_SAGE);
+  CHECK_EQ_INT(sg->sage.pv, VDIT_ATTN_SAGE_PV_HALF);
+  CHECK_EQ_INT(sg->sage.granularity, VDIT_ATTN_SAGE_PER_BLOCK);
+  CHECK_EQ_STR(vdit_model_attn_policy_describe(&p, spec, sizeof spec),
+               "sparge(rule=hybrid,topk=0.05,topp=0.9,sink=1):layers=1-;sage(pv=half)");
+  // a bare "sparge" is the documented default (Top-k of a tenth), never an empty mask
+  CHECK_OK(vdit_model_attn_policy_parse("sparge", &p));
+  CHECK(p.rules[0].attn.sparge.rule == VDIT_ATTN_SPARGE_TOPK && p.rules[0].attn.sparge.params.topk == 0.1f);
+  check_error("sparge(topk=2)", "topk must be a fraction in [0, 1], got '2'");
+  check_error("sparge(rule=topk,topk=0)", "computes no block");
+  check_error("sparge(rule=topp)", "computes no block");
+  check_error("sparge(tpok=0.1)", "unknown sparge parameter 'tpok'");
+  check_error("dense(topk=0.1)", "method 'dense' takes no parameters");
+  check_error("sage(gran=row)", "unknown sage granularity 'row'");
+  check_error("sparge(topk=0.1", "parameters go in one '(key=value,...)' at the end");
+  check_error("sparge(topk)", "'topk' is not key=value");
+  check_json("[{\"method\": \"sparge(topk=0.2)\", \"steps\": \"3-\"}]", "sparge(topk=0.2):steps=3-");
 
   check_error("", "empty");
   check_error("sparse", "unknown attention method 'sparse'");

@@ -1,0 +1,164 @@
+// Attention methods with their parameters as text (include/vdit/attn.h,
+// vdit_attn_method_config): "sparge(topk=0.1,rule=topk)". Model policies and the command
+// line use this one parser, so a method named there always runs with stated parameters.
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vdit/attn.h"
+
+vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method) {
+  vdit_attn_method_config c;
+  memset(&c, 0, sizeof c);
+  c.method = method;
+  c.sparge.rule = VDIT_ATTN_SPARGE_TOPK;
+  c.sparge.params.topk = 0.1f;
+  return c;
+}
+
+void vdit_attn_config_set_method(vdit_attn_config *config, const vdit_attn_method_config *method) {
+  config->method = method->method;
+  config->sage = method->sage;
+  config->sparge = method->sparge;
+}
+
+static const char *sparge_rule_name(vdit_attn_sparge_rule rule) {
+  return rule == VDIT_ATTN_SPARGE_TOPK ? "topk" : rule == VDIT_ATTN_SPARGE_TOPP ? "topp" : "hybrid";
+}
+
+#define PARAM_ERROR(text, ...)                                                                          \
+  do {                                                                                                  \
+    char detail_[200];                                                                                  \
+    snprintf(detail_, sizeof detail_, __VA_ARGS__);                                                     \
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention method '%.80s': %s", text, detail_);      \
+  } while (0)
+
+// A number in [lo, hi] from value (whole string).
+static int parse_number(const char *value, double lo, double hi, double *out) {
+  char *end = NULL;
+  double x = strtod(value, &end);
+  if (end == value || *end != '\0' || !(x >= lo && x <= hi)) return 0;
+  *out = x;
+  return 1;
+}
+
+// One key=value of the method's parameters.
+static vdit_status parse_param(const char *text, const char *key, const char *value, vdit_attn_method_config *c) {
+  double x;
+  if (c->method == VDIT_ATTN_SAGE) {
+    if (strcmp(key, "gran") == 0) {
+      if (vdit_attn_sage_granularity_parse(value, &c->sage.granularity) != VDIT_OK) PARAM_ERROR(text, "%s", vdit_last_error());
+    } else if (strcmp(key, "pv") == 0) {
+      if (vdit_attn_sage_pv_parse(value, &c->sage.pv) != VDIT_OK) PARAM_ERROR(text, "%s", vdit_last_error());
+    } else if (strcmp(key, "smooth_q") == 0) {
+      if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "smooth_q must be 0 or 1");
+      c->sage.smooth_q = (int)x;
+    } else PARAM_ERROR(text, "unknown sage parameter '%s' (gran, pv, smooth_q)", key);
+    return VDIT_OK;
+  }
+  if (c->method == VDIT_ATTN_SPARGE) {
+    vdit_attn_sparge_head *p = &c->sparge.params;
+    if (strcmp(key, "rule") == 0) {
+      if (strcmp(value, "topk") == 0) c->sparge.rule = VDIT_ATTN_SPARGE_TOPK;
+      else if (strcmp(value, "topp") == 0) c->sparge.rule = VDIT_ATTN_SPARGE_TOPP;
+      else if (strcmp(value, "hybrid") == 0) c->sparge.rule = VDIT_ATTN_SPARGE_HYBRID;
+      else PARAM_ERROR(text, "unknown rule '%s' (topk, topp or hybrid)", value);
+    } else if (strcmp(key, "topk") == 0 || strcmp(key, "topp") == 0) {
+      if (!parse_number(value, 0, 1, &x)) PARAM_ERROR(text, "%s must be a fraction in [0, 1], got '%s'", key, value);
+      if (key[3] == 'k') p->topk = (float)x;
+      else p->topp = (float)x;
+    } else if (strcmp(key, "theta") == 0) {
+      if (!parse_number(value, -1, 1, &x)) PARAM_ERROR(text, "theta must be a cosine in [-1, 1], got '%s'", value);
+      p->theta = (float)x;
+    } else if (strcmp(key, "lambda") == 0) {
+      if (!parse_number(value, 0, 1e30, &x)) PARAM_ERROR(text, "lambda must be >= 0, got '%s'", value);
+      p->pv_threshold = (float)x;
+    } else if (strcmp(key, "sink") == 0) {
+      if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sink must be 0 or 1");
+      c->sparge.sink = (int)x;
+    } else PARAM_ERROR(text, "unknown sparge parameter '%s' (rule, topk, topp, theta, lambda, sink)", key);
+    return VDIT_OK;
+  }
+  PARAM_ERROR(text, "method '%s' takes no parameters", vdit_attn_method_name(c->method));
+}
+
+vdit_status vdit_attn_method_config_parse(const char *text, vdit_attn_method_config *config) {
+  if (!text || !config) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention method: NULL argument");
+  char buffer[256];
+  size_t n = strlen(text);
+  if (n >= sizeof buffer) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention method '%.40s...' is too long", text);
+  memcpy(buffer, text, n + 1);
+  char *open = strchr(buffer, '(');
+  if (open) *open = '\0';
+  vdit_attn_method method;
+  if (vdit_attn_method_parse(buffer, &method) != VDIT_OK) PARAM_ERROR(text, "%s", vdit_last_error());
+  vdit_attn_method_config c = vdit_attn_method_defaults(method);
+  if (open) {
+    char *close = buffer + n - 1;
+    if (*close != ')' || close == open) PARAM_ERROR(text, "parameters go in one '(key=value,...)' at the end");
+    *close = '\0';
+    char *item = open + 1;
+    if (*item == '\0') PARAM_ERROR(text, "empty '()'");
+    while (item) {
+      char *comma = strchr(item, ',');
+      if (comma) *comma = '\0';
+      char *equals = strchr(item, '=');
+      if (!equals || equals == item || equals[1] == '\0') PARAM_ERROR(text, "'%s' is not key=value", item);
+      *equals = '\0';
+      VDIT_TRY(parse_param(text, item, equals + 1, &c));
+      item = comma ? comma + 1 : NULL;
+    }
+  }
+  if (c.method == VDIT_ATTN_SPARGE) {
+    const vdit_attn_sparge_head *p = &c.sparge.params;
+    if (c.sparge.rule == VDIT_ATTN_SPARGE_TOPK && p->topk == 0)
+      PARAM_ERROR(text, "rule topk with topk=0 computes no block (give topk > 0)");
+    if (c.sparge.rule == VDIT_ATTN_SPARGE_TOPP && p->topp == 0)
+      PARAM_ERROR(text, "rule topp with topp=0 computes no block (give topp > 0)");
+  }
+  *config = c;
+  return VDIT_OK;
+}
+
+static void append(char *buffer, size_t size, size_t *used, const char *format, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+static void append(char *buffer, size_t size, size_t *used, const char *format, ...) {
+  if (*used >= size) return;
+  va_list args;
+  va_start(args, format);
+  int n = vsnprintf(buffer + *used, size - *used, format, args);
+  va_end(args);
+  if (n > 0) *used = *used + (size_t)n < size ? *used + (size_t)n : size;
+}
+
+char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, char *buffer, size_t size) {
+  if (!buffer || size == 0) return buffer;
+  buffer[0] = '\0';
+  size_t used = 0;
+  append(buffer, size, &used, "%s", vdit_attn_method_name(config->method));
+  const vdit_attn_method_config d = vdit_attn_method_defaults(config->method);
+  int count = 0;
+#define SEP (count++ ? "," : "(")
+  if (config->method == VDIT_ATTN_SAGE) {
+    if (config->sage.granularity != d.sage.granularity)
+      append(buffer, size, &used, "%sgran=%s", SEP, vdit_attn_sage_granularity_name(config->sage.granularity));
+    if (config->sage.pv != d.sage.pv) append(buffer, size, &used, "%spv=%s", SEP, vdit_attn_sage_pv_name(config->sage.pv));
+    if (config->sage.smooth_q != d.sage.smooth_q) append(buffer, size, &used, "%ssmooth_q=%d", SEP, config->sage.smooth_q);
+  } else if (config->method == VDIT_ATTN_SPARGE) {
+    const vdit_attn_sparge_head *p = &config->sparge.params, *q = &d.sparge.params;
+    if (config->sparge.rule != d.sparge.rule) append(buffer, size, &used, "%srule=%s", SEP, sparge_rule_name(config->sparge.rule));
+    if (p->topk != q->topk) append(buffer, size, &used, "%stopk=%g", SEP, (double)p->topk);
+    if (p->topp != q->topp) append(buffer, size, &used, "%stopp=%g", SEP, (double)p->topp);
+    if (p->theta != q->theta) append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
+    if (p->pv_threshold != q->pv_threshold) append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
+    if (config->sparge.sink != d.sparge.sink) append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
+  }
+#undef SEP
+  if (count) append(buffer, size, &used, ")");
+  return buffer;
+}
