@@ -2,11 +2,11 @@
 // vdit_attn_method_config): "sparge(topk=0.1,rule=topk)". Model policies and the command
 // line use this one parser, so a method named there always runs with stated parameters.
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text_append.h"
 #include "vdit/attn.h"
 
 vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method) {
@@ -122,43 +122,29 @@ vdit_status vdit_attn_method_config_parse(const char *text, vdit_attn_method_con
   return VDIT_OK;
 }
 
-static void append(char *buffer, size_t size, size_t *used, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static void append(char *buffer, size_t size, size_t *used, const char *format, ...) {
-  if (*used >= size) return;
-  va_list args;
-  va_start(args, format);
-  int n = vsnprintf(buffer + *used, size - *used, format, args);
-  va_end(args);
-  if (n > 0) *used = *used + (size_t)n < size ? *used + (size_t)n : size;
-}
-
 char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, char *buffer, size_t size) {
   if (!buffer || size == 0) return buffer;
   buffer[0] = '\0';
   size_t used = 0;
-  append(buffer, size, &used, "%s", vdit_attn_method_name(config->method));
+  vdit_text_append(buffer, size, &used, "%s", vdit_attn_method_name(config->method));
   const vdit_attn_method_config d = vdit_attn_method_defaults(config->method);
   int count = 0;
 #define SEP (count++ ? "," : "(")
   if (config->method == VDIT_ATTN_SAGE) {
     if (config->sage.granularity != d.sage.granularity)
-      append(buffer, size, &used, "%sgran=%s", SEP, vdit_attn_sage_granularity_name(config->sage.granularity));
-    if (config->sage.pv != d.sage.pv) append(buffer, size, &used, "%spv=%s", SEP, vdit_attn_sage_pv_name(config->sage.pv));
-    if (config->sage.smooth_q != d.sage.smooth_q) append(buffer, size, &used, "%ssmooth_q=%d", SEP, config->sage.smooth_q);
+      vdit_text_append(buffer, size, &used, "%sgran=%s", SEP, vdit_attn_sage_granularity_name(config->sage.granularity));
+    if (config->sage.pv != d.sage.pv) vdit_text_append(buffer, size, &used, "%spv=%s", SEP, vdit_attn_sage_pv_name(config->sage.pv));
+    if (config->sage.smooth_q != d.sage.smooth_q) vdit_text_append(buffer, size, &used, "%ssmooth_q=%d", SEP, config->sage.smooth_q);
   } else if (config->method == VDIT_ATTN_SPARGE) {
     const vdit_attn_sparge_head *p = &config->sparge.params, *q = &d.sparge.params;
-    if (config->sparge.rule != d.sparge.rule) append(buffer, size, &used, "%srule=%s", SEP, sparge_rule_name(config->sparge.rule));
-    if (p->topk != q->topk) append(buffer, size, &used, "%stopk=%g", SEP, (double)p->topk);
-    if (p->topp != q->topp) append(buffer, size, &used, "%stopp=%g", SEP, (double)p->topp);
-    if (p->theta != q->theta) append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
-    if (p->pv_threshold != q->pv_threshold) append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
-    if (config->sparge.sink != d.sparge.sink) append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
+    if (config->sparge.rule != d.sparge.rule) vdit_text_append(buffer, size, &used, "%srule=%s", SEP, sparge_rule_name(config->sparge.rule));
+    if (p->topk != q->topk) vdit_text_append(buffer, size, &used, "%stopk=%g", SEP, (double)p->topk);
+    if (p->topp != q->topp) vdit_text_append(buffer, size, &used, "%stopp=%g", SEP, (double)p->topp);
+    if (p->theta != q->theta) vdit_text_append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
+    if (p->pv_threshold != q->pv_threshold) vdit_text_append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
+    if (config->sparge.sink != d.sparge.sink) vdit_text_append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
   }
 #undef SEP
-  if (count) append(buffer, size, &used, ")");
+  if (count) vdit_text_append(buffer, size, &used, ")");
   return buffer;
 }

@@ -3,11 +3,11 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/text_append.h"
 #include "tensor/json.h"
 #include "vdit/model.h"
 
@@ -354,30 +354,15 @@ void vdit_model_attn_policy_fill(const vdit_model_attn_policy *policy, int64_t l
   for (int64_t n = 0; n < layers; n++) methods[n] = vdit_model_attn_policy_method(policy, n, step);
 }
 
-// Appends printf text to buffer[*used..size), keeping it terminated.
-static void append(char *buffer, size_t size, size_t *used, const char *format, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-static void append(char *buffer, size_t size, size_t *used, const char *format, ...) {
-  if (*used >= size) return;
-  va_list args;
-  va_start(args, format);
-  int n = vsnprintf(buffer + *used, size - *used, format, args);
-  va_end(args);
-  if (n > 0) *used = *used + (size_t)n < size ? *used + (size_t)n : size;
-}
-
 static void append_ranges(char *buffer, size_t size, size_t *used, const char *what,
                           const vdit_model_attn_range *ranges, int count) {
-  append(buffer, size, used, "%s=", what);
+  vdit_text_append(buffer, size, used, "%s=", what);
   for (int i = 0; i < count; i++) {
     const vdit_model_attn_range *r = &ranges[i];
-    if (i) append(buffer, size, used, "+");
-    if (r->first == r->last) append(buffer, size, used, "%" PRId64, r->first);
-    else if (r->last == INT64_MAX) append(buffer, size, used, "%" PRId64 "-", r->first);
-    else append(buffer, size, used, "%" PRId64 "-%" PRId64, r->first, r->last);
+    if (i) vdit_text_append(buffer, size, used, "+");
+    if (r->first == r->last) vdit_text_append(buffer, size, used, "%" PRId64, r->first);
+    else if (r->last == INT64_MAX) vdit_text_append(buffer, size, used, "%" PRId64 "-", r->first);
+    else vdit_text_append(buffer, size, used, "%" PRId64 "-%" PRId64, r->first, r->last);
   }
 }
 
@@ -386,19 +371,19 @@ char *vdit_model_attn_policy_describe(const vdit_model_attn_policy *policy, char
   buffer[0] = '\0';
   size_t used = 0;
   if (!policy || policy->rule_count == 0) {
-    append(buffer, size, &used, "dense");
+    vdit_text_append(buffer, size, &used, "dense");
     return buffer;
   }
   for (int r = 0; r < policy->rule_count; r++) {
     const vdit_model_attn_rule *rule = &policy->rules[r];
     char method[160];
-    append(buffer, size, &used, "%s%s", r ? ";" : "", vdit_attn_method_config_describe(&rule->attn, method, sizeof method));
+    vdit_text_append(buffer, size, &used, "%s%s", r ? ";" : "", vdit_attn_method_config_describe(&rule->attn, method, sizeof method));
     if (rule->layer_range_count) {
-      append(buffer, size, &used, ":");
+      vdit_text_append(buffer, size, &used, ":");
       append_ranges(buffer, size, &used, "layers", rule->layers, rule->layer_range_count);
     }
     if (rule->step_range_count) {
-      append(buffer, size, &used, rule->layer_range_count ? "," : ":");
+      vdit_text_append(buffer, size, &used, rule->layer_range_count ? "," : ":");
       append_ranges(buffer, size, &used, "steps", rule->steps, rule->step_range_count);
     }
   }
