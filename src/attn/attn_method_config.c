@@ -1,7 +1,6 @@
 // Attention methods with their parameters as text (include/vdit/attn.h,
 // vdit_attn_method_config): "sparge(topk=0.1,rule=topk)". Model policies and the command
 // line use this one parser, so a method named there always runs with stated parameters.
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
