@@ -14,7 +14,7 @@
 typedef struct attn_flags {
   const char *method, *layout, *mask, *dtype, *inputs, *device, *qkv;
   int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
-  int json, forward_only;
+  int json, forward_only, quality;
   float *qkv_values[3]; // Q, K, V read from --qkv (B, H, S, D), or NULL
   const char *sage_gran, *sage_pv;
   int smooth_q;
@@ -74,7 +74,7 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0,
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
                     NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
@@ -113,6 +113,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"iterations", CLI_INT, &f->iterations, "N", "ear, svg: k-means iterations from the seeded start (default 8)"},
       {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 2)"},
       {"warm", CLI_FLAG, &f->warm, NULL, "ear, svg: warm-start k-means from the previous forward (bench: every run after the first)"},
+      {"quality", CLI_FLAG, &f->quality, NULL, "bench: also compare O with dense attention on the same device (rel L1, PSNR)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
@@ -122,9 +123,10 @@ static int parse_flags(const cli_command *command, const char *description, int 
   };
   cli_option all[48];
   int option_count = 0;
-  const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
+  const int base = (int)(sizeof options / sizeof options[0]) - 3; // quality, repeat and warmup are the bench's
   for (int i = 0; i < base; i++) all[option_count++] = options[i];
-  if (is_bench == MODE_BENCH) all[option_count++] = options[base], all[option_count++] = options[base + 1];
+  if (is_bench == MODE_BENCH)
+    for (int i = 0; i < 3; i++) all[option_count++] = options[base + i];
   if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
   int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -170,6 +172,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->backward = !f->forward_only;
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
+  spec->compare_dense = f->quality;
   vdit_attn_sparge_config *sp = &spec->config.sparge;
   const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
   if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
@@ -501,6 +504,15 @@ static int run_bench(int argc, char **argv) {
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
              1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
+    if (is_clustered(spec.config.method)) {
+      const vdit_attn_cluster_stats *c = &timing.cluster;
+      printf(", \"budget\": %.6g, \"budget_used\": %.6f, \"top_p\": %.6g, \"warm\": %s, \"q_clusters\": %d, \"k_clusters\": %d, "
+             "\"route_ms\": %.4f, \"kmeans_ms\": %.4f, \"select_ms\": %.4f, \"compensate_ms\": %.4f",
+             (double)spec.config.cluster.budget, c->budget_used, c->top_p, c->warm ? "true" : "false", c->q_clusters,
+             c->k_clusters, 1e3 * c->route_seconds, 1e3 * c->kmeans_seconds, 1e3 * c->select_seconds,
+             1e3 * c->compensate_seconds);
+    }
+    if (spec.compare_dense) printf(", \"o_vs_dense\": {\"rel_l1\": %.6g, \"psnr\": %.4f}", timing.o_rel_l1, timing.o_psnr);
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -518,6 +530,15 @@ static int run_bench(int argc, char **argv) {
   if (spec.config.method == VDIT_ATTN_SPARGE)
     printf("mask     %10.3f ms  (sparsity %.4f; forward and backward above run on the held mask, TFLOP/s of the dense count)\n",
            1e3 * timing.mask_seconds, timing.sparsity);
+  if (is_clustered(spec.config.method)) {
+    const vdit_attn_cluster_stats *c = &timing.cluster;
+    printf("routing  %10.3f ms  of the forward (last run, host clock%s): k-means %.3f, selection %.3f, compensation %.3f;"
+           " budget used %.4f%s\n",
+           1e3 * c->route_seconds, spec.device.type == VDIT_DEVICE_CUDA ? ", with the host copies" : "",
+           1e3 * c->kmeans_seconds, 1e3 * c->select_seconds, 1e3 * c->compensate_seconds, c->budget_used,
+           c->warm ? ", warm-started" : "");
+  }
+  if (spec.compare_dense) printf("O against dense: rel_l1 %.4e, PSNR %.2f dB\n", timing.o_rel_l1, timing.o_psnr);
   return CLI_EXIT_OK;
 }
 

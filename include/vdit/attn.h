@@ -203,6 +203,10 @@ typedef struct vdit_attn_cluster_stats {
   int32_t q_clusters, k_clusters, q_empty, k_empty; // clusters used, and left empty after k-means
   int64_t fragments;        // (cluster, key tile) runs compensated as units
   int warm;                 // the clustering was warm-started
+  // host wall clock of the last forward's steps: k-means (Q and K), the rest of the routing
+  // (permutation, fragments, scores, selection) and the compensation terms; on CUDA plans
+  // route_seconds also holds the copies of Q, K, V to the host and of the routing back
+  double kmeans_seconds, select_seconds, compensate_seconds, route_seconds;
 } vdit_attn_cluster_stats;
 
 typedef struct vdit_attn_config {

@@ -178,7 +178,7 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
 }
 
 const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan) {
-  if (plan->cluster) return plan->cluster->routed ? &plan->cluster->map : NULL;
+  if (plan->cluster) return vdit_attn_cluster_map(plan->cluster);
   return plan->map_ready ? plan->map : NULL;
 }
 

@@ -362,6 +362,47 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   return status;
 }
 
+// O of `plan`'s last forward (in `o`) against dense attention on the same inputs and device:
+// relative L1 and PSNR (peak = max |dense|).
+static vdit_status compare_with_dense(const vdit_attn_check_spec *spec, const vdit_tensor *q, const vdit_tensor *k,
+                                      const vdit_tensor *v, const vdit_tensor *o, vdit_attn_timing *timing) {
+  const vdit_attn_shape s = spec->shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  vdit_attn_config config;
+  memset(&config, 0, sizeof config);
+  config.method = VDIT_ATTN_DENSE;
+  config.layout = spec->config.layout;
+  config.softmax_scale = spec->config.softmax_scale;
+  vdit_tensor dense = {0}, lse = {0};
+  vdit_attn_plan *plan = NULL;
+  float *a = malloc((2 * nq + 1) * sizeof *a);
+  vdit_status status = a ? VDIT_OK : vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "bench: no memory");
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&dense, o->dtype, o->device, o->ndim, o->shape);
+  if (status == VDIT_OK) {
+    int64_t lse_shape[3] = {s.batch, s.heads, s.seq_q};
+    status = vdit_tensor_alloc(&lse, VDIT_DTYPE_F32, spec->device, 3, lse_shape);
+  }
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, q, k, v);
+  if (status == VDIT_OK) status = vdit_attn_forward(plan, q, k, v, &dense, &lse);
+  if (status == VDIT_OK) status = download(spec, o, a);
+  if (status == VDIT_OK) status = download(spec, &dense, a + nq);
+  if (status == VDIT_OK) {
+    double err = 0, ref = 0, sq = 0, peak = 0;
+    for (size_t i = 0; i < nq; i++) {
+      const double d = (double)a[i] - a[nq + i];
+      err += fabs(d), sq += d * d, ref += fabs((double)a[nq + i]);
+      if (fabs((double)a[nq + i]) > peak) peak = fabs((double)a[nq + i]);
+    }
+    timing->o_rel_l1 = ref > 0 ? err / ref : NAN;
+    timing->o_psnr = sq > 0 ? 10.0 * log10(peak * peak / (sq / (double)nq)) : INFINITY;
+  }
+  vdit_attn_plan_free(plan);
+  vdit_tensor_free(&dense);
+  vdit_tensor_free(&lse);
+  free(a);
+  return status;
+}
+
 static int compare_doubles(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -458,6 +499,11 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   if (status == VDIT_OK && (config.method == VDIT_ATTN_EAR || config.method == VDIT_ATTN_SVG)) {
     status = vdit_attn_plan_cluster_stats(plan, &timing->cluster);
     timing->sparsity = 1.0 - timing->cluster.budget_used;
+  }
+  if (status == VDIT_OK && spec->compare_dense) {
+    // the last forward's O (a backward pass leaves it alone); sparge: on the held mask
+    if (spec->backward) status = vdit_attn_forward(plan, &q, &k, &v, &o, &lse);
+    if (status == VDIT_OK) status = compare_with_dense(spec, &q, &k, &v, &o, timing);
   }
   vdit_attn_plan_free(plan);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};

@@ -24,6 +24,7 @@ typedef struct vdit_attn_check_spec {
   // block_density (Philox), and empties every query block i with i % 4 == 3.
   double target_sparsity;
   double block_density;
+  int compare_dense; // bench: also run dense attention once and compare O (timing.o_rel_l1, o_psnr)
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).
@@ -70,6 +71,7 @@ typedef struct vdit_attn_timing {
   double forward_seconds, backward_seconds, mask_seconds;
   double sparsity;
   vdit_attn_cluster_stats cluster;
+  double o_rel_l1, o_psnr; // compare_dense: O of the last timed forward against dense attention on the same device
   int device_events; // timed with CUDA events
   int flushed_l2;    // L2 flushed before each run
 } vdit_attn_timing;

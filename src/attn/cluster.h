@@ -33,9 +33,25 @@
 
 enum { VDIT_ATTN_CLUSTER_TILE = 128 };
 
-// Everything on `device` unless marked host. Index arrays int32, values fp32.
-typedef struct vdit_attn_cluster_state {
+// The routing arrays live on the host (`device` is the CPU) for every plan: on CUDA the routing
+// runs on the host copy of Q, K, V (the CPU specification; GPU clustering kernels are future
+// work) and the GPU gets the permutations, the map and the extras (the `gpu` part below).
+// Index arrays int32, values fp32.
+typedef struct vdit_attn_cluster_gpu {
   vdit_device device;
+  int32_t *q_perm, *k_perm;                 // (BH, Sq), (BH, Sk)
+  float *extra_max, *extra_sum, *extra_num; // (BH, Sq), (BH, Sq), (BH, Sq, D)
+  vdit_attn_block_map map, map_t;
+  int map_t_ready;
+  vdit_tensor q, k, v, o, lse;              // permuted, contiguous (B, H, S, D) in the plan's dtype; LSE (B, H, Sq)
+  vdit_tensor d_o, dq, dk, dv;              // backward, allocated at the first backward
+  float *host_qkv;                          // host fp32 (B, H, S, D) Q, K, V for the routing
+} vdit_attn_cluster_gpu;
+
+typedef struct vdit_attn_cluster_state {
+  vdit_device device;              // where the routing arrays live: the CPU
+  vdit_device target;              // the plan's device
+  vdit_attn_cluster_gpu gpu;       // CUDA plans only
   vdit_attn_method method;
   vdit_attn_cluster_config config; // defaults filled in
   int64_t bh, seq_q, seq_k, dim;
@@ -53,8 +69,6 @@ typedef struct vdit_attn_cluster_state {
   float *extra_max, *extra_sum, *extra_num; // (BH, Sq), (BH, Sq), (BH, Sq, D), permuted order
   vdit_attn_block_map map, map_t;  // over the permuted tiles, on `device`
   int map_t_ready;
-  void *workspace;                 // device scratch (CUDA)
-  size_t workspace_bytes;
   vdit_attn_cluster_stats stats;
   int routed;                      // a forward filled the state
 } vdit_attn_cluster_state;
@@ -62,6 +76,8 @@ typedef struct vdit_attn_cluster_state {
 // The config with defaults filled in, checked (cluster counts clamped to the sequence lengths).
 vdit_status vdit_attn_cluster_config_resolve(const vdit_attn_config *config, const vdit_attn_shape *shape,
                                              vdit_attn_cluster_config *out);
+// CUDA part (cluster_cuda.c).
+void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *gpu);
 vdit_status vdit_attn_cluster_state_init(vdit_attn_cluster_state *state, const vdit_attn_config *config,
                                          const vdit_attn_shape *shape, vdit_device device);
 void vdit_attn_cluster_state_free(vdit_attn_cluster_state *state);
@@ -91,7 +107,10 @@ vdit_status vdit_attn_cluster_backward_cuda(const vdit_attn_problem *problem, vd
 // The plan's state (attn.c), or NULL for other methods.
 const vdit_attn_cluster_state *vdit_attn_plan_cluster_state(const vdit_attn_plan *plan);
 
-// Host copies of what the checks need from a (host or device) state: permutations, key
+// The map the last forward ran on, on the plan's device (NULL before a forward).
+const vdit_attn_block_map *vdit_attn_cluster_map(const vdit_attn_cluster_state *state);
+
+// Host copies of what the checks need from a state: permutations, key
 // assignment and the map. Arrays malloc'ed; free with vdit_attn_cluster_routing_free.
 typedef struct vdit_attn_cluster_routing {
   int64_t bh, seq_q, seq_k;

@@ -353,7 +353,9 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
   int32_t q_empty = 0, k_empty = 0;
   double p_sum = 0.0;
   int failed = !selected;
-#pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : total_cost, fragments, q_empty, k_empty, p_sum)
+  double kmeans_time = 0.0, select_time = 0.0, compensate_time = 0.0; // summed over slices
+  const double start = vdit_time_seconds();
+#pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : total_cost, fragments, q_empty, k_empty, p_sum, kmeans_time, select_time, compensate_time)
   for (int64_t bh = 0; bh < st->bh; bh++) {
     if (failed) continue;
     const int32_t cmax = cq > ck ? cq : ck;
@@ -375,8 +377,10 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
     float *qc = st->q_centroids + bh * cq * D, *kc = st->k_centroids + bh * ck * D, *vm = st->v_means + bh * ck * D;
     int32_t *qa = st->q_assign + bh * Sq, *ka = st->k_assign + bh * Sk, *qn = st->q_count + bh * cq,
             *kn = st->k_count + bh * ck, *qp = st->q_perm + bh * Sq, *kp = st->k_perm + bh * Sk;
+    const double t0 = vdit_time_seconds();
     q_empty += kmeans(qh, Sq, D, cq, iterations, warm, st->config.seed, 0, bh, qc, qa, qn, norms, sums);
     k_empty += kmeans(kh, Sk, D, ck, iterations, warm, st->config.seed, 1, bh, kc, ka, kn, norms, sums);
+    const double t1 = vdit_time_seconds();
     sort_by_cluster(qa, Sq, qn, cq, qp, offset);
     sort_by_cluster(ka, Sk, kn, ck, kp, offset);
     fragments += key_fragments(ka, kp, Sk, kt, st->frag_offsets + bh * (kt + 1), st->frag_cluster + bh * st->max_fragments,
@@ -405,6 +409,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
     total_cost += route(st, score, sel, order, cum, &p_used);
     p_sum += p_used;
     // compensation, permuted order
+    const double t2 = vdit_time_seconds();
     float *cd = prob; // ck logits of one query (prob is free now)
     for (int64_t p = 0; p < Sq; p++) {
       const float *qv = qs + p * D;
@@ -413,6 +418,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
       compensate(st, bh, sel + (p / VDIT_ATTN_CLUSTER_TILE) * kt, cd, &st->extra_max[row], &st->extra_sum[row],
                  st->extra_num + row * D);
     }
+    kmeans_time += t1 - t0, select_time += t2 - t1, compensate_time += vdit_time_seconds() - t2;
     free(work), free(sums), free(order), free(offset);
   }
   if (failed) {
@@ -436,6 +442,12 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
   st->stats.q_empty = q_empty, st->stats.k_empty = k_empty;
   st->stats.fragments = fragments;
   st->stats.warm = warm;
+  // the slices ran in parallel: split the wall clock in the proportions of their summed times
+  const double wall = vdit_time_seconds() - start, busy = kmeans_time + select_time + compensate_time;
+  st->stats.kmeans_seconds = busy > 0 ? wall * kmeans_time / busy : 0.0;
+  st->stats.select_seconds = busy > 0 ? wall * select_time / busy : 0.0;
+  st->stats.compensate_seconds = busy > 0 ? wall * compensate_time / busy : 0.0;
+  st->stats.route_seconds = wall;
   st->have_centroids = 1;
   st->routed = 1;
   return VDIT_OK;

@@ -39,21 +39,28 @@ void vdit_attn_cluster_state_free(vdit_attn_cluster_state *st) {
   void **all[] = {(void **)&st->q_centroids, (void **)&st->k_centroids, (void **)&st->v_means, (void **)&st->q_assign,
                   (void **)&st->k_assign, (void **)&st->q_count, (void **)&st->k_count, (void **)&st->q_perm,
                   (void **)&st->k_perm, (void **)&st->frag_offsets, (void **)&st->frag_cluster, (void **)&st->frag_count,
-                  (void **)&st->pair_score, (void **)&st->extra_max, (void **)&st->extra_sum, (void **)&st->extra_num,
-                  &st->workspace};
+                  (void **)&st->pair_score, (void **)&st->extra_max, (void **)&st->extra_sum, (void **)&st->extra_num};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     vdit_device_free(st->device, *all[i]);
     *all[i] = NULL;
   }
   vdit_attn_block_map_free(&st->map);
   vdit_attn_block_map_free(&st->map_t);
+  vdit_attn_cluster_gpu_free(&st->gpu);
+}
+
+const vdit_attn_block_map *vdit_attn_cluster_map(const vdit_attn_cluster_state *st) {
+  if (!st->routed) return NULL;
+  return st->target.type == VDIT_DEVICE_CUDA ? &st->gpu.map : &st->map;
 }
 
 vdit_status vdit_attn_cluster_state_init(vdit_attn_cluster_state *st, const vdit_attn_config *config,
                                          const vdit_attn_shape *s, vdit_device device) {
   memset(st, 0, sizeof *st);
   VDIT_TRY(vdit_attn_cluster_config_resolve(config, s, &st->config));
-  st->device = device;
+  st->device = VDIT_CPU;
+  st->target = device;
+  st->gpu.device = device;
   st->method = config->method;
   st->bh = s->batch * s->heads;
   st->seq_q = s->seq_q, st->seq_k = s->seq_k, st->dim = s->head_dim;
@@ -77,9 +84,9 @@ vdit_status vdit_attn_cluster_state_init(vdit_attn_cluster_state *st, const vdit
   };
   vdit_status status = VDIT_OK;
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0] && status == VDIT_OK; i++)
-    status = vdit_device_alloc(device, arrays[i].bytes, arrays[i].ptr);
+    status = vdit_device_alloc(st->device, arrays[i].bytes, arrays[i].ptr);
   if (status == VDIT_OK)
-    status = vdit_attn_block_map_alloc(&st->map, device, s->batch, s->heads, s->seq_q, s->seq_k, VDIT_ATTN_CLUSTER_TILE,
+    status = vdit_attn_block_map_alloc(&st->map, st->device, s->batch, s->heads, s->seq_q, s->seq_k, VDIT_ATTN_CLUSTER_TILE,
                                        VDIT_ATTN_CLUSTER_TILE);
   if (status != VDIT_OK) vdit_attn_cluster_state_free(st);
   return status;
