@@ -46,7 +46,8 @@ int main(void) {
 #ifndef VDIT_HAVE_CUDA
   return check_skip(TEST_NAME, "built without CUDA");
 #else
-  if (vdit_gpu_count() == 0) return check_skip(TEST_NAME, "no GPU");
+  int count = 0;
+  if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
   const vdit_attn_method methods[] = {VDIT_ATTN_EAR, VDIT_ATTN_SVG};
   const float budgets[] = {0.0f, 0.3f, 1.0f};
   for (int m = 0; m < 2; m++)
