@@ -66,6 +66,7 @@ typedef struct vdit_attn_cluster_state {
   int32_t *frag_offsets;           // (BH, k_tiles + 1): fragments of key tile j, indices within the slice
   int32_t *frag_cluster, *frag_count; // (BH, max_fragments)
   float *pair_score;               // (BH, q_tiles, k_tiles): svg mass or ear error
+  unsigned char *selected;         // (BH, q_tiles, k_tiles): 1 = computed exactly
   float *extra_max, *extra_sum, *extra_num; // (BH, Sq), (BH, Sq), (BH, Sq, D), permuted order
   vdit_attn_block_map map, map_t;  // over the permuted tiles, on `device`
   int map_t_ready;
@@ -85,6 +86,8 @@ void vdit_attn_cluster_state_free(vdit_attn_cluster_state *state);
 // CPU: steps 1-5 on fp32 (B, H, S, D) q, k, v (original order); the state is a host state.
 vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_attn_cluster_state *state,
                                         const float *q, const float *k, const float *v);
+// Step 4's selection from st->pair_score (host) into st->selected and st->map (cluster_cpu.c).
+vdit_status vdit_attn_cluster_select(vdit_attn_cluster_state *state);
 // CPU forward / backward (cluster_run.c) on fp32 (B, H, S, D) arrays in original order: the
 // forward routes first; the backward reuses the forward's routing.
 vdit_status vdit_attn_cluster_forward_cpu(const vdit_attn_problem *problem, vdit_attn_cluster_state *state, const float *q,

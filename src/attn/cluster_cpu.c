@@ -113,16 +113,18 @@ static int64_t tile_length(int32_t tile, int64_t S) {
   return S - begin < VDIT_ATTN_CLUSTER_TILE ? S - begin : VDIT_ATTN_CLUSTER_TILE;
 }
 
-// SVG mass M_ij (cluster.h step 4) into score (q_tiles, k_tiles). work: cq * ck floats.
-static void svg_mass(const vdit_attn_cluster_state *st, int64_t bh, float scale, float *score, float *prob) {
+// Per query cluster a, the centroid-estimated attention mass of each key tile j (cluster.h
+// step 4, svg): mass[a][j] = sum_{fragments f in j} softmax_c(qbar_a . kbar_c scale + log n_c)
+// n_f / n_c. work: ck floats.
+static void cluster_tile_mass(const vdit_attn_cluster_state *st, int64_t bh, float scale, float *mass, float *p) {
   const int64_t D = st->dim;
   const float *qc = st->q_centroids + bh * st->cq * D, *kc = st->k_centroids + bh * st->ck * D;
   const int32_t *qn = st->q_count + bh * st->cq, *kn = st->k_count + bh * st->ck;
-  const int32_t *qa = st->q_assign + bh * st->seq_q, *qp = st->q_perm + bh * st->seq_q;
   const int32_t *fo = st->frag_offsets + bh * (st->k_tiles + 1);
   const int32_t *fc = st->frag_cluster + bh * st->max_fragments, *fn = st->frag_count + bh * st->max_fragments;
   for (int32_t a = 0; a < st->cq; a++) {
-    float *p = prob + (int64_t)a * st->ck;
+    float *row = mass + (int64_t)a * st->k_tiles;
+    memset(row, 0, (size_t)st->k_tiles * sizeof *row);
     if (qn[a] == 0) continue;
     float m = -INFINITY;
     for (int32_t c = 0; c < st->ck; c++) {
@@ -131,90 +133,87 @@ static void svg_mass(const vdit_attn_cluster_state *st, int64_t bh, float scale,
     }
     double z = 0.0;
     for (int32_t c = 0; c < st->ck; c++) z += (p[c] = kn[c] > 0 ? expf(p[c] - m) : 0.0f);
-    // per key token of cluster c: P_ac / n_c
-    for (int32_t c = 0; c < st->ck; c++) p[c] = kn[c] > 0 ? (float)(p[c] / z / kn[c]) : 0.0f;
-  }
-  for (int32_t i = 0; i < st->q_tiles; i++) {
-    float *row = score + (int64_t)i * st->k_tiles;
-    memset(row, 0, (size_t)st->k_tiles * sizeof *row);
-    const int64_t begin = (int64_t)i * VDIT_ATTN_CLUSTER_TILE, rows = tile_length(i, st->seq_q);
-    for (int64_t t = begin; t < begin + rows;) { // query fragments: runs of one cluster
-      const int32_t a = qa[qp[t]];
-      int64_t n = 0;
-      while (t < begin + rows && qa[qp[t]] == a) t++, n++;
-      const float *p = prob + (int64_t)a * st->ck;
-      const float w = (float)n / (float)rows;
-      for (int32_t j = 0; j < st->k_tiles; j++) {
-        float m = 0.0f;
-        for (int32_t f = fo[j]; f < fo[j + 1]; f++) m += p[fc[f]] * (float)fn[f];
-        row[j] += w * m;
-      }
+    for (int32_t c = 0; c < st->ck; c++) p[c] = kn[c] > 0 ? (float)(p[c] / z / kn[c]) : 0.0f; // per key token
+    for (int32_t j = 0; j < st->k_tiles; j++) {
+      float sum = 0.0f;
+      for (int32_t f = fo[j]; f < fo[j + 1]; f++) sum += p[fc[f]] * (float)fn[f];
+      row[j] = sum;
     }
   }
 }
 
-// EAR probe (cluster.h step 4) into score (q_tiles, k_tiles), and the probes' exact mass per
-// pair into probe_mass. Slices in permuted order.
-// work: Sk scores + ck cluster dots + 4 D + k_tiles * (D + 1) * 2 floats.
-static void ear_probe(const vdit_attn_cluster_state *st, int64_t bh, float scale, const float *qs, const float *ks,
-                      const float *vs, float *score, float *probe_mass, float *work) {
+// EAR probe (cluster.h step 4): per query cluster a, the L1 error of compensating each key tile
+// j for the probe query qbar_a: err[a][j] = |N'_j - N_j - O (L'_j - L_j)|_1 / Z. Keys in
+// permuted order. work: Sk + ck + D + 2 k_tiles (D + 1) floats.
+static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float scale, const float *ks, const float *vs,
+                          float *err, float *work) {
   const int64_t D = st->dim, Sk = st->seq_k;
   const int32_t kt = st->k_tiles;
+  const float *qc = st->q_centroids + bh * st->cq * D;
   const float *kc = st->k_centroids + bh * st->ck * D, *vm = st->v_means + bh * st->ck * D;
+  const int32_t *qn = st->q_count + bh * st->cq;
   const int32_t *fo = st->frag_offsets + bh * (kt + 1);
   const int32_t *fc = st->frag_cluster + bh * st->max_fragments, *fn = st->frag_count + bh * st->max_fragments;
   float *s = work, *cd = s + Sk, *o = cd + st->ck, *tn = o + D, *tl = tn + (int64_t)kt * D, *cn = tl + kt,
         *cl = cn + (int64_t)kt * D;
-  memset(score, 0, (size_t)(st->q_tiles * kt) * sizeof *score);
-  memset(probe_mass, 0, (size_t)(st->q_tiles * kt) * sizeof *probe_mass);
-  const float *qc = st->q_centroids + bh * st->cq * D;
+  for (int32_t a = 0; a < st->cq; a++) {
+    float *row = err + (int64_t)a * kt;
+    memset(row, 0, (size_t)kt * sizeof *row);
+    if (qn[a] == 0) continue;
+    const float *qv = qc + (int64_t)a * D;
+    float m = -INFINITY;
+    for (int64_t j = 0; j < Sk; j++) {
+      s[j] = dot(qv, ks + j * D, D) * scale;
+      if (s[j] > m) m = s[j];
+    }
+    for (int32_t c = 0; c < st->ck; c++) cd[c] = dot(qv, kc + (int64_t)c * D, D) * scale;
+    double z = 0.0;
+    memset(o, 0, (size_t)D * sizeof *o);
+    for (int32_t j = 0; j < kt; j++) {
+      float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
+      memset(n, 0, (size_t)D * sizeof *n);
+      memset(nc, 0, (size_t)D * sizeof *nc);
+      float l = 0.0f, lc = 0.0f;
+      const int64_t key_begin = (int64_t)j * VDIT_ATTN_CLUSTER_TILE, cols = tile_length(j, Sk);
+      for (int64_t u = key_begin; u < key_begin + cols; u++) {
+        const float w = expf(s[u] - m);
+        l += w;
+        for (int64_t d = 0; d < D; d++) n[d] += w * vs[u * D + d];
+      }
+      for (int32_t f = fo[j]; f < fo[j + 1]; f++) {
+        const float w = (float)fn[f] * expf(cd[fc[f]] - m);
+        lc += w;
+        for (int64_t d = 0; d < D; d++) nc[d] += w * vm[(int64_t)fc[f] * D + d];
+      }
+      tl[j] = l, cl[j] = lc;
+      z += l;
+      for (int64_t d = 0; d < D; d++) o[d] += n[d];
+    }
+    const float inv = (float)(1.0 / z);
+    for (int64_t d = 0; d < D; d++) o[d] *= inv;
+    for (int32_t j = 0; j < kt; j++) {
+      const float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
+      const float dl = cl[j] - tl[j];
+      float e = 0.0f;
+      for (int64_t d = 0; d < D; d++) e += fabsf(nc[d] - n[d] - o[d] * dl);
+      row[j] = e * inv;
+    }
+  }
+}
+
+// score[i][j] (+)= sum over the query-cluster runs of tile i of (run share) x table[a][j].
+static void tile_aggregate(const vdit_attn_cluster_state *st, int64_t bh, const float *table, float *score, int add) {
   const int32_t *qa = st->q_assign + bh * st->seq_q, *qp = st->q_perm + bh * st->seq_q;
   for (int32_t i = 0; i < st->q_tiles; i++) {
+    float *row = score + (int64_t)i * st->k_tiles;
+    if (!add) memset(row, 0, (size_t)st->k_tiles * sizeof *row);
     const int64_t begin = (int64_t)i * VDIT_ATTN_CLUSTER_TILE, rows = tile_length(i, st->seq_q);
     for (int64_t t = begin; t < begin + rows;) {
       const int32_t a = qa[qp[t]];
-      int64_t run = 0;
-      while (t < begin + rows && qa[qp[t]] == a) t++, run++;
-      const float weight = (float)run / (float)rows;
-      const float *qv = qc + (int64_t)a * D;
-      float m = -INFINITY;
-      for (int64_t j = 0; j < Sk; j++) {
-        s[j] = dot(qv, ks + j * D, D) * scale;
-        if (s[j] > m) m = s[j];
-      }
-      for (int32_t c = 0; c < st->ck; c++) cd[c] = dot(qv, kc + (int64_t)c * D, D) * scale;
-      double z = 0.0;
-      memset(o, 0, (size_t)D * sizeof *o);
-      for (int32_t j = 0; j < kt; j++) {
-        float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
-        memset(n, 0, (size_t)D * sizeof *n);
-        memset(nc, 0, (size_t)D * sizeof *nc);
-        float l = 0.0f, lc = 0.0f;
-        const int64_t key_begin = (int64_t)j * VDIT_ATTN_CLUSTER_TILE, cols = tile_length(j, Sk);
-        for (int64_t u = key_begin; u < key_begin + cols; u++) {
-          const float w = expf(s[u] - m);
-          l += w;
-          for (int64_t d = 0; d < D; d++) n[d] += w * vs[u * D + d];
-        }
-        for (int32_t f = fo[j]; f < fo[j + 1]; f++) {
-          const float w = (float)fn[f] * expf(cd[fc[f]] - m);
-          lc += w;
-          for (int64_t d = 0; d < D; d++) nc[d] += w * vm[(int64_t)fc[f] * D + d];
-        }
-        tl[j] = l, cl[j] = lc;
-        z += l;
-        for (int64_t d = 0; d < D; d++) o[d] += n[d];
-      }
-      const float inv = (float)(1.0 / z);
-      for (int64_t d = 0; d < D; d++) o[d] *= inv;
-      for (int32_t j = 0; j < kt; j++) {
-        const float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
-        const float dl = cl[j] - tl[j];
-        float e = 0.0f;
-        for (int64_t d = 0; d < D; d++) e += fabsf(nc[d] - n[d] - o[d] * dl);
-        score[(int64_t)i * kt + j] += e * inv * weight;
-        probe_mass[(int64_t)i * kt + j] += tl[j] * inv * weight;
-      }
+      int64_t n = 0;
+      while (t < begin + rows && qa[qp[t]] == a) t++, n++;
+      const float w = (float)n / (float)rows;
+      for (int32_t j = 0; j < st->k_tiles; j++) row[j] += w * table[(int64_t)a * st->k_tiles + j];
     }
   }
 }
@@ -341,6 +340,41 @@ static void compensate(const vdit_attn_cluster_state *st, int64_t bh, const unsi
   *row_sum = l;
 }
 
+vdit_status vdit_attn_cluster_select(vdit_attn_cluster_state *st) {
+  const int32_t qt = st->q_tiles, kt = st->k_tiles;
+  unsigned char *selected = st->selected;
+  int64_t total_cost = 0;
+  double p_sum = 0.0;
+  int failed = 0;
+#pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : total_cost, p_sum)
+  for (int64_t bh = 0; bh < st->bh; bh++) {
+    ranked_pair *order = malloc((size_t)(qt * kt + 1) * sizeof *order);
+    float *cum = malloc((size_t)(qt * kt + 1) * sizeof *cum);
+    if (!order || !cum) {
+      free(order), free(cum);
+      failed = 1;
+      continue;
+    }
+    float p_used = 0.0f;
+    total_cost += route(st, st->pair_score + bh * qt * kt, selected + bh * qt * kt, order, cum, &p_used);
+    p_sum += p_used;
+    free(order), free(cum);
+  }
+  if (failed) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the selection");
+  vdit_attn_block_map *map = &st->map;
+  int32_t used = 0;
+  for (int64_t r = 0; r < st->bh * qt; r++) {
+    map->row_offsets[r] = used;
+    for (int32_t j = 0; j < kt; j++)
+      if (selected[r * kt + j]) map->col_index[used++] = j;
+  }
+  map->row_offsets[st->bh * qt] = used;
+  st->map_t_ready = 0;
+  st->stats.budget_used = (double)total_cost / ((double)st->bh * (double)st->seq_q * (double)st->seq_k);
+  st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
+  return VDIT_OK;
+}
+
 vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const float *q,
                                         const float *k, const float *v) {
   const int64_t D = st->dim, Sq = st->seq_q, Sk = st->seq_k;
@@ -348,31 +382,28 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
   const int warm = st->config.warm_start && st->have_centroids;
   const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
   const float scale = problem->scale;
-  unsigned char *selected = malloc((size_t)(st->bh * qt * kt) + 1);
-  int64_t total_cost = 0, fragments = 0;
+  int64_t fragments = 0;
   int32_t q_empty = 0, k_empty = 0;
-  double p_sum = 0.0;
-  int failed = !selected;
+  int failed = 0;
   double kmeans_time = 0.0, select_time = 0.0, compensate_time = 0.0; // summed over slices
   const double start = vdit_time_seconds();
-#pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : total_cost, fragments, q_empty, k_empty, p_sum, kmeans_time, select_time, compensate_time)
+  const int32_t cmax = cq > ck ? cq : ck;
+  const int64_t smax = Sq > Sk ? Sq : Sk;
+  // pass 1 per slice: k-means, permutation, fragments, V means, pair scores
+#pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : fragments, q_empty, k_empty, kmeans_time, select_time)
   for (int64_t bh = 0; bh < st->bh; bh++) {
     if (failed) continue;
-    const int32_t cmax = cq > ck ? cq : ck;
-    const int64_t smax = Sq > Sk ? Sq : Sk;
-    const size_t floats = (size_t)(3 * smax * D + cmax + (int64_t)cq * ck + 2 * (int64_t)qt * kt + smax + ck + 4 * D +
-                                   2 * (int64_t)kt * (D + 1) + 2 * (int64_t)qt * kt + 16);
+    const size_t floats = (size_t)(2 * smax * D + cmax + 2 * (int64_t)cq * kt + smax + ck + D + 2 * (int64_t)kt * (D + 1) + 16);
     float *work = malloc(floats * sizeof *work);
     double *sums = malloc((size_t)(cmax * D + 1) * sizeof *sums);
-    ranked_pair *order = malloc((size_t)(qt * kt + 1) * sizeof *order);
     int32_t *offset = malloc((size_t)(cmax + 1) * sizeof *offset);
-    if (!work || !sums || !order || !offset) {
-      free(work), free(sums), free(order), free(offset);
+    if (!work || !sums || !offset) {
+      free(work), free(sums), free(offset);
       failed = 1;
       continue;
     }
-    float *qs = work, *ks = qs + smax * D, *vs = ks + smax * D, *norms = vs + smax * D, *prob = norms + cmax,
-          *cum = prob + (int64_t)cq * ck, *probe = cum + 2 * (int64_t)qt * kt;
+    float *ks = work, *vs = ks + smax * D, *norms = vs + smax * D, *table = norms + cmax, *table2 = table + (int64_t)cq * kt,
+          *scratch = table2 + (int64_t)cq * kt;
     const float *qh = q + bh * Sq * D, *kh = k + bh * Sk * D, *vh = v + bh * Sk * D;
     float *qc = st->q_centroids + bh * cq * D, *kc = st->k_centroids + bh * ck * D, *vm = st->v_means + bh * ck * D;
     int32_t *qa = st->q_assign + bh * Sq, *ka = st->k_assign + bh * Sk, *qn = st->q_count + bh * cq,
@@ -391,63 +422,58 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
       for (int64_t d = 0; d < D; d++) sums[(int64_t)ka[t] * D + d] += vh[t * D + d];
     for (int32_t c = 0; c < ck; c++)
       for (int64_t d = 0; d < D; d++) vm[(int64_t)c * D + d] = kn[c] > 0 ? (float)(sums[(int64_t)c * D + d] / kn[c]) : 0.0f;
-    for (int64_t p = 0; p < Sq; p++) memcpy(qs + p * D, qh + (int64_t)qp[p] * D, (size_t)D * sizeof *qs);
-    for (int64_t p = 0; p < Sk; p++) memcpy(ks + p * D, kh + (int64_t)kp[p] * D, (size_t)D * sizeof *ks);
-    for (int64_t p = 0; p < Sk; p++) memcpy(vs + p * D, vh + (int64_t)kp[p] * D, (size_t)D * sizeof *vs);
     float *score = st->pair_score + bh * qt * kt;
-    if (st->method == VDIT_ATTN_SVG) svg_mass(st, bh, scale, score, prob);
-    else {
-      ear_probe(st, bh, scale, qs, ks, vs, score, cum, probe);
-      // plus a prior for what a centroid probe cannot see (member queries peakier than their
-      // centroid): the pair's centroid-estimated mass times D, the L1 error of losing it whole
-      float *mass = cum + (int64_t)qt * kt;
-      svg_mass(st, bh, scale, mass, prob);
-      for (int64_t e = 0; e < (int64_t)qt * kt; e++) score[e] += (float)D * mass[e];
+    cluster_tile_mass(st, bh, scale, table, scratch);
+    tile_aggregate(st, bh, table, score, 0);
+    if (st->method == VDIT_ATTN_EAR) {
+      // the probe's error, plus a prior for what a centroid probe cannot see (member queries
+      // peakier than their centroid): the pair's centroid-estimated mass times D, the L1 error
+      // of losing it whole
+      for (int64_t p = 0; p < Sk; p++) memcpy(ks + p * D, kh + (int64_t)kp[p] * D, (size_t)D * sizeof *ks);
+      for (int64_t p = 0; p < Sk; p++) memcpy(vs + p * D, vh + (int64_t)kp[p] * D, (size_t)D * sizeof *vs);
+      cluster_probe(st, bh, scale, ks, vs, table2, scratch);
+      for (int64_t e = 0; e < (int64_t)qt * kt; e++) score[e] *= (float)D;
+      tile_aggregate(st, bh, table2, score, 1);
     }
-    unsigned char *sel = selected + bh * qt * kt;
-    float p_used = 0.0f;
-    total_cost += route(st, score, sel, order, cum, &p_used);
-    p_sum += p_used;
-    // compensation, permuted order
-    const double t2 = vdit_time_seconds();
-    float *cd = prob; // ck logits of one query (prob is free now)
+    kmeans_time += t1 - t0, select_time += vdit_time_seconds() - t1;
+    free(work), free(sums), free(offset);
+  }
+  if (failed) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the routing");
+  double t_select = vdit_time_seconds();
+  VDIT_TRY(vdit_attn_cluster_select(st));
+  t_select = vdit_time_seconds() - t_select;
+  const double t_compensate = vdit_time_seconds();
+  // pass 2 per slice: compensation, permuted order
+#pragma omp parallel for schedule(dynamic) reduction(| : failed)
+  for (int64_t bh = 0; bh < st->bh; bh++) {
+    float *cd = malloc((size_t)(ck + D + 1) * sizeof *cd), *qv = cd + ck;
+    if (!cd) {
+      failed = 1;
+      continue;
+    }
+    const float *kc = st->k_centroids + bh * ck * D;
+    const int32_t *kn = st->k_count + bh * ck, *qp = st->q_perm + bh * Sq;
     for (int64_t p = 0; p < Sq; p++) {
-      const float *qv = qs + p * D;
+      memcpy(qv, q + (bh * Sq + qp[p]) * D, (size_t)D * sizeof *qv);
       for (int32_t c = 0; c < ck; c++) cd[c] = kn[c] > 0 ? dot(qv, kc + (int64_t)c * D, D) * scale : -INFINITY;
       const int64_t row = bh * Sq + p;
-      compensate(st, bh, sel + (p / VDIT_ATTN_CLUSTER_TILE) * kt, cd, &st->extra_max[row], &st->extra_sum[row],
-                 st->extra_num + row * D);
+      compensate(st, bh, st->selected + (bh * qt + p / VDIT_ATTN_CLUSTER_TILE) * kt, cd, &st->extra_max[row],
+                 &st->extra_sum[row], st->extra_num + row * D);
     }
-    kmeans_time += t1 - t0, select_time += t2 - t1, compensate_time += vdit_time_seconds() - t2;
-    free(work), free(sums), free(order), free(offset);
+    free(cd);
   }
-  if (failed) {
-    free(selected);
-    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the routing");
-  }
-  // the map, row by row
-  vdit_attn_block_map *map = &st->map;
-  int32_t used = 0;
-  for (int64_t r = 0; r < st->bh * qt; r++) {
-    map->row_offsets[r] = used;
-    for (int32_t j = 0; j < kt; j++)
-      if (selected[r * kt + j]) map->col_index[used++] = j;
-  }
-  map->row_offsets[st->bh * qt] = used;
-  free(selected);
-  st->map_t_ready = 0;
-  st->stats.budget_used = (double)total_cost / ((double)st->bh * (double)Sq * (double)Sk);
-  st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
+  if (failed) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the compensation");
+  compensate_time = vdit_time_seconds() - t_compensate;
   st->stats.q_clusters = cq, st->stats.k_clusters = ck;
   st->stats.q_empty = q_empty, st->stats.k_empty = k_empty;
   st->stats.fragments = fragments;
   st->stats.warm = warm;
-  // the slices ran in parallel: split the wall clock in the proportions of their summed times
-  const double wall = vdit_time_seconds() - start, busy = kmeans_time + select_time + compensate_time;
-  st->stats.kmeans_seconds = busy > 0 ? wall * kmeans_time / busy : 0.0;
-  st->stats.select_seconds = busy > 0 ? wall * select_time / busy : 0.0;
-  st->stats.compensate_seconds = busy > 0 ? wall * compensate_time / busy : 0.0;
-  st->stats.route_seconds = wall;
+  // pass 1's slices ran in parallel: split its wall clock in the proportions of their summed times
+  const double pass1 = t_compensate - start - t_select, busy = kmeans_time + select_time;
+  st->stats.kmeans_seconds = busy > 0 ? pass1 * kmeans_time / busy : 0.0;
+  st->stats.select_seconds = (busy > 0 ? pass1 * select_time / busy : 0.0) + t_select;
+  st->stats.compensate_seconds = compensate_time;
+  st->stats.route_seconds = vdit_time_seconds() - start;
   st->have_centroids = 1;
   st->routed = 1;
   return VDIT_OK;

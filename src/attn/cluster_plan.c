@@ -39,7 +39,7 @@ void vdit_attn_cluster_state_free(vdit_attn_cluster_state *st) {
   void **all[] = {(void **)&st->q_centroids, (void **)&st->k_centroids, (void **)&st->v_means, (void **)&st->q_assign,
                   (void **)&st->k_assign, (void **)&st->q_count, (void **)&st->k_count, (void **)&st->q_perm,
                   (void **)&st->k_perm, (void **)&st->frag_offsets, (void **)&st->frag_cluster, (void **)&st->frag_count,
-                  (void **)&st->pair_score, (void **)&st->extra_max, (void **)&st->extra_sum, (void **)&st->extra_num};
+                  (void **)&st->pair_score, (void **)&st->selected, (void **)&st->extra_max, (void **)&st->extra_sum, (void **)&st->extra_num};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     vdit_device_free(st->device, *all[i]);
     *all[i] = NULL;
@@ -79,7 +79,8 @@ vdit_status vdit_attn_cluster_state_init(vdit_attn_cluster_state *st, const vdit
       {(void **)&st->k_count, BH * st->ck * 4},         {(void **)&st->q_perm, BH * st->seq_q * 4},
       {(void **)&st->k_perm, BH * st->seq_k * 4},       {(void **)&st->frag_offsets, BH * (st->k_tiles + 1) * 4},
       {(void **)&st->frag_cluster, BH * st->max_fragments * 4}, {(void **)&st->frag_count, BH * st->max_fragments * 4},
-      {(void **)&st->pair_score, BH * st->q_tiles * st->k_tiles * 4}, {(void **)&st->extra_max, BH * st->seq_q * 4},
+      {(void **)&st->pair_score, BH * st->q_tiles * st->k_tiles * 4}, {(void **)&st->selected, BH * st->q_tiles * st->k_tiles},
+      {(void **)&st->extra_max, BH * st->seq_q * 4},
       {(void **)&st->extra_sum, BH * st->seq_q * 4},    {(void **)&st->extra_num, BH * st->seq_q * D * 4},
   };
   vdit_status status = VDIT_OK;
