@@ -28,7 +28,7 @@ typedef struct attn_flags {
   // clustered methods (ear, svg)
   double budget, top_p, min_fraction;
   int64_t q_clusters, k_clusters, iterations, warm_iterations;
-  int warm;
+  int warm, gpu_routing;
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -75,7 +75,7 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0};
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, ear or svg (default dense)"},
@@ -113,6 +113,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"iterations", CLI_INT, &f->iterations, "N", "ear, svg: k-means iterations from the seeded start (default 8)"},
       {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 2)"},
       {"warm", CLI_FLAG, &f->warm, NULL, "ear, svg: warm-start k-means from the previous forward (bench: every run after the first)"},
+      {"gpu-routing", CLI_FLAG, &f->gpu_routing, NULL, "ear, svg on cuda: k-means, scores and compensation on the GPU (default: on the host)"},
       {"quality", CLI_FLAG, &f->quality, NULL, "bench: also compare O with dense attention on the same device (rel L1, PSNR)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
@@ -225,6 +226,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
     c->q_clusters = (int32_t)f->q_clusters, c->k_clusters = (int32_t)f->k_clusters;
     c->iterations = (int32_t)f->iterations, c->warm_iterations = (int32_t)f->warm_iterations;
     c->warm_start = f->warm;
+    c->gpu_routing = f->gpu_routing;
     c->seed = (uint64_t)f->seed;
   }
   if (f->qkv) return read_qkv(name, hint, f, spec);

@@ -194,6 +194,10 @@ typedef struct vdit_attn_cluster_config {
   float top_p;             // svg: cumulative mass per query tile (used when budget < 0; 0: 0.9)
   float min_fraction;      // svg: each query tile computes at least this fraction of key tiles
   uint64_t seed;           // k-means initialisation
+  // CUDA plans: 0 runs the whole routing on a host copy of Q, K, V (the CPU specification);
+  // 1 runs k-means, fragments, scores and compensation on the GPU (the selection, a sort of
+  // the pair scores, stays on the host)
+  int gpu_routing;
 } vdit_attn_cluster_config;
 
 // What the last forward of a clustered plan did (host values).

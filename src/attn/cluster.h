@@ -46,6 +46,12 @@ typedef struct vdit_attn_cluster_gpu {
   vdit_tensor q, k, v, o, lse;              // permuted, contiguous (B, H, S, D) in the plan's dtype; LSE (B, H, Sq)
   vdit_tensor d_o, dq, dk, dv;              // backward, allocated at the first backward
   float *host_qkv;                          // host fp32 (B, H, S, D) Q, K, V for the routing
+  // config.gpu_routing: the routing arrays on the GPU (as in vdit_attn_cluster_state), fp32
+  // copies of Q, K, V in original order, and scratch
+  float *qf, *kf, *vf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
+  int32_t *q_assign, *k_assign, *q_count, *k_count, *q_offsets, *k_offsets, *frag_offsets, *frag_cluster, *frag_count;
+  unsigned char *selected;
+  int have_centroids;
 } vdit_attn_cluster_gpu;
 
 typedef struct vdit_attn_cluster_state {
