@@ -336,7 +336,7 @@ static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluste
   }
   if (tid < PROBE_QUERIES) m[tid] = -INFINITY, z[tid] = 0.0f;
   float acc[PROBE_QUERIES];
-  for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
+  _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
   __syncthreads();
   // pass 1
   for (int64_t base = 0; base < Sk; base += PROBE_KEYS) {
@@ -374,22 +374,22 @@ static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluste
     }
     __syncthreads();
     if (tid < D) {
-      for (int q = 0; q < PROBE_QUERIES; q++) acc[q] *= corr[q];
+      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] *= corr[q];
       for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
         const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
-        for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
+        _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
       }
     }
     __syncthreads();
   }
   if (tid < D)
-    for (int q = 0; q < PROBE_QUERIES; q++) os[q * D + tid] = acc[q] / z[q];
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) os[q * D + tid] = acc[q] / z[q];
   __syncthreads();
   // pass 2
   const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
   const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
   for (int j = 0; j < a.k_tiles; j++) {
-    for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
     if (tid < PROBE_QUERIES) l[tid] = 0.0f;
     for (int64_t base = (int64_t)j * CLUSTER_TILE; base < (int64_t)(j + 1) * CLUSTER_TILE && base < Sk; base += PROBE_KEYS) {
       for (int64_t e = tid; e < PROBE_KEYS * D; e += blockDim.x) {
@@ -413,7 +413,7 @@ static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluste
       if (tid < D)
         for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
           const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
-          for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
+          _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
         }
       __syncthreads();
     }
@@ -434,9 +434,9 @@ static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluste
     }
     __syncthreads();
     float *red = ks; // [16][128]
-    for (int q = 0; q < PROBE_QUERIES; q++) red[q * 128 + tid] = 0.0f;
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) red[q * 128 + tid] = 0.0f;
     if (tid < D) {
-      for (int q = 0; q < PROBE_QUERIES; q++) {
+      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) {
         float nc = 0.0f;
         for (int f = 0; f < nf; f++) nc += wf[q * CLUSTER_TILE + f] * a.v_means[(bh * a.ck + fc[f0 + f]) * D + tid];
         red[q * 128 + tid] = fabsf(nc - acc[q] - os[q * D + tid] * (lc[q] - l[q]));
@@ -519,7 +519,7 @@ static __global__ void __launch_bounds__(128) compensate_kernel(vdit_attn_cuda_c
   }
   if (tid < COMP_QUERIES) m[tid] = -INFINITY, l[tid] = 0.0f;
   float acc[COMP_QUERIES];
-  for (int q = 0; q < COMP_QUERIES; q++) acc[q] = 0.0f;
+  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] = 0.0f;
   __syncthreads();
   const int n = n_list;
   for (int base = 0; base < n; base += COMP_FRAGMENTS) {
@@ -553,15 +553,15 @@ static __global__ void __launch_bounds__(128) compensate_kernel(vdit_attn_cuda_c
     }
     __syncthreads();
     if (tid < D) {
-      for (int q = 0; q < COMP_QUERIES; q++) acc[q] *= corr[q];
+      _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] *= corr[q];
       for (int r = 0; r < COMP_FRAGMENTS && base + r < n; r++) {
         const float vv = a.v_means[(bh * a.ck + fc[list[base + r]]) * D + tid];
-        for (int q = 0; q < COMP_QUERIES; q++) acc[q] += cd[q * COMP_FRAGMENTS + r] * vv;
+        _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] += cd[q * COMP_FRAGMENTS + r] * vv;
       }
     }
     __syncthreads();
   }
-  for (int q = 0; q < COMP_QUERIES; q++) {
+  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) {
     const int64_t p = p0 + q;
     if (p >= Sq) break;
     const int64_t row = bh * Sq + p;
