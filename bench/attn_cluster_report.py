@@ -28,7 +28,8 @@ def point(o):
         budget = o["budget_used"]
     p = {"method": o["method"], "budget": o.get("budget", round(1.0 - o.get("target_sparsity", 0.0), 6)),
          "budget_used": budget, "ms": ms, "rel_l1": o["o_vs_dense"]["rel_l1"], "psnr": o["o_vs_dense"]["psnr"]}
-    for key in ("route_ms", "kmeans_ms", "select_ms", "compensate_ms", "warm", "q_clusters", "k_clusters", "top_p"):
+    for key in ("route_ms", "kmeans_ms", "select_ms", "compensate_ms", "warm", "q_clusters", "k_clusters", "top_p",
+                "q_pad_factor", "k_pad_factor"):
         if key in o:
             p[key] = o[key]
     if o["method"] == "sparge":

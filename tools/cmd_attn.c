@@ -289,9 +289,10 @@ static int run_check(int argc, char **argv) {
                                    (long long)r.mask_rows_differing);
       if (is_clustered(spec.config.method)) {
         printf(", \"budget\": %.6g, \"budget_used\": %.6f, \"top_p\": %.6g, \"q_clusters\": %d, \"k_clusters\": %d, "
-               "\"q_empty\": %d, \"k_empty\": %d, \"fragments\": %lld",
+               "\"q_empty\": %d, \"k_empty\": %d, \"fragments\": %lld, \"q_pad_factor\": %.4f, \"k_pad_factor\": %.4f",
                (double)spec.config.cluster.budget, r.cluster.budget_used, r.cluster.top_p, r.cluster.q_clusters,
-               r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty, (long long)r.cluster.fragments);
+               r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty, (long long)r.cluster.fragments,
+               r.cluster.q_pad_factor, r.cluster.k_pad_factor);
         print_stats_json("o_vs_centroid", &r.o_centroid);
         if (r.cpu_compared) {
           print_stats_json("cpu_o_vs_dense", &r.cpu_o_dense);
@@ -328,8 +329,9 @@ static int run_check(int argc, char **argv) {
       printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
              (long long)r.mask_rows_differing);
     if (is_clustered(spec.config.method)) {
-      printf("clusters %d q / %d k (%d / %d empty), %lld key fragments; budget used %.4f", r.cluster.q_clusters,
-             r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty, (long long)r.cluster.fragments, r.cluster.budget_used);
+      printf("clusters %d q / %d k (%d / %d empty), %lld key fragments (padding clusters to tiles: x%.2f q, x%.2f k tokens);"
+             " budget used %.4f", r.cluster.q_clusters, r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty,
+             (long long)r.cluster.fragments, r.cluster.q_pad_factor, r.cluster.k_pad_factor, r.cluster.budget_used);
       if (spec.config.method == VDIT_ATTN_SVG) printf(", top-p %.4g", r.cluster.top_p);
       printf("\nO against the centroid formula alone: rel_l1 %.4e\n", r.o_centroid.rel_l1);
       if (r.cpu_compared)
@@ -509,10 +511,11 @@ static int run_bench(int argc, char **argv) {
     if (is_clustered(spec.config.method)) {
       const vdit_attn_cluster_stats *c = &timing.cluster;
       printf(", \"budget\": %.6g, \"budget_used\": %.6f, \"top_p\": %.6g, \"warm\": %s, \"q_clusters\": %d, \"k_clusters\": %d, "
-             "\"route_ms\": %.4f, \"kmeans_ms\": %.4f, \"select_ms\": %.4f, \"compensate_ms\": %.4f",
+             "\"route_ms\": %.4f, \"kmeans_ms\": %.4f, \"select_ms\": %.4f, \"compensate_ms\": %.4f, "
+             "\"q_pad_factor\": %.4f, \"k_pad_factor\": %.4f",
              (double)spec.config.cluster.budget, c->budget_used, c->top_p, c->warm ? "true" : "false", c->q_clusters,
              c->k_clusters, 1e3 * c->route_seconds, 1e3 * c->kmeans_seconds, 1e3 * c->select_seconds,
-             1e3 * c->compensate_seconds);
+             1e3 * c->compensate_seconds, c->q_pad_factor, c->k_pad_factor);
     }
     if (spec.compare_dense) printf(", \"o_vs_dense\": {\"rel_l1\": %.6g, \"psnr\": %.4f}", timing.o_rel_l1, timing.o_psnr);
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);

@@ -206,6 +206,10 @@ typedef struct vdit_attn_cluster_stats {
   double top_p;             // svg: the p the budget led to
   int32_t q_clusters, k_clusters, q_empty, k_empty; // clusters used, and left empty after k-means
   int64_t fragments;        // (cluster, key tile) runs compensated as units
+  // tokens a cluster-aligned layout would hold (each cluster padded to whole 128-token tiles,
+  // or variable boundaries on 128-wide hardware tiles) over the tokens: the compute factor
+  // that packing clusters into shared tiles (this implementation) avoids
+  double q_pad_factor, k_pad_factor;
   int warm;                 // the clustering was warm-started
   // host wall clock of the last forward's steps: k-means (Q and K), the rest of the routing
   // (permutation, fragments, scores, selection) and the compensation terms; on CUDA plans

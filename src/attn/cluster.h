@@ -116,6 +116,9 @@ vdit_status vdit_attn_cluster_backward_cuda(const vdit_attn_problem *problem, vd
 // The plan's state (attn.c), or NULL for other methods.
 const vdit_attn_cluster_state *vdit_attn_plan_cluster_state(const vdit_attn_plan *plan);
 
+// stats.q_pad_factor, k_pad_factor from the host counts.
+void vdit_attn_cluster_pad_factors(vdit_attn_cluster_state *state);
+
 // The map the last forward ran on, on the plan's device (NULL before a forward).
 const vdit_attn_block_map *vdit_attn_cluster_map(const vdit_attn_cluster_state *state);
 

@@ -468,6 +468,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
   st->stats.q_empty = q_empty, st->stats.k_empty = k_empty;
   st->stats.fragments = fragments;
   st->stats.warm = warm;
+  vdit_attn_cluster_pad_factors(st);
   // pass 1's slices ran in parallel: split its wall clock in the proportions of their summed times
   const double pass1 = t_compensate - start - t_select, busy = kmeans_time + select_time;
   st->stats.kmeans_seconds = busy > 0 ? pass1 * kmeans_time / busy : 0.0;

@@ -229,6 +229,7 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   st->stats.q_empty = q_empty, st->stats.k_empty = k_empty;
   st->stats.fragments = fragments;
   st->stats.warm = warm;
+  vdit_attn_cluster_pad_factors(st);
   st->stats.kmeans_seconds = t_kmeans - start;
   st->stats.select_seconds = t_select - t_kmeans;
   st->stats.compensate_seconds = t_compensate - t_select;

@@ -120,3 +120,13 @@ vdit_status vdit_attn_cluster_routing_get(const vdit_attn_cluster_state *st, vdi
   if (status != VDIT_OK) vdit_attn_cluster_routing_free(r);
   return status;
 }
+
+void vdit_attn_cluster_pad_factors(vdit_attn_cluster_state *st) {
+  int64_t q = 0, k = 0;
+  for (int64_t i = 0; i < st->bh * st->cq; i++)
+    q += (st->q_count[i] + VDIT_ATTN_CLUSTER_TILE - 1) / VDIT_ATTN_CLUSTER_TILE * VDIT_ATTN_CLUSTER_TILE;
+  for (int64_t i = 0; i < st->bh * st->ck; i++)
+    k += (st->k_count[i] + VDIT_ATTN_CLUSTER_TILE - 1) / VDIT_ATTN_CLUSTER_TILE * VDIT_ATTN_CLUSTER_TILE;
+  st->stats.q_pad_factor = (double)q / (double)(st->bh * st->seq_q);
+  st->stats.k_pad_factor = (double)k / (double)(st->bh * st->seq_k);
+}
