@@ -73,6 +73,16 @@ vdit_cli_test_fails(attn_sparge_causal "sparge predicts masks for unmasked atten
                     attn check --method sparge --sparsity 0.5 --mask causal)
 vdit_cli_test_fails(attn_tune_no_out "tune needs --out FILE" attn tune --method sparge)
 vdit_cli_test_fails(attn_tuning_missing "cannot open" attn check --method sparge --tuning no-such-tuning.json)
+# clustered attention (ear, svg)
+vdit_cli_test(attn_check_ear_dense "budget used 1\\.0000.*\nO against the centroid formula alone.*\nresult: pass"
+              attn check --method ear --budget 1 --seq 300 --dim 32 --inputs video --dtype fp32)
+vdit_cli_test(attn_check_svg_json "\"budget_used\": 0\\.[0-9]+.*\"o_vs_centroid\": {\"rel_l1\".*\"passed\": true"
+              attn check --method svg --budget 0.4 --seq 400 --dim 32 --inputs video-heads --json)
+vdit_cli_test(bench_attn_ear_json "\"route_ms\": [0-9.]+, \"kmeans_ms\".*\"o_vs_dense\": {\"rel_l1\": [0-9.]+, \"psnr\""
+              bench attn --method ear --budget 0.3 --warm --quality --seq 256 --dim 32 --repeat 1 --warmup 1 --forward-only --json)
+vdit_cli_test_fails(attn_ear_no_budget "ear needs --budget X" attn check --method ear)
+vdit_cli_test_fails(attn_ear_bad_budget "--budget must be in \\[0, 1\\]" attn check --method svg --budget 2)
+vdit_cli_test_fails(attn_ear_causal "clustered attention: unmasked attention only" attn check --method ear --budget 0.5 --mask causal)
 # vdit bench attn: the issue's spelling of vdit attn bench
 vdit_cli_test(bench_attn_json "\"method\": \"dense\", \"shape\": .*\"fwd\": {\"ms\": [0-9.]+, \"tflops\": [0-9.]+}, \"bwd\": {\"ms\""
               bench attn --method dense --seq 96 --repeat 2 --warmup 0 --json)

@@ -14,7 +14,7 @@
 typedef struct attn_flags {
   const char *method, *layout, *mask, *dtype, *inputs, *device, *qkv;
   int64_t batch, heads, seq, seq_k, dim, seed, repeat, warmup;
-  int json, forward_only;
+  int json, forward_only, quality;
   float *qkv_values[3]; // Q, K, V read from --qkv (B, H, S, D), or NULL
   const char *sage_gran, *sage_pv;
   int smooth_q;
@@ -25,12 +25,19 @@ typedef struct attn_flags {
   const char *tuning, *out; // sparge tuning file to read (check, bench) or write (tune)
   double target;            // tune: relative-L1 target
   vdit_attn_sparge_tuning loaded;
+  // clustered methods (ear, svg)
+  double budget, top_p, min_fraction;
+  int64_t q_clusters, k_clusters, iterations, warm_iterations;
+  int warm, gpu_routing;
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 
 // Methods that run on a block map (their check also reports sparsity and the error against dense).
-static int is_sparse(vdit_attn_method method) { return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE; }
+static int is_clustered(vdit_attn_method method) { return method == VDIT_ATTN_EAR || method == VDIT_ATTN_SVG; }
+static int is_sparse(vdit_attn_method method) {
+  return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || is_clustered(method);
+}
 
 static void flags_free(attn_flags *f) {
   for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
@@ -67,11 +74,11 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
-  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}};
+  *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block or sparge (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, ear or svg (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -98,6 +105,16 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
       {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
       {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
+      {"budget", CLI_DOUBLE, &f->budget, "X", "ear, svg: fraction of the dense work computed exactly, [0, 1] (ear: required)"},
+      {"top-p", CLI_DOUBLE, &f->top_p, "P", "svg without --budget: cumulative mass per query tile (default 0.9)"},
+      {"min-fraction", CLI_DOUBLE, &f->min_fraction, "X", "svg: key tiles each query tile computes at least (default 0)"},
+      {"q-clusters", CLI_INT, &f->q_clusters, "N", "ear, svg: query clusters per head (default ceil(S / 128))"},
+      {"k-clusters", CLI_INT, &f->k_clusters, "N", "ear, svg: key clusters per head (default ceil(S / 32))"},
+      {"iterations", CLI_INT, &f->iterations, "N", "ear, svg: k-means iterations from the seeded start (default 8)"},
+      {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 2)"},
+      {"warm", CLI_FLAG, &f->warm, NULL, "ear, svg: warm-start k-means from the previous forward (bench: every run after the first)"},
+      {"gpu-routing", CLI_FLAG, &f->gpu_routing, NULL, "ear, svg on cuda: k-means, scores and compensation on the GPU (default: on the host)"},
+      {"quality", CLI_FLAG, &f->quality, NULL, "bench: also compare O with dense attention on the same device (rel L1, PSNR)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
@@ -105,11 +122,12 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
       {"out", CLI_STRING, &f->out, "FILE", "tuning file to write (required)"},
   };
-  cli_option all[32];
+  cli_option all[48];
   int option_count = 0;
-  const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
+  const int base = (int)(sizeof options / sizeof options[0]) - 3; // quality, repeat and warmup are the bench's
   for (int i = 0; i < base; i++) all[option_count++] = options[i];
-  if (is_bench == MODE_BENCH) all[option_count++] = options[base], all[option_count++] = options[base + 1];
+  if (is_bench == MODE_BENCH)
+    for (int i = 0; i < 3; i++) all[option_count++] = options[base + i];
   if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
   int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -155,6 +173,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->backward = !f->forward_only;
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
+  spec->compare_dense = f->quality;
   vdit_attn_sparge_config *sp = &spec->config.sparge;
   const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
   if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
@@ -192,6 +211,24 @@ static int parse_flags(const cli_command *command, const char *description, int 
     if (!f->rule) sp->rule = f->topk >= 0 && f->topp >= 0 ? VDIT_ATTN_SPARGE_HYBRID : f->topk >= 0 ? VDIT_ATTN_SPARGE_TOPK : VDIT_ATTN_SPARGE_TOPP;
   }
   if (f->density < 0 || f->density > 1) return cli_usage_error(name, hint, "--density must be in [0, 1]");
+  if (is_clustered(spec->config.method)) {
+    vdit_attn_cluster_config *c = &spec->config.cluster;
+    if (f->budget != -2.0 && !(f->budget >= 0 && f->budget <= 1)) return cli_usage_error(name, hint, "--budget must be in [0, 1]");
+    if (f->budget == -2.0 && spec->config.method == VDIT_ATTN_EAR) return cli_usage_error(name, hint, "ear needs --budget X");
+    if (f->top_p != -1.0 && !(f->top_p > 0 && f->top_p <= 1)) return cli_usage_error(name, hint, "--top-p must be in (0, 1]");
+    if (!(f->min_fraction >= 0 && f->min_fraction <= 1)) return cli_usage_error(name, hint, "--min-fraction must be in [0, 1]");
+    if (f->q_clusters < 0 || f->k_clusters < 0 || f->iterations < 0 || f->warm_iterations < 0 ||
+        f->q_clusters > 1 << 20 || f->k_clusters > 1 << 20 || f->iterations > 1000 || f->warm_iterations > 1000)
+      return cli_usage_error(name, hint, "--q-clusters, --k-clusters (<= 2^20), --iterations, --warm-iterations (<= 1000) must be >= 0");
+    c->budget = f->budget == -2.0 ? -1.0f : (float)f->budget;
+    c->top_p = f->top_p > 0 ? (float)f->top_p : 0.0f;
+    c->min_fraction = (float)f->min_fraction;
+    c->q_clusters = (int32_t)f->q_clusters, c->k_clusters = (int32_t)f->k_clusters;
+    c->iterations = (int32_t)f->iterations, c->warm_iterations = (int32_t)f->warm_iterations;
+    c->warm_start = f->warm;
+    c->gpu_routing = f->gpu_routing;
+    c->seed = (uint64_t)f->seed;
+  }
   if (f->qkv) return read_qkv(name, hint, f, spec);
   return -1;
 }
@@ -250,6 +287,18 @@ static int run_check(int argc, char **argv) {
                r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
       if (r.masks_compared) printf(", \"masks_identical\": %s, \"mask_rows_differing\": %lld", r.masks_identical ? "true" : "false",
                                    (long long)r.mask_rows_differing);
+      if (is_clustered(spec.config.method)) {
+        printf(", \"budget\": %.6g, \"budget_used\": %.6f, \"top_p\": %.6g, \"q_clusters\": %d, \"k_clusters\": %d, "
+               "\"q_empty\": %d, \"k_empty\": %d, \"fragments\": %lld, \"q_pad_factor\": %.4f, \"k_pad_factor\": %.4f",
+               (double)spec.config.cluster.budget, r.cluster.budget_used, r.cluster.top_p, r.cluster.q_clusters,
+               r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty, (long long)r.cluster.fragments,
+               r.cluster.q_pad_factor, r.cluster.k_pad_factor);
+        print_stats_json("o_vs_centroid", &r.o_centroid);
+        if (r.cpu_compared) {
+          print_stats_json("cpu_o_vs_dense", &r.cpu_o_dense);
+          printf(", \"cpu_agrees\": %s", r.cpu_agrees ? "true" : "false");
+        }
+      }
     }
     printf(", \"passed\": %s, \"forward_ms\": %.3f, \"backward_ms\": %.3f}\n", r.passed ? "true" : "false",
            1e3 * r.forward_seconds, 1e3 * r.backward_seconds);
@@ -270,7 +319,8 @@ static int run_check(int argc, char **argv) {
     printf("\n");
   }
   if (is_sparse(spec.config.method)) {
-    printf("(errors above: against the fp64 reference on the method's block map)\n");
+    printf("(errors above: against the fp64 reference on the method's %s)\n",
+           is_clustered(spec.config.method) ? "routing, centroid terms included" : "block map");
     printf("sparsity %.4f; O against dense attention: rel_l1 %.4e, cos %.6f", r.sparsity, r.o_dense.rel_l1, r.o_dense.cos);
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf("; topk %.4g, topp %.4g, theta %.3g", r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
@@ -278,6 +328,16 @@ static int run_check(int argc, char **argv) {
     if (r.masks_compared)
       printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
              (long long)r.mask_rows_differing);
+    if (is_clustered(spec.config.method)) {
+      printf("clusters %d q / %d k (%d / %d empty), %lld key fragments (padding clusters to tiles: x%.2f q, x%.2f k tokens);"
+             " budget used %.4f", r.cluster.q_clusters, r.cluster.k_clusters, r.cluster.q_empty, r.cluster.k_empty,
+             (long long)r.cluster.fragments, r.cluster.q_pad_factor, r.cluster.k_pad_factor, r.cluster.budget_used);
+      if (spec.config.method == VDIT_ATTN_SVG) printf(", top-p %.4g", r.cluster.top_p);
+      printf("\nO against the centroid formula alone: rel_l1 %.4e\n", r.o_centroid.rel_l1);
+      if (r.cpu_compared)
+        printf("CPU on the same inputs: O against dense rel_l1 %.4e (%s)\n", r.cpu_o_dense.rel_l1,
+               r.cpu_agrees ? "agrees" : "DISAGREES");
+    }
   }
   printf("result: %s (forward %.1f ms, backward %.1f ms)\n", r.passed ? "pass" : "FAIL", 1e3 * r.forward_seconds,
          1e3 * r.backward_seconds);
@@ -448,6 +508,16 @@ static int run_bench(int argc, char **argv) {
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
              1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
+    if (is_clustered(spec.config.method)) {
+      const vdit_attn_cluster_stats *c = &timing.cluster;
+      printf(", \"budget\": %.6g, \"budget_used\": %.6f, \"top_p\": %.6g, \"warm\": %s, \"q_clusters\": %d, \"k_clusters\": %d, "
+             "\"route_ms\": %.4f, \"kmeans_ms\": %.4f, \"select_ms\": %.4f, \"compensate_ms\": %.4f, "
+             "\"q_pad_factor\": %.4f, \"k_pad_factor\": %.4f",
+             (double)spec.config.cluster.budget, c->budget_used, c->top_p, c->warm ? "true" : "false", c->q_clusters,
+             c->k_clusters, 1e3 * c->route_seconds, 1e3 * c->kmeans_seconds, 1e3 * c->select_seconds,
+             1e3 * c->compensate_seconds, c->q_pad_factor, c->k_pad_factor);
+    }
+    if (spec.compare_dense) printf(", \"o_vs_dense\": {\"rel_l1\": %.6g, \"psnr\": %.4f}", timing.o_rel_l1, timing.o_psnr);
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -465,6 +535,15 @@ static int run_bench(int argc, char **argv) {
   if (spec.config.method == VDIT_ATTN_SPARGE)
     printf("mask     %10.3f ms  (sparsity %.4f; forward and backward above run on the held mask, TFLOP/s of the dense count)\n",
            1e3 * timing.mask_seconds, timing.sparsity);
+  if (is_clustered(spec.config.method)) {
+    const vdit_attn_cluster_stats *c = &timing.cluster;
+    printf("routing  %10.3f ms  of the forward (last run, host clock%s): k-means %.3f, selection %.3f, compensation %.3f;"
+           " budget used %.4f%s\n",
+           1e3 * c->route_seconds, spec.device.type == VDIT_DEVICE_CUDA ? ", with the host copies" : "",
+           1e3 * c->kmeans_seconds, 1e3 * c->select_seconds, 1e3 * c->compensate_seconds, c->budget_used,
+           c->warm ? ", warm-started" : "");
+  }
+  if (spec.compare_dense) printf("O against dense: rel_l1 %.4e, PSNR %.2f dB\n", timing.o_rel_l1, timing.o_psnr);
   return CLI_EXIT_OK;
 }
 

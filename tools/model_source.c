@@ -1,9 +1,11 @@
 // Models and inputs for the model-driven commands (model_source.h).
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "model_source.h"
+#include "vdit/train.h"
 
 void model_source_defaults(model_source_flags *f) {
   memset(f, 0, sizeof *f);
@@ -66,6 +68,24 @@ static vdit_status random_inputs(const model_source_flags *f, const vdit_model_c
   return VDIT_OK;
 }
 
+// The bundle prompt, tokenized and embedded with the bundle's table: (B, text_length, D_txt).
+static const char *const bundle_prompt = "a red cube and a blue sphere on a checkered floor, the camera orbits left";
+
+static vdit_status bundle_context(const vdit_bundle *bundle, int64_t batch, vdit_tensor *context) {
+  const int64_t length = bundle->config.text_length, dim = bundle->config.model.text_dim;
+  int32_t *tokens = malloc((size_t)(length * batch + 1) * sizeof *tokens);
+  if (!tokens) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the prompt");
+  vdit_status status = vdit_bundle_tokenize(bundle, bundle_prompt, tokens);
+  for (int64_t b = 1; b < batch; b++) memcpy(tokens + b * length, tokens, (size_t)length * sizeof *tokens);
+  vdit_tensor_free(context);
+  const int64_t shape[3] = {batch, length, dim};
+  if (status == VDIT_OK) status = vdit_tensor_alloc(context, VDIT_DTYPE_F32, VDIT_CPU, 3, shape);
+  if (status == VDIT_OK)
+    status = vdit_text_embed(bundle->token_table, bundle->config.vocab, dim, tokens, batch, length, context->data);
+  free(tokens);
+  return status;
+}
+
 int model_source_open(const char *command, const char *hint, const model_source_flags *f, vdit_model_weights *w,
                       model_run_inputs *in) {
   memset(w, 0, sizeof *w);
@@ -85,9 +105,20 @@ int model_source_open(const char *command, const char *hint, const model_source_
   } else {
     status = vdit_model_load(f->model, f->config, w);
   }
+  // a model bundle (vdit train's output, e.g. models/vdit-world-s): its DiT, and its text table
+  // embeds the bundle prompt below instead of a random context
+  vdit_bundle bundle;
+  memset(&bundle, 0, sizeof bundle);
+  if (status != VDIT_OK && strncmp(f->model, "random:", 7) != 0 && vdit_bundle_load(f->model, &bundle) == VDIT_OK) {
+    *w = bundle.weights;
+    memset(&bundle.weights, 0, sizeof bundle.weights);
+    status = VDIT_OK;
+  }
   if (status != VDIT_OK) return cli_report_failure(command, status);
   const vdit_model_config *c = &w->config;
   status = f->inputs ? read_inputs(f->inputs, in) : random_inputs(f, c, in);
+  if (status == VDIT_OK && !f->inputs && bundle.token_table) status = bundle_context(&bundle, f->batch, &in->context);
+  vdit_bundle_free(&bundle);
   if (status == VDIT_OK && (in->video.ndim != 5 || in->video.shape[1] != c->in_channels))
     status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "the video must be (B, %" PRId64 ", F, H, W)", c->in_channels);
   if (status == VDIT_OK) {

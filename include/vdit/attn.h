@@ -24,6 +24,8 @@ typedef enum vdit_attn_method {
   VDIT_ATTN_SAGE,      // SageAttention-style INT8 Q K^T, FP8 (or 16-bit) P V; SageBwd INT8 backward
   VDIT_ATTN_BLOCK,     // the block-sparse executor on a caller's map (config.block_map)
   VDIT_ATTN_SPARGE,    // SpargeAttention2: predicted hybrid Top-k/Top-p block masks (config.sparge)
+  VDIT_ATTN_EAR,       // clustered attention, centroid compensation, error-aware routing (config.cluster)
+  VDIT_ATTN_SVG,       // clustered attention, centroid compensation, SVG2 top-p routing (config.cluster)
   VDIT_ATTN_METHOD_COUNT
 } vdit_attn_method;
 
@@ -168,6 +170,53 @@ typedef struct vdit_attn_sparge_config {
   int sink;                            // always compute key block 0
 } vdit_attn_sparge_config;
 
+// ---------------------------------------------------------------- clustered attention (SVG2, SVG-EAR)
+// VDIT_ATTN_EAR and VDIT_ATTN_SVG (docs/attention.md, "Clustered attention"). Per (batch, head):
+// k-means on Q and on K, tokens permuted so each cluster is contiguous, the block-sparse
+// executor on 128 x 128 tiles of the permuted sequence, every skipped (query tile, key tile)
+// pair replaced by centroid terms through the softmax extras, output inverse-permuted.
+// Compensation is per query token q and per skipped key token j of cluster c: exp(q . kbar_c *
+// scale) vbar_c (summed per cluster fragment: |fragment| exp(q . kbar_c * scale) vbar_c), with
+// kbar_c, vbar_c the means of K and V over cluster c. Routing picks the exactly computed tile
+// pairs: SVG per query tile by the centroid-estimated attention mass (top-p), EAR over the
+// whole head by the error a probe (each query cluster's centroid against every key) measures
+// for compensating the pair, per unit of cost.
+// Backward: gradients of the exactly computed pairs, with the centroid terms held constant.
+typedef struct vdit_attn_cluster_config {
+  int32_t q_clusters, k_clusters; // 0: scaled with S: ceil(Sq / 128) and ceil(Sk / 32) (256 / 1024 at 32760)
+  int32_t iterations;      // k-means iterations from the seeded start (0: 8)
+  int32_t warm_iterations; // iterations when warm-starting from the previous forward's centroids (0: 2)
+  int warm_start;          // reuse the plan's centroids of the previous forward (same shape)
+  // Fraction of the dense work (query x key token pairs) computed exactly, in [0, 1]: 1 is
+  // dense attention, 0 the centroid formula alone. < 0 (svg only): no budget, top-p routing
+  // with top_p and min_fraction alone.
+  float budget;
+  float top_p;             // svg: cumulative mass per query tile (used when budget < 0; 0: 0.9)
+  float min_fraction;      // svg: each query tile computes at least this fraction of key tiles
+  uint64_t seed;           // k-means initialisation
+  // CUDA plans: 0 runs the whole routing on a host copy of Q, K, V (the CPU specification);
+  // 1 runs k-means, fragments, scores and compensation on the GPU (the selection, a sort of
+  // the pair scores, stays on the host)
+  int gpu_routing;
+} vdit_attn_cluster_config;
+
+// What the last forward of a clustered plan did (host values).
+typedef struct vdit_attn_cluster_stats {
+  double budget_used;       // fraction of the dense work computed exactly
+  double top_p;             // svg: the p the budget led to
+  int32_t q_clusters, k_clusters, q_empty, k_empty; // clusters used, and left empty after k-means
+  int64_t fragments;        // (cluster, key tile) runs compensated as units
+  // tokens a cluster-aligned layout would hold (each cluster padded to whole 128-token tiles,
+  // or variable boundaries on 128-wide hardware tiles) over the tokens: the compute factor
+  // that packing clusters into shared tiles (this implementation) avoids
+  double q_pad_factor, k_pad_factor;
+  int warm;                 // the clustering was warm-started
+  // host wall clock of the last forward's steps: k-means (Q and K), the rest of the routing
+  // (permutation, fragments, scores, selection) and the compensation terms; on CUDA plans
+  // route_seconds also holds the copies of Q, K, V to the host and of the routing back
+  double kmeans_seconds, select_seconds, compensate_seconds, route_seconds;
+} vdit_attn_cluster_stats;
+
 typedef struct vdit_attn_config {
   vdit_attn_method method;
   vdit_attn_layout layout;
@@ -179,6 +228,7 @@ typedef struct vdit_attn_config {
   const vdit_attn_block_map *block_map; // VDIT_ATTN_BLOCK: the map, on the tensors' device
   vdit_attn_softmax_extras extras;      // VDIT_ATTN_BLOCK and VDIT_ATTN_SPARGE (pv_threshold from sparge's params)
   vdit_attn_sparge_config sparge;       // VDIT_ATTN_SPARGE
+  vdit_attn_cluster_config cluster;     // VDIT_ATTN_EAR, VDIT_ATTN_SVG
 } vdit_attn_config;
 
 // A method with its parameters: the part of vdit_attn_config that does not depend on the
@@ -255,6 +305,9 @@ const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan);
 // executor alone); otherwise every forward predicts first.
 vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k);
 void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold);
+
+// VDIT_ATTN_EAR / VDIT_ATTN_SVG: what the last forward did (an error before the first).
+vdit_status vdit_attn_plan_cluster_stats(const vdit_attn_plan *plan, vdit_attn_cluster_stats *stats);
 
 const char *vdit_attn_method_name(vdit_attn_method method);
 vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method);

@@ -10,6 +10,7 @@
 
 #include "attn/attn_kernels.h"
 #include "attn/attn_sage.h"
+#include "attn/cluster.h"
 #include "vdit/attn.h"
 
 struct vdit_attn_plan {
@@ -26,6 +27,7 @@ struct vdit_attn_plan {
   vdit_attn_sparge_head *per_head; // copy of config.sparge.per_head
   void *predict_workspace;         // CUDA mask prediction scratch
   size_t predict_workspace_bytes;
+  vdit_attn_cluster_state *cluster; // VDIT_ATTN_EAR, VDIT_ATTN_SVG
 };
 
 const char *vdit_attn_method_name(vdit_attn_method method) {
@@ -34,6 +36,8 @@ const char *vdit_attn_method_name(vdit_attn_method method) {
     case VDIT_ATTN_SAGE: return "sage";
     case VDIT_ATTN_BLOCK: return "block";
     case VDIT_ATTN_SPARGE: return "sparge";
+    case VDIT_ATTN_EAR: return "ear";
+    case VDIT_ATTN_SVG: return "svg";
     case VDIT_ATTN_METHOD_COUNT: break;
   }
   return "unknown";
@@ -45,7 +49,7 @@ vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
       *method = (vdit_attn_method)m;
       return VDIT_OK;
     }
-  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage, block, sparge)", name);
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage, block, sparge, ear, svg)", name);
 }
 
 const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity) {
@@ -111,6 +115,16 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
   if ((x->row_max || x->row_sum || x->numerator) && !(x->row_max && x->row_sum && x->numerator))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need row_max, row_sum and numerator together");
   if (!(x->pv_threshold >= 0.0f)) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: the PV threshold must be >= 0");
+  if (config->method == VDIT_ATTN_EAR || config->method == VDIT_ATTN_SVG) {
+    plan->cluster = calloc(1, sizeof *plan->cluster);
+    if (!plan->cluster) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for the cluster state");
+    vdit_status status = vdit_attn_cluster_state_init(plan->cluster, config, &s, plan->device);
+    if (status != VDIT_OK) {
+      free(plan->cluster);
+      plan->cluster = NULL;
+    }
+    return status;
+  }
   if (config->method != VDIT_ATTN_BLOCK && config->method != VDIT_ATTN_SPARGE) {
     if (x->row_max || x->pv_threshold > 0.0f)
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need method block or sparge");
@@ -164,8 +178,18 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
 }
 
 const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan) {
+  if (plan->cluster) return vdit_attn_cluster_map(plan->cluster);
   return plan->map_ready ? plan->map : NULL;
 }
+
+vdit_status vdit_attn_plan_cluster_stats(const vdit_attn_plan *plan, vdit_attn_cluster_stats *stats) {
+  if (!plan->cluster) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: cluster stats need method ear or svg");
+  if (!plan->cluster->routed) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: no forward has run yet");
+  *stats = plan->cluster->stats;
+  return VDIT_OK;
+}
+
+const vdit_attn_cluster_state *vdit_attn_plan_cluster_state(const vdit_attn_plan *plan) { return plan->cluster; }
 
 void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold) { plan->hold_mask = hold; }
 
@@ -257,6 +281,8 @@ void vdit_attn_plan_free(vdit_attn_plan *plan) {
   vdit_attn_block_map_free(&plan->map_t);
   vdit_device_free(plan->device, plan->predict_workspace);
   free(plan->per_head);
+  if (plan->cluster) vdit_attn_cluster_state_free(plan->cluster);
+  free(plan->cluster);
   if (plan->device.type == VDIT_DEVICE_CUDA) vdit_attn_cuda_resources_free(&plan->cuda);
   free(plan->key_lengths);
   free(plan);
@@ -402,6 +428,10 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   if (plan->problem.config.method == VDIT_ATTN_BLOCK) plan->map_t_ready = 0; // the caller may have changed it
   if (plan->device.type == VDIT_DEVICE_CUDA) {
     if (sage) return vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
+    if (plan->cluster) {
+      VDIT_TRY(vdit_attn_cluster_route_cuda(&plan->problem, plan->cluster, q, k, v));
+      return vdit_attn_cluster_forward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse);
+    }
     if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
     vdit_attn_problem problem = plan_problem(plan);
     return vdit_attn_cuda_dense_forward(&problem, &plan->cuda, q, k, v, o, lse);
@@ -418,8 +448,9 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   }
   vdit_attn_problem problem = plan_problem(plan);
   if (status == VDIT_OK)
-    status = sage ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
-                  : vdit_attn_cpu_dense_forward(&problem, a.q, a.k, a.v, a.o, a.lse);
+    status = sage            ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
+             : plan->cluster ? vdit_attn_cluster_forward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse)
+                             : vdit_attn_cpu_dense_forward(&problem, a.q, a.k, a.v, a.o, a.lse);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
   vdit_tensor lse_array;
   if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
@@ -453,6 +484,8 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
     }
   }
   vdit_attn_problem problem = plan_problem(plan);
+  if (plan->device.type == VDIT_DEVICE_CUDA && plan->cluster)
+    return vdit_attn_cluster_backward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse, d_o, dq, dk, dv);
   if (plan->device.type == VDIT_DEVICE_CUDA)
     return sage ? vdit_attn_cuda_sage_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
                 : vdit_attn_cuda_dense_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
@@ -469,7 +502,9 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   if (status == VDIT_OK) status = vdit_tensor_copy(&lse_array, lse);
   if (status == VDIT_OK)
     status = sage ? vdit_attn_cpu_sage_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
-                  : vdit_attn_cpu_dense_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
+             : plan->cluster
+                 ? vdit_attn_cluster_backward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
+                 : vdit_attn_cpu_dense_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dq, layout, dq);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dk, layout, dk);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.dv, layout, dv);

@@ -5,6 +5,7 @@
 
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
+#include "attn/cluster.h"
 #include "base/gpu_timer.h"
 
 vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward) {
@@ -216,7 +217,10 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   vdit_attn_plan *plan = NULL;
   vdit_attn_config config = spec->config;
   const int sparse = config.method == VDIT_ATTN_BLOCK || config.method == VDIT_ATTN_SPARGE;
+  const int clustered = config.method == VDIT_ATTN_EAR || config.method == VDIT_ATTN_SVG;
   vdit_attn_block_map given = {0}, given_device = {0}, used = {0}, cpu_mask = {0};
+  vdit_attn_cluster_routing routing;
+  memset(&routing, 0, sizeof routing);
 
   vdit_status status = fill_inputs(spec, b.q, b.k, b.v);
   if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, b.d_o);
@@ -262,6 +266,11 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
     status = vdit_attn_forward(plan, &q, &k, &v, &o, &lse);
     result->forward_seconds = vdit_time_seconds() - start;
   }
+  if (status == VDIT_OK && clustered) {
+    status = vdit_attn_cluster_routing_get(vdit_attn_plan_cluster_state(plan), &routing);
+    if (status == VDIT_OK) status = vdit_attn_plan_cluster_stats(plan, &result->cluster);
+    result->sparsity = 1.0 - result->cluster.budget_used;
+  }
   if (status == VDIT_OK && sparse) status = host_map(vdit_attn_plan_block_map(plan), &used);
   if (status == VDIT_OK && sparse) status = vdit_attn_block_map_count(&used, NULL, &result->sparsity);
   if (status == VDIT_OK && config.method == VDIT_ATTN_SPARGE && spec->device.type != VDIT_DEVICE_CPU) {
@@ -290,14 +299,35 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
     widen(b.k, b.rk, nk);
     widen(b.v, b.rv, nk);
     widen(b.d_o, b.rdo, nq);
-    if (sparse) { // quality: O against full dense attention, then the reference on the method's map
+    if (sparse || clustered) { // quality: O against full dense attention, then the reference on the method's map
       status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
       result->o_dense = vdit_error_stats_f32(nq, b.o, b.ro);
-      problem.map = &used;
+      problem.map = sparse ? &used : NULL;
     }
-    if (status == VDIT_OK) status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
-    if (status == VDIT_OK && spec->backward)
-      status = vdit_attn_reference_backward(&problem, b.rq, b.rk, b.rv, b.rdo, b.rdq, b.rdk, b.rdv);
+    if (status == VDIT_OK && clustered) {
+      status = vdit_attn_cluster_reference_forward(&problem, &routing, 1, b.rq, b.rk, b.rv, b.ro, b.rlse);
+      result->o_centroid = vdit_error_stats_f32(nq, b.o, b.ro);
+      if (status == VDIT_OK) status = vdit_attn_cluster_reference_forward(&problem, &routing, 0, b.rq, b.rk, b.rv, b.ro, b.rlse);
+      if (status == VDIT_OK && spec->backward)
+        status = vdit_attn_cluster_reference_backward(&problem, &routing, b.rq, b.rk, b.rv, b.ro, b.rlse, b.rdo, b.rdq,
+                                                      b.rdk, b.rdv);
+    } else {
+      if (status == VDIT_OK) status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
+      if (status == VDIT_OK && spec->backward)
+        status = vdit_attn_reference_backward(&problem, b.rq, b.rk, b.rv, b.rdo, b.rdq, b.rdk, b.rdv);
+    }
+    if (status == VDIT_OK && clustered && spec->device.type != VDIT_DEVICE_CPU) {
+      // the same check on the CPU: both must reach the same quality against dense
+      vdit_attn_check_spec cpu = *spec;
+      cpu.device = VDIT_CPU;
+      cpu.backward = 0;
+      vdit_attn_check_result cpu_result;
+      status = vdit_attn_check_run(&cpu, &cpu_result);
+      result->cpu_compared = 1;
+      result->cpu_o_dense = cpu_result.o_dense;
+      const double tolerance = vdit_attn_check_tolerance(config.method, spec->dtype, 0).rel_l1;
+      result->cpu_agrees = fabs(result->o_dense.rel_l1 - cpu_result.o_dense.rel_l1) <= 0.1 * cpu_result.o_dense.rel_l1 + tolerance;
+    }
   }
   if (status == VDIT_OK) {
     result->forward_tolerance = vdit_attn_check_tolerance(spec->config.method, spec->dtype, 0);
@@ -306,7 +336,11 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
     result->lse = lse_stats(nl, b.lse, b.rlse);
     result->passed = within(&result->o, &result->forward_tolerance) && result->lse.nonfinite == 0 &&
                      result->lse.max_err <= result->forward_tolerance.max_err &&
-                     (!result->masks_compared || result->masks_identical);
+                     (!result->masks_compared || result->masks_identical) &&
+                     (!result->cpu_compared || result->cpu_agrees);
+    // the whole budget must give dense attention
+    if (clustered && config.cluster.budget >= 1.0f)
+      result->passed = result->passed && within(&result->o_dense, &result->forward_tolerance);
     if (spec->backward) {
       result->dq = vdit_error_stats_f32(nq, b.dq, b.rdq);
       result->dk = vdit_error_stats_f32(nk, b.dk, b.rdk);
@@ -321,9 +355,51 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   vdit_attn_block_map_free(&given_device);
   vdit_attn_block_map_free(&used);
   vdit_attn_block_map_free(&cpu_mask);
+  vdit_attn_cluster_routing_free(&routing);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   buffers_free(&b);
+  return status;
+}
+
+// O of `plan`'s last forward (in `o`) against dense attention on the same inputs and device:
+// relative L1 and PSNR (peak = max |dense|).
+static vdit_status compare_with_dense(const vdit_attn_check_spec *spec, const vdit_tensor *q, const vdit_tensor *k,
+                                      const vdit_tensor *v, const vdit_tensor *o, vdit_attn_timing *timing) {
+  const vdit_attn_shape s = spec->shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  vdit_attn_config config;
+  memset(&config, 0, sizeof config);
+  config.method = VDIT_ATTN_DENSE;
+  config.layout = spec->config.layout;
+  config.softmax_scale = spec->config.softmax_scale;
+  vdit_tensor dense = {0}, lse = {0};
+  vdit_attn_plan *plan = NULL;
+  float *a = malloc((2 * nq + 1) * sizeof *a);
+  vdit_status status = a ? VDIT_OK : vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "bench: no memory");
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&dense, o->dtype, o->device, o->ndim, o->shape);
+  if (status == VDIT_OK) {
+    int64_t lse_shape[3] = {s.batch, s.heads, s.seq_q};
+    status = vdit_tensor_alloc(&lse, VDIT_DTYPE_F32, spec->device, 3, lse_shape);
+  }
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, q, k, v);
+  if (status == VDIT_OK) status = vdit_attn_forward(plan, q, k, v, &dense, &lse);
+  if (status == VDIT_OK) status = download(spec, o, a);
+  if (status == VDIT_OK) status = download(spec, &dense, a + nq);
+  if (status == VDIT_OK) {
+    double err = 0, ref = 0, sq = 0, peak = 0;
+    for (size_t i = 0; i < nq; i++) {
+      const double d = (double)a[i] - a[nq + i];
+      err += fabs(d), sq += d * d, ref += fabs((double)a[nq + i]);
+      if (fabs((double)a[nq + i]) > peak) peak = fabs((double)a[nq + i]);
+    }
+    timing->o_rel_l1 = ref > 0 ? err / ref : NAN;
+    timing->o_psnr = sq > 0 ? 10.0 * log10(peak * peak / (sq / (double)nq)) : INFINITY;
+  }
+  vdit_attn_plan_free(plan);
+  vdit_tensor_free(&dense);
+  vdit_tensor_free(&lse);
+  free(a);
   return status;
 }
 
@@ -420,6 +496,15 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
     }
   }
   if (on_gpu) vdit_gpu_timer_free(&timer);
+  if (status == VDIT_OK && (config.method == VDIT_ATTN_EAR || config.method == VDIT_ATTN_SVG)) {
+    status = vdit_attn_plan_cluster_stats(plan, &timing->cluster);
+    timing->sparsity = 1.0 - timing->cluster.budget_used;
+  }
+  if (status == VDIT_OK && spec->compare_dense) {
+    // the last forward's O (a backward pass leaves it alone); sparge: on the held mask
+    if (spec->backward) status = vdit_attn_forward(plan, &q, &k, &v, &o, &lse);
+    if (status == VDIT_OK) status = compare_with_dense(spec, &q, &k, &v, &o, timing);
+  }
   vdit_attn_plan_free(plan);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);

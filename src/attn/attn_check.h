@@ -24,6 +24,7 @@ typedef struct vdit_attn_check_spec {
   // block_density (Philox), and empties every query block i with i % 4 == 3.
   double target_sparsity;
   double block_density;
+  int compare_dense; // bench: also run dense attention once and compare O (timing.o_rel_l1, o_psnr)
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).
@@ -45,6 +46,14 @@ typedef struct vdit_attn_check_result {
   int masks_compared, masks_identical;
   int64_t mask_rows_differing;
   double forward_seconds, backward_seconds;
+  // Clustered methods (ear, svg): o, lse and the gradients above compare with the fp64
+  // reference of the method on its own routing (exact pairs exact, every other key through its
+  // cluster's means); o_centroid compares O with the centroid formula alone (every key through
+  // its cluster's means); on CUDA the same check also runs on the CPU and cpu_o_dense is the
+  // CPU's O against dense (the two must agree: |gpu - cpu| <= 0.1 cpu + rel_l1 tolerance).
+  vdit_error_stats o_centroid, cpu_o_dense;
+  vdit_attn_cluster_stats cluster;
+  int cpu_compared, cpu_agrees;
 } vdit_attn_check_result;
 
 vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward);
@@ -55,10 +64,14 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
 // after a device synchronize, with L2 flushed before each run when the problem's tensors would
 // fit in twice its size.
 // Sparge: forward_seconds is the executor alone on a held mask, mask_seconds the prediction
-// (vdit_attn_predict), sparsity the fraction of blocks the mask skips.
+// (vdit_attn_predict), sparsity the fraction of blocks the mask skips. Clustered methods:
+// forward_seconds is the whole forward (clustering, routing, compensation, executor);
+// budget_used what it computed exactly.
 typedef struct vdit_attn_timing {
   double forward_seconds, backward_seconds, mask_seconds;
   double sparsity;
+  vdit_attn_cluster_stats cluster;
+  double o_rel_l1, o_psnr; // compare_dense: O of the last timed forward against dense attention on the same device
   int device_events; // timed with CUDA events
   int flushed_l2;    // L2 flushed before each run
 } vdit_attn_timing;

@@ -1,0 +1,331 @@
+// The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
+// selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
+// (cluster_cpu.c); the GPU gets the permutations, the map and the extras, gathers Q, K, V into
+// cluster order (cuda/attn_cluster.cu), runs the block-sparse executor and scatters O, LSE
+// (and dQ, dK, dV) back. Without the CUDA backend every call is VDIT_ERROR_NO_DEVICE.
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/cluster.h"
+
+#ifdef VDIT_HAVE_CUDA
+#include "attn/cuda/attn_cluster.h"
+#include "base/cuda_check.h"
+#endif
+
+void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
+  if (g->device.type != VDIT_DEVICE_CUDA) return;
+  void **all[] = {(void **)&g->q_perm, (void **)&g->k_perm, (void **)&g->extra_max, (void **)&g->extra_sum,
+                  (void **)&g->extra_num, (void **)&g->qf, (void **)&g->kf, (void **)&g->vf, (void **)&g->q_centroids,
+                  (void **)&g->k_centroids, (void **)&g->v_means, (void **)&g->norms, (void **)&g->mass, (void **)&g->err,
+                  (void **)&g->score, (void **)&g->q_assign, (void **)&g->k_assign, (void **)&g->q_count,
+                  (void **)&g->k_count, (void **)&g->q_offsets, (void **)&g->k_offsets, (void **)&g->frag_offsets,
+                  (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+    vdit_device_free(g->device, *all[i]);
+    *all[i] = NULL;
+  }
+  vdit_attn_block_map_free(&g->map);
+  vdit_attn_block_map_free(&g->map_t);
+  vdit_tensor *tensors[] = {&g->q, &g->k, &g->v, &g->o, &g->lse, &g->d_o, &g->dq, &g->dk, &g->dv};
+  for (size_t i = 0; i < sizeof tensors / sizeof tensors[0]; i++) vdit_tensor_free(tensors[i]);
+  vdit_host_free(g->host_qkv);
+  g->host_qkv = NULL;
+}
+
+#ifdef VDIT_HAVE_CUDA
+// Device tensor t -> host fp32 (B, H, S, D).
+static vdit_status download(const vdit_tensor *t, vdit_attn_layout layout, float *out) {
+  vdit_tensor host;
+  VDIT_TRY(vdit_tensor_alloc(&host, t->dtype, VDIT_CPU, t->ndim, t->shape));
+  vdit_status status = vdit_tensor_copy(&host, t);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(&host, layout, out);
+  vdit_tensor_free(&host);
+  return status;
+}
+
+static vdit_status alloc_bhsd(vdit_tensor *t, vdit_dtype dtype, vdit_device device, int64_t batch, int64_t heads,
+                              int64_t seq, int64_t dim) {
+  if (t->data) return VDIT_OK;
+  const int64_t shape[4] = {batch, heads, seq, dim};
+  return vdit_tensor_alloc(t, dtype, device, dim > 0 ? 4 : 3, shape);
+}
+
+// Moves rows between the caller's tensor `strided` (in `layout`; LSE when dim == 1) and the
+// contiguous cluster-ordered `contiguous`.
+static vdit_status move_rows(const vdit_attn_cluster_state *st, const vdit_tensor *strided, vdit_attn_layout layout,
+                             const vdit_tensor *contiguous, const int32_t *perm, int64_t seq, int gather) {
+  vdit_attn_cuda_cluster_rows a;
+  memset(&a, 0, sizeof a);
+  a.src = gather ? strided->data : contiguous->data;
+  a.dst = gather ? contiguous->data : strided->data;
+  a.element_bytes = (int)(vdit_dtype_bits(strided->dtype) / 8);
+  a.gather = gather;
+  a.bh = st->bh;
+  a.heads = contiguous->shape[1];
+  a.seq = seq;
+  if (strided->ndim == 3) { // LSE (B, H, S), contiguous
+    a.dim = 1;
+    a.sb = strided->stride[0], a.sh = strided->stride[1], a.ss = strided->stride[2];
+  } else {
+    a.dim = st->dim;
+    vdit_attn_cuda_strides_bsh(strided, layout, &a.sb, &a.ss, &a.sh);
+  }
+  a.perm = perm;
+  VDIT_CUDA_TRY(vdit_attn_cuda_cluster_rows_move(&a, 0));
+  return VDIT_OK;
+}
+
+static vdit_attn_problem executor_problem(const vdit_attn_problem *problem, const vdit_attn_cluster_gpu *g) {
+  vdit_attn_problem p = *problem;
+  p.config.method = VDIT_ATTN_BLOCK;
+  p.config.layout = VDIT_ATTN_LAYOUT_BHSD;
+  p.map = &g->map;
+  p.map_t = g->map_t_ready ? &g->map_t : NULL;
+  p.extras = (vdit_attn_softmax_extras){g->extra_max, g->extra_sum, g->extra_num, 0.0f};
+  return p;
+}
+#endif
+
+#ifdef VDIT_HAVE_CUDA
+// The arrays every CUDA plan needs: permutations, extras and the map on the GPU.
+static vdit_status gpu_common_alloc(vdit_attn_cluster_state *st, const vdit_attn_shape *s) {
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  if (g->q_perm) return VDIT_OK;
+  VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q) * 4, (void **)&g->q_perm));
+  VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_k) * 4, (void **)&g->k_perm));
+  VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q) * 4, (void **)&g->extra_max));
+  VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q) * 4, (void **)&g->extra_sum));
+  VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q * st->dim) * 4, (void **)&g->extra_num));
+  return vdit_attn_block_map_alloc(&g->map, g->device, s->batch, s->heads, s->seq_q, s->seq_k, VDIT_ATTN_CLUSTER_TILE,
+                                   VDIT_ATTN_CLUSTER_TILE);
+}
+
+// The whole routing on the host copy (the CPU specification), results uploaded.
+static vdit_status route_on_host(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const vdit_tensor *q,
+                                 const vdit_tensor *k, const vdit_tensor *v) {
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  const size_t nq = (size_t)(st->bh * st->seq_q * st->dim), nk = (size_t)(st->bh * st->seq_k * st->dim);
+  if (!g->host_qkv) {
+    g->host_qkv = vdit_host_alloc((nq + 2 * nk + 1) * sizeof(float), VDIT_HOST_ALIGNMENT);
+    if (!g->host_qkv) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for Q, K, V");
+  }
+  float *hq = g->host_qkv, *hk = hq + nq, *hv = hk + nk;
+  const vdit_attn_layout layout = problem->config.layout;
+  const double start = vdit_time_seconds();
+  VDIT_TRY(download(q, layout, hq));
+  VDIT_TRY(download(k, layout, hk));
+  VDIT_TRY(download(v, layout, hv));
+  VDIT_TRY(vdit_attn_cluster_route_cpu(problem, st, hq, hk, hv));
+  VDIT_TRY(gpu_common_alloc(st, &problem->shape));
+  VDIT_TRY(vdit_memcpy(g->device, g->q_perm, VDIT_CPU, st->q_perm, (size_t)(st->bh * st->seq_q) * 4));
+  VDIT_TRY(vdit_memcpy(g->device, g->k_perm, VDIT_CPU, st->k_perm, (size_t)(st->bh * st->seq_k) * 4));
+  VDIT_TRY(vdit_memcpy(g->device, g->extra_max, VDIT_CPU, st->extra_max, (size_t)(st->bh * st->seq_q) * 4));
+  VDIT_TRY(vdit_memcpy(g->device, g->extra_sum, VDIT_CPU, st->extra_sum, (size_t)(st->bh * st->seq_q) * 4));
+  VDIT_TRY(vdit_memcpy(g->device, g->extra_num, VDIT_CPU, st->extra_num, nq * 4));
+  VDIT_TRY(vdit_attn_block_map_copy(&g->map, &st->map));
+  g->map_t_ready = 0;
+  st->stats.route_seconds = vdit_time_seconds() - start;
+  return VDIT_OK;
+}
+
+static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  if (g->qf) return VDIT_OK;
+  const size_t BH = (size_t)st->bh, D = (size_t)st->dim, cmax = (size_t)(st->cq > st->ck ? st->cq : st->ck);
+  struct {
+    void **ptr;
+    size_t bytes;
+  } arrays[] = {
+      {(void **)&g->qf, BH * st->seq_q * D * 4},        {(void **)&g->kf, BH * st->seq_k * D * 4},
+      {(void **)&g->vf, BH * st->seq_k * D * 4},        {(void **)&g->q_centroids, BH * st->cq * D * 4},
+      {(void **)&g->k_centroids, BH * st->ck * D * 4},  {(void **)&g->v_means, BH * st->ck * D * 4},
+      {(void **)&g->norms, BH * cmax * 4},              {(void **)&g->mass, BH * st->cq * st->k_tiles * 4},
+      {(void **)&g->err, BH * st->cq * st->k_tiles * 4}, {(void **)&g->score, BH * st->q_tiles * st->k_tiles * 4},
+      {(void **)&g->q_assign, BH * st->seq_q * 4},      {(void **)&g->k_assign, BH * st->seq_k * 4},
+      {(void **)&g->q_count, BH * st->cq * 4},          {(void **)&g->k_count, BH * st->ck * 4},
+      {(void **)&g->q_offsets, BH * (st->cq + 1) * 4},  {(void **)&g->k_offsets, BH * (st->ck + 1) * 4},
+      {(void **)&g->frag_offsets, BH * (st->k_tiles + 1) * 4}, {(void **)&g->frag_cluster, BH * st->max_fragments * 4},
+      {(void **)&g->frag_count, BH * st->max_fragments * 4},   {(void **)&g->selected, BH * st->q_tiles * st->k_tiles},
+  };
+  for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) VDIT_TRY(vdit_device_alloc(g->device, arrays[i].bytes, arrays[i].ptr));
+  return VDIT_OK;
+}
+
+static vdit_status to_f32(const vdit_tensor *t, vdit_attn_layout layout, const vdit_attn_cluster_state *st, int64_t seq,
+                          float *dst) {
+  int64_t sb, ss, sh;
+  vdit_attn_cuda_strides_bsh(t, layout, &sb, &ss, &sh);
+  const int64_t heads = layout == VDIT_ATTN_LAYOUT_BSHD ? t->shape[2] : t->shape[1];
+  VDIT_CUDA_TRY(vdit_attn_cuda_cluster_to_f32(t->data, t->dtype == VDIT_DTYPE_BF16, dst, st->bh, heads, seq, st->dim, sb,
+                                              ss, sh, 0));
+  return VDIT_OK;
+}
+
+#define GPU_TRY(call)                                                                                         \
+  do {                                                                                                        \
+    cudaError_t gpu_error_ = (call);                                                                          \
+    if (gpu_error_ != cudaSuccess)                                                                            \
+      return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention on the GPU: %s: %s", #call, cudaGetErrorString(gpu_error_)); \
+  } while (0)
+
+// k-means, fragments, scores and compensation on the GPU; the selection on the host.
+static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const vdit_tensor *q,
+                                      const vdit_tensor *k, const vdit_tensor *v) {
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  if (st->dim > 128 || st->cq > 8192 || st->ck > 8192 || st->k_tiles > 8192 || st->bh > 65535)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "clustered attention: GPU routing needs D <= 128, at most 8192 clusters and key tiles");
+  VDIT_TRY(gpu_common_alloc(st, &problem->shape));
+  VDIT_TRY(gpu_routing_alloc(st));
+  const vdit_attn_layout layout = problem->config.layout;
+  vdit_attn_cuda_cluster_args a;
+  memset(&a, 0, sizeof a);
+  a.bh = st->bh, a.seq_q = st->seq_q, a.seq_k = st->seq_k, a.dim = st->dim;
+  a.cq = st->cq, a.ck = st->ck, a.q_tiles = st->q_tiles, a.k_tiles = st->k_tiles, a.max_fragments = st->max_fragments;
+  a.scale = problem->scale;
+  a.seed = st->config.seed;
+  a.qf = g->qf, a.kf = g->kf, a.vf = g->vf;
+  a.q_centroids = g->q_centroids, a.k_centroids = g->k_centroids, a.v_means = g->v_means, a.norms = g->norms;
+  a.q_assign = g->q_assign, a.k_assign = g->k_assign, a.q_count = g->q_count, a.k_count = g->k_count;
+  a.q_offsets = g->q_offsets, a.k_offsets = g->k_offsets, a.q_perm = g->q_perm, a.k_perm = g->k_perm;
+  a.frag_offsets = g->frag_offsets, a.frag_cluster = g->frag_cluster, a.frag_count = g->frag_count;
+  a.mass = g->mass, a.err = g->err, a.score = g->score, a.selected = g->selected;
+  a.extra_max = g->extra_max, a.extra_sum = g->extra_sum, a.extra_num = g->extra_num;
+  const int warm = st->config.warm_start && g->have_centroids;
+  const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
+  const double start = vdit_time_seconds();
+  VDIT_TRY(to_f32(q, layout, st, st->seq_q, g->qf));
+  VDIT_TRY(to_f32(k, layout, st, st->seq_k, g->kf));
+  VDIT_TRY(to_f32(v, layout, st, st->seq_k, g->vf));
+  GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 0, iterations, warm, 0));
+  GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 1, iterations, warm, 0));
+  GPU_TRY(cudaDeviceSynchronize());
+  const double t_kmeans = vdit_time_seconds();
+  GPU_TRY(vdit_attn_cuda_cluster_prepare(&a, 0));
+  GPU_TRY(vdit_attn_cuda_cluster_scores(&a, st->method == VDIT_ATTN_EAR, 0));
+  const size_t pairs = (size_t)(st->bh * st->q_tiles * st->k_tiles);
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->pair_score, g->device, g->score, pairs * 4));
+  VDIT_TRY(vdit_attn_cluster_select(st));
+  VDIT_TRY(vdit_memcpy(g->device, g->selected, VDIT_CPU, st->selected, pairs));
+  VDIT_TRY(vdit_attn_block_map_copy(&g->map, &st->map));
+  g->map_t_ready = 0;
+  const double t_select = vdit_time_seconds();
+  GPU_TRY(vdit_attn_cuda_cluster_compensate(&a, 0));
+  GPU_TRY(cudaDeviceSynchronize());
+  const double t_compensate = vdit_time_seconds();
+  // host copies for the checks and the statistics
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->q_perm, g->device, g->q_perm, (size_t)(st->bh * st->seq_q) * 4));
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_perm, g->device, g->k_perm, (size_t)(st->bh * st->seq_k) * 4));
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_assign, g->device, g->k_assign, (size_t)(st->bh * st->seq_k) * 4));
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->q_count, g->device, g->q_count, (size_t)(st->bh * st->cq) * 4));
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_count, g->device, g->k_count, (size_t)(st->bh * st->ck) * 4));
+  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->frag_offsets, g->device, g->frag_offsets, (size_t)(st->bh * (st->k_tiles + 1)) * 4));
+  int32_t q_empty = 0, k_empty = 0;
+  int64_t fragments = 0;
+  for (int64_t i = 0; i < st->bh * st->cq; i++) q_empty += st->q_count[i] == 0;
+  for (int64_t i = 0; i < st->bh * st->ck; i++) k_empty += st->k_count[i] == 0;
+  for (int64_t bh = 0; bh < st->bh; bh++) fragments += st->frag_offsets[bh * (st->k_tiles + 1) + st->k_tiles];
+  st->stats.q_clusters = st->cq, st->stats.k_clusters = st->ck;
+  st->stats.q_empty = q_empty, st->stats.k_empty = k_empty;
+  st->stats.fragments = fragments;
+  st->stats.warm = warm;
+  vdit_attn_cluster_pad_factors(st);
+  st->stats.kmeans_seconds = t_kmeans - start;
+  st->stats.select_seconds = t_select - t_kmeans;
+  st->stats.compensate_seconds = t_compensate - t_select;
+  st->stats.route_seconds = t_compensate - start;
+  g->have_centroids = 1;
+  st->routed = 1;
+  return VDIT_OK;
+}
+
+static vdit_status route_on_gpu(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const vdit_tensor *q,
+                                const vdit_tensor *k, const vdit_tensor *v) {
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(st->gpu.device, &previous));
+  return vdit_attn_cuda_device_leave(previous, route_on_gpu_inner(problem, st, q, k, v));
+}
+#endif
+
+vdit_status vdit_attn_cluster_route_cuda(const vdit_attn_problem *problem, vdit_attn_cluster_state *st,
+                                         const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v) {
+#ifdef VDIT_HAVE_CUDA
+  return st->config.gpu_routing ? route_on_gpu(problem, st, q, k, v) : route_on_host(problem, st, q, k, v);
+#else
+  (void)problem, (void)q, (void)k, (void)v;
+  return vdit_device_check(st->target);
+#endif
+}
+
+vdit_status vdit_attn_cluster_forward_cuda(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                           vdit_attn_cluster_state *st, const vdit_tensor *q, const vdit_tensor *k,
+                                           const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
+#ifdef VDIT_HAVE_CUDA
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  const vdit_attn_shape s = problem->shape;
+  const vdit_attn_layout layout = problem->config.layout;
+  VDIT_TRY(alloc_bhsd(&g->q, q->dtype, g->device, s.batch, s.heads, s.seq_q, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->k, q->dtype, g->device, s.batch, s.heads, s.seq_k, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->v, q->dtype, g->device, s.batch, s.heads, s.seq_k, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->o, q->dtype, g->device, s.batch, s.heads, s.seq_q, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->lse, VDIT_DTYPE_F32, g->device, s.batch, s.heads, s.seq_q, 0));
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(g->device, &previous));
+  vdit_status status = move_rows(st, q, layout, &g->q, g->q_perm, s.seq_q, 1);
+  if (status == VDIT_OK) status = move_rows(st, k, layout, &g->k, g->k_perm, s.seq_k, 1);
+  if (status == VDIT_OK) status = move_rows(st, v, layout, &g->v, g->k_perm, s.seq_k, 1);
+  status = vdit_attn_cuda_device_leave(previous, status);
+  const vdit_attn_problem p = executor_problem(problem, g);
+  if (status == VDIT_OK) status = vdit_attn_cuda_dense_forward(&p, resources, &g->q, &g->k, &g->v, &g->o, &g->lse);
+  if (status != VDIT_OK) return status;
+  VDIT_TRY(vdit_attn_cuda_device_enter(g->device, &previous));
+  status = move_rows(st, o, layout, &g->o, g->q_perm, s.seq_q, 0);
+  if (status == VDIT_OK) status = move_rows(st, lse, layout, &g->lse, g->q_perm, s.seq_q, 0);
+  return vdit_attn_cuda_device_leave(previous, status);
+#else
+  (void)problem, (void)resources, (void)q, (void)k, (void)v, (void)o, (void)lse;
+  return vdit_device_check(st->target);
+#endif
+}
+
+vdit_status vdit_attn_cluster_backward_cuda(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                            vdit_attn_cluster_state *st, const vdit_tensor *q, const vdit_tensor *k,
+                                            const vdit_tensor *v, const vdit_tensor *o, const vdit_tensor *lse,
+                                            const vdit_tensor *d_o, vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv) {
+#ifdef VDIT_HAVE_CUDA
+  if (!st->routed) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: run the forward first (it routes)");
+  vdit_attn_cluster_gpu *g = &st->gpu;
+  const vdit_attn_shape s = problem->shape;
+  const vdit_attn_layout layout = problem->config.layout;
+  if (!g->map_t_ready) {
+    vdit_attn_block_map_free(&g->map_t);
+    VDIT_TRY(vdit_attn_block_map_transpose(&g->map_t, &g->map));
+    g->map_t_ready = 1;
+  }
+  VDIT_TRY(alloc_bhsd(&g->d_o, q->dtype, g->device, s.batch, s.heads, s.seq_q, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->dq, q->dtype, g->device, s.batch, s.heads, s.seq_q, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->dk, q->dtype, g->device, s.batch, s.heads, s.seq_k, s.head_dim));
+  VDIT_TRY(alloc_bhsd(&g->dv, q->dtype, g->device, s.batch, s.heads, s.seq_k, s.head_dim));
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(g->device, &previous));
+  vdit_status status = move_rows(st, q, layout, &g->q, g->q_perm, s.seq_q, 1);
+  if (status == VDIT_OK) status = move_rows(st, k, layout, &g->k, g->k_perm, s.seq_k, 1);
+  if (status == VDIT_OK) status = move_rows(st, v, layout, &g->v, g->k_perm, s.seq_k, 1);
+  if (status == VDIT_OK) status = move_rows(st, o, layout, &g->o, g->q_perm, s.seq_q, 1);
+  if (status == VDIT_OK) status = move_rows(st, d_o, layout, &g->d_o, g->q_perm, s.seq_q, 1);
+  if (status == VDIT_OK) status = move_rows(st, lse, layout, &g->lse, g->q_perm, s.seq_q, 1);
+  status = vdit_attn_cuda_device_leave(previous, status);
+  const vdit_attn_problem p = executor_problem(problem, g);
+  if (status == VDIT_OK)
+    status = vdit_attn_cuda_dense_backward(&p, resources, &g->q, &g->k, &g->v, &g->o, &g->lse, &g->d_o, &g->dq, &g->dk, &g->dv);
+  if (status != VDIT_OK) return status;
+  VDIT_TRY(vdit_attn_cuda_device_enter(g->device, &previous));
+  status = move_rows(st, dq, layout, &g->dq, g->q_perm, s.seq_q, 0);
+  if (status == VDIT_OK) status = move_rows(st, dk, layout, &g->dk, g->k_perm, s.seq_k, 0);
+  if (status == VDIT_OK) status = move_rows(st, dv, layout, &g->dv, g->k_perm, s.seq_k, 0);
+  return vdit_attn_cuda_device_leave(previous, status);
+#else
+  (void)problem, (void)resources, (void)q, (void)k, (void)v, (void)o, (void)lse, (void)d_o, (void)dq, (void)dk, (void)dv;
+  return vdit_device_check(st->target);
+#endif
+}

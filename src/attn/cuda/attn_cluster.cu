@@ -1,0 +1,638 @@
+// Clustered attention on CUDA: the row moves of attn_cluster.h (one thread block per row,
+// threads over the head dim).
+#include "attn/cuda/attn_cluster.h"
+
+template <typename T>
+static __global__ void rows_move_kernel(const T *__restrict__ src, T *__restrict__ dst, int gather, int64_t heads,
+                                        int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
+                                        const int32_t *__restrict__ perm) {
+  const int64_t bh = blockIdx.y, p = blockIdx.x;
+  const int64_t t = perm[bh * seq + p];
+  const int64_t strided = (bh / heads) * sb + t * ss + (bh % heads) * sh;
+  const int64_t contiguous = (bh * seq + p) * dim;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    if (gather) dst[contiguous + d] = src[strided + d];
+    else dst[strided + d] = src[contiguous + d];
+  }
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_cluster_rows *a, cudaStream_t stream) {
+  if (a->bh == 0 || a->seq == 0) return cudaSuccess;
+  if (a->bh > 65535) return cudaErrorInvalidValue;
+  const dim3 grid((unsigned)a->seq, (unsigned)a->bh);
+  const unsigned threads = a->dim >= 128 ? 128 : a->dim >= 64 ? 64 : 32;
+  if (a->element_bytes == 2)
+    rows_move_kernel<unsigned short><<<grid, threads, 0, stream>>>((const unsigned short *)a->src, (unsigned short *)a->dst,
+                                                                   a->gather, a->heads, a->seq, a->dim, a->sb, a->ss,
+                                                                   a->sh, a->perm);
+  else if (a->element_bytes == 4)
+    rows_move_kernel<float><<<grid, threads, 0, stream>>>((const float *)a->src, (float *)a->dst, a->gather, a->heads,
+                                                          a->seq, a->dim, a->sb, a->ss, a->sh, a->perm);
+  else
+    return cudaErrorInvalidValue;
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- routing on the GPU
+// The same steps and, for k-means, the same operations in the same order as the CPU
+// specification (src/attn/cluster_cpu.c): dot products summed d = 0, 1, ... with exactly
+// rounded multiply and add (the host compiles them without contraction), means summed in
+// double over the members in token order (the permutation is stable), ties to the lower
+// cluster; Philox draws at the same offsets. Scores and compensation use expf / logf, so
+// they may differ from the host's in the last bits.
+#include <cuda_fp16.h>
+
+#include "base/philox.h"
+
+#define CLUSTER_TILE 128
+
+static __device__ __forceinline__ float dot_rn(const float *a, const float *b, int64_t D) {
+  float sum = 0.0f;
+  for (int64_t d = 0; d < D; d++) sum = __fadd_rn(sum, __fmul_rn(a[d], b[d]));
+  return sum;
+}
+
+static __device__ __forceinline__ uint64_t kmeans_stream(int which, int64_t bh, int iteration) {
+  return (1ull << 46) + ((uint64_t)which << 45) + ((uint64_t)bh << 28) + ((uint64_t)(iteration + 1) << 20);
+}
+
+// Block-wide: centroid row c = token floor((c + u_c) S / C) of x.
+static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c, int C, int64_t S, const float *x,
+                                int64_t D, float *centroid) {
+  const float u = vdit_philox_uniform_at(seed, stream + (uint64_t)c);
+  int64_t t = (int64_t)floor(((double)c + (double)u) * (double)S / (double)C);
+  if (t >= S) t = S - 1;
+  if (t < 0) t = 0;
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x[t * D + d];
+}
+
+template <int BF16>
+static __global__ void to_f32_kernel(const unsigned short *__restrict__ src, float *__restrict__ dst, int64_t heads,
+                                     int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh) {
+  const int64_t bh = blockIdx.y, s = blockIdx.x;
+  const unsigned short *row = src + (bh / heads) * sb + s * ss + (bh % heads) * sh;
+  float *out = dst + (bh * seq + s) * dim;
+  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
+    const unsigned short bits = row[d];
+    out[d] = BF16 ? __uint_as_float((unsigned)bits << 16) : __half2float(__ushort_as_half(bits));
+  }
+}
+
+static __global__ void seed_kernel(const float *x, int64_t S, int C, int64_t D, float *centroids,
+                                   unsigned long long seed, int which) {
+  const int64_t bh = blockIdx.y;
+  seed_row(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x + bh * S * D, D, centroids + (bh * C + blockIdx.x) * D);
+}
+
+static __global__ void norms_kernel(const float *centroids, int C, int64_t D, float *norms) {
+  const int c = blockIdx.x * blockDim.x + threadIdx.x;
+  const int64_t bh = blockIdx.y;
+  if (c >= C) return;
+  const float *x = centroids + (bh * C + c) * D;
+  norms[bh * C + c] = dot_rn(x, x, D);
+}
+
+// 64 tokens per block against 64-centroid tiles, D in chunks of 32; thread (ty, tx) holds
+// tokens ty + 16 i and centroids tx + 16 j.
+static __global__ void __launch_bounds__(256) assign_kernel(const float *__restrict__ x, const float *__restrict__ cent,
+                                                            const float *__restrict__ norms, int32_t *__restrict__ assign,
+                                                            int64_t S, int C, int64_t D) {
+  __shared__ float xs[32][65], cs[32][65];
+  __shared__ float red_v[64][17];
+  __shared__ int red_c[64][17];
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * 64;
+  const float *xh = x + bh * S * D, *ch = cent + bh * C * D, *nh = norms + bh * C;
+  float best[4];
+  int best_c[4];
+  for (int i = 0; i < 4; i++) best[i] = INFINITY, best_c[i] = 0;
+  for (int c0 = 0; c0 < C; c0 += 64) {
+    float acc[4][4];
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
+    for (int64_t d0 = 0; d0 < D; d0 += 32) {
+      for (int e = tid; e < 64 * 32; e += 256) {
+        const int r = e / 32, dd = e % 32;
+        const int64_t t = t0 + r, d = d0 + dd;
+        const int c = c0 + r;
+        xs[dd][r] = (t < S && d < D) ? xh[t * D + d] : 0.0f;
+        cs[dd][r] = (c < C && d < D) ? ch[(int64_t)c * D + d] : 0.0f;
+      }
+      __syncthreads();
+      const int dn = D - d0 < 32 ? (int)(D - d0) : 32;
+      for (int dd = 0; dd < dn; dd++) {
+        float xv[4], cv[4];
+        for (int i = 0; i < 4; i++) xv[i] = xs[dd][ty + 16 * i];
+        for (int j = 0; j < 4; j++) cv[j] = cs[dd][tx + 16 * j];
+        for (int i = 0; i < 4; i++)
+          for (int j = 0; j < 4; j++) acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(xv[i], cv[j]));
+      }
+      __syncthreads();
+    }
+    for (int i = 0; i < 4; i++)
+      for (int j = 0; j < 4; j++) {
+        const int c = c0 + tx + 16 * j;
+        if (c >= C) continue;
+        const float score = __fsub_rn(nh[c], __fmul_rn(2.0f, acc[i][j]));
+        if (score < best[i] || (score == best[i] && c < best_c[i])) best[i] = score, best_c[i] = c;
+      }
+  }
+  for (int i = 0; i < 4; i++) red_v[ty + 16 * i][tx] = best[i], red_c[ty + 16 * i][tx] = best_c[i];
+  __syncthreads();
+  if (tid < 64 && t0 + tid < S) {
+    float b = red_v[tid][0];
+    int bc = red_c[tid][0];
+    for (int k = 1; k < 16; k++)
+      if (red_v[tid][k] < b || (red_v[tid][k] == b && red_c[tid][k] < bc)) b = red_v[tid][k], bc = red_c[tid][k];
+    assign[bh * S + t0 + tid] = bc;
+  }
+}
+
+// One warp per slice: counts, offsets, and the stable permutation (ranks within a warp from
+// __match_any_sync, warps in token order). Shared: C ints.
+static __global__ void sort_kernel(const int32_t *assign, int64_t S, int C, int32_t *count, int32_t *offsets,
+                                   int32_t *perm) {
+  extern __shared__ int32_t cursor[];
+  const int64_t bh = blockIdx.x;
+  const int lane = threadIdx.x;
+  const int32_t *a = assign + bh * S;
+  for (int c = lane; c < C; c += 32) cursor[c] = 0;
+  __syncwarp();
+  for (int64_t t = lane; t < S; t += 32) atomicAdd(&cursor[a[t]], 1);
+  __syncwarp();
+  if (lane == 0) {
+    int32_t running = 0;
+    for (int c = 0; c < C; c++) {
+      const int32_t n = cursor[c];
+      count[bh * C + c] = n;
+      offsets[bh * (C + 1) + c] = running;
+      cursor[c] = running;
+      running += n;
+    }
+    offsets[bh * (C + 1) + C] = running;
+  }
+  __syncwarp();
+  for (int64_t base = 0; base < S; base += 32) {
+    const int64_t t = base + lane;
+    const int c = t < S ? a[t] : -1;
+    const unsigned peers = __match_any_sync(0xffffffffu, c);
+    const int rank = __popc(peers & ((1u << lane) - 1u));
+    const int leader = __ffs(peers) - 1;
+    const int pos = c >= 0 ? cursor[c] + rank : 0;
+    __syncwarp();
+    if (c >= 0) perm[bh * S + pos] = (int32_t)t;
+    if (c >= 0 && lane == leader) cursor[c] += __popc(peers);
+    __syncwarp();
+  }
+}
+
+// Means of the members (double sums in token order); empty clusters re-seeded (reseed) or 0.
+static __global__ void means_kernel(const float *x, const int32_t *perm, const int32_t *offsets, int64_t S, int C,
+                                    int64_t D, float *out, int reseed, unsigned long long seed, int which, int iteration) {
+  const int c = blockIdx.x;
+  const int64_t bh = blockIdx.y;
+  const int32_t begin = offsets[bh * (C + 1) + c], end = offsets[bh * (C + 1) + c + 1];
+  float *o = out + (bh * C + c) * D;
+  if (end == begin) {
+    if (reseed) seed_row(seed, kmeans_stream(which, bh, iteration), c, C, S, x + bh * S * D, D, o);
+    else
+      for (int64_t d = threadIdx.x; d < D; d += blockDim.x) o[d] = 0.0f;
+    return;
+  }
+  const int32_t *p = perm + bh * S;
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+    double sum = 0.0;
+    for (int32_t e = begin; e < end; e++) sum += (double)x[(bh * S + p[e]) * D + d];
+    o[d] = (float)(sum / (double)(end - begin));
+  }
+}
+
+// Runs of one cluster inside each key tile. Shared: k_tiles + 1 ints.
+static __global__ void fragments_kernel(const int32_t *assign, const int32_t *perm, int64_t S, int kt, int maxf,
+                                        int32_t *fo, int32_t *fc, int32_t *fn) {
+  extern __shared__ int32_t runs[];
+  const int64_t bh = blockIdx.x;
+  const int32_t *a = assign + bh * S, *p = perm + bh * S;
+  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
+    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
+    int n = 0, previous = -1;
+    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
+      const int c = a[p[q]];
+      if (c != previous) n++, previous = c;
+    }
+    runs[j] = n;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    int32_t running = 0;
+    for (int j = 0; j < kt; j++) {
+      const int32_t n = runs[j];
+      fo[bh * (kt + 1) + j] = running;
+      runs[j] = running;
+      running += n;
+    }
+    fo[bh * (kt + 1) + kt] = running;
+  }
+  __syncthreads();
+  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
+    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
+    int e = runs[j], previous = -1;
+    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
+      const int c = a[p[q]];
+      if (c != previous) {
+        fc[bh * maxf + e] = c;
+        fn[bh * maxf + e] = 1;
+        e++;
+        previous = c;
+      } else {
+        fn[bh * maxf + e - 1]++;
+      }
+    }
+  }
+}
+
+static __device__ float block_max(float v, float *red) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if ((int)threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
+    __syncthreads();
+  }
+  const float r = red[0];
+  __syncthreads();
+  return r;
+}
+
+static __device__ double block_sum(double v, double *red) {
+  red[threadIdx.x] = v;
+  __syncthreads();
+  for (int s = blockDim.x / 2; s > 0; s /= 2) {
+    if ((int)threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
+    __syncthreads();
+  }
+  const double r = red[0];
+  __syncthreads();
+  return r;
+}
+
+// Per query cluster a: mass[a][j] (svg). Block of 128; shared: D + ck + 128 floats, 128 doubles.
+static __global__ void tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
+  extern __shared__ double shared_d[];
+  double *red_d = shared_d;
+  float *red = (float *)(red_d + 128), *qv = red + 128, *p = qv + a.dim;
+  const int cl = blockIdx.x;
+  const int64_t bh = blockIdx.y, D = a.dim;
+  float *row = a.mass + (bh * a.cq + cl) * a.k_tiles;
+  if (a.q_count[bh * a.cq + cl] == 0) {
+    for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) row[j] = 0.0f;
+    return;
+  }
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qv[d] = a.q_centroids[(bh * a.cq + cl) * D + d];
+  __syncthreads();
+  const int32_t *kn = a.k_count + bh * a.ck;
+  float local = -INFINITY;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) {
+    p[c] = kn[c] > 0 ? __fadd_rn(__fmul_rn(dot_rn(qv, a.k_centroids + (bh * a.ck + c) * D, D), a.scale), logf((float)kn[c]))
+                     : -INFINITY;
+    local = fmaxf(local, p[c]);
+  }
+  const float m = block_max(local, red);
+  double z = 0.0;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) z += (p[c] = kn[c] > 0 ? expf(p[c] - m) : 0.0f);
+  z = block_sum(z, red_d);
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) p[c] = kn[c] > 0 ? (float)((double)p[c] / z / kn[c]) : 0.0f;
+  __syncthreads();
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
+    float sum = 0.0f;
+    for (int32_t f = fo[j]; f < fo[j + 1]; f++) sum = __fadd_rn(sum, __fmul_rn(p[fc[f]], (float)fn[f]));
+    row[j] = sum;
+  }
+}
+
+enum { PROBE_QUERIES = 16, PROBE_KEYS = 32 };
+
+// EAR probe: 16 query clusters per block (128 threads, thread d of the head dim), keys in
+// permuted order in 32-key steps. Pass 1: online max, denominator Z and output O; pass 2 per
+// key tile: exact N, L with the final max, the fragments' centroid terms N', L', and
+// err[a][j] = |N' - N - O (L' - L)|_1 / Z. Shared: see the carve-up below.
+static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluster_args a) {
+  extern __shared__ float sh[];
+  const int64_t D = a.dim, Sk = a.seq_k, bh = blockIdx.y;
+  const int a0 = blockIdx.x * PROBE_QUERIES, tid = threadIdx.x;
+  float *qs = sh;                                   // [16][D]
+  float *ks = qs + PROBE_QUERIES * D;               // [32][D + 1], reused as red [16][128]
+  float *w = ks + PROBE_KEYS * (D + 1) > ks + PROBE_QUERIES * 128 ? ks + PROBE_KEYS * (D + 1) : ks + PROBE_QUERIES * 128;
+  float *os = w + PROBE_QUERIES * PROBE_KEYS;       // [16][D]
+  float *wf = os + PROBE_QUERIES * D;               // [16][128]
+  float *m = wf + PROBE_QUERIES * CLUSTER_TILE, *z = m + PROBE_QUERIES, *corr = z + PROBE_QUERIES,
+        *l = corr + PROBE_QUERIES, *lc = l + PROBE_QUERIES;
+  const int32_t *kp = a.k_perm + bh * Sk;
+  for (int64_t e = tid; e < PROBE_QUERIES * D; e += blockDim.x) {
+    const int q = (int)(e / D);
+    const int cl = a0 + q < a.cq ? a0 + q : a.cq - 1;
+    qs[e] = a.q_centroids[(bh * a.cq + cl) * D + e % D];
+  }
+  if (tid < PROBE_QUERIES) m[tid] = -INFINITY, z[tid] = 0.0f;
+  float acc[PROBE_QUERIES];
+  _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
+  __syncthreads();
+  // pass 1
+  for (int64_t base = 0; base < Sk; base += PROBE_KEYS) {
+    for (int64_t e = tid; e < PROBE_KEYS * D; e += blockDim.x) {
+      const int64_t r = e / D, key = base + r;
+      ks[r * (D + 1) + e % D] = key < Sk ? a.kf[(bh * Sk + kp[key]) * D + e % D] : 0.0f;
+    }
+    __syncthreads();
+    for (int e = tid; e < PROBE_QUERIES * PROBE_KEYS; e += blockDim.x) {
+      const int q = e / PROBE_KEYS, r = e % PROBE_KEYS;
+      float s = -INFINITY;
+      if (base + r < Sk) {
+        float dsum = 0.0f;
+        for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * ks[r * (D + 1) + d];
+        s = dsum * a.scale;
+      }
+      w[q * PROBE_KEYS + r] = s;
+    }
+    __syncthreads();
+    if (tid < PROBE_QUERIES) {
+      float tile_max = -INFINITY;
+      for (int r = 0; r < PROBE_KEYS; r++) tile_max = fmaxf(tile_max, w[tid * PROBE_KEYS + r]);
+      const float new_max = fmaxf(m[tid], tile_max);
+      const float c = m[tid] == -INFINITY ? 0.0f : expf(m[tid] - new_max);
+      float sum = 0.0f;
+      for (int r = 0; r < PROBE_KEYS; r++) {
+        const float s = w[tid * PROBE_KEYS + r];
+        const float e = s == -INFINITY ? 0.0f : expf(s - new_max);
+        w[tid * PROBE_KEYS + r] = e;
+        sum += e;
+      }
+      z[tid] = z[tid] * c + sum;
+      m[tid] = new_max;
+      corr[tid] = c;
+    }
+    __syncthreads();
+    if (tid < D) {
+      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] *= corr[q];
+      for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
+        const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
+        _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
+      }
+    }
+    __syncthreads();
+  }
+  if (tid < D)
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) os[q * D + tid] = acc[q] / z[q];
+  __syncthreads();
+  // pass 2
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  for (int j = 0; j < a.k_tiles; j++) {
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
+    if (tid < PROBE_QUERIES) l[tid] = 0.0f;
+    for (int64_t base = (int64_t)j * CLUSTER_TILE; base < (int64_t)(j + 1) * CLUSTER_TILE && base < Sk; base += PROBE_KEYS) {
+      for (int64_t e = tid; e < PROBE_KEYS * D; e += blockDim.x) {
+        const int64_t r = e / D, key = base + r;
+        ks[r * (D + 1) + e % D] = key < Sk ? a.kf[(bh * Sk + kp[key]) * D + e % D] : 0.0f;
+      }
+      __syncthreads();
+      for (int e = tid; e < PROBE_QUERIES * PROBE_KEYS; e += blockDim.x) {
+        const int q = e / PROBE_KEYS, r = e % PROBE_KEYS;
+        float weight = 0.0f;
+        if (base + r < Sk) {
+          float dsum = 0.0f;
+          for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * ks[r * (D + 1) + d];
+          weight = expf(dsum * a.scale - m[q]);
+        }
+        w[q * PROBE_KEYS + r] = weight;
+      }
+      __syncthreads();
+      if (tid < PROBE_QUERIES)
+        for (int r = 0; r < PROBE_KEYS; r++) l[tid] += w[tid * PROBE_KEYS + r];
+      if (tid < D)
+        for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
+          const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
+          _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
+        }
+      __syncthreads();
+    }
+    const int32_t f0 = fo[j], nf = fo[j + 1] - fo[j];
+    for (int e = tid; e < PROBE_QUERIES * nf; e += blockDim.x) {
+      const int q = e / nf, f = e % nf;
+      const int c = fc[f0 + f];
+      float dsum = 0.0f;
+      const float *kc = a.k_centroids + (bh * a.ck + c) * D;
+      for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * kc[d];
+      wf[q * CLUSTER_TILE + f] = (float)fn[f0 + f] * expf(dsum * a.scale - m[q]);
+    }
+    __syncthreads();
+    if (tid < PROBE_QUERIES) {
+      float sum = 0.0f;
+      for (int f = 0; f < nf; f++) sum += wf[tid * CLUSTER_TILE + f];
+      lc[tid] = sum;
+    }
+    __syncthreads();
+    float *red = ks; // [16][128]
+    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) red[q * 128 + tid] = 0.0f;
+    if (tid < D) {
+      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) {
+        float nc = 0.0f;
+        for (int f = 0; f < nf; f++) nc += wf[q * CLUSTER_TILE + f] * a.v_means[(bh * a.ck + fc[f0 + f]) * D + tid];
+        red[q * 128 + tid] = fabsf(nc - acc[q] - os[q * D + tid] * (lc[q] - l[q]));
+      }
+    }
+    __syncthreads();
+    if (tid < PROBE_QUERIES && a0 + tid < a.cq) {
+      float e = 0.0f;
+      for (int d = 0; d < 128; d++) e += red[tid * 128 + d];
+      const int cl = a0 + tid;
+      a.err[(bh * a.cq + cl) * a.k_tiles + j] = a.q_count[bh * a.cq + cl] > 0 ? e * (1.0f / z[tid]) : 0.0f;
+    }
+    __syncthreads();
+  }
+}
+
+// score[i][j] = sum over the query-cluster runs of tile i of share x mass (x D, + share x err for ear).
+static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) {
+  __shared__ int run_cluster[CLUSTER_TILE];
+  __shared__ float run_share[CLUSTER_TILE];
+  __shared__ int runs;
+  const int i = blockIdx.x;
+  const int64_t bh = blockIdx.y;
+  if (threadIdx.x == 0) {
+    const int64_t begin = (int64_t)i * CLUSTER_TILE;
+    const int64_t rows = a.seq_q - begin < CLUSTER_TILE ? a.seq_q - begin : CLUSTER_TILE;
+    const int32_t *qa = a.q_assign + bh * a.seq_q, *qp = a.q_perm + bh * a.seq_q;
+    int n_runs = 0;
+    for (int64_t t = begin; t < begin + rows;) {
+      const int c = qa[qp[t]];
+      int64_t n = 0;
+      while (t < begin + rows && qa[qp[t]] == c) t++, n++;
+      run_cluster[n_runs] = c;
+      run_share[n_runs++] = (float)n / (float)rows;
+    }
+    runs = n_runs;
+  }
+  __syncthreads();
+  for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
+    float s = 0.0f;
+    for (int r = 0; r < runs; r++)
+      s = __fadd_rn(s, __fmul_rn(run_share[r], a.mass[(bh * a.cq + run_cluster[r]) * a.k_tiles + j]));
+    if (ear) {
+      s = __fmul_rn(s, (float)a.dim);
+      for (int r = 0; r < runs; r++)
+        s = __fadd_rn(s, __fmul_rn(run_share[r], a.err[(bh * a.cq + run_cluster[r]) * a.k_tiles + j]));
+    }
+    a.score[(bh * a.q_tiles + i) * a.k_tiles + j] = s;
+  }
+}
+
+enum { COMP_QUERIES = 32, COMP_FRAGMENTS = 32 };
+
+// Compensation: 32 queries (of one query tile) per block, thread d of the head dim; the
+// skipped fragments in chunks of 32 with an online max. Shared: see the carve-up below.
+static __global__ void __launch_bounds__(128) compensate_kernel(vdit_attn_cuda_cluster_args a) {
+  extern __shared__ float sh[];
+  const int64_t D = a.dim, Sq = a.seq_q, bh = blockIdx.y, p0 = (int64_t)blockIdx.x * COMP_QUERIES;
+  const int tid = threadIdx.x;
+  float *qs = sh;                                   // [32][D]
+  float *cd = qs + COMP_QUERIES * D;                // [32][32]
+  float *m = cd + COMP_QUERIES * COMP_FRAGMENTS, *l = m + COMP_QUERIES, *corr = l + COMP_QUERIES;
+  int *list = (int *)(corr + COMP_QUERIES);         // [max_fragments]
+  __shared__ int n_list;
+  const int i = (int)(p0 / CLUSTER_TILE);
+  const int32_t *qp = a.q_perm + bh * Sq;
+  for (int64_t e = tid; e < COMP_QUERIES * D; e += blockDim.x) {
+    const int64_t p = p0 + e / D;
+    qs[e] = p < Sq ? a.qf[(bh * Sq + qp[p]) * D + e % D] : 0.0f;
+  }
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  if (tid == 0) {
+    const unsigned char *sel = a.selected + (bh * a.q_tiles + i) * a.k_tiles;
+    int n = 0;
+    for (int j = 0; j < a.k_tiles; j++)
+      if (!sel[j])
+        for (int32_t f = fo[j]; f < fo[j + 1]; f++) list[n++] = f;
+    n_list = n;
+  }
+  if (tid < COMP_QUERIES) m[tid] = -INFINITY, l[tid] = 0.0f;
+  float acc[COMP_QUERIES];
+  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] = 0.0f;
+  __syncthreads();
+  const int n = n_list;
+  for (int base = 0; base < n; base += COMP_FRAGMENTS) {
+    for (int e = tid; e < COMP_QUERIES * COMP_FRAGMENTS; e += blockDim.x) {
+      const int q = e / COMP_FRAGMENTS, r = e % COMP_FRAGMENTS;
+      float logit = -INFINITY;
+      if (base + r < n) {
+        const float *kc = a.k_centroids + (bh * a.ck + fc[list[base + r]]) * D;
+        float dsum = 0.0f;
+        for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * kc[d];
+        logit = dsum * a.scale;
+      }
+      cd[e] = logit;
+    }
+    __syncthreads();
+    if (tid < COMP_QUERIES) {
+      float chunk_max = -INFINITY;
+      for (int r = 0; r < COMP_FRAGMENTS && base + r < n; r++)
+        chunk_max = fmaxf(chunk_max, cd[tid * COMP_FRAGMENTS + r] + logf((float)fn[list[base + r]]));
+      const float new_max = fmaxf(m[tid], chunk_max);
+      const float c = m[tid] == -INFINITY ? 0.0f : expf(m[tid] - new_max);
+      float sum = 0.0f;
+      for (int r = 0; r < COMP_FRAGMENTS; r++) {
+        const float weight = base + r < n ? (float)fn[list[base + r]] * expf(cd[tid * COMP_FRAGMENTS + r] - new_max) : 0.0f;
+        cd[tid * COMP_FRAGMENTS + r] = weight;
+        sum += weight;
+      }
+      l[tid] = l[tid] * c + sum;
+      m[tid] = new_max;
+      corr[tid] = c;
+    }
+    __syncthreads();
+    if (tid < D) {
+      _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] *= corr[q];
+      for (int r = 0; r < COMP_FRAGMENTS && base + r < n; r++) {
+        const float vv = a.v_means[(bh * a.ck + fc[list[base + r]]) * D + tid];
+        _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] += cd[q * COMP_FRAGMENTS + r] * vv;
+      }
+    }
+    __syncthreads();
+  }
+  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) {
+    const int64_t p = p0 + q;
+    if (p >= Sq) break;
+    const int64_t row = bh * Sq + p;
+    if (tid < D) a.extra_num[row * D + tid] = acc[q];
+    if (tid == 0) {
+      a.extra_max[row] = m[q] > -INFINITY ? m[q] : 0.0f;
+      a.extra_sum[row] = l[q];
+    }
+  }
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads,
+                                                     int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
+                                                     cudaStream_t stream) {
+  if (bh == 0 || seq == 0) return cudaSuccess;
+  const dim3 grid((unsigned)seq, (unsigned)bh);
+  if (is_bf16) to_f32_kernel<1><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
+  else to_f32_kernel<0><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, int which, int iterations,
+                                                     int warm, cudaStream_t stream) {
+  const float *x = which ? a->kf : a->qf;
+  const int64_t S = which ? a->seq_k : a->seq_q;
+  const int C = which ? a->ck : a->cq;
+  float *centroids = which ? a->k_centroids : a->q_centroids;
+  int32_t *assign = which ? a->k_assign : a->q_assign, *count = which ? a->k_count : a->q_count;
+  int32_t *offsets = which ? a->k_offsets : a->q_offsets, *perm = which ? a->k_perm : a->q_perm;
+  const unsigned BH = (unsigned)a->bh;
+  if (!warm) seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+  for (int it = 0; it < iterations; it++) {
+    norms_kernel<<<dim3((unsigned)((C + 127) / 128), BH), 128, 0, stream>>>(centroids, C, a->dim, a->norms);
+    assign_kernel<<<dim3((unsigned)((S + 63) / 64), BH), 256, 0, stream>>>(x, centroids, a->norms, assign, S, C, a->dim);
+    sort_kernel<<<BH, 32, (size_t)C * sizeof(int32_t), stream>>>(assign, S, C, count, offsets, perm);
+    means_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+  }
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const unsigned BH = (unsigned)a->bh;
+  means_kernel<<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(a->vf, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+                                                              a->v_means, 0, a->seed, 1, 0);
+  fragments_kernel<<<BH, 256, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
+      a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream) {
+  const unsigned BH = (unsigned)a->bh;
+  const size_t mass_shared = 128 * sizeof(double) + (size_t)(128 + a->dim + a->ck) * sizeof(float);
+  if (mass_shared > 48 * 1024) return cudaErrorInvalidValue;
+  tile_mass_kernel<<<dim3((unsigned)a->cq, BH), 128, mass_shared, stream>>>(*a);
+  if (ear) {
+    const int64_t D = a->dim;
+    const int64_t ks = PROBE_KEYS * (D + 1) > PROBE_QUERIES * 128 ? PROBE_KEYS * (D + 1) : PROBE_QUERIES * 128;
+    const size_t probe_shared =
+        (size_t)(PROBE_QUERIES * D + ks + PROBE_QUERIES * PROBE_KEYS + PROBE_QUERIES * D + PROBE_QUERIES * CLUSTER_TILE +
+                 5 * PROBE_QUERIES) * sizeof(float);
+    if (probe_shared > 48 * 1024) return cudaErrorInvalidValue;
+    probe_kernel<<<dim3((unsigned)((a->cq + PROBE_QUERIES - 1) / PROBE_QUERIES), BH), 128, probe_shared, stream>>>(*a);
+  }
+  aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const size_t shared = (size_t)(COMP_QUERIES * a->dim + COMP_QUERIES * COMP_FRAGMENTS + 3 * COMP_QUERIES) * sizeof(float) +
+                        (size_t)a->max_fragments * sizeof(int);
+  if (shared > 48 * 1024) return cudaErrorInvalidValue;
+  compensate_kernel<<<dim3((unsigned)((a->seq_q + COMP_QUERIES - 1) / COMP_QUERIES), (unsigned)a->bh), 128, shared, stream>>>(*a);
+  return cudaGetLastError();
+}

@@ -1,0 +1,67 @@
+// Clustered attention's CUDA kernels (attn_cluster.cu), internal: moving rows between the
+// caller's tensors (any strides, head dim contiguous) and the contiguous cluster-ordered
+// (B, H, S, D) copies the executor runs on.
+#ifndef VDIT_ATTN_CUDA_CLUSTER_H
+#define VDIT_ATTN_CUDA_CLUSTER_H
+
+#include <stdint.h>
+
+#include <cuda_runtime.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// Row (bh, p) of the contiguous side (element (bh * S + p) * D + d) and row (b, perm[bh * S + p],
+// h) of the strided side (element b * sb + t * ss + h * sh + d), b = bh / H, h = bh % H.
+// gather: contiguous[p] = strided[perm[p]]; scatter (gather = 0): strided[perm[p]] = contiguous[p].
+typedef struct vdit_attn_cuda_cluster_rows {
+  const void *src;
+  void *dst;
+  int element_bytes; // 2 or 4
+  int gather;
+  int64_t bh, heads, seq, dim;
+  int64_t sb, ss, sh; // element strides of the strided side
+  const int32_t *perm;
+} vdit_attn_cuda_cluster_rows;
+
+cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_cluster_rows *rows, cudaStream_t stream);
+
+// The routing on the GPU (steps 1-5 of src/attn/cluster.h but the selection, which runs on the
+// host): arrays as in vdit_attn_cluster_state, on the device; qf, kf, vf fp32 (BH, S, D) in
+// original order. Needs D <= 128, ck and cq <= 8192, k_tiles <= 8192.
+typedef struct vdit_attn_cuda_cluster_args {
+  int64_t bh, seq_q, seq_k, dim;
+  int cq, ck, q_tiles, k_tiles, max_fragments;
+  float scale;
+  unsigned long long seed;
+  float *qf, *kf, *vf;
+  float *q_centroids, *k_centroids, *v_means, *norms;   // norms: (BH, max(cq, ck))
+  int32_t *q_assign, *k_assign, *q_count, *k_count;
+  int32_t *q_offsets, *k_offsets;                        // (BH, cq + 1), (BH, ck + 1)
+  int32_t *q_perm, *k_perm;
+  int32_t *frag_offsets, *frag_cluster, *frag_count;
+  float *mass, *err, *score;                             // (BH, cq, k_tiles) x 2, (BH, q_tiles, k_tiles)
+  const unsigned char *selected;                         // (BH, q_tiles, k_tiles)
+  float *extra_max, *extra_sum, *extra_num;
+} vdit_attn_cuda_cluster_args;
+
+// Strided 16-bit tensor (bf16 when is_bf16, else f16) -> contiguous fp32 (BH, S, D).
+cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads, int64_t seq,
+                                          int64_t dim, int64_t sb, int64_t ss, int64_t sh, cudaStream_t stream);
+// k-means on Q (which 0) or K (which 1): seeded start unless warm, `iterations` rounds of
+// assignment and update; leaves counts, offsets and the stable permutation of the last round.
+cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, int which, int iterations, int warm,
+                                          cudaStream_t stream);
+// V means and key fragments.
+cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+// Pair scores: svg mass (ear = 0) or D x mass + probe error (ear = 1), aggregated per query tile.
+cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream);
+// Compensation terms (softmax extras) from the selection.
+cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
