@@ -236,16 +236,21 @@ typedef struct vdit_attn_config {
 // `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
 //   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
 //   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1
-// e.g. "sparge(topk=0.1)", "sage(pv=half)". Keys not given keep vdit_attn_method_defaults.
+//   ear, svg: budget=B, q_clusters=N, k_clusters=N, iterations=N, warm_iterations=N, warm=0|1,
+//             top_p=P, min_fraction=F, seed=N, gpu_routing=0|1 (svg: budget=-1 routes by top_p)
+// e.g. "sparge(topk=0.1)", "sage(pv=half)", "ear(budget=0.2)". Keys not given keep
+// vdit_attn_method_defaults.
 typedef struct vdit_attn_method_config {
   vdit_attn_method method;
-  vdit_attn_sage_options sage;     // VDIT_ATTN_SAGE
-  vdit_attn_sparge_config sparge;  // VDIT_ATTN_SPARGE (per_head stays NULL here)
+  vdit_attn_sage_options sage;      // VDIT_ATTN_SAGE
+  vdit_attn_sparge_config sparge;   // VDIT_ATTN_SPARGE (per_head stays NULL here)
+  vdit_attn_cluster_config cluster; // VDIT_ATTN_EAR, VDIT_ATTN_SVG
 } vdit_attn_method_config;
 
 // The defaults of a method: sage per-block scales with FP8 P V (the zeroed options); sparge
 // the Top-k rule keeping a tenth of the key blocks per row (90% sparsity), theta 0, no PV
-// threshold, no sink. Dense and block have no parameters.
+// threshold, no sink; ear and svg a quarter of the dense work computed exactly (budget 0.25),
+// cluster counts scaled with S. Dense and block have no parameters.
 vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method);
 // Parses the text form into *config; VDIT_ERROR_INVALID_ARGUMENT with one line naming the
 // fault (unknown key, a value out of range, a key the method does not have).

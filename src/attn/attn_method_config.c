@@ -1,6 +1,7 @@
 // Attention methods with their parameters as text (include/vdit/attn.h,
 // vdit_attn_method_config): "sparge(topk=0.1,rule=topk)". Model policies and the command
 // line use this one parser, so a method named there always runs with stated parameters.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@ vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method) {
   c.method = method;
   c.sparge.rule = VDIT_ATTN_SPARGE_TOPK;
   c.sparge.params.topk = 0.1f;
+  c.cluster.budget = 0.25f;
   return c;
 }
 
@@ -21,6 +23,7 @@ void vdit_attn_config_set_method(vdit_attn_config *config, const vdit_attn_metho
   config->method = method->method;
   config->sage = method->sage;
   config->sparge = method->sparge;
+  config->cluster = method->cluster;
 }
 
 static const char *sparge_rule_name(vdit_attn_sparge_rule rule) {
@@ -78,6 +81,37 @@ static vdit_status parse_param(const char *text, const char *key, const char *va
       if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sink must be 0 or 1");
       c->sparge.sink = (int)x;
     } else PARAM_ERROR(text, "unknown sparge parameter '%s' (rule, topk, topp, theta, lambda, sink)", key);
+    return VDIT_OK;
+  }
+  if (c->method == VDIT_ATTN_EAR || c->method == VDIT_ATTN_SVG) {
+    vdit_attn_cluster_config *k = &c->cluster;
+    int32_t *counts[] = {&k->q_clusters, &k->k_clusters, &k->iterations, &k->warm_iterations};
+    const char *count_keys[] = {"q_clusters", "k_clusters", "iterations", "warm_iterations"};
+    for (int i = 0; i < 4; i++)
+      if (strcmp(key, count_keys[i]) == 0) {
+        if (!parse_number(value, 0, 1 << 20, &x) || x != floor(x)) PARAM_ERROR(text, "%s must be a count >= 0 (0: automatic), got '%s'", key, value);
+        *counts[i] = (int32_t)x;
+        return VDIT_OK;
+      }
+    if (strcmp(key, "budget") == 0) {
+      const double lo = c->method == VDIT_ATTN_SVG ? -1 : 0;
+      if (!parse_number(value, lo, 1, &x) || (x < 0 && x != -1))
+        PARAM_ERROR(text, "budget must be a fraction in [0, 1]%s, got '%s'", c->method == VDIT_ATTN_SVG ? " (or -1: top-p routing)" : "", value);
+      k->budget = (float)x;
+    } else if (strcmp(key, "top_p") == 0 || strcmp(key, "min_fraction") == 0) {
+      if (!parse_number(value, 0, 1, &x)) PARAM_ERROR(text, "%s must be a fraction in [0, 1], got '%s'", key, value);
+      if (key[0] == 't') k->top_p = (float)x;
+      else k->min_fraction = (float)x;
+    } else if (strcmp(key, "warm") == 0 || strcmp(key, "gpu_routing") == 0) {
+      if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "%s must be 0 or 1", key);
+      if (key[0] == 'w') k->warm_start = (int)x;
+      else k->gpu_routing = (int)x;
+    } else if (strcmp(key, "seed") == 0) {
+      if (!parse_number(value, 0, 9007199254740992.0, &x) || x != floor(x)) PARAM_ERROR(text, "seed must be an integer >= 0, got '%s'", value);
+      k->seed = (uint64_t)x;
+    } else
+      PARAM_ERROR(text, "unknown %s parameter '%s' (budget, q_clusters, k_clusters, iterations, warm_iterations, warm, top_p, "
+                  "min_fraction, seed, gpu_routing)", vdit_attn_method_name(c->method), key);
     return VDIT_OK;
   }
   PARAM_ERROR(text, "method '%s' takes no parameters", vdit_attn_method_name(c->method));
@@ -142,6 +176,19 @@ char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, ch
     if (p->theta != q->theta) vdit_text_append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
     if (p->pv_threshold != q->pv_threshold) vdit_text_append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
     if (config->sparge.sink != d.sparge.sink) vdit_text_append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
+  } else if (config->method == VDIT_ATTN_EAR || config->method == VDIT_ATTN_SVG) {
+    const vdit_attn_cluster_config *k = &config->cluster, *e = &d.cluster;
+    if (k->budget != e->budget) vdit_text_append(buffer, size, &used, "%sbudget=%g", SEP, (double)k->budget);
+    if (k->q_clusters != e->q_clusters) vdit_text_append(buffer, size, &used, "%sq_clusters=%d", SEP, (int)k->q_clusters);
+    if (k->k_clusters != e->k_clusters) vdit_text_append(buffer, size, &used, "%sk_clusters=%d", SEP, (int)k->k_clusters);
+    if (k->iterations != e->iterations) vdit_text_append(buffer, size, &used, "%siterations=%d", SEP, (int)k->iterations);
+    if (k->warm_iterations != e->warm_iterations)
+      vdit_text_append(buffer, size, &used, "%swarm_iterations=%d", SEP, (int)k->warm_iterations);
+    if (k->warm_start != e->warm_start) vdit_text_append(buffer, size, &used, "%swarm=%d", SEP, k->warm_start);
+    if (k->top_p != e->top_p) vdit_text_append(buffer, size, &used, "%stop_p=%g", SEP, (double)k->top_p);
+    if (k->min_fraction != e->min_fraction) vdit_text_append(buffer, size, &used, "%smin_fraction=%g", SEP, (double)k->min_fraction);
+    if (k->seed != e->seed) vdit_text_append(buffer, size, &used, "%sseed=%llu", SEP, (unsigned long long)k->seed);
+    if (k->gpu_routing != e->gpu_routing) vdit_text_append(buffer, size, &used, "%sgpu_routing=%d", SEP, k->gpu_routing);
   }
 #undef SEP
   if (count) vdit_text_append(buffer, size, &used, ")");

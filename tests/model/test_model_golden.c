@@ -417,6 +417,25 @@ static void test_sparse_attention(const char *folder) {
   const float *a = out.data, *b = dense_out.data;
   for (int64_t i = 0; i < vdit_tensor_numel(&out); i++) diff += fabs((double)a[i] - b[i]), norm += fabs((double)b[i]);
   if (!(diff > 1e-4 * norm)) CHECK_FAIL_("sparge(topk=0.6) output equals dense (rel L1 %g): the mask did not apply", diff / norm);
+  // clustered attention: the whole budget is dense up to summation order, none is not
+  CHECK_OK(vdit_model_attn_policy_parse("ear(budget=1)", &policy));
+  vdit_model_attn_policy_fill(&policy, cfg->layers, 0, methods);
+  vdit_tensor ear_out;
+  alloc_like(&ear_out, &dense_out);
+  CHECK_OK(vdit_model_forward(&w, &run, &video, &timesteps, &context, &ear_out, NULL));
+  double ear_diff = 0;
+  const float *e = ear_out.data;
+  for (int64_t i = 0; i < vdit_tensor_numel(&out); i++) ear_diff += fabs((double)e[i] - b[i]);
+  if (!(ear_diff <= 1e-5 * norm)) CHECK_FAIL_("ear(budget=1) differs from dense by rel L1 %g", ear_diff / norm);
+  CHECK_OK(vdit_model_attn_policy_parse("ear(budget=0)", &policy));
+  vdit_model_attn_policy_fill(&policy, cfg->layers, 0, methods);
+  CHECK_OK(vdit_model_forward(&w, &run, &video, &timesteps, &context, &ear_out, NULL));
+  ear_diff = 0;
+  for (int64_t i = 0; i < vdit_tensor_numel(&out); i++) ear_diff += fabs((double)e[i] - b[i]);
+  if (!(ear_diff > 1e-4 * norm)) CHECK_FAIL_("ear(budget=0) equals dense (rel L1 %g): the budget did not apply", ear_diff / norm);
+  vdit_tensor_free(&ear_out);
+  CHECK_OK(vdit_model_attn_policy_parse("sparge(topk=0.6)", &policy)); // the state's forward, for its backward
+  vdit_model_attn_policy_fill(&policy, cfg->layers, 0, methods);
   vdit_tensor d_video;
   alloc_like(&d_video, &video);
   CHECK_OK(vdit_model_backward(&w, &run, state, &d_out, &d_video, NULL, NULL, VDIT_GRAD_OVERWRITE));

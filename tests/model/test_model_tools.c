@@ -124,6 +124,16 @@ static void test_policy(void) {
   check_error("sparge(topk=0.1", "parameters go in one '(key=value,...)' at the end");
   check_error("sparge(topk)", "'topk' is not key=value");
   check_json("[{\"method\": \"sparge(topk=0.2)\", \"steps\": \"3-\"}]", "sparge(topk=0.2):steps=3-");
+  CHECK_OK(vdit_model_attn_policy_parse("ear(budget=0.5,k_clusters=64,warm=1):layers=2;svg(budget=-1,top_p=0.8)", &p));
+  CHECK(p.rules[0].attn.cluster.budget == 0.5f && p.rules[0].attn.cluster.k_clusters == 64 && p.rules[0].attn.cluster.warm_start == 1);
+  CHECK(p.rules[1].attn.cluster.budget == -1.0f && p.rules[1].attn.cluster.top_p == 0.8f);
+  CHECK_EQ_STR(vdit_model_attn_policy_describe(&p, spec, sizeof spec),
+               "ear(budget=0.5,k_clusters=64,warm=1):layers=2;svg(budget=-1,top_p=0.8)");
+  CHECK_OK(vdit_model_attn_policy_parse("ear", &p));
+  CHECK(p.rules[0].attn.cluster.budget == 0.25f);
+  check_error("ear(budget=-1)", "budget must be a fraction in [0, 1], got '-1'");
+  check_error("ear(k_clusters=2.5)", "k_clusters must be a count >= 0");
+  check_error("svg(topk=0.1)", "unknown svg parameter 'topk'");
 
   check_error("", "empty");
   check_error("sparse", "unknown attention method 'sparse'");
