@@ -8,6 +8,7 @@
 // Also: a teacher of another shape and a policy with step conditions are refused.
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -85,6 +86,16 @@ int main(void) {
   CHECK(before > 1e-4);
   CHECK(isfinite(after) && after * FACTOR < before);
   vdit_trainer_free(t);
+
+  // the two fields survive the config's JSON (checkpoints keep it)
+  char *json = NULL;
+  CHECK_OK(vdit_train_config_to_json(&config, &json));
+  vdit_train_config parsed;
+  vdit_train_config_default(&parsed);
+  if (json) CHECK_OK(vdit_train_config_parse(json, strlen(json), "to_json", &parsed));
+  CHECK(strcmp(parsed.attn, "sparge(topk=0.25)") == 0);
+  CHECK(strcmp(parsed.distill, TEACHER) == 0);
+  free(json);
 
   // refusals
   snprintf(config.attn, sizeof config.attn, "sparge(topk=0.25):steps=2-");
