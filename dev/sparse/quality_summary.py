@@ -40,15 +40,17 @@ for t in targets:
     print(f"| {t} | " + " | ".join(f"{row[r]:.3f}" for r in rules) + f" | {wins} / {len(runs)} |")
 
 # per head, grouped by how peaked the head is (blocks holding 90% of the true mass)
-groups = {"peaked (<= 8 blocks for 90%)": lambda b: b <= 8, "middle (8-12)": lambda b: 8 < b <= 12,
-          "flat (> 12)": lambda b: b > 12}
+# (as fractions of the key blocks per row: 8 and 12 of 16)
+groups = {"peaked (90% in <= 1/2 of the blocks)": lambda b: b <= 0.5, "middle (1/2 - 3/4)": lambda b: 0.5 < b <= 0.75,
+          "flat (> 3/4)": lambda b: b > 0.75}
 by_group = []
 for name, test in groups.items():
     for t in targets:
         vals = {r: [] for r in rules}
         for run in runs:
+            blocks = -(-run["seq"] // run["block"])
             for i, b in enumerate(run["blocks_for_90pct"]):
-                if test(b):
+                if test(b / blocks):
                     for r in rules:
                         vals[r].append(errors(run, t, r)[i])
         if vals["topk"]:
