@@ -247,6 +247,23 @@ vdit_cli_test(generate_tiny_sparge "wrote [^\n]*cli_tiny_sparge.gif: 2 frames of
               generate "red square moves left" --model ${VDIT_CLI_TMP}/cli_tiny.safetensors --seed 3
               --attn "sparge(rule=hybrid,topk=0.05,topp=0.9):steps=1-" -o ${VDIT_CLI_TMP}/cli_tiny_sparge.gif)
 set_tests_properties(cli_generate_tiny_sparge PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+# vdit capture --bundle: Q/K/V of the sampler's step 2 of 4 (cfg 4: batch 2; shift 3: timestep 750)
+vdit_cli_test(capture_bundle_json
+  "\"layers\": 1, \"shape\": \\[2, 32, 2, 16\\], \"grid\": \\[2, 4, 4\\], \"step\": 2, \"steps\": 4, \"timestep\": 750,"
+  capture --bundle ${VDIT_CLI_TMP}/cli_tiny.safetensors --prompt "red square moves left" --seed 3 --step 2 --layers 1
+  -o ${VDIT_CLI_TMP}/cli_qkv_bundle.safetensors --json)
+set_tests_properties(cli_capture_bundle_json PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(capture_bundle_step "--step 4: the sampler runs steps 0\\.\\.3"
+  capture --bundle ${VDIT_CLI_TMP}/cli_tiny.safetensors --prompt red --step 4 -o ${VDIT_CLI_TMP}/cli_qkv_bad.safetensors)
+set_tests_properties(cli_capture_bundle_step PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(capture_bundle_and_model "give --model or --bundle, not both" capture --bundle x --model y -o z)
+# vdit train --distill: the student starts as the teacher (the tiny model: one key block, so the mask is full)
+vdit_cli_test(train_distill "attention: sparge\\(topk=0.5\\).*distilling from [^\n]*cli_tiny.safetensors.*eval step 0: held-out loss by t \\[0.0,0.2\\) 0.00000 .*train 3/3"
+  train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --steps 3 --eval-interval 3 --device cpu
+  --distill ${VDIT_CLI_TMP}/cli_tiny.safetensors --attn "sparge(topk=0.5)")
+set_tests_properties(cli_train_distill PROPERTIES FIXTURES_REQUIRED cli_tiny_model)
+vdit_cli_test_fails(train_attn_steps "attn 'sparge:steps=2-': step conditions have no meaning in training"
+  train --config ${VDIT_TRAIN_DATA}/tiny.json --data squares --attn "sparge:steps=2-")
 if(NOT VDIT_CLI_WORLD_SOURCES)
   set_tests_properties(cli_generate_tiny_sparge PROPERTIES DISABLED TRUE)
 endif()

@@ -18,7 +18,7 @@ static int copy_path(const char *flag, const char *value, char *out) {
 
 static int run(int argc, char **argv) {
   const char *config_path = NULL, *data = "world", *checkpoint = NULL, *resume = NULL, *output = NULL;
-  const char *metrics = NULL, *device_name = NULL;
+  const char *metrics = NULL, *device_name = NULL, *attn = NULL, *distill = NULL;
   int64_t steps = -1, batch = -1, warmup = -1, seed = -1, eval_interval = -1, checkpoint_interval = -1;
   double lr = -1, ema = -1, caption_dropout = -1;
   int print_config = 0;
@@ -39,6 +39,8 @@ static int run(int argc, char **argv) {
       {"output", CLI_STRING, &output, "FILE", "write the EMA model here at the end (e.g. models/NAME/model.safetensors)"},
       {"metrics", CLI_STRING, &metrics, "FILE", "append each step and evaluation as a JSON line (the training curve)"},
       {"device", CLI_STRING, &device_name, "cpu|cuda", "where to train (default: cuda when a GPU is present)"},
+      {"attn", CLI_STRING, &attn, "POLICY", "the model's self-attention, e.g. 'sparge(topk=0.25)' (layer conditions only; default dense)"},
+      {"distill", CLI_STRING, &distill, "TEACHER", "velocity distillation: start from this bundle and regress its dense velocity (docs/train.md)"},
       {"print-config", CLI_FLAG, &print_config, NULL, "print the resolved config as JSON and exit"},
   };
   const int count = (int)(sizeof options / sizeof options[0]);
@@ -47,7 +49,9 @@ static int run(int argc, char **argv) {
                        "world with rectified flow (velocity target, logit-normal timesteps, shift), AdamW with\n"
                        "warm-up and cosine decay, gradient clipping and EMA weights. Shows a progress line\n"
                        "(step, loss, lr, step time, ETA), the held-out loss per t bucket, and writes\n"
-                       "checkpoints that --resume continues bit for bit. Flags override the config's fields.",
+                       "checkpoints that --resume continues bit for bit. Flags override the config's fields.\n"
+                       "--distill TEACHER --attn POLICY: velocity distillation of a sparse-attention student\n"
+                       "from the frozen dense teacher (it starts as the teacher; the loss is their velocity MSE).",
                        options, count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
   vdit_train_config config;
@@ -67,6 +71,15 @@ static int run(int argc, char **argv) {
   if (resume && (code = copy_path("resume", resume, config.resume)) >= 0) return code;
   if (output && (code = copy_path("output", output, config.output)) >= 0) return code;
   if (metrics && (code = copy_path("metrics", metrics, config.metrics)) >= 0) return code;
+  if (attn && (code = copy_path("attn", attn, config.attn)) >= 0) return code;
+  if (distill && (code = copy_path("distill", distill, config.distill)) >= 0) return code;
+  if (config.distill[0]) { // the teacher defines the model
+    vdit_bundle teacher;
+    status = vdit_bundle_load(config.distill, &teacher);
+    if (status != VDIT_OK) return cli_report_failure("train", status);
+    config.bundle = teacher.config;
+    vdit_bundle_free(&teacher);
+  }
   int gpus = 0;
   config.device = vdit_gpu_count(&gpus) == VDIT_OK && gpus > 0 ? VDIT_CUDA(0) : VDIT_CPU;
   if (device_name && (code = cli_parse_device("train", device_name, &config.device)) >= 0) return code;
@@ -100,6 +113,9 @@ static int run(int argc, char **argv) {
     fprintf(stderr, "clips: %lld frames of %lldx%lld from %s, %lld-token captions; %lld steps of batch %lld\n",
             (long long)config.bundle.frames, (long long)config.bundle.height, (long long)config.bundle.width, data,
             (long long)config.bundle.text_length, (long long)config.steps, (long long)config.batch);
+    if (config.attn[0]) fprintf(stderr, "attention: %s\n", config.attn);
+    if (config.distill[0])
+      fprintf(stderr, "distilling from %s (dense; loss and held-out loss: MSE to its velocity)\n", config.distill);
     status = vdit_train_run(&config, &source, stderr);
   }
   vdit_world_source_free(world);

@@ -185,6 +185,16 @@ typedef struct vdit_train_config {
   char output[VDIT_TRAIN_PATH_SIZE];     // final bundle with EMA weights ("" none)
   char resume[VDIT_TRAIN_PATH_SIZE];     // checkpoint to resume from ("" none)
   char metrics[VDIT_TRAIN_PATH_SIZE];    // JSON lines of every step and evaluation, appended ("" none)
+  // The trained model's self-attention: an attention policy (vdit_model_attn_policy_load: a
+  // spec such as "sparge(topk=0.25)" or a .json file; layer conditions only, training has no
+  // sampler step), "" dense. The backward holds each block's mask constant.
+  char attn[VDIT_TRAIN_PATH_SIZE];
+  // Velocity distillation (docs/train.md): a teacher bundle ("" none). The model starts from
+  // the teacher's weights and token table, and the loss is MSE(the model's velocity with
+  // `attn`, the frozen teacher's velocity with dense attention) on the same noised inputs and
+  // captions; the held-out loss is the same student-teacher MSE. The teacher's config and
+  // vocabulary must be the run's.
+  char distill[VDIT_TRAIN_PATH_SIZE];
 } vdit_train_config;
 
 void vdit_train_config_default(vdit_train_config *config);
@@ -193,7 +203,7 @@ vdit_status vdit_train_config_validate(const vdit_train_config *config);
 // "warmup", "beta1", "beta2", "adam_eps", "weight_decay", "clip", "ema", "shift",
 // "logit_mean", "logit_std", "caption_dropout", "seed", "data_seed", "eval_interval",
 // "eval_clips", "checkpoint", "checkpoint_interval", "output", "resume", "metrics",
-// "recompute"} over
+// "recompute", "attn", "distill"} over
 // the values in *config; unknown keys are errors naming them.
 vdit_status vdit_train_config_parse(const char *json, size_t length, const char *source, vdit_train_config *config);
 vdit_status vdit_train_config_read(const char *path, vdit_train_config *config);
@@ -203,7 +213,7 @@ typedef struct vdit_trainer vdit_trainer;
 
 typedef struct vdit_train_step_info {
   int64_t step;      // the step just taken (1-based)
-  double loss;       // MSE of the velocity over the batch
+  double loss;       // MSE of the velocity over the batch (against the teacher's when distilling)
   double lr;
   double grad_norm;  // before clipping
   double seconds;

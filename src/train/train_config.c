@@ -59,6 +59,16 @@ vdit_status vdit_train_config_validate(const vdit_train_config *c) {
   RANGE(c->checkpoint_interval >= 0, "checkpoint_interval %lld must be >= 0 (0: at the end only)",
         (long long)c->checkpoint_interval);
 #undef RANGE
+  if (c->attn[0]) {
+    vdit_model_attn_policy policy;
+    VDIT_TRY(vdit_model_attn_policy_load(c->attn, &policy));
+    for (int i = 0; i < policy.rule_count; i++)
+      if (policy.rules[i].step_range_count)
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                          "train config: attn '%s': step conditions have no meaning in training (no sampler step); "
+                          "give layer conditions only", c->attn);
+    VDIT_TRY(vdit_model_attn_policy_check(&policy, c->bundle.model.layers));
+  }
   return VDIT_OK;
 }
 
@@ -102,7 +112,8 @@ vdit_status vdit_train_config_parse(const char *json, size_t length, const char 
   struct {
     const char *name;
     char *target;
-  } paths[] = {{"checkpoint", c->checkpoint}, {"output", c->output}, {"resume", c->resume}, {"metrics", c->metrics}};
+  } paths[] = {{"checkpoint", c->checkpoint}, {"output", c->output}, {"resume", c->resume}, {"metrics", c->metrics},
+               {"attn", c->attn},             {"distill", c->distill}};
   vdit_status status = VDIT_OK;
   vdit_json_value root = vdit_json_root(d);
   for (vdit_json_value k = vdit_json_first(d, root); k != VDIT_JSON_NONE && status == VDIT_OK;
@@ -230,6 +241,8 @@ vdit_status vdit_train_config_to_json(const vdit_train_config *c, char **json) {
   train_json_string(&w, "output", c->output, &first);
   train_json_string(&w, "resume", c->resume, &first);
   train_json_string(&w, "metrics", c->metrics, &first);
+  train_json_string(&w, "attn", c->attn, &first);
+  train_json_string(&w, "distill", c->distill, &first);
   vdit_json_append_text(&w, "}");
   vdit_status status = vdit_json_writer_finish(&w);
   if (status != VDIT_OK) {

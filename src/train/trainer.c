@@ -43,6 +43,12 @@ struct vdit_trainer {
   int gpu;
   vdit_model_weights master, compute, dev_grads, dev_ema, dev_m, dev_v;
   vdit_tensor gpu_xt, gpu_timesteps, gpu_context, gpu_output, gpu_d_output, gpu_d_context;
+  // config.attn: each block's self-attention method (layers entries), or NULL: dense.
+  vdit_attn_method_config *methods;
+  // config.distill: the frozen teacher (on a GPU also its bf16 compute copy there).
+  int distill;
+  vdit_bundle teacher;
+  vdit_model_weights teacher_compute;
 };
 
 void vdit_trainer_free(vdit_trainer *t) {
@@ -64,6 +70,9 @@ void vdit_trainer_free(vdit_trainer *t) {
   vdit_tensor *gpu[] = {&t->gpu_xt, &t->gpu_timesteps, &t->gpu_context, &t->gpu_output, &t->gpu_d_output,
                         &t->gpu_d_context};
   for (size_t i = 0; i < sizeof gpu / sizeof gpu[0]; i++) vdit_tensor_free(gpu[i]);
+  free(t->methods);
+  vdit_bundle_free(&t->teacher);
+  vdit_model_weights_free(&t->teacher_compute);
   free(t);
 }
 
@@ -118,7 +127,32 @@ static vdit_status create_device_state(vdit_trainer *t) {
       {&t->gpu_output, &t->output}, {&t->gpu_d_output, &t->d_output}, {&t->gpu_d_context, &t->d_context}};
   for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++)
     VDIT_TRY(vdit_tensor_alloc(pairs[i].gpu, VDIT_DTYPE_F32, dev, pairs[i].like->ndim, pairs[i].like->shape));
+  if (t->distill) {
+    VDIT_TRY(vdit_model_weights_alloc_on(mc, dev, VDIT_DTYPE_BF16, &t->teacher_compute));
+    VDIT_TRY(vdit_model_weights_copy(&t->teacher_compute, &t->teacher.weights));
+  }
   return push_to_device(t);
+}
+
+// config.distill: loads the teacher and checks that it is the run's model (config and
+// vocabulary).
+static vdit_status load_teacher(vdit_trainer *t) {
+  const char *path = t->config.distill;
+  VDIT_TRY(vdit_bundle_load(path, &t->teacher));
+  char *mine = NULL, *theirs = NULL;
+  vdit_status status = vdit_bundle_config_to_json(&t->bundle.config, &mine);
+  if (status == VDIT_OK) status = vdit_bundle_config_to_json(&t->teacher.config, &theirs);
+  if (status == VDIT_OK && strcmp(mine, theirs) != 0)
+    status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "distill: teacher %s has the model config %s, the run %s", path,
+                        theirs, mine);
+  for (int64_t i = 1; status == VDIT_OK && i < t->teacher.config.vocab; i++)
+    if (strcmp(t->teacher.words[i], t->bundle.words[i]) != 0)
+      status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                          "distill: teacher %s's vocabulary differs from the data's at token %lld ('%s', not '%s')", path,
+                          (long long)i, t->teacher.words[i], t->bundle.words[i]);
+  free(mine);
+  free(theirs);
+  return status;
 }
 
 // `tensor` with its batch dim cut to `count` (contiguous tensors: the first rows).
@@ -182,6 +216,23 @@ vdit_status vdit_trainer_create(const vdit_train_config *config, const vdit_trai
     return status;
   }
   vdit_bundle_init(&t->bundle, config->seed);
+  if (config->attn[0]) {
+    vdit_model_attn_policy policy;
+    status = vdit_model_attn_policy_load(config->attn, &policy);
+    t->methods = calloc((size_t)b->model.layers, sizeof *t->methods);
+    if (status == VDIT_OK && !t->methods) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "trainer: no memory");
+    if (status == VDIT_OK) vdit_model_attn_policy_fill(&policy, b->model.layers, 0, t->methods);
+  }
+  t->distill = config->distill[0] != '\0';
+  if (status == VDIT_OK && t->distill) status = load_teacher(t);
+  if (status != VDIT_OK) {
+    vdit_trainer_free(t);
+    return status;
+  }
+  if (t->distill) { // the student starts as the teacher
+    memcpy(t->bundle.weights.data, t->teacher.weights.data, t->weight_floats * sizeof(float));
+    memcpy(t->bundle.token_table, t->teacher.token_table, t->table_floats * sizeof(float));
+  }
   memcpy(t->ema.data, t->bundle.weights.data, t->weight_floats * sizeof(float));
   memcpy(t->ema_table, t->bundle.token_table, t->table_floats * sizeof(float));
   t->gpu = config->device.type == VDIT_DEVICE_CUDA;
@@ -196,31 +247,44 @@ vdit_status vdit_trainer_create(const vdit_train_config *config, const vdit_trai
 int64_t vdit_trainer_step_index(const vdit_trainer *trainer) { return trainer->step; }
 const vdit_bundle *vdit_trainer_bundle(const vdit_trainer *trainer) { return &trainer->bundle; }
 
-// Model prediction for the batch in t->xt, t->timesteps and t->tokens (count samples), and the
-// velocity MSE against t->target; with `train`, d_output = dL/doutput and a state is kept.
-static vdit_status predict(vdit_trainer *t, int64_t count, int train, double *loss) {
+// The model `weights` (on a GPU `compute`) with token table `table` on the batch in t->xt,
+// t->timesteps and t->tokens (count samples): output into `out` (count rows of it); with
+// `state` a training forward.
+static vdit_status run_model(vdit_trainer *t, const vdit_model_weights *weights, const vdit_model_weights *compute,
+                             const float *table, const vdit_model_run_options *options, int64_t count,
+                             vdit_model_state *state, vdit_tensor *out) {
   const vdit_bundle_config *b = &t->config.bundle;
-  VDIT_TRY(vdit_text_embed(t->bundle.token_table, b->vocab, b->model.text_dim, t->tokens, count, b->text_length,
-                           t->context.data));
-  vdit_tensor xt = t->xt, timesteps = t->timesteps, context = t->context, output = t->output;
-  xt.shape[0] = timesteps.shape[0] = context.shape[0] = output.shape[0] = count;
-  vdit_model_run_options options = {0};
-  options.recompute = t->config.recompute;
+  VDIT_TRY(vdit_text_embed(table, b->vocab, b->model.text_dim, t->tokens, count, b->text_length, t->context.data));
+  vdit_tensor xt = first_rows(&t->xt, count), timesteps = first_rows(&t->timesteps, count);
+  vdit_tensor context = first_rows(&t->context, count), output = first_rows(out, count);
   if (t->gpu) {
     vdit_tensor gxt = first_rows(&t->gpu_xt, count), gtimesteps = first_rows(&t->gpu_timesteps, count);
     vdit_tensor gcontext = first_rows(&t->gpu_context, count), goutput = first_rows(&t->gpu_output, count);
     VDIT_TRY(vdit_tensor_copy(&gxt, &xt));
     VDIT_TRY(vdit_tensor_copy(&gtimesteps, &timesteps));
     VDIT_TRY(vdit_tensor_copy(&gcontext, &context));
-    VDIT_TRY(vdit_model_forward(&t->compute, &options, &gxt, &gtimesteps, &gcontext, &goutput,
-                                train ? t->state : NULL));
-    VDIT_TRY(vdit_tensor_copy(&output, &goutput));
-  } else {
-    VDIT_TRY(vdit_model_forward(&t->bundle.weights, &options, &xt, &timesteps, &context, &output,
-                                train ? t->state : NULL));
+    VDIT_TRY(vdit_model_forward(compute, options, &gxt, &gtimesteps, &gcontext, &goutput, state));
+    return vdit_tensor_copy(&output, &goutput);
   }
-  const int64_t n = vdit_tensor_numel(&output);
-  const float *out = output.data, *target = t->target.data;
+  return vdit_model_forward(weights, options, &xt, &timesteps, &context, &output, state);
+}
+
+// Distillation: t->target = the teacher's velocity (dense attention) on the batch.
+static vdit_status teacher_targets(vdit_trainer *t, int64_t count) {
+  if (!t->distill) return VDIT_OK;
+  return run_model(t, &t->teacher.weights, &t->teacher_compute, t->teacher.token_table, NULL, count, NULL, &t->target);
+}
+
+// Model prediction for the batch in t->xt, t->timesteps and t->tokens (count samples), and the
+// velocity MSE against t->target; with `train`, d_output = dL/doutput and a state is kept.
+static vdit_status predict(vdit_trainer *t, int64_t count, int train, double *loss) {
+  vdit_model_run_options options = {0};
+  options.recompute = t->config.recompute;
+  options.self_attn = t->methods;
+  VDIT_TRY(run_model(t, &t->bundle.weights, &t->compute, t->bundle.token_table, &options, count,
+                     train ? t->state : NULL, &t->output));
+  const int64_t n = count * (vdit_tensor_numel(&t->output) / t->output.shape[0]);
+  const float *out = t->output.data, *target = t->target.data;
   float *d = t->d_output.data;
   double sum = 0;
   const float scale = (float)(2.0 / (double)n);
@@ -263,6 +327,7 @@ vdit_status vdit_trainer_step(vdit_trainer *t, vdit_train_step_info *info) {
     make_sample(t, i, time);
     if (u < c->caption_dropout) memset(t->tokens + i * b->text_length, 0, (size_t)b->text_length * sizeof(int32_t));
   }
+  VDIT_TRY(teacher_targets(t, batch));
   double loss;
   VDIT_TRY(predict(t, batch, 1, &loss));
   if (!isfinite(loss))
@@ -330,6 +395,7 @@ vdit_status vdit_trainer_evaluate(vdit_trainer *t, double loss[VDIT_TRAIN_BUCKET
         const double within = ((double)(start + i) + 0.5) / (double)clips;
         make_sample(t, i, (float)(((double)k + within) / VDIT_TRAIN_BUCKETS));
       }
+      VDIT_TRY(teacher_targets(t, count));
       double batch_loss;
       VDIT_TRY(predict(t, count, 0, &batch_loss));
       loss[k] += batch_loss * (double)count / (double)clips;
