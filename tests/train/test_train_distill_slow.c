@@ -59,7 +59,7 @@ int main(void) {
   // dense student = teacher: held-out loss exactly 0
   vdit_trainer *t = NULL;
   CHECK_OK(vdit_trainer_create(&config, &source, &t));
-  if (!t) return check_finish("test_train_distill");
+  if (!t) return check_finish("test_train_distill_slow");
   double loss[VDIT_TRAIN_BUCKETS];
   CHECK_OK(vdit_trainer_evaluate(t, loss));
   for (int k = 0; k < VDIT_TRAIN_BUCKETS; k++) CHECK(loss[k] == 0.0);
@@ -70,7 +70,7 @@ int main(void) {
   CHECK_OK(vdit_train_config_validate(&config));
   t = NULL;
   CHECK_OK(vdit_trainer_create(&config, &source, &t));
-  if (!t) return check_finish("test_train_distill");
+  if (!t) return check_finish("test_train_distill_slow");
   const double before = mean_eval(t);
   double first_loss = 0, last_loss = 0;
   for (int i = 0; i < STEPS; i++) {
@@ -108,5 +108,5 @@ int main(void) {
   CHECK(strstr(vdit_last_error(), "distill: teacher") != NULL);
   CHECK(t == NULL);
   remove(TEACHER);
-  return check_finish("test_train_distill");
+  return check_finish("test_train_distill_slow");
 }
