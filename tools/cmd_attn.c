@@ -25,16 +25,58 @@ typedef struct attn_flags {
   const char *tuning, *out; // sparge tuning file to read (check, bench) or write (tune)
   double target;            // tune: relative-L1 target
   vdit_attn_sparge_tuning loaded;
+  // sla
+  const char *router, *feature;
+  int64_t router_dim;
+  double alpha;
+  float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 
 // Methods that run on a block map (their check also reports sparsity and the error against dense).
-static int is_sparse(vdit_attn_method method) { return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE; }
+static int is_sparse(vdit_attn_method method) {
+  return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || method == VDIT_ATTN_SLA;
+}
 
 static void flags_free(attn_flags *f) {
   for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
   vdit_attn_sparge_tuning_free(&f->loaded);
+  free(f->sla_params);
+  f->sla_params = NULL;
+}
+
+// SLA2's parameters from the flags: router matrices (random: Philox normals / sqrt(D) from
+// the seed; identity: the plan's default) and alpha = --alpha for every head (1 -> logit 40).
+static int sla_setup(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
+  vdit_attn_sla_config *c = &spec->config.sla;
+  if (f->router_dim < 1 || f->router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  c->router_dim = (int32_t)f->router_dim;
+  if (strcmp(f->feature, "softmax") == 0) c->feature = VDIT_ATTN_SLA_SOFTMAX;
+  else if (strcmp(f->feature, "elu") == 0) c->feature = VDIT_ATTN_SLA_ELU;
+  else return cli_usage_error(name, hint, "unknown --feature '%s' (softmax or elu)", f->feature);
+  if (f->sparsity >= 0) c->topk = (float)(1.0 - f->sparsity);
+  else if (f->topk >= 0) c->topk = (float)f->topk;
+  else return cli_usage_error(name, hint, "sla needs --sparsity X or --topk K");
+  if (!(c->topk > 0.0f)) return cli_usage_error(name, hint, "sla keeps at least one block: --sparsity below 1, --topk above 0");
+  if (!(f->alpha >= 0 && f->alpha <= 1)) return cli_usage_error(name, hint, "--alpha must be in [0, 1]");
+  const int64_t np = f->heads * f->dim * f->router_dim;
+  f->sla_params = malloc((size_t)(2 * np + f->heads) * sizeof *f->sla_params);
+  if (!f->sla_params) return cli_report_failure(name, VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the router"));
+  const float logit = f->alpha >= 1 ? 40.0f : f->alpha <= 0 ? -40.0f : (float)log(f->alpha / (1.0 - f->alpha));
+  for (int64_t h = 0; h < f->heads; h++) f->sla_params[2 * np + h] = logit;
+  c->alpha_logit = f->sla_params + 2 * np;
+  if (strcmp(f->router, "random") == 0) {
+    vdit_rng_normal((uint64_t)f->seed, 1ull << 45, (size_t)(2 * np), f->sla_params);
+    for (int64_t i = 0; i < 2 * np; i++) f->sla_params[i] /= sqrtf((float)f->dim);
+    c->router_wq = f->sla_params;
+    c->router_wk = f->sla_params + np;
+  } else if (strcmp(f->router, "identity") != 0) {
+    return cli_usage_error(name, hint, "unknown --router '%s' (random or identity)", f->router);
+  } else if (f->router_dim > f->dim) {
+    return cli_usage_error(name, hint, "--router identity needs --router-dim <= --dim");
+  }
+  return -1;
 }
 
 // --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
@@ -68,10 +110,10 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}};
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, "random", "softmax", 32, 0.7, NULL};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block or sparge (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge or sla (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -90,14 +132,18 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"sage-pv", CLI_STRING, &f->sage_pv, "P", "sage P V precision: fp8 or half (default fp8)"},
       {"smooth-q", CLI_FLAG, &f->smooth_q, NULL, "sage: also smooth Q (subtract each block's mean)"},
       {"rule", CLI_STRING, &f->rule, "R", "sparge: topk, topp or hybrid (default: hybrid for check, topk for bench)"},
-      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge: fraction of blocks to skip; sets topk / topp (calibrated on the inputs)"},
-      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge: fraction of key blocks Top-k keeps per row"},
+      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge, sla: fraction of blocks to skip; sparge: sets topk / topp (calibrated on the inputs); sla: topk = 1 - X"},
+      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge, sla: fraction of key blocks Top-k keeps per row"},
       {"topp", CLI_DOUBLE, &f->topp, "P", "sparge: pooled softmax mass Top-p keeps per row"},
       {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
       {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
       {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
       {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
       {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
+      {"router", CLI_STRING, &f->router, "R", "sla: router matrices random (Philox, from --seed) or identity (default random)"},
+      {"router-dim", CLI_INT, &f->router_dim, "R", "sla: router projection width D_r (default 32)"},
+      {"alpha", CLI_DOUBLE, &f->alpha, "A", "sla: mixing ratio alpha of every head, 0..1 (default 0.7)"},
+      {"feature", CLI_STRING, &f->feature, "F", "sla: linear-branch feature map softmax or elu (default softmax)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
   };
@@ -105,7 +151,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
       {"out", CLI_STRING, &f->out, "FILE", "tuning file to write (required)"},
   };
-  cli_option all[32];
+  cli_option all[40];
   int option_count = 0;
   const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
   for (int i = 0; i < base; i++) all[option_count++] = options[i];
@@ -192,7 +238,14 @@ static int parse_flags(const cli_command *command, const char *description, int 
     if (!f->rule) sp->rule = f->topk >= 0 && f->topp >= 0 ? VDIT_ATTN_SPARGE_HYBRID : f->topk >= 0 ? VDIT_ATTN_SPARGE_TOPK : VDIT_ATTN_SPARGE_TOPP;
   }
   if (f->density < 0 || f->density > 1) return cli_usage_error(name, hint, "--density must be in [0, 1]");
-  if (f->qkv) return read_qkv(name, hint, f, spec);
+  if (f->qkv) {
+    code = read_qkv(name, hint, f, spec);
+    if (code >= 0) return code;
+  }
+  if (spec->config.method == VDIT_ATTN_SLA) {
+    spec->target_sparsity = -1.0;
+    return sla_setup(name, hint, f, spec);
+  }
   return -1;
 }
 
@@ -248,6 +301,16 @@ static int run_check(int argc, char **argv) {
       if (spec.config.method == VDIT_ATTN_SPARGE)
         printf(", \"rule\": \"%s\", \"topk\": %.6g, \"topp\": %.6g, \"theta\": %.6g", f.rule ? f.rule : "hybrid",
                r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+      if (spec.config.method == VDIT_ATTN_SLA) {
+        printf(", \"topk\": %.6g, \"router_dim\": %d, \"alpha\": %.6g, \"feature\": \"%s\", \"router\": \"%s\"",
+               (double)spec.config.sla.topk, spec.config.sla.router_dim, f.alpha, f.feature, f.router);
+        if (spec.backward) {
+          print_stats_json("d_wq", &r.d_wq);
+          print_stats_json("d_wk", &r.d_wk);
+          print_stats_json("d_alpha", &r.d_alpha);
+          printf(", \"fd_checked\": %d, \"fd_max_rel\": %.6g", r.fd_checked, r.fd_max_rel);
+        }
+      }
       if (r.masks_compared) printf(", \"masks_identical\": %s, \"mask_rows_differing\": %lld", r.masks_identical ? "true" : "false",
                                    (long long)r.mask_rows_differing);
     }
@@ -275,6 +338,15 @@ static int run_check(int argc, char **argv) {
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf("; topk %.4g, topp %.4g, theta %.3g", r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
     printf("\n");
+    if (spec.config.method == VDIT_ATTN_SLA && spec.backward) {
+      const struct { const char *name; const vdit_error_stats *e; } g[] = {{"dWq", &r.d_wq}, {"dWk", &r.d_wk}, {"dalpha", &r.d_alpha}};
+      for (int i = 0; i < 3; i++)
+        printf("%-6s %11.3e %12.8f %12.3e   (router / alpha gradients vs fp64; tolerance as dq)\n", g[i].name, g[i].e->rel_l1,
+               g[i].e->cos, g[i].e->max_err);
+      if (r.fd_checked) printf("finite differences of the fp64 reference: %d entries, worst relative error %.3e (tolerance 1e-4)\n",
+                               r.fd_checked, r.fd_max_rel);
+      else printf("finite differences: skipped (problem above 2^24 B H Sq Sk D)\n");
+    }
     if (r.masks_compared)
       printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
              (long long)r.mask_rows_differing);
@@ -448,6 +520,9 @@ static int run_bench(int argc, char **argv) {
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
              1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
+    if (spec.config.method == VDIT_ATTN_SLA)
+      printf(", \"router\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"topk\": %.6g, \"router_dim\": %d, \"feature\": \"%s\"",
+             1e3 * timing.mask_seconds, timing.sparsity, (double)spec.config.sla.topk, spec.config.sla.router_dim, f.feature);
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -464,6 +539,10 @@ static int run_bench(int argc, char **argv) {
   if (spec.backward) printf("backward %10.3f ms  %9.4f TFLOP/s\n", 1e3 * timing.backward_seconds, bwd_tflops);
   if (spec.config.method == VDIT_ATTN_SPARGE)
     printf("mask     %10.3f ms  (sparsity %.4f; forward and backward above run on the held mask, TFLOP/s of the dense count)\n",
+           1e3 * timing.mask_seconds, timing.sparsity);
+  if (spec.config.method == VDIT_ATTN_SLA)
+    printf("router   %10.3f ms  (sparsity %.4f; the forward above includes it and the linear branch, the backward every\n"
+           "                    gradient; TFLOP/s of the dense count)\n",
            1e3 * timing.mask_seconds, timing.sparsity);
   return CLI_EXIT_OK;
 }

@@ -24,6 +24,7 @@ typedef enum vdit_attn_method {
   VDIT_ATTN_SAGE,      // SageAttention-style INT8 Q K^T, FP8 (or 16-bit) P V; SageBwd INT8 backward
   VDIT_ATTN_BLOCK,     // the block-sparse executor on a caller's map (config.block_map)
   VDIT_ATTN_SPARGE,    // SpargeAttention2: predicted hybrid Top-k/Top-p block masks (config.sparge)
+  VDIT_ATTN_SLA,       // SLA2: learnable router, exact sparse branch + linear branch mixed by alpha (config.sla)
   VDIT_ATTN_METHOD_COUNT
 } vdit_attn_method;
 
@@ -168,6 +169,45 @@ typedef struct vdit_attn_sparge_config {
   int sink;                            // always compute key block 0
 } vdit_attn_sparge_config;
 
+// ---------------------------------------------------------------- SLA2 sparse-linear attention
+// Per (batch, head): a router scores every (query block I, key block J) pair from the blocks'
+// mean-pooled q and k projected by learnable per-head matrices,
+//   s_IJ = (mean_q_I Wq_h) . (mean_k_J Wk_h) / sqrt(router_dim),
+// and keeps the ceil(topk * k_blocks) highest-scoring key blocks of each query block (ties to
+// the lower index): the block map. The sparse branch is the executor on that map (exact
+// softmax, LSE_s); the linear branch covers every key block the map leaves out:
+//   O_l(i) = phi(q_i) (sum_{J not kept} H_J) / (phi(q_i) . sum_{J not kept} z_J),
+//   H_J = sum_{t in J} phi(k_t)^T v_t (D x D), z_J = sum_{t in J} phi(k_t) (D),
+// phi = softmax over the head dim (or elu + 1), O_l = 0 for a row whose query block keeps every
+// key block. O = alpha_h O_s + (1 - alpha_h) O_l with alpha_h = sigmoid(alpha_logit[h]). The
+// LSE the forward returns is the sparse branch's.
+// Backward: dQ, dK, dV are the exact gradients with the map held (the router's path to Q and
+// K is cut). The router learns through a relaxation: every kept block (I, J) is weighted by
+// e^(s_IJ - s0_IJ) (value 1 at the current scores s0) in both branches (in the sparse
+// softmax's numerator and denominator; subtracted from the linear branch's sums), and
+// grad_wq / grad_wk are the exact gradients of that function; alpha gets its exact gradient.
+// docs/attention.md ("SLA2") gives the formulas.
+typedef enum vdit_attn_sla_feature {
+  VDIT_ATTN_SLA_SOFTMAX = 0, // phi(x) = softmax(x) over the head dim
+  VDIT_ATTN_SLA_ELU,         // phi(x) = elu(x) + 1
+} vdit_attn_sla_feature;
+
+typedef struct vdit_attn_sla_config {
+  float topk;                    // fraction of key blocks computed exactly per query block, (0, 1]
+  int32_t block;                 // tokens per block (query and key); 0: the executor's (128; CUDA needs 128)
+  int32_t router_dim;            // D_r, 1..256
+  vdit_attn_sla_feature feature;
+  // Learnable parameters, host fp32: Wq, Wk (H, D, D_r) row-major; alpha_logit (H). NULL
+  // router matrices: the identity on the first D_r dims (D_r <= D: SLA's pooled-score router);
+  // NULL alpha_logit: 0 (alpha = 1/2).
+  const float *router_wq, *router_wk, *alpha_logit;
+  // Backward outputs, host fp32 like the parameters, overwritten (each may be NULL).
+  float *grad_wq, *grad_wk, *grad_alpha_logit;
+} vdit_attn_sla_config;
+
+// SLA2's linear-branch feature map on one row of n values (x and y may alias).
+void vdit_attn_sla_phi(vdit_attn_sla_feature feature, const float *x, int64_t n, float *y);
+
 typedef struct vdit_attn_config {
   vdit_attn_method method;
   vdit_attn_layout layout;
@@ -179,6 +219,7 @@ typedef struct vdit_attn_config {
   const vdit_attn_block_map *block_map; // VDIT_ATTN_BLOCK: the map, on the tensors' device
   vdit_attn_softmax_extras extras;      // VDIT_ATTN_BLOCK and VDIT_ATTN_SPARGE (pv_threshold from sparge's params)
   vdit_attn_sparge_config sparge;       // VDIT_ATTN_SPARGE
+  vdit_attn_sla_config sla;             // VDIT_ATTN_SLA
 } vdit_attn_config;
 
 typedef struct vdit_attn_shape {

@@ -44,6 +44,13 @@ typedef struct vdit_attn_check_result {
   vdit_attn_sparge_head sparge_params; // after calibration
   int masks_compared, masks_identical;
   int64_t mask_rows_differing;
+  // SLA2: the parameter gradients (router matrices, alpha logits) against the fp64 reference on
+  // the same map, and the reference's own gradients against central finite differences of its
+  // relaxed forward (fd_checked entries of Wq, Wk, alpha logits, Q, K and V; fd_max_rel the worst
+  // |analytic - fd| / (|fd| + 1e-6 max|fd|); done when B H Sq Sk D <= 2^24).
+  vdit_error_stats d_wq, d_wk, d_alpha;
+  int fd_checked;
+  double fd_max_rel;
   double forward_seconds, backward_seconds;
 } vdit_attn_check_result;
 
@@ -55,7 +62,9 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
 // after a device synchronize, with L2 flushed before each run when the problem's tensors would
 // fit in twice its size.
 // Sparge: forward_seconds is the executor alone on a held mask, mask_seconds the prediction
-// (vdit_attn_predict), sparsity the fraction of blocks the mask skips.
+// (vdit_attn_predict), sparsity the fraction of blocks the mask skips. SLA2: forward_seconds
+// includes the router (every forward routes) and the linear branch, backward_seconds every
+// gradient (Q, K, V, router matrices, alpha), mask_seconds the router alone.
 typedef struct vdit_attn_timing {
   double forward_seconds, backward_seconds, mask_seconds;
   double sparsity;
