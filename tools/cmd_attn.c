@@ -7,6 +7,7 @@
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
 #include "attn/attn_train.h"
+#include "attn/sla_fit.h"
 #include "commands.h"
 #include "vdit/vdit.h"
 
@@ -30,6 +31,7 @@ typedef struct attn_flags {
   int64_t router_dim;
   double alpha;
   float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
+  int freeze_router;
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -110,7 +112,7 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, {NULL}, "block", "fp8", 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, "random", "softmax", 32, 0.7, NULL};
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, "random", "softmax", 32, 0.7, NULL, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge or sla (default dense)"},
@@ -146,6 +148,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"feature", CLI_STRING, &f->feature, "F", "sla: linear-branch feature map softmax or elu (default softmax)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
+      {"freeze-router", CLI_FLAG, &f->freeze_router, NULL, "sla bench: time the backward without the router's gradient"},
   };
   const cli_option tune_options[] = {
       {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
@@ -153,9 +156,10 @@ static int parse_flags(const cli_command *command, const char *description, int 
   };
   cli_option all[40];
   int option_count = 0;
-  const int base = (int)(sizeof options / sizeof options[0]) - 2; // repeat and warmup are the bench's
+  const int base = (int)(sizeof options / sizeof options[0]) - 3; // repeat, warmup, freeze-router are the bench's
   for (int i = 0; i < base; i++) all[option_count++] = options[i];
-  if (is_bench == MODE_BENCH) all[option_count++] = options[base], all[option_count++] = options[base + 1];
+  if (is_bench == MODE_BENCH)
+    for (int i = 0; i < 3; i++) all[option_count++] = options[base + i];
   if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
   int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -201,6 +205,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->backward = !f->forward_only;
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
+  spec->sla_freeze_router = f->freeze_router;
   vdit_attn_sparge_config *sp = &spec->config.sparge;
   const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
   if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
@@ -467,21 +472,131 @@ static int run_tune(int argc, char **argv) {
   return CLI_EXIT_OK;
 }
 
+
+// ---------------------------------------------------------------- fit
+static const char *const fit_description =
+    "SLA2's fitting check: on fixed Q, K, V (--inputs, or --qkv FILE[:LAYER] from 'vdit capture'),\n"
+    "Adam trains the router matrices and the per-head alpha so that SLA2's output regresses onto\n"
+    "dense attention's (mean squared error), at --sparsity. Prints the relative L1 of O against\n"
+    "dense attention with the untrained (random) router and after training, on the fitted inputs\n"
+    "and on held-out inputs (the next seed), and with SLA's pooled-score router for reference.\n"
+    "Exits 1 unless training at least halves the fitted inputs' error.";
+
+static int run_fit(int argc, char **argv) {
+  static const cli_command fit = {"attn fit", "", "vdit attn fit --method sla [options]", NULL};
+  const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
+  int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32;
+  double sparsity = 0.95, lr = 0.02;
+  int json = 0;
+  const cli_option options[] = {
+      {"method", CLI_STRING, &method, "NAME", "the method to fit: sla (default)"},
+      {"inputs", CLI_STRING, &inputs, "KIND", "plain, outlier, video or video-heads (default video)"},
+      {"qkv", CLI_STRING, &qkv, "FILE[:LAYER]", "Q, K, V of a model block from 'vdit capture' (sets the shape)"},
+      {"batch", CLI_INT, &batch, "B", "batch size (default 1)"},
+      {"heads", CLI_INT, &heads, "H", "heads (default 2)"},
+      {"seq", CLI_INT, &seq, "S", "tokens (default 2048)"},
+      {"dim", CLI_INT, &dim, "D", "head dim (default 64; 128 on cuda)"},
+      {"device", CLI_STRING, &device, "DEV", "cpu or cuda (default cpu)"},
+      {"dtype", CLI_STRING, &dtype, "T", "fp32 (cpu) or bf16 / fp16 (cuda); default fp32 on cpu, bf16 on cuda"},
+      {"seed", CLI_INT, &seed, "N", "Philox seed of the inputs and the untrained router (default 0)"},
+      {"sparsity", CLI_DOUBLE, &sparsity, "X", "fraction of blocks skipped by the sparse branch (default 0.95)"},
+      {"steps", CLI_INT, &steps, "N", "optimizer steps, 1..100000 (default 300)"},
+      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02)"},
+      {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
+      {"feature", CLI_STRING, &feature, "F", "linear-branch feature map softmax or elu (default softmax)"},
+      {"json", CLI_FLAG, &json, NULL, "print one JSON object"},
+  };
+  int code = cli_parse(&fit, fit_description, options, (int)(sizeof options / sizeof options[0]), argc, argv, NULL, 0, NULL);
+  if (code >= 0) return code;
+  const char *name = "attn fit", *hint = "see 'vdit attn fit --help'";
+  if (strcmp(method, "sla") != 0) return cli_usage_error(name, hint, "fit trains method sla only, got '%s'", method);
+  vdit_attn_sla_fit_spec spec;
+  memset(&spec, 0, sizeof spec);
+  if (vdit_attn_inputs_parse(inputs, &spec.inputs) != VDIT_OK) return cli_usage_error(name, hint, "%s", vdit_last_error());
+  code = cli_parse_device(name, device, &spec.device);
+  if (code >= 0) return code;
+  const int cuda = spec.device.type == VDIT_DEVICE_CUDA;
+  if (!dtype) dtype = cuda ? "bf16" : "fp32";
+  if (vdit_dtype_parse(dtype, &spec.dtype) != VDIT_OK ||
+      (spec.dtype != VDIT_DTYPE_BF16 && spec.dtype != VDIT_DTYPE_F16 && spec.dtype != VDIT_DTYPE_F32))
+    return cli_usage_error(name, hint, "--dtype must be bf16, fp16 or fp32, got '%s'", dtype);
+  if (strcmp(feature, "softmax") == 0) spec.feature = VDIT_ATTN_SLA_SOFTMAX;
+  else if (strcmp(feature, "elu") == 0) spec.feature = VDIT_ATTN_SLA_ELU;
+  else return cli_usage_error(name, hint, "unknown --feature '%s' (softmax or elu)", feature);
+  if (batch < 1 || heads < 1 || seq < 1 || dim < 1 || dim > 256) return cli_usage_error(name, hint, "sizes must be >= 1, --dim <= 256");
+  if (steps < 1 || steps > 100000 || !(lr > 0) || seed < 0) return cli_usage_error(name, hint, "--steps 1..100000, --lr > 0, --seed >= 0");
+  if (!(sparsity >= 0 && sparsity < 1)) return cli_usage_error(name, hint, "--sparsity must be in [0, 1)");
+  if (router_dim < 1 || router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  float *given[3] = {NULL, NULL, NULL};
+  spec.shape = (vdit_attn_shape){batch, heads, seq, seq, dim};
+  if (qkv) {
+    vdit_status status = vdit_attn_inputs_read(qkv, -1, &spec.shape, &given[0], &given[1], &given[2]);
+    if (status != VDIT_OK) return cli_report_failure(name, status);
+    spec.given_q = given[0], spec.given_k = given[1], spec.given_v = given[2];
+    inputs = qkv;
+  }
+  spec.seed = (uint64_t)seed;
+  spec.sparsity = sparsity;
+  spec.router_dim = (int32_t)router_dim;
+  spec.steps = (int)steps;
+  spec.learning_rate = (float)lr;
+  vdit_attn_sla_fit_result r;
+  memset(&r, 0, sizeof r);
+  r.losses = malloc((size_t)steps * sizeof *r.losses);
+  vdit_status status = r.losses ? vdit_attn_sla_fit_run(&spec, &r) : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory");
+  for (int i = 0; i < 3; i++) free(given[i]);
+  if (status != VDIT_OK) {
+    free(r.losses);
+    return cli_report_failure(name, status);
+  }
+  const int passed = r.trained <= 0.5 * r.untrained;
+  const vdit_attn_shape sh = spec.shape;
+  if (json) {
+    printf("{\"method\": \"sla\", \"shape\": {\"batch\": %lld, \"heads\": %lld, \"seq\": %lld, \"dim\": %lld}, \"inputs\": ",
+           (long long)sh.batch, (long long)sh.heads, (long long)sh.seq_q, (long long)sh.head_dim);
+    cli_print_json_string(inputs);
+    printf(", \"device\": \"%s\", \"dtype\": \"%s\", \"seed\": %lld, \"sparsity\": %.6g, \"achieved_sparsity\": %.6f, "
+           "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
+           "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
+           "\"alpha_mean\": %.6g, \"losses\": [",
+           device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
+           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean);
+    for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
+    printf("], \"passed\": %s}\n", passed ? "true" : "false");
+  } else {
+    printf("attn fit: sla, B=%lld H=%lld S=%lld D=%lld, %s inputs, %s %s, sparsity %.4g (achieved %.4f), %lld steps, lr %g, D_r %lld\n",
+           (long long)sh.batch, (long long)sh.heads, (long long)sh.seq_q, (long long)sh.head_dim, inputs, device,
+           vdit_dtype_name(spec.dtype), sparsity, r.sparsity, (long long)steps, lr, (long long)router_dim);
+    for (int64_t i = 0; i < steps; i += (steps >= 10 ? steps / 10 : 1))
+      printf("step %5lld  loss %.6g\n", (long long)i, (double)r.losses[i]);
+    printf("O vs dense, relative L1: untrained router %.4f -> trained %.4f (alpha mean %.3f)\n", r.untrained, r.trained,
+           r.alpha_mean);
+    if (r.held_untrained >= 0) printf("held-out inputs (seed %lld): untrained %.4f -> trained %.4f\n", (long long)seed + 1,
+                                      r.held_untrained, r.held_trained);
+    if (r.identity >= 0) printf("SLA's pooled-score router (identity), untrained alpha: %.4f\n", r.identity);
+    printf("result: %s (trained error %s half the untrained)\n", passed ? "pass" : "FAIL", passed ? "within" : "above");
+  }
+  free(r.losses);
+  return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 static int run_attn(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "train") == 0) return run_train(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "tune") == 0) return run_tune(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "fit") == 0) return run_fit(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: vdit attn check|bench|train|tune [options]\n\n"
+    printf("usage: vdit attn check|bench|train|tune|fit [options]\n\n"
            "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
            "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n"
            "  train   train a small attention model with dense and a method (see 'vdit attn train --help')\n"
-           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n");
+           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n"
+           "  fit     train SLA2's router and alpha to imitate dense attention (see 'vdit attn fit --help')\n");
     return CLI_EXIT_OK;
   }
-  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench, train or tune");
-  static const char *const subcommands[] = {"check", "bench", "train", "tune", NULL};
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench, train, tune or fit");
+  static const char *const subcommands[] = {"check", "bench", "train", "tune", "fit", NULL};
   return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
@@ -521,8 +636,10 @@ static int run_bench(int argc, char **argv) {
       printf(", \"mask\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"target_sparsity\": %.6g, \"rule\": \"%s\"",
              1e3 * timing.mask_seconds, timing.sparsity, spec.target_sparsity, f.rule ? f.rule : "topk");
     if (spec.config.method == VDIT_ATTN_SLA)
-      printf(", \"router\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"topk\": %.6g, \"router_dim\": %d, \"feature\": \"%s\"",
-             1e3 * timing.mask_seconds, timing.sparsity, (double)spec.config.sla.topk, spec.config.sla.router_dim, f.feature);
+      printf(", \"router\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"topk\": %.6g, \"router_dim\": %d, \"feature\": \"%s\", "
+             "\"router_grad\": %s",
+             1e3 * timing.mask_seconds, timing.sparsity, (double)spec.config.sla.topk, spec.config.sla.router_dim, f.feature,
+             f.freeze_router ? "false" : "true");
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -550,6 +667,6 @@ static int run_bench(int argc, char **argv) {
 const cli_command cli_command_attn = {
     .name = "attn",
     .summary = "attention methods: check against the fp64 reference, bench",
-    .usage = "vdit attn check|bench|train|tune [options]",
+    .usage = "vdit attn check|bench|train|tune|fit [options]",
     .run = run_attn,
 };

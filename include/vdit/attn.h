@@ -182,10 +182,14 @@ typedef struct vdit_attn_sparge_config {
 // key block. O = alpha_h O_s + (1 - alpha_h) O_l with alpha_h = sigmoid(alpha_logit[h]). The
 // LSE the forward returns is the sparse branch's.
 // Backward: dQ, dK, dV are the exact gradients with the map held (the router's path to Q and
-// K is cut). The router learns through a relaxation: every kept block (I, J) is weighted by
-// e^(s_IJ - s0_IJ) (value 1 at the current scores s0) in both branches (in the sparse
-// softmax's numerator and denominator; subtracted from the linear branch's sums), and
-// grad_wq / grad_wk are the exact gradients of that function; alpha gets its exact gradient.
+// K is cut); alpha gets its exact gradient. The router learns through a relaxation of the
+// Top-k: with b_IJ = s_IJ - s0_IJ (0 at the current scores s0), the keys of key block J enter
+// query block I's sparse softmax with weight c_IJ = e^b if J is kept, e^b - 1 if it is left
+// out, and its linear branch with weight 1 - c_IJ; at b = 0 that is exactly the forward, and
+// grad_wq / grad_wk are the exact gradients of it. A left-out block thus learns what adding
+// it would change (the tile's sum of P (dP - Delta) against the sparse LSE): a pass over
+// every tile, about two fifths of a dense backward's work, done only when grad_wq or grad_wk
+// is set (NULL both: the router is frozen).
 // docs/attention.md ("SLA2") gives the formulas.
 typedef enum vdit_attn_sla_feature {
   VDIT_ATTN_SLA_SOFTMAX = 0, // phi(x) = softmax(x) over the head dim

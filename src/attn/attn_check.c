@@ -422,8 +422,8 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
     const int64_t np = s.heads * s.head_dim * config.sla.router_dim;
     sla_grads = malloc((size_t)(2 * np + s.heads + 1) * sizeof *sla_grads);
     if (!sla_grads) status = vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "bench: no memory");
-    config.sla.grad_wq = sla_grads;
-    config.sla.grad_wk = sla_grads ? sla_grads + np : NULL;
+    config.sla.grad_wq = sla_grads && !spec->sla_freeze_router ? sla_grads : NULL;
+    config.sla.grad_wk = sla_grads && !spec->sla_freeze_router ? sla_grads + np : NULL;
     config.sla.grad_alpha_logit = sla_grads ? sla_grads + 2 * np : NULL;
   }
   if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &q, &k, &v);

@@ -24,6 +24,9 @@ typedef struct vdit_attn_check_spec {
   // block_density (Philox), and empties every query block i with i % 4 == 3.
   double target_sparsity;
   double block_density;
+  // SLA2 bench: 1 times the backward without the router's gradient (router frozen: dQ, dK,
+  // dV and alpha only); 0 (default) with every gradient, as router training needs.
+  int sla_freeze_router;
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).

@@ -308,6 +308,7 @@ vdit_status vdit_attn_sla_backward_cpu(const vdit_attn_problem *problem, const v
     return status;
   }
   const float rscale = sla_score_scale((int)Dr);
+  const int router = g_wq || g_wk; // else the router is frozen: no G
   int failed = 0;
 #pragma omp parallel for schedule(dynamic) reduction(| : failed)
   for (int64_t bh = 0; bh < BH; bh++) {
@@ -320,7 +321,7 @@ vdit_status vdit_attn_sla_backward_cpu(const vdit_attn_problem *problem, const v
     float *block_mem = linear_state_alloc(&s, kb, &st);
     // dHc, dzc per query block; dH_J, dz_J; the router's G (qb, kb); pooled features; row scratch
     const size_t extra = (size_t)(qb * (D * D + D) + D * D + D + (int64_t)qb * kb + qb * D + kb * D + qb * Dr + kb * Dr +
-                                  6 * D + kb * (D * D + D));
+                                  6 * D + D * D + D);
     float *scratch = calloc(extra, sizeof *scratch);
     if (!block_mem || !scratch) {
       free(block_mem), free(scratch);
@@ -397,13 +398,14 @@ vdit_status vdit_attn_sla_backward_cpu(const vdit_attn_problem *problem, const v
         for (int64_t d = 0; d < D; d++) dkh[t * D + d] += dx[d];
       }
     }
-    // the router's G_IJ on kept blocks: the sparse branch's block sum of dS, minus the linear
-    // branch's <H_J, dHc_I> + <z_J, dzc_I>
-    for (int32_t I = 0; I < qb; I++) {
-      const int64_t row = bh * qb + I;
+    // the router's G_IJ (the relaxation, include/vdit/attn.h), every block: the sparse part is
+    // the tile's sum of P (dP - Delta) with P = e^(scale q k - LSE) against the sparse LSE (for
+    // left-out blocks too), the linear part -(<H_J, dHc_I> + <z_J, dzc_I>)
+    router_features(qh, s.seq_q, D, block, qb, w->wq + h * D * Dr, Dr, pq, rq);
+    router_features(kh, s.seq_k, D, map->block_k, kb, w->wk + h * D * Dr, Dr, pk, rk);
+    for (int32_t I = 0; router && I < qb; I++) {
       const int64_t i0 = (int64_t)I * block, i1 = i0 + block < s.seq_q ? i0 + block : s.seq_q;
-      for (int32_t e = map->row_offsets[row]; e < map->row_offsets[row + 1]; e++) {
-        const int32_t J = map->col_index[e];
+      for (int32_t J = 0; J < kb; J++) {
         const int64_t t0 = (int64_t)J * map->block_k, t1 = t0 + map->block_k < s.seq_k ? t0 + map->block_k : s.seq_k;
         double acc = 0.0;
         for (int64_t i = i0; i < i1; i++) {
@@ -428,10 +430,8 @@ vdit_status vdit_attn_sla_backward_cpu(const vdit_attn_problem *problem, const v
       }
     }
     // dWq = Qbar^T (G Rk) / sqrt(D_r), dWk = Kbar^T (G^T Rq) / sqrt(D_r)
-    router_features(qh, s.seq_q, D, block, qb, w->wq + h * D * Dr, Dr, pq, rq);
-    router_features(kh, s.seq_k, D, map->block_k, kb, w->wk + h * D * Dr, Dr, pk, rk);
     float *gwq = g_router + bh * 2 * D * Dr, *gwk = gwq + D * Dr;
-    for (int32_t I = 0; I < qb; I++)
+    for (int32_t I = 0; router && I < qb; I++)
       for (int32_t J = 0; J < kb; J++) {
         const float gij = G[(int64_t)I * kb + J] * rscale;
         if (gij == 0.0f) continue;

@@ -1,8 +1,9 @@
 // fp64 reference of SLA2 (attn_kernels.h): the definition written out per query row, with sums
 // over tokens (never the per-block H_J, z_J the kernels use), on a host block map. The
-// router's relaxation: a kept block (I, J) carries a factor c_IJ = tile_weight (1 at the
-// current scores) in the sparse softmax (numerator and denominator) and 1 - c_IJ in the
-// linear branch; a row whose query block keeps every key block has O_l = 0.
+// router's relaxation, with tile_weight = e^(s - s0) (1 at the current scores): the sparse
+// weight c_IJ = tile_weight of a kept block, tile_weight - 1 of a block left out; every key
+// enters the sparse softmax with weight c (the max subtracted is over the kept keys) and the
+// linear branch with weight 1 - c. A row whose query block keeps every key block has O_l = 0.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,14 +75,19 @@ vdit_status vdit_attn_sla_reference_scores(const vdit_attn_problem *problem, con
 
 // Per key of one row: c (the sparse weight, 0 for keys of blocks left out) and whether the
 // row's query block keeps every key block.
+// kept[t] = 1 for keys of kept blocks; c[t] their sparse weight (tile_weight, or 1), and for
+// keys of left-out blocks tile_weight - 1 (0 without tile_weight).
 static int row_weights(const vdit_attn_block_map *map, const double *tile_weight, int64_t bh, int64_t I, int64_t seq_k,
-                       double *c) {
-  for (int64_t t = 0; t < seq_k; t++) c[t] = 0.0;
+                       double *c, unsigned char *kept) {
   const int64_t row = bh * map->q_blocks + I;
+  for (int64_t t = 0; t < seq_k; t++) {
+    kept[t] = 0;
+    c[t] = tile_weight ? tile_weight[row * map->k_blocks + t / map->block_k] - 1.0 : 0.0;
+  }
   for (int32_t e = map->row_offsets[row]; e < map->row_offsets[row + 1]; e++) {
     const int64_t J = map->col_index[e];
     const double wgt = tile_weight ? tile_weight[row * map->k_blocks + J] : 1.0;
-    for (int64_t t = J * map->block_k; t < (J + 1) * map->block_k && t < seq_k; t++) c[t] = wgt;
+    for (int64_t t = J * map->block_k; t < (J + 1) * map->block_k && t < seq_k; t++) c[t] = wgt, kept[t] = 1;
   }
   return map->row_offsets[row + 1] - map->row_offsets[row] >= map->k_blocks;
 }
@@ -99,7 +105,9 @@ vdit_status vdit_attn_sla_reference_forward(const vdit_attn_problem *problem, co
 #pragma omp parallel for schedule(dynamic) reduction(| : failed)
   for (int64_t bh = 0; bh < s.batch * s.heads; bh++) {
     double *work = malloc((size_t)(3 * Sk + Sk * D + 4 * D) * sizeof *work);
-    if (!work) {
+    unsigned char *kept = malloc((size_t)Sk + 1);
+    if (!work || !kept) {
+      free(work), free(kept);
       failed = 1;
       continue;
     }
@@ -108,16 +116,15 @@ vdit_status vdit_attn_sla_reference_forward(const vdit_attn_problem *problem, co
     const double *kh = k + bh * Sk * D, *vh = v + bh * Sk * D;
     for (int64_t t = 0; t < Sk; t++) vdit_attn_sla_phi_f64(r->feature, kh + t * D, D, phik + t * D);
     for (int64_t i = 0; i < s.seq_q; i++) {
-      const int64_t at = (bh * s.seq_q + i) * D;
-      const int all_kept = row_weights(map, tile_weight, bh, i / map->block_q, Sk, c);
-      // sparse branch
+      const int64_t at = (bh * s.seq_q + i) * D, I = i / map->block_q;
+      const int all_kept = row_weights(map, tile_weight, bh, I, Sk, c, kept);
+      // sparse branch: keys of weight c (left-out keys have c = 0 unless relaxed)
       double m = -INFINITY;
       for (int64_t t = 0; t < Sk; t++) {
-        if (c[t] == 0.0) continue;
         double dot = 0.0;
         for (int64_t d = 0; d < D; d++) dot += q[at + d] * kh[t * D + d];
         sc[t] = dot * problem->scale;
-        m = sc[t] > m ? sc[t] : m;
+        if (kept[t]) m = sc[t] > m ? sc[t] : m;
       }
       double z = 0.0;
       for (int64_t d = 0; d < D; d++) os[d] = 0.0;
@@ -129,7 +136,7 @@ vdit_status vdit_attn_sla_reference_forward(const vdit_attn_problem *problem, co
       }
       for (int64_t d = 0; d < D; d++) os[d] = z > 0 ? os[d] / z : 0.0;
       lse[bh * s.seq_q + i] = z > 0 ? m + log(z) : -INFINITY;
-      // linear branch: keys of left-out blocks with weight 1, of kept blocks with 1 - c
+      // linear branch: every key with weight 1 - c
       for (int64_t d = 0; d < D; d++) ol[d] = 0.0;
       if (!all_kept) {
         vdit_attn_sla_phi_f64(r->feature, q + at, D, u);
@@ -150,6 +157,7 @@ vdit_status vdit_attn_sla_reference_forward(const vdit_attn_problem *problem, co
       }
     }
     free(work);
+    free(kept);
   }
   if (failed) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla reference: no memory");
   return VDIT_OK;
@@ -178,7 +186,9 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
   for (int64_t bh = 0; bh < BH; bh++) {
     const size_t n = (size_t)(3 * Sk + 2 * Sk * D + 8 * D + qb * kb + (qb + kb) * (D + Dr));
     double *work = calloc(n, sizeof *work);
-    if (!work) {
+    unsigned char *kept = malloc((size_t)Sk + 1);
+    if (!work || !kept) {
+      free(work), free(kept);
       failed = 1;
       continue;
     }
@@ -190,25 +200,26 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
     const double *kh = k + bh * Sk * D, *vh = v + bh * Sk * D;
     double *dkh = dk + bh * Sk * D, *dvh = dv + bh * Sk * D;
     for (int64_t t = 0; t < Sk; t++) vdit_attn_sla_phi_f64(r->feature, kh + t * D, D, phik + t * D);
+    features(q + bh * s.seq_q * D, s.seq_q, D, map->block_q, qb, r->wq + h * D * Dr, Dr, pq, rq);
+    features(kh, Sk, D, map->block_k, kb, r->wk + h * D * Dr, Dr, pk, rk);
     double ga = 0.0;
     for (int64_t i = 0; i < s.seq_q; i++) {
       const int64_t at = (bh * s.seq_q + i) * D, I = i / map->block_q;
-      const int all_kept = row_weights(map, NULL, bh, I, Sk, c);
+      const int all_kept = row_weights(map, NULL, bh, I, Sk, c, kept);
       const double *g = d_o + at;
       // sparse branch (recomputed)
       double m = -INFINITY;
       for (int64_t t = 0; t < Sk; t++) {
-        if (c[t] == 0.0) continue;
         double dot = 0.0;
         for (int64_t d = 0; d < D; d++) dot += q[at + d] * kh[t * D + d];
         sc[t] = dot * problem->scale;
-        m = sc[t] > m ? sc[t] : m;
+        if (kept[t]) m = sc[t] > m ? sc[t] : m;
       }
       double z = 0.0;
       for (int64_t d = 0; d < D; d++) os[d] = 0.0;
       for (int64_t t = 0; t < Sk && m > -INFINITY; t++) {
-        if (c[t] == 0.0) continue;
-        sc[t] = exp(sc[t] - m); // unnormalised P
+        sc[t] = exp(sc[t] - m); // unnormalised P (left-out keys too: the relaxation's derivative)
+        if (!kept[t]) continue;
         z += sc[t];
         for (int64_t d = 0; d < D; d++) os[d] += sc[t] * vh[t * D + d];
       }
@@ -222,7 +233,7 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
           double b = 0.0;
           for (int64_t d = 0; d < D; d++) b += u[d] * phik[t * D + d];
           beta[t] = b;
-          if (c[t] != 0.0) continue;
+          if (kept[t]) continue;
           den += b;
           for (int64_t d = 0; d < D; d++) ol[d] += b * vh[t * D + d];
         }
@@ -233,12 +244,12 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
       double delta = 0.0;
       for (int64_t d = 0; d < D; d++) delta += alpha * g[d] * os[d];
       for (int64_t t = 0; t < Sk && z > 0; t++) {
-        if (c[t] == 0.0) continue;
         const double p = sc[t] / z;
         double dp = 0.0;
         for (int64_t d = 0; d < D; d++) dp += alpha * g[d] * vh[t * D + d];
         const double ds = p * (dp - delta);
-        G[I * kb + t / map->block_k] += ds;
+        G[I * kb + t / map->block_k] += ds; // d L / d c_t, every key (dc/db = 1)
+        if (!kept[t]) continue;
         for (int64_t d = 0; d < D; d++) {
           dvh[t * D + d] += p * alpha * g[d];
           dq[at + d] += problem->scale * ds * kh[t * D + d];
@@ -258,10 +269,8 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
           double nv = 0.0;
           for (int64_t d = 0; d < D; d++) nv += dnum[d] * vh[t * D + d];
           const double dbeta = nv + dden; // d L / d beta_t for a key of weight 1
-          if (c[t] != 0.0) { // kept: weight 1 - c, d(1 - c)/db = -1 at c = 1
-            G[I * kb + t / map->block_k] -= beta[t] * dbeta;
-            continue;
-          }
+          G[I * kb + t / map->block_k] -= beta[t] * dbeta; // every key's linear weight 1 - c, dc/db = 1
+          if (kept[t]) continue;
           for (int64_t d = 0; d < D; d++) {
             du[d] += dbeta * phik[t * D + d];
             dphik[t * D + d] += dbeta * u[d];
@@ -276,8 +285,6 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
       vdit_attn_sla_phi_backward_f64(r->feature, kh + t * D, phik + t * D, dphik + t * D, D, dx);
       for (int64_t d = 0; d < D; d++) dkh[t * D + d] += dx[d];
     }
-    features(q + bh * s.seq_q * D, s.seq_q, D, map->block_q, qb, r->wq + h * D * Dr, Dr, pq, rq);
-    features(kh, Sk, D, map->block_k, kb, r->wk + h * D * Dr, Dr, pk, rk);
     double *gwq = g_router + bh * 2 * D * Dr, *gwk = gwq + D * Dr;
     const double rs = 1.0 / sqrt((double)Dr);
     for (int64_t I = 0; I < qb; I++)
@@ -292,6 +299,7 @@ vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, c
       }
     g_alpha[bh] = ga;
     free(work);
+    free(kept);
   }
   if (!failed)
     for (int64_t h = 0; h < s.heads; h++) {
