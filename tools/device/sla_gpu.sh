@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# SLA2 on a GPU machine in one call: the binaries in $PREBUILT (vdit, test_attn_sla_gpu, built
+# on a machine with the same CUDA) when they run there, else a Release build of just those two
+# targets; then a small check under compute-sanitizer's memcheck, the GPU test, and
+# bench/attn_sla.sh (dense and SLA2 at B=1, H=12, S=32760, D=128). Logs and JSON go to $OUT.
+# Usage: bash tools/device/sla_gpu.sh   (env: OUT, PREBUILT, SPARSITIES, REPEAT, WARMUP)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+out="${OUT:-sla-gpu-out}"
+mkdir -p "$out"
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+mkdir -p build-gpu/tests
+if [ -n "${PREBUILT:-}" ] && "$PREBUILT/vdit" info > /dev/null 2>&1; then
+  cp "$PREBUILT/vdit" build-gpu/vdit && cp "$PREBUILT/test_attn_sla_gpu" build-gpu/tests/
+  echo "using the prebuilt binaries"
+else
+  echo "building (prebuilt binaries missing or not runnable here)"
+  cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$out/build.log" 2>&1 &&
+    cmake --build build-gpu -j16 --target vdit_cli test_attn_sla_gpu >> "$out/build.log" 2>&1 ||
+    { grep -E "error" "$out/build.log" | head -30; exit 1; }
+fi
+echo "== memcheck (small check)"
+timeout 90 compute-sanitizer --tool memcheck --print-limit 20 ./build-gpu/vdit attn check --method sla --device cuda \
+  --seq 300 --seq-k 400 --heads 2 --dim 128 --sparsity 0.5 --inputs video > "$out/memcheck.log" 2>&1
+echo "memcheck exit $?"; grep -E "ERROR SUMMARY|Invalid|result" "$out/memcheck.log" | head -8
+echo "== test_attn_sla_gpu"
+timeout 240 ./build-gpu/tests/test_attn_sla_gpu 2>&1 | tee "$out/test-gpu.log"
+echo "test exit ${PIPESTATUS[0]}"
+echo "== bench"
+OUT="$out" BUILD_DIR=build-gpu REPEAT="${REPEAT:-10}" WARMUP="${WARMUP:-2}" SPARSITIES="${SPARSITIES:-0.95 0.97}" \
+  bash bench/attn_sla.sh 2>&1
+echo "== fit (router + alpha at 95%, S=8192, video and video-heads)"
+for inputs in video video-heads; do
+  timeout 120 ./build-gpu/vdit attn fit --method sla --device cuda --inputs "$inputs" --seq 8192 --heads 2 --dim 128 \
+    --sparsity 0.95 --steps 300 --lr 0.01 --json >> "$out/fit.jsonl" 2>&1
+  echo "fit $inputs exit $?"
+done
+python3 - "$out/fit.jsonl" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        r = json.loads(line)
+        print(r["inputs"], "sparsity", r["achieved_sparsity"], "rel_l1", r["rel_l1"], "alpha", r["alpha_mean"])
+    else:
+        print(line.rstrip())
+PY
