@@ -105,8 +105,12 @@ static vdit_status evaluate(const vdit_attn_sla_fit_spec *spec, const vdit_attn_
       host[i] = (float)(2.0 * e / (double)n);
     }
     *loss = sum / (double)n;
-    status = upload(spec, host, &d->dq); // staging: dq is overwritten by the backward below
-    if (status == VDIT_OK) status = vdit_tensor_copy(&d->d_o, &d->dq);
+    vdit_tensor staged;
+    status = upload(spec, host, &staged);
+    if (status == VDIT_OK) {
+      status = vdit_tensor_copy(&d->d_o, &staged);
+      vdit_tensor_free(&staged);
+    }
     if (status == VDIT_OK)
       status = vdit_attn_backward(plan, &d->q, &d->k, &d->v, &d->o, &d->lse, &d->d_o, &d->dq, &d->dk, &d->dv);
   }
