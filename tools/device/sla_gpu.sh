@@ -20,18 +20,18 @@ else
     { grep -E "error" "$out/build.log" | head -30; exit 1; }
 fi
 echo "== memcheck (small check)"
-timeout 90 compute-sanitizer --tool memcheck --print-limit 20 ./build-gpu/vdit attn check --method sla --device cuda \
+timeout 60 compute-sanitizer --tool memcheck --print-limit 20 ./build-gpu/vdit attn check --method sla --device cuda \
   --seq 300 --seq-k 400 --heads 2 --dim 128 --sparsity 0.5 --inputs video > "$out/memcheck.log" 2>&1
 echo "memcheck exit $?"; grep -E "ERROR SUMMARY|Invalid|result" "$out/memcheck.log" | head -8
 echo "== test_attn_sla_gpu"
-timeout 240 ./build-gpu/tests/test_attn_sla_gpu 2>&1 | tee "$out/test-gpu.log"
+timeout 150 ./build-gpu/tests/test_attn_sla_gpu 2>&1 | tee "$out/test-gpu.log"
 echo "test exit ${PIPESTATUS[0]}"
 echo "== bench"
 OUT="$out" BUILD_DIR=build-gpu REPEAT="${REPEAT:-10}" WARMUP="${WARMUP:-2}" SPARSITIES="${SPARSITIES:-0.95 0.97}" \
   bash bench/attn_sla.sh 2>&1
 echo "== fit (router + alpha at 95%, S=8192, video and video-heads)"
 for inputs in video video-heads; do
-  timeout 120 ./build-gpu/vdit attn fit --method sla --device cuda --inputs "$inputs" --seq 8192 --heads 2 --dim 128 \
+  timeout 60 ./build-gpu/vdit attn fit --method sla --device cuda --inputs "$inputs" --seq 8192 --heads 2 --dim 128 \
     --sparsity 0.95 --steps 300 --lr 0.01 --json >> "$out/fit.jsonl" 2>&1
   echo "fit $inputs exit $?"
 done
