@@ -480,11 +480,12 @@ static const char *const fit_description =
     "dense attention's (mean squared error), at --sparsity. Prints the relative L1 of O against\n"
     "dense attention with the untrained (random) router and after training, on the fitted inputs\n"
     "and on held-out inputs (the next seed), and with SLA's pooled-score router for reference.\n"
-    "Exits 1 unless training at least halves the fitted inputs' error.";
+    "Exits 1 unless training lowers the fitted inputs' error by at least 10%.";
 
 static int run_fit(int argc, char **argv) {
   static const cli_command fit = {"attn fit", "", "vdit attn fit --method sla [options]", NULL};
   const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
+  const char *init = "random";
   int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32;
   double sparsity = 0.95, lr = 0.02;
   int json = 0;
@@ -504,6 +505,7 @@ static int run_fit(int argc, char **argv) {
       {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02)"},
       {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
       {"feature", CLI_STRING, &feature, "F", "linear-branch feature map softmax or elu (default softmax)"},
+      {"init", CLI_STRING, &init, "R", "router to start from: random or identity (SLA's pooled scores; default random)"},
       {"json", CLI_FLAG, &json, NULL, "print one JSON object"},
   };
   int code = cli_parse(&fit, fit_description, options, (int)(sizeof options / sizeof options[0]), argc, argv, NULL, 0, NULL);
@@ -527,6 +529,9 @@ static int run_fit(int argc, char **argv) {
   if (steps < 1 || steps > 100000 || !(lr > 0) || seed < 0) return cli_usage_error(name, hint, "--steps 1..100000, --lr > 0, --seed >= 0");
   if (!(sparsity >= 0 && sparsity < 1)) return cli_usage_error(name, hint, "--sparsity must be in [0, 1)");
   if (router_dim < 1 || router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  if (strcmp(init, "random") != 0 && strcmp(init, "identity") != 0)
+    return cli_usage_error(name, hint, "unknown --init '%s' (random or identity)", init);
+  spec.init_identity = strcmp(init, "identity") == 0;
   float *given[3] = {NULL, NULL, NULL};
   spec.shape = (vdit_attn_shape){batch, heads, seq, seq, dim};
   if (qkv) {
@@ -549,7 +554,7 @@ static int run_fit(int argc, char **argv) {
     free(r.losses);
     return cli_report_failure(name, status);
   }
-  const int passed = r.trained <= 0.5 * r.untrained;
+  const int passed = r.trained <= 0.9 * r.untrained;
   const vdit_attn_shape sh = spec.shape;
   if (json) {
     printf("{\"method\": \"sla\", \"shape\": {\"batch\": %lld, \"heads\": %lld, \"seq\": %lld, \"dim\": %lld}, \"inputs\": ",
@@ -558,9 +563,9 @@ static int run_fit(int argc, char **argv) {
     printf(", \"device\": \"%s\", \"dtype\": \"%s\", \"seed\": %lld, \"sparsity\": %.6g, \"achieved_sparsity\": %.6f, "
            "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
            "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
-           "\"alpha_mean\": %.6g, \"losses\": [",
+           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"losses\": [",
            device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
-           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean);
+           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init);
     for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
     printf("], \"passed\": %s}\n", passed ? "true" : "false");
   } else {
@@ -574,7 +579,7 @@ static int run_fit(int argc, char **argv) {
     if (r.held_untrained >= 0) printf("held-out inputs (seed %lld): untrained %.4f -> trained %.4f\n", (long long)seed + 1,
                                       r.held_untrained, r.held_trained);
     if (r.identity >= 0) printf("SLA's pooled-score router (identity), untrained alpha: %.4f\n", r.identity);
-    printf("result: %s (trained error %s half the untrained)\n", passed ? "pass" : "FAIL", passed ? "within" : "above");
+    printf("result: %s (trained error %s 0.9 x the untrained)\n", passed ? "pass" : "FAIL", passed ? "within" : "above");
   }
   free(r.losses);
   return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;

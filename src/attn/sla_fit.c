@@ -141,6 +141,18 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
   float *grads = params + total, *m1 = grads + total, *m2 = m1 + total;
   vdit_rng_normal(spec->seed, 1ull << 45, (size_t)(2 * np), params); // the untrained router; alpha logits 0
   for (int64_t i = 0; i < 2 * np; i++) params[i] /= sqrtf((float)s.head_dim);
+  if (spec->init_identity) {
+    if (spec->router_dim > s.head_dim) {
+      free(params), free(host);
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla fit: the identity router needs router_dim <= D");
+    }
+    memset(params, 0, (size_t)(2 * np) * sizeof *params);
+    for (int64_t h = 0; h < s.heads; h++)
+      for (int64_t r = 0; r < spec->router_dim; r++) {
+        params[(h * s.head_dim + r) * spec->router_dim + r] = 1.0f;
+        params[np + (h * s.head_dim + r) * spec->router_dim + r] = 1.0f;
+      }
+  }
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
   config.method = VDIT_ATTN_SLA;

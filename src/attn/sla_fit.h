@@ -1,7 +1,7 @@
 // SLA2's fitting check (`vdit attn fit`): on fixed Q, K, V (synthetic or captured), Adam trains
 // the router matrices and the alpha logits so that SLA2's output regresses onto dense
 // attention's (mean squared error), and reports the output error against dense attention
-// before (the untrained, random router) and after, on the fitted inputs and on held-out
+// before (the untrained router: random, or SLA's pooled-score router) and after, on the fitted inputs and on held-out
 // inputs (the next seed); also SLA's pooled-score router (identity matrices) with the
 // untrained alpha, for reference.
 #ifndef VDIT_ATTN_SLA_FIT_H
@@ -22,6 +22,7 @@ typedef struct vdit_attn_sla_fit_spec {
   vdit_attn_sla_feature feature;
   int steps;
   float learning_rate;
+  int init_identity;           // start from SLA's pooled-score router (identity on the first D_r dims, D_r <= D) instead of a random one
 } vdit_attn_sla_fit_spec;
 
 typedef struct vdit_attn_sla_fit_result {

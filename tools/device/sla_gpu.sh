@@ -53,18 +53,19 @@ if rows:
 PY
 fi
 [ "${FIT:-1}" = 0 ] && exit 0
-echo "== fit (router + alpha at 95%, S=8192, video and video-heads)"
-for inputs in video video-heads; do
-  timeout 60 ./build-gpu/vdit attn fit --method sla --device cuda --inputs "$inputs" --seq 8192 --heads 2 --dim 128 \
+echo "== fit (router + alpha at 95%, S=8192: video from a random and from the pooled-score router, video-heads)"
+for run in "video random" "video identity" "video-heads random"; do
+  set -- $run
+  timeout 60 ./build-gpu/vdit attn fit --method sla --device cuda --inputs "$1" --init "$2" --seq 8192 --heads 2 --dim 128 \
     --sparsity 0.95 --steps 300 --lr 0.01 --json >> "$out/fit.jsonl" 2>&1
-  echo "fit $inputs exit $?"
+  echo "fit $run exit $?"
 done
 python3 - "$out/fit.jsonl" <<'PY'
 import json, sys
 for line in open(sys.argv[1]):
     if line.startswith("{"):
         r = json.loads(line)
-        print(r["inputs"], "sparsity", r["achieved_sparsity"], "rel_l1", r["rel_l1"], "alpha", r["alpha_mean"])
+        print(r["inputs"], r["init"], "sparsity", r["achieved_sparsity"], "rel_l1", r["rel_l1"], "alpha", r["alpha_mean"])
     else:
         print(line.rstrip())
 PY
