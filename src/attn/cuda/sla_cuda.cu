@@ -112,8 +112,7 @@ template <typename T> static __global__ void __launch_bounds__(128) sla_pool_ker
   const int seq = side ? a.Sk : a.Sq, nb = side ? a.kb : a.qb;
   const int t0 = J * a.block, t1 = min(t0 + a.block, seq);
   float sum = 0.0f;
-#pragma unroll 8
-  for (int t = t0; t < t1; t++) sum = sla_mean_step(sum, sla_ld<T>(x, base + (int64_t)t * ss + d)); // in order: loads run ahead
+  for (int t = t0; t < t1; t++) sum = sla_mean_step(sum, sla_ld<T>(x, base + (int64_t)t * ss + d));
   const float mean = sla_mean_finish(sum, t1 - t0);
   pooled[d] = mean;
   (side ? a.pooled_k : a.pooled_q)[((int64_t)bh * nb + J) * SLA_D + d] = mean;
@@ -188,7 +187,6 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   const int t0 = J * 128, n = min(128, a.Sk - t0);
   const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
   float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll 4
   for (int rr = 0; rr < 16; rr++) {
     const int r = warp * 16 + rr;
     float x[4], vv[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
@@ -238,7 +236,6 @@ template <typename S> static __global__ void sla_totals_kernel(const S *src, int
   if (idx >= count) return;
   const S *p = src + (int64_t)bh * n * count + idx;
   float sum = 0.0f;
-#pragma unroll 8
   for (int J = 0; J < n; J++) sum += bf(p, (int64_t)J * count);
   dst[(int64_t)bh * count + idx] = sum;
 }
@@ -305,8 +302,7 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
     if (tid < 128) zc[tid] = z;
     __syncthreads();
     const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
-  #pragma unroll 4
-  for (int rr = 0; rr < 16; rr++) {
+    for (int rr = 0; rr < 16; rr++) {
       const int r = warp * 16 + rr, i = I * 128 + r;
       float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
       if (i < a.Sq) {
@@ -423,7 +419,6 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
     if (tid < 128) zc[tid] = z;
   }
   __syncthreads();
-#pragma unroll 4
   for (int rr = 0; rr < 16; rr++) {
     const int r = warp * 16 + rr, i = I * 128 + r;
     float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, s = 1.0f;
@@ -569,7 +564,6 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   }
   const int t0 = J * 128, nt_rows = min(128, a.Sk - t0);
   const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
-#pragma unroll 4
   for (int rr = 0; rr < 16; rr++) {
     const int r = warp * 16 + rr;
     float x[4], vv[4] = {0.0f, 0.0f, 0.0f, 0.0f}, y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, s = 1.0f;
@@ -710,7 +704,6 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
   const int64_t row = (int64_t)bh * a.qb + I;
   const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
-#pragma unroll 4
   for (int rr = 0; rr < 16; rr++) {
     const int r = warp * 16 + rr, i = I * 128 + r;
     const int valid = i < a.Sq;
@@ -737,8 +730,7 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   for (int J = 0; J < a.kb; J++) {
     const int t0 = J * 128, nk = min(128, a.Sk - t0);
     __syncthreads(); // the previous tile's readers are done (and, the first time, sQ, sG, delta, lse are written)
-  #pragma unroll 4
-  for (int rr = 0; rr < 16; rr++) {
+    for (int rr = 0; rr < 16; rr++) {
       const int r = warp * 16 + rr;
 #pragma unroll
       for (int j = 0; j < 4; j++) {
