@@ -264,13 +264,13 @@ static inline int64_t vdit_attn_key_limit(const vdit_attn_config *config, int64_
   return limit < 0 ? 0 : limit;
 }
 
-// The block map the plan's last forward used (VDIT_ATTN_BLOCK, VDIT_ATTN_SPARGE; NULL for
-// dense or before a forward), on the plan's device. Sparge's backward reuses it (the mask is
-// held constant through the backward).
+// The block map the plan's last forward used (VDIT_ATTN_BLOCK, VDIT_ATTN_SPARGE,
+// VDIT_ATTN_SLA; NULL for dense or before a forward), on the plan's device. Sparge's and
+// SLA2's backward reuse it (the mask is held constant through the backward).
 const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan);
 
-// VDIT_ATTN_SPARGE: predicts the plan's block map from Q and K (on their device) without
-// running attention. With the mask held (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse
+// VDIT_ATTN_SPARGE, VDIT_ATTN_SLA (its router): predicts the plan's block map from Q and K
+// (on their device) without running attention. With the mask held (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse
 // the current map instead of predicting their own (training with a constant mask, timing the
 // executor alone); otherwise every forward predicts first.
 vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k);
