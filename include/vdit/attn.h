@@ -270,9 +270,10 @@ static inline int64_t vdit_attn_key_limit(const vdit_attn_config *config, int64_
 const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan);
 
 // VDIT_ATTN_SPARGE, VDIT_ATTN_SLA (its router): predicts the plan's block map from Q and K
-// (on their device) without running attention. With the mask held (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse
-// the current map instead of predicting their own (training with a constant mask, timing the
-// executor alone); otherwise every forward predicts first.
+// (on their device) without running attention. With the mask held
+// (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse the current map instead of predicting
+// their own (training with a constant mask, timing the executor alone); otherwise every
+// forward predicts first.
 vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k);
 void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold);
 
