@@ -71,6 +71,17 @@ vdit_cli_test_fails(attn_sparge_bad_rule "unknown rule 'top'" attn check --metho
 vdit_cli_test_fails(attn_sparge_bad_sparsity "--sparsity X needs X in \\[0, 1\\]" attn check --method sparge --sparsity 1.5)
 vdit_cli_test_fails(attn_sparge_causal "sparge predicts masks for unmasked attention only"
                     attn check --method sparge --sparsity 0.5 --mask causal)
+# SLA2
+vdit_cli_test(attn_check_sla "dWq .*\nfinite differences of the fp64 reference: [0-9]+ entries.*\nresult: pass"
+              attn check --method sla --sparsity 0.5 --dtype fp32 --seq 300 --seq-k 260 --dim 16 --router-dim 8 --inputs video)
+vdit_cli_test(attn_check_sla_json "\"sparsity\": 0\.5.*\"d_wq\": {\"rel_l1\".*\"passed\": true"
+              attn check --method sla --topk 0.5 --feature elu --dtype fp32 --seq 256 --dim 16 --router identity --router-dim 8 --json)
+vdit_cli_test(bench_attn_sla_json "\"router\": {\"ms\": [0-9.]+}, \"sparsity\": 0\.5"
+              bench attn --method sla --sparsity 0.5 --seq 512 --repeat 1 --warmup 0 --json)
+vdit_cli_test_fails(attn_sla_no_sparsity "sla needs --sparsity X or --topk K" attn check --method sla)
+vdit_cli_test_fails(attn_sla_causal "sla routes unmasked attention only" attn check --method sla --sparsity 0.5 --mask causal)
+vdit_cli_test_fails(attn_fit_method "fit trains method sla only" attn fit --method sparge)
+vdit_cli_test_fails(attn_fit_sparsity "--sparsity must be in \\[0, 1\\)" attn fit --sparsity 1)
 vdit_cli_test_fails(attn_tune_no_out "tune needs --out FILE" attn tune --method sparge)
 vdit_cli_test_fails(attn_tuning_missing "cannot open" attn check --method sparge --tuning no-such-tuning.json)
 # clustered attention (ear, svg)

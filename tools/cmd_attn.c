@@ -7,6 +7,7 @@
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
 #include "attn/attn_train.h"
+#include "attn/sla_fit.h"
 #include "commands.h"
 #include "vdit/vdit.h"
 
@@ -29,6 +30,12 @@ typedef struct attn_flags {
   double budget, top_p, min_fraction;
   int64_t q_clusters, k_clusters, iterations, warm_iterations;
   int warm, gpu_routing;
+  // sla
+  const char *router, *feature;
+  int64_t router_dim;
+  double alpha;
+  float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
+  int freeze_router;
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -36,12 +43,47 @@ enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
 // Methods that run on a block map (their check also reports sparsity and the error against dense).
 static int is_clustered(vdit_attn_method method) { return method == VDIT_ATTN_EAR || method == VDIT_ATTN_SVG; }
 static int is_sparse(vdit_attn_method method) {
-  return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || is_clustered(method);
+  return method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || method == VDIT_ATTN_SLA || is_clustered(method);
 }
 
 static void flags_free(attn_flags *f) {
   for (int i = 0; i < 3; i++) free(f->qkv_values[i]), f->qkv_values[i] = NULL;
   vdit_attn_sparge_tuning_free(&f->loaded);
+  free(f->sla_params);
+  f->sla_params = NULL;
+}
+
+// SLA2's parameters from the flags: router matrices (random: Philox normals / sqrt(D) from
+// the seed; identity: the plan's default) and alpha = --alpha for every head (1 -> logit 40).
+static int sla_setup(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
+  vdit_attn_sla_config *c = &spec->config.sla;
+  if (f->router_dim < 1 || f->router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  c->router_dim = (int32_t)f->router_dim;
+  if (strcmp(f->feature, "softmax") == 0) c->feature = VDIT_ATTN_SLA_SOFTMAX;
+  else if (strcmp(f->feature, "elu") == 0) c->feature = VDIT_ATTN_SLA_ELU;
+  else return cli_usage_error(name, hint, "unknown --feature '%s' (softmax or elu)", f->feature);
+  if (f->sparsity >= 0) c->topk = (float)(1.0 - f->sparsity);
+  else if (f->topk >= 0) c->topk = (float)f->topk;
+  else return cli_usage_error(name, hint, "sla needs --sparsity X or --topk K");
+  if (!(c->topk > 0.0f)) return cli_usage_error(name, hint, "sla keeps at least one block: --sparsity below 1, --topk above 0");
+  if (!(f->alpha >= 0 && f->alpha <= 1)) return cli_usage_error(name, hint, "--alpha must be in [0, 1]");
+  const int64_t np = f->heads * f->dim * f->router_dim;
+  f->sla_params = malloc((size_t)(2 * np + f->heads) * sizeof *f->sla_params);
+  if (!f->sla_params) return cli_report_failure(name, VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory for the router"));
+  const float logit = f->alpha >= 1 ? 40.0f : f->alpha <= 0 ? -40.0f : (float)log(f->alpha / (1.0 - f->alpha));
+  for (int64_t h = 0; h < f->heads; h++) f->sla_params[2 * np + h] = logit;
+  c->alpha_logit = f->sla_params + 2 * np;
+  if (strcmp(f->router, "random") == 0) {
+    vdit_rng_normal((uint64_t)f->seed, 1ull << 45, (size_t)(2 * np), f->sla_params);
+    for (int64_t i = 0; i < 2 * np; i++) f->sla_params[i] /= sqrtf((float)f->dim);
+    c->router_wq = f->sla_params;
+    c->router_wk = f->sla_params + np;
+  } else if (strcmp(f->router, "identity") != 0) {
+    return cli_usage_error(name, hint, "unknown --router '%s' (random or identity)", f->router);
+  } else if (f->router_dim > f->dim) {
+    return cli_usage_error(name, hint, "--router identity needs --router-dim <= --dim");
+  }
+  return -1;
 }
 
 // --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
@@ -75,10 +117,11 @@ static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn
 static int parse_flags(const cli_command *command, const char *description, int is_bench, int argc, char **argv,
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
-                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0};
+                    NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0,
+                    "random", "softmax", 32, 0.7, NULL, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
-      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, ear or svg (default dense)"},
+      {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, sla, ear or svg (default dense)"},
       {"batch", CLI_INT, &f->batch, "B", "batch size (default 1)"},
       {"heads", CLI_INT, &f->heads, "H", "heads (default 2)"},
       {"seq", CLI_INT, &f->seq, "S", "query tokens (default 256)"},
@@ -97,8 +140,8 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"sage-pv", CLI_STRING, &f->sage_pv, "P", "sage P V precision: fp8 or half (default fp8)"},
       {"smooth-q", CLI_FLAG, &f->smooth_q, NULL, "sage: also smooth Q (subtract each block's mean)"},
       {"rule", CLI_STRING, &f->rule, "R", "sparge: topk, topp or hybrid (default: hybrid for check, topk for bench)"},
-      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge: fraction of blocks to skip; sets topk / topp (calibrated on the inputs)"},
-      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge: fraction of key blocks Top-k keeps per row"},
+      {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge, sla: fraction of blocks to skip; sparge: sets topk / topp (calibrated on the inputs); sla: topk = 1 - X"},
+      {"topk", CLI_DOUBLE, &f->topk, "K", "sparge, sla: fraction of key blocks Top-k keeps per row"},
       {"topp", CLI_DOUBLE, &f->topp, "P", "sparge: pooled softmax mass Top-p keeps per row"},
       {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
       {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
@@ -114,20 +157,25 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 2)"},
       {"warm", CLI_FLAG, &f->warm, NULL, "ear, svg: warm-start k-means from the previous forward (bench: every run after the first)"},
       {"gpu-routing", CLI_FLAG, &f->gpu_routing, NULL, "ear, svg on cuda: k-means, scores and compensation on the GPU (default: on the host)"},
+      {"router", CLI_STRING, &f->router, "R", "sla: router matrices random (Philox, from --seed) or identity (default random)"},
+      {"router-dim", CLI_INT, &f->router_dim, "R", "sla: router projection width D_r (default 32)"},
+      {"alpha", CLI_DOUBLE, &f->alpha, "A", "sla: mixing ratio alpha of every head, 0..1 (default 0.7)"},
+      {"feature", CLI_STRING, &f->feature, "F", "sla: linear-branch feature map softmax or elu (default softmax)"},
       {"quality", CLI_FLAG, &f->quality, NULL, "bench: also compare O with dense attention on the same device (rel L1, PSNR)"},
       {"repeat", CLI_INT, &f->repeat, "N", "timed runs, median reported (bench; default 20 on cuda, 3 on cpu)"},
       {"warmup", CLI_INT, &f->warmup, "N", "untimed runs first (bench; default 2)"},
+      {"freeze-router", CLI_FLAG, &f->freeze_router, NULL, "sla bench: time the backward without the router's gradient"},
   };
   const cli_option tune_options[] = {
       {"target", CLI_DOUBLE, &f->target, "E", "relative-L1 target against dense attention (default 0.07)"},
       {"out", CLI_STRING, &f->out, "FILE", "tuning file to write (required)"},
   };
-  cli_option all[48];
+  cli_option all[64];
   int option_count = 0;
-  const int base = (int)(sizeof options / sizeof options[0]) - 3; // quality, repeat and warmup are the bench's
+  const int base = (int)(sizeof options / sizeof options[0]) - 4; // quality, repeat, warmup, freeze-router are the bench's
   for (int i = 0; i < base; i++) all[option_count++] = options[i];
   if (is_bench == MODE_BENCH)
-    for (int i = 0; i < 3; i++) all[option_count++] = options[base + i];
+    for (int i = 0; i < 4; i++) all[option_count++] = options[base + i];
   if (is_bench == MODE_TUNE) all[option_count++] = tune_options[0], all[option_count++] = tune_options[1];
   int code = cli_parse(command, description, all, option_count, argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -174,6 +222,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
   spec->compare_dense = f->quality;
+  spec->sla_freeze_router = f->freeze_router;
   vdit_attn_sparge_config *sp = &spec->config.sparge;
   const char *rule = f->rule ? f->rule : (is_bench == MODE_BENCH ? "topk" : "hybrid");
   if (strcmp(rule, "topk") == 0) sp->rule = VDIT_ATTN_SPARGE_TOPK;
@@ -229,7 +278,14 @@ static int parse_flags(const cli_command *command, const char *description, int 
     c->gpu_routing = f->gpu_routing;
     c->seed = (uint64_t)f->seed;
   }
-  if (f->qkv) return read_qkv(name, hint, f, spec);
+  if (f->qkv) {
+    code = read_qkv(name, hint, f, spec);
+    if (code >= 0) return code;
+  }
+  if (spec->config.method == VDIT_ATTN_SLA) {
+    spec->target_sparsity = -1.0;
+    return sla_setup(name, hint, f, spec);
+  }
   return -1;
 }
 
@@ -285,6 +341,16 @@ static int run_check(int argc, char **argv) {
       if (spec.config.method == VDIT_ATTN_SPARGE)
         printf(", \"rule\": \"%s\", \"topk\": %.6g, \"topp\": %.6g, \"theta\": %.6g", f.rule ? f.rule : "hybrid",
                r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
+      if (spec.config.method == VDIT_ATTN_SLA) {
+        printf(", \"topk\": %.6g, \"router_dim\": %d, \"alpha\": %.6g, \"feature\": \"%s\", \"router\": \"%s\"",
+               (double)spec.config.sla.topk, spec.config.sla.router_dim, f.alpha, f.feature, f.router);
+        if (spec.backward) {
+          print_stats_json("d_wq", &r.d_wq);
+          print_stats_json("d_wk", &r.d_wk);
+          print_stats_json("d_alpha", &r.d_alpha);
+          printf(", \"fd_checked\": %d, \"fd_max_rel\": %.6g", r.fd_checked, r.fd_max_rel);
+        }
+      }
       if (r.masks_compared) printf(", \"masks_identical\": %s, \"mask_rows_differing\": %lld", r.masks_identical ? "true" : "false",
                                    (long long)r.mask_rows_differing);
       if (is_clustered(spec.config.method)) {
@@ -325,6 +391,15 @@ static int run_check(int argc, char **argv) {
     if (spec.config.method == VDIT_ATTN_SPARGE)
       printf("; topk %.4g, topp %.4g, theta %.3g", r.sparge_params.topk, r.sparge_params.topp, r.sparge_params.theta);
     printf("\n");
+    if (spec.config.method == VDIT_ATTN_SLA && spec.backward) {
+      const struct { const char *name; const vdit_error_stats *e; } g[] = {{"dWq", &r.d_wq}, {"dWk", &r.d_wk}, {"dalpha", &r.d_alpha}};
+      for (int i = 0; i < 3; i++)
+        printf("%-6s %11.3e %12.8f %12.3e   (router / alpha gradients vs fp64; tolerance as dq)\n", g[i].name, g[i].e->rel_l1,
+               g[i].e->cos, g[i].e->max_err);
+      if (r.fd_checked) printf("finite differences of the fp64 reference: %d entries, worst relative error %.3e (tolerance 1e-4)\n",
+                               r.fd_checked, r.fd_max_rel);
+      else printf("finite differences: skipped (problem above 2^24 B H Sq Sk D)\n");
+    }
     if (r.masks_compared)
       printf("masks: GPU and CPU predictions %s (%lld rows differ)\n", r.masks_identical ? "identical" : "DIFFER",
              (long long)r.mask_rows_differing);
@@ -455,21 +530,136 @@ static int run_tune(int argc, char **argv) {
   return CLI_EXIT_OK;
 }
 
+
+// ---------------------------------------------------------------- fit
+static const char *const fit_description =
+    "SLA2's fitting check: on fixed Q, K, V (--inputs, or --qkv FILE[:LAYER] from 'vdit capture'),\n"
+    "Adam trains the router matrices and the per-head alpha so that SLA2's output regresses onto\n"
+    "dense attention's (mean squared error), at --sparsity. Prints the relative L1 of O against\n"
+    "dense attention with the untrained (random) router and after training, on the fitted inputs\n"
+    "and on held-out inputs (the next seed), and with SLA's pooled-score router for reference.\n"
+    "Exits 1 unless training lowers the fitted inputs' error by at least 10%.";
+
+static int run_fit(int argc, char **argv) {
+  static const cli_command fit = {"attn fit", "", "vdit attn fit --method sla [options]", NULL};
+  const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
+  const char *init = "random";
+  int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32;
+  double sparsity = 0.95, lr = 0.02;
+  int json = 0;
+  const cli_option options[] = {
+      {"method", CLI_STRING, &method, "NAME", "the method to fit: sla (default)"},
+      {"inputs", CLI_STRING, &inputs, "KIND", "plain, outlier, video or video-heads (default video)"},
+      {"qkv", CLI_STRING, &qkv, "FILE[:LAYER]", "Q, K, V of a model block from 'vdit capture' (sets the shape)"},
+      {"batch", CLI_INT, &batch, "B", "batch size (default 1)"},
+      {"heads", CLI_INT, &heads, "H", "heads (default 2)"},
+      {"seq", CLI_INT, &seq, "S", "tokens (default 2048)"},
+      {"dim", CLI_INT, &dim, "D", "head dim (default 64; 128 on cuda)"},
+      {"device", CLI_STRING, &device, "DEV", "cpu or cuda (default cpu)"},
+      {"dtype", CLI_STRING, &dtype, "T", "fp32 (cpu) or bf16 / fp16 (cuda); default fp32 on cpu, bf16 on cuda"},
+      {"seed", CLI_INT, &seed, "N", "Philox seed of the inputs and the untrained router (default 0)"},
+      {"sparsity", CLI_DOUBLE, &sparsity, "X", "fraction of blocks skipped by the sparse branch (default 0.95)"},
+      {"steps", CLI_INT, &steps, "N", "optimizer steps, 1..100000 (default 300)"},
+      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02)"},
+      {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
+      {"feature", CLI_STRING, &feature, "F", "linear-branch feature map softmax or elu (default softmax)"},
+      {"init", CLI_STRING, &init, "R", "router to start from: random or identity (SLA's pooled scores; default random)"},
+      {"json", CLI_FLAG, &json, NULL, "print one JSON object"},
+  };
+  int code = cli_parse(&fit, fit_description, options, (int)(sizeof options / sizeof options[0]), argc, argv, NULL, 0, NULL);
+  if (code >= 0) return code;
+  const char *name = "attn fit", *hint = "see 'vdit attn fit --help'";
+  if (strcmp(method, "sla") != 0) return cli_usage_error(name, hint, "fit trains method sla only, got '%s'", method);
+  vdit_attn_sla_fit_spec spec;
+  memset(&spec, 0, sizeof spec);
+  if (vdit_attn_inputs_parse(inputs, &spec.inputs) != VDIT_OK) return cli_usage_error(name, hint, "%s", vdit_last_error());
+  code = cli_parse_device(name, device, &spec.device);
+  if (code >= 0) return code;
+  const int cuda = spec.device.type == VDIT_DEVICE_CUDA;
+  if (!dtype) dtype = cuda ? "bf16" : "fp32";
+  if (vdit_dtype_parse(dtype, &spec.dtype) != VDIT_OK ||
+      (spec.dtype != VDIT_DTYPE_BF16 && spec.dtype != VDIT_DTYPE_F16 && spec.dtype != VDIT_DTYPE_F32))
+    return cli_usage_error(name, hint, "--dtype must be bf16, fp16 or fp32, got '%s'", dtype);
+  if (strcmp(feature, "softmax") == 0) spec.feature = VDIT_ATTN_SLA_SOFTMAX;
+  else if (strcmp(feature, "elu") == 0) spec.feature = VDIT_ATTN_SLA_ELU;
+  else return cli_usage_error(name, hint, "unknown --feature '%s' (softmax or elu)", feature);
+  if (batch < 1 || heads < 1 || seq < 1 || dim < 1 || dim > 256) return cli_usage_error(name, hint, "sizes must be >= 1, --dim <= 256");
+  if (steps < 1 || steps > 100000 || !(lr > 0) || seed < 0) return cli_usage_error(name, hint, "--steps 1..100000, --lr > 0, --seed >= 0");
+  if (!(sparsity >= 0 && sparsity < 1)) return cli_usage_error(name, hint, "--sparsity must be in [0, 1)");
+  if (router_dim < 1 || router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  if (strcmp(init, "random") != 0 && strcmp(init, "identity") != 0)
+    return cli_usage_error(name, hint, "unknown --init '%s' (random or identity)", init);
+  spec.init_identity = strcmp(init, "identity") == 0;
+  float *given[3] = {NULL, NULL, NULL};
+  spec.shape = (vdit_attn_shape){batch, heads, seq, seq, dim};
+  if (qkv) {
+    vdit_status status = vdit_attn_inputs_read(qkv, -1, &spec.shape, &given[0], &given[1], &given[2]);
+    if (status != VDIT_OK) return cli_report_failure(name, status);
+    spec.given_q = given[0], spec.given_k = given[1], spec.given_v = given[2];
+    inputs = qkv;
+  }
+  spec.seed = (uint64_t)seed;
+  spec.sparsity = sparsity;
+  spec.router_dim = (int32_t)router_dim;
+  spec.steps = (int)steps;
+  spec.learning_rate = (float)lr;
+  vdit_attn_sla_fit_result r;
+  memset(&r, 0, sizeof r);
+  r.losses = malloc((size_t)steps * sizeof *r.losses);
+  vdit_status status = r.losses ? vdit_attn_sla_fit_run(&spec, &r) : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "no memory");
+  for (int i = 0; i < 3; i++) free(given[i]);
+  if (status != VDIT_OK) {
+    free(r.losses);
+    return cli_report_failure(name, status);
+  }
+  const int passed = r.trained <= 0.9 * r.untrained;
+  const vdit_attn_shape sh = spec.shape;
+  if (json) {
+    printf("{\"method\": \"sla\", \"shape\": {\"batch\": %lld, \"heads\": %lld, \"seq\": %lld, \"dim\": %lld}, \"inputs\": ",
+           (long long)sh.batch, (long long)sh.heads, (long long)sh.seq_q, (long long)sh.head_dim);
+    cli_print_json_string(inputs);
+    printf(", \"device\": \"%s\", \"dtype\": \"%s\", \"seed\": %lld, \"sparsity\": %.6g, \"achieved_sparsity\": %.6f, "
+           "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
+           "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
+           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"losses\": [",
+           device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
+           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init);
+    for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
+    printf("], \"passed\": %s}\n", passed ? "true" : "false");
+  } else {
+    printf("attn fit: sla, B=%lld H=%lld S=%lld D=%lld, %s inputs, %s %s, sparsity %.4g (achieved %.4f), %lld steps, lr %g, D_r %lld\n",
+           (long long)sh.batch, (long long)sh.heads, (long long)sh.seq_q, (long long)sh.head_dim, inputs, device,
+           vdit_dtype_name(spec.dtype), sparsity, r.sparsity, (long long)steps, lr, (long long)router_dim);
+    for (int64_t i = 0; i < steps; i += (steps >= 10 ? steps / 10 : 1))
+      printf("step %5lld  loss %.6g\n", (long long)i, (double)r.losses[i]);
+    printf("O vs dense, relative L1: untrained router %.4f -> trained %.4f (alpha mean %.3f)\n", r.untrained, r.trained,
+           r.alpha_mean);
+    if (r.held_untrained >= 0) printf("held-out inputs (seed %lld): untrained %.4f -> trained %.4f\n", (long long)seed + 1,
+                                      r.held_untrained, r.held_trained);
+    if (r.identity >= 0) printf("SLA's pooled-score router (identity), untrained alpha: %.4f\n", r.identity);
+    printf("result: %s (trained error %s 0.9 x the untrained)\n", passed ? "pass" : "FAIL", passed ? "within" : "above");
+  }
+  free(r.losses);
+  return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
+}
+
 static int run_attn(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "check") == 0) return run_check(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "train") == 0) return run_train(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "tune") == 0) return run_tune(argc - 1, argv + 1);
+  if (argc >= 2 && strcmp(argv[1], "fit") == 0) return run_fit(argc - 1, argv + 1);
   if (argc >= 2 && strcmp(argv[1], "bench") == 0) return run_bench(argc - 1, argv + 1);
   if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    printf("usage: vdit attn check|bench|train|tune [options]\n\n"
+    printf("usage: vdit attn check|bench|train|tune|fit [options]\n\n"
            "  check   compare a method with the fp64 reference (see 'vdit attn check --help')\n"
            "  bench   time a method's forward and backward (see 'vdit attn bench --help')\n"
            "  train   train a small attention model with dense and a method (see 'vdit attn train --help')\n"
-           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n");
+           "  tune    per-head sparge parameters for a relative-L1 target (see 'vdit attn tune --help')\n"
+           "  fit     train SLA2's router and alpha to imitate dense attention (see 'vdit attn fit --help')\n");
     return CLI_EXIT_OK;
   }
-  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench, train or tune");
-  static const char *const subcommands[] = {"check", "bench", "train", "tune", NULL};
+  if (argc < 2) return cli_usage_error("attn", "see 'vdit attn --help'", "missing subcommand: check, bench, train, tune or fit");
+  static const char *const subcommands[] = {"check", "bench", "train", "tune", "fit", NULL};
   return cli_unknown_word("attn", "subcommand", "", argv[1], subcommands, "see 'vdit attn --help'");
 }
 
@@ -518,6 +708,11 @@ static int run_bench(int argc, char **argv) {
              1e3 * c->compensate_seconds, c->q_pad_factor, c->k_pad_factor);
     }
     if (spec.compare_dense) printf(", \"o_vs_dense\": {\"rel_l1\": %.6g, \"psnr\": %.4f}", timing.o_rel_l1, timing.o_psnr);
+    if (spec.config.method == VDIT_ATTN_SLA)
+      printf(", \"router\": {\"ms\": %.4f}, \"sparsity\": %.6f, \"topk\": %.6g, \"router_dim\": %d, \"feature\": \"%s\", "
+             "\"router_grad\": %s",
+             1e3 * timing.mask_seconds, timing.sparsity, (double)spec.config.sla.topk, spec.config.sla.router_dim, f.feature,
+             f.freeze_router ? "false" : "true");
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -544,12 +739,16 @@ static int run_bench(int argc, char **argv) {
            c->warm ? ", warm-started" : "");
   }
   if (spec.compare_dense) printf("O against dense: rel_l1 %.4e, PSNR %.2f dB\n", timing.o_rel_l1, timing.o_psnr);
+  if (spec.config.method == VDIT_ATTN_SLA)
+    printf("router   %10.3f ms  (sparsity %.4f; the forward above includes it and the linear branch, the backward every\n"
+           "                    gradient; TFLOP/s of the dense count)\n",
+           1e3 * timing.mask_seconds, timing.sparsity);
   return CLI_EXIT_OK;
 }
 
 const cli_command cli_command_attn = {
     .name = "attn",
     .summary = "attention methods: check against the fp64 reference, bench",
-    .usage = "vdit attn check|bench|train|tune [options]",
+    .usage = "vdit attn check|bench|train|tune|fit [options]",
     .run = run_attn,
 };

@@ -24,6 +24,7 @@ typedef enum vdit_attn_method {
   VDIT_ATTN_SAGE,      // SageAttention-style INT8 Q K^T, FP8 (or 16-bit) P V; SageBwd INT8 backward
   VDIT_ATTN_BLOCK,     // the block-sparse executor on a caller's map (config.block_map)
   VDIT_ATTN_SPARGE,    // SpargeAttention2: predicted hybrid Top-k/Top-p block masks (config.sparge)
+  VDIT_ATTN_SLA,       // SLA2: learnable router, exact sparse branch + linear branch mixed by alpha (config.sla)
   VDIT_ATTN_EAR,       // clustered attention, centroid compensation, error-aware routing (config.cluster)
   VDIT_ATTN_SVG,       // clustered attention, centroid compensation, SVG2 top-p routing (config.cluster)
   VDIT_ATTN_METHOD_COUNT
@@ -216,6 +217,48 @@ typedef struct vdit_attn_cluster_stats {
   // route_seconds also holds the copies of Q, K, V to the host and of the routing back
   double kmeans_seconds, select_seconds, compensate_seconds, route_seconds;
 } vdit_attn_cluster_stats;
+// ---------------------------------------------------------------- SLA2 sparse-linear attention
+// Per (batch, head): a router scores every (query block I, key block J) pair from the blocks'
+// mean-pooled q and k projected by learnable per-head matrices,
+//   s_IJ = (mean_q_I Wq_h) . (mean_k_J Wk_h) / sqrt(router_dim),
+// and keeps the ceil(topk * k_blocks) highest-scoring key blocks of each query block (ties to
+// the lower index): the block map. The sparse branch is the executor on that map (exact
+// softmax, LSE_s); the linear branch covers every key block the map leaves out:
+//   O_l(i) = phi(q_i) (sum_{J not kept} H_J) / (phi(q_i) . sum_{J not kept} z_J),
+//   H_J = sum_{t in J} phi(k_t)^T v_t (D x D), z_J = sum_{t in J} phi(k_t) (D),
+// phi = softmax over the head dim (or elu + 1), O_l = 0 for a row whose query block keeps every
+// key block. O = alpha_h O_s + (1 - alpha_h) O_l with alpha_h = sigmoid(alpha_logit[h]). The
+// LSE the forward returns is the sparse branch's.
+// Backward: dQ, dK, dV are the exact gradients with the map held (the router's path to Q and
+// K is cut); alpha gets its exact gradient. The router learns through a relaxation of the
+// Top-k: with b_IJ = s_IJ - s0_IJ (0 at the current scores s0), the keys of key block J enter
+// query block I's sparse softmax with weight c_IJ = e^b if J is kept, e^b - 1 if it is left
+// out, and its linear branch with weight 1 - c_IJ; at b = 0 that is exactly the forward, and
+// grad_wq / grad_wk are the exact gradients of it. A left-out block thus learns what adding
+// it would change (the tile's sum of P (dP - Delta) against the sparse LSE): a pass over
+// every tile, about two fifths of a dense backward's work, done only when grad_wq or grad_wk
+// is set (NULL both: the router is frozen).
+// docs/attention.md ("SLA2") gives the formulas.
+typedef enum vdit_attn_sla_feature {
+  VDIT_ATTN_SLA_SOFTMAX = 0, // phi(x) = softmax(x) over the head dim
+  VDIT_ATTN_SLA_ELU,         // phi(x) = elu(x) + 1
+} vdit_attn_sla_feature;
+
+typedef struct vdit_attn_sla_config {
+  float topk;                    // fraction of key blocks computed exactly per query block, (0, 1]
+  int32_t block;                 // tokens per block (query and key); 0: the executor's (128; CUDA needs 128)
+  int32_t router_dim;            // D_r, 1..256
+  vdit_attn_sla_feature feature;
+  // Learnable parameters, host fp32: Wq, Wk (H, D, D_r) row-major; alpha_logit (H). NULL
+  // router matrices: the identity on the first D_r dims (D_r <= D: SLA's pooled-score router);
+  // NULL alpha_logit: 0 (alpha = 1/2).
+  const float *router_wq, *router_wk, *alpha_logit;
+  // Backward outputs, host fp32 like the parameters, overwritten (each may be NULL).
+  float *grad_wq, *grad_wk, *grad_alpha_logit;
+} vdit_attn_sla_config;
+
+// SLA2's linear-branch feature map on one row of n values (x and y may alias).
+void vdit_attn_sla_phi(vdit_attn_sla_feature feature, const float *x, int64_t n, float *y);
 
 typedef struct vdit_attn_config {
   vdit_attn_method method;
@@ -229,6 +272,7 @@ typedef struct vdit_attn_config {
   vdit_attn_softmax_extras extras;      // VDIT_ATTN_BLOCK and VDIT_ATTN_SPARGE (pv_threshold from sparge's params)
   vdit_attn_sparge_config sparge;       // VDIT_ATTN_SPARGE
   vdit_attn_cluster_config cluster;     // VDIT_ATTN_EAR, VDIT_ATTN_SVG
+  vdit_attn_sla_config sla;             // VDIT_ATTN_SLA
 } vdit_attn_config;
 
 // A method with its parameters: the part of vdit_attn_config that does not depend on the
@@ -236,6 +280,8 @@ typedef struct vdit_attn_config {
 // `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
 //   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
 //   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1
+//   sla:    topk=K, router_dim=N, feature=softmax|elu (no learned router or alpha here: the
+//           pooled-score router and alpha = 1/2; learned ones go in vdit_attn_config.sla)
 //   ear, svg: budget=B, q_clusters=N, k_clusters=N, iterations=N, warm_iterations=N, warm=0|1,
 //             top_p=P, min_fraction=F, seed=N, gpu_routing=0|1 (svg: budget=-1 routes by top_p)
 // e.g. "sparge(topk=0.1)", "sage(pv=half)", "ear(budget=0.2)". Keys not given keep
@@ -244,12 +290,13 @@ typedef struct vdit_attn_method_config {
   vdit_attn_method method;
   vdit_attn_sage_options sage;      // VDIT_ATTN_SAGE
   vdit_attn_sparge_config sparge;   // VDIT_ATTN_SPARGE (per_head stays NULL here)
+  vdit_attn_sla_config sla;         // VDIT_ATTN_SLA (parameter and gradient pointers stay NULL here)
   vdit_attn_cluster_config cluster; // VDIT_ATTN_EAR, VDIT_ATTN_SVG
 } vdit_attn_method_config;
 
 // The defaults of a method: sage per-block scales with FP8 P V (the zeroed options); sparge
 // the Top-k rule keeping a tenth of the key blocks per row (90% sparsity), theta 0, no PV
-// threshold, no sink; ear and svg a quarter of the dense work computed exactly (budget 0.25),
+// threshold, no sink; sla a tenth of the key blocks exact, router dim 32, softmax features; ear and svg a quarter of the dense work computed exactly (budget 0.25),
 // cluster counts scaled with S. Dense and block have no parameters.
 vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method);
 // Parses the text form into *config; VDIT_ERROR_INVALID_ARGUMENT with one line naming the
@@ -299,15 +346,16 @@ static inline int64_t vdit_attn_key_limit(const vdit_attn_config *config, int64_
   return limit < 0 ? 0 : limit;
 }
 
-// The block map the plan's last forward used (VDIT_ATTN_BLOCK, VDIT_ATTN_SPARGE; NULL for
-// dense or before a forward), on the plan's device. Sparge's backward reuses it (the mask is
-// held constant through the backward).
+// The block map the plan's last forward used (VDIT_ATTN_BLOCK, VDIT_ATTN_SPARGE,
+// VDIT_ATTN_SLA; NULL for dense or before a forward), on the plan's device. Sparge's and
+// SLA2's backward reuse it (the mask is held constant through the backward).
 const vdit_attn_block_map *vdit_attn_plan_block_map(const vdit_attn_plan *plan);
 
-// VDIT_ATTN_SPARGE: predicts the plan's block map from Q and K (on their device) without
-// running attention. With the mask held (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse
-// the current map instead of predicting their own (training with a constant mask, timing the
-// executor alone); otherwise every forward predicts first.
+// VDIT_ATTN_SPARGE, VDIT_ATTN_SLA (its router): predicts the plan's block map from Q and K
+// (on their device) without running attention. With the mask held
+// (vdit_attn_plan_hold_mask(plan, 1)) forwards reuse the current map instead of predicting
+// their own (training with a constant mask, timing the executor alone); otherwise every
+// forward predicts first.
 vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k);
 void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold);
 

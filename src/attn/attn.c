@@ -28,6 +28,12 @@ struct vdit_attn_plan {
   void *predict_workspace;         // CUDA mask prediction scratch
   size_t predict_workspace_bytes;
   vdit_attn_cluster_state *cluster; // VDIT_ATTN_EAR, VDIT_ATTN_SVG
+  // SLA2: resolved parameters (host), the forward's branch outputs O_s, O_l for the backward
+  // (CPU: fp32 (B, H, Sq, D); CUDA: see attn_sla_cuda.c) and the CUDA state
+  vdit_attn_sla_weights sla;
+  float *sla_os, *sla_ol;
+  int sla_forward_done;
+  vdit_attn_sla_cuda sla_cuda;
 };
 
 const char *vdit_attn_method_name(vdit_attn_method method) {
@@ -36,6 +42,7 @@ const char *vdit_attn_method_name(vdit_attn_method method) {
     case VDIT_ATTN_SAGE: return "sage";
     case VDIT_ATTN_BLOCK: return "block";
     case VDIT_ATTN_SPARGE: return "sparge";
+    case VDIT_ATTN_SLA: return "sla";
     case VDIT_ATTN_EAR: return "ear";
     case VDIT_ATTN_SVG: return "svg";
     case VDIT_ATTN_METHOD_COUNT: break;
@@ -49,7 +56,7 @@ vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method) {
       *method = (vdit_attn_method)m;
       return VDIT_OK;
     }
-  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage, block, sparge, ear, svg)", name);
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown attention method '%s' (available: dense, sage, block, sparge, sla, ear, svg)", name);
 }
 
 const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity) {
@@ -107,6 +114,36 @@ static vdit_status tensor_bhsd(const vdit_tensor *t, const char *name, vdit_attn
   return VDIT_OK;
 }
 
+static void sla_weights_refresh(vdit_attn_plan *plan) {
+  vdit_attn_sla_weights_refresh(&plan->sla, &plan->problem.config.sla);
+}
+
+// SLA2's plan: the resolved parameters, the router's map, and room for the two branches.
+static vdit_status sla_plan_init(vdit_attn_plan *plan, const vdit_attn_config *config) {
+  const vdit_attn_shape s = plan->problem.shape;
+  if (config->mask != VDIT_ATTN_MASK_NONE || config->key_lengths)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla routes unmasked attention only (mask none, no key lengths)");
+  if (config->extras.row_max || config->extras.pv_threshold > 0.0f)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla takes no softmax extras");
+  int32_t block_q, block_k;
+  vdit_attn_block_sizes(plan->device, s.head_dim, &block_q, &block_k);
+  VDIT_TRY(vdit_attn_sla_weights_init(&plan->sla, &config->sla, s.heads, s.head_dim, block_q));
+  const int32_t block = plan->sla.block;
+  if (plan->device.type == VDIT_DEVICE_CUDA && (block != block_q || s.head_dim != 128))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla on CUDA needs D = 128 and %d-token blocks (got D = %lld, block %d)",
+                      block_q, (long long)s.head_dim, block);
+  VDIT_TRY(vdit_attn_block_map_alloc(&plan->owned_map, plan->device, s.batch, s.heads, s.seq_q, s.seq_k, block, block));
+  plan->map = &plan->owned_map;
+  if (plan->device.type == VDIT_DEVICE_CPU) {
+    const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+    plan->sla_os = vdit_host_alloc((2 * nq + 1) * sizeof(float), VDIT_HOST_ALIGNMENT);
+    if (!plan->sla_os) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "attention: no memory for the sla branches");
+    plan->sla_ol = plan->sla_os + nq;
+    return VDIT_OK;
+  }
+  return vdit_attn_sla_cuda_init(&plan->sla_cuda, &plan->problem, &plan->sla, plan->dtype, plan->device);
+}
+
 // The block-sparse part of a plan: checks the caller's map (block) or allocates the
 // predicted one (sparge) with the executor's block sizes on the plan's device.
 static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config *config) {
@@ -125,6 +162,7 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
     }
     return status;
   }
+  if (config->method == VDIT_ATTN_SLA) return sla_plan_init(plan, config);
   if (config->method != VDIT_ATTN_BLOCK && config->method != VDIT_ATTN_SPARGE) {
     if (x->row_max || x->pv_threshold > 0.0f)
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax extras need method block or sparge");
@@ -283,6 +321,9 @@ void vdit_attn_plan_free(vdit_attn_plan *plan) {
   free(plan->per_head);
   if (plan->cluster) vdit_attn_cluster_state_free(plan->cluster);
   free(plan->cluster);
+  vdit_attn_sla_weights_free(&plan->sla);
+  vdit_host_free(plan->sla_os);
+  if (plan->device.type == VDIT_DEVICE_CUDA) vdit_attn_sla_cuda_free(&plan->sla_cuda);
   if (plan->device.type == VDIT_DEVICE_CUDA) vdit_attn_cuda_resources_free(&plan->cuda);
   free(plan->key_lengths);
   free(plan);
@@ -379,13 +420,15 @@ static vdit_status cpu_arrays_alloc(const vdit_attn_shape *p, int backward, cpu_
 // The problem a kernel runs: the plan's, with the block map (and its transpose) in use.
 static vdit_attn_problem plan_problem(const vdit_attn_plan *plan) {
   vdit_attn_problem problem = plan->problem;
-  problem.map = (plan->problem.config.method == VDIT_ATTN_BLOCK || plan->problem.config.method == VDIT_ATTN_SPARGE) ? plan->map : NULL;
+  const vdit_attn_method m = plan->problem.config.method;
+  problem.map = (m == VDIT_ATTN_BLOCK || m == VDIT_ATTN_SPARGE || m == VDIT_ATTN_SLA) ? plan->map : NULL;
   problem.map_t = plan->map_t_ready ? &plan->map_t : NULL;
   return problem;
 }
 
 static int predicts(const vdit_attn_plan *plan) {
-  return plan->problem.config.method == VDIT_ATTN_SPARGE && !(plan->hold_mask && plan->map_ready);
+  const vdit_attn_method m = plan->problem.config.method;
+  return (m == VDIT_ATTN_SPARGE || m == VDIT_ATTN_SLA) && !(plan->hold_mask && plan->map_ready);
 }
 
 static vdit_status mask_changed(vdit_attn_plan *plan) {
@@ -396,10 +439,16 @@ static vdit_status mask_changed(vdit_attn_plan *plan) {
 
 vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k) {
   const vdit_attn_shape p = plan->problem.shape;
-  if (plan->problem.config.method != VDIT_ATTN_SPARGE)
-    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: predict needs method sparge");
+  const int sla = plan->problem.config.method == VDIT_ATTN_SLA;
+  if (plan->problem.config.method != VDIT_ATTN_SPARGE && !sla)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: predict needs method sparge or sla");
   VDIT_TRY(check_like(plan, q, "Q", p.seq_q));
   VDIT_TRY(check_like(plan, k, "K", p.seq_k));
+  if (sla) sla_weights_refresh(plan);
+  if (sla && plan->device.type == VDIT_DEVICE_CUDA) {
+    VDIT_TRY(vdit_attn_sla_cuda_route(&plan->sla_cuda, &plan->problem, &plan->sla, q, k, &plan->owned_map));
+    return mask_changed(plan);
+  }
   if (plan->device.type == VDIT_DEVICE_CUDA) {
     VDIT_TRY(vdit_attn_cuda_sparge_predict(&plan->problem, &plan->problem.config.sparge, q, k, &plan->owned_map,
                                            &plan->predict_workspace, &plan->predict_workspace_bytes));
@@ -411,7 +460,8 @@ vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const 
   vdit_status status = vdit_attn_tensor_to_bhsd(q, plan->problem.config.layout, work);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, plan->problem.config.layout, work + nq);
   if (status == VDIT_OK)
-    status = vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, work, work + nq, &plan->owned_map);
+    status = sla ? vdit_attn_sla_route_cpu(&plan->problem, &plan->sla, work, work + nq, &plan->owned_map)
+                 : vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, work, work + nq, &plan->owned_map);
   vdit_host_free(work);
   return status == VDIT_OK ? mask_changed(plan) : status;
 }
@@ -425,12 +475,21 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   VDIT_TRY(check_like(plan, o, "O", p.seq_q));
   VDIT_TRY(check_lse(plan, lse));
   const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
+  const int sla = plan->problem.config.method == VDIT_ATTN_SLA;
   if (plan->problem.config.method == VDIT_ATTN_BLOCK) plan->map_t_ready = 0; // the caller may have changed it
+  if (sla) sla_weights_refresh(plan);
   if (plan->device.type == VDIT_DEVICE_CUDA) {
     if (sage) return vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
     if (plan->cluster) {
       VDIT_TRY(vdit_attn_cluster_route_cuda(&plan->problem, plan->cluster, q, k, v));
       return vdit_attn_cluster_forward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse);
+    }
+    if (sla) {
+      if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
+      vdit_attn_problem problem = plan_problem(plan);
+      VDIT_TRY(vdit_attn_sla_cuda_forward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, o, lse));
+      plan->sla_forward_done = 1;
+      return VDIT_OK;
     }
     if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
     vdit_attn_problem problem = plan_problem(plan);
@@ -443,11 +502,15 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(k, layout, a.k);
   if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(v, layout, a.v);
   if (status == VDIT_OK && predicts(plan)) {
-    status = vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, a.q, a.k, &plan->owned_map);
+    status = sla ? vdit_attn_sla_route_cpu(&plan->problem, &plan->sla, a.q, a.k, &plan->owned_map)
+                 : vdit_attn_sparge_predict_cpu(&plan->problem, &plan->problem.config.sparge, a.q, a.k, &plan->owned_map);
     if (status == VDIT_OK) status = mask_changed(plan);
   }
   vdit_attn_problem problem = plan_problem(plan);
-  if (status == VDIT_OK)
+  if (status == VDIT_OK && sla) {
+    status = vdit_attn_sla_forward_cpu(&problem, &plan->sla, a.q, a.k, a.v, a.o, a.lse, plan->sla_os, plan->sla_ol);
+    plan->sla_forward_done = status == VDIT_OK;
+  } else if (status == VDIT_OK)
     status = sage            ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
              : plan->cluster ? vdit_attn_cluster_forward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse)
                              : vdit_attn_cpu_dense_forward(&problem, a.q, a.k, a.v, a.o, a.lse);
@@ -473,8 +536,10 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
   VDIT_TRY(check_lse(plan, lse));
   const vdit_attn_method method = plan->problem.config.method;
-  const int sage = method == VDIT_ATTN_SAGE;
-  if (method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE) {
+  const int sage = method == VDIT_ATTN_SAGE, sla = method == VDIT_ATTN_SLA;
+  if (sla && !plan->sla_forward_done)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: sla needs this plan's forward first (it keeps both branches)");
+  if (method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || sla) {
     // the mask is the forward's, held constant; the backward walks its transpose
     if (!plan->map_ready) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: run the forward first (it makes the mask)");
     if (!plan->map_t_ready) {
@@ -486,6 +551,10 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   vdit_attn_problem problem = plan_problem(plan);
   if (plan->device.type == VDIT_DEVICE_CUDA && plan->cluster)
     return vdit_attn_cluster_backward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse, d_o, dq, dk, dv);
+  const vdit_attn_sla_config *sc = &plan->problem.config.sla;
+  if (sla && plan->device.type == VDIT_DEVICE_CUDA)
+    return vdit_attn_sla_cuda_backward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, lse, d_o, dq, dk, dv,
+                                       sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
   if (plan->device.type == VDIT_DEVICE_CUDA)
     return sage ? vdit_attn_cuda_sage_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
                 : vdit_attn_cuda_dense_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
@@ -500,7 +569,10 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   vdit_tensor lse_array;
   if (status == VDIT_OK) status = lse_view(lse, a.lse, &lse_array);
   if (status == VDIT_OK) status = vdit_tensor_copy(&lse_array, lse);
-  if (status == VDIT_OK)
+  if (status == VDIT_OK && sla)
+    status = vdit_attn_sla_backward_cpu(&problem, &plan->sla, a.q, a.k, a.v, plan->sla_os, plan->sla_ol, a.lse, a.d_o, a.dq,
+                                        a.dk, a.dv, sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
+  else if (status == VDIT_OK)
     status = sage ? vdit_attn_cpu_sage_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
              : plan->cluster
                  ? vdit_attn_cluster_backward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)

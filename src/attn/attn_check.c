@@ -6,6 +6,7 @@
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
 #include "attn/cluster.h"
+#include "attn/sla_check.h"
 #include "base/gpu_timer.h"
 
 vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtype dtype, int backward) {
@@ -216,11 +217,17 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   vdit_tensor q = {0}, k = {0}, v = {0}, d_o = {0}, o = {0}, lse = {0}, dq = {0}, dk = {0}, dv = {0};
   vdit_attn_plan *plan = NULL;
   vdit_attn_config config = spec->config;
-  const int sparse = config.method == VDIT_ATTN_BLOCK || config.method == VDIT_ATTN_SPARGE;
+  const int sla = config.method == VDIT_ATTN_SLA;
+  const int sparse = config.method == VDIT_ATTN_BLOCK || config.method == VDIT_ATTN_SPARGE || sla;
   const int clustered = config.method == VDIT_ATTN_EAR || config.method == VDIT_ATTN_SVG;
   vdit_attn_block_map given = {0}, given_device = {0}, used = {0}, cpu_mask = {0};
   vdit_attn_cluster_routing routing;
   memset(&routing, 0, sizeof routing);
+  // SLA2: resolved parameters, and the method's parameter gradients (float) and the reference's (double)
+  vdit_attn_sla_weights sla_w = {0};
+  float *sla_grads = NULL;
+  double *sla_ref_grads = NULL;
+  int64_t sla_np = 0;
 
   vdit_status status = fill_inputs(spec, b.q, b.k, b.v);
   if (status == VDIT_OK) vdit_rng_normal(spec->seed, 1ull << 43, nq, b.d_o);
@@ -260,6 +267,24 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
       config.block_map = &given;
     }
   }
+  if (status == VDIT_OK && sla) {
+    int32_t bq, bk;
+    vdit_attn_block_sizes(spec->device, s.head_dim, &bq, &bk);
+    status = vdit_attn_sla_weights_init(&sla_w, &config.sla, s.heads, s.head_dim, bq);
+    sla_np = s.heads * s.head_dim * config.sla.router_dim;
+    if (status == VDIT_OK) {
+      sla_grads = malloc((size_t)(2 * sla_np + s.heads) * sizeof *sla_grads);
+      sla_ref_grads = malloc((size_t)(2 * sla_np + s.heads) * sizeof *sla_ref_grads);
+      if (!sla_grads || !sla_ref_grads)
+        status = vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "check: no memory for sla gradients");
+    }
+    if (status == VDIT_OK) {
+      for (int64_t i = 0; i < 2 * sla_np + s.heads; i++) sla_grads[i] = NAN; // unwritten gradients fail
+      config.sla.grad_wq = sla_grads;
+      config.sla.grad_wk = sla_grads + sla_np;
+      config.sla.grad_alpha_logit = sla_grads + 2 * sla_np;
+    }
+  }
   if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &q, &k, &v);
   if (status == VDIT_OK) {
     double start = vdit_time_seconds();
@@ -273,9 +298,11 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
   }
   if (status == VDIT_OK && sparse) status = host_map(vdit_attn_plan_block_map(plan), &used);
   if (status == VDIT_OK && sparse) status = vdit_attn_block_map_count(&used, NULL, &result->sparsity);
-  if (status == VDIT_OK && config.method == VDIT_ATTN_SPARGE && spec->device.type != VDIT_DEVICE_CPU) {
+  if (status == VDIT_OK && (config.method == VDIT_ATTN_SPARGE || sla) && spec->device.type != VDIT_DEVICE_CPU) {
     status = vdit_attn_block_map_alloc(&cpu_mask, VDIT_CPU, s.batch, s.heads, s.seq_q, s.seq_k, used.block_q, used.block_k);
-    if (status == VDIT_OK) status = vdit_attn_sparge_predict_cpu(&problem0, &config.sparge, b.q, b.k, &cpu_mask);
+    if (status == VDIT_OK)
+      status = sla ? vdit_attn_sla_route_cpu(&problem0, &sla_w, b.q, b.k, &cpu_mask)
+                   : vdit_attn_sparge_predict_cpu(&problem0, &config.sparge, b.q, b.k, &cpu_mask);
     if (status == VDIT_OK) {
       result->masks_compared = 1;
       result->mask_rows_differing = rows_differing(&used, &cpu_mask);
@@ -311,6 +338,10 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
       if (status == VDIT_OK && spec->backward)
         status = vdit_attn_cluster_reference_backward(&problem, &routing, b.rq, b.rk, b.rv, b.ro, b.rlse, b.rdo, b.rdq,
                                                       b.rdk, b.rdv);
+    } else if (status == VDIT_OK && sla) {
+      status = vdit_attn_sla_check_reference(&problem, &sla_w, b.rq, b.rk, b.rv, b.rdo, spec->backward, b.ro, b.rlse, b.rdq,
+                                             b.rdk, b.rdv, sla_ref_grads, sla_ref_grads + sla_np,
+                                             sla_ref_grads + 2 * sla_np, &result->fd_checked, &result->fd_max_rel);
     } else {
       if (status == VDIT_OK) status = vdit_attn_reference_forward(&problem, b.rq, b.rk, b.rv, b.ro, b.rlse);
       if (status == VDIT_OK && spec->backward)
@@ -348,9 +379,20 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
       result->passed = result->passed && within(&result->dq, &result->backward_tolerance) &&
                        within(&result->dk, &result->backward_tolerance) &&
                        within(&result->dv, &result->backward_tolerance);
+      if (sla) {
+        result->d_wq = vdit_error_stats_f32((size_t)sla_np, sla_grads, sla_ref_grads);
+        result->d_wk = vdit_error_stats_f32((size_t)sla_np, sla_grads + sla_np, sla_ref_grads + sla_np);
+        result->d_alpha = vdit_error_stats_f32((size_t)s.heads, sla_grads + 2 * sla_np, sla_ref_grads + 2 * sla_np);
+        result->passed = result->passed && within(&result->d_wq, &result->backward_tolerance) &&
+                         within(&result->d_wk, &result->backward_tolerance) &&
+                         within(&result->d_alpha, &result->backward_tolerance) && result->fd_max_rel <= 1e-4;
+      }
     }
   }
   vdit_attn_plan_free(plan);
+  vdit_attn_sla_weights_free(&sla_w);
+  free(sla_grads);
+  free(sla_ref_grads);
   vdit_attn_block_map_free(&given);
   vdit_attn_block_map_free(&given_device);
   vdit_attn_block_map_free(&used);
@@ -440,21 +482,31 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dk);
   if (status == VDIT_OK && spec->backward) status = alloc_poisoned(spec, s.seq_k, &dv);
   vdit_attn_config config = spec->config;
-  const int sparge = config.method == VDIT_ATTN_SPARGE;
+  const int sparge = config.method == VDIT_ATTN_SPARGE || config.method == VDIT_ATTN_SLA; // predicted maps
   if (config.method == VDIT_ATTN_BLOCK && status == VDIT_OK)
     status = vdit_error_set(VDIT_ERROR_UNSUPPORTED, __FILE__, __LINE__, "bench: method block needs a map (use check)");
-  if (status == VDIT_OK && sparge && spec->target_sparsity >= 0) {
+  if (status == VDIT_OK && config.method == VDIT_ATTN_SPARGE && spec->target_sparsity >= 0) {
     vdit_attn_problem problem0 = {s, config.softmax_scale > 0 ? config.softmax_scale : 1.0f / sqrtf((float)s.head_dim),
                                   config, NULL, NULL, {0}};
     int32_t bq, bk;
     vdit_attn_block_sizes(spec->device, s.head_dim, &bq, &bk);
     status = vdit_attn_sparge_calibrate(&problem0, &config.sparge, hq, hk, bq, bk, spec->target_sparsity, NULL);
   }
+  // SLA2: the backward computes every parameter gradient (as training does)
+  float *sla_grads = NULL;
+  if (status == VDIT_OK && config.method == VDIT_ATTN_SLA) {
+    const int64_t np = s.heads * s.head_dim * config.sla.router_dim;
+    sla_grads = malloc((size_t)(2 * np + s.heads + 1) * sizeof *sla_grads);
+    if (!sla_grads) status = vdit_error_set(VDIT_ERROR_OUT_OF_MEMORY, __FILE__, __LINE__, "bench: no memory");
+    config.sla.grad_wq = sla_grads && !spec->sla_freeze_router ? sla_grads : NULL;
+    config.sla.grad_wk = sla_grads && !spec->sla_freeze_router ? sla_grads + np : NULL;
+    config.sla.grad_alpha_logit = sla_grads ? sla_grads + 2 * np : NULL;
+  }
   if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &q, &k, &v);
-  if (status == VDIT_OK && sparge) { // predict once, then time the executor on the held mask
-    status = vdit_attn_predict(plan, &q, &k);
+  if (status == VDIT_OK && sparge) { // predict once; sparge then times the executor on the held mask,
+    status = vdit_attn_predict(plan, &q, &k); // SLA2's forward routes every time (router included)
     if (status == VDIT_OK) status = vdit_attn_block_map_count(vdit_attn_plan_block_map(plan), NULL, &timing->sparsity);
-    vdit_attn_plan_hold_mask(plan, 1);
+    if (config.method == VDIT_ATTN_SPARGE) vdit_attn_plan_hold_mask(plan, 1);
   }
   // On a GPU: CUDA events around each run, and L2 flushed first when everything the backward
   // touches would fit in twice its size (else repetitions would time a warm cache).
@@ -506,6 +558,7 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
     if (status == VDIT_OK) status = compare_with_dense(spec, &q, &k, &v, &o, timing);
   }
   vdit_attn_plan_free(plan);
+  free(sla_grads);
   vdit_tensor *all[] = {&q, &k, &v, &d_o, &o, &lse, &dq, &dk, &dv};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
   free(host);

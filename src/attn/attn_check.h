@@ -25,6 +25,9 @@ typedef struct vdit_attn_check_spec {
   double target_sparsity;
   double block_density;
   int compare_dense; // bench: also run dense attention once and compare O (timing.o_rel_l1, o_psnr)
+  // SLA2 bench: 1 times the backward without the router's gradient (router frozen: dQ, dK,
+  // dV and alpha only); 0 (default) with every gradient, as router training needs.
+  int sla_freeze_router;
 } vdit_attn_check_spec;
 
 // Tolerances a method must meet for one dtype (relative to the reference's magnitude).
@@ -45,6 +48,13 @@ typedef struct vdit_attn_check_result {
   vdit_attn_sparge_head sparge_params; // after calibration
   int masks_compared, masks_identical;
   int64_t mask_rows_differing;
+  // SLA2: the parameter gradients (router matrices, alpha logits) against the fp64 reference on
+  // the same map, and the reference's own gradients against central finite differences of its
+  // relaxed forward (fd_checked entries of Wq, Wk, alpha logits, Q, K and V; fd_max_rel the worst
+  // |analytic - fd| / (|fd| + 1e-6 max|fd|); done when B H Sq Sk D <= 2^24).
+  vdit_error_stats d_wq, d_wk, d_alpha;
+  int fd_checked;
+  double fd_max_rel;
   double forward_seconds, backward_seconds;
   // Clustered methods (ear, svg): o, lse and the gradients above compare with the fp64
   // reference of the method on its own routing (exact pairs exact, every other key through its
@@ -66,7 +76,9 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
 // Sparge: forward_seconds is the executor alone on a held mask, mask_seconds the prediction
 // (vdit_attn_predict), sparsity the fraction of blocks the mask skips. Clustered methods:
 // forward_seconds is the whole forward (clustering, routing, compensation, executor);
-// budget_used what it computed exactly.
+// budget_used what it computed exactly. SLA2: forward_seconds
+// includes the router (every forward routes) and the linear branch, backward_seconds every
+// gradient (Q, K, V, router matrices, alpha), mask_seconds the router alone.
 typedef struct vdit_attn_timing {
   double forward_seconds, backward_seconds, mask_seconds;
   double sparsity;

@@ -4,6 +4,8 @@
 #ifndef VDIT_ATTN_KERNELS_H
 #define VDIT_ATTN_KERNELS_H
 
+#include <math.h>
+
 #include "vdit/attn.h"
 
 // What every kernel needs to know: shapes, the scale actually used and the mask.
@@ -53,6 +55,71 @@ vdit_status vdit_attn_sparge_calibrate(const vdit_attn_problem *problem, vdit_at
 vdit_status vdit_attn_sparge_tune(const vdit_attn_problem *problem, const float *q, const float *k, const float *v,
                                   double target_rel_l1, vdit_attn_sparge_tuning *tuning);
 
+// ---------------------------------------------------------------- SLA2 (sla_cpu.c, sla_reference.c, sla_cuda.c)
+// The plan's resolved SLA parameters: host fp32 copies with the defaults filled in.
+typedef struct vdit_attn_sla_weights {
+  int64_t heads, dim, router_dim;
+  int32_t block;
+  float topk;
+  vdit_attn_sla_feature feature;
+  float *wq, *wk;      // (H, D, D_r)
+  float *alpha_logit;  // (H)
+} vdit_attn_sla_weights;
+
+// Checks config against (H, D) and fills w with host copies of the parameters (the defaults
+// where the config has none: identity router on the first D_r dims, alpha logit 0); block 0
+// takes default_block. Release with vdit_attn_sla_weights_free.
+vdit_status vdit_attn_sla_weights_init(vdit_attn_sla_weights *w, const vdit_attn_sla_config *config, int64_t heads,
+                                       int64_t head_dim, int32_t default_block);
+// Copies the config's parameters again (those it sets).
+void vdit_attn_sla_weights_refresh(vdit_attn_sla_weights *w, const vdit_attn_sla_config *config);
+void vdit_attn_sla_weights_free(vdit_attn_sla_weights *w);
+
+static inline float vdit_attn_sla_alpha(const vdit_attn_sla_weights *w, int64_t h) {
+  return 1.0f / (1.0f + expf(-w->alpha_logit[h]));
+}
+
+// The router on the CPU, the specification (sla_exact.h) the CUDA router reproduces bit for
+// bit: q (B, H, Sq, D), k (B, H, Sk, D) fp32 -> a host map of blocks w->block x w->block.
+vdit_status vdit_attn_sla_route_cpu(const vdit_attn_problem *problem, const vdit_attn_sla_weights *w, const float *q,
+                                    const float *k, vdit_attn_block_map *map);
+// Forward on the CPU (fp32), problem->map the router's map: O, the sparse branch's LSE, and
+// the two branches O_s, O_l (B, H, Sq, D) the backward needs.
+vdit_status vdit_attn_sla_forward_cpu(const vdit_attn_problem *problem, const vdit_attn_sla_weights *w, const float *q,
+                                      const float *k, const float *v, float *o, float *lse, float *o_s, float *o_l);
+// Backward on the CPU (problem->map and map_t set): dQ, dK, dV and the parameter gradients
+// (g_wq, g_wk (H, D, D_r), g_logit (H); each may be NULL).
+vdit_status vdit_attn_sla_backward_cpu(const vdit_attn_problem *problem, const vdit_attn_sla_weights *w, const float *q,
+                                       const float *k, const float *v, const float *o_s, const float *o_l,
+                                       const float *lse, const float *d_o, float *dq, float *dk, float *dv,
+                                       float *g_wq, float *g_wk, float *g_logit);
+
+// fp64 reference of SLA2 (sla_reference.c): plain per-row sums over tokens (no H_J), on a
+// host map. Parameters in double: wq, wk (H, D, D_r), alpha_logit (H). tile_weight: NULL, or
+// (B * H * q_blocks * k_blocks) factors e^(s - s0) of the kept blocks (the router's
+// relaxation, for finite differences). o_s, o_l may be NULL.
+typedef struct vdit_attn_sla_reference {
+  int64_t router_dim;
+  vdit_attn_sla_feature feature;
+  const double *wq, *wk, *alpha_logit;
+} vdit_attn_sla_reference;
+// Router scores (B, H, q_blocks, k_blocks) of blocks map->block_q x block_k.
+vdit_status vdit_attn_sla_reference_scores(const vdit_attn_problem *problem, const vdit_attn_sla_reference *r,
+                                           const vdit_attn_block_map *map, const double *q, const double *k,
+                                           double *scores);
+vdit_status vdit_attn_sla_reference_forward(const vdit_attn_problem *problem, const vdit_attn_sla_reference *r,
+                                            const double *tile_weight, const double *q, const double *k,
+                                            const double *v, double *o, double *lse, double *o_s, double *o_l);
+// Gradients of sum(d_o * O): dq, dk, dv (map held), g_wq, g_wk (relaxation), g_logit.
+vdit_status vdit_attn_sla_reference_backward(const vdit_attn_problem *problem, const vdit_attn_sla_reference *r,
+                                             const double *q, const double *k, const double *v, const double *d_o,
+                                             double *dq, double *dk, double *dv, double *g_wq, double *g_wk,
+                                             double *g_logit);
+// phi of one row in double, and its backward dx = J^T dy given x and y = phi(x).
+void vdit_attn_sla_phi_f64(vdit_attn_sla_feature feature, const double *x, int64_t n, double *y);
+void vdit_attn_sla_phi_backward_f64(vdit_attn_sla_feature feature, const double *x, const double *y, const double *dy,
+                                    int64_t n, double *dx);
+
 // CUDA block-map and sparge kernels (attn_sparse_cuda.c -> src/attn/cuda); without the CUDA
 // backend they return VDIT_ERROR_NO_DEVICE.
 vdit_status vdit_attn_cuda_block_map_clear(vdit_attn_block_map *map);
@@ -95,6 +162,36 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
                                          const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
                                          const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                          vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv);
+
+// SLA2 on CUDA (attn_sla_cuda.c, kernels in src/attn/cuda/sla_cuda.cu): D = 128, 128-token
+// blocks, bf16 or f16. The plan's device state: the parameters, the sparse branch's output
+// O_s (B, H, Sq, D) in the tensors' dtype, the linear branch's per-block sums, and the
+// backward's scratch (allocated at the first backward).
+typedef struct vdit_attn_sla_cuda {
+  vdit_device device;
+  float *params;        // wq, wk (H, D, D_r), alpha_logit (H)
+  void *o_s;            // (B, H, Sq, D) contiguous, dtype of the tensors
+  float *router;        // pooled q (BH, qb, D), k (BH, kb, D), projections (BH, qb|kb, D_r)
+  float *linear;        // H_J (BH, kb, D, D), z_J (BH, kb, D), totals (BH, D, D), (BH, D)
+  void *backward;       // dO_s, dHc (BH, qb, D, D), dzc, G (BH, qb, kb), dalpha partials, router grads
+  size_t backward_bytes;
+} vdit_attn_sla_cuda;
+
+vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
+                                    vdit_dtype dtype, vdit_device device);
+void vdit_attn_sla_cuda_free(vdit_attn_sla_cuda *c);
+// The router on the GPU: `map` (device, w->block blocks), bit for bit the CPU's.
+vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
+                                     const vdit_tensor *q, const vdit_tensor *k, vdit_attn_block_map *map);
+vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
+                                       const vdit_attn_sla_weights *w, const vdit_tensor *q, const vdit_tensor *k,
+                                       const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse);
+// Gradients; g_wq, g_wk, g_logit host arrays (or NULL), written after a device synchronize.
+vdit_status vdit_attn_sla_cuda_backward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
+                                        const vdit_attn_sla_weights *w, const vdit_tensor *q, const vdit_tensor *k,
+                                        const vdit_tensor *v, const vdit_tensor *lse, const vdit_tensor *d_o,
+                                        vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv, float *g_wq, float *g_wk,
+                                        float *g_logit);
 
 #ifdef VDIT_HAVE_CUDA
 #include "attn/cuda/attn_cuda.h"

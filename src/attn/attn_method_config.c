@@ -16,6 +16,9 @@ vdit_attn_method_config vdit_attn_method_defaults(vdit_attn_method method) {
   c.sparge.rule = VDIT_ATTN_SPARGE_TOPK;
   c.sparge.params.topk = 0.1f;
   c.cluster.budget = 0.25f;
+  c.sla.topk = 0.1f;
+  c.sla.router_dim = 32;
+  c.sla.feature = VDIT_ATTN_SLA_SOFTMAX;
   return c;
 }
 
@@ -24,6 +27,7 @@ void vdit_attn_config_set_method(vdit_attn_config *config, const vdit_attn_metho
   config->sage = method->sage;
   config->sparge = method->sparge;
   config->cluster = method->cluster;
+  config->sla = method->sla;
 }
 
 static const char *sparge_rule_name(vdit_attn_sparge_rule rule) {
@@ -81,6 +85,20 @@ static vdit_status parse_param(const char *text, const char *key, const char *va
       if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sink must be 0 or 1");
       c->sparge.sink = (int)x;
     } else PARAM_ERROR(text, "unknown sparge parameter '%s' (rule, topk, topp, theta, lambda, sink)", key);
+    return VDIT_OK;
+  }
+  if (c->method == VDIT_ATTN_SLA) {
+    if (strcmp(key, "topk") == 0) {
+      if (!parse_number(value, 0, 1, &x) || x == 0) PARAM_ERROR(text, "topk must be a fraction in (0, 1], got '%s'", value);
+      c->sla.topk = (float)x;
+    } else if (strcmp(key, "router_dim") == 0) {
+      if (!parse_number(value, 1, 256, &x) || x != floor(x)) PARAM_ERROR(text, "router_dim must be in 1..256, got '%s'", value);
+      c->sla.router_dim = (int32_t)x;
+    } else if (strcmp(key, "feature") == 0) {
+      if (strcmp(value, "softmax") == 0) c->sla.feature = VDIT_ATTN_SLA_SOFTMAX;
+      else if (strcmp(value, "elu") == 0) c->sla.feature = VDIT_ATTN_SLA_ELU;
+      else PARAM_ERROR(text, "unknown feature '%s' (softmax or elu)", value);
+    } else PARAM_ERROR(text, "unknown sla parameter '%s' (topk, router_dim, feature)", key);
     return VDIT_OK;
   }
   if (c->method == VDIT_ATTN_EAR || c->method == VDIT_ATTN_SVG) {
@@ -176,6 +194,12 @@ char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, ch
     if (p->theta != q->theta) vdit_text_append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
     if (p->pv_threshold != q->pv_threshold) vdit_text_append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
     if (config->sparge.sink != d.sparge.sink) vdit_text_append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
+  } else if (config->method == VDIT_ATTN_SLA) {
+    if (config->sla.topk != d.sla.topk) vdit_text_append(buffer, size, &used, "%stopk=%g", SEP, (double)config->sla.topk);
+    if (config->sla.router_dim != d.sla.router_dim)
+      vdit_text_append(buffer, size, &used, "%srouter_dim=%d", SEP, (int)config->sla.router_dim);
+    if (config->sla.feature != d.sla.feature)
+      vdit_text_append(buffer, size, &used, "%sfeature=%s", SEP, config->sla.feature == VDIT_ATTN_SLA_ELU ? "elu" : "softmax");
   } else if (config->method == VDIT_ATTN_EAR || config->method == VDIT_ATTN_SVG) {
     const vdit_attn_cluster_config *k = &config->cluster, *e = &d.cluster;
     if (k->budget != e->budget) vdit_text_append(buffer, size, &used, "%sbudget=%g", SEP, (double)k->budget);

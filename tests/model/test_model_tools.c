@@ -134,6 +134,10 @@ static void test_policy(void) {
   check_error("ear(budget=-1)", "budget must be a fraction in [0, 1], got '-1'");
   check_error("ear(k_clusters=2.5)", "k_clusters must be a count >= 0");
   check_error("svg(topk=0.1)", "unknown svg parameter 'topk'");
+  CHECK_OK(vdit_model_attn_policy_parse("sla(topk=0.2,feature=elu)", &p));
+  CHECK(p.rules[0].attn.sla.topk == 0.2f && p.rules[0].attn.sla.feature == VDIT_ATTN_SLA_ELU && p.rules[0].attn.sla.router_dim == 32);
+  CHECK_EQ_STR(vdit_model_attn_policy_describe(&p, spec, sizeof spec), "sla(topk=0.2,feature=elu)");
+  check_error("sla(topk=0)", "topk must be a fraction in (0, 1]");
 
   check_error("", "empty");
   check_error("sparse", "unknown attention method 'sparse'");

@@ -1,0 +1,834 @@
+// SLA2 kernels (see sla_cuda.h for the sequence). Tiles are 128 x 128 (tokens x head dim, or
+// head dim x head dim) in shared memory with a row stride of 136 elements, so the fragment
+// loads of mma.sync m16n8k16 hit 32 different banks; one thread block of 8 warps computes a
+// 128 x 128 product, warp w owning rows 16 w .. 16 w + 15 (mma_rows16). Products take bf16 /
+// f16 operands (the tensors' dtype) and accumulate in fp32; sums over blocks are fp32 in a
+// fixed order.
+#include "attn/cuda/attn_cuda_common.cuh"
+#include "attn/cuda/sla_cuda.h"
+#include "attn/sla_exact.h"
+
+#define SLA_D 128
+#define SLA_LD 136
+#define SLA_TILE (128 * SLA_LD)
+#define SLA_THREADS 256
+
+template <typename T> static __device__ __forceinline__ float sla_ld(const void *base, int64_t off) {
+  return attn_dtype_traits<T>::to_float(reinterpret_cast<const T *>(base)[off]);
+}
+
+template <typename T> static __device__ __forceinline__ void sla_add(void *base, int64_t off, float x) {
+  T *p = reinterpret_cast<T *>(base) + off;
+  *p = attn_dtype_traits<T>::from_float(attn_dtype_traits<T>::to_float(*p) + x);
+}
+
+static __device__ __forceinline__ uint32_t sla_ld32(const void *p) { return *reinterpret_cast<const uint32_t *>(p); }
+
+// bf16-bit storage of the per-block matrices (H_J, dHc_I)
+static __device__ __forceinline__ float bf(const uint16_t *p, int64_t i) { return __bfloat162float(__ushort_as_bfloat16(p[i])); }
+static __device__ __forceinline__ float bf(const float *p, int64_t i) { return p[i]; }
+static __device__ __forceinline__ void store_bf2(uint16_t *p, float a, float b) {
+  *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
+}
+
+static __device__ __forceinline__ void sla_zero(float acc[16][4]) {
+#pragma unroll
+  for (int nt = 0; nt < 16; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
+}
+
+// acc (16 x 128) += A[row0 .. row0 + 15][0 .. 127] B with A stored [m][k] and B stored
+// transposed, Bt [n][k], both at row stride SLA_LD. Fragment of the thread: rows row0 + g and
+// row0 + g + 8, columns nt * 8 + 2 t and + 1 (g = lane / 4, t = lane % 4).
+template <typename T>
+static __device__ __forceinline__ void mma_rows16(const T *sA, const T *sBt, int row0, float acc[16][4]) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
+#pragma unroll 2
+  for (int k0 = 0; k0 < 128; k0 += 16) {
+    uint32_t a[4];
+    a[0] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 2 * t);
+    a[1] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 2 * t);
+    a[2] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 8 + 2 * t);
+    a[3] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 8 + 2 * t);
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++) {
+      const T *bp = sBt + (nt * 8 + g) * SLA_LD + k0 + 2 * t;
+      attn_dtype_traits<T>::mma(acc[nt], a, sla_ld32(bp), sla_ld32(bp + 8));
+    }
+  }
+}
+
+static __device__ __forceinline__ float warp_sum(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+static __device__ __forceinline__ float warp_max(float x) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+static __device__ __forceinline__ float quad_sum(float x) {
+  x += __shfl_xor_sync(0xffffffffu, x, 1);
+  return x + __shfl_xor_sync(0xffffffffu, x, 2);
+}
+
+// phi of a 128-value row held by a warp, x[j] = element lane + 32 j; *m, *s: y = e^(x - m) / s
+// (softmax) so that the backward can recompute y from x.
+static __device__ __forceinline__ void warp_phi(int feature, const float x[4], float y[4], float *m_out, float *s_out) {
+  if (feature == VDIT_ATTN_SLA_ELU) {
+#pragma unroll
+    for (int j = 0; j < 4; j++) y[j] = x[j] > 0.0f ? x[j] + 1.0f : expf(x[j]);
+    *m_out = 0.0f, *s_out = 1.0f;
+    return;
+  }
+  float m = fmaxf(fmaxf(x[0], x[1]), fmaxf(x[2], x[3]));
+  m = warp_max(m);
+  float s = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 4; j++) s += (y[j] = expf(x[j] - m));
+  s = warp_sum(s);
+  const float inv = 1.0f / s;
+#pragma unroll
+  for (int j = 0; j < 4; j++) y[j] *= inv;
+  *m_out = m, *s_out = s;
+}
+
+static __device__ __forceinline__ float phi_again(int feature, float x, float m, float s) {
+  if (feature == VDIT_ATTN_SLA_ELU) return x > 0.0f ? x + 1.0f : expf(x);
+  return expf(x - m) / s;
+}
+
+static __device__ __forceinline__ float sla_alpha(const float *logit, int h) { return 1.0f / (1.0f + expf(-logit[h])); }
+
+// ---------------------------------------------------------------- router
+// Block means and projections of Q (side 0) or K (side 1): grid (blocks, BH), 128 threads;
+// thread d sums its channel in token order, then thread r < D_r projects (sla_exact.h).
+template <typename T> static __global__ void __launch_bounds__(128) sla_pool_kernel(const vdit_attn_sla_cuda_args a, int side) {
+  __shared__ float pooled[SLA_D];
+  const int J = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H, d = threadIdx.x;
+  const void *x = side ? a.k : a.q;
+  const int64_t base = side ? (int64_t)b * a.k_sb + (int64_t)h * a.k_sh : (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+  const int64_t ss = side ? a.k_ss : a.q_ss;
+  const int seq = side ? a.Sk : a.Sq, nb = side ? a.kb : a.qb;
+  const int t0 = J * a.block, t1 = min(t0 + a.block, seq);
+  float sum = 0.0f;
+  for (int t = t0; t < t1; t++) sum = sla_mean_step(sum, sla_ld<T>(x, base + (int64_t)t * ss + d));
+  const float mean = sla_mean_finish(sum, t1 - t0);
+  pooled[d] = mean;
+  (side ? a.pooled_k : a.pooled_q)[((int64_t)bh * nb + J) * SLA_D + d] = mean;
+  __syncthreads();
+  const float *w = (side ? a.wk : a.wq) + (int64_t)h * SLA_D * a.Dr;
+  float *proj = (side ? a.proj_k : a.proj_q) + ((int64_t)bh * nb + J) * a.Dr;
+  for (int r = threadIdx.x; r < a.Dr; r += 128) {
+    float acc = 0.0f;
+    for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, pooled[e], w[e * a.Dr + r]);
+    proj[r] = acc;
+  }
+}
+
+// Scores of query block I against every key block and the Top-k: grid (qb, BH), 256 threads,
+// kb floats + kb bytes of dynamic shared memory. Every row keeps exactly `keep` blocks.
+static __global__ void __launch_bounds__(SLA_THREADS) sla_topk_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  float *sc = reinterpret_cast<float *>(smem_raw);
+  unsigned char *flag = smem_raw + (size_t)a.kb * sizeof(float);
+  const int I = blockIdx.x, bh = blockIdx.y, tid = threadIdx.x;
+  const float *rq = a.proj_q + ((int64_t)bh * a.qb + I) * a.Dr;
+  const float scale = sla_score_scale(a.Dr);
+  for (int J = tid; J < a.kb; J += SLA_THREADS) {
+    const float *rk = a.proj_k + ((int64_t)bh * a.kb + J) * a.Dr;
+    float dot = 0.0f;
+    for (int r = 0; r < a.Dr; r++) dot = sla_madd(dot, rq[r], rk[r]);
+    sc[J] = VDIT_FMUL(dot, scale);
+  }
+  __syncthreads();
+  for (int J = tid; J < a.kb; J += SLA_THREADS) {
+    int rank = 0;
+    for (int J2 = 0; J2 < a.kb && rank < a.keep; J2++) rank += sla_ranks_before(sc[J2], J2, sc[J], J);
+    flag[J] = rank < a.keep;
+  }
+  __syncthreads();
+  if (tid == 0) {
+    const int64_t row = (int64_t)bh * a.qb + I, first = row * a.keep;
+    int n = 0;
+    for (int J = 0; J < a.kb; J++)
+      if (flag[J]) a.col_index[first + n++] = J;
+    a.row_offsets[row] = (int32_t)first;
+    if (row == (int64_t)a.B * a.H * a.qb - 1) a.row_offsets[row + 1] = (int32_t)(first + a.keep);
+  }
+}
+
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  const int BH = a->B * a->H;
+  for (int side = 0; side < 2; side++) {
+    dim3 grid(side ? a->kb : a->qb, BH);
+    if (a->dtype == VDIT_DTYPE_BF16) sla_pool_kernel<__nv_bfloat16><<<grid, 128, 0, stream>>>(*a, side);
+    else sla_pool_kernel<__half><<<grid, 128, 0, stream>>>(*a, side);
+  }
+  const size_t smem = (size_t)a->kb * (sizeof(float) + 1);
+  if (smem > 48 * 1024) {
+    cudaError_t err = cudaFuncSetAttribute(sla_topk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+    if (err != cudaSuccess) return err;
+  }
+  sla_topk_kernel<<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- linear branch, forward
+// H_J = phi(K_J)^T V_J and z_J: grid (kb, BH). Warp w turns tokens 16 w .. 16 w + 15 into
+// phi rows, stored transposed ([d][t]) like V ([e][t]), so the product is [d][t] x [t][e].
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_prepare_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sPt = reinterpret_cast<T *>(smem_raw);
+  T *sVt = sPt + SLA_TILE;
+  float *zpart = reinterpret_cast<float *>(sVt + SLA_TILE); // (8, 128)
+  const int J = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int t0 = J * 128, n = min(128, a.Sk - t0);
+  const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
+  float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+  for (int rr = 0; rr < 16; rr++) {
+    const int r = warp * 16 + rr;
+    float x[4], vv[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
+    if (r < n) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        x[j] = sla_ld<T>(a.k, kbase + (int64_t)(t0 + r) * a.k_ss + lane + 32 * j);
+        vv[j] = sla_ld<T>(a.v, vbase + (int64_t)(t0 + r) * a.v_ss + lane + 32 * j);
+      }
+      warp_phi(a.feature, x, y, &m, &s);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; j++) vv[j] = 0.0f;
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int d = lane + 32 * j;
+      sPt[d * SLA_LD + r] = attn_dtype_traits<T>::from_float(y[j]);
+      sVt[d * SLA_LD + r] = attn_dtype_traits<T>::from_float(vv[j]);
+      z[j] += y[j];
+    }
+  }
+#pragma unroll
+  for (int j = 0; j < 4; j++) zpart[warp * 128 + lane + 32 * j] = z[j];
+  __syncthreads();
+  if (tid < 128) {
+    float sum = 0.0f;
+    for (int w = 0; w < 8; w++) sum += zpart[w * 128 + tid];
+    a.zj[((int64_t)bh * a.kb + J) * SLA_D + tid] = sum;
+  }
+  float acc[16][4];
+  sla_zero(acc);
+  mma_rows16<T>(sPt, sVt, warp * 16, acc);
+  const int g = lane >> 2, t = lane & 3;
+  uint16_t *out = a.hj + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
+#pragma unroll
+  for (int nt = 0; nt < 16; nt++) {
+    const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
+    store_bf2(out + d0 * SLA_D + e, acc[nt][0], acc[nt][1]);
+    store_bf2(out + (d0 + 8) * SLA_D + e, acc[nt][2], acc[nt][3]);
+  }
+}
+
+// dst (BH, count) = sum over n blocks of src (BH, n, count), in block order: grid (ceil(count / 256), BH).
+template <typename S> static __global__ void sla_totals_kernel(const S *src, int n, int count, float *dst) {
+  const int idx = blockIdx.x * 256 + threadIdx.x, bh = blockIdx.y;
+  if (idx >= count) return;
+  const S *p = src + (int64_t)bh * n * count + idx;
+  float sum = 0.0f;
+  for (int J = 0; J < n; J++) sum += bf(p, (int64_t)J * count);
+  dst[(int64_t)bh * count + idx] = sum;
+}
+
+// The left-out sum of one row's (or column's) list: into acc[64] (element idx = tid + 256 j
+// of a 128 x 128 matrix) and, for tid < 128, zacc (element tid of a 128-vector). Total minus
+// listed when the list is the shorter, else the unlisted summed directly. list ascending.
+static __device__ __forceinline__ void left_out_sums(const uint16_t *mats, const float *vecs, const float *mat_total,
+                                                     const float *vec_total, int nblocks, const int32_t *list, int n,
+                                                     float acc[64], float *zacc) {
+  const int tid = threadIdx.x;
+  if (n <= nblocks - n) {
+#pragma unroll
+    for (int j = 0; j < 64; j++) acc[j] = mat_total[tid + 256 * j];
+    if (tid < 128) *zacc = vec_total[tid];
+    for (int e = 0; e < n; e++) {
+      const uint16_t *m = mats + (int64_t)list[e] * SLA_D * SLA_D;
+#pragma unroll
+      for (int j = 0; j < 64; j++) acc[j] -= bf(m, tid + 256 * j);
+      if (tid < 128) *zacc -= vecs[(int64_t)list[e] * SLA_D + tid];
+    }
+  } else {
+#pragma unroll
+    for (int j = 0; j < 64; j++) acc[j] = 0.0f;
+    if (tid < 128) *zacc = 0.0f;
+    int p = 0;
+    for (int J = 0; J < nblocks; J++) {
+      if (p < n && list[p] == J) {
+        p++;
+        continue;
+      }
+      const uint16_t *m = mats + (int64_t)J * SLA_D * SLA_D;
+#pragma unroll
+      for (int j = 0; j < 64; j++) acc[j] += bf(m, tid + 256 * j);
+      if (tid < 128) *zacc += vecs[(int64_t)J * SLA_D + tid];
+    }
+  }
+}
+
+// Per query block: Hc, zc (left-out sums), phi(Q_I) Hc / phi(Q_I) . zc = O_l, and the mix.
+// Grid (qb, BH). Shared: sA phi(Q) [i][d], sHt Hc^T [e][d], zc, den.
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sA = reinterpret_cast<T *>(smem_raw);
+  T *sHt = sA + SLA_TILE;
+  float *zc = reinterpret_cast<float *>(sHt + SLA_TILE);
+  float *den = zc + 128;
+  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int64_t row = (int64_t)bh * a.qb + I;
+  const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
+  const int linear = n < a.kb;
+  float acc[16][4];
+  sla_zero(acc);
+  if (linear) {
+    float hc[64], z = 0.0f;
+    left_out_sums(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
+                  a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
+#pragma unroll
+    for (int j = 0; j < 64; j++) {
+      const int idx = tid + 256 * j, d = idx >> 7, e = idx & 127;
+      sHt[e * SLA_LD + d] = attn_dtype_traits<T>::from_float(hc[j]);
+    }
+    if (tid < 128) zc[tid] = z;
+    __syncthreads();
+    const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+    for (int rr = 0; rr < 16; rr++) {
+      const int r = warp * 16 + rr, i = I * 128 + r;
+      float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
+      if (i < a.Sq) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) x[j] = sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + lane + 32 * j);
+        warp_phi(a.feature, x, y, &m, &s);
+      }
+      float dd = 0.0f;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        sA[r * SLA_LD + lane + 32 * j] = attn_dtype_traits<T>::from_float(y[j]);
+        dd += y[j] * zc[lane + 32 * j];
+      }
+      dd = warp_sum(dd);
+      if (lane == 0) den[r] = dd;
+    }
+    __syncthreads();
+    mma_rows16<T>(sA, sHt, warp * 16, acc);
+  }
+  const float alpha = sla_alpha(a.alpha_logit, h);
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int r = warp * 16 + g + 8 * half, i = I * 128 + r;
+    if (i >= a.Sq) continue;
+    const float dn = linear ? den[r] : 0.0f, inv = dn > 0.0f ? 1.0f / dn : 0.0f;
+    const int64_t os = (int64_t)b * a.os_sb + (int64_t)i * a.os_ss + (int64_t)h * a.os_sh;
+    const int64_t oo = (int64_t)b * a.o_sb + (int64_t)i * a.o_ss + (int64_t)h * a.o_sh;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int e = nt * 8 + 2 * t + c;
+        const float ol = acc[nt][2 * half + c] * inv;
+        const float v = alpha * sla_ld<T>(a.o_s, os + e) + (1.0f - alpha) * ol;
+        reinterpret_cast<T *>(a.o)[oo + e] = attn_dtype_traits<T>::from_float(v);
+      }
+  }
+}
+
+static cudaError_t set_smem(const void *kernel, size_t bytes) {
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+
+template <typename T> static cudaError_t linear_forward(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  const int BH = a->B * a->H;
+  const size_t prep = 2 * SLA_TILE * sizeof(T) + 8 * 128 * sizeof(float);
+  const size_t out = 2 * SLA_TILE * sizeof(T) + 2 * 128 * sizeof(float);
+  cudaError_t err = set_smem((const void *)sla_prepare_kernel<T>, prep);
+  if (err == cudaSuccess) err = set_smem((const void *)sla_out_kernel<T>, out);
+  if (err != cudaSuccess) return err;
+  sla_prepare_kernel<T><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
+  sla_totals_kernel<uint16_t><<<dim3(SLA_D * SLA_D / 256, BH), 256, 0, stream>>>(a->hj, a->kb, SLA_D * SLA_D, a->h_all);
+  sla_totals_kernel<float><<<dim3(1, BH), 256, 0, stream>>>(a->zj, a->kb, SLA_D, a->z_all);
+  sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, out, stream>>>(*a);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_linear_forward(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  return a->dtype == VDIT_DTYPE_BF16 ? linear_forward<__nv_bfloat16>(a, stream) : linear_forward<__half>(a, stream);
+}
+
+// ---------------------------------------------------------------- backward
+// dO_s = alpha_h dO into the o_s-shaped buffer: one thread per element pair... per element.
+template <typename T> static __global__ void sla_scale_do_kernel(const vdit_attn_sla_cuda_args a) {
+  const int64_t total = (int64_t)a.B * a.Sq * a.H * SLA_D;
+  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    const int d = (int)(idx % SLA_D);
+    int64_t rest = idx / SLA_D;
+    const int h = (int)(rest % a.H);
+    rest /= a.H;
+    const int i = (int)(rest % a.Sq);
+    const int b = (int)(rest / a.Sq);
+    const float alpha = sla_alpha(a.alpha_logit, h);
+    const float g = sla_ld<T>(a.d_o, (int64_t)b * a.do_sb + (int64_t)i * a.do_ss + (int64_t)h * a.do_sh + d);
+    reinterpret_cast<T *>(a.d_os)[(int64_t)b * a.os_sb + (int64_t)i * a.os_ss + (int64_t)h * a.os_sh + d] =
+        attn_dtype_traits<T>::from_float(alpha * g);
+  }
+}
+
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_scale_do(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  if (a->dtype == VDIT_DTYPE_BF16) sla_scale_do_kernel<__nv_bfloat16><<<2048, 256, 0, stream>>>(*a);
+  else sla_scale_do_kernel<__half><<<2048, 256, 0, stream>>>(*a);
+  return cudaGetLastError();
+}
+
+// Per query block: O_l again, dQ += the linear branch's part, dHc_I, dzc_I, and the block's
+// share of d alpha. Grid (qb, BH). Shared: b0 phi(Q) [i][d], b1 Hc^T [e][d] then dnum^T
+// [e][i], b2 Hc [d][e], b3 dnum [i][e], b4 phi(Q)^T [d][i]; per row zc, den, dden, m, s.
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_linear_q_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *b0 = reinterpret_cast<T *>(smem_raw), *b1 = b0 + SLA_TILE, *b2 = b1 + SLA_TILE, *b3 = b2 + SLA_TILE, *b4 = b3 + SLA_TILE;
+  float *zc = reinterpret_cast<float *>(b4 + SLA_TILE), *den = zc + 128, *dden = den + 128, *rm = dden + 128,
+        *rs = rm + 128, *wpart = rs + 128;
+  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int64_t row = (int64_t)bh * a.qb + I;
+  const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
+  const int linear = n < a.kb;
+  const float alpha = sla_alpha(a.alpha_logit, h);
+  const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+  float acc[16][4];
+  sla_zero(acc);
+  if (linear) {
+    float hc[64], z = 0.0f;
+    left_out_sums(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
+                  a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
+#pragma unroll
+    for (int j = 0; j < 64; j++) {
+      const int idx = tid + 256 * j, d = idx >> 7, e = idx & 127;
+      const T v = attn_dtype_traits<T>::from_float(hc[j]);
+      b1[e * SLA_LD + d] = v;
+      b2[d * SLA_LD + e] = v;
+    }
+    if (tid < 128) zc[tid] = z;
+  }
+  __syncthreads();
+  for (int rr = 0; rr < 16; rr++) {
+    const int r = warp * 16 + rr, i = I * 128 + r;
+    float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, s = 1.0f;
+    if (i < a.Sq && linear) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) x[j] = sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + lane + 32 * j);
+      warp_phi(a.feature, x, y, &m, &s);
+    }
+    float dd = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int d = lane + 32 * j;
+      const T v = attn_dtype_traits<T>::from_float(y[j]);
+      b0[r * SLA_LD + d] = v;
+      b4[d * SLA_LD + r] = v;
+      dd += linear ? y[j] * zc[d] : 0.0f;
+    }
+    dd = warp_sum(dd);
+    if (lane == 0) den[r] = dd, rm[r] = m, rs[r] = s;
+  }
+  __syncthreads();
+  if (linear) mma_rows16<T>(b0, b1, warp * 16, acc);
+  __syncthreads(); // b1 (Hc^T) is free now: dnum^T goes there
+  float apart = 0.0f;
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int r = warp * 16 + g + 8 * half, i = I * 128 + r;
+    const int valid = i < a.Sq;
+    const float dn = den[r], inv = (linear && dn > 0.0f) ? 1.0f / dn : 0.0f;
+    const int64_t go = (int64_t)b * a.do_sb + (int64_t)i * a.do_ss + (int64_t)h * a.do_sh;
+    const int64_t oso = (int64_t)b * a.os_sb + (int64_t)i * a.os_ss + (int64_t)h * a.os_sh;
+    float gol = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int e = nt * 8 + 2 * t + c;
+        const float gv = valid ? sla_ld<T>(a.d_o, go + e) : 0.0f;
+        const float ol = acc[nt][2 * half + c] * inv;
+        const float osv = valid ? sla_ld<T>(a.o_s, oso + e) : 0.0f;
+        apart += gv * (osv - ol);
+        gol += gv * ol;
+        const T dnum = attn_dtype_traits<T>::from_float((1.0f - alpha) * gv * inv);
+        b3[r * SLA_LD + e] = dnum;
+        b1[e * SLA_LD + r] = dnum;
+      }
+    gol = quad_sum(gol);
+    if (t == 0) dden[r] = -(1.0f - alpha) * gol * inv;
+  }
+  apart = warp_sum(apart);
+  if (lane == 0) wpart[warp] = apart;
+  __syncthreads();
+  if (tid == 0) {
+    float sum = 0.0f;
+    for (int w = 0; w < 8; w++) sum += wpart[w];
+    a.alpha_partial[row] = sum;
+  }
+  uint16_t *dhc = a.dhc + row * SLA_D * SLA_D;
+  if (!linear) { // O_l = 0: nothing flows to Q, Hc or zc
+#pragma unroll
+    for (int j = 0; j < 64; j++) dhc[tid + 256 * j] = 0; // bf16 +0
+    if (tid < 128) a.dzc[row * SLA_D + tid] = 0.0f;
+    return;
+  }
+  // du = dnum Hc^T + zc dden, then dQ += phi's backward
+  sla_zero(acc);
+  mma_rows16<T>(b3, b2, warp * 16, acc);
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int r = warp * 16 + g + 8 * half, i = I * 128 + r;
+    const int valid = i < a.Sq; // no early exit: the quad sum below needs every lane
+    const float m = rm[r], s = rs[r], ddn = dden[r];
+    float u[16][2], du[16][2], dot = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int d = nt * 8 + 2 * t + c;
+        const float x = valid ? sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + d) : 0.0f;
+        u[nt][c] = valid ? phi_again(a.feature, x, m, s) : 0.0f;
+        du[nt][c] = acc[nt][2 * half + c] + zc[d] * ddn;
+        dot += u[nt][c] * du[nt][c];
+      }
+    dot = quad_sum(dot);
+    if (!valid) continue;
+    const int64_t dqo = (int64_t)b * a.dq_sb + (int64_t)i * a.dq_ss + (int64_t)h * a.dq_sh;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int d = nt * 8 + 2 * t + c;
+        float dx;
+        if (a.feature == VDIT_ATTN_SLA_ELU) {
+          const float x = sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + d);
+          dx = x > 0.0f ? du[nt][c] : du[nt][c] * u[nt][c];
+        } else {
+          dx = u[nt][c] * (du[nt][c] - dot);
+        }
+        sla_add<T>(a.dq, dqo + d, dx);
+      }
+  }
+  // dHc = phi(Q)^T dnum ([d][i] x [i][e]), dzc = phi(Q)^T dden
+  sla_zero(acc);
+  mma_rows16<T>(b4, b1, warp * 16, acc);
+#pragma unroll
+  for (int nt = 0; nt < 16; nt++) {
+    const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
+    store_bf2(dhc + d0 * SLA_D + e, acc[nt][0], acc[nt][1]);
+    store_bf2(dhc + (d0 + 8) * SLA_D + e, acc[nt][2], acc[nt][3]);
+  }
+  if (tid < 128) {
+    float sum = 0.0f;
+    for (int r = 0; r < 128; r++) sum += attn_dtype_traits<T>::to_float(b4[tid * SLA_LD + r]) * dden[r];
+    a.dzc[row * SLA_D + tid] = sum;
+  }
+}
+
+// Per key block: dH_J, dz_J (sums of dHc, dzc over the query blocks that leave J out), then
+// dV += phi(K_J) dH_J and dK += phi's backward of dH_J V_J^T + dz_J. Grid (kb, BH). Shared:
+// b0 phi(K) [t][d], b1 V [t][e], b2 dH [d][e], b3 dH^T [e][d]; per row m, s; dz.
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_linear_k_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *b0 = reinterpret_cast<T *>(smem_raw), *b1 = b0 + SLA_TILE, *b2 = b1 + SLA_TILE, *b3 = b2 + SLA_TILE;
+  float *dz = reinterpret_cast<float *>(b3 + SLA_TILE), *rm = dz + 128, *rs = rm + 128;
+  const int J = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int64_t trow = (int64_t)bh * a.kb + J;
+  const int first = a.mapt_offsets[trow], n = a.mapt_offsets[trow + 1] - first;
+  if (n >= a.qb) return; // every query block computes J exactly: no linear-branch gradient
+  {
+    float dh[64], z = 0.0f;
+    left_out_sums(a.dhc + (int64_t)bh * a.qb * SLA_D * SLA_D, a.dzc + (int64_t)bh * a.qb * SLA_D,
+                  a.g_total + (int64_t)bh * SLA_D * SLA_D, a.g_ztotal + (int64_t)bh * SLA_D, a.qb, a.mapt_index + first, n,
+                  dh, &z);
+#pragma unroll
+    for (int j = 0; j < 64; j++) {
+      const int idx = tid + 256 * j, d = idx >> 7, e = idx & 127;
+      const T v = attn_dtype_traits<T>::from_float(dh[j]);
+      b2[d * SLA_LD + e] = v;
+      b3[e * SLA_LD + d] = v;
+    }
+    if (tid < 128) dz[tid] = z;
+  }
+  const int t0 = J * 128, nt_rows = min(128, a.Sk - t0);
+  const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
+  for (int rr = 0; rr < 16; rr++) {
+    const int r = warp * 16 + rr;
+    float x[4], vv[4] = {0.0f, 0.0f, 0.0f, 0.0f}, y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m = 0.0f, s = 1.0f;
+    if (r < nt_rows) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        x[j] = sla_ld<T>(a.k, kbase + (int64_t)(t0 + r) * a.k_ss + lane + 32 * j);
+        vv[j] = sla_ld<T>(a.v, vbase + (int64_t)(t0 + r) * a.v_ss + lane + 32 * j);
+      }
+      warp_phi(a.feature, x, y, &m, &s);
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      b0[r * SLA_LD + lane + 32 * j] = attn_dtype_traits<T>::from_float(y[j]);
+      b1[r * SLA_LD + lane + 32 * j] = attn_dtype_traits<T>::from_float(vv[j]);
+    }
+    if (lane == 0) rm[r] = m, rs[r] = s;
+  }
+  __syncthreads();
+  float acc[16][4];
+  // dV (rows t, cols e) = phi(K) [t][d] x dH [d][e]
+  sla_zero(acc);
+  mma_rows16<T>(b0, b3, warp * 16, acc);
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int r = warp * 16 + g + 8 * half;
+    if (r >= nt_rows) continue;
+    const int64_t o = (int64_t)b * a.dv_sb + (int64_t)(t0 + r) * a.dv_ss + (int64_t)h * a.dv_sh;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) sla_add<T>(a.dv, o + nt * 8 + 2 * t + c, acc[nt][2 * half + c]);
+  }
+  // dphi (rows t, cols d) = V [t][e] x dH^T [e][d] + dz, then phi's backward into dK
+  sla_zero(acc);
+  mma_rows16<T>(b1, b2, warp * 16, acc);
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int r = warp * 16 + g + 8 * half;
+    const int valid = r < nt_rows; // no early exit: the quad sum below needs every lane
+    const float m = rm[r], s = rs[r];
+    const int64_t ko = kbase + (int64_t)(t0 + r) * a.k_ss;
+    float u[16][2], dp[16][2], dot = 0.0f;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int d = nt * 8 + 2 * t + c;
+        u[nt][c] = valid ? phi_again(a.feature, sla_ld<T>(a.k, ko + d), m, s) : 0.0f;
+        dp[nt][c] = acc[nt][2 * half + c] + dz[d];
+        dot += u[nt][c] * dp[nt][c];
+      }
+    dot = quad_sum(dot);
+    if (!valid) continue;
+    const int64_t o = (int64_t)b * a.dk_sb + (int64_t)(t0 + r) * a.dk_ss + (int64_t)h * a.dk_sh;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int d = nt * 8 + 2 * t + c;
+        float dx;
+        if (a.feature == VDIT_ATTN_SLA_ELU) dx = sla_ld<T>(a.k, ko + d) > 0.0f ? dp[nt][c] : dp[nt][c] * u[nt][c];
+        else dx = u[nt][c] * (dp[nt][c] - dot);
+        sla_add<T>(a.dk, o + d, dx);
+      }
+  }
+}
+
+// G's linear part for all pairs: partial[s][bh][I][J] = -sum over split s of the reduction
+// index x of X_I[x] Y_J[x], X = (dHc_I, dzc_I), Y = (H_J, z_J) (16512 values, 129 chunks of
+// 128). Grid (tiles of 128 x 128 pairs, BH, splits).
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_router_linear_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sX = reinterpret_cast<T *>(smem_raw), *sY = sX + SLA_TILE;
+  const int jt_count = (a.kb + 127) / 128;
+  const int I0 = (blockIdx.x / jt_count) * 128, J0 = (blockIdx.x % jt_count) * 128;
+  const int bh = blockIdx.y, split = blockIdx.z, tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int chunks = SLA_D + 1, per = (chunks + VDIT_SLA_CUDA_SPLITS - 1) / VDIT_SLA_CUDA_SPLITS;
+  const int c0 = split * per, c1 = min(chunks, c0 + per);
+  float acc[16][4];
+  sla_zero(acc);
+  for (int c = c0; c < c1; c++) {
+    for (int j = 0; j < 64; j++) {
+      const int idx = tid + 256 * j, r = idx >> 7, x = idx & 127;
+      const int I = I0 + r, J = J0 + r;
+      float xv = 0.0f, yv = 0.0f;
+      if (c < SLA_D) {
+        if (I < a.qb) xv = bf(a.dhc, (((int64_t)bh * a.qb + I) * SLA_D + c) * SLA_D + x);
+        if (J < a.kb) yv = bf(a.hj, (((int64_t)bh * a.kb + J) * SLA_D + c) * SLA_D + x);
+      } else {
+        if (I < a.qb) xv = a.dzc[((int64_t)bh * a.qb + I) * SLA_D + x];
+        if (J < a.kb) yv = a.zj[((int64_t)bh * a.kb + J) * SLA_D + x];
+      }
+      sX[r * SLA_LD + x] = attn_dtype_traits<T>::from_float(xv);
+      sY[r * SLA_LD + x] = attn_dtype_traits<T>::from_float(yv);
+    }
+    __syncthreads();
+    mma_rows16<T>(sX, sY, warp * 16, acc);
+    __syncthreads();
+  }
+  const int g = lane >> 2, t = lane & 3;
+  float *out = a.g_partial + (((int64_t)split * a.B * a.H + bh) * a.qb) * a.kb;
+#pragma unroll
+  for (int half = 0; half < 2; half++) {
+    const int I = I0 + warp * 16 + g + 8 * half;
+    if (I >= a.qb) continue;
+#pragma unroll
+    for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+      for (int c = 0; c < 2; c++) {
+        const int J = J0 + nt * 8 + 2 * t + c;
+        if (J < a.kb) out[(int64_t)I * a.kb + J] = -acc[nt][2 * half + c];
+      }
+  }
+}
+
+// G = sum of the splits, in order: grid-stride over BH qb kb.
+static __global__ void sla_router_sum_kernel(const vdit_attn_sla_cuda_args a) {
+  const int64_t total = (int64_t)a.B * a.H * a.qb * a.kb;
+  for (int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; idx < total; idx += (int64_t)gridDim.x * blockDim.x) {
+    float sum = 0.0f;
+    for (int s = 0; s < VDIT_SLA_CUDA_SPLITS; s++) sum += a.g_partial[s * total + idx];
+    a.G[idx] = sum;
+  }
+}
+
+// G's sparse part, every tile (I, J): the sum over the tile of P (dP - Delta) with P =
+// e^(scale q k - LSE) against the sparse branch's LSE (kept or not: the relaxation's
+// derivative) and dP = dO_s v. Grid (qb, BH); the key blocks stream through shared memory.
+// Its cost is that of two of the dense backward's five products, paid only when the router's
+// gradient is asked for. Shared: sQ [i][d], sG (dO_s) [i][e], sK, sV [t][*]; per row Delta,
+// LSE; per warp partial sums.
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_router_sparse_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sQ = reinterpret_cast<T *>(smem_raw), *sG = sQ + SLA_TILE, *sK = sG + SLA_TILE, *sV = sK + SLA_TILE;
+  float *delta = reinterpret_cast<float *>(sV + SLA_TILE), *lse = delta + 128, *red = lse + 128;
+  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int64_t row = (int64_t)bh * a.qb + I;
+  const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+  for (int rr = 0; rr < 16; rr++) {
+    const int r = warp * 16 + rr, i = I * 128 + r;
+    const int valid = i < a.Sq;
+    float dl = 0.0f;
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int d = lane + 32 * j;
+      const int64_t os = (int64_t)b * a.os_sb + (int64_t)i * a.os_ss + (int64_t)h * a.os_sh + d;
+      const float qv = valid ? sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + d) : 0.0f;
+      const float gv = valid ? sla_ld<T>(a.d_os, os) : 0.0f;
+      const float ov = valid ? sla_ld<T>(a.o_s, os) : 0.0f;
+      sQ[r * SLA_LD + d] = attn_dtype_traits<T>::from_float(qv);
+      sG[r * SLA_LD + d] = attn_dtype_traits<T>::from_float(gv);
+      dl += gv * ov;
+    }
+    dl = warp_sum(dl);
+    if (lane == 0) {
+      delta[r] = dl;
+      lse[r] = valid ? a.lse[(int64_t)bh * a.Sq + i] : -INFINITY;
+    }
+  }
+  const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
+  float acc_s[16][4], acc_p[16][4];
+  for (int J = 0; J < a.kb; J++) {
+    const int t0 = J * 128, nk = min(128, a.Sk - t0);
+    __syncthreads(); // the previous tile's readers are done (and, the first time, sQ, sG, delta, lse are written)
+    for (int rr = 0; rr < 16; rr++) {
+      const int r = warp * 16 + rr;
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const int d = lane + 32 * j;
+        const float kv = r < nk ? sla_ld<T>(a.k, kbase + (int64_t)(t0 + r) * a.k_ss + d) : 0.0f;
+        const float vv = r < nk ? sla_ld<T>(a.v, vbase + (int64_t)(t0 + r) * a.v_ss + d) : 0.0f;
+        sK[r * SLA_LD + d] = attn_dtype_traits<T>::from_float(kv);
+        sV[r * SLA_LD + d] = attn_dtype_traits<T>::from_float(vv);
+      }
+    }
+    __syncthreads();
+    sla_zero(acc_s);
+    sla_zero(acc_p);
+    mma_rows16<T>(sQ, sK, warp * 16, acc_s);
+    mma_rows16<T>(sG, sV, warp * 16, acc_p);
+    float sum = 0.0f;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int r = warp * 16 + g + 8 * half;
+      const float l = lse[r], dl = delta[r];
+      if (l == -INFINITY) continue;
+#pragma unroll
+      for (int nt = 0; nt < 16; nt++)
+#pragma unroll
+        for (int c = 0; c < 2; c++) {
+          const int col = nt * 8 + 2 * t + c;
+          if (col >= nk) continue;
+          const float p = expf(acc_s[nt][2 * half + c] * a.scale - l);
+          sum += p * (acc_p[nt][2 * half + c] - dl);
+        }
+    }
+    sum = warp_sum(sum);
+    if (lane == 0) red[warp] = sum;
+    __syncthreads();
+    if (tid == 0) {
+      float total = 0.0f;
+      for (int w = 0; w < 8; w++) total += red[w];
+      a.G[row * a.kb + J] += total;
+    }
+  }
+}
+
+// t1 (BH, qb, Dr) = G Rk, t2 (BH, kb, Dr) = G^T Rq: grid (qb + kb, BH), threads over r.
+static __global__ void sla_router_t_kernel(const vdit_attn_sla_cuda_args a) {
+  const int x = blockIdx.x, bh = blockIdx.y;
+  const float *G = a.G + (int64_t)bh * a.qb * a.kb;
+  for (int r = threadIdx.x; r < a.Dr; r += blockDim.x) {
+    float sum = 0.0f;
+    if (x < a.qb) {
+      for (int J = 0; J < a.kb; J++) sum += G[(int64_t)x * a.kb + J] * a.proj_k[((int64_t)bh * a.kb + J) * a.Dr + r];
+      a.t1[((int64_t)bh * a.qb + x) * a.Dr + r] = sum;
+    } else {
+      const int J = x - a.qb;
+      for (int I = 0; I < a.qb; I++) sum += G[(int64_t)I * a.kb + J] * a.proj_q[((int64_t)bh * a.qb + I) * a.Dr + r];
+      a.t2[((int64_t)bh * a.kb + J) * a.Dr + r] = sum;
+    }
+  }
+}
+
+// g_router (BH, 2, D, Dr): dWq = Qbar^T t1 / sqrt(Dr), dWk = Kbar^T t2 / sqrt(Dr): grid (D, BH, 2).
+static __global__ void sla_router_w_kernel(const vdit_attn_sla_cuda_args a) {
+  const int d = blockIdx.x, bh = blockIdx.y, side = blockIdx.z;
+  const int nb = side ? a.kb : a.qb;
+  const float *pooled = side ? a.pooled_k : a.pooled_q, *tt = side ? a.t2 : a.t1;
+  const float scale = sla_score_scale(a.Dr);
+  for (int r = threadIdx.x; r < a.Dr; r += blockDim.x) {
+    float sum = 0.0f;
+    for (int I = 0; I < nb; I++) sum += pooled[((int64_t)bh * nb + I) * SLA_D + d] * tt[((int64_t)bh * nb + I) * a.Dr + r];
+    a.g_router[(((int64_t)bh * 2 + side) * SLA_D + d) * a.Dr + r] = sum * scale;
+  }
+}
+
+template <typename T> static cudaError_t linear_backward(const vdit_attn_sla_cuda_args *a, int router, cudaStream_t stream) {
+  const int BH = a->B * a->H;
+  const size_t q_smem = 5 * SLA_TILE * sizeof(T) + (5 * 128 + 8) * sizeof(float);
+  const size_t k_smem = 4 * SLA_TILE * sizeof(T) + 3 * 128 * sizeof(float);
+  const size_t g_smem = 2 * SLA_TILE * sizeof(T);
+  const size_t s_smem = 4 * SLA_TILE * sizeof(T) + (2 * 128 + 8) * sizeof(float);
+  cudaError_t err = set_smem((const void *)sla_linear_q_kernel<T>, q_smem);
+  if (err == cudaSuccess) err = set_smem((const void *)sla_linear_k_kernel<T>, k_smem);
+  if (err == cudaSuccess) err = set_smem((const void *)sla_router_linear_kernel<T>, g_smem);
+  if (err == cudaSuccess) err = set_smem((const void *)sla_router_sparse_kernel<T>, s_smem);
+  if (err != cudaSuccess) return err;
+  sla_linear_q_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, q_smem, stream>>>(*a);
+  sla_totals_kernel<uint16_t><<<dim3(SLA_D * SLA_D / 256, BH), 256, 0, stream>>>(a->dhc, a->qb, SLA_D * SLA_D, a->g_total);
+  sla_totals_kernel<float><<<dim3(1, BH), 256, 0, stream>>>(a->dzc, a->qb, SLA_D, a->g_ztotal);
+  sla_linear_k_kernel<T><<<dim3(a->kb, BH), SLA_THREADS, k_smem, stream>>>(*a);
+  if (!router) return cudaGetLastError();
+  const int tiles = ((a->qb + 127) / 128) * ((a->kb + 127) / 128);
+  sla_router_linear_kernel<T><<<dim3(tiles, BH, VDIT_SLA_CUDA_SPLITS), SLA_THREADS, g_smem, stream>>>(*a);
+  sla_router_sum_kernel<<<1024, 256, 0, stream>>>(*a);
+  sla_router_sparse_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, s_smem, stream>>>(*a);
+  sla_router_t_kernel<<<dim3(a->qb + a->kb, BH), 32, 0, stream>>>(*a);
+  sla_router_w_kernel<<<dim3(SLA_D, BH, 2), 32, 0, stream>>>(*a);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_linear_backward(const vdit_attn_sla_cuda_args *a, int router, cudaStream_t stream) {
+  return a->dtype == VDIT_DTYPE_BF16 ? linear_backward<__nv_bfloat16>(a, router, stream)
+                                     : linear_backward<__half>(a, router, stream);
+}

@@ -1,0 +1,208 @@
+// SLA2's fitting check (sla_fit.h). Tensors are (B, H, S, D) in the BHSD layout on the spec's
+// device; the loss, its gradient dO and Adam run on the host (the parameters are small).
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "attn/attn_kernels.h"
+#include "attn/sla_fit.h"
+
+typedef struct fit_data {
+  vdit_tensor q, k, v, o, lse, d_o, dq, dk, dv;
+  double *target; // dense O, (B, H, S, D)
+} fit_data;
+
+static void fit_data_free(fit_data *d) {
+  vdit_tensor *all[] = {&d->q, &d->k, &d->v, &d->o, &d->lse, &d->d_o, &d->dq, &d->dk, &d->dv};
+  for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) vdit_tensor_free(all[i]);
+  free(d->target);
+  memset(d, 0, sizeof *d);
+}
+
+// A (B, H, S, D) tensor of `dtype` on `device` holding host fp32 values (rounded to dtype).
+static vdit_status upload(const vdit_attn_sla_fit_spec *spec, const float *values, vdit_tensor *out) {
+  const vdit_attn_shape s = spec->shape;
+  const int64_t shape[4] = {s.batch, s.heads, s.seq_q, s.head_dim};
+  vdit_tensor host;
+  VDIT_TRY(vdit_tensor_alloc(&host, spec->dtype, VDIT_CPU, 4, shape));
+  vdit_status status = vdit_attn_tensor_from_bhsd(values, VDIT_ATTN_LAYOUT_BHSD, &host);
+  if (status == VDIT_OK) status = vdit_tensor_alloc(out, spec->dtype, spec->device, 4, shape);
+  if (status == VDIT_OK) status = vdit_tensor_copy(out, &host);
+  vdit_tensor_free(&host);
+  return status;
+}
+
+static vdit_status download(const vdit_tensor *t, float *values) {
+  vdit_tensor host;
+  VDIT_TRY(vdit_tensor_alloc(&host, t->dtype, VDIT_CPU, t->ndim, t->shape));
+  vdit_status status = vdit_tensor_copy(&host, t);
+  if (status == VDIT_OK) status = vdit_attn_tensor_to_bhsd(&host, VDIT_ATTN_LAYOUT_BHSD, values);
+  vdit_tensor_free(&host);
+  return status;
+}
+
+static vdit_status alloc_like(const vdit_attn_sla_fit_spec *spec, vdit_tensor *t) {
+  const vdit_attn_shape s = spec->shape;
+  const int64_t shape[4] = {s.batch, s.heads, s.seq_q, s.head_dim};
+  return vdit_tensor_alloc(t, spec->dtype, spec->device, 4, shape);
+}
+
+// Inputs of `seed` (or the given ones), on the device, and dense attention's O on the host.
+static vdit_status fit_data_init(const vdit_attn_sla_fit_spec *spec, uint64_t seed, float *host, fit_data *d) {
+  memset(d, 0, sizeof *d);
+  const vdit_attn_shape s = spec->shape;
+  const size_t n = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  float *hq = host, *hk = hq + n, *hv = hk + n;
+  vdit_status status = VDIT_OK;
+  if (spec->given_q) {
+    memcpy(hq, spec->given_q, n * sizeof *hq);
+    memcpy(hk, spec->given_k, n * sizeof *hk);
+    memcpy(hv, spec->given_v, n * sizeof *hv);
+  } else {
+    status = vdit_attn_inputs_fill(spec->inputs, seed, &s, hq, hk, hv);
+  }
+  if (status == VDIT_OK) status = upload(spec, hq, &d->q);
+  if (status == VDIT_OK) status = upload(spec, hk, &d->k);
+  if (status == VDIT_OK) status = upload(spec, hv, &d->v);
+  vdit_tensor *outs[] = {&d->o, &d->d_o, &d->dq, &d->dk, &d->dv};
+  for (int i = 0; i < 5 && status == VDIT_OK; i++) status = alloc_like(spec, outs[i]);
+  const int64_t lse_shape[3] = {s.batch, s.heads, s.seq_q};
+  if (status == VDIT_OK) status = vdit_tensor_alloc(&d->lse, VDIT_DTYPE_F32, spec->device, 3, lse_shape);
+  d->target = malloc((n + 1) * sizeof *d->target);
+  if (!d->target && status == VDIT_OK) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory");
+  vdit_attn_config dense;
+  memset(&dense, 0, sizeof dense);
+  dense.layout = VDIT_ATTN_LAYOUT_BHSD;
+  vdit_attn_plan *plan = NULL;
+  if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &dense, &d->q, &d->k, &d->v);
+  if (status == VDIT_OK) status = vdit_attn_forward(plan, &d->q, &d->k, &d->v, &d->o, &d->lse);
+  vdit_attn_plan_free(plan);
+  if (status == VDIT_OK) status = download(&d->o, hq); // hq reused: the inputs are on the device now
+  for (size_t i = 0; status == VDIT_OK && i < n; i++) d->target[i] = hq[i];
+  if (status != VDIT_OK) fit_data_free(d);
+  return status;
+}
+
+// SLA2's O against the target: relative L1; with train, also the loss, dO and a backward.
+static vdit_status evaluate(const vdit_attn_sla_fit_spec *spec, const vdit_attn_config *config, fit_data *d, float *host,
+                            int train, double *rel_l1, double *loss, double *sparsity) {
+  const vdit_attn_shape s = spec->shape;
+  const size_t n = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  vdit_attn_plan *plan = NULL;
+  vdit_status status = vdit_attn_plan_create(&plan, config, &d->q, &d->k, &d->v);
+  if (status == VDIT_OK) status = vdit_attn_forward(plan, &d->q, &d->k, &d->v, &d->o, &d->lse);
+  if (status == VDIT_OK && sparsity) status = vdit_attn_block_map_count(vdit_attn_plan_block_map(plan), NULL, sparsity);
+  if (status == VDIT_OK) status = download(&d->o, host);
+  if (status == VDIT_OK) {
+    const vdit_error_stats e = vdit_error_stats_f32(n, host, d->target);
+    *rel_l1 = e.rel_l1;
+  }
+  if (status == VDIT_OK && train) {
+    double sum = 0.0;
+    for (size_t i = 0; i < n; i++) {
+      const double e = host[i] - d->target[i];
+      sum += e * e;
+      host[i] = (float)(2.0 * e / (double)n);
+    }
+    *loss = sum / (double)n;
+    vdit_tensor staged;
+    status = upload(spec, host, &staged);
+    if (status == VDIT_OK) {
+      status = vdit_tensor_copy(&d->d_o, &staged);
+      vdit_tensor_free(&staged);
+    }
+    if (status == VDIT_OK)
+      status = vdit_attn_backward(plan, &d->q, &d->k, &d->v, &d->o, &d->lse, &d->d_o, &d->dq, &d->dk, &d->dv);
+  }
+  vdit_attn_plan_free(plan);
+  return status;
+}
+
+vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_sla_fit_result *result) {
+  float *losses = result->losses;
+  memset(result, 0, sizeof *result);
+  result->losses = losses;
+  const vdit_attn_shape s = spec->shape;
+  if (s.seq_q != s.seq_k || s.batch < 1 || s.heads < 1 || s.seq_q < 1 || s.head_dim < 1 || spec->steps < 1 ||
+      !(spec->learning_rate > 0) || !(spec->sparsity >= 0 && spec->sparsity < 1))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla fit: needs Sq = Sk, positive sizes and steps, sparsity in [0, 1)");
+  const size_t n = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
+  const int64_t np = s.heads * s.head_dim * spec->router_dim, total = 2 * np + s.heads;
+  // parameters, gradients, Adam moments; host staging for 3 tensors
+  float *params = calloc((size_t)(4 * total), sizeof *params);
+  float *host = malloc((3 * n + 1) * sizeof *host);
+  fit_data fit, held;
+  memset(&fit, 0, sizeof fit);
+  memset(&held, 0, sizeof held);
+  if (!params || !host) {
+    free(params), free(host);
+    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory");
+  }
+  float *grads = params + total, *m1 = grads + total, *m2 = m1 + total;
+  vdit_rng_normal(spec->seed, 1ull << 45, (size_t)(2 * np), params); // the untrained router; alpha logits 0
+  for (int64_t i = 0; i < 2 * np; i++) params[i] /= sqrtf((float)s.head_dim);
+  if (spec->init_identity) {
+    if (spec->router_dim > s.head_dim) {
+      free(params), free(host);
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla fit: the identity router needs router_dim <= D");
+    }
+    memset(params, 0, (size_t)(2 * np) * sizeof *params);
+    for (int64_t h = 0; h < s.heads; h++)
+      for (int64_t r = 0; r < spec->router_dim; r++) {
+        params[(h * s.head_dim + r) * spec->router_dim + r] = 1.0f;
+        params[np + (h * s.head_dim + r) * spec->router_dim + r] = 1.0f;
+      }
+  }
+  vdit_attn_config config;
+  memset(&config, 0, sizeof config);
+  config.method = VDIT_ATTN_SLA;
+  config.layout = VDIT_ATTN_LAYOUT_BHSD;
+  config.sla.topk = (float)(1.0 - spec->sparsity);
+  config.sla.router_dim = spec->router_dim;
+  config.sla.feature = spec->feature;
+  config.sla.router_wq = params;
+  config.sla.router_wk = params + np;
+  config.sla.alpha_logit = params + 2 * np;
+  config.sla.grad_wq = grads;
+  config.sla.grad_wk = grads + np;
+  config.sla.grad_alpha_logit = grads + 2 * np;
+  vdit_status status = fit_data_init(spec, spec->seed, host, &fit);
+  if (status == VDIT_OK && !spec->given_q) status = fit_data_init(spec, spec->seed + 1, host, &held);
+  result->held_untrained = result->held_trained = -1.0;
+  double loss = 0.0;
+  if (status == VDIT_OK) status = evaluate(spec, &config, &fit, host, 0, &result->untrained, &loss, NULL);
+  if (status == VDIT_OK && !spec->given_q) status = evaluate(spec, &config, &held, host, 0, &result->held_untrained, &loss, NULL);
+  if (status == VDIT_OK && spec->router_dim <= s.head_dim) { // SLA's pooled-score router
+    vdit_attn_config identity = config;
+    identity.sla.router_wq = identity.sla.router_wk = NULL;
+    status = evaluate(spec, &identity, &fit, host, 0, &result->identity, &loss, NULL);
+  } else {
+    result->identity = -1.0;
+  }
+  const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  for (int step = 0; step < spec->steps && status == VDIT_OK; step++) {
+    double rel = 0.0;
+    status = evaluate(spec, &config, &fit, host, 1, &rel, &loss, NULL);
+    if (status != VDIT_OK) break;
+    if (result->losses) result->losses[step] = (float)loss;
+    const float c1 = 1.0f - powf(beta1, (float)(step + 1)), c2 = 1.0f - powf(beta2, (float)(step + 1));
+    for (int64_t i = 0; i < total; i++) {
+      const float g = isfinite(grads[i]) ? grads[i] : 0.0f;
+      m1[i] = beta1 * m1[i] + (1.0f - beta1) * g;
+      m2[i] = beta2 * m2[i] + (1.0f - beta2) * g * g;
+      const float lr = i < 2 * np ? spec->learning_rate : 5.0f * spec->learning_rate; // alpha logits move faster
+      params[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + eps);
+    }
+  }
+  if (status == VDIT_OK) status = evaluate(spec, &config, &fit, host, 0, &result->trained, &loss, &result->sparsity);
+  if (status == VDIT_OK && !spec->given_q) status = evaluate(spec, &config, &held, host, 0, &result->held_trained, &loss, NULL);
+  if (status == VDIT_OK) {
+    double a = 0.0;
+    for (int64_t h = 0; h < s.heads; h++) a += 1.0 / (1.0 + exp(-(double)params[2 * np + h]));
+    result->alpha_mean = a / (double)s.heads;
+  }
+  fit_data_free(&fit);
+  fit_data_free(&held);
+  free(params), free(host);
+  return status;
+}
