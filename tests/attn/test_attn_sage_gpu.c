@@ -291,11 +291,11 @@ static void test_acceptance(void) {
       spec.device = GPU;
       spec.inputs = VDIT_ATTN_INPUTS_PLAIN;
       spec.seed = 40 + (uint64_t)si;
-      spec.backward = 1;
+      spec.backward = si == 0 || pv == VDIT_ATTN_SAGE_PV_FP8; // the fp64 backward at 4096 costs ~10 s
       vdit_attn_check_result r;
       CHECK_OK(vdit_attn_check_run(&spec, &r));
-      const int grads = r.dq.cos >= 0.99 && r.dk.cos >= 0.99 && r.dv.cos >= 0.99 && !r.dq.nonfinite && !r.dk.nonfinite &&
-                        !r.dv.nonfinite;
+      const int grads = !spec.backward || (r.dq.cos >= 0.99 && r.dk.cos >= 0.99 && r.dv.cos >= 0.99 && !r.dq.nonfinite && !r.dk.nonfinite &&
+                                              !r.dv.nonfinite);
       const int ok = pv == VDIT_ATTN_SAGE_PV_HALF ? r.passed : (r.o.cos >= 0.999 && r.lse.max_err <= 0.1 && !r.o.nonfinite && grads);
       printf("acceptance S=%lld pv=%d: o rel L1 %.3g cos %.6f, lse %.3g, dq %.3g/%.5f dk %.3g/%.5f dv %.3g/%.5f (rel L1/cos)\n",
              (long long)seqs[si], pv, r.o.rel_l1, r.o.cos, r.lse.max_err, r.dq.rel_l1, r.dq.cos, r.dk.rel_l1, r.dk.cos,

@@ -1,0 +1,65 @@
+#!/bin/bash
+# dev/sage: one device call for the SageBwd CUDA backward (attn_sage_backward.cu). Validates
+# (test_attn_sage_gpu: forward and backward against the CPU emulation, both dQ paths, and the
+# fp64 acceptance; `vdit attn check --device cuda` backward on plain / outlier / video inputs at
+# S = 2048), then times at B=1 H=12 S=32760 D=128 (bf16, (B, H, S, D), CUDA events) through
+# bench/attn_sage.sh (our dense forward and backward, sage forward and backward, PyTorch FA2 and
+# cuDNN, same call), plus the sage backward with dQ by atomics (VDIT_SAGE_BWD_DQ=atomic).
+# Binaries: BIN (default dev/sage/bin: vdit and test_attn_sage_gpu built here with the same
+# nvcc 13.0, Release, and carried); without them the engine is built on the device (-j16).
+# Logs and JSON under $OUT.
+set -u
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-dev/sage/out}"
+mkdir -p "$OUT"
+BIN="${BIN:-dev/sage/bin}"
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  python3 -c "import torch; print('torch', torch.__version__, 'cudnn', torch.backends.cudnn.version())"
+} > "$OUT/env.txt" 2>&1
+if [ ! -x "$BIN/vdit" ]; then
+  BIN=build-dev
+  cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$OUT/configure.log" 2>&1
+  cmake --build "$BIN" -j16 --target vdit_cli test_attn_sage_gpu > "$OUT/build.log" 2>&1 ||
+    { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
+  cp "$BIN/tests/test_attn_sage_gpu" "$BIN/" 2>/dev/null
+fi
+start=$(date +%s)
+timeout 150 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
+vrc=$?
+echo "test_attn_sage_gpu exit $vrc ($(( $(date +%s) - start )) s)" | tee -a "$OUT/validate.log"
+grep -E "FAIL|fail" "$OUT/validate.log" | head -20
+grep -E "^acceptance" "$OUT/validate.log"
+for inputs in plain outlier video; do
+  timeout 60 "$BIN/vdit" attn check --method sage --device cuda --seq 2048 --heads 2 --dim 128 --inputs "$inputs" \
+    --json >> "$OUT/check.jsonl" 2>> "$OUT/check.log"
+done
+python3 - "$OUT/check.jsonl" <<'EOF'
+import json, sys
+for line in open(sys.argv[1]):
+    if not line.strip().startswith("{"):
+        continue
+    r = json.loads(line)
+    cells = []
+    for k in ("o", "dq", "dk", "dv"):
+        v = r.get(k) or r.get("errors", {}).get(k) or {}
+        cells.append(f"{k} {v.get('rel_l1', float('nan')):.4f}/{v.get('cos', float('nan')):.5f}")
+    print("check", r.get("inputs"), " ".join(cells), "bwd_ms", r.get("backward_ms"))
+EOF
+start=$(date +%s)
+OUT="$OUT" VDIT="$BIN/vdit" REPEAT="${REPEAT:-10}" WARMUP="${WARMUP:-2}" timeout 240 bash bench/attn_sage.sh
+echo "bench $(( $(date +%s) - start )) s"
+common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
+        --repeat "${REPEAT:-10}" --warmup "${WARMUP:-2}" --json)
+VDIT_SAGE_BWD_DQ=atomic timeout 60 "$BIN/vdit" bench attn --method sage "${common[@]}" > "$OUT/atomic.jsonl" 2>> "$OUT/bench.log"
+python3 - "$OUT/ours.jsonl" "$OUT/atomic.jsonl" <<'EOF'
+import json, sys
+rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip().startswith("{")]
+dense = next(r for r in rows if r["method"] == "dense")
+for i, r in enumerate(rows):
+    b = r.get("bwd")
+    tag = "atomic" if i == len(rows) - 1 and r["method"] == "sage" else "bulk"
+    print(r["method"], r.get("sage", {}), tag, "fwd", r["fwd"]["ms"], "bwd", b and b["ms"],
+          "bwd x dense", b and dense["bwd"]["ms"] / b["ms"])
+EOF
+exit $vrc
