@@ -7,10 +7,12 @@
 # cuDNN, same call), plus the sage backward with dQ by atomics (VDIT_SAGE_BWD_DQ=atomic).
 # Binaries: BIN (default dev/sage/bin: vdit and test_attn_sage_gpu built here with the same
 # nvcc 13.0, Release, and carried); without them the engine is built on the device (-j16).
-# Logs and JSON under $OUT.
+# Logs and JSON under $OUT/raw, packed at the end into $OUT/raw.tgz (the device tool returns at
+# most 8 files), with attn-sage.json beside it.
 set -u
 cd "$(dirname "$0")/../.."
-OUT="${OUT:-dev/sage/out}"
+TOP="${OUT:-dev/sage/out}"
+OUT="$TOP/raw"
 mkdir -p "$OUT"
 BIN="${BIN:-dev/sage/bin}"
 {
@@ -30,6 +32,16 @@ vrc=$?
 echo "test_attn_sage_gpu exit $vrc ($(( $(date +%s) - start )) s)" | tee -a "$OUT/validate.log"
 grep -E "FAIL|fail" "$OUT/validate.log" | head -20
 grep -E "^acceptance" "$OUT/validate.log"
+if [ $vrc -eq 124 ] || [ $vrc -eq 137 ]; then
+  echo "validation timed out: no timings"
+  tar czf "$TOP/raw.tgz" -C "$TOP" raw && rm -rf "$OUT"
+  exit $vrc
+fi
+if [ $vrc -ne 0 ]; then # a small case under memcheck, for the next fix
+  timeout 90 compute-sanitizer --tool memcheck --print-limit 20 "$BIN/vdit" attn check --method sage --device cuda \
+    --seq 300 --heads 1 --dim 128 > "$OUT/memcheck.log" 2>&1
+  tail -30 "$OUT/memcheck.log"
+fi
 for inputs in plain outlier video; do
   timeout 60 "$BIN/vdit" attn check --method sage --device cuda --seq 2048 --heads 2 --dim 128 --inputs "$inputs" \
     --json >> "$OUT/check.jsonl" 2>> "$OUT/check.log"
@@ -62,4 +74,6 @@ for i, r in enumerate(rows):
     print(r["method"], r.get("sage", {}), tag, "fwd", r["fwd"]["ms"], "bwd", b and b["ms"],
           "bwd x dense", b and dense["bwd"]["ms"] / b["ms"])
 EOF
+cp "$OUT/attn-sage.json" "$TOP/" 2>/dev/null
+tar czf "$TOP/raw.tgz" -C "$TOP" raw && rm -rf "$OUT"
 exit $vrc
