@@ -4,7 +4,8 @@
 # fp64 acceptance; `vdit attn check --device cuda` backward on plain / outlier / video inputs at
 # S = 2048), then times at B=1 H=12 S=32760 D=128 (bf16, (B, H, S, D), CUDA events) through
 # bench/attn_sage.sh (our dense forward and backward, sage forward and backward, PyTorch FA2 and
-# cuDNN, same call), plus the sage backward with dQ by atomics (VDIT_SAGE_BWD_DQ=atomic).
+# cuDNN, same call), plus the sage backward's variants (VDIT_SAGE_BWD_DQ=bulk|atomic,
+# VDIT_SAGE_BWD_SPLIT=1|0; the default bulk/1 timed again last, for the spread).
 # Binaries: BIN (default dev/sage/bin: vdit and test_attn_sage_gpu built here with the same
 # nvcc 13.0, Release, and carried); without them the engine is built on the device (-j16).
 # Logs and JSON under $OUT/raw, packed at the end into $OUT/raw.tgz (the device tool returns at
@@ -63,16 +64,25 @@ OUT="$OUT" VDIT="$BIN/vdit" REPEAT="${REPEAT:-10}" WARMUP="${WARMUP:-2}" timeout
 echo "bench $(( $(date +%s) - start )) s"
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
         --repeat "${REPEAT:-10}" --warmup "${WARMUP:-2}" --json)
-VDIT_SAGE_BWD_DQ=atomic timeout 60 "$BIN/vdit" bench attn --method sage "${common[@]}" > "$OUT/atomic.jsonl" 2>> "$OUT/bench.log"
-python3 - "$OUT/ours.jsonl" "$OUT/atomic.jsonl" <<'EOF'
+: > "$OUT/variants.jsonl"
+for v in "atomic 1" "bulk 0" "atomic 0" "bulk 1"; do
+  set -- $v
+  echo "{\"variant\": \"dq=$1 split=$2\"}" >> "$OUT/variants.jsonl"
+  VDIT_SAGE_BWD_DQ=$1 VDIT_SAGE_BWD_SPLIT=$2 timeout 60 "$BIN/vdit" bench attn --method sage "${common[@]}" \
+    >> "$OUT/variants.jsonl" 2>> "$OUT/bench.log"
+done
+python3 - "$OUT/ours.jsonl" "$OUT/variants.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip().startswith("{")]
-dense = next(r for r in rows if r["method"] == "dense")
-for i, r in enumerate(rows):
+dense = next(r for r in rows if r.get("method") == "dense")
+tag = "default (dq=bulk split=1)"
+for r in rows:
+    if "variant" in r:
+        tag = r["variant"]
+        continue
     b = r.get("bwd")
-    tag = "atomic" if i == len(rows) - 1 and r["method"] == "sage" else "bulk"
-    print(r["method"], r.get("sage", {}), tag, "fwd", r["fwd"]["ms"], "bwd", b and b["ms"],
-          "bwd x dense", b and dense["bwd"]["ms"] / b["ms"])
+    print(r["method"], r.get("sage", {}), tag if r["method"] == "sage" else "", "fwd", r["fwd"]["ms"], "bwd",
+          b and b["ms"], "bwd x dense", b and round(dense["bwd"]["ms"] / b["ms"], 3))
 EOF
 cp "$OUT/attn-sage.json" "$TOP/" 2>/dev/null
 tar czf "$TOP/raw.tgz" -C "$TOP" raw && rm -rf "$OUT"

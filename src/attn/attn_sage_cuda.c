@@ -75,6 +75,10 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
   // VDIT_SAGE_BWD_DQ=atomic asks for the float2 atomics (a lab switch: both are tested)
   const char *dq_path = getenv("VDIT_SAGE_BWD_DQ");
   sp.bwd_bulk_dq = !(dq_path && strcmp(dq_path, "atomic") == 0);
+  // dV / dK tile products in head-dim halves, overlapping each half's dequantization with the
+  // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant)
+  const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
+  sp.bwd_split = !(split && strcmp(split, "0") == 0);
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));

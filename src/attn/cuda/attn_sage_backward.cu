@@ -18,7 +18,10 @@
 //             P^T, dS^T codes  per key over the tile: one quad reduction of the row max
 //             dV += P^T dO     wgmma m64n128k32 s8, A = P^T codes from registers, B = dO^T
 //             dK += dS^T Q     the same with dS^T codes and Q^T; int32 tiles dequantized by
-//                              (key scale * block scale) into fp32 registers
+//                              (key scale * block scale) into fp32 registers; by default
+//                              in head-dim halves (m64n64k32), so that one half's
+//                              dequantization overlaps the next half's product
+//                              (VDIT_SAGE_BWD_SPLIT=0: whole m64n128k32 products)
 //             dS codes         one scale per tile (a block-wide max) into shared memory
 //             dQ_acc += dS K'  wgmma m64n64k32 s8 (warpgroup w: head-dim half w over all 128
 //                              keys), dequantized, added with float2 atomics or, with the bulk
@@ -358,7 +361,7 @@ static constexpr size_t sage_bwd_smem(bool bulk) {
          (bulk ? (size_t)SAGE_BM * SAGE_BWD_DQ_PITCH * 4 : 0) + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 1024;
 }
 
-template <typename T, bool BULK>
+template <typename T, bool BULK, bool SPLIT>
 static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w,
                                                                       float sl2) {
   constexpr int BM = SAGE_BM, BN = SAGE_BN, D = SAGE_D, NT = 256;
@@ -551,45 +554,105 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
     fence_proxy_async();
 
-    // dV tile = P^T dO (int32)
-    int32_t acc[64];
+    if (SPLIT) {
+      // dV and dK tiles in head-dim halves (N = 64, 32 int32 registers each): one half's
+      // dequantization runs while the tensor cores work on the next half
+      int32_t ha[32], hb[32];
 #pragma unroll
-    for (int i = 0; i < 64; i++) {
-      acc[i] = 0;
-      reg_fence(acc[i]);
-    }
-#pragma unroll
-    for (int kq = 0; kq < 2; kq++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        reg_fence(pa[kq][e]);
-        reg_fence(dsa[kq][e]);
+      for (int i = 0; i < 32; i++) {
+        ha[i] = hb[i] = 0;
+        reg_fence(ha[i]);
+        reg_fence(hb[i]);
       }
-    wgmma_fence();
 #pragma unroll
-    for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
-    wgmma_commit();
+      for (int kq = 0; kq < 2; kq++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          reg_fence(pa[kq][e]);
+          reg_fence(dsa[kq][e]);
+        }
+      wgmma_fence();
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
+      wgmma_wait<1>(); // dV, channels 0..63
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) dv[i] = fmaf(sage_bwd_i2f(ha[i]), (i >> 1) & 1 ? cv1 : cv0, dv[i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
+      wgmma_fence();
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
+      wgmma_wait<1>(); // dV, channels 64..127
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) dv[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? cv1 : cv0, dv[32 + i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
+      wgmma_fence();
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
+      if (BULK && tid < BM) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // sdQ free again
+      __syncthreads();
+      wgmma_wait<1>(); // dK, channels 0..63
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) dk[i] = fmaf(sage_bwd_i2f(ha[i]), (i >> 1) & 1 ? ck1 : ck0, dk[i]);
+      wgmma_wait<0>(); // dK, channels 64..127
+#pragma unroll
+      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
+#pragma unroll
+      for (int i = 0; i < 32; i++) dk[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? ck1 : ck0, dk[32 + i]);
+    } else {
+      // dV tile = P^T dO (int32)
+      int32_t acc[64];
+#pragma unroll
+      for (int i = 0; i < 64; i++) {
+        acc[i] = 0;
+        reg_fence(acc[i]);
+      }
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          reg_fence(pa[kq][e]);
+          reg_fence(dsa[kq][e]);
+        }
+      wgmma_fence();
+#pragma unroll
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
 
-    wgmma_wait<0>();
+      wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(acc[i]);
+      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) dv[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? cv1 : cv0, dv[i]);
+      for (int i = 0; i < 64; i++) dv[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? cv1 : cv0, dv[i]);
 
-    // dK tile = dS^T Q (int32, the same registers); dQ tile = dS K' once every dS code is in
+      // dK tile = dS^T Q (int32, the same registers); dQ tile = dS K' once every dS code is in
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(acc[i]);
-    wgmma_fence();
+      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
+      wgmma_fence();
 #pragma unroll
-    for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
-    wgmma_commit();
-    if (BULK && tid < BM) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // sdQ free again
-    __syncthreads();
-    wgmma_wait<0>();
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
+      wgmma_commit();
+      if (BULK && tid < BM) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // sdQ free again
+      __syncthreads();
+      wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(acc[i]);
+      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) dk[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? ck1 : ck0, dk[i]);
+      for (int i = 0; i < 64; i++) dk[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? ck1 : ck0, dk[i]);
+    }
     int32_t qacc[32];
 #pragma unroll
     for (int i = 0; i < 32; i++) {
@@ -701,10 +764,10 @@ static __global__ void __launch_bounds__(256) sage_bwd_finish_kernel(const vdit_
   }
 }
 
-template <typename T, bool BULK>
+template <typename T, bool BULK, bool SPLIT>
 static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, float sl2, cudaStream_t stream) {
   const size_t smem = sage_bwd_smem(BULK);
-  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float) = sage_backward_kernel<T, BULK>;
+  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float) = sage_backward_kernel<T, BULK, SPLIT>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
@@ -714,7 +777,8 @@ static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bw
 }
 
 template <typename T>
-static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int bulk, cudaStream_t stream) {
+static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int bulk, int split,
+                                     cudaStream_t stream) {
   const float sl2 = p->scale * SAGE_LOG2E;
   const int64_t bh = (int64_t)p->B * p->H;
   cudaError_t err = cudaMemsetAsync(w->ksum, 0, (size_t)bh * SAGE_D * sizeof(float), stream);
@@ -732,7 +796,8 @@ static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_
   if (p->Sq > 0) sage_bwd_quant_q_kernel<T><<<qgrid, 256, 0, stream>>>(*p, *w);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  err = bulk ? launch_backward<T, true>(p, w, sl2, stream) : launch_backward<T, false>(p, w, sl2, stream);
+  if (bulk) err = split ? launch_backward<T, true, true>(p, w, sl2, stream) : launch_backward<T, true, false>(p, w, sl2, stream);
+  else err = split ? launch_backward<T, false, true>(p, w, sl2, stream) : launch_backward<T, false, false>(p, w, sl2, stream);
   if (err != cudaSuccess) return err;
   const int rows = p->Sq > p->Sk ? p->Sq : p->Sk;
   dim3 fgrid((unsigned)((rows * 16 + 255) / 256), (unsigned)p->H, (unsigned)p->B);
@@ -751,8 +816,8 @@ extern "C" vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_pa
   if (p->B == 0 || p->H == 0 || (p->Sq == 0 && p->Sk == 0)) return VDIT_OK;
   sage_bwd_ws w;
   sage_bwd_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
-  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_bulk_dq, stream));
-  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_bulk_dq, stream));
+  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, stream));
+  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, stream));
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

@@ -31,6 +31,7 @@ typedef struct vdit_attn_sage_cuda_params {
   void *workspace;            // vdit_attn_sage_cuda_workspace_bytes (forward) or
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
   int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics
+  int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
 } vdit_attn_sage_cuda_params;
 
 size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k, int64_t head_dim);
