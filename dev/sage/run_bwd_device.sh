@@ -5,7 +5,8 @@
 # S = 2048), then times at B=1 H=12 S=32760 D=128 (bf16, (B, H, S, D), CUDA events) through
 # bench/attn_sage.sh (our dense forward and backward, sage forward and backward, PyTorch FA2 and
 # cuDNN, same call), plus the sage backward's variants (VDIT_SAGE_BWD_DQ=bulk|atomic,
-# VDIT_SAGE_BWD_SPLIT=1|0; the default bulk/1 timed again last, for the spread).
+# VDIT_SAGE_BWD_SPLIT=1|0; the default atomic/1 timed again last, for the spread; run 3 had
+# bulk as the default, so its order differs).
 # Binaries: BIN (default dev/sage/bin: vdit and test_attn_sage_gpu built here with the same
 # nvcc 13.0, Release, and carried); without them the engine is built on the device (-j16).
 # Logs and JSON under $OUT/raw, packed at the end into $OUT/raw.tgz (the device tool returns at
@@ -65,7 +66,7 @@ echo "bench $(( $(date +%s) - start )) s"
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
         --repeat "${REPEAT:-10}" --warmup "${WARMUP:-2}" --json)
 : > "$OUT/variants.jsonl"
-for v in "atomic 1" "bulk 0" "atomic 0" "bulk 1"; do
+for v in "bulk 1" "atomic 0" "bulk 0" "atomic 1"; do
   set -- $v
   echo "{\"variant\": \"dq=$1 split=$2\"}" >> "$OUT/variants.jsonl"
   VDIT_SAGE_BWD_DQ=$1 VDIT_SAGE_BWD_SPLIT=$2 timeout 60 "$BIN/vdit" bench attn --method sage "${common[@]}" \
@@ -75,7 +76,7 @@ python3 - "$OUT/ours.jsonl" "$OUT/variants.jsonl" <<'EOF'
 import json, sys
 rows = [json.loads(l) for f in sys.argv[1:] for l in open(f) if l.strip().startswith("{")]
 dense = next(r for r in rows if r.get("method") == "dense")
-tag = "default (dq=bulk split=1)"
+tag = "default (dq=atomic split=1)"
 for r in rows:
     if "variant" in r:
         tag = r["variant"]

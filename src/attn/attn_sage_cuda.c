@@ -71,12 +71,13 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
     r->sage_bwd_workspace_bytes = bytes;
   }
   sp.workspace = r->sage_bwd_workspace;
-  // dQ tiles reach the fp32 accumulator through the TMA unit's bulk reduction unless
-  // VDIT_SAGE_BWD_DQ=atomic asks for the float2 atomics (a lab switch: both are tested)
+  // dQ tiles reach the fp32 accumulator by float2 atomics (H100 run 3: 53.4 ms against 56.6
+  // with the bulk reduction, whose extra barrier per tile costs more than the atomics) unless
+  // VDIT_SAGE_BWD_DQ=bulk (a lab switch: both are tested)
   const char *dq_path = getenv("VDIT_SAGE_BWD_DQ");
-  sp.bwd_bulk_dq = !(dq_path && strcmp(dq_path, "atomic") == 0);
+  sp.bwd_bulk_dq = dq_path && strcmp(dq_path, "bulk") == 0;
   // dV / dK tile products in head-dim halves, overlapping each half's dequantization with the
-  // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant)
+  // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant; run 3: within 0.4 ms)
   const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
   sp.bwd_split = !(split && strcmp(split, "0") == 0);
   int previous = 0;

@@ -24,9 +24,10 @@
 //                              (VDIT_SAGE_BWD_SPLIT=0: whole m64n128k32 products)
 //             dS codes         one scale per tile (a block-wide max) into shared memory
 //             dQ_acc += dS K'  wgmma m64n64k32 s8 (warpgroup w: head-dim half w over all 128
-//                              keys), dequantized, added with float2 atomics or, with the bulk
-//                              variant, staged in shared memory and added by the TMA unit
-//                              (cp.reduce.async.bulk .add.f32, one 512-byte row per thread)
+//                              keys), dequantized, added with float2 atomics (default) or,
+//                              with VDIT_SAGE_BWD_DQ=bulk, staged in shared memory and added
+//                              by the TMA unit (cp.reduce.async.bulk .add.f32, one 512-byte
+//                              row per thread; H100 run 3: 6% slower, its extra barrier)
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
 #include "attn/attn_sage.h"

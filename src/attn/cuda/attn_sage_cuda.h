@@ -30,7 +30,7 @@ typedef struct vdit_attn_sage_cuda_params {
   int pv_fp8;                 // 1: FP8 P V; 0: P V in the 16-bit dtype
   void *workspace;            // vdit_attn_sage_cuda_workspace_bytes (forward) or
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
-  int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics
+  int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics (default)
   int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
 } vdit_attn_sage_cuda_params;
 
