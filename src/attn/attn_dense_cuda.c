@@ -47,6 +47,9 @@ void vdit_attn_cuda_resources_free(vdit_attn_cuda_resources *r) {
   vdit_device_free(r->device, r->sage_workspace);
   r->sage_workspace = NULL;
   r->sage_workspace_bytes = 0;
+  vdit_device_free(r->device, r->sage_bwd_workspace);
+  r->sage_bwd_workspace = NULL;
+  r->sage_bwd_workspace_bytes = 0;
   r->key_lengths = NULL;
   r->workspace = NULL;
   r->workspace_bytes = 0;

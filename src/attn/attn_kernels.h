@@ -137,6 +137,8 @@ typedef struct vdit_attn_cuda_resources {
   size_t workspace_bytes;
   void *sage_workspace;   // VDIT_ATTN_SAGE: quantized Q, K, V, scales (attn_sage_cuda.c)
   size_t sage_workspace_bytes;
+  void *sage_bwd_workspace; // VDIT_ATTN_SAGE backward: INT8 Q, Q^T, dO^T, K, K^T, scales, dQ / dK sums
+  size_t sage_bwd_workspace_bytes;
 } vdit_attn_cuda_resources;
 
 // Checks that the device, dtype (bf16, f16) and sizes suit the kernels and copies the key

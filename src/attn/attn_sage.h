@@ -21,11 +21,16 @@
 //   LSE    ((m - log2 448) + log2 l) * ln 2 + softmax_scale * (q_i . mu)  (no log2 448 for half)
 // Backward (SageBwd), per (b, h): queries in 64-token tiles, keys in 128-token blocks;
 //   Q (unsmoothed), K' INT8 per block (64 / 128 tokens), dO INT8 per 64-token block;
-//   P = 2^(t - (LSE - scale q.mu) log2 e) recomputed from the INT8 scores;
+//   P = 2^(t - l2), t = dot * c, c = (q_scale * softmax_scale * log2 e) * k_scale, l2 =
+//   (LSE - scale q.mu) log2 e, recomputed from the INT8 scores in the forward's FFMA form:
+//   2^fma(2^23 + 2^22 + dot, c, -fma(2^23 + 2^22, c, l2));
 //   dP = dO V^T in fp32 from the 16-bit values; dS = P (dP - Delta), Delta = rowsum(dO O);
-//   dV += P^T dO: P^T INT8 per (key, query tile), scale max P / 127;
-//   dK += dS^T Q: dS^T INT8 per (key, query tile), scale max |dS| / 127;
-//   dQ += dS K': dS INT8 per (query, key block), scale max |dS| / 127;
+//   in-loop INT8 (P^T, dS^T, dS): inv = 127 / amax (0 when amax = 0), code =
+//   round_half_even(x * inv) with the product exact (one FFMA on the GPU: the low byte of
+//   fma(x, inv, 2^23 + 2^22)), dequantization scale amax / 127;
+//   dV += P^T dO: P^T per (key, query tile), amax = max P; dO per 64-query block;
+//   dK += dS^T Q: dS^T per (key, query tile), amax = max |dS|; Q per 64-query block;
+//   dQ += dS K': dS one scale per (query tile, key block), amax = max |dS| over the tile;
 //   every tile product is an exact int32 sum dequantized by the product of the two scales
 //   and added in fp32; dQ, dK times softmax_scale; then dK -= mean over keys j < n of dK
 //   (the gradient through mu: the smoothed forward sees K only through K - mu).

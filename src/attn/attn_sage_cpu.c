@@ -267,7 +267,11 @@ static int bwd_head_alloc(const vdit_attn_shape *s, sage_bwd_head *w) {
   return 1;
 }
 
-static int8_t code_of(float x, float scale) { return scale > 0.0f ? vdit_num_encode_i8(VDIT_FDIV(x, scale)) : 0; }
+// The backward's in-loop INT8 rule (attn_sage.h): inv = 127 / amax (0 when amax = 0), code =
+// round_half_even(x * inv) with the product exact, i.e. fma(x, inv, 2^23 + 2^22) - (2^23 + 2^22)
+// as the GPU computes it (one FFMA whose low byte is the code). |x * inv| <= 127 (1 + 2^-24).
+static float inv_of(float amax) { return amax > 0.0f ? VDIT_FDIV(127.0f, amax) : 0.0f; }
+static int8_t code_inv(float x, float inv) { return (int8_t)(int32_t)(fmaf(x, inv, SAGE_EXP_BIAS) - SAGE_EXP_BIAS); }
 
 static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const float *q, const float *k, const float *v,
                                const float *o, const float *lse, const float *d_o, float *dq, float *dk, float *dv,
@@ -300,8 +304,9 @@ static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const floa
           const int64_t j = j0 + jj;
           float pv = 0.0f, ds = 0.0f;
           if (j < limit && isfinite(lse[i])) {
-            const float t = VDIT_FMUL((float)dot_i8(w->q8 + i * D, w->k8 + j * D, D), c);
-            pv = exp2f(VDIT_FSUB(t, w->l2[i]));
+            // the GPU's FFMA form of 2^(t - l2), t = dot * c (as the forward's, attn_sage.h)
+            const int32_t a = dot_i8(w->q8 + i * D, w->k8 + j * D, D);
+            pv = exp2f(fmaf((float)(a + (int32_t)SAGE_EXP_BIAS), c, -fmaf(SAGE_EXP_BIAS, c, w->l2[i])));
             const float dp = dot_f32(d_o + i * D, v + j * D, D);
             ds = VDIT_FMUL(pv, VDIT_FSUB(dp, w->delta[i]));
             any = 1;
@@ -311,26 +316,27 @@ static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const floa
         }
       }
       if (!any) continue;
-      // per-key scales of P^T and dS^T over the query tile; per-query scales of dS over the keys
+      // per-key scales of P^T and dS^T over the query tile; one scale of dS over the whole tile
+      float atile = 0.0f;
       for (int64_t jj = 0; jj < jn; jj++) {
         float ap = 0.0f, ad = 0.0f;
         for (int64_t ii = 0; ii < in; ii++) {
           ap = fmaxf(ap, w->pt[ii * BN + jj]);
           ad = fmaxf(ad, fabsf(w->dst[ii * BN + jj]));
         }
+        atile = fmaxf(atile, ad);
         w->sp[jj] = sage_int8_scale(ap);
         w->sdt[jj] = sage_int8_scale(ad);
+        const float ip = inv_of(ap), id = inv_of(ad);
         for (int64_t ii = 0; ii < in; ii++) {
-          w->p8[jj * BM + ii] = code_of(w->pt[ii * BN + jj], w->sp[jj]);
-          w->ds8t[jj * BM + ii] = code_of(w->dst[ii * BN + jj], w->sdt[jj]);
+          w->p8[jj * BM + ii] = code_inv(w->pt[ii * BN + jj], ip);
+          w->ds8t[jj * BM + ii] = code_inv(w->dst[ii * BN + jj], id);
         }
       }
-      for (int64_t ii = 0; ii < in; ii++) {
-        float ad = 0.0f;
-        for (int64_t jj = 0; jj < jn; jj++) ad = fmaxf(ad, fabsf(w->dst[ii * BN + jj]));
-        w->sdq[ii] = sage_int8_scale(ad);
-        for (int64_t jj = 0; jj < jn; jj++) w->ds8q[ii * BN + jj] = code_of(w->dst[ii * BN + jj], w->sdq[ii]);
-      }
+      const float itile = inv_of(atile);
+      w->sdq[0] = sage_int8_scale(atile);
+      for (int64_t ii = 0; ii < in; ii++)
+        for (int64_t jj = 0; jj < jn; jj++) w->ds8q[ii * BN + jj] = code_inv(w->dst[ii * BN + jj], itile);
       // dV += P^T dO, dK' += dS^T Q (int32 over the query tile)
       for (int64_t jj = 0; jj < jn; jj++) {
         const float cv = VDIT_FMUL(w->sp[jj], w->dos[qt]), ck = VDIT_FMUL(w->sdt[jj], w->qs[qt]);
@@ -347,7 +353,7 @@ static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const floa
       }
       // dQ += dS K' (int32 over the key block)
       for (int64_t ii = 0; ii < in; ii++) {
-        const float cq = VDIT_FMUL(w->sdq[ii], w->ks[kb]);
+        const float cq = VDIT_FMUL(w->sdq[0], w->ks[kb]);
         float *dqi = w->dqa + (i0 + ii) * D;
         for (int64_t d = 0; d < D; d++) {
           int32_t a = 0;

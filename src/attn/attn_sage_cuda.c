@@ -1,8 +1,10 @@
 // The CUDA side of a sage attention plan: the quantization workspace (kept by the plan,
 // allocated at the first forward) and the launch of src/attn/cuda/attn_sage_forward.cu on the
-// tensors' memory. The backward runs the dense bf16/fp16 wgmma kernels on the sage forward's
-// O and LSE (the LSE is the unsmoothed one, so the dense backward applies unchanged); the
-// SageBwd INT8 backward exists as the CPU emulation only (docs/attention.md says why).
+// tensors' memory; the SageBwd INT8 backward (src/attn/cuda/attn_sage_backward.cu) with its own
+// workspace, allocated at the first backward.
+#include <stdlib.h>
+#include <string.h>
+
 #include "attn/attn_kernels.h"
 
 #ifdef VDIT_HAVE_CUDA
@@ -44,5 +46,45 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
                                          const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
                                          const vdit_tensor *o, const vdit_tensor *lse, const vdit_tensor *d_o,
                                          vdit_tensor *dq, vdit_tensor *dk, vdit_tensor *dv) {
-  return vdit_attn_cuda_dense_backward(problem, r, q, k, v, o, lse, d_o, dq, dk, dv);
+#ifdef VDIT_HAVE_CUDA
+  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
+  vdit_attn_sage_cuda_params sp;
+  memset(&sp, 0, sizeof sp);
+  vdit_attn_cuda_params_init(&sp.base, problem, r, q, k, v, o, lse);
+  const vdit_attn_layout layout = problem->config.layout;
+  sp.base.d_o = d_o->data;
+  sp.base.dq = dq->data;
+  sp.base.dk = dk->data;
+  sp.base.dv = dv->data;
+  vdit_attn_cuda_strides_bsh(d_o, layout, &sp.base.do_sb, &sp.base.do_ss, &sp.base.do_sh);
+  vdit_attn_cuda_strides_bsh(dq, layout, &sp.base.dq_sb, &sp.base.dq_ss, &sp.base.dq_sh);
+  vdit_attn_cuda_strides_bsh(dk, layout, &sp.base.dk_sb, &sp.base.dk_ss, &sp.base.dk_sh);
+  vdit_attn_cuda_strides_bsh(dv, layout, &sp.base.dv_sb, &sp.base.dv_ss, &sp.base.dv_sh);
+  if (!vdit_attn_sage_cuda_backward_fits(&sp.base))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
+                      "sage attention backward on CUDA: needs head dim 128, 16-byte aligned tensors and strides in "
+                      "multiples of 8 (D = %lld)", (long long)problem->shape.head_dim);
+  const vdit_attn_shape s = problem->shape;
+  if (!r->sage_bwd_workspace) { // once per plan, at its first backward
+    size_t bytes = vdit_attn_sage_cuda_backward_workspace_bytes(s.batch, s.heads, s.seq_q, s.seq_k);
+    VDIT_TRY(vdit_device_alloc(r->device, bytes, &r->sage_bwd_workspace));
+    r->sage_bwd_workspace_bytes = bytes;
+  }
+  sp.workspace = r->sage_bwd_workspace;
+  // dQ tiles reach the fp32 accumulator by float2 atomics (H100 run 3: 53.4 ms against 56.6
+  // with the bulk reduction, whose extra barrier per tile costs more than the atomics) unless
+  // VDIT_SAGE_BWD_DQ=bulk (a lab switch: both are tested)
+  const char *dq_path = getenv("VDIT_SAGE_BWD_DQ");
+  sp.bwd_bulk_dq = dq_path && strcmp(dq_path, "bulk") == 0;
+  // dV / dK tile products in head-dim halves, overlapping each half's dequantization with the
+  // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant; run 3: within 0.4 ms)
+  const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
+  sp.bwd_split = !(split && strcmp(split, "0") == 0);
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
+  return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));
+#else
+  (void)problem, (void)q, (void)k, (void)v, (void)o, (void)lse, (void)d_o, (void)dq, (void)dk, (void)dv;
+  return vdit_device_check(r->device);
+#endif
 }

@@ -1,13 +1,21 @@
-// Sage attention on a GPU (src/attn/cuda/attn_sage_forward.cu through vdit_attn_forward):
+// Sage attention on a GPU (src/attn/cuda/attn_sage_forward.cu and attn_sage_backward.cu
+// through vdit_attn_forward / vdit_attn_backward):
 //  1. CUDA against the CPU emulation on the same inputs (same scales, codes and tiles, so they
 //     agree up to accumulation order and exp2): every granularity, FP8 and 16-bit P V, bf16
 //     and fp16, both layouts, every mask, Sq != Sk, ragged key lengths with an empty batch
 //     element, plain and outlier inputs;
-//  2. the acceptance against the fp64 reference through the check harness on plain
-//     inputs at S = 1000 and 4096 (forward; the CUDA backward is the dense kernel's);
-//  3. the plan's one-line errors (head dim 64, Q-smoothing).
+//  2. the SageBwd backward against the CPU emulation on the same Q, K, V, O (the CPU forward's),
+//     LSE and dO: masks, layouts, dtypes, Sq != Sk, ragged lengths, plain and outlier inputs,
+//     with dQ added by atomics and by the bulk reduction (VDIT_SAGE_BWD_DQ=bulk), dV / dK in
+//     head-dim halves and whole (VDIT_SAGE_BWD_SPLIT=0);
+//  3. the acceptance against the fp64 reference through the check harness on plain
+//     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
+//  4. the plan's one-line errors (head dim 64, Q-smoothing).
+// Measured errors are printed (one line per case) so a device log records them.
 // Skips (exit 77) without the CUDA backend or without a GPU.
+#define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -117,6 +125,126 @@ static void compare_case(const case_spec *c) {
   free(q), free(k), free(v), free(o[0]), free(o[1]), free(lse[0]), free(lse[1]);
 }
 
+// Backward on `device` from (B, H, S, D) fp32 values of Q, K, V, O, dO and the LSE; the
+// gradients back as fp32 (B, H, S, D) arrays.
+static vdit_status backward_on(const case_spec *c, vdit_device device, const float *const in[5], const float *lse,
+                               float *const out[3]) {
+  const vdit_attn_shape s = c->shape;
+  int64_t qd[4], kd[4], ld[3] = {s.batch, s.heads, s.seq_q};
+  dims(c, s.seq_q, qd);
+  dims(c, s.seq_k, kd);
+  // host and device tensors: q, k, v, o, dO, dq, dk, dv, then the LSE
+  vdit_tensor h[9], t[9];
+  memset(h, 0, sizeof h);
+  memset(t, 0, sizeof t);
+  const int64_t *shape_of[9] = {qd, kd, kd, qd, qd, qd, kd, kd, ld};
+  vdit_status st = VDIT_OK;
+  for (int i = 0; i < 9 && st == VDIT_OK; i++) {
+    const vdit_dtype dt = i == 8 ? VDIT_DTYPE_F32 : c->dtype;
+    st = vdit_tensor_alloc(&h[i], dt, VDIT_CPU, i == 8 ? 3 : 4, shape_of[i]);
+    if (st == VDIT_OK) st = vdit_tensor_alloc(&t[i], dt, device, i == 8 ? 3 : 4, shape_of[i]);
+  }
+  for (int i = 0; i < 5 && st == VDIT_OK; i++) st = vdit_attn_tensor_from_bhsd(in[i], c->config.layout, &h[i]);
+  if (st == VDIT_OK) memcpy(h[8].data, lse, (size_t)(s.batch * s.heads * s.seq_q) * sizeof(float));
+  for (int i = 0; i < 9 && st == VDIT_OK; i++)
+    if (i < 5 || i == 8) st = vdit_tensor_copy(&t[i], &h[i]);
+  for (int i = 5; i < 8 && st == VDIT_OK; i++) st = vdit_tensor_poison(&t[i]);
+  vdit_attn_plan *plan = NULL;
+  if (st == VDIT_OK) st = vdit_attn_plan_create(&plan, &c->config, &t[0], &t[1], &t[2]);
+  if (st == VDIT_OK) st = vdit_attn_backward(plan, &t[0], &t[1], &t[2], &t[3], &t[8], &t[4], &t[5], &t[6], &t[7]);
+  for (int i = 5; i < 8 && st == VDIT_OK; i++) st = vdit_tensor_copy(&h[i], &t[i]);
+  for (int i = 5; i < 8 && st == VDIT_OK; i++) st = vdit_attn_tensor_to_bhsd(&h[i], c->config.layout, out[i - 5]);
+  vdit_attn_plan_free(plan);
+  for (int i = 0; i < 9; i++) vdit_tensor_free(&h[i]), vdit_tensor_free(&t[i]);
+  return st;
+}
+
+// 2. The CUDA SageBwd against the CPU emulation, on the CPU forward's O and LSE.
+static void compare_backward_case(const case_spec *c) {
+  const vdit_attn_shape s = c->shape;
+  const size_t nq = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim), nk = (size_t)(s.batch * s.heads * s.seq_k * s.head_dim);
+  const size_t nl = (size_t)(s.batch * s.heads * s.seq_q);
+  float *q = malloc(nq * 4), *k = malloc(nk * 4), *v = malloc(nk * 4), *o = malloc(nq * 4), *d_o = malloc(nq * 4),
+        *lse = malloc(nl * 4);
+  float *grad[2][3];
+  for (int dev = 0; dev < 2; dev++) grad[dev][0] = malloc(nq * 4), grad[dev][1] = malloc(nk * 4), grad[dev][2] = malloc(nk * 4);
+  CHECK(q && k && v && o && d_o && lse && grad[0][0] && grad[0][1] && grad[0][2] && grad[1][0] && grad[1][1] && grad[1][2]);
+  CHECK_OK(vdit_attn_inputs_fill(c->inputs, c->seed, &s, q, k, v));
+  vdit_rng_normal(c->seed + 1000, 0, (uint64_t)nq, d_o);
+  CHECK_OK(forward_on(c, VDIT_CPU, q, k, v, o, lse));
+  const float *in[5] = {q, k, v, o, d_o};
+  CHECK_OK(backward_on(c, VDIT_CPU, in, lse, grad[0]));
+  vdit_status st = backward_on(c, GPU, in, lse, grad[1]);
+  CHECK_OK(st);
+  if (st == VDIT_OK) {
+    const char *names[3] = {"dq", "dk", "dv"};
+    const size_t counts[3] = {nq, nk, nk};
+    double rel[3];
+    int64_t bad = 0;
+    for (int g = 0; g < 3; g++) {
+      double diff = 0, norm = 0;
+      for (size_t i = 0; i < counts[g]; i++) {
+        if (!isfinite(grad[1][g][i])) bad++;
+        diff += fabs((double)grad[1][g][i] - grad[0][g][i]);
+        norm += fabs((double)grad[0][g][i]);
+      }
+      rel[g] = norm > 0 ? diff / norm : diff;
+    }
+    const char *path = getenv("VDIT_SAGE_BWD_DQ"), *split = getenv("VDIT_SAGE_BWD_SPLIT");
+    printf("backward cuda vs cpu: B=%lld H=%lld Sq=%lld Sk=%lld %s %s mask=%d inputs=%s lengths=%s dq=%s split=%s: rel L1 "
+           "dq %.3g dk %.3g dv %.3g, %lld non-finite\n",
+           (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
+           c->config.layout == VDIT_ATTN_LAYOUT_BSHD ? "bshd" : "bhsd", vdit_dtype_name(c->dtype), (int)c->config.mask,
+           vdit_attn_inputs_name(c->inputs), c->config.key_lengths ? "ragged" : "full", path ? path : "atomic", split ? split : "1", rel[0], rel[1],
+           rel[2], (long long)bad);
+    // same codes up to rare flips where the GPU's exp2, its dP summation order or the fp32
+    // atomics' order straddle a rounding boundary; the 16-bit gradients round too (2^-9)
+    for (int g = 0; g < 3; g++)
+      if (rel[g] > 5e-3) CHECK_FAIL_("backward cuda vs cpu: %s rel L1 %.3g (case above)", names[g], rel[g]);
+    if (bad) CHECK_FAIL_("backward cuda vs cpu: %lld non-finite gradients", (long long)bad);
+  }
+  free(q), free(k), free(v), free(o), free(d_o), free(lse);
+  for (int dev = 0; dev < 2; dev++) free(grad[dev][0]), free(grad[dev][1]), free(grad[dev][2]);
+}
+
+static void test_backward_against_cpu(void) {
+  const int64_t seqs[][2] = {{1, 1}, {100, 100}, {300, 257}, {127, 1000}, {1000, 1000}};
+  const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
+  uint64_t seed = 300;
+  // path 0: the defaults (dQ by atomics, dV / dK in head-dim halves); 1: dQ by the bulk
+  // reduction; 2: dV / dK as whole 128-channel products
+  for (int path = 0; path < 3; path++) {
+    if (path == 1) setenv("VDIT_SAGE_BWD_DQ", "bulk", 1);
+    if (path == 2) unsetenv("VDIT_SAGE_BWD_DQ"), setenv("VDIT_SAGE_BWD_SPLIT", "0", 1);
+    for (int si = 0; si < 5; si++)
+      for (int mi = 0; mi < (path ? 1 : 3); mi++) {
+        case_spec c;
+        memset(&c, 0, sizeof c);
+        c.config.method = VDIT_ATTN_SAGE;
+        c.config.mask = masks[(mi + si) % 3];
+        c.config.mask_block_length = 96;
+        c.config.layout = (si + mi) % 2 ? VDIT_ATTN_LAYOUT_BHSD : VDIT_ATTN_LAYOUT_BSHD;
+        c.shape = (vdit_attn_shape){si < 3 ? 2 : 1, 2, seqs[si][0], seqs[si][1], 128};
+        c.dtype = (si + mi) % 2 ? VDIT_DTYPE_F16 : VDIT_DTYPE_BF16;
+        c.inputs = (si + mi) % 2 ? VDIT_ATTN_INPUTS_OUTLIER : VDIT_ATTN_INPUTS_PLAIN;
+        c.seed = seed++;
+        compare_backward_case(&c);
+      }
+    int64_t lengths[3] = {300, 0, 77};
+    case_spec c;
+    memset(&c, 0, sizeof c);
+    c.config.method = VDIT_ATTN_SAGE;
+    c.config.key_lengths = lengths;
+    c.config.mask = VDIT_ATTN_MASK_CAUSAL;
+    c.shape = (vdit_attn_shape){3, 2, 290, 300, 128};
+    c.dtype = VDIT_DTYPE_BF16;
+    c.inputs = VDIT_ATTN_INPUTS_VIDEO;
+    c.seed = 9 + (uint64_t)path;
+    compare_backward_case(&c);
+  }
+  unsetenv("VDIT_SAGE_BWD_SPLIT");
+}
+
 static void test_against_cpu(void) {
   const int64_t seqs[][2] = {{1, 1}, {100, 100}, {300, 257}, {127, 1000}, {1000, 1000}};
   const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
@@ -152,7 +280,7 @@ static void test_against_cpu(void) {
   compare_case(&c);
 }
 
-// 2. Acceptance against fp64 (forward).
+// 3. Acceptance against fp64 (forward and SageBwd gradients).
 static void test_acceptance(void) {
   const int64_t seqs[] = {1000, 4096};
   for (int si = 0; si < 2; si++)
@@ -167,16 +295,22 @@ static void test_acceptance(void) {
       spec.device = GPU;
       spec.inputs = VDIT_ATTN_INPUTS_PLAIN;
       spec.seed = 40 + (uint64_t)si;
+      spec.backward = si == 0 || pv == VDIT_ATTN_SAGE_PV_FP8; // the fp64 backward at 4096 costs ~10 s
       vdit_attn_check_result r;
       CHECK_OK(vdit_attn_check_run(&spec, &r));
-      const int ok = pv == VDIT_ATTN_SAGE_PV_HALF ? r.passed : (r.o.cos >= 0.999 && r.lse.max_err <= 0.1 && !r.o.nonfinite);
+      const int grads = !spec.backward || (r.dq.cos >= 0.99 && r.dk.cos >= 0.99 && r.dv.cos >= 0.99 && !r.dq.nonfinite && !r.dk.nonfinite &&
+                                              !r.dv.nonfinite);
+      const int ok = pv == VDIT_ATTN_SAGE_PV_HALF ? r.passed : (r.o.cos >= 0.999 && r.lse.max_err <= 0.1 && !r.o.nonfinite && grads);
+      printf("acceptance S=%lld pv=%d: o rel L1 %.3g cos %.6f, lse %.3g, dq %.3g/%.5f dk %.3g/%.5f dv %.3g/%.5f (rel L1/cos)\n",
+             (long long)seqs[si], pv, r.o.rel_l1, r.o.cos, r.lse.max_err, r.dq.rel_l1, r.dq.cos, r.dk.rel_l1, r.dk.cos,
+             r.dv.rel_l1, r.dv.cos);
       if (!ok)
-        CHECK_FAIL_("acceptance S=%lld pv=%d: o rel L1 %.3g cos %.6f, lse %.3g", (long long)seqs[si], pv, r.o.rel_l1, r.o.cos,
-                    r.lse.max_err);
+        CHECK_FAIL_("acceptance S=%lld pv=%d: o rel L1 %.3g cos %.6f, lse %.3g, dq cos %.5f dk cos %.5f dv cos %.5f",
+                    (long long)seqs[si], pv, r.o.rel_l1, r.o.cos, r.lse.max_err, r.dq.cos, r.dk.cos, r.dv.cos);
     }
 }
 
-// 3. Errors.
+// 4. Errors.
 static void test_errors(void) {
   int64_t shape[4] = {1, 64, 2, 64};
   vdit_tensor q, o, lse;
@@ -212,6 +346,7 @@ int main(void) {
   int count = 0;
   if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
   test_against_cpu();
+  test_backward_against_cpu();
   test_acceptance();
   test_errors();
   return check_finish(TEST_NAME);

@@ -28,7 +28,10 @@ typedef struct vdit_attn_sage_cuda_params {
   vdit_attn_cuda_params base; // shapes, mask, Q/K/V/O/LSE and their strides (dtype bf16 or f16)
   int granularity;            // vdit_attn_sage_granularity
   int pv_fp8;                 // 1: FP8 P V; 0: P V in the 16-bit dtype
-  void *workspace;            // vdit_attn_sage_cuda_workspace_bytes
+  void *workspace;            // vdit_attn_sage_cuda_workspace_bytes (forward) or
+                              // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
+  int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics (default)
+  int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
 } vdit_attn_sage_cuda_params;
 
 size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k, int64_t head_dim);
@@ -37,6 +40,13 @@ size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t
 int vdit_attn_sage_cuda_fits(const vdit_attn_cuda_params *p);
 // Quantization (stats, Q, K, V) then the forward kernel, on `stream`.
 vdit_status vdit_attn_sage_cuda_forward(const vdit_attn_sage_cuda_params *p, cudaStream_t stream);
+
+// SageBwd (attn_sage_backward.cu): its own workspace (INT8 Q, Q^T, dO^T, K', K'^T, scales,
+// l2, Delta, the fp32 dQ accumulator and dK' before the mean), head dim 128.
+size_t vdit_attn_sage_cuda_backward_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k);
+int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p);
+// dQ, dK, dV from Q, K, V, O, LSE (the sage forward's) and dO, on `stream`.
+vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_params *p, cudaStream_t stream);
 
 #ifdef __cplusplus
 }
