@@ -50,13 +50,26 @@ static void lifetimes(const vdit_shield_trace *t, int kind, double out[3]) {
   }
 }
 
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double interval_us) {
+  vdit_sim_policy p = flags->sweep_base;
+  p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = interval_us * 1e-6;
+  return p;
+}
+
+void shield_sweep_name(const shield_model_flags *flags, double interval_us, char *name, size_t size) {
+  snprintf(name, size, "%s@%gus", vdit_sim_policy_name(flags->sweep_base.kind), interval_us);
+}
+
 void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_result *r, double standard_pj) {
   printf("{\"policy\": \"%s\", \"intervals_us\": {", vdit_sim_policy_name(policy->kind));
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     printf("%s\"%s\": {\"sign_exponent\": %g, \"mantissa\": %g}", c ? ", " : "",
            vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->refresh_interval_s[c][0] * 1e6,
            policy->refresh_interval_s[c][1] * 1e6);
-  printf("}, \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
+  printf("}, \"protected_mantissa_bits\": {\"transient\": %d, \"persistent\": %d}, \"spread_refreshes\": %s",
+         policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT],
+         policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT], policy->spread_refreshes ? "true" : "false");
+  printf(", \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
   shield_print_number(shield_saving(r, standard_pj));
   printf(", \"access_pj\": %.6g, \"bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits\": "
          "{\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits_by_tensor\": {",
@@ -66,6 +79,12 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
     printf("%s\"%s\": {\"sign_exponent\": %llu, \"mantissa\": %llu}", k ? ", " : "",
            vdit_shield_kind_name((vdit_shield_kind)k), (unsigned long long)r->per_kind[k].failed_bits[0],
            (unsigned long long)r->per_kind[k].failed_bits[1]);
+  printf("}, \"failed_by_bit\": {"); // index = bit position, 0 = mantissa LSB .. 15 = sign
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
+    printf("%s\"%s\": [", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
+    for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) printf("%s%llu", b ? ", " : "", (unsigned long long)r->per_kind[k].failed_by_bit[b]);
+    printf("]");
+  }
   printf("}, \"tensor_rel_l1\": {");
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
     printf("%s\"%s\": ", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
@@ -160,7 +179,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   if (status == VDIT_OK) status = vdit_shield_trace_energy(&trace, &standard, energy, &standard_report);
   const double standard_pj = vdit_sim_report_refresh_pj(&standard_report);
   for (int p = 0; p < count + sweep_count && status == VDIT_OK; p++) {
-    runs[p].policy = p < count ? policies[p] : vdit_sim_policy_shield(flags->t_ref_us * 1e-6, sweep[p - count] * 1e-6);
+    runs[p].policy = p < count ? policies[p] : shield_sweep_policy(flags, sweep[p - count]);
     status = vdit_shield_run(&trace, retention, &runs[p].policy, energy, run_forward, &workload, &reference, &in.output,
                              &runs[p].result);
   }
@@ -255,7 +274,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
       for (int p = 0; p < count; p++) print_text_row(vdit_sim_policy_name(runs[p].policy.kind), &runs[p], standard_pj);
       for (int i = 0; i < sweep_count; i++) {
         char name[32];
-        snprintf(name, sizeof name, "shield@%gus", sweep[i]);
+        shield_sweep_name(flags, sweep[i], name, sizeof name);
         print_text_row(name, &runs[count + i], standard_pj);
       }
       if (flags->svg) printf("\nwrote %s\n", flags->svg);

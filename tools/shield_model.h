@@ -16,7 +16,13 @@ typedef struct shield_model_flags {
   double tops, bandwidth_gbs, time_scale, t_ref_us;
   int64_t kv_steps;
   int json;
+  vdit_sim_policy sweep_base; // the policy --sweep varies (its persistent mantissa interval)
 } shield_model_flags;
+
+// flags->sweep_base with its persistent mantissa interval set to interval_us.
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double interval_us);
+// "shield@200us": the sweep point's name.
+void shield_sweep_name(const shield_model_flags *flags, double interval_us, char *name, size_t size);
 
 // Runs the policies (count of them) on the model; returns an exit code.
 int shield_model_main(const model_source_flags *source, const shield_model_flags *flags,
@@ -39,6 +45,7 @@ typedef struct shield_bundle_flags {
   const char *prompt;
   int64_t seed, steps, eval_clips, data_seed;
   double cfg;         // < 0: the bundle's default
+  int fp32_floor;     // also compare an fp32 generation (no bf16 rounding) with the reference
 } shield_bundle_flags;
 
 int shield_bundle_main(const shield_bundle_flags *bundle, const shield_model_flags *flags,
