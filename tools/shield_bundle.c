@@ -159,7 +159,7 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
   if (b->eval_clips < 2 || b->eval_clips > 256 || b->eval_clips % 2)
     return cli_usage_error("shield", hint, "--eval-clips must be even, in 2..256 (clip pairs run as batch 2)");
   if (b->seed < 0 || b->data_seed < 0) return cli_usage_error("shield", hint, "--seed and --data-seed must be >= 0");
-  if (flags->kv_steps < 1 || !(flags->bandwidth_gbs > 0)) return cli_usage_error("shield", hint, "--kv-steps must be >= 1 and --bandwidth-gbs > 0");
+  if (flags->kv_steps < 0 || !(flags->bandwidth_gbs > 0)) return cli_usage_error("shield", hint, "--kv-steps must be >= 0 and --bandwidth-gbs > 0");
   double sweep[64];
   int sweep_count = 0;
   if (flags->sweep) {
@@ -171,6 +171,7 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
   timing.tops = flags->tops;
   timing.bandwidth_gbs = flags->bandwidth_gbs;
   timing.kv_steps = flags->kv_steps;
+  timing.per_sample = flags->per_sample;
 
   vdit_bundle bundle;
   memset(&bundle, 0, sizeof bundle);
@@ -261,9 +262,9 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
       cli_print_json_string(b->prompt);
       printf(", \"seed\": %" PRId64 ", \"steps\": %" PRId64 ", \"cfg\": %g, \"clip\": [3, %" PRId64 ", %" PRId64 ", %" PRId64
              "], \"timing\": {\"clock\": \"model\", \"tops\": %g, \"bandwidth_gbs\": %g, \"kv_steps\": %" PRId64
-             ", \"step_us\": %.6g, \"q_lifetime_us_mean\": %.6g, \"kv_lifetime_us_max\": %.6g}, \"cpu_generate_s\": %.4g, ",
+             ", \"per_sample\": %s, \"step_us\": %.6g, \"q_lifetime_us_mean\": %.6g, \"kv_lifetime_us_max\": %.6g}, \"cpu_generate_s\": %.4g, ",
              b->seed, steps, cfg, c->frames, c->height, c->width, timing.tops, timing.bandwidth_gbs, timing.kv_steps,
-             clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6, generate_s);
+             timing.per_sample ? "true" : "false", clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6, generate_s);
       printf("\"held_out\": {\"clips\": %" PRId64 ", \"data_seed\": %" PRId64 ", \"noise_seed\": %llu, \"loss\": %.6g, "
              "\"loss_by_bucket\": [",
              b->eval_clips, b->data_seed, (unsigned long long)HELD_OUT_NOISE_SEED, reference_loss);
@@ -293,8 +294,9 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
     } else {
       printf("vdit shield: bundle %s, \"%s\", seed %" PRId64 ", %" PRId64 " steps, cfg %g; CPU generation %.1f s\n", b->path,
              b->prompt, b->seed, steps, cfg, generate_s);
-      printf("timing: cost model at %g TOPS, %g GB/s: step %.4g us; Q lives %.3g us (mean), K, V up to %.3g us\n",
-             timing.tops, timing.bandwidth_gbs, clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6);
+      printf("timing: cost model at %g TOPS, %g GB/s%s: step %.4g us; Q lives %.3g us (mean), K, V up to %.3g us%s\n",
+             timing.tops, timing.bandwidth_gbs, timing.per_sample ? ", one sample per pass" : "", clip_trace.step_s * 1e6,
+             q * 1e6, kv_max * 1e6, timing.kv_steps == 0 ? " (to their last read)" : "");
       printf("held-out: %" PRId64 " world clips x %d t buckets, velocity MSE %.6g; t_REF %g us\n", b->eval_clips,
              BUCKETS, reference_loss, flags->t_ref_us);
       if (b->fp32_floor)

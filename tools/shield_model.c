@@ -142,8 +142,9 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   timing.bandwidth_gbs = flags->bandwidth_gbs;
   timing.time_scale = flags->time_scale;
   timing.kv_steps = flags->kv_steps;
-  if (!(flags->bandwidth_gbs > 0) || !(flags->time_scale > 0) || flags->kv_steps < 1)
-    return cli_usage_error("shield", hint, "--bandwidth-gbs and --time-scale must be > 0, --kv-steps >= 1");
+  timing.per_sample = flags->per_sample;
+  if (!(flags->bandwidth_gbs > 0) || !(flags->time_scale > 0) || flags->kv_steps < 0)
+    return cli_usage_error("shield", hint, "--bandwidth-gbs and --time-scale must be > 0, --kv-steps >= 0");
   double sweep[64];
   int sweep_count = 0;
   if (flags->sweep) {
@@ -224,10 +225,10 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
       if (timing.clock == VDIT_SHIELD_CLOCK_COST_MODEL)
         printf("\"tops\": %g, \"bandwidth_gbs\": %g, ", timing.tops, timing.bandwidth_gbs);
       else printf("\"time_scale\": %g, ", timing.time_scale);
-      printf("\"kv_steps\": %" PRId64 ", \"ops\": %" PRId64 ", \"step_us\": %.6g, \"q_lifetime_us\": {\"mean\": %.6g, "
+      printf("\"kv_steps\": %" PRId64 ", \"per_sample\": %s, \"ops\": %" PRId64 ", \"step_us\": %.6g, \"q_lifetime_us\": {\"mean\": %.6g, "
              "\"min\": %.6g, \"max\": %.6g}, \"o_lifetime_us\": {\"mean\": %.6g, \"min\": %.6g, \"max\": %.6g}, "
              "\"kv_lifetime_us\": {\"mean\": %.6g, \"min\": %.6g, \"max\": %.6g}}, \"cpu_forward_s\": %.4g, ",
-             timing.kv_steps, trace.ops, trace.step_s * 1e6, q[0] * 1e6, q[1] * 1e6, q[2] * 1e6, o[0] * 1e6,
+             timing.kv_steps, timing.per_sample ? "true" : "false", trace.ops, trace.step_s * 1e6, q[0] * 1e6, q[1] * 1e6, q[2] * 1e6, o[0] * 1e6,
              o[1] * 1e6, o[2] * 1e6, kv[0] * 1e6, kv[1] * 1e6, kv[2] * 1e6, forward_s);
       printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
              "\"array_seed\": %llu, \"leaking_value\": %d}, \"t_ref_us\": %g, \"standard_refresh_pj\": %.6g, "

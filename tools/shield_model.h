@@ -15,6 +15,7 @@ typedef struct shield_model_flags {
   const char *attention;  // attention policy spec
   double tops, bandwidth_gbs, time_scale, t_ref_us;
   int64_t kv_steps;
+  int per_sample;
   int json;
   vdit_sim_policy sweep_base; // the policy --sweep varies (its persistent mantissa interval)
 } shield_model_flags;
