@@ -201,7 +201,8 @@ static int run_shield(int argc, char **argv) {
   source.seed = 1; // the synthetic trace's default activation seed
   shield_bundle_flags bundle = {.prompt = "a red cube and a blue sphere on a checkered floor, the camera orbits left",
                                 .steps = 0, .eval_clips = 8, .data_seed = 1000000, .cfg = -1};
-  shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1};
+  shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1,
+                              .sweep_param = "persistent-us"};
   const cli_option own[] = {
       {"policy", CLI_STRING, &o.policy, "standard|shield|lifecycle|custom|all", "refresh policy to run (default all: standard and shield)"},
       {"tokens", CLI_INT, &o.tokens, "N", "synthetic: tokens per tensor (default 256)"},
@@ -217,7 +218,8 @@ static int run_shield(int argc, char **argv) {
       {"protect-transient", CLI_INT, &o.protect[0], "N", "custom and lifecycle: top mantissa bits of transient tensors refreshed with sign+exponent, 0..7 (default 0; lifecycle 2)"},
       {"protect-persistent", CLI_INT, &o.protect[1], "N", "custom and lifecycle: the same for persistent tensors (default 0)"},
       {"spread", CLI_FLAG, &o.spread, NULL, "custom: spread each tensor's refreshes evenly over its lifetime (lifecycle always does)"},
-      {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle", "the policy --sweep varies (its persistent mantissa interval; default shield)"},
+      {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle", "the policy --sweep varies (default shield)"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect", "what --sweep varies: the persistent (default) or transient mantissa interval in us, or the protected mantissa bits of both classes"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},

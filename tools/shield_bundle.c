@@ -129,14 +129,17 @@ static double mean_loss(const vdit_tensor *losses) {
 
 typedef struct bundle_run {
   vdit_sim_policy policy;
-  double relaxed_us;              // sweep points; < 0 for the --policy runs
+  double relaxed_us;              // sweep points: the swept value; < 0 for the --policy runs
   vdit_shield_result clip, held;  // the clip and the held-out workload
   double loss, loss_change_pct, max_bucket_change_pct;
 } bundle_run;
 
-static void print_json_run(const bundle_run *r, double standard_pj) {
+static void print_json_run(const bundle_run *r, const shield_model_flags *flags, double standard_pj) {
   shield_print_policy_json(&r->policy, &r->clip, standard_pj);
-  if (r->relaxed_us >= 0) printf(", \"relaxed_us\": %g", r->relaxed_us);
+  if (r->relaxed_us >= 0) {
+    printf(", ");
+    shield_sweep_print_json(flags, r->relaxed_us);
+  }
   printf(", \"clip\": {\"psnr_db\": ");
   shield_print_number(r->clip.output_psnr_db);
   printf(", \"rel_l1\": ");
@@ -166,6 +169,8 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
     sweep_count = shield_parse_list(flags->sweep, sweep, 64);
     if (sweep_count <= 0) return cli_usage_error("shield", hint, "--sweep must be a list of intervals in us like 100,200,400, got '%s'", flags->sweep);
   }
+  int bad = shield_sweep_check(flags, sweep, sweep_count);
+  if (bad >= 0) return bad;
   if (flags->svg && !flags->sweep) return cli_usage_error("shield", hint, "--svg plots the --sweep; give --sweep too");
   vdit_shield_timing timing = vdit_shield_timing_default();
   timing.tops = flags->tops;
@@ -283,12 +288,12 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
              (unsigned long long)retention->seed, flags->t_ref_us, standard_pj);
       for (int p = 0; p < count; p++) {
         if (p) printf(", ");
-        print_json_run(&runs[p], standard_pj);
+        print_json_run(&runs[p], flags, standard_pj);
       }
       printf("], \"sweep\": [");
       for (int i = 0; i < sweep_count; i++) {
         if (i) printf(", ");
-        print_json_run(&runs[count + i], standard_pj);
+        print_json_run(&runs[count + i], flags, standard_pj);
       }
       printf("]}\n");
     } else {

@@ -50,14 +50,44 @@ static void lifetimes(const vdit_shield_trace *t, int kind, double out[3]) {
   }
 }
 
-vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double interval_us) {
+static const char *sweep_param(const shield_model_flags *flags) {
+  return flags->sweep_param ? flags->sweep_param : "persistent-us";
+}
+
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value) {
   vdit_sim_policy p = flags->sweep_base;
-  p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = interval_us * 1e-6;
+  const char *param = sweep_param(flags);
+  if (strcmp(param, "transient-us") == 0)
+    p.refresh_interval_s[VDIT_SIM_LIFETIME_TRANSIENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
+  else if (strcmp(param, "protect") == 0)
+    p.protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT] = p.protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT] = (int)value;
+  else p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
   return p;
 }
 
-void shield_sweep_name(const shield_model_flags *flags, double interval_us, char *name, size_t size) {
-  snprintf(name, size, "%s@%gus", vdit_sim_policy_name(flags->sweep_base.kind), interval_us);
+void shield_sweep_name(const shield_model_flags *flags, double value, char *name, size_t size) {
+  const char *param = sweep_param(flags), *policy = vdit_sim_policy_name(flags->sweep_base.kind);
+  if (strcmp(param, "transient-us") == 0) snprintf(name, size, "%s@t%gus", policy, value);
+  else if (strcmp(param, "protect") == 0) snprintf(name, size, "%s@p%g", policy, value);
+  else snprintf(name, size, "%s@%gus", policy, value);
+}
+
+int shield_sweep_check(const shield_model_flags *flags, const double *values, int count) {
+  static const char *const params[] = {"persistent-us", "transient-us", "protect", NULL};
+  const char *param = sweep_param(flags);
+  int known = 0;
+  for (int i = 0; params[i]; i++) known |= strcmp(param, params[i]) == 0;
+  if (!known) return cli_unknown_word("shield", "sweep parameter", "", param, params, "see 'vdit shield --help'");
+  if (strcmp(param, "protect") == 0)
+    for (int i = 0; i < count; i++)
+      if (values[i] != floor(values[i]) || values[i] > VDIT_SIM_MANTISSA_BITS)
+        return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param protect takes whole numbers 0..7, got %g", values[i]);
+  return -1;
+}
+
+void shield_sweep_print_json(const shield_model_flags *flags, double value) {
+  printf("\"sweep_param\": \"%s\", \"sweep_value\": %g", sweep_param(flags), value);
+  if (strcmp(sweep_param(flags), "persistent-us") == 0) printf(", \"relaxed_us\": %g", value);
 }
 
 void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_result *r, double standard_pj) {
@@ -151,6 +181,8 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
     sweep_count = shield_parse_list(flags->sweep, sweep, 64);
     if (sweep_count <= 0) return cli_usage_error("shield", hint, "--sweep must be a list of intervals in us like 100,200,400, got '%s'", flags->sweep);
   }
+  int bad = shield_sweep_check(flags, sweep, sweep_count);
+  if (bad >= 0) return bad;
   if (flags->svg && !flags->sweep) return cli_usage_error("shield", hint, "--svg plots the --sweep; give --sweep too");
   vdit_model_attn_policy attention;
   if (vdit_model_attn_policy_load(flags->attention, &attention) != VDIT_OK)
@@ -244,7 +276,9 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
         printf(", \"sweep\": [");
         for (int i = 0; i < sweep_count; i++) {
           const vdit_shield_result *r = &runs[count + i].result;
-          printf("%s{\"relaxed_us\": %g, \"refresh_saving\": ", i ? ", " : "", sweep[i]);
+          printf("%s{", i ? ", " : "");
+          shield_sweep_print_json(flags, sweep[i]);
+          printf(", \"refresh_saving\": ");
           shield_print_number(shield_saving(r, standard_pj));
           printf(", \"failed_bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"output_rel_l1\": ",
                  (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1]);

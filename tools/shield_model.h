@@ -17,13 +17,20 @@ typedef struct shield_model_flags {
   int64_t kv_steps;
   int per_sample;
   int json;
-  vdit_sim_policy sweep_base; // the policy --sweep varies (its persistent mantissa interval)
+  vdit_sim_policy sweep_base; // the policy --sweep varies
+  const char *sweep_param;    // what it varies: "persistent-us" (the persistent mantissa
+                              // interval, default), "transient-us" or "protect" (the protected
+                              // mantissa bits of both classes)
 } shield_model_flags;
 
-// flags->sweep_base with its persistent mantissa interval set to interval_us.
-vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double interval_us);
-// "shield@200us": the sweep point's name.
-void shield_sweep_name(const shield_model_flags *flags, double interval_us, char *name, size_t size);
+// flags->sweep_base with the swept parameter set to value.
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value);
+// "shield@200us", "lifecycle@t100us", "lifecycle@p2": the sweep point's name.
+void shield_sweep_name(const shield_model_flags *flags, double value, char *name, size_t size);
+// Checks --sweep-param and the values; prints the usage error and returns its exit code, or -1.
+int shield_sweep_check(const shield_model_flags *flags, const double *values, int count);
+// The sweep point's JSON fields: "sweep_param", "sweep_value" (and "relaxed_us" for persistent-us).
+void shield_sweep_print_json(const shield_model_flags *flags, double value);
 
 // Runs the policies (count of them) on the model; returns an exit code.
 int shield_model_main(const model_source_flags *source, const shield_model_flags *flags,

@@ -46,7 +46,8 @@ def main():
             path, _, label = item.partition("@")
             with open(path) as f:
                 data = json.load(f)
-            rows = [(s, f'{s["relaxed_us"]:g}') for s in data["sweep"]]
+            rows = [(s, f'{s["relaxed_us"]:g}' if "relaxed_us" in s else f'p{s["sweep_value"]:g}' if s.get("sweep_param") == "protect"
+                     else f't{s["sweep_value"]:g}') for s in data["sweep"]]
             if args.with_policies:
                 rows += [(s, label or s["policy"]) for s in data["policies"]]
             points += [(100 * s["refresh_saving"], psnr(s), text) for s, text in rows if psnr(s) is not None]
