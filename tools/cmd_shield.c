@@ -29,7 +29,7 @@ typedef struct options {
 
 // The lifecycle policy's defaults (docs/shield.md, "Lifecycle-aware policy", says how they were chosen).
 #define LIFECYCLE_TRANSIENT_MANTISSA_US 0.0 // never: Q and O die within a few retention tails
-#define LIFECYCLE_PROTECT_TRANSIENT 2
+#define LIFECYCLE_PROTECT_TRANSIENT 1
 #define LIFECYCLE_PROTECT_PERSISTENT 0
 
 // The policy of kind k from the options (relaxed_us: SHIELD's and lifecycle's persistent mantissa interval).
@@ -215,7 +215,7 @@ static int run_shield(int argc, char **argv) {
       {"transient-mantissa-us", CLI_DOUBLE, &o.custom_us[0][1], "X", "custom and lifecycle: transient mantissa interval (default t_REF; lifecycle: 0 = never)"},
       {"persistent-exp-us", CLI_DOUBLE, &o.custom_us[1][0], "X", "custom: persistent sign+exponent interval (default t_REF)"},
       {"persistent-mantissa-us", CLI_DOUBLE, &o.custom_us[1][1], "X", "custom: persistent mantissa interval (default t_REF)"},
-      {"protect-transient", CLI_INT, &o.protect[0], "N", "custom and lifecycle: top mantissa bits of transient tensors refreshed with sign+exponent, 0..7 (default 0; lifecycle 2)"},
+      {"protect-transient", CLI_INT, &o.protect[0], "N", "custom and lifecycle: top mantissa bits of transient tensors refreshed with sign+exponent, 0..7 (default 0; lifecycle 1)"},
       {"protect-persistent", CLI_INT, &o.protect[1], "N", "custom and lifecycle: the same for persistent tensors (default 0)"},
       {"spread", CLI_FLAG, &o.spread, NULL, "custom: spread each tensor's refreshes evenly over its lifetime (lifecycle always does)"},
       {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle", "the policy --sweep varies (default shield)"},
