@@ -255,13 +255,14 @@ static int run_shield(int argc, char **argv) {
                        "every t_REF; shield refreshes sign+exponent every t_REF, never refreshes transient (Q, O)\n"
                        "mantissas and refreshes persistent (K, V) mantissas every --relaxed-us; lifecycle also\n"
                        "keeps the top mantissa bits (--protect-transient/-persistent) with sign+exponent and\n"
-                       "spreads each tensor's refreshes over its lifetime; custom takes the four intervals. With --model (a checkpoint or random:dim=...,heads=...) the policies run\n"
+                       "spreads each tensor's refreshes over its lifetime; custom takes the four intervals.\n"
+                       "With --model (a checkpoint or random:dim=...,heads=...) the policies run\n"
                        "on a real forward pass instead: its ops are timed (--clock), each block's Q, K, V, O gets\n"
                        "its lifetime, the failures are injected into those tensors as the model runs, and the\n"
                        "output is compared with the error-free (bf16) run: relative L1 and PSNR. --sweep runs\n"
-                       "shield at several relaxed intervals (--svg plots energy against quality). With --bundle\n"
-                       "the workload is a whole generated clip (--prompt, --seed, --steps) plus a held-out\n"
-                       "velocity loss on world clips; it reports the clip's PSNR and the loss change.\n"
+                       "--sweep-policy at several values of --sweep-param (--svg plots energy against quality).\n"
+                       "With --bundle the workload is a whole generated clip (--prompt, --seed, --steps) plus a\n"
+                       "held-out velocity loss on world clips; it reports the clip's PSNR and the loss change.\n"
                        "docs/shield.md gives the models and their sources.",
                        table, (int)(sizeof table / sizeof table[0]), argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -357,6 +358,6 @@ static int run_shield(int argc, char **argv) {
 const cli_command cli_command_shield = {
     .name = "shield",
     .summary = "eDRAM refresh policies (standard, SHIELD) on a model run or a synthetic trace",
-    .usage = "vdit shield [--model PATH | --bundle PATH] [--policy standard|shield|custom|all] [--sweep LIST --svg FILE] [--json]",
+    .usage = "vdit shield [--model PATH | --bundle PATH] [--policy standard|shield|lifecycle|custom|all] [--sweep LIST --svg FILE] [--json]",
     .run = run_shield,
 };

@@ -48,8 +48,10 @@ def main():
                 data = json.load(f)
             rows = [(s, f'{s["relaxed_us"]:g}' if "relaxed_us" in s else f'p{s["sweep_value"]:g}' if s.get("sweep_param") == "protect"
                      else f't{s["sweep_value"]:g}') for s in data["sweep"]]
-            if args.with_policies:
-                rows += [(s, label or s["policy"]) for s in data["policies"]]
+            if args.with_policies:  # the --policy rows, and those of runs recorded beside it
+                policies = data["policies"] + [p for extra in data.get("extra_runs", []) for p in extra["result"]["policies"]]
+                rows += [(s, label or (f'{s["intervals_us"]["persistent"]["mantissa"]:g}' if s["policy"] == "shield"
+                                       else s["policy"])) for s in policies]
             points += [(100 * s["refresh_saving"], psnr(s), text) for s, text in rows if psnr(s) is not None]
         points.sort()
         series.append((name, points))
