@@ -151,6 +151,10 @@ vdit_cli_test_fails(shield_bad_policy "unknown policy 'sheild'.*did you mean 'sh
 vdit_cli_test_fails(shield_bad_size "--tokens and --dim must be in 1\\.\\.65536" shield --tokens 0)
 vdit_cli_test_fails(shield_bad_vrt "vrt_fraction must be in \\[0, 1\\]" shield --vrt 2 --tokens 8 --dim 8)
 vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 us" shield --policy custom --persistent-mantissa-us -3)
+vdit_cli_test(shield_lifecycle_json "\"policy\": \"lifecycle\", .*\"refresh_saving\": 0\\.[2-4][0-9]*, .*\"failed_bits\": {\"sign_exponent\": 0, "
+              shield --policy lifecycle --tokens 64 --dim 64 --layers 4 --tops 0.1 --json)
+vdit_cli_test_fails(shield_bad_protect "--protect-transient and --protect-persistent must be in 0\\.\\.7" shield --policy lifecycle --protect-persistent 8)
+vdit_cli_test_fails(shield_bad_sweep_policy "unknown sweep policy 'custom'" shield --sweep-policy custom)
 
 # vdit capture: a model block's Q/K/V into safetensors, then vdit attn check on them
 set(VDIT_QKV_SMALL ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_small.safetensors)
@@ -191,18 +195,26 @@ vdit_cli_test(shield_model_sweep
   shield ${VDIT_SHIELD_SMALL} --sweep 100,400 --svg ${CMAKE_CURRENT_BINARY_DIR}/cli_shield_sweep.svg)
 vdit_cli_test(shield_model_random "\"config\": {\"dim\": 32, \"heads\": 2, \"layers\": 2, .*\"kv_steps\": 4, "
   shield --model random:dim=32,heads=2,layers=2,ffn=64,text=8,freq=16,in=4,out=4 --kv-steps 4 --policy shield --json)
+# lifecycle on wan_small with K/V ending at their last read (all transient): the policy row and a
+# sweep of the protected bits; sign and exponent never fail
+vdit_cli_test(shield_model_lifecycle
+  "\"kv_steps\": 0, \"per_sample\": true, .*\"policy\": \"lifecycle\", .*\"protected_mantissa_bits\": {\"transient\": 1, \"persistent\": 0}, \"spread_refreshes\": true, .*\"failed_bits\": {\"sign_exponent\": 0, .*\"failed_by_bit\": {\"q\": \\[[0-9]+, [0-9]+, [0-9]+, [0-9]+, [0-9]+, [0-9]+, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0\\], .*\"sweep\": \\[{\"sweep_param\": \"protect\", \"sweep_value\": 3, \"refresh_saving\": 0\\.25, \"failed_bits\": {\"sign_exponent\": 0, "
+  shield ${VDIT_SHIELD_SMALL} --kv-steps 0 --per-sample --policy lifecycle --sweep-policy lifecycle --sweep-param protect --sweep 3 --json)
+vdit_cli_test_fails(shield_model_bad_sweep_param "unknown sweep parameter 'protected'" shield --model x --sweep 1 --sweep-param protected)
+vdit_cli_test_fails(shield_model_bad_sweep_protect "--sweep-param protect takes whole numbers 0\\.\\.7, got 1\\.5"
+  shield --model random:dim=32,heads=2,layers=1 --sweep 1.5 --sweep-param protect)
 vdit_cli_test_fails(shield_model_bad_clock "unknown clock 'wall'.*" shield --model random:dim=32,heads=2,layers=1 --clock wall)
 vdit_cli_test_fails(shield_model_svg_alone "--svg plots the --sweep; give --sweep too" shield --model x --svg a.svg)
 vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals in us" shield --model x --sweep 1,a)
 vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
-set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_capture_random_json
+set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_shield_model_lifecycle cli_capture_random_json
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
 # vdit shield --bundle: the bundled model's clip (1 sampler step) and held-out loss (2 clips x 5 t); slow (about 40 s of CPU)
 file(GLOB VDIT_SHIELD_WORLD_SOURCES ${PROJECT_SOURCE_DIR}/src/world/*.c)
 if(EXISTS ${PROJECT_SOURCE_DIR}/models/vdit-world-s/model.safetensors AND VDIT_SHIELD_WORLD_SOURCES)
   vdit_cli_test(shield_bundle_json
-    "^{\"mode\": \"bundle\", .*\"steps\": 1, \"cfg\": 4, \"clip\": \\[3, 16, 32, 32\\], .*\"held_out\": {\"clips\": 2, .*\"loss_by_bucket\": \\[[0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+\\]}, .*\"policies\": \\[{\"policy\": \"shield\", .*\"refresh_saving\": 0\\.[0-9]+, .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}, .*\"clip\": {\"psnr_db\": ([0-9.]+|null), \"rel_l1\": [0-9.e-]+, \"passes\": 1}, \"held_out\": {\"loss\": [0-9.e-]+, \"change_pct\": [-0-9.e]+, \"max_bucket_change_pct\": [0-9.e-]+, \"passes\": 5, \"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}}}\\], \"sweep\": \\[\\]}"
-    shield --bundle ${PROJECT_SOURCE_DIR}/models/vdit-world-s --steps 1 --eval-clips 2 --policy shield --json)
+    "^{\"mode\": \"bundle\", .*\"steps\": 1, \"cfg\": 4, \"clip\": \\[3, 16, 32, 32\\], .*\"held_out\": {\"clips\": 2, .*\"loss_by_bucket\": \\[[0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+\\]}, \"fp32_vs_bf16\": {\"psnr_db\": [0-9.]+, \"rel_l1\": [0-9.e-]+}, .*\"policies\": \\[{\"policy\": \"shield\", .*\"refresh_saving\": 0\\.[0-9]+, .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}, .*\"clip\": {\"psnr_db\": ([0-9.]+|null), \"rel_l1\": [0-9.e-]+, \"passes\": 1}, \"held_out\": {\"loss\": [0-9.e-]+, \"change_pct\": [-0-9.e]+, \"max_bucket_change_pct\": [0-9.e-]+, \"passes\": 5, \"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}}}\\], \"sweep\": \\[\\]}"
+    shield --bundle ${PROJECT_SOURCE_DIR}/models/vdit-world-s --steps 1 --eval-clips 2 --policy shield --fp32-floor --json)
   set_tests_properties(cli_shield_bundle_json PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1 LABELS "cpu;slow")
 endif()
 vdit_cli_test_fails(shield_bundle_odd_clips "--eval-clips must be even" shield --bundle x --eval-clips 3)

@@ -20,10 +20,41 @@ static const char *const kind_names[KIND_COUNT] = {"q", "k", "v", "o"};
 typedef struct options {
   int64_t tokens, dim, layers, seed, array_seed;
   double tops, t_ref_us, relaxed_us, temperature_c, vrt_fraction;
-  double custom_us[VDIT_SIM_LIFETIME_CLASS_COUNT][VDIT_SIM_SEGMENT_COUNT]; // < 0: t_REF
-  const char *policy;
+  double custom_us[VDIT_SIM_LIFETIME_CLASS_COUNT][VDIT_SIM_SEGMENT_COUNT]; // < 0: t_REF (lifecycle: its default)
+  int64_t protect[VDIT_SIM_LIFETIME_CLASS_COUNT]; // protected mantissa bits; < 0: the policy's default
+  int spread;
+  const char *policy, *sweep_policy;
   int json;
 } options;
+
+// The lifecycle policy's defaults (docs/shield.md, "Lifecycle-aware policy", says how they were chosen).
+#define LIFECYCLE_TRANSIENT_MANTISSA_US 0.0 // never: Q and O die within a few retention tails
+#define LIFECYCLE_PROTECT_TRANSIENT 1
+#define LIFECYCLE_PROTECT_PERSISTENT 0
+
+// The policy of kind k from the options (relaxed_us: SHIELD's and lifecycle's persistent mantissa interval).
+static vdit_sim_policy policy_from_options(const options *o, int k, double relaxed_us) {
+  vdit_sim_policy p;
+  const double t_ref = o->t_ref_us * 1e-6;
+  if (k == VDIT_SIM_POLICY_STANDARD) return vdit_sim_policy_standard(t_ref);
+  if (k == VDIT_SIM_POLICY_SHIELD) return vdit_sim_policy_shield(t_ref, relaxed_us * 1e-6);
+  if (k == VDIT_SIM_POLICY_LIFECYCLE) {
+    const double transient_us = o->custom_us[0][1] >= 0 ? o->custom_us[0][1] : LIFECYCLE_TRANSIENT_MANTISSA_US;
+    p = vdit_sim_policy_lifecycle(t_ref, transient_us * 1e-6, relaxed_us * 1e-6,
+                                  o->protect[0] >= 0 ? (int)o->protect[0] : LIFECYCLE_PROTECT_TRANSIENT,
+                                  o->protect[1] >= 0 ? (int)o->protect[1] : LIFECYCLE_PROTECT_PERSISTENT);
+    return p;
+  }
+  p = vdit_sim_policy_standard(t_ref);
+  p.kind = VDIT_SIM_POLICY_CUSTOM;
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) {
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++)
+      if (o->custom_us[c][s] >= 0) p.refresh_interval_s[c][s] = o->custom_us[c][s] * 1e-6;
+    p.protected_mantissa_bits[c] = o->protect[c] >= 0 ? (int)o->protect[c] : 0;
+  }
+  p.spread_refreshes = o->spread;
+  return p;
+}
 
 // Op times of one layer (seconds) from the cost model: FLOPs / (tops * 1e12).
 typedef struct trace_times {
@@ -161,7 +192,8 @@ static void print_results(const options *o, const trace_times *t, const vdit_sim
 
 static int run_shield(int argc, char **argv) {
   options o = {.tokens = 256, .dim = 256, .layers = 8, .seed = 1, .array_seed = 1, .tops = 8, .t_ref_us = 50,
-               .relaxed_us = 200, .temperature_c = 25, .vrt_fraction = 0, .policy = "all"};
+               .relaxed_us = 200, .temperature_c = 25, .vrt_fraction = 0, .policy = "all", .sweep_policy = "shield",
+               .protect = {-1, -1}};
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) o.custom_us[c][s] = -1;
   model_source_flags source;
@@ -169,19 +201,25 @@ static int run_shield(int argc, char **argv) {
   source.seed = 1; // the synthetic trace's default activation seed
   shield_bundle_flags bundle = {.prompt = "a red cube and a blue sphere on a checkered floor, the camera orbits left",
                                 .steps = 0, .eval_clips = 8, .data_seed = 1000000, .cfg = -1};
-  shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1};
+  shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1,
+                              .sweep_param = "persistent-us"};
   const cli_option own[] = {
-      {"policy", CLI_STRING, &o.policy, "standard|shield|custom|all", "refresh policy to run (default all: standard and shield)"},
+      {"policy", CLI_STRING, &o.policy, "standard|shield|lifecycle|custom|all", "refresh policy to run (default all: standard and shield)"},
       {"tokens", CLI_INT, &o.tokens, "N", "synthetic: tokens per tensor (default 256)"},
       {"dim", CLI_INT, &o.dim, "N", "synthetic: model width; Q, K, V, O are tokens x dim (default 256)"},
       {"layers", CLI_INT, &o.layers, "N", "synthetic: layers in the step (default 8)"},
       {"tops", CLI_DOUBLE, &o.tops, "X", "throughput of the cost model in TOPS (default 8)"},
       {"t-ref-us", CLI_DOUBLE, &o.t_ref_us, "X", "standard refresh interval t_REF in us (default 50)"},
-      {"relaxed-us", CLI_DOUBLE, &o.relaxed_us, "X", "SHIELD's persistent mantissa interval in us (default 200)"},
+      {"relaxed-us", CLI_DOUBLE, &o.relaxed_us, "X", "shield and lifecycle: persistent mantissa interval in us (default 200)"},
       {"transient-exp-us", CLI_DOUBLE, &o.custom_us[0][0], "X", "custom: transient sign+exponent interval, 0 = never (default t_REF)"},
-      {"transient-mantissa-us", CLI_DOUBLE, &o.custom_us[0][1], "X", "custom: transient mantissa interval (default t_REF)"},
+      {"transient-mantissa-us", CLI_DOUBLE, &o.custom_us[0][1], "X", "custom and lifecycle: transient mantissa interval (default t_REF; lifecycle: 0 = never)"},
       {"persistent-exp-us", CLI_DOUBLE, &o.custom_us[1][0], "X", "custom: persistent sign+exponent interval (default t_REF)"},
       {"persistent-mantissa-us", CLI_DOUBLE, &o.custom_us[1][1], "X", "custom: persistent mantissa interval (default t_REF)"},
+      {"protect-transient", CLI_INT, &o.protect[0], "N", "custom and lifecycle: top mantissa bits of transient tensors refreshed with sign+exponent, 0..7 (default 0; lifecycle 1)"},
+      {"protect-persistent", CLI_INT, &o.protect[1], "N", "custom and lifecycle: the same for persistent tensors (default 0)"},
+      {"spread", CLI_FLAG, &o.spread, NULL, "custom: spread each tensor's refreshes evenly over its lifetime (lifecycle always does)"},
+      {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle", "the policy --sweep varies (default shield)"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect", "what --sweep varies: the persistent (default) or transient mantissa interval in us, or the protected mantissa bits of both classes"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
@@ -189,9 +227,10 @@ static int run_shield(int argc, char **argv) {
       {"clock", CLI_STRING, &model.clock, "model|measured", "--model: op times from the cost model (--tops, --bandwidth-gbs) or the CPU wall clock x --time-scale (default model)"},
       {"bandwidth-gbs", CLI_DOUBLE, &model.bandwidth_gbs, "X", "--model cost model: memory bandwidth in GB/s (default 64)"},
       {"time-scale", CLI_DOUBLE, &model.time_scale, "X", "--clock measured: target seconds per CPU second (default 1)"},
-      {"kv-steps", CLI_INT, &model.kv_steps, "N", "--model: K and V held for N steps, a KV cache (default 1: the step)"},
+      {"kv-steps", CLI_INT, &model.kv_steps, "N", "--model/--bundle: K and V held for N steps, a KV cache (default 1: the step; 0: to their last read, the attention, as transient)"},
+      {"per-sample", CLI_FLAG, &model.per_sample, NULL, "--model/--bundle cost model: run a batch as one pass per sample (batch-1 op times and lifetimes)"},
       {"attention", CLI_STRING, &model.attention, "SPEC", "--model: attention policy (docs/model.md; default dense)"},
-      {"sweep", CLI_STRING, &model.sweep, "LIST", "--model: also run shield at these relaxed K/V mantissa intervals in us, e.g. 100,200,400"},
+      {"sweep", CLI_STRING, &model.sweep, "LIST", "--model/--bundle: also run --sweep-policy at these persistent (K/V) mantissa intervals in us, e.g. 100,200,400"},
       {"svg", CLI_STRING, &model.svg, "FILE", "--model/--bundle: plot the --sweep (refresh saving vs output PSNR) as SVG"},
       {"bundle", CLI_STRING, &bundle.path, "PATH", "run on a clip generated by this model bundle (e.g. models/vdit-world-s) and its held-out loss"},
       {"prompt", CLI_STRING, &bundle.prompt, "TEXT", "--bundle: the prompt (default: the README's cube-and-sphere prompt)"},
@@ -199,6 +238,7 @@ static int run_shield(int argc, char **argv) {
       {"cfg", CLI_DOUBLE, &bundle.cfg, "X", "--bundle: guidance scale (default: the bundle's, 4)"},
       {"eval-clips", CLI_INT, &bundle.eval_clips, "N", "--bundle: held-out world clips, even (default 8)"},
       {"data-seed", CLI_INT, &bundle.data_seed, "N", "--bundle: world seed base of the held-out clips (default 1000000, the bundle's training)"},
+      {"fp32-floor", CLI_FLAG, &bundle.fp32_floor, NULL, "--bundle: also report an fp32 generation (no bf16 rounding) against the bf16 reference"},
   };
   enum { OWN = sizeof own / sizeof own[0] };
   cli_option table[OWN + MODEL_SOURCE_OPTION_COUNT];
@@ -213,14 +253,16 @@ static int run_shield(int argc, char **argv) {
                        "from a FLOP cost model, Philox activations) and prints refresh energy, failed bits per\n"
                        "segment and the relative L1 error of the corrupted tensors. standard refreshes every bit\n"
                        "every t_REF; shield refreshes sign+exponent every t_REF, never refreshes transient (Q, O)\n"
-                       "mantissas and refreshes persistent (K, V) mantissas every --relaxed-us; custom takes the\n"
-                       "four intervals. With --model (a checkpoint or random:dim=...,heads=...) the policies run\n"
+                       "mantissas and refreshes persistent (K, V) mantissas every --relaxed-us; lifecycle also\n"
+                       "keeps the top mantissa bits (--protect-transient/-persistent) with sign+exponent and\n"
+                       "spreads each tensor's refreshes over its lifetime; custom takes the four intervals.\n"
+                       "With --model (a checkpoint or random:dim=...,heads=...) the policies run\n"
                        "on a real forward pass instead: its ops are timed (--clock), each block's Q, K, V, O gets\n"
                        "its lifetime, the failures are injected into those tensors as the model runs, and the\n"
                        "output is compared with the error-free (bf16) run: relative L1 and PSNR. --sweep runs\n"
-                       "shield at several relaxed intervals (--svg plots energy against quality). With --bundle\n"
-                       "the workload is a whole generated clip (--prompt, --seed, --steps) plus a held-out\n"
-                       "velocity loss on world clips; it reports the clip's PSNR and the loss change.\n"
+                       "--sweep-policy at several values of --sweep-param (--svg plots energy against quality).\n"
+                       "With --bundle the workload is a whole generated clip (--prompt, --seed, --steps) plus a\n"
+                       "held-out velocity loss on world clips; it reports the clip's PSNR and the loss change.\n"
                        "docs/shield.md gives the models and their sources.",
                        table, (int)(sizeof table / sizeof table[0]), argc, argv, NULL, 0, NULL);
   if (code >= 0) return code;
@@ -229,13 +271,22 @@ static int run_shield(int argc, char **argv) {
   model.t_ref_us = o.t_ref_us;
   model.json = o.json;
   const char *hint = "see 'vdit shield --help'";
-  static const char *const policy_names[] = {"standard", "shield", "custom", "all", NULL};
-  int run[VDIT_SIM_POLICY_KIND_COUNT] = {0, 0, 0};
+  static const char *const policy_names[] = {"standard", "shield", "lifecycle", "custom", "all", NULL};
+  int run[VDIT_SIM_POLICY_KIND_COUNT] = {0};
   if (strcmp(o.policy, "all") == 0) run[VDIT_SIM_POLICY_STANDARD] = run[VDIT_SIM_POLICY_SHIELD] = 1;
   else if (strcmp(o.policy, "standard") == 0) run[VDIT_SIM_POLICY_STANDARD] = 1;
   else if (strcmp(o.policy, "shield") == 0) run[VDIT_SIM_POLICY_SHIELD] = 1;
+  else if (strcmp(o.policy, "lifecycle") == 0) run[VDIT_SIM_POLICY_LIFECYCLE] = 1;
   else if (strcmp(o.policy, "custom") == 0) run[VDIT_SIM_POLICY_CUSTOM] = 1;
   else return cli_unknown_word("shield", "policy", "", o.policy, policy_names, hint);
+  static const char *const sweep_names[] = {"shield", "lifecycle", NULL};
+  int sweep_kind;
+  if (strcmp(o.sweep_policy, "shield") == 0) sweep_kind = VDIT_SIM_POLICY_SHIELD;
+  else if (strcmp(o.sweep_policy, "lifecycle") == 0) sweep_kind = VDIT_SIM_POLICY_LIFECYCLE;
+  else return cli_unknown_word("shield", "sweep policy", "", o.sweep_policy, sweep_names, hint);
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    if (o.protect[c] != -1 && (o.protect[c] < 0 || o.protect[c] > VDIT_SIM_MANTISSA_BITS))
+      return cli_usage_error("shield", hint, "--protect-transient and --protect-persistent must be in 0..7");
   if (o.tokens < 1 || o.dim < 1 || o.tokens > 65536 || o.dim > 65536 || o.tokens * o.dim > ((int64_t)1 << 24))
     return cli_usage_error("shield", hint, "--tokens and --dim must be in 1..65536 with tokens x dim <= 2^24");
   if (o.layers < 1 || o.layers > 1024) return cli_usage_error("shield", hint, "--layers must be in 1..1024");
@@ -248,6 +299,7 @@ static int run_shield(int argc, char **argv) {
       if (o.custom_us[c][s] < 0 && o.custom_us[c][s] != -1)
         return cli_usage_error("shield", hint, "custom refresh intervals must be >= 0 us (0 = never), got %g",
                                o.custom_us[c][s]);
+  model.sweep_base = policy_from_options(&o, sweep_kind, o.relaxed_us);
   vdit_sim_retention retention = vdit_sim_retention_default();
   retention.seed = (uint64_t)o.array_seed;
   retention.temperature_c = o.temperature_c;
@@ -263,15 +315,7 @@ static int run_shield(int argc, char **argv) {
   for (int k = 0; k < VDIT_SIM_POLICY_KIND_COUNT; k++) {
     if (!run[k]) continue;
     vdit_sim_policy *p = &results[count++].policy;
-    if (k == VDIT_SIM_POLICY_STANDARD) *p = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
-    else if (k == VDIT_SIM_POLICY_SHIELD) *p = vdit_sim_policy_shield(o.t_ref_us * 1e-6, o.relaxed_us * 1e-6);
-    else {
-      *p = vdit_sim_policy_standard(o.t_ref_us * 1e-6);
-      p->kind = VDIT_SIM_POLICY_CUSTOM;
-      for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
-        for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++)
-          if (o.custom_us[c][s] >= 0) p->refresh_interval_s[c][s] = o.custom_us[c][s] * 1e-6;
-    }
+    *p = policy_from_options(&o, k, o.relaxed_us);
     status = vdit_sim_policy_check(p);
     if (status != VDIT_OK) return cli_report_failure("shield", status);
   }
@@ -314,6 +358,6 @@ static int run_shield(int argc, char **argv) {
 const cli_command cli_command_shield = {
     .name = "shield",
     .summary = "eDRAM refresh policies (standard, SHIELD) on a model run or a synthetic trace",
-    .usage = "vdit shield [--model PATH | --bundle PATH] [--policy standard|shield|custom|all] [--sweep LIST --svg FILE] [--json]",
+    .usage = "vdit shield [--model PATH | --bundle PATH] [--policy standard|shield|lifecycle|custom|all] [--sweep LIST --svg FILE] [--json]",
     .run = run_shield,
 };

@@ -129,14 +129,17 @@ static double mean_loss(const vdit_tensor *losses) {
 
 typedef struct bundle_run {
   vdit_sim_policy policy;
-  double relaxed_us;              // sweep points; < 0 for the --policy runs
+  double relaxed_us;              // sweep points: the swept value; < 0 for the --policy runs
   vdit_shield_result clip, held;  // the clip and the held-out workload
   double loss, loss_change_pct, max_bucket_change_pct;
 } bundle_run;
 
-static void print_json_run(const bundle_run *r, double standard_pj) {
+static void print_json_run(const bundle_run *r, const shield_model_flags *flags, double standard_pj) {
   shield_print_policy_json(&r->policy, &r->clip, standard_pj);
-  if (r->relaxed_us >= 0) printf(", \"relaxed_us\": %g", r->relaxed_us);
+  if (r->relaxed_us >= 0) {
+    printf(", ");
+    shield_sweep_print_json(flags, r->relaxed_us);
+  }
   printf(", \"clip\": {\"psnr_db\": ");
   shield_print_number(r->clip.output_psnr_db);
   printf(", \"rel_l1\": ");
@@ -159,18 +162,21 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
   if (b->eval_clips < 2 || b->eval_clips > 256 || b->eval_clips % 2)
     return cli_usage_error("shield", hint, "--eval-clips must be even, in 2..256 (clip pairs run as batch 2)");
   if (b->seed < 0 || b->data_seed < 0) return cli_usage_error("shield", hint, "--seed and --data-seed must be >= 0");
-  if (flags->kv_steps < 1 || !(flags->bandwidth_gbs > 0)) return cli_usage_error("shield", hint, "--kv-steps must be >= 1 and --bandwidth-gbs > 0");
+  if (flags->kv_steps < 0 || !(flags->bandwidth_gbs > 0)) return cli_usage_error("shield", hint, "--kv-steps must be >= 0 and --bandwidth-gbs > 0");
   double sweep[64];
   int sweep_count = 0;
   if (flags->sweep) {
     sweep_count = shield_parse_list(flags->sweep, sweep, 64);
     if (sweep_count <= 0) return cli_usage_error("shield", hint, "--sweep must be a list of intervals in us like 100,200,400, got '%s'", flags->sweep);
   }
+  int bad = shield_sweep_check(flags, sweep, sweep_count);
+  if (bad >= 0) return bad;
   if (flags->svg && !flags->sweep) return cli_usage_error("shield", hint, "--svg plots the --sweep; give --sweep too");
   vdit_shield_timing timing = vdit_shield_timing_default();
   timing.tops = flags->tops;
   timing.bandwidth_gbs = flags->bandwidth_gbs;
   timing.kv_steps = flags->kv_steps;
+  timing.per_sample = flags->per_sample;
 
   vdit_bundle bundle;
   memset(&bundle, 0, sizeof bundle);
@@ -201,6 +207,15 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
   const double generate_s = vdit_time_seconds() - start;
   if (status == VDIT_OK) status = vdit_shield_trace_record(&c->model, &timing, run_held_out, &held, &loss_ref, &held_trace);
   const double reference_loss = status == VDIT_OK ? mean_loss(&loss_ref) : NAN;
+  // --fp32-floor: the same generation with nothing rounded to bf16, against the bf16 reference:
+  // how far the sampler carries the bf16 rounding alone (context for the PSNR threshold)
+  double fp32_psnr = NAN, fp32_rel_l1 = NAN;
+  if (status == VDIT_OK && b->fp32_floor) {
+    const vdit_model_run_options no_hooks = {0};
+    status = run_generate(&gen, &no_hooks, &clip_out);
+    fp32_psnr = vdit_shield_psnr_db(&clip_ref, &clip_out);
+    fp32_rel_l1 = vdit_shield_rel_l1(&clip_ref, &clip_out);
+  }
   vdit_sim_report standard_report;
   memset(&standard_report, 0, sizeof standard_report);
   const vdit_sim_policy standard = vdit_sim_policy_standard(flags->t_ref_us * 1e-6);
@@ -209,7 +224,7 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
   for (int p = 0; p < count + sweep_count && status == VDIT_OK; p++) {
     bundle_run *r = &runs[p];
     r->relaxed_us = p < count ? -1 : sweep[p - count];
-    r->policy = p < count ? policies[p] : vdit_sim_policy_shield(flags->t_ref_us * 1e-6, sweep[p - count] * 1e-6);
+    r->policy = p < count ? policies[p] : shield_sweep_policy(flags, sweep[p - count]);
     status = vdit_shield_run(&clip_trace, retention, &r->policy, energy, run_generate, &gen, &clip_ref, &clip_out, &r->clip);
     if (status == VDIT_OK)
       status = vdit_shield_run(&held_trace, retention, &r->policy, energy, run_held_out, &held, &loss_ref, &loss_out, &r->held);
@@ -252,40 +267,53 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
       cli_print_json_string(b->prompt);
       printf(", \"seed\": %" PRId64 ", \"steps\": %" PRId64 ", \"cfg\": %g, \"clip\": [3, %" PRId64 ", %" PRId64 ", %" PRId64
              "], \"timing\": {\"clock\": \"model\", \"tops\": %g, \"bandwidth_gbs\": %g, \"kv_steps\": %" PRId64
-             ", \"step_us\": %.6g, \"q_lifetime_us_mean\": %.6g, \"kv_lifetime_us_max\": %.6g}, \"cpu_generate_s\": %.4g, ",
+             ", \"per_sample\": %s, \"step_us\": %.6g, \"q_lifetime_us_mean\": %.6g, \"kv_lifetime_us_max\": %.6g}, \"cpu_generate_s\": %.4g, ",
              b->seed, steps, cfg, c->frames, c->height, c->width, timing.tops, timing.bandwidth_gbs, timing.kv_steps,
-             clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6, generate_s);
+             timing.per_sample ? "true" : "false", clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6, generate_s);
       printf("\"held_out\": {\"clips\": %" PRId64 ", \"data_seed\": %" PRId64 ", \"noise_seed\": %llu, \"loss\": %.6g, "
              "\"loss_by_bucket\": [",
              b->eval_clips, b->data_seed, (unsigned long long)HELD_OUT_NOISE_SEED, reference_loss);
       for (int k = 0; k < BUCKETS; k++) printf("%s%.6g", k ? ", " : "", ((const float *)loss_ref.data)[k]);
-      printf("]}, \"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
+      printf("]}, ");
+      if (b->fp32_floor) {
+        printf("\"fp32_vs_bf16\": {\"psnr_db\": ");
+        shield_print_number(fp32_psnr);
+        printf(", \"rel_l1\": ");
+        shield_print_number(fp32_rel_l1);
+        printf("}, ");
+      }
+      printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
              "\"array_seed\": %llu}, \"t_ref_us\": %g, \"standard_refresh_pj_per_pass\": %.6g, \"policies\": [",
              retention->median_s * 1e6, retention->sigma, retention->temperature_c, retention->vrt_fraction,
              (unsigned long long)retention->seed, flags->t_ref_us, standard_pj);
       for (int p = 0; p < count; p++) {
         if (p) printf(", ");
-        print_json_run(&runs[p], standard_pj);
+        print_json_run(&runs[p], flags, standard_pj);
       }
       printf("], \"sweep\": [");
       for (int i = 0; i < sweep_count; i++) {
         if (i) printf(", ");
-        print_json_run(&runs[count + i], standard_pj);
+        print_json_run(&runs[count + i], flags, standard_pj);
       }
       printf("]}\n");
     } else {
       printf("vdit shield: bundle %s, \"%s\", seed %" PRId64 ", %" PRId64 " steps, cfg %g; CPU generation %.1f s\n", b->path,
              b->prompt, b->seed, steps, cfg, generate_s);
-      printf("timing: cost model at %g TOPS, %g GB/s: step %.4g us; Q lives %.3g us (mean), K, V up to %.3g us\n",
-             timing.tops, timing.bandwidth_gbs, clip_trace.step_s * 1e6, q * 1e6, kv_max * 1e6);
-      printf("held-out: %" PRId64 " world clips x %d t buckets, velocity MSE %.6g; t_REF %g us\n\n", b->eval_clips,
+      printf("timing: cost model at %g TOPS, %g GB/s%s: step %.4g us; Q lives %.3g us (mean), K, V up to %.3g us%s\n",
+             timing.tops, timing.bandwidth_gbs, timing.per_sample ? ", one sample per pass" : "", clip_trace.step_s * 1e6,
+             q * 1e6, kv_max * 1e6, timing.kv_steps == 0 ? " (to their last read)" : "");
+      printf("held-out: %" PRId64 " world clips x %d t buckets, velocity MSE %.6g; t_REF %g us\n", b->eval_clips,
              BUCKETS, reference_loss, flags->t_ref_us);
+      if (b->fp32_floor)
+        printf("fp32 generation (no bf16 rounding) vs the bf16 reference: PSNR %.2f dB, rel L1 %.3g\n", fp32_psnr,
+               fp32_rel_l1);
+      printf("\n");
       printf("%-14s %8s %15s %12s %9s %11s %10s\n", "policy", "saving", "failed_sign_exp", "failed_mant", "PSNR_dB",
              "clip_rel_l1", "loss_chg%");
       for (int p = 0; p < count + sweep_count; p++) {
         const bundle_run *r = &runs[p];
         char name[32];
-        if (r->relaxed_us >= 0) snprintf(name, sizeof name, "shield@%gus", r->relaxed_us);
+        if (r->relaxed_us >= 0) shield_sweep_name(flags, r->relaxed_us, name, sizeof name);
         else snprintf(name, sizeof name, "%s", vdit_sim_policy_name(r->policy.kind));
         printf("%-14s %7.2f%% %15llu %12llu %9.2f %11.3g %10.4f\n", name, 100 * shield_saving(&r->clip, standard_pj),
                (unsigned long long)r->clip.report.failed_bits[0], (unsigned long long)r->clip.report.failed_bits[1],

@@ -50,13 +50,56 @@ static void lifetimes(const vdit_shield_trace *t, int kind, double out[3]) {
   }
 }
 
+static const char *sweep_param(const shield_model_flags *flags) {
+  return flags->sweep_param ? flags->sweep_param : "persistent-us";
+}
+
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value) {
+  vdit_sim_policy p = flags->sweep_base;
+  const char *param = sweep_param(flags);
+  if (strcmp(param, "transient-us") == 0)
+    p.refresh_interval_s[VDIT_SIM_LIFETIME_TRANSIENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
+  else if (strcmp(param, "protect") == 0)
+    p.protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT] = p.protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT] = (int)value;
+  else p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
+  return p;
+}
+
+void shield_sweep_name(const shield_model_flags *flags, double value, char *name, size_t size) {
+  const char *param = sweep_param(flags), *policy = vdit_sim_policy_name(flags->sweep_base.kind);
+  if (strcmp(param, "transient-us") == 0) snprintf(name, size, "%s@t%gus", policy, value);
+  else if (strcmp(param, "protect") == 0) snprintf(name, size, "%s@p%g", policy, value);
+  else snprintf(name, size, "%s@%gus", policy, value);
+}
+
+int shield_sweep_check(const shield_model_flags *flags, const double *values, int count) {
+  static const char *const params[] = {"persistent-us", "transient-us", "protect", NULL};
+  const char *param = sweep_param(flags);
+  int known = 0;
+  for (int i = 0; params[i]; i++) known |= strcmp(param, params[i]) == 0;
+  if (!known) return cli_unknown_word("shield", "sweep parameter", "", param, params, "see 'vdit shield --help'");
+  if (strcmp(param, "protect") == 0)
+    for (int i = 0; i < count; i++)
+      if (values[i] != floor(values[i]) || values[i] > VDIT_SIM_MANTISSA_BITS)
+        return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param protect takes whole numbers 0..7, got %g", values[i]);
+  return -1;
+}
+
+void shield_sweep_print_json(const shield_model_flags *flags, double value) {
+  printf("\"sweep_param\": \"%s\", \"sweep_value\": %g", sweep_param(flags), value);
+  if (strcmp(sweep_param(flags), "persistent-us") == 0) printf(", \"relaxed_us\": %g", value);
+}
+
 void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_result *r, double standard_pj) {
   printf("{\"policy\": \"%s\", \"intervals_us\": {", vdit_sim_policy_name(policy->kind));
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     printf("%s\"%s\": {\"sign_exponent\": %g, \"mantissa\": %g}", c ? ", " : "",
            vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->refresh_interval_s[c][0] * 1e6,
            policy->refresh_interval_s[c][1] * 1e6);
-  printf("}, \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
+  printf("}, \"protected_mantissa_bits\": {\"transient\": %d, \"persistent\": %d}, \"spread_refreshes\": %s",
+         policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT],
+         policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT], policy->spread_refreshes ? "true" : "false");
+  printf(", \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
   shield_print_number(shield_saving(r, standard_pj));
   printf(", \"access_pj\": %.6g, \"bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits\": "
          "{\"sign_exponent\": %llu, \"mantissa\": %llu}, \"failed_bits_by_tensor\": {",
@@ -66,6 +109,12 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
     printf("%s\"%s\": {\"sign_exponent\": %llu, \"mantissa\": %llu}", k ? ", " : "",
            vdit_shield_kind_name((vdit_shield_kind)k), (unsigned long long)r->per_kind[k].failed_bits[0],
            (unsigned long long)r->per_kind[k].failed_bits[1]);
+  printf("}, \"failed_by_bit\": {"); // index = bit position, 0 = mantissa LSB .. 15 = sign
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
+    printf("%s\"%s\": [", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
+    for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) printf("%s%llu", b ? ", " : "", (unsigned long long)r->per_kind[k].failed_by_bit[b]);
+    printf("]");
+  }
   printf("}, \"tensor_rel_l1\": {");
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
     printf("%s\"%s\": ", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
@@ -123,14 +172,17 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   timing.bandwidth_gbs = flags->bandwidth_gbs;
   timing.time_scale = flags->time_scale;
   timing.kv_steps = flags->kv_steps;
-  if (!(flags->bandwidth_gbs > 0) || !(flags->time_scale > 0) || flags->kv_steps < 1)
-    return cli_usage_error("shield", hint, "--bandwidth-gbs and --time-scale must be > 0, --kv-steps >= 1");
+  timing.per_sample = flags->per_sample;
+  if (!(flags->bandwidth_gbs > 0) || !(flags->time_scale > 0) || flags->kv_steps < 0)
+    return cli_usage_error("shield", hint, "--bandwidth-gbs and --time-scale must be > 0, --kv-steps >= 0");
   double sweep[64];
   int sweep_count = 0;
   if (flags->sweep) {
     sweep_count = shield_parse_list(flags->sweep, sweep, 64);
     if (sweep_count <= 0) return cli_usage_error("shield", hint, "--sweep must be a list of intervals in us like 100,200,400, got '%s'", flags->sweep);
   }
+  int bad = shield_sweep_check(flags, sweep, sweep_count);
+  if (bad >= 0) return bad;
   if (flags->svg && !flags->sweep) return cli_usage_error("shield", hint, "--svg plots the --sweep; give --sweep too");
   vdit_model_attn_policy attention;
   if (vdit_model_attn_policy_load(flags->attention, &attention) != VDIT_OK)
@@ -160,7 +212,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   if (status == VDIT_OK) status = vdit_shield_trace_energy(&trace, &standard, energy, &standard_report);
   const double standard_pj = vdit_sim_report_refresh_pj(&standard_report);
   for (int p = 0; p < count + sweep_count && status == VDIT_OK; p++) {
-    runs[p].policy = p < count ? policies[p] : vdit_sim_policy_shield(flags->t_ref_us * 1e-6, sweep[p - count] * 1e-6);
+    runs[p].policy = p < count ? policies[p] : shield_sweep_policy(flags, sweep[p - count]);
     status = vdit_shield_run(&trace, retention, &runs[p].policy, energy, run_forward, &workload, &reference, &in.output,
                              &runs[p].result);
   }
@@ -205,10 +257,10 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
       if (timing.clock == VDIT_SHIELD_CLOCK_COST_MODEL)
         printf("\"tops\": %g, \"bandwidth_gbs\": %g, ", timing.tops, timing.bandwidth_gbs);
       else printf("\"time_scale\": %g, ", timing.time_scale);
-      printf("\"kv_steps\": %" PRId64 ", \"ops\": %" PRId64 ", \"step_us\": %.6g, \"q_lifetime_us\": {\"mean\": %.6g, "
+      printf("\"kv_steps\": %" PRId64 ", \"per_sample\": %s, \"ops\": %" PRId64 ", \"step_us\": %.6g, \"q_lifetime_us\": {\"mean\": %.6g, "
              "\"min\": %.6g, \"max\": %.6g}, \"o_lifetime_us\": {\"mean\": %.6g, \"min\": %.6g, \"max\": %.6g}, "
              "\"kv_lifetime_us\": {\"mean\": %.6g, \"min\": %.6g, \"max\": %.6g}}, \"cpu_forward_s\": %.4g, ",
-             timing.kv_steps, trace.ops, trace.step_s * 1e6, q[0] * 1e6, q[1] * 1e6, q[2] * 1e6, o[0] * 1e6,
+             timing.kv_steps, timing.per_sample ? "true" : "false", trace.ops, trace.step_s * 1e6, q[0] * 1e6, q[1] * 1e6, q[2] * 1e6, o[0] * 1e6,
              o[1] * 1e6, o[2] * 1e6, kv[0] * 1e6, kv[1] * 1e6, kv[2] * 1e6, forward_s);
       printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
              "\"array_seed\": %llu, \"leaking_value\": %d}, \"t_ref_us\": %g, \"standard_refresh_pj\": %.6g, "
@@ -224,7 +276,9 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
         printf(", \"sweep\": [");
         for (int i = 0; i < sweep_count; i++) {
           const vdit_shield_result *r = &runs[count + i].result;
-          printf("%s{\"relaxed_us\": %g, \"refresh_saving\": ", i ? ", " : "", sweep[i]);
+          printf("%s{", i ? ", " : "");
+          shield_sweep_print_json(flags, sweep[i]);
+          printf(", \"refresh_saving\": ");
           shield_print_number(shield_saving(r, standard_pj));
           printf(", \"failed_bits\": {\"sign_exponent\": %llu, \"mantissa\": %llu}, \"output_rel_l1\": ",
                  (unsigned long long)r->report.failed_bits[0], (unsigned long long)r->report.failed_bits[1]);
@@ -255,7 +309,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
       for (int p = 0; p < count; p++) print_text_row(vdit_sim_policy_name(runs[p].policy.kind), &runs[p], standard_pj);
       for (int i = 0; i < sweep_count; i++) {
         char name[32];
-        snprintf(name, sizeof name, "shield@%gus", sweep[i]);
+        shield_sweep_name(flags, sweep[i], name, sizeof name);
         print_text_row(name, &runs[count + i], standard_pj);
       }
       if (flags->svg) printf("\nwrote %s\n", flags->svg);

@@ -15,8 +15,22 @@ typedef struct shield_model_flags {
   const char *attention;  // attention policy spec
   double tops, bandwidth_gbs, time_scale, t_ref_us;
   int64_t kv_steps;
+  int per_sample;
   int json;
+  vdit_sim_policy sweep_base; // the policy --sweep varies
+  const char *sweep_param;    // what it varies: "persistent-us" (the persistent mantissa
+                              // interval, default), "transient-us" or "protect" (the protected
+                              // mantissa bits of both classes)
 } shield_model_flags;
+
+// flags->sweep_base with the swept parameter set to value.
+vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value);
+// "shield@200us", "lifecycle@t100us", "lifecycle@p2": the sweep point's name.
+void shield_sweep_name(const shield_model_flags *flags, double value, char *name, size_t size);
+// Checks --sweep-param and the values; prints the usage error and returns its exit code, or -1.
+int shield_sweep_check(const shield_model_flags *flags, const double *values, int count);
+// The sweep point's JSON fields: "sweep_param", "sweep_value" (and "relaxed_us" for persistent-us).
+void shield_sweep_print_json(const shield_model_flags *flags, double value);
 
 // Runs the policies (count of them) on the model; returns an exit code.
 int shield_model_main(const model_source_flags *source, const shield_model_flags *flags,
@@ -39,6 +53,7 @@ typedef struct shield_bundle_flags {
   const char *prompt;
   int64_t seed, steps, eval_clips, data_seed;
   double cfg;         // < 0: the bundle's default
+  int fp32_floor;     // also compare an fp32 generation (no bf16 rounding) with the reference
 } shield_bundle_flags;
 
 int shield_bundle_main(const shield_bundle_flags *bundle, const shield_model_flags *flags,

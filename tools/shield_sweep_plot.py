@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Plots the relaxed-interval sweeps of several `vdit shield --model ... --sweep ... --json`
-runs in one SVG: refresh energy saved against standard refresh (x) and output PSNR against
-the error-free run (y), one line per run, each point labelled with its interval. No
-plotting library needed (standard library only).
+"""Plots the relaxed-interval sweeps of several `vdit shield --model|--bundle ... --sweep ...
+--json` runs in one SVG: refresh energy saved against standard refresh (x) and output PSNR
+(the clip's PSNR for --bundle) against the error-free run (y), one line per series, each
+point labelled with its interval. A series may join several runs (NAME=a.json+b.json); with
+--with-policies the runs' --policy rows join their series too, labelled LABEL if given as
+NAME=a.json@LABEL. No plotting library needed (standard library only).
 
     tools/shield_sweep_plot.py -o docs/shield-sweep.svg NAME=run.json [NAME=run.json ...]
 """
@@ -26,15 +28,32 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-o", "--output", required=True)
     parser.add_argument("--title", default="SHIELD: refresh energy saved vs model output PSNR")
-    parser.add_argument("runs", nargs="+", help="NAME=FILE.json")
+    parser.add_argument("--ylabel", default="output PSNR against the error-free run (dB)")
+    parser.add_argument("--footer", default="points: relaxed K/V mantissa refresh interval in us (t_REF 50 us); "
+                        "runs with no failure (infinite PSNR) are not drawn")
+    parser.add_argument("--with-policies", action="store_true", help="also plot each run's --policy rows")
+    parser.add_argument("runs", nargs="+", help="NAME=FILE.json[@LABEL][+FILE.json[@LABEL]...]")
     args = parser.parse_args()
     series = []
+
+    def psnr(s):
+        return s["psnr_db"] if "psnr_db" in s else s["clip"]["psnr_db"]
+
     for run in args.runs:
-        name, path = run.split("=", 1)
-        with open(path) as f:
-            data = json.load(f)
-        points = [(100 * s["refresh_saving"], s["psnr_db"], s["relaxed_us"]) for s in data["sweep"]
-                  if s["psnr_db"] is not None]
+        name, paths = run.split("=", 1)
+        points = []
+        for item in paths.split("+"):
+            path, _, label = item.partition("@")
+            with open(path) as f:
+                data = json.load(f)
+            rows = [(s, f'{s["relaxed_us"]:g}' if "relaxed_us" in s else f'p{s["sweep_value"]:g}' if s.get("sweep_param") == "protect"
+                     else f't{s["sweep_value"]:g}') for s in data["sweep"]]
+            if args.with_policies:  # the --policy rows, and those of runs recorded beside it
+                policies = data["policies"] + [p for extra in data.get("extra_runs", []) for p in extra["result"]["policies"]]
+                rows += [(s, label or (f'{s["intervals_us"]["persistent"]["mantissa"]:g}' if s["policy"] == "shield"
+                                       else s["policy"])) for s in policies]
+            points += [(100 * s["refresh_saving"], psnr(s), text) for s, text in rows if psnr(s) is not None]
+        points.sort()
         series.append((name, points))
     xs = [p[0] for _, pts in series for p in pts]
     ys = [p[1] for _, pts in series for p in pts] + [40.0]
@@ -72,19 +91,18 @@ def main():
     out.append(f'<text x="{LEFT + pw / 2}" y="{H - BOTTOM + 38}" text-anchor="middle">'
                'refresh energy saved against standard refresh (%)</text>')
     out.append(f'<text x="16" y="{TOP + ph / 2}" text-anchor="middle" transform="rotate(-90 16 {TOP + ph / 2})">'
-               'output PSNR against the error-free run (dB)</text>')
+               f'{escape(args.ylabel)}</text>')
     for i, (name, points) in enumerate(series):
         color = COLORS[i % len(COLORS)]
         line = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y, _ in points)
         out.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" points="{line}"/>')
         for x, y, interval in points:
             out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3.5" fill="{color}"/>'
-                       f'<text x="{px(x) + 5:.1f}" y="{py(y) - 5:.1f}" font-size="10" fill="{color}">{interval:g}</text>')
+                       f'<text x="{px(x) + 5:.1f}" y="{py(y) - 5:.1f}" font-size="10" fill="{color}">{escape(interval)}</text>')
         ly = TOP + 14 + 18 * i
         out.append(f'<line x1="{W - RIGHT + 12}" y1="{ly - 4}" x2="{W - RIGHT + 32}" y2="{ly - 4}" stroke="{color}" '
                    f'stroke-width="2"/><text x="{W - RIGHT + 36}" y="{ly}" font-size="11">{escape(name)}</text>')
-    out.append(f'<text x="{LEFT}" y="{H - 10}" font-size="11">points: relaxed K/V mantissa refresh interval in us '
-               '(t_REF 50 us); runs with no failure (infinite PSNR) are not drawn</text>')
+    out.append(f'<text x="{LEFT}" y="{H - 10}" font-size="11">{escape(args.footer)}</text>')
     out.append("</svg>")
     with open(args.output, "w") as f:
         f.write("\n".join(out) + "\n")

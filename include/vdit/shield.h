@@ -44,7 +44,12 @@ typedef struct vdit_shield_timing {
   int bytes_per_element; // cost model: bytes per weight and activation (default 2, bf16)
   double time_scale;     // measured: target seconds per measured second (default 1)
   int64_t kv_steps;      // K and V live to the end of the step (1, default) or, as a KV cache,
-                         // for kv_steps steps of the recorded pass's length
+                         // for kv_steps steps of the recorded pass's length; 0: to their last
+                         // read in the pass, the end of their block's attention, and are then
+                         // transient (a model without a KV cache reads them nowhere else)
+  int per_sample;        // cost model: a batch of B runs as B passes of one sample each (the
+                         // op times of batch 1; every sample's tensors get those lifetimes);
+                         // 0 (default): the whole batch in every op, as the engine runs it
 } vdit_shield_timing;
 
 vdit_shield_timing vdit_shield_timing_default(void);

@@ -77,18 +77,45 @@ typedef enum vdit_sim_policy_kind {
   VDIT_SIM_POLICY_SHIELD,       // sign+exponent every t_REF; transient mantissas never;
                                 // persistent mantissas at a relaxed interval
   VDIT_SIM_POLICY_CUSTOM,       // intervals given per segment and class
+  VDIT_SIM_POLICY_LIFECYCLE,    // SHIELD refined: the top mantissa bits kept with sign+exponent,
+                                // per-class mantissa intervals, refreshes spread over the lifetime
   VDIT_SIM_POLICY_KIND_COUNT
 } vdit_sim_policy_kind;
 
+// Where the bits of a word are stored: segment SIGN_EXPONENT is the sub-array refreshed at
+// refresh_interval_s[class][SIGN_EXPONENT]; it holds bits 15..7 and the top
+// protected_mantissa_bits[class] bits of the mantissa. Segment MANTISSA holds the rest of the
+// mantissa (bits 6 - protected .. 0). With protected_mantissa_bits 0 (the default) the
+// sub-arrays are the fields: SHIELD's split.
 typedef struct vdit_sim_policy {
   vdit_sim_policy_kind kind;
   double refresh_interval_s[VDIT_SIM_LIFETIME_CLASS_COUNT][VDIT_SIM_SEGMENT_COUNT];
+  int protected_mantissa_bits[VDIT_SIM_LIFETIME_CLASS_COUNT]; // 0..7
+  // Refresh schedule of a segment with interval r > 0 on a tensor alive for L > r:
+  // 0 (default): every r from the write, floor(L / r) refreshes, the longest unrefreshed
+  //    stretch r;
+  // 1 (lifetime-matched): the schedule knows L (a static dataflow) and spreads ceil(L / r) - 1
+  //    refreshes evenly, every L / ceil(L / r) <= r: as many refreshes or one fewer, shorter
+  //    stretches.
+  int spread_refreshes;
 } vdit_sim_policy;
 
-const char *vdit_sim_policy_name(vdit_sim_policy_kind kind); // "standard", "shield", "custom"
+const char *vdit_sim_policy_name(vdit_sim_policy_kind kind); // "standard", "shield", "custom", "lifecycle"
 vdit_sim_policy vdit_sim_policy_standard(double t_ref_s);
 vdit_sim_policy vdit_sim_policy_shield(double t_ref_s, double relaxed_mantissa_interval_s);
-vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy); // intervals finite and >= 0
+// Lifecycle-aware SHIELD (docs/shield.md): sign+exponent and the top `protected_*` mantissa
+// bits every t_REF; the remaining mantissa bits of transient tensors every
+// transient_mantissa_interval_s and of persistent ones every persistent_mantissa_interval_s
+// (0 = never), refreshes spread over each tensor's lifetime.
+vdit_sim_policy vdit_sim_policy_lifecycle(double t_ref_s, double transient_mantissa_interval_s,
+                                          double persistent_mantissa_interval_s, int protected_transient,
+                                          int protected_persistent);
+// Intervals finite and >= 0, protected bits in 0..7, spread_refreshes 0 or 1.
+vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy);
+// The segment (sub-array, so the refresh interval) that holds bit `bit` (0..15) of a word of
+// class `lifetime_class` under `policy`.
+vdit_sim_segment vdit_sim_policy_segment_of_bit(const vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
+                                                int bit);
 
 // ---------------------------------------------------------------- energy model
 // A CACTI-style per-event model: every refresh reads and rewrites one row of one segment's
@@ -116,9 +143,13 @@ typedef struct vdit_sim_tensor {
   vdit_sim_lifetime_class lifetime_class;
 } vdit_sim_tensor;
 
+// bits and failed_bits count by field (sign+exponent: bits 15..7, mantissa: 6..0, whatever
+// sub-array holds them); row_refreshes and refresh_pj by segment (sub-array, see
+// vdit_sim_policy).
 typedef struct vdit_sim_report {
   uint64_t bits[VDIT_SIM_SEGMENT_COUNT];          // cells stored
   uint64_t failed_bits[VDIT_SIM_SEGMENT_COUNT];   // cells that flipped
+  uint64_t failed_by_bit[VDIT_SIM_WORD_BITS];     // the same by bit position (0 = mantissa LSB)
   uint64_t row_refreshes[VDIT_SIM_SEGMENT_COUNT];
   double refresh_pj[VDIT_SIM_SEGMENT_COUNT];
   double access_pj;                               // one write and one read of every bit
@@ -128,7 +159,8 @@ void vdit_sim_report_add(vdit_sim_report *total, const vdit_sim_report *part);
 double vdit_sim_report_refresh_pj(const vdit_sim_report *report); // both segments
 
 // The longest time a segment of `tensor` goes without a write or refresh under `policy`:
-// min(interval, t_read - t_write), the whole lifetime when never refreshed.
+// min(interval, t_read - t_write) (L / ceil(L / interval) with spread_refreshes), the whole
+// lifetime L when never refreshed.
 double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor,
                                      vdit_sim_segment segment);
 
@@ -148,6 +180,18 @@ vdit_status vdit_sim_inject_bf16(const vdit_sim_retention *retention, const vdit
 vdit_status vdit_sim_inject_f32(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
                                 const vdit_sim_energy_model *energy, const vdit_sim_tensor *tensor,
                                 const float *in, float *out, vdit_sim_report *report);
+
+// The weak cells of a tensor under a policy: mask[i] has bit b set when the cell of bit b of
+// word i retains for less than the longest unrefreshed stretch of its segment, so it fails
+// whenever it holds the leaking value. A tensor that is stored again at the same address with
+// the same lifetime (the next pass of a model) has the same mask: computing it once and
+// passing it to vdit_sim_inject_f32_masked gives the same result as vdit_sim_inject_f32
+// without drawing the retention times again.
+vdit_status vdit_sim_weak_mask(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                               const vdit_sim_tensor *tensor, uint16_t *mask);
+vdit_status vdit_sim_inject_f32_masked(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                                       const vdit_sim_energy_model *energy, const vdit_sim_tensor *tensor,
+                                       const uint16_t *mask, const float *in, float *out, vdit_sim_report *report);
 
 #ifdef __cplusplus
 }

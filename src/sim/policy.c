@@ -28,6 +28,7 @@ const char *vdit_sim_policy_name(vdit_sim_policy_kind kind) {
   case VDIT_SIM_POLICY_STANDARD: return "standard";
   case VDIT_SIM_POLICY_SHIELD: return "shield";
   case VDIT_SIM_POLICY_CUSTOM: return "custom";
+  case VDIT_SIM_POLICY_LIFECYCLE: return "lifecycle";
   default: return "unknown";
   }
 }
@@ -47,8 +48,34 @@ vdit_sim_policy vdit_sim_policy_shield(double t_ref_s, double relaxed_mantissa_i
   return p;
 }
 
+vdit_sim_policy vdit_sim_policy_lifecycle(double t_ref_s, double transient_mantissa_interval_s,
+                                          double persistent_mantissa_interval_s, int protected_transient,
+                                          int protected_persistent) {
+  vdit_sim_policy p = vdit_sim_policy_standard(t_ref_s);
+  p.kind = VDIT_SIM_POLICY_LIFECYCLE;
+  p.refresh_interval_s[VDIT_SIM_LIFETIME_TRANSIENT][VDIT_SIM_SEGMENT_MANTISSA] = transient_mantissa_interval_s;
+  p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = persistent_mantissa_interval_s;
+  p.protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT] = protected_transient;
+  p.protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT] = protected_persistent;
+  p.spread_refreshes = 1;
+  return p;
+}
+
+vdit_sim_segment vdit_sim_policy_segment_of_bit(const vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
+                                                int bit) {
+  return bit >= VDIT_SIM_MANTISSA_BITS - policy->protected_mantissa_bits[lifetime_class] ? VDIT_SIM_SEGMENT_SIGN_EXPONENT
+                                                                                         : VDIT_SIM_SEGMENT_MANTISSA;
+}
+
 vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy) {
   if (!policy) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "refresh policy is NULL");
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    if (policy->protected_mantissa_bits[c] < 0 || policy->protected_mantissa_bits[c] > VDIT_SIM_MANTISSA_BITS)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "protected mantissa bits of %s tensors must be in 0..%d, got %d",
+                        vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), VDIT_SIM_MANTISSA_BITS,
+                        policy->protected_mantissa_bits[c]);
+  if (policy->spread_refreshes != 0 && policy->spread_refreshes != 1)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "spread_refreshes must be 0 or 1, got %d", policy->spread_refreshes);
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
       double t = policy->refresh_interval_s[c][s];
@@ -82,6 +109,7 @@ void vdit_sim_report_add(vdit_sim_report *total, const vdit_sim_report *part) {
     total->row_refreshes[s] += part->row_refreshes[s];
     total->refresh_pj[s] += part->refresh_pj[s];
   }
+  for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) total->failed_by_bit[b] += part->failed_by_bit[b];
   total->access_pj += part->access_pj;
 }
 
@@ -108,13 +136,17 @@ double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_s
                                      vdit_sim_segment segment) {
   double lifetime = tensor->t_read_s - tensor->t_write_s;
   double interval = policy->refresh_interval_s[tensor->lifetime_class][segment];
-  return interval > 0 && interval < lifetime ? interval : lifetime;
+  if (!(interval > 0 && interval < lifetime)) return lifetime;
+  return policy->spread_refreshes ? lifetime / ceil(lifetime / interval) : interval;
 }
 
-// Refreshes start one interval after the write and stop at the last read: floor(lifetime / interval).
-// Counts past 2^53 (an interval absurdly short for the lifetime) are refused by the caller.
-static double refresh_count(double lifetime, double interval) {
+// Refreshes start one interval after the write and stop at the last read: floor(lifetime /
+// interval); spread over the lifetime: ceil(lifetime / interval) - 1 (none when it fits in one
+// interval). Counts past 2^53 (an interval absurdly short for the lifetime) are refused by the
+// caller.
+static double refresh_count(double lifetime, double interval, int spread) {
   if (!(interval > 0)) return 0;
+  if (spread) return lifetime > interval ? ceil(lifetime / interval) - 1 : 0;
   return floor(lifetime / interval);
 }
 
@@ -126,13 +158,16 @@ vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim
       !(energy->write_pj_per_bit >= 0))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "energy model needs row_bits > 0 and energies >= 0");
   if (!report) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "report is NULL");
-  static const int segment_bits[VDIT_SIM_SEGMENT_COUNT] = {VDIT_SIM_SIGN_EXPONENT_BITS, VDIT_SIM_MANTISSA_BITS};
+  const int protected_bits = policy->protected_mantissa_bits[tensor->lifetime_class];
+  // the sub-arrays: sign+exponent and the protected mantissa bits; the rest of the mantissa
+  const int segment_bits[VDIT_SIM_SEGMENT_COUNT] = {VDIT_SIM_SIGN_EXPONENT_BITS + protected_bits,
+                                                    VDIT_SIM_MANTISSA_BITS - protected_bits};
   double lifetime = tensor->t_read_s - tensor->t_write_s;
   for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
     uint64_t bits = (uint64_t)tensor->word_count * (uint64_t)segment_bits[s];
     uint64_t rows = (bits + (uint64_t)energy->row_bits - 1) / (uint64_t)energy->row_bits;
     double interval = policy->refresh_interval_s[tensor->lifetime_class][s];
-    double per_row = refresh_count(lifetime, interval);
+    double per_row = refresh_count(lifetime, interval, policy->spread_refreshes);
     if ((double)rows * per_row > 9007199254740992.0) // 2^53
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
                         "refresh interval %g s is too short for a lifetime of %g s (over 2^53 row refreshes)",

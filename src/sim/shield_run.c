@@ -1,5 +1,7 @@
 // Retention failures injected into a real model run (vdit/shield.h): the tamper hook hands
-// each block's Q, K, V, O to vdit_sim_inject_f32 with the lifetime the recorded trace gives it.
+// each block's Q, K, V, O to vdit_sim_inject_f32_masked with the lifetime the recorded trace
+// gives it. Every pass stores a tensor at the same cells with the same lifetime, so its weak
+// cells (vdit_sim_weak_mask) are drawn once, on the first pass, and kept.
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@ typedef struct injector {
   double abs_error[VDIT_SHIELD_KIND_COUNT], abs_sum[VDIT_SHIELD_KIND_COUNT];
   float *clean;       // scratch: the bf16-rounded tensor before injection
   size_t clean_size;
+  uint16_t **masks;   // per trace tensor: its weak cells, NULL until first seen
 } injector;
 
 static int kind_of(const char *tail) {
@@ -51,7 +54,13 @@ static vdit_status inject(void *user, const char *name, vdit_tensor *tensor) {
   for (size_t i = 0; i < words; i++) in->clean[i] = vdit_bf16_to_float(vdit_bf16_from_float(x[i]));
   vdit_sim_report part;
   memset(&part, 0, sizeof part);
-  VDIT_TRY(vdit_sim_inject_f32(in->retention, in->policy, in->energy, t, in->clean, x, &part));
+  uint16_t **mask = &in->masks[n * VDIT_SHIELD_KIND_COUNT + kind];
+  if (!*mask) {
+    *mask = malloc((words ? words : 1) * sizeof **mask);
+    if (!*mask) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "shield: no memory for the weak cells of %s", name);
+    VDIT_TRY(vdit_sim_weak_mask(in->retention, in->policy, t, *mask));
+  }
+  VDIT_TRY(vdit_sim_inject_f32_masked(in->retention, in->policy, in->energy, t, *mask, in->clean, x, &part));
   vdit_sim_report_add(&in->result->report, &part);
   vdit_sim_report_add(&in->result->per_kind[kind], &part);
   for (size_t i = 0; i < words; i++) {
@@ -108,10 +117,15 @@ vdit_status vdit_shield_run(const vdit_shield_trace *trace, const vdit_sim_reten
   VDIT_TRY(vdit_sim_retention_check(retention));
   VDIT_TRY(vdit_sim_policy_check(policy));
   VDIT_TRY(check_pair(reference, output));
+  const size_t tensors = (size_t)trace->layers * VDIT_SHIELD_KIND_COUNT;
   injector in = {.trace = trace, .retention = retention, .policy = policy, .energy = energy, .result = result};
+  in.masks = calloc(tensors, sizeof *in.masks);
+  if (!in.masks) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "shield: no memory for %zu tensors", tensors);
   vdit_model_run_options hooks = {.tamper = inject, .tamper_user = &in};
   vdit_status status = workload(user, &hooks, output);
   free(in.clean);
+  for (size_t i = 0; i < tensors; i++) free(in.masks[i]);
+  free(in.masks);
   if (status != VDIT_OK) return status;
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
     result->tensor_rel_l1[k] = in.abs_sum[k] > 0 ? in.abs_error[k] / in.abs_sum[k] : 0;

@@ -58,7 +58,7 @@ typedef struct recorder {
 // The cost of the op that ends at observer event `name` (docs/shield.md, "Cost model").
 static op_cost event_cost(const recorder *r, const char *name) {
   const vdit_model_config *c = r->config;
-  const double e = r->timing.bytes_per_element, B = (double)r->batch, L = (double)r->tokens, S = (double)r->text_tokens;
+  const double e = r->timing.bytes_per_element, B = r->timing.per_sample ? 1.0 : (double)r->batch, L = (double)r->tokens, S = (double)r->text_tokens;
   const double D = (double)c->dim, F = (double)c->ffn_dim, BL = B * L, BS = B * S;
   const double P = (double)(c->patch[0] * c->patch[1] * c->patch[2]);
   const char *tail = name;
@@ -160,7 +160,9 @@ vdit_status vdit_shield_trace_record(const vdit_model_config *config, const vdit
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: the cost model needs tops > 0, bandwidth > 0 and bytes >= 1");
   if (timing->clock == VDIT_SHIELD_CLOCK_MEASURED && (!(timing->time_scale > 0) || !isfinite(timing->time_scale)))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: time_scale must be > 0");
-  if (timing->kv_steps < 1) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: kv_steps must be >= 1");
+  if (timing->kv_steps < 0) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: kv_steps must be >= 0");
+  if (timing->per_sample != 0 && timing->per_sample != 1)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: per_sample must be 0 or 1");
   const int64_t layers = config->layers;
   recorder r = {.config = config, .timing = *timing};
   r.written = malloc((size_t)layers * VDIT_SHIELD_KIND_COUNT * sizeof *r.written);
@@ -190,15 +192,17 @@ vdit_status vdit_shield_trace_record(const vdit_model_config *config, const vdit
       break;
     }
     const size_t words = (size_t)(r.batch * r.tokens * config->dim);
-    const double kv_end = r.step_s + (double)(timing->kv_steps - 1) * r.step_s;
+    const double kv_end = timing->kv_steps == 0 ? r.attn_end[n] : (double)timing->kv_steps * r.step_s;
     const double read[VDIT_SHIELD_KIND_COUNT] = {r.attn_end[n], kv_end, kv_end, r.oproj_end[n]};
+    const int kv_persistent = timing->kv_steps > 0;
     for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
       vdit_sim_tensor *t = &trace->tensors[n * VDIT_SHIELD_KIND_COUNT + k];
       t->word_address = address;
       t->word_count = words;
       t->t_write_s = w[k];
       t->t_read_s = read[k];
-      t->lifetime_class = k == VDIT_SHIELD_K || k == VDIT_SHIELD_V ? VDIT_SIM_LIFETIME_PERSISTENT : VDIT_SIM_LIFETIME_TRANSIENT;
+      t->lifetime_class = kv_persistent && (k == VDIT_SHIELD_K || k == VDIT_SHIELD_V) ? VDIT_SIM_LIFETIME_PERSISTENT
+                                                                                       : VDIT_SIM_LIFETIME_TRANSIENT;
       address += words;
     }
     trace->attention_s += r.attn_end[n] - w[VDIT_SHIELD_Q];

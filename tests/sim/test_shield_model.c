@@ -3,7 +3,9 @@
 // the output bit-identical to the error-free run; under SHIELD no sign or exponent bit fails
 // on the real trace while mantissa bits do; the injection flips exactly the bits the
 // retention model says fail (recomputed here cell by cell) and nothing else; a two-pass
-// workload counts two passes and twice the energy; a KV cache stretches K and V.
+// workload counts two passes and twice the energy; a KV cache stretches K and V; the lifecycle
+// policy keeps its protected mantissa bits; K/V to their last read and one sample per pass
+// give the lifetimes they say.
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -63,6 +65,7 @@ typedef struct flip_check {
   uint64_t flipped[VDIT_SIM_SEGMENT_COUNT]; // bits that differ after the tamper
   uint64_t expected[VDIT_SIM_SEGMENT_COUNT];
   uint64_t wrong;                           // cells whose flip disagrees with the model
+  uint64_t flipped_protected;               // flips in protected mantissa bits
   int calls;
 } flip_check;
 
@@ -86,12 +89,15 @@ static vdit_status checking_tamper(void *user, const char *name, vdit_tensor *t)
   for (size_t i = 0; i < words; i++) {
     uint16_t after = vdit_bf16_from_float(v[i]);
     if (vdit_bf16_to_float(after) != v[i]) c->wrong++; // the tensor must hold bf16 values now
+    const int first_protected = 7 - c->policy->protected_mantissa_bits[x->lifetime_class];
     for (int b = 0; b < 16; b++) {
-      int segment = b >= 7 ? 0 : 1;
+      int segment = b >= 7 ? 0 : 1;                    // the field
+      int storage = b >= first_protected ? 0 : 1;      // the sub-array, so the refresh interval
       int stored = (before[i] >> b) & 1;
-      int expect = stored == c->retention->leaking_value && seconds[i * 16 + (size_t)b] < exposure[segment];
+      int expect = stored == c->retention->leaking_value && seconds[i * 16 + (size_t)b] < exposure[storage];
       int flip = ((before[i] ^ after) >> b) & 1;
       c->flipped[segment] += (uint64_t)flip;
+      if (segment == 1 && storage == 0) c->flipped_protected += (uint64_t)flip;
       c->expected[segment] += (uint64_t)expect;
       c->wrong += (uint64_t)(flip != expect);
     }
@@ -211,6 +217,25 @@ int main(void) {
   CHECK_EQ_INT(r2.report.failed_bits[1], 2 * r.report.failed_bits[1]);
   f.passes = 1;
 
+  // Lifecycle: Q/O mantissas never refreshed but their top 2 bits kept with sign+exponent,
+  // K/V's top bit likewise and the rest spread over each lifetime at 1 ms; two passes, so the
+  // second reuses the weak cells drawn on the first. Sign, exponent and protected bits never
+  // fail; every other flip is the model's.
+  vdit_sim_policy lifecycle = vdit_sim_policy_lifecycle(20e-6, 0, 1e-3, 2, 1);
+  flip_check lc = {.f = &f, .trace = &trace, .retention = &retention, .policy = &lifecycle};
+  f.passes = 2;
+  CHECK_OK(vdit_shield_run(&trace, &retention, &lifecycle, &energy, checking_workload, &lc, &reference, &again, &r2));
+  f.passes = 1;
+  CHECK_EQ_INT(lc.calls, 16);
+  CHECK_EQ_INT(lc.wrong, 0);
+  CHECK_EQ_INT(lc.flipped[VDIT_SIM_SEGMENT_SIGN_EXPONENT], 0);
+  CHECK_EQ_INT(lc.flipped_protected, 0);
+  CHECK(lc.flipped[VDIT_SIM_SEGMENT_MANTISSA] > 0);
+  CHECK_EQ_INT(lc.flipped[VDIT_SIM_SEGMENT_MANTISSA], r2.report.failed_bits[VDIT_SIM_SEGMENT_MANTISSA]);
+  for (int b = 5; b < 16; b++) CHECK_EQ_INT(r2.per_kind[VDIT_SHIELD_Q].failed_by_bit[b], 0);
+  for (int b = 6; b < 16; b++) CHECK_EQ_INT(r2.per_kind[VDIT_SHIELD_K].failed_by_bit[b], 0);
+  CHECK(vdit_sim_report_refresh_pj(&r2.report) < 2 * vdit_sim_report_refresh_pj(&standard_energy));
+
   // A KV cache held for 3 steps: K and V live to 3x the step; Q and O are unchanged.
   vdit_shield_timing cached = timing;
   cached.kv_steps = 3;
@@ -220,6 +245,31 @@ int main(void) {
     CHECK_NEAR(kv.tensors[1].t_read_s, 3 * kv.step_s, 1e-12);
     CHECK(kv.tensors[0].t_read_s == trace.tensors[0].t_read_s);
   }
+  vdit_shield_trace_free(&kv);
+
+  // K and V to their last read (no KV cache): they die with Q at the end of the attention
+  // and are transient.
+  cached.kv_steps = 0;
+  CHECK_OK(vdit_shield_trace_record(c, &cached, workload, &f, &again, &kv));
+  for (int64_t n = 0; kv.tensors && n < kv.layers; n++) {
+    const vdit_sim_tensor *t = &kv.tensors[n * 4];
+    CHECK(t[1].t_read_s == t[0].t_read_s && t[2].t_read_s == t[0].t_read_s);
+    CHECK_EQ_INT(t[1].lifetime_class, VDIT_SIM_LIFETIME_TRANSIENT);
+    CHECK_EQ_INT(t[2].lifetime_class, VDIT_SIM_LIFETIME_TRANSIENT);
+  }
+  vdit_shield_trace_free(&kv);
+
+  // One sample per pass: the ops of batch 1, so Q (compute-bound attention) lives half as
+  // long; the tensors still hold the whole batch.
+  vdit_shield_timing per_sample = timing;
+  per_sample.per_sample = 1;
+  CHECK_OK(vdit_shield_trace_record(c, &per_sample, workload, &f, &again, &kv));
+  for (int64_t n = 0; kv.tensors && n < kv.layers; n++) {
+    const vdit_sim_tensor *t = &kv.tensors[n * 4];
+    CHECK_NEAR(t[0].t_read_s - t[0].t_write_s, q_life / B, 1e-12);
+    CHECK_EQ_INT(t[0].word_count, B * L * D);
+  }
+  CHECK(kv.step_s < trace.step_s);
   vdit_shield_trace_free(&kv);
 
   // The wall clock: positive, ordered lifetimes.

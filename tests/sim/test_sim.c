@@ -1,5 +1,6 @@
 // The eDRAM simulator core (include/vdit/sim.h): retention statistics and determinism, the
-// failure rule, the SHIELD and standard policies' guarantees, and the refresh energy saving.
+// failure rule, the SHIELD, lifecycle and standard policies' guarantees, the refresh energy
+// saving and the weak-cell masks.
 #include <math.h>
 #include <stdlib.h>
 
@@ -343,6 +344,144 @@ static void test_bad_arguments(void) {
   CHECK_EQ_INT(report.bits[0] + report.failed_bits[0] + report.row_refreshes[0], 0);
 }
 
+// The lifecycle policy: sign+exponent and the protected top mantissa bits never fail when
+// t_REF is below the weakest cell; the other mantissa bits fail exactly where an independent
+// count from the retention times, the data and the spread schedule says (exposure L / ceil(L / r)).
+static void test_lifecycle_policy(void) {
+  enum { WORDS = 8192, BITS = WORDS * VDIT_SIM_WORD_BITS };
+  vdit_sim_retention r = vdit_sim_retention_default();
+  r.seed = 13;
+  uint16_t *in = random_bf16(81, WORDS), *out = malloc(WORDS * sizeof *out);
+  double *seconds = malloc(BITS * sizeof *seconds);
+  const uint64_t address = 5000;
+  CHECK_OK(vdit_sim_retention_times(&r, address * VDIT_SIM_WORD_BITS, BITS, seconds));
+  const double t_ref = 50e-6;
+  CHECK(min_of(seconds, BITS) > t_ref);
+  uint64_t low_failures = 0;
+  for (int protect = 0; protect <= VDIT_SIM_MANTISSA_BITS; protect++)
+    for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) {
+      // transient mantissa never refreshed; persistent every 300 us, spread
+      vdit_sim_policy p = vdit_sim_policy_lifecycle(t_ref, 0, 300e-6, protect, protect);
+      CHECK_OK(vdit_sim_policy_check(&p));
+      const double lifetime = c == VDIT_SIM_LIFETIME_TRANSIENT ? 700e-6 : 1e-3;
+      // persistent: ceil(1000 / 300) = 4 stretches of 250 us, 3 refreshes
+      const double exposure = c == VDIT_SIM_LIFETIME_TRANSIENT ? lifetime : 250e-6;
+      vdit_sim_tensor t = make_tensor(address, WORDS, lifetime, (vdit_sim_lifetime_class)c);
+      CHECK_NEAR(vdit_sim_unrefreshed_interval(&p, &t, VDIT_SIM_SEGMENT_MANTISSA), exposure, 1e-15);
+      vdit_sim_report report;
+      memset(&report, 0, sizeof report);
+      CHECK_OK(vdit_sim_inject_bf16(&r, &p, NULL, &t, in, out, &report));
+      uint64_t expected_by_bit[VDIT_SIM_WORD_BITS] = {0}, mismatched = 0;
+      const int first_protected = VDIT_SIM_MANTISSA_BITS - protect;
+      for (size_t i = 0; i < WORDS; i++) {
+        uint16_t want = in[i];
+        for (int b = 0; b < first_protected; b++)
+          if (((in[i] >> b) & 1u) && seconds[i * 16 + (size_t)b] < exposure) {
+            want = (uint16_t)(want & ~(1u << b));
+            expected_by_bit[b]++;
+          }
+        mismatched += want != out[i];
+      }
+      CHECK_EQ_INT(mismatched, 0);
+      uint64_t sum = 0;
+      for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) {
+        CHECK_EQ_INT(report.failed_by_bit[b], expected_by_bit[b]);
+        sum += report.failed_by_bit[b];
+      }
+      CHECK_EQ_INT(report.failed_bits[VDIT_SIM_SEGMENT_SIGN_EXPONENT], 0);
+      CHECK_EQ_INT(report.failed_bits[VDIT_SIM_SEGMENT_MANTISSA], sum);
+      for (int b = first_protected; b < VDIT_SIM_WORD_BITS; b++) CHECK_EQ_INT(report.failed_by_bit[b], 0);
+      if (protect < VDIT_SIM_MANTISSA_BITS) CHECK(sum > 0);
+      low_failures += sum;
+    }
+  CHECK(low_failures > 1000);
+  free(in);
+  free(out);
+  free(seconds);
+}
+
+// Energy with protected bits and spread refreshes: the sub-arrays hold 9 + p and 7 - p bits
+// per word; a spread schedule refreshes ceil(L / r) - 1 times.
+static void test_lifecycle_energy(void) {
+  vdit_sim_energy_model energy = vdit_sim_energy_model_default();
+  const double t_ref = 50e-6;
+  vdit_sim_policy standard = vdit_sim_policy_standard(t_ref);
+  // 65536 words, 1000 us: standard 20 refreshes of every row (16 bits = 4096 rows)
+  vdit_sim_tensor t = make_tensor(0, 65536, 1000e-6 + 1e-12, VDIT_SIM_LIFETIME_PERSISTENT);
+  for (int protect = 0; protect <= VDIT_SIM_MANTISSA_BITS; protect++) {
+    vdit_sim_policy p = vdit_sim_policy_lifecycle(t_ref, 0, 300e-6, 0, protect);
+    vdit_sim_report a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CHECK_OK(vdit_sim_tensor_energy(&standard, &energy, &t, &a));
+    CHECK_OK(vdit_sim_tensor_energy(&p, &energy, &t, &b));
+    // sign+exponent and protected: (9 + p) * 256 rows, 20 refreshes (spread: ceil(1000.0..01 / 50) - 1 = 20)
+    CHECK_EQ_INT(b.row_refreshes[VDIT_SIM_SEGMENT_SIGN_EXPONENT], (uint64_t)(9 + protect) * 256 * 20);
+    // the rest of the mantissa: (7 - p) * 256 rows, ceil(1000 / 300) - 1 = 3 refreshes
+    CHECK_EQ_INT(b.row_refreshes[VDIT_SIM_SEGMENT_MANTISSA], (uint64_t)(7 - protect) * 256 * 3);
+    CHECK_NEAR(1 - vdit_sim_report_refresh_pj(&b) / vdit_sim_report_refresh_pj(&a), (7.0 - protect) / 16 * (1 - 3.0 / 20),
+               1e-12);
+  }
+  // spread against every-r: the same count or one fewer, never a longer stretch
+  for (double lifetime = 10e-6; lifetime < 2e-3; lifetime *= 1.37) {
+    vdit_sim_policy every = vdit_sim_policy_shield(t_ref, 200e-6), spread = every;
+    spread.spread_refreshes = 1;
+    vdit_sim_tensor x = make_tensor(0, 256, lifetime, VDIT_SIM_LIFETIME_PERSISTENT);
+    vdit_sim_report a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0, sizeof b);
+    CHECK_OK(vdit_sim_tensor_energy(&every, &energy, &x, &a));
+    CHECK_OK(vdit_sim_tensor_energy(&spread, &energy, &x, &b));
+    for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
+      CHECK(b.row_refreshes[s] <= a.row_refreshes[s]);
+      CHECK(vdit_sim_unrefreshed_interval(&spread, &x, (vdit_sim_segment)s) <=
+            vdit_sim_unrefreshed_interval(&every, &x, (vdit_sim_segment)s));
+    }
+  }
+}
+
+// A weak-cell mask drawn once gives the same corruption and counts as drawing per call.
+static void test_weak_mask(void) {
+  enum { WORDS = 10000 };
+  vdit_sim_retention r = vdit_sim_retention_default();
+  r.seed = 17;
+  vdit_sim_energy_model energy = vdit_sim_energy_model_default();
+  vdit_sim_policy p = vdit_sim_policy_lifecycle(50e-6, 0, 400e-6, 1, 2);
+  float *in = malloc(WORDS * sizeof *in), *a = malloc(WORDS * sizeof *a), *b = malloc(WORDS * sizeof *b);
+  uint16_t *mask = malloc(WORDS * sizeof *mask);
+  vdit_rng_normal(91, 0, WORDS, in);
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) {
+    vdit_sim_tensor t = make_tensor(777, WORDS, 1.5e-3, (vdit_sim_lifetime_class)c);
+    CHECK_OK(vdit_sim_weak_mask(&r, &p, &t, mask));
+    vdit_sim_report ra, rb;
+    memset(&ra, 0, sizeof ra);
+    memset(&rb, 0, sizeof rb);
+    CHECK_OK(vdit_sim_inject_f32(&r, &p, &energy, &t, in, a, &ra));
+    CHECK_OK(vdit_sim_inject_f32_masked(&r, &p, &energy, &t, mask, in, b, &rb));
+    CHECK(memcmp(a, b, WORDS * sizeof *a) == 0);
+    CHECK(memcmp(&ra, &rb, sizeof ra) == 0);
+    CHECK(ra.failed_bits[VDIT_SIM_SEGMENT_MANTISSA] > 0);
+    size_t protected_weak = 0;
+    const int protect = p.protected_mantissa_bits[c];
+    for (size_t i = 0; i < WORDS; i++) protected_weak += (mask[i] >> (VDIT_SIM_MANTISSA_BITS - protect)) != 0;
+    CHECK_EQ_INT(protected_weak, 0); // sign, exponent and protected bits: 50 us < every cell here
+  }
+  CHECK_STATUS(vdit_sim_inject_f32_masked(&r, &p, &energy, &(vdit_sim_tensor){.word_count = 4, .t_read_s = 1e-6}, NULL,
+                                          in, a, &(vdit_sim_report){0}),
+               VDIT_ERROR_INVALID_ARGUMENT);
+  p.protected_mantissa_bits[1] = 8;
+  CHECK_STATUS(vdit_sim_policy_check(&p), VDIT_ERROR_INVALID_ARGUMENT);
+  p.protected_mantissa_bits[1] = -1;
+  CHECK_STATUS(vdit_sim_policy_check(&p), VDIT_ERROR_INVALID_ARGUMENT);
+  p.protected_mantissa_bits[1] = 0;
+  p.spread_refreshes = 2;
+  CHECK_STATUS(vdit_sim_policy_check(&p), VDIT_ERROR_INVALID_ARGUMENT);
+  free(in);
+  free(a);
+  free(b);
+  free(mask);
+}
+
 int main(void) {
   test_retention_statistics();
   test_retention_determinism();
@@ -352,5 +491,8 @@ int main(void) {
   test_only_leaking_value_fails();
   test_energy();
   test_bad_arguments();
+  test_lifecycle_policy();
+  test_lifecycle_energy();
+  test_weak_mask();
   return check_finish("test_sim");
 }
