@@ -21,12 +21,8 @@ shape="${SHAPE:-1,12,32760,128}"
 inputs="${INPUTS:-video}"
 IFS=, read -r b h s d <<< "$shape"
 
-if [ ! -x "$build/vdit" ]; then
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$out/bench-configure.log" 2>&1 ||
-    { tail -20 "$out/bench-configure.log"; exit 1; }
-  cmake --build "$build" -j"$(nproc)" --target vdit_cli > "$out/bench-build.log" 2>&1 ||
-    { grep -E "error" "$out/bench-build.log" | head -20; exit 1; }
-fi
+. bench/build_cli.sh
+bench_build_cli "$build" "$out" || exit 1
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch "$b" --heads "$h" --seq "$s" --dim "$d"
         --repeat "$repeat" --warmup "$warmup" --json --forward-only --inputs "$inputs")
 ours="$out/cluster-ours.jsonl"

@@ -16,10 +16,8 @@ repeat="${REPEAT:-20}"
 warmup="${WARMUP:-3}"
 shapes="${SHAPES:-1,12,32760,128 1,40,32760,128 2,24,8192,64}"
 
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$out/bench-configure.log" 2>&1 ||
-  { tail -20 "$out/bench-configure.log"; exit 1; }
-cmake --build "$build" -j"$(nproc)" --target vdit_cli > "$out/bench-build.log" 2>&1 ||
-  { grep -E "error" "$out/bench-build.log" | head -20; exit 1; }
+. bench/build_cli.sh
+bench_build_cli "$build" "$out" always || exit 1
 
 gpu_line="$(nvidia-smi --query-gpu=name,driver_version --format=csv,noheader 2>/dev/null | head -1)"
 python3 - "$out/env.json" "$gpu_line" "$repeat" "$warmup" <<'PY'

@@ -17,10 +17,8 @@ IFS=, read -r b h s d <<< "$shape"
 vdit="${VDIT:-}"
 if [ -z "$vdit" ]; then
   build="${BUILD_DIR:-build-gpu}"
-  cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$out/bench-configure.log" 2>&1 ||
-    { tail -20 "$out/bench-configure.log"; exit 1; }
-  cmake --build "$build" -j"$(nproc)" --target vdit_cli > "$out/bench-build.log" 2>&1 ||
-    { grep -E "error" "$out/bench-build.log" | head -20; exit 1; }
+  . bench/build_cli.sh
+  bench_build_cli "$build" "$out" always || exit 1
   vdit="$build/vdit"
 fi
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch "$b" --heads "$h" --seq "$s" --dim "$d"
