@@ -7,7 +7,7 @@
 //           sage_bwd_key_position)
 //   quant Q Q INT8 per 64-query block: rows (Sq_pad, D) and transposed (D, Sq_pad); dO INT8
 //           per 64-query block, transposed; both transposes store the queries of each 32 in
-//           the order the P^T / dS^T A fragment holds them (the forward's sage_key_position);
+//           the order the P^T / dS^T A fragment holds them (sage_fragment_position);
 //           l2 = (LSE - scale q.mu) log2 e and Delta = rowsum(dO O) per query
 //   main    one block of two warpgroups per 128 keys (the dense wgmma backward's structure,
 //           attn_backward_wgmma.cu), warpgroup w keys 64w..; 64-query tiles in two cp.async
@@ -104,13 +104,6 @@ extern "C" int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p)
 }
 
 // ---------------------------------------------------------------- helpers
-// Position of query r (0..127) in a stored Q^T / dO^T row: within each 32 the A fragment of
-// P^T / dS^T holds, at k positions 4c..4c+3 of thread c = l % 4, the accumulator columns 2c,
-// 2c + 1, 8 + 2c, 9 + 2c (and the same + 16 at positions 16..31). The forward's V^T order.
-static __device__ __forceinline__ int sage_bwd_query_position(int r) {
-  const int hi = (r >> 4) & 1, c = r & 15;
-  return (r & ~31) + hi * 16 + ((c & 7) >> 1) * 4 + 2 * (c >> 3) + (c & 1);
-}
 // Position of key r (0..127) in a stored K^T row and in a dS row of shared memory: thread g of
 // a warp holds keys g and g + 8 of its 16, stored side by side (one 16-bit store of two codes).
 static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r & ~15) + 2 * (r & 7) + ((r >> 3) & 1); }
@@ -298,7 +291,7 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
     w.dos[(int64_t)bh * (w.sq_pad / 64) + blockIdx.x * 2 + blk] = sd;
   }
   uint32_t codes[16];
-  const int pos = sage_bwd_query_position(r);
+  const int pos = sage_fragment_position(r);
   sage_bwd_codes64(xq, sq, codes);
   int8_t *rows = w.q8 + ((int64_t)bh * w.sq_pad + tok) * SAGE_D + hf * 64;
 #pragma unroll

@@ -7,7 +7,7 @@
 //   k8    int8 (Sk_pad, D)       (K - mu) codes, rows past Sk zero
 //   vt8   e4m3 (D, Sk_pad)       V^T codes (pv = fp8): within each 32-key group the keys are
 //                                stored in the order of the wgmma A fragment of P (see
-//                                sage_key_position), so P goes from the S accumulator to the
+//                                sage_fragment_position), so P goes from the S accumulator to the
 //                                A registers without shuffles
 //   qsf   f32 (q groups)         Q scale * softmax scale * log2 e
 //   ks    f32 (k groups)         K scale

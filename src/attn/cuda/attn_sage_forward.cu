@@ -81,13 +81,6 @@ extern "C" int vdit_attn_sage_cuda_fits(const vdit_attn_cuda_params *p) {
 }
 
 // ---------------------------------------------------------------- quantization kernels
-// Position of key r (0..127 in a tile) in the stored V^T row: within each 32-key group the
-// A fragment of the P V wgmma holds, at k positions 4c..4c+3 of thread c = l % 4, the S
-// accumulator columns 2c, 2c+1, 8+2c, 8+2c+1 (and the same + 16 for positions 16..31).
-static __device__ __forceinline__ int sage_key_position(int r) {
-  const int hi = (r >> 4) & 1, c = r & 15;
-  return (r & ~31) + hi * 16 + ((c & 7) >> 1) * 4 + 2 * (c >> 3) + (c & 1);
-}
 
 template <typename T>
 static __global__ void __launch_bounds__(256) sage_stats_kernel(const vdit_attn_cuda_params p, float *kstat, int chunk) {
@@ -202,7 +195,7 @@ static __global__ void __launch_bounds__(256) sage_quant_qk_kernel(const vdit_at
   }
 }
 
-// V^T e4m3 codes of one 128-key block, keys permuted (sage_key_position), rows of D.
+// V^T e4m3 codes of one 128-key block, keys permuted (sage_fragment_position), rows of D.
 template <typename T>
 static __global__ void __launch_bounds__(256) sage_quant_v_kernel(const vdit_attn_cuda_params p, const sage_ws w) {
   typedef attn_dtype_traits<T> tt;
@@ -211,7 +204,7 @@ static __global__ void __launch_bounds__(256) sage_quant_v_kernel(const vdit_att
   const float *amax = w.kstat + (int64_t)bh * 2 * SAGE_D + SAGE_D;
   const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
   __shared__ __align__(16) uint8_t tile[SAGE_D][128 + 16];
-  const int pos = sage_key_position(r);
+  const int pos = sage_fragment_position(r);
 #pragma unroll
   for (int c = 0; c < 8; c++) {
     union {

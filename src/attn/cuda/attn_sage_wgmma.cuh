@@ -61,4 +61,14 @@ static __device__ __forceinline__ void wgmma_rs_n64_s8(int32_t d[32], const uint
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(scale_d));
 }
 
+// Position of row r (0..127 in a tile) in a stored operand row that feeds the A fragment of a
+// register-sourced wgmma: within each 32 the fragment holds, at k positions 4c..4c+3 of thread
+// c = l % 4, the accumulator columns 2c, 2c + 1, 8 + 2c, 9 + 2c (and the same + 16 at positions
+// 16..31). The forward stores V^T's keys in this order (P V), the backward Q^T's and dO^T's
+// queries (P^T dO, dS^T Q).
+static __device__ __forceinline__ int sage_fragment_position(int r) {
+  const int hi = (r >> 4) & 1, c = r & 15;
+  return (r & ~31) + hi * 16 + ((c & 7) >> 1) * 4 + 2 * (c >> 3) + (c & 1);
+}
+
 #endif // VDIT_ATTN_SAGE_WGMMA_CUH
