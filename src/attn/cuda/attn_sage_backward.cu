@@ -159,15 +159,7 @@ static __global__ void __launch_bounds__(256) sage_bwd_ksum_kernel(const vdit_at
 // INT8 codes of one token's 64 channels (scale > 0, else 0), four per word.
 static __device__ __forceinline__ void sage_bwd_codes64(const float *x, float scale, uint32_t out[16]) {
 #pragma unroll
-  for (int k = 0; k < 16; k++) {
-    uint32_t packed = 0;
-#pragma unroll
-    for (int e = 0; e < 4; e++) {
-      const int8_t code = scale > 0.0f ? vdit_num_encode_i8(__fdiv_rn(x[4 * k + e], scale)) : (int8_t)0;
-      packed |= (uint32_t)(uint8_t)code << (8 * e);
-    }
-    out[k] = packed;
-  }
+  for (int k = 0; k < 16; k++) out[k] = sage_pack_i8x4(x + 4 * k, scale);
 }
 
 // One 128-key block per CTA: thread 2r + hf handles channels 64 hf.. of key r.

@@ -181,16 +181,7 @@ static __global__ void __launch_bounds__(256) sage_quant_qk_kernel(const vdit_at
   for (int c = 0; c < 4; c++) {
     uint32_t word[4];
 #pragma unroll
-    for (int k = 0; k < 4; k++) {
-      uint32_t packed = 0;
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const float v = x[c * 16 + k * 4 + e];
-        const int8_t code = scale > 0.0f ? vdit_num_encode_i8(__fdiv_rn(v, scale)) : (int8_t)0;
-        packed |= (uint32_t)(uint8_t)code << (8 * e);
-      }
-      word[k] = packed;
-    }
+    for (int k = 0; k < 4; k++) word[k] = sage_pack_i8x4(x + c * 16 + k * 4, scale);
     *reinterpret_cast<uint4 *>(out + c * 16) = make_uint4(word[0], word[1], word[2], word[3]);
   }
 }

@@ -13,6 +13,8 @@
 
 #include <stdint.h>
 
+#include "num/format_convert.h"
+
 static __device__ __forceinline__ void reg_fence(int32_t &r) { asm volatile("" : "+r"(r)::"memory"); }
 
 static __device__ __forceinline__ void wgmma_ss_n128_s8(int32_t d[64], uint64_t da, uint64_t db, int scale_d) {
@@ -69,6 +71,18 @@ static __device__ __forceinline__ void wgmma_rs_n64_s8(int32_t d[32], const uint
 static __device__ __forceinline__ int sage_fragment_position(int r) {
   const int hi = (r >> 4) & 1, c = r & 15;
   return (r & ~31) + hi * 16 + ((c & 7) >> 1) * 4 + 2 * (c >> 3) + (c & 1);
+}
+
+// Four INT8 codes of x[0..3] / scale (round to nearest even, saturated; 0 for a zero scale),
+// packed little-endian into one word: the layout the s8 wgmma operands read.
+static __device__ __forceinline__ uint32_t sage_pack_i8x4(const float *x, float scale) {
+  uint32_t packed = 0;
+#pragma unroll
+  for (int e = 0; e < 4; e++) {
+    const int8_t code = scale > 0.0f ? vdit_num_encode_i8(__fdiv_rn(x[e], scale)) : (int8_t)0;
+    packed |= (uint32_t)(uint8_t)code << (8 * e);
+  }
+  return packed;
 }
 
 #endif // VDIT_ATTN_SAGE_WGMMA_CUH
