@@ -126,7 +126,8 @@ static void test_check_harness(void) {
 }
 
 int main(void) {
-  if (vdit_gpu_count() == 0) return check_skip(TEST_NAME, "no GPU");
+  int count = 0;
+  if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
   test_against_cpu();
   test_full_map();
   test_empty_rows();
