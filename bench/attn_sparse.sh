@@ -8,7 +8,8 @@
 #                                                        the sparsity is exact; video inputs)
 # and writes ours, the peers and the speedups into $OUT/attn-sparse.json (table on stdout).
 # Copy the JSON to bench/results/<gpu_slug>/attn-sparse.json afterwards.
-# Usage: bash bench/attn_sparse.sh   (env: OUT, BUILD_DIR, REPEAT, WARMUP, SPARSITIES, SHAPE, PEER=0 to skip torch)
+# Usage: bash bench/attn_sparse.sh   (env: OUT, BUILD_DIR, REPEAT, WARMUP, SPARSITIES, SAGE_SPARSITIES, SHAPE,
+#        PEER=0 to skip torch, SAGE=0 to skip the sage runs)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench-out}"
@@ -33,9 +34,20 @@ for x in $sparsities; do
     >> "$out/ours.jsonl" 2>> "$out/bench.log" || echo "sparge bench failed at $x (exit $?)" | tee -a "$out/bench.log"
   tail -1 "$out/ours.jsonl"
 done
+: > "$out/sage.jsonl"
+if [ "${SAGE:-1}" != 0 ]; then
+  timeout 300 "$build/vdit" bench attn --method sage "${common[@]}" >> "$out/sage.jsonl" 2>> "$out/bench.log" ||
+    echo "sage bench failed (exit $?)" | tee -a "$out/bench.log"
+  tail -1 "$out/sage.jsonl"
+  for x in ${SAGE_SPARSITIES:-0.9 0.95 0.97}; do
+    timeout 300 "$build/vdit" bench attn --method sparge --sage --rule topk --sparsity "$x" --inputs video "${common[@]}" \
+      >> "$out/sage.jsonl" 2>> "$out/bench.log" || echo "sparge --sage bench failed at $x (exit $?)" | tee -a "$out/bench.log"
+    tail -1 "$out/sage.jsonl"
+  done
+fi
 if [ "${PEER:-1}" != 0 ]; then
   PYTHONUNBUFFERED=1 timeout 300 python3 bench/attn_peer.py --json "$out/peer.json" --reps "$repeat" --warmup "$warmup" \
     --shapes "$shape" >> "$out/bench.log" 2>&1 || echo "attn_peer.py failed (exit $?)" | tee -a "$out/bench.log"
 fi
-python3 bench/attn_sparse_report.py --ours "$out/ours.jsonl" --peer "$out/peer.json" --out "$out/attn-sparse.json" |
+python3 bench/attn_sparse_report.py --ours "$out/ours.jsonl" --sage "$out/sage.jsonl" --peer "$out/peer.json" --out "$out/attn-sparse.json" |
   tee "$out/summary.txt"

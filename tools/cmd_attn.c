@@ -36,6 +36,7 @@ typedef struct attn_flags {
   double alpha;
   float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
   int freeze_router;
+  int sparge_sage; // sparge: run the map on the sage INT8 path
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -118,7 +119,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
                     NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0,
-                    "random", "softmax", 32, 0.7, NULL, 0};
+                    "random", "softmax", 32, 0.7, NULL, 0, 0};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, sla, ear or svg (default dense)"},
@@ -146,6 +147,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
       {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
       {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
+      {"sage", CLI_FLAG, &f->sparge_sage, NULL, "sparge: run the map on the SageAttention INT8 path (--sage-gran, --sage-pv)"},
       {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
       {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
       {"budget", CLI_DOUBLE, &f->budget, "X", "ear, svg: fraction of the dense work computed exactly, [0, 1] (ear: required)"},
@@ -232,6 +234,8 @@ static int parse_flags(const cli_command *command, const char *description, int 
   sp->params.theta = (float)f->theta;
   sp->params.pv_threshold = (float)f->lambda;
   sp->sink = f->sink;
+  sp->sage = f->sparge_sage;
+  if (f->sparge_sage && spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "--sage needs --method sparge");
   if (f->lambda < 0) return cli_usage_error(name, hint, "--lambda must be >= 0");
   if (is_bench == MODE_TUNE) {
     if (spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "tune needs --method sparge");

@@ -169,6 +169,8 @@ typedef struct vdit_attn_sparge_config {
   vdit_attn_sparge_head params;        // for every head unless per_head is set
   const vdit_attn_sparge_head *per_head; // host array of H, or NULL
   int sink;                            // always compute key block 0
+  int sage;                            // 1: run the map on the SageAttention INT8 path (config.sage's
+                                       // granularity and P V precision) instead of the bf16 executor
 } vdit_attn_sparge_config;
 
 // ---------------------------------------------------------------- clustered attention (SVG2, SVG-EAR)
@@ -279,7 +281,7 @@ typedef struct vdit_attn_config {
 // tensors, as a model block or an attention-policy rule holds it. Text form (policies,
 // `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
 //   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
-//   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1
+//   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1, sage=0|1
 //   sla:    topk=K, router_dim=N, feature=softmax|elu (no learned router or alpha here: the
 //           pooled-score router and alpha = 1/2; learned ones go in vdit_attn_config.sla)
 //   ear, svg: budget=B, q_clusters=N, k_clusters=N, iterations=N, warm_iterations=N, warm=0|1,

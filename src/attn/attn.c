@@ -189,6 +189,12 @@ static vdit_status sparse_plan_init(vdit_attn_plan *plan, const vdit_attn_config
   if (config->mask != VDIT_ATTN_MASK_NONE || config->key_lengths)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge predicts masks for unmasked attention only (mask none, no key lengths)");
   if (x->row_max) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge takes no softmax extras");
+  if (sp->sage && (config->sage.smooth_q || sp->params.pv_threshold > 0.0f || x->pv_threshold > 0.0f || sp->per_head))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge on the sage path takes no Q-smoothing, PV threshold "
+                      "(lambda) or per-head parameters");
+  if (sp->sage && plan->device.type == VDIT_DEVICE_CUDA && s.head_dim != 128)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sparge on the sage path needs D = 128 on CUDA (got %lld)",
+                      (long long)s.head_dim);
   if ((unsigned)sp->rule > VDIT_ATTN_SPARGE_HYBRID)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sparge rule %d", (int)sp->rule);
   for (int64_t h = 0; h < (sp->per_head ? s.heads : 1); h++) {
@@ -267,7 +273,8 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
   if (config->mask == VDIT_ATTN_MASK_BLOCK_CAUSAL && config->mask_block_length < 1)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: block-causal mask needs a block length >= 1 (got %lld)",
                       (long long)config->mask_block_length);
-  if (config->method == VDIT_ATTN_SAGE &&
+  const int sparge_sage = config->method == VDIT_ATTN_SPARGE && config->sparge.sage;
+  if ((config->method == VDIT_ATTN_SAGE || sparge_sage) &&
       ((unsigned)config->sage.granularity >= VDIT_ATTN_SAGE_GRANULARITY_COUNT ||
        (unsigned)config->sage.pv >= VDIT_ATTN_SAGE_PV_COUNT))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sage options (granularity %d, pv %d)",
@@ -426,6 +433,12 @@ static vdit_attn_problem plan_problem(const vdit_attn_plan *plan) {
   return problem;
 }
 
+// Plain sage, or sparge's map on the sage path (sparge(sage=1)).
+static int uses_sage(const vdit_attn_plan *plan) {
+  const vdit_attn_config *c = &plan->problem.config;
+  return c->method == VDIT_ATTN_SAGE || (c->method == VDIT_ATTN_SPARGE && c->sparge.sage);
+}
+
 static int predicts(const vdit_attn_plan *plan) {
   const vdit_attn_method m = plan->problem.config.method;
   return (m == VDIT_ATTN_SPARGE || m == VDIT_ATTN_SLA) && !(plan->hold_mask && plan->map_ready);
@@ -474,12 +487,16 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   VDIT_TRY(check_like(plan, v, "V", p.seq_k));
   VDIT_TRY(check_like(plan, o, "O", p.seq_q));
   VDIT_TRY(check_lse(plan, lse));
-  const int sage = plan->problem.config.method == VDIT_ATTN_SAGE;
+  const int sage = uses_sage(plan);
   const int sla = plan->problem.config.method == VDIT_ATTN_SLA;
   if (plan->problem.config.method == VDIT_ATTN_BLOCK) plan->map_t_ready = 0; // the caller may have changed it
   if (sla) sla_weights_refresh(plan);
   if (plan->device.type == VDIT_DEVICE_CUDA) {
-    if (sage) return vdit_attn_cuda_sage_forward(&plan->problem, &plan->cuda, q, k, v, o, lse);
+    if (sage) { // plain sage, or sparge's map on the sage kernels
+      if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
+      vdit_attn_problem problem = plan_problem(plan);
+      return vdit_attn_cuda_sage_forward(&problem, &plan->cuda, q, k, v, o, lse);
+    }
     if (plan->cluster) {
       VDIT_TRY(vdit_attn_cluster_route_cuda(&plan->problem, plan->cluster, q, k, v));
       return vdit_attn_cluster_forward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse);
@@ -511,7 +528,7 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
     status = vdit_attn_sla_forward_cpu(&problem, &plan->sla, a.q, a.k, a.v, a.o, a.lse, plan->sla_os, plan->sla_ol);
     plan->sla_forward_done = status == VDIT_OK;
   } else if (status == VDIT_OK)
-    status = sage            ? vdit_attn_cpu_sage_forward(&plan->problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
+    status = sage            ? vdit_attn_cpu_sage_forward(&problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
              : plan->cluster ? vdit_attn_cluster_forward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse)
                              : vdit_attn_cpu_dense_forward(&problem, a.q, a.k, a.v, a.o, a.lse);
   if (status == VDIT_OK) status = vdit_attn_tensor_from_bhsd(a.o, layout, o);
@@ -536,7 +553,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   VDIT_TRY(check_like(plan, dv, "dV", p.seq_k));
   VDIT_TRY(check_lse(plan, lse));
   const vdit_attn_method method = plan->problem.config.method;
-  const int sage = method == VDIT_ATTN_SAGE, sla = method == VDIT_ATTN_SLA;
+  const int sage = uses_sage(plan), sla = method == VDIT_ATTN_SLA;
   if (sla && !plan->sla_forward_done)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: sla needs this plan's forward first (it keeps both branches)");
   if (method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || sla) {
@@ -556,7 +573,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
     return vdit_attn_sla_cuda_backward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, lse, d_o, dq, dk, dv,
                                        sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
   if (plan->device.type == VDIT_DEVICE_CUDA)
-    return sage ? vdit_attn_cuda_sage_backward(&plan->problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
+    return sage ? vdit_attn_cuda_sage_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
                 : vdit_attn_cuda_dense_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
   cpu_arrays a;
   VDIT_TRY(cpu_arrays_alloc(&p, 1, &a));
@@ -573,7 +590,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
     status = vdit_attn_sla_backward_cpu(&problem, &plan->sla, a.q, a.k, a.v, plan->sla_os, plan->sla_ol, a.lse, a.d_o, a.dq,
                                         a.dk, a.dv, sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
   else if (status == VDIT_OK)
-    status = sage ? vdit_attn_cpu_sage_backward(&plan->problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
+    status = sage ? vdit_attn_cpu_sage_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
              : plan->cluster
                  ? vdit_attn_cluster_backward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
                  : vdit_attn_cpu_dense_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);

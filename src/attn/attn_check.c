@@ -24,6 +24,11 @@ vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtyp
   }
 }
 
+// The method whose tolerance applies: sage's for sparge on the sage path.
+static vdit_attn_method tolerance_method(const vdit_attn_config *config) {
+  return config->method == VDIT_ATTN_SPARGE && config->sparge.sage ? VDIT_ATTN_SAGE : config->method;
+}
+
 static int within(const vdit_error_stats *e, const vdit_attn_tolerance *t) {
   if (e->nonfinite) return 0;
   // An exactly zero reference (dQ and dK of a single key: the softmax is constant) has no
@@ -356,13 +361,13 @@ vdit_status vdit_attn_check_run(const vdit_attn_check_spec *spec, vdit_attn_chec
       status = vdit_attn_check_run(&cpu, &cpu_result);
       result->cpu_compared = 1;
       result->cpu_o_dense = cpu_result.o_dense;
-      const double tolerance = vdit_attn_check_tolerance(config.method, spec->dtype, 0).rel_l1;
+      const double tolerance = vdit_attn_check_tolerance(tolerance_method(&config), spec->dtype, 0).rel_l1;
       result->cpu_agrees = fabs(result->o_dense.rel_l1 - cpu_result.o_dense.rel_l1) <= 0.1 * cpu_result.o_dense.rel_l1 + tolerance;
     }
   }
   if (status == VDIT_OK) {
-    result->forward_tolerance = vdit_attn_check_tolerance(spec->config.method, spec->dtype, 0);
-    result->backward_tolerance = vdit_attn_check_tolerance(spec->config.method, spec->dtype, 1);
+    result->forward_tolerance = vdit_attn_check_tolerance(tolerance_method(&spec->config), spec->dtype, 0);
+    result->backward_tolerance = vdit_attn_check_tolerance(tolerance_method(&spec->config), spec->dtype, 1);
     result->o = vdit_error_stats_f32(nq, b.o, b.ro);
     result->lse = lse_stats(nl, b.lse, b.rlse);
     result->passed = within(&result->o, &result->forward_tolerance) && result->lse.nonfinite == 0 &&

@@ -84,7 +84,10 @@ static vdit_status parse_param(const char *text, const char *key, const char *va
     } else if (strcmp(key, "sink") == 0) {
       if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sink must be 0 or 1");
       c->sparge.sink = (int)x;
-    } else PARAM_ERROR(text, "unknown sparge parameter '%s' (rule, topk, topp, theta, lambda, sink)", key);
+    } else if (strcmp(key, "sage") == 0) {
+      if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sage must be 0 or 1");
+      c->sparge.sage = (int)x;
+    } else PARAM_ERROR(text, "unknown sparge parameter '%s' (rule, topk, topp, theta, lambda, sink, sage)", key);
     return VDIT_OK;
   }
   if (c->method == VDIT_ATTN_SLA) {
@@ -194,6 +197,7 @@ char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, ch
     if (p->theta != q->theta) vdit_text_append(buffer, size, &used, "%stheta=%g", SEP, (double)p->theta);
     if (p->pv_threshold != q->pv_threshold) vdit_text_append(buffer, size, &used, "%slambda=%g", SEP, (double)p->pv_threshold);
     if (config->sparge.sink != d.sparge.sink) vdit_text_append(buffer, size, &used, "%ssink=%d", SEP, config->sparge.sink);
+    if (config->sparge.sage != d.sparge.sage) vdit_text_append(buffer, size, &used, "%ssage=%d", SEP, config->sparge.sage);
   } else if (config->method == VDIT_ATTN_SLA) {
     if (config->sla.topk != d.sla.topk) vdit_text_append(buffer, size, &used, "%stopk=%g", SEP, (double)config->sla.topk);
     if (config->sla.router_dim != d.sla.router_dim)

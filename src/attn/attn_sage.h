@@ -34,6 +34,10 @@
 //   every tile product is an exact int32 sum dequantized by the product of the two scales
 //   and added in fp32; dQ, dK times softmax_scale; then dK -= mean over keys j < n of dK
 //   (the gradient through mu: the smoothed forward sees K only through K - mu).
+// Block-sparse (sparge(sage=1)): with problem->map (128 x 128 blocks) the forward visits only
+// the key tiles its query block's row lists (an empty row: O = 0, LSE = -inf) and the
+// backward only the (key block, 64-query tile) pairs inside listed blocks; scales, codes and
+// mu are those of the whole tensors, so a full map is plain sage bit for bit.
 #ifndef VDIT_ATTN_SAGE_H
 #define VDIT_ATTN_SAGE_H
 

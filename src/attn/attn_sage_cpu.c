@@ -97,7 +97,33 @@ static int fwd_head_alloc(const vdit_attn_shape *s, int granularity, sage_fwd_he
 }
 
 // One (b, h): q (Sq, D), k, v (Sk, D) -> o (Sq, D), lse (Sq).
-static void sage_forward_head(const vdit_attn_problem *p, vdit_dtype half, int64_t b, const float *q, const float *k,
+// A block map's rows for one (b, h) (NULL offsets: every block), 128 x 128 blocks.
+typedef struct sage_walk {
+  const int32_t *offsets, *index;
+} sage_walk;
+
+static sage_walk walk_of(const vdit_attn_block_map *map, int64_t bh) {
+  sage_walk w = {NULL, NULL};
+  if (map) {
+    w.offsets = map->row_offsets + bh * map->q_blocks;
+    w.index = map->col_index;
+  }
+  return w;
+}
+
+// Whether query block qb computes key block kb (binary search in its ascending list).
+static int walk_has(const sage_walk *w, int64_t qb, int64_t kb) {
+  if (!w->offsets) return 1;
+  int32_t lo = w->offsets[qb], hi = w->offsets[qb + 1];
+  while (lo < hi) {
+    const int32_t mid = lo + (hi - lo) / 2;
+    if (w->index[mid] < kb) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo < w->offsets[qb + 1] && w->index[lo] == kb;
+}
+
+static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk, vdit_dtype half, int64_t b, const float *q, const float *k,
                               const float *v, float *o, float *lse, sage_fwd_head *w) {
   const vdit_attn_shape s = p->shape;
   const int64_t D = s.head_dim, Sq = s.seq_q, Sk = s.seq_k;
@@ -158,7 +184,12 @@ static void sage_forward_head(const vdit_attn_problem *p, vdit_dtype half, int64
       const float qsf = w->qsf[sage_q_group(gran, i)];
       float m = -INFINITY, l = 0.0f, shift = 0.0f;
       for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
-      for (int64_t j0 = 0; j0 < limit; j0 += SAGE_FWD_BN) {
+      // the key tiles: every 128-key block below the limit, or the map's list for this query block
+      const int64_t qb = i / SAGE_FWD_BM;
+      const int64_t tiles = walk->offsets ? walk->offsets[qb + 1] - walk->offsets[qb] : (limit + SAGE_FWD_BN - 1) / SAGE_FWD_BN;
+      for (int64_t e = 0; e < tiles; e++) {
+        const int64_t j0 = (walk->offsets ? walk->index[walk->offsets[qb] + e] : e) * SAGE_FWD_BN;
+        if (j0 >= limit) break; // ascending
         const int64_t j1 = j0 + SAGE_FWD_BN < Sk ? j0 + SAGE_FWD_BN : Sk;
         float mt = m;
         for (int64_t j = j0; j < j1; j++) {
@@ -208,6 +239,10 @@ vdit_status vdit_attn_cpu_sage_forward(const vdit_attn_problem *problem, vdit_dt
   const vdit_attn_shape s = problem->shape;
   if (s.head_dim > 256) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sage attention: head dim %lld > 256", (long long)s.head_dim);
   if (half != VDIT_DTYPE_F16) half = VDIT_DTYPE_BF16;
+  const vdit_attn_block_map *map = problem->map;
+  if (map && (map->block_q != SAGE_FWD_BM || map->block_k != SAGE_FWD_BN))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sage attention: a block map needs %d x %d blocks (has %d x %d)", SAGE_FWD_BM,
+                      SAGE_FWD_BN, map->block_q, map->block_k);
   const int64_t heads = s.batch * s.heads;
   const int parallel = (double)heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim > SAGE_CPU_PARALLEL_MIN;
   int failed = 0;
@@ -219,7 +254,8 @@ vdit_status vdit_attn_cpu_sage_forward(const vdit_attn_problem *problem, vdit_dt
       continue;
     }
     const size_t qo = (size_t)(bh * s.seq_q * s.head_dim), ko = (size_t)(bh * s.seq_k * s.head_dim);
-    sage_forward_head(problem, half, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, &w);
+    const sage_walk walk = walk_of(map, bh);
+    sage_forward_head(problem, &walk, half, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, &w);
     fwd_head_free(&w);
   }
   if (failed) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sage attention: no memory for a head's quantized copies");
@@ -273,7 +309,7 @@ static int bwd_head_alloc(const vdit_attn_shape *s, sage_bwd_head *w) {
 static float inv_of(float amax) { return amax > 0.0f ? VDIT_FDIV(127.0f, amax) : 0.0f; }
 static int8_t code_inv(float x, float inv) { return (int8_t)(int32_t)(fmaf(x, inv, SAGE_EXP_BIAS) - SAGE_EXP_BIAS); }
 
-static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const float *q, const float *k, const float *v,
+static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk, int64_t b, const float *q, const float *k, const float *v,
                                const float *o, const float *lse, const float *d_o, float *dq, float *dk, float *dv,
                                sage_bwd_head *w) {
   const vdit_attn_shape s = p->shape;
@@ -295,6 +331,7 @@ static void sage_backward_head(const vdit_attn_problem *p, int64_t b, const floa
     const int64_t j0 = kb * BN, jn = (j0 + BN < Sk ? j0 + BN : Sk) - j0;
     for (int64_t qt = 0; qt * BM < Sq; qt++) {
       const int64_t i0 = qt * BM, in = (i0 + BM < Sq ? i0 + BM : Sq) - i0;
+      if (!walk_has(walk, i0 / SAGE_FWD_BM, kb)) continue; // a tile the map leaves out
       const float c = VDIT_FMUL(VDIT_FMUL(w->qs[qt], sl2), w->ks[kb]);
       int any = 0;
       for (int64_t ii = 0; ii < in; ii++) {
@@ -380,6 +417,10 @@ vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const 
                                         float *dq, float *dk, float *dv) {
   const vdit_attn_shape s = problem->shape;
   const int64_t heads = s.batch * s.heads;
+  const vdit_attn_block_map *map = problem->map;
+  if (map && (map->block_q != SAGE_FWD_BM || map->block_k != SAGE_BWD_BN))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sage attention backward: a block map needs %d x %d blocks (has %d x %d)",
+                      SAGE_FWD_BM, SAGE_BWD_BN, map->block_q, map->block_k);
   const int parallel = (double)heads * (double)s.seq_q * (double)s.seq_k * (double)s.head_dim > SAGE_CPU_PARALLEL_MIN;
   int failed = 0;
 #pragma omp parallel for schedule(dynamic) reduction(| : failed) if (parallel)
@@ -390,7 +431,8 @@ vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const 
       continue;
     }
     const size_t qo = (size_t)(bh * s.seq_q * s.head_dim), ko = (size_t)(bh * s.seq_k * s.head_dim);
-    sage_backward_head(problem, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, d_o + qo, dq + qo,
+    const sage_walk walk = walk_of(map, bh);
+    sage_backward_head(problem, &walk, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, d_o + qo, dq + qo,
                        dk + ko, dv + ko, &w);
     free(w.block);
   }

@@ -43,8 +43,6 @@ vdit_status vdit_attn_cuda_sparge_predict(const vdit_attn_problem *problem, cons
                                           void **workspace, size_t *workspace_bytes) {
 #ifdef VDIT_HAVE_CUDA
   const vdit_attn_shape s = problem->shape;
-  if (s.head_dim > 256 || map->k_blocks > 8192)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sparge on CUDA: needs D <= 256 and at most 8192 key blocks");
   vdit_attn_cuda_sparge_args a;
   memset(&a, 0, sizeof a);
   a.dtype = q->dtype;
@@ -71,6 +69,9 @@ vdit_status vdit_attn_cuda_sparge_predict(const vdit_attn_problem *problem, cons
   a.k_sh = layout == VDIT_ATTN_LAYOUT_BSHD ? k->stride[2] : k->stride[1];
   a.row_offsets = map->row_offsets;
   a.col_index = map->col_index;
+  if (!vdit_attn_cuda_sparge_fits(&a))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sparge on CUDA: needs D a power of two in 8..256 (got %lld), 16-byte aligned Q "
+                      "and K with strides in multiples of 8, at most 8192 key blocks", (long long)s.head_dim);
   const size_t need = vdit_attn_cuda_sparge_workspace_bytes(&a);
   if (*workspace_bytes < need) {
     vdit_device_free(map->device, *workspace);

@@ -4,15 +4,26 @@
 // (cuda/sparge_mask.cu) perform the same operations in the same order, so both select the
 // same blocks, ties included (ties break towards the lower key block).
 //
-// Dot products of length D: lane l (0..31) of a warp sums a[d] * b[d] for d = l, l + 32, ...
-// in that order; the 32 partial sums are then combined by a butterfly, partial[l] +=
-// partial[l ^ off] for off = 16, 8, 4, 2, 1; the result is lane 0's (every lane's) value.
+// Every sum has a fixed order, chosen for coalesced 16-byte loads on the GPU (eight channels per
+// lane, several tokens per warp):
+//  - dot products of length D (sparge_dot in sparge_mask.c): chunk c = channels 8c .. 8c + 7
+//    summed in order (a[d] * b[d], each product rounded), for c = 0 .. L - 1 with L the power
+//    of two >= ceil(D / 8) (missing chunks are 0); the L chunk sums are then added as a
+//    pairwise tree, level by level: part[c] += part[c + w] for w = 1, 2, 4, ... (a butterfly
+//    over L lanes with ascending offsets gives the same value on every lane);
+//  - per-channel block sums and the sum of a block's token cosines: SPARGE_SLOTS slots, slot r
+//    sums the block's tokens r, r + 8, r + 16, ... in order, then the 8 slot sums are added as
+//    the same pairwise tree ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7));
+//  - K's global mean: the block sums in block order, divided by Sk;
+//  - Top-p's mass: exp(s - max) summed in rank order.
 #ifndef VDIT_ATTN_SPARGE_EXACT_H
 #define VDIT_ATTN_SPARGE_EXACT_H
 
 #include <math.h>
 
 #include "base/fp_exact.h"
+
+#define SPARGE_SLOTS 8 // token slots of the block sums (see above)
 
 // e^x for x <= 0 (0 below -87): Cody-Waite reduction x = n ln2 + r, a degree-6 Taylor
 // polynomial for e^r on |r| <= ln2 / 2 (relative error < 2e-7), times 2^n built from bits.
@@ -29,6 +40,21 @@ VDIT_HOST_DEVICE float sparge_exp(float x) {
   p = VDIT_FADD(VDIT_FMUL(p, r), 1.0f);
   p = VDIT_FADD(VDIT_FMUL(p, r), 1.0f);
   return VDIT_FMUL(p, vdit_bits_float((uint32_t)((int)n + 127) << 23));
+}
+
+// Pairwise tree over part[0 .. n - 1], n a power of two: part[c] += part[c + w] for w = 1, 2,
+// 4, ...; the sum is part[0] (part is overwritten).
+VDIT_HOST_DEVICE float sparge_tree(float *part, int n) {
+  for (int w = 1; w < n; w <<= 1)
+    for (int c = 0; c + w < n; c += 2 * w) part[c] = VDIT_FADD(part[c], part[c + w]);
+  return part[0];
+}
+
+// Chunks of a dot product of length D: the power of two >= ceil(D / 8).
+VDIT_HOST_DEVICE int sparge_chunks(int64_t D) {
+  int n = 1;
+  while (8 * (int64_t)n < D) n <<= 1;
+  return n;
 }
 
 // Mean cosine term of one token: dot / (|x| |mean|), 1 when either norm is 0.

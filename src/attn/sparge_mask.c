@@ -1,7 +1,7 @@
 // SpargeAttention2's block masks on the CPU: the specification of the prediction, which the
 // CUDA kernels (cuda/sparge_mask.cu) reproduce bit for bit (sparge_exact.h gives the order of
 // every sum). Per (batch, head), with blocks of the map's sizes:
-//  1. block sums of Q and K (tokens in order), K's global mean (block sums in order / Sk);
+//  1. block sums of Q and K (slot order), K's global mean (block sums in order / Sk);
 //     K is smoothed: its block means and tokens have the global mean subtracted (a per-row
 //     constant in the scores, so the softmax is unchanged, but the cosines become meaningful);
 //  2. self-similarity of each block: the mean over its tokens of cos(x_t, mean of the block);
@@ -17,17 +17,27 @@
 #include "attn/attn_kernels.h"
 #include "attn/sparge_exact.h"
 
-static float tree_dot(const float *a, const float *b, int64_t D) {
-  float part[32], next[32];
-  for (int l = 0; l < 32; l++) {
-    part[l] = 0.0f;
-    for (int64_t d = l; d < D; d += 32) part[l] = VDIT_FADD(part[l], VDIT_FMUL(a[d], b[d]));
+// a . b in sparge_exact.h's order (chunks of 8 channels, then a pairwise tree); D <= 8 * 64
+static float sparge_dot(const float *a, const float *b, int64_t D) {
+  float part[64];
+  const int chunks = sparge_chunks(D);
+  for (int c = 0; c < chunks; c++) {
+    part[c] = 0.0f;
+    for (int64_t d = 8 * (int64_t)c; d < 8 * (int64_t)c + 8 && d < D; d++) part[c] = VDIT_FADD(part[c], VDIT_FMUL(a[d], b[d]));
   }
-  for (int off = 16; off > 0; off >>= 1) {
-    for (int l = 0; l < 32; l++) next[l] = VDIT_FADD(part[l], part[l ^ off]);
-    memcpy(part, next, sizeof part);
+  return sparge_tree(part, chunks);
+}
+
+// Per-channel sums of rows t0 .. t1 - 1 of x (rows, D) in slot order (sparge_exact.h).
+static void block_sum(const float *x, int64_t D, int64_t t0, int64_t t1, float *sum) {
+  for (int64_t d = 0; d < D; d++) {
+    float slot[SPARGE_SLOTS];
+    for (int r = 0; r < SPARGE_SLOTS; r++) {
+      slot[r] = 0.0f;
+      for (int64_t t = t0 + r; t < t1; t += SPARGE_SLOTS) slot[r] = VDIT_FADD(slot[r], x[t * D + d]);
+    }
+    sum[d] = sparge_tree(slot, SPARGE_SLOTS);
   }
-  return part[0];
 }
 
 typedef struct ranked_block {
@@ -41,26 +51,25 @@ static int compare_ranked(const void *pa, const void *pb) {
   return (a->index > b->index) - (a->index < b->index);
 }
 
-// Means (sum / n, K smoothed by `shift`) and self-similarities of `blocks` blocks of `rows`
-// rows of x (rows, D).
+// Means (block sums / n, K smoothed by `shift`) and self-similarities of `blocks` blocks of
+// `rows` rows of x (rows, D); `mean` holds the block sums on entry.
 static void block_stats(const float *x, int64_t rows, int64_t D, int32_t block, int32_t blocks, const float *shift,
                         float *mean, float *sim, float *token) {
   for (int32_t i = 0; i < blocks; i++) {
     const int64_t t0 = (int64_t)i * block, t1 = t0 + block < rows ? t0 + block : rows;
     float *m = mean + (int64_t)i * D;
     for (int64_t d = 0; d < D; d++) {
-      float sum = 0.0f;
-      for (int64_t t = t0; t < t1; t++) sum = VDIT_FADD(sum, x[t * D + d]);
-      m[d] = VDIT_FDIV(sum, (float)(t1 - t0));
+      m[d] = VDIT_FDIV(m[d], (float)(t1 - t0));
       if (shift) m[d] = VDIT_FSUB(m[d], shift[d]);
     }
-    const float norm2_mean = tree_dot(m, m, D);
-    float total = 0.0f;
+    const float norm2_mean = sparge_dot(m, m, D);
+    float slot[SPARGE_SLOTS] = {0};
     for (int64_t t = t0; t < t1; t++) {
       for (int64_t d = 0; d < D; d++) token[d] = shift ? VDIT_FSUB(x[t * D + d], shift[d]) : x[t * D + d];
-      total = VDIT_FADD(total, sparge_cosine(tree_dot(token, m, D), tree_dot(token, token, D), norm2_mean));
+      const float cosine = sparge_cosine(sparge_dot(token, m, D), sparge_dot(token, token, D), norm2_mean);
+      slot[(t - t0) % SPARGE_SLOTS] = VDIT_FADD(slot[(t - t0) % SPARGE_SLOTS], cosine);
     }
-    sim[i] = VDIT_FDIV(total, (float)(t1 - t0));
+    sim[i] = VDIT_FDIV(sparge_tree(slot, SPARGE_SLOTS), (float)(t1 - t0));
   }
 }
 
@@ -69,6 +78,7 @@ vdit_status vdit_attn_sparge_predict_cpu(const vdit_attn_problem *problem, const
   const vdit_attn_shape s = problem->shape;
   const int64_t D = s.head_dim, BH = s.batch * s.heads;
   const int32_t nq = map->q_blocks, nk = map->k_blocks;
+  if (D > 8 * 64) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sparge: head dim %lld > 512", (long long)D);
   unsigned char *selected = malloc((size_t)(BH * nq * nk) + 1);
   if (!selected) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sparge: no memory for the block mask");
   int failed = 0;
@@ -89,15 +99,18 @@ vdit_status vdit_attn_sparge_predict_cpu(const vdit_attn_problem *problem, const
     }
     float *qmean = work, *kmean = qmean + nq * D, *qsim = kmean + nk * D, *ksim = qsim + nq, *kglobal = ksim + nk,
           *token = kglobal + D;
-    // K's global mean from its block sums, in block order
+    // block sums (into the means), then K's global mean from its block sums in block order
+    for (int32_t i = 0; i < nq; i++) {
+      const int64_t t0 = (int64_t)i * map->block_q, t1 = t0 + map->block_q < s.seq_q ? t0 + map->block_q : s.seq_q;
+      block_sum(qh, D, t0, t1, qmean + (int64_t)i * D);
+    }
+    for (int32_t j = 0; j < nk; j++) {
+      const int64_t t0 = (int64_t)j * map->block_k, t1 = t0 + map->block_k < s.seq_k ? t0 + map->block_k : s.seq_k;
+      block_sum(kh, D, t0, t1, kmean + (int64_t)j * D);
+    }
     for (int64_t d = 0; d < D; d++) {
       float total = 0.0f;
-      for (int32_t j = 0; j < nk; j++) {
-        const int64_t t0 = (int64_t)j * map->block_k, t1 = t0 + map->block_k < s.seq_k ? t0 + map->block_k : s.seq_k;
-        float sum = 0.0f;
-        for (int64_t t = t0; t < t1; t++) sum = VDIT_FADD(sum, kh[t * D + d]);
-        total = VDIT_FADD(total, sum);
-      }
+      for (int32_t j = 0; j < nk; j++) total = VDIT_FADD(total, kmean[(int64_t)j * D + d]);
       kglobal[d] = VDIT_FDIV(total, (float)s.seq_k);
     }
     block_stats(qh, s.seq_q, D, map->block_q, nq, NULL, qmean, qsim, token);
@@ -112,7 +125,7 @@ vdit_status vdit_attn_sparge_predict_cpu(const vdit_attn_problem *problem, const
       for (int32_t j = 0; j < nk; j++) {
         sel[j] = ksim[j] < p.theta || (sparge->sink && j == 0);
         if (sel[j]) continue;
-        ranked[n].score = VDIT_FMUL(tree_dot(qmean + (int64_t)i * D, kmean + (int64_t)j * D, D), problem->scale);
+        ranked[n].score = VDIT_FMUL(sparge_dot(qmean + (int64_t)i * D, kmean + (int64_t)j * D, D), problem->scale);
         ranked[n++].index = j;
       }
       qsort(ranked, (size_t)n, sizeof *ranked, compare_ranked);

@@ -51,16 +51,20 @@ static __global__ void __launch_bounds__(1024) scan_kernel(int32_t *offsets, int
   if (threadIdx.x == 0) offsets[0] = 0;
 }
 
-// One thread per row: its columns in ascending order.
+// One warp per row: 32 columns at a time, compacted in ascending order by a ballot.
 static __global__ void bitmap_fill_kernel(const unsigned char *__restrict__ bitmap, int BH, int rows, int cols,
                                           int transposed, const int32_t *__restrict__ offsets, int32_t *__restrict__ index) {
-  const int64_t r = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (r >= (int64_t)BH * rows) return;
+  const int64_t r = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
+  const int lane = threadIdx.x & 31;
+  if (r >= (int64_t)BH * rows) return; // whole warps leave together
   const int64_t pair = r / rows, row = r % rows;
   int32_t e = offsets[r];
-  for (int c = 0; c < cols; c++) {
-    const unsigned char bit = transposed ? bitmap[(pair * cols + c) * rows + row] : bitmap[r * cols + c];
-    if (bit) index[e++] = c;
+  for (int c0 = 0; c0 < cols; c0 += 32) {
+    const int c = c0 + lane;
+    const int bit = c < cols && (transposed ? bitmap[(pair * cols + c) * rows + row] : bitmap[r * cols + c]);
+    const unsigned set = __ballot_sync(0xffffffffu, bit);
+    if (bit) index[e + __popc(set & ((1u << lane) - 1u))] = c;
+    e += __popc(set);
   }
 }
 
@@ -71,7 +75,7 @@ cudaError_t vdit_attn_cuda_bitmap_to_map(const unsigned char *bitmap, const vdit
   if (n == 0) return cudaSuccess;
   if (!counts_ready) bitmap_counts_kernel<<<grid, 256, 0, stream>>>(bitmap, m->BH, m->rows, m->cols, transposed, m->offsets);
   scan_kernel<<<1, 1024, 0, stream>>>(m->offsets, n);
-  bitmap_fill_kernel<<<grid, 256, 0, stream>>>(bitmap, m->BH, m->rows, m->cols, transposed, m->offsets, m->index);
+  bitmap_fill_kernel<<<(unsigned)((n + 7) / 8), 256, 0, stream>>>(bitmap, m->BH, m->rows, m->cols, transposed, m->offsets, m->index);
   return cudaGetLastError();
 }
 

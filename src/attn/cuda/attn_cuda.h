@@ -91,6 +91,9 @@ typedef struct vdit_attn_cuda_sparge_args {
 } vdit_attn_cuda_sparge_args;
 
 size_t vdit_attn_cuda_sparge_workspace_bytes(const vdit_attn_cuda_sparge_args *a);
+// Whether the kernels take these arguments: D a power of two in 8..256, 16-byte aligned Q and K
+// with strides in multiples of 8, at most 8192 key blocks, blocks whose tokens fit shared memory.
+int vdit_attn_cuda_sparge_fits(const vdit_attn_cuda_sparge_args *a);
 cudaError_t vdit_attn_cuda_sparge(const vdit_attn_cuda_sparge_args *a, void *workspace, cudaStream_t stream);
 
 // O and LSE from Q, K, V. Parameters outside the contract above are VDIT_ERROR_INVALID_ARGUMENT.

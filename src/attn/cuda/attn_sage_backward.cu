@@ -388,7 +388,20 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     if (attn_key_limit(p, key_len, min(mid * BM + BM, p.Sq) - 1) > n0) hi = mid;
     else lo = mid + 1;
   }
-  const int qt0 = lo, count = nqt - qt0;
+  const int qt0 = lo;
+  // the query tiles to visit (block-sparse walk): with the transposed block map
+  // (p.mapt_offsets: per 128-key block, the ascending 128-query blocks that compute it) step e
+  // is 64-query tile 2 list[e / 2] + e % 2, else tile qt0 + e; tiles past the last are dropped
+  const int32_t *list = nullptr;
+  int count = nqt - qt0;
+  if (p.mapt_offsets) {
+    const int row = bh * p.mapt_rows + kb;
+    const int begin = p.mapt_offsets[row];
+    list = p.mapt_index + begin;
+    count = 2 * (p.mapt_offsets[row + 1] - begin);
+    while (count > 0 && 2 * list[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
+  }
+#define SAGE_QTILE(e) (list ? 2 * list[(e) / 2] + (e) % 2 : qt0 + (e))
 
   float dk[64], dv[64];
 #pragma unroll
@@ -399,7 +412,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     load_b8<BN, NT>(sK8, w.k8 + ((int64_t)bh * w.sk_pad + n0) * D, D);
     load_b8<D, NT>(sKt8, w.kt8 + (int64_t)bh * D * w.sk_pad + n0, w.sk_pad);
     load_tile_gmma<T, BN, D, NT>(sV, vg, p.v_ss, n0, p.Sk);
-    sage_bwd_issue<T>(p, w, qt0, sStage, sL2, sDelta, sLim, q8, qt8, dot8, dog, l2g, delta_g, key_len);
+    sage_bwd_issue<T>(p, w, SAGE_QTILE(0), sStage, sL2, sDelta, sLim, q8, qt8, dot8, dog, l2g, delta_g, key_len);
     cp_async_commit();
   }
 
@@ -407,12 +420,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
-    const int qt = qt0 + it, buf = it & 1;
+    const int qt = SAGE_QTILE(it), buf = it & 1;
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
     if (it + 1 < count) {
-      sage_bwd_issue<T>(p, w, qt + 1, sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
+      sage_bwd_issue<T>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
                         sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
       cp_async_commit();
     }
@@ -721,6 +734,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       atomicAdd(sums + n * 8 + 2 * t + 1, colsum[2 * n + 1]);
     }
   }
+#undef SAGE_QTILE
 }
 
 // dQ = scale * dQ_acc; dK = dK' - mean over keys < n (keys < n only), one 8-channel chunk a thread.

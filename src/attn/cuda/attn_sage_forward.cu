@@ -282,6 +282,19 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
   const int limit_min = attn_key_limit(p, key_len, m0);
   const int ntiles = (limit_max + BN - 1) / BN;
   const int nfull = limit_min / BN;
+  // the key tiles to visit (block-sparse walk): with a block map (p.map_offsets, 128 x 128
+  // blocks) tile e is key block list[e] of this query block's row, else tile e is block e;
+  // tiles at or past the key limit are dropped (the list is ascending)
+  const int32_t *list = nullptr;
+  int count = ntiles;
+  if (p.map_offsets) {
+    const int row = bh * p.map_rows + m0 / BM;
+    const int begin = p.map_offsets[row];
+    list = p.map_index + begin;
+    count = p.map_offsets[row + 1] - begin;
+    while (count > 0 && list[count - 1] >= ntiles) count--;
+  }
+#define SAGE_TILE(e) (list ? list[e] : (e))
   const int wrow = wg * 64 + w4 * 16;
   int row_limit[2];
 #pragma unroll
@@ -305,35 +318,37 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
 
   constexpr int PRE = STAGES - 1; // tiles fetched ahead
   const uint32_t q_addr = smem_u32(sQ) + wg * 64 * 128;
-  if (ntiles > 0) {
+  if (count > 0) {
     load_tile_b8<NT>(sQ, q8 + (int64_t)m0 * D, D);
 #pragma unroll
     for (int st = 0; st < PRE; st++) {
-      if (st < ntiles) {
-        load_tile_b8<NT>(sK + st * BN * 128, k8 + (int64_t)st * BN * D, D);
-        if (FP8) load_tile_b8<NT>(sV + st * VBYTES, vt8 + st * BN, w.sk_pad);
-        else load_tile_gmma<T, BN, D, NT>(reinterpret_cast<T *>(sV + st * VBYTES), vg, p.v_ss, st * BN, p.Sk);
+      if (st < count) {
+        const int kn = SAGE_TILE(st);
+        load_tile_b8<NT>(sK + st * BN * 128, k8 + (int64_t)kn * BN * D, D);
+        if (FP8) load_tile_b8<NT>(sV + st * VBYTES, vt8 + kn * BN, w.sk_pad);
+        else load_tile_gmma<T, BN, D, NT>(reinterpret_cast<T *>(sV + st * VBYTES), vg, p.v_ss, kn * BN, p.Sk);
       }
       cp_async_commit();
     }
   }
 
-  for (int j = 0; j < ntiles; j++) {
+  for (int e = 0; e < count; e++) {
+    const int j = SAGE_TILE(e); // key block of this step
     cp_async_wait<STAGES - 2>();
     fence_proxy_async();
     __syncthreads();
     {
-      const int jn = j + PRE;
-      if (jn < ntiles) {
-        const int st = jn % STAGES;
-        load_tile_b8<NT>(sK + st * BN * 128, k8 + (int64_t)jn * BN * D, D);
-        if (FP8) load_tile_b8<NT>(sV + st * VBYTES, vt8 + jn * BN, w.sk_pad);
-        else load_tile_gmma<T, BN, D, NT>(reinterpret_cast<T *>(sV + st * VBYTES), vg, p.v_ss, jn * BN, p.Sk);
+      const int en = e + PRE;
+      if (en < count) {
+        const int st = en % STAGES, kn = SAGE_TILE(en);
+        load_tile_b8<NT>(sK + st * BN * 128, k8 + (int64_t)kn * BN * D, D);
+        if (FP8) load_tile_b8<NT>(sV + st * VBYTES, vt8 + kn * BN, w.sk_pad);
+        else load_tile_gmma<T, BN, D, NT>(reinterpret_cast<T *>(sV + st * VBYTES), vg, p.v_ss, kn * BN, p.Sk);
       }
       cp_async_commit();
     }
-    const uint32_t k_addr = smem_u32(sK + (j % STAGES) * BN * 128);
-    const uint32_t v_addr = smem_u32(sV + (j % STAGES) * VBYTES);
+    const uint32_t k_addr = smem_u32(sK + (e % STAGES) * BN * 128);
+    const uint32_t v_addr = smem_u32(sV + (e % STAGES) * VBYTES);
 
     // S = Q K^T in int32
 #pragma unroll
@@ -458,6 +473,7 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
     }
   }
   cp_async_wait<0>();
+#undef SAGE_TILE
 
   // epilogue: O / l * v_scale, LSE in natural log plus scale * (q . mu)
   const float *vmax = w.kstat + (int64_t)bh * 2 * D + D;
