@@ -543,6 +543,13 @@ static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const 
   }
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
+  if (sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return cudaSuccess;
+  if (sp->pv_fp8 && sp->fwd_path == VDIT_ATTN_SAGE_FWD_AUTO) { // version 3 (attn_sage_forward_tma.cu)
+    const vdit_attn_sage_ws_view view = {w->q8, w->k8, w->vt8, w->qsf, w->ks, w->kstat, w->qmu,
+                                         w->sq_pad, w->sk_pad, w->qg_stride, w->kg_stride};
+    err = vdit_attn_sage_forward_tma(sp, &view, stream);
+    if (err != cudaErrorNotSupported) return err;
+  }
   if (sp->pv_fp8) return forward_gran<T, true>(p, w, sl2, sp->granularity, stream);
   return forward_gran<T, false>(p, w, sl2, sp->granularity, stream);
 }
