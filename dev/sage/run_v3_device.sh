@@ -60,8 +60,10 @@ for r in rows:
     print(f'{r["label"]:14s} {m} ms' + (f'  x dense {base / m:.3f}' if base and m else ''))
 PY
 if [ $(( $(date +%s) - start )) -lt "${FULL_BEFORE:-200}" ]; then
-  REPEAT=10 WARMUP=2 OUT="$OUT/full" VDIT="$BIN/vdit" timeout 200 bash bench/attn_sage.sh > "$OUT/full.log" 2>&1
+  full=$(mktemp -d) # its many files stay here: a device call returns at most 8
+  REPEAT=10 WARMUP=2 OUT="$full" VDIT="$BIN/vdit" timeout 200 bash bench/attn_sage.sh > "$OUT/full.log" 2>&1
   echo "attn_sage.sh exit $? at $(( $(date +%s) - start )) s"
-  cp "$OUT/full/attn-sage.json" "$OUT/attn-sage.json" 2>/dev/null
-  cat "$OUT/full/summary.txt" 2>/dev/null
+  cat "$full/bench.log" >> "$OUT/full.log" 2>/dev/null
+  cp "$full/attn-sage.json" "$full/summary.txt" "$OUT/" 2>/dev/null
+  cat "$full/summary.txt" 2>/dev/null
 fi
