@@ -36,7 +36,7 @@ if [ $vrc -ne 0 ] && [ "${FORCE_BENCH:-0}" != 1 ]; then echo "validation failed:
 : > "$OUT/bench.jsonl"
 bench() { # label, env..., args...
   local label=$1; shift
-  env "$@" | sed "s/^{/{\"label\": \"$label\", /" >> "$OUT/bench.jsonl" 2>> "$OUT/bench.err"
+  env "$@" 2>> "$OUT/full.log" | sed "s/^{/{\"label\": \"$label\", /" >> "$OUT/bench.jsonl"
 }
 bench dense timeout 60 "$BIN/vdit" bench attn --method dense --device cuda $SHAPE --forward-only --repeat "$REPEAT" --warmup 2 --json
 for gran in block thread warp; do
@@ -45,6 +45,7 @@ done
 for gran in block thread; do
   bench "v2-$gran" VDIT_SAGE_FWD=v2 timeout 60 "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --forward-only --sage-gran $gran --repeat "$REPEAT" --warmup 2 --json
 done
+bench quant-v2-half VDIT_SAGE_FWD=quant timeout 60 "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --forward-only --sage-pv half --repeat "$REPEAT" --warmup 2 --json
 bench quant-block VDIT_SAGE_FWD=quant timeout 60 "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --forward-only --repeat "$REPEAT" --warmup 2 --json
 bench half-block timeout 60 "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --forward-only --sage-pv half --repeat "$REPEAT" --warmup 2 --json
 bench dense-again timeout 60 "$BIN/vdit" bench attn --method dense --device cuda $SHAPE --forward-only --repeat "$REPEAT" --warmup 2 --json
@@ -61,9 +62,17 @@ for r in rows:
 PY
 if [ $(( $(date +%s) - start )) -lt "${FULL_BEFORE:-200}" ]; then
   full=$(mktemp -d) # its many files stay here: a device call returns at most 8
-  REPEAT=10 WARMUP=2 OUT="$full" VDIT="$BIN/vdit" timeout 200 bash bench/attn_sage.sh > "$OUT/full.log" 2>&1
+  REPEAT=10 WARMUP=2 OUT="$full" VDIT="$BIN/vdit" timeout 200 bash bench/attn_sage.sh >> "$OUT/full.log" 2>&1
   echo "attn_sage.sh exit $? at $(( $(date +%s) - start )) s"
   cat "$full/bench.log" >> "$OUT/full.log" 2>/dev/null
   cp "$full/attn-sage.json" "$full/summary.txt" "$OUT/" 2>/dev/null
   cat "$full/summary.txt" 2>/dev/null
+fi
+if [ $(( $(date +%s) - start )) -lt "${NCU_BEFORE:-150}" ] && command -v ncu > /dev/null; then
+  # one launch of the version 3 kernel (per-block granularity) under ncu: where the time goes
+  timeout 90 ncu --kernel-name regex:sage_forward_tma --launch-count 1 --section SpeedOfLight \
+    --section ComputeWorkloadAnalysis --section WarpStateStats --section InstructionStats --section Occupancy \
+    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --forward-only --repeat 1 --warmup 0 > "$OUT/ncu.txt" 2>&1
+  echo "ncu exit $? at $(( $(date +%s) - start )) s"
+  grep -E "Duration|Throughput|Issue Slots|Warp Cycles Per Issued|Stall|Executed Ipc|SM Busy|Registers" "$OUT/ncu.txt" | head -30
 fi

@@ -110,6 +110,11 @@ static void compare_case(const case_spec *c) {
       else lse_err = fmax(lse_err, fabs((double)lse[1][i] - lse[0][i]) / fmax(1.0, fabs((double)lse[0][i])));
     }
     const double rel = norm > 0 ? diff / norm : diff;
+    const char *path = getenv("VDIT_SAGE_FWD");
+    printf("forward cuda vs cpu (%s): B=%lld H=%lld Sq=%lld Sk=%lld gran=%s pv=%s mask=%d inputs=%s: O rel L1 %.3g, LSE %.3g\n",
+           path ? path : "default", (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
+           vdit_attn_sage_granularity_name(c->config.sage.granularity), vdit_attn_sage_pv_name(c->config.sage.pv),
+           (int)c->config.mask, vdit_attn_inputs_name(c->inputs), rel, lse_err);
     // same codes up to rare flips where the two exp2 (or the mean's summation order) straddle
     // a rounding boundary of an fp8 P or an INT8 K code; the 16-bit outputs round too (2^-9
     // relative). A flipped K code moves a score by up to 127 integer steps, so the LSE is

@@ -42,17 +42,20 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
 } vdit_attn_sage_fwd_path;
 
-// The forward workspace's pieces (the layout above) as the version 3 kernel reads them.
+// The forward workspace's pieces (the layout above) as version 3 fills and reads them.
 typedef struct vdit_attn_sage_ws_view {
-  const int8_t *q8, *k8;
-  const uint8_t *vt8;
-  const float *qsf, *ks, *kstat, *qmu;
+  int8_t *q8, *k8;
+  uint8_t *vt8;
+  float *qsf, *ks, *kstat, *qmu;
   int sq_pad, sk_pad, qg_stride, kg_stride; // padded lengths; Q / K scale groups per (b, h)
 } vdit_attn_sage_ws_view;
 
-// Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128, on the quantized
-// workspace. cudaErrorNotSupported (error state clear) when the driver has no tensor-map
-// encoder or refuses a map: the caller falls back to version 2.
+// Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128. Its own
+// quantization (two launches after a memset: stats, then Q, K and V codes in one launch; the
+// same codes and scales as version 2's four), then the attention kernel, or the quantization
+// alone with p->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT. cudaErrorNotSupported (error state clear,
+// nothing launched) when the driver has no tensor-map encoder or refuses a map: the caller falls
+// back to version 2.
 cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *p, const vdit_attn_sage_ws_view *w, cudaStream_t stream);
 
 size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k, int64_t head_dim);
