@@ -1,6 +1,6 @@
 // The CUDA side of a sage attention plan: the quantization workspace (kept by the plan,
-// allocated at the first forward) and the launch of src/attn/cuda/attn_sage_forward.cu on the
-// tensors' memory; the SageBwd INT8 backward (src/attn/cuda/attn_sage_backward.cu) with its own
+// allocated at the first forward) and the launch of src/attn/cuda/attn_sage_forward.cu (which
+// hands FP8 P V to version 3, attn_sage_forward_tma.cu) on the tensors' memory; the SageBwd INT8 backward (src/attn/cuda/attn_sage_backward.cu) with its own
 // workspace, allocated at the first backward.
 #include <stdlib.h>
 #include <string.h>
