@@ -13,21 +13,27 @@
 //                                      in the P fragment's order (sage_fragment_position)
 // so a stage (K + V^T) is 32 KB, half the dense kernel's. Per warpgroup and 128-key tile:
 //   S_j = Q K_j^T   wgmma m64n128k32 s8 x s8 -> s32 (both K-major from shared memory)
-//   softmax_j       straight from the int32 scores, one FFMA and one MUFU a score (attn_sage.h)
-//   OT = P_j V_j    wgmma m64n128k32 e4m3 (P from registers, V^T K-major), a fresh fp32
-//                   accumulator; O = O * alpha_j + OT (two-level accumulation)
+//   softmax_j       straight from the int32 scores, one FFMA and one MUFU a score (attn_sage.h);
+//                   P' as e4m3 codes into shared-memory buffer j % 2 (this warpgroup's 64 rows)
+//   OT = P_j V_j    wgmma m64n128k32 e4m3, both operands from shared memory (K-major), a fresh
+//                   fp32 accumulator; O = O * alpha_j + OT (two-level accumulation)
 // software-pipelined as the dense version 3:
 //   S_0; softmax_0
 //   for j >= 1: issue S_j and OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j,
-//               softmax_j while OT runs, wait OT, release stage j - 1, O = O * alpha_{j-1} + OT,
-//               P_j to registers
+//               softmax_j while OT runs, wait OT, release stage j - 1, O = O * alpha_{j-1} + OT
 //   OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
 // The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
 // other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
 // The key tiles are the query block's list of 128-key blocks (p.map_offsets, the block-sparse
 // executor's walk) or the implicit full list.
-// Registers: the S accumulator (int32, overwritten in place by P's fp32 bits), OT, O and the
-// packed P: 208 live across the softmax.
+// Why P goes through shared memory (ptxas 13.0, read in the SASS): an instruction after the
+// wait for S_j that writes a register of an earlier wgmma group (P over S in place, or P into
+// the A registers of P V) makes ptxas wait for every wgmma in flight there, so softmax_j would
+// not overlap P_{j-1} V_{j-1}; the softmax only reads S.
+// Registers: S (int32), OT and O, 192 live across the softmax; 255 used, no spills. Shared
+// memory: Q 16 KB, 4 stages x 32 KB, 2 P' buffers x 16 KB, the 16-bit O staging tile 32 KB.
+// H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
+// dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy).
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -56,16 +62,6 @@ static __device__ __forceinline__ uint32_t sage3_pack_e4m3(float a, float b, flo
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(b), "f"(a));
   asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
   return (uint32_t)lo | ((uint32_t)hi << 16);
-}
-
-// D(64x128 f32) (+)= A(64x32 e4m3, smem desc) * B(32x128 e4m3, smem desc), both K-major
-static __device__ __forceinline__ void sage3_wgmma_ss_n128_e4m3(float d[64], uint64_t da, uint64_t db, int scale_d) {
-  asm volatile(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
-      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
-      : "l"(da), "l"(db), "r"(scale_d));
 }
 
 static __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
@@ -187,7 +183,7 @@ static __global__ void __launch_bounds__(256, 1)
     const uint32_t v_addr = sv_addr + (j % STAGES) * TILE, pj = p_addr(j);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++)
-      sage3_wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
+      wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
     wgmma_commit();
   };
   // Softmax of entry j straight from the int32 scores (attn_sage.h; version 2's expressions):
