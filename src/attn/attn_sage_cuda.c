@@ -1,6 +1,6 @@
 // The CUDA side of a sage attention plan: the quantization workspace (kept by the plan,
-// allocated at the first forward) and the launch of src/attn/cuda/attn_sage_forward.cu on the
-// tensors' memory; the SageBwd INT8 backward (src/attn/cuda/attn_sage_backward.cu) with its own
+// allocated at the first forward) and the launch of src/attn/cuda/attn_sage_forward.cu (which
+// hands FP8 P V to version 3, attn_sage_forward_tma.cu) on the tensors' memory; the SageBwd INT8 backward (src/attn/cuda/attn_sage_backward.cu) with its own
 // workspace, allocated at the first backward.
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +33,14 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.granularity = (int)problem->config.sage.granularity;
   sp.pv_fp8 = problem->config.sage.pv == VDIT_ATTN_SAGE_PV_FP8;
   sp.workspace = r->sage_workspace;
+  // version 3 of the forward for FP8 P V unless VDIT_SAGE_FWD=v2 (the previous kernel, kept as
+  // the fallback and for the lab's comparisons) or VDIT_SAGE_FWD=quant (the quantization
+  // launches alone: their cost, timed by the lab; O and the LSE are not written)
+  const char *fwd = getenv("VDIT_SAGE_FWD");
+  sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
+                : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
+                : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
+                                            : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_forward(&sp, 0));

@@ -1,9 +1,10 @@
-// Sage attention on a GPU (src/attn/cuda/attn_sage_forward.cu and attn_sage_backward.cu
-// through vdit_attn_forward / vdit_attn_backward):
+// Sage attention on a GPU (src/attn/cuda/attn_sage_forward_tma.cu, attn_sage_forward.cu and
+// attn_sage_backward.cu through vdit_attn_forward / vdit_attn_backward):
 //  1. CUDA against the CPU emulation on the same inputs (same scales, codes and tiles, so they
 //     agree up to accumulation order and exp2): every granularity, FP8 and 16-bit P V, bf16
 //     and fp16, both layouts, every mask, Sq != Sk, ragged key lengths with an empty batch
-//     element, plain and outlier inputs;
+//     element, plain and outlier inputs; once with the default forward (version 3 for FP8 P
+//     V) and once with version 2 (VDIT_SAGE_FWD=v2), then longer key sequences on version 3;
 //  2. the SageBwd backward against the CPU emulation on the same Q, K, V, O (the CPU forward's),
 //     LSE and dO: masks, layouts, dtypes, Sq != Sk, ragged lengths, plain and outlier inputs,
 //     with dQ added by atomics and by the bulk reduction (VDIT_SAGE_BWD_DQ=bulk), dV / dK in
@@ -109,6 +110,11 @@ static void compare_case(const case_spec *c) {
       else lse_err = fmax(lse_err, fabs((double)lse[1][i] - lse[0][i]) / fmax(1.0, fabs((double)lse[0][i])));
     }
     const double rel = norm > 0 ? diff / norm : diff;
+    const char *path = getenv("VDIT_SAGE_FWD");
+    printf("forward cuda vs cpu (%s): B=%lld H=%lld Sq=%lld Sk=%lld gran=%s pv=%s mask=%d inputs=%s: O rel L1 %.3g, LSE %.3g\n",
+           path ? path : "default", (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
+           vdit_attn_sage_granularity_name(c->config.sage.granularity), vdit_attn_sage_pv_name(c->config.sage.pv),
+           (int)c->config.mask, vdit_attn_inputs_name(c->inputs), rel, lse_err);
     // same codes up to rare flips where the two exp2 (or the mean's summation order) straddle
     // a rounding boundary of an fp8 P or an INT8 K code; the 16-bit outputs round too (2^-9
     // relative). A flipped K code moves a score by up to 127 integer steps, so the LSE is
@@ -280,6 +286,29 @@ static void test_against_cpu(void) {
   compare_case(&c);
 }
 
+// 1b. Version 3's pipeline over more tiles than its stages (entry parity, stage refills by the
+// second warpgroup, unmasked and masked steps), one and two tiles, both key orders of the FP8 P
+// V path against the CPU emulation.
+static void test_against_cpu_long(void) {
+  const int64_t seqs[][2] = {{256, 2000}, {200, 129}, {130, 128}, {1, 700}};
+  uint64_t seed = 500;
+  for (int si = 0; si < 4; si++)
+    for (int g = 0; g < VDIT_ATTN_SAGE_GRANULARITY_COUNT; g++) {
+      case_spec c;
+      memset(&c, 0, sizeof c);
+      c.config.method = VDIT_ATTN_SAGE;
+      c.config.sage.granularity = (vdit_attn_sage_granularity)g;
+      c.config.sage.pv = VDIT_ATTN_SAGE_PV_FP8;
+      c.config.mask = si == 1 ? VDIT_ATTN_MASK_CAUSAL : VDIT_ATTN_MASK_NONE;
+      c.config.layout = si % 2 ? VDIT_ATTN_LAYOUT_BHSD : VDIT_ATTN_LAYOUT_BSHD;
+      c.shape = (vdit_attn_shape){1, 3, seqs[si][0], seqs[si][1], 128};
+      c.dtype = g % 2 ? VDIT_DTYPE_F16 : VDIT_DTYPE_BF16;
+      c.inputs = (si + g) % 2 ? VDIT_ATTN_INPUTS_OUTLIER : VDIT_ATTN_INPUTS_PLAIN;
+      c.seed = seed++;
+      compare_case(&c);
+    }
+}
+
 // 3. Acceptance against fp64 (forward and SageBwd gradients).
 static void test_acceptance(void) {
   const int64_t seqs[] = {1000, 4096};
@@ -345,7 +374,11 @@ int main(void) {
 #else
   int count = 0;
   if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
-  test_against_cpu();
+  test_against_cpu(); // FP8 P V on version 3 (attn_sage_forward_tma.cu), 16-bit P V on version 2
+  setenv("VDIT_SAGE_FWD", "v2", 1);
+  test_against_cpu(); // every case on version 2 (attn_sage_forward.cu), the fallback
+  unsetenv("VDIT_SAGE_FWD");
+  test_against_cpu_long();
   test_backward_against_cpu();
   test_acceptance();
   test_errors();

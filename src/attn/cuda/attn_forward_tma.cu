@@ -28,42 +28,12 @@
 // the wait loop lives in the asm and branches with bra.uni on a warp vote; a third, producer
 // warpgroup with setmaxnreg was tried and dropped (the consumers were still compiled to the
 // 168-register entry budget of a 384-thread block: spills and serialized wgmmas, C7512).
-#include <cuda.h>
-
+#include "attn/cuda/attn_tma.cuh"
 #include "attn/cuda/attn_wgmma_tiles.cuh"
 
 // Where version 3 runs and its stages (from the lab's measurements, dev/attn/README.md).
 static const int tma_stages_d128 = 3, tma_stages_d64 = 3;
 static int tma_head_dim_ok(int D) { return D == 128 || D == 64; }
-
-// ---------------------------------------------------------------- mbarrier, TMA, named barriers
-static __device__ __forceinline__ void tma_mbar_init(uint32_t bar, uint32_t count) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count) : "memory");
-}
-static __device__ __forceinline__ void tma_mbar_expect_tx(uint32_t bar, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
-}
-// waits for the completion of the barrier's phase with this parity (see the compiler notes above)
-static __device__ __forceinline__ void tma_mbar_wait(uint32_t bar, uint32_t parity) {
-  asm volatile("{\n.reg .pred p, q;\nVDIT_TMA_WAIT:\n"
-               "mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
-               "vote.sync.all.pred q, p, 0xffffffff;\n"
-               "@!q bra.uni VDIT_TMA_WAIT;\n}\n" ::"r"(bar),
-               "r"(parity)
-               : "memory");
-}
-// box (c0 = head-dim offset, c1 = row, c2 = head, c3 = batch) of a 4-d tensor map into shared memory
-static __device__ __forceinline__ void tma_load_4d(uint32_t dst, const CUtensorMap *map, int c0, int c1, int c2, int c3,
-                                                   uint32_t bar) {
-  asm volatile(
-      "cp.async.bulk.tensor.4d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3, %4, %5}], [%6];\n" ::"r"(dst),
-      "l"((uint64_t)map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(bar)
-      : "memory");
-}
-static __device__ __forceinline__ void named_bar_sync(int id, int n) { asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(n) : "memory"); }
-static __device__ __forceinline__ void named_bar_arrive(int id, int n) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(n) : "memory");
-}
 
 template <bool B> struct tma_flag {
   static constexpr bool value = B;
@@ -381,12 +351,6 @@ static __global__ void __launch_bounds__(256, 1)
   }
 }
 
-// cuTensorMapEncodeTiled, looked up through the runtime so that vdit does not need the driver
-// library to start (a CPU-only machine runs the CUDA build's CPU paths).
-typedef CUresult (*tma_encode_fn)(CUtensorMap *, CUtensorMapDataType, cuuint32_t, void *, const cuuint64_t *, const cuuint64_t *,
-                                  const cuuint32_t *, const cuuint32_t *, CUtensorMapInterleave, CUtensorMapSwizzle,
-                                  CUtensorMapL2promotion, CUtensorMapFloatOOBfill);
-
 // (D, rows, H, B) tensor with element strides (1, ss, sh, sb): boxes of 64 head-dim elements x
 // 128 rows, 128-byte swizzle, zero fill past the end. 0 when the driver refuses.
 static int make_tensor_map(tma_encode_fn encode, CUtensorMap *map, vdit_dtype dtype, const void *base, int D, int rows, int H, int B, int64_t ss,
@@ -434,14 +398,8 @@ extern "C" int vdit_attn_cuda_forward_tma_fits(const vdit_attn_cuda_params *p) {
 }
 
 extern "C" cudaError_t vdit_attn_cuda_forward_tma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
-  void *fn = NULL;
-  cudaDriverEntryPointQueryResult found = cudaDriverEntryPointSymbolNotFound;
-  if (cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &fn, 12000, cudaEnableDefault, &found) != cudaSuccess ||
-      found != cudaDriverEntryPointSuccess || !fn) {
-    (void)cudaGetLastError(); // the fallback's launch check must not see this
-    return cudaErrorNotSupported;
-  }
-  const tma_encode_fn encode = (tma_encode_fn)fn;
+  const tma_encode_fn encode = tma_encoder();
+  if (!encode) return cudaErrorNotSupported;
   CUtensorMap mq, mk, mv;
   if (!make_tensor_map(encode, &mq, p->dtype, p->q, p->D, p->Sq, p->H, p->B, p->q_ss, p->q_sh, p->q_sb) ||
       !make_tensor_map(encode, &mk, p->dtype, p->k, p->D, p->Sk, p->H, p->B, p->k_ss, p->k_sh, p->k_sb) ||

@@ -32,7 +32,31 @@ typedef struct vdit_attn_sage_cuda_params {
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
   int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics (default)
   int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
+  int fwd_path;               // forward: vdit_attn_sage_fwd_path
 } vdit_attn_sage_cuda_params;
+
+// Which forward kernel runs after the quantization launches.
+typedef enum vdit_attn_sage_fwd_path {
+  VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
+  VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
+  VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
+} vdit_attn_sage_fwd_path;
+
+// The forward workspace's pieces (the layout above) as version 3 fills and reads them.
+typedef struct vdit_attn_sage_ws_view {
+  int8_t *q8, *k8;
+  uint8_t *vt8;
+  float *qsf, *ks, *kstat, *qmu;
+  int sq_pad, sk_pad, qg_stride, kg_stride; // padded lengths; Q / K scale groups per (b, h)
+} vdit_attn_sage_ws_view;
+
+// Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128. Its own
+// quantization (two launches after a memset: stats, then Q, K and V codes in one launch; the
+// same codes and scales as version 2's four), then the attention kernel, or the quantization
+// alone with p->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT. cudaErrorNotSupported (error state clear,
+// nothing launched) when the driver has no tensor-map encoder or refuses a map: the caller falls
+// back to version 2.
+cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *p, const vdit_attn_sage_ws_view *w, cudaStream_t stream);
 
 size_t vdit_attn_sage_cuda_workspace_bytes(int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_k, int64_t head_dim);
 // Whether the sage CUDA path takes these parameters (head dim 128, 16-byte aligned bases,

@@ -545,6 +545,12 @@ template <typename T>
 static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const sage_ws *w, cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
   const float sl2 = p->scale * SAGE_LOG2E; // one fp32 rounding, as the CPU's VDIT_FMUL
+  if (sp->pv_fp8 && sp->fwd_path != VDIT_ATTN_SAGE_FWD_V2) { // version 3 (attn_sage_forward_tma.cu)
+    const vdit_attn_sage_ws_view view = {w->q8, w->k8, w->vt8, w->qsf, w->ks, w->kstat, w->qmu,
+                                         w->sq_pad, w->sk_pad, w->qg_stride, w->kg_stride};
+    const cudaError_t v3 = vdit_attn_sage_forward_tma(sp, &view, stream);
+    if (v3 != cudaErrorNotSupported) return v3;
+  }
   cudaError_t err = cudaMemsetAsync(w->kstat, 0, (size_t)p->B * p->H * 2 * SAGE_D * sizeof(float), stream);
   if (err != cudaSuccess) return err;
   const int chunk = 512;
@@ -559,6 +565,7 @@ static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const 
   }
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
+  if (sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return cudaSuccess;
   if (sp->pv_fp8) return forward_gran<T, true>(p, w, sl2, sp->granularity, stream);
   return forward_gran<T, false>(p, w, sl2, sp->granularity, stream);
 }

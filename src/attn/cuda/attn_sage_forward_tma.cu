@@ -1,0 +1,633 @@
+// Sage attention forward on Hopper, version 3: the dense version 3's structure
+// (attn_forward_tma.cu: TMA on mbarrier stages, two consumer warpgroups taking turns to issue
+// their GEMMs, S_j and P_{j-1} V_{j-1} in flight together) over the sage quantized workspace
+// (attn_sage_cuda.h), with the arithmetic of version 2 (attn_sage_forward.cu) unchanged, so the
+// contract of src/attn/attn_sage.h and the CPU emulation hold as they are.
+//
+// One block of two warpgroups (256 threads) per 128 query rows of one (batch, head); warpgroup
+// c owns rows 64c..64c+63. Every tile is 128 rows of 128 bytes (8-bit codes at D = 128) with the
+// 128-byte swizzle, one TMA box of a 2-d uint8 tensor map:
+//   Q codes   (bh * Sq_pad rows, 128)  box at row bh * Sq_pad + m0
+//   K codes   (bh * Sk_pad rows, 128)  box at row bh * Sk_pad + 128 tile
+//   V^T codes (bh * 128 rows, Sk_pad)  box at (column 128 tile, row bh * 128): [d][key], keys
+//                                      in the P fragment's order (sage_fragment_position)
+// so a stage (K + V^T) is 32 KB, half the dense kernel's. Per warpgroup and 128-key tile:
+//   S_j = Q K_j^T   wgmma m64n128k32 s8 x s8 -> s32 (both K-major from shared memory)
+//   softmax_j       straight from the int32 scores, one FFMA and one MUFU a score (attn_sage.h);
+//                   P' as e4m3 codes into shared-memory buffer j % 2 (this warpgroup's 64 rows)
+//   OT = P_j V_j    wgmma m64n128k32 e4m3, both operands from shared memory (K-major), a fresh
+//                   fp32 accumulator; O = O * alpha_j + OT (two-level accumulation)
+// software-pipelined as the dense version 3:
+//   S_0; softmax_0
+//   for j >= 1: issue S_j and OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j,
+//               softmax_j while OT runs, wait OT, release stage j - 1, O = O * alpha_{j-1} + OT
+//   OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
+// The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
+// other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
+// The key tiles are the query block's list of 128-key blocks (p.map_offsets, the block-sparse
+// executor's walk) or the implicit full list.
+// Why P goes through shared memory (ptxas 13.0, read in the SASS): an instruction after the
+// wait for S_j that writes a register of an earlier wgmma group (P over S in place, or P into
+// the A registers of P V) makes ptxas wait for every wgmma in flight there, so softmax_j would
+// not overlap P_{j-1} V_{j-1}; the softmax only reads S.
+// Registers: S (int32), OT and O, 192 live across the softmax; 255 used, no spills. Shared
+// memory: Q 16 KB, 4 stages x 32 KB, 2 P' buffers x 16 KB, the 16-bit O staging tile 32 KB.
+// H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
+// dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy).
+#include "attn/attn_sage.h"
+#include "attn/cuda/attn_sage_cuda.h"
+#include "attn/cuda/attn_sage_wgmma.cuh"
+#include "attn/cuda/attn_tma.cuh"
+#include "attn/cuda/attn_wgmma_tiles.cuh"
+
+#include <limits.h>
+
+#define SAGE3_STAGES 4 // 4 x 32 KB: 8-bit tiles leave room for one stage more than the dense kernel
+
+enum { SAGE3_BAR_TURN0 = 1, SAGE3_BAR_WG0 = 3 }; // named barriers: 1, 2 issue turns; 3, 4 within warpgroup 0, 1
+
+// exact float of |x| < 2^22
+static __device__ __forceinline__ float sage3_i2f(int32_t x) { return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS); }
+
+// 2^x on the MUFU alone (results below 2^-126 flush to zero)
+static __device__ __forceinline__ float sage3_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// e4m3 codes of (a, b, c, d) in bytes 0..3, rounded as num/format_convert.h's encoder
+static __device__ __forceinline__ uint32_t sage3_pack_e4m3(float a, float b, float c, float d) {
+  uint16_t lo, hi;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(lo) : "f"(b), "f"(a));
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(hi) : "f"(d), "f"(c));
+  return (uint32_t)lo | ((uint32_t)hi << 16);
+}
+
+static __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) {
+  asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+}
+
+template <bool B> struct sage3_flag {
+  static constexpr bool value = B;
+};
+
+template <typename T, int GRAN, int STAGES>
+static __global__ void __launch_bounds__(256, 1)
+    sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
+                            const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
+                            const __grid_constant__ CUtensorMap tv) {
+  constexpr int BM = 128, BN = 128, D = 128;
+  constexpr uint32_t TILE = 128 * 128; // bytes of every tile (Q, K, V^T)
+  typedef attn_dtype_traits<T> tt;
+
+  extern __shared__ unsigned char smem_raw[];
+  __shared__ __align__(8) uint64_t bars[1 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES]
+  __shared__ int released[STAGES];                       // warpgroups done with a stage, over all its uses
+  const uint32_t pad = (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u; // 1024-byte aligned swizzle atoms
+  const uint32_t sq_addr = smem_u32(smem_raw + pad);
+  const uint32_t sk_addr = sq_addr + TILE;          // STAGES x [128 keys][128 bytes]
+  const uint32_t sv_addr = sk_addr + STAGES * TILE; // STAGES x [128 channels][128 keys]
+  const uint32_t sp_addr = sv_addr + STAGES * TILE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
+  T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + 2 * STAGES) * TILE); // [D/64][BM][64], the epilogue's
+  const uint32_t bar_q = smem_u32(&bars[0]);
+  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
+
+  const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h;
+  const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
+  const int tid = threadIdx.x;
+
+  const int key_len = attn_key_len(p, b);
+  const int last_row = min(m0 + BM, p.Sq) - 1;
+  const int limit_max = attn_key_limit(p, key_len, last_row);
+  const int limit_min = attn_key_limit(p, key_len, m0);
+  const int ntiles = (limit_max + BN - 1) / BN;
+  // the key tiles to visit: entry e of the list names 128-key block list[e] (= tile list[e])
+  const int32_t *list = nullptr;
+  int count = ntiles;
+  if (p.map_offsets) {
+    const int r = bh * p.map_rows + m0 / BM;
+    const int begin = p.map_offsets[r];
+    list = p.map_index + begin;
+    count = p.map_offsets[r + 1] - begin;
+    while (count > 0 && list[count - 1] >= ntiles) count--;
+  }
+#define TILE_OF(j) (list ? list[j] : (j))
+  // entries from jm on are tiles some row sees only in part (the list ascends)
+  int jm = count;
+  while (jm > 0 && (TILE_OF(jm - 1) + 1) * BN > limit_min) jm--;
+
+  // K and V^T codes of entry j into stage j % STAGES (one thread)
+  auto load_kv = [&](int j) {
+    const int st = j % STAGES, tile = TILE_OF(j);
+    tma_mbar_expect_tx(bar_fk + 8 * st, TILE);
+    tma_load_2d(sk_addr + st * TILE, &tk, 0, bh * w.sk_pad + tile * BN, bar_fk + 8 * st);
+    tma_mbar_expect_tx(bar_fv + 8 * st, TILE);
+    tma_load_2d(sv_addr + st * TILE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
+  };
+
+  if (tid == 0) {
+    tma_mbar_init(bar_q, 1);
+    for (int s = 0; s < STAGES; s++) {
+      tma_mbar_init(bar_fk + 8 * s, 1);
+      tma_mbar_init(bar_fv + 8 * s, 1);
+      released[s] = 0;
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_proxy_async();
+    if (count > 0) {
+      tma_mbar_expect_tx(bar_q, TILE);
+      tma_load_2d(sq_addr, &tq, 0, bh * w.sq_pad + m0, bar_q);
+      for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
+    }
+  }
+  __syncthreads();
+
+  const int c = __shfl_sync(0xffffffffu, tid >> 7, 0); // warpgroup, warp-uniform for the compiler
+  const int ct = tid & 127, w4 = ct >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const int wrow = c * 64 + w4 * 16; // first row of this warp within the block's tile
+  int row_limit[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = m0 + wrow + g + 8 * r;
+    row_limit[r] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+  }
+  // this thread's Q scale (rows g and g + 8 share a group at every granularity)
+  const float *qsf = w.qsf + (int64_t)bh * w.qg_stride;
+  const float *ksb = w.ks + (int64_t)bh * w.kg_stride;
+  float cq;
+  if (GRAN == VDIT_ATTN_SAGE_PER_WARP) cq = qsf[(m0 + wrow) / 16];
+  else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) cq = qsf[(m0 + wrow) / 16 * 8 + g];
+  else cq = qsf[m0 / BM];
+
+  float o[64], ot[64];
+  int32_t sacc[64]; // S in int32
+#pragma unroll
+  for (int i = 0; i < 64; i++) o[i] = ot[i] = 0.0f, sacc[i] = 0;
+  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f}, alpha_prev[2] = {0.0f, 0.0f};
+  const uint32_t q_addr = sq_addr + c * 64 * 128;
+
+  // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
+  auto issue_s = [&](int j) {
+    const uint32_t k_addr = sk_addr + (j % STAGES) * TILE;
+#pragma unroll
+    for (int kk = 0; kk < D / 32; kk++)
+      wgmma_ss_n128_s8(sacc, gmma_desc(q_addr + kk * 32, 16, 1024), gmma_desc(k_addr + kk * 32, 16, 1024), kk > 0);
+    wgmma_commit();
+  };
+  // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
+  auto p_addr = [&](int j) { return sp_addr + (j & 1) * TILE + c * 64 * 128; };
+  // OT = P V of entry j (P' from shared memory), a fresh accumulator, one wgmma group; k-step kk
+  // covers keys 32kk..32kk+31 in the order the V^T quantizer stored them
+  auto issue_pv = [&](int j) {
+    const uint32_t v_addr = sv_addr + (j % STAGES) * TILE, pj = p_addr(j);
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++)
+      wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
+    wgmma_commit();
+  };
+  // Softmax of entry j straight from the int32 scores (attn_sage.h; version 2's expressions):
+  // the row max over the integers of each scale group, then p = 2^(F c - K2) with F the float
+  // whose bits are acc + bits(2^23 + 2^22) and K2 = (2^23 + 2^22) c + shift; P' (scaled so its
+  // max is 448) goes to P' buffer j % 2 as e4m3; alpha = the factor O must be scaled by.
+  // It only reads sacc (masked scores are selected out, not overwritten) and P goes through shared
+  // memory: ptxas waits for every wgmma in flight before a write to a register of an earlier wgmma
+  // group (the S accumulator, or P as a register A operand), which would stop P_{j-1} V_{j-1}
+  // from overlapping this softmax.
+  // k-step kk of P V (keys 32kk..) = S n-tiles 4kk..4kk+3, in the order the V^T quantizer stored
+  // the keys: the 4 codes of n-tiles (2np, 2np + 1) of row g + 8r are bytes 4t..4t+3 of 16-byte
+  // chunk np of the row (chunk np ^ (row % 8) with the swizzle): a conflict-free 32-bit store.
+  // K scales of entry j's two 64-key halves, loaded before the step's waits: every asm volatile
+  // with a memory clobber (barriers, wgmma waits) keeps a load below it, and a load issued after
+  // the S wait put its latency on the critical path of every tile
+  auto load_ck = [&](int j, float ck[2]) {
+    const int tile = TILE_OF(j);
+    if (GRAN == VDIT_ATTN_SAGE_PER_WARP) ck[0] = ksb[2 * tile], ck[1] = ksb[2 * tile + 1];
+    else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) ck[0] = ck[1] = ksb[4 * tile + t];
+    else ck[0] = ck[1] = ksb[tile];
+  };
+  auto softmax = [&](int j, const float ck[2], float alpha[2], auto masked) {
+    const uint32_t prow = p_addr(j) + (w4 * 16 + g) * 128 + 4 * t;
+    const int tile = TILE_OF(j);
+    const float c0 = __fmul_rn(cq, ck[0]), c1 = __fmul_rn(cq, ck[1]);
+    const int n0 = tile * BN;
+    auto dead = [&](int n, int r, int e) {
+      return decltype(masked)::value && n0 + n * 8 + 2 * t + e >= row_limit[r];
+    };
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      int mi0 = INT_MIN, mi1 = INT_MIN;
+#pragma unroll
+      for (int n = 0; n < 16; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int v = dead(n, r, e) ? INT_MIN : sacc[4 * n + 2 * r + e];
+          if (n < 8) mi0 = max(mi0, v);
+          else mi1 = max(mi1, v);
+        }
+      const float t0 = mi0 == INT_MIN ? -INFINITY : __fmul_rn(sage3_i2f(mi0), c0);
+      const float t1 = mi1 == INT_MIN ? -INFINITY : __fmul_rn(sage3_i2f(mi1), c1);
+      float mx = fmaxf(row_max[r], fmaxf(t0, t1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+      const float m_use = mx == -INFINITY ? 0.0f : mx;
+      alpha[r] = sage3_ex2(__fsub_rn(row_max[r], m_use));
+      row_max[r] = mx;
+      const float shift = __fsub_rn(m_use, SAGE_LOG2_448);
+      const float k20 = fmaf(SAGE_EXP_BIAS, c0, shift), k21 = fmaf(SAGE_EXP_BIAS, c1, shift);
+      float sum = 0.0f;
+#pragma unroll
+      for (int np = 0; np < 8; np++) { // n-tiles 2np, 2np + 1
+        float pe[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
+          const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
+          pe[q] = sage3_ex2(fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21));
+          if (dead(n, r, e)) pe[q] = 0.0f;
+        }
+        sum = __fadd_rn(sum, __fadd_rn(pe[0], pe[1]));
+        sum = __fadd_rn(sum, __fadd_rn(pe[2], pe[3]));
+        st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage3_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
+      }
+      row_sum[r] = fmaf(row_sum[r], alpha[r], sum);
+    }
+  };
+  // O = O * alpha + OT: the second level of the accumulation
+  auto accumulate = [&](const float alpha[2]) {
+#pragma unroll
+    for (int i = 0; i < 64; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
+  };
+  auto fence_all = [&]() {
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(ot[i]);
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(o[i]);
+  };
+  auto fence_s = [&]() {
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
+  };
+  // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
+  auto release = [&](int jr) {
+    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    if (ct == 0) {
+      const int old = atomicAdd(&released[jr % STAGES], 1);
+      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
+    }
+  };
+  auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
+  auto turn_end = [&]() { named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256); };
+
+  if (count > 0) {
+    if (c == 1) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
+    float ck[2];
+    load_ck(0, ck);
+    tma_mbar_wait(bar_q, 0);
+    tma_mbar_wait(bar_fk, 0);
+    turn_begin();
+    fence_all();
+    wgmma_fence();
+    issue_s(0);
+    turn_end();
+    wgmma_wait<0>();
+    fence_all();
+    softmax(0, ck, alpha_prev, sage3_flag<true>());
+    fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
+    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    auto step = [&](int j, auto masked) {
+      float ckj[2];
+      load_ck(j, ckj);
+      tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
+      turn_begin();
+      fence_all();
+      wgmma_fence();
+      issue_s(j);
+      tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
+      issue_pv(j - 1);
+      turn_end();
+      wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
+      fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
+      float alpha[2];
+      softmax(j, ckj, alpha, masked);
+      fence_proxy_async(); // P' stores visible to the next P V after release's barrier
+      wgmma_wait<0>();
+      fence_all();
+      release(j - 1);
+      accumulate(alpha_prev);
+      alpha_prev[0] = alpha[0];
+      alpha_prev[1] = alpha[1];
+    };
+    const int js = max(1, jm);
+    for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
+    for (int j = js; j < count; j++) step(j, sage3_flag<true>());
+    const int jl = count - 1;
+    tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
+    turn_begin();
+    fence_all();
+    wgmma_fence();
+    issue_pv(jl);
+    if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
+    wgmma_wait<0>();
+    fence_all();
+    accumulate(alpha_prev);
+  }
+#undef TILE_OF
+
+  // epilogue: O / l * v_scale, LSE in natural log plus scale * (q . mu) (version 2's expressions)
+  const float *vmax = w.kstat + (int64_t)bh * 2 * D + D;
+  float *lse = p.lse + (int64_t)bh * p.Sq;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    float l = row_sum[r];
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float inv = l > 0.0f ? __fdiv_rn(1.0f, l) : 0.0f;
+    const int row = m0 + wrow + g + 8 * r;
+    const float m_use = row_max[r] == -INFINITY ? 0.0f : row_max[r];
+    const float shift = __fsub_rn(m_use, SAGE_LOG2_448);
+    if (t == 0 && row < p.Sq)
+      lse[row] = l > 0.0f ? __fadd_rn(__fmul_rn(__fadd_rn(shift, log2f(l)), SAGE_LN2), w.qmu[(int64_t)bh * p.Sq + row])
+                          : -INFINITY;
+#pragma unroll
+    for (int n = 0; n < 16; n++)
+#pragma unroll
+      for (int e = 0; e < 2; e++) {
+        const int d = 8 * n + 2 * t + e;
+        o[4 * n + 2 * r + e] = __fmul_rn(__fmul_rn(o[4 * n + 2 * r + e], inv), __fdiv_rn(vmax[d], 448.0f));
+      }
+  }
+  // through this warpgroup's rows of the staging tile: [D/64][BM][64] swizzled, chunk n of row r
+  // in block n / 8 at chunk (n % 8) ^ (r % 8)
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const int row = wrow + g + 8 * r;
+#pragma unroll
+    for (int n = 0; n < D / 8; n++)
+      *reinterpret_cast<uint32_t *>(sO + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
+          tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+  }
+  named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+  T *og = reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh;
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int it = 0; it < 64 * CH / 128; it++) {
+    const int idx = it * 128 + ct;
+    const int r = c * 64 + idx / CH, ch = idx % CH;
+    const int row = m0 + r;
+    if (row < p.Sq)
+      *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_ss + ch * 8) =
+          *reinterpret_cast<const uint4 *>(sO + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
+  }
+}
+
+
+// ---------------------------------------------------------------- quantization (version 3)
+// The same codes and scales as version 2's four launches (attn_sage_forward.cu; the contract in
+// attn_sage.h), in two launches after the memset: stats, then Q, K and V^T codes in one grid. The
+// per-channel divisions (mu = sum / n, v_scale = amax / 448) are made once per CTA, not per
+// element; the stats read 16-byte chunks (version 2: one 2-byte element per thread and load).
+
+// Sum of K and max |V| per (b, h) and channel over keys < n: one CTA per 256 keys; thread
+// (rg, cc) = (tid / 16, tid % 16) reads channels 8cc..8cc+7 of keys j0 + rg, j0 + rg + 16, ...
+template <typename T>
+static __global__ void __launch_bounds__(256) sage3_stats_kernel(const vdit_attn_cuda_params p, float *kstat) {
+  typedef attn_dtype_traits<T> tt;
+  const int b = blockIdx.z, h = blockIdx.y, tid = threadIdx.x, rg = tid >> 4, cc = tid & 15;
+  const int n = attn_key_len(p, b), j0 = blockIdx.x * 256, j1 = min(j0 + 256, n);
+  if (j0 >= j1) return; // the whole CTA: the barrier below is not reached by anyone
+  const T *kg = reinterpret_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh + cc * 8;
+  const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh + cc * 8;
+  float s[8], a[8];
+#pragma unroll
+  for (int e = 0; e < 8; e++) s[e] = a[e] = 0.0f;
+  for (int j = j0 + rg; j < j1; j += 16) {
+    union {
+      uint4 u;
+      T e[8];
+    } kc, vc;
+    kc.u = *reinterpret_cast<const uint4 *>(kg + (int64_t)j * p.k_ss);
+    vc.u = *reinterpret_cast<const uint4 *>(vg + (int64_t)j * p.v_ss);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      s[e] += tt::to_float(kc.e[e]);
+      a[e] = fmaxf(a[e], fabsf(tt::to_float(vc.e[e])));
+    }
+  }
+  __shared__ float ss[16][128], sa[16][128];
+#pragma unroll
+  for (int e = 0; e < 8; e++) ss[rg][cc * 8 + e] = s[e], sa[rg][cc * 8 + e] = a[e];
+  __syncthreads();
+  float *st = kstat + ((int64_t)b * p.H + h) * 2 * 128;
+  const int d = tid & 127;
+  if (tid < 128) {
+    float sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < 16; r++) sum += ss[r][d];
+    atomicAdd(st + d, sum);
+  } else {
+    float m = 0.0f;
+#pragma unroll
+    for (int r = 0; r < 16; r++) m = fmaxf(m, sa[r][d]);
+    atomicMax(reinterpret_cast<int *>(st + 128 + d), __float_as_int(m));
+  }
+}
+
+// Group of token r of a 128-token block and the block's group count (attn_sage.h's maps).
+template <bool IS_Q> static __device__ __forceinline__ int sage3_local_group(int gran, int r) {
+  if (gran == VDIT_ATTN_SAGE_PER_WARP) return IS_Q ? r / 16 : r / 64;
+  if (gran == VDIT_ATTN_SAGE_PER_THREAD) return IS_Q ? (r / 16) * 8 + (r % 8) : (r % 8) / 2;
+  return 0;
+}
+template <bool IS_Q> static __device__ __forceinline__ int sage3_block_groups(int gran) {
+  if (gran == VDIT_ATTN_SAGE_PER_WARP) return IS_Q ? 8 : 2;
+  if (gran == VDIT_ATTN_SAGE_PER_THREAD) return IS_Q ? 64 : 4;
+  return 1;
+}
+
+// Q or K codes of 128-token block blk: thread 2r + half handles channels 64 half.. of token r;
+// mu[d] = the K mean (shared memory).
+template <typename T, bool IS_Q>
+static __device__ __forceinline__ void sage3_quant_qk(const vdit_attn_cuda_params &p, const vdit_attn_sage_ws_view &w, int gran,
+                                                      float sl2, int blk, const float *mu) {
+  typedef attn_dtype_traits<T> tt;
+  const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
+  const int r = tid >> 1, hf = tid & 1, tok = blk * 128 + r;
+  const int S = IS_Q ? p.Sq : p.Sk, spad = IS_Q ? w.sq_pad : w.sk_pad;
+  const T *g = IS_Q ? reinterpret_cast<const T *>(p.q) + b * p.q_sb + h * p.q_sh
+                    : reinterpret_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh;
+  const int64_t ss = IS_Q ? p.q_ss : p.k_ss;
+  float x[64];
+  float amax = 0.0f, dot = 0.0f;
+#pragma unroll
+  for (int c = 0; c < 8; c++) {
+    union {
+      uint4 u;
+      T e[8];
+    } chunk;
+    chunk.u = make_uint4(0, 0, 0, 0);
+    if (tok < S) chunk.u = *reinterpret_cast<const uint4 *>(g + (int64_t)tok * ss + hf * 64 + c * 8);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const int d = hf * 64 + c * 8 + e;
+      const float v = tt::to_float(chunk.e[e]);
+      if (IS_Q) {
+        dot = __fadd_rn(dot, __fmul_rn(v, mu[d]));
+        x[c * 8 + e] = v;
+      } else {
+        x[c * 8 + e] = tok < S ? __fsub_rn(v, mu[d]) : 0.0f;
+      }
+      amax = fmaxf(amax, fabsf(x[c * 8 + e]));
+    }
+  }
+  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
+  __shared__ float tok_amax[128], group_scale[64];
+  if (hf == 0) tok_amax[r] = amax;
+  if (IS_Q) {
+    const float other = __shfl_xor_sync(0xffffffffu, dot, 1);
+    if (hf == 0 && tok < S) w.qmu[(int64_t)bh * p.Sq + tok] = __fmul_rn(p.scale, __fadd_rn(dot, other));
+  }
+  __syncthreads();
+  const int groups = sage3_block_groups<IS_Q>(gran);
+  if (tid < groups) {
+    float m = 0.0f;
+    for (int rr = 0; rr < 128; rr++)
+      if (sage3_local_group<IS_Q>(gran, rr) == tid) m = fmaxf(m, tok_amax[rr]);
+    const float scale = __fdiv_rn(m, 127.0f);
+    group_scale[tid] = scale;
+    if (IS_Q) w.qsf[(int64_t)bh * w.qg_stride + blk * groups + tid] = __fmul_rn(scale, sl2);
+    else w.ks[(int64_t)bh * w.kg_stride + blk * groups + tid] = scale;
+  }
+  __syncthreads();
+  const float scale = group_scale[sage3_local_group<IS_Q>(gran, r)];
+  int8_t *out = (IS_Q ? w.q8 : w.k8) + ((int64_t)bh * spad + tok) * 128 + hf * 64;
+#pragma unroll
+  for (int c = 0; c < 4; c++) {
+    uint32_t word[4];
+#pragma unroll
+    for (int k = 0; k < 4; k++) word[k] = sage_pack_i8x4(x + c * 16 + k * 4, scale);
+    *reinterpret_cast<uint4 *>(out + c * 16) = make_uint4(word[0], word[1], word[2], word[3]);
+  }
+}
+
+// V^T e4m3 codes of 128-key block blk, keys permuted (sage_fragment_position), rows of D;
+// vs[d] = v_scale (shared memory).
+template <typename T>
+static __device__ __forceinline__ void sage3_quant_v(const vdit_attn_cuda_params &p, const vdit_attn_sage_ws_view &w, int blk,
+                                                     const float *vs) {
+  typedef attn_dtype_traits<T> tt;
+  const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
+  const int r = tid >> 1, hf = tid & 1, j0 = blk * 128, tok = j0 + r;
+  const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
+  __shared__ __align__(16) uint8_t tile[128][128 + 16];
+  const int pos = sage_fragment_position(r);
+#pragma unroll
+  for (int c = 0; c < 8; c++) {
+    union {
+      uint4 u;
+      T e[8];
+    } chunk;
+    chunk.u = make_uint4(0, 0, 0, 0);
+    if (tok < p.Sk) chunk.u = *reinterpret_cast<const uint4 *>(vg + (int64_t)tok * p.v_ss + hf * 64 + c * 8);
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      const int d = hf * 64 + c * 8 + e;
+      tile[d][pos] = (tok < p.Sk && vs[d] > 0.0f) ? vdit_num_encode_e4m3(__fdiv_rn(tt::to_float(chunk.e[e]), vs[d])) : (uint8_t)0;
+    }
+  }
+  __syncthreads();
+  uint8_t *out = w.vt8 + (int64_t)bh * 128 * w.sk_pad + j0;
+#pragma unroll
+  for (int it = 0; it < 4; it++) {
+    const int idx = it * 256 + tid, d = idx >> 3, c = idx & 7;
+    *reinterpret_cast<uint4 *>(out + (int64_t)d * w.sk_pad + c * 16) = *reinterpret_cast<const uint4 *>(&tile[d][c * 16]);
+  }
+}
+
+// CTAs [0, qb): Q blocks; [qb, qb + kb): K blocks; [qb + kb, qb + 2 kb): V blocks.
+template <typename T>
+static __global__ void __launch_bounds__(256) sage3_quant_kernel(const vdit_attn_cuda_params p, const vdit_attn_sage_ws_view w,
+                                                                 int gran, float sl2, int qb, int kb) {
+  const int b = blockIdx.z, h = blockIdx.y, tid = threadIdx.x, x = (int)blockIdx.x;
+  const int role = x < qb ? 0 : x < qb + kb ? 1 : 2;
+  const float *st = w.kstat + ((int64_t)b * p.H + h) * 2 * 128;
+  __shared__ float chan[128]; // mu (Q, K) or v_scale (V) per channel
+  if (tid < 128) {
+    const int n = attn_key_len(p, b);
+    chan[tid] = role == 2 ? __fdiv_rn(st[128 + tid], 448.0f) : (n > 0 ? __fdiv_rn(st[tid], (float)n) : 0.0f);
+  }
+  __syncthreads();
+  if (role == 0) sage3_quant_qk<T, true>(p, w, gran, sl2, x, chan);
+  else if (role == 1) sage3_quant_qk<T, false>(p, w, gran, sl2, x - qb, chan);
+  else sage3_quant_v<T>(p, w, x - qb - kb, chan);
+}
+
+template <typename T>
+static cudaError_t sage3_quantize(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, cudaStream_t stream) {
+  const vdit_attn_cuda_params *p = &sp->base;
+  const float sl2 = p->scale * SAGE_LOG2E; // one fp32 rounding, as the CPU's VDIT_FMUL
+  cudaError_t err = cudaMemsetAsync(w->kstat, 0, (size_t)p->B * p->H * 2 * 128 * sizeof(float), stream);
+  if (err != cudaSuccess) return err;
+  dim3 sgrid((unsigned)((p->Sk + 255) / 256), (unsigned)p->H, (unsigned)p->B);
+  sage3_stats_kernel<T><<<sgrid, 256, 0, stream>>>(*p, w->kstat);
+  const int qb = w->sq_pad / 128, kb = w->sk_pad / 128;
+  dim3 qgrid((unsigned)(qb + 2 * kb), (unsigned)p->H, (unsigned)p->B);
+  sage3_quant_kernel<T><<<qgrid, 256, 0, stream>>>(*p, *w, sp->granularity, sl2, qb, kb);
+  return cudaGetLastError();
+}
+
+// 2-d uint8 tensor map: `rows` rows of `cols` bytes, row pitch `pitch` bytes; boxes of 128 x 128
+// bytes with the 128-byte swizzle. 0 when the driver refuses.
+static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *base, uint64_t cols, uint64_t rows, uint64_t pitch) {
+  const cuuint64_t dims[2] = {(cuuint64_t)cols, (cuuint64_t)rows};
+  const cuuint64_t strides[1] = {(cuuint64_t)pitch};
+  const cuuint32_t box[2] = {128, 128};
+  const cuuint32_t elem_strides[2] = {1, 1};
+  return encode(map, CU_TENSOR_MAP_DATA_TYPE_UINT8, 2, (void *)base, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
+}
+
+template <typename T, int GRAN>
+static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
+                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
+  constexpr int STAGES = SAGE3_STAGES;
+  // Q, STAGES x (K, V^T), two P' buffers, the 16-bit O staging tile (two tiles' bytes), 1024-byte
+  // alignment slack
+  const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + 1024;
+  void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
+  cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
+  if (err != cudaSuccess) return err;
+  dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
+  kernel<<<grid, 256, smem, stream>>>(*p, *w, *mq, *mk, *mv);
+  return cudaGetLastError();
+}
+
+template <typename T>
+static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
+                               const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
+  if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP>(&sp->base, w, mq, mk, mv, stream);
+  if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
+    return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD>(&sp->base, w, mq, mk, mv, stream);
+  return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
+}
+
+extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
+                                                  cudaStream_t stream) {
+  const vdit_attn_cuda_params *p = &sp->base;
+  if (!sp->pv_fp8 || p->D != 128) return cudaErrorNotSupported;
+  const tma_encode_fn encode = tma_encoder();
+  if (!encode) return cudaErrorNotSupported;
+  const uint64_t bh = (uint64_t)p->B * (uint64_t)p->H;
+  CUtensorMap mq, mk, mv;
+  if (w->sq_pad == 0 || w->sk_pad == 0 || !sage3_tensor_map(encode, &mq, w->q8, 128, bh * (uint64_t)w->sq_pad, 128) ||
+      !sage3_tensor_map(encode, &mk, w->k8, 128, bh * (uint64_t)w->sk_pad, 128) ||
+      !sage3_tensor_map(encode, &mv, w->vt8, (uint64_t)w->sk_pad, bh * 128, (uint64_t)w->sk_pad))
+    return cudaErrorNotSupported;
+  const int bf16 = p->dtype == VDIT_DTYPE_BF16;
+  cudaError_t err = bf16 ? sage3_quantize<__nv_bfloat16>(sp, w, stream) : sage3_quantize<__half>(sp, w, stream);
+  if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
+  return bf16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
+}
