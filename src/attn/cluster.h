@@ -51,6 +51,12 @@ typedef struct vdit_attn_cluster_gpu {
   float *qf, *kf, *vf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
   int32_t *q_assign, *k_assign, *q_count, *k_count, *q_offsets, *k_offsets, *frag_offsets, *frag_cluster, *frag_count;
   unsigned char *selected;
+  // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, Q, K, V
+  // in cluster order, probe and compensation arrays (vdit_attn_cuda_cluster_args)
+  void *lt, *workspace;
+  float *scratch, *qp, *kp, *vp, *cscore, *probe_m, *probe_z, *probe_l, *probe_o;
+  int32_t *comp_count;
+  void *select_work;                        // the GPU selection's scratch
   int have_centroids;
 } vdit_attn_cluster_gpu;
 
