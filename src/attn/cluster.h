@@ -33,10 +33,11 @@
 
 enum { VDIT_ATTN_CLUSTER_TILE = 128 };
 
-// The routing arrays live on the host (`device` is the CPU) for every plan: on CUDA the routing
-// runs on the host copy of Q, K, V (the CPU specification; GPU clustering kernels are future
-// work) and the GPU gets the permutations, the map and the extras (the `gpu` part below).
-// Index arrays int32, values fp32.
+// The routing arrays of the state live on the host (`device` is the CPU) for every plan: on CUDA
+// the routing runs either on the host copy of Q, K, V (the CPU specification; the GPU gets the
+// permutations, the map and the extras) or, with config.gpu_routing, entirely on the GPU in the
+// `gpu` part below (cuda/attn_cluster*.cu; only counts and fragment offsets come back for the
+// statistics). Index arrays int32, values fp32.
 typedef struct vdit_attn_cluster_gpu {
   vdit_device device;
   int32_t *q_perm, *k_perm;                 // (BH, Sq), (BH, Sk)

@@ -34,12 +34,13 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_clu
 }
 
 // ---------------------------------------------------------------- routing on the GPU
-// The same steps and, for k-means, the same operations in the same order as the CPU
-// specification (src/attn/cluster_cpu.c): dot products summed d = 0, 1, ... with exactly
-// rounded multiply and add (the host compiles them without contraction), means summed in
-// double over the members in token order (the permutation is stable), ties to the lower
-// cluster; Philox draws at the same offsets. Scores and compensation use expf / logf, so
-// they may differ from the host's in the last bits.
+// The same steps as the CPU specification (src/attn/cluster_cpu.c). k-means: the assignment's
+// distances come from a TF32 GEMM (attn_cluster_gemm.cu), so near-ties may resolve otherwise
+// than on the CPU; the rest is the CPU's operations in its order: centroid norms with exactly
+// rounded multiply and add, means summed in double over the members in token order (the
+// permutation is stable), Philox draws at the same offsets. Scores use expf / logf, so they may
+// differ from the host's in the last bits. The probe, the compensation and the selection live
+// in attn_cluster_gemm.cu and attn_cluster_select.cu.
 #include <cuda_fp16.h>
 
 #include "base/philox.h"
