@@ -33,10 +33,11 @@
 
 enum { VDIT_ATTN_CLUSTER_TILE = 128 };
 
-// The routing arrays live on the host (`device` is the CPU) for every plan: on CUDA the routing
-// runs on the host copy of Q, K, V (the CPU specification; GPU clustering kernels are future
-// work) and the GPU gets the permutations, the map and the extras (the `gpu` part below).
-// Index arrays int32, values fp32.
+// The routing arrays of the state live on the host (`device` is the CPU) for every plan: on CUDA
+// the routing runs either on the host copy of Q, K, V (the CPU specification; the GPU gets the
+// permutations, the map and the extras) or, with config.gpu_routing, entirely on the GPU in the
+// `gpu` part below (cuda/attn_cluster*.cu; only counts and fragment offsets come back for the
+// statistics). Index arrays int32, values fp32.
 typedef struct vdit_attn_cluster_gpu {
   vdit_device device;
   int32_t *q_perm, *k_perm;                 // (BH, Sq), (BH, Sk)
@@ -51,6 +52,12 @@ typedef struct vdit_attn_cluster_gpu {
   float *qf, *kf, *vf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
   int32_t *q_assign, *k_assign, *q_count, *k_count, *q_offsets, *k_offsets, *frag_offsets, *frag_cluster, *frag_count;
   unsigned char *selected;
+  // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, Q, K, V
+  // in cluster order, probe and compensation arrays (vdit_attn_cuda_cluster_args)
+  void *lt, *workspace;
+  float *scratch, *qp, *kp, *vp, *cscore, *probe_m, *probe_z, *probe_l, *probe_o;
+  int32_t *comp_count;
+  void *select_work;                        // the GPU selection's scratch
   int have_centroids;
 } vdit_attn_cluster_gpu;
 

@@ -1,6 +1,9 @@
 // The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
 // selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
-// (cluster_cpu.c); the GPU gets the permutations, the map and the extras, gathers Q, K, V into
+// (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: sorts, means,
+// fragments, mass; attn_cluster_gemm.cu: assignment, probe, compensation as GEMMs;
+// attn_cluster_select.cu: selection and map); the GPU gets the permutations, the map and the
+// extras, gathers Q, K, V into
 // cluster order (cuda/attn_cluster.cu), runs the block-sparse executor and scatters O, LSE
 // (and dQ, dK, dV) back. Without the CUDA backend every call is VDIT_ERROR_NO_DEVICE.
 #include <stdlib.h>
@@ -20,11 +23,18 @@ void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
                   (void **)&g->k_centroids, (void **)&g->v_means, (void **)&g->norms, (void **)&g->mass, (void **)&g->err,
                   (void **)&g->score, (void **)&g->q_assign, (void **)&g->k_assign, (void **)&g->q_count,
                   (void **)&g->k_count, (void **)&g->q_offsets, (void **)&g->k_offsets, (void **)&g->frag_offsets,
-                  (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected};
+                  (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected, (void **)&g->workspace,
+                  (void **)&g->scratch, (void **)&g->qp, (void **)&g->kp, (void **)&g->vp, (void **)&g->cscore,
+                  (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_l, (void **)&g->probe_o,
+                  (void **)&g->comp_count, (void **)&g->select_work};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     vdit_device_free(g->device, *all[i]);
     *all[i] = NULL;
   }
+#ifdef VDIT_HAVE_CUDA
+  vdit_attn_cuda_cluster_lt_destroy(g->lt);
+#endif
+  g->lt = NULL;
   vdit_attn_block_map_free(&g->map);
   vdit_attn_block_map_free(&g->map_t);
   vdit_tensor *tensors[] = {&g->q, &g->k, &g->v, &g->o, &g->lse, &g->d_o, &g->dq, &g->dk, &g->dv};
@@ -129,10 +139,14 @@ static vdit_status route_on_host(const vdit_attn_problem *problem, vdit_attn_clu
   return VDIT_OK;
 }
 
+// cuBLASLt's workspace for the GEMM steps.
+#define CLUSTER_WORKSPACE_BYTES ((size_t)32 << 20)
+
 static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   vdit_attn_cluster_gpu *g = &st->gpu;
   if (g->qf) return VDIT_OK;
   const size_t BH = (size_t)st->bh, D = (size_t)st->dim, cmax = (size_t)(st->cq > st->ck ? st->cq : st->ck);
+  const size_t kp_bytes = BH * (size_t)st->k_tiles * VDIT_ATTN_CLUSTER_TILE * D * 4;
   struct {
     void **ptr;
     size_t bytes;
@@ -147,8 +161,22 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->q_offsets, BH * (st->cq + 1) * 4},  {(void **)&g->k_offsets, BH * (st->ck + 1) * 4},
       {(void **)&g->frag_offsets, BH * (st->k_tiles + 1) * 4}, {(void **)&g->frag_cluster, BH * st->max_fragments * 4},
       {(void **)&g->frag_count, BH * st->max_fragments * 4},   {(void **)&g->selected, BH * st->q_tiles * st->k_tiles},
+      {(void **)&g->workspace, CLUSTER_WORKSPACE_BYTES},
+      {(void **)&g->scratch, 4 * vdit_attn_cuda_cluster_scratch_floats(st->bh, st->seq_q, st->seq_k, st->dim, st->cq, st->ck,
+                                                                       st->k_tiles)},
+      {(void **)&g->qp, BH * st->seq_q * D * 4},         {(void **)&g->kp, kp_bytes},
+      {(void **)&g->vp, kp_bytes},                       {(void **)&g->cscore, BH * st->cq * st->ck * 4},
+      {(void **)&g->probe_m, BH * st->cq * 4},           {(void **)&g->probe_z, BH * st->cq * 4},
+      {(void **)&g->probe_l, BH * st->cq * st->k_tiles * 4}, {(void **)&g->probe_o, BH * st->cq * D * 4},
+      {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
+      {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
   };
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) VDIT_TRY(vdit_device_alloc(g->device, arrays[i].bytes, arrays[i].ptr));
+  // the pad rows of K, V in cluster order stay 0 (the probe's GEMMs read them)
+  VDIT_CUDA_TRY(cudaMemset(g->kp, 0, kp_bytes));
+  VDIT_CUDA_TRY(cudaMemset(g->vp, 0, kp_bytes));
+  if (!g->lt && vdit_attn_cuda_cluster_lt_create(&g->lt) != cudaSuccess)
+    return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention: cuBLASLt handle creation failed");
   return VDIT_OK;
 }
 
@@ -173,8 +201,8 @@ static vdit_status to_f32(const vdit_tensor *t, vdit_attn_layout layout, const v
 static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const vdit_tensor *q,
                                       const vdit_tensor *k, const vdit_tensor *v) {
   vdit_attn_cluster_gpu *g = &st->gpu;
-  if (st->dim > 128 || st->cq > 8192 || st->ck > 8192 || st->k_tiles > 8192 || st->bh > 65535)
-    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "clustered attention: GPU routing needs D <= 128, at most 8192 clusters and key tiles");
+  if (st->dim > 128 || st->cq > 8192 || st->ck > 8192 || st->k_tiles > 4096 || st->bh > 65535)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "clustered attention: GPU routing needs D <= 128, at most 8192 clusters and 4096 key tiles");
   VDIT_TRY(gpu_common_alloc(st, &problem->shape));
   VDIT_TRY(gpu_routing_alloc(st));
   const vdit_attn_layout layout = problem->config.layout;
@@ -191,6 +219,10 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.frag_offsets = g->frag_offsets, a.frag_cluster = g->frag_cluster, a.frag_count = g->frag_count;
   a.mass = g->mass, a.err = g->err, a.score = g->score, a.selected = g->selected;
   a.extra_max = g->extra_max, a.extra_sum = g->extra_sum, a.extra_num = g->extra_num;
+  a.lt = g->lt, a.workspace = g->workspace, a.workspace_bytes = CLUSTER_WORKSPACE_BYTES, a.scratch = g->scratch;
+  a.qp = g->qp, a.kp = g->kp, a.vp = g->vp, a.cscore = g->cscore;
+  a.probe_m = g->probe_m, a.probe_z = g->probe_z, a.probe_l = g->probe_l, a.probe_o = g->probe_o;
+  a.comp_count = g->comp_count;
   const int warm = st->config.warm_start && g->have_centroids;
   const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
   const double start = vdit_time_seconds();
@@ -203,20 +235,31 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   const double t_kmeans = vdit_time_seconds();
   GPU_TRY(vdit_attn_cuda_cluster_prepare(&a, 0));
   GPU_TRY(vdit_attn_cuda_cluster_scores(&a, st->method == VDIT_ATTN_EAR, 0));
-  const size_t pairs = (size_t)(st->bh * st->q_tiles * st->k_tiles);
-  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->pair_score, g->device, g->score, pairs * 4));
-  VDIT_TRY(vdit_attn_cluster_select(st));
-  VDIT_TRY(vdit_memcpy(g->device, g->selected, VDIT_CPU, st->selected, pairs));
-  VDIT_TRY(vdit_attn_block_map_copy(&g->map, &st->map));
+  // the selection and the map on the GPU; only the per-slice cost and p come back
+  long long *used = malloc((size_t)st->bh * sizeof *used);
+  float *p_used = malloc((size_t)st->bh * sizeof *p_used);
+  if (!used || !p_used) {
+    free(used), free(p_used);
+    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the selection");
+  }
+  const cudaError_t select_error =
+      vdit_attn_cuda_cluster_select(&a, st->method == VDIT_ATTN_EAR, st->config.budget, st->config.top_p,
+                                    st->config.min_fraction, g->select_work, g->map.row_offsets, g->map.col_index, used,
+                                    p_used, 0);
+  double total_cost = 0.0, p_sum = 0.0;
+  for (int64_t bh = 0; select_error == cudaSuccess && bh < st->bh; bh++) total_cost += (double)used[bh], p_sum += p_used[bh];
+  free(used), free(p_used);
+  GPU_TRY(select_error);
+  st->stats.budget_used = total_cost / ((double)st->bh * (double)st->seq_q * (double)st->seq_k);
+  st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
   g->map_t_ready = 0;
+  GPU_TRY(cudaDeviceSynchronize());
   const double t_select = vdit_time_seconds();
   GPU_TRY(vdit_attn_cuda_cluster_compensate(&a, 0));
   GPU_TRY(cudaDeviceSynchronize());
   const double t_compensate = vdit_time_seconds();
-  // host copies for the checks and the statistics
-  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->q_perm, g->device, g->q_perm, (size_t)(st->bh * st->seq_q) * 4));
-  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_perm, g->device, g->k_perm, (size_t)(st->bh * st->seq_k) * 4));
-  VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_assign, g->device, g->k_assign, (size_t)(st->bh * st->seq_k) * 4));
+  // small host copies for the statistics (the permutations and the map stay on the GPU:
+  // vdit_attn_cluster_routing_get reads them there)
   VDIT_TRY(vdit_memcpy(VDIT_CPU, st->q_count, g->device, g->q_count, (size_t)(st->bh * st->cq) * 4));
   VDIT_TRY(vdit_memcpy(VDIT_CPU, st->k_count, g->device, g->k_count, (size_t)(st->bh * st->ck) * 4));
   VDIT_TRY(vdit_memcpy(VDIT_CPU, st->frag_offsets, g->device, g->frag_offsets, (size_t)(st->bh * (st->k_tiles + 1)) * 4));

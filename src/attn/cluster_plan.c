@@ -110,13 +110,19 @@ vdit_status vdit_attn_cluster_routing_get(const vdit_attn_cluster_state *st, vdi
   vdit_status status = r->q_perm && r->k_perm && r->k_assign
                            ? VDIT_OK
                            : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no memory for the routing copy");
-  if (status == VDIT_OK) status = vdit_memcpy(VDIT_CPU, r->q_perm, st->device, st->q_perm, (size_t)(st->bh * st->seq_q) * 4);
-  if (status == VDIT_OK) status = vdit_memcpy(VDIT_CPU, r->k_perm, st->device, st->k_perm, (size_t)(st->bh * st->seq_k) * 4);
-  if (status == VDIT_OK) status = vdit_memcpy(VDIT_CPU, r->k_assign, st->device, st->k_assign, (size_t)(st->bh * st->seq_k) * 4);
+  // GPU routing leaves the permutations, the assignment and the map on the GPU only
+  const int on_gpu = st->target.type == VDIT_DEVICE_CUDA && st->config.gpu_routing;
+  const vdit_device from = on_gpu ? st->gpu.device : st->device;
+  if (status == VDIT_OK)
+    status = vdit_memcpy(VDIT_CPU, r->q_perm, from, on_gpu ? st->gpu.q_perm : st->q_perm, (size_t)(st->bh * st->seq_q) * 4);
+  if (status == VDIT_OK)
+    status = vdit_memcpy(VDIT_CPU, r->k_perm, from, on_gpu ? st->gpu.k_perm : st->k_perm, (size_t)(st->bh * st->seq_k) * 4);
+  if (status == VDIT_OK)
+    status = vdit_memcpy(VDIT_CPU, r->k_assign, from, on_gpu ? st->gpu.k_assign : st->k_assign, (size_t)(st->bh * st->seq_k) * 4);
   if (status == VDIT_OK)
     status = vdit_attn_block_map_alloc(&r->map, VDIT_CPU, st->map.batch, st->map.heads, st->seq_q, st->seq_k,
                                        st->map.block_q, st->map.block_k);
-  if (status == VDIT_OK) status = vdit_attn_block_map_copy(&r->map, &st->map);
+  if (status == VDIT_OK) status = vdit_attn_block_map_copy(&r->map, on_gpu ? &st->gpu.map : &st->map);
   if (status != VDIT_OK) vdit_attn_cluster_routing_free(r);
   return status;
 }

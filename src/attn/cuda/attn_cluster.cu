@@ -34,12 +34,13 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_clu
 }
 
 // ---------------------------------------------------------------- routing on the GPU
-// The same steps and, for k-means, the same operations in the same order as the CPU
-// specification (src/attn/cluster_cpu.c): dot products summed d = 0, 1, ... with exactly
-// rounded multiply and add (the host compiles them without contraction), means summed in
-// double over the members in token order (the permutation is stable), ties to the lower
-// cluster; Philox draws at the same offsets. Scores and compensation use expf / logf, so
-// they may differ from the host's in the last bits.
+// The same steps as the CPU specification (src/attn/cluster_cpu.c). k-means: the assignment's
+// distances come from a TF32 GEMM (attn_cluster_gemm.cu), so near-ties may resolve otherwise
+// than on the CPU; the rest is the CPU's operations in its order: centroid norms with exactly
+// rounded multiply and add, means summed in double over the members in token order (the
+// permutation is stable), Philox draws at the same offsets. Scores use expf / logf, so they may
+// differ from the host's in the last bits. The probe, the compensation and the selection live
+// in attn_cluster_gemm.cu and attn_cluster_select.cu.
 #include <cuda_fp16.h>
 
 #include "base/philox.h"
@@ -90,62 +91,6 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
   if (c >= C) return;
   const float *x = centroids + (bh * C + c) * D;
   norms[bh * C + c] = dot_rn(x, x, D);
-}
-
-// 64 tokens per block against 64-centroid tiles, D in chunks of 32; thread (ty, tx) holds
-// tokens ty + 16 i and centroids tx + 16 j.
-static __global__ void __launch_bounds__(256) assign_kernel(const float *__restrict__ x, const float *__restrict__ cent,
-                                                            const float *__restrict__ norms, int32_t *__restrict__ assign,
-                                                            int64_t S, int C, int64_t D) {
-  __shared__ float xs[32][65], cs[32][65];
-  __shared__ float red_v[64][17];
-  __shared__ int red_c[64][17];
-  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * 64;
-  const float *xh = x + bh * S * D, *ch = cent + bh * C * D, *nh = norms + bh * C;
-  float best[4];
-  int best_c[4];
-  for (int i = 0; i < 4; i++) best[i] = INFINITY, best_c[i] = 0;
-  for (int c0 = 0; c0 < C; c0 += 64) {
-    float acc[4][4];
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) acc[i][j] = 0.0f;
-    for (int64_t d0 = 0; d0 < D; d0 += 32) {
-      for (int e = tid; e < 64 * 32; e += 256) {
-        const int r = e / 32, dd = e % 32;
-        const int64_t t = t0 + r, d = d0 + dd;
-        const int c = c0 + r;
-        xs[dd][r] = (t < S && d < D) ? xh[t * D + d] : 0.0f;
-        cs[dd][r] = (c < C && d < D) ? ch[(int64_t)c * D + d] : 0.0f;
-      }
-      __syncthreads();
-      const int dn = D - d0 < 32 ? (int)(D - d0) : 32;
-      for (int dd = 0; dd < dn; dd++) {
-        float xv[4], cv[4];
-        for (int i = 0; i < 4; i++) xv[i] = xs[dd][ty + 16 * i];
-        for (int j = 0; j < 4; j++) cv[j] = cs[dd][tx + 16 * j];
-        for (int i = 0; i < 4; i++)
-          for (int j = 0; j < 4; j++) acc[i][j] = __fadd_rn(acc[i][j], __fmul_rn(xv[i], cv[j]));
-      }
-      __syncthreads();
-    }
-    for (int i = 0; i < 4; i++)
-      for (int j = 0; j < 4; j++) {
-        const int c = c0 + tx + 16 * j;
-        if (c >= C) continue;
-        const float score = __fsub_rn(nh[c], __fmul_rn(2.0f, acc[i][j]));
-        if (score < best[i] || (score == best[i] && c < best_c[i])) best[i] = score, best_c[i] = c;
-      }
-  }
-  for (int i = 0; i < 4; i++) red_v[ty + 16 * i][tx] = best[i], red_c[ty + 16 * i][tx] = best_c[i];
-  __syncthreads();
-  if (tid < 64 && t0 + tid < S) {
-    float b = red_v[tid][0];
-    int bc = red_c[tid][0];
-    for (int k = 1; k < 16; k++)
-      if (red_v[tid][k] < b || (red_v[tid][k] == b && red_c[tid][k] < bc)) b = red_v[tid][k], bc = red_c[tid][k];
-    assign[bh * S + t0 + tid] = bc;
-  }
 }
 
 // One warp per slice: counts, offsets, and the stable permutation (ranks within a warp from
@@ -311,148 +256,6 @@ static __global__ void tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
   }
 }
 
-enum { PROBE_QUERIES = 16, PROBE_KEYS = 32 };
-
-// EAR probe: 16 query clusters per block (128 threads, thread d of the head dim), keys in
-// permuted order in 32-key steps. Pass 1: online max, denominator Z and output O; pass 2 per
-// key tile: exact N, L with the final max, the fragments' centroid terms N', L', and
-// err[a][j] = |N' - N - O (L' - L)|_1 / Z. Shared: see the carve-up below.
-static __global__ void __launch_bounds__(128) probe_kernel(vdit_attn_cuda_cluster_args a) {
-  extern __shared__ float sh[];
-  const int64_t D = a.dim, Sk = a.seq_k, bh = blockIdx.y;
-  const int a0 = blockIdx.x * PROBE_QUERIES, tid = threadIdx.x;
-  float *qs = sh;                                   // [16][D]
-  float *ks = qs + PROBE_QUERIES * D;               // [32][D + 1], reused as red [16][128]
-  float *w = ks + PROBE_KEYS * (D + 1) > ks + PROBE_QUERIES * 128 ? ks + PROBE_KEYS * (D + 1) : ks + PROBE_QUERIES * 128;
-  float *os = w + PROBE_QUERIES * PROBE_KEYS;       // [16][D]
-  float *wf = os + PROBE_QUERIES * D;               // [16][128]
-  float *m = wf + PROBE_QUERIES * CLUSTER_TILE, *z = m + PROBE_QUERIES, *corr = z + PROBE_QUERIES,
-        *l = corr + PROBE_QUERIES, *lc = l + PROBE_QUERIES;
-  const int32_t *kp = a.k_perm + bh * Sk;
-  for (int64_t e = tid; e < PROBE_QUERIES * D; e += blockDim.x) {
-    const int q = (int)(e / D);
-    const int cl = a0 + q < a.cq ? a0 + q : a.cq - 1;
-    qs[e] = a.q_centroids[(bh * a.cq + cl) * D + e % D];
-  }
-  if (tid < PROBE_QUERIES) m[tid] = -INFINITY, z[tid] = 0.0f;
-  float acc[PROBE_QUERIES];
-  _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
-  __syncthreads();
-  // pass 1
-  for (int64_t base = 0; base < Sk; base += PROBE_KEYS) {
-    for (int64_t e = tid; e < PROBE_KEYS * D; e += blockDim.x) {
-      const int64_t r = e / D, key = base + r;
-      ks[r * (D + 1) + e % D] = key < Sk ? a.kf[(bh * Sk + kp[key]) * D + e % D] : 0.0f;
-    }
-    __syncthreads();
-    for (int e = tid; e < PROBE_QUERIES * PROBE_KEYS; e += blockDim.x) {
-      const int q = e / PROBE_KEYS, r = e % PROBE_KEYS;
-      float s = -INFINITY;
-      if (base + r < Sk) {
-        float dsum = 0.0f;
-        for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * ks[r * (D + 1) + d];
-        s = dsum * a.scale;
-      }
-      w[q * PROBE_KEYS + r] = s;
-    }
-    __syncthreads();
-    if (tid < PROBE_QUERIES) {
-      float tile_max = -INFINITY;
-      for (int r = 0; r < PROBE_KEYS; r++) tile_max = fmaxf(tile_max, w[tid * PROBE_KEYS + r]);
-      const float new_max = fmaxf(m[tid], tile_max);
-      const float c = m[tid] == -INFINITY ? 0.0f : expf(m[tid] - new_max);
-      float sum = 0.0f;
-      for (int r = 0; r < PROBE_KEYS; r++) {
-        const float s = w[tid * PROBE_KEYS + r];
-        const float e = s == -INFINITY ? 0.0f : expf(s - new_max);
-        w[tid * PROBE_KEYS + r] = e;
-        sum += e;
-      }
-      z[tid] = z[tid] * c + sum;
-      m[tid] = new_max;
-      corr[tid] = c;
-    }
-    __syncthreads();
-    if (tid < D) {
-      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] *= corr[q];
-      for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
-        const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
-        _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
-      }
-    }
-    __syncthreads();
-  }
-  if (tid < D)
-    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) os[q * D + tid] = acc[q] / z[q];
-  __syncthreads();
-  // pass 2
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
-  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
-  for (int j = 0; j < a.k_tiles; j++) {
-    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] = 0.0f;
-    if (tid < PROBE_QUERIES) l[tid] = 0.0f;
-    for (int64_t base = (int64_t)j * CLUSTER_TILE; base < (int64_t)(j + 1) * CLUSTER_TILE && base < Sk; base += PROBE_KEYS) {
-      for (int64_t e = tid; e < PROBE_KEYS * D; e += blockDim.x) {
-        const int64_t r = e / D, key = base + r;
-        ks[r * (D + 1) + e % D] = key < Sk ? a.kf[(bh * Sk + kp[key]) * D + e % D] : 0.0f;
-      }
-      __syncthreads();
-      for (int e = tid; e < PROBE_QUERIES * PROBE_KEYS; e += blockDim.x) {
-        const int q = e / PROBE_KEYS, r = e % PROBE_KEYS;
-        float weight = 0.0f;
-        if (base + r < Sk) {
-          float dsum = 0.0f;
-          for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * ks[r * (D + 1) + d];
-          weight = expf(dsum * a.scale - m[q]);
-        }
-        w[q * PROBE_KEYS + r] = weight;
-      }
-      __syncthreads();
-      if (tid < PROBE_QUERIES)
-        for (int r = 0; r < PROBE_KEYS; r++) l[tid] += w[tid * PROBE_KEYS + r];
-      if (tid < D)
-        for (int r = 0; r < PROBE_KEYS && base + r < Sk; r++) {
-          const float vv = a.vf[(bh * Sk + kp[base + r]) * D + tid];
-          _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) acc[q] += w[q * PROBE_KEYS + r] * vv;
-        }
-      __syncthreads();
-    }
-    const int32_t f0 = fo[j], nf = fo[j + 1] - fo[j];
-    for (int e = tid; e < PROBE_QUERIES * nf; e += blockDim.x) {
-      const int q = e / nf, f = e % nf;
-      const int c = fc[f0 + f];
-      float dsum = 0.0f;
-      const float *kc = a.k_centroids + (bh * a.ck + c) * D;
-      for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * kc[d];
-      wf[q * CLUSTER_TILE + f] = (float)fn[f0 + f] * expf(dsum * a.scale - m[q]);
-    }
-    __syncthreads();
-    if (tid < PROBE_QUERIES) {
-      float sum = 0.0f;
-      for (int f = 0; f < nf; f++) sum += wf[tid * CLUSTER_TILE + f];
-      lc[tid] = sum;
-    }
-    __syncthreads();
-    float *red = ks; // [16][128]
-    _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) red[q * 128 + tid] = 0.0f;
-    if (tid < D) {
-      _Pragma("unroll") for (int q = 0; q < PROBE_QUERIES; q++) {
-        float nc = 0.0f;
-        for (int f = 0; f < nf; f++) nc += wf[q * CLUSTER_TILE + f] * a.v_means[(bh * a.ck + fc[f0 + f]) * D + tid];
-        red[q * 128 + tid] = fabsf(nc - acc[q] - os[q * D + tid] * (lc[q] - l[q]));
-      }
-    }
-    __syncthreads();
-    if (tid < PROBE_QUERIES && a0 + tid < a.cq) {
-      float e = 0.0f;
-      for (int d = 0; d < 128; d++) e += red[tid * 128 + d];
-      const int cl = a0 + tid;
-      a.err[(bh * a.cq + cl) * a.k_tiles + j] = a.q_count[bh * a.cq + cl] > 0 ? e * (1.0f / z[tid]) : 0.0f;
-    }
-    __syncthreads();
-  }
-}
-
 // score[i][j] = sum over the query-cluster runs of tile i of share x mass (x D, + share x err for ear).
 static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) {
   __shared__ int run_cluster[CLUSTER_TILE];
@@ -488,91 +291,6 @@ static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) 
   }
 }
 
-enum { COMP_QUERIES = 32, COMP_FRAGMENTS = 32 };
-
-// Compensation: 32 queries (of one query tile) per block, thread d of the head dim; the
-// skipped fragments in chunks of 32 with an online max. Shared: see the carve-up below.
-static __global__ void __launch_bounds__(128) compensate_kernel(vdit_attn_cuda_cluster_args a) {
-  extern __shared__ float sh[];
-  const int64_t D = a.dim, Sq = a.seq_q, bh = blockIdx.y, p0 = (int64_t)blockIdx.x * COMP_QUERIES;
-  const int tid = threadIdx.x;
-  float *qs = sh;                                   // [32][D]
-  float *cd = qs + COMP_QUERIES * D;                // [32][32]
-  float *m = cd + COMP_QUERIES * COMP_FRAGMENTS, *l = m + COMP_QUERIES, *corr = l + COMP_QUERIES;
-  int *list = (int *)(corr + COMP_QUERIES);         // [max_fragments]
-  __shared__ int n_list;
-  const int i = (int)(p0 / CLUSTER_TILE);
-  const int32_t *qp = a.q_perm + bh * Sq;
-  for (int64_t e = tid; e < COMP_QUERIES * D; e += blockDim.x) {
-    const int64_t p = p0 + e / D;
-    qs[e] = p < Sq ? a.qf[(bh * Sq + qp[p]) * D + e % D] : 0.0f;
-  }
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
-  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
-  if (tid == 0) {
-    const unsigned char *sel = a.selected + (bh * a.q_tiles + i) * a.k_tiles;
-    int n = 0;
-    for (int j = 0; j < a.k_tiles; j++)
-      if (!sel[j])
-        for (int32_t f = fo[j]; f < fo[j + 1]; f++) list[n++] = f;
-    n_list = n;
-  }
-  if (tid < COMP_QUERIES) m[tid] = -INFINITY, l[tid] = 0.0f;
-  float acc[COMP_QUERIES];
-  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] = 0.0f;
-  __syncthreads();
-  const int n = n_list;
-  for (int base = 0; base < n; base += COMP_FRAGMENTS) {
-    for (int e = tid; e < COMP_QUERIES * COMP_FRAGMENTS; e += blockDim.x) {
-      const int q = e / COMP_FRAGMENTS, r = e % COMP_FRAGMENTS;
-      float logit = -INFINITY;
-      if (base + r < n) {
-        const float *kc = a.k_centroids + (bh * a.ck + fc[list[base + r]]) * D;
-        float dsum = 0.0f;
-        for (int64_t d = 0; d < D; d++) dsum += qs[q * D + d] * kc[d];
-        logit = dsum * a.scale;
-      }
-      cd[e] = logit;
-    }
-    __syncthreads();
-    if (tid < COMP_QUERIES) {
-      float chunk_max = -INFINITY;
-      for (int r = 0; r < COMP_FRAGMENTS && base + r < n; r++)
-        chunk_max = fmaxf(chunk_max, cd[tid * COMP_FRAGMENTS + r] + logf((float)fn[list[base + r]]));
-      const float new_max = fmaxf(m[tid], chunk_max);
-      const float c = m[tid] == -INFINITY ? 0.0f : expf(m[tid] - new_max);
-      float sum = 0.0f;
-      for (int r = 0; r < COMP_FRAGMENTS; r++) {
-        const float weight = base + r < n ? (float)fn[list[base + r]] * expf(cd[tid * COMP_FRAGMENTS + r] - new_max) : 0.0f;
-        cd[tid * COMP_FRAGMENTS + r] = weight;
-        sum += weight;
-      }
-      l[tid] = l[tid] * c + sum;
-      m[tid] = new_max;
-      corr[tid] = c;
-    }
-    __syncthreads();
-    if (tid < D) {
-      _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] *= corr[q];
-      for (int r = 0; r < COMP_FRAGMENTS && base + r < n; r++) {
-        const float vv = a.v_means[(bh * a.ck + fc[list[base + r]]) * D + tid];
-        _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) acc[q] += cd[q * COMP_FRAGMENTS + r] * vv;
-      }
-    }
-    __syncthreads();
-  }
-  _Pragma("unroll") for (int q = 0; q < COMP_QUERIES; q++) {
-    const int64_t p = p0 + q;
-    if (p >= Sq) break;
-    const int64_t row = bh * Sq + p;
-    if (tid < D) a.extra_num[row * D + tid] = acc[q];
-    if (tid == 0) {
-      a.extra_max[row] = m[q] > -INFINITY ? m[q] : 0.0f;
-      a.extra_sum[row] = l[q];
-    }
-  }
-}
-
 extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads,
                                                      int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
                                                      cudaStream_t stream) {
@@ -595,7 +313,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
   if (!warm) seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
   for (int it = 0; it < iterations; it++) {
     norms_kernel<<<dim3((unsigned)((C + 127) / 128), BH), 128, 0, stream>>>(centroids, C, a->dim, a->norms);
-    assign_kernel<<<dim3((unsigned)((S + 63) / 64), BH), 256, 0, stream>>>(x, centroids, a->norms, assign, S, C, a->dim);
+    const cudaError_t e = vdit_attn_cuda_cluster_assign(a, x, S, C, centroids, assign, stream);
+    if (e != cudaSuccess) return e;
     sort_kernel<<<BH, 32, (size_t)C * sizeof(int32_t), stream>>>(assign, S, C, count, offsets, perm);
     means_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
   }
@@ -617,22 +336,10 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluste
   if (mass_shared > 48 * 1024) return cudaErrorInvalidValue;
   tile_mass_kernel<<<dim3((unsigned)a->cq, BH), 128, mass_shared, stream>>>(*a);
   if (ear) {
-    const int64_t D = a->dim;
-    const int64_t ks = PROBE_KEYS * (D + 1) > PROBE_QUERIES * 128 ? PROBE_KEYS * (D + 1) : PROBE_QUERIES * 128;
-    const size_t probe_shared =
-        (size_t)(PROBE_QUERIES * D + ks + PROBE_QUERIES * PROBE_KEYS + PROBE_QUERIES * D + PROBE_QUERIES * CLUSTER_TILE +
-                 5 * PROBE_QUERIES) * sizeof(float);
-    if (probe_shared > 48 * 1024) return cudaErrorInvalidValue;
-    probe_kernel<<<dim3((unsigned)((a->cq + PROBE_QUERIES - 1) / PROBE_QUERIES), BH), 128, probe_shared, stream>>>(*a);
+    cudaError_t e = vdit_attn_cuda_cluster_gather_kv(a, stream);
+    if (e == cudaSuccess) e = vdit_attn_cuda_cluster_probe(a, stream);
+    if (e != cudaSuccess) return e;
   }
   aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
-  return cudaGetLastError();
-}
-
-extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
-  const size_t shared = (size_t)(COMP_QUERIES * a->dim + COMP_QUERIES * COMP_FRAGMENTS + 3 * COMP_QUERIES) * sizeof(float) +
-                        (size_t)a->max_fragments * sizeof(int);
-  if (shared > 48 * 1024) return cudaErrorInvalidValue;
-  compensate_kernel<<<dim3((unsigned)((a->seq_q + COMP_QUERIES - 1) / COMP_QUERIES), (unsigned)a->bh), 128, shared, stream>>>(*a);
   return cudaGetLastError();
 }

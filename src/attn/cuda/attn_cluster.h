@@ -27,9 +27,9 @@ typedef struct vdit_attn_cuda_cluster_rows {
 
 cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_cluster_rows *rows, cudaStream_t stream);
 
-// The routing on the GPU (steps 1-5 of src/attn/cluster.h but the selection, which runs on the
-// host): arrays as in vdit_attn_cluster_state, on the device; qf, kf, vf fp32 (BH, S, D) in
-// original order. Needs D <= 128, ck and cq <= 8192, k_tiles <= 8192.
+// The routing on the GPU (steps 1-5 of src/attn/cluster.h): arrays as in vdit_attn_cluster_state,
+// on the device; qf, kf, vf fp32 (BH, S, D) in original order. Needs D <= 128, ck and cq <= 8192,
+// k_tiles <= 8192. The GEMM steps (attn_cluster_gemm.cu) run on cuBLASLt (lt, workspace).
 typedef struct vdit_attn_cuda_cluster_args {
   int64_t bh, seq_q, seq_k, dim;
   int cq, ck, q_tiles, k_tiles, max_fragments;
@@ -42,9 +42,40 @@ typedef struct vdit_attn_cuda_cluster_args {
   int32_t *q_perm, *k_perm;
   int32_t *frag_offsets, *frag_cluster, *frag_count;
   float *mass, *err, *score;                             // (BH, cq, k_tiles) x 2, (BH, q_tiles, k_tiles)
-  const unsigned char *selected;                         // (BH, q_tiles, k_tiles)
+  unsigned char *selected;                               // (BH, q_tiles, k_tiles)
   float *extra_max, *extra_sum, *extra_num;
+  void *lt;                                              // cublasLtHandle_t
+  void *workspace;
+  size_t workspace_bytes;
+  float *scratch;                                        // vdit_attn_cuda_cluster_scratch_floats
+  float *qp, *kp, *vp;                                   // cluster order: (BH, Sq, D), (BH, k_tiles * 128, D) x 2, pad rows 0
+  float *cscore;                                         // (BH, cq, ck): Qbar Kbar^T
+  float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, (BH, cq, k_tiles), (BH, cq, D)
+  int32_t *comp_count;                                   // (BH, q_tiles, ck)
 } vdit_attn_cuda_cluster_args;
+
+// Step 4's selection on the GPU from a->score into a->selected (the CPU's results) and the
+// block map (offsets, index: BH x q_tiles rows); ear, or svg with p bisected to the budget
+// (budget < 0: top_p). used, p_used: host arrays (BH) of the cost taken and svg's p. work:
+// vdit_attn_cuda_cluster_select_bytes on the device. svg needs k_tiles <= 4096.
+size_t vdit_attn_cuda_cluster_select_bytes(int64_t bh, int q_tiles, int k_tiles);
+cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluster_args *a, int ear, double budget, float top_p,
+                                          float min_fraction, void *work, int32_t *map_offsets, int32_t *map_index,
+                                          long long *used, float *p_used, cudaStream_t stream);
+// A cuBLASLt handle for args.lt (per plan), and its release.
+cudaError_t vdit_attn_cuda_cluster_lt_create(void **lt);
+void vdit_attn_cuda_cluster_lt_destroy(void *lt);
+// Floats of args.scratch: the largest of the k-means distances (BH, S, C), the compensation's
+// G (BH, Sq, ck) and the probe's P (BH, cq, k_tiles * 128) with N (BH, k_tiles, cq, D).
+size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
+                                             int k_tiles);
+// k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2 (GEMM + argmin).
+cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+                                          const float *centroids, int32_t *assign, cudaStream_t stream);
+// K, V in cluster order into kp, vp (after the key k-means).
+cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+// EAR probe: err (BH, cq, k_tiles) (needs kp, vp, v_means, fragments).
+cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
 // Strided 16-bit tensor (bf16 when is_bf16, else f16) -> contiguous fp32 (BH, S, D).
 cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads, int64_t seq,

@@ -1,0 +1,360 @@
+// Clustered attention's routing steps as GEMMs (cuBLASLt, fp32 in and out) plus light
+// elementwise kernels: the k-means assignment, the EAR probe and the centroid compensation.
+// The dot products these steps need are all of one form, rows of X against rows of Y, so they
+// run as strided-batched GEMMs over the (b, h) slices instead of SIMT loops:
+//   assignment:   dist (S, C) = X (S, D) C^T, then per token argmin_c |c|^2 - 2 dist (ties to
+//                 the lower c); tensor cores (TF32: the centroids are rounded to 10-bit
+//                 mantissas, X, from bf16 / fp16, is exact), so a token whose two best distances
+//                 are within that rounding may go to the other cluster than on the CPU.
+//   probe (EAR):  S (cq, Skp) = Qbar Kp^T; P = exp(S scale - m) (row max m, zero past Sk);
+//                 O' (cq, D) = P Vp; N_j (cq, D) = P[:, tile j] Vp[tile j] (batched over the
+//                 key tiles); the centroid terms N'_j, L'_j from Qbar Kbar^T; then
+//                 err[a][j] = |N'_j - N_j - (O'/Z) (L'_j - L_j)|_1 / Z (TF32: a score).
+//   compensation: G (Sq, ck) = Qp Kbar^T; per query tile i the skipped tokens of each key
+//                 cluster, n_ic = sum of |f| over the skipped fragments f of cluster c (one
+//                 exponent per cluster: the fragments of one cluster share q . kbar); per
+//                 permuted query p: m = max_c (G scale + log n_ic), W = n_ic exp(G scale - m),
+//                 extra_sum = sum W, extra_num (Sq, D) = W Vbar (full fp32: these terms are
+//                 part of the attention output and are checked against the fp64 reference).
+// Kp, Vp: K, V in cluster order, (BH, Skp, D) with Skp = k_tiles * 128 and zero pad rows.
+#include <cublasLt.h>
+
+#include "attn/cuda/attn_cluster.h"
+
+#define GEMM_TILE 128
+
+// One strided-batched row-major GEMM: C[b] (m, n) = A[b] (m, k) op(B[b]), op(B) = B^T with B
+// stored (n, k) when trans_b, else B stored (k, n). Leading dims and batch strides in floats.
+typedef struct cluster_gemm {
+  int64_t m, n, k, batch;
+  const float *a;
+  int64_t lda, stride_a;
+  const float *b;
+  int64_t ldb, stride_b;
+  int trans_b;
+  float *c;
+  int64_t ldc, stride_c;
+  int tf32;
+} cluster_gemm;
+
+// The largest power of two <= 256 dividing the address and the byte sizes of ld and stride
+// (cuBLASLt assumes 256-byte alignment unless told).
+static uint32_t alignment_of(const void *p, int64_t ld, int64_t stride) {
+  const uint64_t v = (uint64_t)(uintptr_t)p | (uint64_t)(ld * 4) | (uint64_t)(stride * 4) | 256u;
+  return (uint32_t)(v & (~v + 1u));
+}
+
+// Row-major C = A op(B) is column-major C^T = op(B)^T A^T: cuBLASLt's A is our B, its B our A,
+// its M, N = n, m. cuBLAS failures come back as cudaErrorUnknown (the caller names the step).
+static cudaError_t gemm_run(const vdit_attn_cuda_cluster_args *x, const cluster_gemm *g, cudaStream_t stream) {
+  if (g->m == 0 || g->n == 0 || g->batch == 0) return cudaSuccess;
+  cublasLtHandle_t handle = (cublasLtHandle_t)x->lt;
+  cublasLtMatmulDesc_t desc = NULL;
+  cublasLtMatrixLayout_t la = NULL, lb = NULL, lc = NULL;
+  cublasLtMatmulPreference_t pref = NULL;
+  cudaError_t result = cudaErrorUnknown;
+  const cublasComputeType_t compute = g->tf32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
+  const cublasOperation_t op_a = g->trans_b ? CUBLAS_OP_T : CUBLAS_OP_N, op_b = CUBLAS_OP_N;
+  const int32_t batch = (int32_t)g->batch;
+  const int64_t sa = g->stride_b, sb = g->stride_a, sc = g->stride_c;
+  size_t workspace = x->workspace_bytes;
+  cublasLtMatmulHeuristicResult_t heuristic;
+  int found = 0;
+  const float alpha = 1.0f, beta = 0.0f;
+  if (cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) goto done;
+  if (cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b) != CUBLAS_STATUS_SUCCESS)
+    goto done;
+  if (cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, g->trans_b ? (uint64_t)g->k : (uint64_t)g->n,
+                                 g->trans_b ? (uint64_t)g->n : (uint64_t)g->k, g->ldb) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, (uint64_t)g->k, (uint64_t)g->m, g->lda) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, (uint64_t)g->n, (uint64_t)g->m, g->ldc) != CUBLAS_STATUS_SUCCESS)
+    goto done;
+  if (batch > 1) {
+    const cublasLtMatrixLayout_t layouts[3] = {la, lb, lc};
+    const int64_t strides[3] = {sa, sb, sc};
+    for (int i = 0; i < 3; i++)
+      if (cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_BATCH_COUNT, &batch, sizeof batch) !=
+              CUBLAS_STATUS_SUCCESS ||
+          cublasLtMatrixLayoutSetAttribute(layouts[i], CUBLASLT_MATRIX_LAYOUT_STRIDED_BATCH_OFFSET, &strides[i],
+                                           sizeof strides[i]) != CUBLAS_STATUS_SUCCESS)
+        goto done;
+  }
+  if (cublasLtMatmulPreferenceCreate(&pref) != CUBLAS_STATUS_SUCCESS ||
+      cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &workspace, sizeof workspace) !=
+          CUBLAS_STATUS_SUCCESS)
+    goto done;
+  {
+    const uint32_t align[3] = {alignment_of(g->b, g->ldb, g->stride_b), alignment_of(g->a, g->lda, g->stride_a),
+                               alignment_of(g->c, g->ldc, g->stride_c)};
+    const cublasLtMatmulPreferenceAttributes_t which[4] = {
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_A_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_B_BYTES,
+        CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES};
+    for (int i = 0; i < 4; i++)
+      if (cublasLtMatmulPreferenceSetAttribute(pref, which[i], &align[i < 3 ? i : 2], sizeof align[0]) !=
+          CUBLAS_STATUS_SUCCESS)
+        goto done;
+  }
+  if (cublasLtMatmulAlgoGetHeuristic(handle, desc, la, lb, lc, lc, pref, 1, &heuristic, &found) != CUBLAS_STATUS_SUCCESS ||
+      found == 0)
+    goto done;
+  if (cublasLtMatmul(handle, desc, &alpha, g->b, la, g->a, lb, &beta, g->c, lc, g->c, lc, &heuristic.algo, x->workspace,
+                     x->workspace_bytes, stream) == CUBLAS_STATUS_SUCCESS)
+    result = cudaSuccess;
+done:
+  if (pref) cublasLtMatmulPreferenceDestroy(pref);
+  if (lc) cublasLtMatrixLayoutDestroy(lc);
+  if (lb) cublasLtMatrixLayoutDestroy(lb);
+  if (la) cublasLtMatrixLayoutDestroy(la);
+  if (desc) cublasLtMatmulDescDestroy(desc);
+  return result;
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_lt_create(void **lt) {
+  cublasLtHandle_t handle = NULL;
+  if (cublasLtCreate(&handle) != CUBLAS_STATUS_SUCCESS) return cudaErrorUnknown;
+  *lt = handle;
+  return cudaSuccess;
+}
+
+extern "C" void vdit_attn_cuda_cluster_lt_destroy(void *lt) {
+  if (lt) cublasLtDestroy((cublasLtHandle_t)lt);
+}
+
+static __device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+static __device__ __forceinline__ float warp_max(float v) {
+  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+// ---------------------------------------------------------------- k-means assignment
+// One warp per token: argmin over c of norms[c] - 2 dist[t][c], ties to the lower c.
+static __global__ void argmin_kernel(const float *__restrict__ dist, const float *__restrict__ norms, int64_t rows,
+                                     int64_t S, int C, int32_t *__restrict__ assign) {
+  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= rows) return;
+  const int64_t bh = row / S;
+  const float *d = dist + row * C, *nh = norms + bh * C;
+  float best = INFINITY;
+  int best_c = 0x7fffffff;
+  for (int c = lane; c < C; c += 32) {
+    const float score = __fsub_rn(nh[c], __fmul_rn(2.0f, d[c]));
+    if (score < best) best = score, best_c = c; // c rises: a tie keeps the lower one
+  }
+  for (int o = 16; o > 0; o /= 2) {
+    const float other = __shfl_xor_sync(0xffffffffu, best, o);
+    const int other_c = __shfl_xor_sync(0xffffffffu, best_c, o);
+    if (other < best || (other == best && other_c < best_c)) best = other, best_c = other_c;
+  }
+  if (lane == 0) assign[row] = best_c == 0x7fffffff ? 0 : best_c;
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S,
+                                                     int C, const float *centroids, int32_t *assign, cudaStream_t stream) {
+  if (a->bh == 0 || S == 0) return cudaSuccess;
+  cluster_gemm g = {S, C, a->dim, a->bh, x, a->dim, S * a->dim, centroids, a->dim, (int64_t)C * a->dim, 1,
+                    a->scratch, C, S * C, 1};
+  cudaError_t e = gemm_run(a, &g, stream);
+  if (e != cudaSuccess) return e;
+  const int64_t rows = a->bh * S;
+  argmin_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(a->scratch, a->norms, rows, S, C, assign);
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- gathers
+// dst row (bh, p) = src row (bh, perm[bh, p]) for p < S; dst has Sd >= S rows per slice.
+static __global__ void gather_kernel(const float *__restrict__ src, const int32_t *__restrict__ perm, int64_t S,
+                                     int64_t Sd, int64_t D, float *__restrict__ dst) {
+  const int64_t bh = blockIdx.y, p = blockIdx.x;
+  const float *s = src + (bh * S + perm[bh * S + p]) * D;
+  float *d = dst + (bh * Sd + p) * D;
+  for (int64_t e = threadIdx.x; e < D; e += blockDim.x) d[e] = s[e];
+}
+
+static cudaError_t gather(const float *src, const int32_t *perm, int64_t BH, int64_t S, int64_t Sd, int64_t D, float *dst,
+                          cudaStream_t stream) {
+  if (BH == 0 || S == 0) return cudaSuccess;
+  gather_kernel<<<dim3((unsigned)S, (unsigned)BH), 128, 0, stream>>>(src, perm, S, Sd, D, dst);
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- EAR probe
+// One block per (query cluster a, bh) over its row of S (Skp wide): m = max over the Sk keys of
+// S scale; P = exp(S scale - m) in place, 0 past Sk; L[a][j] = the tile sums; Z = sum of them.
+static __global__ void __launch_bounds__(256) probe_rows_kernel(vdit_attn_cuda_cluster_args a, float *P) {
+  __shared__ float red[8];
+  const int cl = blockIdx.x;
+  const int64_t bh = blockIdx.y, Skp = (int64_t)a.k_tiles * GEMM_TILE, row_index = bh * a.cq + cl;
+  float *row = P + row_index * Skp;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  float m = -INFINITY;
+  for (int64_t t = threadIdx.x; t < a.seq_k; t += blockDim.x) m = fmaxf(m, row[t] * a.scale);
+  m = warp_max(m);
+  if (lane == 0) red[warp] = m;
+  __syncthreads();
+  m = red[0];
+  for (int w = 1; w < 8; w++) m = fmaxf(m, red[w]);
+  for (int64_t t = threadIdx.x; t < Skp; t += blockDim.x) row[t] = t < a.seq_k ? expf(row[t] * a.scale - m) : 0.0f;
+  __syncthreads();
+  float *L = a.probe_l + row_index * a.k_tiles;
+  for (int j = warp; j < a.k_tiles; j += 8) {
+    float s = 0.0f;
+    for (int u = lane; u < GEMM_TILE; u += 32) s += row[(int64_t)j * GEMM_TILE + u];
+    s = warp_sum(s);
+    if (lane == 0) L[j] = s;
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    double z = 0.0;
+    for (int j = 0; j < a.k_tiles; j++) z += L[j];
+    a.probe_m[row_index] = m;
+    a.probe_z[row_index] = (float)z;
+  }
+}
+
+// One warp per (key tile j, query cluster a, bh); lanes over the head dim (D <= 128: 4 each).
+// cs: Qbar Kbar^T (BH, cq, ck); N: (BH, k_tiles, cq, D); O': (BH, cq, D).
+static __global__ void __launch_bounds__(256) probe_err_kernel(vdit_attn_cuda_cluster_args a, const float *N) {
+  const int j = blockIdx.x * 8 + threadIdx.x / 32, cl = blockIdx.y, lane = threadIdx.x % 32;
+  const int64_t bh = blockIdx.z, D = a.dim, row_index = bh * a.cq + cl;
+  if (j >= a.k_tiles) return;
+  float *out = a.err + row_index * a.k_tiles + j;
+  if (a.q_count[row_index] == 0) {
+    if (lane == 0) *out = 0.0f;
+    return;
+  }
+  const float m = a.probe_m[row_index], z = a.probe_z[row_index];
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  const float *cs = a.cscore + row_index * a.ck, *vm = a.v_means + bh * a.ck * D;
+  float nc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, lc = 0.0f;
+  for (int32_t f = fo[j]; f < fo[j + 1]; f++) {
+    const int c = fc[f];
+    const float w = (float)fn[f] * expf(cs[c] * a.scale - m);
+    lc += w;
+    for (int i = 0; i < 4; i++) {
+      const int64_t d = lane + 32 * i;
+      if (d < D) nc[i] += w * vm[(int64_t)c * D + d];
+    }
+  }
+  const float dl = lc - a.probe_l[row_index * a.k_tiles + j], inv = 1.0f / z;
+  const float *n = N + ((bh * a.k_tiles + j) * a.cq + cl) * D, *o = a.probe_o + row_index * D;
+  float e = 0.0f;
+  for (int i = 0; i < 4; i++) {
+    const int64_t d = lane + 32 * i;
+    if (d < D) e += fabsf(nc[i] - n[d] - o[d] * inv * dl);
+  }
+  e = warp_sum(e);
+  if (lane == 0) *out = e * inv;
+}
+
+extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq,
+                                                        int ck, int k_tiles) {
+  const int64_t S = seq_q > seq_k ? seq_q : seq_k, C = cq > ck ? cq : ck;
+  const int64_t kmeans = bh * S * C, compensation = bh * seq_q * ck;
+  const int64_t probe = bh * cq * (int64_t)k_tiles * GEMM_TILE + bh * k_tiles * cq * dim;
+  int64_t most = kmeans > compensation ? kmeans : compensation;
+  if (probe > most) most = probe;
+  return (size_t)most;
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const int64_t BH = a->bh, D = a->dim, Skp = (int64_t)a->k_tiles * GEMM_TILE, cq = a->cq;
+  if (BH == 0 || cq == 0) return cudaSuccess;
+  float *P = a->scratch, *N = a->scratch + BH * cq * Skp;
+  cudaError_t e;
+  // S = Qbar Kp^T, then P in place
+  cluster_gemm s = {cq, Skp, D, BH, a->q_centroids, D, cq * D, a->kp, D, Skp * D, 1, P, Skp, cq * Skp, 1};
+  if ((e = gemm_run(a, &s, stream)) != cudaSuccess) return e;
+  probe_rows_kernel<<<dim3((unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, P);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  // O' = P Vp
+  cluster_gemm o = {cq, D, Skp, BH, P, Skp, cq * Skp, a->vp, D, Skp * D, 0, a->probe_o, D, cq * D, 1};
+  if ((e = gemm_run(a, &o, stream)) != cudaSuccess) return e;
+  // N_j = P[:, tile j] Vp[tile j], per slice batched over the key tiles
+  for (int64_t bh = 0; bh < BH; bh++) {
+    cluster_gemm n = {cq, D, GEMM_TILE, a->k_tiles, P + bh * cq * Skp, Skp, GEMM_TILE, a->vp + bh * Skp * D, D,
+                      (int64_t)GEMM_TILE * D, 0, N + bh * a->k_tiles * cq * D, D, cq * D, 1};
+    if ((e = gemm_run(a, &n, stream)) != cudaSuccess) return e;
+  }
+  // Qbar Kbar^T
+  cluster_gemm c = {cq, a->ck, D, BH, a->q_centroids, D, cq * D, a->k_centroids, D, (int64_t)a->ck * D, 1,
+                    a->cscore, a->ck, cq * a->ck, 1};
+  if ((e = gemm_run(a, &c, stream)) != cudaSuccess) return e;
+  probe_err_kernel<<<dim3((unsigned)((a->k_tiles + 7) / 8), (unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, N);
+  return cudaGetLastError();
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const int64_t Skp = (int64_t)a->k_tiles * GEMM_TILE;
+  cudaError_t e = gather(a->kf, a->k_perm, a->bh, a->seq_k, Skp, a->dim, a->kp, stream);
+  if (e == cudaSuccess) e = gather(a->vf, a->k_perm, a->bh, a->seq_k, Skp, a->dim, a->vp, stream);
+  return e;
+}
+
+// ---------------------------------------------------------------- compensation
+// One block per (query tile i, bh): count[c] = skipped tokens of key cluster c in row i.
+// Shared: ck ints.
+static __global__ void comp_count_kernel(vdit_attn_cuda_cluster_args a) {
+  extern __shared__ int32_t counts[];
+  const int i = blockIdx.x;
+  const int64_t bh = blockIdx.y;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) counts[c] = 0;
+  __syncthreads();
+  const unsigned char *sel = a.selected + (bh * a.q_tiles + i) * a.k_tiles;
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x)
+    if (!sel[j])
+      for (int32_t f = fo[j]; f < fo[j + 1]; f++) atomicAdd(&counts[fc[f]], fn[f]);
+  __syncthreads();
+  int32_t *out = a.comp_count + (bh * a.q_tiles + i) * a.ck;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) out[c] = counts[c];
+}
+
+// One warp per permuted query row p: G row -> W row in place, extra_max, extra_sum.
+static __global__ void __launch_bounds__(256) comp_rows_kernel(vdit_attn_cuda_cluster_args a, float *G) {
+  const int64_t row = (int64_t)blockIdx.x * 8 + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= a.bh * a.seq_q) return;
+  const int64_t bh = row / a.seq_q, p = row % a.seq_q, i = p / GEMM_TILE;
+  const int32_t *n = a.comp_count + (bh * a.q_tiles + i) * a.ck;
+  float *g = G + row * a.ck;
+  float m = -INFINITY;
+  for (int c = lane; c < a.ck; c += 32)
+    if (n[c] > 0) m = fmaxf(m, g[c] * a.scale + logf((float)n[c]));
+  m = warp_max(m);
+  float l = 0.0f;
+  for (int c = lane; c < a.ck; c += 32) {
+    const float w = n[c] > 0 ? (float)n[c] * expf(g[c] * a.scale - m) : 0.0f;
+    g[c] = w;
+    l += w;
+  }
+  l = warp_sum(l);
+  if (lane == 0) {
+    a.extra_max[row] = m > -INFINITY ? m : 0.0f;
+    a.extra_sum[row] = l;
+  }
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const int64_t BH = a->bh, D = a->dim, Sq = a->seq_q, ck = a->ck;
+  if (BH == 0 || Sq == 0) return cudaSuccess;
+  if ((size_t)ck * sizeof(int32_t) > 48 * 1024) return cudaErrorInvalidValue;
+  cudaError_t e = gather(a->qf, a->q_perm, BH, Sq, Sq, D, a->qp, stream);
+  if (e != cudaSuccess) return e;
+  comp_count_kernel<<<dim3((unsigned)a->q_tiles, (unsigned)BH), 256, (size_t)ck * sizeof(int32_t), stream>>>(*a);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  float *G = a->scratch;
+  cluster_gemm g = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_centroids, D, ck * D, 1, G, ck, Sq * ck, 0};
+  if ((e = gemm_run(a, &g, stream)) != cudaSuccess) return e;
+  comp_rows_kernel<<<(unsigned)((BH * Sq + 7) / 8), 256, 0, stream>>>(*a, G);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  cluster_gemm w = {Sq, D, ck, BH, G, ck, Sq * ck, a->v_means, D, ck * D, 0, a->extra_num, D, Sq * D, 0};
+  return gemm_run(a, &w, stream);
+}

@@ -1,0 +1,274 @@
+// Clustered attention's selection (step 4 of src/attn/cluster.h) on the GPU, with the CPU's
+// results: the same order (key descending, ties to the lower index), the same float sums and
+// the same bisection, so the pair scores never cross PCIe.
+//   ear: per (b, h) one block. Pairs in order of key = score / cols_j; the CPU takes each pair
+//        whose cost still fits (skipping the others). A cost-weighted radix select over the
+//        64-bit sort key ((~ordered key bits) << 32 | pair) finds T, the first pair whose
+//        inclusive prefix cost exceeds the budget: every pair before T is taken; after T only
+//        pairs cheaper than the remaining budget can fit (ragged edge tiles), taken one by one
+//        in order with block-wide minimum searches.
+//   svg: per (query tile, b, h) one block sorts the row (bitonic, in shared memory) and sums
+//        the cumulative mass in order on one thread; then per (b, h) one block bisects p
+//        (30 steps, as the CPU) and writes the kept tiles.
+#include "attn/cuda/attn_block_map.cuh"
+#include "attn/cuda/attn_cluster.h"
+
+#define SELECT_TILE 128
+#define SELECT_THREADS 1024
+
+static __device__ __forceinline__ int64_t tile_len(int64_t t, int64_t S) {
+  const int64_t rest = S - t * SELECT_TILE;
+  return rest < SELECT_TILE ? rest : SELECT_TILE;
+}
+
+// Ascending order of the result = descending key, then ascending index.
+static __device__ __forceinline__ unsigned long long sort_key(float key, int64_t index) {
+  unsigned u = __float_as_uint(key);
+  u ^= (u >> 31) ? 0xffffffffu : 0x80000000u; // order-preserving
+  return ((unsigned long long)(~u) << 32) | (unsigned long long)(uint32_t)index;
+}
+
+static __device__ unsigned long long block_min_u64(unsigned long long v, unsigned long long *red) {
+  for (int o = 16; o > 0; o /= 2) {
+    const unsigned long long other = __shfl_xor_sync(0xffffffffu, v, o);
+    v = other < v ? other : v;
+  }
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  unsigned long long r = red[0];
+  for (int w = 1; w < (int)(blockDim.x / 32); w++) r = red[w] < r ? red[w] : r;
+  __syncthreads();
+  return r;
+}
+
+static __device__ long long block_sum_i64(long long v, long long *red) {
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  long long r = 0;
+  for (int w = 0; w < (int)(blockDim.x / 32); w++) r += red[w];
+  __syncthreads();
+  return r;
+}
+
+static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const float *__restrict__ score, int qt, int kt,
+                                                                          int64_t Sq, int64_t Sk, long long allowed,
+                                                                          unsigned char *__restrict__ selected,
+                                                                          long long *__restrict__ used) {
+  __shared__ unsigned long long hist[256];
+  __shared__ unsigned long long red[32];
+  __shared__ long long red_i[32];
+  __shared__ unsigned long long s_prefix;
+  __shared__ long long s_acc;
+  const int64_t bh = blockIdx.x, n = (int64_t)qt * kt;
+  const float *sc = score + bh * n;
+  unsigned char *sel = selected + bh * n;
+  long long total = 0;
+  for (int64_t e = threadIdx.x; e < n; e += blockDim.x) total += tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+  total = block_sum_i64(total, red_i);
+  if (total <= allowed) {
+    for (int64_t e = threadIdx.x; e < n; e += blockDim.x) sel[e] = 1;
+    if (threadIdx.x == 0) used[bh] = total;
+    return;
+  }
+  // radix select, 8 bits at a time from the top: T = the smallest key whose inclusive prefix
+  // cost exceeds `allowed`; acc = the cost of the keys below T
+  if (threadIdx.x == 0) s_prefix = 0ull, s_acc = 0;
+  __syncthreads();
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0ull;
+    __syncthreads();
+    const unsigned long long prefix = s_prefix;
+    const unsigned long long high_mask = shift == 56 ? 0ull : ~0ull << (shift + 8);
+    for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
+      const int64_t j = e % kt;
+      const unsigned long long key = sort_key(sc[e] / (float)tile_len(j, Sk), e);
+      if ((key & high_mask) == prefix)
+        atomicAdd(&hist[(key >> shift) & 255ull], (unsigned long long)(tile_len(e / kt, Sq) * tile_len(j, Sk)));
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      long long acc = s_acc;
+      int d = 0;
+      for (; d < 255; d++) {
+        if (acc + (long long)hist[d] > allowed) break;
+        acc += (long long)hist[d];
+      }
+      s_acc = acc;
+      s_prefix = prefix | ((unsigned long long)d << shift);
+    }
+    __syncthreads();
+  }
+  const unsigned long long T = s_prefix;
+  long long cost = s_acc;
+  for (int64_t e = threadIdx.x; e < n; e += blockDim.x)
+    sel[e] = sort_key(sc[e] / (float)tile_len(e % kt, Sk), e) < T;
+  // after T: the next pair in order that still fits, one at a time
+  unsigned long long last = T;
+  for (;;) {
+    const long long rest = allowed - cost;
+    unsigned long long best = ~0ull;
+    for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
+      const int64_t c = tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+      if (c > rest) continue;
+      const unsigned long long key = sort_key(sc[e] / (float)tile_len(e % kt, Sk), e);
+      if (key > last && key < best) best = key;
+    }
+    best = block_min_u64(best, red);
+    if (best == ~0ull) break;
+    const int64_t e = (int64_t)(uint32_t)best;
+    if (threadIdx.x == 0) sel[e] = 1;
+    cost += tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+    last = best;
+  }
+  if (threadIdx.x == 0) used[bh] = cost;
+}
+
+// One block per (query tile i, bh): the row's key tiles by mass (descending, ties to the lower
+// j) into order, the running sum into cum, and where tile kt - 1 landed. Shared: kp2 keys
+// (kp2 = kt rounded up to a power of two).
+static __global__ void svg_sort_kernel(const float *__restrict__ score, int qt, int kt, int kp2, int32_t *__restrict__ order,
+                                       float *__restrict__ cum, int32_t *__restrict__ last_pos) {
+  extern __shared__ unsigned long long keys[];
+  const int64_t row = (int64_t)blockIdx.y * qt + blockIdx.x;
+  const float *s = score + row * kt;
+  for (int e = threadIdx.x; e < kp2; e += blockDim.x) keys[e] = e < kt ? sort_key(s[e], e) : ~0ull;
+  __syncthreads();
+  for (int size = 2; size <= kp2; size *= 2)
+    for (int stride = size / 2; stride > 0; stride /= 2) {
+      for (int e = threadIdx.x; e < kp2; e += blockDim.x) {
+        const int partner = e ^ stride;
+        if (partner > e) {
+          const int ascending = (e & size) == 0;
+          const unsigned long long x = keys[e], y = keys[partner];
+          if ((x > y) == ascending) keys[e] = y, keys[partner] = x;
+        }
+      }
+      __syncthreads();
+    }
+  int32_t *o = order + row * kt;
+  for (int e = threadIdx.x; e < kt; e += blockDim.x) {
+    const int32_t j = (int32_t)(uint32_t)keys[e];
+    o[e] = j;
+    if (j == kt - 1) last_pos[row] = e;
+  }
+  if (threadIdx.x == 0) {
+    float total = 0.0f;
+    float *c = cum + row * kt;
+    for (int e = 0; e < kt; e++) c[e] = total += s[(uint32_t)keys[e]];
+  }
+}
+
+// Kept count of a row for p (the CPU's svg_keep).
+static __device__ int svg_keep_count(const float *c, int kt, float p, int floor_count) {
+  int keep = 0;
+  if (p > 0.0f) {
+    const float target = p * c[kt - 1];
+    int lo = 0, hi = kt - 1;
+    while (lo < hi) {
+      const int mid = (lo + hi) / 2;
+      if (c[mid] >= target) hi = mid;
+      else lo = mid + 1;
+    }
+    keep = lo + 1;
+  }
+  return keep < floor_count ? floor_count : keep;
+}
+
+static __device__ long long svg_cost(const float *cum, const int32_t *last_pos, int qt, int kt, int64_t Sq, int64_t Sk,
+                                     float p, int floor_count, long long *red) {
+  long long cost = 0;
+  const int64_t last_len = tile_len(kt - 1, Sk);
+  for (int i = threadIdx.x; i < qt; i += blockDim.x) {
+    const int keep = svg_keep_count(cum + (int64_t)i * kt, kt, p, floor_count);
+    const int64_t cols = (int64_t)keep * SELECT_TILE - (last_pos[i] < keep ? SELECT_TILE - last_len : 0);
+    cost += tile_len(i, Sq) * cols;
+  }
+  return block_sum_i64(cost, red);
+}
+
+// One block per bh: p bisected (budget >= 0) or top_p, then the kept tiles.
+static __global__ void __launch_bounds__(SELECT_THREADS) svg_select_kernel(const int32_t *__restrict__ order,
+                                                                          const float *__restrict__ cum,
+                                                                          const int32_t *__restrict__ last_pos, int qt,
+                                                                          int kt, int64_t Sq, int64_t Sk, long long allowed,
+                                                                          int bisect, float top_p, int floor_count,
+                                                                          unsigned char *__restrict__ selected,
+                                                                          long long *__restrict__ used, float *__restrict__ p_used) {
+  __shared__ long long red[32];
+  const int64_t bh = blockIdx.x;
+  const float *c = cum + bh * qt * kt;
+  const int32_t *lp = last_pos + bh * qt;
+  float p = top_p;
+  if (bisect) {
+    float lo = 0.0f, hi = 1.0f;
+    if (svg_cost(c, lp, qt, kt, Sq, Sk, 1.0f, floor_count, red) <= allowed) lo = 1.0f;
+    else
+      for (int it = 0; it < 30; it++) {
+        const float mid = 0.5f * (lo + hi);
+        if (svg_cost(c, lp, qt, kt, Sq, Sk, mid, floor_count, red) <= allowed) lo = mid;
+        else hi = mid;
+      }
+    p = lo;
+  }
+  const long long cost = svg_cost(c, lp, qt, kt, Sq, Sk, p, floor_count, red);
+  unsigned char *sel = selected + bh * qt * kt;
+  for (int64_t e = threadIdx.x; e < (int64_t)qt * kt; e += blockDim.x) sel[e] = 0;
+  __syncthreads();
+  const int32_t *o = order + bh * qt * kt;
+  for (int i = threadIdx.x; i < qt; i += blockDim.x) {
+    const int keep = svg_keep_count(c + (int64_t)i * kt, kt, p, floor_count);
+    for (int e = 0; e < keep; e++) sel[(int64_t)i * kt + o[(int64_t)i * kt + e]] = 1;
+  }
+  if (threadIdx.x == 0) used[bh] = cost, p_used[bh] = p;
+}
+
+extern "C" size_t vdit_attn_cuda_cluster_select_bytes(int64_t bh, int q_tiles, int k_tiles) {
+  const size_t pairs = (size_t)bh * q_tiles * k_tiles;
+  return pairs * 8 + (size_t)bh * q_tiles * 4 + (size_t)bh * (8 + 4) + 64;
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluster_args *a, int ear, double budget,
+                                                     float top_p, float min_fraction, void *work, int32_t *map_offsets,
+                                                     int32_t *map_index, long long *used, float *p_used,
+                                                     cudaStream_t stream) {
+  const int64_t BH = a->bh, pairs = BH * a->q_tiles * a->k_tiles;
+  const int qt = a->q_tiles, kt = a->k_tiles;
+  unsigned char *selected = (unsigned char *)a->selected;
+  if (BH == 0 || pairs == 0) return cudaSuccess;
+  const vdit_attn_cuda_map map = {(int)BH, qt, kt, map_offsets, map_index};
+  cudaError_t e;
+  if (budget >= 1.0) { // everything (the CPU's shortcut: svg's p reads 0)
+    for (int64_t bh = 0; bh < BH; bh++) used[bh] = (long long)(a->seq_q * a->seq_k), p_used[bh] = 0.0f;
+    if ((e = cudaMemsetAsync(selected, 1, (size_t)pairs, stream)) != cudaSuccess) return e;
+    return vdit_attn_cuda_bitmap_to_map(selected, &map, 0, 0, stream);
+  }
+  int32_t *order = (int32_t *)work;
+  float *cum = (float *)(order + pairs);
+  int32_t *last_pos = (int32_t *)(cum + pairs);
+  long long *used_d = (long long *)(((uintptr_t)(last_pos + BH * qt) + 15) & ~(uintptr_t)15);
+  float *p_d = (float *)(used_d + BH);
+  const long long allowed = budget < 0 ? 0 : (long long)floor(budget * (double)a->seq_q * (double)a->seq_k);
+  if (ear) {
+    ear_select_kernel<<<(unsigned)BH, SELECT_THREADS, 0, stream>>>(a->score, qt, kt, a->seq_q, a->seq_k, allowed, selected,
+                                                                   used_d);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    if ((e = cudaMemsetAsync(p_d, 0, (size_t)BH * sizeof(float), stream)) != cudaSuccess) return e;
+  } else {
+    int kp2 = 1;
+    while (kp2 < kt) kp2 *= 2;
+    if ((size_t)kp2 * 8 > 48 * 1024) return cudaErrorInvalidValue;
+    svg_sort_kernel<<<dim3((unsigned)qt, (unsigned)BH), 256, (size_t)kp2 * 8, stream>>>(a->score, qt, kt, kp2, order, cum,
+                                                                                      last_pos);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    int floor_count = (int)ceil((double)min_fraction * kt - 1e-9);
+    if (floor_count > kt) floor_count = kt;
+    svg_select_kernel<<<(unsigned)BH, SELECT_THREADS, 0, stream>>>(order, cum, last_pos, qt, kt, a->seq_q, a->seq_k, allowed,
+                                                                   budget >= 0, top_p, floor_count, selected, used_d, p_d);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  }
+  if ((e = vdit_attn_cuda_bitmap_to_map(selected, &map, 0, 0, stream)) != cudaSuccess) return e;
+  if ((e = cudaMemcpyAsync(used, used_d, (size_t)BH * sizeof(long long), cudaMemcpyDeviceToHost, stream)) != cudaSuccess)
+    return e;
+  return cudaMemcpyAsync(p_used, p_d, (size_t)BH * sizeof(float), cudaMemcpyDeviceToHost, stream);
+}
