@@ -717,6 +717,12 @@ static int run_bench(int argc, char **argv) {
              "\"router_grad\": %s",
              1e3 * timing.mask_seconds, timing.sparsity, (double)spec.config.sla.topk, spec.config.sla.router_dim, f.feature,
              f.freeze_router ? "false" : "true");
+    if (timing.sla_stages) {
+      static const char *names[] = {"pool", "topk", "sparse", "prepare", "totals", "out", "forward"};
+      printf(", \"stages_ms\": {");
+      for (int i = 0; i < 7; i++) printf("%s\"%s\": %.4f", i ? ", " : "", names[i], timing.sla_stage_ms[i]);
+      printf("}");
+    }
     printf(", \"repeat\": %lld, \"warmup\": %lld, \"timer\": \"%s\"", (long long)f.repeat, (long long)f.warmup, timer);
     if (gpu.name[0]) {
       printf(", \"gpu\": ");
@@ -747,6 +753,11 @@ static int run_bench(int argc, char **argv) {
     printf("router   %10.3f ms  (sparsity %.4f; the forward above includes it and the linear branch, the backward every\n"
            "                    gradient; TFLOP/s of the dense count)\n",
            1e3 * timing.mask_seconds, timing.sparsity);
+  if (timing.sla_stages) {
+    const double *m = timing.sla_stage_ms;
+    printf("stages   pool %.3f, topk %.3f, sparse %.3f, prepare %.3f, totals %.3f, out %.3f ms; forward %.3f ms (medians,\n"
+           "         CUDA events between the launches)\n", m[0], m[1], m[2], m[3], m[4], m[5], m[6]);
+  }
   return CLI_EXIT_OK;
 }
 

@@ -233,6 +233,18 @@ vdit_status vdit_attn_plan_cluster_stats(const vdit_attn_plan *plan, vdit_attn_c
   return VDIT_OK;
 }
 
+vdit_status vdit_attn_plan_sla_profile(vdit_attn_plan *plan, int on) {
+  if (plan->problem.config.method != VDIT_ATTN_SLA || plan->device.type != VDIT_DEVICE_CUDA)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: per-kernel timing needs method sla on CUDA");
+  return vdit_attn_sla_cuda_profile(&plan->sla_cuda, on);
+}
+
+vdit_status vdit_attn_plan_sla_stages(const vdit_attn_plan *plan, double ms[VDIT_ATTN_SLA_STAGES]) {
+  if (plan->problem.config.method != VDIT_ATTN_SLA || plan->device.type != VDIT_DEVICE_CUDA)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: per-kernel timing needs method sla on CUDA");
+  return vdit_attn_sla_cuda_stages(&plan->sla_cuda, ms);
+}
+
 const vdit_attn_cluster_state *vdit_attn_plan_cluster_state(const vdit_attn_plan *plan) { return plan->cluster; }
 
 void vdit_attn_plan_hold_mask(vdit_attn_plan *plan, int hold) { plan->hold_mask = hold; }

@@ -455,6 +455,33 @@ static int compare_doubles(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+// SLA2 on CUDA: `repeat` more forwards with CUDA events between the launches; the median of
+// each stage (samples: room for 3 * repeat values).
+_Static_assert(VDIT_ATTN_SLA_STAGES == 7, "vdit_attn_timing.sla_stage_ms has 7 stages");
+static vdit_status sla_stage_times(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v,
+                                   vdit_tensor *o, vdit_tensor *lse, int repeat, double *samples, vdit_attn_timing *timing) {
+  VDIT_TRY(vdit_attn_plan_sla_profile(plan, 1));
+  vdit_status status = VDIT_OK;
+  for (int stage = 0; stage < VDIT_ATTN_SLA_STAGES && status == VDIT_OK; stage++) timing->sla_stage_ms[stage] = 0.0;
+  double *per = malloc((size_t)repeat * VDIT_ATTN_SLA_STAGES * sizeof *per);
+  if (!per) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "bench: no host memory");
+  for (int run = 0; run < repeat && status == VDIT_OK; run++) {
+    double ms[VDIT_ATTN_SLA_STAGES];
+    status = vdit_attn_forward(plan, q, k, v, o, lse);
+    if (status == VDIT_OK) status = vdit_attn_plan_sla_stages(plan, ms);
+    for (int stage = 0; stage < VDIT_ATTN_SLA_STAGES && status == VDIT_OK; stage++) per[stage * repeat + run] = ms[stage];
+  }
+  for (int stage = 0; stage < VDIT_ATTN_SLA_STAGES && status == VDIT_OK; stage++) {
+    for (int run = 0; run < repeat; run++) samples[run] = per[stage * repeat + run];
+    qsort(samples, (size_t)repeat, sizeof *samples, compare_doubles);
+    timing->sla_stage_ms[stage] = repeat % 2 ? samples[repeat / 2] : 0.5 * (samples[repeat / 2 - 1] + samples[repeat / 2]);
+  }
+  timing->sla_stages = status == VDIT_OK;
+  free(per);
+  vdit_status off = vdit_attn_plan_sla_profile(plan, 0);
+  return status == VDIT_OK ? off : status;
+}
+
 vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, int repeat, vdit_attn_timing *timing) {
   memset(timing, 0, sizeof *timing);
   if (repeat < 1 || warmup < 0)
@@ -553,6 +580,7 @@ vdit_status vdit_attn_bench_run(const vdit_attn_check_spec *spec, int warmup, in
     }
   }
   if (on_gpu) vdit_gpu_timer_free(&timer);
+  if (status == VDIT_OK && on_gpu && config.method == VDIT_ATTN_SLA) status = sla_stage_times(plan, &q, &k, &v, &o, &lse, repeat, samples, timing);
   if (status == VDIT_OK && (config.method == VDIT_ATTN_EAR || config.method == VDIT_ATTN_SVG)) {
     status = vdit_attn_plan_cluster_stats(plan, &timing->cluster);
     timing->sparsity = 1.0 - timing->cluster.budget_used;

@@ -84,6 +84,10 @@ typedef struct vdit_attn_timing {
   double sparsity;
   vdit_attn_cluster_stats cluster;
   double o_rel_l1, o_psnr; // compare_dense: O of the last timed forward against dense attention on the same device
+  // SLA2 on CUDA: per-kernel medians over `repeat` further forwards (CUDA events between the
+  // launches): pool, topk, sparse branch, prepare, totals, out, whole forward (ms)
+  double sla_stage_ms[7];
+  int sla_stages;    // sla_stage_ms is filled
   int device_events; // timed with CUDA events
   int flushed_l2;    // L2 flushed before each run
 } vdit_attn_timing;

@@ -177,7 +177,19 @@ typedef struct vdit_attn_sla_cuda {
   float *linear;        // H_J (BH, kb, D, D), z_J (BH, kb, D), totals (BH, D, D), (BH, D)
   void *backward;       // dO_s, dHc (BH, qb, D, D), dzc, G (BH, qb, kb), dalpha partials, router grads
   size_t backward_bytes;
+  void *events;         // NULL, or the per-kernel timing's CUDA events (vdit_attn_sla_cuda_profile)
 } vdit_attn_sla_cuda;
+
+// Per-kernel timing of the CUDA forward, for the bench: with profiling on, every forward
+// records CUDA events between its launches; stages gives the last forward's milliseconds
+// (after a device synchronize) of: pool (block means + projections), topk, the sparse branch
+// (the executor), prepare, totals, out, and the whole forward.
+#define VDIT_ATTN_SLA_STAGES 7
+vdit_status vdit_attn_sla_cuda_profile(vdit_attn_sla_cuda *c, int on);
+vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDIT_ATTN_SLA_STAGES]);
+// The same through a plan (method sla on CUDA; else VDIT_ERROR_INVALID_ARGUMENT).
+vdit_status vdit_attn_plan_sla_profile(vdit_attn_plan *plan, int on);
+vdit_status vdit_attn_plan_sla_stages(const vdit_attn_plan *plan, double ms[VDIT_ATTN_SLA_STAGES]);
 
 vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                     vdit_dtype dtype, vdit_device device);

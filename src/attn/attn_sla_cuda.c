@@ -2,6 +2,7 @@
 // parameter uploads, and the sequence of launches of the forward and the backward. Without
 // the CUDA backend every call is VDIT_ERROR_NO_DEVICE.
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #endif
 
 void vdit_attn_sla_cuda_free(vdit_attn_sla_cuda *c) {
+  (void)vdit_attn_sla_cuda_profile(c, 0);
   vdit_device_free(c->device, c->params);
   vdit_device_free(c->device, c->o_s);
   vdit_device_free(c->device, c->router);
@@ -49,7 +51,9 @@ vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_probl
   if (status == VDIT_OK)
     status = vdit_device_alloc(device, (size_t)(BH * (qb + kb) * (D + Dr)) * sizeof(float) + 1024, (void **)&c->router);
   if (status == VDIT_OK)
-    status = vdit_device_alloc(device, (size_t)(BH * kb * D * D) * 2 + (size_t)(BH * (kb * D + D * D + D)) * sizeof(float) + 1024,
+    status = vdit_device_alloc(device,
+                               (size_t)(BH * kb * D * D) * 2 +
+                                   (size_t)(BH * (kb * D + D * D + D + VDIT_SLA_CUDA_TOTAL_FLOATS)) * sizeof(float) + 1024,
                                (void **)&c->linear);
   if (status != VDIT_OK) vdit_attn_sla_cuda_free(c);
   return status;
@@ -89,6 +93,65 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->zj = (float *)(a->hj + BH * kb * D * D);
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
+  a->total_part = a->z_all + BH * D;
+  a->events = (cudaEvent_t *)c->events;
+  // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
+  const vdit_tensor *t[3] = {q, k, v};
+  a->vec = 1;
+  for (int i = 0; i < 3; i++) a->vec &= ((uintptr_t)t[i]->data % 16) == 0;
+  const int64_t st[9] = {a->q_sb, a->q_ss, a->q_sh, a->k_sb, a->k_ss, a->k_sh, a->v_sb, a->v_ss, a->v_sh};
+  for (int i = 0; i < 9; i++) a->vec &= st[i] % 8 == 0;
+}
+
+static vdit_status cuda_status(cudaError_t err, const char *what);
+
+vdit_status vdit_attn_sla_cuda_profile(vdit_attn_sla_cuda *c, int on) {
+  if (!on) {
+    if (c->events) {
+      cudaEvent_t *ev = (cudaEvent_t *)c->events;
+      for (int i = 0; i < VDIT_SLA_EV_COUNT; i++) cudaEventDestroy(ev[i]);
+      free(c->events);
+      c->events = NULL;
+    }
+    return VDIT_OK;
+  }
+  if (c->events) return VDIT_OK;
+  cudaEvent_t *ev = calloc(VDIT_SLA_EV_COUNT, sizeof *ev);
+  if (!ev) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla profile: no host memory");
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
+  vdit_status status = VDIT_OK;
+  int made = 0;
+  for (; made < VDIT_SLA_EV_COUNT && status == VDIT_OK; made++)
+    status = cuda_status(cudaEventCreate(&ev[made]), "event create");
+  if (status != VDIT_OK) {
+    for (int i = 0; i < made - 1; i++) cudaEventDestroy(ev[i]);
+    free(ev);
+  } else {
+    c->events = ev;
+  }
+  return vdit_attn_cuda_device_leave(previous, status);
+}
+
+vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDIT_ATTN_SLA_STAGES]) {
+  if (!c->events) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla stages: profiling is off");
+  cudaEvent_t *ev = (cudaEvent_t *)c->events;
+  // stage k runs from point from[k] to point to[k] (sla_cuda.h's VDIT_SLA_EV_*)
+  static const int from[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_SPARSE,
+                                                 VDIT_SLA_EV_SPARSE_DONE, VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS,
+                                                 VDIT_SLA_EV_ROUTE};
+  static const int to[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE_DONE,
+                                               VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_DONE,
+                                               VDIT_SLA_EV_DONE};
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
+  vdit_status status = cuda_status(cudaEventSynchronize(ev[VDIT_SLA_EV_DONE]), "event synchronize");
+  for (int k = 0; k < VDIT_ATTN_SLA_STAGES && status == VDIT_OK; k++) {
+    float t = 0.0f;
+    status = cuda_status(cudaEventElapsedTime(&t, ev[from[k]], ev[to[k]]), "event elapsed time");
+    ms[k] = t;
+  }
+  return vdit_attn_cuda_device_leave(previous, status);
 }
 
 static vdit_status upload_params(vdit_attn_sla_cuda *c, const vdit_attn_sla_weights *w) {
@@ -126,16 +189,23 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
                                        const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
   vdit_tensor os;
   VDIT_TRY(branch_view(c->o_s, q, &os));
-  VDIT_TRY(vdit_attn_cuda_dense_forward(problem, r, q, k, v, &os, lse)); // the sparse branch on the map
   int previous = 0;
+  cudaEvent_t *ev = (cudaEvent_t *)c->events;
+  if (ev) {
+    VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
+    VDIT_TRY(vdit_attn_cuda_device_leave(previous, cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE], 0), "event record")));
+  }
+  VDIT_TRY(vdit_attn_cuda_dense_forward(problem, r, q, k, v, &os, lse)); // the sparse branch on the map
   VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
-  vdit_status status = upload_params(c, w);
+  vdit_status status = ev ? cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE_DONE], 0), "event record") : VDIT_OK;
+  if (status == VDIT_OK) status = upload_params(c, w);
   vdit_attn_sla_cuda_args a;
   args_init(c, problem, w, q, k, v, &a);
   a.row_offsets = problem->map->row_offsets;
   a.col_index = problem->map->col_index;
   a.o = o->data;
   vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
+  a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
   a.lse = (const float *)lse->data;
   if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_forward(&a, 0), "linear branch");
   return vdit_attn_cuda_device_leave(previous, status);
@@ -233,6 +303,13 @@ vdit_status vdit_attn_sla_cuda_backward(vdit_attn_sla_cuda *c, const vdit_attn_p
   return vdit_attn_cuda_device_leave(previous, status);
 }
 #else
+vdit_status vdit_attn_sla_cuda_profile(vdit_attn_sla_cuda *c, int on) {
+  return on ? vdit_device_check(c->device) : VDIT_OK;
+}
+vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDIT_ATTN_SLA_STAGES]) {
+  (void)ms;
+  return vdit_device_check(c->device);
+}
 vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                     vdit_dtype dtype, vdit_device device) {
   (void)problem, (void)w, (void)dtype;

@@ -26,7 +26,6 @@ static __device__ __forceinline__ uint32_t sla_ld32(const void *p) { return *rei
 
 // bf16-bit storage of the per-block matrices (H_J, dHc_I)
 static __device__ __forceinline__ float bf(const uint16_t *p, int64_t i) { return __bfloat162float(__ushort_as_bfloat16(p[i])); }
-static __device__ __forceinline__ float bf(const float *p, int64_t i) { return p[i]; }
 static __device__ __forceinline__ void store_bf2(uint16_t *p, float a, float b) {
   *reinterpret_cast<__nv_bfloat162 *>(p) = __floats2bfloat162_rn(a, b);
 }
@@ -100,26 +99,163 @@ static __device__ __forceinline__ float phi_again(int feature, float x, float m,
 
 static __device__ __forceinline__ float sla_alpha(const float *logit, int h) { return 1.0f / (1.0f + expf(-logit[h])); }
 
+// ---------------------------------------------------------------- 16-byte row chunks
+// Rows of Q, K, V, O are read and written as 16-byte chunks of 8 elements when every base is
+// 16-byte aligned and every stride a multiple of 8 (a.vec, checked on the host), else element
+// by element. In a 256-thread block, thread tid handles chunk tid % 16 of rows tid / 16 + 16 j
+// (j < 8): a 128-row tile is 8 loads a thread, all in flight at once, and the 16 threads of a
+// row are one half-warp (row reductions are 4 shuffles).
+static __device__ __forceinline__ uint4 sla_ld8(const void *base, int64_t off, int vec) {
+  const uint16_t *p = reinterpret_cast<const uint16_t *>(base) + off;
+  if (vec) return __ldg(reinterpret_cast<const uint4 *>(p));
+  uint32_t w[4];
+#pragma unroll
+  for (int i = 0; i < 4; i++) w[i] = (uint32_t)p[2 * i] | ((uint32_t)p[2 * i + 1] << 16);
+  return make_uint4(w[0], w[1], w[2], w[3]);
+}
+
+static __device__ __forceinline__ void sla_st8(void *base, int64_t off, uint4 v, int vec) {
+  uint16_t *p = reinterpret_cast<uint16_t *>(base) + off;
+  if (vec) {
+    *reinterpret_cast<uint4 *>(p) = v;
+    return;
+  }
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) p[2 * i] = (uint16_t)(w[i] & 0xffffu), p[2 * i + 1] = (uint16_t)(w[i] >> 16);
+}
+
+template <typename T> static __device__ __forceinline__ float sla_bits_to_float(uint32_t bits16);
+template <> __device__ __forceinline__ float sla_bits_to_float<__nv_bfloat16>(uint32_t bits16) { return __uint_as_float(bits16 << 16); }
+template <> __device__ __forceinline__ float sla_bits_to_float<__half>(uint32_t bits16) {
+  return __half2float(__ushort_as_half((unsigned short)bits16));
+}
+
+template <typename T> static __device__ __forceinline__ void sla_unpack8(uint4 v, float x[8]) {
+  const uint32_t w[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    x[2 * i] = sla_bits_to_float<T>(w[i] & 0xffffu);
+    x[2 * i + 1] = sla_bits_to_float<T>(w[i] >> 16);
+  }
+}
+
+template <typename T> static __device__ __forceinline__ uint4 sla_pack8(const float x[8]) {
+  return make_uint4(attn_dtype_traits<T>::pack(x[0], x[1]), attn_dtype_traits<T>::pack(x[2], x[3]),
+                    attn_dtype_traits<T>::pack(x[4], x[5]), attn_dtype_traits<T>::pack(x[6], x[7]));
+}
+
+static __device__ __forceinline__ float half_sum(float x) {
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  return x;
+}
+static __device__ __forceinline__ float half_max(float x) {
+#pragma unroll
+  for (int o = 8; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  return x;
+}
+
+// phi of a 128-value row held by a half-warp, 8 values a thread (every lane must call it: the
+// reductions shuffle); y = 0 where !valid.
+static __device__ __forceinline__ void half_phi(int feature, const float x[8], float y[8], int valid) {
+  if (feature == VDIT_ATTN_SLA_ELU) {
+#pragma unroll
+    for (int j = 0; j < 8; j++) y[j] = valid ? (x[j] > 0.0f ? x[j] + 1.0f : expf(x[j])) : 0.0f;
+    return;
+  }
+  float m = x[0];
+#pragma unroll
+  for (int j = 1; j < 8; j++) m = fmaxf(m, x[j]);
+  m = half_max(m);
+  float s = 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; j++) s += (y[j] = expf(x[j] - m));
+  s = half_sum(s);
+  const float inv = valid ? 1.0f / s : 0.0f;
+#pragma unroll
+  for (int j = 0; j < 8; j++) y[j] *= inv;
+}
+
+// acc (16 x 128) += A[row0 .. row0 + 15][0 .. 127] B with A stored [m][k] and B stored
+// [k][n] (not transposed: its fragments come from ldmatrix.trans), both at row stride SLA_LD.
+template <typename T>
+static __device__ __forceinline__ void mma_rows16_bkn(const T *sA, const T *sB, int row0, float acc[16][4]) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, li = lane >> 3, lj = lane & 7;
+#pragma unroll 2
+  for (int k0 = 0; k0 < 128; k0 += 16) {
+    uint32_t a[4];
+    a[0] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 2 * t);
+    a[1] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 2 * t);
+    a[2] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 8 + 2 * t);
+    a[3] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 8 + 2 * t);
+#pragma unroll
+    for (int np = 0; np < 8; np++) {
+      // matrices (k0, n), (k0 + 8, n), (k0, n + 8), (k0 + 8, n + 8) of the stored [k][n] tile
+      uint32_t bq[4];
+      ldsm_x4_t(bq, smem_u32(sB + (k0 + (li & 1) * 8 + lj) * SLA_LD + np * 16 + (li >> 1) * 8));
+      attn_dtype_traits<T>::mma(acc[2 * np], a, bq[0], bq[1]);
+      attn_dtype_traits<T>::mma(acc[2 * np + 1], a, bq[2], bq[3]);
+    }
+  }
+}
+
+// acc (16 x 128) += A B with A = St^T for St stored [k][m] (rows m0 = row0 .. row0 + 15 of A
+// are columns of St) and B stored [k][n]: both operands by ldmatrix.trans.
+template <typename T>
+static __device__ __forceinline__ void mma_rows16_tkn(const T *sAt, const T *sB, int row0, float acc[16][4]) {
+  const int lane = threadIdx.x & 31, li = lane >> 3, lj = lane & 7;
+#pragma unroll 2
+  for (int k0 = 0; k0 < 128; k0 += 16) {
+    // matrices (k0, m0), (k0, m0 + 8), (k0 + 8, m0), (k0 + 8, m0 + 8): a0 .. a3
+    uint32_t a[4];
+    ldsm_x4_t(a, smem_u32(sAt + (k0 + (li >> 1) * 8 + lj) * SLA_LD + row0 + (li & 1) * 8));
+#pragma unroll
+    for (int np = 0; np < 8; np++) {
+      uint32_t bq[4];
+      ldsm_x4_t(bq, smem_u32(sB + (k0 + (li & 1) * 8 + lj) * SLA_LD + np * 16 + (li >> 1) * 8));
+      attn_dtype_traits<T>::mma(acc[2 * np], a, bq[0], bq[1]);
+      attn_dtype_traits<T>::mma(acc[2 * np + 1], a, bq[2], bq[3]);
+    }
+  }
+}
 // ---------------------------------------------------------------- router
-// Block means and projections of Q (side 0) or K (side 1): grid (blocks, BH), 128 threads;
-// thread d sums its channel in token order, then thread r < D_r projects (sla_exact.h).
-template <typename T> static __global__ void __launch_bounds__(128) sla_pool_kernel(const vdit_attn_sla_cuda_args a, int side) {
-  __shared__ float pooled[SLA_D];
-  const int J = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H, d = threadIdx.x;
+// Block means and projections of Q and K in one launch: grid (qb + kb, BH), 256 threads;
+// blocks x < qb take query block x, the others key block x - qb. The 128 x 128 tile comes in
+// by 16-byte loads (all rows in flight), then thread d < 128 sums its column in token order
+// from shared memory and thread r < D_r projects (sla_exact.h's order: the CPU's bits).
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_pool_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *tile = reinterpret_cast<T *>(smem_raw);
+  float *pooled = reinterpret_cast<float *>(tile + SLA_TILE);
+  const int side = (int)blockIdx.x >= a.qb, J = side ? (int)blockIdx.x - a.qb : (int)blockIdx.x;
+  const int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, tid = threadIdx.x, c = tid & 15, r0 = tid >> 4;
   const void *x = side ? a.k : a.q;
   const int64_t base = side ? (int64_t)b * a.k_sb + (int64_t)h * a.k_sh : (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
   const int64_t ss = side ? a.k_ss : a.q_ss;
   const int seq = side ? a.Sk : a.Sq, nb = side ? a.kb : a.qb;
-  const int t0 = J * a.block, t1 = min(t0 + a.block, seq);
-  float sum = 0.0f;
-  for (int t = t0; t < t1; t++) sum = sla_mean_step(sum, sla_ld<T>(x, base + (int64_t)t * ss + d));
-  const float mean = sla_mean_finish(sum, t1 - t0);
-  pooled[d] = mean;
-  (side ? a.pooled_k : a.pooled_q)[((int64_t)bh * nb + J) * SLA_D + d] = mean;
+  const int t0 = J * SLA_D, n = min(SLA_D, seq - t0);
+  uint4 rows[8];
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    const int r = r0 + 16 * j;
+    rows[j] = r < n ? sla_ld8(x, base + (int64_t)(t0 + r) * ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
+  }
+#pragma unroll
+  for (int j = 0; j < 8; j++) *reinterpret_cast<uint4 *>(tile + (r0 + 16 * j) * SLA_LD + 8 * c) = rows[j];
+  __syncthreads();
+  if (tid < SLA_D) {
+    float sum = 0.0f;
+#pragma unroll 8
+    for (int t = 0; t < n; t++) sum = sla_mean_step(sum, attn_dtype_traits<T>::to_float(tile[t * SLA_LD + tid]));
+    const float mean = sla_mean_finish(sum, n);
+    pooled[tid] = mean;
+    (side ? a.pooled_k : a.pooled_q)[((int64_t)bh * nb + J) * SLA_D + tid] = mean;
+  }
   __syncthreads();
   const float *w = (side ? a.wk : a.wq) + (int64_t)h * SLA_D * a.Dr;
   float *proj = (side ? a.proj_k : a.proj_q) + ((int64_t)bh * nb + J) * a.Dr;
-  for (int r = threadIdx.x; r < a.Dr; r += 128) {
+  for (int r = tid; r < a.Dr; r += SLA_THREADS) {
     float acc = 0.0f;
     for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, pooled[e], w[e * a.Dr + r]);
     proj[r] = acc;
@@ -158,86 +294,155 @@ static __global__ void __launch_bounds__(SLA_THREADS) sla_topk_kernel(const vdit
   }
 }
 
-extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+static cudaError_t set_smem(const void *kernel, size_t bytes) {
+  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+}
+
+// Per-kernel timing: the event of stage point `i` when a.events is set (sla_cuda.h).
+static void sla_mark(const vdit_attn_sla_cuda_args *a, int i, cudaStream_t stream) {
+  if (a->events) cudaEventRecord(a->events[i], stream);
+}
+
+template <typename T> static cudaError_t route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
-  for (int side = 0; side < 2; side++) {
-    dim3 grid(side ? a->kb : a->qb, BH);
-    if (a->dtype == VDIT_DTYPE_BF16) sla_pool_kernel<__nv_bfloat16><<<grid, 128, 0, stream>>>(*a, side);
-    else sla_pool_kernel<__half><<<grid, 128, 0, stream>>>(*a, side);
-  }
+  const size_t pool_smem = SLA_TILE * sizeof(T) + SLA_D * sizeof(float);
+  cudaError_t err = set_smem((const void *)sla_pool_kernel<T>, pool_smem);
   const size_t smem = (size_t)a->kb * (sizeof(float) + 1);
-  if (smem > 48 * 1024) {
-    cudaError_t err = cudaFuncSetAttribute(sla_topk_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
-    if (err != cudaSuccess) return err;
-  }
+  if (err == cudaSuccess && smem > 48 * 1024) err = set_smem((const void *)sla_topk_kernel, smem);
+  if (err != cudaSuccess) return err;
+  sla_mark(a, VDIT_SLA_EV_ROUTE, stream);
+  sla_pool_kernel<T><<<dim3(a->qb + a->kb, BH), SLA_THREADS, pool_smem, stream>>>(*a);
+  sla_mark(a, VDIT_SLA_EV_POOLED, stream);
   sla_topk_kernel<<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
+  sla_mark(a, VDIT_SLA_EV_ROUTED, stream);
   return cudaGetLastError();
 }
 
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  return a->dtype == VDIT_DTYPE_BF16 ? route<__nv_bfloat16>(a, stream) : route<__half>(a, stream);
+}
+
 // ---------------------------------------------------------------- linear branch, forward
-// H_J = phi(K_J)^T V_J and z_J: grid (kb, BH). Warp w turns tokens 16 w .. 16 w + 15 into
-// phi rows, stored transposed ([d][t]) like V ([e][t]), so the product is [d][t] x [t][e].
+// H_J = phi(K_J)^T V_J and z_J: grid (kb, BH), 256 threads. K and V rows come in by 16-byte
+// chunks (16 loads a thread in flight), phi by half-warp reductions; phi(K) and V are stored
+// [t][d] and [t][e] and the product reads both through ldmatrix.trans (warp w: rows d =
+// 16 w .. 16 w + 15 of H_J). H_J goes out through shared memory as 16-byte stores (bf16).
+// Shared: sP phi(K) (then H_J), sV, zpart (8 warps x 128).
 template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_prepare_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T *sPt = reinterpret_cast<T *>(smem_raw);
-  T *sVt = sPt + SLA_TILE;
-  float *zpart = reinterpret_cast<float *>(sVt + SLA_TILE); // (8, 128)
+  T *sP = reinterpret_cast<T *>(smem_raw);
+  T *sV = sP + SLA_TILE;
+  float *zpart = reinterpret_cast<float *>(sV + SLA_TILE);
   const int J = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int t0 = J * 128, n = min(128, a.Sk - t0);
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, c = tid & 15, r0 = tid >> 4;
+  const int t0 = J * SLA_D, n = min(SLA_D, a.Sk - t0);
   const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
-  float z[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-  for (int rr = 0; rr < 16; rr++) {
-    const int r = warp * 16 + rr;
-    float x[4], vv[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
-    if (r < n) {
+  uint4 kr[8], vr[8];
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
-        x[j] = sla_ld<T>(a.k, kbase + (int64_t)(t0 + r) * a.k_ss + lane + 32 * j);
-        vv[j] = sla_ld<T>(a.v, vbase + (int64_t)(t0 + r) * a.v_ss + lane + 32 * j);
-      }
-      warp_phi(a.feature, x, y, &m, &s);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 4; j++) vv[j] = 0.0f;
-    }
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int d = lane + 32 * j;
-      sPt[d * SLA_LD + r] = attn_dtype_traits<T>::from_float(y[j]);
-      sVt[d * SLA_LD + r] = attn_dtype_traits<T>::from_float(vv[j]);
-      z[j] += y[j];
-    }
+  for (int j = 0; j < 8; j++) {
+    const int r = r0 + 16 * j;
+    const uint4 zero = make_uint4(0u, 0u, 0u, 0u);
+    kr[j] = r < n ? sla_ld8(a.k, kbase + (int64_t)(t0 + r) * a.k_ss + 8 * c, a.vec) : zero;
+    vr[j] = r < n ? sla_ld8(a.v, vbase + (int64_t)(t0 + r) * a.v_ss + 8 * c, a.vec) : zero;
   }
+  float z[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
 #pragma unroll
-  for (int j = 0; j < 4; j++) zpart[warp * 128 + lane + 32 * j] = z[j];
+  for (int j = 0; j < 8; j++) {
+    const int r = r0 + 16 * j;
+    float x[8], y[8];
+    sla_unpack8<T>(kr[j], x);
+    half_phi(a.feature, x, y, r < n);
+#pragma unroll
+    for (int e = 0; e < 8; e++) z[e] += y[e];
+    *reinterpret_cast<uint4 *>(sP + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
+    *reinterpret_cast<uint4 *>(sV + r * SLA_LD + 8 * c) = vr[j];
+  }
+  // lanes l and l + 16 hold the same channels of two rows
+#pragma unroll
+  for (int e = 0; e < 8; e++) z[e] += __shfl_xor_sync(0xffffffffu, z[e], 16);
+  if (lane < 16) {
+#pragma unroll
+    for (int e = 0; e < 8; e++) zpart[warp * SLA_D + 8 * c + e] = z[e];
+  }
   __syncthreads();
-  if (tid < 128) {
+  if (tid < SLA_D) {
     float sum = 0.0f;
-    for (int w = 0; w < 8; w++) sum += zpart[w * 128 + tid];
+    for (int w = 0; w < 8; w++) sum += zpart[w * SLA_D + tid];
     a.zj[((int64_t)bh * a.kb + J) * SLA_D + tid] = sum;
   }
   float acc[16][4];
   sla_zero(acc);
-  mma_rows16<T>(sPt, sVt, warp * 16, acc);
+  mma_rows16_tkn<T>(sP, sV, warp * 16, acc);
+  __syncthreads(); // every warp is done with sP: H_J goes there
+  uint16_t *sH = reinterpret_cast<uint16_t *>(sP);
   const int g = lane >> 2, t = lane & 3;
-  uint16_t *out = a.hj + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
 #pragma unroll
   for (int nt = 0; nt < 16; nt++) {
     const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
-    store_bf2(out + d0 * SLA_D + e, acc[nt][0], acc[nt][1]);
-    store_bf2(out + (d0 + 8) * SLA_D + e, acc[nt][2], acc[nt][3]);
+    store_bf2(sH + d0 * SLA_LD + e, acc[nt][0], acc[nt][1]);
+    store_bf2(sH + (d0 + 8) * SLA_LD + e, acc[nt][2], acc[nt][3]);
+  }
+  __syncthreads();
+  uint16_t *out = a.hj + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
+    *reinterpret_cast<uint4 *>(out + d * SLA_D + e0) = *reinterpret_cast<const uint4 *>(sH + d * SLA_LD + e0);
   }
 }
 
-// dst (BH, count) = sum over n blocks of src (BH, n, count), in block order: grid (ceil(count / 256), BH).
-template <typename S> static __global__ void sla_totals_kernel(const S *src, int n, int count, float *dst) {
+// Totals over the blocks of per-block matrices (bf16 bits, D x D) and vectors (fp32, D), in a
+// fixed order as a two-level tree: part[bh][s] = the sum over split s's blocks (consecutive,
+// in order), then the splits summed in order. Partial: grid (SLA_TOT_CHUNKS / 128 rounded up,
+// VDIT_SLA_CUDA_TOTAL_SPLITS, BH), 128 threads, each 8 consecutive values (chunk q < 2048:
+// matrix values 8 q ..; else vector values 8 (q - 2048) ..), 16-byte loads.
+#define SLA_TOT_CHUNKS (SLA_D * SLA_D / 8 + SLA_D / 8)
+static __global__ void __launch_bounds__(128) sla_totals_part_kernel(const uint16_t *mats, const float *vecs, int n, float *part) {
+  const int q = blockIdx.x * 128 + threadIdx.x, s = blockIdx.y, bh = blockIdx.z;
+  if (q >= SLA_TOT_CHUNKS) return;
+  const int j0 = (int)((int64_t)n * s / VDIT_SLA_CUDA_TOTAL_SPLITS), j1 = (int)((int64_t)n * (s + 1) / VDIT_SLA_CUDA_TOTAL_SPLITS);
+  float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
+  if (q < SLA_D * SLA_D / 8) {
+    const uint16_t *p = mats + (int64_t)bh * n * SLA_D * SLA_D + 8 * q;
+#pragma unroll 4
+    for (int J = j0; J < j1; J++) {
+      float x[8];
+      sla_unpack8<__nv_bfloat16>(__ldg(reinterpret_cast<const uint4 *>(p + (int64_t)J * SLA_D * SLA_D)), x);
+#pragma unroll
+      for (int e = 0; e < 8; e++) acc[e] += x[e];
+    }
+  } else {
+    const float *p = vecs + (int64_t)bh * n * SLA_D + 8 * (q - SLA_D * SLA_D / 8);
+#pragma unroll 4
+    for (int J = j0; J < j1; J++) {
+      const float4 lo = __ldg(reinterpret_cast<const float4 *>(p + (int64_t)J * SLA_D));
+      const float4 hi = __ldg(reinterpret_cast<const float4 *>(p + (int64_t)J * SLA_D + 4));
+      acc[0] += lo.x, acc[1] += lo.y, acc[2] += lo.z, acc[3] += lo.w;
+      acc[4] += hi.x, acc[5] += hi.y, acc[6] += hi.z, acc[7] += hi.w;
+    }
+  }
+  float4 *o = reinterpret_cast<float4 *>(part + (((int64_t)bh * VDIT_SLA_CUDA_TOTAL_SPLITS + s) * SLA_TOT_CHUNKS + q) * 8);
+  o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
+  o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
+}
+
+// The splits summed in order: grid (SLA_TOT_CHUNKS * 8 / 256 rounded up, BH), 256 threads.
+static __global__ void __launch_bounds__(256) sla_totals_finish_kernel(const float *part, float *mat_total, float *vec_total) {
   const int idx = blockIdx.x * 256 + threadIdx.x, bh = blockIdx.y;
-  if (idx >= count) return;
-  const S *p = src + (int64_t)bh * n * count + idx;
+  if (idx >= SLA_TOT_CHUNKS * 8) return;
   float sum = 0.0f;
-  for (int J = 0; J < n; J++) sum += bf(p, (int64_t)J * count);
-  dst[(int64_t)bh * count + idx] = sum;
+#pragma unroll
+  for (int s = 0; s < VDIT_SLA_CUDA_TOTAL_SPLITS; s++)
+    sum += part[((int64_t)bh * VDIT_SLA_CUDA_TOTAL_SPLITS + s) * SLA_TOT_CHUNKS * 8 + idx];
+  if (idx < SLA_D * SLA_D) mat_total[(int64_t)bh * SLA_D * SLA_D + idx] = sum;
+  else vec_total[(int64_t)bh * SLA_D + idx - SLA_D * SLA_D] = sum;
+}
+
+static void sla_totals(const uint16_t *mats, const float *vecs, int n, int BH, float *part, float *mat_total, float *vec_total,
+                       cudaStream_t stream) {
+  sla_totals_part_kernel<<<dim3((SLA_TOT_CHUNKS + 127) / 128, VDIT_SLA_CUDA_TOTAL_SPLITS, BH), 128, 0, stream>>>(mats, vecs, n,
+                                                                                                                  part);
+  sla_totals_finish_kernel<<<dim3((SLA_TOT_CHUNKS * 8 + 255) / 256, BH), 256, 0, stream>>>(part, mat_total, vec_total);
 }
 
 // The left-out sum of one row's (or column's) list: into acc[64] (element idx = tid + 256 j
@@ -275,88 +480,163 @@ static __device__ __forceinline__ void left_out_sums(const uint16_t *mats, const
   }
 }
 
-// Per query block: Hc, zc (left-out sums), phi(Q_I) Hc / phi(Q_I) . zc = O_l, and the mix.
-// Grid (qb, BH). Shared: sA phi(Q) [i][d], sHt Hc^T [e][d], zc, den.
-template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T *sA = reinterpret_cast<T *>(smem_raw);
-  T *sHt = sA + SLA_TILE;
-  float *zc = reinterpret_cast<float *>(sHt + SLA_TILE);
-  float *den = zc + 128;
-  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const int64_t row = (int64_t)bh * a.qb + I;
-  const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
-  const int linear = n < a.kb;
-  float acc[16][4];
-  sla_zero(acc);
-  if (linear) {
-    float hc[64], z = 0.0f;
-    left_out_sums(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
-                  a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
+// The left-out sum of one row's list, by 16-byte chunks: acc[j][0..7] = values 8 q .. 8 q + 7
+// (q = tid + 256 j) of the 128 x 128 matrix and, for tid < 128, *zacc = element tid of the
+// vector. Total minus listed when the list is the shorter, else the unlisted summed directly
+// (list ascending). mats: bf16 bits, 16-byte aligned.
+static __device__ __forceinline__ void left_out_sums8(const uint16_t *mats, const float *vecs, const float *mat_total,
+                                                      const float *vec_total, int nblocks, const int32_t *list, int n,
+                                                      float acc[8][8], float *zacc) {
+  const int tid = threadIdx.x;
+  const int subtract = n <= nblocks - n;
+  if (subtract) {
 #pragma unroll
-    for (int j = 0; j < 64; j++) {
-      const int idx = tid + 256 * j, d = idx >> 7, e = idx & 127;
-      sHt[e * SLA_LD + d] = attn_dtype_traits<T>::from_float(hc[j]);
+    for (int j = 0; j < 8; j++) {
+      const float4 *p = reinterpret_cast<const float4 *>(mat_total + 8 * (tid + SLA_THREADS * j));
+      const float4 lo = p[0], hi = p[1];
+      acc[j][0] = lo.x, acc[j][1] = lo.y, acc[j][2] = lo.z, acc[j][3] = lo.w;
+      acc[j][4] = hi.x, acc[j][5] = hi.y, acc[j][6] = hi.z, acc[j][7] = hi.w;
     }
-    if (tid < 128) zc[tid] = z;
-    __syncthreads();
-    const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
-    for (int rr = 0; rr < 16; rr++) {
-      const int r = warp * 16 + rr, i = I * 128 + r;
-      float x[4], y[4] = {0.0f, 0.0f, 0.0f, 0.0f}, m, s;
-      if (i < a.Sq) {
+    if (tid < SLA_D) *zacc = vec_total[tid];
+  } else {
 #pragma unroll
-        for (int j = 0; j < 4; j++) x[j] = sla_ld<T>(a.q, qbase + (int64_t)i * a.q_ss + lane + 32 * j);
-        warp_phi(a.feature, x, y, &m, &s);
-      }
-      float dd = 0.0f;
+    for (int j = 0; j < 8; j++)
 #pragma unroll
-      for (int j = 0; j < 4; j++) {
-        sA[r * SLA_LD + lane + 32 * j] = attn_dtype_traits<T>::from_float(y[j]);
-        dd += y[j] * zc[lane + 32 * j];
-      }
-      dd = warp_sum(dd);
-      if (lane == 0) den[r] = dd;
-    }
-    __syncthreads();
-    mma_rows16<T>(sA, sHt, warp * 16, acc);
+      for (int e = 0; e < 8; e++) acc[j][e] = 0.0f;
+    if (tid < SLA_D) *zacc = 0.0f;
   }
-  const float alpha = sla_alpha(a.alpha_logit, h);
+  // the blocks to apply: the listed ones (subtract, in list order) or the unlisted ones (add,
+  // ascending)
+  const int count = subtract ? n : nblocks - n;
+  int p = 0, J = -1;
+  for (int e = 0; e < count; e++) {
+    if (subtract) {
+      J = list[e];
+    } else {
+      for (J++; p < n && list[p] == J; J++) p++; // the next unlisted block
+    }
+    const uint16_t *m = mats + (int64_t)J * SLA_D * SLA_D;
+    uint4 v[8];
 #pragma unroll
-  for (int half = 0; half < 2; half++) {
-    const int r = warp * 16 + g + 8 * half, i = I * 128 + r;
-    if (i >= a.Sq) continue;
-    const float dn = linear ? den[r] : 0.0f, inv = dn > 0.0f ? 1.0f / dn : 0.0f;
-    const int64_t os = (int64_t)b * a.os_sb + (int64_t)i * a.os_ss + (int64_t)h * a.os_sh;
-    const int64_t oo = (int64_t)b * a.o_sb + (int64_t)i * a.o_ss + (int64_t)h * a.o_sh;
+    for (int j = 0; j < 8; j++) v[j] = __ldg(reinterpret_cast<const uint4 *>(m + 8 * (tid + SLA_THREADS * j)));
 #pragma unroll
-    for (int nt = 0; nt < 16; nt++)
+    for (int j = 0; j < 8; j++) {
+      float x[8];
+      sla_unpack8<__nv_bfloat16>(v[j], x);
 #pragma unroll
-      for (int c = 0; c < 2; c++) {
-        const int e = nt * 8 + 2 * t + c;
-        const float ol = acc[nt][2 * half + c] * inv;
-        const float v = alpha * sla_ld<T>(a.o_s, os + e) + (1.0f - alpha) * ol;
-        reinterpret_cast<T *>(a.o)[oo + e] = attn_dtype_traits<T>::from_float(v);
-      }
+      for (int k = 0; k < 8; k++) acc[j][k] = subtract ? acc[j][k] - x[k] : acc[j][k] + x[k];
+    }
+    if (tid < SLA_D) *zacc = subtract ? *zacc - vecs[(int64_t)J * SLA_D + tid] : *zacc + vecs[(int64_t)J * SLA_D + tid];
   }
 }
 
-static cudaError_t set_smem(const void *kernel, size_t bytes) {
-  return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
+// Per query block: Hc, zc (left-out sums), O_l = phi(Q_I) Hc / phi(Q_I) . zc, and the mix
+// O = alpha O_s + (1 - alpha) O_l. Grid (qb, BH), 256 threads. Hc is stored [d][e] (16-byte
+// stores) and read by ldmatrix.trans; Q, O_s and O move as 16-byte chunks; O_l goes through
+// shared memory (fp32) so that the mix works on whole chunks. Shared: sA phi(Q) [i][d], sH
+// Hc [d][e] (both later O_l, fp32 at row stride SLA_LD), zc, den.
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sA = reinterpret_cast<T *>(smem_raw);
+  T *sH = sA + SLA_TILE;
+  float *sO = reinterpret_cast<float *>(smem_raw); // 128 x SLA_LD floats = the two tiles
+  float *zc = reinterpret_cast<float *>(sH + SLA_TILE);
+  float *den = zc + SLA_D;
+  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3, c = tid & 15, r0 = tid >> 4;
+  const int64_t row = (int64_t)bh * a.qb + I;
+  const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
+  const int linear = n < a.kb;
+  if (linear) {
+    {
+      float hc[8][8], z = 0.0f;
+      left_out_sums8(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
+                     a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
+        *reinterpret_cast<uint4 *>(sH + d * SLA_LD + e0) = sla_pack8<T>(hc[j]);
+      }
+      if (tid < SLA_D) zc[tid] = z;
+    }
+    const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+    uint4 qr[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int i = I * SLA_D + r0 + 16 * j;
+      qr[j] = i < a.Sq ? sla_ld8(a.q, qbase + (int64_t)i * a.q_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
+    }
+    __syncthreads(); // zc
+    float zl[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) zl[e] = zc[8 * c + e];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int r = r0 + 16 * j;
+      float x[8], y[8];
+      sla_unpack8<T>(qr[j], x);
+      half_phi(a.feature, x, y, I * SLA_D + r < a.Sq);
+      float dd = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 8; e++) dd += y[e] * zl[e];
+      dd = half_sum(dd);
+      if (c == 0) den[r] = dd;
+      *reinterpret_cast<uint4 *>(sA + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
+    }
+    __syncthreads();
+    float acc[16][4];
+    sla_zero(acc);
+    mma_rows16_bkn<T>(sA, sH, warp * 16, acc);
+    __syncthreads(); // every warp is done with sA, sH: O_l goes there
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int r = warp * 16 + g + 8 * half;
+      const float dn = den[r], inv = dn > 0.0f ? 1.0f / dn : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < 16; nt++)
+        *reinterpret_cast<float2 *>(sO + r * SLA_LD + nt * 8 + 2 * t) =
+            make_float2(acc[nt][2 * half] * inv, acc[nt][2 * half + 1] * inv);
+    }
+    __syncthreads();
+  }
+  const float alpha = sla_alpha(a.alpha_logit, h);
+  const int64_t osb = (int64_t)b * a.os_sb + (int64_t)h * a.os_sh, ob = (int64_t)b * a.o_sb + (int64_t)h * a.o_sh;
+  uint4 osr[8];
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    const int i = I * SLA_D + r0 + 16 * j;
+    osr[j] = i < a.Sq ? sla_ld8(a.o_s, osb + (int64_t)i * a.os_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
+  }
+#pragma unroll
+  for (int j = 0; j < 8; j++) {
+    const int r = r0 + 16 * j, i = I * SLA_D + r;
+    if (i >= a.Sq) continue;
+    float os[8], ol[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, v[8];
+    sla_unpack8<T>(osr[j], os);
+    if (linear) {
+      const float4 lo = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c);
+      const float4 hi = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c + 4);
+      ol[0] = lo.x, ol[1] = lo.y, ol[2] = lo.z, ol[3] = lo.w, ol[4] = hi.x, ol[5] = hi.y, ol[6] = hi.z, ol[7] = hi.w;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) v[e] = alpha * os[e] + (1.0f - alpha) * ol[e];
+    sla_st8(a.o, ob + (int64_t)i * a.o_ss + 8 * c, sla_pack8<T>(v), a.vec);
+  }
 }
 
 template <typename T> static cudaError_t linear_forward(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
-  const size_t prep = 2 * SLA_TILE * sizeof(T) + 8 * 128 * sizeof(float);
-  const size_t out = 2 * SLA_TILE * sizeof(T) + 2 * 128 * sizeof(float);
+  const size_t prep = 2 * SLA_TILE * sizeof(T) + 8 * SLA_D * sizeof(float);
+  const size_t out = 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
   cudaError_t err = set_smem((const void *)sla_prepare_kernel<T>, prep);
   if (err == cudaSuccess) err = set_smem((const void *)sla_out_kernel<T>, out);
   if (err != cudaSuccess) return err;
   sla_prepare_kernel<T><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
-  sla_totals_kernel<uint16_t><<<dim3(SLA_D * SLA_D / 256, BH), 256, 0, stream>>>(a->hj, a->kb, SLA_D * SLA_D, a->h_all);
-  sla_totals_kernel<float><<<dim3(1, BH), 256, 0, stream>>>(a->zj, a->kb, SLA_D, a->z_all);
+  sla_mark(a, VDIT_SLA_EV_PREPARED, stream);
+  sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, stream);
+  sla_mark(a, VDIT_SLA_EV_TOTALS, stream);
   sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, out, stream>>>(*a);
+  sla_mark(a, VDIT_SLA_EV_DONE, stream);
   return cudaGetLastError();
 }
 
@@ -815,8 +1095,7 @@ template <typename T> static cudaError_t linear_backward(const vdit_attn_sla_cud
   if (err == cudaSuccess) err = set_smem((const void *)sla_router_sparse_kernel<T>, s_smem);
   if (err != cudaSuccess) return err;
   sla_linear_q_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, q_smem, stream>>>(*a);
-  sla_totals_kernel<uint16_t><<<dim3(SLA_D * SLA_D / 256, BH), 256, 0, stream>>>(a->dhc, a->qb, SLA_D * SLA_D, a->g_total);
-  sla_totals_kernel<float><<<dim3(1, BH), 256, 0, stream>>>(a->dzc, a->qb, SLA_D, a->g_ztotal);
+  sla_totals(a->dhc, a->dzc, a->qb, BH, a->total_part, a->g_total, a->g_ztotal, stream);
   sla_linear_k_kernel<T><<<dim3(a->kb, BH), SLA_THREADS, k_smem, stream>>>(*a);
   if (!router) return cudaGetLastError();
   const int tiles = ((a->qb + 127) / 128) * ((a->kb + 127) / 128);

@@ -2,11 +2,11 @@
 // src/attn/attn_sla_cuda.c). D = 128, 128-token blocks, bf16 or f16 tensors addressed by
 // element strides over (batch, sequence, head) like attn_cuda.h. Everything runs in `stream`.
 //
-// Forward:  route (block means, projections, scores, Top-k -> CSR map; sla_exact.h order, so
-//           the map equals the CPU's), then the executor writes O_s and LSE, then
-//           linear_prepare (H_J = phi(K_J)^T V_J, z_J per key block, mma.sync), linear_totals,
-//           and linear_out (per query block the left-out sums, phi(Q_I) Hc by mma.sync, O_l,
-//           and O = alpha O_s + (1 - alpha) O_l).
+// Forward:  route (pool: block means and projections of Q and K in one launch; topk: scores,
+//           Top-k -> CSR map; sla_exact.h order, so the map equals the CPU's), then the executor
+//           writes O_s and LSE, then prepare (H_J = phi(K_J)^T V_J, z_J per key block,
+//           mma.sync), totals (a two-level tree over the blocks), and out (per query block the
+//           left-out sums, phi(Q_I) Hc by mma.sync, O_l, and O = alpha O_s + (1 - alpha) O_l).
 // Backward: scale_do (dO_s = alpha dO), the executor's backward into dQ, dK, dV, then
 //           linear_q (O_l again, dQ += linear part, dHc_I, dzc_I, d alpha partials),
 //           linear_totals over dHc, linear_k (dH_J, dK, dV += linear part), router_linear
@@ -28,7 +28,17 @@
 extern "C" {
 #endif
 
-#define VDIT_SLA_CUDA_SPLITS 4 // router_linear's split of its reduction
+#define VDIT_SLA_CUDA_SPLITS 4        // router_linear's split of its reduction
+#define VDIT_SLA_CUDA_TOTAL_SPLITS 8  // the totals' first level: sums over n / 8 blocks each
+#define VDIT_SLA_CUDA_TOTAL_FLOATS (8 * (128 * 128 + 128)) // totals scratch per (b, h): splits x (D^2 + D)
+
+// Per-kernel timing: with `events` set (VDIT_SLA_EV_COUNT events), the forward records event i
+// at point i: before pool, after pool, after topk (the route), before the executor, after it
+// (the host records these two), after prepare, after totals, after out.
+enum {
+  VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_SPARSE_DONE,
+  VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_DONE, VDIT_SLA_EV_COUNT
+};
 
 typedef struct vdit_attn_sla_cuda_args {
   vdit_dtype dtype;
@@ -36,6 +46,8 @@ typedef struct vdit_attn_sla_cuda_args {
   int qb, kb, block, keep; // blocks per side, tokens per block, key blocks kept per query block
   float scale;             // softmax scale
   int feature;             // vdit_attn_sla_feature
+  int vec;                 // q, k, v, o (and d_o) bases 16-byte aligned, strides multiples of 8
+  cudaEvent_t *events;     // NULL, or VDIT_SLA_EV_COUNT events (per-kernel timing)
   const void *q, *k, *v;
   int64_t q_sb, q_ss, q_sh, k_sb, k_ss, k_sh, v_sb, v_ss, v_sh;
   void *o;                 // the output
@@ -51,6 +63,7 @@ typedef struct vdit_attn_sla_cuda_args {
   // fp32), z_J (BH, kb, D), totals (BH, D, D), (BH, D)
   uint16_t *hj;
   float *zj, *h_all, *z_all;
+  float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
   // backward
   const void *d_o;
   int64_t do_sb, do_ss, do_sh;
