@@ -50,6 +50,13 @@ typedef struct vdit_attn_sage_ws_view {
   int sq_pad, sk_pad, qg_stride, kg_stride; // padded lengths; Q / K scale groups per (b, h)
 } vdit_attn_sage_ws_view;
 
+// K's channel sums and V's channel maxima |V| over keys < n per (b, h), into kstat
+// ((B, H, 2, 128) fp32: sums, then maxima), the same numbers on every run: chunk sums of 256
+// keys go to `scratch` (vdit_attn_sage_stats_scratch_bytes, 256-byte aligned) and are added in
+// chunk order. Both forward versions use it (attn_sage_forward_tma.cu).
+size_t vdit_attn_sage_stats_scratch_bytes(const vdit_attn_cuda_params *p);
+cudaError_t vdit_attn_sage_stats(const vdit_attn_cuda_params *p, float *kstat, float *scratch, cudaStream_t stream);
+
 // Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128. Its own
 // quantization (two launches after a memset: stats, then Q, K and V codes in one launch; the
 // same codes and scales as version 2's four), then the attention kernel, or the quantization

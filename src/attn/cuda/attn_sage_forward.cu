@@ -1,6 +1,6 @@
 // Sage attention forward on Hopper (the contract: src/attn/attn_sage.h; the lab:
 // dev/sage/README.md). Four launches on one stream:
-//   stats   per (b, h) and channel: sum of K and max |V| over keys < n (fp32 atomics)
+//   stats   per (b, h) and channel: sum of K and max |V| over keys < n (vdit_attn_sage_stats)
 //   quant Q Q codes and Q scale * softmax scale * log2 e per group; scale * (q . mu) per row
 //   quant K (K - mu) codes and scales per group
 //   quant V V^T e4m3 codes, per-channel scale amax / 448, keys permuted per 32 (fp8 only)
@@ -81,31 +81,6 @@ extern "C" int vdit_attn_sage_cuda_fits(const vdit_attn_cuda_params *p) {
 }
 
 // ---------------------------------------------------------------- quantization kernels
-
-template <typename T>
-static __global__ void __launch_bounds__(256) sage_stats_kernel(const vdit_attn_cuda_params p, float *kstat, int chunk) {
-  typedef attn_dtype_traits<T> tt;
-  const int b = blockIdx.z, h = blockIdx.y, tid = threadIdx.x;
-  const int n = attn_key_len(p, b);
-  const int j0 = blockIdx.x * chunk, j1 = min(j0 + chunk, n);
-  const int d = tid % SAGE_D, phase = tid / SAGE_D;
-  const T *kg = reinterpret_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh;
-  const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
-  float s = 0.0f, a = 0.0f;
-  for (int j = j0 + phase; j < j1; j += 2) {
-    s += tt::to_float(kg[(int64_t)j * p.k_ss + d]);
-    a = fmaxf(a, fabsf(tt::to_float(vg[(int64_t)j * p.v_ss + d])));
-  }
-  __shared__ float ss[256], sa[256];
-  ss[tid] = s;
-  sa[tid] = a;
-  __syncthreads();
-  if (tid < SAGE_D && j0 < j1) {
-    float *st = kstat + ((int64_t)b * p.H + h) * 2 * SAGE_D;
-    atomicAdd(st + d, ss[tid] + ss[tid + SAGE_D]);
-    atomicMax(reinterpret_cast<int *>(st + SAGE_D + d), __float_as_int(fmaxf(sa[tid], sa[tid + SAGE_D])));
-  }
-}
 
 // Group of token r of a 128-token block and the block's group count (attn_sage.h's maps).
 template <bool IS_Q> static __device__ __forceinline__ int sage_local_group(int gran, int r) {
@@ -551,11 +526,9 @@ static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const 
     const cudaError_t v3 = vdit_attn_sage_forward_tma(sp, &view, stream);
     if (v3 != cudaErrorNotSupported) return v3;
   }
-  cudaError_t err = cudaMemsetAsync(w->kstat, 0, (size_t)p->B * p->H * 2 * SAGE_D * sizeof(float), stream);
+  // the K codes' region is free until the K codes launch: it holds the stats' partial sums
+  cudaError_t err = vdit_attn_sage_stats(p, w->kstat, reinterpret_cast<float *>(w->k8), stream);
   if (err != cudaSuccess) return err;
-  const int chunk = 512;
-  dim3 sgrid((unsigned)((p->Sk + chunk - 1) / chunk), (unsigned)p->H, (unsigned)p->B);
-  if (p->Sk > 0) sage_stats_kernel<T><<<sgrid, 256, 0, stream>>>(*p, w->kstat, chunk);
   dim3 qgrid((unsigned)(w->sq_pad / 128), (unsigned)p->H, (unsigned)p->B);
   dim3 kgrid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
   sage_quant_qk_kernel<T, true><<<qgrid, 256, 0, stream>>>(*p, *w, sp->granularity, sl2);

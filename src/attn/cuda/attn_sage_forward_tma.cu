@@ -390,10 +390,14 @@ static __global__ void __launch_bounds__(256, 1)
 // per-channel divisions (mu = sum / n, v_scale = amax / 448) are made once per CTA, not per
 // element; the stats read 16-byte chunks (version 2: one 2-byte element per thread and load).
 
-// Sum of K and max |V| per (b, h) and channel over keys < n: one CTA per 256 keys; thread
-// (rg, cc) = (tid / 16, tid % 16) reads channels 8cc..8cc+7 of keys j0 + rg, j0 + rg + 16, ...
+// Sum of K and max |V| per (b, h) and channel over keys < n: one CTA per 256 keys (chunk c);
+// thread (rg, cc) = (tid / 16, tid % 16) reads channels 8cc..8cc+7 of keys j0 + rg, j0 + rg + 16,
+// ... The chunk's K sums go to partial[(bh * chunks + c) * 128 + d] and sage3_stats_finish adds
+// them in chunk order (fp32 atomics would add them in arrival order: K's mean, and with it the
+// codes and the LSE, would change from run to run); the V maxima are order-free (atomicMax on
+// the non-negative floats' bits).
 template <typename T>
-static __global__ void __launch_bounds__(256) sage3_stats_kernel(const vdit_attn_cuda_params p, float *kstat) {
+static __global__ void __launch_bounds__(256) sage3_stats_kernel(const vdit_attn_cuda_params p, float *kstat, float *partial) {
   typedef attn_dtype_traits<T> tt;
   const int b = blockIdx.z, h = blockIdx.y, tid = threadIdx.x, rg = tid >> 4, cc = tid & 15;
   const int n = attn_key_len(p, b), j0 = blockIdx.x * 256, j1 = min(j0 + 256, n);
@@ -426,13 +430,40 @@ static __global__ void __launch_bounds__(256) sage3_stats_kernel(const vdit_attn
     float sum = 0.0f;
 #pragma unroll
     for (int r = 0; r < 16; r++) sum += ss[r][d];
-    atomicAdd(st + d, sum);
+    partial[(((int64_t)b * p.H + h) * gridDim.x + blockIdx.x) * 128 + d] = sum;
   } else {
     float m = 0.0f;
 #pragma unroll
     for (int r = 0; r < 16; r++) m = fmaxf(m, sa[r][d]);
     atomicMax(reinterpret_cast<int *>(st + 128 + d), __float_as_int(m));
   }
+}
+
+// K's channel sums from the chunks' partials, in chunk order (grid (H, B), 128 threads)
+static __global__ void __launch_bounds__(128) sage3_stats_finish(const vdit_attn_cuda_params p, float *kstat,
+                                                                 const float *partial, int chunks) {
+  const int b = blockIdx.y, h = blockIdx.x, d = threadIdx.x;
+  const int used = (attn_key_len(p, b) + 255) / 256; // chunks past the key length wrote nothing
+  const float *part = partial + ((int64_t)b * p.H + h) * chunks * 128 + d;
+  float sum = 0.0f;
+  for (int c = 0; c < used; c++) sum += part[(int64_t)c * 128];
+  kstat[((int64_t)b * p.H + h) * 2 * 128 + d] = sum;
+}
+
+extern "C" size_t vdit_attn_sage_stats_scratch_bytes(const vdit_attn_cuda_params *p) {
+  return (size_t)p->B * (size_t)p->H * (size_t)((p->Sk + 255) / 256) * 128 * sizeof(float);
+}
+
+extern "C" cudaError_t vdit_attn_sage_stats(const vdit_attn_cuda_params *p, float *kstat, float *scratch, cudaStream_t stream) {
+  cudaError_t err = cudaMemsetAsync(kstat, 0, (size_t)p->B * p->H * 2 * 128 * sizeof(float), stream);
+  if (err != cudaSuccess || p->Sk == 0) return err;
+  const int chunks = (p->Sk + 255) / 256;
+  dim3 sgrid((unsigned)chunks, (unsigned)p->H, (unsigned)p->B);
+  const bool bf16 = p->dtype == VDIT_DTYPE_BF16;
+  if (bf16) sage3_stats_kernel<__nv_bfloat16><<<sgrid, 256, 0, stream>>>(*p, kstat, scratch);
+  else sage3_stats_kernel<__half><<<sgrid, 256, 0, stream>>>(*p, kstat, scratch);
+  sage3_stats_finish<<<dim3((unsigned)p->H, (unsigned)p->B), 128, 0, stream>>>(*p, kstat, scratch, chunks);
+  return cudaGetLastError();
 }
 
 // Group of token r of a 128-token block and the block's group count (attn_sage.h's maps).
@@ -568,10 +599,9 @@ template <typename T>
 static cudaError_t sage3_quantize(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
   const float sl2 = p->scale * SAGE_LOG2E; // one fp32 rounding, as the CPU's VDIT_FMUL
-  cudaError_t err = cudaMemsetAsync(w->kstat, 0, (size_t)p->B * p->H * 2 * 128 * sizeof(float), stream);
+  // the K codes' region is free until the codes launch: it holds the stats' partial sums
+  cudaError_t err = vdit_attn_sage_stats(p, w->kstat, reinterpret_cast<float *>(w->k8), stream);
   if (err != cudaSuccess) return err;
-  dim3 sgrid((unsigned)((p->Sk + 255) / 256), (unsigned)p->H, (unsigned)p->B);
-  sage3_stats_kernel<T><<<sgrid, 256, 0, stream>>>(*p, w->kstat);
   const int qb = w->sq_pad / 128, kb = w->sk_pad / 128;
   dim3 qgrid((unsigned)(qb + 2 * kb), (unsigned)p->H, (unsigned)p->B);
   sage3_quant_kernel<T><<<qgrid, 256, 0, stream>>>(*p, *w, sp->granularity, sl2, qb, kb);
