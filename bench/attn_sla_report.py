@@ -35,6 +35,8 @@ def main():
             continue
         r = {"sparsity": o.get("sparsity"), "topk": o.get("topk"), "router_grad": o.get("router_grad"),
              "router_ms": o["router"]["ms"], "fwd_ms": o["fwd"]["ms"], "bwd_ms": o["bwd"]["ms"] if "bwd" in o else None}
+        if "stages_ms" in o:  # per-kernel medians (CUDA events between the forward's launches)
+            r["stages_ms"] = o["stages_ms"]
         if dense:
             r["fwd_speedup"] = dense["fwd"]["ms"] / o["fwd"]["ms"]
             r["bwd_speedup"] = dense["bwd"]["ms"] / o["bwd"]["ms"] if "bwd" in o else None
