@@ -226,7 +226,8 @@ static int run_shield(int argc, char **argv) {
   shield_bundle_flags bundle = {.prompt = "a red cube and a blue sphere on a checkered floor, the camera orbits left",
                                 .steps = 0, .eval_clips = 8, .data_seed = 1000000, .cfg = -1};
   shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1,
-                              .sweep_param = "persistent-us", .kind_mantissa_us = {-1, -1, -1, -1}};
+                              .sweep_param = "persistent-us", .kind_mantissa_us = {-1, -1, -1, -1},
+                              .kind_bin_guard = {-1, -1, -1, -1}};
   o.bin_guard = 0.8;
   o.bin_profiles = 1;
   const cli_option own[] = {
@@ -248,9 +249,11 @@ static int run_shield(int argc, char **argv) {
       {"v-mantissa-us", CLI_DOUBLE, &model.kind_mantissa_us[VDIT_SHIELD_V], "X", "--model/--bundle: V's mantissa interval alone in us, 0 = never (default: the policy's)"},
       {"bins", CLI_STRING, &o.bins, "LIST", "binned (RAIDR) refresh of the persistent mantissas: bin intervals in us, ascending, the first the default bin, e.g. 50,100,200,400"},
       {"bin-guard", CLI_DOUBLE, &o.bin_guard, "X", "--bins: a row's interval <= X x its weakest profiled cell's retention (default 0.8)"},
+      {"k-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_K], "X", "--bins with --model/--bundle: K's guard alone (default --bin-guard)"},
+      {"v-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_V], "X", "--bins with --model/--bundle: V's guard alone (default --bin-guard)"},
       {"bin-profiles", CLI_INT, &o.bin_profiles, "N", "--bins: profile rounds (VRT epochs) whose shortest retention bins a row (default 1)"},
       {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle|custom", "the policy --sweep varies (default shield)"},
-      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, or the --bins guard"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, or the --bins guard (of both, K or V)"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
@@ -339,6 +342,9 @@ static int run_shield(int argc, char **argv) {
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
     if (model.kind_mantissa_us[k] < 0 && model.kind_mantissa_us[k] != -1)
       return cli_usage_error("shield", hint, "--k-mantissa-us and --v-mantissa-us must be >= 0 us (0 = never)");
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+    if (model.kind_bin_guard[k] != -1 && (!o.bins || !(model.kind_bin_guard[k] > 0)))
+      return cli_usage_error("shield", hint, "--k-bin-guard and --v-bin-guard need --bins and must be > 0");
   model.sweep_base = policy_from_options(&o, sweep_kind, o.relaxed_us);
   if (o.bins) {
     vdit_status bins_status = vdit_sim_policy_check(&model.sweep_base);

@@ -82,7 +82,7 @@ typedef enum vdit_sim_policy_kind {
   VDIT_SIM_POLICY_KIND_COUNT
 } vdit_sim_policy_kind;
 
-enum { VDIT_SIM_MAX_BINS = 8 };
+enum { VDIT_SIM_MAX_BINS = 16 };
 
 // Where the bits of a word are stored: segment SIGN_EXPONENT is the sub-array refreshed at
 // refresh_interval_s[class][SIGN_EXPONENT]; it holds bits 15..7 and the top
@@ -137,7 +137,7 @@ vdit_sim_policy vdit_sim_policy_lifecycle(double t_ref_s, double transient_manti
 vdit_status vdit_sim_policy_set_bins(vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
                                      const double *intervals_s, int count, double guard, int row_bits);
 // Intervals finite and >= 0, protected bits in 0..7, spread_refreshes 0 or 1; when a class is
-// binned: 1..8 ascending bins > 0, guard > 0, row bits > 0, profile rounds >= 1.
+// binned: 1..16 ascending bins > 0, guard > 0, row bits > 0, profile rounds >= 1.
 vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy);
 // The segment (sub-array, so the refresh interval) that holds bit `bit` (0..15) of a word of
 // class `lifetime_class` under `policy`.
