@@ -253,7 +253,7 @@ static int run_shield(int argc, char **argv) {
       {"v-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_V], "X", "--bins with --model/--bundle: V's guard alone (default --bin-guard)"},
       {"bin-profiles", CLI_INT, &o.bin_profiles, "N", "--bins: profile rounds (VRT epochs) whose shortest retention bins a row (default 1)"},
       {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle|custom", "the policy --sweep varies (default shield)"},
-      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, or the --bins guard (of both, K or V)"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard|profiles", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, the --bins guard (of both, K or V) or --bin-profiles"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},

@@ -62,6 +62,7 @@ vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double valu
   else if (strcmp(param, "protect") == 0)
     p.protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT] = p.protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT] = (int)value;
   else if (strcmp(param, "guard") == 0) p.bin_guard = value;
+  else if (strcmp(param, "profiles") == 0) p.bin_profile_rounds = (int)value;
   else if (strcmp(param, "k-us") == 0 || strcmp(param, "v-us") == 0 || strcmp(param, "k-guard") == 0 ||
            strcmp(param, "v-guard") == 0) {
   } // per kind: shield_sweep_kinds
@@ -74,6 +75,7 @@ void shield_sweep_name(const shield_model_flags *flags, double value, char *name
   if (strcmp(param, "transient-us") == 0) snprintf(name, size, "%s@t%gus", policy, value);
   else if (strcmp(param, "protect") == 0) snprintf(name, size, "%s@p%g", policy, value);
   else if (strcmp(param, "guard") == 0) snprintf(name, size, "%s@g%g", policy, value);
+  else if (strcmp(param, "profiles") == 0) snprintf(name, size, "%s@r%g", policy, value);
   else if (strcmp(param, "k-us") == 0) snprintf(name, size, "%s@k%gus", policy, value);
   else if (strcmp(param, "v-us") == 0) snprintf(name, size, "%s@v%gus", policy, value);
   else if (strcmp(param, "k-guard") == 0) snprintf(name, size, "%s@kg%g", policy, value);
@@ -82,7 +84,8 @@ void shield_sweep_name(const shield_model_flags *flags, double value, char *name
 }
 
 int shield_sweep_check(const shield_model_flags *flags, const double *values, int count) {
-  static const char *const params[] = {"persistent-us", "transient-us", "protect", "k-us", "v-us", "guard", "k-guard", "v-guard", NULL};
+  static const char *const params[] = {"persistent-us", "transient-us", "protect", "k-us",     "v-us",
+                                       "guard",         "k-guard",      "v-guard", "profiles", NULL};
   const char *param = sweep_param(flags);
   int known = 0;
   for (int i = 0; params[i]; i++) known |= strcmp(param, params[i]) == 0;
@@ -91,12 +94,16 @@ int shield_sweep_check(const shield_model_flags *flags, const double *values, in
     for (int i = 0; i < count; i++)
       if (values[i] != floor(values[i]) || values[i] > VDIT_SIM_MANTISSA_BITS)
         return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param protect takes whole numbers 0..7, got %g", values[i]);
-  if (strstr(param, "guard")) {
+  if (strcmp(param, "profiles") == 0)
+    for (int i = 0; i < count; i++)
+      if (values[i] != floor(values[i]) || values[i] < 1 || values[i] > 64)
+        return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param profiles takes whole numbers 1..64, got %g", values[i]);
+  if (strstr(param, "guard") || strcmp(param, "profiles") == 0) {
     int binned = 0;
     for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) binned |= flags->sweep_base.binned[c];
     for (int i = 0; i < count; i++)
       if (!(values[i] > 0)) return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param guard takes values > 0, got %g", values[i]);
-    if (!binned) return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param guard needs --bins");
+    if (!binned) return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param guard and profiles need --bins");
   }
   return -1;
 }

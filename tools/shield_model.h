@@ -22,7 +22,8 @@ typedef struct shield_model_flags {
                               // interval, default), "transient-us", "protect" (the protected
                               // mantissa bits of both classes), "k-us" / "v-us" (K's or V's
                               // mantissa interval alone), "guard" (the bin guard band) or
-                              // "k-guard" / "v-guard" (K's or V's alone)
+                              // "k-guard" / "v-guard" (K's or V's alone) or "profiles"
+                              // (the bins' profile rounds)
   double kind_mantissa_us[VDIT_SHIELD_KIND_COUNT]; // per kind: its class's mantissa interval
                                                    // in us (0 = never); < 0: the policy's
   double kind_bin_guard[VDIT_SHIELD_KIND_COUNT];   // per kind: the --bins guard; < 0: the policy's
