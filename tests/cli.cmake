@@ -154,7 +154,9 @@ vdit_cli_test_fails(shield_bad_interval "custom refresh intervals must be >= 0 u
 vdit_cli_test(shield_lifecycle_json "\"policy\": \"lifecycle\", .*\"refresh_saving\": 0\\.[2-4][0-9]*, .*\"failed_bits\": {\"sign_exponent\": 0, "
               shield --policy lifecycle --tokens 64 --dim 64 --layers 4 --tops 0.1 --json)
 vdit_cli_test_fails(shield_bad_protect "--protect-transient and --protect-persistent must be in 0\\.\\.7" shield --policy lifecycle --protect-persistent 8)
-vdit_cli_test_fails(shield_bad_sweep_policy "unknown sweep policy 'custom'" shield --sweep-policy custom)
+vdit_cli_test_fails(shield_bad_sweep_policy "unknown sweep policy 'standard'" shield --sweep-policy standard)
+vdit_cli_test_fails(shield_bins_bad "--bins must be a list" shield --bins 50,x)
+vdit_cli_test_fails(shield_kind_guard_needs_bins "--k-bin-guard and --v-bin-guard need --bins" shield --k-bin-guard 0.9)
 
 # vdit capture: a model block's Q/K/V into safetensors, then vdit attn check on them
 set(VDIT_QKV_SMALL ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_small.safetensors)

@@ -25,6 +25,11 @@ typedef struct options {
   int spread;
   const char *policy, *sweep_policy;
   int json;
+  const char *bins;                  // --bins: binned persistent mantissas (us list), or NULL
+  double bins_us[VDIT_SIM_MAX_BINS];
+  int bin_count;
+  double bin_guard;
+  int64_t bin_profiles;
 } options;
 
 // The lifecycle policy's defaults (docs/shield.md, "Lifecycle-aware policy", says how they were chosen).
@@ -32,8 +37,27 @@ typedef struct options {
 #define LIFECYCLE_PROTECT_TRANSIENT 1
 #define LIFECYCLE_PROTECT_PERSISTENT 0
 
+// --bins: the persistent mantissas of a shield, lifecycle or custom policy refreshed per row
+// at binned intervals (vdit_sim_policy.binned), rows of the energy model's size.
+static vdit_sim_policy with_bins(const options *o, vdit_sim_policy p) {
+  if (!o->bins || p.kind == VDIT_SIM_POLICY_STANDARD) return p;
+  p.binned[VDIT_SIM_LIFETIME_PERSISTENT] = 1;
+  p.bin_count = o->bin_count;
+  for (int b = 0; b < o->bin_count; b++) p.bin_intervals_s[b] = o->bins_us[b] * 1e-6;
+  p.bin_guard = o->bin_guard;
+  p.bin_row_bits = vdit_sim_energy_model_default().row_bits;
+  p.bin_profile_rounds = (int)o->bin_profiles;
+  return p;
+}
+
+static vdit_sim_policy policy_from_options_unbinned(const options *o, int k, double relaxed_us);
+
 // The policy of kind k from the options (relaxed_us: SHIELD's and lifecycle's persistent mantissa interval).
 static vdit_sim_policy policy_from_options(const options *o, int k, double relaxed_us) {
+  return with_bins(o, policy_from_options_unbinned(o, k, relaxed_us));
+}
+
+static vdit_sim_policy policy_from_options_unbinned(const options *o, int k, double relaxed_us) {
   vdit_sim_policy p;
   const double t_ref = o->t_ref_us * 1e-6;
   if (k == VDIT_SIM_POLICY_STANDARD) return vdit_sim_policy_standard(t_ref);
@@ -202,7 +226,10 @@ static int run_shield(int argc, char **argv) {
   shield_bundle_flags bundle = {.prompt = "a red cube and a blue sphere on a checkered floor, the camera orbits left",
                                 .steps = 0, .eval_clips = 8, .data_seed = 1000000, .cfg = -1};
   shield_model_flags model = {.clock = "model", .attention = "dense", .bandwidth_gbs = 64, .time_scale = 1, .kv_steps = 1,
-                              .sweep_param = "persistent-us"};
+                              .sweep_param = "persistent-us", .kind_mantissa_us = {-1, -1, -1, -1},
+                              .kind_bin_guard = {-1, -1, -1, -1}};
+  o.bin_guard = 0.8;
+  o.bin_profiles = 1;
   const cli_option own[] = {
       {"policy", CLI_STRING, &o.policy, "standard|shield|lifecycle|custom|all", "refresh policy to run (default all: standard and shield)"},
       {"tokens", CLI_INT, &o.tokens, "N", "synthetic: tokens per tensor (default 256)"},
@@ -218,8 +245,15 @@ static int run_shield(int argc, char **argv) {
       {"protect-transient", CLI_INT, &o.protect[0], "N", "custom and lifecycle: top mantissa bits of transient tensors refreshed with sign+exponent, 0..7 (default 0; lifecycle 1)"},
       {"protect-persistent", CLI_INT, &o.protect[1], "N", "custom and lifecycle: the same for persistent tensors (default 0)"},
       {"spread", CLI_FLAG, &o.spread, NULL, "custom: spread each tensor's refreshes evenly over its lifetime (lifecycle always does)"},
-      {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle", "the policy --sweep varies (default shield)"},
-      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect", "what --sweep varies: the persistent (default) or transient mantissa interval in us, or the protected mantissa bits of both classes"},
+      {"k-mantissa-us", CLI_DOUBLE, &model.kind_mantissa_us[VDIT_SHIELD_K], "X", "--model/--bundle: K's mantissa interval alone in us, 0 = never (default: the policy's)"},
+      {"v-mantissa-us", CLI_DOUBLE, &model.kind_mantissa_us[VDIT_SHIELD_V], "X", "--model/--bundle: V's mantissa interval alone in us, 0 = never (default: the policy's)"},
+      {"bins", CLI_STRING, &o.bins, "LIST", "binned (RAIDR) refresh of the persistent mantissas: bin intervals in us, ascending, the first the default bin, e.g. 50,100,200,400"},
+      {"bin-guard", CLI_DOUBLE, &o.bin_guard, "X", "--bins: a row's interval <= X x its weakest profiled cell's retention (default 0.8)"},
+      {"k-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_K], "X", "--bins with --model/--bundle: K's guard alone (default --bin-guard)"},
+      {"v-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_V], "X", "--bins with --model/--bundle: V's guard alone (default --bin-guard)"},
+      {"bin-profiles", CLI_INT, &o.bin_profiles, "N", "--bins: profile rounds (VRT epochs) whose shortest retention bins a row (default 1)"},
+      {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle|custom", "the policy --sweep varies (default shield)"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard|profiles", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, the --bins guard (of both, K or V) or --bin-profiles"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
@@ -279,10 +313,11 @@ static int run_shield(int argc, char **argv) {
   else if (strcmp(o.policy, "lifecycle") == 0) run[VDIT_SIM_POLICY_LIFECYCLE] = 1;
   else if (strcmp(o.policy, "custom") == 0) run[VDIT_SIM_POLICY_CUSTOM] = 1;
   else return cli_unknown_word("shield", "policy", "", o.policy, policy_names, hint);
-  static const char *const sweep_names[] = {"shield", "lifecycle", NULL};
+  static const char *const sweep_names[] = {"shield", "lifecycle", "custom", NULL};
   int sweep_kind;
   if (strcmp(o.sweep_policy, "shield") == 0) sweep_kind = VDIT_SIM_POLICY_SHIELD;
   else if (strcmp(o.sweep_policy, "lifecycle") == 0) sweep_kind = VDIT_SIM_POLICY_LIFECYCLE;
+  else if (strcmp(o.sweep_policy, "custom") == 0) sweep_kind = VDIT_SIM_POLICY_CUSTOM;
   else return cli_unknown_word("shield", "sweep policy", "", o.sweep_policy, sweep_names, hint);
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     if (o.protect[c] != -1 && (o.protect[c] < 0 || o.protect[c] > VDIT_SIM_MANTISSA_BITS))
@@ -299,7 +334,22 @@ static int run_shield(int argc, char **argv) {
       if (o.custom_us[c][s] < 0 && o.custom_us[c][s] != -1)
         return cli_usage_error("shield", hint, "custom refresh intervals must be >= 0 us (0 = never), got %g",
                                o.custom_us[c][s]);
+  if (o.bins) {
+    o.bin_count = shield_parse_list(o.bins, o.bins_us, VDIT_SIM_MAX_BINS);
+    if (o.bin_count <= 0) return cli_usage_error("shield", hint, "--bins must be a list of 1..%d intervals in us like 50,100,200,400, got '%s'", VDIT_SIM_MAX_BINS, o.bins);
+    if (o.bin_profiles < 1 || o.bin_profiles > 64) return cli_usage_error("shield", hint, "--bin-profiles must be in 1..64");
+  }
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+    if (model.kind_mantissa_us[k] < 0 && model.kind_mantissa_us[k] != -1)
+      return cli_usage_error("shield", hint, "--k-mantissa-us and --v-mantissa-us must be >= 0 us (0 = never)");
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+    if (model.kind_bin_guard[k] != -1 && (!o.bins || !(model.kind_bin_guard[k] > 0)))
+      return cli_usage_error("shield", hint, "--k-bin-guard and --v-bin-guard need --bins and must be > 0");
   model.sweep_base = policy_from_options(&o, sweep_kind, o.relaxed_us);
+  if (o.bins) {
+    vdit_status bins_status = vdit_sim_policy_check(&model.sweep_base);
+    if (bins_status != VDIT_OK) return cli_report_failure("shield", bins_status);
+  }
   vdit_sim_retention retention = vdit_sim_retention_default();
   retention.seed = (uint64_t)o.array_seed;
   retention.temperature_c = o.temperature_c;

@@ -61,6 +61,11 @@ vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double valu
     p.refresh_interval_s[VDIT_SIM_LIFETIME_TRANSIENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
   else if (strcmp(param, "protect") == 0)
     p.protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT] = p.protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT] = (int)value;
+  else if (strcmp(param, "guard") == 0) p.bin_guard = value;
+  else if (strcmp(param, "profiles") == 0) p.bin_profile_rounds = (int)value;
+  else if (strcmp(param, "k-us") == 0 || strcmp(param, "v-us") == 0 || strcmp(param, "k-guard") == 0 ||
+           strcmp(param, "v-guard") == 0) {
+  } // per kind: shield_sweep_kinds
   else p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
   return p;
 }
@@ -69,11 +74,18 @@ void shield_sweep_name(const shield_model_flags *flags, double value, char *name
   const char *param = sweep_param(flags), *policy = vdit_sim_policy_name(flags->sweep_base.kind);
   if (strcmp(param, "transient-us") == 0) snprintf(name, size, "%s@t%gus", policy, value);
   else if (strcmp(param, "protect") == 0) snprintf(name, size, "%s@p%g", policy, value);
+  else if (strcmp(param, "guard") == 0) snprintf(name, size, "%s@g%g", policy, value);
+  else if (strcmp(param, "profiles") == 0) snprintf(name, size, "%s@r%g", policy, value);
+  else if (strcmp(param, "k-us") == 0) snprintf(name, size, "%s@k%gus", policy, value);
+  else if (strcmp(param, "v-us") == 0) snprintf(name, size, "%s@v%gus", policy, value);
+  else if (strcmp(param, "k-guard") == 0) snprintf(name, size, "%s@kg%g", policy, value);
+  else if (strcmp(param, "v-guard") == 0) snprintf(name, size, "%s@vg%g", policy, value);
   else snprintf(name, size, "%s@%gus", policy, value);
 }
 
 int shield_sweep_check(const shield_model_flags *flags, const double *values, int count) {
-  static const char *const params[] = {"persistent-us", "transient-us", "protect", NULL};
+  static const char *const params[] = {"persistent-us", "transient-us", "protect", "k-us",     "v-us",
+                                       "guard",         "k-guard",      "v-guard", "profiles", NULL};
   const char *param = sweep_param(flags);
   int known = 0;
   for (int i = 0; params[i]; i++) known |= strcmp(param, params[i]) == 0;
@@ -82,7 +94,60 @@ int shield_sweep_check(const shield_model_flags *flags, const double *values, in
     for (int i = 0; i < count; i++)
       if (values[i] != floor(values[i]) || values[i] > VDIT_SIM_MANTISSA_BITS)
         return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param protect takes whole numbers 0..7, got %g", values[i]);
+  if (strcmp(param, "profiles") == 0)
+    for (int i = 0; i < count; i++)
+      if (values[i] != floor(values[i]) || values[i] < 1 || values[i] > 64)
+        return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param profiles takes whole numbers 1..64, got %g", values[i]);
+  if (strstr(param, "guard") || strcmp(param, "profiles") == 0) {
+    int binned = 0;
+    for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) binned |= flags->sweep_base.binned[c];
+    for (int i = 0; i < count; i++)
+      if (!(values[i] > 0)) return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param guard takes values > 0, got %g", values[i]);
+    if (!binned) return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param guard and profiles need --bins");
+  }
   return -1;
+}
+
+void shield_kind_policies(const vdit_sim_policy *policy, const double kind_us[VDIT_SHIELD_KIND_COUNT],
+                          const double kind_guard[VDIT_SHIELD_KIND_COUNT], vdit_sim_policy out[VDIT_SHIELD_KIND_COUNT]) {
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
+    out[k] = *policy;
+    if (kind_guard && kind_guard[k] >= 0) out[k].bin_guard = kind_guard[k];
+    if (!kind_us || kind_us[k] < 0) continue;
+    for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) {
+      out[k].refresh_interval_s[c][VDIT_SIM_SEGMENT_MANTISSA] = kind_us[k] * 1e-6;
+      out[k].binned[c] = 0;
+    }
+  }
+}
+
+void shield_sweep_kinds(const shield_model_flags *flags, double value, double kind_us[VDIT_SHIELD_KIND_COUNT],
+                        double kind_guard[VDIT_SHIELD_KIND_COUNT]) {
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) kind_us[k] = flags->kind_mantissa_us[k], kind_guard[k] = flags->kind_bin_guard[k];
+  const char *param = sweep_param(flags);
+  if (strcmp(param, "k-us") == 0) kind_us[VDIT_SHIELD_K] = value;
+  if (strcmp(param, "v-us") == 0) kind_us[VDIT_SHIELD_V] = value;
+  if (strcmp(param, "k-guard") == 0) kind_guard[VDIT_SHIELD_K] = value;
+  if (strcmp(param, "v-guard") == 0) kind_guard[VDIT_SHIELD_V] = value;
+}
+
+static void print_kind_values(const char *key, const double values[VDIT_SHIELD_KIND_COUNT]) {
+  int any = 0;
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) any |= values[k] >= 0;
+  if (!any) return;
+  printf(", \"%s\": {", key);
+  int first = 1;
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+    if (values[k] >= 0) {
+      printf("%s\"%s\": %g", first ? "" : ", ", vdit_shield_kind_name((vdit_shield_kind)k), values[k]);
+      first = 0;
+    }
+  printf("}");
+}
+
+void shield_print_kind_json(const double kind_us[VDIT_SHIELD_KIND_COUNT], const double kind_guard[VDIT_SHIELD_KIND_COUNT]) {
+  print_kind_values("kind_mantissa_us", kind_us);
+  print_kind_values("kind_bin_guard", kind_guard);
 }
 
 void shield_sweep_print_json(const shield_model_flags *flags, double value) {
@@ -96,7 +161,16 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
     printf("%s\"%s\": {\"sign_exponent\": %g, \"mantissa\": %g}", c ? ", " : "",
            vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->refresh_interval_s[c][0] * 1e6,
            policy->refresh_interval_s[c][1] * 1e6);
-  printf("}, \"protected_mantissa_bits\": {\"transient\": %d, \"persistent\": %d}, \"spread_refreshes\": %s",
+  printf("}");
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
+    if (policy->binned[c]) {
+      printf(", \"binned\": {\"class\": \"%s\", \"guard\": %g, \"row_bits\": %d, \"profile_rounds\": %d, \"bins_us\": [",
+             vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->bin_guard, policy->bin_row_bits,
+             policy->bin_profile_rounds);
+      for (int b = 0; b < policy->bin_count; b++) printf("%s%g", b ? ", " : "", policy->bin_intervals_s[b] * 1e6);
+      printf("]}");
+    }
+  printf(", \"protected_mantissa_bits\": {\"transient\": %d, \"persistent\": %d}, \"spread_refreshes\": %s",
          policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT],
          policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_PERSISTENT], policy->spread_refreshes ? "true" : "false");
   printf(", \"refresh_pj\": %.6g, \"refresh_saving\": ", vdit_sim_report_refresh_pj(&r->report));
@@ -109,6 +183,10 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
     printf("%s\"%s\": {\"sign_exponent\": %llu, \"mantissa\": %llu}", k ? ", " : "",
            vdit_shield_kind_name((vdit_shield_kind)k), (unsigned long long)r->per_kind[k].failed_bits[0],
            (unsigned long long)r->per_kind[k].failed_bits[1]);
+  printf("}, \"refresh_pj_by_tensor\": {");
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+    printf("%s\"%s\": %.6g", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k),
+           vdit_sim_report_refresh_pj(&r->per_kind[k]));
   printf("}, \"failed_by_bit\": {"); // index = bit position, 0 = mantissa LSB .. 15 = sign
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
     printf("%s\"%s\": [", k ? ", " : "", vdit_shield_kind_name((vdit_shield_kind)k));
@@ -213,7 +291,13 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
   const double standard_pj = vdit_sim_report_refresh_pj(&standard_report);
   for (int p = 0; p < count + sweep_count && status == VDIT_OK; p++) {
     runs[p].policy = p < count ? policies[p] : shield_sweep_policy(flags, sweep[p - count]);
-    status = vdit_shield_run(&trace, retention, &runs[p].policy, energy, run_forward, &workload, &reference, &in.output,
+    double kind_us[VDIT_SHIELD_KIND_COUNT], kind_guard[VDIT_SHIELD_KIND_COUNT];
+    shield_sweep_kinds(flags, p < count ? NAN : sweep[p - count], kind_us, kind_guard);
+    if (p < count) memcpy(kind_us, flags->kind_mantissa_us, sizeof kind_us), memcpy(kind_guard, flags->kind_bin_guard, sizeof kind_guard);
+    vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT];
+    shield_kind_policies(&runs[p].policy, kind_us, kind_guard, by_kind);
+    const vdit_sim_policy *const kinds[VDIT_SHIELD_KIND_COUNT] = {&by_kind[0], &by_kind[1], &by_kind[2], &by_kind[3]};
+    status = vdit_shield_run_kinds(&trace, retention, kinds, energy, run_forward, &workload, &reference, &in.output,
                              &runs[p].result);
   }
   if (status == VDIT_OK && flags->svg) {

@@ -19,9 +19,28 @@ typedef struct shield_model_flags {
   int json;
   vdit_sim_policy sweep_base; // the policy --sweep varies
   const char *sweep_param;    // what it varies: "persistent-us" (the persistent mantissa
-                              // interval, default), "transient-us" or "protect" (the protected
-                              // mantissa bits of both classes)
+                              // interval, default), "transient-us", "protect" (the protected
+                              // mantissa bits of both classes), "k-us" / "v-us" (K's or V's
+                              // mantissa interval alone), "guard" (the bin guard band) or
+                              // "k-guard" / "v-guard" (K's or V's alone) or "profiles"
+                              // (the bins' profile rounds)
+  double kind_mantissa_us[VDIT_SHIELD_KIND_COUNT]; // per kind: its class's mantissa interval
+                                                   // in us (0 = never); < 0: the policy's
+  double kind_bin_guard[VDIT_SHIELD_KIND_COUNT];   // per kind: the --bins guard; < 0: the policy's
 } shield_model_flags;
+
+// The policy of each tensor kind: `policy` with the mantissa interval of kind_us[k] >= 0
+// (both classes' mantissa intervals set, binning of that kind's class off).
+// kind_guard[k] >= 0 sets kind k's bin guard instead.
+void shield_kind_policies(const vdit_sim_policy *policy, const double kind_us[VDIT_SHIELD_KIND_COUNT],
+                          const double kind_guard[VDIT_SHIELD_KIND_COUNT], vdit_sim_policy out[VDIT_SHIELD_KIND_COUNT]);
+// flags->kind_mantissa_us and kind_bin_guard with the sweep's value applied (sweep-param k-us,
+// v-us, k-guard, v-guard).
+void shield_sweep_kinds(const shield_model_flags *flags, double value, double kind_us[VDIT_SHIELD_KIND_COUNT],
+                        double kind_guard[VDIT_SHIELD_KIND_COUNT]);
+// JSON fields of the per-kind overrides: ", \"kind_mantissa_us\": {...}, \"kind_bin_guard\": {...}"
+// (each only when set).
+void shield_print_kind_json(const double kind_us[VDIT_SHIELD_KIND_COUNT], const double kind_guard[VDIT_SHIELD_KIND_COUNT]);
 
 // flags->sweep_base with the swept parameter set to value.
 vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value);

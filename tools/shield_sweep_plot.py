@@ -46,8 +46,10 @@ def main():
             path, _, label = item.partition("@")
             with open(path) as f:
                 data = json.load(f)
-            rows = [(s, f'{s["relaxed_us"]:g}' if "relaxed_us" in s else f'p{s["sweep_value"]:g}' if s.get("sweep_param") == "protect"
-                     else f't{s["sweep_value"]:g}') for s in data["sweep"]]
+            prefix = {"protect": "p", "transient-us": "t", "k-us": "K ", "v-us": "V ", "guard": "g", "k-guard": "K g",
+                      "v-guard": "V g", "profiles": "rounds "}
+            rows = [(s, f'{s["relaxed_us"]:g}' if "relaxed_us" in s else f'{prefix.get(s.get("sweep_param"), "")}{s["sweep_value"]:g}')
+                    for s in data["sweep"]]
             if args.with_policies:  # the --policy rows, and those of runs recorded beside it
                 policies = data["policies"] + [p for extra in data.get("extra_runs", []) for p in extra["result"]["policies"]]
                 rows += [(s, label or (f'{s["intervals_us"]["persistent"]["mantissa"]:g}' if s["policy"] == "shield"

@@ -105,6 +105,14 @@ vdit_status vdit_shield_run(const vdit_shield_trace *trace, const vdit_sim_reten
                             vdit_shield_workload workload, void *user, const vdit_tensor *reference,
                             vdit_tensor *output, vdit_shield_result *result);
 
+// The same with a policy per tensor kind (policies[VDIT_SHIELD_Q] .. [VDIT_SHIELD_O]): K and V,
+// both persistent, can get different mantissa intervals or bins. vdit_shield_run is this with
+// one policy for every kind.
+vdit_status vdit_shield_run_kinds(const vdit_shield_trace *trace, const vdit_sim_retention *retention,
+                                  const vdit_sim_policy *const policies[VDIT_SHIELD_KIND_COUNT],
+                                  const vdit_sim_energy_model *energy, vdit_shield_workload workload, void *user,
+                                  const vdit_tensor *reference, vdit_tensor *output, vdit_shield_result *result);
+
 // Output quality of x against ref (f32, same shape, contiguous).
 double vdit_shield_psnr_db(const vdit_tensor *reference, const vdit_tensor *x);
 double vdit_shield_rel_l1(const vdit_tensor *reference, const vdit_tensor *x);

@@ -82,6 +82,8 @@ typedef enum vdit_sim_policy_kind {
   VDIT_SIM_POLICY_KIND_COUNT
 } vdit_sim_policy_kind;
 
+enum { VDIT_SIM_MAX_BINS = 16 };
+
 // Where the bits of a word are stored: segment SIGN_EXPONENT is the sub-array refreshed at
 // refresh_interval_s[class][SIGN_EXPONENT]; it holds bits 15..7 and the top
 // protected_mantissa_bits[class] bits of the mantissa. Segment MANTISSA holds the rest of the
@@ -98,6 +100,25 @@ typedef struct vdit_sim_policy {
   //    refreshes evenly, every L / ceil(L / r) <= r: as many refreshes or one fewer, shorter
   //    stretches.
   int spread_refreshes;
+  // Retention-aware (binned) refresh of the MANTISSA sub-array of a class, as RAIDR (Liu et
+  // al., ISCA 2012) does for DRAM rows: the retention of every cell is profiled once (at test
+  // or boot time), each row of bin_row_bits cells of the sub-array (the energy model's row)
+  // is put in the longest bin interval <= bin_guard x its weakest profiled cell's retention,
+  // or in bin_intervals_s[0] (the default bin, t_REF) when none fits, and refreshed at that
+  // interval (spread over the lifetime when spread_refreshes is set). This replaces
+  // refresh_interval_s[class][MANTISSA] for a binned class. Row r of a tensor's mantissa
+  // sub-array holds mantissa cells r * bin_row_bits .. (r + 1) * bin_row_bits - 1 counted
+  // word by word (bit 0 first) from the tensor's first word. The profile draws every cell's
+  // retention at VRT epochs vrt_epoch + 1 .. vrt_epoch + bin_profile_rounds and keeps the
+  // shortest (without VRT cells that is the operating retention itself), so a VRT cell that
+  // was high in every profile round and is low now can fail. Bookkeeping: ceil(log2
+  // bin_count) bits per row (not counted as energy; docs/shield.md).
+  int binned[VDIT_SIM_LIFETIME_CLASS_COUNT];
+  double bin_guard;                              // > 0; <= 1 leaves a margin
+  int bin_count;                                 // 1..VDIT_SIM_MAX_BINS
+  double bin_intervals_s[VDIT_SIM_MAX_BINS];     // ascending, > 0; [0] is the default bin
+  int bin_row_bits;                              // cells per binned row (> 0)
+  int bin_profile_rounds;                        // >= 1
 } vdit_sim_policy;
 
 const char *vdit_sim_policy_name(vdit_sim_policy_kind kind); // "standard", "shield", "custom", "lifecycle"
@@ -110,7 +131,13 @@ vdit_sim_policy vdit_sim_policy_shield(double t_ref_s, double relaxed_mantissa_i
 vdit_sim_policy vdit_sim_policy_lifecycle(double t_ref_s, double transient_mantissa_interval_s,
                                           double persistent_mantissa_interval_s, int protected_transient,
                                           int protected_persistent);
-// Intervals finite and >= 0, protected bits in 0..7, spread_refreshes 0 or 1.
+// Binned refresh of the persistent mantissas (RAIDR-style, see vdit_sim_policy.binned) with
+// `count` bins (intervals_s ascending, intervals_s[0] the default bin), guard band `guard`,
+// rows of row_bits cells, one profile round.
+vdit_status vdit_sim_policy_set_bins(vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
+                                     const double *intervals_s, int count, double guard, int row_bits);
+// Intervals finite and >= 0, protected bits in 0..7, spread_refreshes 0 or 1; when a class is
+// binned: 1..16 ascending bins > 0, guard > 0, row bits > 0, profile rounds >= 1.
 vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy);
 // The segment (sub-array, so the refresh interval) that holds bit `bit` (0..15) of a word of
 // class `lifetime_class` under `policy`.
@@ -161,12 +188,33 @@ double vdit_sim_report_refresh_pj(const vdit_sim_report *report); // both segmen
 // The longest time a segment of `tensor` goes without a write or refresh under `policy`:
 // min(interval, t_read - t_write) (L / ceil(L / interval) with spread_refreshes), the whole
 // lifetime L when never refreshed.
+// A binned segment's stretch differs per row: vdit_sim_stretch with the row's interval.
 double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor,
                                      vdit_sim_segment segment);
+// The same for a lifetime and an interval (0 = never): the longest stretch without a write or
+// refresh, and the number of refreshes (every interval from the write: floor(lifetime /
+// interval); spread: ceil(lifetime / interval) - 1, none when the lifetime fits in one).
+double vdit_sim_stretch(double lifetime_s, double interval_s, int spread);
+double vdit_sim_refresh_count(double lifetime_s, double interval_s, int spread);
 
 // Energy only (no data): adds the tensor's refreshes and accesses to *report (bits counted too).
+// A binned policy needs the retention profile: vdit_sim_tensor_energy refuses it;
+// vdit_sim_tensor_energy_profiled takes the retention model and counts every row's refreshes
+// at its bin's interval (for other policies both give the same).
 vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim_energy_model *energy,
                                    const vdit_sim_tensor *tensor, vdit_sim_report *report);
+vdit_status vdit_sim_tensor_energy_profiled(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                                            const vdit_sim_energy_model *energy, const vdit_sim_tensor *tensor,
+                                            vdit_sim_report *report);
+
+// Rows of the tensor's MANTISSA sub-array under a binned class:
+// ceil(word_count x unprotected mantissa bits / bin_row_bits) (0 when the class is not binned).
+size_t vdit_sim_binned_rows(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor);
+// Each row's profiled weakest retention (profile_s, may be NULL) and refresh interval
+// (interval_s): the longest bin interval <= guard x profile, else the default bin. Both arrays
+// have vdit_sim_binned_rows entries.
+vdit_status vdit_sim_binned_row_intervals(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
+                                          const vdit_sim_tensor *tensor, double *profile_s, double *interval_s);
 
 // Injection: out = in with the policy's failures applied (in and out: tensor->word_count bf16
 // codes; they may alias). Adds bits, failed bits and energy to *report. energy may be NULL

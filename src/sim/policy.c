@@ -61,6 +61,24 @@ vdit_sim_policy vdit_sim_policy_lifecycle(double t_ref_s, double transient_manti
   return p;
 }
 
+vdit_status vdit_sim_policy_set_bins(vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
+                                     const double *intervals_s, int count, double guard, int row_bits) {
+  if (!policy || (unsigned)lifetime_class >= VDIT_SIM_LIFETIME_CLASS_COUNT || (count > 0 && !intervals_s))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned refresh: bad policy, class or intervals");
+  if (count < 1 || count > VDIT_SIM_MAX_BINS)
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned refresh needs 1..%d bins, got %d", VDIT_SIM_MAX_BINS, count);
+  vdit_sim_policy p = *policy;
+  p.binned[lifetime_class] = 1;
+  p.bin_count = count;
+  for (int b = 0; b < count; b++) p.bin_intervals_s[b] = intervals_s[b];
+  p.bin_guard = guard;
+  p.bin_row_bits = row_bits;
+  if (p.bin_profile_rounds < 1) p.bin_profile_rounds = 1;
+  VDIT_TRY(vdit_sim_policy_check(&p));
+  *policy = p;
+  return VDIT_OK;
+}
+
 vdit_sim_segment vdit_sim_policy_segment_of_bit(const vdit_sim_policy *policy, vdit_sim_lifetime_class lifetime_class,
                                                 int bit) {
   return bit >= VDIT_SIM_MANTISSA_BITS - policy->protected_mantissa_bits[lifetime_class] ? VDIT_SIM_SEGMENT_SIGN_EXPONENT
@@ -76,6 +94,25 @@ vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy) {
                         policy->protected_mantissa_bits[c]);
   if (policy->spread_refreshes != 0 && policy->spread_refreshes != 1)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "spread_refreshes must be 0 or 1, got %d", policy->spread_refreshes);
+  for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) {
+    if (policy->binned[c] != 0 && policy->binned[c] != 1)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned must be 0 or 1, got %d", policy->binned[c]);
+    if (!policy->binned[c]) continue;
+    if (policy->bin_count < 1 || policy->bin_count > VDIT_SIM_MAX_BINS)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned refresh needs 1..%d bins, got %d", VDIT_SIM_MAX_BINS,
+                        policy->bin_count);
+    for (int b = 0; b < policy->bin_count; b++) {
+      double t = policy->bin_intervals_s[b];
+      if (!(t > 0) || !isfinite(t) || (b > 0 && !(t > policy->bin_intervals_s[b - 1])))
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "bin intervals must be finite, > 0 and ascending, got %g at bin %d",
+                          t, b);
+    }
+    if (!(policy->bin_guard > 0) || !isfinite(policy->bin_guard))
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "bin guard must be finite and > 0, got %g", policy->bin_guard);
+    if (policy->bin_row_bits < 1 || policy->bin_profile_rounds < 1 || policy->bin_profile_rounds > 64)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned refresh needs row bits >= 1 and 1..64 profile rounds, got %d, %d",
+                        policy->bin_row_bits, policy->bin_profile_rounds);
+  }
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
       double t = policy->refresh_interval_s[c][s];
@@ -132,19 +169,22 @@ static vdit_status check_tensor(const vdit_sim_tensor *tensor) {
   return VDIT_OK;
 }
 
+double vdit_sim_stretch(double lifetime, double interval, int spread) {
+  if (!(interval > 0 && interval < lifetime)) return lifetime;
+  return spread ? lifetime / ceil(lifetime / interval) : interval;
+}
+
 double vdit_sim_unrefreshed_interval(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor,
                                      vdit_sim_segment segment) {
-  double lifetime = tensor->t_read_s - tensor->t_write_s;
-  double interval = policy->refresh_interval_s[tensor->lifetime_class][segment];
-  if (!(interval > 0 && interval < lifetime)) return lifetime;
-  return policy->spread_refreshes ? lifetime / ceil(lifetime / interval) : interval;
+  return vdit_sim_stretch(tensor->t_read_s - tensor->t_write_s,
+                          policy->refresh_interval_s[tensor->lifetime_class][segment], policy->spread_refreshes);
 }
 
 // Refreshes start one interval after the write and stop at the last read: floor(lifetime /
 // interval); spread over the lifetime: ceil(lifetime / interval) - 1 (none when it fits in one
 // interval). Counts past 2^53 (an interval absurdly short for the lifetime) are refused by the
 // caller.
-static double refresh_count(double lifetime, double interval, int spread) {
+double vdit_sim_refresh_count(double lifetime, double interval, int spread) {
   if (!(interval > 0)) return 0;
   if (spread) return lifetime > interval ? ceil(lifetime / interval) - 1 : 0;
   return floor(lifetime / interval);
@@ -158,6 +198,9 @@ vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim
       !(energy->write_pj_per_bit >= 0))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "energy model needs row_bits > 0 and energies >= 0");
   if (!report) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "report is NULL");
+  if (policy->binned[tensor->lifetime_class])
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                      "binned refresh depends on the retention profile: use vdit_sim_tensor_energy_profiled");
   const int protected_bits = policy->protected_mantissa_bits[tensor->lifetime_class];
   // the sub-arrays: sign+exponent and the protected mantissa bits; the rest of the mantissa
   const int segment_bits[VDIT_SIM_SEGMENT_COUNT] = {VDIT_SIM_SIGN_EXPONENT_BITS + protected_bits,
@@ -167,7 +210,7 @@ vdit_status vdit_sim_tensor_energy(const vdit_sim_policy *policy, const vdit_sim
     uint64_t bits = (uint64_t)tensor->word_count * (uint64_t)segment_bits[s];
     uint64_t rows = (bits + (uint64_t)energy->row_bits - 1) / (uint64_t)energy->row_bits;
     double interval = policy->refresh_interval_s[tensor->lifetime_class][s];
-    double per_row = refresh_count(lifetime, interval, policy->spread_refreshes);
+    double per_row = vdit_sim_refresh_count(lifetime, interval, policy->spread_refreshes);
     if ((double)rows * per_row > 9007199254740992.0) // 2^53
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
                         "refresh interval %g s is too short for a lifetime of %g s (over 2^53 row refreshes)",

@@ -13,7 +13,7 @@
 typedef struct injector {
   const vdit_shield_trace *trace;
   const vdit_sim_retention *retention;
-  const vdit_sim_policy *policy;
+  const vdit_sim_policy *policy[VDIT_SHIELD_KIND_COUNT]; // per kind (K and V may differ)
   const vdit_sim_energy_model *energy;
   vdit_shield_result *result;
   double abs_error[VDIT_SHIELD_KIND_COUNT], abs_sum[VDIT_SHIELD_KIND_COUNT];
@@ -58,9 +58,9 @@ static vdit_status inject(void *user, const char *name, vdit_tensor *tensor) {
   if (!*mask) {
     *mask = malloc((words ? words : 1) * sizeof **mask);
     if (!*mask) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "shield: no memory for the weak cells of %s", name);
-    VDIT_TRY(vdit_sim_weak_mask(in->retention, in->policy, t, *mask));
+    VDIT_TRY(vdit_sim_weak_mask(in->retention, in->policy[kind], t, *mask));
   }
-  VDIT_TRY(vdit_sim_inject_f32_masked(in->retention, in->policy, in->energy, t, *mask, in->clean, x, &part));
+  VDIT_TRY(vdit_sim_inject_f32_masked(in->retention, in->policy[kind], in->energy, t, *mask, in->clean, x, &part));
   vdit_sim_report_add(&in->result->report, &part);
   vdit_sim_report_add(&in->result->per_kind[kind], &part);
   for (size_t i = 0; i < words; i++) {
@@ -111,14 +111,24 @@ vdit_status vdit_shield_run(const vdit_shield_trace *trace, const vdit_sim_reten
                             const vdit_sim_policy *policy, const vdit_sim_energy_model *energy,
                             vdit_shield_workload workload, void *user, const vdit_tensor *reference,
                             vdit_tensor *output, vdit_shield_result *result) {
-  if (!trace || !trace->tensors || !retention || !policy || !workload || !output || !result)
+  if (!policy) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: NULL argument");
+  const vdit_sim_policy *policies[VDIT_SHIELD_KIND_COUNT] = {policy, policy, policy, policy};
+  return vdit_shield_run_kinds(trace, retention, policies, energy, workload, user, reference, output, result);
+}
+
+vdit_status vdit_shield_run_kinds(const vdit_shield_trace *trace, const vdit_sim_retention *retention,
+                                  const vdit_sim_policy *const policies[VDIT_SHIELD_KIND_COUNT],
+                                  const vdit_sim_energy_model *energy, vdit_shield_workload workload, void *user,
+                                  const vdit_tensor *reference, vdit_tensor *output, vdit_shield_result *result) {
+  if (!trace || !trace->tensors || !retention || !policies || !workload || !output || !result)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "shield: NULL argument");
   memset(result, 0, sizeof *result);
   VDIT_TRY(vdit_sim_retention_check(retention));
-  VDIT_TRY(vdit_sim_policy_check(policy));
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) VDIT_TRY(vdit_sim_policy_check(policies[k]));
   VDIT_TRY(check_pair(reference, output));
   const size_t tensors = (size_t)trace->layers * VDIT_SHIELD_KIND_COUNT;
-  injector in = {.trace = trace, .retention = retention, .policy = policy, .energy = energy, .result = result};
+  injector in = {.trace = trace, .retention = retention, .energy = energy, .result = result};
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) in.policy[k] = policies[k];
   in.masks = calloc(tensors, sizeof *in.masks);
   if (!in.masks) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "shield: no memory for %zu tensors", tensors);
   vdit_model_run_options hooks = {.tamper = inject, .tamper_user = &in};

@@ -236,6 +236,32 @@ int main(void) {
   for (int b = 6; b < 16; b++) CHECK_EQ_INT(r2.per_kind[VDIT_SHIELD_K].failed_by_bit[b], 0);
   CHECK(vdit_sim_report_refresh_pj(&r2.report) < 2 * vdit_sim_report_refresh_pj(&standard_energy));
 
+  // A policy per kind: standard everywhere but K's mantissa every 1 ms. Only K fails, K's
+  // refresh energy is its relaxed policy's, V's is standard refresh's.
+  {
+    vdit_sim_policy k_relaxed = vdit_sim_policy_standard(20e-6);
+    k_relaxed.kind = VDIT_SIM_POLICY_CUSTOM;
+    k_relaxed.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = 1e-3;
+    const vdit_sim_policy *kinds[VDIT_SHIELD_KIND_COUNT] = {&standard, &k_relaxed, &standard, &standard};
+    vdit_shield_result rk;
+    CHECK_OK(vdit_shield_run_kinds(&trace, &retention, kinds, &energy, workload, &f, &reference, &again, &rk));
+    CHECK(rk.per_kind[VDIT_SHIELD_K].failed_bits[VDIT_SIM_SEGMENT_MANTISSA] > 0);
+    CHECK_EQ_INT(rk.per_kind[VDIT_SHIELD_K].failed_bits[VDIT_SIM_SEGMENT_SIGN_EXPONENT], 0);
+    for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
+      if (k != VDIT_SHIELD_K) CHECK_EQ_INT(rk.per_kind[k].failed_bits[0] + rk.per_kind[k].failed_bits[1], 0);
+    vdit_sim_report k_energy, v_energy;
+    memset(&k_energy, 0, sizeof k_energy);
+    memset(&v_energy, 0, sizeof v_energy);
+    for (int64_t n = 0; n < trace.layers; n++) {
+      CHECK_OK(vdit_sim_tensor_energy(&k_relaxed, &energy, &trace.tensors[n * 4 + VDIT_SHIELD_K], &k_energy));
+      CHECK_OK(vdit_sim_tensor_energy(&standard, &energy, &trace.tensors[n * 4 + VDIT_SHIELD_V], &v_energy));
+    }
+    CHECK_NEAR(vdit_sim_report_refresh_pj(&rk.per_kind[VDIT_SHIELD_K]), vdit_sim_report_refresh_pj(&k_energy), 1e-6);
+    CHECK_NEAR(vdit_sim_report_refresh_pj(&rk.per_kind[VDIT_SHIELD_V]), vdit_sim_report_refresh_pj(&v_energy), 1e-6);
+    CHECK(vdit_sim_report_refresh_pj(&k_energy) < vdit_sim_report_refresh_pj(&v_energy));
+    CHECK(rk.tensor_rel_l1[VDIT_SHIELD_K] > 0 && rk.tensor_rel_l1[VDIT_SHIELD_V] == 0);
+  }
+
   // A KV cache held for 3 steps: K and V live to 3x the step; Q and O are unchanged.
   vdit_shield_timing cached = timing;
   cached.kv_steps = 3;
