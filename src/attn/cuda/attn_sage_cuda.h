@@ -53,13 +53,17 @@ typedef struct vdit_attn_sage_ws_view {
 // K's channel sums and V's channel maxima |V| over keys < n per (b, h), into kstat
 // ((B, H, 2, 128) fp32: sums, then maxima), the same numbers on every run: chunk sums of 256
 // keys go to `scratch` (vdit_attn_sage_stats_scratch_bytes, 256-byte aligned) and are added in
-// chunk order. Both forward versions use it (attn_sage_forward_tma.cu).
+// chunk order (attn_sage_quant.cu).
 size_t vdit_attn_sage_stats_scratch_bytes(const vdit_attn_cuda_params *p);
 cudaError_t vdit_attn_sage_stats(const vdit_attn_cuda_params *p, float *kstat, float *scratch, cudaStream_t stream);
 
-// Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128. Its own
-// quantization (two launches after a memset: stats, then Q, K and V codes in one launch; the
-// same codes and scales as version 2's four), then the attention kernel, or the quantization
+// The forward's quantization, used by both versions (attn_sage_quant.cu): the stats (their
+// scratch in w->k8's region, free until the codes launch), then the Q, K and, with
+// p->pv_fp8, the V^T codes and scales into the workspace pieces of w. Two launches after a memset.
+cudaError_t vdit_attn_sage_quantize(const vdit_attn_sage_cuda_params *p, const vdit_attn_sage_ws_view *w, cudaStream_t stream);
+
+// Version 3 of the forward (attn_sage_forward_tma.cu): FP8 P V, head dim 128. The quantization
+// (vdit_attn_sage_quantize), then the attention kernel, or the quantization
 // alone with p->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT. cudaErrorNotSupported (error state clear,
 // nothing launched) when the driver has no tensor-map encoder or refuses a map: the caller falls
 // back to version 2.

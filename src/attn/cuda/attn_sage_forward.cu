@@ -1,9 +1,7 @@
 // Sage attention forward on Hopper (the contract: src/attn/attn_sage.h; the lab:
-// dev/sage/README.md). Four launches on one stream:
-//   stats   per (b, h) and channel: sum of K and max |V| over keys < n (vdit_attn_sage_stats)
-//   quant Q Q codes and Q scale * softmax scale * log2 e per group; scale * (q . mu) per row
-//   quant K (K - mu) codes and scales per group
-//   quant V V^T e4m3 codes, per-channel scale amax / 448, keys permuted per 32 (fp8 only)
+// dev/sage/README.md), version 2. On one stream:
+//   quantize  stats, then the Q, K and (fp8 only) V^T codes (vdit_attn_sage_quantize,
+//             attn_sage_quant.cu, shared with version 3)
 //   forward one block of two consumer warpgroups per 128 query rows (the dense wgmma kernel's
 //           structure, attn_forward_wgmma.cu): per 128-key tile
 //             S = Q K^T   wgmma m64n128k32 s8 x s8 -> s32, both from shared memory (K-major)
@@ -29,14 +27,7 @@ static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
 // Pieces of the workspace for one problem (see attn_sage_cuda.h); group strides per (b, h)
 // are the largest any granularity needs.
-typedef struct sage_ws {
-  int8_t *q8, *k8;
-  uint8_t *vt8;
-  float *qsf, *ks, *kstat, *qmu;
-  int sq_pad, sk_pad, qg_stride, kg_stride;
-} sage_ws;
-
-static size_t sage_ws_layout(int64_t B, int64_t H, int64_t Sq, int64_t Sk, void *base, sage_ws *w) {
+static size_t sage_ws_layout(int64_t B, int64_t H, int64_t Sq, int64_t Sk, void *base, vdit_attn_sage_ws_view *w) {
   const int64_t bh = B * H, sq_pad = (Sq + 127) / 128 * 128, sk_pad = (Sk + 127) / 128 * 128;
   const int64_t qg = sq_pad / 2, kg = sk_pad / 32; // per-thread groups: 8 per 16 rows, 4 per 128 keys
   size_t sizes[7] = {align256((size_t)(bh * sq_pad * SAGE_D)), align256((size_t)(bh * sk_pad * SAGE_D)),
@@ -80,122 +71,6 @@ extern "C" int vdit_attn_sage_cuda_fits(const vdit_attn_cuda_params *p) {
   return 1;
 }
 
-// ---------------------------------------------------------------- quantization kernels
-
-// Group of token r of a 128-token block and the block's group count (attn_sage.h's maps).
-template <bool IS_Q> static __device__ __forceinline__ int sage_local_group(int gran, int r) {
-  if (gran == VDIT_ATTN_SAGE_PER_WARP) return IS_Q ? r / 16 : r / 64;
-  if (gran == VDIT_ATTN_SAGE_PER_THREAD) return IS_Q ? (r / 16) * 8 + (r % 8) : (r % 8) / 2;
-  return 0;
-}
-template <bool IS_Q> static __device__ __forceinline__ int sage_block_groups(int gran) {
-  if (gran == VDIT_ATTN_SAGE_PER_WARP) return IS_Q ? 8 : 2;
-  if (gran == VDIT_ATTN_SAGE_PER_THREAD) return IS_Q ? 64 : 4;
-  return 1;
-}
-
-// One 128-token block of Q or K per CTA: thread 2r + half handles channels 64 half.. of token r.
-template <typename T, bool IS_Q>
-static __global__ void __launch_bounds__(256) sage_quant_qk_kernel(const vdit_attn_cuda_params p, const sage_ws w,
-                                                                   int gran, float sl2) {
-  typedef attn_dtype_traits<T> tt;
-  const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
-  const int r = tid >> 1, hf = tid & 1, tok = blockIdx.x * 128 + r;
-  const int S = IS_Q ? p.Sq : p.Sk, spad = IS_Q ? w.sq_pad : w.sk_pad;
-  const int n = attn_key_len(p, b);
-  const float *mu_sum = w.kstat + (int64_t)bh * 2 * SAGE_D;
-  const T *g = IS_Q ? reinterpret_cast<const T *>(p.q) + b * p.q_sb + h * p.q_sh
-                    : reinterpret_cast<const T *>(p.k) + b * p.k_sb + h * p.k_sh;
-  const int64_t ss = IS_Q ? p.q_ss : p.k_ss;
-  float x[64];
-  float amax = 0.0f, dot = 0.0f;
-#pragma unroll
-  for (int c = 0; c < 8; c++) {
-    union {
-      uint4 u;
-      T e[8];
-    } chunk;
-    chunk.u = make_uint4(0, 0, 0, 0);
-    if (tok < S) chunk.u = *reinterpret_cast<const uint4 *>(g + (int64_t)tok * ss + hf * 64 + c * 8);
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-      const int d = hf * 64 + c * 8 + e;
-      const float v = tt::to_float(chunk.e[e]);
-      const float mu = n > 0 ? __fdiv_rn(mu_sum[d], (float)n) : 0.0f;
-      if (IS_Q) {
-        dot = __fadd_rn(dot, __fmul_rn(v, mu));
-        x[c * 8 + e] = v;
-      } else {
-        x[c * 8 + e] = tok < S ? __fsub_rn(v, mu) : 0.0f;
-      }
-      amax = fmaxf(amax, fabsf(x[c * 8 + e]));
-    }
-  }
-  amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, 1));
-  __shared__ float tok_amax[128], group_scale[64];
-  if (hf == 0) tok_amax[r] = amax;
-  if (IS_Q) {
-    const float other = __shfl_xor_sync(0xffffffffu, dot, 1);
-    if (hf == 0 && tok < S) w.qmu[(int64_t)bh * p.Sq + tok] = __fmul_rn(p.scale, __fadd_rn(dot, other));
-  }
-  __syncthreads();
-  const int groups = sage_block_groups<IS_Q>(gran);
-  if (tid < groups) {
-    float m = 0.0f;
-    for (int rr = 0; rr < 128; rr++)
-      if (sage_local_group<IS_Q>(gran, rr) == tid) m = fmaxf(m, tok_amax[rr]);
-    const float scale = __fdiv_rn(m, 127.0f);
-    group_scale[tid] = scale;
-    if (IS_Q) w.qsf[(int64_t)bh * w.qg_stride + blockIdx.x * groups + tid] = __fmul_rn(scale, sl2);
-    else w.ks[(int64_t)bh * w.kg_stride + blockIdx.x * groups + tid] = scale;
-  }
-  __syncthreads();
-  const float scale = group_scale[sage_local_group<IS_Q>(gran, r)];
-  int8_t *out = (IS_Q ? w.q8 : w.k8) + ((int64_t)bh * spad + tok) * SAGE_D + hf * 64;
-#pragma unroll
-  for (int c = 0; c < 4; c++) {
-    uint32_t word[4];
-#pragma unroll
-    for (int k = 0; k < 4; k++) word[k] = sage_pack_i8x4(x + c * 16 + k * 4, scale);
-    *reinterpret_cast<uint4 *>(out + c * 16) = make_uint4(word[0], word[1], word[2], word[3]);
-  }
-}
-
-// V^T e4m3 codes of one 128-key block, keys permuted (sage_fragment_position), rows of D.
-template <typename T>
-static __global__ void __launch_bounds__(256) sage_quant_v_kernel(const vdit_attn_cuda_params p, const sage_ws w) {
-  typedef attn_dtype_traits<T> tt;
-  const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
-  const int r = tid >> 1, hf = tid & 1, j0 = blockIdx.x * 128, tok = j0 + r;
-  const float *amax = w.kstat + (int64_t)bh * 2 * SAGE_D + SAGE_D;
-  const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
-  __shared__ __align__(16) uint8_t tile[SAGE_D][128 + 16];
-  const int pos = sage_fragment_position(r);
-#pragma unroll
-  for (int c = 0; c < 8; c++) {
-    union {
-      uint4 u;
-      T e[8];
-    } chunk;
-    chunk.u = make_uint4(0, 0, 0, 0);
-    if (tok < p.Sk) chunk.u = *reinterpret_cast<const uint4 *>(vg + (int64_t)tok * p.v_ss + hf * 64 + c * 8);
-#pragma unroll
-    for (int e = 0; e < 8; e++) {
-      const int d = hf * 64 + c * 8 + e;
-      const float vs = __fdiv_rn(amax[d], 448.0f);
-      const float v = tt::to_float(chunk.e[e]);
-      tile[d][pos] = (tok < p.Sk && vs > 0.0f) ? vdit_num_encode_e4m3(__fdiv_rn(v, vs)) : (uint8_t)0;
-    }
-  }
-  __syncthreads();
-  uint8_t *out = w.vt8 + (int64_t)bh * SAGE_D * w.sk_pad + j0;
-#pragma unroll
-  for (int it = 0; it < 4; it++) {
-    const int idx = it * 256 + tid, d = idx >> 3, c = idx & 7;
-    *reinterpret_cast<uint4 *>(out + (int64_t)d * w.sk_pad + c * 16) = *reinterpret_cast<const uint4 *>(&tile[d][c * 16]);
-  }
-}
-
 // ---------------------------------------------------------------- forward kernel
 // rows [row0, row0 + 128) of an 8-bit (rows, 128) matrix with row pitch `pitch` bytes into a
 // 128B-swizzled [128][128] byte tile (16-byte chunk c of row r at c ^ (r % 8)).
@@ -209,28 +84,9 @@ static __device__ __forceinline__ void load_tile_b8(uint8_t *tile, const uint8_t
   }
 }
 
-// exact float of |x| < 2^22
-static __device__ __forceinline__ float sage_i2f(int32_t x) { return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS); }
-
-// 2^x on the MUFU alone (results below 2^-126 flush to zero)
-static __device__ __forceinline__ float sage_ex2(float x) {
-  float y;
-  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
-  return y;
-}
-
-// e4m3 codes of (low, high) in bits 0-7 and 8-15, as num/format_convert.h's encoder rounds
-static __device__ __forceinline__ uint32_t sage_cvt_e4m3x2(float low, float high) {
-  uint16_t pair;
-  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(high), "f"(low));
-  return pair;
-}
-static __device__ __forceinline__ uint32_t sage_pack_e4m3(float a, float b, float c, float d) {
-  return sage_cvt_e4m3x2(a, b) | (sage_cvt_e4m3x2(c, d) << 16);
-}
 
 template <typename T, bool FP8, int GRAN, int STAGES>
-static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_attn_cuda_params p, const sage_ws w,
+static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_attn_cuda_params p, const vdit_attn_sage_ws_view w,
                                                                      float sl2) {
   constexpr int BM = 128, BN = 128, D = SAGE_D, NT = 256;
   constexpr int VBYTES = FP8 ? D * BN : BN * D * 2;
@@ -496,10 +352,10 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
 }
 
 template <typename T, bool FP8, int GRAN, int STAGES>
-static cudaError_t launch_forward(const vdit_attn_cuda_params *p, const sage_ws *w, float sl2, cudaStream_t stream) {
+static cudaError_t launch_forward(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, float sl2, cudaStream_t stream) {
   const size_t vbytes = FP8 ? 128 * 128 : 128 * 128 * 2;
   const size_t smem = 128 * 128 + STAGES * (128 * 128 + vbytes) + 1024;
-  void (*kernel)(const vdit_attn_cuda_params, const sage_ws, float) = sage_forward_kernel<T, FP8, GRAN, STAGES>;
+  void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, float) = sage_forward_kernel<T, FP8, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -509,7 +365,7 @@ static cudaError_t launch_forward(const vdit_attn_cuda_params *p, const sage_ws 
 
 template <typename T, bool FP8>
 // 2 stages: the lab's timed choice (3 stages and a deferred P V wait were slower, dev/sage)
-static cudaError_t forward_gran(const vdit_attn_cuda_params *p, const sage_ws *w, float sl2, int gran,
+static cudaError_t forward_gran(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, float sl2, int gran,
                                 cudaStream_t stream) {
   if (gran == VDIT_ATTN_SAGE_PER_WARP) return launch_forward<T, FP8, VDIT_ATTN_SAGE_PER_WARP, 2>(p, w, sl2, stream);
   if (gran == VDIT_ATTN_SAGE_PER_THREAD) return launch_forward<T, FP8, VDIT_ATTN_SAGE_PER_THREAD, 2>(p, w, sl2, stream);
@@ -517,26 +373,14 @@ static cudaError_t forward_gran(const vdit_attn_cuda_params *p, const sage_ws *w
 }
 
 template <typename T>
-static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const sage_ws *w, cudaStream_t stream) {
+static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
   const float sl2 = p->scale * SAGE_LOG2E; // one fp32 rounding, as the CPU's VDIT_FMUL
   if (sp->pv_fp8 && sp->fwd_path != VDIT_ATTN_SAGE_FWD_V2) { // version 3 (attn_sage_forward_tma.cu)
-    const vdit_attn_sage_ws_view view = {w->q8, w->k8, w->vt8, w->qsf, w->ks, w->kstat, w->qmu,
-                                         w->sq_pad, w->sk_pad, w->qg_stride, w->kg_stride};
-    const cudaError_t v3 = vdit_attn_sage_forward_tma(sp, &view, stream);
+    const cudaError_t v3 = vdit_attn_sage_forward_tma(sp, w, stream);
     if (v3 != cudaErrorNotSupported) return v3;
   }
-  // the K codes' region is free until the K codes launch: it holds the stats' partial sums
-  cudaError_t err = vdit_attn_sage_stats(p, w->kstat, reinterpret_cast<float *>(w->k8), stream);
-  if (err != cudaSuccess) return err;
-  dim3 qgrid((unsigned)(w->sq_pad / 128), (unsigned)p->H, (unsigned)p->B);
-  dim3 kgrid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
-  sage_quant_qk_kernel<T, true><<<qgrid, 256, 0, stream>>>(*p, *w, sp->granularity, sl2);
-  if (w->sk_pad > 0) {
-    sage_quant_qk_kernel<T, false><<<kgrid, 256, 0, stream>>>(*p, *w, sp->granularity, sl2);
-    if (sp->pv_fp8) sage_quant_v_kernel<T><<<kgrid, 256, 0, stream>>>(*p, *w);
-  }
-  err = cudaGetLastError();
+  const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess) return err;
   if (sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return cudaSuccess;
   if (sp->pv_fp8) return forward_gran<T, true>(p, w, sl2, sp->granularity, stream);
@@ -552,7 +396,7 @@ extern "C" vdit_status vdit_attn_sage_cuda_forward(const vdit_attn_sage_cuda_par
   if (!sp->workspace || (uintptr_t)sp->workspace % 256)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sage attention on CUDA: workspace missing or not 256-byte aligned");
   if (p->B == 0 || p->H == 0 || p->Sq == 0) return VDIT_OK;
-  sage_ws w;
+  vdit_attn_sage_ws_view w;
   sage_ws_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
   if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_forward_all<__nv_bfloat16>(sp, &w, stream));
   else VDIT_CUDA_TRY(sage_forward_all<__half>(sp, &w, stream));

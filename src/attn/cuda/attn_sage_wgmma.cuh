@@ -95,4 +95,24 @@ static __device__ __forceinline__ uint32_t sage_pack_i8x4(const float *x, float 
   return packed;
 }
 
+// exact float of |x| < 2^22
+static __device__ __forceinline__ float sage_i2f(int32_t x) { return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS); }
+
+// 2^x on the MUFU alone (results below 2^-126 flush to zero)
+static __device__ __forceinline__ float sage_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// e4m3 codes of (low, high) in bits 0-7 and 8-15, as num/format_convert.h's encoder rounds
+static __device__ __forceinline__ uint32_t sage_cvt_e4m3x2(float low, float high) {
+  uint16_t pair;
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(high), "f"(low));
+  return pair;
+}
+static __device__ __forceinline__ uint32_t sage_pack_e4m3(float a, float b, float c, float d) {
+  return sage_cvt_e4m3x2(a, b) | (sage_cvt_e4m3x2(c, d) << 16);
+}
+
 #endif // VDIT_ATTN_SAGE_WGMMA_CUH
