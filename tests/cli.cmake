@@ -218,6 +218,17 @@ if(EXISTS ${PROJECT_SOURCE_DIR}/models/vdit-world-s/model.safetensors AND VDIT_S
     "^{\"mode\": \"bundle\", .*\"steps\": 1, \"cfg\": 4, \"clip\": \\[3, 16, 32, 32\\], .*\"held_out\": {\"clips\": 2, .*\"loss_by_bucket\": \\[[0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+, [0-9.e-]+\\]}, \"fp32_vs_bf16\": {\"psnr_db\": [0-9.]+, \"rel_l1\": [0-9.e-]+}, .*\"policies\": \\[{\"policy\": \"shield\", .*\"refresh_saving\": 0\\.[0-9]+, .*\"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}, .*\"clip\": {\"psnr_db\": ([0-9.]+|null), \"rel_l1\": [0-9.e-]+, \"passes\": 1}, \"held_out\": {\"loss\": [0-9.e-]+, \"change_pct\": [-0-9.e]+, \"max_bucket_change_pct\": [0-9.e-]+, \"passes\": 5, \"failed_bits\": {\"sign_exponent\": 0, \"mantissa\": [0-9]+}}}\\], \"sweep\": \\[\\]}"
     shield --bundle ${PROJECT_SOURCE_DIR}/models/vdit-world-s --steps 1 --eval-clips 2 --policy shield --fp32-floor --json)
   set_tests_properties(cli_shield_bundle_json PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1 LABELS "cpu;slow")
+  # sage (INT8 Q K^T, FP8 P V) on the bundled model's real Q/K/V: block 0 (the widest K channel
+  # spread, bench/attn_sage_model.sh) at sampler step 10 must meet the issue's forward and
+  # gradient bounds (attn check exits 1 and prints "result: FAIL" otherwise)
+  set(VDIT_QKV_WORLD ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_world.safetensors)
+  vdit_cli_test(capture_bundle_world "wrote [^\n]*cli_qkv_world\\.safetensors: Q, K, V of 1 block, each \\(B 2, L 1024 = 16 x 8 x 8, heads 3, head_dim 64\\)"
+    capture --bundle ${PROJECT_SOURCE_DIR}/models/vdit-world-s --prompt "a red cube and a blue sphere on a checkered floor, the camera orbits left"
+    --seed 1 --step 10 --layers 0 -o ${VDIT_QKV_WORLD})
+  set_tests_properties(cli_capture_bundle_world PROPERTIES FIXTURES_SETUP qkv_world ENVIRONMENT OMP_NUM_THREADS=1 LABELS "cpu;slow")
+  vdit_cli_test(attn_check_sage_model "sage, B=2 H=3 Sq=1024 Sk=1024 D=64, .*result: pass"
+    attn check --method sage --qkv ${VDIT_QKV_WORLD}:0 --dtype bf16 --sage-gran block --sage-pv fp8)
+  set_tests_properties(cli_attn_check_sage_model PROPERTIES FIXTURES_REQUIRED qkv_world LABELS "cpu;slow")
 endif()
 vdit_cli_test_fails(shield_bundle_odd_clips "--eval-clips must be even" shield --bundle x --eval-clips 3)
 vdit_cli_test_fails(shield_bundle_and_model "give --model or --bundle, not both" shield --bundle x --model y)
