@@ -1,6 +1,7 @@
 // Clustered attention on CUDA: the row moves of attn_cluster.h (one thread block per row,
 // threads over the head dim).
 #include "attn/cuda/attn_cluster.h"
+#include "vdit/attn.h"
 
 template <typename T>
 static __global__ void rows_move_kernel(const T *__restrict__ src, T *__restrict__ dst, int gather, int64_t heads,
@@ -91,44 +92,6 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
   if (c >= C) return;
   const float *x = centroids + (bh * C + c) * D;
   norms[bh * C + c] = dot_rn(x, x, D);
-}
-
-// One warp per slice: counts, offsets, and the stable permutation (ranks within a warp from
-// __match_any_sync, warps in token order). Shared: C ints.
-static __global__ void sort_kernel(const int32_t *assign, int64_t S, int C, int32_t *count, int32_t *offsets,
-                                   int32_t *perm) {
-  extern __shared__ int32_t cursor[];
-  const int64_t bh = blockIdx.x;
-  const int lane = threadIdx.x;
-  const int32_t *a = assign + bh * S;
-  for (int c = lane; c < C; c += 32) cursor[c] = 0;
-  __syncwarp();
-  for (int64_t t = lane; t < S; t += 32) atomicAdd(&cursor[a[t]], 1);
-  __syncwarp();
-  if (lane == 0) {
-    int32_t running = 0;
-    for (int c = 0; c < C; c++) {
-      const int32_t n = cursor[c];
-      count[bh * C + c] = n;
-      offsets[bh * (C + 1) + c] = running;
-      cursor[c] = running;
-      running += n;
-    }
-    offsets[bh * (C + 1) + C] = running;
-  }
-  __syncwarp();
-  for (int64_t base = 0; base < S; base += 32) {
-    const int64_t t = base + lane;
-    const int c = t < S ? a[t] : -1;
-    const unsigned peers = __match_any_sync(0xffffffffu, c);
-    const int rank = __popc(peers & ((1u << lane) - 1u));
-    const int leader = __ffs(peers) - 1;
-    const int pos = c >= 0 ? cursor[c] + rank : 0;
-    __syncwarp();
-    if (c >= 0) perm[bh * S + pos] = (int32_t)t;
-    if (c >= 0 && lane == leader) cursor[c] += __popc(peers);
-    __syncwarp();
-  }
 }
 
 // Means of the members (double sums in token order); empty clusters re-seeded (reseed) or 0.
@@ -291,6 +254,17 @@ static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) 
   }
 }
 
+extern "C" cudaError_t vdit_attn_cuda_cluster_mark(const vdit_attn_cuda_cluster_args *a, int stage, cudaStream_t stream) {
+  vdit_attn_cuda_cluster_marks *m = a->marks;
+  if (!m) return cudaSuccess;
+  if (m->count >= VDIT_ATTN_CUDA_CLUSTER_MARKS) {
+    m->overflow = 1;
+    return cudaSuccess;
+  }
+  m->stage[m->count] = stage;
+  return cudaEventRecord(m->event[m->count++], stream);
+}
+
 extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads,
                                                      int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
                                                      cudaStream_t stream) {
@@ -310,13 +284,21 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
   int32_t *assign = which ? a->k_assign : a->q_assign, *count = which ? a->k_count : a->q_count;
   int32_t *offsets = which ? a->k_offsets : a->q_offsets, *perm = which ? a->k_perm : a->q_perm;
   const unsigned BH = (unsigned)a->bh;
-  if (!warm) seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+  cudaError_t e = cudaSuccess;
+  if (!warm) {
+    seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+    if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
+  }
   for (int it = 0; it < iterations; it++) {
     norms_kernel<<<dim3((unsigned)((C + 127) / 128), BH), 128, 0, stream>>>(centroids, C, a->dim, a->norms);
-    const cudaError_t e = vdit_attn_cuda_cluster_assign(a, x, S, C, centroids, assign, stream);
-    if (e != cudaSuccess) return e;
-    sort_kernel<<<BH, 32, (size_t)C * sizeof(int32_t), stream>>>(assign, S, C, count, offsets, perm);
+    if ((e = vdit_attn_cuda_cluster_assign(a, x, S, C, centroids, assign, stream)) != cudaSuccess ||
+        (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_ASSIGN, stream)) != cudaSuccess)
+      return e;
+    if ((e = vdit_attn_cuda_cluster_sort(assign, a->bh, S, C, a->sort_work, count, offsets, perm, stream)) != cudaSuccess ||
+        (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT, stream)) != cudaSuccess)
+      return e;
     means_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+    if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   return cudaGetLastError();
 }
@@ -327,7 +309,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
                                                               a->v_means, 0, a->seed, 1, 0);
   fragments_kernel<<<BH, 256, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
-  return cudaGetLastError();
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PREPARE, stream) : e;
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream) {
@@ -335,11 +318,15 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluste
   const size_t mass_shared = 128 * sizeof(double) + (size_t)(128 + a->dim + a->ck) * sizeof(float);
   if (mass_shared > 48 * 1024) return cudaErrorInvalidValue;
   tile_mass_kernel<<<dim3((unsigned)a->cq, BH), 128, mass_shared, stream>>>(*a);
+  cudaError_t e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_MASS, stream);
+  if (e != cudaSuccess) return e;
   if (ear) {
-    cudaError_t e = vdit_attn_cuda_cluster_gather_kv(a, stream);
+    e = vdit_attn_cuda_cluster_gather_kv(a, stream);
+    if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_GATHER_KV, stream);
     if (e == cudaSuccess) e = vdit_attn_cuda_cluster_probe(a, stream);
     if (e != cudaSuccess) return e;
   }
   aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
-  return cudaGetLastError();
+  e = cudaGetLastError();
+  return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_AGGREGATE, stream) : e;
 }
