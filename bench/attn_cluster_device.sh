@@ -14,10 +14,10 @@ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$out/confi
 cmake --build "$build" -j16 --target vdit_cli test_attn_cluster_gpu test_attn_cluster_kmeans_gpu > "$out/build.log" 2>&1 ||
   { grep -E "error" "$out/build.log" | head -30; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
-(cd "$build" && timeout 100 ctest -R "test_attn_cluster.*_gpu" --output-on-failure -V) 2>&1 | tee "$out/ctest.log" | tail -25
+(cd "$build" && timeout 90 ctest -R "test_attn_cluster.*_gpu" --output-on-failure -V) 2>&1 | tee "$out/ctest.log" | tail -25
 echo "tests done: $(( $(date +%s) - start )) s"
 for m in ear svg; do
-  timeout 60 "$build/vdit" attn check --method $m --budget 0.3 --device cuda --seq 4096 --heads 4 --dim 128 --inputs video-heads \
+  timeout 40 "$build/vdit" attn check --method $m --budget 0.3 --device cuda --seq 4096 --heads 4 --dim 128 --inputs video-heads \
     --gpu-routing --forward-only 2>&1 | tee -a "$out/check-4096.log"
 done
 echo "check done: $(( $(date +%s) - start )) s"

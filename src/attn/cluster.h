@@ -59,6 +59,7 @@ typedef struct vdit_attn_cluster_gpu {
   int32_t *comp_count;
   void *select_work;                        // the GPU selection's scratch
   int32_t *sort_work;                       // k-means' counting sort: chunk histograms
+  float *k_split;                           // compensation: Kbar's TF32 hi / lo parts
   void *marks;                              // host vdit_attn_cuda_cluster_marks: per-step CUDA events
   int have_centroids;
 } vdit_attn_cluster_gpu;

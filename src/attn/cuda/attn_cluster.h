@@ -53,6 +53,7 @@ typedef struct vdit_attn_cuda_cluster_args {
   float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, (BH, cq, k_tiles), (BH, cq, D)
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
   int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
+  float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
 } vdit_attn_cuda_cluster_args;
 

@@ -7,7 +7,7 @@
 //                 O' (cq, D) = P Vp; N_j (cq, D) = P[:, tile j] Vp[tile j] (batched over the
 //                 key tiles); the centroid terms N'_j, L'_j from Qbar Kbar^T; then
 //                 err[a][j] = |N'_j - N_j - (O'/Z) (L'_j - L_j)|_1 / Z (TF32: a score).
-//   compensation: G (Sq, ck) = Qp Kbar^T; per query tile i the skipped tokens of each key
+//   compensation: G (Sq, ck) = Qp Kbar^T (two TF32 GEMMs on a hi / lo split of Kbar); per query tile i the skipped tokens of each key
 //                 cluster, n_ic = sum of |f| over the skipped fragments f of cluster c (one
 //                 exponent per cluster: the fragments of one cluster share q . kbar); per
 //                 permuted query p: m = max_c (G scale + log n_ic), W = n_ic exp(G scale - m),
@@ -33,6 +33,7 @@ typedef struct cluster_gemm {
   float *c;
   int64_t ldc, stride_c;
   int tf32;
+  int accumulate; // C += A op(B) (else C = A op(B))
 } cluster_gemm;
 
 // The largest power of two <= 256 dividing the address and the byte sizes of ld and stride
@@ -58,7 +59,7 @@ static cudaError_t gemm_run(const vdit_attn_cuda_cluster_args *x, const cluster_
   size_t workspace = x->workspace_bytes;
   cublasLtMatmulHeuristicResult_t heuristic;
   int found = 0;
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = g->accumulate ? 1.0f : 0.0f;
   if (cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) goto done;
   if (cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a) != CUBLAS_STATUS_SUCCESS ||
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b) != CUBLAS_STATUS_SUCCESS)
@@ -286,6 +287,18 @@ static __global__ void comp_count_kernel(vdit_attn_cuda_cluster_args a) {
   for (int c = threadIdx.x; c < a.ck; c += blockDim.x) out[c] = counts[c];
 }
 
+// hi = x rounded to TF32 (nearest), lo = x - hi (exact in fp32).
+static __global__ void split_tf32_kernel(const float *__restrict__ x, int64_t n, float *__restrict__ hi,
+                                         float *__restrict__ lo) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t bits;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(bits) : "f"(x[i]));
+  const float h = __uint_as_float(bits);
+  hi[i] = h;
+  lo[i] = __fsub_rn(x[i], h);
+}
+
 // One warp per permuted query row p: G row -> W row in place, extra_max, extra_sum.
 static __global__ void __launch_bounds__(256) comp_rows_kernel(vdit_attn_cuda_cluster_args a, float *G) {
   const int64_t row = (int64_t)blockIdx.x * 8 + threadIdx.x / 32;
@@ -321,9 +334,16 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cl
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE, stream)) != cudaSuccess)
     return e;
+  // G = Qp Kbar_hi^T + Qp Kbar_lo^T on TF32 tensor cores: Qp (bf16 / fp16 values) is exact in
+  // TF32, Kbar_hi = tf32(Kbar) exact, Kbar_lo = Kbar - Kbar_hi loses 2^-11 of itself, so G keeps
+  // fp32 accuracy (relative ~2^-21 per product, fp32 sums) at tensor-core speed
+  const int64_t nk = BH * ck * D;
+  split_tf32_kernel<<<(unsigned)((nk + 255) / 256), 256, 0, stream>>>(a->k_centroids, nk, a->k_split, a->k_split + nk);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
   float *G = a->scratch;
-  cluster_gemm g = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_centroids, D, ck * D, 1, G, ck, Sq * ck, 0};
-  if ((e = gemm_run(a, &g, stream)) != cudaSuccess ||
+  cluster_gemm g = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_split, D, ck * D, 1, G, ck, Sq * ck, 1, 0};
+  cluster_gemm g_lo = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_split + nk, D, ck * D, 1, G, ck, Sq * ck, 1, 1};
+  if ((e = gemm_run(a, &g, stream)) != cudaSuccess || (e = gemm_run(a, &g_lo, stream)) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_G, stream)) != cudaSuccess)
     return e;
   comp_rows_kernel<<<(unsigned)((BH * Sq + 7) / 8), 256, 0, stream>>>(*a, G);
