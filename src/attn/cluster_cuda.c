@@ -27,7 +27,7 @@ void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
                   (void **)&g->scratch, (void **)&g->qp, (void **)&g->kp, (void **)&g->vp, (void **)&g->cscore,
                   (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_l, (void **)&g->probe_o,
                   (void **)&g->comp_count, (void **)&g->select_work, (void **)&g->sort_work,
-                  (void **)&g->k_split};
+                  (void **)&g->k_split, (void **)&g->assign_work};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     vdit_device_free(g->device, *all[i]);
     *all[i] = NULL;
@@ -179,6 +179,7 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
       {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
       {(void **)&g->k_split, 2 * BH * st->ck * D * 4},
+      {(void **)&g->assign_work, 4 * vdit_attn_cuda_cluster_assign_floats(st->bh, (int)cmax)},
       {(void **)&g->sort_work, 4 * (vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_q, st->cq) >
                                             vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_k, st->ck)
                                         ? vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_q, st->cq)
@@ -258,6 +259,7 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.comp_count = g->comp_count;
   a.sort_work = g->sort_work;
   a.k_split = g->k_split;
+  a.assign_work = g->assign_work;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

@@ -107,9 +107,10 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
       for (int64_t d = 0; d < D; d++) row[d] = x[(bh * S + t) * D + d] + 0.05f * noise[(bh * C + c) * D + d];
       norms[bh * C + c] = dot_f32(row, row, D);
     }
-  float *d_x = NULL, *d_c = NULL, *d_n = NULL;
+  float *d_x = NULL, *d_c = NULL, *d_n = NULL, *d_work = NULL;
   int32_t *d_assign = NULL;
   int ok = cudaMalloc((void **)&d_x, nx * 4) == cudaSuccess && cudaMalloc((void **)&d_c, nc * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_work, vdit_attn_cuda_cluster_assign_floats(BH, C) * 4) == cudaSuccess &&
            cudaMalloc((void **)&d_n, (size_t)(BH * C) * 4) == cudaSuccess &&
            cudaMalloc((void **)&d_assign, (size_t)(BH * S) * 4) == cudaSuccess;
   ok = ok && cudaMemcpy(d_x, x, nx * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
@@ -118,11 +119,11 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
        cudaMemset(d_assign, 0xff, (size_t)(BH * S) * 4) == cudaSuccess;
   vdit_attn_cuda_cluster_args a;
   memset(&a, 0, sizeof a);
-  a.bh = BH, a.dim = D, a.norms = d_n;
+  a.bh = BH, a.dim = D, a.norms = d_n, a.assign_work = d_work;
   ok = ok && vdit_attn_cuda_cluster_assign(&a, d_x, S, C, d_c, d_assign, 0) == cudaSuccess;
   ok = ok && cudaMemcpy(assign, d_assign, (size_t)(BH * S) * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
   CHECK(ok);
-  cudaFree(d_x), cudaFree(d_c), cudaFree(d_n), cudaFree(d_assign);
+  cudaFree(d_x), cudaFree(d_c), cudaFree(d_n), cudaFree(d_work), cudaFree(d_assign);
   if (!ok) goto done;
   int64_t decided = 0, objective_bad = 0, decided_bad = 0, cpu_bad = 0, range_bad = 0;
   double worst = 0.0;
@@ -188,7 +189,8 @@ int main(void) {
   run_case(2, 1000, 200, 128, 11);  // C, S not tile multiples
   run_case(1, 4100, 1024, 128, 12); // the key clustering's C
   run_case(3, 777, 256, 64, 13);
-  run_case(1, 333, 37, 33, 14);     // D padded to 40, one centroid tile
+  run_case(1, 333, 37, 33, 14);     // D not a multiple of 4 (scalar loads), one centroid tile
+  run_case(2, 513, 129, 100, 16);   // D padded to 128, C one past a tile
   run_case(1, 70000, 300, 16, 15);  // many sort chunks
   return check_finish(TEST_NAME);
 #endif

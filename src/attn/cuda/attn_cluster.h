@@ -54,6 +54,7 @@ typedef struct vdit_attn_cuda_cluster_args {
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
   int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
   float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
+  float *assign_work;                                    // vdit_attn_cuda_cluster_assign_floats(bh, max(cq, ck))
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
 } vdit_attn_cuda_cluster_args;
 
@@ -88,7 +89,7 @@ size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t 
 // tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128).
 // What it must agree on with the CPU (exact fp32 products summed in order): the score of
 // token t for cluster c, s_tc = |c|^2 - 2 x_t . c, is computed with x exact (bf16 / fp16
-// values) and c rounded to TF32 (relative 2^-11) in fp32 sums of D terms, so with
+// values) and c rounded to TF32 (relative 2^-11) in fp32 sums of D terms (tensor-core order), so with
 // A_tc = sum_d |x_td c_d| the GPU's score is within
 //   e_tc = 2 A_tc (2^-11 + D 2^-23) + |c|^2 D 2^-23 + |s_tc| 2^-23
 // of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). Hence: (1) the
@@ -96,6 +97,8 @@ size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t 
 // within the bound), (2) where the exact best cluster beats every other c by more than
 // e_tc + e_tc*, GPU and CPU pick it (assignments equal where the margin exceeds the bound).
 // tests/attn/test_attn_cluster_kmeans_gpu.c checks both against fp64 scores.
+// Needs a->assign_work: vdit_attn_cuda_cluster_assign_floats(a->bh, C) floats on the device.
+size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C);
 cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
                                           const float *centroids, int32_t *assign, cudaStream_t stream);
 // Stable counting sort of each slice's tokens by cluster (assign (bh, S) in [0, C)): count
