@@ -198,8 +198,8 @@ typedef struct vdit_attn_cluster_config {
   float min_fraction;      // svg: each query tile computes at least this fraction of key tiles
   uint64_t seed;           // k-means initialisation
   // CUDA plans: 0 runs the whole routing on a host copy of Q, K, V (the CPU specification);
-  // 1 runs k-means, fragments, scores and compensation on the GPU (the selection, a sort of
-  // the pair scores, stays on the host)
+  // 1 runs the whole routing on the GPU (k-means, fragments, scores, selection, compensation;
+  // only per-head costs and counts come back)
   int gpu_routing;
 } vdit_attn_cluster_config;
 
