@@ -1,7 +1,8 @@
 // The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
 // selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
 // (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: sorts, means,
-// fragments, mass; attn_cluster_gemm.cu: assignment, probe, compensation as GEMMs;
+// fragments, mass; attn_cluster_kmeans.cu: assignment, sort; attn_cluster_gemm.cu: probe,
+// compensation as GEMMs;
 // attn_cluster_select.cu: selection and map); the GPU gets the permutations, the map and the
 // extras, gathers Q, K, V into
 // cluster order (cuda/attn_cluster.cu), runs the block-sparse executor and scatters O, LSE

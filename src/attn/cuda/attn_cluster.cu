@@ -36,8 +36,9 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_clu
 
 // ---------------------------------------------------------------- routing on the GPU
 // The same steps as the CPU specification (src/attn/cluster_cpu.c). k-means: the assignment's
-// distances come from a TF32 GEMM (attn_cluster_gemm.cu), so near-ties may resolve otherwise
-// than on the CPU; the rest is the CPU's operations in its order: centroid norms with exactly
+// distances come from TF32 tensor cores and the stable sort runs in parallel
+// (attn_cluster_kmeans.cu), so near-ties may resolve otherwise than on the CPU (the bound is in
+// attn_cluster.h); the rest is the CPU's operations in its order: centroid norms with exactly
 // rounded multiply and add, means summed in double over the members in token order (the
 // permutation is stable), Philox draws at the same offsets. Scores use expf / logf, so they may
 // differ from the host's in the last bits. The probe, the compensation and the selection live

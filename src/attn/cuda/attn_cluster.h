@@ -89,9 +89,10 @@ size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t 
 // tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128).
 // What it must agree on with the CPU (exact fp32 products summed in order): the score of
 // token t for cluster c, s_tc = |c|^2 - 2 x_t . c, is computed with x exact (bf16 / fp16
-// values) and c rounded to TF32 (relative 2^-11) in fp32 sums of D terms (tensor-core order), so with
+// values) and c in TF32 (rounded to nearest here: relative 2^-11; the contract allows 2^-10, the
+// bound of truncation, so it holds for either conversion) in fp32 sums of D terms (tensor-core order), so with
 // A_tc = sum_d |x_td c_d| the GPU's score is within
-//   e_tc = 2 A_tc (2^-11 + D 2^-23) + |c|^2 D 2^-23 + |s_tc| 2^-23
+//   e_tc = 2 A_tc (2^-10 + D 2^-23) + |c|^2 D 2^-23 + |s_tc| 2^-23
 // of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). Hence: (1) the
 // exact score of the GPU's choice exceeds the exact minimum by at most e_tc + e_tc* (objective
 // within the bound), (2) where the exact best cluster beats every other c by more than
