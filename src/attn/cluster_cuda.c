@@ -1,6 +1,6 @@
 // The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
 // selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
-// (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: sorts, means,
+// (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: means,
 // fragments, mass; attn_cluster_kmeans.cu: assignment, sort; attn_cluster_gemm.cu: probe,
 // compensation as GEMMs;
 // attn_cluster_select.cu: selection and map); the GPU gets the permutations, the map and the
