@@ -29,7 +29,7 @@ def point(o):
     p = {"method": o["method"], "budget": o.get("budget", round(1.0 - o.get("target_sparsity", 0.0), 6)),
          "budget_used": budget, "ms": ms, "rel_l1": o["o_vs_dense"]["rel_l1"], "psnr": o["o_vs_dense"]["psnr"]}
     for key in ("route_ms", "kmeans_ms", "select_ms", "compensate_ms", "warm", "q_clusters", "k_clusters", "top_p",
-                "q_pad_factor", "k_pad_factor"):
+                "q_pad_factor", "k_pad_factor", "stages_ms"):
         if key in o:
             p[key] = o[key]
     if o["method"] == "sparge":
@@ -119,6 +119,10 @@ def main():
     if cr:
         rep["acceptance"]["clustering_routing_over_dense_max"] = max(cr)
         rep["acceptance"]["clustering_routing_within_10_percent"] = max(cr) <= 0.10
+    for p in points:  # per-kernel GPU times of the routing (CUDA events, last run)
+        if "stages_ms" in p:
+            st = p["stages_ms"]
+            print(f"{p['method']:>7} {p['budget']:7.3f} stages ms: " + ", ".join(f"{k} {v:.3f}" for k, v in st.items() if v > 0))
     print("acceptance:", json.dumps(rep["acceptance"]))
     json.dump(rep, open(args.out, "w"), indent=1)
     if args.svg and points:

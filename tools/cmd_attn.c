@@ -710,6 +710,12 @@ static int run_bench(int argc, char **argv) {
              (double)spec.config.cluster.budget, c->budget_used, c->top_p, c->warm ? "true" : "false", c->q_clusters,
              c->k_clusters, 1e3 * c->route_seconds, 1e3 * c->kmeans_seconds, 1e3 * c->select_seconds,
              1e3 * c->compensate_seconds, c->q_pad_factor, c->k_pad_factor);
+      if (c->stages) { // per-step GPU times of the last forward's routing (CUDA events)
+        printf(", \"stages_ms\": {");
+        for (int i = 0; i < VDIT_ATTN_CLUSTER_STAGES; i++)
+          printf("%s\"%s\": %.4f", i ? ", " : "", vdit_attn_cluster_stage_name(i), c->stage_ms[i]);
+        printf("}");
+      }
     }
     if (spec.compare_dense) printf(", \"o_vs_dense\": {\"rel_l1\": %.6g, \"psnr\": %.4f}", timing.o_rel_l1, timing.o_psnr);
     if (spec.config.method == VDIT_ATTN_SLA)
@@ -747,6 +753,12 @@ static int run_bench(int argc, char **argv) {
            1e3 * c->route_seconds, spec.device.type == VDIT_DEVICE_CUDA ? ", with the host copies" : "",
            1e3 * c->kmeans_seconds, 1e3 * c->select_seconds, 1e3 * c->compensate_seconds, c->budget_used,
            c->warm ? ", warm-started" : "");
+    if (c->stages) {
+      printf("stages  ");
+      for (int i = 0; i < VDIT_ATTN_CLUSTER_STAGES; i++)
+        printf("%s %s %.3f", i ? "," : "", vdit_attn_cluster_stage_name(i), c->stage_ms[i]);
+      printf(" ms (last run, CUDA events between the launches)\n");
+    }
   }
   if (spec.compare_dense) printf("O against dense: rel_l1 %.4e, PSNR %.2f dB\n", timing.o_rel_l1, timing.o_psnr);
   if (spec.config.method == VDIT_ATTN_SLA)

@@ -198,10 +198,33 @@ typedef struct vdit_attn_cluster_config {
   float min_fraction;      // svg: each query tile computes at least this fraction of key tiles
   uint64_t seed;           // k-means initialisation
   // CUDA plans: 0 runs the whole routing on a host copy of Q, K, V (the CPU specification);
-  // 1 runs k-means, fragments, scores and compensation on the GPU (the selection, a sort of
-  // the pair scores, stays on the host)
+  // 1 runs the whole routing on the GPU (k-means, fragments, scores, selection, compensation;
+  // only per-head costs and counts come back)
   int gpu_routing;
 } vdit_attn_cluster_config;
+
+// The routing steps timed on the GPU (vdit_attn_cluster_stats.stage_ms).
+enum {
+  VDIT_ATTN_CLUSTER_STAGE_CONVERT,          // Q, K, V to fp32 (BH, S, D)
+  VDIT_ATTN_CLUSTER_STAGE_KMEANS_ASSIGN,    // centroid norms + fused assignment
+  VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT,      // stable counting sort by cluster
+  VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS,     // seeding + the members' means, re-seeding
+  VDIT_ATTN_CLUSTER_STAGE_PREPARE,          // V means + key fragments
+  VDIT_ATTN_CLUSTER_STAGE_MASS,             // svg mass per (query cluster, key tile)
+  VDIT_ATTN_CLUSTER_STAGE_GATHER_KV,        // ear: K, V in cluster order
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES,     // ear: Qbar Kp^T + row max, exp, tile sums
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT,        // ear: O' = P Vp
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, // ear: per-tile numerators N_j
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS,  // ear: Qbar Kbar^T
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: the error reduction
+  VDIT_ATTN_CLUSTER_STAGE_AGGREGATE,        // pair scores per query tile
+  VDIT_ATTN_CLUSTER_STAGE_SELECT,           // selection + block map
+  VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // Q in cluster order + skipped counts
+  VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // G = Qp Kbar^T
+  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // row max, W, extra_sum
+  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // extra_num = W Vbar
+  VDIT_ATTN_CLUSTER_STAGES
+};
 
 // What the last forward of a clustered plan did (host values).
 typedef struct vdit_attn_cluster_stats {
@@ -218,7 +241,15 @@ typedef struct vdit_attn_cluster_stats {
   // (permutation, fragments, scores, selection) and the compensation terms; on CUDA plans
   // route_seconds also holds the copies of Q, K, V to the host and of the routing back
   double kmeans_seconds, select_seconds, compensate_seconds, route_seconds;
+  // CUDA plans with gpu_routing: per-step GPU time of the last forward's routing (CUDA events
+  // between the launches, summed over Q and K and over the k-means iterations); stages = 1 when
+  // filled. Names: vdit_attn_cluster_stage_name.
+  double stage_ms[VDIT_ATTN_CLUSTER_STAGES];
+  int stages;
 } vdit_attn_cluster_stats;
+
+// Name of a routing step of vdit_attn_cluster_stats.stage_ms ("kmeans_assign", ...), or NULL.
+const char *vdit_attn_cluster_stage_name(int stage);
 // ---------------------------------------------------------------- SLA2 sparse-linear attention
 // Per (batch, head): a router scores every (query block I, key block J) pair from the blocks'
 // mean-pooled q and k projected by learnable per-head matrices,

@@ -58,6 +58,10 @@ typedef struct vdit_attn_cluster_gpu {
   float *scratch, *qp, *kp, *vp, *cscore, *probe_m, *probe_z, *probe_l, *probe_o;
   int32_t *comp_count;
   void *select_work;                        // the GPU selection's scratch
+  int32_t *sort_work;                       // k-means' counting sort: chunk histograms
+  float *k_split;                           // compensation: Kbar's TF32 hi / lo parts
+  float *assign_work;                       // k-means assignment: TF32 centroid tiles, padded norms
+  void *marks;                              // host vdit_attn_cuda_cluster_marks: per-step CUDA events
   int have_centroids;
 } vdit_attn_cluster_gpu;
 

@@ -475,6 +475,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
   st->stats.select_seconds = (busy > 0 ? pass1 * select_time / busy : 0.0) + t_select;
   st->stats.compensate_seconds = compensate_time;
   st->stats.route_seconds = vdit_time_seconds() - start;
+  st->stats.stages = 0; // per-step GPU times: CUDA routing only
   st->have_centroids = 1;
   st->routed = 1;
   return VDIT_OK;

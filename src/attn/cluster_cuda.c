@@ -1,7 +1,8 @@
 // The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
 // selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
-// (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: sorts, means,
-// fragments, mass; attn_cluster_gemm.cu: assignment, probe, compensation as GEMMs;
+// (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: means,
+// fragments, mass; attn_cluster_kmeans.cu: assignment, sort; attn_cluster_gemm.cu: probe,
+// compensation as GEMMs;
 // attn_cluster_select.cu: selection and map); the GPU gets the permutations, the map and the
 // extras, gathers Q, K, V into
 // cluster order (cuda/attn_cluster.cu), runs the block-sparse executor and scatters O, LSE
@@ -26,14 +27,22 @@ void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
                   (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected, (void **)&g->workspace,
                   (void **)&g->scratch, (void **)&g->qp, (void **)&g->kp, (void **)&g->vp, (void **)&g->cscore,
                   (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_l, (void **)&g->probe_o,
-                  (void **)&g->comp_count, (void **)&g->select_work};
+                  (void **)&g->comp_count, (void **)&g->select_work, (void **)&g->sort_work,
+                  (void **)&g->k_split, (void **)&g->assign_work};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
     vdit_device_free(g->device, *all[i]);
     *all[i] = NULL;
   }
 #ifdef VDIT_HAVE_CUDA
   vdit_attn_cuda_cluster_lt_destroy(g->lt);
+  vdit_attn_cuda_cluster_marks *marks = g->marks;
+  if (marks) {
+    for (int i = 0; i < VDIT_ATTN_CUDA_CLUSTER_MARKS; i++)
+      if (marks->event[i]) cudaEventDestroy(marks->event[i]);
+    free(marks);
+  }
 #endif
+  g->marks = NULL;
   g->lt = NULL;
   vdit_attn_block_map_free(&g->map);
   vdit_attn_block_map_free(&g->map_t);
@@ -170,6 +179,12 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->probe_l, BH * st->cq * st->k_tiles * 4}, {(void **)&g->probe_o, BH * st->cq * D * 4},
       {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
       {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
+      {(void **)&g->k_split, 2 * BH * st->ck * D * 4},
+      {(void **)&g->assign_work, 4 * vdit_attn_cuda_cluster_assign_floats(st->bh, (int)cmax)},
+      {(void **)&g->sort_work, 4 * (vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_q, st->cq) >
+                                            vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_k, st->ck)
+                                        ? vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_q, st->cq)
+                                        : vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_k, st->ck))},
   };
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) VDIT_TRY(vdit_device_alloc(g->device, arrays[i].bytes, arrays[i].ptr));
   // the pad rows of K, V in cluster order stay 0 (the probe's GEMMs read them)
@@ -177,6 +192,12 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   VDIT_CUDA_TRY(cudaMemset(g->vp, 0, kp_bytes));
   if (!g->lt && vdit_attn_cuda_cluster_lt_create(&g->lt) != cudaSuccess)
     return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention: cuBLASLt handle creation failed");
+  if (!g->marks) {
+    vdit_attn_cuda_cluster_marks *marks = calloc(1, sizeof *marks);
+    if (!marks) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the step events");
+    g->marks = marks;
+    for (int i = 0; i < VDIT_ATTN_CUDA_CLUSTER_MARKS; i++) VDIT_CUDA_TRY(cudaEventCreate(&marks->event[i]));
+  }
   return VDIT_OK;
 }
 
@@ -197,7 +218,21 @@ static vdit_status to_f32(const vdit_tensor *t, vdit_attn_layout layout, const v
       return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention on the GPU: %s: %s", #call, cudaGetErrorString(gpu_error_)); \
   } while (0)
 
-// k-means, fragments, scores and compensation on the GPU; the selection on the host.
+// Per-step milliseconds of the marks (each mark closes the step since the previous one).
+static vdit_status stage_times(const vdit_attn_cuda_cluster_marks *marks, vdit_attn_cluster_stats *stats) {
+  for (int i = 0; i < VDIT_ATTN_CLUSTER_STAGES; i++) stats->stage_ms[i] = 0.0;
+  stats->stages = 0;
+  if (marks->overflow) return VDIT_OK;
+  for (int i = 1; i < marks->count; i++) {
+    float ms = 0.0f;
+    VDIT_CUDA_TRY(cudaEventElapsedTime(&ms, marks->event[i - 1], marks->event[i]));
+    if (marks->stage[i] >= 0 && marks->stage[i] < VDIT_ATTN_CLUSTER_STAGES) stats->stage_ms[marks->stage[i]] += ms;
+  }
+  stats->stages = 1;
+  return VDIT_OK;
+}
+
+// k-means, fragments, scores, selection and compensation on the GPU.
 static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_attn_cluster_state *st, const vdit_tensor *q,
                                       const vdit_tensor *k, const vdit_tensor *v) {
   vdit_attn_cluster_gpu *g = &st->gpu;
@@ -223,16 +258,22 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.qp = g->qp, a.kp = g->kp, a.vp = g->vp, a.cscore = g->cscore;
   a.probe_m = g->probe_m, a.probe_z = g->probe_z, a.probe_l = g->probe_l, a.probe_o = g->probe_o;
   a.comp_count = g->comp_count;
+  a.sort_work = g->sort_work;
+  a.k_split = g->k_split;
+  a.assign_work = g->assign_work;
+  vdit_attn_cuda_cluster_marks *marks = g->marks;
+  marks->count = 0, marks->overflow = 0;
+  a.marks = marks;
   const int warm = st->config.warm_start && g->have_centroids;
   const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
   const double start = vdit_time_seconds();
+  GPU_TRY(vdit_attn_cuda_cluster_mark(&a, -1, 0)); // the start
   VDIT_TRY(to_f32(q, layout, st, st->seq_q, g->qf));
   VDIT_TRY(to_f32(k, layout, st, st->seq_k, g->kf));
   VDIT_TRY(to_f32(v, layout, st, st->seq_k, g->vf));
+  GPU_TRY(vdit_attn_cuda_cluster_mark(&a, VDIT_ATTN_CLUSTER_STAGE_CONVERT, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 0, iterations, warm, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 1, iterations, warm, 0));
-  GPU_TRY(cudaDeviceSynchronize());
-  const double t_kmeans = vdit_time_seconds();
   GPU_TRY(vdit_attn_cuda_cluster_prepare(&a, 0));
   GPU_TRY(vdit_attn_cuda_cluster_scores(&a, st->method == VDIT_ATTN_EAR, 0));
   // the selection and the map on the GPU; only the per-slice cost and p come back
@@ -253,11 +294,11 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   st->stats.budget_used = total_cost / ((double)st->bh * (double)st->seq_q * (double)st->seq_k);
   st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
   g->map_t_ready = 0;
-  GPU_TRY(cudaDeviceSynchronize());
-  const double t_select = vdit_time_seconds();
+  GPU_TRY(vdit_attn_cuda_cluster_mark(&a, VDIT_ATTN_CLUSTER_STAGE_SELECT, 0));
   GPU_TRY(vdit_attn_cuda_cluster_compensate(&a, 0));
   GPU_TRY(cudaDeviceSynchronize());
   const double t_compensate = vdit_time_seconds();
+  VDIT_TRY(stage_times(marks, &st->stats));
   // small host copies for the statistics (the permutations and the map stay on the GPU:
   // vdit_attn_cluster_routing_get reads them there)
   VDIT_TRY(vdit_memcpy(VDIT_CPU, st->q_count, g->device, g->q_count, (size_t)(st->bh * st->cq) * 4));
@@ -273,9 +314,18 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   st->stats.fragments = fragments;
   st->stats.warm = warm;
   vdit_attn_cluster_pad_factors(st);
-  st->stats.kmeans_seconds = t_kmeans - start;
-  st->stats.select_seconds = t_select - t_kmeans;
-  st->stats.compensate_seconds = t_compensate - t_select;
+  // the three steps from the GPU's clock (k-means with the conversions to fp32; selection =
+  // everything from the V means to the block map); the whole routing on the host's
+  const double *ms = st->stats.stage_ms;
+  double kmeans_ms = 0.0, select_ms = 0.0, compensate_ms = 0.0;
+  for (int i = 0; i < VDIT_ATTN_CLUSTER_STAGES; i++) {
+    if (i <= VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS) kmeans_ms += ms[i];
+    else if (i <= VDIT_ATTN_CLUSTER_STAGE_SELECT) select_ms += ms[i];
+    else compensate_ms += ms[i];
+  }
+  st->stats.kmeans_seconds = 1e-3 * kmeans_ms;
+  st->stats.select_seconds = 1e-3 * select_ms;
+  st->stats.compensate_seconds = 1e-3 * compensate_ms;
   st->stats.route_seconds = t_compensate - start;
   g->have_centroids = 1;
   st->routed = 1;

@@ -1,6 +1,7 @@
 // Clustered attention on CUDA: the row moves of attn_cluster.h (one thread block per row,
 // threads over the head dim).
 #include "attn/cuda/attn_cluster.h"
+#include "vdit/attn.h"
 
 template <typename T>
 static __global__ void rows_move_kernel(const T *__restrict__ src, T *__restrict__ dst, int gather, int64_t heads,
@@ -35,8 +36,9 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_clu
 
 // ---------------------------------------------------------------- routing on the GPU
 // The same steps as the CPU specification (src/attn/cluster_cpu.c). k-means: the assignment's
-// distances come from a TF32 GEMM (attn_cluster_gemm.cu), so near-ties may resolve otherwise
-// than on the CPU; the rest is the CPU's operations in its order: centroid norms with exactly
+// distances come from TF32 tensor cores and the stable sort runs in parallel
+// (attn_cluster_kmeans.cu), so near-ties may resolve otherwise than on the CPU (the bound is in
+// attn_cluster.h); the rest is the CPU's operations in its order: centroid norms with exactly
 // rounded multiply and add, means summed in double over the members in token order (the
 // permutation is stable), Philox draws at the same offsets. Scores use expf / logf, so they may
 // differ from the host's in the last bits. The probe, the compensation and the selection live
@@ -79,6 +81,22 @@ static __global__ void to_f32_kernel(const unsigned short *__restrict__ src, flo
   }
 }
 
+// Four elements a thread (8-byte loads, 16-byte stores) where dim, the strides and the base
+// allow it; thread i of slice bh: row i / (dim / 4), elements 4 (i % (dim / 4)) .. + 3.
+template <int BF16>
+static __global__ void to_f32_vec4_kernel(const unsigned short *__restrict__ src, float *__restrict__ dst, int64_t heads,
+                                          int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh) {
+  const int64_t bh = blockIdx.y, i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, per_row = dim / 4;
+  if (i >= seq * per_row) return;
+  const int64_t s = i / per_row, d = 4 * (i % per_row);
+  const uint2 bits = *(const uint2 *)(src + (bh / heads) * sb + s * ss + (bh % heads) * sh + d);
+  const unsigned short h[4] = {(unsigned short)(bits.x & 0xffffu), (unsigned short)(bits.x >> 16),
+                               (unsigned short)(bits.y & 0xffffu), (unsigned short)(bits.y >> 16)};
+  float f[4];
+  for (int k = 0; k < 4; k++) f[k] = BF16 ? __uint_as_float((unsigned)h[k] << 16) : __half2float(__ushort_as_half(h[k]));
+  *(float4 *)(dst + (bh * seq + s) * dim + d) = make_float4(f[0], f[1], f[2], f[3]);
+}
+
 static __global__ void seed_kernel(const float *x, int64_t S, int C, int64_t D, float *centroids,
                                    unsigned long long seed, int which) {
   const int64_t bh = blockIdx.y;
@@ -91,44 +109,6 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
   if (c >= C) return;
   const float *x = centroids + (bh * C + c) * D;
   norms[bh * C + c] = dot_rn(x, x, D);
-}
-
-// One warp per slice: counts, offsets, and the stable permutation (ranks within a warp from
-// __match_any_sync, warps in token order). Shared: C ints.
-static __global__ void sort_kernel(const int32_t *assign, int64_t S, int C, int32_t *count, int32_t *offsets,
-                                   int32_t *perm) {
-  extern __shared__ int32_t cursor[];
-  const int64_t bh = blockIdx.x;
-  const int lane = threadIdx.x;
-  const int32_t *a = assign + bh * S;
-  for (int c = lane; c < C; c += 32) cursor[c] = 0;
-  __syncwarp();
-  for (int64_t t = lane; t < S; t += 32) atomicAdd(&cursor[a[t]], 1);
-  __syncwarp();
-  if (lane == 0) {
-    int32_t running = 0;
-    for (int c = 0; c < C; c++) {
-      const int32_t n = cursor[c];
-      count[bh * C + c] = n;
-      offsets[bh * (C + 1) + c] = running;
-      cursor[c] = running;
-      running += n;
-    }
-    offsets[bh * (C + 1) + C] = running;
-  }
-  __syncwarp();
-  for (int64_t base = 0; base < S; base += 32) {
-    const int64_t t = base + lane;
-    const int c = t < S ? a[t] : -1;
-    const unsigned peers = __match_any_sync(0xffffffffu, c);
-    const int rank = __popc(peers & ((1u << lane) - 1u));
-    const int leader = __ffs(peers) - 1;
-    const int pos = c >= 0 ? cursor[c] + rank : 0;
-    __syncwarp();
-    if (c >= 0) perm[bh * S + pos] = (int32_t)t;
-    if (c >= 0 && lane == leader) cursor[c] += __popc(peers);
-    __syncwarp();
-  }
 }
 
 // Means of the members (double sums in token order); empty clusters re-seeded (reseed) or 0.
@@ -220,11 +200,19 @@ static __device__ double block_sum(double v, double *red) {
   return r;
 }
 
-// Per query cluster a: mass[a][j] (svg). Block of 128; shared: D + ck + 128 floats, 128 doubles.
-static __global__ void tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
+// Per query cluster a: mass[a][j] (svg). Block of 128; shared: D + ck + 128 floats, 128 doubles,
+// and a chunk of 128 key centroids (rows D + 1 apart): the warps copy each chunk coalesced, then
+// thread t forms the dot product with centroid t of the chunk from shared memory (the same
+// sequential exactly rounded sum as before, without 32 cache lines per load instruction).
+#define MASS_CHUNK 128
+static size_t tile_mass_shared_bytes(int64_t D, int ck) {
+  return 128 * sizeof(double) + (size_t)(128 + D + ck) * sizeof(float) + (size_t)MASS_CHUNK * (D + 1) * sizeof(float);
+}
+
+static __global__ void __launch_bounds__(128) tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
   extern __shared__ double shared_d[];
   double *red_d = shared_d;
-  float *red = (float *)(red_d + 128), *qv = red + 128, *p = qv + a.dim;
+  float *red = (float *)(red_d + 128), *qv = red + 128, *p = qv + a.dim, *ks = p + a.ck;
   const int cl = blockIdx.x;
   const int64_t bh = blockIdx.y, D = a.dim;
   float *row = a.mass + (bh * a.cq + cl) * a.k_tiles;
@@ -235,11 +223,21 @@ static __global__ void tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qv[d] = a.q_centroids[(bh * a.cq + cl) * D + d];
   __syncthreads();
   const int32_t *kn = a.k_count + bh * a.ck;
+  const float *kc = a.k_centroids + bh * a.ck * D;
   float local = -INFINITY;
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) {
-    p[c] = kn[c] > 0 ? __fadd_rn(__fmul_rn(dot_rn(qv, a.k_centroids + (bh * a.ck + c) * D, D), a.scale), logf((float)kn[c]))
-                     : -INFINITY;
-    local = fmaxf(local, p[c]);
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  for (int base = 0; base < a.ck; base += MASS_CHUNK) {
+    const int rows = a.ck - base < MASS_CHUNK ? a.ck - base : MASS_CHUNK;
+    __syncthreads(); // the previous chunk is consumed
+    for (int r = warp; r < rows; r += 4)
+      for (int64_t d = lane; d < D; d += 32) ks[r * (D + 1) + d] = kc[(int64_t)(base + r) * D + d];
+    __syncthreads();
+    const int c = base + threadIdx.x;
+    if ((int)threadIdx.x < rows) {
+      p[c] = kn[c] > 0 ? __fadd_rn(__fmul_rn(dot_rn(qv, ks + threadIdx.x * (D + 1), D), a.scale), logf((float)kn[c]))
+                       : -INFINITY;
+      local = fmaxf(local, p[c]);
+    }
   }
   const float m = block_max(local, red);
   double z = 0.0;
@@ -291,10 +289,27 @@ static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) 
   }
 }
 
+extern "C" cudaError_t vdit_attn_cuda_cluster_mark(const vdit_attn_cuda_cluster_args *a, int stage, cudaStream_t stream) {
+  vdit_attn_cuda_cluster_marks *m = a->marks;
+  if (!m) return cudaSuccess;
+  if (m->count >= VDIT_ATTN_CUDA_CLUSTER_MARKS) {
+    m->overflow = 1;
+    return cudaSuccess;
+  }
+  m->stage[m->count] = stage;
+  return cudaEventRecord(m->event[m->count++], stream);
+}
+
 extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads,
                                                      int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
                                                      cudaStream_t stream) {
   if (bh == 0 || seq == 0) return cudaSuccess;
+  if (dim % 4 == 0 && sb % 4 == 0 && ss % 4 == 0 && sh % 4 == 0 && (uintptr_t)src % 8 == 0) {
+    const dim3 grid4((unsigned)((seq * (dim / 4) + 255) / 256), (unsigned)bh);
+    if (is_bf16) to_f32_vec4_kernel<1><<<grid4, 256, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
+    else to_f32_vec4_kernel<0><<<grid4, 256, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
+    return cudaGetLastError();
+  }
   const dim3 grid((unsigned)seq, (unsigned)bh);
   if (is_bf16) to_f32_kernel<1><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
   else to_f32_kernel<0><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
@@ -310,13 +325,21 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
   int32_t *assign = which ? a->k_assign : a->q_assign, *count = which ? a->k_count : a->q_count;
   int32_t *offsets = which ? a->k_offsets : a->q_offsets, *perm = which ? a->k_perm : a->q_perm;
   const unsigned BH = (unsigned)a->bh;
-  if (!warm) seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+  cudaError_t e = cudaSuccess;
+  if (!warm) {
+    seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+    if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
+  }
   for (int it = 0; it < iterations; it++) {
     norms_kernel<<<dim3((unsigned)((C + 127) / 128), BH), 128, 0, stream>>>(centroids, C, a->dim, a->norms);
-    const cudaError_t e = vdit_attn_cuda_cluster_assign(a, x, S, C, centroids, assign, stream);
-    if (e != cudaSuccess) return e;
-    sort_kernel<<<BH, 32, (size_t)C * sizeof(int32_t), stream>>>(assign, S, C, count, offsets, perm);
+    if ((e = vdit_attn_cuda_cluster_assign(a, x, S, C, centroids, assign, stream)) != cudaSuccess ||
+        (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_ASSIGN, stream)) != cudaSuccess)
+      return e;
+    if ((e = vdit_attn_cuda_cluster_sort(assign, a->bh, S, C, a->sort_work, count, offsets, perm, stream)) != cudaSuccess ||
+        (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT, stream)) != cudaSuccess)
+      return e;
     means_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+    if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   return cudaGetLastError();
 }
@@ -327,19 +350,27 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
                                                               a->v_means, 0, a->seed, 1, 0);
   fragments_kernel<<<BH, 256, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
-  return cudaGetLastError();
+  const cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PREPARE, stream) : e;
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream) {
   const unsigned BH = (unsigned)a->bh;
-  const size_t mass_shared = 128 * sizeof(double) + (size_t)(128 + a->dim + a->ck) * sizeof(float);
-  if (mass_shared > 48 * 1024) return cudaErrorInvalidValue;
+  const size_t mass_shared = tile_mass_shared_bytes(a->dim, a->ck);
+  if (mass_shared > 227 * 1024) return cudaErrorInvalidValue;
+  cudaError_t e = cudaFuncSetAttribute(tile_mass_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mass_shared);
+  if (e != cudaSuccess) return e;
   tile_mass_kernel<<<dim3((unsigned)a->cq, BH), 128, mass_shared, stream>>>(*a);
+  if ((e = cudaGetLastError()) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_MASS, stream)) != cudaSuccess)
+    return e;
   if (ear) {
-    cudaError_t e = vdit_attn_cuda_cluster_gather_kv(a, stream);
+    e = vdit_attn_cuda_cluster_gather_kv(a, stream);
+    if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_GATHER_KV, stream);
     if (e == cudaSuccess) e = vdit_attn_cuda_cluster_probe(a, stream);
     if (e != cudaSuccess) return e;
   }
   aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
-  return cudaGetLastError();
+  e = cudaGetLastError();
+  return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_AGGREGATE, stream) : e;
 }

@@ -52,7 +52,23 @@ typedef struct vdit_attn_cuda_cluster_args {
   float *cscore;                                         // (BH, cq, ck): Qbar Kbar^T
   float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, (BH, cq, k_tiles), (BH, cq, D)
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
+  int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
+  float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
+  float *assign_work;                                    // vdit_attn_cuda_cluster_assign_floats(bh, max(cq, ck))
+  struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
 } vdit_attn_cuda_cluster_args;
+
+// Per-step timing: an event recorded after each step (stage = what ran since the previous
+// mark; the stage ids are VDIT_ATTN_CLUSTER_STAGE_* of include/vdit/attn.h). Marks past
+// VDIT_ATTN_CUDA_CLUSTER_MARKS are dropped (count stays at the limit, overflow set).
+#define VDIT_ATTN_CUDA_CLUSTER_MARKS 128
+typedef struct vdit_attn_cuda_cluster_marks {
+  cudaEvent_t event[VDIT_ATTN_CUDA_CLUSTER_MARKS];
+  int stage[VDIT_ATTN_CUDA_CLUSTER_MARKS];
+  int count, overflow;
+} vdit_attn_cuda_cluster_marks;
+// Records the end of `stage` on the stream (nothing without a->marks).
+cudaError_t vdit_attn_cuda_cluster_mark(const vdit_attn_cuda_cluster_args *a, int stage, cudaStream_t stream);
 
 // Step 4's selection on the GPU from a->score into a->selected (the CPU's results) and the
 // block map (offsets, index: BH x q_tiles rows); ear, or svg with p bisected to the budget
@@ -65,13 +81,33 @@ cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluster_args *a, 
 // A cuBLASLt handle for args.lt (per plan), and its release.
 cudaError_t vdit_attn_cuda_cluster_lt_create(void **lt);
 void vdit_attn_cuda_cluster_lt_destroy(void *lt);
-// Floats of args.scratch: the largest of the k-means distances (BH, S, C), the compensation's
-// G (BH, Sq, ck) and the probe's P (BH, cq, k_tiles * 128) with N (BH, k_tiles, cq, D).
+// Floats of args.scratch: the larger of the compensation's G (BH, Sq, ck) and the probe's P
+// (BH, cq, k_tiles * 128) with N (BH, k_tiles, cq, D).
 size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
                                              int k_tiles);
-// k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2 (GEMM + argmin).
+// k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2: one
+// tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128).
+// What it must agree on with the CPU (exact fp32 products summed in order): the score of
+// token t for cluster c, s_tc = |c|^2 - 2 x_t . c, is computed with x exact (bf16 / fp16
+// values) and c in TF32 (rounded to nearest here: relative 2^-11; the contract allows 2^-10, the
+// bound of truncation, so it holds for either conversion) in fp32 sums of D terms (tensor-core order), so with
+// A_tc = sum_d |x_td c_d| the GPU's score is within
+//   e_tc = 2 A_tc (2^-10 + D 2^-23) + |c|^2 D 2^-23 + |s_tc| 2^-23
+// of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). Hence: (1) the
+// exact score of the GPU's choice exceeds the exact minimum by at most e_tc + e_tc* (objective
+// within the bound), (2) where the exact best cluster beats every other c by more than
+// e_tc + e_tc*, GPU and CPU pick it (assignments equal where the margin exceeds the bound).
+// tests/attn/test_attn_cluster_kmeans_gpu.c checks both against fp64 scores.
+// Needs a->assign_work: vdit_attn_cuda_cluster_assign_floats(a->bh, C) floats on the device.
+size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C);
 cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
                                           const float *centroids, int32_t *assign, cudaStream_t stream);
+// Stable counting sort of each slice's tokens by cluster (assign (bh, S) in [0, C)): count
+// (bh, C), offsets (bh, C + 1), perm (bh, S): token order within a cluster, as the CPU's.
+// work: vdit_attn_cuda_cluster_sort_ints(bh, S, C) ints on the device. C <= 12288.
+size_t vdit_attn_cuda_cluster_sort_ints(int64_t bh, int64_t S, int C);
+cudaError_t vdit_attn_cuda_cluster_sort(const int32_t *assign, int64_t bh, int64_t S, int C, int32_t *work, int32_t *count,
+                                        int32_t *offsets, int32_t *perm, cudaStream_t stream);
 // K, V in cluster order into kp, vp (after the key k-means).
 cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // EAR probe: err (BH, cq, k_tiles) (needs kp, vp, v_means, fragments).

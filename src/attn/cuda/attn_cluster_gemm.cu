@@ -1,16 +1,13 @@
 // Clustered attention's routing steps as GEMMs (cuBLASLt, fp32 in and out) plus light
-// elementwise kernels: the k-means assignment, the EAR probe and the centroid compensation.
+// elementwise kernels: the EAR probe and the centroid compensation (the k-means assignment,
+// once a GEMM here, is attn_cluster_kmeans.cu's fused kernel).
 // The dot products these steps need are all of one form, rows of X against rows of Y, so they
 // run as strided-batched GEMMs over the (b, h) slices instead of SIMT loops:
-//   assignment:   dist (S, C) = X (S, D) C^T, then per token argmin_c |c|^2 - 2 dist (ties to
-//                 the lower c); tensor cores (TF32: the centroids are rounded to 10-bit
-//                 mantissas, X, from bf16 / fp16, is exact), so a token whose two best distances
-//                 are within that rounding may go to the other cluster than on the CPU.
 //   probe (EAR):  S (cq, Skp) = Qbar Kp^T; P = exp(S scale - m) (row max m, zero past Sk);
 //                 O' (cq, D) = P Vp; N_j (cq, D) = P[:, tile j] Vp[tile j] (batched over the
 //                 key tiles); the centroid terms N'_j, L'_j from Qbar Kbar^T; then
 //                 err[a][j] = |N'_j - N_j - (O'/Z) (L'_j - L_j)|_1 / Z (TF32: a score).
-//   compensation: G (Sq, ck) = Qp Kbar^T; per query tile i the skipped tokens of each key
+//   compensation: G (Sq, ck) = Qp Kbar^T (two TF32 GEMMs on a hi / lo split of Kbar); per query tile i the skipped tokens of each key
 //                 cluster, n_ic = sum of |f| over the skipped fragments f of cluster c (one
 //                 exponent per cluster: the fragments of one cluster share q . kbar); per
 //                 permuted query p: m = max_c (G scale + log n_ic), W = n_ic exp(G scale - m),
@@ -20,6 +17,7 @@
 #include <cublasLt.h>
 
 #include "attn/cuda/attn_cluster.h"
+#include "vdit/attn.h"
 
 #define GEMM_TILE 128
 
@@ -35,6 +33,7 @@ typedef struct cluster_gemm {
   float *c;
   int64_t ldc, stride_c;
   int tf32;
+  int accumulate; // C += A op(B) (else C = A op(B))
 } cluster_gemm;
 
 // The largest power of two <= 256 dividing the address and the byte sizes of ld and stride
@@ -60,7 +59,7 @@ static cudaError_t gemm_run(const vdit_attn_cuda_cluster_args *x, const cluster_
   size_t workspace = x->workspace_bytes;
   cublasLtMatmulHeuristicResult_t heuristic;
   int found = 0;
-  const float alpha = 1.0f, beta = 0.0f;
+  const float alpha = 1.0f, beta = g->accumulate ? 1.0f : 0.0f;
   if (cublasLtMatmulDescCreate(&desc, compute, CUDA_R_32F) != CUBLAS_STATUS_SUCCESS) goto done;
   if (cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSA, &op_a, sizeof op_a) != CUBLAS_STATUS_SUCCESS ||
       cublasLtMatmulDescSetAttribute(desc, CUBLASLT_MATMUL_DESC_TRANSB, &op_b, sizeof op_b) != CUBLAS_STATUS_SUCCESS)
@@ -129,41 +128,6 @@ static __device__ __forceinline__ float warp_sum(float v) {
 static __device__ __forceinline__ float warp_max(float v) {
   for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
   return v;
-}
-
-// ---------------------------------------------------------------- k-means assignment
-// One warp per token: argmin over c of norms[c] - 2 dist[t][c], ties to the lower c.
-static __global__ void argmin_kernel(const float *__restrict__ dist, const float *__restrict__ norms, int64_t rows,
-                                     int64_t S, int C, int32_t *__restrict__ assign) {
-  const int64_t row = (int64_t)blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= rows) return;
-  const int64_t bh = row / S;
-  const float *d = dist + row * C, *nh = norms + bh * C;
-  float best = INFINITY;
-  int best_c = 0x7fffffff;
-  for (int c = lane; c < C; c += 32) {
-    const float score = __fsub_rn(nh[c], __fmul_rn(2.0f, d[c]));
-    if (score < best) best = score, best_c = c; // c rises: a tie keeps the lower one
-  }
-  for (int o = 16; o > 0; o /= 2) {
-    const float other = __shfl_xor_sync(0xffffffffu, best, o);
-    const int other_c = __shfl_xor_sync(0xffffffffu, best_c, o);
-    if (other < best || (other == best && other_c < best_c)) best = other, best_c = other_c;
-  }
-  if (lane == 0) assign[row] = best_c == 0x7fffffff ? 0 : best_c;
-}
-
-extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S,
-                                                     int C, const float *centroids, int32_t *assign, cudaStream_t stream) {
-  if (a->bh == 0 || S == 0) return cudaSuccess;
-  cluster_gemm g = {S, C, a->dim, a->bh, x, a->dim, S * a->dim, centroids, a->dim, (int64_t)C * a->dim, 1,
-                    a->scratch, C, S * C, 1};
-  cudaError_t e = gemm_run(a, &g, stream);
-  if (e != cudaSuccess) return e;
-  const int64_t rows = a->bh * S;
-  argmin_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(a->scratch, a->norms, rows, S, C, assign);
-  return cudaGetLastError();
 }
 
 // ---------------------------------------------------------------- gathers
@@ -255,12 +219,10 @@ static __global__ void __launch_bounds__(256) probe_err_kernel(vdit_attn_cuda_cl
 
 extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq,
                                                         int ck, int k_tiles) {
-  const int64_t S = seq_q > seq_k ? seq_q : seq_k, C = cq > ck ? cq : ck;
-  const int64_t kmeans = bh * S * C, compensation = bh * seq_q * ck;
+  (void)seq_k;
+  const int64_t compensation = bh * seq_q * ck;
   const int64_t probe = bh * cq * (int64_t)k_tiles * GEMM_TILE + bh * k_tiles * cq * dim;
-  int64_t most = kmeans > compensation ? kmeans : compensation;
-  if (probe > most) most = probe;
-  return (size_t)most;
+  return (size_t)(probe > compensation ? probe : compensation);
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
@@ -272,22 +234,30 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster
   cluster_gemm s = {cq, Skp, D, BH, a->q_centroids, D, cq * D, a->kp, D, Skp * D, 1, P, Skp, cq * Skp, 1};
   if ((e = gemm_run(a, &s, stream)) != cudaSuccess) return e;
   probe_rows_kernel<<<dim3((unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, P);
-  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  if ((e = cudaGetLastError()) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
+    return e;
   // O' = P Vp
   cluster_gemm o = {cq, D, Skp, BH, P, Skp, cq * Skp, a->vp, D, Skp * D, 0, a->probe_o, D, cq * D, 1};
-  if ((e = gemm_run(a, &o, stream)) != cudaSuccess) return e;
+  if ((e = gemm_run(a, &o, stream)) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT, stream)) != cudaSuccess)
+    return e;
   // N_j = P[:, tile j] Vp[tile j], per slice batched over the key tiles
   for (int64_t bh = 0; bh < BH; bh++) {
     cluster_gemm n = {cq, D, GEMM_TILE, a->k_tiles, P + bh * cq * Skp, Skp, GEMM_TILE, a->vp + bh * Skp * D, D,
                       (int64_t)GEMM_TILE * D, 0, N + bh * a->k_tiles * cq * D, D, cq * D, 1};
     if ((e = gemm_run(a, &n, stream)) != cudaSuccess) return e;
   }
+  if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, stream)) != cudaSuccess) return e;
   // Qbar Kbar^T
   cluster_gemm c = {cq, a->ck, D, BH, a->q_centroids, D, cq * D, a->k_centroids, D, (int64_t)a->ck * D, 1,
                     a->cscore, a->ck, cq * a->ck, 1};
-  if ((e = gemm_run(a, &c, stream)) != cudaSuccess) return e;
+  if ((e = gemm_run(a, &c, stream)) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS, stream)) != cudaSuccess)
+    return e;
   probe_err_kernel<<<dim3((unsigned)((a->k_tiles + 7) / 8), (unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, N);
-  return cudaGetLastError();
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
@@ -315,6 +285,18 @@ static __global__ void comp_count_kernel(vdit_attn_cuda_cluster_args a) {
   __syncthreads();
   int32_t *out = a.comp_count + (bh * a.q_tiles + i) * a.ck;
   for (int c = threadIdx.x; c < a.ck; c += blockDim.x) out[c] = counts[c];
+}
+
+// hi = x rounded to TF32 (nearest), lo = x - hi (exact in fp32).
+static __global__ void split_tf32_kernel(const float *__restrict__ x, int64_t n, float *__restrict__ hi,
+                                         float *__restrict__ lo) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t bits;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(bits) : "f"(x[i]));
+  const float h = __uint_as_float(bits);
+  hi[i] = h;
+  lo[i] = __fsub_rn(x[i], h);
 }
 
 // One warp per permuted query row p: G row -> W row in place, extra_max, extra_sum.
@@ -349,12 +331,26 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cl
   cudaError_t e = gather(a->qf, a->q_perm, BH, Sq, Sq, D, a->qp, stream);
   if (e != cudaSuccess) return e;
   comp_count_kernel<<<dim3((unsigned)a->q_tiles, (unsigned)BH), 256, (size_t)ck * sizeof(int32_t), stream>>>(*a);
+  if ((e = cudaGetLastError()) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE, stream)) != cudaSuccess)
+    return e;
+  // G = Qp Kbar_hi^T + Qp Kbar_lo^T on TF32 tensor cores: Qp (bf16 / fp16 values) is exact in
+  // TF32, Kbar_hi = tf32(Kbar) exact, Kbar_lo = Kbar - Kbar_hi loses 2^-11 of itself, so G keeps
+  // fp32 accuracy (relative ~2^-21 per product, fp32 sums) at tensor-core speed
+  const int64_t nk = BH * ck * D;
+  split_tf32_kernel<<<(unsigned)((nk + 255) / 256), 256, 0, stream>>>(a->k_centroids, nk, a->k_split, a->k_split + nk);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   float *G = a->scratch;
-  cluster_gemm g = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_centroids, D, ck * D, 1, G, ck, Sq * ck, 0};
-  if ((e = gemm_run(a, &g, stream)) != cudaSuccess) return e;
+  cluster_gemm g = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_split, D, ck * D, 1, G, ck, Sq * ck, 1, 0};
+  cluster_gemm g_lo = {Sq, ck, D, BH, a->qp, D, Sq * D, a->k_split + nk, D, ck * D, 1, G, ck, Sq * ck, 1, 1};
+  if ((e = gemm_run(a, &g, stream)) != cudaSuccess || (e = gemm_run(a, &g_lo, stream)) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_G, stream)) != cudaSuccess)
+    return e;
   comp_rows_kernel<<<(unsigned)((BH * Sq + 7) / 8), 256, 0, stream>>>(*a, G);
-  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  if ((e = cudaGetLastError()) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS, stream)) != cudaSuccess)
+    return e;
   cluster_gemm w = {Sq, D, ck, BH, G, ck, Sq * ck, a->v_means, D, ck * D, 0, a->extra_num, D, Sq * D, 0};
-  return gemm_run(a, &w, stream);
+  if ((e = gemm_run(a, &w, stream)) != cudaSuccess) return e;
+  return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_W, stream);
 }

@@ -56,6 +56,7 @@ static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const
                                                                           unsigned char *__restrict__ selected,
                                                                           long long *__restrict__ used) {
   __shared__ unsigned long long hist[256];
+  __shared__ unsigned hist32[256];
   __shared__ unsigned long long red[32];
   __shared__ long long red_i[32];
   __shared__ unsigned long long s_prefix;
@@ -75,24 +76,44 @@ static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const
   // cost exceeds `allowed`; acc = the cost of the keys below T
   if (threadIdx.x == 0) s_prefix = 0ull, s_acc = 0;
   __syncthreads();
+  // With total < 2^32 every bucket sum fits 32 bits: the histogram is 32-bit (native shared
+  // atomics; 64-bit shared adds are compare-and-swap loops), and a warp whose 32 pairs fall in
+  // one bucket (most of them in the first passes: the keys share their top bytes) adds once.
+  const int narrow = total < (1ll << 32);
   for (int shift = 56; shift >= 0; shift -= 8) {
-    for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0ull;
+    for (int d = threadIdx.x; d < 256; d += blockDim.x) hist[d] = 0ull, hist32[d] = 0u;
     __syncthreads();
     const unsigned long long prefix = s_prefix;
     const unsigned long long high_mask = shift == 56 ? 0ull : ~0ull << (shift + 8);
-    for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
-      const int64_t j = e % kt;
-      const unsigned long long key = sort_key(sc[e] / (float)tile_len(j, Sk), e);
-      if ((key & high_mask) == prefix)
-        atomicAdd(&hist[(key >> shift) & 255ull], (unsigned long long)(tile_len(e / kt, Sq) * tile_len(j, Sk)));
+    for (int64_t base = 0; base < n; base += blockDim.x) { // whole warps in every round
+      const int64_t e = base + threadIdx.x;
+      int bucket = -1;
+      long long cost = 0;
+      if (e < n) {
+        const int64_t i = (int64_t)((uint32_t)e / (uint32_t)kt), j = (int64_t)((uint32_t)e % (uint32_t)kt);
+        const unsigned long long key = sort_key(sc[e] / (float)tile_len(j, Sk), e);
+        if ((key & high_mask) == prefix) bucket = (int)((key >> shift) & 255ull), cost = tile_len(i, Sq) * tile_len(j, Sk);
+      }
+      if (narrow) {
+        const int first = __shfl_sync(0xffffffffu, bucket, 0);
+        if (__all_sync(0xffffffffu, bucket == first)) {
+          const unsigned sum = __reduce_add_sync(0xffffffffu, (unsigned)cost); // <= 32 x 2^14
+          if (threadIdx.x % 32 == 0 && first >= 0) atomicAdd(&hist32[first], sum);
+        } else if (bucket >= 0) {
+          atomicAdd(&hist32[bucket], (unsigned)cost);
+        }
+      } else if (bucket >= 0) {
+        atomicAdd(&hist[bucket], (unsigned long long)cost);
+      }
     }
     __syncthreads();
     if (threadIdx.x == 0) {
       long long acc = s_acc;
       int d = 0;
       for (; d < 255; d++) {
-        if (acc + (long long)hist[d] > allowed) break;
-        acc += (long long)hist[d];
+        const long long h = narrow ? (long long)hist32[d] : (long long)hist[d];
+        if (acc + h > allowed) break;
+        acc += h;
       }
       s_acc = acc;
       s_prefix = prefix | ((unsigned long long)d << shift);

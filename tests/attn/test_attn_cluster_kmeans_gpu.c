@@ -1,0 +1,197 @@
+// The GPU k-means steps of clustered attention (src/attn/cuda/attn_cluster_kmeans.cu) against
+// what they must agree on with the CPU (src/attn/cuda/attn_cluster.h,
+// vdit_attn_cuda_cluster_assign):
+//  1. assignment: with fp64 scores s_c = |c|^2 - 2 x.c and the rounding bound e_c of the GPU's
+//     TF32 products, the GPU's choice g has s_g - s_best <= e_g + e_best (objective within the
+//     bound) for every token, and g == best wherever best beats every other c by more than
+//     e_c + e_best (assignments equal where the margin exceeds the bound; the CPU's fp32
+//     assignment is checked against the same rule); most tokens must be decided;
+//  2. sort: count, offsets and the stable permutation equal the host's counting sort, on the
+//     GPU's assignment and on a skewed one with empty clusters.
+// Inputs: bf16-rounded tokens around a few centres; centroids = tokens plus small noise (near
+// ties). Skips (exit 77) without the CUDA backend or a GPU.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "vdit/vdit.h"
+
+#ifdef VDIT_HAVE_CUDA
+#include <cuda_runtime.h>
+
+#include "attn/cuda/attn_cluster.h"
+#endif
+
+#define TEST_NAME "test_attn_cluster_kmeans_gpu"
+
+#ifdef VDIT_HAVE_CUDA
+static float dot_f32(const float *a, const float *b, int64_t D) { // the CPU specification's order
+  float sum = 0.0f;
+  for (int64_t d = 0; d < D; d++) sum += a[d] * b[d];
+  return sum;
+}
+
+static void host_sort(const int32_t *assign, int64_t S, int C, int32_t *count, int32_t *offsets, int32_t *perm) {
+  memset(count, 0, (size_t)C * sizeof *count);
+  for (int64_t t = 0; t < S; t++) count[assign[t]]++;
+  int32_t running = 0;
+  for (int c = 0; c < C; c++) offsets[c] = running, running += count[c];
+  offsets[C] = running;
+  int32_t *cursor = malloc((size_t)C * sizeof *cursor);
+  memcpy(cursor, offsets, (size_t)C * sizeof *cursor);
+  for (int64_t t = 0; t < S; t++) perm[cursor[assign[t]]++] = (int32_t)t;
+  free(cursor);
+}
+
+// GPU sort of assign (BH, S) against the host's; returns 0 on a CUDA failure.
+static int check_sort(const int32_t *assign, int64_t BH, int64_t S, int C, const char *what) {
+  int32_t *d_assign = NULL, *d_work = NULL, *d_count = NULL, *d_offsets = NULL, *d_perm = NULL;
+  const size_t work = vdit_attn_cuda_cluster_sort_ints(BH, S, C) + 1;
+  int ok = cudaMalloc((void **)&d_assign, (size_t)(BH * S) * 4 + 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_work, work * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_count, (size_t)(BH * C) * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_offsets, (size_t)(BH * (C + 1)) * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_perm, (size_t)(BH * S) * 4 + 4) == cudaSuccess;
+  int32_t *count = malloc((size_t)(BH * C) * 4), *offsets = malloc((size_t)(BH * (C + 1)) * 4),
+          *perm = malloc((size_t)(BH * S) * 4 + 4);
+  int32_t *h_count = malloc((size_t)C * 4), *h_offsets = malloc((size_t)(C + 1) * 4), *h_perm = malloc((size_t)S * 4 + 4);
+  ok = ok && count && offsets && perm && h_count && h_offsets && h_perm;
+  ok = ok && cudaMemcpy(d_assign, assign, (size_t)(BH * S) * 4, cudaMemcpyHostToDevice) == cudaSuccess;
+  ok = ok && vdit_attn_cuda_cluster_sort(d_assign, BH, S, C, d_work, d_count, d_offsets, d_perm, 0) == cudaSuccess;
+  ok = ok && cudaMemcpy(count, d_count, (size_t)(BH * C) * 4, cudaMemcpyDeviceToHost) == cudaSuccess &&
+       cudaMemcpy(offsets, d_offsets, (size_t)(BH * (C + 1)) * 4, cudaMemcpyDeviceToHost) == cudaSuccess &&
+       cudaMemcpy(perm, d_perm, (size_t)(BH * S) * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
+  CHECK(ok);
+  for (int64_t bh = 0; ok && bh < BH; bh++) {
+    host_sort(assign + bh * S, S, C, h_count, h_offsets, h_perm);
+    int64_t bad = 0;
+    for (int c = 0; c < C; c++) bad += count[bh * C + c] != h_count[c];
+    for (int c = 0; c <= C; c++) bad += offsets[bh * (C + 1) + c] != h_offsets[c];
+    for (int64_t t = 0; t < S; t++) bad += perm[bh * S + t] != h_perm[t];
+    if (bad) CHECK_FAIL_("sort (%s) S=%lld C=%d slice %lld: %lld values differ from the host's", what, (long long)S, C,
+                         (long long)bh, (long long)bad);
+  }
+  free(count), free(offsets), free(perm), free(h_count), free(h_offsets), free(h_perm);
+  cudaFree(d_assign), cudaFree(d_work), cudaFree(d_count), cudaFree(d_offsets), cudaFree(d_perm);
+  return ok;
+}
+
+static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
+  const size_t nx = (size_t)(BH * S * D), nc = (size_t)(BH * C * D);
+  float *x = malloc(nx * 4), *cen = malloc(nc * 4), *norms = malloc((size_t)(BH * C) * 4);
+  float *noise = malloc((nx > nc ? nx : nc) * 4), *centres = malloc((size_t)(16 * D) * 4);
+  int32_t *assign = malloc((size_t)(BH * S) * 4), *skew = malloc((size_t)(BH * S) * 4);
+  double *score = malloc((size_t)C * sizeof *score), *bound = malloc((size_t)C * sizeof *bound);
+  if (!x || !cen || !norms || !noise || !centres || !assign || !skew || !score || !bound) {
+    CHECK_FAIL_("no host memory");
+    goto done;
+  }
+  // tokens: one of 16 centres (scale 2) + N(0, 1), bf16-rounded; centroids: a drawn token
+  // + 0.05 N(0, 1) (fp32), so several centroids sit near one token
+  vdit_rng_normal(seed, 0, (size_t)(16 * D), centres);
+  vdit_rng_normal(seed, 1u << 24, nx, noise);
+  for (int64_t bh = 0; bh < BH; bh++)
+    for (int64_t t = 0; t < S; t++)
+      for (int64_t d = 0; d < D; d++) {
+        const size_t i = (size_t)((bh * S + t) * D + d);
+        x[i] = vdit_bf16_to_float(vdit_bf16_from_float(2.0f * centres[((t * 7 + bh) % 16) * D + d] + noise[i]));
+      }
+  vdit_rng_normal(seed, 2u << 24, nc, noise);
+  uint32_t pick[1];
+  for (int64_t bh = 0; bh < BH; bh++)
+    for (int c = 0; c < C; c++) {
+      vdit_rng_u32(seed, (3u << 24) + (uint64_t)(bh * C + c), 1, pick);
+      const int64_t t = (int64_t)(pick[0] % (uint32_t)S);
+      float *row = cen + (bh * C + c) * D;
+      for (int64_t d = 0; d < D; d++) row[d] = x[(bh * S + t) * D + d] + 0.05f * noise[(bh * C + c) * D + d];
+      norms[bh * C + c] = dot_f32(row, row, D);
+    }
+  float *d_x = NULL, *d_c = NULL, *d_n = NULL, *d_work = NULL;
+  int32_t *d_assign = NULL;
+  int ok = cudaMalloc((void **)&d_x, nx * 4) == cudaSuccess && cudaMalloc((void **)&d_c, nc * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_work, vdit_attn_cuda_cluster_assign_floats(BH, C) * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_n, (size_t)(BH * C) * 4) == cudaSuccess &&
+           cudaMalloc((void **)&d_assign, (size_t)(BH * S) * 4) == cudaSuccess;
+  ok = ok && cudaMemcpy(d_x, x, nx * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+       cudaMemcpy(d_c, cen, nc * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+       cudaMemcpy(d_n, norms, (size_t)(BH * C) * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+       cudaMemset(d_assign, 0xff, (size_t)(BH * S) * 4) == cudaSuccess;
+  vdit_attn_cuda_cluster_args a;
+  memset(&a, 0, sizeof a);
+  a.bh = BH, a.dim = D, a.norms = d_n, a.assign_work = d_work;
+  ok = ok && vdit_attn_cuda_cluster_assign(&a, d_x, S, C, d_c, d_assign, 0) == cudaSuccess;
+  ok = ok && cudaMemcpy(assign, d_assign, (size_t)(BH * S) * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
+  CHECK(ok);
+  cudaFree(d_x), cudaFree(d_c), cudaFree(d_n), cudaFree(d_work), cudaFree(d_assign);
+  if (!ok) goto done;
+  int64_t decided = 0, objective_bad = 0, decided_bad = 0, cpu_bad = 0, range_bad = 0;
+  double worst = 0.0;
+  const double unit = ldexp(1.0, -23), tf32 = ldexp(1.0, -10); // tf32: truncation or rounding of c
+  for (int64_t bh = 0; bh < BH; bh++)
+    for (int64_t t = 0; t < S; t++) {
+      const float *xt = x + (bh * S + t) * D;
+      int best = 0, cpu = 0;
+      float cpu_score = INFINITY;
+      for (int c = 0; c < C; c++) {
+        const float *cr = cen + (bh * C + c) * D;
+        double xc = 0.0, cc = 0.0, abs_xc = 0.0;
+        for (int64_t d = 0; d < D; d++) {
+          xc += (double)xt[d] * cr[d], cc += (double)cr[d] * cr[d];
+          abs_xc += fabs((double)xt[d] * cr[d]);
+        }
+        score[c] = cc - 2.0 * xc;
+        bound[c] = 2.0 * abs_xc * (tf32 + (double)D * unit) + cc * (double)D * unit + fabs(score[c]) * unit + 1e-30;
+        if (score[c] < score[best]) best = c;
+        const float s32 = norms[bh * C + c] - 2.0f * dot_f32(xt, cr, D);
+        if (s32 < cpu_score) cpu_score = s32, cpu = c;
+      }
+      const int g = assign[bh * S + t];
+      if (g < 0 || g >= C) {
+        range_bad++;
+        continue;
+      }
+      const double excess = score[g] - score[best] - bound[g] - bound[best];
+      if (excess > 0) objective_bad++;
+      if (excess > worst) worst = excess;
+      int clear = 1;
+      for (int c = 0; c < C && clear; c++)
+        if (c != best && score[c] - score[best] <= bound[c] + bound[best]) clear = 0;
+      if (clear) {
+        decided++;
+        decided_bad += g != best;
+        cpu_bad += cpu != best;
+      }
+    }
+  const int64_t tokens = BH * S;
+  if (range_bad || objective_bad || decided_bad || cpu_bad || 2 * decided < tokens)
+    CHECK_FAIL_("assign BH=%lld S=%lld C=%d D=%lld: %lld out of range, %lld past the objective bound (worst %.3g), "
+                "%lld of %lld decided tokens differ from fp64 (CPU: %lld), decided %lld of %lld",
+                (long long)BH, (long long)S, C, (long long)D, (long long)range_bad, (long long)objective_bad, worst,
+                (long long)decided_bad, (long long)decided, (long long)cpu_bad, (long long)decided, (long long)tokens);
+  printf("assign BH=%lld S=%lld C=%d D=%lld: %.1f%% of tokens decided beyond the bound, all equal\n", (long long)BH,
+         (long long)S, C, (long long)D, 100.0 * (double)decided / (double)tokens);
+  if (!check_sort(assign, BH, S, C, "gpu assignment")) goto done;
+  // skewed: half the tokens in cluster 0, the rest in every third cluster (the others empty)
+  for (int64_t i = 0; i < BH * S; i++) skew[i] = (i % 2) ? 0 : (int32_t)(((i * 3) / 2 * 3) % C);
+  check_sort(skew, BH, S, C, "skewed");
+done:
+  free(x), free(cen), free(norms), free(noise), free(centres), free(assign), free(skew), free(score), free(bound);
+}
+#endif
+
+int main(void) {
+#ifndef VDIT_HAVE_CUDA
+  return check_skip(TEST_NAME, "built without CUDA");
+#else
+  int count = 0;
+  if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
+  run_case(2, 1000, 200, 128, 11);  // C, S not tile multiples
+  run_case(1, 4100, 1024, 128, 12); // the key clustering's C
+  run_case(3, 777, 256, 64, 13);
+  run_case(1, 333, 37, 33, 14);     // D not a multiple of 4 (scalar loads), one centroid tile
+  run_case(2, 513, 129, 100, 16);   // D padded to 128, C one past a tile
+  run_case(1, 70000, 300, 16, 15);  // many sort chunks
+  return check_finish(TEST_NAME);
+#endif
+}
