@@ -82,7 +82,7 @@ vdit_status vdit_sim_weak_mask(const vdit_sim_retention *retention, const vdit_s
       for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) {
         double stretch = exposure[b];
         if (binned && b < mantissa_cells)
-          stretch = row_stretch[((start + i) * (size_t)mantissa_cells + (size_t)b) / (size_t)policy->bin_row_bits];
+          stretch = row_stretch[vdit_sim_binned_row_of(policy, tensor, start + i, b)];
         if (seconds[i * VDIT_SIM_WORD_BITS + (size_t)b] < stretch) weak |= (uint16_t)(1u << b);
       }
       mask[start + i] = weak;
