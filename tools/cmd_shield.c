@@ -30,6 +30,7 @@ typedef struct options {
   int bin_count;
   double bin_guard;
   int64_t bin_profiles;
+  int64_t alternate_words;           // --alternate-words: retention.alternate_block_words
   int64_t bin_tolerate;              // --bin-tolerate: tolerated cells per binned row
   int64_t kind_tolerate[KIND_COUNT]; // --k-bin-tolerate, --v-bin-tolerate; -1: --bin-tolerate
   const char *kind_planes[KIND_COUNT]; // --q-planes, --k-planes, --v-planes, or NULL
@@ -287,6 +288,7 @@ static int run_shield(int argc, char **argv) {
       {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard|profiles|k-tolerate|v-tolerate", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, the --bins guard (of both, K or V), --bin-profiles or K's or V's tolerated cells per binned row"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
+      {"alternate-words", CLI_INT, &o.alternate_words, "N", "the words of every other block of N words leak the other way (anti cells, or stored inverted): flips of both signs (default 0: off)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
       {"json", CLI_FLAG, &o.json, NULL, "print one JSON object"},
       {"clock", CLI_STRING, &model.clock, "model|measured", "--model: op times from the cost model (--tops, --bandwidth-gbs) or the CPU wall clock x --time-scale (default model)"},
@@ -401,6 +403,8 @@ static int run_shield(int argc, char **argv) {
   retention.seed = (uint64_t)o.array_seed;
   retention.temperature_c = o.temperature_c;
   retention.vrt_fraction = o.vrt_fraction;
+  if (o.alternate_words < 0) return cli_usage_error("shield", hint, "--alternate-words must be >= 0");
+  retention.alternate_block_words = (uint64_t)o.alternate_words;
   vdit_status status = vdit_sim_retention_check(&retention);
   if (status != VDIT_OK) return cli_report_failure("shield", status);
   vdit_sim_energy_model energy = vdit_sim_energy_model_default();

@@ -297,9 +297,9 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
         printf("}, ");
       }
       printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
-             "\"array_seed\": %llu}, \"t_ref_us\": %g, \"standard_refresh_pj_per_pass\": %.6g, \"policies\": [",
+             "\"array_seed\": %llu, \"alternate_block_words\": %llu}, \"t_ref_us\": %g, \"standard_refresh_pj_per_pass\": %.6g, \"policies\": [",
              retention->median_s * 1e6, retention->sigma, retention->temperature_c, retention->vrt_fraction,
-             (unsigned long long)retention->seed, flags->t_ref_us, standard_pj);
+             (unsigned long long)retention->seed, (unsigned long long)retention->alternate_block_words, flags->t_ref_us, standard_pj);
       for (int p = 0; p < count; p++) {
         if (p) printf(", ");
         print_json_run(&runs[p], flags, standard_pj);

@@ -59,6 +59,12 @@ typedef struct vdit_sim_retention {
   double vrt_low_ratio;           // retention of a VRT cell in its low state / its normal retention
   uint64_t vrt_epoch;             // which VRT state draw applies
   int leaking_value;              // the stored value that decays (1: a stored 1 decays to 0)
+  // Alternating polarity (0 = off): the words whose word address / alternate_block_words is odd
+  // leak the other way: a logical 0 decays to 1. Either the array alternates true and anti
+  // cells by block, as DRAM arrays do (Liu et al., ISCA 2013), or the controller stores those
+  // words inverted (an XOR at write and read). It turns the failures' one-sided bias (every
+  // flip shrinks a magnitude) into flips of both signs; docs/shield.md measures it.
+  uint64_t alternate_block_words;
 } vdit_sim_retention;
 
 // Defaults (docs/shield.md): median 1 ms, sigma 0.5, 25 C reference and operation, halving

@@ -4,7 +4,8 @@
 // weak and fail, and it is refreshed no more often than with t = 0; in the bit-plane layout a
 // row holds one mantissa bit of 256 consecutive words, each plane with its own tolerance or a
 // uniform interval (failing exactly as that interval does); the energy is every row's
-// refresh count at its interval, recounted row by row; sign and exponent never fail.
+// refresh count at its interval, recounted row by row; sign and exponent never fail. And the
+// alternating leak polarity of retention.alternate_block_words.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -220,6 +221,48 @@ static void test_transient_planes(void) {
   free(in), free(a), free(b);
 }
 
+// Alternating polarity (retention.alternate_block_words): the weak cells are the same; words
+// of even blocks lose stored 1s only, words of odd blocks stored 0s only (counted by the
+// word address, also when the tensor starts mid-block); the fp32 path agrees.
+static void test_alternating_polarity(void) {
+  vdit_sim_retention r = vdit_sim_retention_default();
+  r.seed = 17;
+  const uint64_t block = 256;
+  const size_t words = 3000;
+  const vdit_sim_tensor t = persistent(100, words, 3e-3); // starts mid-block
+  const vdit_sim_policy p = vdit_sim_policy_lifecycle(50e-6, 0, 400e-6, 0, 0);
+  uint16_t *mask = malloc(words * sizeof *mask), *in = malloc(words * sizeof *in), *out = malloc(words * sizeof *out);
+  CHECK_OK(vdit_sim_weak_mask(&r, &p, &t, mask));
+  r.alternate_block_words = block;
+  for (int ones = 0; ones <= 1; ones++) {
+    for (size_t i = 0; i < words; i++) in[i] = ones ? 0x3f7fu : 0x3f80u; // mantissa all 1 or all 0
+    vdit_sim_report report;
+    memset(&report, 0, sizeof report);
+    CHECK_OK(vdit_sim_inject_bf16(&r, &p, NULL, &t, in, out, &report));
+    uint64_t expected = 0;
+    int wrong = 0;
+    for (size_t i = 0; i < words; i++) {
+      const int odd = (int)(((t.word_address + i) / block) & 1u);
+      const uint16_t flips = (uint16_t)(in[i] ^ out[i]);
+      const uint16_t want = odd != ones ? (uint16_t)(mask[i] & 0x7fu) : 0; // even blocks lose 1s, odd blocks 0s
+      wrong += flips != want;
+      for (int b = 0; b < VDIT_SIM_MANTISSA_BITS; b++) expected += (want >> b) & 1u;
+    }
+    CHECK_EQ_INT(wrong, 0);
+    CHECK(expected > 0);
+    CHECK_EQ_INT(report.failed_bits[VDIT_SIM_SEGMENT_MANTISSA], expected);
+    float *x = malloc(words * sizeof *x), *y = malloc(words * sizeof *y);
+    for (size_t i = 0; i < words; i++) x[i] = vdit_bf16_to_float(in[i]);
+    memset(&report, 0, sizeof report);
+    CHECK_OK(vdit_sim_inject_f32(&r, &p, NULL, &t, x, y, &report));
+    int differ = 0;
+    for (size_t i = 0; i < words; i++) differ += vdit_bf16_from_float(y[i]) != out[i];
+    CHECK_EQ_INT(differ, 0);
+    free(x), free(y);
+  }
+  free(mask), free(in), free(out);
+}
+
 static void test_bad_layout(void) {
   vdit_sim_policy p = binned(0.9, 200e-6);
   CHECK_OK(vdit_sim_policy_check(&p));
@@ -241,6 +284,7 @@ int main(void) {
   test_tolerated();
   test_mixed_planes();
   test_transient_planes();
+  test_alternating_polarity();
   test_bad_layout();
   return check_finish("test_sim_bins_layout");
 }
