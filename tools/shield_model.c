@@ -27,6 +27,7 @@ static vdit_status run_forward(void *user, const vdit_model_run_options *hooks, 
 
 typedef struct policy_run {
   vdit_sim_policy policy;
+  vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT]; // the policy each kind ran
   vdit_shield_result result;
 } policy_run;
 
@@ -264,6 +265,7 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
 
 static void print_json_policy(const policy_run *p, double standard_pj) {
   shield_print_policy_json(&p->policy, &p->result, standard_pj);
+  shield_print_kind_layout_json(&p->policy, p->by_kind);
   printf("}");
 }
 
@@ -349,7 +351,7 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
     double kind_us[VDIT_SHIELD_KIND_COUNT], kind_guard[VDIT_SHIELD_KIND_COUNT];
     shield_sweep_kinds(flags, p < count ? NAN : sweep[p - count], kind_us, kind_guard);
     if (p < count) memcpy(kind_us, flags->kind_mantissa_us, sizeof kind_us), memcpy(kind_guard, flags->kind_bin_guard, sizeof kind_guard);
-    vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT];
+    vdit_sim_policy *by_kind = runs[p].by_kind;
     shield_kind_policies(&runs[p].policy, kind_us, kind_guard, by_kind);
     shield_kind_layouts(flags, p < count ? NAN : sweep[p - count], by_kind);
     const vdit_sim_policy *const kinds[VDIT_SHIELD_KIND_COUNT] = {&by_kind[0], &by_kind[1], &by_kind[2], &by_kind[3]};
