@@ -157,6 +157,9 @@ vdit_cli_test_fails(shield_bad_protect "--protect-transient and --protect-persis
 vdit_cli_test_fails(shield_bad_sweep_policy "unknown sweep policy 'standard'" shield --sweep-policy standard)
 vdit_cli_test_fails(shield_bins_bad "--bins must be a list" shield --bins 50,x)
 vdit_cli_test_fails(shield_kind_guard_needs_bins "--k-bin-guard and --v-bin-guard need --bins" shield --k-bin-guard 0.9)
+vdit_cli_test_fails(shield_planes_count "--v-planes needs --bins and 7 values" shield --bins 50,100 --v-planes 0,0,u)
+vdit_cli_test_fails(shield_planes_needs_bins "--k-planes needs --bins" shield --k-planes 0,0,0,0,0,0,0)
+vdit_cli_test_fails(shield_tolerate_needs_bins "--k-bin-tolerate and --v-bin-tolerate need --bins" shield --v-bin-tolerate 2)
 
 # vdit capture: a model block's Q/K/V into safetensors, then vdit attn check on them
 set(VDIT_QKV_SMALL ${CMAKE_CURRENT_BINARY_DIR}/cli_qkv_small.safetensors)
@@ -202,6 +205,11 @@ vdit_cli_test(shield_model_random "\"config\": {\"dim\": 32, \"heads\": 2, \"lay
 vdit_cli_test(shield_model_lifecycle
   "\"kv_steps\": 0, \"per_sample\": true, .*\"policy\": \"lifecycle\", .*\"protected_mantissa_bits\": {\"transient\": 1, \"persistent\": 0}, \"spread_refreshes\": true, .*\"failed_bits\": {\"sign_exponent\": 0, .*\"failed_by_bit\": {\"q\": \\[[0-9]+, [0-9]+, [0-9]+, [0-9]+, [0-9]+, [0-9]+, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0\\], .*\"sweep\": \\[{\"sweep_param\": \"protect\", \"sweep_value\": 3, \"refresh_saving\": 0\\.25, \"failed_bits\": {\"sign_exponent\": 0, "
   shield ${VDIT_SHIELD_SMALL} --kv-steps 0 --per-sample --policy lifecycle --sweep-policy lifecycle --sweep-param protect --sweep 3 --json)
+# K binned RAIDR-style, V in bit planes (top two binned, the rest uniform at 400 us) with
+# alternating leak polarity: the kind layout is reported, sign and exponent never fail, K never fails
+vdit_cli_test(shield_model_planes
+  "\"policy\": \"lifecycle\", .*\"failed_bits\": {\"sign_exponent\": 0, .*\"k\": {\"sign_exponent\": 0, \"mantissa\": 0}, .*\"kind_layout\": {\"v\": {\"guard\": 0\\.9, \"tolerated_cells\": 0, \"bit_planes_top_first\": \\[0, 0, -1, -1, -1, -1, -1\\]}}"
+  shield ${VDIT_SHIELD_SMALL} --policy lifecycle --bins 50,100,200,300,400 --bin-guard 0.9 --v-planes 0,0,u,u,u,u,u --v-mantissa-us 400 --alternate-words 256 --json)
 vdit_cli_test_fails(shield_model_bad_sweep_param "unknown sweep parameter 'protected'" shield --model x --sweep 1 --sweep-param protected)
 vdit_cli_test_fails(shield_model_bad_sweep_protect "--sweep-param protect takes whole numbers 0\\.\\.7, got 1\\.5"
   shield --model random:dim=32,heads=2,layers=1 --sweep 1.5 --sweep-param protect)
@@ -209,7 +217,7 @@ vdit_cli_test_fails(shield_model_bad_clock "unknown clock 'wall'.*" shield --mod
 vdit_cli_test_fails(shield_model_svg_alone "--svg plots the --sweep; give --sweep too" shield --model x --svg a.svg)
 vdit_cli_test_fails(shield_model_bad_sweep "--sweep must be a list of intervals in us" shield --model x --sweep 1,a)
 vdit_cli_test_fails(shield_model_missing "shield: (i/o error|invalid argument)[^\n]*no-such" shield --model ${VDIT_WAN_DATA}/no-such.safetensors)
-set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_shield_model_lifecycle cli_capture_random_json
+set_tests_properties(cli_shield_model_json cli_shield_model_sweep cli_shield_model_random cli_shield_model_lifecycle cli_shield_model_planes cli_capture_random_json
                      PROPERTIES ENVIRONMENT OMP_NUM_THREADS=1)
 # vdit shield --bundle: the bundled model's clip (1 sampler step) and held-out loss (2 clips x 5 t); slow (about 40 s of CPU)
 file(GLOB VDIT_SHIELD_WORLD_SOURCES ${PROJECT_SOURCE_DIR}/src/world/*.c)

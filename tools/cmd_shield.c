@@ -30,7 +30,31 @@ typedef struct options {
   int bin_count;
   double bin_guard;
   int64_t bin_profiles;
+  int64_t alternate_words;           // --alternate-words: retention.alternate_block_words
+  int64_t bin_tolerate;              // --bin-tolerate: tolerated cells per binned row
+  int64_t kind_tolerate[KIND_COUNT]; // --k-bin-tolerate, --v-bin-tolerate; -1: --bin-tolerate
+  const char *kind_planes[KIND_COUNT]; // --q-planes, --k-planes, --v-planes, or NULL
 } options;
+
+// --k-planes etc.: tolerated cells per mantissa bit plane, top bit first ("0,0,4,u,u,u,u"; u or
+// -1: that plane uniform at the kind's mantissa interval), `count` values; planes[b] by bit (0 = LSB).
+static int parse_planes(const char *text, int count, int planes[VDIT_SIM_MANTISSA_BITS]) {
+  for (int b = 0; b < VDIT_SIM_MANTISSA_BITS; b++) planes[b] = -1;
+  const char *c = text;
+  for (int i = 0; i < count; i++) {
+    int value;
+    if (*c == 'u') value = -1, c++;
+    else {
+      char *end;
+      long v = strtol(c, &end, 10);
+      if (end == c || v < -1 || v > 255) return -1;
+      value = (int)v, c = end;
+    }
+    planes[count - 1 - i] = value;
+    if (i + 1 < count && *c++ != ',') return -1;
+  }
+  return *c == 0 ? 0 : -1;
+}
 
 // The lifecycle policy's defaults (docs/shield.md, "Lifecycle-aware policy", says how they were chosen).
 #define LIFECYCLE_TRANSIENT_MANTISSA_US 0.0 // never: Q and O die within a few retention tails
@@ -47,6 +71,7 @@ static vdit_sim_policy with_bins(const options *o, vdit_sim_policy p) {
   p.bin_guard = o->bin_guard;
   p.bin_row_bits = vdit_sim_energy_model_default().row_bits;
   p.bin_profile_rounds = (int)o->bin_profiles;
+  p.bin_tolerated_cells = (int)o->bin_tolerate;
   return p;
 }
 
@@ -230,6 +255,7 @@ static int run_shield(int argc, char **argv) {
                               .kind_bin_guard = {-1, -1, -1, -1}};
   o.bin_guard = 0.8;
   o.bin_profiles = 1;
+  for (int k = 0; k < KIND_COUNT; k++) o.kind_tolerate[k] = -1;
   const cli_option own[] = {
       {"policy", CLI_STRING, &o.policy, "standard|shield|lifecycle|custom|all", "refresh policy to run (default all: standard and shield)"},
       {"tokens", CLI_INT, &o.tokens, "N", "synthetic: tokens per tensor (default 256)"},
@@ -251,11 +277,18 @@ static int run_shield(int argc, char **argv) {
       {"bin-guard", CLI_DOUBLE, &o.bin_guard, "X", "--bins: a row's interval <= X x its weakest profiled cell's retention (default 0.8)"},
       {"k-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_K], "X", "--bins with --model/--bundle: K's guard alone (default --bin-guard)"},
       {"v-bin-guard", CLI_DOUBLE, &model.kind_bin_guard[VDIT_SHIELD_V], "X", "--bins with --model/--bundle: V's guard alone (default --bin-guard)"},
+      {"bin-tolerate", CLI_INT, &o.bin_tolerate, "N", "--bins: a row's interval from its (N+1)-th weakest profiled cell: at most N cells of a row fail (default 0)"},
+      {"k-bin-tolerate", CLI_INT, &o.kind_tolerate[KIND_K], "N", "--bins with --model/--bundle: K's tolerated cells per row alone (default --bin-tolerate)"},
+      {"v-bin-tolerate", CLI_INT, &o.kind_tolerate[KIND_V], "N", "--bins with --model/--bundle: V's tolerated cells per row alone (default --bin-tolerate)"},
+      {"q-planes", CLI_STRING, &o.kind_planes[KIND_Q], "LIST", "--bins with --model/--bundle: Q's unprotected mantissa in bit-plane rows, binned; tolerated cells per plane, top bit first, u = that plane at Q's uniform mantissa interval (0 = never)"},
+      {"k-planes", CLI_STRING, &o.kind_planes[KIND_K], "LIST", "--bins with --model/--bundle: the same for K (u: K's mantissa interval, --k-mantissa-us or the policy's)"},
+      {"v-planes", CLI_STRING, &o.kind_planes[KIND_V], "LIST", "--bins with --model/--bundle: the same for V (u: --v-mantissa-us or the policy's)"},
       {"bin-profiles", CLI_INT, &o.bin_profiles, "N", "--bins: profile rounds (VRT epochs) whose shortest retention bins a row (default 1)"},
       {"sweep-policy", CLI_STRING, &o.sweep_policy, "shield|lifecycle|custom", "the policy --sweep varies (default shield)"},
-      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard|profiles", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, the --bins guard (of both, K or V) or --bin-profiles"},
+      {"sweep-param", CLI_STRING, &model.sweep_param, "persistent-us|transient-us|protect|k-us|v-us|guard|k-guard|v-guard|profiles|k-tolerate|v-tolerate", "what --sweep varies: the persistent (default) or transient mantissa interval in us, the protected mantissa bits of both classes, K's or V's mantissa interval alone, the --bins guard (of both, K or V), --bin-profiles or K's or V's tolerated cells per binned row"},
       {"temperature", CLI_DOUBLE, &o.temperature_c, "C", "operating temperature; retention halves per 10 C above 25 (default 25)"},
       {"vrt", CLI_DOUBLE, &o.vrt_fraction, "X", "fraction of variable-retention cells, 0..1 (default 0)"},
+      {"alternate-words", CLI_INT, &o.alternate_words, "N", "the words of every other block of N words leak the other way (anti cells, or stored inverted): flips of both signs (default 0: off)"},
       {"array-seed", CLI_INT, &o.array_seed, "N", "Philox seed of the cells' retention times (default 1)"},
       {"json", CLI_FLAG, &o.json, NULL, "print one JSON object"},
       {"clock", CLI_STRING, &model.clock, "model|measured", "--model: op times from the cost model (--tops, --bandwidth-gbs) or the CPU wall clock x --time-scale (default model)"},
@@ -345,6 +378,22 @@ static int run_shield(int argc, char **argv) {
   for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++)
     if (model.kind_bin_guard[k] != -1 && (!o.bins || !(model.kind_bin_guard[k] > 0)))
       return cli_usage_error("shield", hint, "--k-bin-guard and --v-bin-guard need --bins and must be > 0");
+  if (o.bin_tolerate != 0 && (!o.bins || o.bin_tolerate < 0 || o.bin_tolerate > 255))
+    return cli_usage_error("shield", hint, "--bin-tolerate needs --bins and must be in 0..255");
+  for (int k = 0; k < KIND_COUNT; k++) {
+    if (o.kind_tolerate[k] != -1 && (!o.bins || o.kind_tolerate[k] < 0 || o.kind_tolerate[k] > 255))
+      return cli_usage_error("shield", hint, "--k-bin-tolerate and --v-bin-tolerate need --bins and must be in 0..255");
+    model.kind_bin_tolerate[k] = (int)o.kind_tolerate[k];
+    if (!o.kind_planes[k]) continue;
+    const int protect = k == KIND_K || k == KIND_V ? (int)o.protect[1] : (int)o.protect[0];
+    const int policy_protect = k == KIND_K || k == KIND_V ? LIFECYCLE_PROTECT_PERSISTENT : LIFECYCLE_PROTECT_TRANSIENT;
+    const int lifecycle = strcmp(o.policy, "lifecycle") == 0 || strcmp(o.sweep_policy, "lifecycle") == 0;
+    const int planes = VDIT_SIM_MANTISSA_BITS - (protect >= 0 ? protect : lifecycle ? policy_protect : 0);
+    if (!o.bins || parse_planes(o.kind_planes[k], planes, model.kind_planes[k]) != 0)
+      return cli_usage_error("shield", hint, "--%s-planes needs --bins and %d values (one per unprotected mantissa bit, top first), each u, -1 or 0..255, got '%s'",
+                             kind_names[k], planes, o.kind_planes[k]);
+    model.kind_bit_planes[k] = 1;
+  }
   model.sweep_base = policy_from_options(&o, sweep_kind, o.relaxed_us);
   if (o.bins) {
     vdit_status bins_status = vdit_sim_policy_check(&model.sweep_base);
@@ -354,6 +403,8 @@ static int run_shield(int argc, char **argv) {
   retention.seed = (uint64_t)o.array_seed;
   retention.temperature_c = o.temperature_c;
   retention.vrt_fraction = o.vrt_fraction;
+  if (o.alternate_words < 0) return cli_usage_error("shield", hint, "--alternate-words must be >= 0");
+  retention.alternate_block_words = (uint64_t)o.alternate_words;
   vdit_status status = vdit_sim_retention_check(&retention);
   if (status != VDIT_OK) return cli_report_failure("shield", status);
   vdit_sim_energy_model energy = vdit_sim_energy_model_default();

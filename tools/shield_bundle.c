@@ -132,6 +132,7 @@ typedef struct bundle_run {
   double relaxed_us;              // sweep points: the swept value; < 0 for the --policy runs
   double kind_us[VDIT_SHIELD_KIND_COUNT];    // per-kind mantissa intervals (< 0: the policy's)
   double kind_guard[VDIT_SHIELD_KIND_COUNT]; // per-kind bin guards (< 0: the policy's)
+  vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT]; // the policy each kind ran
   vdit_shield_result clip, held;  // the clip and the held-out workload
   double loss, loss_change_pct, max_bucket_change_pct;
 } bundle_run;
@@ -139,6 +140,7 @@ typedef struct bundle_run {
 static void print_json_run(const bundle_run *r, const shield_model_flags *flags, double standard_pj) {
   shield_print_policy_json(&r->policy, &r->clip, standard_pj);
   shield_print_kind_json(r->kind_us, r->kind_guard);
+  shield_print_kind_layout_json(&r->policy, r->by_kind);
   if (r->relaxed_us >= 0) {
     printf(", ");
     shield_sweep_print_json(flags, r->relaxed_us);
@@ -233,8 +235,9 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
       memcpy(r->kind_us, flags->kind_mantissa_us, sizeof r->kind_us);
       memcpy(r->kind_guard, flags->kind_bin_guard, sizeof r->kind_guard);
     }
-    vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT];
+    vdit_sim_policy *by_kind = r->by_kind;
     shield_kind_policies(&r->policy, r->kind_us, r->kind_guard, by_kind);
+    shield_kind_layouts(flags, p < count ? NAN : sweep[p - count], by_kind);
     const vdit_sim_policy *const kinds[VDIT_SHIELD_KIND_COUNT] = {&by_kind[0], &by_kind[1], &by_kind[2], &by_kind[3]};
     status = vdit_shield_run_kinds(&clip_trace, retention, kinds, energy, run_generate, &gen, &clip_ref, &clip_out, &r->clip);
     if (status == VDIT_OK)
@@ -294,9 +297,9 @@ int shield_bundle_main(const shield_bundle_flags *b, const shield_model_flags *f
         printf("}, ");
       }
       printf("\"retention\": {\"median_us\": %.6g, \"sigma\": %g, \"temperature_c\": %g, \"vrt_fraction\": %g, "
-             "\"array_seed\": %llu}, \"t_ref_us\": %g, \"standard_refresh_pj_per_pass\": %.6g, \"policies\": [",
+             "\"array_seed\": %llu, \"alternate_block_words\": %llu}, \"t_ref_us\": %g, \"standard_refresh_pj_per_pass\": %.6g, \"policies\": [",
              retention->median_s * 1e6, retention->sigma, retention->temperature_c, retention->vrt_fraction,
-             (unsigned long long)retention->seed, flags->t_ref_us, standard_pj);
+             (unsigned long long)retention->seed, (unsigned long long)retention->alternate_block_words, flags->t_ref_us, standard_pj);
       for (int p = 0; p < count; p++) {
         if (p) printf(", ");
         print_json_run(&runs[p], flags, standard_pj);

@@ -27,6 +27,7 @@ static vdit_status run_forward(void *user, const vdit_model_run_options *hooks, 
 
 typedef struct policy_run {
   vdit_sim_policy policy;
+  vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT]; // the policy each kind ran
   vdit_shield_result result;
 } policy_run;
 
@@ -64,8 +65,8 @@ vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double valu
   else if (strcmp(param, "guard") == 0) p.bin_guard = value;
   else if (strcmp(param, "profiles") == 0) p.bin_profile_rounds = (int)value;
   else if (strcmp(param, "k-us") == 0 || strcmp(param, "v-us") == 0 || strcmp(param, "k-guard") == 0 ||
-           strcmp(param, "v-guard") == 0) {
-  } // per kind: shield_sweep_kinds
+           strcmp(param, "v-guard") == 0 || strcmp(param, "k-tolerate") == 0 || strcmp(param, "v-tolerate") == 0) {
+  } // per kind: shield_sweep_kinds, shield_kind_layouts
   else p.refresh_interval_s[VDIT_SIM_LIFETIME_PERSISTENT][VDIT_SIM_SEGMENT_MANTISSA] = value * 1e-6;
   return p;
 }
@@ -80,12 +81,15 @@ void shield_sweep_name(const shield_model_flags *flags, double value, char *name
   else if (strcmp(param, "v-us") == 0) snprintf(name, size, "%s@v%gus", policy, value);
   else if (strcmp(param, "k-guard") == 0) snprintf(name, size, "%s@kg%g", policy, value);
   else if (strcmp(param, "v-guard") == 0) snprintf(name, size, "%s@vg%g", policy, value);
+  else if (strcmp(param, "k-tolerate") == 0) snprintf(name, size, "%s@kt%g", policy, value);
+  else if (strcmp(param, "v-tolerate") == 0) snprintf(name, size, "%s@vt%g", policy, value);
   else snprintf(name, size, "%s@%gus", policy, value);
 }
 
 int shield_sweep_check(const shield_model_flags *flags, const double *values, int count) {
   static const char *const params[] = {"persistent-us", "transient-us", "protect", "k-us",     "v-us",
-                                       "guard",         "k-guard",      "v-guard", "profiles", NULL};
+                                       "guard",         "k-guard",      "v-guard", "profiles", "k-tolerate",
+                                       "v-tolerate",    NULL};
   const char *param = sweep_param(flags);
   int known = 0;
   for (int i = 0; params[i]; i++) known |= strcmp(param, params[i]) == 0;
@@ -98,7 +102,12 @@ int shield_sweep_check(const shield_model_flags *flags, const double *values, in
     for (int i = 0; i < count; i++)
       if (values[i] != floor(values[i]) || values[i] < 1 || values[i] > 64)
         return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param profiles takes whole numbers 1..64, got %g", values[i]);
-  if (strstr(param, "guard") || strcmp(param, "profiles") == 0) {
+  if (strstr(param, "tolerate")) {
+    for (int i = 0; i < count; i++)
+      if (values[i] != floor(values[i]) || values[i] < 0 || values[i] > 255)
+        return cli_usage_error("shield", "see 'vdit shield --help'", "--sweep-param k-tolerate and v-tolerate take whole numbers 0..255, got %g", values[i]);
+  }
+  if (strstr(param, "guard") || strcmp(param, "profiles") == 0 || strstr(param, "tolerate")) {
     int binned = 0;
     for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++) binned |= flags->sweep_base.binned[c];
     for (int i = 0; i < count; i++)
@@ -119,6 +128,51 @@ void shield_kind_policies(const vdit_sim_policy *policy, const double kind_us[VD
       out[k].binned[c] = 0;
     }
   }
+}
+
+void shield_kind_layouts(const shield_model_flags *flags, double value, vdit_sim_policy out[VDIT_SHIELD_KIND_COUNT]) {
+  const char *param = sweep_param(flags);
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
+    vdit_sim_policy *p = &out[k];
+    const vdit_sim_lifetime_class c = k == VDIT_SHIELD_K || k == VDIT_SHIELD_V ? VDIT_SIM_LIFETIME_PERSISTENT : VDIT_SIM_LIFETIME_TRANSIENT;
+    int tolerate = flags->kind_bin_tolerate[k];
+    if (isfinite(value) && ((k == VDIT_SHIELD_K && strcmp(param, "k-tolerate") == 0) ||
+                            (k == VDIT_SHIELD_V && strcmp(param, "v-tolerate") == 0)))
+      tolerate = (int)value;
+    if (flags->kind_bit_planes[k] && p->bin_count > 0) {
+      p->binned[c] = 1;
+      p->bin_bit_planes = 1;
+      for (int b = 0; b < VDIT_SIM_MANTISSA_BITS; b++) p->bin_plane_tolerated[b] = flags->kind_planes[k][b];
+    }
+    if (tolerate >= 0) {
+      p->bin_tolerated_cells = tolerate;
+      if (p->bin_bit_planes) // planes: the binned ones tolerate that many
+        for (int b = 0; b < VDIT_SIM_MANTISSA_BITS; b++)
+          if (p->bin_plane_tolerated[b] >= 0) p->bin_plane_tolerated[b] = tolerate;
+    }
+  }
+}
+
+void shield_print_kind_layout_json(const vdit_sim_policy *policy, const vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT]) {
+  int first = 1;
+  for (int k = 0; k < VDIT_SHIELD_KIND_COUNT; k++) {
+    const vdit_sim_policy *p = &by_kind[k];
+    const vdit_sim_lifetime_class c = k == VDIT_SHIELD_K || k == VDIT_SHIELD_V ? VDIT_SIM_LIFETIME_PERSISTENT : VDIT_SIM_LIFETIME_TRANSIENT;
+    if (!p->binned[c] || (policy->binned[c] && p->bin_tolerated_cells == policy->bin_tolerated_cells &&
+                          p->bin_bit_planes == policy->bin_bit_planes && p->bin_guard == policy->bin_guard))
+      continue;
+    printf("%s\"%s\": {\"guard\": %g, \"tolerated_cells\": %d", first ? ", \"kind_layout\": {" : ", ",
+           vdit_shield_kind_name((vdit_shield_kind)k), p->bin_guard, p->bin_tolerated_cells);
+    if (p->bin_bit_planes) {
+      printf(", \"bit_planes_top_first\": [");
+      for (int b = VDIT_SIM_MANTISSA_BITS - 1 - p->protected_mantissa_bits[c]; b >= 0; b--)
+        printf("%d%s", p->bin_plane_tolerated[b], b ? ", " : "");
+      printf("]");
+    }
+    printf("}");
+    first = 0;
+  }
+  if (!first) printf("}");
 }
 
 void shield_sweep_kinds(const shield_model_flags *flags, double value, double kind_us[VDIT_SHIELD_KIND_COUNT],
@@ -168,7 +222,9 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
              vdit_sim_lifetime_class_name((vdit_sim_lifetime_class)c), policy->bin_guard, policy->bin_row_bits,
              policy->bin_profile_rounds);
       for (int b = 0; b < policy->bin_count; b++) printf("%s%g", b ? ", " : "", policy->bin_intervals_s[b] * 1e6);
-      printf("]}");
+      printf("]");
+      if (policy->bin_tolerated_cells) printf(", \"tolerated_cells\": %d", policy->bin_tolerated_cells);
+      printf("}");
     }
   printf(", \"protected_mantissa_bits\": {\"transient\": %d, \"persistent\": %d}, \"spread_refreshes\": %s",
          policy->protected_mantissa_bits[VDIT_SIM_LIFETIME_TRANSIENT],
@@ -209,6 +265,7 @@ void shield_print_policy_json(const vdit_sim_policy *policy, const vdit_shield_r
 
 static void print_json_policy(const policy_run *p, double standard_pj) {
   shield_print_policy_json(&p->policy, &p->result, standard_pj);
+  shield_print_kind_layout_json(&p->policy, p->by_kind);
   printf("}");
 }
 
@@ -294,8 +351,9 @@ int shield_model_main(const model_source_flags *source, const shield_model_flags
     double kind_us[VDIT_SHIELD_KIND_COUNT], kind_guard[VDIT_SHIELD_KIND_COUNT];
     shield_sweep_kinds(flags, p < count ? NAN : sweep[p - count], kind_us, kind_guard);
     if (p < count) memcpy(kind_us, flags->kind_mantissa_us, sizeof kind_us), memcpy(kind_guard, flags->kind_bin_guard, sizeof kind_guard);
-    vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT];
+    vdit_sim_policy *by_kind = runs[p].by_kind;
     shield_kind_policies(&runs[p].policy, kind_us, kind_guard, by_kind);
+    shield_kind_layouts(flags, p < count ? NAN : sweep[p - count], by_kind);
     const vdit_sim_policy *const kinds[VDIT_SHIELD_KIND_COUNT] = {&by_kind[0], &by_kind[1], &by_kind[2], &by_kind[3]};
     status = vdit_shield_run_kinds(&trace, retention, kinds, energy, run_forward, &workload, &reference, &in.output,
                              &runs[p].result);

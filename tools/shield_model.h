@@ -27,6 +27,10 @@ typedef struct shield_model_flags {
   double kind_mantissa_us[VDIT_SHIELD_KIND_COUNT]; // per kind: its class's mantissa interval
                                                    // in us (0 = never); < 0: the policy's
   double kind_bin_guard[VDIT_SHIELD_KIND_COUNT];   // per kind: the --bins guard; < 0: the policy's
+  int kind_bin_tolerate[VDIT_SHIELD_KIND_COUNT];   // per kind: tolerated cells per binned row; < 0: the policy's
+  int kind_bit_planes[VDIT_SHIELD_KIND_COUNT];     // per kind: 1: bit-plane rows with kind_planes
+  int kind_planes[VDIT_SHIELD_KIND_COUNT][VDIT_SIM_MANTISSA_BITS]; // tolerated cells by mantissa bit
+                                                   // (0 = LSB); -1: that plane uniform
 } shield_model_flags;
 
 // The policy of each tensor kind: `policy` with the mantissa interval of kind_us[k] >= 0
@@ -41,6 +45,15 @@ void shield_sweep_kinds(const shield_model_flags *flags, double value, double ki
 // JSON fields of the per-kind overrides: ", \"kind_mantissa_us\": {...}, \"kind_bin_guard\": {...}"
 // (each only when set).
 void shield_print_kind_json(const double kind_us[VDIT_SHIELD_KIND_COUNT], const double kind_guard[VDIT_SHIELD_KIND_COUNT]);
+
+// The per-kind binned layouts on top of shield_kind_policies: kind k with kind_bit_planes[k]
+// gets its class binned (the --bins of `out[k]`) in bit planes of kind_planes[k]; with
+// kind_bin_tolerate[k] >= 0 its binned rows tolerate that many cells. value (NAN for none) is
+// the sweep's: sweep-param k-tolerate / v-tolerate sets K's or V's tolerated cells.
+void shield_kind_layouts(const shield_model_flags *flags, double value, vdit_sim_policy out[VDIT_SHIELD_KIND_COUNT]);
+// JSON fields of the binned layouts that differ from `policy`'s:
+// ", \"kind_layout\": {\"v\": {\"tolerated_cells\": 4, \"bit_planes\": [0, 0, 8, ...]}}" (planes top bit first).
+void shield_print_kind_layout_json(const vdit_sim_policy *policy, const vdit_sim_policy by_kind[VDIT_SHIELD_KIND_COUNT]);
 
 // flags->sweep_base with the swept parameter set to value.
 vdit_sim_policy shield_sweep_policy(const shield_model_flags *flags, double value);

@@ -59,6 +59,12 @@ typedef struct vdit_sim_retention {
   double vrt_low_ratio;           // retention of a VRT cell in its low state / its normal retention
   uint64_t vrt_epoch;             // which VRT state draw applies
   int leaking_value;              // the stored value that decays (1: a stored 1 decays to 0)
+  // Alternating polarity (0 = off): the words whose word address / alternate_block_words is odd
+  // leak the other way: a logical 0 decays to 1. Either the array alternates true and anti
+  // cells by block, as DRAM arrays do (Liu et al., ISCA 2013), or the controller stores those
+  // words inverted (an XOR at write and read). It turns the failures' one-sided bias (every
+  // flip shrinks a magnitude) into flips of both signs; docs/shield.md measures it.
+  uint64_t alternate_block_words;
 } vdit_sim_retention;
 
 // Defaults (docs/shield.md): median 1 ms, sigma 0.5, 25 C reference and operation, halving
@@ -119,6 +125,21 @@ typedef struct vdit_sim_policy {
   double bin_intervals_s[VDIT_SIM_MAX_BINS];     // ascending, > 0; [0] is the default bin
   int bin_row_bits;                              // cells per binned row (> 0)
   int bin_profile_rounds;                        // >= 1
+  // Tolerated failures (docs/shield.md, "Tolerated cells and bit planes"): a row's interval is
+  // chosen from its (1 + tolerated)-th weakest profiled cell instead of its weakest, so with
+  // guard <= 1 and VRT off at most `tolerated` cells of the row can fail (those that hold the
+  // leaking value): failures are spent where a row has few weak cells. 0 (default): RAIDR.
+  // Layout of a binned MANTISSA sub-array:
+  // bin_bit_planes 0 (default): row r holds mantissa cells r * bin_row_bits .. counted word by
+  //    word (bit 0 first), every row tolerates bin_tolerated_cells;
+  // bin_bit_planes 1 (significance-aware): a row holds ONE mantissa bit position of
+  //    bin_row_bits consecutive words (a bit-plane transpose at write and read): row
+  //    (i / bin_row_bits) * m + b holds bit b of words i (m = unprotected mantissa bits); the
+  //    rows of bit b tolerate bin_plane_tolerated[b] cells, or, when that is < 0, are not
+  //    binned but refreshed uniformly at refresh_interval_s[class][MANTISSA] (0 = never).
+  int bin_tolerated_cells;                              // 0 .. bin_row_bits - 1
+  int bin_bit_planes;                                   // 0 or 1
+  int bin_plane_tolerated[VDIT_SIM_MANTISSA_BITS];      // by mantissa bit (0 = LSB): -1 .. bin_row_bits - 1
 } vdit_sim_policy;
 
 const char *vdit_sim_policy_name(vdit_sim_policy_kind kind); // "standard", "shield", "custom", "lifecycle"
@@ -208,11 +229,17 @@ vdit_status vdit_sim_tensor_energy_profiled(const vdit_sim_retention *retention,
                                             vdit_sim_report *report);
 
 // Rows of the tensor's MANTISSA sub-array under a binned class:
-// ceil(word_count x unprotected mantissa bits / bin_row_bits) (0 when the class is not binned).
+// ceil(word_count x unprotected mantissa bits / bin_row_bits), with bit planes
+// ceil(word_count / bin_row_bits) x unprotected mantissa bits (0 when the class is not binned).
 size_t vdit_sim_binned_rows(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor);
-// Each row's profiled weakest retention (profile_s, may be NULL) and refresh interval
-// (interval_s): the longest bin interval <= guard x profile, else the default bin. Both arrays
-// have vdit_sim_binned_rows entries.
+// The binned row that holds mantissa bit `bit` (below the unprotected count) of word `word`
+// (0-based in the tensor), in the layout of policy->bin_bit_planes.
+size_t vdit_sim_binned_row_of(const vdit_sim_policy *policy, const vdit_sim_tensor *tensor, size_t word, int bit);
+// Each row's profile (profile_s, may be NULL): its (1 + tolerated)-th weakest profiled
+// retention (the weakest cell when nothing is tolerated, and for a uniform bit plane), and
+// its refresh interval (interval_s): the longest bin interval <= guard x profile, else the
+// default bin; a uniform bit plane's rows get the class's mantissa interval (0 = never).
+// Both arrays have vdit_sim_binned_rows entries.
 vdit_status vdit_sim_binned_row_intervals(const vdit_sim_retention *retention, const vdit_sim_policy *policy,
                                           const vdit_sim_tensor *tensor, double *profile_s, double *interval_s);
 

@@ -82,7 +82,7 @@ vdit_status vdit_sim_weak_mask(const vdit_sim_retention *retention, const vdit_s
       for (int b = 0; b < VDIT_SIM_WORD_BITS; b++) {
         double stretch = exposure[b];
         if (binned && b < mantissa_cells)
-          stretch = row_stretch[((start + i) * (size_t)mantissa_cells + (size_t)b) / (size_t)policy->bin_row_bits];
+          stretch = row_stretch[vdit_sim_binned_row_of(policy, tensor, start + i, b)];
         if (seconds[i * VDIT_SIM_WORD_BITS + (size_t)b] < stretch) weak |= (uint16_t)(1u << b);
       }
       mask[start + i] = weak;
@@ -93,10 +93,14 @@ vdit_status vdit_sim_weak_mask(const vdit_sim_retention *retention, const vdit_s
 }
 
 // out = in with the weak cells that hold the leaking value flipped; failures counted per field and bit.
-static void apply_mask(int leaking_value, const uint16_t *mask, const uint16_t *in, uint16_t *out, size_t count,
-                       vdit_sim_report *report) {
-  const uint16_t leak_mask_value = leaking_value ? 0xffffu : 0x0000u;
+// Word address first_word + i leaks retention->leaking_value, or the other value in the odd
+// blocks of alternate_block_words.
+static void apply_mask(const vdit_sim_retention *retention, uint64_t first_word, const uint16_t *mask, const uint16_t *in,
+                       uint16_t *out, size_t count, vdit_sim_report *report) {
+  const uint64_t block = retention->alternate_block_words;
   for (size_t i = 0; i < count; i++) {
+    const int leaking = retention->leaking_value ^ (block ? (int)(((first_word + i) / block) & 1u) : 0);
+    const uint16_t leak_mask_value = leaking ? 0xffffu : 0x0000u;
     const uint16_t word = in[i];
     // bits holding the leaking value: a stored 1 (leaking_value 1) or a stored 0
     const uint16_t flips = (uint16_t)(~(word ^ leak_mask_value) & mask[i]);
@@ -128,7 +132,7 @@ vdit_status vdit_sim_inject_bf16(const vdit_sim_retention *retention, const vdit
     if (status == VDIT_OK) status = vdit_sim_weak_mask(retention, policy, tensor, mask);
     if (status == VDIT_OK) {
       count_bits(tensor, &part);
-      apply_mask(retention->leaking_value, mask, in, out, tensor->word_count, &part);
+      apply_mask(retention, tensor->word_address, mask, in, out, tensor->word_count, &part);
       vdit_sim_report_add(report, &part);
     }
     free(mask);
@@ -146,7 +150,7 @@ vdit_status vdit_sim_inject_bf16(const vdit_sim_retention *retention, const vdit
     piece.word_address = tensor->word_address + start;
     piece.word_count = tensor->word_count - start < CHUNK_WORDS ? tensor->word_count - start : CHUNK_WORDS;
     VDIT_TRY(vdit_sim_weak_mask(retention, policy, &piece, mask));
-    apply_mask(retention->leaking_value, mask, in + start, out + start, piece.word_count, &part);
+    apply_mask(retention, piece.word_address, mask, in + start, out + start, piece.word_count, &part);
   }
   vdit_sim_report_add(report, &part);
   return VDIT_OK;
@@ -183,7 +187,7 @@ static vdit_status inject_f32(const vdit_sim_retention *retention, const vdit_si
       piece.word_count = count;
       VDIT_TRY(vdit_sim_weak_mask(retention, policy, &piece, chunk_mask));
     }
-    apply_mask(retention->leaking_value, m, codes, codes, count, &total);
+    apply_mask(retention, tensor->word_address + start, m, codes, codes, count, &total);
     for (size_t i = 0; i < count; i++) out[start + i] = vdit_bf16_to_float(codes[i]);
   }
   vdit_sim_report_add(report, &total);

@@ -112,6 +112,16 @@ vdit_status vdit_sim_policy_check(const vdit_sim_policy *policy) {
     if (policy->bin_row_bits < 1 || policy->bin_profile_rounds < 1 || policy->bin_profile_rounds > 64)
       return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "binned refresh needs row bits >= 1 and 1..64 profile rounds, got %d, %d",
                         policy->bin_row_bits, policy->bin_profile_rounds);
+    if (policy->bin_tolerated_cells < 0 || policy->bin_tolerated_cells >= policy->bin_row_bits)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "tolerated cells per binned row must be in 0..%d, got %d",
+                        policy->bin_row_bits - 1, policy->bin_tolerated_cells);
+    if (policy->bin_bit_planes != 0 && policy->bin_bit_planes != 1)
+      return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "bin_bit_planes must be 0 or 1, got %d", policy->bin_bit_planes);
+    for (int b = 0; b < VDIT_SIM_MANTISSA_BITS; b++)
+      if (policy->bin_plane_tolerated[b] < -1 || policy->bin_plane_tolerated[b] >= policy->bin_row_bits)
+        return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                          "tolerated cells of mantissa bit plane %d must be -1 (uniform) or 0..%d, got %d", b,
+                          policy->bin_row_bits - 1, policy->bin_plane_tolerated[b]);
   }
   for (int c = 0; c < VDIT_SIM_LIFETIME_CLASS_COUNT; c++)
     for (int s = 0; s < VDIT_SIM_SEGMENT_COUNT; s++) {
