@@ -549,7 +549,7 @@ static int run_fit(int argc, char **argv) {
   const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
   const char *init = "random";
   int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32;
-  double sparsity = 0.95, lr = 0.02;
+  double sparsity = 0.95, lr = 0.02, router_lr = 0.0, alpha_init = 0.5;
   int json = 0;
   const cli_option options[] = {
       {"method", CLI_STRING, &method, "NAME", "the method to fit: sla (default)"},
@@ -564,7 +564,9 @@ static int run_fit(int argc, char **argv) {
       {"seed", CLI_INT, &seed, "N", "Philox seed of the inputs and the untrained router (default 0)"},
       {"sparsity", CLI_DOUBLE, &sparsity, "X", "fraction of blocks skipped by the sparse branch (default 0.95)"},
       {"steps", CLI_INT, &steps, "N", "optimizer steps, 1..100000 (default 300)"},
-      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02)"},
+      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02; the alpha logits take 5 LR)"},
+      {"router-lr", CLI_DOUBLE, &router_lr, "LR", "the router matrices' learning rate (default --lr; tiny: alpha alone)"},
+      {"alpha-init", CLI_DOUBLE, &alpha_init, "A", "alpha of every head at the start, in (0, 1) (default 0.5)"},
       {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
       {"feature", CLI_STRING, &feature, "F", "linear-branch feature map softmax or elu (default softmax)"},
       {"init", CLI_STRING, &init, "R", "router to start from: random or identity (SLA's pooled scores; default random)"},
@@ -591,6 +593,8 @@ static int run_fit(int argc, char **argv) {
   if (steps < 1 || steps > 100000 || !(lr > 0) || seed < 0) return cli_usage_error(name, hint, "--steps 1..100000, --lr > 0, --seed >= 0");
   if (!(sparsity >= 0 && sparsity < 1)) return cli_usage_error(name, hint, "--sparsity must be in [0, 1)");
   if (router_dim < 1 || router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  if (!(router_lr >= 0) || !(alpha_init > 0 && alpha_init < 1))
+    return cli_usage_error(name, hint, "--router-lr must be >= 0, --alpha-init in (0, 1)");
   if (strcmp(init, "random") != 0 && strcmp(init, "identity") != 0)
     return cli_usage_error(name, hint, "unknown --init '%s' (random or identity)", init);
   spec.init_identity = strcmp(init, "identity") == 0;
@@ -607,6 +611,8 @@ static int run_fit(int argc, char **argv) {
   spec.router_dim = (int32_t)router_dim;
   spec.steps = (int)steps;
   spec.learning_rate = (float)lr;
+  spec.router_learning_rate = (float)router_lr;
+  spec.alpha_init = (float)alpha_init;
   vdit_attn_sla_fit_result r;
   memset(&r, 0, sizeof r);
   r.losses = malloc((size_t)steps * sizeof *r.losses);
@@ -625,9 +631,10 @@ static int run_fit(int argc, char **argv) {
     printf(", \"device\": \"%s\", \"dtype\": \"%s\", \"seed\": %lld, \"sparsity\": %.6g, \"achieved_sparsity\": %.6f, "
            "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
            "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
-           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"losses\": [",
+           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"router_lr\": %g, \"alpha_init\": %g, \"losses\": [",
            device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
-           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init);
+           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init,
+           router_lr > 0 ? router_lr : lr, alpha_init);
     for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
     printf("], \"passed\": %s}\n", passed ? "true" : "false");
   } else {
