@@ -87,21 +87,30 @@ static int sla_setup(const char *name, const char *hint, attn_flags *f, vdit_att
   return -1;
 }
 
-// --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
-static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
-  char path[4096];
-  int64_t layer = -1;
-  snprintf(path, sizeof path, "%s", f->qkv);
+// --qkv FILE[:LAYER] split into path (at most `size` bytes) and layer (-1 without); returns
+// an exit code, or -1 to go on.
+static int split_qkv(const char *name, const char *hint, const char *qkv, char *path, size_t size, int64_t *layer) {
+  *layer = -1;
+  snprintf(path, size, "%s", qkv);
   char *colon = strrchr(path, ':');
   if (colon && colon[1]) {
     char *end = NULL;
     long long n = strtoll(colon + 1, &end, 10);
     if (*end == '\0') {
       if (n < 0) return cli_usage_error(name, hint, "--qkv FILE:LAYER needs a layer >= 0, got %lld", n);
-      layer = n;
+      *layer = n;
       *colon = '\0';
     }
   }
+  return -1;
+}
+
+// --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
+static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
+  char path[4096];
+  int64_t layer = -1;
+  const int code = split_qkv(name, hint, f->qkv, path, sizeof path, &layer);
+  if (code >= 0) return code;
   vdit_attn_shape shape;
   vdit_status status = vdit_attn_inputs_read(path, layer, &shape, &f->qkv_values[0], &f->qkv_values[1], &f->qkv_values[2]);
   if (status != VDIT_OK) return cli_report_failure(name, status);
@@ -601,7 +610,11 @@ static int run_fit(int argc, char **argv) {
   float *given[3] = {NULL, NULL, NULL};
   spec.shape = (vdit_attn_shape){batch, heads, seq, seq, dim};
   if (qkv) {
-    vdit_status status = vdit_attn_inputs_read(qkv, -1, &spec.shape, &given[0], &given[1], &given[2]);
+    char path[4096];
+    int64_t layer = -1;
+    code = split_qkv(name, hint, qkv, path, sizeof path, &layer);
+    if (code >= 0) return code;
+    vdit_status status = vdit_attn_inputs_read(path, layer, &spec.shape, &given[0], &given[1], &given[2]);
     if (status != VDIT_OK) return cli_report_failure(name, status);
     spec.given_q = given[0], spec.given_k = given[1], spec.given_v = given[2];
     inputs = qkv;
