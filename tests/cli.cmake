@@ -82,6 +82,8 @@ vdit_cli_test_fails(attn_sla_no_sparsity "sla needs --sparsity X or --topk K" at
 vdit_cli_test_fails(attn_sla_causal "sla routes unmasked attention only" attn check --method sla --sparsity 0.5 --mask causal)
 vdit_cli_test_fails(attn_fit_method "fit trains method sla only" attn fit --method sparge)
 vdit_cli_test_fails(attn_fit_sparsity "--sparsity must be in \\[0, 1\\)" attn fit --sparsity 1)
+vdit_cli_test_fails(attn_fit_alpha_init "--alpha-init in \\(0, 1\\)" attn fit --alpha-init 1)
+vdit_cli_test_fails(attn_fit_router_lr "--router-lr must be >= 0" attn fit --router-lr -1)
 vdit_cli_test_fails(attn_tune_no_out "tune needs --out FILE" attn tune --method sparge)
 vdit_cli_test_fails(attn_tuning_missing "cannot open" attn check --method sparge --tuning no-such-tuning.json)
 # clustered attention (ear, svg)

@@ -87,21 +87,30 @@ static int sla_setup(const char *name, const char *hint, attn_flags *f, vdit_att
   return -1;
 }
 
-// --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
-static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
-  char path[4096];
-  int64_t layer = -1;
-  snprintf(path, sizeof path, "%s", f->qkv);
+// --qkv FILE[:LAYER] split into path (at most `size` bytes) and layer (-1 without); returns
+// an exit code, or -1 to go on.
+static int split_qkv(const char *name, const char *hint, const char *qkv, char *path, size_t size, int64_t *layer) {
+  *layer = -1;
+  snprintf(path, size, "%s", qkv);
   char *colon = strrchr(path, ':');
   if (colon && colon[1]) {
     char *end = NULL;
     long long n = strtoll(colon + 1, &end, 10);
     if (*end == '\0') {
       if (n < 0) return cli_usage_error(name, hint, "--qkv FILE:LAYER needs a layer >= 0, got %lld", n);
-      layer = n;
+      *layer = n;
       *colon = '\0';
     }
   }
+  return -1;
+}
+
+// --qkv FILE[:LAYER]: the captured Q, K, V of one block replace the synthetic inputs.
+static int read_qkv(const char *name, const char *hint, attn_flags *f, vdit_attn_check_spec *spec) {
+  char path[4096];
+  int64_t layer = -1;
+  const int code = split_qkv(name, hint, f->qkv, path, sizeof path, &layer);
+  if (code >= 0) return code;
   vdit_attn_shape shape;
   vdit_status status = vdit_attn_inputs_read(path, layer, &shape, &f->qkv_values[0], &f->qkv_values[1], &f->qkv_values[2]);
   if (status != VDIT_OK) return cli_report_failure(name, status);
@@ -549,7 +558,7 @@ static int run_fit(int argc, char **argv) {
   const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
   const char *init = "random";
   int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32;
-  double sparsity = 0.95, lr = 0.02;
+  double sparsity = 0.95, lr = 0.02, router_lr = 0.0, alpha_init = 0.5;
   int json = 0;
   const cli_option options[] = {
       {"method", CLI_STRING, &method, "NAME", "the method to fit: sla (default)"},
@@ -564,7 +573,9 @@ static int run_fit(int argc, char **argv) {
       {"seed", CLI_INT, &seed, "N", "Philox seed of the inputs and the untrained router (default 0)"},
       {"sparsity", CLI_DOUBLE, &sparsity, "X", "fraction of blocks skipped by the sparse branch (default 0.95)"},
       {"steps", CLI_INT, &steps, "N", "optimizer steps, 1..100000 (default 300)"},
-      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02)"},
+      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02; the alpha logits take 5 LR)"},
+      {"router-lr", CLI_DOUBLE, &router_lr, "LR", "the router matrices' learning rate (default --lr; tiny: alpha alone)"},
+      {"alpha-init", CLI_DOUBLE, &alpha_init, "A", "alpha of every head at the start, in (0, 1) (default 0.5)"},
       {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
       {"feature", CLI_STRING, &feature, "F", "linear-branch feature map softmax or elu (default softmax)"},
       {"init", CLI_STRING, &init, "R", "router to start from: random or identity (SLA's pooled scores; default random)"},
@@ -591,13 +602,19 @@ static int run_fit(int argc, char **argv) {
   if (steps < 1 || steps > 100000 || !(lr > 0) || seed < 0) return cli_usage_error(name, hint, "--steps 1..100000, --lr > 0, --seed >= 0");
   if (!(sparsity >= 0 && sparsity < 1)) return cli_usage_error(name, hint, "--sparsity must be in [0, 1)");
   if (router_dim < 1 || router_dim > 256) return cli_usage_error(name, hint, "--router-dim must be in 1..256");
+  if (!(router_lr >= 0) || !(alpha_init > 0 && alpha_init < 1))
+    return cli_usage_error(name, hint, "--router-lr must be >= 0, --alpha-init in (0, 1)");
   if (strcmp(init, "random") != 0 && strcmp(init, "identity") != 0)
     return cli_usage_error(name, hint, "unknown --init '%s' (random or identity)", init);
   spec.init_identity = strcmp(init, "identity") == 0;
   float *given[3] = {NULL, NULL, NULL};
   spec.shape = (vdit_attn_shape){batch, heads, seq, seq, dim};
   if (qkv) {
-    vdit_status status = vdit_attn_inputs_read(qkv, -1, &spec.shape, &given[0], &given[1], &given[2]);
+    char path[4096];
+    int64_t layer = -1;
+    code = split_qkv(name, hint, qkv, path, sizeof path, &layer);
+    if (code >= 0) return code;
+    vdit_status status = vdit_attn_inputs_read(path, layer, &spec.shape, &given[0], &given[1], &given[2]);
     if (status != VDIT_OK) return cli_report_failure(name, status);
     spec.given_q = given[0], spec.given_k = given[1], spec.given_v = given[2];
     inputs = qkv;
@@ -607,6 +624,8 @@ static int run_fit(int argc, char **argv) {
   spec.router_dim = (int32_t)router_dim;
   spec.steps = (int)steps;
   spec.learning_rate = (float)lr;
+  spec.router_learning_rate = (float)router_lr;
+  spec.alpha_init = (float)alpha_init;
   vdit_attn_sla_fit_result r;
   memset(&r, 0, sizeof r);
   r.losses = malloc((size_t)steps * sizeof *r.losses);
@@ -625,9 +644,10 @@ static int run_fit(int argc, char **argv) {
     printf(", \"device\": \"%s\", \"dtype\": \"%s\", \"seed\": %lld, \"sparsity\": %.6g, \"achieved_sparsity\": %.6f, "
            "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
            "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
-           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"losses\": [",
+           "\"alpha_mean\": %.6g, \"init\": \"%s\", \"router_lr\": %g, \"alpha_init\": %g, \"losses\": [",
            device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
-           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init);
+           (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init,
+           router_lr > 0 ? router_lr : lr, alpha_init);
     for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
     printf("], \"passed\": %s}\n", passed ? "true" : "false");
   } else {

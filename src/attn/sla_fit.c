@@ -124,8 +124,10 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
   result->losses = losses;
   const vdit_attn_shape s = spec->shape;
   if (s.seq_q != s.seq_k || s.batch < 1 || s.heads < 1 || s.seq_q < 1 || s.head_dim < 1 || spec->steps < 1 ||
-      !(spec->learning_rate > 0) || !(spec->sparsity >= 0 && spec->sparsity < 1))
-    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla fit: needs Sq = Sk, positive sizes and steps, sparsity in [0, 1)");
+      !(spec->learning_rate > 0) || !(spec->router_learning_rate >= 0) || !(spec->alpha_init >= 0 && spec->alpha_init < 1) ||
+      !(spec->sparsity >= 0 && spec->sparsity < 1))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT,
+                      "sla fit: needs Sq = Sk, positive sizes, steps and rates, alpha_init and sparsity in [0, 1)");
   const size_t n = (size_t)(s.batch * s.heads * s.seq_q * s.head_dim);
   const int64_t np = s.heads * s.head_dim * spec->router_dim, total = 2 * np + s.heads;
   // parameters, gradients, Adam moments; host staging for 3 tensors
@@ -153,6 +155,9 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
         params[np + (h * s.head_dim + r) * spec->router_dim + r] = 1.0f;
       }
   }
+  if (spec->alpha_init > 0.0f) // alpha logits: log(a / (1 - a))
+    for (int64_t h = 0; h < s.heads; h++) params[2 * np + h] = logf(spec->alpha_init / (1.0f - spec->alpha_init));
+  const float router_lr = spec->router_learning_rate > 0.0f ? spec->router_learning_rate : spec->learning_rate;
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
   config.method = VDIT_ATTN_SLA;
@@ -190,7 +195,7 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
       const float g = isfinite(grads[i]) ? grads[i] : 0.0f;
       m1[i] = beta1 * m1[i] + (1.0f - beta1) * g;
       m2[i] = beta2 * m2[i] + (1.0f - beta2) * g * g;
-      const float lr = i < 2 * np ? spec->learning_rate : 5.0f * spec->learning_rate; // alpha logits move faster
+      const float lr = i < 2 * np ? router_lr : 5.0f * spec->learning_rate; // alpha logits move faster
       params[i] -= lr * (m1[i] / c1) / (sqrtf(m2[i] / c2) + eps);
     }
   }

@@ -21,7 +21,9 @@ typedef struct vdit_attn_sla_fit_spec {
   int32_t router_dim;
   vdit_attn_sla_feature feature;
   int steps;
-  float learning_rate;
+  float learning_rate;          // the alpha logits' (x 5); the router's unless router_learning_rate > 0
+  float router_learning_rate;   // the router matrices' Adam learning rate, or 0: learning_rate
+  float alpha_init;             // alpha of every head at the start, in (0, 1), or 0: 1/2
   int init_identity;           // start from SLA's pooled-score router (identity on the first D_r dims, D_r <= D) instead of a random one
 } vdit_attn_sla_fit_spec;
 

@@ -262,9 +262,11 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   }
 }
 
-// Scores of query block I against every key block and the Top-k: grid (qb, BH), 256 threads,
-// kb floats + kb bytes of dynamic shared memory. Every row keeps exactly `keep` blocks.
-static __global__ void __launch_bounds__(SLA_THREADS) sla_topk_kernel(const vdit_attn_sla_cuda_args a) {
+// Scores of query block I against every key block and the Top-k, by rank counting: grid (qb,
+// BH), 256 threads, kb floats + kb bytes of dynamic shared memory. Every row keeps exactly
+// `keep` blocks. Used when the sort below does not fit (more than SLA_TOPK_SORT_MAX key blocks,
+// or its shared memory above SLA_TOPK_SMEM_MAX).
+static __global__ void __launch_bounds__(SLA_THREADS) sla_topk_count_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   float *sc = reinterpret_cast<float *>(smem_raw);
   unsigned char *flag = smem_raw + (size_t)a.kb * sizeof(float);
@@ -294,6 +296,96 @@ static __global__ void __launch_bounds__(SLA_THREADS) sla_topk_kernel(const vdit
   }
 }
 
+// Top-k by a bitonic sort, one warp per query block, SLA_TOPK_ROWS rows per thread block:
+// grid (ceil(qb / SLA_TOPK_ROWS), BH), 32 * SLA_TOPK_ROWS threads. The head's key projections
+// come into shared memory first (rows padded to D_r + 1 floats: lane J reads row J, so the 32
+// lanes hit 32 banks; read from global by lane they were 32 cache lines a load). Each warp
+// computes its row's kb scores, 8 independent serial sums a lane (sla_exact.h's order: the
+// CPU's bits), sorts 64-bit keys (score in an order-keeping encoding << 32 | ~J: descending =
+// higher score, then lower J, sla_ranks_before's order) over n2 = kb rounded up to a power of
+// two (padding keys 0 sort last), flags the first `keep` and writes the flagged J ascending by
+// ballots. Shared: kb (D_r + 1) floats, then per warp n2 keys and n2 flag bytes.
+#define SLA_TOPK_ROWS 8
+#define SLA_TOPK_SORT_MAX 1024
+#define SLA_TOPK_SMEM_MAX (200 * 1024)
+
+static size_t sla_topk_sort_smem(int kb, int Dr, int n2) {
+  return (size_t)kb * (Dr + 1) * sizeof(float) + (size_t)SLA_TOPK_ROWS * n2 * (sizeof(unsigned long long) + 1);
+}
+
+// Order-keeping encoding of a non-NaN float: a > b iff enc(a) > enc(b); -0 and +0 both encode
+// as +0 (they compare equal, so the tie goes to the lower block as on the CPU).
+static __device__ __forceinline__ uint32_t sla_score_key(float x) {
+  const uint32_t u = x == 0.0f ? 0u : __float_as_uint(x);
+  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+}
+
+static __global__ void __launch_bounds__(32 * SLA_TOPK_ROWS) sla_topk_sort_kernel(const vdit_attn_sla_cuda_args a, int n2) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, bh = blockIdx.y;
+  const int I = blockIdx.x * SLA_TOPK_ROWS + warp, ld = a.Dr + 1;
+  float *sk = reinterpret_cast<float *>(smem_raw);
+  unsigned long long *keys = reinterpret_cast<unsigned long long *>(smem_raw + (((size_t)a.kb * ld * sizeof(float) + 15) & ~(size_t)15));
+  unsigned char *flag = reinterpret_cast<unsigned char *>(keys + (size_t)SLA_TOPK_ROWS * n2) + (size_t)warp * n2;
+  keys += (size_t)warp * n2;
+  const float *pk = a.proj_k + (int64_t)bh * a.kb * a.Dr;
+  for (int idx = threadIdx.x; idx < a.kb * a.Dr; idx += 32 * SLA_TOPK_ROWS) sk[(idx / a.Dr) * ld + idx % a.Dr] = pk[idx];
+  __syncthreads();
+  if (I >= a.qb) return; // whole warps only: no block-wide barrier below
+  const float *rq = a.proj_q + ((int64_t)bh * a.qb + I) * a.Dr;
+  const float scale = sla_score_scale(a.Dr);
+  for (int J0 = 0; J0 < n2; J0 += 256) {
+    float dot[8];
+    int row[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) dot[j] = 0.0f, row[j] = min(J0 + lane + 32 * j, a.kb - 1) * ld;
+    for (int r = 0; r < a.Dr; r++) {
+      const float x = __ldg(rq + r);
+#pragma unroll
+      for (int j = 0; j < 8; j++) dot[j] = sla_madd(dot[j], x, sk[row[j] + r]);
+    }
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int J = J0 + lane + 32 * j;
+      if (J >= n2) break;
+      unsigned long long key = 0ull;
+      if (J < a.kb)
+        key = ((unsigned long long)sla_score_key(VDIT_FMUL(dot[j], scale)) << 32) | (unsigned long long)(0xffffffffu - (uint32_t)J);
+      keys[J] = key;
+      flag[J] = 0;
+    }
+  }
+  // bitonic sort, descending
+  for (int size = 2; size <= n2; size <<= 1)
+    for (int stride = size >> 1; stride > 0; stride >>= 1) {
+      __syncwarp();
+      for (int e = lane; e < n2 / 2; e += 32) {
+        const int lo = 2 * e - (e & (stride - 1)), hi = lo + stride;
+        const unsigned long long x = keys[lo], y = keys[hi];
+        const bool down = (lo & size) == 0;
+        if ((x < y) == down) {
+          keys[lo] = y;
+          keys[hi] = x;
+        }
+      }
+    }
+  __syncwarp();
+  for (int e = lane; e < a.keep; e += 32) flag[0xffffffffu - (uint32_t)(keys[e] & 0xffffffffull)] = 1;
+  __syncwarp();
+  const int64_t row = (int64_t)bh * a.qb + I, first = row * a.keep;
+  int n = 0;
+  for (int J0 = 0; J0 < a.kb; J0 += 32) {
+    const int J = J0 + lane, f = J < a.kb && flag[J];
+    const unsigned mask = __ballot_sync(0xffffffffu, f);
+    if (f) a.col_index[first + n + __popc(mask & ((1u << lane) - 1u))] = J;
+    n += __popc(mask);
+  }
+  if (lane == 0) {
+    a.row_offsets[row] = (int32_t)first;
+    if (row == (int64_t)a.B * a.H * a.qb - 1) a.row_offsets[row + 1] = (int32_t)(first + a.keep);
+  }
+}
+
 static cudaError_t set_smem(const void *kernel, size_t bytes) {
   return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)bytes);
 }
@@ -307,13 +399,20 @@ template <typename T> static cudaError_t route(const vdit_attn_sla_cuda_args *a,
   const int BH = a->B * a->H;
   const size_t pool_smem = SLA_TILE * sizeof(T) + SLA_D * sizeof(float);
   cudaError_t err = set_smem((const void *)sla_pool_kernel<T>, pool_smem);
-  const size_t smem = (size_t)a->kb * (sizeof(float) + 1);
-  if (err == cudaSuccess && smem > 48 * 1024) err = set_smem((const void *)sla_topk_kernel, smem);
+  int n2 = 1;
+  while (n2 < a->kb) n2 <<= 1;
+  const int sort = n2 <= SLA_TOPK_SORT_MAX && sla_topk_sort_smem(a->kb, a->Dr, n2) + 16 <= SLA_TOPK_SMEM_MAX;
+  const size_t smem = sort ? sla_topk_sort_smem(a->kb, a->Dr, n2) + 16 : (size_t)a->kb * (sizeof(float) + 1);
+  if (err == cudaSuccess && smem > 48 * 1024)
+    err = set_smem(sort ? (const void *)sla_topk_sort_kernel : (const void *)sla_topk_count_kernel, smem);
   if (err != cudaSuccess) return err;
   sla_mark(a, VDIT_SLA_EV_ROUTE, stream);
   sla_pool_kernel<T><<<dim3(a->qb + a->kb, BH), SLA_THREADS, pool_smem, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_POOLED, stream);
-  sla_topk_kernel<<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
+  if (sort)
+    sla_topk_sort_kernel<<<dim3((a->qb + SLA_TOPK_ROWS - 1) / SLA_TOPK_ROWS, BH), 32 * SLA_TOPK_ROWS, smem, stream>>>(*a, n2);
+  else
+    sla_topk_count_kernel<<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_ROUTED, stream);
   return cudaGetLastError();
 }
