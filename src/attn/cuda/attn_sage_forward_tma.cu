@@ -33,7 +33,8 @@
 // Registers: S (int32), OT and O, 192 live across the softmax; 255 used, no spills. Shared
 // memory: Q 16 KB, 4 stages x 32 KB, 2 P' buffers x 16 KB, the 16-bit O staging tile 32 KB.
 // H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
-// dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy).
+// dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy). With the two-phase
+// softmax (both rows' maxima, then both rows' exps; row sums in 4 chains): 9.71 ms = 1.28x.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -196,6 +197,8 @@ static __global__ void __launch_bounds__(256, 1)
     auto dead = [&](int n, int r, int e) {
       return decltype(masked)::value && n0 + n * 8 + 2 * t + e >= row_limit[r];
     };
+    // both rows' maxima first, then both rows' exps: two independent chains a phase
+    float shift[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       int mi0 = INT_MIN, mi1 = INT_MIN;
@@ -209,15 +212,23 @@ static __global__ void __launch_bounds__(256, 1)
         }
       const float t0 = mi0 == INT_MIN ? -INFINITY : __fmul_rn(sage_i2f(mi0), c0);
       const float t1 = mi1 == INT_MIN ? -INFINITY : __fmul_rn(sage_i2f(mi1), c1);
-      float mx = fmaxf(row_max[r], fmaxf(t0, t1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-      const float m_use = mx == -INFINITY ? 0.0f : mx;
+      shift[r] = fmaxf(row_max[r], fmaxf(t0, t1));
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) shift[r] = fmaxf(shift[r], __shfl_xor_sync(0xffffffffu, shift[r], 1));
+#pragma unroll
+    for (int r = 0; r < 2; r++) shift[r] = fmaxf(shift[r], __shfl_xor_sync(0xffffffffu, shift[r], 2));
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float mx = shift[r], m_use = mx == -INFINITY ? 0.0f : mx;
       alpha[r] = sage_ex2(__fsub_rn(row_max[r], m_use));
       row_max[r] = mx;
-      const float shift = __fsub_rn(m_use, SAGE_LOG2_448);
-      const float k20 = fmaf(SAGE_EXP_BIAS, c0, shift), k21 = fmaf(SAGE_EXP_BIAS, c1, shift);
-      float sum = 0.0f;
+      shift[r] = __fsub_rn(m_use, SAGE_LOG2_448);
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float k20 = fmaf(SAGE_EXP_BIAS, c0, shift[r]), k21 = fmaf(SAGE_EXP_BIAS, c1, shift[r]);
+      float part[4] = {0.0f, 0.0f, 0.0f, 0.0f}; // the row sum as 4 chains of 2 adds, not one of 16
 #pragma unroll
       for (int np = 0; np < 8; np++) { // n-tiles 2np, 2np + 1
         float pe[4];
@@ -228,13 +239,13 @@ static __global__ void __launch_bounds__(256, 1)
           pe[q] = sage_ex2(fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21));
           if (dead(n, r, e)) pe[q] = 0.0f;
         }
-        sum = __fadd_rn(sum, __fadd_rn(pe[0], pe[1]));
-        sum = __fadd_rn(sum, __fadd_rn(pe[2], pe[3]));
+        part[np & 3] = __fadd_rn(part[np & 3], __fadd_rn(__fadd_rn(pe[0], pe[1]), __fadd_rn(pe[2], pe[3])));
         st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
       }
-      row_sum[r] = fmaf(row_sum[r], alpha[r], sum);
+      row_sum[r] = fmaf(row_sum[r], alpha[r], __fadd_rn(__fadd_rn(part[0], part[1]), __fadd_rn(part[2], part[3])));
     }
   };
+
   // O = O * alpha + OT: the second level of the accumulation
   auto accumulate = [&](const float alpha[2]) {
 #pragma unroll
