@@ -14,6 +14,17 @@
 #include "attn/cuda/attn_sage_wgmma.cuh"
 #include "attn/cuda/attn_wgmma_tiles.cuh"
 
+// Eight consecutive 16-bit elements at src (16-byte aligned) as floats; zeros when !valid.
+template <typename T> static __device__ __forceinline__ void sage_load8(const T *src, bool valid, float out[8]) {
+  union {
+    uint4 u;
+    T e[8];
+  } chunk;
+  chunk.u = valid ? *reinterpret_cast<const uint4 *>(src) : make_uint4(0, 0, 0, 0);
+#pragma unroll
+  for (int e = 0; e < 8; e++) out[e] = attn_dtype_traits<T>::to_float(chunk.e[e]);
+}
+
 // Sum of K and max |V| per (b, h) and channel over keys < n: one CTA per 256 keys (chunk c);
 // thread (rg, cc) = (tid / 16, tid % 16) reads channels 8cc..8cc+7 of keys j0 + rg, j0 + rg + 16,
 // ... The chunk's K sums go to partial[(bh * chunks + c) * 128 + d] and sage_stats_finish adds
@@ -22,7 +33,6 @@
 // the non-negative floats' bits).
 template <typename T>
 static __global__ void __launch_bounds__(256) sage_stats_kernel(const vdit_attn_cuda_params p, float *kstat, float *partial) {
-  typedef attn_dtype_traits<T> tt;
   const int b = blockIdx.z, h = blockIdx.y, tid = threadIdx.x, rg = tid >> 4, cc = tid & 15;
   const int n = attn_key_len(p, b), j0 = blockIdx.x * 256, j1 = min(j0 + 256, n);
   if (j0 >= j1) return; // the whole CTA: the barrier below is not reached by anyone
@@ -32,16 +42,13 @@ static __global__ void __launch_bounds__(256) sage_stats_kernel(const vdit_attn_
 #pragma unroll
   for (int e = 0; e < 8; e++) s[e] = a[e] = 0.0f;
   for (int j = j0 + rg; j < j1; j += 16) {
-    union {
-      uint4 u;
-      T e[8];
-    } kc, vc;
-    kc.u = *reinterpret_cast<const uint4 *>(kg + (int64_t)j * p.k_ss);
-    vc.u = *reinterpret_cast<const uint4 *>(vg + (int64_t)j * p.v_ss);
+    float kf[8], vf[8];
+    sage_load8(kg + (int64_t)j * p.k_ss, true, kf);
+    sage_load8(vg + (int64_t)j * p.v_ss, true, vf);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
-      s[e] += tt::to_float(kc.e[e]);
-      a[e] = fmaxf(a[e], fabsf(tt::to_float(vc.e[e])));
+      s[e] += kf[e];
+      a[e] = fmaxf(a[e], fabsf(vf[e]));
     }
   }
   __shared__ float ss[16][128], sa[16][128];
@@ -107,7 +114,6 @@ template <bool IS_Q> static __device__ __forceinline__ int sage_block_groups(int
 template <typename T, bool IS_Q>
 static __device__ __forceinline__ void sage_quant_qk(const vdit_attn_cuda_params &p, const vdit_attn_sage_ws_view &w, int gran,
                                                       float sl2, int blk, const float *mu) {
-  typedef attn_dtype_traits<T> tt;
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
   const int r = tid >> 1, hf = tid & 1, tok = blk * 128 + r;
   const int S = IS_Q ? p.Sq : p.Sk, spad = IS_Q ? w.sq_pad : w.sk_pad;
@@ -118,16 +124,12 @@ static __device__ __forceinline__ void sage_quant_qk(const vdit_attn_cuda_params
   float amax = 0.0f, dot = 0.0f;
 #pragma unroll
   for (int c = 0; c < 8; c++) {
-    union {
-      uint4 u;
-      T e[8];
-    } chunk;
-    chunk.u = make_uint4(0, 0, 0, 0);
-    if (tok < S) chunk.u = *reinterpret_cast<const uint4 *>(g + (int64_t)tok * ss + hf * 64 + c * 8);
+    float f[8];
+    sage_load8(g + (int64_t)tok * ss + hf * 64 + c * 8, tok < S, f);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
       const int d = hf * 64 + c * 8 + e;
-      const float v = tt::to_float(chunk.e[e]);
+      const float v = f[e];
       if (IS_Q) {
         dot = __fadd_rn(dot, __fmul_rn(v, mu[d]));
         x[c * 8 + e] = v;
@@ -172,7 +174,6 @@ static __device__ __forceinline__ void sage_quant_qk(const vdit_attn_cuda_params
 template <typename T>
 static __device__ __forceinline__ void sage_quant_v(const vdit_attn_cuda_params &p, const vdit_attn_sage_ws_view &w, int blk,
                                                      const float *vs) {
-  typedef attn_dtype_traits<T> tt;
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
   const int r = tid >> 1, hf = tid & 1, j0 = blk * 128, tok = j0 + r;
   const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
@@ -180,16 +181,12 @@ static __device__ __forceinline__ void sage_quant_v(const vdit_attn_cuda_params 
   const int pos = sage_fragment_position(r);
 #pragma unroll
   for (int c = 0; c < 8; c++) {
-    union {
-      uint4 u;
-      T e[8];
-    } chunk;
-    chunk.u = make_uint4(0, 0, 0, 0);
-    if (tok < p.Sk) chunk.u = *reinterpret_cast<const uint4 *>(vg + (int64_t)tok * p.v_ss + hf * 64 + c * 8);
+    float f[8];
+    sage_load8(vg + (int64_t)tok * p.v_ss + hf * 64 + c * 8, tok < p.Sk, f);
 #pragma unroll
     for (int e = 0; e < 8; e++) {
       const int d = hf * 64 + c * 8 + e;
-      tile[d][pos] = (tok < p.Sk && vs[d] > 0.0f) ? vdit_num_encode_e4m3(__fdiv_rn(tt::to_float(chunk.e[e]), vs[d])) : (uint8_t)0;
+      tile[d][pos] = (tok < p.Sk && vs[d] > 0.0f) ? vdit_num_encode_e4m3(__fdiv_rn(f[e], vs[d])) : (uint8_t)0;
     }
   }
   __syncthreads();

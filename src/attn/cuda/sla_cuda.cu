@@ -56,16 +56,22 @@ static __device__ __forceinline__ void mma_rows16(const T *sA, const T *sBt, int
   }
 }
 
-static __device__ __forceinline__ float warp_sum(float x) {
+// Sum / max over aligned groups of 2 * FIRST lanes (FIRST = 16: the warp; 8: each half-warp),
+// by xor shuffles from distance FIRST down to 1.
+template <int FIRST> static __device__ __forceinline__ float lanes_sum(float x) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
+  for (int o = FIRST; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
   return x;
 }
-static __device__ __forceinline__ float warp_max(float x) {
+template <int FIRST> static __device__ __forceinline__ float lanes_max(float x) {
 #pragma unroll
-  for (int o = 16; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
+  for (int o = FIRST; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
   return x;
 }
+static __device__ __forceinline__ float warp_sum(float x) { return lanes_sum<16>(x); }
+static __device__ __forceinline__ float warp_max(float x) { return lanes_max<16>(x); }
+static __device__ __forceinline__ float half_sum(float x) { return lanes_sum<8>(x); }
+static __device__ __forceinline__ float half_max(float x) { return lanes_max<8>(x); }
 static __device__ __forceinline__ float quad_sum(float x) {
   x += __shfl_xor_sync(0xffffffffu, x, 1);
   return x + __shfl_xor_sync(0xffffffffu, x, 2);
@@ -143,17 +149,6 @@ template <typename T> static __device__ __forceinline__ void sla_unpack8(uint4 v
 template <typename T> static __device__ __forceinline__ uint4 sla_pack8(const float x[8]) {
   return make_uint4(attn_dtype_traits<T>::pack(x[0], x[1]), attn_dtype_traits<T>::pack(x[2], x[3]),
                     attn_dtype_traits<T>::pack(x[4], x[5]), attn_dtype_traits<T>::pack(x[6], x[7]));
-}
-
-static __device__ __forceinline__ float half_sum(float x) {
-#pragma unroll
-  for (int o = 8; o > 0; o >>= 1) x += __shfl_xor_sync(0xffffffffu, x, o);
-  return x;
-}
-static __device__ __forceinline__ float half_max(float x) {
-#pragma unroll
-  for (int o = 8; o > 0; o >>= 1) x = fmaxf(x, __shfl_xor_sync(0xffffffffu, x, o));
-  return x;
 }
 
 // phi of a 128-value row held by a half-warp, 8 values a thread (every lane must call it: the
