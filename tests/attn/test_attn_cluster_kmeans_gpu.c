@@ -2,14 +2,16 @@
 // what they must agree on with the CPU (src/attn/cuda/attn_cluster.h,
 // vdit_attn_cuda_cluster_assign):
 //  1. assignment: with fp64 scores s_c = |c|^2 - 2 x.c and the rounding bound e_c of the GPU's
-//     TF32 products, the GPU's choice g has s_g - s_best <= e_g + e_best (objective within the
-//     bound) for every token, and g == best wherever best beats every other c by more than
+//     products (16-bit x times hi + lo centroids; the TF32 kernel's bound for it), the GPU's
+//     choice g has s_g - s_best <= e_g + e_best (objective within the bound) for every token,
+//     and g == best wherever best beats every other c by more than
 //     e_c + e_best (assignments equal where the margin exceeds the bound; the CPU's fp32
 //     assignment is checked against the same rule); most tokens must be decided;
 //  2. sort: count, offsets and the stable permutation equal the host's counting sort, on the
 //     GPU's assignment and on a skewed one with empty clusters.
-// Inputs: bf16-rounded tokens around a few centres; centroids = tokens plus small noise (near
-// ties). Skips (exit 77) without the CUDA backend or a GPU.
+// Inputs: bf16-rounded (or fp16-rounded, for the fp16 MMA) tokens around a few centres;
+// centroids = tokens plus small noise (near ties); each case runs the three kernels (16-bit by
+// mma.sync and by wgmma, TF32). Skips (exit 77) without the CUDA backend or a GPU.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,7 +79,8 @@ static int check_sort(const int32_t *assign, int64_t BH, int64_t S, int C, const
   return ok;
 }
 
-static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
+// kernel: VDIT_ATTN_CUDA_ASSIGN_* (16-bit by mma.sync, TF32, 16-bit by wgmma); half: fp16 inputs (else bf16).
+static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half) {
   const size_t nx = (size_t)(BH * S * D), nc = (size_t)(BH * C * D);
   float *x = malloc(nx * 4), *cen = malloc(nc * 4), *norms = malloc((size_t)(BH * C) * 4);
   float *noise = malloc((nx > nc ? nx : nc) * 4), *centres = malloc((size_t)(16 * D) * 4);
@@ -95,7 +98,8 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
     for (int64_t t = 0; t < S; t++)
       for (int64_t d = 0; d < D; d++) {
         const size_t i = (size_t)((bh * S + t) * D + d);
-        x[i] = vdit_bf16_to_float(vdit_bf16_from_float(2.0f * centres[((t * 7 + bh) % 16) * D + d] + noise[i]));
+        const float v = 2.0f * centres[((t * 7 + bh) % 16) * D + d] + noise[i];
+        x[i] = half ? vdit_f16_to_float(vdit_f16_from_float(v)) : vdit_bf16_to_float(vdit_bf16_from_float(v));
       }
   vdit_rng_normal(seed, 2u << 24, nc, noise);
   uint32_t pick[1];
@@ -120,6 +124,7 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
   vdit_attn_cuda_cluster_args a;
   memset(&a, 0, sizeof a);
   a.bh = BH, a.dim = D, a.norms = d_n, a.assign_work = d_work;
+  a.assign_kernel = kernel, a.half_inputs = half;
   ok = ok && vdit_attn_cuda_cluster_assign(&a, d_x, S, C, d_c, d_assign, 0) == cudaSuccess;
   ok = ok && cudaMemcpy(assign, d_assign, (size_t)(BH * S) * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
   CHECK(ok);
@@ -127,7 +132,15 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
   if (!ok) goto done;
   int64_t decided = 0, objective_bad = 0, decided_bad = 0, cpu_bad = 0, range_bad = 0;
   double worst = 0.0;
-  const double unit = ldexp(1.0, -23), tf32 = ldexp(1.0, -10); // tf32: truncation or rounding of c
+  // rel: the centroid's representation (TF32: truncation or rounding; hi + lo in bf16 / fp16),
+  // terms: products summed per dot, absolute: fp16's subnormal lo
+  const double unit = ldexp(1.0, -23);
+  const int tf32 = kernel == VDIT_ATTN_CUDA_ASSIGN_TF32;
+  const double rel = tf32 ? ldexp(1.0, -10) : half ? ldexp(1.0, -22) : ldexp(1.0, -16);
+  const double terms = tf32 ? (double)D : 2.0 * (double)D, absolute = (!tf32 && half) ? ldexp(1.0, -25) : 0.0;
+  const char *name = tf32 ? (half ? "tf32, f16 inputs" : "tf32")
+                          : kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16 ? (half ? "wgmma f16" : "wgmma bf16")
+                                                                     : (half ? "mma f16" : "mma bf16");
   for (int64_t bh = 0; bh < BH; bh++)
     for (int64_t t = 0; t < S; t++) {
       const float *xt = x + (bh * S + t) * D;
@@ -135,13 +148,14 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
       float cpu_score = INFINITY;
       for (int c = 0; c < C; c++) {
         const float *cr = cen + (bh * C + c) * D;
-        double xc = 0.0, cc = 0.0, abs_xc = 0.0;
+        double xc = 0.0, cc = 0.0, abs_xc = 0.0, abs_x = 0.0;
         for (int64_t d = 0; d < D; d++) {
           xc += (double)xt[d] * cr[d], cc += (double)cr[d] * cr[d];
-          abs_xc += fabs((double)xt[d] * cr[d]);
+          abs_xc += fabs((double)xt[d] * cr[d]), abs_x += fabs((double)xt[d]);
         }
         score[c] = cc - 2.0 * xc;
-        bound[c] = 2.0 * abs_xc * (tf32 + (double)D * unit) + cc * (double)D * unit + fabs(score[c]) * unit + 1e-30;
+        bound[c] = 2.0 * abs_xc * (rel + terms * unit) + 2.0 * abs_x * absolute + cc * (double)D * unit +
+                   fabs(score[c]) * unit + 1e-30;
         if (score[c] < score[best]) best = c;
         const float s32 = norms[bh * C + c] - 2.0f * dot_f32(xt, cr, D);
         if (s32 < cpu_score) cpu_score = s32, cpu = c;
@@ -165,13 +179,13 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed) {
     }
   const int64_t tokens = BH * S;
   if (range_bad || objective_bad || decided_bad || cpu_bad || 2 * decided < tokens)
-    CHECK_FAIL_("assign BH=%lld S=%lld C=%d D=%lld: %lld out of range, %lld past the objective bound (worst %.3g), "
+    CHECK_FAIL_("assign (%s) BH=%lld S=%lld C=%d D=%lld: %lld out of range, %lld past the objective bound (worst %.3g), "
                 "%lld of %lld decided tokens differ from fp64 (CPU: %lld), decided %lld of %lld",
-                (long long)BH, (long long)S, C, (long long)D, (long long)range_bad, (long long)objective_bad, worst,
+                name, (long long)BH, (long long)S, C, (long long)D, (long long)range_bad, (long long)objective_bad, worst,
                 (long long)decided_bad, (long long)decided, (long long)cpu_bad, (long long)decided, (long long)tokens);
-  printf("assign BH=%lld S=%lld C=%d D=%lld: %.1f%% of tokens decided beyond the bound, all equal\n", (long long)BH,
+  printf("assign (%s) BH=%lld S=%lld C=%d D=%lld: %.1f%% of tokens decided beyond the bound, all equal\n", name, (long long)BH,
          (long long)S, C, (long long)D, 100.0 * (double)decided / (double)tokens);
-  if (!check_sort(assign, BH, S, C, "gpu assignment")) goto done;
+  if (kernel || !check_sort(assign, BH, S, C, "gpu assignment")) goto done; // the sort once a case
   // skewed: half the tokens in cluster 0, the rest in every third cluster (the others empty)
   for (int64_t i = 0; i < BH * S; i++) skew[i] = (i % 2) ? 0 : (int32_t)(((i * 3) / 2 * 3) % C);
   check_sort(skew, BH, S, C, "skewed");
@@ -186,12 +200,16 @@ int main(void) {
 #else
   int count = 0;
   if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
-  run_case(2, 1000, 200, 128, 11);  // C, S not tile multiples
-  run_case(1, 4100, 1024, 128, 12); // the key clustering's C
-  run_case(3, 777, 256, 64, 13);
-  run_case(1, 333, 37, 33, 14);     // D not a multiple of 4 (scalar loads), one centroid tile
-  run_case(2, 513, 129, 100, 16);   // D padded to 128, C one past a tile
-  run_case(1, 70000, 300, 16, 15);  // many sort chunks
+  for (int kernel = 0; kernel < 3; kernel++) { // VDIT_ATTN_CUDA_ASSIGN_*: 16-bit mma.sync, TF32, 16-bit wgmma
+    run_case(2, 1000, 200, 128, 11, kernel, 0);  // C, S not tile multiples
+    run_case(1, 4100, 1024, 128, 12, kernel, 0); // the key clustering's C
+    run_case(3, 777, 256, 64, 13, kernel, 0);
+    run_case(1, 333, 37, 33, 14, kernel, 0);     // D not a multiple of 4 (scalar loads), one centroid tile
+    run_case(2, 513, 129, 100, 16, kernel, 0);   // D padded to 128, C one past a tile
+    run_case(1, 70000, 300, 16, 15, kernel, 0);  // many sort chunks
+    run_case(2, 1000, 200, 128, 17, kernel, 1);  // fp16 inputs
+    run_case(1, 600, 65, 64, 18, kernel, 1);
+  }
   return check_finish(TEST_NAME);
 #endif
 }

@@ -56,7 +56,13 @@ typedef struct vdit_attn_cuda_cluster_args {
   float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
   float *assign_work;                                    // vdit_attn_cuda_cluster_assign_floats(bh, max(cq, ck))
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
+  int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
+  int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
 } vdit_attn_cuda_cluster_args;
+
+// The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
+// first kernel's TF32 products.
+enum { VDIT_ATTN_CUDA_ASSIGN_MMA16 = 0, VDIT_ATTN_CUDA_ASSIGN_TF32 = 1, VDIT_ATTN_CUDA_ASSIGN_WGMMA16 = 2 };
 
 // Per-step timing: an event recorded after each step (stage = what ran since the previous
 // mark; the stage ids are VDIT_ATTN_CLUSTER_STAGE_* of include/vdit/attn.h). Marks past
@@ -86,18 +92,21 @@ void vdit_attn_cuda_cluster_lt_destroy(void *lt);
 size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
                                              int k_tiles);
 // k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2: one
-// tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128).
-// What it must agree on with the CPU (exact fp32 products summed in order): the score of
-// token t for cluster c, s_tc = |c|^2 - 2 x_t . c, is computed with x exact (bf16 / fp16
-// values) and c in TF32 (rounded to nearest here: relative 2^-11; the contract allows 2^-10, the
-// bound of truncation, so it holds for either conversion) in fp32 sums of D terms (tensor-core order), so with
-// A_tc = sum_d |x_td c_d| the GPU's score is within
-//   e_tc = 2 A_tc (2^-10 + D 2^-23) + |c|^2 D 2^-23 + |s_tc| 2^-23
-// of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). Hence: (1) the
-// exact score of the GPU's choice exceeds the exact minimum by at most e_tc + e_tc* (objective
-// within the bound), (2) where the exact best cluster beats every other c by more than
-// e_tc + e_tc*, GPU and CPU pick it (assignments equal where the margin exceeds the bound).
-// tests/attn/test_attn_cluster_kmeans_gpu.c checks both against fp64 scores.
+// tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128),
+// a->half_inputs, a->assign_kernel. What it must agree on with the CPU (exact fp32 products summed
+// in order): x holds bf16 values (fp16 with half_inputs), exact in the MMA's type; each centroid
+// enters as hi + lo, two 16-bit values (rounded to nearest: |c - hi - lo| <= 2^-16 |c| for bf16,
+// 2^-22 |c| + 2^-25 for fp16), and the 2 D products x_d hi_d, x_d lo_d are summed in fp32 in
+// the tensor cores' order. So with A_tc = sum_d |x_td c_d| and X_t = sum_d |x_td| the GPU's score
+// s_tc = |c|^2 - 2 x_t . c is within
+//   e_tc = 2 A_tc (2^-16 + 2 D 2^-23) + 2 X_t 2^-25 + |c|^2 D 2^-23 + |s_tc| 2^-23
+// of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). (The TF32 kernel,
+// VDIT_ATTN_CUDA_ASSIGN_TF32: c in TF32, |c - tf32(c)| <= 2^-11 |c|, D products: within the same e_tc with
+// 2^-10 + D 2^-23 in the first term.) Hence: (1) the exact score of the GPU's choice exceeds the
+// exact minimum by at most e_tc + e_tc* (objective within the bound), (2) where the exact best
+// cluster beats every other c by more than e_tc + e_tc*, GPU and CPU pick it (assignments equal
+// where the margin exceeds the bound). tests/attn/test_attn_cluster_kmeans_gpu.c checks both
+// against fp64 scores, for both kernels and both input types.
 // Needs a->assign_work: vdit_attn_cuda_cluster_assign_floats(a->bh, C) floats on the device.
 size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C);
 cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,

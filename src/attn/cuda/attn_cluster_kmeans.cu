@@ -2,22 +2,35 @@
 // kernel with the argmin fused, and the stable counting sort by cluster in parallel.
 //
 // Assignment: per token t of a (b, h) slice, argmin_c |c|^2 - 2 x_t . c (ties to the lower c).
-// A first kernel writes the centroids as TF32 (rounded to nearest, 10-bit mantissas) into
-// zero-padded (Cpad, 64 or 128) tiles; then one block of 8 warps takes 128 tokens and walks the
-// centroid tiles of 128 (cp.async, double-buffered): the products x . c come from mma.sync
-// m16n8k8 on TF32 operands with fp32 accumulation (x, from bf16 / fp16 inputs, is exact in
-// TF32), each thread folds its accumulators into a running (score, c) minimum in registers, and only the
-// assignment is written: the (S, C) distance matrix never leaves the SM (at S = 32760, C = 1024,
-// H = 12 it was a 1.6 GB write and read per iteration). What the GPU and the CPU (exact fp32
-// products in order) agree on: see vdit_attn_cuda_cluster_assign in attn_cluster.h.
+// x comes from bf16 / fp16 inputs, so it is exact in that type; a first kernel splits each
+// centroid into hi = rn16(c) and lo = rn16(c - hi) (16 significant bits of c for bf16, 22 for
+// fp16) in zero-padded (Cpad, 2 DP) rows with the norms (+inf past C); then a block takes 128
+// tokens (as 16-bit values in shared memory) and walks the centroid tiles of 64 rows (cp.async,
+// double-buffered): x . c = x . hi + x . lo with fp32 accumulation, each thread folds its
+// accumulators into a running (score, c) minimum in registers, and only the assignment is
+// written: the (S, C) distance matrix never leaves the SM (at S = 32760, C = 1024, H = 12 it was
+// a 1.6 GB write and read per iteration). Three kernels (vdit_attn_cuda_cluster_args.assign_kernel):
+//   w16_kernel (default): wgmma m64n64k16, both operands from 128-byte-swizzled shared tiles,
+//     two warpgroups of 64 tokens, two blocks an SM;
+//   a16_kernel: mma.sync m16n8k16 with ldmatrix fragments, 8 warps of 32 x 32, two blocks an SM;
+//   assign_kernel: the first one, TF32 mma.sync m16n8k8 on centroids rounded to TF32, 128
+//     centroids a tile, one block an SM (VDIT_CLUSTER_ASSIGN=tf32; kept for comparison).
+// H200, key assignment (S = 32760, C = 1024, 12 heads, 103 GFLOP of x . c): a16 0.61 ms (ncu),
+// 168 TFLOP/s counting each product once. What the GPU and the CPU (exact fp32 products in
+// order) agree on: see vdit_attn_cuda_cluster_assign in attn_cluster.h.
 //
 // Sort (stable counting sort, perm lists each cluster's tokens in token order):
-//   1. histogram: per chunk of 512 tokens the count of each cluster, hist (BH, C, chunks);
-//   2. scan: per slice one block scans hist in (cluster, chunk) order into the first position
-//      of each (cluster, chunk) run, and writes count and offsets;
+//   1. histogram: per chunk of 512 tokens the count of each cluster, hist (BH, chunks, C);
+//   2. scans: one thread per (slice, cluster) scans its column of hist over the chunks (a warp's
+//      loads coalesced) into each chunk's position within the cluster, and writes count; one
+//      block per slice scans the counts into offsets;
 //   3. scatter: per chunk one warp walks its tokens in order, 32 at a time, ranks the equal
-//      clusters among the lanes (__match_any_sync) and writes perm.
+//      clusters among the lanes (__match_any_sync) and writes perm at offset + position + rank.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
 #include "attn/cuda/attn_cluster.h"
+#include "attn/cuda/attn_wgmma.cuh"
 
 #define ASSIGN_TOKENS 128    // tokens a block
 #define ASSIGN_CENTROIDS 128 // centroids a tile
@@ -208,6 +221,376 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
   }
 }
 
+// ---------------------------------------------------------------- 16-bit assignment
+#define A16_TOKENS 128   // tokens a block
+#define A16_CENTROIDS 64 // centroids a tile
+#define A16_PAD 8        // row padding in elements: rows 16 bytes past a multiple of 128 apart, so
+                         // the 8 row addresses of an ldmatrix hit 8 different 16-byte bank groups
+
+static __host__ __device__ int64_t a16_cpad(int C) { return ((int64_t)C + A16_CENTROIDS - 1) / A16_CENTROIDS * A16_CENTROIDS; }
+
+// 16-bit conversions: rn of an fp32 value, and two of them packed (lo element first).
+template <int F16> static __device__ __forceinline__ unsigned short to16(float v) {
+  if (F16) return __half_as_ushort(__float2half_rn(v));
+  return __bfloat16_as_ushort(__float2bfloat16_rn(v));
+}
+template <int F16> static __device__ __forceinline__ float from16(unsigned short v) {
+  if (F16) return __half2float(__ushort_as_half(v));
+  return __bfloat162float(__ushort_as_bfloat16(v));
+}
+template <int F16> static __device__ __forceinline__ uint32_t pack16(float a, float b) {
+  return (uint32_t)to16<F16>(a) | ((uint32_t)to16<F16>(b) << 16);
+}
+
+// Centroid c as (Cpad, 2 DP) 16-bit rows: hi = rn(c) in [0, DP), lo = rn(c - hi) in [DP, 2 DP)
+// (c - hi is exact in fp32), zero past C and D; norms (Cpad), +inf past C.
+template <int F16>
+static __global__ void a16_prepare_kernel(const float *__restrict__ centroids, const float *__restrict__ norms, int C,
+                                          int64_t D, int DP, int64_t Cpad, unsigned short *__restrict__ ct,
+                                          float *__restrict__ np) {
+  const int64_t bh = blockIdx.y, c = blockIdx.x;
+  const float *row = centroids + (bh * C + c) * D;
+  unsigned short *out = ct + (bh * Cpad + c) * 2 * DP;
+  for (int d = threadIdx.x; d < DP; d += blockDim.x) {
+    const float v = (c < C && d < D) ? row[d] : 0.0f;
+    const unsigned short hi = to16<F16>(v);
+    out[d] = hi;
+    out[DP + d] = to16<F16>(v - from16<F16>(hi));
+  }
+  if (threadIdx.x == 0) np[bh * Cpad + c] = c < C ? norms[bh * C + c] : INFINITY;
+}
+
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *p) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(p);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+template <int F16>
+static __device__ __forceinline__ void mma_16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  if (F16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
+                 "{%0,%1,%2,%3};"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+// Centroid tile i (64 rows of 2 DP 16-bit values from ct) into buffer i % 2 of cs (rows
+// ld = 2 DP + A16_PAD elements apart: hi at 0, lo at DP) as 16-byte cp.async chunks, one group.
+template <int DP>
+static __device__ __forceinline__ void a16_load_tile(unsigned short *cs, const unsigned short *cb, int i) {
+  constexpr int ld = 2 * DP + A16_PAD, chunks = 2 * DP / 8; // 16-byte chunks a row
+  unsigned short *dst = cs + (i % 2) * A16_CENTROIDS * ld;
+  const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
+  for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
+    const int r = e / chunks, k = 8 * (e % chunks);
+    cp_async16(dst + r * ld + k, src + (int64_t)r * 2 * DP + k);
+  }
+  asm volatile("cp.async.commit_group;");
+}
+
+static size_t a16_shared_bytes(int DP) {
+  return ((size_t)A16_TOKENS * (DP + A16_PAD) + 2 * (size_t)A16_CENTROIDS * (2 * DP + A16_PAD)) * 2 +
+         A16_TOKENS * 2 * 8;
+}
+
+// Grid (ceil(S / 128), BH), 256 threads, two blocks an SM (106.5 KB shared at DP = 128).
+// Shared: xs [128][DP + 8] (the tokens, 16-bit), cs [2][64][2 DP + 8] (centroid tiles: hi | lo),
+// red 128 x 2 (score, c). Warp w: tokens 32 (w / 2) .. +32 (two m16 tiles), centroids
+// 32 (w % 2) .. +32 of the tile (four n8 tiles). Per k16 step: A by two ldmatrix.x4 (m16 x k16
+// each), B by four (two n8 tiles x k16 each, hi then lo), 16 MMAs.
+template <int DP, int F16>
+static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
+    a16_kernel(const float *__restrict__ x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
+               int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
+  constexpr int ldx = DP + A16_PAD, ldc = 2 * DP + A16_PAD;
+  extern __shared__ __align__(16) unsigned short smem16[];
+  unsigned short *xs = smem16, *cs = xs + A16_TOKENS * ldx;
+  float *red_s = (float *)(cs + 2 * A16_CENTROIDS * ldc);
+  int *red_c = (int *)(red_s + A16_TOKENS * 2);
+  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * A16_TOKENS;
+  const unsigned short *cb = ct + bh * Cpad * 2 * DP;
+  const float *nb = np + bh * Cpad;
+  const int tiles = (int)(Cpad / A16_CENTROIDS);
+  a16_load_tile<DP>(cs, cb, 0);
+  // x: fp32 values of bf16 / fp16 inputs, so the 16-bit conversion is exact
+  const float *xb = x + bh * S * D;
+  if (D % 4 == 0) {
+    for (int e = threadIdx.x; e < A16_TOKENS * DP / 4; e += ASSIGN_THREADS) {
+      const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
+      const int64_t t = t0 + r;
+      float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (t < S && k < D) f = *(const float4 *)(xb + t * D + k);
+      *(uint2 *)(xs + r * ldx + k) = make_uint2(pack16<F16>(f.x, f.y), pack16<F16>(f.z, f.w));
+    }
+  } else {
+    for (int e = threadIdx.x; e < A16_TOKENS * DP; e += ASSIGN_THREADS) {
+      const int r = e / DP, k = e % DP;
+      const int64_t t = t0 + r;
+      xs[r * ldx + k] = to16<F16>((t < S && k < D) ? xb[t * D + k] : 0.0f);
+    }
+  }
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, q = lane % 4;
+  const int row0 = (warp / 2) * 32, col0 = (warp % 2) * 32;
+  // ldmatrix addresses: A (x4 = rows 0-7 / 8-15 at k 0, then at k 8): lane -> row lane % 16,
+  // column 8 (lane / 16); B (x4 = n 0-7 at k 0 / k 8, then n 8-15): lane -> row (lane % 8) +
+  // 8 (lane / 16), column 8 ((lane / 8) % 2)
+  const unsigned short *a_base = xs + (row0 + lane % 16) * ldx + 8 * (lane / 16);
+  const int b_off = (col0 + lane % 8 + 8 * (lane / 16)) * ldc + 8 * ((lane / 8) % 2);
+  // best[m][h]: rows row0 + 16 m + g + 8 h
+  float best[2][2] = {{INFINITY, INFINITY}, {INFINITY, INFINITY}};
+  int best_c[2][2] = {{0x7fffffff, 0x7fffffff}, {0x7fffffff, 0x7fffffff}};
+  for (int i = 0; i < tiles; i++) {
+    if (i + 1 < tiles) {
+      a16_load_tile<DP>(cs, cb, i + 1);
+      asm volatile("cp.async.wait_group 1;");
+    } else {
+      asm volatile("cp.async.wait_group 0;");
+    }
+    __syncthreads(); // tile i (and, the first time, xs) visible to every warp
+    const unsigned short *b_base = cs + (i % 2) * A16_CENTROIDS * ldc + b_off;
+    float acc[2][4][4];
+#pragma unroll
+    for (int m = 0; m < 2; m++)
+#pragma unroll
+      for (int n = 0; n < 4; n++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) acc[m][n][j] = 0.0f;
+#pragma unroll 4
+    for (int k = 0; k < DP; k += 16) {
+      uint32_t a[2][4], bh_[2][4], bl[2][4]; // bh_[p], bl[p]: n8 tiles 2p, 2p + 1 (b0, b1 each)
+#pragma unroll
+      for (int m = 0; m < 2; m++) ldmatrix_x4(a[m], a_base + 16 * m * ldx + k);
+#pragma unroll
+      for (int p = 0; p < 2; p++) {
+        ldmatrix_x4(bh_[p], b_base + 16 * p * ldc + k);
+        ldmatrix_x4(bl[p], b_base + 16 * p * ldc + DP + k);
+      }
+#pragma unroll
+      for (int m = 0; m < 2; m++)
+#pragma unroll
+        for (int n = 0; n < 4; n++) {
+          mma_16<F16>(acc[m][n], a[m], bh_[n / 2][2 * (n % 2)], bh_[n / 2][2 * (n % 2) + 1]);
+          mma_16<F16>(acc[m][n], a[m], bl[n / 2][2 * (n % 2)], bl[n / 2][2 * (n % 2) + 1]);
+        }
+    }
+    // accumulator j of tile (m, n): row 16 m + g + 8 (j / 2), centroid 8 n + 2 q + j % 2; the
+    // centroids rise within the thread, so a strict < keeps the lower one of a tie
+    const int c0 = i * A16_CENTROIDS + col0;
+#pragma unroll
+    for (int n = 0; n < 4; n++) {
+      const int c = c0 + 8 * n + 2 * q;
+      const float2 nc = __ldg((const float2 *)(nb + c));
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int m = 0; m < 2; m++) {
+          const float sc = __fsub_rn(j % 2 ? nc.y : nc.x, __fmul_rn(2.0f, acc[m][n][j]));
+          if (sc < best[m][j / 2]) best[m][j / 2] = sc, best_c[m][j / 2] = c + j % 2;
+        }
+    }
+    __syncthreads(); // buffer i % 2 is refilled by the next iteration's load
+  }
+  // the 4 lanes of a row, then the 2 warps of a row
+  const int g = lane / 4;
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float sc = best[m][h];
+      int c = best_c[m][h];
+      for (int o = 1; o < 4; o *= 2) {
+        const float so = __shfl_xor_sync(0xffffffffu, sc, o);
+        const int co = __shfl_xor_sync(0xffffffffu, c, o);
+        if (better(so, co, sc, c)) sc = so, c = co;
+      }
+      if (q == 0) {
+        const int r = row0 + 16 * m + g + 8 * h;
+        red_s[r * 2 + warp % 2] = sc;
+        red_c[r * 2 + warp % 2] = c;
+      }
+    }
+  __syncthreads();
+  for (int r = threadIdx.x; r < A16_TOKENS; r += ASSIGN_THREADS) {
+    const int64_t t = t0 + r;
+    if (t >= S) continue;
+    float sc = red_s[r * 2];
+    int c = red_c[r * 2];
+    if (better(red_s[r * 2 + 1], red_c[r * 2 + 1], sc, c)) sc = red_s[r * 2 + 1], c = red_c[r * 2 + 1];
+    assign[bh * S + t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0, as the CPU
+  }
+}
+
+template <int DP, int F16>
+static cudaError_t a16_launch(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+                              const float *centroids, int32_t *assign, cudaStream_t stream) {
+  const int64_t Cpad = a16_cpad(C);
+  unsigned short *ct = (unsigned short *)a->assign_work;
+  float *np = a->assign_work + a->bh * Cpad * DP; // past the (Cpad, 2 DP) 16-bit rows
+  a16_prepare_kernel<F16><<<dim3((unsigned)Cpad, (unsigned)a->bh), 128, 0, stream>>>(centroids, a->norms, C, a->dim, DP,
+                                                                                     Cpad, ct, np);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const size_t shared = a16_shared_bytes(DP);
+  if ((e = cudaFuncSetAttribute(a16_kernel<DP, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+      cudaSuccess)
+    return e;
+  const dim3 grid((unsigned)((S + A16_TOKENS - 1) / A16_TOKENS), (unsigned)a->bh);
+  a16_kernel<DP, F16><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- 16-bit assignment by wgmma
+// The same products as a16_kernel (x . hi + x . lo, fp32 accumulation) by wgmma m64n64k16 with
+// both operands in shared memory, K-major, in the 128-byte-swizzled [DP/64][rows][64] tiles of
+// the attention kernels (attn_wgmma_tiles.cuh: 16-byte chunk c of row r at c ^ (r % 8)).
+// Grid (ceil(S / 128), BH), 256 threads = two warpgroups of 64 tokens, two blocks an SM.
+// Shared (1024-byte aligned): xs [DP/64][128][64], then two stages of [hi | lo] centroid tiles
+// [DP/64][64][64] each (97 KB at DP = 128). Each warpgroup sees every centroid, so a token's
+// minimum needs only the 4 lanes of its row: no reduction across warps.
+#define W16_TOKENS 128
+
+static size_t w16_shared_bytes(int DP) {
+  return ((size_t)DP * W16_TOKENS + 2 * (size_t)2 * DP * A16_CENTROIDS) * 2 + 1024; // + alignment slack
+}
+
+// element (r, k) of a [cols/64][rows][64] swizzled tile
+template <int ROWS> static __device__ __forceinline__ int w16_at(int r, int k) {
+  return (k >> 6) * ROWS * 64 + r * 64 + ((((k & 63) >> 3) ^ (r & 7)) << 3) + (k & 7);
+}
+
+// Centroid tile i (64 rows of 2 DP values: hi | lo) into stage s: hi tile, then lo tile.
+template <int DP>
+static __device__ __forceinline__ void w16_load_tile(unsigned short *stage, const unsigned short *cb, int i) {
+  constexpr int chunks = 2 * DP / 8, half = DP / 8;
+  const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
+  for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
+    const int r = e / chunks, c = e % chunks, part = c / half, cc = c % half;
+    cp_async16(stage + part * DP * A16_CENTROIDS + w16_at<A16_CENTROIDS>(r, 8 * cc), src + (int64_t)r * 2 * DP + 8 * c);
+  }
+  asm volatile("cp.async.commit_group;");
+}
+
+template <int F16>
+static __device__ __forceinline__ void w16_mma(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
+  if (F16) wgmma_ss_n64_f16(d, da, db, scale_d);
+  else wgmma_ss_n64_bf16(d, da, db, scale_d);
+}
+
+template <int DP, int F16>
+static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
+    w16_kernel(const float *__restrict__ x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
+               int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
+  extern __shared__ unsigned char w16_raw[];
+  const uint32_t pad = (1024u - ((uint32_t)__cvta_generic_to_shared(w16_raw) & 1023u)) & 1023u;
+  unsigned short *xs = (unsigned short *)(w16_raw + pad), *cs = xs + DP * W16_TOKENS;
+  constexpr int stage_elems = 2 * DP * A16_CENTROIDS;
+  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * W16_TOKENS;
+  const unsigned short *cb = ct + bh * Cpad * 2 * DP;
+  const float *nb = np + bh * Cpad;
+  const int tiles = (int)(Cpad / A16_CENTROIDS);
+  w16_load_tile<DP>(cs, cb, 0);
+  const float *xb = x + bh * S * D;
+  if (D % 4 == 0) {
+    for (int e = threadIdx.x; e < W16_TOKENS * DP / 4; e += ASSIGN_THREADS) {
+      const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
+      const int64_t t = t0 + r;
+      float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+      if (t < S && k < D) f = *(const float4 *)(xb + t * D + k);
+      *(uint2 *)(xs + w16_at<W16_TOKENS>(r, k)) = make_uint2(pack16<F16>(f.x, f.y), pack16<F16>(f.z, f.w));
+    }
+  } else {
+    for (int e = threadIdx.x; e < W16_TOKENS * DP; e += ASSIGN_THREADS) {
+      const int r = e / DP, k = e % DP;
+      const int64_t t = t0 + r;
+      xs[w16_at<W16_TOKENS>(r, k)] = to16<F16>((t < S && k < D) ? xb[t * D + k] : 0.0f);
+    }
+  }
+  const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, q = lane % 4;
+  // descriptors: K-major tiles advance 32 bytes per k16 step inside a 128-byte row and jump a
+  // whole [rows][64] block every 4 steps; 8-row groups are 1024 bytes apart
+  const uint32_t x_addr = (uint32_t)__cvta_generic_to_shared(xs) + wg * 64 * 128;
+  float best[2] = {INFINITY, INFINITY}; // rows 64 wg + 16 warp + lane / 4 (+ 8)
+  int best_c[2] = {0x7fffffff, 0x7fffffff};
+  float acc[32];
+  for (int i = 0; i < tiles; i++) {
+    if (i + 1 < tiles) {
+      w16_load_tile<DP>(cs + ((i + 1) % 2) * stage_elems, cb, i + 1);
+      asm volatile("cp.async.wait_group 1;" ::: "memory");
+    } else {
+      asm volatile("cp.async.wait_group 0;" ::: "memory");
+    }
+    fence_proxy_async(); // the tiles written by cp.async and (first time) st.shared, for wgmma's reads
+    __syncthreads();
+    const uint32_t hi_addr = (uint32_t)__cvta_generic_to_shared(cs + (i % 2) * stage_elems);
+    const uint32_t lo_addr = hi_addr + DP * A16_CENTROIDS * 2;
+#pragma unroll
+    for (int j = 0; j < 32; j++) reg_fence(acc[j]);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < DP / 16; kk++) {
+      const uint64_t da = gmma_desc(x_addr + (kk >> 2) * W16_TOKENS * 128 + (kk & 3) * 32, 16, 1024);
+      w16_mma<F16>(acc, da, gmma_desc(hi_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024), kk > 0);
+      w16_mma<F16>(acc, da, gmma_desc(lo_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024), 1);
+    }
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int j = 0; j < 32; j++) reg_fence(acc[j]);
+    // acc[4 n + j]: row 16 warp + lane / 4 + 8 (j / 2), centroid 8 n + 2 q + j % 2 of the tile;
+    // the centroids rise within the thread, so a strict < keeps the lower one of a tie
+    const int c0 = i * A16_CENTROIDS;
+#pragma unroll
+    for (int n = 0; n < 8; n++) {
+      const int c = c0 + 8 * n + 2 * q;
+      const float2 nc = __ldg((const float2 *)(nb + c));
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const float sc = __fsub_rn(j % 2 ? nc.y : nc.x, __fmul_rn(2.0f, acc[4 * n + j]));
+        if (sc < best[j / 2]) best[j / 2] = sc, best_c[j / 2] = c + j % 2;
+      }
+    }
+    __syncthreads(); // stage i % 2 is refilled by the next iteration's load
+  }
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    float sc = best[h];
+    int c = best_c[h];
+    for (int o = 1; o < 4; o *= 2) {
+      const float so = __shfl_xor_sync(0xffffffffu, sc, o);
+      const int co = __shfl_xor_sync(0xffffffffu, c, o);
+      if (better(so, co, sc, c)) sc = so, c = co;
+    }
+    const int64_t t = t0 + 64 * wg + 16 * warp + lane / 4 + 8 * h;
+    if (q == 0 && t < S) assign[bh * S + t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0
+  }
+}
+
+template <int DP, int F16>
+static cudaError_t w16_launch(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+                              const float *centroids, int32_t *assign, cudaStream_t stream) {
+  const int64_t Cpad = a16_cpad(C);
+  unsigned short *ct = (unsigned short *)a->assign_work;
+  float *np = a->assign_work + a->bh * Cpad * DP;
+  a16_prepare_kernel<F16><<<dim3((unsigned)Cpad, (unsigned)a->bh), 128, 0, stream>>>(centroids, a->norms, C, a->dim, DP,
+                                                                                     Cpad, ct, np);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const size_t shared = w16_shared_bytes(DP);
+  if ((e = cudaFuncSetAttribute(w16_kernel<DP, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+      cudaSuccess)
+    return e;
+  const dim3 grid((unsigned)((S + W16_TOKENS - 1) / W16_TOKENS), (unsigned)a->bh);
+  w16_kernel<DP, F16><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
+  return cudaGetLastError();
+}
+
 static size_t assign_shared_bytes(int DP) {
   return (size_t)(ASSIGN_TOKENS + 2 * ASSIGN_CENTROIDS) * (DP + 16) * 4 + ASSIGN_TOKENS * 2 * 8;
 }
@@ -217,6 +600,19 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluste
   if (a->bh == 0 || S == 0) return cudaSuccess;
   if (a->dim < 1 || a->dim > 128 || C < 1 || a->bh > 65535 || !a->assign_work) return cudaErrorInvalidValue;
   const int DP = assign_dp(a->dim);
+  if (a->assign_kernel == VDIT_ATTN_CUDA_ASSIGN_MMA16) {
+    if (DP == 64) return a->half_inputs ? a16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
+                                        : a16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
+    return a->half_inputs ? a16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
+                          : a16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
+  }
+  if (a->assign_kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16) {
+    if (DP == 64) return a->half_inputs ? w16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
+                                        : w16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
+    return a->half_inputs ? w16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
+                          : w16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
+  }
+  if (a->assign_kernel != VDIT_ATTN_CUDA_ASSIGN_TF32) return cudaErrorInvalidValue;
   const int64_t Cpad = assign_cpad(C);
   uint32_t *ct = (uint32_t *)a->assign_work;
   float *np = a->assign_work + a->bh * Cpad * DP;
@@ -245,7 +641,7 @@ extern "C" size_t vdit_attn_cuda_cluster_sort_ints(int64_t bh, int64_t S, int C)
   return (size_t)(bh * (int64_t)C * sort_chunks(S));
 }
 
-// Grid (chunks, BH), SORT_CHUNK threads; shared: C ints. hist[(bh C + c) chunks + chunk].
+// Grid (chunks, BH), SORT_CHUNK threads; shared: C ints. hist[(bh chunks + chunk) C + c].
 static __global__ void __launch_bounds__(SORT_CHUNK) sort_hist_kernel(const int32_t *__restrict__ assign, int64_t S, int C,
                                                                      int32_t *__restrict__ hist) {
   extern __shared__ int32_t h[];
@@ -254,20 +650,40 @@ static __global__ void __launch_bounds__(SORT_CHUNK) sort_hist_kernel(const int3
   __syncthreads();
   if (t < S) atomicAdd(&h[assign[bh * S + t]], 1);
   __syncthreads();
-  for (int c = threadIdx.x; c < C; c += SORT_CHUNK) hist[(bh * C + c) * chunks + blockIdx.x] = h[c];
+  for (int c = threadIdx.x; c < C; c += SORT_CHUNK) hist[(bh * chunks + blockIdx.x) * C + c] = h[c];
 }
 
-// Grid BH, SCAN_THREADS threads: exclusive scan of hist (C x chunks values, cluster-major) in
-// place; count and offsets (C + 1) of the slice. Thread i scans a contiguous run of the values.
-static __global__ void __launch_bounds__(SCAN_THREADS) sort_scan_kernel(int32_t *__restrict__ hist, int C, int64_t chunks,
-                                                                       int32_t *__restrict__ count,
+// Grid (ceil(C / 256), BH), 256 threads: thread c scans column c of hist (chunks values, C
+// apart, so a warp's loads are coalesced) in place into the exclusive prefix over the chunks
+// (each chunk's first position within the cluster); count[bh C + c] = the column's total.
+static __global__ void __launch_bounds__(256) sort_chunk_scan_kernel(int32_t *__restrict__ hist, int C, int64_t chunks,
+                                                                     int32_t *__restrict__ count) {
+  const int c = blockIdx.x * 256 + threadIdx.x;
+  const int64_t bh = blockIdx.y;
+  if (c >= C) return;
+  int32_t *v = hist + bh * chunks * C + c;
+  int32_t running = 0;
+#pragma unroll 8
+  for (int64_t i = 0; i < chunks; i++) {
+    const int32_t value = v[i * C];
+    v[i * C] = running;
+    running += value;
+  }
+  count[bh * C + c] = running;
+}
+
+// Grid BH, SCAN_THREADS threads: offsets (C + 1) = the exclusive scan of count (C) of the slice.
+// Thread i scans a contiguous run of the counts.
+static __global__ void __launch_bounds__(SCAN_THREADS) sort_scan_kernel(const int32_t *__restrict__ count, int C,
                                                                        int32_t *__restrict__ offsets) {
   __shared__ int32_t part[SCAN_THREADS];
-  const int64_t bh = blockIdx.x, n = (int64_t)C * chunks, per = (n + SCAN_THREADS - 1) / SCAN_THREADS;
-  int32_t *v = hist + bh * n;
-  const int64_t begin = threadIdx.x * per < n ? threadIdx.x * per : n, end = begin + per < n ? begin + per : n;
+  const int64_t bh = blockIdx.x;
+  const int per = (C + SCAN_THREADS - 1) / SCAN_THREADS;
+  const int begin = (int)threadIdx.x * per < C ? (int)threadIdx.x * per : C, end = begin + per < C ? begin + per : C;
+  const int32_t *n = count + bh * C;
+  int32_t *out = offsets + bh * (C + 1);
   int32_t sum = 0;
-  for (int64_t i = begin; i < end; i++) sum += v[i];
+  for (int i = begin; i < end; i++) sum += n[i];
   part[threadIdx.x] = sum;
   __syncthreads();
   for (int o = 1; o < SCAN_THREADS; o *= 2) { // Hillis-Steele inclusive scan of the parts
@@ -277,32 +693,25 @@ static __global__ void __launch_bounds__(SCAN_THREADS) sort_scan_kernel(int32_t 
     __syncthreads();
   }
   int32_t running = threadIdx.x ? part[threadIdx.x - 1] : 0;
-  for (int64_t i = begin; i < end; i++) {
-    const int32_t value = v[i];
-    v[i] = running;
-    running += value;
+  for (int i = begin; i < end; i++) {
+    out[i] = running;
+    running += n[i];
   }
-  __syncthreads();
-  const int32_t total = part[SCAN_THREADS - 1];
-  for (int c = threadIdx.x; c < C; c += SCAN_THREADS) {
-    const int32_t first = v[(int64_t)c * chunks];
-    const int32_t next = c + 1 < C ? v[(int64_t)(c + 1) * chunks] : total;
-    offsets[bh * (C + 1) + c] = first;
-    count[bh * C + c] = next - first;
-  }
-  if (threadIdx.x == 0) offsets[bh * (C + 1) + C] = total;
+  if (threadIdx.x == 0) out[C] = part[SCAN_THREADS - 1];
 }
 
-// Grid (chunks, BH), 32 threads; shared: C ints (the chunk's next position of each cluster,
-// read only for the clusters the chunk holds).
+// Grid (chunks, BH), 32 threads; shared: C ints (the chunk's next position of each cluster:
+// the cluster's offset + its count in the chunks before; read only for the clusters the chunk
+// holds).
 static __global__ void __launch_bounds__(32) sort_scatter_kernel(const int32_t *__restrict__ assign, int64_t S, int C,
                                                                 const int32_t *__restrict__ hist,
+                                                                const int32_t *__restrict__ offsets,
                                                                 int32_t *__restrict__ perm) {
   extern __shared__ int32_t cursor[];
   const int64_t bh = blockIdx.y, chunks = gridDim.x, begin = (int64_t)blockIdx.x * SORT_CHUNK;
   const int lane = threadIdx.x;
   const int32_t *a = assign + bh * S;
-  for (int c = lane; c < C; c += 32) cursor[c] = hist[(bh * C + c) * chunks + blockIdx.x];
+  for (int c = lane; c < C; c += 32) cursor[c] = offsets[bh * (C + 1) + c] + hist[(bh * chunks + blockIdx.x) * C + c];
   __syncwarp();
   for (int64_t base = begin; base < begin + SORT_CHUNK && base < S; base += 32) {
     const int64_t t = base + lane;
@@ -329,7 +738,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_sort(const int32_t *assign, int64_
   const dim3 grid((unsigned)chunks, (unsigned)bh);
   const size_t shared = (size_t)C * 4;
   sort_hist_kernel<<<grid, SORT_CHUNK, shared, stream>>>(assign, S, C, work);
-  sort_scan_kernel<<<(unsigned)bh, SCAN_THREADS, 0, stream>>>(work, C, chunks, count, offsets);
-  sort_scatter_kernel<<<grid, 32, shared, stream>>>(assign, S, C, work, perm);
+  sort_chunk_scan_kernel<<<dim3((unsigned)((C + 255) / 256), (unsigned)bh), 256, 0, stream>>>(work, C, chunks, count);
+  sort_scan_kernel<<<(unsigned)bh, SCAN_THREADS, 0, stream>>>(count, C, offsets);
+  sort_scatter_kernel<<<grid, 32, shared, stream>>>(assign, S, C, work, offsets, perm);
   return cudaGetLastError();
 }
