@@ -710,6 +710,8 @@ static int run_fit(int argc, char **argv) {
     printf("result: %s (trained error %s %g x the untrained)\n", passed ? "pass" : "FAIL", passed ? "within" : "above", margin);
   }
   free(r.losses);
+  if (!passed)
+    fprintf(stderr, "vdit attn fit: trained error %.4f is above %g x the untrained %.4f\n", r.trained, margin, r.untrained);
   return passed ? CLI_EXIT_OK : CLI_EXIT_FAILURE;
 }
 
