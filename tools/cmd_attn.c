@@ -680,13 +680,13 @@ static int run_fit(int argc, char **argv) {
            "\"steps\": %lld, \"lr\": %g, \"router_dim\": %lld, \"feature\": \"%s\", \"rel_l1\": {\"untrained\": %.6g, "
            "\"trained\": %.6g, \"held_out_untrained\": %.6g, \"held_out_trained\": %.6g, \"pooled_router\": %.6g}, "
            "\"alpha_mean\": %.6g, \"init\": \"%s\", \"router_lr\": %g, \"alpha_init\": %g, \"objective\": \"%s\", "
-           "\"alpha_only\": %.6g, \"held_out_alpha_only\": %.6g, \"held_out_pooled_router\": %.6g, \"eval_every\": %lld, "
+           "\"alpha_only\": %.6g, \"held_out_alpha_only\": %.6g, \"held_out_pooled_router\": %.6g, \"mass_oracle\": %.6g, \"eval_every\": %lld, "
            "\"best_step\": %d, \"validation_start\": %.6g, \"validation_best\": %.6g, \"margin\": %g, \"held_out\": \"%s\", "
            "\"block\": %lld, \"losses\": [",
            device, vdit_dtype_name(spec.dtype), (long long)seed, sparsity, r.sparsity, (long long)steps, lr,
            (long long)router_dim, feature, r.untrained, r.trained, r.held_untrained, r.held_trained, r.identity, r.alpha_mean, init,
            router_lr > 0 ? router_lr : lr, alpha_init, objective, r.alpha_only, r.held_alpha_only, r.held_identity,
-           (long long)eval_every, r.best_step, r.validation_start, r.validation_best, margin,
+           r.oracle, (long long)eval_every, r.best_step, r.validation_start, r.validation_best, margin,
            held_qkv ? "qkv" : held_out, (long long)block);
     for (int64_t i = 0; i < steps; i++) printf("%s%.6g", i ? ", " : "", (double)r.losses[i]);
     printf("], \"passed\": %s}\n", passed ? "true" : "false");
@@ -701,6 +701,7 @@ static int run_fit(int argc, char **argv) {
     printf("O vs dense, relative L1: untrained router %.4f -> trained %.4f (%.2fx; alpha mean %.3f)\n", r.untrained, r.trained,
            r.trained / r.untrained, r.alpha_mean);
     if (r.alpha_only >= 0) printf("untrained router, fitted alpha (alpha alone): %.4f\n", r.alpha_only);
+    if (r.oracle >= 0) printf("mass oracle (Top-k by dense block mass, fitted alpha): %.4f\n", r.oracle);
     if (r.held_untrained >= 0)
       printf("held-out inputs (%s): untrained %.4f -> trained %.4f (%.2fx; alpha alone %.4f)\n",
              held_qkv ? held_qkv : (spec.held_new_heads ? "seed + 1" : "token seed + 1, same heads"),

@@ -5,13 +5,14 @@
 #include <string.h>
 
 #include "attn/attn_kernels.h"
+#include "attn/sla_exact.h"
 #include "attn/sla_fit.h"
 #include "attn/sla_router_fit.h"
 
 typedef struct fit_data {
   vdit_tensor q, k, v, o, lse, d_o, dq, dk, dv;
   double *target; // dense O, (B, H, S, D)
-  float *hq, *hk; // host fp32 Q, K (mass objective), or NULL
+  float *hq, *hk, *hv; // host fp32 Q, K, V (mass objective), or NULL
   double *mass;   // dense attention's block mass (B, H, nb, nb) (mass objective), or NULL
 } fit_data;
 
@@ -53,7 +54,7 @@ static vdit_status alloc_like(const vdit_attn_sla_fit_spec *spec, vdit_tensor *t
 }
 
 // Inputs of `seed` (or the given ones), on the device, and dense attention's O on the host;
-// with keep_host also host copies of Q, K (for the block mass).
+// with keep_host also host copies of Q, K, V (for the block mass and the oracle).
 static vdit_status fit_data_init(const vdit_attn_sla_fit_spec *spec, uint64_t seed, uint64_t token_seed, const float *const given[3],
                                  int keep_host, float *host, fit_data *d) {
   memset(d, 0, sizeof *d);
@@ -69,12 +70,14 @@ static vdit_status fit_data_init(const vdit_attn_sla_fit_spec *spec, uint64_t se
     status = vdit_attn_inputs_fill_tokens(spec->inputs, seed, token_seed, &s, hq, hk, hv);
   }
   if (status == VDIT_OK && keep_host) {
-    d->hq = malloc(2 * n * sizeof *d->hq);
+    d->hq = malloc(3 * n * sizeof *d->hq);
     if (!d->hq) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory for host Q, K");
     if (status == VDIT_OK) {
       d->hk = d->hq + n;
+      d->hv = d->hk + n;
       memcpy(d->hq, hq, n * sizeof *hq);
       memcpy(d->hk, hk, n * sizeof *hk);
+      memcpy(d->hv, hv, n * sizeof *hv);
     }
   }
   if (status == VDIT_OK) status = upload(spec, hq, &d->q);
@@ -166,10 +169,67 @@ static vdit_status fit_alpha(const vdit_attn_sla_fit_spec *spec, const vdit_attn
   return status;
 }
 
+// The mass oracle (CPU): SLA2's forward on the map that keeps each row's Top-k blocks by dense
+// attention's block mass (what the mass objective's router imitates), alpha per head in closed
+// form; relative L1 of O against dense. fit holds host Q, K, V and the mass.
+static vdit_status mass_oracle(const vdit_attn_sla_fit_spec *spec, const vdit_attn_config *config, int32_t block,
+                               const fit_data *fit, double *rel_l1) {
+  const vdit_attn_shape s = spec->shape;
+  const int64_t nb = (s.seq_q + block - 1) / block, BH = s.batch * s.heads, per = s.seq_q * s.head_dim;
+  const size_t n = (size_t)(BH * per);
+  const int keep = sla_topk_count(config->sla.topk, (int)nb);
+  vdit_attn_block_map map;
+  vdit_attn_sla_weights w;
+  memset(&w, 0, sizeof w);
+  VDIT_TRY(vdit_attn_block_map_alloc(&map, VDIT_CPU, s.batch, s.heads, s.seq_q, s.seq_k, block, block));
+  float *o = malloc((4 * n + (size_t)(BH * s.seq_q) + 1) * sizeof *o), *os = o + n, *ol = os + n, *best = ol + n, *lse = best + n;
+  vdit_status status = o ? vdit_attn_sla_weights_init(&w, &config->sla, s.heads, s.head_dim, block)
+                         : VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory for the oracle");
+  for (int64_t row = 0; status == VDIT_OK && row < BH * nb; row++) { // Top-k by mass, ascending indices
+    const double *m = fit->mass + row * nb;
+    int32_t *out = map.col_index + row * keep;
+    int count = 0;
+    for (int64_t J = 0; J < nb; J++) {
+      int rank = 0;
+      for (int64_t J2 = 0; J2 < nb && rank < keep; J2++) rank += m[J2] > m[J] || (m[J2] == m[J] && J2 < J);
+      if (rank < keep) out[count++] = (int32_t)J;
+    }
+    map.row_offsets[row] = (int32_t)(row * keep);
+  }
+  map.row_offsets[BH * nb] = (int32_t)(BH * nb * keep);
+  vdit_attn_problem problem;
+  memset(&problem, 0, sizeof problem);
+  problem.shape = s;
+  problem.scale = 1.0f / sqrtf((float)s.head_dim);
+  problem.config = *config;
+  problem.map = &map;
+  if (status == VDIT_OK) status = vdit_attn_sla_forward_cpu(&problem, &w, fit->hq, fit->hk, fit->hv, o, lse, os, ol);
+  for (int64_t h = 0; status == VDIT_OK && h < s.heads; h++) { // closed-form alpha, as fit_alpha
+    double num = 0.0, den = 0.0;
+    for (int64_t b = 0; b < s.batch; b++)
+      for (int64_t i = (b * s.heads + h) * per; i < (b * s.heads + h + 1) * per; i++) {
+        const double diff = (double)os[i] - ol[i];
+        num += diff * (fit->target[i] - ol[i]);
+        den += diff * diff;
+      }
+    double a = den > 0.0 ? num / den : 0.5;
+    a = a < 1e-3 ? 1e-3 : (a > 1.0 - 1e-3 ? 1.0 - 1e-3 : a);
+    for (int64_t b = 0; b < s.batch; b++)
+      for (int64_t i = (b * s.heads + h) * per; i < (b * s.heads + h + 1) * per; i++)
+        best[i] = (float)(a * os[i] + (1.0 - a) * ol[i]);
+  }
+  if (status == VDIT_OK) *rel_l1 = vdit_error_stats_f32(n, best, fit->target).rel_l1;
+  vdit_attn_sla_weights_free(&w);
+  vdit_attn_block_map_free(&map);
+  free(o);
+  return status;
+}
+
 vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_sla_fit_result *result) {
   float *losses = result->losses;
   memset(result, 0, sizeof *result);
   result->losses = losses;
+  result->oracle = -1.0;
   const vdit_attn_shape s = spec->shape;
   if (s.seq_q != s.seq_k || s.batch < 1 || s.heads < 1 || s.seq_q < 1 || s.head_dim < 1 || spec->steps < 1 ||
       !(spec->learning_rate > 0) || !(spec->router_learning_rate >= 0) || !(spec->alpha_init >= 0 && spec->alpha_init < 1) ||
@@ -245,6 +305,8 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
     fit.mass = status == VDIT_OK ? malloc((size_t)(s.batch * s.heads * nb * nb) * sizeof *fit.mass) : NULL;
     if (status == VDIT_OK && !fit.mass) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory for the block mass");
     if (status == VDIT_OK) status = vdit_attn_sla_block_mass(&s, block, fit.hq, fit.hk, fit.mass);
+    if (status == VDIT_OK && spec->device.type == VDIT_DEVICE_CPU)
+      status = mass_oracle(spec, &config, block, &fit, &result->oracle);
   }
   fit_data *validation = synthetic ? &val : &fit;
   result->held_untrained = result->held_trained = result->held_identity = result->alpha_only = result->held_alpha_only = -1.0;

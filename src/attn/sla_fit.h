@@ -54,6 +54,7 @@ typedef struct vdit_attn_sla_fit_result {
   double held_untrained, held_trained;   // held-out inputs (-1 without)
   double alpha_only, held_alpha_only;    // untrained router, alpha fitted in closed form (mass objective; else -1)
   double identity, held_identity;        // identity router, untrained alpha (-1: D_r > D or no held-out set)
+  double oracle;                         // mass oracle: Top-k by dense block mass, closed-form alpha, fitted inputs (CPU, mass objective; else -1)
   double validation_start, validation_best; // validation error at step 0 and at the kept step
   int best_step;                         // the step whose parameters the fit ends with (0: the start)
   double alpha_mean;                     // mean alpha after training
