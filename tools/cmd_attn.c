@@ -550,18 +550,19 @@ static const char *const fit_description =
     "train the router so that SLA2's output approaches dense attention's, at --sparsity. The default\n"
     "objective (mass) distils dense attention's block mass into the router's scores (Adam) and fits\n"
     "alpha per head in closed form; --objective output regresses SLA2's O onto dense through its\n"
-    "backward. Every --eval-every steps the fit is validated (seed + 2, or the fitted capture) and it\n"
-    "ends on the best step. Prints the relative L1 of O against dense attention with the untrained\n"
-    "router and after training, on the fitted and held-out inputs (seed + 1, or --held-qkv), alpha\n"
-    "alone, and SLA's pooled-score router for reference. Exits 1 unless the trained error on the\n"
-    "fitted inputs is at most --margin times the untrained one.";
+    "backward. Every --eval-every steps the fit is validated (new tokens of the same heads, token\n"
+    "seed + 2; or the fitted capture) and it ends on the best step. Prints the relative L1 of O\n"
+    "against dense attention with the untrained router and after training, on the fitted and the\n"
+    "held-out inputs (token seed + 1, --held-out seed: seed + 1, or --held-qkv), alpha alone, the\n"
+    "mass oracle and SLA's pooled-score router for reference. Exits 1 unless the trained error on\n"
+    "the fitted inputs is at most --margin times the untrained one.";
 
 static int run_fit(int argc, char **argv) {
   static const cli_command fit = {"attn fit", "", "vdit attn fit --method sla [options]", NULL};
   const char *method = "sla", *inputs = "video", *device = "cpu", *dtype = NULL, *feature = "softmax", *qkv = NULL;
   const char *init = "random", *objective = "mass", *held_qkv = NULL, *held_out = "tokens";
-  int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32, eval_every = 10, block = 0;
-  double sparsity = 0.95, lr = 0.02, router_lr = 0.0, alpha_init = 0.5, margin = 0.6;
+  int64_t batch = 1, heads = 2, seq = 2048, dim = 64, seed = 0, steps = 300, router_dim = 32, eval_every = 20, block = 0;
+  double sparsity = 0.95, lr = 0.01, router_lr = 0.0, alpha_init = 0.5, margin = 0.6;
   int json = 0;
   const cli_option options[] = {
       {"method", CLI_STRING, &method, "NAME", "the method to fit: sla (default)"},
@@ -576,7 +577,7 @@ static int run_fit(int argc, char **argv) {
       {"seed", CLI_INT, &seed, "N", "Philox seed of the inputs and the untrained router (default 0)"},
       {"sparsity", CLI_DOUBLE, &sparsity, "X", "fraction of blocks skipped by the sparse branch (default 0.95)"},
       {"steps", CLI_INT, &steps, "N", "optimizer steps, 1..100000 (default 300)"},
-      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.02; the alpha logits take 5 LR)"},
+      {"lr", CLI_DOUBLE, &lr, "LR", "Adam learning rate (default 0.01; output objective: the alpha logits take 5 LR)"},
       {"router-lr", CLI_DOUBLE, &router_lr, "LR", "the router matrices' learning rate (default --lr; tiny: alpha alone)"},
       {"alpha-init", CLI_DOUBLE, &alpha_init, "A", "alpha of every head at the start, in (0, 1) (default 0.5)"},
       {"router-dim", CLI_INT, &router_dim, "R", "router projection width D_r (default 32)"},
@@ -586,7 +587,7 @@ static int run_fit(int argc, char **argv) {
       {"margin", CLI_DOUBLE, &margin, "X", "pass when trained <= X x untrained error on the fitted inputs (default 0.6)"},
       {"held-out", CLI_STRING, &held_out, "KIND", "synthetic held-out set: tokens (new tokens, same heads; default) or seed (all new)"},
       {"block", CLI_INT, &block, "N", "SLA2's block size in tokens (default: the executor's, 128; CUDA takes 128 only)"},
-      {"eval-every", CLI_INT, &eval_every, "N", "validate every N steps and keep the best (default 10)"},
+      {"eval-every", CLI_INT, &eval_every, "N", "validate every N steps and keep the best (default 20)"},
       {"held-qkv", CLI_STRING, &held_qkv, "FILE[:LAYER]", "with --qkv: held-out Q, K, V of the same shape (another capture)"},
       {"json", CLI_FLAG, &json, NULL, "print one JSON object"},
   };
