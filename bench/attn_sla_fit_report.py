@@ -33,6 +33,7 @@ def cpu_name():
 def record(runs):
     out = {
         "name": "attn-sla-fit",
+        "device": "cpu (fp32), 2 cores shared with other jobs",
         "cpu": cpu_name(),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": "bash bench/attn_sla_fit_cpu.sh (vdit attn fit --sparsity 0.95 --json ...; see the script)",
@@ -86,13 +87,18 @@ def markdown(runs):
                 if name in runs:
                     o = oracle.get(f"oracle_model_b{blk}_L{layer}", -1)
                     print(f"| {layer} | {label} | " + row(runs[name], o) + " |")
-    print("\nA/B at S = 2048, D = 64 (16 key blocks, 1 kept), 100 steps:\n")
-    print("| objective | start | untrained | trained | trained / untrained | held out | kept step |\n|---|---|---|---|---|---|---|")
+    print("\nA/B of the objectives on the same inputs (video, S = 2048, D = 64: 16 key blocks, 1 kept), 100 steps,"
+          " validated every 10:\n")
+    print("| objective | start (D_r) | router lr | untrained | trained | trained / untrained | held out: untrained -> trained |"
+          " kept step | mass oracle |\n|---|---|---|---|---|---|---|---|---|")
     for name in sorted(k for k in runs if k.startswith("ab_")):
         r = runs[name]
         x = r["rel_l1"]
-        print(f"| {r['objective']} | {name} | {x['untrained']:.3f} | {x['trained']:.3f} | {x['trained'] / x['untrained']:.2f} | "
-              f"{x['held_out_untrained']:.3f} -> {x['held_out_trained']:.3f} | {r['best_step']} |")
+        start = ("random" if r["init"] == "random" else "pooled scores") + f" ({r['router_dim']})"
+        oracle = f"{r['mass_oracle']:.3f}" if r.get("mass_oracle", -1) >= 0 else ""
+        print(f"| {r['objective']} | {start} | {r['router_lr']:g} | {x['untrained']:.3f} | {x['trained']:.3f} | "
+              f"{x['trained'] / x['untrained']:.2f} | {x['held_out_untrained']:.3f} -> {x['held_out_trained']:.3f} | "
+              f"{r['best_step']} | {oracle} |")
 
 
 def main():

@@ -299,9 +299,11 @@ vdit_status vdit_attn_sla_fit_run(const vdit_attn_sla_fit_spec *spec, vdit_attn_
     vdit_attn_plan *plan = NULL;
     status = vdit_attn_plan_create(&plan, &config, &fit.q, &fit.k, &fit.v); // the map exists after a forward
     if (status == VDIT_OK) status = vdit_attn_forward(plan, &fit.q, &fit.k, &fit.v, &fit.o, &fit.lse);
-    if (status == VDIT_OK) block = vdit_attn_plan_block_map(plan)->block_k;
+    const vdit_attn_block_map *map = status == VDIT_OK ? vdit_attn_plan_block_map(plan) : NULL;
+    if (map) block = map->block_k;
+    else if (status == VDIT_OK) status = VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla fit: the plan made no block map");
     vdit_attn_plan_free(plan);
-    const int64_t nb = (s.seq_q + block - 1) / block;
+    const int64_t nb = block > 0 ? (s.seq_q + block - 1) / block : 0;
     fit.mass = status == VDIT_OK ? malloc((size_t)(s.batch * s.heads * nb * nb) * sizeof *fit.mass) : NULL;
     if (status == VDIT_OK && !fit.mass) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla fit: no memory for the block mass");
     if (status == VDIT_OK) status = vdit_attn_sla_block_mass(&s, block, fit.hq, fit.hk, fit.mass);
