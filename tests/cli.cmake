@@ -84,6 +84,13 @@ vdit_cli_test_fails(attn_fit_method "fit trains method sla only" attn fit --meth
 vdit_cli_test_fails(attn_fit_sparsity "--sparsity must be in \\[0, 1\\)" attn fit --sparsity 1)
 vdit_cli_test_fails(attn_fit_alpha_init "--alpha-init in \\(0, 1\\)" attn fit --alpha-init 1)
 vdit_cli_test_fails(attn_fit_router_lr "--router-lr must be >= 0" attn fit --router-lr -1)
+vdit_cli_test_fails(attn_fit_objective "unknown --objective 'mse' \\(mass or output\\)" attn fit --objective mse)
+vdit_cli_test_fails(attn_fit_held_qkv "--held-qkv needs --qkv" attn fit --held-qkv a.safetensors)
+# the fitting check: passes at the default margin (0.6), fails (exit 1, one line) when the margin is out of reach
+vdit_cli_test(attn_fit "untrained router [0-9.]+ -> trained [0-9.]+.*\nresult: pass"
+              attn fit --seq 1024 --dim 32 --heads 2 --sparsity 0.75 --steps 40 --eval-every 5)
+vdit_cli_test_fails(attn_fit_margin "^vdit attn fit: trained error [0-9.]+ is above 0\\.05 x the untrained"
+                    attn fit --seq 512 --dim 16 --heads 1 --sparsity 0.75 --steps 2 --margin 0.05)
 vdit_cli_test_fails(attn_tune_no_out "tune needs --out FILE" attn tune --method sparge)
 vdit_cli_test_fails(attn_tuning_missing "cannot open" attn check --method sparge --tuning no-such-tuning.json)
 # clustered attention (ear, svg)

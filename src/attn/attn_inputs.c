@@ -68,14 +68,14 @@ typedef struct video_head {
   float self_logit, length_scale;
 } video_head;
 
-static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, uint64_t head_stream,
+static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, uint64_t token_seed, uint64_t head_stream,
                            uint64_t noise_stream, const float *sink, float sink_weight, int global_keys,
                            video_head head) {
   const float gain = sqrtf(head.self_logit / sqrtf((float)dim));
   float *frequency = malloc((size_t)dim * 4 * sizeof *frequency);
   if (!frequency) return 0;
   vdit_rng_normal(seed, head_stream, (size_t)dim * 4, frequency); // 3 frequencies + phase per channel
-  vdit_rng_normal(seed, noise_stream, (size_t)(seq * dim), x);
+  vdit_rng_normal(token_seed, noise_stream, (size_t)(seq * dim), x);
   for (int64_t s = 0; s < seq; s++) {
     float position[3];
     token_position(s, seq, position);
@@ -96,14 +96,19 @@ static int video_embedding(float *x, int64_t seq, int64_t dim, uint64_t seed, ui
 
 vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vdit_attn_shape *shape,
                                   float *q, float *k, float *v) {
+  return vdit_attn_inputs_fill_tokens(kind, seed, seed, shape, q, k, v);
+}
+
+vdit_status vdit_attn_inputs_fill_tokens(vdit_attn_inputs kind, uint64_t seed, uint64_t token_seed,
+                                         const vdit_attn_shape *shape, float *q, float *k, float *v) {
   const int64_t B = shape->batch, H = shape->heads, D = shape->head_dim;
   const size_t nq = (size_t)(B * H * shape->seq_q * D), nk = (size_t)(B * H * shape->seq_k * D);
   // Disjoint stream ranges per tensor: Q at 0, K at 2^40, V at 2^41, extras above 2^42.
   const uint64_t K_STREAM = 1ull << 40, V_STREAM = 1ull << 41, EXTRA_STREAM = 1ull << 42;
-  vdit_rng_normal(seed, V_STREAM, nk, v);
+  vdit_rng_normal(token_seed, V_STREAM, nk, v);
   if (kind != VDIT_ATTN_INPUTS_VIDEO && kind != VDIT_ATTN_INPUTS_VIDEO_HEADS) {
-    vdit_rng_normal(seed, 0, nq, q);
-    vdit_rng_normal(seed, K_STREAM, nk, k);
+    vdit_rng_normal(token_seed, 0, nq, q);
+    vdit_rng_normal(token_seed, K_STREAM, nk, k);
     if (kind == VDIT_ATTN_INPUTS_OUTLIER) {
       float gain_draw[2 * 256];
       int64_t channels = D < 256 ? D : 256;
@@ -129,9 +134,9 @@ vdit_status vdit_attn_inputs_fill(vdit_attn_inputs kind, uint64_t seed, const vd
       uint64_t head_stream = EXTRA_STREAM + (1ull << 36) + bh * (uint64_t)D * 4;
       video_head kind_of_head = {VIDEO_SELF_LOGIT, VIDEO_LENGTH_SCALE};
       if (kind == VDIT_ATTN_INPUTS_VIDEO_HEADS) kind_of_head = h % 2 ? (video_head){4.0f, 4.0f} : (video_head){16.0f, 1.5f};
-      ok &= video_embedding(q + bh * (size_t)(shape->seq_q * D), shape->seq_q, D, seed, head_stream,
+      ok &= video_embedding(q + bh * (size_t)(shape->seq_q * D), shape->seq_q, D, seed, token_seed, head_stream,
                       bh * (uint64_t)(shape->seq_q * D), sink, VIDEO_SINK_LOGIT / sqrtf((float)D), 0, kind_of_head);
-      ok &= video_embedding(k + bh * (size_t)(shape->seq_k * D), shape->seq_k, D, seed, head_stream,
+      ok &= video_embedding(k + bh * (size_t)(shape->seq_k * D), shape->seq_k, D, seed, token_seed, head_stream,
                       K_STREAM + bh * (uint64_t)(shape->seq_k * D), sink, 0.0f, 1, kind_of_head);
     }
   free(sink);
