@@ -157,10 +157,6 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
-// Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
-// last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
-// every route and forward left the GPU idle while the host copied and launched (a training
-// step that changed them still uploads, as before).
 // VDIT_SLA_FWD=legacy: the previous round's forward for A/B timing (the parameters uploaded
 // at every route and forward, out by one CTA a query block; the same bits).
 static int legacy_forward(void) {
@@ -179,6 +175,10 @@ static int fwd_word(const char *word) {
 }
 static int out_halves(void) { return legacy_forward() || fwd_word("out1") ? 0 : fwd_word("half4") ? 2 : 1; }
 
+// Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
+// last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
+// every route and forward left the GPU idle while the host copied and launched (a training
+// step that changed them still uploads, as before).
 static vdit_status upload_params(vdit_attn_sla_cuda *c, const vdit_attn_sla_weights *w) {
   const size_t n = (size_t)(w->heads * w->dim * w->router_dim), heads = (size_t)w->heads;
   if (c->params_host && !legacy_forward() && memcmp(c->params_host, w->wq, n * sizeof(float)) == 0 &&
