@@ -172,6 +172,9 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
 typedef struct vdit_attn_sla_cuda {
   vdit_device device;
   float *params;        // wq, wk (H, D, D_r), alpha_logit (H)
+  float *params_host;   // the host copy of what `params` holds (NULL before the first upload):
+                        // an unchanged set is not uploaded again (a pageable cudaMemcpy waits
+                        // for the stream, which left the GPU idle between launches)
   void *o_s;            // (B, H, Sq, D) contiguous, dtype of the tensors
   float *router;        // pooled q (BH, qb, D), k (BH, kb, D), projections (BH, qb|kb, D_r)
   float *linear;        // H_J (BH, kb, D, D), z_J (BH, kb, D), totals (BH, D, D), (BH, D)

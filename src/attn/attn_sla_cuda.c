@@ -17,6 +17,7 @@
 void vdit_attn_sla_cuda_free(vdit_attn_sla_cuda *c) {
   (void)vdit_attn_sla_cuda_profile(c, 0);
   vdit_device_free(c->device, c->params);
+  vdit_host_free(c->params_host);
   vdit_device_free(c->device, c->o_s);
   vdit_device_free(c->device, c->router);
   vdit_device_free(c->device, c->linear);
@@ -94,6 +95,8 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
   a->total_part = a->z_all + BH * D;
+  a->out_halves = 1;
+  a->prep_ctas = 2;
   a->events = (cudaEvent_t *)c->events;
   // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
   const vdit_tensor *t[3] = {q, k, v};
@@ -154,11 +157,47 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
+// VDIT_SLA_FWD=legacy: the previous round's forward for A/B timing (the parameters uploaded
+// at every route and forward, out by one CTA a query block; the same bits).
+static int legacy_forward(void) {
+  const char *path = getenv("VDIT_SLA_FWD");
+  return path && strcmp(path, "legacy") == 0;
+}
+
+// Variants for A/B timing, words in VDIT_SLA_FWD (sla_cuda.h): out's kernel (legacy or out1:
+// the previous round's, one CTA a query block; half4: the halves at 4 CTAs an SM; else the
+// halves at 3) and prepare's CTAs an SM (prep3: 3, else 2). Every variant gives the same bits.
+// On the H200 (2026-11-28) the halves at 3 were the fastest measured whole forward; out1
+// (untimed as a whole: the device budget was spent) has the faster out stage.
+static int fwd_word(const char *word) {
+  const char *path = getenv("VDIT_SLA_FWD");
+  return path && strstr(path, word) != NULL;
+}
+static int out_halves(void) { return legacy_forward() || fwd_word("out1") ? 0 : fwd_word("half4") ? 2 : 1; }
+
+// Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
+// last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
+// every route and forward left the GPU idle while the host copied and launched (a training
+// step that changed them still uploads, as before).
 static vdit_status upload_params(vdit_attn_sla_cuda *c, const vdit_attn_sla_weights *w) {
-  const size_t n = (size_t)(w->heads * w->dim * w->router_dim);
-  VDIT_TRY(vdit_memcpy(c->device, c->params, VDIT_CPU, w->wq, n * sizeof(float)));
-  VDIT_TRY(vdit_memcpy(c->device, c->params + n, VDIT_CPU, w->wk, n * sizeof(float)));
-  return vdit_memcpy(c->device, c->params + 2 * n, VDIT_CPU, w->alpha_logit, (size_t)w->heads * sizeof(float));
+  const size_t n = (size_t)(w->heads * w->dim * w->router_dim), heads = (size_t)w->heads;
+  if (c->params_host && !legacy_forward() && memcmp(c->params_host, w->wq, n * sizeof(float)) == 0 &&
+      memcmp(c->params_host + n, w->wk, n * sizeof(float)) == 0 &&
+      memcmp(c->params_host + 2 * n, w->alpha_logit, heads * sizeof(float)) == 0)
+    return VDIT_OK;
+  if (!c->params_host) {
+    c->params_host = vdit_host_alloc((2 * n + heads) * sizeof(float), VDIT_HOST_ALIGNMENT);
+    if (!c->params_host) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla: no host memory for the parameters' copy");
+  }
+  memcpy(c->params_host, w->wq, n * sizeof(float));
+  memcpy(c->params_host + n, w->wk, n * sizeof(float));
+  memcpy(c->params_host + 2 * n, w->alpha_logit, heads * sizeof(float));
+  vdit_status status = vdit_memcpy(c->device, c->params, VDIT_CPU, c->params_host, (2 * n + heads) * sizeof(float));
+  if (status != VDIT_OK) { // the device copy is unknown: upload again next time
+    vdit_host_free(c->params_host);
+    c->params_host = NULL;
+  }
+  return status;
 }
 
 static vdit_status cuda_status(cudaError_t err, const char *what) {
@@ -207,6 +246,8 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
   vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
   a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
   a.lse = (const float *)lse->data;
+  a.out_halves = out_halves();
+  a.prep_ctas = fwd_word("prep3") ? 3 : 2;
   if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_forward(&a, 0), "linear branch");
   return vdit_attn_cuda_device_leave(previous, status);
 }

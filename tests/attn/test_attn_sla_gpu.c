@@ -3,7 +3,9 @@
 //     router / alpha gradients match the fp64 reference on that map (bf16 and f16, both
 //     layouts, softmax and elu features, ragged lengths, Sq != Sk, B = 2);
 //  2. alpha = 1 with every block kept is the dense kernels' O and LSE bit for bit;
-//  3. the GPU forward agrees with the CPU forward on the same (rounded) inputs.
+//  3. the GPU forward agrees with the CPU forward on the same (rounded) inputs;
+//  4. router matrices and alpha logits changed in place between two forwards of one plan are
+//     used by the second (the plan uploads them only when their bits change).
 // Skips (exit 77) without the CUDA backend or without a GPU.
 #include <math.h>
 #include <stdio.h>
@@ -126,6 +128,64 @@ static void test_full_map_is_dense(void) {
   free(o);
 }
 
+// O (GPU, bf16, (B, S, H, D)) into `out` as floats in (B, H, S, D) order.
+static void read_o(const vdit_tensor *o, const int64_t shape[4], float *out) {
+  vdit_tensor oh;
+  CHECK_OK(vdit_tensor_alloc(&oh, VDIT_DTYPE_BF16, VDIT_CPU, 4, shape));
+  CHECK_OK(vdit_tensor_copy(&oh, o));
+  CHECK_OK(vdit_attn_tensor_to_bhsd(&oh, VDIT_ATTN_LAYOUT_BSHD, out));
+  vdit_tensor_free(&oh);
+}
+
+// One plan, two forwards with Wq negated and the alpha logits moved in place in between (as a
+// training step does): the second O equals a fresh plan's O on the new values bit for bit and
+// differs from the first.
+static void test_params_in_place(void) {
+  const int64_t shape[4] = {1, 1000, 2, 128}, lse_shape[3] = {1, 2, 1000};
+  const size_t n = 1000 * 2 * 128;
+  float *o = malloc(3 * n * sizeof *o), *o2 = o + n, *o3 = o2 + n;
+  float *params = random_params(2, 32, 77, 0.3f);
+  vdit_attn_config config;
+  memset(&config, 0, sizeof config);
+  config.method = VDIT_ATTN_SLA;
+  config.sla.topk = 0.25f;
+  config.sla.router_dim = 32;
+  config.sla.router_wq = params;
+  config.sla.router_wk = params + 2 * 128 * 32;
+  config.sla.alpha_logit = params + 4 * 128 * 32;
+  float *x = malloc(3 * n * sizeof *x);
+  vdit_attn_shape s = {1, 2, 1000, 1000, 128};
+  CHECK_OK(vdit_attn_inputs_fill(VDIT_ATTN_INPUTS_VIDEO, 13, &s, x, x + n, x + 2 * n));
+  vdit_tensor host, t[3], to, tl;
+  for (int i = 0; i < 3; i++) {
+    CHECK_OK(vdit_tensor_alloc(&host, VDIT_DTYPE_BF16, VDIT_CPU, 4, shape));
+    CHECK_OK(vdit_attn_tensor_from_bhsd(x + i * n, VDIT_ATTN_LAYOUT_BSHD, &host));
+    CHECK_OK(vdit_tensor_alloc(&t[i], VDIT_DTYPE_BF16, GPU, 4, shape));
+    CHECK_OK(vdit_tensor_copy(&t[i], &host));
+    vdit_tensor_free(&host);
+  }
+  CHECK_OK(vdit_tensor_alloc(&to, VDIT_DTYPE_BF16, GPU, 4, shape));
+  CHECK_OK(vdit_tensor_alloc(&tl, VDIT_DTYPE_F32, GPU, 3, lse_shape));
+  vdit_attn_plan *plan = NULL, *fresh = NULL;
+  CHECK_OK(vdit_attn_plan_create(&plan, &config, &t[0], &t[1], &t[2]));
+  CHECK_OK(vdit_attn_forward(plan, &t[0], &t[1], &t[2], &to, &tl));
+  read_o(&to, shape, o);
+  for (int i = 0; i < 2 * 128 * 32; i++) params[i] = -params[i];
+  params[4 * 128 * 32] += 1.0f, params[4 * 128 * 32 + 1] -= 1.0f;
+  CHECK_OK(vdit_attn_forward(plan, &t[0], &t[1], &t[2], &to, &tl));
+  read_o(&to, shape, o2);
+  CHECK_OK(vdit_attn_plan_create(&fresh, &config, &t[0], &t[1], &t[2]));
+  CHECK_OK(vdit_attn_forward(fresh, &t[0], &t[1], &t[2], &to, &tl));
+  read_o(&to, shape, o3);
+  CHECK(memcmp(o2, o3, n * sizeof *o) == 0);
+  CHECK(memcmp(o, o2, n * sizeof *o) != 0);
+  vdit_attn_plan_free(fresh);
+  vdit_attn_plan_free(plan);
+  for (int i = 0; i < 3; i++) vdit_tensor_free(&t[i]);
+  vdit_tensor_free(&to), vdit_tensor_free(&tl);
+  free(x), free(params), free(o);
+}
+
 // The same bf16 inputs through the CPU (f32) and the GPU: O within bf16 rounding.
 static void test_cpu_gpu(void) {
   const int64_t shape[4] = {1, 1000, 2, 128};
@@ -183,6 +243,8 @@ int main(void) {
   printf("%s: full map done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   test_cpu_gpu();
   printf("%s: CPU vs GPU done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
+  test_params_in_place();
+  printf("%s: parameters changed in place done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   test_check();
   printf("%s: checks against the fp64 reference done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   return check_finish(TEST_NAME);

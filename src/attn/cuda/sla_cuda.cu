@@ -421,8 +421,10 @@ extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_
 // chunks (16 loads a thread in flight), phi by half-warp reductions; phi(K) and V are stored
 // [t][d] and [t][e] and the product reads both through ldmatrix.trans (warp w: rows d =
 // 16 w .. 16 w + 15 of H_J). H_J goes out through shared memory as 16-byte stores (bf16).
-// Shared: sP phi(K) (then H_J), sV, zpart (8 warps x 128).
-template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_prepare_kernel(const vdit_attn_sla_cuda_args a) {
+// Shared: sP phi(K) (then H_J), sV, zpart (8 warps x 128). MINB: CTAs an SM (2: 94 registers;
+// 3: 80, a few spilled).
+template <typename T, int MINB>
+static __global__ void __launch_bounds__(SLA_THREADS, MINB) sla_prepare_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T *sP = reinterpret_cast<T *>(smem_raw);
   T *sV = sP + SLA_TILE;
@@ -718,18 +720,212 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   }
 }
 
+// acc (16 x 64) += A[row0 .. row0 + 15][0 .. 127] B with A stored [m][k] at row stride SLA_LD
+// and B stored [k][n], 64 columns at row stride SLA_LD_HALF (fragments by ldmatrix.trans).
+#define SLA_LD_HALF 72
+template <typename T>
+static __device__ __forceinline__ void mma_rows16_bkn_half(const T *sA, const T *sB, int row0, float acc[8][4]) {
+  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, li = lane >> 3, lj = lane & 7;
+#pragma unroll 2
+  for (int k0 = 0; k0 < 128; k0 += 16) {
+    uint32_t a[4];
+    a[0] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 2 * t);
+    a[1] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 2 * t);
+    a[2] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 8 + 2 * t);
+    a[3] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 8 + 2 * t);
+#pragma unroll
+    for (int np = 0; np < 4; np++) {
+      uint32_t bq[4];
+      ldsm_x4_t(bq, smem_u32(sB + (k0 + (li & 1) * 8 + lj) * SLA_LD_HALF + np * 16 + (li >> 1) * 8));
+      attn_dtype_traits<T>::mma(acc[2 * np], a, bq[0], bq[1]);
+      attn_dtype_traits<T>::mma(acc[2 * np + 1], a, bq[2], bq[3]);
+    }
+  }
+}
+
+// The block applied at step e of a left-out sum (list ascending, n entries, nblocks blocks):
+// the e-th listed one when subtracting, else the next unlisted one after *J (*p: the list
+// position reached; start with *J = -1, *p = 0, and call for e = 0, 1, .. in order).
+static __device__ __forceinline__ int sla_left_out_next(int subtract, const int32_t *list, int n, int e, int *J, int *p) {
+  if (subtract) return *J = list[e];
+  int j = *J + 1, q = *p;
+  while (q < n && list[q] == j) q++, j++;
+  *p = q;
+  return *J = j;
+}
+
+// out by halves: grid (2 qb, BH), 256 threads; block x = 2 I + hf computes output columns
+// 64 hf .. 64 hf + 63 of query block I: the left-out sums of those columns of Hc (4 chunks of 8
+// a thread, two blocks' loads in flight at once) and all of zc, phi(Q_I) (all of it: the
+// denominator needs every d), O_l of the 64 columns by one 128 x 64 x 128 product, and the mix.
+// Fewer registers than sla_out_kernel (MINB = 3 CTAs an SM, 80 registers, or 4, 64 with a few
+// spilled; sla_out_kernel fits 2), so more loads in flight: out is bound by its L2 reads of the
+// kept H_J and the totals. Every value is computed in the same
+// order as there (the same bits). Shared: sA phi(Q) [i][d], sH Hc half [d][e] (stride
+// SLA_LD_HALF; both later O_l half, fp32 at stride SLA_LD_HALF), zc, den.
+template <typename T, int MINB>
+static __global__ void __launch_bounds__(SLA_THREADS, MINB) sla_out_half_kernel(const vdit_attn_sla_cuda_args a) {
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T *sA = reinterpret_cast<T *>(smem_raw);
+  T *sH = sA + SLA_TILE;
+  float *sO = reinterpret_cast<float *>(smem_raw); // 128 x SLA_LD_HALF floats: inside sA
+  float *zc = reinterpret_cast<float *>(sH + SLA_D * SLA_LD_HALF);
+  float *den = zc + SLA_D;
+  const int I = blockIdx.x >> 1, hf = blockIdx.x & 1, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3, c = tid & 15, r0 = tid >> 4;
+  const int c8 = tid & 7, rr = tid >> 3; // half-row chunks: column chunk c8 of rows rr + 32 j
+  const int64_t row = (int64_t)bh * a.qb + I;
+  const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
+  const int linear = n < a.kb;
+  if (linear) {
+    // left-out sums: thread chunk j (< 4) = values (d, 64 hf + 8 c8 ..) with d = rr + 32 j
+    const uint16_t *mats = a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D;
+    const float *vecs = a.zj + (int64_t)bh * a.kb * SLA_D;
+    const float *mat_total = a.h_all + (int64_t)bh * SLA_D * SLA_D;
+    const int32_t *list = a.col_index + first;
+    const int subtract = n <= a.kb - n, count = subtract ? n : a.kb - n;
+    const int col = 64 * hf + 8 * c8;
+    float acc[4][8], z = 0.0f;
+    if (subtract) {
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        const float4 *p = reinterpret_cast<const float4 *>(mat_total + (rr + 32 * j) * SLA_D + col);
+        const float4 lo = p[0], hi = p[1];
+        acc[j][0] = lo.x, acc[j][1] = lo.y, acc[j][2] = lo.z, acc[j][3] = lo.w;
+        acc[j][4] = hi.x, acc[j][5] = hi.y, acc[j][6] = hi.z, acc[j][7] = hi.w;
+      }
+      if (tid < SLA_D) z = a.z_all[(int64_t)bh * SLA_D + tid];
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; j++)
+#pragma unroll
+        for (int e = 0; e < 8; e++) acc[j][e] = 0.0f;
+    }
+    int J = -1, p = 0;
+    for (int e = 0; e < count; e += 2) {
+      const int J0 = sla_left_out_next(subtract, list, n, e, &J, &p);
+      const int two = e + 1 < count;
+      const int J1 = two ? sla_left_out_next(subtract, list, n, e + 1, &J, &p) : J0;
+      const uint16_t *m0 = mats + (int64_t)J0 * SLA_D * SLA_D + col, *m1 = mats + (int64_t)J1 * SLA_D * SLA_D + col;
+      uint4 v0[4], v1[4];
+#pragma unroll
+      for (int j = 0; j < 4; j++) v0[j] = __ldg(reinterpret_cast<const uint4 *>(m0 + (rr + 32 * j) * SLA_D));
+      if (two) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) v1[j] = __ldg(reinterpret_cast<const uint4 *>(m1 + (rr + 32 * j) * SLA_D));
+      }
+      float z0 = 0.0f, z1 = 0.0f;
+      if (tid < SLA_D) z0 = vecs[(int64_t)J0 * SLA_D + tid], z1 = vecs[(int64_t)J1 * SLA_D + tid];
+#pragma unroll
+      for (int j = 0; j < 4; j++) {
+        float x[8];
+        sla_unpack8<__nv_bfloat16>(v0[j], x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) acc[j][k] = subtract ? acc[j][k] - x[k] : acc[j][k] + x[k];
+      }
+      z = subtract ? z - z0 : z + z0;
+      if (two) {
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          float x[8];
+          sla_unpack8<__nv_bfloat16>(v1[j], x);
+#pragma unroll
+          for (int k = 0; k < 8; k++) acc[j][k] = subtract ? acc[j][k] - x[k] : acc[j][k] + x[k];
+        }
+        z = subtract ? z - z1 : z + z1;
+      }
+    }
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+      *reinterpret_cast<uint4 *>(sH + (rr + 32 * j) * SLA_LD_HALF + 8 * c8) = sla_pack8<T>(acc[j]);
+    if (tid < SLA_D) zc[tid] = z;
+    const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
+    uint4 qr[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int i = I * SLA_D + r0 + 16 * j;
+      qr[j] = i < a.Sq ? sla_ld8(a.q, qbase + (int64_t)i * a.q_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
+    }
+    __syncthreads(); // zc
+    float zl[8];
+#pragma unroll
+    for (int e = 0; e < 8; e++) zl[e] = zc[8 * c + e];
+#pragma unroll
+    for (int j = 0; j < 8; j++) {
+      const int r = r0 + 16 * j;
+      float x[8], y[8];
+      sla_unpack8<T>(qr[j], x);
+      half_phi(a.feature, x, y, I * SLA_D + r < a.Sq);
+      float dd = 0.0f;
+#pragma unroll
+      for (int e = 0; e < 8; e++) dd += y[e] * zl[e];
+      dd = half_sum(dd);
+      if (c == 0) den[r] = dd;
+      *reinterpret_cast<uint4 *>(sA + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
+    }
+    __syncthreads();
+    float o[8][4];
+#pragma unroll
+    for (int nt = 0; nt < 8; nt++) o[nt][0] = o[nt][1] = o[nt][2] = o[nt][3] = 0.0f;
+    mma_rows16_bkn_half<T>(sA, sH, warp * 16, o);
+    __syncthreads(); // every warp is done with sA, sH: O_l goes there
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      const int r = warp * 16 + g + 8 * half;
+      const float dn = den[r], inv = dn > 0.0f ? 1.0f / dn : 0.0f;
+#pragma unroll
+      for (int nt = 0; nt < 8; nt++)
+        *reinterpret_cast<float2 *>(sO + r * SLA_LD_HALF + nt * 8 + 2 * t) =
+            make_float2(o[nt][2 * half] * inv, o[nt][2 * half + 1] * inv);
+    }
+    __syncthreads();
+  }
+  const float alpha = sla_alpha(a.alpha_logit, h);
+  const int64_t osb = (int64_t)b * a.os_sb + (int64_t)h * a.os_sh, ob = (int64_t)b * a.o_sb + (int64_t)h * a.o_sh;
+  const int col = 64 * hf + 8 * c8;
+  uint4 osr[4];
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const int i = I * SLA_D + rr + 32 * j;
+    osr[j] = i < a.Sq ? sla_ld8(a.o_s, osb + (int64_t)i * a.os_ss + col, a.vec) : make_uint4(0u, 0u, 0u, 0u);
+  }
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const int r = rr + 32 * j, i = I * SLA_D + r;
+    if (i >= a.Sq) continue;
+    float os[8], ol[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, v[8];
+    sla_unpack8<T>(osr[j], os);
+    if (linear) {
+      const float4 lo = *reinterpret_cast<const float4 *>(sO + r * SLA_LD_HALF + 8 * c8);
+      const float4 hi = *reinterpret_cast<const float4 *>(sO + r * SLA_LD_HALF + 8 * c8 + 4);
+      ol[0] = lo.x, ol[1] = lo.y, ol[2] = lo.z, ol[3] = lo.w, ol[4] = hi.x, ol[5] = hi.y, ol[6] = hi.z, ol[7] = hi.w;
+    }
+#pragma unroll
+    for (int e = 0; e < 8; e++) v[e] = alpha * os[e] + (1.0f - alpha) * ol[e];
+    sla_st8(a.o, ob + (int64_t)i * a.o_ss + col, sla_pack8<T>(v), a.vec);
+  }
+}
+
 template <typename T> static cudaError_t linear_forward(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
   const size_t prep = 2 * SLA_TILE * sizeof(T) + 8 * SLA_D * sizeof(float);
-  const size_t out = 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
-  cudaError_t err = set_smem((const void *)sla_prepare_kernel<T>, prep);
-  if (err == cudaSuccess) err = set_smem((const void *)sla_out_kernel<T>, out);
+  const size_t out = a->out_halves ? (SLA_TILE + SLA_D * SLA_LD_HALF) * sizeof(T) + 2 * SLA_D * sizeof(float)
+                                    : 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
+  cudaError_t err = set_smem(a->prep_ctas == 3 ? (const void *)sla_prepare_kernel<T, 3> : (const void *)sla_prepare_kernel<T, 2>, prep);
+  if (err == cudaSuccess)
+    err = set_smem(a->out_halves == 2   ? (const void *)sla_out_half_kernel<T, 4>
+                   : a->out_halves == 1 ? (const void *)sla_out_half_kernel<T, 3>
+                                        : (const void *)sla_out_kernel<T>,
+                   out);
   if (err != cudaSuccess) return err;
-  sla_prepare_kernel<T><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
+  if (a->prep_ctas == 3) sla_prepare_kernel<T, 3><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
+  else sla_prepare_kernel<T, 2><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_PREPARED, stream);
   sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, stream);
   sla_mark(a, VDIT_SLA_EV_TOTALS, stream);
-  sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, out, stream>>>(*a);
+  if (a->out_halves == 2) sla_out_half_kernel<T, 4><<<dim3(2 * a->qb, BH), SLA_THREADS, out, stream>>>(*a);
+  else if (a->out_halves == 1) sla_out_half_kernel<T, 3><<<dim3(2 * a->qb, BH), SLA_THREADS, out, stream>>>(*a);
+  else sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, out, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_DONE, stream);
   return cudaGetLastError();
 }
