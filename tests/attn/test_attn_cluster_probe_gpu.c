@@ -8,8 +8,9 @@
 //  2. EAR probe: err[a][j] = |N'_j - N_j - o (L'_j - L_j)|_1 / Z for centroid a and key tile j
 //     (cluster.h step 4); TF32 scores and probabilities (as the GEMMs it replaced), so the
 //     errors must match to 3% in sum and each within 2% of the largest + 5% of itself.
-// Shapes: D = 128 and 64 (16-byte loads), 66 (element loads), Sk not a multiple of 64, more
-// than 128 query clusters (two row blocks), bf16 and fp16. Skips (exit 77) without the CUDA
+// Shapes: D = 128 and 64 (16-byte loads), 66 (element loads; the executor refuses this D after
+// the routing, which is what is checked), Sk not a multiple of 64, more than 128 query clusters
+// (two row blocks), bf16 and fp16. Skips (exit 77) without the CUDA
 // backend or a GPU.
 #include <math.h>
 #include <stdlib.h>
@@ -189,9 +190,11 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   config.cluster.seed = seed;
   if (status == VDIT_OK) status = vdit_attn_plan_create(&plan, &config, &tq, &tk, &tv);
   if (status == VDIT_OK) status = vdit_attn_forward(plan, &tq, &tk, &tv, &to, &tl);
-  CHECK_OK(status);
-  if (status != VDIT_OK) goto done;
-  const vdit_attn_cluster_state *st = vdit_attn_plan_cluster_state(plan);
+  // the executor runs D = 64 and 128 only; other D still route first (the probe's element loads)
+  const vdit_attn_cluster_state *st = plan ? vdit_attn_plan_cluster_state(plan) : NULL;
+  const int routed_only = status == VDIT_ERROR_UNSUPPORTED && D != 64 && D != 128 && st && st->routed;
+  if (!routed_only) CHECK_OK(status);
+  if (status != VDIT_OK && !routed_only) goto done;
   CHECK(st != NULL);
   if (!st) goto done;
   const vdit_attn_cluster_gpu *g = &st->gpu;

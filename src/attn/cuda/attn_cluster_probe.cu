@@ -16,16 +16,18 @@
 //   pass 1 (probe_stats_kernel): flash-attention forward of the centroids: per (128 centroids,
 //          chunk of key tiles) an online softmax over 64-key steps, partial (m, l, O) out;
 //          probe_combine_kernel merges the chunks into probe_m, probe_z, probe_o (= o).
-//   pass 2 (probe_err_kernel): per (128 centroids, key tile j) the tile's scores again,
-//          P = exp(S scale - m) with the final m, L_j = row sums, N_j = P V_j in registers, and
-//          the error in the epilogue (the fragments' centroid terms added into the N_j
-//          accumulators). Nothing of size cq x Sk is ever written (the GEMM version wrote a
+//   pass 2 (probe_err_kernel): per (128 centroids, the same chunk of key tiles) the scores
+//          again, P = exp(S scale - m) with the final m, L_j = row sums, N_j = P V_j in registers,
+//          and each tile's error after its last step (the fragments' centroid terms added into
+//          the N_j accumulators). Nothing of size cq x Sk is ever written (the GEMM version wrote a
 //          400 MB P at S = 32760 and read it three times).
 // K and V are read in cluster order through the permutation (no gathered copy), 16-byte
-// cp.async into double-buffered shared tiles, zero-filled past Sk and past D.
+// cp.async into double-buffered shared tiles, zero-filled past Sk and past D; the centroids
+// come from the centroid scores' TF32 copy (the scratch's head), also by cp.async.
 // Tensor cores: mma.sync m16n8k8 TF32 (fp32 accumulation), one warp per 16 centroids; qbar and
 // P rounded to TF32 (nearest), K and V exact (bf16 / fp16 values), as the cuBLASLt TF32 GEMMs
-// this replaces. The scores are routing scores: they decide which tile pairs run exactly, never
+// this replaces; the probabilities by __expf in both passes (the same function, so pass 2's P
+// matches pass 1's m and Z). The scores are routing scores: they decide which tile pairs run exactly, never
 // an output value.
 #include <math.h>
 
@@ -108,34 +110,58 @@ static __device__ __forceinline__ void load_keys(const float *x, const int32_t *
   }
 }
 
-// Centroids [row0, row0 + PROBE_ROWS) of one slice (qc: (cq, D)) as TF32 bits into qs, zeros
-// past cq and past D.
+// Centroids [row0, row0 + PROBE_ROWS) of one slice (qt: (cq, D), already TF32: the centroid
+// scores' hi part) into qs, zeros past cq and past D; asynchronous like the keys.
 template <int DP>
-static __device__ __forceinline__ void load_centroids(const float *qc, int cq, int D, int row0, float *qs) {
+static __device__ __forceinline__ void load_centroids(const float *qt, int cq, int D, int row0, float *qs, int vec) {
   constexpr int LD = DP + 4;
-  for (int idx = threadIdx.x; idx < PROBE_ROWS * DP; idx += PROBE_THREADS) {
-    const int r = idx / DP, c = idx % DP;
-    const float v = row0 + r < cq && c < D ? qc[(int64_t)(row0 + r) * D + c] : 0.0f;
-    qs[r * LD + c] = __uint_as_float(tf32_bits(v));
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int ok = row0 + r < cq && c < D;
+      cp_async16(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int ok = row0 + r < cq && c < D;
+      cp_async4(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 4 : 0);
+    }
   }
 }
 
-// s (16 x PROBE_KEYS per warp) = qs[warp rows] ks^T.
+// Four 8 x 8 b16 matrices = four 8-row x 4-float blocks of shared memory (row addresses from
+// lanes 8i..8i+7 for block i): lane L gets float (L / 4, L % 4) of each block, which is the TF32
+// fragment layout of mma m16n8k8 (a: (g, t), b: (k t, n g) with K stored [n][k]).
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const float *row) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// s (16 x PROBE_KEYS per warp) = qs[warp rows] ks^T. Per k step one ldmatrix for the a fragment
+// (blocks: rows 0-7 / 8-15 x floats 0-3 / 4-7) and one per pair of key n-tiles (blocks: keys
+// 8n.. / 8n + 8.. x floats 0-3 / 4-7); rows are 4 banks apart (LD = DP + 4), so no conflicts.
 template <int DP>
 static __device__ __forceinline__ void scores_step(const float *qs, const float *ks, float s[PROBE_KEYS / 8][4]) {
   constexpr int LD = DP + 4;
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  const float *q0 = qs + (threadIdx.x / 32 * 16 + g) * LD + t, *q1 = q0 + 8 * LD;
+  const int lane = threadIdx.x % 32, block = lane / 8, rr = lane % 8;
+  const float *qa = qs + (threadIdx.x / 32 * 16 + rr + 8 * (block & 1)) * LD + 4 * (block >> 1);
+  const float *kb = ks + (8 * (block >> 1) + rr) * LD + 4 * (block & 1);
 #pragma unroll
   for (int n = 0; n < PROBE_KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
 #pragma unroll
   for (int k = 0; k < DP / 8; k++) {
-    const uint32_t a0 = __float_as_uint(q0[8 * k]), a1 = __float_as_uint(q1[8 * k]), a2 = __float_as_uint(q0[8 * k + 4]),
-                   a3 = __float_as_uint(q1[8 * k + 4]);
+    uint32_t a[4];
+    ldmatrix_x4(a, qa + 8 * k);
 #pragma unroll
-    for (int n = 0; n < PROBE_KEYS / 8; n++) {
-      const float *kr = ks + (8 * n + g) * LD + 8 * k + t;
-      mma_tf32(s[n], a0, a1, a2, a3, __float_as_uint(kr[0]), __float_as_uint(kr[4]));
+    for (int np = 0; np < PROBE_KEYS / 16; np++) {
+      uint32_t b[4];
+      ldmatrix_x4(b, kb + 16 * np * LD + 8 * k);
+      mma_tf32(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
+      mma_tf32(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
     }
   }
 }
@@ -167,7 +193,8 @@ static size_t probe_shared_bytes() {
 // [c * tiles_per_chunk, (c + 1) * tiles_per_chunk); out: part ((chunk, BH, cq), DP + 2): m, l, O.
 template <int DP>
 static __global__ void __launch_bounds__(PROBE_THREADS) probe_stats_kernel(vdit_attn_cuda_cluster_args a,
-                                                                          int tiles_per_chunk, float *part) {
+                                                                          int tiles_per_chunk, const float *q_tf32,
+                                                                          float *part) {
   constexpr int LD = DP + 4;
   extern __shared__ float4 probe_shared[];
   float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
@@ -179,12 +206,12 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_stats_kernel(vdit_
   const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
   const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
   const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
+  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
   if (steps > 0) {
     load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
     load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
   }
   cp_async_commit();
-  load_centroids<DP>(a.q_centroids + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs);
   const int lane = threadIdx.x % 32, t = lane % 4;
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
   float o[DP / 8][4];
@@ -217,14 +244,14 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_stats_kernel(vdit_
           mx = fmaxf(mx, v);
         }
       const float m_new = fmaxf(m[r], quad_max(mx));
-      const float alpha = m[r] == -INFINITY ? 0.0f : expf(m[r] - m_new);
+      const float alpha = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < PROBE_KEYS / 8; n++)
 #pragma unroll
         for (int e = 0; e < 2; e++) {
           const float v = s[n][2 * r + e];
-          const float w = v == -INFINITY ? 0.0f : expf(v - m_new);
+          const float w = v == -INFINITY ? 0.0f : __expf(v - m_new);
           s[n][2 * r + e] = w;
           sum += w;
         }
@@ -275,55 +302,14 @@ static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int c
 }
 
 // ---------------------------------------------------------------- pass 2
-// Block (row block rb, key tile j, slice bh): err[a][j] for the block's centroids a.
+// err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
+// the thread's partial row sums of L_j. The fragments' centroid terms are added into acc
+// (acc = N'_j - N_j), then |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
 template <int DP>
-static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a) {
-  constexpr int LD = DP + 4;
-  extern __shared__ float4 probe_shared[];
-  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
-  const int rb = blockIdx.x, j = blockIdx.y, D = (int)a.dim;
-  const int64_t bh = blockIdx.z, Sk = a.seq_k;
-  const int vec = D % 4 == 0;
-  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
-  const int32_t *perm = a.k_perm + bh * Sk;
-  const int64_t k_begin = (int64_t)j * PROBE_TILE;
-  for (int h = 0; h < PROBE_TILE / PROBE_KEYS; h++) { // both halves of the tile at once
-    load_keys<DP>(kx, perm, Sk, D, k_begin + h * PROBE_KEYS, kbuf + h * PROBE_KEYS * LD, vec);
-    load_keys<DP>(vx, perm, Sk, D, k_begin + h * PROBE_KEYS, vbuf + h * PROBE_KEYS * LD, vec);
-    cp_async_commit();
-  }
-  load_centroids<DP>(a.q_centroids + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs);
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  int row[2];
-  float m[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
-    m[r] = row[r] < a.cq ? a.probe_m[bh * a.cq + row[r]] : 0.0f;
-  }
-  float acc[DP / 8][4], l[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-#pragma unroll
-  for (int h = 0; h < PROBE_TILE / PROBE_KEYS; h++) {
-    if (h == 0) cp_async_wait<1>();
-    else cp_async_wait<0>();
-    __syncthreads();
-    float s[PROBE_KEYS / 8][4];
-    scores_step<DP>(qs, kbuf + h * PROBE_KEYS * LD, s);
-    const int64_t k0 = k_begin + h * PROBE_KEYS;
-#pragma unroll
-    for (int n = 0; n < PROBE_KEYS / 8; n++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int64_t key = k0 + 8 * n + 2 * t + (e & 1);
-        const float w = key < Sk ? expf(s[n][e] * a.scale - m[e / 2]) : 0.0f;
-        s[n][e] = w;
-        l[e / 2] += w;
-      }
-    pv_step<DP>(s, vbuf + h * PROBE_KEYS * LD, acc);
-  }
-  // epilogue: acc = N'_j - N_j (the fragments' centroid terms added in), then the L1 error
+static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
+                                                        const int row[2], const float m[2], float acc[DP / 8][4],
+                                                        const float l[2]) {
+  const int D = (int)a.dim, t = threadIdx.x % 4;
   const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
   const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
   const float *vm = a.v_means + bh * a.ck * D;
@@ -362,6 +348,74 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
       const int64_t index = bh * a.cq + row[r];
       a.err[index * a.k_tiles + j] = a.q_count[index] == 0 ? 0.0f : e / a.probe_z[index];
     }
+  }
+}
+
+// Block (row block rb, chunk c, slice bh): err[a][j] for the block's centroids a and the chunk's
+// key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1; a tile's
+// error is formed after its last step, from registers.
+template <int DP>
+static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk,
+                                                                        const float *q_tf32) {
+  constexpr int LD = DP + 4;
+  extern __shared__ float4 probe_shared[];
+  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
+  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
+  const int64_t bh = blockIdx.z, Sk = a.seq_k;
+  const int vec = D % 4 == 0;
+  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const int32_t *perm = a.k_perm + bh * Sk;
+  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
+  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
+  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
+  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
+  if (steps > 0) {
+    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
+    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+  }
+  cp_async_commit();
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  int row[2];
+  float m[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+    m[r] = row[r] < a.cq ? a.probe_m[bh * a.cq + row[r]] : 0.0f;
+  }
+  float acc[DP / 8][4], l[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+  for (int step = 0; step < steps; step++) {
+    const int buf = step & 1;
+    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
+    if (step + 1 < steps) {
+      load_keys<DP>(kx, perm, k_end, D, k0 + PROBE_KEYS, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_keys<DP>(vx, perm, k_end, D, k0 + PROBE_KEYS, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    float s[PROBE_KEYS / 8][4];
+    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
+#pragma unroll
+    for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int64_t key = k0 + 8 * n + 2 * t + (e & 1);
+        const float w = key < k_end ? __expf(s[n][e] * a.scale - m[e / 2]) : 0.0f;
+        s[n][e] = w;
+        l[e / 2] += w;
+      }
+    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
+    if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
+      probe_tile_error<DP>(a, bh, (int)(k0 / PROBE_TILE), row, m, acc, l);
+      l[0] = l[1] = 0.0f;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    }
+    __syncthreads(); // this buffer is refilled two steps on
   }
 }
 
@@ -445,7 +499,7 @@ static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
 extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq) { return (size_t)64 * bh * cq * (128 + 2); }
 
 template <int DP>
-static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, cudaStream_t stream) {
+static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
   const size_t shared = probe_shared_bytes<DP>();
   cudaError_t e;
   if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
@@ -457,14 +511,14 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, 
   const int chunks = probe_chunks(a);
   const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
   const int used_chunks = (a->k_tiles + tiles_per_chunk - 1) / tiles_per_chunk;
-  probe_stats_kernel<DP><<<dim3(row_blocks, (unsigned)used_chunks, (unsigned)a->bh), PROBE_THREADS, shared, stream>>>(
-      *a, tiles_per_chunk, part);
+  const dim3 grid(row_blocks, (unsigned)used_chunks, (unsigned)a->bh);
+  probe_stats_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  probe_err_kernel<DP><<<dim3(row_blocks, (unsigned)a->k_tiles, (unsigned)a->bh), PROBE_THREADS, shared, stream>>>(*a);
+  probe_err_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
@@ -472,6 +526,8 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, 
 extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   if (a->bh == 0 || a->cq == 0 || a->k_tiles == 0) return cudaSuccess;
   if (a->dim > 128 || a->k_tiles > 65535) return cudaErrorInvalidValue;
+  // Qbar's TF32 part: the head of the scratch (vdit_attn_cuda_cluster_centroid_scores)
+  const float *q_tf32 = a->scratch;
   float *part = a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim);
-  return a->dim <= 64 ? probe_run<64>(a, part, stream) : probe_run<128>(a, part, stream);
+  return a->dim <= 64 ? probe_run<64>(a, q_tf32, part, stream) : probe_run<128>(a, q_tf32, part, stream);
 }
