@@ -210,13 +210,13 @@ enum {
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT,      // stable counting sort by cluster
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS,     // seeding + the members' means, re-seeding
   VDIT_ATTN_CLUSTER_STAGE_PREPARE,          // V means + key fragments
-  VDIT_ATTN_CLUSTER_STAGE_MASS,             // svg mass per (query cluster, key tile)
-  VDIT_ATTN_CLUSTER_STAGE_GATHER_KV,        // ear: K, V in cluster order
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES,     // ear: Qbar Kp^T + row max, exp, tile sums
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT,        // ear: O' = P Vp
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, // ear: per-tile numerators N_j
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS,  // ear: Qbar Kbar^T
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: the error reduction
+  VDIT_ATTN_CLUSTER_STAGE_MASS,             // centroid scores Qbar Kbar^T + svg mass per (query cluster, key tile)
+  VDIT_ATTN_CLUSTER_STAGE_GATHER_KV,        // (unused: the fused probe reads K, V through the permutation)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES,     // ear: probe pass 1 (the centroids' flash forward: m, Z, o)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT,        // (unused: in pass 1)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, // (unused: in pass 2)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS,  // (unused: Qbar Kbar^T is in MASS)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: probe pass 2 (tile numerators N_j and the error)
   VDIT_ATTN_CLUSTER_STAGE_AGGREGATE,        // pair scores per query tile
   VDIT_ATTN_CLUSTER_STAGE_SELECT,           // selection + block map
   VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // Q in cluster order + skipped counts

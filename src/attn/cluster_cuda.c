@@ -155,7 +155,6 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   vdit_attn_cluster_gpu *g = &st->gpu;
   if (g->qf) return VDIT_OK;
   const size_t BH = (size_t)st->bh, D = (size_t)st->dim, cmax = (size_t)(st->cq > st->ck ? st->cq : st->ck);
-  const size_t kp_bytes = BH * (size_t)st->k_tiles * VDIT_ATTN_CLUSTER_TILE * D * 4;
   struct {
     void **ptr;
     size_t bytes;
@@ -173,10 +172,9 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->workspace, CLUSTER_WORKSPACE_BYTES},
       {(void **)&g->scratch, 4 * vdit_attn_cuda_cluster_scratch_floats(st->bh, st->seq_q, st->seq_k, st->dim, st->cq, st->ck,
                                                                        st->k_tiles)},
-      {(void **)&g->qp, BH * st->seq_q * D * 4},         {(void **)&g->kp, kp_bytes},
-      {(void **)&g->vp, kp_bytes},                       {(void **)&g->cscore, BH * st->cq * st->ck * 4},
+      {(void **)&g->qp, BH * st->seq_q * D * 4},         {(void **)&g->cscore, BH * st->cq * st->ck * 4},
       {(void **)&g->probe_m, BH * st->cq * 4},           {(void **)&g->probe_z, BH * st->cq * 4},
-      {(void **)&g->probe_l, BH * st->cq * st->k_tiles * 4}, {(void **)&g->probe_o, BH * st->cq * D * 4},
+      {(void **)&g->probe_o, BH * st->cq * D * 4}, // (kp, vp, probe_l: the GEMM probe's, no longer allocated)
       {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
       {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
       {(void **)&g->k_split, 2 * BH * st->ck * D * 4},
@@ -187,9 +185,6 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
                                         : vdit_attn_cuda_cluster_sort_ints(st->bh, st->seq_k, st->ck))},
   };
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) VDIT_TRY(vdit_device_alloc(g->device, arrays[i].bytes, arrays[i].ptr));
-  // the pad rows of K, V in cluster order stay 0 (the probe's GEMMs read them)
-  VDIT_CUDA_TRY(cudaMemset(g->kp, 0, kp_bytes));
-  VDIT_CUDA_TRY(cudaMemset(g->vp, 0, kp_bytes));
   if (!g->lt && vdit_attn_cuda_cluster_lt_create(&g->lt) != cudaSuccess)
     return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention: cuBLASLt handle creation failed");
   if (!g->marks) {

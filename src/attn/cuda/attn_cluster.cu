@@ -41,8 +41,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_clu
 // attn_cluster.h); the rest is the CPU's operations in its order: centroid norms with exactly
 // rounded multiply and add, means summed in double over the members in token order (the
 // permutation is stable), Philox draws at the same offsets. Scores use expf / logf, so they may
-// differ from the host's in the last bits. The probe, the compensation and the selection live
-// in attn_cluster_gemm.cu and attn_cluster_select.cu.
+// differ from the host's in the last bits. The centroid scores, mass, probe, compensation and
+// selection live in attn_cluster_gemm.cu, attn_cluster_probe.cu and attn_cluster_select.cu.
 #include <cuda_fp16.h>
 
 #include "base/philox.h"
@@ -176,84 +176,6 @@ static __global__ void fragments_kernel(const int32_t *assign, const int32_t *pe
   }
 }
 
-static __device__ float block_max(float v, float *red) {
-  red[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if ((int)threadIdx.x < s) red[threadIdx.x] = fmaxf(red[threadIdx.x], red[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const float r = red[0];
-  __syncthreads();
-  return r;
-}
-
-static __device__ double block_sum(double v, double *red) {
-  red[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = blockDim.x / 2; s > 0; s /= 2) {
-    if ((int)threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
-    __syncthreads();
-  }
-  const double r = red[0];
-  __syncthreads();
-  return r;
-}
-
-// Per query cluster a: mass[a][j] (svg). Block of 128; shared: D + ck + 128 floats, 128 doubles,
-// and a chunk of 128 key centroids (rows D + 1 apart): the warps copy each chunk coalesced, then
-// thread t forms the dot product with centroid t of the chunk from shared memory (the same
-// sequential exactly rounded sum as before, without 32 cache lines per load instruction).
-#define MASS_CHUNK 128
-static size_t tile_mass_shared_bytes(int64_t D, int ck) {
-  return 128 * sizeof(double) + (size_t)(128 + D + ck) * sizeof(float) + (size_t)MASS_CHUNK * (D + 1) * sizeof(float);
-}
-
-static __global__ void __launch_bounds__(128) tile_mass_kernel(vdit_attn_cuda_cluster_args a) {
-  extern __shared__ double shared_d[];
-  double *red_d = shared_d;
-  float *red = (float *)(red_d + 128), *qv = red + 128, *p = qv + a.dim, *ks = p + a.ck;
-  const int cl = blockIdx.x;
-  const int64_t bh = blockIdx.y, D = a.dim;
-  float *row = a.mass + (bh * a.cq + cl) * a.k_tiles;
-  if (a.q_count[bh * a.cq + cl] == 0) {
-    for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) row[j] = 0.0f;
-    return;
-  }
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) qv[d] = a.q_centroids[(bh * a.cq + cl) * D + d];
-  __syncthreads();
-  const int32_t *kn = a.k_count + bh * a.ck;
-  const float *kc = a.k_centroids + bh * a.ck * D;
-  float local = -INFINITY;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  for (int base = 0; base < a.ck; base += MASS_CHUNK) {
-    const int rows = a.ck - base < MASS_CHUNK ? a.ck - base : MASS_CHUNK;
-    __syncthreads(); // the previous chunk is consumed
-    for (int r = warp; r < rows; r += 4)
-      for (int64_t d = lane; d < D; d += 32) ks[r * (D + 1) + d] = kc[(int64_t)(base + r) * D + d];
-    __syncthreads();
-    const int c = base + threadIdx.x;
-    if ((int)threadIdx.x < rows) {
-      p[c] = kn[c] > 0 ? __fadd_rn(__fmul_rn(dot_rn(qv, ks + threadIdx.x * (D + 1), D), a.scale), logf((float)kn[c]))
-                       : -INFINITY;
-      local = fmaxf(local, p[c]);
-    }
-  }
-  const float m = block_max(local, red);
-  double z = 0.0;
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) z += (p[c] = kn[c] > 0 ? expf(p[c] - m) : 0.0f);
-  z = block_sum(z, red_d);
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) p[c] = kn[c] > 0 ? (float)((double)p[c] / z / kn[c]) : 0.0f;
-  __syncthreads();
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
-  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
-  for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
-    float sum = 0.0f;
-    for (int32_t f = fo[j]; f < fo[j + 1]; f++) sum = __fadd_rn(sum, __fmul_rn(p[fc[f]], (float)fn[f]));
-    row[j] = sum;
-  }
-}
-
 // score[i][j] = sum over the query-cluster runs of tile i of share x mass (x D, + share x err for ear).
 static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) {
   __shared__ int run_cluster[CLUSTER_TILE];
@@ -356,20 +278,12 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream) {
   const unsigned BH = (unsigned)a->bh;
-  const size_t mass_shared = tile_mass_shared_bytes(a->dim, a->ck);
-  if (mass_shared > 227 * 1024) return cudaErrorInvalidValue;
-  cudaError_t e = cudaFuncSetAttribute(tile_mass_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)mass_shared);
+  // centroid scores, svg mass (attn_cluster_gemm.cu, attn_cluster_probe.cu)
+  cudaError_t e = vdit_attn_cuda_cluster_centroid_scores(a, stream);
+  if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mass(a, stream);
+  if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_MASS, stream);
+  if (e == cudaSuccess && ear) e = vdit_attn_cuda_cluster_probe(a, stream);
   if (e != cudaSuccess) return e;
-  tile_mass_kernel<<<dim3((unsigned)a->cq, BH), 128, mass_shared, stream>>>(*a);
-  if ((e = cudaGetLastError()) != cudaSuccess ||
-      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_MASS, stream)) != cudaSuccess)
-    return e;
-  if (ear) {
-    e = vdit_attn_cuda_cluster_gather_kv(a, stream);
-    if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_GATHER_KV, stream);
-    if (e == cudaSuccess) e = vdit_attn_cuda_cluster_probe(a, stream);
-    if (e != cudaSuccess) return e;
-  }
   aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
   e = cudaGetLastError();
   return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_AGGREGATE, stream) : e;

@@ -48,9 +48,9 @@ typedef struct vdit_attn_cuda_cluster_args {
   void *workspace;
   size_t workspace_bytes;
   float *scratch;                                        // vdit_attn_cuda_cluster_scratch_floats
-  float *qp, *kp, *vp;                                   // cluster order: (BH, Sq, D), (BH, k_tiles * 128, D) x 2, pad rows 0
+  float *qp, *kp, *vp;                                   // Q in cluster order (BH, Sq, D); kp, vp unused (NULL)
   float *cscore;                                         // (BH, cq, ck): Qbar Kbar^T
-  float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, (BH, cq, k_tiles), (BH, cq, D)
+  float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, unused (NULL), (BH, cq, D): the probe's m, Z, O / Z
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
   int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
   float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
@@ -87,8 +87,8 @@ cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluster_args *a, 
 // A cuBLASLt handle for args.lt (per plan), and its release.
 cudaError_t vdit_attn_cuda_cluster_lt_create(void **lt);
 void vdit_attn_cuda_cluster_lt_destroy(void *lt);
-// Floats of args.scratch: the larger of the compensation's G (BH, Sq, ck) and the probe's P
-// (BH, cq, k_tiles * 128) with N (BH, k_tiles, cq, D).
+// Floats of args.scratch: the larger of the compensation's G (BH, Sq, ck) and the scores'
+// needs (Qbar's hi / lo split, the probe's per-chunk partials).
 size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
                                              int k_tiles);
 // k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2: one
@@ -117,9 +117,21 @@ cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, 
 size_t vdit_attn_cuda_cluster_sort_ints(int64_t bh, int64_t S, int C);
 cudaError_t vdit_attn_cuda_cluster_sort(const int32_t *assign, int64_t bh, int64_t S, int C, int32_t *work, int32_t *count,
                                         int32_t *offsets, int32_t *perm, cudaStream_t stream);
-// K, V in cluster order into kp, vp (after the key k-means).
-cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
-// EAR probe: err (BH, cq, k_tiles) (needs kp, vp, v_means, fragments).
+// Centroid scores cscore (BH, cq, ck) = Qbar Kbar^T at fp32 accuracy (TF32 hi / lo GEMMs,
+// attn_cluster_gemm.cu); uses the scratch's first vdit_attn_cuda_cluster_centroid_scratch_floats
+// floats and k_split.
+size_t vdit_attn_cuda_cluster_centroid_scratch_floats(int64_t bh, int cq, int64_t dim);
+cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+// svg mass (BH, cq, k_tiles) from cscore, counts and fragments (attn_cluster_probe.cu). ck <= 12288.
+// What it agrees on with the CPU: the same formula with the dot products at fp32 accuracy in
+// another order (and expf / logf), so masses match the host's to a few ulps, and pair rankings
+// (ties: lower index) equal where masses differ by more than that.
+cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+// EAR probe: err (BH, cq, k_tiles), probe_m, probe_z, probe_o (= the probe's normalized output)
+// from q_centroids, kf, vf (through k_perm), cscore, v_means and the fragments: two fused TF32
+// tensor-core passes (attn_cluster_probe.cu); D <= 128. Its scratch: the
+// vdit_attn_cuda_cluster_probe_floats after the centroid scores' part.
+size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq);
 cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
 // Strided 16-bit tensor (bf16 when is_bf16, else f16) -> contiguous fp32 (BH, S, D).

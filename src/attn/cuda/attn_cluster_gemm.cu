@@ -1,19 +1,16 @@
 // Clustered attention's routing steps as GEMMs (cuBLASLt, fp32 in and out) plus light
-// elementwise kernels: the EAR probe and the centroid compensation (the k-means assignment,
-// once a GEMM here, is attn_cluster_kmeans.cu's fused kernel).
+// elementwise kernels: the centroid scores Qbar Kbar^T (svg mass and EAR probe) and the centroid
+// compensation (the k-means assignment, once a GEMM here, is attn_cluster_kmeans.cu's fused
+// kernel; the EAR probe, once GEMMs here, is attn_cluster_probe.cu's two fused passes).
 // The dot products these steps need are all of one form, rows of X against rows of Y, so they
 // run as strided-batched GEMMs over the (b, h) slices instead of SIMT loops:
-//   probe (EAR):  S (cq, Skp) = Qbar Kp^T; P = exp(S scale - m) (row max m, zero past Sk);
-//                 O' (cq, D) = P Vp; N_j (cq, D) = P[:, tile j] Vp[tile j] (batched over the
-//                 key tiles); the centroid terms N'_j, L'_j from Qbar Kbar^T; then
-//                 err[a][j] = |N'_j - N_j - (O'/Z) (L'_j - L_j)|_1 / Z (TF32: a score).
+//   centroid scores: cscore (cq, ck) = Qbar Kbar^T (three TF32 GEMMs on hi / lo splits).
 //   compensation: G (Sq, ck) = Qp Kbar^T (two TF32 GEMMs on a hi / lo split of Kbar); per query tile i the skipped tokens of each key
 //                 cluster, n_ic = sum of |f| over the skipped fragments f of cluster c (one
 //                 exponent per cluster: the fragments of one cluster share q . kbar); per
 //                 permuted query p: m = max_c (G scale + log n_ic), W = n_ic exp(G scale - m),
 //                 extra_sum = sum W, extra_num (Sq, D) = W Vbar (full fp32: these terms are
 //                 part of the attention output and are checked against the fp64 reference).
-// Kp, Vp: K, V in cluster order, (BH, Skp, D) with Skp = k_tiles * 128 and zero pad rows.
 #include <cublasLt.h>
 
 #include "attn/cuda/attn_cluster.h"
@@ -147,124 +144,52 @@ static cudaError_t gather(const float *src, const int32_t *perm, int64_t BH, int
   return cudaGetLastError();
 }
 
-// ---------------------------------------------------------------- EAR probe
-// One block per (query cluster a, bh) over its row of S (Skp wide): m = max over the Sk keys of
-// S scale; P = exp(S scale - m) in place, 0 past Sk; L[a][j] = the tile sums; Z = sum of them.
-static __global__ void __launch_bounds__(256) probe_rows_kernel(vdit_attn_cuda_cluster_args a, float *P) {
-  __shared__ float red[8];
-  const int cl = blockIdx.x;
-  const int64_t bh = blockIdx.y, Skp = (int64_t)a.k_tiles * GEMM_TILE, row_index = bh * a.cq + cl;
-  float *row = P + row_index * Skp;
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  float m = -INFINITY;
-  for (int64_t t = threadIdx.x; t < a.seq_k; t += blockDim.x) m = fmaxf(m, row[t] * a.scale);
-  m = warp_max(m);
-  if (lane == 0) red[warp] = m;
-  __syncthreads();
-  m = red[0];
-  for (int w = 1; w < 8; w++) m = fmaxf(m, red[w]);
-  for (int64_t t = threadIdx.x; t < Skp; t += blockDim.x) row[t] = t < a.seq_k ? expf(row[t] * a.scale - m) : 0.0f;
-  __syncthreads();
-  float *L = a.probe_l + row_index * a.k_tiles;
-  for (int j = warp; j < a.k_tiles; j += 8) {
-    float s = 0.0f;
-    for (int u = lane; u < GEMM_TILE; u += 32) s += row[(int64_t)j * GEMM_TILE + u];
-    s = warp_sum(s);
-    if (lane == 0) L[j] = s;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    double z = 0.0;
-    for (int j = 0; j < a.k_tiles; j++) z += L[j];
-    a.probe_m[row_index] = m;
-    a.probe_z[row_index] = (float)z;
-  }
+// ---------------------------------------------------------------- centroid scores
+// hi = x rounded to TF32 (nearest), lo = x - hi (exact in fp32).
+static __global__ void split_tf32_kernel(const float *__restrict__ x, int64_t n, float *__restrict__ hi,
+                                         float *__restrict__ lo) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  uint32_t bits;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(bits) : "f"(x[i]));
+  const float h = __uint_as_float(bits);
+  hi[i] = h;
+  lo[i] = __fsub_rn(x[i], h);
 }
 
-// One warp per (key tile j, query cluster a, bh); lanes over the head dim (D <= 128: 4 each).
-// cs: Qbar Kbar^T (BH, cq, ck); N: (BH, k_tiles, cq, D); O': (BH, cq, D).
-static __global__ void __launch_bounds__(256) probe_err_kernel(vdit_attn_cuda_cluster_args a, const float *N) {
-  const int j = blockIdx.x * 8 + threadIdx.x / 32, cl = blockIdx.y, lane = threadIdx.x % 32;
-  const int64_t bh = blockIdx.z, D = a.dim, row_index = bh * a.cq + cl;
-  if (j >= a.k_tiles) return;
-  float *out = a.err + row_index * a.k_tiles + j;
-  if (a.q_count[row_index] == 0) {
-    if (lane == 0) *out = 0.0f;
-    return;
-  }
-  const float m = a.probe_m[row_index], z = a.probe_z[row_index];
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
-  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
-  const float *cs = a.cscore + row_index * a.ck, *vm = a.v_means + bh * a.ck * D;
-  float nc[4] = {0.0f, 0.0f, 0.0f, 0.0f}, lc = 0.0f;
-  for (int32_t f = fo[j]; f < fo[j + 1]; f++) {
-    const int c = fc[f];
-    const float w = (float)fn[f] * expf(cs[c] * a.scale - m);
-    lc += w;
-    for (int i = 0; i < 4; i++) {
-      const int64_t d = lane + 32 * i;
-      if (d < D) nc[i] += w * vm[(int64_t)c * D + d];
-    }
-  }
-  const float dl = lc - a.probe_l[row_index * a.k_tiles + j], inv = 1.0f / z;
-  const float *n = N + ((bh * a.k_tiles + j) * a.cq + cl) * D, *o = a.probe_o + row_index * D;
-  float e = 0.0f;
-  for (int i = 0; i < 4; i++) {
-    const int64_t d = lane + 32 * i;
-    if (d < D) e += fabsf(nc[i] - n[d] - o[d] * inv * dl);
-  }
-  e = warp_sum(e);
-  if (lane == 0) *out = e * inv;
+extern "C" size_t vdit_attn_cuda_cluster_centroid_scratch_floats(int64_t bh, int cq, int64_t dim) {
+  return (size_t)(2 * bh * cq * dim);
 }
 
 extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq,
                                                         int ck, int k_tiles) {
-  (void)seq_k;
-  const int64_t compensation = bh * seq_q * ck;
-  const int64_t probe = bh * cq * (int64_t)k_tiles * GEMM_TILE + bh * k_tiles * cq * dim;
-  return (size_t)(probe > compensation ? probe : compensation);
+  (void)seq_k, (void)k_tiles;
+  const size_t compensation = (size_t)(bh * seq_q * ck);
+  const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq);
+  return scores > compensation ? scores : compensation;
 }
 
-extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
-  const int64_t BH = a->bh, D = a->dim, Skp = (int64_t)a->k_tiles * GEMM_TILE, cq = a->cq;
-  if (BH == 0 || cq == 0) return cudaSuccess;
-  float *P = a->scratch, *N = a->scratch + BH * cq * Skp;
-  cudaError_t e;
-  // S = Qbar Kp^T, then P in place
-  cluster_gemm s = {cq, Skp, D, BH, a->q_centroids, D, cq * D, a->kp, D, Skp * D, 1, P, Skp, cq * Skp, 1};
-  if ((e = gemm_run(a, &s, stream)) != cudaSuccess) return e;
-  probe_rows_kernel<<<dim3((unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, P);
-  if ((e = cudaGetLastError()) != cudaSuccess ||
-      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
-    return e;
-  // O' = P Vp
-  cluster_gemm o = {cq, D, Skp, BH, P, Skp, cq * Skp, a->vp, D, Skp * D, 0, a->probe_o, D, cq * D, 1};
-  if ((e = gemm_run(a, &o, stream)) != cudaSuccess ||
-      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT, stream)) != cudaSuccess)
-    return e;
-  // N_j = P[:, tile j] Vp[tile j], per slice batched over the key tiles
-  for (int64_t bh = 0; bh < BH; bh++) {
-    cluster_gemm n = {cq, D, GEMM_TILE, a->k_tiles, P + bh * cq * Skp, Skp, GEMM_TILE, a->vp + bh * Skp * D, D,
-                      (int64_t)GEMM_TILE * D, 0, N + bh * a->k_tiles * cq * D, D, cq * D, 1};
-    if ((e = gemm_run(a, &n, stream)) != cudaSuccess) return e;
-  }
-  if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, stream)) != cudaSuccess) return e;
-  // Qbar Kbar^T
-  cluster_gemm c = {cq, a->ck, D, BH, a->q_centroids, D, cq * D, a->k_centroids, D, (int64_t)a->ck * D, 1,
-                    a->cscore, a->ck, cq * a->ck, 1};
-  if ((e = gemm_run(a, &c, stream)) != cudaSuccess ||
-      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS, stream)) != cudaSuccess)
-    return e;
-  probe_err_kernel<<<dim3((unsigned)((a->k_tiles + 7) / 8), (unsigned)cq, (unsigned)BH), 256, 0, stream>>>(*a, N);
-  if ((e = cudaGetLastError()) != cudaSuccess) return e;
-  return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
-}
-
-extern "C" cudaError_t vdit_attn_cuda_cluster_gather_kv(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
-  const int64_t Skp = (int64_t)a->k_tiles * GEMM_TILE;
-  cudaError_t e = gather(a->kf, a->k_perm, a->bh, a->seq_k, Skp, a->dim, a->kp, stream);
-  if (e == cudaSuccess) e = gather(a->vf, a->k_perm, a->bh, a->seq_k, Skp, a->dim, a->vp, stream);
-  return e;
+// cscore = Qbar Kbar^T as Qh Kh^T + Qh Kl^T + Ql Kh^T on TF32 tensor cores (h, l: the hi / lo
+// split; the products of TF32 values are exact in fp32, Ql Kl^T ~2^-22 of the sum is left out):
+// fp32 accuracy. Qbar's split goes to the scratch's head, Kbar's to k_split (which the
+// compensation rewrites with the same values).
+extern "C" cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  const int64_t BH = a->bh, D = a->dim, cq = a->cq, ck = a->ck;
+  if (BH == 0 || cq == 0 || ck == 0) return cudaSuccess;
+  const int64_t nq = BH * cq * D, nk = BH * ck * D;
+  float *q_hi = a->scratch, *q_lo = a->scratch + nq, *k_hi = a->k_split, *k_lo = a->k_split + nk;
+  split_tf32_kernel<<<(unsigned)((nq + 255) / 256), 256, 0, stream>>>(a->q_centroids, nq, q_hi, q_lo);
+  split_tf32_kernel<<<(unsigned)((nk + 255) / 256), 256, 0, stream>>>(a->k_centroids, nk, k_hi, k_lo);
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) return e;
+  const cluster_gemm parts[3] = {
+      {cq, ck, D, BH, q_hi, D, cq * D, k_hi, D, ck * D, 1, a->cscore, ck, cq * ck, 1, 0},
+      {cq, ck, D, BH, q_hi, D, cq * D, k_lo, D, ck * D, 1, a->cscore, ck, cq * ck, 1, 1},
+      {cq, ck, D, BH, q_lo, D, cq * D, k_hi, D, ck * D, 1, a->cscore, ck, cq * ck, 1, 1},
+  };
+  for (int i = 0; i < 3; i++)
+    if ((e = gemm_run(a, &parts[i], stream)) != cudaSuccess) return e;
+  return cudaSuccess;
 }
 
 // ---------------------------------------------------------------- compensation
@@ -285,18 +210,6 @@ static __global__ void comp_count_kernel(vdit_attn_cuda_cluster_args a) {
   __syncthreads();
   int32_t *out = a.comp_count + (bh * a.q_tiles + i) * a.ck;
   for (int c = threadIdx.x; c < a.ck; c += blockDim.x) out[c] = counts[c];
-}
-
-// hi = x rounded to TF32 (nearest), lo = x - hi (exact in fp32).
-static __global__ void split_tf32_kernel(const float *__restrict__ x, int64_t n, float *__restrict__ hi,
-                                         float *__restrict__ lo) {
-  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
-  if (i >= n) return;
-  uint32_t bits;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(bits) : "f"(x[i]));
-  const float h = __uint_as_float(bits);
-  hi[i] = h;
-  lo[i] = __fsub_rn(x[i], h);
 }
 
 // One warp per permuted query row p: G row -> W row in place, extra_max, extra_sum.

@@ -6,7 +6,9 @@
 //        64-bit sort key ((~ordered key bits) << 32 | pair) finds T, the first pair whose
 //        inclusive prefix cost exceeds the budget: every pair before T is taken; after T only
 //        pairs cheaper than the remaining budget can fit (ragged edge tiles), taken one by one
-//        in order with block-wide minimum searches.
+//        in order with block-wide minimum searches. The 32-bit key halves and the 16-bit pair
+//        costs are formed first by one wide kernel (every SM), so the per-head passes only
+//        compare and count.
 //   svg: per (query tile, b, h) one block sorts the row (bitonic, in shared memory) and sums
 //        the cumulative mass in order on one thread; then per (b, h) one block bisects p
 //        (30 steps, as the CPU) and writes the kept tiles.
@@ -51,8 +53,21 @@ static __device__ long long block_sum_i64(long long v, long long *red) {
   return r;
 }
 
-static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const float *__restrict__ score, int qt, int kt,
-                                                                          int64_t Sq, int64_t Sk, long long allowed,
+// ear's keys once, over all SMs: key_hi[bh][e] = the upper half of sort_key(score / cols_j, e)
+// (the lower half is e itself) and cost[bh][e] = rows_i x cols_j (<= 128 x 128 fits 16 bits),
+// so the per-head select below reads 6 bytes a pair per pass and does no division.
+static __global__ void ear_keys_kernel(const float *__restrict__ score, int qt, int kt, int64_t Sq, int64_t Sk, int64_t total,
+                                       uint32_t *__restrict__ key_hi, unsigned short *__restrict__ cost) {
+  const int64_t x = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (x >= total) return;
+  const uint32_t e = (uint32_t)(x % ((int64_t)qt * kt)), i = e / (uint32_t)kt, j = e % (uint32_t)kt;
+  key_hi[x] = (uint32_t)(sort_key(score[x] / (float)tile_len(j, Sk), 0) >> 32);
+  cost[x] = (unsigned short)(tile_len(i, Sq) * tile_len(j, Sk));
+}
+
+static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const uint32_t *__restrict__ key_hi,
+                                                                          const unsigned short *__restrict__ cost_of, int qt,
+                                                                          int kt, long long allowed,
                                                                           unsigned char *__restrict__ selected,
                                                                           long long *__restrict__ used) {
   __shared__ unsigned long long hist[256];
@@ -62,10 +77,11 @@ static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const
   __shared__ unsigned long long s_prefix;
   __shared__ long long s_acc;
   const int64_t bh = blockIdx.x, n = (int64_t)qt * kt;
-  const float *sc = score + bh * n;
+  const uint32_t *kh = key_hi + bh * n;
+  const unsigned short *co = cost_of + bh * n;
   unsigned char *sel = selected + bh * n;
   long long total = 0;
-  for (int64_t e = threadIdx.x; e < n; e += blockDim.x) total += tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+  for (int64_t e = threadIdx.x; e < n; e += blockDim.x) total += co[e];
   total = block_sum_i64(total, red_i);
   if (total <= allowed) {
     for (int64_t e = threadIdx.x; e < n; e += blockDim.x) sel[e] = 1;
@@ -90,9 +106,8 @@ static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const
       int bucket = -1;
       long long cost = 0;
       if (e < n) {
-        const int64_t i = (int64_t)((uint32_t)e / (uint32_t)kt), j = (int64_t)((uint32_t)e % (uint32_t)kt);
-        const unsigned long long key = sort_key(sc[e] / (float)tile_len(j, Sk), e);
-        if ((key & high_mask) == prefix) bucket = (int)((key >> shift) & 255ull), cost = tile_len(i, Sq) * tile_len(j, Sk);
+        const unsigned long long key = ((unsigned long long)kh[e] << 32) | (unsigned long long)(uint32_t)e;
+        if ((key & high_mask) == prefix) bucket = (int)((key >> shift) & 255ull), cost = co[e];
       }
       if (narrow) {
         const int first = __shfl_sync(0xffffffffu, bucket, 0);
@@ -123,23 +138,22 @@ static __global__ void __launch_bounds__(SELECT_THREADS) ear_select_kernel(const
   const unsigned long long T = s_prefix;
   long long cost = s_acc;
   for (int64_t e = threadIdx.x; e < n; e += blockDim.x)
-    sel[e] = sort_key(sc[e] / (float)tile_len(e % kt, Sk), e) < T;
+    sel[e] = (((unsigned long long)kh[e] << 32) | (unsigned long long)(uint32_t)e) < T;
   // after T: the next pair in order that still fits, one at a time
   unsigned long long last = T;
   for (;;) {
     const long long rest = allowed - cost;
     unsigned long long best = ~0ull;
     for (int64_t e = threadIdx.x; e < n; e += blockDim.x) {
-      const int64_t c = tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
-      if (c > rest) continue;
-      const unsigned long long key = sort_key(sc[e] / (float)tile_len(e % kt, Sk), e);
+      if ((long long)co[e] > rest) continue;
+      const unsigned long long key = ((unsigned long long)kh[e] << 32) | (unsigned long long)(uint32_t)e;
       if (key > last && key < best) best = key;
     }
     best = block_min_u64(best, red);
     if (best == ~0ull) break;
     const int64_t e = (int64_t)(uint32_t)best;
     if (threadIdx.x == 0) sel[e] = 1;
-    cost += tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+    cost += co[e];
     last = best;
   }
   if (threadIdx.x == 0) used[bh] = cost;
@@ -271,8 +285,13 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluste
   float *p_d = (float *)(used_d + BH);
   const long long allowed = budget < 0 ? 0 : (long long)floor(budget * (double)a->seq_q * (double)a->seq_k);
   if (ear) {
-    ear_select_kernel<<<(unsigned)BH, SELECT_THREADS, 0, stream>>>(a->score, qt, kt, a->seq_q, a->seq_k, allowed, selected,
-                                                                   used_d);
+    // the keys in the svg arrays' place: 4 + 2 bytes a pair of their 8
+    uint32_t *key_hi = (uint32_t *)work;
+    unsigned short *cost = (unsigned short *)(key_hi + pairs);
+    ear_keys_kernel<<<(unsigned)((pairs + 255) / 256), 256, 0, stream>>>(a->score, qt, kt, a->seq_q, a->seq_k, pairs, key_hi,
+                                                                        cost);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    ear_select_kernel<<<(unsigned)BH, SELECT_THREADS, 0, stream>>>(key_hi, cost, qt, kt, allowed, selected, used_d);
     if ((e = cudaGetLastError()) != cudaSuccess) return e;
     if ((e = cudaMemsetAsync(p_d, 0, (size_t)BH * sizeof(float), stream)) != cudaSuccess) return e;
   } else {

@@ -1,0 +1,533 @@
+// Clustered attention's pair scores on the GPU (step 4 of src/attn/cluster.h): the svg mass
+// from the centroid scores, and the EAR probe as two fused tensor-core passes.
+//
+// Centroid scores cs (BH, cq, ck) = Qbar Kbar^T come from attn_cluster_gemm.cu (TF32 hi / lo:
+// fp32 accuracy). mass[a][j] = sum over the fragments f of key tile j of softmax_c(cs[a][c] scale
+// + log n_c) n_f / n_c, one block per query cluster (the CPU's formula; its dot products summed
+// in another order, so masses may differ from the host's in the last bits and rankings only
+// where two masses are that close).
+//
+// The probe: for each query centroid qbar_a, m = max_t qbar_a . k_t scale, Z = sum_t
+// exp(qbar_a . k_t scale - m), o = sum_t exp(...) v_t / Z (over the Sk keys in cluster order),
+// then per key tile j
+//   err[a][j] = |N'_j - N_j - o (L'_j - L_j)|_1 / Z
+// with N_j, L_j the tile's exact numerator and denominator and N'_j, L'_j its fragments'
+// centroid terms (the CPU's cluster_probe). The error needs o before any tile's error, so:
+//   pass 1 (probe_stats_kernel): flash-attention forward of the centroids: per (128 centroids,
+//          chunk of key tiles) an online softmax over 64-key steps, partial (m, l, O) out;
+//          probe_combine_kernel merges the chunks into probe_m, probe_z, probe_o (= o).
+//   pass 2 (probe_err_kernel): per (128 centroids, the same chunk of key tiles) the scores
+//          again, P = exp(S scale - m) with the final m, L_j = row sums, N_j = P V_j in registers,
+//          and each tile's error after its last step (the fragments' centroid terms added into
+//          the N_j accumulators). Nothing of size cq x Sk is ever written (the GEMM version wrote a
+//          400 MB P at S = 32760 and read it three times).
+// K and V are read in cluster order through the permutation (no gathered copy), 16-byte
+// cp.async into double-buffered shared tiles, zero-filled past Sk and past D; the centroids
+// come from the centroid scores' TF32 copy (the scratch's head), also by cp.async.
+// Tensor cores: mma.sync m16n8k8 TF32 (fp32 accumulation), one warp per 16 centroids; qbar and
+// P rounded to TF32 (nearest), K and V exact (bf16 / fp16 values), as the cuBLASLt TF32 GEMMs
+// this replaces; the probabilities by __expf in both passes (the same function, so pass 2's P
+// matches pass 1's m and Z). The scores are routing scores: they decide which tile pairs run exactly, never
+// an output value.
+#include <math.h>
+
+#include "attn/cuda/attn_cluster.h"
+#include "vdit/attn.h"
+
+#define PROBE_WARPS 8
+#define PROBE_THREADS (32 * PROBE_WARPS)
+#define PROBE_ROWS (16 * PROBE_WARPS) // centroids per block
+#define PROBE_KEYS 64                 // keys per step
+#define PROBE_TILE 128                // the routing tile
+
+// ---------------------------------------------------------------- small helpers
+static __device__ __forceinline__ uint32_t tf32_bits(float x) {
+  uint32_t r;
+  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(x));
+  return r;
+}
+
+// c (16 x 8) += a (16 x 8, row) b (8 x 8, col); lane g = lane / 4, t = lane % 4:
+// a = (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4); b = (k t, n g), (k t + 4, n g);
+// c = (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1).
+static __device__ __forceinline__ void mma_tf32(float *c, uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3, uint32_t b0,
+                                                uint32_t b1) {
+  asm volatile("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+               "{%0, %1, %2, %3};\n"
+               : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+// bytes = 0 fills zeros (nothing is read; src must still be a valid address).
+static __device__ __forceinline__ void cp_async16(float *dst, const float *src, int bytes) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
+}
+
+static __device__ __forceinline__ void cp_async4(float *dst, const float *src, int bytes) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
+}
+
+static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+static __device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
+}
+
+static __device__ __forceinline__ float quad_sum(float v) {
+  v += __shfl_xor_sync(0xffffffffu, v, 1);
+  return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+static __device__ __forceinline__ float quad_max(float v) {
+  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// Keys [k0, k0 + PROBE_KEYS) of one slice (x: (Sk, D) in original order, perm: cluster order ->
+// token) into dst (PROBE_KEYS rows, LD floats apart, DP columns), zeros past Sk and past D.
+// vec: D % 4 == 0 (16-byte rows pieces), else element by element.
+template <int DP>
+static __device__ __forceinline__ void load_keys(const float *x, const int32_t *perm, int64_t Sk, int D, int64_t k0,
+                                                 float *dst, int vec) {
+  constexpr int LD = DP + 4;
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int64_t p = k0 + r;
+      const int ok = p < Sk && c < D;
+      cp_async16(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int64_t p = k0 + r;
+      const int ok = p < Sk && c < D;
+      cp_async4(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 4 : 0);
+    }
+  }
+}
+
+// Centroids [row0, row0 + PROBE_ROWS) of one slice (qt: (cq, D), already TF32: the centroid
+// scores' hi part) into qs, zeros past cq and past D; asynchronous like the keys.
+template <int DP>
+static __device__ __forceinline__ void load_centroids(const float *qt, int cq, int D, int row0, float *qs, int vec) {
+  constexpr int LD = DP + 4;
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int ok = row0 + r < cq && c < D;
+      cp_async16(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int ok = row0 + r < cq && c < D;
+      cp_async4(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 4 : 0);
+    }
+  }
+}
+
+// Four 8 x 8 b16 matrices = four 8-row x 4-float blocks of shared memory (row addresses from
+// lanes 8i..8i+7 for block i): lane L gets float (L / 4, L % 4) of each block, which is the TF32
+// fragment layout of mma m16n8k8 (a: (g, t), b: (k t, n g) with K stored [n][k]).
+static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const float *row) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// s (16 x PROBE_KEYS per warp) = qs[warp rows] ks^T. Per k step one ldmatrix for the a fragment
+// (blocks: rows 0-7 / 8-15 x floats 0-3 / 4-7) and one per pair of key n-tiles (blocks: keys
+// 8n.. / 8n + 8.. x floats 0-3 / 4-7); rows are 4 banks apart (LD = DP + 4), so no conflicts.
+template <int DP>
+static __device__ __forceinline__ void scores_step(const float *qs, const float *ks, float s[PROBE_KEYS / 8][4]) {
+  constexpr int LD = DP + 4;
+  const int lane = threadIdx.x % 32, block = lane / 8, rr = lane % 8;
+  const float *qa = qs + (threadIdx.x / 32 * 16 + rr + 8 * (block & 1)) * LD + 4 * (block >> 1);
+  const float *kb = ks + (8 * (block >> 1) + rr) * LD + 4 * (block & 1);
+#pragma unroll
+  for (int n = 0; n < PROBE_KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+  for (int k = 0; k < DP / 8; k++) {
+    uint32_t a[4];
+    ldmatrix_x4(a, qa + 8 * k);
+#pragma unroll
+    for (int np = 0; np < PROBE_KEYS / 16; np++) {
+      uint32_t b[4];
+      ldmatrix_x4(b, kb + 16 * np * LD + 8 * k);
+      mma_tf32(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
+      mma_tf32(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
+    }
+  }
+}
+
+// acc (16 x DP per warp) += P vs, P = the step's probabilities in the score layout: the k index of
+// a P fragment is permuted (column t holds key 2t, column t + 4 key 2t + 1) and V's rows read to
+// match.
+template <int DP>
+static __device__ __forceinline__ void pv_step(const float p[PROBE_KEYS / 8][4], const float *vs, float acc[DP / 8][4]) {
+  constexpr int LD = DP + 4;
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int k = 0; k < PROBE_KEYS / 8; k++) {
+    const uint32_t a0 = tf32_bits(p[k][0]), a1 = tf32_bits(p[k][2]), a2 = tf32_bits(p[k][1]), a3 = tf32_bits(p[k][3]);
+    const float *v0 = vs + (8 * k + 2 * t) * LD + g;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++)
+      mma_tf32(acc[n], a0, a1, a2, a3, __float_as_uint(v0[8 * n]), __float_as_uint(v0[LD + 8 * n]));
+  }
+}
+
+template <int DP>
+static size_t probe_shared_bytes() {
+  return (size_t)(PROBE_ROWS + 4 * PROBE_KEYS) * (DP + 4) * sizeof(float);
+}
+
+// ---------------------------------------------------------------- pass 1
+// Block (row block rb, chunk c, slice bh): centroids rb*128.. against key tiles
+// [c * tiles_per_chunk, (c + 1) * tiles_per_chunk); out: part ((chunk, BH, cq), DP + 2): m, l, O.
+template <int DP>
+static __global__ void __launch_bounds__(PROBE_THREADS) probe_stats_kernel(vdit_attn_cuda_cluster_args a,
+                                                                          int tiles_per_chunk, const float *q_tf32,
+                                                                          float *part) {
+  constexpr int LD = DP + 4;
+  extern __shared__ float4 probe_shared[];
+  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
+  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
+  const int64_t bh = blockIdx.z, Sk = a.seq_k;
+  const int vec = D % 4 == 0;
+  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const int32_t *perm = a.k_perm + bh * Sk;
+  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
+  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
+  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
+  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
+  if (steps > 0) {
+    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
+    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+  }
+  cp_async_commit();
+  const int lane = threadIdx.x % 32, t = lane % 4;
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
+  float o[DP / 8][4];
+#pragma unroll
+  for (int n = 0; n < DP / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
+  for (int step = 0; step < steps; step++) {
+    const int buf = step & 1;
+    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
+    if (step + 1 < steps) {
+      load_keys<DP>(kx, perm, k_end, D, k0 + PROBE_KEYS, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_keys<DP>(vx, perm, k_end, D, k0 + PROBE_KEYS, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    float s[PROBE_KEYS / 8][4];
+    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int64_t key = k0 + 8 * n + 2 * t + e;
+          const float v = key < k_end ? s[n][2 * r + e] * a.scale : -INFINITY;
+          s[n][2 * r + e] = v;
+          mx = fmaxf(mx, v);
+        }
+      const float m_new = fmaxf(m[r], quad_max(mx));
+      const float alpha = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const float v = s[n][2 * r + e];
+          const float w = v == -INFINITY ? 0.0f : __expf(v - m_new);
+          s[n][2 * r + e] = w;
+          sum += w;
+        }
+      l[r] = l[r] * alpha + sum;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) o[n][2 * r] *= alpha, o[n][2 * r + 1] *= alpha;
+      m[r] = m_new;
+    }
+    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, o);
+    __syncthreads(); // this buffer is refilled two steps on
+  }
+  const int g = lane / 4;
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float lr = quad_sum(l[r]);
+    const int row = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+    if (row >= a.cq) continue;
+    float *out = part + (((int64_t)chunk * a.bh + bh) * a.cq + row) * (DP + 2);
+    if (t == 0) out[0] = m[r], out[1] = lr;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) out[2 + 8 * n + 2 * t] = o[n][2 * r], out[3 + 8 * n + 2 * t] = o[n][2 * r + 1];
+  }
+}
+
+// One warp per (bh, a): the chunks' (m, l, O) merged into probe_m, probe_z, probe_o = O / Z.
+static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int chunks, int dp, const float *part) {
+  const int64_t row = (int64_t)blockIdx.x * 8 + threadIdx.x / 32;
+  const int lane = threadIdx.x % 32;
+  if (row >= a.bh * a.cq) return;
+  const int64_t stride = a.bh * a.cq * (dp + 2);
+  float m = -INFINITY;
+  for (int c = 0; c < chunks; c++) m = fmaxf(m, part[c * stride + row * (dp + 2)]);
+  double z = 0.0;
+  for (int c = 0; c < chunks; c++) {
+    const float *p = part + c * stride + row * (dp + 2);
+    if (p[0] > -INFINITY) z += (double)p[1] * (double)expf(p[0] - m);
+  }
+  const float inv = (float)(1.0 / z);
+  for (int d = lane; d < a.dim; d += 32) {
+    float sum = 0.0f;
+    for (int c = 0; c < chunks; c++) {
+      const float *p = part + c * stride + row * (dp + 2);
+      if (p[0] > -INFINITY) sum += p[2 + d] * expf(p[0] - m);
+    }
+    a.probe_o[row * a.dim + d] = sum * inv;
+  }
+  if (lane == 0) a.probe_m[row] = m, a.probe_z[row] = (float)z;
+}
+
+// ---------------------------------------------------------------- pass 2
+// err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
+// the thread's partial row sums of L_j. The fragments' centroid terms are added into acc
+// (acc = N'_j - N_j), then |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
+template <int DP>
+static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
+                                                        const int row[2], const float m[2], float acc[DP / 8][4],
+                                                        const float l[2]) {
+  const int D = (int)a.dim, t = threadIdx.x % 4;
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  const float *vm = a.v_means + bh * a.ck * D;
+  const int32_t f_begin = fo[j], f_end = fo[j + 1];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float lr = quad_sum(l[r]);
+    const int valid = row[r] < a.cq;
+    const float *cs = a.cscore + (bh * a.cq + (valid ? row[r] : 0)) * a.ck;
+    float lc = 0.0f;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
+    for (int32_t f = f_begin; f < f_end; f++) {
+      const int c = fc[f];
+      const float w = valid ? (float)fn[f] * expf(cs[c] * a.scale - m[r]) : 0.0f;
+      lc += w;
+      const float *vr = vm + (int64_t)c * D;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) {
+        const int d = 8 * n + 2 * t;
+        if (d < D) acc[n][2 * r] += w * vr[d];
+        if (d + 1 < D) acc[n][2 * r + 1] += w * vr[d + 1];
+      }
+    }
+    const float dl = lc - lr;
+    const float *o = a.probe_o + (bh * a.cq + (valid ? row[r] : 0)) * D;
+    float e = 0.0f;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+      const int d = 8 * n + 2 * t;
+      if (d < D) e += fabsf(acc[n][2 * r] - o[d] * dl);
+      if (d + 1 < D) e += fabsf(acc[n][2 * r + 1] - o[d + 1] * dl);
+    }
+    e = quad_sum(e);
+    if (valid && t == 0) {
+      const int64_t index = bh * a.cq + row[r];
+      a.err[index * a.k_tiles + j] = a.q_count[index] == 0 ? 0.0f : e / a.probe_z[index];
+    }
+  }
+}
+
+// Block (row block rb, chunk c, slice bh): err[a][j] for the block's centroids a and the chunk's
+// key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1; a tile's
+// error is formed after its last step, from registers.
+template <int DP>
+static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk,
+                                                                        const float *q_tf32) {
+  constexpr int LD = DP + 4;
+  extern __shared__ float4 probe_shared[];
+  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
+  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
+  const int64_t bh = blockIdx.z, Sk = a.seq_k;
+  const int vec = D % 4 == 0;
+  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const int32_t *perm = a.k_perm + bh * Sk;
+  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
+  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
+  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
+  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
+  if (steps > 0) {
+    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
+    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+  }
+  cp_async_commit();
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  int row[2];
+  float m[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+    m[r] = row[r] < a.cq ? a.probe_m[bh * a.cq + row[r]] : 0.0f;
+  }
+  float acc[DP / 8][4], l[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+  for (int step = 0; step < steps; step++) {
+    const int buf = step & 1;
+    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
+    if (step + 1 < steps) {
+      load_keys<DP>(kx, perm, k_end, D, k0 + PROBE_KEYS, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_keys<DP>(vx, perm, k_end, D, k0 + PROBE_KEYS, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    float s[PROBE_KEYS / 8][4];
+    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
+#pragma unroll
+    for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int64_t key = k0 + 8 * n + 2 * t + (e & 1);
+        const float w = key < k_end ? __expf(s[n][e] * a.scale - m[e / 2]) : 0.0f;
+        s[n][e] = w;
+        l[e / 2] += w;
+      }
+    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
+    if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
+      probe_tile_error<DP>(a, bh, (int)(k0 / PROBE_TILE), row, m, acc, l);
+      l[0] = l[1] = 0.0f;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    }
+    __syncthreads(); // this buffer is refilled two steps on
+  }
+}
+
+// ---------------------------------------------------------------- svg mass
+static __device__ float block_reduce_max(float v, float *red) {
+  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  float r = red[0];
+  for (int w = 1; w < (int)(blockDim.x / 32); w++) r = fmaxf(r, red[w]);
+  __syncthreads();
+  return r;
+}
+
+static __device__ double block_reduce_sum(double v, double *red) {
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
+  __syncthreads();
+  double r = 0.0;
+  for (int w = 0; w < (int)(blockDim.x / 32); w++) r += red[w];
+  __syncthreads();
+  return r;
+}
+
+// One block per (query cluster a, bh): the softmax over the key clusters of cs[a] scale + log n_c,
+// per key token, then the tile sums over the fragments (each tile's sum in fragment order, as
+// the CPU). Shared: ck floats.
+static __global__ void __launch_bounds__(256) mass_rows_kernel(vdit_attn_cuda_cluster_args a) {
+  extern __shared__ float mass_p[];
+  __shared__ float red[8];
+  __shared__ double red_d[8];
+  const int cl = blockIdx.x;
+  const int64_t bh = blockIdx.y;
+  float *row = a.mass + (bh * a.cq + cl) * a.k_tiles;
+  if (a.q_count[bh * a.cq + cl] == 0) {
+    for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) row[j] = 0.0f;
+    return;
+  }
+  const int32_t *kn = a.k_count + bh * a.ck;
+  const float *cs = a.cscore + (bh * a.cq + cl) * a.ck;
+  float local = -INFINITY;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) {
+    const float v = kn[c] > 0 ? __fadd_rn(__fmul_rn(cs[c], a.scale), logf((float)kn[c])) : -INFINITY;
+    mass_p[c] = v;
+    local = fmaxf(local, v);
+  }
+  const float m = block_reduce_max(local, red);
+  double z = 0.0;
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) z += (mass_p[c] = kn[c] > 0 ? expf(mass_p[c] - m) : 0.0f);
+  z = block_reduce_sum(z, red_d);
+  for (int c = threadIdx.x; c < a.ck; c += blockDim.x)
+    mass_p[c] = kn[c] > 0 ? (float)((double)mass_p[c] / z / kn[c]) : 0.0f;
+  __syncthreads();
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
+    float sum = 0.0f;
+    for (int32_t f = fo[j]; f < fo[j + 1]; f++) sum = __fadd_rn(sum, __fmul_rn(mass_p[fc[f]], (float)fn[f]));
+    row[j] = sum;
+  }
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  if (a->bh == 0 || a->cq == 0) return cudaSuccess;
+  const size_t shared = (size_t)a->ck * sizeof(float);
+  if (shared > 48 * 1024) return cudaErrorInvalidValue; // ck <= 12288
+  mass_rows_kernel<<<dim3((unsigned)a->cq, (unsigned)a->bh), 256, shared, stream>>>(*a);
+  return cudaGetLastError();
+}
+
+// ---------------------------------------------------------------- the probe's launches
+// Key-tile chunks of pass 1: enough blocks for ~4 waves of 132 SMs, at most one chunk a tile.
+static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
+  const int64_t blocks = (int64_t)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS) * a->bh;
+  int64_t chunks = (4 * 132 + blocks - 1) / blocks;
+  if (chunks > 64) chunks = 64;
+  if (chunks > a->k_tiles) chunks = a->k_tiles;
+  return chunks < 1 ? 1 : (int)chunks;
+}
+
+extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq) { return (size_t)64 * bh * cq * (128 + 2); }
+
+template <int DP>
+static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
+  const size_t shared = probe_shared_bytes<DP>();
+  cudaError_t e;
+  if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+          cudaSuccess ||
+      (e = cudaFuncSetAttribute(probe_err_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+          cudaSuccess)
+    return e;
+  const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
+  const int chunks = probe_chunks(a);
+  const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
+  const int used_chunks = (a->k_tiles + tiles_per_chunk - 1) / tiles_per_chunk;
+  const dim3 grid(row_blocks, (unsigned)used_chunks, (unsigned)a->bh);
+  probe_stats_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
+  if ((e = cudaGetLastError()) != cudaSuccess ||
+      (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
+    return e;
+  probe_err_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+  if (a->bh == 0 || a->cq == 0 || a->k_tiles == 0) return cudaSuccess;
+  if (a->dim > 128 || a->k_tiles > 65535) return cudaErrorInvalidValue;
+  // Qbar's TF32 part: the head of the scratch (vdit_attn_cuda_cluster_centroid_scores)
+  const float *q_tf32 = a->scratch;
+  float *part = a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim);
+  return a->dim <= 64 ? probe_run<64>(a, q_tf32, part, stream) : probe_run<128>(a, q_tf32, part, stream);
+}
