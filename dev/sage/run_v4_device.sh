@@ -34,9 +34,15 @@ if [ ! -x "$BIN/vdit" ]; then
   cp "$BIN/tests/test_attn_sage_gpu" "$BIN/tests/test_attn_sparge_sage_gpu" "$BIN/" 2>/dev/null
 fi
 echo "build/setup done at $(( $(date +%s) - start )) s"
-timeout 150 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
-vrc=$?
-echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"
+# TEST_VARIANTS: forward variants to validate as well (the test's first pass, bf16 per-block cases)
+vrc=0
+for tv in ${TEST_VARIANTS:-default}; do
+  if [ "$tv" = default ]; then timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1
+  else VDIT_SAGE_FWD=$tv timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1; fi
+  rc=$?
+  [ $rc -ne 0 ] && vrc=$rc
+  echo "test_attn_sage_gpu ($tv) exit $rc at $(( $(date +%s) - start )) s"
+done
 grep -E "FAIL|fail|error" "$OUT/validate.log" | head -20
 tail -3 "$OUT/validate.log"
 if [ -x "$BIN/test_attn_sparge_sage_gpu" ]; then
@@ -46,7 +52,8 @@ if [ -x "$BIN/test_attn_sparge_sage_gpu" ]; then
 fi
 if [ $vrc -ne 0 ] && [ "${FORCE_BENCH:-0}" != 1 ]; then echo "validation failed: no timing"; exit 1; fi
 # every variant against fp64 (plain inputs; the check harness's acceptance bounds)
-for v in $VARIANTS; do
+: > "$OUT/check.log"
+for v in ${CHECK_VARIANTS-$VARIANTS}; do
   echo "check $v: $(VDIT_SAGE_FWD=$v timeout 60 "$BIN/vdit" attn check --method sage --device cuda --forward-only --seq 4096 \
     --heads 2 --dim 128 --dtype bf16 --inputs plain --json 2>&1 | tail -1)" >> "$OUT/check.log"
 done

@@ -59,8 +59,9 @@
 // 8-key group (j % 128) / 8 has its bit set in SAGE_POLY_GROUPS get P' = 2^x from
 // sage_exp2_poly (a polynomial on the FMA pipe) instead of the MUFU's ex2: on the GPU those are
 // fixed accumulator columns of every thread (n-tiles 3, 7, 11, 15: 16 of its 64 scores a tile).
-// The CPU emulation calls the same function for the same keys, so those P' are bit-identical.
-// 0 puts every exp2 on the MUFU.
+// The CPU emulation calls the same function for the same keys, so those P' are bit-identical
+// (version 2, attn_sage_forward.cu, keeps every exp2 on the MUFU). 0 puts every exp2 on the MUFU.
+// H200 (docs/attention.md): 1/4 on the polynomial 0.4% faster than none, 3/8 and 1/2 slower.
 #define SAGE_POLY_GROUPS 0x8888u
 #define SAGE_POLY_DEGREE 3
 

@@ -47,6 +47,8 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
                 : strcmp(fwd, "p3h") == 0 ? VDIT_ATTN_SAGE_FWD_P3H
                 : strcmp(fwd, "p2q") == 0 ? VDIT_ATTN_SAGE_FWD_P2Q
                 : strcmp(fwd, "p2h") == 0 ? VDIT_ATTN_SAGE_FWD_P2H
+                : strcmp(fwd, "free") == 0 ? VDIT_ATTN_SAGE_FWD_FREE
+                : strcmp(fwd, "warp") == 0 ? VDIT_ATTN_SAGE_FWD_WARP
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

@@ -49,6 +49,8 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_P3H = 7,  // "p3h": the odd groups (1/2), degree 3
   VDIT_ATTN_SAGE_FWD_P2Q = 8,  // "p2q": 1/4, degree 2
   VDIT_ATTN_SAGE_FWD_P2H = 9,  // "p2h": 1/2, degree 2
+  VDIT_ATTN_SAGE_FWD_FREE = 10, // "free": the default's exp2, no issue turns between the warpgroups
+  VDIT_ATTN_SAGE_FWD_WARP = 11, // "warp": the default's exp2, stages released per warp (no 128-thread barrier)
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.

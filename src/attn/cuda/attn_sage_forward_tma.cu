@@ -35,6 +35,8 @@
 // H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
 // dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy). With the two-phase
 // softmax (both rows' maxima, then both rows' exps; row sums in 4 chains): 9.71 ms = 1.28x.
+// H200 (runs 6-8): descriptors built once and a quarter of the exp2 on the FMA pipe (the MUFU
+// offload, attn_sage.h): 9.88 -> 9.70 ms = 1.23-1.25x our dense; ncu: barrier stalls lead.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -67,7 +69,12 @@ template <bool B> struct sage3_flag {
 // contract's (SAGE_POLY_GROUPS, SAGE_POLY_DEGREE), other values are lab variants (timing; the
 // CPU emulation computes the contract's). DESC: shared-memory descriptors built once and offset
 // per stage and k-step (1) or built from the address at every k-step (0, the kernel before).
-template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC>
+// SYNC (lab): SAGE3_SYNC_TURNS the default (warpgroups take turns issuing; a stage is released by
+// a 128-thread barrier of each warpgroup); SAGE3_SYNC_FREE no turns (each warpgroup issues when
+// ready); SAGE3_SYNC_WARP turns, stages released by each warp's own count (the turn barrier,
+// which all 4 warps of a warpgroup pass before its P V, orders their P' stores instead).
+enum { SAGE3_SYNC_TURNS = 0, SAGE3_SYNC_FREE = 1, SAGE3_SYNC_WARP = 2 };
+template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC, int SYNC = SAGE3_SYNC_TURNS>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -284,17 +291,29 @@ static __global__ void __launch_bounds__(256, 1)
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
   auto release = [&](int jr) {
+    if (SYNC == SAGE3_SYNC_WARP) { // the eighth warp to be done with the stage refills it
+      __syncwarp();
+      if (lane == 0) {
+        const int old = atomicAdd(&released[jr % STAGES], 1);
+        if ((old & 7) == 7 && jr + STAGES < count) load_kv(jr + STAGES);
+      }
+      return;
+    }
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
     }
   };
-  auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
-  auto turn_end = [&]() { named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256); };
+  auto turn_begin = [&]() {
+    if (SYNC != SAGE3_SYNC_FREE) named_bar_sync(SAGE3_BAR_TURN0 + c, 256);
+  };
+  auto turn_end = [&]() {
+    if (SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256);
+  };
 
   if (count > 0) {
-    if (c == 1) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
+    if (c == 1 && SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
     float ck[2];
     load_ck(0, ck);
     tma_mbar_wait(bar_q, 0);
@@ -407,7 +426,8 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, unsigned POLY = SAGE_POLY_GROUPS, int DEG = SAGE_POLY_DEGREE, bool DESC = true>
+template <typename T, int GRAN, unsigned POLY = SAGE_POLY_GROUPS, int DEG = SAGE_POLY_DEGREE, bool DESC = true,
+          int SYNC = SAGE3_SYNC_TURNS>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -415,7 +435,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC, SYNC>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -444,6 +464,10 @@ static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_
     case VDIT_ATTN_SAGE_FWD_P3H: return sage3_launch<T, B, 0xAAAAu, 3, true>(&sp->base, w, mq, mk, mv, stream);
     case VDIT_ATTN_SAGE_FWD_P2Q: return sage3_launch<T, B, 0x8888u, 2, true>(&sp->base, w, mq, mk, mv, stream);
     case VDIT_ATTN_SAGE_FWD_P2H: return sage3_launch<T, B, 0xAAAAu, 2, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_FREE:
+      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_FREE>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_WARP:
+      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_WARP>(&sp->base, w, mq, mk, mv, stream);
     default: break;
     }
   }
