@@ -55,6 +55,35 @@
 #define SAGE_LN2 0.6931471805599453f
 #define SAGE_EXP_BIAS 12582912.0f // 2^23 + 2^22: float(2^23 + 2^22 + n) is exact for |n| < 2^22
 
+// MUFU offload (FlashAttention-4's trick), FP8 P V only: in every 128-key tile, the keys j whose
+// 8-key group (j % 128) / 8 has its bit set in SAGE_POLY_GROUPS get P' = 2^x from
+// sage_exp2_poly (a polynomial on the FMA pipe) instead of the MUFU's ex2: on the GPU those are
+// fixed accumulator columns of every thread (n-tiles 3, 7, 11, 15: 16 of its 64 scores a tile).
+// The CPU emulation calls the same function for the same keys, so those P' are bit-identical
+// (version 2, attn_sage_forward.cu, keeps every exp2 on the MUFU). 0 puts every exp2 on the MUFU.
+// H200 (docs/attention.md): 1/4 on the polynomial 0.4% faster than none, 3/8 and 1/2 slower.
+#define SAGE_POLY_GROUPS 0x8888u
+#define SAGE_POLY_DEGREE 3
+
+// 2^x = 2^round(x) * p(x - round(x)): round(x) by the 2^23 + 2^22 add (exact: |x| < 2^22), f =
+// x - round(x) in [-0.5, 0.5] exactly, p the minimax polynomial of 2^f on [-0.5, 0.5] in relative
+// error (Lawson's iteration in fp64, coefficients rounded to fp32; measured in fp32 Horner form:
+// degree 3 max relative error 7.5e-5, degree 2 1.7e-3; e4m3 keeps 3 mantissa bits, a relative
+// step of 2^-4), and round(x) added to p's exponent field as an integer (the low bits of the
+// rounded float, shifted by 23). x is clamped to -125 so the result stays a normal float;
+// 2^-125 instead of 0 below that is far under e4m3's smallest step and a row sum's rounding.
+VDIT_HOST_DEVICE float sage_exp2_poly_degree(float x, int degree) {
+  x = fmaxf(x, -125.0f);
+  const float xr = VDIT_FADD(x, SAGE_EXP_BIAS);
+  const float f = VDIT_FSUB(x, VDIT_FSUB(xr, SAGE_EXP_BIAS));
+  const float p = degree == 2 ? fmaf(fmaf(0.23842912912368774f, f, 0.7034484148025513f), f, 1.0004431009292603f)
+                              : fmaf(fmaf(fmaf(0.05517169088125229f, f, 0.24261116981506348f), f, 0.6932609677314758f), f,
+                                     0.9999280571937561f);
+  return vdit_bits_float(vdit_float_bits(p) + (vdit_float_bits(xr) << 23));
+}
+VDIT_HOST_DEVICE float sage_exp2_poly(float x) { return sage_exp2_poly_degree(x, SAGE_POLY_DEGREE); }
+VDIT_HOST_DEVICE int sage_poly_key(int64_t j) { return (int)((SAGE_POLY_GROUPS >> ((j % SAGE_FWD_BN) / 8)) & 1u); }
+
 // INT8 scale group of query token i / key token j in the forward, and the group counts.
 VDIT_HOST_DEVICE int64_t sage_q_group(int granularity, int64_t i) {
   if (granularity == VDIT_ATTN_SAGE_PER_WARP) return i / 16;

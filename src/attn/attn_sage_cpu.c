@@ -217,7 +217,7 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
           if (t[j] != -INFINITY) { // the GPU's FFMA form of 2^(t - shift), attn_sage.h
             float x = fmaf((float)(acc_i[j] + (int32_t)SAGE_EXP_BIAS), cs[j], -fmaf(SAGE_EXP_BIAS, cs[j], shift));
             if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
-            pj = exp2f(x);
+            pj = fp8 && sage_poly_key(j) ? sage_exp2_poly(x) : exp2f(x); // the GPU's MUFU offload keys
           }
           sum = VDIT_FADD(sum, pj);
           pq[j] = fp8 ? vdit_num_decode_e4m3(vdit_num_encode_e4m3(pj)) : round_half(half, pj);

@@ -35,6 +35,8 @@
 // H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
 // dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy). With the two-phase
 // softmax (both rows' maxima, then both rows' exps; row sums in 4 chains): 9.71 ms = 1.28x.
+// H200 (runs 6-8): descriptors built once and a quarter of the exp2 on the FMA pipe (the MUFU
+// offload, attn_sage.h): 9.88 -> 9.70 ms = 1.23-1.25x our dense; ncu: barrier stalls lead.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -51,11 +53,28 @@ static __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) 
   asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
 
+// The low word of gmma_desc(addr, 16, 1024) (address >> 4 in bits 0-13, leading byte offset 1 in
+// bits 16-29) without gmma_desc's mask: shared addresses are < 2^18, so a 32-byte k-step adds 2 to
+// it with no carry, one integer add instead of gmma_desc's mask, shift and or per k-step.
+static __device__ __forceinline__ uint32_t sage3_desc_low(uint32_t smem_addr) { return (smem_addr >> 4) | (1u << 16); }
+// the whole descriptor: stride byte offset 1024 >> 4 in bits 32-45, the 128-byte swizzle at bit 62
+static __device__ __forceinline__ uint64_t sage3_desc(uint32_t low) { return (uint64_t)low | ((uint64_t)((1024u >> 4) | (1u << 30)) << 32); }
+
 template <bool B> struct sage3_flag {
   static constexpr bool value = B;
 };
 
-template <typename T, int GRAN, int STAGES>
+// POLY: the 8-key groups of a tile (bit n: accumulator n-tile n, keys 8n..8n+7) whose exp2 runs on
+// the FMA pipe (sage_exp2_poly_degree of degree DEG) instead of the MUFU; the default is the
+// contract's (SAGE_POLY_GROUPS, SAGE_POLY_DEGREE), other values are lab variants (timing; the
+// CPU emulation computes the contract's). DESC: shared-memory descriptors built once and offset
+// per stage and k-step (1) or built from the address at every k-step (0, the kernel before).
+// SYNC (lab): SAGE3_SYNC_TURNS the default (warpgroups take turns issuing; a stage is released by
+// a 128-thread barrier of each warpgroup); SAGE3_SYNC_FREE no turns (each warpgroup issues when
+// ready); SAGE3_SYNC_WARP turns, stages released by each warp's own count (the turn barrier,
+// which all 4 warps of a warpgroup pass before its P V, orders their P' stores instead).
+enum { SAGE3_SYNC_TURNS = 0, SAGE3_SYNC_FREE = 1, SAGE3_SYNC_WARP = 2 };
+template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC, int SYNC = SAGE3_SYNC_TURNS>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -153,9 +172,12 @@ static __global__ void __launch_bounds__(256, 1)
   // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
   auto issue_s = [&](int j) {
     const uint32_t k_addr = sk_addr + (j % STAGES) * TILE;
+    const uint32_t lq = sage3_desc_low(q_addr), lk = sage3_desc_low(k_addr);
 #pragma unroll
-    for (int kk = 0; kk < D / 32; kk++)
-      wgmma_ss_n128_s8(sacc, gmma_desc(q_addr + kk * 32, 16, 1024), gmma_desc(k_addr + kk * 32, 16, 1024), kk > 0);
+    for (int kk = 0; kk < D / 32; kk++) {
+      if (DESC) wgmma_ss_n128_s8(sacc, sage3_desc(lq + 2 * kk), sage3_desc(lk + 2 * kk), kk > 0);
+      else wgmma_ss_n128_s8(sacc, gmma_desc(q_addr + kk * 32, 16, 1024), gmma_desc(k_addr + kk * 32, 16, 1024), kk > 0);
+    }
     wgmma_commit();
   };
   // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
@@ -164,9 +186,12 @@ static __global__ void __launch_bounds__(256, 1)
   // covers keys 32kk..32kk+31 in the order the V^T quantizer stored them
   auto issue_pv = [&](int j) {
     const uint32_t v_addr = sv_addr + (j % STAGES) * TILE, pj = p_addr(j);
+    const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++)
-      wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
+    for (int kk = 0; kk < 4; kk++) {
+      if (DESC) wgmma_ss_n128_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
+      else wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
+    }
     wgmma_commit();
   };
   // Softmax of entry j straight from the int32 scores (attn_sage.h; version 2's expressions):
@@ -236,7 +261,8 @@ static __global__ void __launch_bounds__(256, 1)
         for (int q = 0; q < 4; q++) {
           const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
           const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
-          pe[q] = sage_ex2(fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21));
+          const float x = fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21);
+          pe[q] = (POLY >> n) & 1u ? sage_exp2_poly_degree(x, DEG) : sage_ex2(x); // MUFU offload (attn_sage.h)
           if (dead(n, r, e)) pe[q] = 0.0f;
         }
         part[np & 3] = __fadd_rn(part[np & 3], __fadd_rn(__fadd_rn(pe[0], pe[1]), __fadd_rn(pe[2], pe[3])));
@@ -265,17 +291,29 @@ static __global__ void __launch_bounds__(256, 1)
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
   auto release = [&](int jr) {
+    if (SYNC == SAGE3_SYNC_WARP) { // the eighth warp to be done with the stage refills it
+      __syncwarp();
+      if (lane == 0) {
+        const int old = atomicAdd(&released[jr % STAGES], 1);
+        if ((old & 7) == 7 && jr + STAGES < count) load_kv(jr + STAGES);
+      }
+      return;
+    }
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
     }
   };
-  auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
-  auto turn_end = [&]() { named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256); };
+  auto turn_begin = [&]() {
+    if (SYNC != SAGE3_SYNC_FREE) named_bar_sync(SAGE3_BAR_TURN0 + c, 256);
+  };
+  auto turn_end = [&]() {
+    if (SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256);
+  };
 
   if (count > 0) {
-    if (c == 1) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
+    if (c == 1 && SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
     float ck[2];
     load_ck(0, ck);
     tma_mbar_wait(bar_q, 0);
@@ -388,7 +426,8 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN>
+template <typename T, int GRAN, unsigned POLY = SAGE_POLY_GROUPS, int DEG = SAGE_POLY_DEGREE, bool DESC = true,
+          int SYNC = SAGE3_SYNC_TURNS>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -396,7 +435,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC, SYNC>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -404,9 +443,34 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   return cudaGetLastError();
 }
 
+template <typename T> struct sage3_lab_variant {
+  static constexpr bool value = false;
+};
+template <> struct sage3_lab_variant<__nv_bfloat16> {
+  static constexpr bool value = true;
+};
+
 template <typename T>
 static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
+  if (sage3_lab_variant<T>::value && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
+    // lab variants (VDIT_SAGE_FWD, attn_sage_cuda.h): bf16 and per-block scales only
+    constexpr int B = VDIT_ATTN_SAGE_PER_BLOCK;
+    switch (sp->fwd_path) {
+    case VDIT_ATTN_SAGE_FWD_OLD: return sage3_launch<T, B, 0u, 3, false>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_MUFU: return sage3_launch<T, B, 0u, 3, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_P3Q: return sage3_launch<T, B, 0x8888u, 3, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_P3E: return sage3_launch<T, B, 0x2A2Au, 3, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_P3H: return sage3_launch<T, B, 0xAAAAu, 3, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_P2Q: return sage3_launch<T, B, 0x8888u, 2, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_P2H: return sage3_launch<T, B, 0xAAAAu, 2, true>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_FREE:
+      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_FREE>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_WARP:
+      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_WARP>(&sp->base, w, mq, mk, mv, stream);
+    default: break;
+    }
+  }
   if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP>(&sp->base, w, mq, mk, mv, stream);
   if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
     return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD>(&sp->base, w, mq, mk, mv, stream);
