@@ -95,7 +95,6 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
   a->total_part = a->z_all + BH * D;
-  a->out_halves = 1;
   a->prep_ctas = 2;
   a->events = (cudaEvent_t *)c->events;
   // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
@@ -164,16 +163,13 @@ static int legacy_forward(void) {
   return path && strcmp(path, "legacy") == 0;
 }
 
-// Variants for A/B timing, words in VDIT_SLA_FWD (sla_cuda.h): out's kernel (legacy or out1:
-// the previous round's, one CTA a query block; half4: the halves at 4 CTAs an SM; else the
-// halves at 3) and prepare's CTAs an SM (prep3: 3, else 2). Every variant gives the same bits.
-// On the H200 (2026-11-28) the halves at 3 were the fastest measured whole forward; out1
-// (untimed as a whole: the device budget was spent) has the faster out stage.
+// Variants for A/B timing, words in VDIT_SLA_FWD (sla_cuda.h): prepare's CTAs an SM (prep3: 3,
+// else 2). The same bits either way. (out by two CTAs a query block, 64 columns each, measured
+// slower in its stage and equal as a whole forward on the H200, 2026-11-28; removed.)
 static int fwd_word(const char *word) {
   const char *path = getenv("VDIT_SLA_FWD");
   return path && strstr(path, word) != NULL;
 }
-static int out_halves(void) { return legacy_forward() || fwd_word("out1") ? 0 : fwd_word("half4") ? 2 : 1; }
 
 // Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
 // last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
@@ -246,7 +242,6 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
   vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
   a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
   a.lse = (const float *)lse->data;
-  a.out_halves = out_halves();
   a.prep_ctas = fwd_word("prep3") ? 3 : 2;
   if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_forward(&a, 0), "linear branch");
   return vdit_attn_cuda_device_leave(previous, status);

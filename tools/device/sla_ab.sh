@@ -5,7 +5,7 @@
 # small check (3 x 4 blocks) and the GPU test for the default and other VDIT_SLA_FWD variants;
 # an A/B of the forward at 97% (forward only, variants alternating, two rounds); then
 # bench/attn_sla.sh (dense in the same call) with the fastest non-legacy variant. Logs and JSON
-# go to $OUT (at most 6 files). The 2026-11-28 H200 call ran this without `out1` in the A/B.
+# go to $OUT (at most 6 files).
 # Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -27,14 +27,14 @@ else
     { grep -E "error" "$out/build.log" | head -30; exit 1; }
   echo "built in $(( $(date +%s) - t0 )) s"
 fi
-for v in "" "half4 prep3"; do
+for v in "" prep3; do
   echo "== memcheck (S 300 x 400: 3 x 4 blocks), VDIT_SLA_FWD='$v'"
   VDIT_SLA_FWD="$v" timeout 90 compute-sanitizer --tool memcheck --print-limit 20 ./build-gpu/vdit attn check --method sla \
     --device cuda --seq 300 --seq-k 400 --heads 2 --dim 128 --sparsity 0.5 --inputs video > build-gpu/logs/memcheck.log 2>&1
   echo "memcheck exit $?"; grep -E "ERROR SUMMARY|Invalid|result" build-gpu/logs/memcheck.log | head -6
 done
 n=0
-for v in "" legacy "half4 prep3"; do # the third covers every variant's kernels
+for v in "" legacy prep3; do # the third covers every variant's kernels
   n=$((n + 1))
   echo "== test_attn_sla_gpu, VDIT_SLA_FWD='$v'"
   VDIT_SLA_FWD="$v" timeout 150 ./build-gpu/tests/test_attn_sla_gpu > build-gpu/logs/test-gpu-$n.log 2>&1; rc=$?; echo "test exit $rc"
@@ -47,7 +47,7 @@ timeout 60 ./build-gpu/vdit attn check --method sla --device cuda --seq 4000 --s
 echo "== A/B forward at 97% (forward only)"
 : > "$out/ab.jsonl"
 for round in 1 2; do
-  for path in legacy default out1 half4 prep3 "half4 prep3"; do
+  for path in legacy default prep3; do
     VDIT_SLA_FWD="$path" timeout 120 ./build-gpu/vdit bench attn --method sla --sparsity 0.97 --inputs video --router-dim 32 \
       --forward-only --device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128 \
       --repeat 20 --warmup 3 --json 2>>"$out/bench.log" | sed "s/^{/{\"path\": \"$path\", /" >> "$out/ab.jsonl"

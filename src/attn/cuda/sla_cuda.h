@@ -64,9 +64,6 @@ typedef struct vdit_attn_sla_cuda_args {
   uint16_t *hj;
   float *zj, *h_all, *z_all;
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
-  int out_halves;          // out by two CTAs a query block, 64 output columns each, 3 (1) or 4 (2,
-                            // VDIT_SLA_FWD contains half4) CTAs an SM, or by one (0, VDIT_SLA_FWD
-                            // legacy or out1); the same bits
   int prep_ctas;            // prepare's CTAs an SM: 2, or 3 (VDIT_SLA_FWD contains prep3)
   // backward
   const void *d_o;
