@@ -513,7 +513,8 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
       VDIT_TRY(vdit_attn_cluster_route_cuda(&plan->problem, plan->cluster, q, k, v));
       return vdit_attn_cluster_forward_cuda(&plan->problem, &plan->cuda, plan->cluster, q, k, v, o, lse);
     }
-    if (sla) {
+    if (sla) { // the linear branch's preparation first: it needs neither the parameters nor the map
+      VDIT_TRY(vdit_attn_sla_cuda_prepare(&plan->sla_cuda, &plan->problem, &plan->sla, k, v));
       if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
       vdit_attn_problem problem = plan_problem(plan);
       VDIT_TRY(vdit_attn_sla_cuda_forward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, o, lse));

@@ -181,6 +181,11 @@ typedef struct vdit_attn_sla_cuda {
   void *backward;       // dO_s, dHc (BH, qb, D, D), dzc, G (BH, qb, kb), dalpha partials, router grads
   size_t backward_bytes;
   void *events;         // NULL, or the per-kernel timing's CUDA events (vdit_attn_sla_cuda_profile)
+  // What the last vdit_attn_sla_cuda_prepare left for the next route and forward (each takes
+  // its part only for the same tensors, and clears it): the key blocks' means of `pooled_k`,
+  // H_J, z_J and the totals of `prepared_k`, `prepared_v` (NULL: nothing left).
+  const void *pooled_k, *prepared_k, *prepared_v;
+  int span_from;        // the first event of the last forward (stages' whole-forward span)
 } vdit_attn_sla_cuda;
 
 // Per-kernel timing of the CUDA forward, for the bench: with profiling on, every forward
@@ -200,6 +205,12 @@ void vdit_attn_sla_cuda_free(vdit_attn_sla_cuda *c);
 // The router on the GPU: `map` (device, w->block blocks), bit for bit the CPU's.
 vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                      const vdit_tensor *q, const vdit_tensor *k, vdit_attn_block_map *map);
+// The forward's linear-branch preparation, launched first (it needs neither the parameters nor
+// the map, so the GPU works while the host checks the parameters and routes): H_J, z_J, the
+// totals and the key blocks' means of K, V. VDIT_SLA_FWD=late: nothing (the forward prepares
+// after the executor and the route reads K, the previous order).
+vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
+                                       const vdit_tensor *k, const vdit_tensor *v);
 vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
                                        const vdit_attn_sla_weights *w, const vdit_tensor *q, const vdit_tensor *k,
                                        const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse);

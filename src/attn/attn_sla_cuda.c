@@ -95,7 +95,6 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
   a->total_part = a->z_all + BH * D;
-  a->prep_ctas = 2;
   a->events = (cudaEvent_t *)c->events;
   // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
   const vdit_tensor *t[3] = {q, k, v};
@@ -138,10 +137,10 @@ vdit_status vdit_attn_sla_cuda_profile(vdit_attn_sla_cuda *c, int on) {
 vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDIT_ATTN_SLA_STAGES]) {
   if (!c->events) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla stages: profiling is off");
   cudaEvent_t *ev = (cudaEvent_t *)c->events;
-  // stage k runs from point from[k] to point to[k] (sla_cuda.h's VDIT_SLA_EV_*)
-  static const int from[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_SPARSE,
-                                                 VDIT_SLA_EV_SPARSE_DONE, VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS,
-                                                 VDIT_SLA_EV_ROUTE};
+  // stage k runs from point from[k] to point to[k] (sla_cuda.h's VDIT_SLA_EV_*); the whole
+  // forward from its first point (prepare's, or the route's in the previous order)
+  const int from[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_PREP,
+                                          VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_OUT, c->span_from};
   static const int to[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE_DONE,
                                                VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_DONE,
                                                VDIT_SLA_EV_DONE};
@@ -156,16 +155,11 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
-// VDIT_SLA_FWD=legacy: the previous round's forward for A/B timing (the parameters uploaded
-// at every route and forward, out by one CTA a query block; the same bits).
-static int legacy_forward(void) {
-  const char *path = getenv("VDIT_SLA_FWD");
-  return path && strcmp(path, "legacy") == 0;
-}
-
-// Variants for A/B timing, words in VDIT_SLA_FWD (sla_cuda.h): prepare's CTAs an SM (prep3: 3,
-// else 2). The same bits either way. (out by two CTAs a query block, 64 columns each, measured
-// slower in its stage and equal as a whole forward on the H200, 2026-11-28; removed.)
+// Variants for A/B timing, words in VDIT_SLA_FWD: `late` (the previous round's order: prepare
+// and totals after the executor, the route reading K, per-block prepare and a separate totals
+// pass), `nostream` (the new order with the per-block prepare and the separate totals), `pair`
+// (out by one CTA for two query blocks). The same map, H_J, z_J and O_l bits every way but the
+// totals' summation tree (streaming: a head's blocks in ~SMs / (B H) splits; else 8).
 static int fwd_word(const char *word) {
   const char *path = getenv("VDIT_SLA_FWD");
   return path && strstr(path, word) != NULL;
@@ -177,7 +171,7 @@ static int fwd_word(const char *word) {
 // step that changed them still uploads, as before).
 static vdit_status upload_params(vdit_attn_sla_cuda *c, const vdit_attn_sla_weights *w) {
   const size_t n = (size_t)(w->heads * w->dim * w->router_dim), heads = (size_t)w->heads;
-  if (c->params_host && !legacy_forward() && memcmp(c->params_host, w->wq, n * sizeof(float)) == 0 &&
+  if (c->params_host && memcmp(c->params_host, w->wq, n * sizeof(float)) == 0 &&
       memcmp(c->params_host + n, w->wk, n * sizeof(float)) == 0 &&
       memcmp(c->params_host + 2 * n, w->alpha_logit, heads * sizeof(float)) == 0)
     return VDIT_OK;
@@ -210,7 +204,24 @@ vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_prob
   args_init(c, problem, w, q, k, k, &a);
   a.row_offsets = map->row_offsets;
   a.col_index = map->col_index;
+  a.keys_pooled = c->pooled_k != NULL && c->pooled_k == k->data; // prepare's key means, this K
+  c->pooled_k = NULL;
   if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_route(&a, 0), "router");
+  return vdit_attn_cuda_device_leave(previous, status);
+}
+
+vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
+                                       const vdit_tensor *k, const vdit_tensor *v) {
+  c->pooled_k = c->prepared_k = c->prepared_v = NULL;
+  if (fwd_word("late")) return VDIT_OK;
+  int previous = 0;
+  VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
+  vdit_attn_sla_cuda_args a;
+  args_init(c, problem, w, k, k, v, &a); // Q unused
+  a.pool_keys = 1;
+  a.prep_stream = !fwd_word("nostream");
+  vdit_status status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
+  if (status == VDIT_OK) c->pooled_k = c->prepared_k = k->data, c->prepared_v = v->data;
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
@@ -242,8 +253,14 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
   vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
   a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
   a.lse = (const float *)lse->data;
-  a.prep_ctas = fwd_word("prep3") ? 3 : 2;
-  if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_forward(&a, 0), "linear branch");
+  // out by pairs of query blocks: every row's left-out sum by subtraction (2 keep <= kb)
+  a.out_pairs = fwd_word("pair") && 2 * a.keep <= a.kb;
+  const int prepared = c->prepared_k == k->data && c->prepared_v == v->data && c->prepared_k != NULL;
+  c->span_from = prepared ? VDIT_SLA_EV_PREP : VDIT_SLA_EV_ROUTE;
+  c->pooled_k = c->prepared_k = c->prepared_v = NULL;
+  if (status == VDIT_OK && !prepared)
+    status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
+  if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_out(&a, 0), "linear branch");
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
@@ -356,6 +373,11 @@ vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_probl
 vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                      const vdit_tensor *q, const vdit_tensor *k, vdit_attn_block_map *map) {
   (void)problem, (void)w, (void)q, (void)k, (void)map;
+  return vdit_device_check(c->device);
+}
+vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
+                                       const vdit_tensor *k, const vdit_tensor *v) {
+  (void)problem, (void)w, (void)k, (void)v;
   return vdit_device_check(c->device);
 }
 vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,

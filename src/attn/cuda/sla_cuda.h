@@ -2,11 +2,15 @@
 // src/attn/attn_sla_cuda.c). D = 128, 128-token blocks, bf16 or f16 tensors addressed by
 // element strides over (batch, sequence, head) like attn_cuda.h. Everything runs in `stream`.
 //
-// Forward:  route (pool: block means and projections of Q and K in one launch; topk: scores,
-//           Top-k -> CSR map; sla_exact.h order, so the map equals the CPU's), then the executor
-//           writes O_s and LSE, then prepare (H_J = phi(K_J)^T V_J, z_J per key block,
-//           mma.sync), totals (a two-level tree over the blocks), and out (per query block the
+// Forward:  prepare (H_J = phi(K_J)^T V_J, z_J per key block, mma.sync; with pool_keys also
+//           the key blocks' means, so that the route reads K no more) and totals (a two-level
+//           tree over the blocks): they need neither the parameters nor the map, so they run
+//           first, while the host checks the parameters; then the route (pool: block means and
+//           projections of Q and K in one launch, or only the projections of the key means
+//           prepare wrote (keys_pooled); topk: scores, Top-k -> CSR map; sla_exact.h order, so
+//           the map equals the CPU's), the executor (O_s and LSE), and out (per query block the
 //           left-out sums, phi(Q_I) Hc by mma.sync, O_l, and O = alpha O_s + (1 - alpha) O_l).
+//           (VDIT_SLA_FWD=late: the previous order, prepare and totals after the executor.)
 // Backward: scale_do (dO_s = alpha dO), the executor's backward into dQ, dK, dV, then
 //           linear_q (O_l again, dQ += linear part, dHc_I, dzc_I, d alpha partials),
 //           linear_totals over dHc, linear_k (dH_J, dK, dV += linear part), router_linear
@@ -30,14 +34,16 @@ extern "C" {
 
 #define VDIT_SLA_CUDA_SPLITS 4        // router_linear's split of its reduction
 #define VDIT_SLA_CUDA_TOTAL_SPLITS 8  // the totals' first level: sums over n / 8 blocks each
-#define VDIT_SLA_CUDA_TOTAL_FLOATS (8 * (128 * 128 + 128)) // totals scratch per (b, h): splits x (D^2 + D)
+#define VDIT_SLA_CUDA_PREP_SPLITS_MAX 16 // the streaming prepare's splits of a head's key blocks, at most
+#define VDIT_SLA_CUDA_TOTAL_FLOATS (16 * (128 * 128 + 128)) // totals scratch per (b, h): splits x (D^2 + D)
 
 // Per-kernel timing: with `events` set (VDIT_SLA_EV_COUNT events), the forward records event i
-// at point i: before pool, after pool, after topk (the route), before the executor, after it
-// (the host records these two), after prepare, after totals, after out.
+// at point i: before prepare, after prepare, after totals, before pool, after pool, after topk
+// (the route), before the executor, after it (the host records these two), before out, after
+// out.
 enum {
-  VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_SPARSE_DONE,
-  VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_DONE, VDIT_SLA_EV_COUNT
+  VDIT_SLA_EV_PREP, VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED,
+  VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_SPARSE_DONE, VDIT_SLA_EV_OUT, VDIT_SLA_EV_DONE, VDIT_SLA_EV_COUNT
 };
 
 typedef struct vdit_attn_sla_cuda_args {
@@ -64,7 +70,10 @@ typedef struct vdit_attn_sla_cuda_args {
   uint16_t *hj;
   float *zj, *h_all, *z_all;
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
-  int prep_ctas;            // prepare's CTAs an SM: 2, or 3 (VDIT_SLA_FWD contains prep3)
+  int pool_keys;            // prepare also writes pooled_k (the key blocks' means)
+  int keys_pooled;          // pool: pooled_k holds this K's means (prepare wrote them): project only
+  int prep_stream;          // prepare and the totals' first level in one persistent pass (a.vec only)
+  int out_pairs;            // out: one CTA for two query blocks of a head (VDIT_SLA_FWD contains pair)
   // backward
   const void *d_o;
   int64_t do_sb, do_ss, do_sh;
@@ -81,7 +90,8 @@ typedef struct vdit_attn_sla_cuda_args {
 } vdit_attn_sla_cuda_args;
 
 cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
-cudaError_t vdit_attn_sla_cuda_launch_linear_forward(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
+cudaError_t vdit_attn_sla_cuda_launch_linear_prepare(const vdit_attn_sla_cuda_args *a, cudaStream_t stream); // prepare, totals
+cudaError_t vdit_attn_sla_cuda_launch_linear_out(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
 cudaError_t vdit_attn_sla_cuda_launch_scale_do(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
 cudaError_t vdit_attn_sla_cuda_launch_linear_backward(const vdit_attn_sla_cuda_args *a, int router, cudaStream_t stream);
 
