@@ -207,8 +207,8 @@ vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_prob
                                      const vdit_tensor *q, const vdit_tensor *k, vdit_attn_block_map *map);
 // The forward's linear-branch preparation, launched first (it needs neither the parameters nor
 // the map, so the GPU works while the host checks the parameters and routes): H_J, z_J, the
-// totals and the key blocks' means of K, V. VDIT_SLA_FWD=late: nothing (the forward prepares
-// after the executor and the route reads K, the previous order).
+// totals and the key blocks' means of K, V (the next route of this K projects the means and
+// reads Q only; a forward without it prepares after the executor).
 vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                        const vdit_tensor *k, const vdit_tensor *v);
 vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,

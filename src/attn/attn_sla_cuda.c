@@ -155,16 +155,6 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
-// Variants for A/B timing, words in VDIT_SLA_FWD: `late` (the previous round's order: prepare
-// and totals after the executor, the route reading K, per-block prepare and a separate totals
-// pass), `nostream` (the new order with the per-block prepare and the separate totals), `pair`
-// (out by one CTA for two query blocks). The same map, H_J, z_J and O_l bits every way but the
-// totals' summation tree (streaming: a head's blocks in ~SMs / (B H) splits; else 8).
-static int fwd_word(const char *word) {
-  const char *path = getenv("VDIT_SLA_FWD");
-  return path && strstr(path, word) != NULL;
-}
-
 // Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
 // last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
 // every route and forward left the GPU idle while the host copied and launched (a training
@@ -213,13 +203,11 @@ vdit_status vdit_attn_sla_cuda_route(vdit_attn_sla_cuda *c, const vdit_attn_prob
 vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, const vdit_attn_sla_weights *w,
                                        const vdit_tensor *k, const vdit_tensor *v) {
   c->pooled_k = c->prepared_k = c->prepared_v = NULL;
-  if (fwd_word("late")) return VDIT_OK;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
   vdit_attn_sla_cuda_args a;
   args_init(c, problem, w, k, k, v, &a); // Q unused
   a.pool_keys = 1;
-  a.prep_stream = !fwd_word("nostream");
   vdit_status status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
   if (status == VDIT_OK) c->pooled_k = c->prepared_k = k->data, c->prepared_v = v->data;
   return vdit_attn_cuda_device_leave(previous, status);
@@ -253,8 +241,6 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
   vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
   a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
   a.lse = (const float *)lse->data;
-  // out by pairs of query blocks: every row's left-out sum by subtraction (2 keep <= kb)
-  a.out_pairs = fwd_word("pair") && 2 * a.keep <= a.kb;
   const int prepared = c->prepared_k == k->data && c->prepared_v == v->data && c->prepared_k != NULL;
   c->span_from = prepared ? VDIT_SLA_EV_PREP : VDIT_SLA_EV_ROUTE;
   c->pooled_k = c->prepared_k = c->prepared_v = NULL;

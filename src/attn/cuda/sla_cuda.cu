@@ -549,15 +549,14 @@ static __global__ void __launch_bounds__(128) sla_totals_part_kernel(const uint1
   o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
 }
 
-// The splits (`splits` a head) summed in order: grid (SLA_TOT_CHUNKS * 8 / 256 rounded up, BH),
-// 256 threads.
-static __global__ void __launch_bounds__(256) sla_totals_finish_kernel(const float *part, int splits, float *mat_total,
-                                                                       float *vec_total) {
+// The splits summed in order: grid (SLA_TOT_CHUNKS * 8 / 256 rounded up, BH), 256 threads.
+static __global__ void __launch_bounds__(256) sla_totals_finish_kernel(const float *part, float *mat_total, float *vec_total) {
   const int idx = blockIdx.x * 256 + threadIdx.x, bh = blockIdx.y;
   if (idx >= SLA_TOT_CHUNKS * 8) return;
   float sum = 0.0f;
-#pragma unroll 8
-  for (int s = 0; s < splits; s++) sum += part[((int64_t)bh * splits + s) * SLA_TOT_CHUNKS * 8 + idx];
+#pragma unroll
+  for (int s = 0; s < VDIT_SLA_CUDA_TOTAL_SPLITS; s++)
+    sum += part[((int64_t)bh * VDIT_SLA_CUDA_TOTAL_SPLITS + s) * SLA_TOT_CHUNKS * 8 + idx];
   if (idx < SLA_D * SLA_D) mat_total[(int64_t)bh * SLA_D * SLA_D + idx] = sum;
   else vec_total[(int64_t)bh * SLA_D + idx - SLA_D * SLA_D] = sum;
 }
@@ -566,8 +565,7 @@ static void sla_totals(const uint16_t *mats, const float *vecs, int n, int BH, f
                        cudaStream_t stream) {
   sla_totals_part_kernel<<<dim3((SLA_TOT_CHUNKS + 127) / 128, VDIT_SLA_CUDA_TOTAL_SPLITS, BH), 128, 0, stream>>>(mats, vecs, n,
                                                                                                                   part);
-  sla_totals_finish_kernel<<<dim3((SLA_TOT_CHUNKS * 8 + 255) / 256, BH), 256, 0, stream>>>(part, VDIT_SLA_CUDA_TOTAL_SPLITS,
-                                                                                             mat_total, vec_total);
+  sla_totals_finish_kernel<<<dim3((SLA_TOT_CHUNKS * 8 + 255) / 256, BH), 256, 0, stream>>>(part, mat_total, vec_total);
 }
 
 // The left-out sum of one row's (or column's) list: into acc[64] (element idx = tid + 256 j
@@ -749,303 +747,8 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   }
 }
 
-// out for two consecutive query blocks I0 = 2 x, I0 + 1 of a head in one CTA (grid ((qb + 1) /
-// 2, BH), 512 threads: half hf = tid / 256 takes query block I0 + hf; the second half of the
-// last CTA idles when qb is odd). Every row keeps `keep` blocks with 2 keep <= kb (the host
-// checks), so each left-out sum is the total minus the listed blocks, in list order: the same
-// operations, so the same bits, as sla_out_kernel. The two lists are walked as one ascending
-// merge, and each block in either list comes from L2 once into a shared-memory stage
-// (cp.async, SLA_PAIR_STAGES deep, 32 KB each, over the halves' tiles, which the products need
-// only afterwards): neighbouring query blocks share ~3 of 8 kept blocks on the video inputs
-// (12.6 blocks a pair instead of 16). Then each half does what sla_out_kernel does.
-#define SLA_PAIR_STAGES 4
-#define SLA_PAIR_HALF_BYTES(T) (2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float))
-#define SLA_PAIR_SMEM(T) (2 * SLA_PAIR_HALF_BYTES(T))
-
-// The next block of the ascending merge of lists l0 (n0) and l1 (n1): false when both are
-// done, else *J and *in (bit 0: in l0, bit 1: in l1), the cursors moved past it.
-static __device__ __forceinline__ bool sla_pair_next(const int32_t *l0, int n0, const int32_t *l1, int n1, int *p0, int *p1,
-                                                     int *J, int *in) {
-  if (*p0 >= n0 && *p1 >= n1) return false;
-  const int x = *p0 < n0 ? l0[*p0] : 0x7fffffff, y = *p1 < n1 ? l1[*p1] : 0x7fffffff;
-  *J = min(x, y);
-  *in = (x == *J ? 1 : 0) | (y == *J ? 2 : 0);
-  *p0 += x == *J, *p1 += y == *J;
-  return true;
-}
-
-template <typename T>
-static __global__ void __launch_bounds__(2 * SLA_THREADS, 1) sla_out_pair_kernel(const vdit_attn_sla_cuda_args a) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  const int tid = threadIdx.x, hf = tid >> 8, ht = tid & 255, warp = (tid >> 5) & 7, lane = tid & 31;
-  const int g = lane >> 2, t = lane & 3, c = ht & 15, r0 = ht >> 4;
-  unsigned char *half_base = smem_raw + hf * SLA_PAIR_HALF_BYTES(T);
-  T *sA = reinterpret_cast<T *>(half_base);
-  T *sH = sA + SLA_TILE;
-  float *sO = reinterpret_cast<float *>(half_base); // 128 x SLA_LD floats = the half's two tiles
-  float *zc = reinterpret_cast<float *>(sH + SLA_TILE);
-  float *den = zc + SLA_D;
-  const int I0 = 2 * (int)blockIdx.x, I = I0 + hf, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-  const int valid = I < a.qb;
-  const int64_t row0 = (int64_t)bh * a.qb + I0;
-  const int32_t *l0 = a.col_index + a.row_offsets[row0];
-  const int n0 = a.row_offsets[row0 + 1] - a.row_offsets[row0];
-  const int has1 = I0 + 1 < a.qb;
-  const int32_t *l1 = has1 ? a.col_index + a.row_offsets[row0 + 1] : l0;
-  const int n1 = has1 ? a.row_offsets[row0 + 2] - a.row_offsets[row0 + 1] : 0;
-  const uint16_t *hj = a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D;
-  const float *zj = a.zj + (int64_t)bh * a.kb * SLA_D;
-  const uint32_t stage0 = smem_u32(smem_raw);
-  // the first stages in flight, then the totals into registers (as sla_out_kernel: fp32)
-  int ip0 = 0, ip1 = 0, J, in;
-#pragma unroll
-  for (int s = 0; s < SLA_PAIR_STAGES; s++) {
-    if (sla_pair_next(l0, n0, l1, n1, &ip0, &ip1, &J, &in)) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int q = tid + 2 * SLA_THREADS * i;
-        cp_async16(stage0 + s * 32768 + 16 * q, hj + (int64_t)J * SLA_D * SLA_D + 8 * q, true);
-      }
-    }
-    cp_async_commit();
-  }
-  float hc[8][8], z = 0.0f;
-  {
-    const float *total = a.h_all + (int64_t)bh * SLA_D * SLA_D;
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      const float4 *p = reinterpret_cast<const float4 *>(total + 8 * (ht + SLA_THREADS * j));
-      const float4 lo = __ldg(p), hi = __ldg(p + 1);
-      hc[j][0] = lo.x, hc[j][1] = lo.y, hc[j][2] = lo.z, hc[j][3] = lo.w;
-      hc[j][4] = hi.x, hc[j][5] = hi.y, hc[j][6] = hi.z, hc[j][7] = hi.w;
-    }
-    if (ht < SLA_D) z = a.z_all[(int64_t)bh * SLA_D + ht];
-  }
-  int p0 = 0, p1 = 0;
-  for (int u = 0; sla_pair_next(l0, n0, l1, n1, &p0, &p1, &J, &in); u++) {
-    cp_async_wait<SLA_PAIR_STAGES - 1>();
-    __syncthreads(); // stage u % SLA_PAIR_STAGES holds H_J
-    if ((in >> hf) & 1) {
-      const uint16_t *st = reinterpret_cast<const uint16_t *>(smem_raw + (u % SLA_PAIR_STAGES) * 32768);
-#pragma unroll
-      for (int j = 0; j < 8; j++) {
-        float x[8];
-        sla_unpack8<__nv_bfloat16>(*reinterpret_cast<const uint4 *>(st + 8 * (ht + SLA_THREADS * j)), x);
-#pragma unroll
-        for (int k = 0; k < 8; k++) hc[j][k] -= x[k];
-      }
-      if (ht < SLA_D) z -= zj[(int64_t)J * SLA_D + ht];
-    }
-    __syncthreads(); // every thread is done with the stage: the next block goes there
-    int J2, in2;
-    if (sla_pair_next(l0, n0, l1, n1, &ip0, &ip1, &J2, &in2)) {
-#pragma unroll
-      for (int i = 0; i < 4; i++) {
-        const int q = tid + 2 * SLA_THREADS * i;
-        cp_async16(stage0 + (u % SLA_PAIR_STAGES) * 32768 + 16 * q, hj + (int64_t)J2 * SLA_D * SLA_D + 8 * q, true);
-      }
-    }
-    cp_async_commit();
-  }
-  cp_async_wait<0>();
-  __syncthreads(); // the stages are free: the halves' tiles go there
-  if (valid) {
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      const int q = ht + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
-      *reinterpret_cast<uint4 *>(sH + d * SLA_LD + e0) = sla_pack8<T>(hc[j]);
-    }
-    if (ht < SLA_D) zc[ht] = z;
-  }
-  const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
-  uint4 qr[8];
-#pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const int i = I * SLA_D + r0 + 16 * j;
-    qr[j] = valid && i < a.Sq ? sla_ld8(a.q, qbase + (int64_t)i * a.q_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
-  }
-  __syncthreads(); // zc
-  if (valid) {
-    float zl[8];
-#pragma unroll
-    for (int e = 0; e < 8; e++) zl[e] = zc[8 * c + e];
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      const int r = r0 + 16 * j;
-      float x[8], y[8];
-      sla_unpack8<T>(qr[j], x);
-      half_phi(a.feature, x, y, I * SLA_D + r < a.Sq);
-      float dd = 0.0f;
-#pragma unroll
-      for (int e = 0; e < 8; e++) dd += y[e] * zl[e];
-      dd = half_sum(dd);
-      if (c == 0) den[r] = dd;
-      *reinterpret_cast<uint4 *>(sA + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
-    }
-  }
-  __syncthreads();
-  float acc[16][4];
-  sla_zero(acc);
-  if (valid) mma_rows16_bkn<T>(sA, sH, warp * 16, acc);
-  __syncthreads(); // every warp is done with sA, sH: O_l goes there
-  if (valid) {
-#pragma unroll
-    for (int hr = 0; hr < 2; hr++) {
-      const int r = warp * 16 + g + 8 * hr;
-      const float dn = den[r], inv = dn > 0.0f ? 1.0f / dn : 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < 16; nt++)
-        *reinterpret_cast<float2 *>(sO + r * SLA_LD + nt * 8 + 2 * t) = make_float2(acc[nt][2 * hr] * inv, acc[nt][2 * hr + 1] * inv);
-    }
-  }
-  __syncthreads();
-  if (!valid) return;
-  const float alpha = sla_alpha(a.alpha_logit, h);
-  const int64_t osb = (int64_t)b * a.os_sb + (int64_t)h * a.os_sh, ob = (int64_t)b * a.o_sb + (int64_t)h * a.o_sh;
-  uint4 osr[8];
-#pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const int i = I * SLA_D + r0 + 16 * j;
-    osr[j] = i < a.Sq ? sla_ld8(a.o_s, osb + (int64_t)i * a.os_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
-  }
-#pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const int r = r0 + 16 * j, i = I * SLA_D + r;
-    if (i >= a.Sq) continue;
-    float os[8], ol[8], v[8];
-    sla_unpack8<T>(osr[j], os);
-    const float4 lo = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c);
-    const float4 hi = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c + 4);
-    ol[0] = lo.x, ol[1] = lo.y, ol[2] = lo.z, ol[3] = lo.w, ol[4] = hi.x, ol[5] = hi.y, ol[6] = hi.z, ol[7] = hi.w;
-#pragma unroll
-    for (int e = 0; e < 8; e++) v[e] = alpha * os[e] + (1.0f - alpha) * ol[e];
-    sla_st8(a.o, ob + (int64_t)i * a.o_ss + 8 * c, sla_pack8<T>(v), a.vec);
-  }
-}
-
-// prepare and the totals' first level in one persistent pass (a.vec only: cp.async needs
-// 16-byte rows): grid (splits, BH), 256 threads, one CTA an SM (174 KB of shared memory); CTA
-// (s, bh) takes key blocks kb s / splits .. kb (s + 1) / splits - 1 of head bh in order, K and
-// V of the next block loading (cp.async, two stages) while the current one is computed as in
-// sla_prepare_kernel (the same H_J, z_J and key means, bit for bit), and keeps the sum of its
-// blocks' H_J (as rounded to bf16, as stored) and z_J in registers: part[bh][s] for
-// sla_totals_finish_kernel, so that the totals do not read H_J again. Shared: two stages of K,
-// V tiles (row stride SLA_LD), sP phi(K) (then H_J), zpart (8 warps x 128).
-#define SLA_STREAM_SMEM(T) ((5 * SLA_TILE) * sizeof(T) + 8 * SLA_D * sizeof(float))
-
-template <typename T>
-static __device__ __forceinline__ void sla_stream_issue(const vdit_attn_sla_cuda_args &a, int64_t kbase, int64_t vbase, int J,
-                                                        T *sK, T *sV) {
-  const int tid = threadIdx.x, c = tid & 15, r0 = tid >> 4, t0 = J * SLA_D, n = min(SLA_D, a.Sk - t0);
-  const T *k = reinterpret_cast<const T *>(a.k), *v = reinterpret_cast<const T *>(a.v);
-#pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const int r = r0 + 16 * j, ok = r < n, t = ok ? t0 + r : t0;
-    cp_async16(smem_u32(sK + r * SLA_LD + 8 * c), k + kbase + (int64_t)t * a.k_ss + 8 * c, ok);
-    cp_async16(smem_u32(sV + r * SLA_LD + 8 * c), v + vbase + (int64_t)t * a.v_ss + 8 * c, ok);
-  }
-}
-
-template <typename T>
-static __global__ void __launch_bounds__(SLA_THREADS, 1) sla_prepare_stream_kernel(const vdit_attn_sla_cuda_args a, int splits) {
-  extern __shared__ __align__(16) unsigned char smem_raw[];
-  T *stage = reinterpret_cast<T *>(smem_raw); // stage i: K at 2 i, V at 2 i + 1 (tiles)
-  T *sP = stage + 4 * SLA_TILE;
-  float *zpart = reinterpret_cast<float *>(sP + SLA_TILE);
-  const int s = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, c = tid & 15, r0 = tid >> 4, g = lane >> 2, t = lane & 3;
-  const int j0 = (int)((int64_t)a.kb * s / splits), j1 = (int)((int64_t)a.kb * (s + 1) / splits);
-  const int64_t kbase = (int64_t)b * a.k_sb + (int64_t)h * a.k_sh, vbase = (int64_t)b * a.v_sb + (int64_t)h * a.v_sh;
-  if (j0 < j1) sla_stream_issue<T>(a, kbase, vbase, j0, stage, stage + SLA_TILE);
-  cp_async_commit();
-  if (j0 + 1 < j1) sla_stream_issue<T>(a, kbase, vbase, j0 + 1, stage + 2 * SLA_TILE, stage + 3 * SLA_TILE);
-  cp_async_commit();
-  float tot[16][4], ztot = 0.0f;
-  sla_zero(tot);
-  for (int J = j0; J < j1; J++) {
-    T *sK = stage + 2 * ((J - j0) & 1) * SLA_TILE, *sV = sK + SLA_TILE;
-    const int n = min(SLA_D, a.Sk - J * SLA_D);
-    cp_async_wait<1>();
-    __syncthreads(); // block J's K and V are in (and the previous block's H_J stores are done with sP)
-    float z[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      const int r = r0 + 16 * j;
-      float x[8], y[8];
-      sla_unpack8<T>(*reinterpret_cast<const uint4 *>(sK + r * SLA_LD + 8 * c), x);
-      half_phi(a.feature, x, y, r < n);
-#pragma unroll
-      for (int e = 0; e < 8; e++) z[e] += y[e];
-      *reinterpret_cast<uint4 *>(sP + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
-    }
-#pragma unroll
-    for (int e = 0; e < 8; e++) z[e] += __shfl_xor_sync(0xffffffffu, z[e], 16);
-    if (lane < 16) {
-#pragma unroll
-      for (int e = 0; e < 8; e++) zpart[warp * SLA_D + 8 * c + e] = z[e];
-    }
-    __syncthreads();
-    if (tid < SLA_D) {
-      float sum = 0.0f;
-      for (int w = 0; w < 8; w++) sum += zpart[w * SLA_D + tid];
-      a.zj[((int64_t)bh * a.kb + J) * SLA_D + tid] = sum;
-      ztot += sum;
-    } else if (a.pool_keys) {
-      a.pooled_k[((int64_t)bh * a.kb + J) * SLA_D + tid - SLA_D] = sla_column_mean<T>(sK, tid - SLA_D, n);
-    }
-    float acc[16][4];
-    sla_zero(acc);
-    mma_rows16_tkn<T>(sP, sV, warp * 16, acc);
-    __syncthreads(); // every warp is done with sP and this stage: block J + 2 loads into the stage
-    if (J + 2 < j1) sla_stream_issue<T>(a, kbase, vbase, J + 2, sK, sV);
-    cp_async_commit();
-    uint16_t *sH = reinterpret_cast<uint16_t *>(sP);
-#pragma unroll
-    for (int nt = 0; nt < 16; nt++) {
-      const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
-      const __nv_bfloat162 lo = __floats2bfloat162_rn(acc[nt][0], acc[nt][1]), hi = __floats2bfloat162_rn(acc[nt][2], acc[nt][3]);
-      *reinterpret_cast<__nv_bfloat162 *>(sH + d0 * SLA_LD + e) = lo;
-      *reinterpret_cast<__nv_bfloat162 *>(sH + (d0 + 8) * SLA_LD + e) = hi;
-      tot[nt][0] += __low2float(lo), tot[nt][1] += __high2float(lo);
-      tot[nt][2] += __low2float(hi), tot[nt][3] += __high2float(hi);
-    }
-    __syncthreads();
-    uint16_t *out = a.hj + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
-#pragma unroll
-    for (int j = 0; j < 8; j++) {
-      const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
-      *reinterpret_cast<uint4 *>(out + d * SLA_D + e0) = *reinterpret_cast<const uint4 *>(sH + d * SLA_LD + e0);
-    }
-  }
-  cp_async_wait<0>();
-  // this split's sums: the matrix (row-major) then the vector, sla_totals_finish_kernel's layout
-  float *part = a.total_part + ((int64_t)bh * splits + s) * SLA_TOT_CHUNKS * 8;
-#pragma unroll
-  for (int nt = 0; nt < 16; nt++) {
-    const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
-    *reinterpret_cast<float2 *>(part + d0 * SLA_D + e) = make_float2(tot[nt][0], tot[nt][1]);
-    *reinterpret_cast<float2 *>(part + (d0 + 8) * SLA_D + e) = make_float2(tot[nt][2], tot[nt][3]);
-  }
-  if (tid < SLA_D) part[SLA_D * SLA_D + tid] = ztot;
-}
-
 template <typename T> static cudaError_t linear_prepare(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
-  if (a->prep_stream && a->vec) { // one CTA an SM: about one (b, h, split) an SM
-    int dev = 0, sms = 0;
-    cudaError_t err = cudaGetDevice(&dev);
-    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (err == cudaSuccess) err = set_smem((const void *)sla_prepare_stream_kernel<T>, SLA_STREAM_SMEM(T));
-    if (err != cudaSuccess) return err;
-    const int splits = max(1, min(min((sms + BH - 1) / BH, VDIT_SLA_CUDA_PREP_SPLITS_MAX), a->kb));
-    sla_mark(a, VDIT_SLA_EV_PREP, stream);
-    sla_prepare_stream_kernel<T><<<dim3(splits, BH), SLA_THREADS, SLA_STREAM_SMEM(T), stream>>>(*a, splits);
-    sla_mark(a, VDIT_SLA_EV_PREPARED, stream);
-    sla_totals_finish_kernel<<<dim3((SLA_TOT_CHUNKS * 8 + 255) / 256, BH), 256, 0, stream>>>(a->total_part, splits, a->h_all,
-                                                                                               a->z_all);
-    sla_mark(a, VDIT_SLA_EV_TOTALS, stream);
-    return cudaGetLastError();
-  }
   const size_t prep = (a->pool_keys ? 3 : 2) * SLA_TILE * sizeof(T) + 8 * SLA_D * sizeof(float);
   const void *kernel = a->pool_keys ? (const void *)sla_prepare_kernel<T, true> : (const void *)sla_prepare_kernel<T, false>;
   cudaError_t err = set_smem(kernel, prep);
@@ -1061,20 +764,11 @@ template <typename T> static cudaError_t linear_prepare(const vdit_attn_sla_cuda
 
 template <typename T> static cudaError_t linear_out(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
-  cudaError_t err;
-  if (a->out_pairs) {
-    const size_t smem = SLA_PAIR_SMEM(T);
-    err = set_smem((const void *)sla_out_pair_kernel<T>, smem);
-    if (err != cudaSuccess) return err;
-    sla_mark(a, VDIT_SLA_EV_OUT, stream);
-    sla_out_pair_kernel<T><<<dim3((a->qb + 1) / 2, BH), 2 * SLA_THREADS, smem, stream>>>(*a);
-  } else {
-    const size_t smem = 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
-    err = set_smem((const void *)sla_out_kernel<T>, smem);
-    if (err != cudaSuccess) return err;
-    sla_mark(a, VDIT_SLA_EV_OUT, stream);
-    sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
-  }
+  const size_t smem = 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
+  cudaError_t err = set_smem((const void *)sla_out_kernel<T>, smem);
+  if (err != cudaSuccess) return err;
+  sla_mark(a, VDIT_SLA_EV_OUT, stream);
+  sla_out_kernel<T><<<dim3(a->qb, BH), SLA_THREADS, smem, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_DONE, stream);
   return cudaGetLastError();
 }

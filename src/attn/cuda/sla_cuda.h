@@ -10,7 +10,7 @@
 //           prepare wrote (keys_pooled); topk: scores, Top-k -> CSR map; sla_exact.h order, so
 //           the map equals the CPU's), the executor (O_s and LSE), and out (per query block the
 //           left-out sums, phi(Q_I) Hc by mma.sync, O_l, and O = alpha O_s + (1 - alpha) O_l).
-//           (VDIT_SLA_FWD=late: the previous order, prepare and totals after the executor.)
+//           (A forward without the preparation prepares after the executor.)
 // Backward: scale_do (dO_s = alpha dO), the executor's backward into dQ, dK, dV, then
 //           linear_q (O_l again, dQ += linear part, dHc_I, dzc_I, d alpha partials),
 //           linear_totals over dHc, linear_k (dH_J, dK, dV += linear part), router_linear
@@ -34,8 +34,7 @@ extern "C" {
 
 #define VDIT_SLA_CUDA_SPLITS 4        // router_linear's split of its reduction
 #define VDIT_SLA_CUDA_TOTAL_SPLITS 8  // the totals' first level: sums over n / 8 blocks each
-#define VDIT_SLA_CUDA_PREP_SPLITS_MAX 16 // the streaming prepare's splits of a head's key blocks, at most
-#define VDIT_SLA_CUDA_TOTAL_FLOATS (16 * (128 * 128 + 128)) // totals scratch per (b, h): splits x (D^2 + D)
+#define VDIT_SLA_CUDA_TOTAL_FLOATS (8 * (128 * 128 + 128)) // totals scratch per (b, h): splits x (D^2 + D)
 
 // Per-kernel timing: with `events` set (VDIT_SLA_EV_COUNT events), the forward records event i
 // at point i: before prepare, after prepare, after totals, before pool, after pool, after topk
@@ -72,8 +71,6 @@ typedef struct vdit_attn_sla_cuda_args {
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
   int pool_keys;            // prepare also writes pooled_k (the key blocks' means)
   int keys_pooled;          // pool: pooled_k holds this K's means (prepare wrote them): project only
-  int prep_stream;          // prepare and the totals' first level in one persistent pass (a.vec only)
-  int out_pairs;            // out: one CTA for two query blocks of a head (VDIT_SLA_FWD contains pair)
   // backward
   const void *d_o;
   int64_t do_sb, do_ss, do_sh;
