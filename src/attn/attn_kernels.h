@@ -186,9 +186,6 @@ typedef struct vdit_attn_sla_cuda {
   // H_J, z_J and the totals of `prepared_k`, `prepared_v` (NULL: nothing left).
   const void *pooled_k, *prepared_k, *prepared_v;
   int span_from;        // the first event of the last forward (stages' whole-forward span)
-  void *side;           // VDIT_SLA_FWD=side: a non-blocking stream for the totals, and its fork
-  void *side_events;    // and join events (created at the first such prepare)
-  int side_pending;     // the last prepare's totals ran there: the next out (or prepare) waits
 } vdit_attn_sla_cuda;
 
 // Per-kernel timing of the CUDA forward, for the bench: with profiling on, every forward

@@ -14,11 +14,8 @@
 #include "base/cuda_check.h"
 #endif
 
-static void side_free(vdit_attn_sla_cuda *c);
-
 void vdit_attn_sla_cuda_free(vdit_attn_sla_cuda *c) {
   (void)vdit_attn_sla_cuda_profile(c, 0);
-  side_free(c);
   vdit_device_free(c->device, c->params);
   vdit_host_free(c->params_host);
   vdit_device_free(c->device, c->o_s);
@@ -158,35 +155,6 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
-// VDIT_SLA_FWD=side (A/B): the totals on a second stream, beside the route.
-static int side_wanted(void) {
-  const char *path = getenv("VDIT_SLA_FWD");
-  return path && strstr(path, "side") != NULL;
-}
-
-static void side_free(vdit_attn_sla_cuda *c) {
-  if (c->side) {
-    cudaEvent_t *ev = (cudaEvent_t *)c->side_events;
-    cudaStreamSynchronize((cudaStream_t)c->side);
-    cudaEventDestroy(ev[0]);
-    cudaEventDestroy(ev[1]);
-    cudaStreamDestroy((cudaStream_t)c->side);
-    free(ev);
-  }
-  c->side = c->side_events = NULL;
-  c->side_pending = 0;
-}
-
-// Work on the default stream from here on waits for the side stream's last totals.
-static vdit_status side_join(vdit_attn_sla_cuda *c) {
-  if (!c->side_pending) return VDIT_OK;
-  c->side_pending = 0;
-  cudaEvent_t *ev = (cudaEvent_t *)c->side_events;
-  const cudaError_t err = cudaStreamWaitEvent(0, ev[1], 0);
-  if (err != cudaSuccess) return VDIT_ERROR(VDIT_ERROR_CUDA, "sla join: %s", cudaGetErrorString(err));
-  return VDIT_OK;
-}
-
 // Wq, Wk and the alpha logits into c->params, unless they equal (bit for bit) the set uploaded
 // last (c->params_host): a pageable cudaMemcpy first waits for the stream, so uploading at
 // every route and forward left the GPU idle while the host copied and launched (a training
@@ -237,26 +205,11 @@ vdit_status vdit_attn_sla_cuda_prepare(vdit_attn_sla_cuda *c, const vdit_attn_pr
   c->pooled_k = c->prepared_k = c->prepared_v = NULL;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
-  vdit_status status = side_join(c); // the previous totals may still read H_J
-  if (status == VDIT_OK && side_wanted() && !c->side) {
-    cudaStream_t st = NULL;
-    cudaEvent_t *ev = calloc(2, sizeof *ev);
-    if (!ev) status = VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sla: no host memory");
-    if (status == VDIT_OK) status = cuda_status(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking), "side stream");
-    if (status == VDIT_OK) status = cuda_status(cudaEventCreateWithFlags(&ev[0], cudaEventDisableTiming), "fork event");
-    if (status == VDIT_OK) status = cuda_status(cudaEventCreateWithFlags(&ev[1], cudaEventDisableTiming), "join event");
-    if (status == VDIT_OK) c->side = st, c->side_events = ev;
-    else free(ev); // (a stream or event made before the failure leaks: errors here are fatal anyway)
-  }
   vdit_attn_sla_cuda_args a;
   args_init(c, problem, w, k, k, v, &a); // Q unused
   a.pool_keys = 1;
-  if (c->side && side_wanted()) {
-    a.side = (cudaStream_t)c->side;
-    a.fork = ((cudaEvent_t *)c->side_events)[0], a.join = ((cudaEvent_t *)c->side_events)[1];
-  }
-  if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
-  if (status == VDIT_OK) c->pooled_k = c->prepared_k = k->data, c->prepared_v = v->data, c->side_pending = a.side != NULL;
+  vdit_status status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
+  if (status == VDIT_OK) c->pooled_k = c->prepared_k = k->data, c->prepared_v = v->data;
   return vdit_attn_cuda_device_leave(previous, status);
 }
 
@@ -293,7 +246,6 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
   c->pooled_k = c->prepared_k = c->prepared_v = NULL;
   if (status == VDIT_OK && !prepared)
     status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
-  if (status == VDIT_OK) status = side_join(c);
   if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_out(&a, 0), "linear branch");
   return vdit_attn_cuda_device_leave(previous, status);
 }
@@ -390,7 +342,6 @@ vdit_status vdit_attn_sla_cuda_backward(vdit_attn_sla_cuda *c, const vdit_attn_p
   return vdit_attn_cuda_device_leave(previous, status);
 }
 #else
-static void side_free(vdit_attn_sla_cuda *c) { (void)c; }
 vdit_status vdit_attn_sla_cuda_profile(vdit_attn_sla_cuda *c, int on) {
   return on ? vdit_device_check(c->device) : VDIT_OK;
 }

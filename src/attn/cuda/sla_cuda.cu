@@ -757,19 +757,8 @@ template <typename T> static cudaError_t linear_prepare(const vdit_attn_sla_cuda
   if (a->pool_keys) sla_prepare_kernel<T, true><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
   else sla_prepare_kernel<T, false><<<dim3(a->kb, BH), SLA_THREADS, prep, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_PREPARED, stream);
-  cudaStream_t ts = stream;
-  if (a->side) { // the totals beside the route (both small grids): out waits for a->join
-    err = cudaEventRecord(a->fork, stream);
-    if (err == cudaSuccess) err = cudaStreamWaitEvent(a->side, a->fork, 0);
-    if (err != cudaSuccess) return err;
-    ts = a->side;
-  }
-  sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, ts);
-  sla_mark(a, VDIT_SLA_EV_TOTALS, ts);
-  if (a->side) {
-    err = cudaEventRecord(a->join, a->side);
-    if (err != cudaSuccess) return err;
-  }
+  sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, stream);
+  sla_mark(a, VDIT_SLA_EV_TOTALS, stream);
   return cudaGetLastError();
 }
 

@@ -69,8 +69,6 @@ typedef struct vdit_attn_sla_cuda_args {
   uint16_t *hj;
   float *zj, *h_all, *z_all;
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
-  cudaStream_t side;        // non-NULL: the totals run there (fork after prepare, join event for out)
-  cudaEvent_t fork, join;
   int pool_keys;            // prepare also writes pooled_k (the key blocks' means)
   int keys_pooled;          // pool: pooled_k holds this K's means (prepare wrote them): project only
   // backward
