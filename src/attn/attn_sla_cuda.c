@@ -138,7 +138,7 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   if (!c->events) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla stages: profiling is off");
   cudaEvent_t *ev = (cudaEvent_t *)c->events;
   // stage k runs from point from[k] to point to[k] (sla_cuda.h's VDIT_SLA_EV_*); the whole
-  // forward from its first point (prepare's, or the route's in the previous order)
+  // forward from its first point (prepare's, or the route's when the forward prepares after the executor)
   const int from[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_PREP,
                                           VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_OUT, c->span_from};
   static const int to[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE_DONE,
