@@ -6,7 +6,9 @@
 # ear at budget 0.1 with VDIT_CLUSTER_COMP=gemm and VDIT_CLUSTER_PROBE=scalar.
 # At most 8 files under $OUT: log, ctest.log, cluster-ours.jsonl, ab.jsonl, attn-cluster.json,
 # attn-cluster.svg, bench.log, stages.txt.
-# Usage: OUT=dir bash bench/attn_cluster_comp_device.sh   (env: BUILD_DIR, BUDGETS, REPEAT, WARMUP)
+# Usage: OUT=dir bash bench/attn_cluster_comp_device.sh   (env: BUILD_DIR, BUDGETS, REPEAT, WARMUP;
+#   TESTS: the GPU tests to build and run first; SWEEP=0: no budget sweep, only dense and ear at 0.1
+#   with the default kernels and with each switch set of AB, ';'-separated)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench-out}"
@@ -16,11 +18,12 @@ build="${BUILD_DIR:-build-gpu}"
 start=$(date +%s)
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.sm,clocks.max.sm --format=csv
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$work/configure.log" 2>&1 || { tail -20 "$work/configure.log"; exit 1; }
-cmake --build "$build" -j16 --target vdit_cli test_attn_cluster_probe_gpu test_attn_cluster_gpu > "$work/build.log" 2>&1 ||
+tests="${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}"
+cmake --build "$build" -j16 --target vdit_cli $tests > "$work/build.log" 2>&1 ||
   { grep -E "error" "$work/build.log" | head -30; exit 1; }
 echo "build: $(( $(date +%s) - start )) s"
 ok=1
-for t in test_attn_cluster_probe_gpu test_attn_cluster_gpu; do
+for t in $tests; do
   timeout 120 "$build/tests/$t" > "$work/$t.log" 2>&1
   rc=$?
   echo "$t: exit $rc"; tail -5 "$work/$t.log"
@@ -35,19 +38,23 @@ for t in test_attn_cluster_probe_gpu test_attn_cluster_gpu; do
   fi
 done
 echo "tests done (all new kernels pass: $ok): $(( $(date +%s) - start )) s"
-BUILD_DIR="$build" OUT="$work" BUDGETS="${BUDGETS:-0.1 0.3 0.5}" REPEAT="${REPEAT:-3}" WARMUP="${WARMUP:-1}" \
+[ "${SWEEP:-1}" = 1 ] && BUILD_DIR="$build" OUT="$work" BUDGETS="${BUDGETS:-0.1 0.3 0.5}" REPEAT="${REPEAT:-3}" WARMUP="${WARMUP:-1}" \
   timeout 240 bash bench/attn_cluster.sh 2>&1 | tail -30
 cp "$work/cluster-ours.jsonl" "$work/attn-cluster.json" "$work/attn-cluster.svg" "$work/bench.log" "$out/" 2>/dev/null
 echo "sweep done: $(( $(date +%s) - start )) s"
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
         --repeat "${REPEAT:-3}" --warmup "${WARMUP:-1}" --json --forward-only --inputs video)
-for sw in "VDIT_CLUSTER_COMP=gemm" "VDIT_CLUSTER_PROBE=scalar" "VDIT_CLUSTER_COMP=gemm VDIT_CLUSTER_PROBE=scalar"; do
+IFS=';' read -r -a ab <<< "${AB:-VDIT_CLUSTER_COMP=gemm;VDIT_CLUSTER_PROBE=scalar;VDIT_CLUSTER_COMP=gemm VDIT_CLUSTER_PROBE=scalar}"
+[ "${SWEEP:-1}" = 1 ] || ab=("VDIT_DEFAULT=1" "${ab[@]}")
+[ "${SWEEP:-1}" = 1 ] || timeout 30 "$build/vdit" bench attn --method dense "${common[@]}" 2>> "$out/bench.log" |
+  python3 -c 'import json,sys; [print(json.dumps(dict(json.loads(l), switches="dense, before the A/B"))) for l in sys.stdin if l.strip()]' >> "$out/ab.jsonl"
+for sw in "${ab[@]}"; do
   env $sw timeout 60 "$build/vdit" bench attn --method ear --budget 0.1 --gpu-routing --warm --quality "${common[@]}" 2>> "$out/bench.log" |
     python3 -c 'import json,sys; [print(json.dumps(dict(json.loads(l), switches=sys.argv[1]))) for l in sys.stdin if l.strip()]' "$sw" >> "$out/ab.jsonl"
 done
 timeout 30 "$build/vdit" bench attn --method dense "${common[@]}" 2>> "$out/bench.log" |
   python3 -c 'import json,sys; [print(json.dumps(dict(json.loads(l), switches="dense, after the A/B"))) for l in sys.stdin if l.strip()]' >> "$out/ab.jsonl"
-cat "$out/cluster-ours.jsonl" "$out/ab.jsonl" | python3 -c '
+cat "$out/cluster-ours.jsonl" "$out/ab.jsonl" 2>/dev/null | python3 -c '
 import json, sys
 for line in sys.stdin:
     try: o = json.loads(line)

@@ -139,8 +139,9 @@ static size_t comp_shared_bytes() {
   return (size_t)(COMP_ROWS + 2 * 4 * COMP_KEYS) * LDH * 2 + 2 * COMP_KEYS * 4 + COMP_MAX_CHUNKS * 4;
 }
 
-// Block (query tile i, slice bh).
-template <int DP, int HALF>
+// Block (query tile i, slice bh). VLO = 0 (a lab variant, VDIT_CLUSTER_COMP=vhi): Vbar's lo part
+// left out (a quarter fewer MMAs; Vbar rounded to 16 bits).
+template <int DP, int HALF, int VLO>
 static __global__ void __launch_bounds__(COMP_THREADS) comp_fused_kernel(vdit_attn_cuda_cluster_args a,
                                                                         const typename comp_type<HALF>::t *split) {
   typedef comp_type<HALF> T;
@@ -190,7 +191,7 @@ static __global__ void __launch_bounds__(COMP_THREADS) comp_fused_kernel(vdit_at
   auto load_step = [&](int c, int buf) {
     elem *dst = kv + buf * 4 * TILE;
     constexpr int C8 = DP / 8; // 16-byte pieces a row
-    for (int idx = threadIdx.x; idx < 4 * COMP_KEYS * C8; idx += COMP_THREADS) {
+    for (int idx = threadIdx.x; idx < (VLO ? 4 : 3) * COMP_KEYS * C8; idx += COMP_THREADS) {
       const int arr = idx / (COMP_KEYS * C8), rem = idx % (COMP_KEYS * C8), r = rem / C8, e = 8 * (rem % C8);
       const int key = c * COMP_KEYS + r;
       const int ok = key < ck;
@@ -296,13 +297,16 @@ static __global__ void __launch_bounds__(COMP_THREADS) comp_fused_kernel(vdit_at
       for (int kk = 0; kk < COMP_KEYS / 16; kk++)
 #pragma unroll
         for (int np = 0; np < DP / 16; np++) {
-          uint32_t b[4], c[4];
+          uint32_t b[4];
           ldsm_x4_trans(b, vh + off + 16 * kk * LDH + 16 * np);
-          ldsm_x4_trans(c, vl + off + 16 * kk * LDH + 16 * np);
           mma16<HALF>(o[2 * np], pa[kk], b[0], b[1]);
           mma16<HALF>(o[2 * np + 1], pa[kk], b[2], b[3]);
-          mma16<HALF>(o[2 * np], pa[kk], c[0], c[1]);
-          mma16<HALF>(o[2 * np + 1], pa[kk], c[2], c[3]);
+          if (VLO) {
+            uint32_t c[4];
+            ldsm_x4_trans(c, vl + off + 16 * kk * LDH + 16 * np);
+            mma16<HALF>(o[2 * np], pa[kk], c[0], c[1]);
+            mma16<HALF>(o[2 * np + 1], pa[kk], c[2], c[3]);
+          }
         }
     }
     __syncthreads(); // this buffer is refilled two steps on
@@ -327,7 +331,7 @@ static __global__ void __launch_bounds__(COMP_THREADS) comp_fused_kernel(vdit_at
   }
 }
 
-template <int DP, int HALF>
+template <int DP, int HALF, int VLO>
 static cudaError_t comp_run(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   typedef typename comp_type<HALF>::t elem;
   elem *split = (elem *)a->scratch;
@@ -338,10 +342,10 @@ static cudaError_t comp_run(const vdit_attn_cuda_cluster_args *a, cudaStream_t s
   if (e != cudaSuccess || (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE, stream)) != cudaSuccess)
     return e;
   const size_t shared = comp_shared_bytes<DP>();
-  if ((e = cudaFuncSetAttribute(comp_fused_kernel<DP, HALF>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+  if ((e = cudaFuncSetAttribute(comp_fused_kernel<DP, HALF, VLO>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
     return e;
-  comp_fused_kernel<DP, HALF><<<dim3((unsigned)a->q_tiles, (unsigned)a->bh), COMP_THREADS, shared, stream>>>(*a, split);
+  comp_fused_kernel<DP, HALF, VLO><<<dim3((unsigned)a->q_tiles, (unsigned)a->bh), COMP_THREADS, shared, stream>>>(*a, split);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_G, stream);
 }
@@ -351,6 +355,8 @@ extern "C" size_t vdit_attn_cuda_cluster_comp_split_floats(int64_t bh, int ck) {
 extern "C" cudaError_t vdit_attn_cuda_cluster_compensate_fused(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   if (a->bh == 0 || a->seq_q == 0 || a->q_tiles == 0) return cudaSuccess;
   if (a->dim > 128 || a->ck > COMP_MAX_CHUNKS * COMP_KEYS || a->bh > 65535) return cudaErrorInvalidValue;
-  if (a->dim <= 64) return a->half_inputs ? comp_run<64, 1>(a, stream) : comp_run<64, 0>(a, stream);
-  return a->half_inputs ? comp_run<128, 1>(a, stream) : comp_run<128, 0>(a, stream);
+  if (a->comp_vbar_hi_only) // lab variant: bf16 D = 128 only
+    return a->dim > 64 && !a->half_inputs ? comp_run<128, 0, 0>(a, stream) : cudaErrorInvalidValue;
+  if (a->dim <= 64) return a->half_inputs ? comp_run<64, 1, 1>(a, stream) : comp_run<64, 0, 1>(a, stream);
+  return a->half_inputs ? comp_run<128, 1, 1>(a, stream) : comp_run<128, 0, 1>(a, stream);
 }
