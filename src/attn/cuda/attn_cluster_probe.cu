@@ -87,41 +87,50 @@ static __device__ __forceinline__ float quad_max(float v) {
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
 }
 
-// The probe's one tile loader: ROWS rows of DP floats into dst (LD = DP + 4 floats apart), row r
-// from src + index(r) * D, zeros where index(r) < 0 and past D; 16-byte cp.async pieces when vec
-// (D % 4 == 0), else 4-byte ones. Asynchronous: the caller commits and waits.
-template <int DP, int ROWS, typename Index>
-static __device__ __forceinline__ void load_rows(const float *src, int D, Index index, float *dst, int vec) {
+// Keys [k0, k0 + PROBE_KEYS) of one slice (x: (Sk, D) in original order, perm: cluster order ->
+// token) into dst (PROBE_KEYS rows, LD floats apart, DP columns), zeros past Sk and past D.
+// vec: D % 4 == 0 (16-byte rows pieces), else element by element.
+template <int DP>
+static __device__ __forceinline__ void load_keys(const float *x, const int32_t *perm, int64_t Sk, int D, int64_t k0,
+                                                 float *dst, int vec) {
   constexpr int LD = DP + 4;
   if (vec) {
     constexpr int C4 = DP / 4;
-    for (int idx = threadIdx.x; idx < ROWS * C4; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * C4; idx += PROBE_THREADS) {
       const int r = idx / C4, c = 4 * (idx % C4);
-      const int64_t row = c < D ? index(r) : -1;
-      cp_async16(dst + r * LD + c, row >= 0 ? src + row * D + c : src, row >= 0 ? 16 : 0);
+      const int64_t p = k0 + r;
+      const int ok = p < Sk && c < D;
+      cp_async16(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 16 : 0);
     }
   } else {
-    for (int idx = threadIdx.x; idx < ROWS * DP; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
       const int r = idx / DP, c = idx % DP;
-      const int64_t row = c < D ? index(r) : -1;
-      cp_async4(dst + r * LD + c, row >= 0 ? src + row * D + c : src, row >= 0 ? 4 : 0);
+      const int64_t p = k0 + r;
+      const int ok = p < Sk && c < D;
+      cp_async4(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 4 : 0);
     }
   }
 }
 
-// Keys [k0, k0 + PROBE_KEYS) of one slice (x: (Sk, D) in original order, perm: cluster order ->
-// token), zeros past Sk.
-template <int DP>
-static __device__ __forceinline__ void load_keys(const float *x, const int32_t *perm, int64_t Sk, int D, int64_t k0,
-                                                 float *dst, int vec) {
-  load_rows<DP, PROBE_KEYS>(x, D, [&](int r) { return k0 + r < Sk ? (int64_t)perm[k0 + r] : (int64_t)-1; }, dst, vec);
-}
-
 // Centroids [row0, row0 + PROBE_ROWS) of one slice (qt: (cq, D), already TF32: the centroid
-// scores' hi part), zeros past cq.
+// scores' hi part) into qs, zeros past cq and past D; asynchronous like the keys.
 template <int DP>
 static __device__ __forceinline__ void load_centroids(const float *qt, int cq, int D, int row0, float *qs, int vec) {
-  load_rows<DP, PROBE_ROWS>(qt, D, [&](int r) { return row0 + r < cq ? (int64_t)(row0 + r) : (int64_t)-1; }, qs, vec);
+  constexpr int LD = DP + 4;
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int ok = row0 + r < cq && c < D;
+      cp_async16(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_ROWS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int ok = row0 + r < cq && c < D;
+      cp_async4(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 4 : 0);
+    }
+  }
 }
 
 // Four 8 x 8 b16 matrices = four 8-row x 4-float blocks of shared memory (row addresses from
@@ -304,12 +313,25 @@ static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int c
 // w_hi v_lo + w_lo v_hi: hi = tf32(x), lo = tf32(x - hi)), i.e. at fp32 accuracy like the scalar
 // sums it replaces. A tile with more than PROBE_FRAGS fragments adds the rest by the scalar path.
 // Fragments [f_begin, f_begin + PROBE_FRAGS) of one tile: their clusters' V means (vm: (ck, D))
-// into fbuf, zeros for the slots past f_end.
+// into fbuf, zeros for the slots past f_end and past D.
 template <int DP>
 static __device__ __forceinline__ void load_fragment_means(const float *vm, const int32_t *fc, int32_t f_begin,
                                                            int32_t f_end, int D, float *fbuf, int vec) {
-  load_rows<DP, PROBE_FRAGS>(vm, D, [&](int r) { return f_begin + r < f_end ? (int64_t)fc[f_begin + r] : (int64_t)-1; },
-                             fbuf, vec);
+  constexpr int LD = DP + 4;
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int ok = f_begin + r < f_end && c < D;
+      cp_async16(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int ok = f_begin + r < f_end && c < D;
+      cp_async4(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 4 : 0);
+    }
+  }
 }
 
 // hi = tf32(x) (nearest), lo = tf32(x - hi): x = hi + lo to ~2^-22 of x.
