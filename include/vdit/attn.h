@@ -219,10 +219,10 @@ enum {
   VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: probe pass 2 (tile numerators N_j and the error)
   VDIT_ATTN_CLUSTER_STAGE_AGGREGATE,        // pair scores per query tile
   VDIT_ATTN_CLUSTER_STAGE_SELECT,           // selection + block map
-  VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // Q in cluster order + skipped counts
-  VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // G = Qp Kbar^T
-  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // row max, W, extra_sum
-  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // extra_num = W Vbar
+  VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // skipped counts + Kbar, Vbar 16-bit split (GEMM path: Q in cluster order + counts)
+  VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // the fused compensation kernel (GEMM path: G = Qp Kbar^T)
+  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // (GEMM path) row max, W, extra_sum
+  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // (GEMM path) extra_num = W Vbar
   VDIT_ATTN_CLUSTER_STAGES
 };
 

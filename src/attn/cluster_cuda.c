@@ -264,6 +264,15 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   if (assign_kernel && strcmp(assign_kernel, "tf32") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_TF32;
   if (assign_kernel && strcmp(assign_kernel, "wgmma") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_WGMMA16;
   if (assign_kernel && strcmp(assign_kernel, "mma") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_MMA16;
+  // the compensation by the fused tensor-core kernel; VDIT_CLUSTER_COMP=gemm is a lab switch back
+  // to the GEMM path (G = Qp Kbar^T written out, a row pass, W Vbar)
+  const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
+  a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
+  a.comp_vbar_hi_only = comp_kernel && strcmp(comp_kernel, "vhi") == 0;
+  // probe pass 2 forms the fragments' centroid terms as a tensor-core k-step; VDIT_CLUSTER_PROBE=scalar
+  // is the lab switch back to the scalar epilogue
+  const char *probe_kernel = getenv("VDIT_CLUSTER_PROBE");
+  a.probe_scalar = probe_kernel && strcmp(probe_kernel, "scalar") == 0;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

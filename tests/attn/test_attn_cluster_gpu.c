@@ -6,7 +6,8 @@
 //     compares them on CUDA: |gpu - cpu| <= 0.1 cpu + tolerance);
 //  3. the whole budget gives dense attention, a zero budget the centroid formula.
 // Each case runs with the routing on the host and with config.gpu_routing (k-means, scores and
-// compensation on the GPU).
+// compensation on the GPU); with the GPU routing also 150 / 200 key clusters (several 64-centroid
+// steps of the fused compensation).
 // Skips (exit 77) without the CUDA backend or without a GPU.
 #include <string.h>
 
@@ -18,13 +19,14 @@
 
 #ifdef VDIT_HAVE_CUDA
 static void run_case(vdit_attn_method method, vdit_attn_shape shape, float budget, vdit_dtype dtype,
-                     vdit_attn_layout layout, uint64_t seed, int gpu_routing) {
+                     vdit_attn_layout layout, uint64_t seed, int gpu_routing, int k_clusters) {
   vdit_attn_check_spec spec;
   memset(&spec, 0, sizeof spec);
   spec.config.method = method;
   spec.config.layout = layout;
   spec.config.cluster.budget = budget;
   spec.config.cluster.gpu_routing = gpu_routing;
+  spec.config.cluster.k_clusters = k_clusters;
   spec.shape = shape;
   spec.dtype = dtype;
   spec.device = VDIT_CUDA(0);
@@ -57,10 +59,18 @@ int main(void) {
     for (int b = 0; b < 3; b++)
       for (int gpu_routing = 0; gpu_routing < 2; gpu_routing++) {
         run_case(methods[m], (vdit_attn_shape){1, 2, 1024, 1024, 128}, budgets[b], VDIT_DTYPE_BF16, VDIT_ATTN_LAYOUT_BSHD,
-                 70 + b, gpu_routing);
+                 70 + b, gpu_routing, 0);
         run_case(methods[m], (vdit_attn_shape){2, 2, 700, 900, 64}, budgets[b], VDIT_DTYPE_F16, VDIT_ATTN_LAYOUT_BHSD,
-                 80 + b, gpu_routing);
+                 80 + b, gpu_routing, 0);
       }
+  // more key clusters than one 64-centroid step of the fused compensation (its online max and
+  // rescaling across steps), both 16-bit types, with the GPU routing
+  for (int b = 0; b < 2; b++) {
+    run_case(VDIT_ATTN_EAR, (vdit_attn_shape){1, 2, 1024, 1024, 128}, budgets[b], VDIT_DTYPE_BF16, VDIT_ATTN_LAYOUT_BSHD,
+             90 + b, 1, 200);
+    run_case(VDIT_ATTN_SVG, (vdit_attn_shape){2, 1, 700, 900, 64}, budgets[b], VDIT_DTYPE_F16, VDIT_ATTN_LAYOUT_BHSD,
+             92 + b, 1, 150);
+  }
   return check_finish(TEST_NAME);
 #endif
 }

@@ -10,7 +10,8 @@
 //     errors must match to 3% in sum and each within 2% of the largest + 5% of itself.
 // Shapes: D = 128 and 64 (16-byte loads), 66 (element loads; the executor refuses this D after
 // the routing, which is what is checked), Sk not a multiple of 64, more than 128 query clusters
-// (two row blocks), bf16 and fp16. Skips (exit 77) without the CUDA
+// (two row blocks), bf16 and fp16, and key tiles of more than 16 fragments (400 key clusters in
+// 1024 keys). Skips (exit 77) without the CUDA
 // backend or a GPU.
 #include <math.h>
 #include <stdlib.h>
@@ -240,6 +241,9 @@ int main(void) {
   run_case((vdit_attn_shape){2, 2, 700, 900, 64}, VDIT_DTYPE_F16, 0, 0, 12);
   run_case((vdit_attn_shape){1, 1, 512, 1000, 66}, VDIT_DTYPE_BF16, 0, 0, 13);
   run_case((vdit_attn_shape){1, 2, 2048, 2048, 128}, VDIT_DTYPE_BF16, 200, 256, 14);
+  // ~2.5 keys a cluster: ~50 fragments a key tile, past the 16 whose centroid terms pass 2 forms on
+  // the tensor cores (the rest by the scalar path)
+  run_case((vdit_attn_shape){1, 1, 1024, 1024, 128}, VDIT_DTYPE_BF16, 0, 400, 15);
   return check_finish(TEST_NAME);
 #endif
 }

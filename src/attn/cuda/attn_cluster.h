@@ -58,6 +58,9 @@ typedef struct vdit_attn_cuda_cluster_args {
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
   int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
   int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
+  int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
+  int comp_vbar_hi_only;                                 // lab: the fused compensation without Vbar's lo part (VDIT_CLUSTER_COMP=vhi)
+  int probe_scalar;                                      // probe pass 2's scalar epilogue (VDIT_CLUSTER_PROBE=scalar), else MMA
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
@@ -145,8 +148,16 @@ cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, 
 cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // Pair scores: svg mass (ear = 0) or D x mass + probe error (ear = 1), aggregated per query tile.
 cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream);
-// Compensation terms (softmax extras) from the selection.
+// Compensation terms (softmax extras) from the selection: the skipped counts per (query tile, key
+// cluster), then the fused tensor-core kernel (attn_cluster_comp.cu), or with a->comp_gemm the
+// GEMM path (G = Qp Kbar^T in the scratch, a row pass, W Vbar; attn_cluster_gemm.cu).
 cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+// The fused compensation after the counts (a->comp_count): per query tile a flash forward of its
+// rows (Q through the permutation) against the ck centroids with log n_ic added to the scores,
+// mma.sync m16n8k16 in the inputs' 16-bit type, Kbar and Vbar as hi + lo 16-bit pairs (split into
+// the scratch's first vdit_attn_cuda_cluster_comp_split_floats floats). Needs D <= 128, ck <= 8192.
+size_t vdit_attn_cuda_cluster_comp_split_floats(int64_t bh, int ck);
+cudaError_t vdit_attn_cuda_cluster_compensate_fused(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,8 @@
 // The dot products these steps need are all of one form, rows of X against rows of Y, so they
 // run as strided-batched GEMMs over the (b, h) slices instead of SIMT loops:
 //   centroid scores: cscore (cq, ck) = Qbar Kbar^T (three TF32 GEMMs on hi / lo splits).
-//   compensation: G (Sq, ck) = Qp Kbar^T (two TF32 GEMMs on a hi / lo split of Kbar); per query tile i the skipped tokens of each key
+//   compensation (the GEMM path, VDIT_CLUSTER_COMP=gemm; the default is attn_cluster_comp.cu's
+//                 fused kernel after the same counts): G (Sq, ck) = Qp Kbar^T (two TF32 GEMMs on a hi / lo split of Kbar); per query tile i the skipped tokens of each key
 //                 cluster, n_ic = sum of |f| over the skipped fragments f of cluster c (one
 //                 exponent per cluster: the fragments of one cluster share q . kbar); per
 //                 permuted query p: m = max_c (G scale + log n_ic), W = n_ic exp(G scale - m),
@@ -164,7 +165,8 @@ extern "C" size_t vdit_attn_cuda_cluster_centroid_scratch_floats(int64_t bh, int
 extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq,
                                                         int ck, int k_tiles) {
   (void)seq_k, (void)k_tiles;
-  const size_t compensation = (size_t)(bh * seq_q * ck);
+  const size_t split = vdit_attn_cuda_cluster_comp_split_floats(bh, ck);
+  const size_t compensation = (size_t)(bh * seq_q * ck) > split ? (size_t)(bh * seq_q * ck) : split;
   const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq);
   return scores > compensation ? scores : compensation;
 }
@@ -241,8 +243,13 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cl
   const int64_t BH = a->bh, D = a->dim, Sq = a->seq_q, ck = a->ck;
   if (BH == 0 || Sq == 0) return cudaSuccess;
   if ((size_t)ck * sizeof(int32_t) > 48 * 1024) return cudaErrorInvalidValue;
-  cudaError_t e = gather(a->qf, a->q_perm, BH, Sq, Sq, D, a->qp, stream);
-  if (e != cudaSuccess) return e;
+  cudaError_t e;
+  if (!a->comp_gemm) { // the counts, then the fused kernel (attn_cluster_comp.cu)
+    comp_count_kernel<<<dim3((unsigned)a->q_tiles, (unsigned)BH), 256, (size_t)ck * sizeof(int32_t), stream>>>(*a);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+    return vdit_attn_cuda_cluster_compensate_fused(a, stream);
+  }
+  if ((e = gather(a->qf, a->q_perm, BH, Sq, Sq, D, a->qp, stream)) != cudaSuccess) return e;
   comp_count_kernel<<<dim3((unsigned)a->q_tiles, (unsigned)BH), 256, (size_t)ck * sizeof(int32_t), stream>>>(*a);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE, stream)) != cudaSuccess)

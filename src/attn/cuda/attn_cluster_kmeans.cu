@@ -62,6 +62,43 @@ static __device__ __forceinline__ bool better(float s, int c, float best, int be
   return s < best || (s == best && c < best_c);
 }
 
+// The argmin's end in the TF32 and the mma.sync 16-bit kernels (2 warps per 32 tokens, each
+// thread with running minima best[m][h] over its columns for tokens row0 + 16 m + g + 8 h): the 4
+// lanes of a token, then the 2 warps of a token through red_s, red_c (TOKENS x 2 in shared memory),
+// then one thread per token writes assign_bh[t] (no finite score: cluster 0, as the CPU).
+template <int TOKENS>
+static __device__ __forceinline__ void argmin_finish(const float (&best)[2][2], const int (&best_c)[2][2], int row0,
+                                                     int warp, int lane, float *red_s, int *red_c, int64_t t0, int64_t S,
+                                                     int C, int32_t *__restrict__ assign_bh) {
+  const int g = lane / 4, q = lane % 4;
+#pragma unroll
+  for (int m = 0; m < 2; m++)
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      float sc = best[m][h];
+      int c = best_c[m][h];
+      for (int o = 1; o < 4; o *= 2) {
+        const float so = __shfl_xor_sync(0xffffffffu, sc, o);
+        const int co = __shfl_xor_sync(0xffffffffu, c, o);
+        if (better(so, co, sc, c)) sc = so, c = co;
+      }
+      if (q == 0) {
+        const int r = row0 + 16 * m + g + 8 * h;
+        red_s[r * 2 + warp % 2] = sc;
+        red_c[r * 2 + warp % 2] = c;
+      }
+    }
+  __syncthreads();
+  for (int r = threadIdx.x; r < TOKENS; r += blockDim.x) {
+    const int64_t t = t0 + r;
+    if (t >= S) continue;
+    float sc = red_s[r * 2];
+    int c = red_c[r * 2];
+    if (better(red_s[r * 2 + 1], red_c[r * 2 + 1], sc, c)) sc = red_s[r * 2 + 1], c = red_c[r * 2 + 1];
+    assign_bh[t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0, as the CPU
+  }
+}
+
 static __host__ __device__ int assign_dp(int64_t D) { return D <= 64 ? 64 : 128; }
 static __host__ __device__ int64_t assign_cpad(int C) { return ((int64_t)C + ASSIGN_CENTROIDS - 1) / ASSIGN_CENTROIDS * ASSIGN_CENTROIDS; }
 
@@ -192,33 +229,7 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
       }
     __syncthreads(); // buffer i % 2 is refilled by the next iteration's load
   }
-  // the 4 lanes of a row, then the 2 warps of a row
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      float sc = best[m][h];
-      int c = best_c[m][h];
-      for (int o = 1; o < 4; o *= 2) {
-        const float so = __shfl_xor_sync(0xffffffffu, sc, o);
-        const int co = __shfl_xor_sync(0xffffffffu, c, o);
-        if (better(so, co, sc, c)) sc = so, c = co;
-      }
-      if (q == 0) {
-        const int r = row0 + 16 * m + g + 8 * h;
-        red_s[r * 2 + warp % 2] = sc;
-        red_c[r * 2 + warp % 2] = c;
-      }
-    }
-  __syncthreads();
-  for (int r = threadIdx.x; r < ASSIGN_TOKENS; r += ASSIGN_THREADS) {
-    const int64_t t = t0 + r;
-    if (t >= S) continue;
-    float sc = red_s[r * 2];
-    int c = red_c[r * 2];
-    if (better(red_s[r * 2 + 1], red_c[r * 2 + 1], sc, c)) sc = red_s[r * 2 + 1], c = red_c[r * 2 + 1];
-    assign[bh * S + t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0, as the CPU
-  }
+  argmin_finish<ASSIGN_TOKENS>(best, best_c, row0, warp, lane, red_s, red_c, t0, S, C, assign + bh * S);
 }
 
 // ---------------------------------------------------------------- 16-bit assignment
@@ -397,34 +408,7 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
     }
     __syncthreads(); // buffer i % 2 is refilled by the next iteration's load
   }
-  // the 4 lanes of a row, then the 2 warps of a row
-  const int g = lane / 4;
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      float sc = best[m][h];
-      int c = best_c[m][h];
-      for (int o = 1; o < 4; o *= 2) {
-        const float so = __shfl_xor_sync(0xffffffffu, sc, o);
-        const int co = __shfl_xor_sync(0xffffffffu, c, o);
-        if (better(so, co, sc, c)) sc = so, c = co;
-      }
-      if (q == 0) {
-        const int r = row0 + 16 * m + g + 8 * h;
-        red_s[r * 2 + warp % 2] = sc;
-        red_c[r * 2 + warp % 2] = c;
-      }
-    }
-  __syncthreads();
-  for (int r = threadIdx.x; r < A16_TOKENS; r += ASSIGN_THREADS) {
-    const int64_t t = t0 + r;
-    if (t >= S) continue;
-    float sc = red_s[r * 2];
-    int c = red_c[r * 2];
-    if (better(red_s[r * 2 + 1], red_c[r * 2 + 1], sc, c)) sc = red_s[r * 2 + 1], c = red_c[r * 2 + 1];
-    assign[bh * S + t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0, as the CPU
-  }
+  argmin_finish<A16_TOKENS>(best, best_c, row0, warp, lane, red_s, red_c, t0, S, C, assign + bh * S);
 }
 
 template <int DP, int F16>

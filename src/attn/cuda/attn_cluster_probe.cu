@@ -19,7 +19,8 @@
 //   pass 2 (probe_err_kernel): per (128 centroids, the same chunk of key tiles) the scores
 //          again, P = exp(S scale - m) with the final m, L_j = row sums, N_j = P V_j in registers,
 //          and each tile's error after its last step (the fragments' centroid terms added into
-//          the N_j accumulators). Nothing of size cq x Sk is ever written (the GEMM version wrote a
+//          the N_j accumulators as one more tensor-core k-step: their V means staged in shared
+//          memory beside the V tile, their weights as extra P columns). Nothing of size cq x Sk is ever written (the GEMM version wrote a
 //          400 MB P at S = 32760 and read it three times).
 // K and V are read in cluster order through the permutation (no gathered copy), 16-byte
 // cp.async into double-buffered shared tiles, zero-filled past Sk and past D; the centroids
@@ -39,6 +40,7 @@
 #define PROBE_ROWS (16 * PROBE_WARPS) // centroids per block
 #define PROBE_KEYS 64                 // keys per step
 #define PROBE_TILE 128                // the routing tile
+#define PROBE_FRAGS 16                // fragments a tile whose V means pass 2 stages (one k-step per 8)
 
 // ---------------------------------------------------------------- small helpers
 static __device__ __forceinline__ uint32_t tf32_bits(float x) {
@@ -183,9 +185,10 @@ static __device__ __forceinline__ void pv_step(const float p[PROBE_KEYS / 8][4],
   }
 }
 
+// Pass 1: centroids + double-buffered K and V tiles; pass 2 also 2 x PROBE_FRAGS rows of V means.
 template <int DP>
-static size_t probe_shared_bytes() {
-  return (size_t)(PROBE_ROWS + 4 * PROBE_KEYS) * (DP + 4) * sizeof(float);
+static size_t probe_shared_bytes(int pass2) {
+  return (size_t)(PROBE_ROWS + 4 * PROBE_KEYS + (pass2 ? 2 * PROBE_FRAGS : 0)) * (DP + 4) * sizeof(float);
 }
 
 // ---------------------------------------------------------------- pass 1
@@ -302,11 +305,135 @@ static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int c
 }
 
 // ---------------------------------------------------------------- pass 2
+// The fragments' centroid terms as one more tensor-core k-step per tile: the V means of the
+// tile's first PROBE_FRAGS fragments are staged in shared memory (fbuf: PROBE_FRAGS rows, LD
+// floats apart, zeros past the tile's fragments) with the loads of the tile's first step, their
+// weights w_af = n_f exp(cs[a][c(f)] scale - m_a) form a 16 x 8 P block per k-step (A fragment:
+// rows g, g + 8 x fragments t, t + 4), and acc += W Vbar runs as three TF32 products (w_hi v_hi +
+// w_hi v_lo + w_lo v_hi: hi = tf32(x), lo = tf32(x - hi)), i.e. at fp32 accuracy like the scalar
+// sums it replaces. A tile with more than PROBE_FRAGS fragments adds the rest by the scalar path.
+// Fragments [f_begin, f_begin + PROBE_FRAGS) of one tile: their clusters' V means (vm: (ck, D))
+// into fbuf, zeros for the slots past f_end and past D.
+template <int DP>
+static __device__ __forceinline__ void load_fragment_means(const float *vm, const int32_t *fc, int32_t f_begin,
+                                                           int32_t f_end, int D, float *fbuf, int vec) {
+  constexpr int LD = DP + 4;
+  if (vec) {
+    constexpr int C4 = DP / 4;
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += PROBE_THREADS) {
+      const int r = idx / C4, c = 4 * (idx % C4);
+      const int ok = f_begin + r < f_end && c < D;
+      cp_async16(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int ok = f_begin + r < f_end && c < D;
+      cp_async4(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 4 : 0);
+    }
+  }
+}
+
+// hi = tf32(x) (nearest), lo = tf32(x - hi): x = hi + lo to ~2^-22 of x.
+static __device__ __forceinline__ void tf32_split(float x, uint32_t *hi, uint32_t *lo) {
+  *hi = tf32_bits(x);
+  *lo = tf32_bits(x - __uint_as_float(*hi));
+}
+
 // err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
-// the thread's partial row sums of L_j. The fragments' centroid terms are added into acc
-// (acc = N'_j - N_j), then |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
+// the thread's partial row sums of L_j, fbuf = the staged V means of the tile's fragments. The
+// fragments' centroid terms are added into -acc (acc = N'_j - N_j), then
+// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
 template <int DP>
 static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
+                                                        const int row[2], const float m[2], float acc[DP / 8][4],
+                                                        const float l[2], const float *fbuf) {
+  constexpr int LD = DP + 4;
+  const int D = (int)a.dim, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
+  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  const float *vm = a.v_means + bh * a.ck * D;
+  const int32_t f_begin = fo[j], f_end = fo[j + 1];
+  const int32_t f_staged = f_end - f_begin < PROBE_FRAGS ? f_end : f_begin + PROBE_FRAGS;
+  const float *cs[2];
+  float lc[2] = {0.0f, 0.0f};
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    cs[r] = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
+  }
+  // the staged fragments, 8 per k-step: this thread's weights are rows g, g + 8 (r = 0, 1) x
+  // fragments 8 ks + t, 8 ks + t + 4 (h = 0, 1)
+#pragma unroll
+  for (int ks = 0; ks < PROBE_FRAGS / 8; ks++) {
+    if (f_begin + 8 * ks >= f_staged) break; // uniform over the block
+    float w[2][2];
+#pragma unroll
+    for (int r = 0; r < 2; r++)
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int32_t f = f_begin + 8 * ks + t + 4 * h;
+        w[r][h] = row[r] < a.cq && f < f_staged ? (float)fn[f] * expf(cs[r][fc[f]] * a.scale - m[r]) : 0.0f;
+        lc[r] += w[r][h];
+      }
+    uint32_t wh[4], wl[4]; // A fragment: (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)
+    tf32_split(w[0][0], &wh[0], &wl[0]);
+    tf32_split(w[1][0], &wh[1], &wl[1]);
+    tf32_split(w[0][1], &wh[2], &wl[2]);
+    tf32_split(w[1][1], &wh[3], &wl[3]);
+    const float *v0 = fbuf + (8 * ks + t) * LD + g; // B: (k t, n g), (k t + 4, n g)
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+      uint32_t bh0, bl0, bh1, bl1;
+      tf32_split(v0[8 * n], &bh0, &bl0);
+      tf32_split(v0[4 * LD + 8 * n], &bh1, &bl1);
+      mma_tf32(acc[n], wh[0], wh[1], wh[2], wh[3], bh0, bh1);
+      mma_tf32(acc[n], wh[0], wh[1], wh[2], wh[3], bl0, bl1);
+      mma_tf32(acc[n], wl[0], wl[1], wl[2], wl[3], bh0, bh1);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float lr = quad_sum(l[r]);
+    const int valid = row[r] < a.cq;
+    float lcr = quad_sum(lc[r]);
+    // fragments past the staged ones (rare: more than PROBE_FRAGS clusters in one key tile)
+    for (int32_t f = f_staged; f < f_end; f++) {
+      const int c = fc[f];
+      const float w = valid ? (float)fn[f] * expf(cs[r][c] * a.scale - m[r]) : 0.0f;
+      lcr += w;
+      const float *vr = vm + (int64_t)c * D;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) {
+        const int d = 8 * n + 2 * t;
+        if (d < D) acc[n][2 * r] += w * vr[d];
+        if (d + 1 < D) acc[n][2 * r + 1] += w * vr[d + 1];
+      }
+    }
+    const float dl = lcr - lr;
+    const float *o = a.probe_o + (bh * a.cq + (valid ? row[r] : 0)) * D;
+    float e = 0.0f;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) {
+      const int d = 8 * n + 2 * t;
+      if (d < D) e += fabsf(acc[n][2 * r] - o[d] * dl);
+      if (d + 1 < D) e += fabsf(acc[n][2 * r + 1] - o[d + 1] * dl);
+    }
+    e = quad_sum(e);
+    if (valid && t == 0) {
+      const int64_t index = bh * a.cq + row[r];
+      a.err[index * a.k_tiles + j] = a.q_count[index] == 0 ? 0.0f : e / a.probe_z[index];
+    }
+  }
+}
+
+// The previous epilogue (VDIT_CLUSTER_PROBE=scalar, a lab switch for A/B timing): every fragment's
+// centroid terms by scalar loads of its V mean from global memory, 1.0 ms of pass 2's 1.7 ms on
+// the H200. acc = N_j, l = the thread's partial row sums of L_j; acc = N'_j - N_j, then
+// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
+template <int DP>
+static __device__ __forceinline__ void probe_tile_error_scalar(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
                                                         const int row[2], const float m[2], float acc[DP / 8][4],
                                                         const float l[2]) {
   const int D = (int)a.dim, t = threadIdx.x % 4;
@@ -352,26 +479,33 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
 }
 
 // Block (row block rb, chunk c, slice bh): err[a][j] for the block's centroids a and the chunk's
-// key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1; a tile's
+// key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1 (the loads of
+// a tile's first step also stage its fragments' V means, double-buffered by tile parity); a tile's
 // error is formed after its last step, from registers.
-template <int DP>
+// MMA = 0: the scalar epilogue (probe_tile_error_scalar), no staging.
+template <int DP, int MMA>
 static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk,
                                                                         const float *q_tf32) {
   constexpr int LD = DP + 4;
   extern __shared__ float4 probe_shared[];
   float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
+  float *fbuf = vbuf + 2 * PROBE_KEYS * LD; // 2 x PROBE_FRAGS rows
   const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
   const int64_t bh = blockIdx.z, Sk = a.seq_k;
   const int vec = D % 4 == 0;
   const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const float *vm = a.v_means + bh * a.ck * D;
   const int32_t *perm = a.k_perm + bh * Sk;
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1), *fc = a.frag_cluster + bh * a.max_fragments;
   const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
   const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
   const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
   load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
   if (steps > 0) {
+    const int j = (int)(k_begin / PROBE_TILE);
     load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
     load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+    if (MMA) load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
   }
   cp_async_commit();
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -389,8 +523,13 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
     const int buf = step & 1;
     const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
     if (step + 1 < steps) {
-      load_keys<DP>(kx, perm, k_end, D, k0 + PROBE_KEYS, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      load_keys<DP>(vx, perm, k_end, D, k0 + PROBE_KEYS, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      const int64_t k1 = k0 + PROBE_KEYS;
+      load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      if (MMA && k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
+        const int j = (int)(k1 / PROBE_TILE);
+        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+      }
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -410,7 +549,9 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
       }
     pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
     if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
-      probe_tile_error<DP>(a, bh, (int)(k0 / PROBE_TILE), row, m, acc, l);
+      const int j = (int)(k0 / PROBE_TILE);
+      if (MMA) probe_tile_error<DP>(a, bh, j, row, m, acc, l, fbuf + (j & 1) * PROBE_FRAGS * LD);
+      else probe_tile_error_scalar<DP>(a, bh, j, row, m, acc, l);
       l[0] = l[1] = 0.0f;
 #pragma unroll
       for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
@@ -500,11 +641,13 @@ extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq) { retu
 
 template <int DP>
 static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
-  const size_t shared = probe_shared_bytes<DP>();
+  const size_t shared = probe_shared_bytes<DP>(0), shared2 = probe_shared_bytes<DP>(1);
   cudaError_t e;
   if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
           cudaSuccess ||
-      (e = cudaFuncSetAttribute(probe_err_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+      (e = cudaFuncSetAttribute(probe_err_kernel<DP, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
+          cudaSuccess ||
+      (e = cudaFuncSetAttribute(probe_err_kernel<DP, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
           cudaSuccess)
     return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
@@ -518,7 +661,8 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  probe_err_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32);
+  if (a->probe_scalar) probe_err_kernel<DP, 0><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32);
+  else probe_err_kernel<DP, 1><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
