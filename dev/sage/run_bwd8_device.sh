@@ -11,6 +11,9 @@
 #    the per-instruction stall samples (SourceCounters), the top 70 SASS lines.
 # Binaries from BIN (built on the build machine with the same nvcc 13.0, stripped, gzipped).
 # Usage: OUT=$OUT bash dev/sage/run_bwd8_device.sh 2>&1 | tee $OUT/log
+# The VDIT_SAGE_BWD_SCHED switch (and the variants old, order, lag, split, early, half, regs, v4)
+# exist only in commit 78c0e37 (runs 9-11); after them the engine keeps one kernel (= half), so
+# run this script against that commit to repeat the A/B.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-dev/sage/out}"

@@ -97,16 +97,6 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
   // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant; run 3: within 0.4 ms)
   const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
   sp.bwd_split = !(split && strcmp(split, "0") == 0);
-  // the order of the tile's products (attn_sage_backward.cu): VDIT_SAGE_BWD_SCHED=old (the run-3
-  // order), order (dV issued before the dS barrier, dQ under dK's second half) or lag (as order,
-  // dQ finished under the next tile's barrier) or split (as lag, with P and its codes under dP's
-  // product), early (the run-3 order with the next stage's loads issued after the tile's S / dP
-  // products) or half (early, loading only the tile's half of the transposed Q / dO chunks); a
-  // lab switch for the A/B, all tested
-  const char *sched = getenv("VDIT_SAGE_BWD_SCHED");
-  sp.bwd_sched = !sched ? 0 : strcmp(sched, "order") == 0 ? 2 : strcmp(sched, "lag") == 0 ? 3 : strcmp(sched, "split") == 0 ? 4
-                 : strcmp(sched, "early") == 0 ? 1 : strcmp(sched, "half") == 0 ? 5
-                 : strcmp(sched, "regs") == 0 ? 6 : strcmp(sched, "v4") == 0 ? 7 : 0;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));

@@ -8,8 +8,7 @@
 //  2. the SageBwd backward against the CPU emulation on the same Q, K, V, O (the CPU forward's),
 //     LSE and dO: masks, layouts, dtypes, Sq != Sk, ragged lengths, plain and outlier inputs,
 //     with dQ added by atomics and by the bulk reduction (VDIT_SAGE_BWD_DQ=bulk), dV / dK in
-//     head-dim halves and whole (VDIT_SAGE_BWD_SPLIT=0), the four orders of the tile's products
-//     (VDIT_SAGE_BWD_SCHED=old|order|lag|split|early|half|regs|v4);
+//     head-dim halves and whole (VDIT_SAGE_BWD_SPLIT=0);
 //  3. the acceptance against the fp64 reference through the check harness on plain
 //     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
 //  4. the plan's one-line errors (head dim 64, Q-smoothing).
@@ -197,12 +196,12 @@ static void compare_backward_case(const case_spec *c) {
       }
       rel[g] = norm > 0 ? diff / norm : diff;
     }
-    const char *path = getenv("VDIT_SAGE_BWD_DQ"), *split = getenv("VDIT_SAGE_BWD_SPLIT"), *sched = getenv("VDIT_SAGE_BWD_SCHED");
-    printf("backward cuda vs cpu: B=%lld H=%lld Sq=%lld Sk=%lld %s %s mask=%d inputs=%s lengths=%s dq=%s split=%s sched=%s: rel L1 "
+    const char *path = getenv("VDIT_SAGE_BWD_DQ"), *split = getenv("VDIT_SAGE_BWD_SPLIT");
+    printf("backward cuda vs cpu: B=%lld H=%lld Sq=%lld Sk=%lld %s %s mask=%d inputs=%s lengths=%s dq=%s split=%s: rel L1 "
            "dq %.3g dk %.3g dv %.3g, %lld non-finite\n",
            (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
            c->config.layout == VDIT_ATTN_LAYOUT_BSHD ? "bshd" : "bhsd", vdit_dtype_name(c->dtype), (int)c->config.mask,
-           vdit_attn_inputs_name(c->inputs), c->config.key_lengths ? "ragged" : "full", path ? path : "atomic", split ? split : "1", sched ? sched : "default", rel[0], rel[1],
+           vdit_attn_inputs_name(c->inputs), c->config.key_lengths ? "ragged" : "full", path ? path : "atomic", split ? split : "1", rel[0], rel[1],
            rel[2], (long long)bad);
     // same codes up to rare flips where the GPU's exp2, its dP summation order or the fp32
     // atomics' order straddle a rounding boundary; the 16-bit gradients round too (2^-9)
@@ -219,13 +218,10 @@ static void test_backward_against_cpu(void) {
   const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
   uint64_t seed = 300;
   // path 0: the defaults (dQ by atomics, dV / dK in head-dim halves); 1: dQ by the bulk
-  // reduction; 2: dV / dK as whole 128-channel products; 3-10: the orders of the tile's products
-  // (VDIT_SAGE_BWD_SCHED, attn_sage_cuda.c)
-  const char *scheds[8] = {"old", "order", "lag", "split", "early", "half", "regs", "v4"};
-  for (int path = 0; path < 11; path++) {
+  // reduction; 2: dV / dK as whole 128-channel products
+  for (int path = 0; path < 3; path++) {
     if (path == 1) setenv("VDIT_SAGE_BWD_DQ", "bulk", 1);
     if (path == 2) unsetenv("VDIT_SAGE_BWD_DQ"), setenv("VDIT_SAGE_BWD_SPLIT", "0", 1);
-    if (path >= 3) unsetenv("VDIT_SAGE_BWD_SPLIT"), setenv("VDIT_SAGE_BWD_SCHED", scheds[path - 3], 1);
     for (int si = 0; si < 5; si++)
       for (int mi = 0; mi < (path ? 1 : 3); mi++) {
         case_spec c;
@@ -253,7 +249,6 @@ static void test_backward_against_cpu(void) {
     compare_backward_case(&c);
   }
   unsetenv("VDIT_SAGE_BWD_SPLIT");
-  unsetenv("VDIT_SAGE_BWD_SCHED");
 }
 
 static void test_against_cpu(void) {

@@ -11,7 +11,8 @@
 //           l2 = (LSE - scale q.mu) log2 e and Delta = rowsum(dO O) per query
 //   main    one block of two warpgroups per 128 keys (the dense wgmma backward's structure,
 //           attn_backward_wgmma.cu), warpgroup w keys 64w..; 64-query tiles in two cp.async
-//           stages. Per tile:
+//           stages (the next tile's issued under this tile's S^T / dP^T products; of the
+//           transposed Q / dO codes only the tile's 64-query half). Per tile:
 //             S^T = K' Q^T     wgmma m64n64k32 s8 (both K-major from shared memory)
 //             dP^T = V dO^T    wgmma m64n64k16 bf16/fp16 (as dense)
 //             P^T = 2^(dot c - l2) (one FFMA + MUFU), dS^T = P^T (dP^T - Delta)
@@ -30,6 +31,10 @@
 //                              row per thread; H100 run 3: 6% slower, its extra barrier)
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
+// H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
+// (dV issued before the dS barrier, dQ's product under dK's or the next tile's barrier, S^T and
+// dP^T in separate groups) and the dQ reductions from distinct registers or as float4: none
+// was faster (order +1.5%, lag and split +4%, float4 +1.3%); they are in commit 78c0e37.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -322,9 +327,10 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
   }
 }
 
-// One query tile's loads into a stage: Q codes (64 rows), dO (T), the Q^T and dO^T codes of
-// its 128-query chunk, l2, Delta and the key limits.
-template <typename T, bool HALF>
+// One query tile's loads into a stage: Q codes (64 rows), dO (T), the tile's half (64 bytes of
+// each 128-byte row) of the Q^T and dO^T codes of its 128-query chunk, l2, Delta and the key
+// limits. (Until H200 run 10 the whole chunk was loaded, 16 KB a tile more; -0.6%.)
+template <typename T>
 static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_params &p, const sage_bwd_ws &w, int qt, uint8_t *st,
                                                       float *l2s, float *deltas, int *lims, const int8_t *q8,
                                                       const int8_t *qt8, const int8_t *dot8, const T *dog, const float *l2g,
@@ -333,13 +339,8 @@ static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_param
   const int m0 = qt * BM, c0 = m0 & ~127;
   load_b8<BM, NT>(st, q8 + (int64_t)m0 * D, D);
   load_tile_gmma<T, BM, D, NT>(reinterpret_cast<T *>(st + 8192), dog, p.do_ss, m0, p.Sq);
-  if (HALF) { // only the tile's half of the chunk
-    load_b8_half<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad, qt & 1);
-    load_b8_half<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad, qt & 1);
-  } else {
-    load_b8<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad);
-    load_b8<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad);
-  }
+  load_b8_half<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad, qt & 1);
+  load_b8_half<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad, qt & 1);
   for (int idx = threadIdx.x; idx < 2 * BM; idx += NT) {
     const int r = idx % BM, row = m0 + r;
     const bool ok = row < p.Sq;
@@ -348,63 +349,6 @@ static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_param
       lims[r] = ok ? attn_key_limit(p, key_len, row) : 0;
     } else {
       cp_async4(smem_u32(deltas + r), ok ? delta_g + row : delta_g, ok);
-    }
-  }
-}
-
-// A dQ tile (int32, m64n64: element 4n + 2r + e = query w4 * 16 + g + 8r of the tile, channel
-// wg * 64 + 8n + 2t + e) dequantized by cq and added to the fp32 accumulator by float2 atomics.
-static __device__ __forceinline__ void sage_bwd_dq_add(float *dq_g, int m0, int wg, int w4, int g, int t, const int32_t qacc[32],
-                                                       float cq) {
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    float *row = dq_g + (int64_t)(m0 + w4 * 16 + g + 8 * r) * SAGE_D + wg * 64 + 2 * t;
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-      atomicAdd(reinterpret_cast<float2 *>(row + 8 * n),
-                make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq)));
-  }
-}
-
-// The same, with every value dequantized first into its own register (the fences keep them
-// there), so the 16 float2 reductions issue back to back: in sage_bwd_dq_add the compiler
-// reuses one register pair for every reduction's data, and each next product waits until the
-// LSU has read the previous reduction's operands (run 10's profile: ~19% of the kernel's stall
-// samples on those waits, the loop's branch and its top barrier).
-// V4: float4 reductions, half as many: lanes t and t ^ 1 swap a channel pair so that even t
-// holds row 0's four channels 8n + 2t.., odd t row 1's 8n + 2(t - 1)..
-template <bool V4>
-static __device__ __forceinline__ void sage_bwd_dq_add_regs(float *dq_g, int m0, int wg, int w4, int g, int t, const int32_t qacc[32],
-                                                            float cq) {
-  float f[32];
-#pragma unroll
-  for (int i = 0; i < 32; i++) f[i] = __fmul_rn(sage_bwd_i2f(qacc[i]), cq);
-  if (V4) {
-    const bool odd = t & 1;
-    float v[32];
-#pragma unroll
-    for (int n = 0; n < 8; n++) {
-      const float s0 = odd ? f[4 * n] : f[4 * n + 2], s1 = odd ? f[4 * n + 1] : f[4 * n + 3];
-      const float r0 = __shfl_xor_sync(0xffffffffu, s0, 1), r1 = __shfl_xor_sync(0xffffffffu, s1, 1);
-      v[4 * n] = odd ? r0 : f[4 * n];
-      v[4 * n + 1] = odd ? r1 : f[4 * n + 1];
-      v[4 * n + 2] = odd ? f[4 * n + 2] : r0;
-      v[4 * n + 3] = odd ? f[4 * n + 3] : r1;
-    }
-#pragma unroll
-    for (int i = 0; i < 32; i++) reg_fence(v[i]);
-    float *row = dq_g + (int64_t)(m0 + w4 * 16 + g + 8 * (t & 1)) * SAGE_D + wg * 64 + 2 * (t & 2);
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-      atomicAdd(reinterpret_cast<float4 *>(row + 8 * n), make_float4(v[4 * n], v[4 * n + 1], v[4 * n + 2], v[4 * n + 3]));
-  } else {
-#pragma unroll
-    for (int i = 0; i < 32; i++) reg_fence(f[i]);
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float *row = dq_g + (int64_t)(m0 + w4 * 16 + g + 8 * r) * SAGE_D + wg * 64 + 2 * t;
-#pragma unroll
-      for (int n = 0; n < 8; n++) atomicAdd(reinterpret_cast<float2 *>(row + 8 * n), make_float2(f[4 * n + 2 * r], f[4 * n + 2 * r + 1]));
     }
   }
 }
@@ -422,7 +366,7 @@ static constexpr size_t sage_bwd_smem(bool bulk) {
          (bulk ? (size_t)SAGE_BM * SAGE_BWD_DQ_PITCH * 4 : 0) + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 1024;
 }
 
-template <typename T, bool BULK, bool SPLIT, int SCHED>
+template <typename T, bool BULK, bool SPLIT>
 static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w,
                                                                       float sl2) {
   constexpr int BM = SAGE_BM, BN = SAGE_BN, D = SAGE_D, NT = 256;
@@ -487,39 +431,18 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     load_b8<BN, NT>(sK8, w.k8 + ((int64_t)bh * w.sk_pad + n0) * D, D);
     load_b8<D, NT>(sKt8, w.kt8 + (int64_t)bh * D * w.sk_pad + n0, w.sk_pad);
     load_tile_gmma<T, BN, D, NT>(sV, vg, p.v_ss, n0, p.Sk);
-    sage_bwd_issue<T, SCHED >= 5>(p, w, SAGE_QTILE(0), sStage, sL2, sDelta, sLim, q8, qt8, dot8, dog, l2g, delta_g, key_len);
+    sage_bwd_issue<T>(p, w, SAGE_QTILE(0), sStage, sL2, sDelta, sLim, q8, qt8, dot8, dog, l2g, delta_g, key_len);
     cp_async_commit();
   }
 
   const uint32_t k_addr = smem_u32(sK8) + wg * 64 * 128, kt_addr = smem_u32(sKt8) + wg * 64 * 128;
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
-  // SCHED 3: the previous tile's dQ product, still in flight across the loop's top barrier and
-  // this tile's S^T / dP^T issue; added once those are issued. Before the first tile it is zero,
-  // added (without a branch, see there) to the first tile's rows: x + 0 = x
-  int32_t lag[32];
-#pragma unroll
-  for (int i = 0; i < 32; i++) lag[i] = 0;
-  int pend_m0 = count > 0 ? SAGE_QTILE(0) * BM : 0;
-  float pend_cq = 0.0f;
   for (int it = 0; it < count; it++) {
     const int qt = SAGE_QTILE(it), buf = it & 1;
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
-    // SCHED 1, 5-7: the next stage's loads issued after this tile's S^T / dP^T products
-    if (SCHED != 1 && SCHED < 5 && it + 1 < count) {
-      sage_bwd_issue<T, false>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
-                        sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
-      cp_async_commit();
-    }
-    if (SCHED == 3 || SCHED == 4) { // the previous tile's dQ, under the barrier and the next stage's issue (the
-                      // wait outside any branch: ptxas serializes every wgmma otherwise, C7518)
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(lag[i]);
-      sage_bwd_dq_add(dq_g, pend_m0, wg, w4, g, t, lag, pend_cq); // tile 0: zeros to a real row
-    }
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
     const uint8_t *st = sStage + buf * STAGE;
@@ -543,7 +466,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++)
       wgmma_ss_n64_s8(sacc, gmma_desc(k_addr + kk * 32, 16, 1024), gmma_desc(q_addr + kk * 32, 16, 1024), kk > 0);
-    if (SCHED == 4) wgmma_commit(); // S^T its own group: P^T and its codes under dP^T's product
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
@@ -551,109 +473,24 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
-    if ((SCHED == 1 || SCHED >= 5) && it + 1 < count) { // under the products just issued
-      sage_bwd_issue<T, SCHED >= 5>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM,
-                                    sDelta + (buf ^ 1) * BM, sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
+    // the next stage's loads, under the products just issued (the other stage is free: every
+    // thread is past the barrier above, so done with the previous tile)
+    if (it + 1 < count) {
+      sage_bwd_issue<T>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
+                        sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
       cp_async_commit();
     }
-    if (SCHED == 4) {
-      wgmma_wait<1>();
-    } else {
-      wgmma_wait<0>();
+    wgmma_wait<0>();
 #pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(dp[i]);
+    for (int i = 0; i < 32; i++) {
+      reg_fence(sacc[i]);
+      reg_fence(dp[i]);
     }
-#pragma unroll
-    for (int i = 0; i < 32; i++) reg_fence(sacc[i]);
 
     // P^T and dS^T; element 4n + 2r + e: key key_local0 + 8r, query 8n + 2t + e
     const float qsc = qs[qt];
     const float c = __fmul_rn(__fmul_rn(qsc, sl2), ks);
     float pr[32], amp[2] = {0.0f, 0.0f}, amd[2] = {0.0f, 0.0f};
-    uint32_t pa[2][4], dsa[2][4];
-    if (SCHED == 4) {
-      // P^T from S^T alone, its maxima and codes, while dP^T is still in the tensor cores; dS^T
-      // after (no instruction here writes S^T's or dP^T's registers before the last wait:
-      // ptxas would serialize)
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const int q = n * 8 + 2 * t + e;
-          const float k2 = fmaf(SAGE_EXP_BIAS, c, l2_b[q]);
-          const int lim = lim_b[q];
-#pragma unroll
-          for (int r = 0; r < 2; r++) {
-            const int i = 4 * n + 2 * r + e;
-            float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
-            if (need_mask && n0 + key_local0 + 8 * r >= lim) pv = 0.0f;
-            pr[i] = pv;
-            amp[r] = fmaxf(amp[r], pv);
-          }
-        }
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        amp[r] = fmaxf(amp[r], __shfl_xor_sync(0xffffffffu, amp[r], 1));
-        amp[r] = fmaxf(amp[r], __shfl_xor_sync(0xffffffffu, amp[r], 2));
-      }
-      const float ip0 = sage_bwd_inv(amp[0]), ip1 = sage_bwd_inv(amp[1]);
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) {
-        const int n = 16 * kq;
-        pa[kq][0] = sage_bwd_pack4(sage_bwd_code(pr[n + 0], ip0), sage_bwd_code(pr[n + 1], ip0),
-                                   sage_bwd_code(pr[n + 4], ip0), sage_bwd_code(pr[n + 5], ip0));
-        pa[kq][1] = sage_bwd_pack4(sage_bwd_code(pr[n + 2], ip1), sage_bwd_code(pr[n + 3], ip1),
-                                   sage_bwd_code(pr[n + 6], ip1), sage_bwd_code(pr[n + 7], ip1));
-        pa[kq][2] = sage_bwd_pack4(sage_bwd_code(pr[n + 8], ip0), sage_bwd_code(pr[n + 9], ip0),
-                                   sage_bwd_code(pr[n + 12], ip0), sage_bwd_code(pr[n + 13], ip0));
-        pa[kq][3] = sage_bwd_pack4(sage_bwd_code(pr[n + 10], ip1), sage_bwd_code(pr[n + 11], ip1),
-                                   sage_bwd_code(pr[n + 14], ip1), sage_bwd_code(pr[n + 15], ip1));
-      }
-      wgmma_wait<0>(); // dP^T
-      // S^T's registers stay live to here: else ptxas reuses them for P^T, and a write to a
-      // register of the earlier group after wait_group 1 makes it wait for both groups there
-#pragma unroll
-      for (int i = 0; i < 32; i++) {
-        reg_fence(dp[i]);
-        reg_fence(sacc[i]);
-      }
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const float dl = delta_b[n * 8 + 2 * t + e];
-#pragma unroll
-          for (int r = 0; r < 2; r++) {
-            const int i = 4 * n + 2 * r + e;
-            const float ds = __fmul_rn(pr[i], __fsub_rn(dp[i], dl));
-            dp[i] = ds;
-            amd[r] = fmaxf(amd[r], fabsf(ds));
-          }
-        }
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        amd[r] = fmaxf(amd[r], __shfl_xor_sync(0xffffffffu, amd[r], 1));
-        amd[r] = fmaxf(amd[r], __shfl_xor_sync(0xffffffffu, amd[r], 2));
-      }
-      float tm = fmaxf(amd[0], amd[1]);
-      tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 4));
-      tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 8));
-      tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 16));
-      if (lane == 0) sRed[warp] = tm;
-      const float id0 = sage_bwd_inv(amd[0]), id1 = sage_bwd_inv(amd[1]);
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) {
-        const int n = 16 * kq;
-        dsa[kq][0] = sage_bwd_pack4(sage_bwd_code(dp[n + 0], id0), sage_bwd_code(dp[n + 1], id0),
-                                    sage_bwd_code(dp[n + 4], id0), sage_bwd_code(dp[n + 5], id0));
-        dsa[kq][1] = sage_bwd_pack4(sage_bwd_code(dp[n + 2], id1), sage_bwd_code(dp[n + 3], id1),
-                                    sage_bwd_code(dp[n + 6], id1), sage_bwd_code(dp[n + 7], id1));
-        dsa[kq][2] = sage_bwd_pack4(sage_bwd_code(dp[n + 8], id0), sage_bwd_code(dp[n + 9], id0),
-                                    sage_bwd_code(dp[n + 12], id0), sage_bwd_code(dp[n + 13], id0));
-        dsa[kq][3] = sage_bwd_pack4(sage_bwd_code(dp[n + 10], id1), sage_bwd_code(dp[n + 11], id1),
-                                    sage_bwd_code(dp[n + 14], id1), sage_bwd_code(dp[n + 15], id1));
-      }
-    } else {
 #pragma unroll
     for (int n = 0; n < 8; n++)
 #pragma unroll
@@ -688,6 +525,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       if (lane == 0) sRed[warp] = tm;
     }
     // codes of P^T and dS^T in the A fragment order (k step kq: queries 32kq.., stored order)
+    uint32_t pa[2][4], dsa[2][4];
     {
       const float ip0 = sage_bwd_inv(amp[0]), ip1 = sage_bwd_inv(amp[1]);
       const float id0 = sage_bwd_inv(amd[0]), id1 = sage_bwd_inv(amd[1]);
@@ -711,111 +549,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         dsa[kq][3] = sage_bwd_pack4(sage_bwd_code(dp[n + 10], id1), sage_bwd_code(dp[n + 11], id1),
                                     sage_bwd_code(dp[n + 14], id1), sage_bwd_code(dp[n + 15], id1));
       }
-    }
-    } // SCHED != 4
-    if (SCHED >= 2 && SCHED <= 4) {
-      // dV's product issued before the block-wide dS maximum (it needs only the per-key P^T
-      // codes), so the barrier and the dS code stores run under it; dK's halves follow each
-      // dV half's dequantization; dQ's product runs under the second dK half's dequantization
-      // (SCHED 2) or, SCHED 3, is left in flight into the next tile
-      int32_t ha[32], hb[32];
-#pragma unroll
-      for (int i = 0; i < 32; i++) {
-        ha[i] = hb[i] = 0;
-        reg_fence(ha[i]);
-        reg_fence(hb[i]);
-      }
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          reg_fence(pa[kq][e]);
-          reg_fence(dsa[kq][e]);
-        }
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-      const float dosc = dos[qt];
-      const float cv0 = __fmul_rn(__fdiv_rn(amp[0], 127.0f), dosc), cv1 = __fmul_rn(__fdiv_rn(amp[1], 127.0f), dosc);
-      const float ck0 = __fmul_rn(__fdiv_rn(amd[0], 127.0f), qsc), ck1 = __fmul_rn(__fdiv_rn(amd[1], 127.0f), qsc);
-      __syncthreads(); // the 8 warps' tile maxima; every thread is past the previous tile's dQ product
-      float atile = 0.0f;
-#pragma unroll
-      for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
-      const float itile = sage_bwd_inv(atile);
-      const float cq = __fmul_rn(__fdiv_rn(atile, 127.0f), ks);
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const int q = n * 8 + 2 * t + e;
-          const uint32_t lo8 = sage_bwd_code(dp[4 * n + e], itile) & 0xFFu;
-          const uint32_t hi8 = sage_bwd_code(dp[4 * n + 2 + e], itile) & 0xFFu;
-          const int chunk = wg * 4 + w4;
-          *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
-        }
-      fence_proxy_async();
-      // the second dV half only now: issued before the stores, it kept 32 more registers live
-      // with the fp32 dS (spills)
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-      wgmma_wait<1>(); // dV, channels 0..63
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) dv[i] = fmaf(sage_bwd_i2f(ha[i]), (i >> 1) & 1 ? cv1 : cv0, dv[i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-      wgmma_wait<1>(); // dV, channels 64..127
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) dv[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? cv1 : cv0, dv[32 + i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-      wgmma_wait<1>(); // dK, channels 0..63
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(ha[i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) dk[i] = fmaf(sage_bwd_i2f(ha[i]), (i >> 1) & 1 ? ck1 : ck0, dk[i]);
-      __syncthreads(); // every dS code is in sdS8
-      int32_t *qacc = SCHED == 3 || SCHED == 4 ? lag : ha;
-#pragma unroll
-      for (int i = 0; i < 32; i++) {
-        qacc[i] = 0;
-        reg_fence(qacc[i]);
-      }
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < BN / 32; kk++)
-        wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
-      wgmma_commit();
-      wgmma_wait<1>(); // dK, channels 64..127
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(hb[i]);
-#pragma unroll
-      for (int i = 0; i < 32; i++) dk[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? ck1 : ck0, dk[32 + i]);
-      if (SCHED == 3 || SCHED == 4) {
-        pend_m0 = m0;
-        pend_cq = cq;
-      } else {
-        wgmma_wait<0>();
-#pragma unroll
-        for (int i = 0; i < 32; i++) reg_fence(qacc[i]);
-        sage_bwd_dq_add(dq_g, m0, wg, w4, g, t, qacc, cq);
-      }
-      continue;
     }
     const float dosc = dos[qt];
     const float cv0 = __fmul_rn(__fdiv_rn(amp[0], 127.0f), dosc), cv1 = __fmul_rn(__fdiv_rn(amp[1], 127.0f), dosc);
@@ -973,17 +706,16 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
                      : "memory");
         asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
       }
-    } else if (SCHED == 6 || SCHED == 7) {
-      sage_bwd_dq_add_regs<SCHED == 7>(dq_g, m0, wg, w4, g, t, qacc, cq);
     } else {
-      sage_bwd_dq_add(dq_g, m0, wg, w4, g, t, qacc, cq);
-    }
-  }
-  if (SCHED == 3 || SCHED == 4) { // the last tile's dQ
-    wgmma_wait<0>();
 #pragma unroll
-    for (int i = 0; i < 32; i++) reg_fence(lag[i]);
-    if (count > 0) sage_bwd_dq_add(dq_g, pend_m0, wg, w4, g, t, lag, pend_cq);
+      for (int r = 0; r < 2; r++) {
+        float *row = dq_g + (int64_t)(m0 + w4 * 16 + g + 8 * r) * D + wg * 64 + 2 * t;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+          atomicAdd(reinterpret_cast<float2 *>(row + 8 * n),
+                    make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq)));
+      }
+    }
   }
   if (BULK && tid < BM) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 
@@ -1053,10 +785,10 @@ static __global__ void __launch_bounds__(256) sage_bwd_finish_kernel(const vdit_
   }
 }
 
-template <typename T, bool BULK, bool SPLIT, int SCHED>
+template <typename T, bool BULK, bool SPLIT>
 static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, float sl2, cudaStream_t stream) {
   const size_t smem = sage_bwd_smem(BULK);
-  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float) = sage_backward_kernel<T, BULK, SPLIT, SCHED>;
+  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float) = sage_backward_kernel<T, BULK, SPLIT>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
@@ -1067,7 +799,7 @@ static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bw
 
 template <typename T>
 static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int bulk, int split,
-                                     int sched, cudaStream_t stream) {
+                                     cudaStream_t stream) {
   const float sl2 = p->scale * SAGE_LOG2E;
   const int64_t bh = (int64_t)p->B * p->H;
   cudaError_t err = cudaMemsetAsync(w->ksum, 0, (size_t)bh * SAGE_D * sizeof(float), stream);
@@ -1085,18 +817,8 @@ static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_
   if (p->Sq > 0) sage_bwd_quant_q_kernel<T><<<qgrid, 256, 0, stream>>>(*p, *w);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
-  // the reordered schedules (2, 3) add dQ by atomics with dV / dK in halves; bulk and whole
-  // products run the run-3 order
-  if (bulk) err = split ? launch_backward<T, true, true, 0>(p, w, sl2, stream) : launch_backward<T, true, false, 0>(p, w, sl2, stream);
-  else if (!split) err = launch_backward<T, false, false, 0>(p, w, sl2, stream);
-  else if (sched == 2) err = launch_backward<T, false, true, 2>(p, w, sl2, stream);
-  else if (sched == 3) err = launch_backward<T, false, true, 3>(p, w, sl2, stream);
-  else if (sched == 4) err = launch_backward<T, false, true, 4>(p, w, sl2, stream);
-  else if (sched == 1) err = launch_backward<T, false, true, 1>(p, w, sl2, stream);
-  else if (sched == 5) err = launch_backward<T, false, true, 5>(p, w, sl2, stream);
-  else if (sched == 6) err = launch_backward<T, false, true, 6>(p, w, sl2, stream);
-  else if (sched == 7) err = launch_backward<T, false, true, 7>(p, w, sl2, stream);
-  else err = launch_backward<T, false, true, 0>(p, w, sl2, stream);
+  if (bulk) err = split ? launch_backward<T, true, true>(p, w, sl2, stream) : launch_backward<T, true, false>(p, w, sl2, stream);
+  else err = split ? launch_backward<T, false, true>(p, w, sl2, stream) : launch_backward<T, false, false>(p, w, sl2, stream);
   if (err != cudaSuccess) return err;
   const int rows = p->Sq > p->Sk ? p->Sq : p->Sk;
   dim3 fgrid((unsigned)((rows * 16 + 255) / 256), (unsigned)p->H, (unsigned)p->B);
@@ -1115,8 +837,8 @@ extern "C" vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_pa
   if (p->B == 0 || p->H == 0 || (p->Sq == 0 && p->Sk == 0)) return VDIT_OK;
   sage_bwd_ws w;
   sage_bwd_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
-  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, sp->bwd_sched, stream));
-  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, sp->bwd_sched, stream));
+  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, stream));
+  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, stream));
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

@@ -32,8 +32,6 @@ typedef struct vdit_attn_sage_cuda_params {
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
   int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics (default)
   int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
-  int bwd_sched;              // backward (atomics, halves): 0 the run-3 order, 2 dV before the dS barrier and dQ under
-                              // dK's second half, 3 as 2 with dQ left in flight into the next tile
   int fwd_path;               // forward: vdit_attn_sage_fwd_path
 } vdit_attn_sage_cuda_params;
 
