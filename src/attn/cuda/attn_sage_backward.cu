@@ -11,7 +11,8 @@
 //           l2 = (LSE - scale q.mu) log2 e and Delta = rowsum(dO O) per query
 //   main    one block of two warpgroups per 128 keys (the dense wgmma backward's structure,
 //           attn_backward_wgmma.cu), warpgroup w keys 64w..; 64-query tiles in two cp.async
-//           stages. Per tile:
+//           stages (the next tile's issued under this tile's S^T / dP^T products; of the
+//           transposed Q / dO codes only the tile's 64-query half). Per tile:
 //             S^T = K' Q^T     wgmma m64n64k32 s8 (both K-major from shared memory)
 //             dP^T = V dO^T    wgmma m64n64k16 bf16/fp16 (as dense)
 //             P^T = 2^(dot c - l2) (one FFMA + MUFU), dS^T = P^T (dP^T - Delta)
@@ -30,6 +31,10 @@
 //                              row per thread; H100 run 3: 6% slower, its extra barrier)
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
+// H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
+// (dV issued before the dS barrier, dQ's product under dK's or the next tile's barrier, S^T and
+// dP^T in separate groups) and the dQ reductions from distinct registers or as float4: none
+// was faster (order +1.5%, lag and split +4%, float4 +1.3%); they are in commit 78c0e37.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -135,6 +140,19 @@ static __device__ __forceinline__ void load_b8(uint8_t *tile, const int8_t *g, i
   for (int it = 0; it < ROWS * 8 / NT; it++) {
     const int idx = it * NT + (int)threadIdx.x;
     const int r = idx >> 3, c = idx & 7;
+    cp_async16(smem_u32(tile + r * 128 + ((c ^ (r & 7)) << 4)), g + (int64_t)r * pitch + c * 16, true);
+  }
+}
+
+// The 64-byte half h (logical chunks 4h..4h+3) of each of ROWS 128-byte rows into the same
+// 128B-swizzled [ROWS][128] tile: what a 64-query tile reads of its 128-query chunk.
+template <int ROWS, int NT>
+static __device__ __forceinline__ void load_b8_half(uint8_t *tile, const int8_t *g, int64_t pitch, int h) {
+  static_assert(ROWS * 4 % NT == 0, "tile chunks must divide evenly among threads");
+#pragma unroll
+  for (int it = 0; it < ROWS * 4 / NT; it++) {
+    const int idx = it * NT + (int)threadIdx.x;
+    const int r = idx >> 2, c = 4 * h + (idx & 3);
     cp_async16(smem_u32(tile + r * 128 + ((c ^ (r & 7)) << 4)), g + (int64_t)r * pitch + c * 16, true);
   }
 }
@@ -309,8 +327,9 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
   }
 }
 
-// One query tile's loads into a stage: Q codes (64 rows), dO (T), the Q^T and dO^T codes of
-// its 128-query chunk, l2, Delta and the key limits.
+// One query tile's loads into a stage: Q codes (64 rows), dO (T), the tile's half (64 bytes of
+// each 128-byte row) of the Q^T and dO^T codes of its 128-query chunk, l2, Delta and the key
+// limits. (Until H200 run 10 the whole chunk was loaded, 16 KB a tile more; -0.6%.)
 template <typename T>
 static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_params &p, const sage_bwd_ws &w, int qt, uint8_t *st,
                                                       float *l2s, float *deltas, int *lims, const int8_t *q8,
@@ -320,8 +339,8 @@ static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_param
   const int m0 = qt * BM, c0 = m0 & ~127;
   load_b8<BM, NT>(st, q8 + (int64_t)m0 * D, D);
   load_tile_gmma<T, BM, D, NT>(reinterpret_cast<T *>(st + 8192), dog, p.do_ss, m0, p.Sq);
-  load_b8<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad);
-  load_b8<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad);
+  load_b8_half<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad, qt & 1);
+  load_b8_half<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad, qt & 1);
   for (int idx = threadIdx.x; idx < 2 * BM; idx += NT) {
     const int r = idx % BM, row = m0 + r;
     const bool ok = row < p.Sq;
@@ -424,11 +443,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     cp_async_wait<0>();
     fence_proxy_async();
     __syncthreads();
-    if (it + 1 < count) {
-      sage_bwd_issue<T>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
-                        sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
-      cp_async_commit();
-    }
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
     const uint8_t *st = sStage + buf * STAGE;
@@ -459,6 +473,13 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
+    // the next stage's loads, under the products just issued (the other stage is free: every
+    // thread is past the barrier above, so done with the previous tile)
+    if (it + 1 < count) {
+      sage_bwd_issue<T>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
+                        sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
+      cp_async_commit();
+    }
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < 32; i++) {
