@@ -269,10 +269,6 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
   a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
   a.comp_vbar_hi_only = comp_kernel && strcmp(comp_kernel, "vhi") == 0;
-  // probe pass 2 forms the fragments' centroid terms as a tensor-core k-step; VDIT_CLUSTER_PROBE=scalar
-  // is the lab switch back to the scalar epilogue
-  const char *probe_kernel = getenv("VDIT_CLUSTER_PROBE");
-  a.probe_scalar = probe_kernel && strcmp(probe_kernel, "scalar") == 0;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

@@ -60,7 +60,6 @@ typedef struct vdit_attn_cuda_cluster_args {
   int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
   int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
   int comp_vbar_hi_only;                                 // lab: the fused compensation without Vbar's lo part (VDIT_CLUSTER_COMP=vhi)
-  int probe_scalar;                                      // probe pass 2's scalar epilogue (VDIT_CLUSTER_PROBE=scalar), else MMA
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the

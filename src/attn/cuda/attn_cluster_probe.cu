@@ -33,6 +33,7 @@
 #include <math.h>
 
 #include "attn/cuda/attn_cluster.h"
+#include "attn/cuda/attn_cluster_async.cuh"
 #include "vdit/attn.h"
 
 #define PROBE_WARPS 8
@@ -58,33 +59,6 @@ static __device__ __forceinline__ void mma_tf32(float *c, uint32_t a0, uint32_t 
                "{%0, %1, %2, %3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// bytes = 0 fills zeros (nothing is read; src must still be a valid address).
-static __device__ __forceinline__ void cp_async16(float *dst, const float *src, int bytes) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
-}
-
-static __device__ __forceinline__ void cp_async4(float *dst, const float *src, int bytes) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;\n" ::"r"(s), "l"(src), "r"(bytes));
-}
-
-static __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-static __device__ __forceinline__ void cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
-}
-
-static __device__ __forceinline__ float quad_sum(float v) {
-  v += __shfl_xor_sync(0xffffffffu, v, 1);
-  return v + __shfl_xor_sync(0xffffffffu, v, 2);
-}
-
-static __device__ __forceinline__ float quad_max(float v) {
-  v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
-  return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
 }
 
 // Keys [k0, k0 + PROBE_KEYS) of one slice (x: (Sk, D) in original order, perm: cluster order ->
@@ -428,62 +402,11 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
   }
 }
 
-// The previous epilogue (VDIT_CLUSTER_PROBE=scalar, a lab switch for A/B timing): every fragment's
-// centroid terms by scalar loads of its V mean from global memory, 1.0 ms of pass 2's 1.7 ms on
-// the H200. acc = N_j, l = the thread's partial row sums of L_j; acc = N'_j - N_j, then
-// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
-template <int DP>
-static __device__ __forceinline__ void probe_tile_error_scalar(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
-                                                        const int row[2], const float m[2], float acc[DP / 8][4],
-                                                        const float l[2]) {
-  const int D = (int)a.dim, t = threadIdx.x % 4;
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
-  const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
-  const float *vm = a.v_means + bh * a.ck * D;
-  const int32_t f_begin = fo[j], f_end = fo[j + 1];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float lr = quad_sum(l[r]);
-    const int valid = row[r] < a.cq;
-    const float *cs = a.cscore + (bh * a.cq + (valid ? row[r] : 0)) * a.ck;
-    float lc = 0.0f;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
-    for (int32_t f = f_begin; f < f_end; f++) {
-      const int c = fc[f];
-      const float w = valid ? (float)fn[f] * expf(cs[c] * a.scale - m[r]) : 0.0f;
-      lc += w;
-      const float *vr = vm + (int64_t)c * D;
-#pragma unroll
-      for (int n = 0; n < DP / 8; n++) {
-        const int d = 8 * n + 2 * t;
-        if (d < D) acc[n][2 * r] += w * vr[d];
-        if (d + 1 < D) acc[n][2 * r + 1] += w * vr[d + 1];
-      }
-    }
-    const float dl = lc - lr;
-    const float *o = a.probe_o + (bh * a.cq + (valid ? row[r] : 0)) * D;
-    float e = 0.0f;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) {
-      const int d = 8 * n + 2 * t;
-      if (d < D) e += fabsf(acc[n][2 * r] - o[d] * dl);
-      if (d + 1 < D) e += fabsf(acc[n][2 * r + 1] - o[d + 1] * dl);
-    }
-    e = quad_sum(e);
-    if (valid && t == 0) {
-      const int64_t index = bh * a.cq + row[r];
-      a.err[index * a.k_tiles + j] = a.q_count[index] == 0 ? 0.0f : e / a.probe_z[index];
-    }
-  }
-}
-
 // Block (row block rb, chunk c, slice bh): err[a][j] for the block's centroids a and the chunk's
 // key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1 (the loads of
 // a tile's first step also stage its fragments' V means, double-buffered by tile parity); a tile's
 // error is formed after its last step, from registers.
-// MMA = 0: the scalar epilogue (probe_tile_error_scalar), no staging.
-template <int DP, int MMA>
+template <int DP>
 static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk,
                                                                         const float *q_tf32) {
   constexpr int LD = DP + 4;
@@ -505,7 +428,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
     const int j = (int)(k_begin / PROBE_TILE);
     load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
     load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
-    if (MMA) load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+    load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
   }
   cp_async_commit();
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
@@ -526,7 +449,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
       const int64_t k1 = k0 + PROBE_KEYS;
       load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
       load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      if (MMA && k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
+      if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
         const int j = (int)(k1 / PROBE_TILE);
         load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
       }
@@ -550,8 +473,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
     pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
     if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
       const int j = (int)(k0 / PROBE_TILE);
-      if (MMA) probe_tile_error<DP>(a, bh, j, row, m, acc, l, fbuf + (j & 1) * PROBE_FRAGS * LD);
-      else probe_tile_error_scalar<DP>(a, bh, j, row, m, acc, l);
+      probe_tile_error<DP>(a, bh, j, row, m, acc, l, fbuf + (j & 1) * PROBE_FRAGS * LD);
       l[0] = l[1] = 0.0f;
 #pragma unroll
       for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
@@ -645,9 +567,7 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   cudaError_t e;
   if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
           cudaSuccess ||
-      (e = cudaFuncSetAttribute(probe_err_kernel<DP, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
-          cudaSuccess ||
-      (e = cudaFuncSetAttribute(probe_err_kernel<DP, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+      (e = cudaFuncSetAttribute(probe_err_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
           cudaSuccess)
     return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
@@ -661,8 +581,7 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  if (a->probe_scalar) probe_err_kernel<DP, 0><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32);
-  else probe_err_kernel<DP, 1><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
+  probe_err_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
