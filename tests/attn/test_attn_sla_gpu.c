@@ -137,14 +137,8 @@ static void read_o(const vdit_tensor *o, const int64_t shape[4], float *out) {
   vdit_tensor_free(&oh);
 }
 
-// One plan, two forwards with Wq negated and the alpha logits moved in place in between (as a
-// training step does): the second O equals a fresh plan's O on the new values bit for bit and
-// differs from the first.
-static void test_params_in_place(void) {
-  const int64_t shape[4] = {1, 1000, 2, 128}, lse_shape[3] = {1, 2, 1000};
-  const size_t n = 1000 * 2 * 128;
-  float *o = malloc(3 * n * sizeof *o), *o2 = o + n, *o3 = o2 + n;
-  float *params = random_params(2, 32, 77, 0.3f);
+// SLA2 at Top-k 0.25, D_r = 32 for H = 2 heads of D = 128, router and alpha from random_params.
+static vdit_attn_config sla_config_h2(float *params) {
   vdit_attn_config config;
   memset(&config, 0, sizeof config);
   config.method = VDIT_ATTN_SLA;
@@ -153,6 +147,18 @@ static void test_params_in_place(void) {
   config.sla.router_wq = params;
   config.sla.router_wk = params + 2 * 128 * 32;
   config.sla.alpha_logit = params + 4 * 128 * 32;
+  return config;
+}
+
+// One plan, two forwards with Wq negated and the alpha logits moved in place in between (as a
+// training step does): the second O equals a fresh plan's O on the new values bit for bit and
+// differs from the first.
+static void test_params_in_place(void) {
+  const int64_t shape[4] = {1, 1000, 2, 128}, lse_shape[3] = {1, 2, 1000};
+  const size_t n = 1000 * 2 * 128;
+  float *o = malloc(3 * n * sizeof *o), *o2 = o + n, *o3 = o2 + n;
+  float *params = random_params(2, 32, 77, 0.3f);
+  vdit_attn_config config = sla_config_h2(params);
   float *x = malloc(3 * n * sizeof *x);
   vdit_attn_shape s = {1, 2, 1000, 1000, 128};
   CHECK_OK(vdit_attn_inputs_fill(VDIT_ATTN_INPUTS_VIDEO, 13, &s, x, x + n, x + 2 * n));
@@ -192,14 +198,7 @@ static void test_cpu_gpu(void) {
   const size_t n = 1000 * 2 * 128, nl = 2 * 1000;
   float *o = malloc((2 * n + 2 * nl) * sizeof *o), *oc = o + n, *l = oc + n, *lc = l + nl;
   float *params = random_params(2, 32, 55, 0.3f);
-  vdit_attn_config config;
-  memset(&config, 0, sizeof config);
-  config.method = VDIT_ATTN_SLA;
-  config.sla.topk = 0.25f;
-  config.sla.router_dim = 32;
-  config.sla.router_wq = params;
-  config.sla.router_wk = params + 2 * 128 * 32;
-  config.sla.alpha_logit = params + 4 * 128 * 32;
+  vdit_attn_config config = sla_config_h2(params);
   run_forward(&config, shape, 9, o, l);
   // CPU: the same bf16-rounded inputs as f32 tensors
   float *x = malloc(3 * n * sizeof *x);

@@ -1,5 +1,5 @@
-// Small device helpers shared by the clustered-attention kernels that stage tiles with cp.async
-// and reduce over the 4 lanes of an mma fragment's quad (attn_cluster_probe.cu,
+// Small device helpers shared by the clustered-attention kernels that stage tiles with cp.async,
+// load mma fragments by ldmatrix and reduce over the 4 lanes of a fragment's quad (attn_cluster_probe.cu,
 // attn_cluster_comp.cu).
 #ifndef VDIT_ATTN_CLUSTER_ASYNC_CUH
 #define VDIT_ATTN_CLUSTER_ASYNC_CUH
@@ -30,6 +30,16 @@ static __device__ __forceinline__ float quad_sum(float v) {
 static __device__ __forceinline__ float quad_max(float v) {
   v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
   return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+
+// Four 8 x 8 b16 matrices from shared memory (row addresses from lanes 8i .. 8i + 7 for matrix
+// i) into r[0..3]: the 16-bit mma fragment layout, or for 4-byte data (TF32) four 8-row x
+// 4-float blocks with lane L getting float (L / 4, L % 4) of each.
+static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *row) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
 }
 
 #endif // VDIT_ATTN_CLUSTER_ASYNC_CUH

@@ -107,16 +107,10 @@ static __device__ __forceinline__ void load_centroids(const float *qt, int cq, i
   }
 }
 
-// Four 8 x 8 b16 matrices = four 8-row x 4-float blocks of shared memory (row addresses from
-// lanes 8i..8i+7 for block i): lane L gets float (L / 4, L % 4) of each block, which is the TF32
-// fragment layout of mma m16n8k8 (a: (g, t), b: (k t, n g) with K stored [n][k]).
-static __device__ __forceinline__ void ldmatrix_x4(uint32_t r[4], const float *row) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(row);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(s));
-}
-
+// ldsm_x4 on floats: four 8-row x 4-float blocks of shared memory, lane L gets float (L / 4,
+// L % 4) of each block, which is the TF32 fragment layout of mma m16n8k8 (a: (g, t), b: (k t, n g)
+// with K stored [n][k]).
+//
 // s (16 x PROBE_KEYS per warp) = qs[warp rows] ks^T. Per k step one ldmatrix for the a fragment
 // (blocks: rows 0-7 / 8-15 x floats 0-3 / 4-7) and one per pair of key n-tiles (blocks: keys
 // 8n.. / 8n + 8.. x floats 0-3 / 4-7); rows are 4 banks apart (LD = DP + 4), so no conflicts.
@@ -131,11 +125,11 @@ static __device__ __forceinline__ void scores_step(const float *qs, const float 
 #pragma unroll
   for (int k = 0; k < DP / 8; k++) {
     uint32_t a[4];
-    ldmatrix_x4(a, qa + 8 * k);
+    ldsm_x4(a, qa + 8 * k);
 #pragma unroll
     for (int np = 0; np < PROBE_KEYS / 16; np++) {
       uint32_t b[4];
-      ldmatrix_x4(b, kb + 16 * np * LD + 8 * k);
+      ldsm_x4(b, kb + 16 * np * LD + 8 * k);
       mma_tf32(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
       mma_tf32(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
     }
