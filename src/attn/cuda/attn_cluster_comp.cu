@@ -323,8 +323,10 @@ extern "C" size_t vdit_attn_cuda_cluster_comp_split_floats(int64_t bh, int ck) {
 extern "C" cudaError_t vdit_attn_cuda_cluster_compensate_fused(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   if (a->bh == 0 || a->seq_q == 0 || a->q_tiles == 0) return cudaSuccess;
   if (a->dim > 128 || a->ck > COMP_MAX_CHUNKS * COMP_KEYS || a->bh > 65535) return cudaErrorInvalidValue;
-  if (a->comp_vbar_hi_only) // lab variant: bf16 D = 128 only
-    return a->dim > 64 && !a->half_inputs ? comp_run<128, 0, 0>(a, stream) : cudaErrorInvalidValue;
+  if (a->comp_vbar_hi_only) { // lab variant
+    if (a->dim <= 64) return a->half_inputs ? comp_run<64, 1, 0>(a, stream) : comp_run<64, 0, 0>(a, stream);
+    return a->half_inputs ? comp_run<128, 1, 0>(a, stream) : comp_run<128, 0, 0>(a, stream);
+  }
   if (a->dim <= 64) return a->half_inputs ? comp_run<64, 1, 1>(a, stream) : comp_run<64, 0, 1>(a, stream);
   return a->half_inputs ? comp_run<128, 1, 1>(a, stream) : comp_run<128, 0, 1>(a, stream);
 }
