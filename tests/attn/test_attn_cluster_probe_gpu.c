@@ -13,6 +13,13 @@
 // (two row blocks), bf16 and fp16, and key tiles of more than 16 fragments (400 key clusters in
 // 1024 keys). Skips (exit 77) without the CUDA
 // backend or a GPU.
+// Also, on the same forward, two integer results exactly:
+//  3. the key fragments (runs of one cluster in each key tile, in the permuted order) against the
+//     host's walk over the GPU's own assignment and permutation;
+//  4. ear's selection (attn_cluster_select.cu: radix passes over every SM, the ragged tail) against
+//     the host's greedy order on the GPU's own pair scores: pairs by score / cols_j descending
+//     (ties to the lower pair index), each taken while its cost still fits the budget. A case of
+//     71 x 71 tiles (5041 pairs a head: two radix blocks, ragged edge tiles) exercises both.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +64,90 @@ static double dot64(const float *a, const float *b, int64_t D) {
 }
 
 typedef struct routing_inputs {
-  float *qc, *kc, *vm, *kf, *vf, *mass, *err;
-  int32_t *q_count, *k_count, *k_perm, *fo, *fc, *fn;
+  float *qc, *kc, *vm, *kf, *vf, *mass, *err, *score;
+  int32_t *q_count, *k_count, *k_perm, *fo, *fc, *fn, *k_assign;
+  unsigned char *selected;
 } routing_inputs;
 
 static void routing_inputs_free(routing_inputs *r) {
-  void *all[] = {r->qc, r->kc, r->vm, r->kf, r->vf, r->mass, r->err, r->q_count, r->k_count, r->k_perm, r->fo, r->fc, r->fn};
+  void *all[] = {r->qc,      r->kc,      r->vm,     r->kf, r->vf, r->mass, r->err,      r->q_count,
+                 r->k_count, r->k_perm,  r->fo,     r->fc, r->fn, r->score, r->k_assign, r->selected};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
+}
+
+static int64_t tile_len(int64_t t, int64_t S) { return S - 128 * t < 128 ? S - 128 * t : 128; }
+
+// 3. The fragments of slice bh against the host's walk: per key tile the runs of one cluster in
+// the permuted order (offset of the tile's first run, each run's cluster and length).
+static void check_fragments(const vdit_attn_cluster_state *st, const routing_inputs *r, int64_t bh, const char *what) {
+  const int64_t Sk = st->seq_k, kt = st->k_tiles, maxf = st->max_fragments;
+  const int32_t *a = r->k_assign + bh * Sk, *perm = r->k_perm + bh * Sk, *fo = r->fo + bh * (kt + 1);
+  const int32_t *fc = r->fc + bh * maxf, *fn = r->fn + bh * maxf;
+  int64_t f = 0, bad = 0;
+  for (int64_t j = 0; j < kt && !bad; j++) {
+    if (fo[j] != f) bad++;
+    int previous = -1;
+    for (int64_t q = 128 * j; q < 128 * j + tile_len(j, Sk) && !bad; q++) {
+      const int c = a[perm[q]];
+      if (c != previous) { // a new run: fragment f
+        if (f >= maxf || fc[f] != c) bad++;
+        f++, previous = c;
+      }
+    }
+  }
+  if (!bad && fo[kt] != f) bad++;
+  for (int64_t j = 0; j < kt && !bad; j++) {
+    int64_t e = fo[j], run = 0;
+    int previous = -1;
+    for (int64_t q = 128 * j; q < 128 * j + tile_len(j, Sk); q++) {
+      const int c = a[perm[q]];
+      if (c != previous && run > 0) bad += fn[e] != run, e++, run = 0;
+      previous = c, run++;
+    }
+    bad += fn[e] != run;
+  }
+  if (bad) CHECK_FAIL_("%s bh %lld: fragments differ from the host's walk", what, (long long)bh);
+}
+
+// 4. ear's selection of slice bh against the host's greedy order on the GPU's pair scores.
+static uint64_t order_key(float key, int64_t index) {
+  uint32_t u;
+  memcpy(&u, &key, 4);
+  u ^= (u >> 31) ? 0xffffffffu : 0x80000000u;
+  return ((uint64_t)(~u) << 32) | (uint64_t)(uint32_t)index;
+}
+
+static int compare_u64(const void *x, const void *y) {
+  const uint64_t a = *(const uint64_t *)x, b = *(const uint64_t *)y;
+  return a < b ? -1 : a > b;
+}
+
+static void check_selection(const vdit_attn_cluster_state *st, const routing_inputs *r, int64_t bh, const char *what) {
+  const int64_t qt = st->q_tiles, kt = st->k_tiles, n = qt * kt, Sq = st->seq_q, Sk = st->seq_k;
+  const float *score = r->score + bh * n;
+  const unsigned char *sel = r->selected + bh * n;
+  uint64_t *keys = malloc((size_t)n * sizeof *keys);
+  unsigned char *want = calloc((size_t)n, 1);
+  if (!keys || !want) {
+    CHECK_FAIL_("%s: out of host memory", what);
+    free(keys), free(want);
+    return;
+  }
+  for (int64_t e = 0; e < n; e++) keys[e] = order_key(score[e] / (float)tile_len(e % kt, Sk), e);
+  qsort(keys, (size_t)n, sizeof *keys, compare_u64);
+  const long long allowed = (long long)floor((double)st->config.budget * (double)Sq * (double)Sk);
+  long long used = 0;
+  int64_t taken = 0, bad = 0;
+  for (int64_t x = 0; x < n; x++) {
+    const int64_t e = (int64_t)(uint32_t)keys[x];
+    const long long cost = tile_len(e / kt, Sq) * tile_len(e % kt, Sk);
+    if (used + cost <= allowed) want[e] = 1, used += cost, taken++;
+  }
+  for (int64_t e = 0; e < n; e++) bad += want[e] != (sel[e] != 0);
+  CHECK(taken > 0 && taken < n);
+  if (bad) CHECK_FAIL_("%s bh %lld: %lld of %lld pairs selected otherwise than the host's greedy order", what, (long long)bh,
+                       (long long)bad, (long long)n);
+  free(keys), free(want);
 }
 
 // Checks mass and err of slice bh against fp64.
@@ -215,12 +299,19 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   r.fo = download(dev, g->frag_offsets, (size_t)(BH * (kt + 1)) * i4);
   r.fc = download(dev, g->frag_cluster, (size_t)(BH * st->max_fragments) * i4);
   r.fn = download(dev, g->frag_count, (size_t)(BH * st->max_fragments) * i4);
+  r.k_assign = download(dev, g->k_assign, (size_t)(BH * Sk) * i4);
+  r.score = download(dev, g->score, (size_t)(BH * st->q_tiles * kt) * f);
+  r.selected = download(dev, g->selected, (size_t)(BH * st->q_tiles * kt));
   if (!r.qc || !r.kc || !r.vm || !r.kf || !r.vf || !r.mass || !r.err || !r.q_count || !r.k_count || !r.k_perm || !r.fo ||
-      !r.fc || !r.fn) {
+      !r.fc || !r.fn || !r.k_assign || !r.score || !r.selected) {
     CHECK_FAIL_("%s: download failed", what);
     goto done;
   }
-  for (int64_t bh = 0; bh < BH; bh++) check_slice(st, &r, bh, vdit_attn_plan_scale(plan), what);
+  for (int64_t bh = 0; bh < BH; bh++) {
+    check_slice(st, &r, bh, vdit_attn_plan_scale(plan), what);
+    check_fragments(st, &r, bh, what);
+    check_selection(st, &r, bh, what);
+  }
   printf("%s: cq %lld ck %lld k_tiles %lld checked\n", what, (long long)cq, (long long)ck, (long long)kt);
 done:
   routing_inputs_free(&r);
@@ -244,6 +335,8 @@ int main(void) {
   // ~2.5 keys a cluster: ~50 fragments a key tile, past the 16 whose centroid terms pass 2 forms on
   // the tensor cores (the rest by the scalar path)
   run_case((vdit_attn_shape){1, 1, 1024, 1024, 128}, VDIT_DTYPE_BF16, 0, 400, 15);
+  // 71 x 71 tiles, ragged (9000 = 70 x 128 + 40): two radix blocks of ear's selection a head
+  run_case((vdit_attn_shape){1, 2, 9000, 9000, 64}, VDIT_DTYPE_BF16, 0, 0, 16);
   return check_finish(TEST_NAME);
 #endif
 }

@@ -143,20 +143,32 @@ static __global__ void means_kernel(const float *x, const int32_t *perm, const i
   }
 }
 
-// Runs of one cluster inside each key tile. Shared: k_tiles + 1 ints.
-static __global__ void fragments_kernel(const int32_t *assign, const int32_t *perm, int64_t S, int kt, int maxf,
-                                        int32_t *fo, int32_t *fc, int32_t *fn) {
+// Runs of one cluster inside each key tile. Shared: k_tiles + 1 ints. One warp per tile at a
+// time, 32 consecutive keys per round (a run starts where a key's cluster differs from the key
+// before it in the tile): the runs counted by ballots, their offsets scanned over the tiles, then
+// each run's cluster and start written, and the starts turned into lengths. Block: FRAG_THREADS.
+#define FRAG_THREADS 1024
+static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const int32_t *assign, const int32_t *perm, int64_t S,
+                                                                       int kt, int maxf, int32_t *fo, int32_t *fc,
+                                                                       int32_t *fn) {
   extern __shared__ int32_t runs[];
   const int64_t bh = blockIdx.x;
   const int32_t *a = assign + bh * S, *p = perm + bh * S;
-  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
-    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
+  const unsigned below = (1u << lane) - 1u;
+  for (int j = warp; j < kt; j += warps) {
+    const int64_t begin = (int64_t)j * CLUSTER_TILE;
+    const int64_t end = begin + CLUSTER_TILE < S ? begin + CLUSTER_TILE : S;
     int n = 0, previous = -1;
-    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
-      const int c = a[p[q]];
-      if (c != previous) n++, previous = c;
+    for (int64_t base = begin; base < end; base += 32) {
+      const int64_t q = base + lane;
+      const int c = q < end ? a[p[q]] : -1;
+      int before = __shfl_up_sync(0xffffffffu, c, 1);
+      if (lane == 0) before = previous;
+      n += __popc(__ballot_sync(0xffffffffu, q < end && c != before));
+      previous = __shfl_sync(0xffffffffu, c, 31);
     }
-    runs[j] = n;
+    if (lane == 0) runs[j] = n;
   }
   __syncthreads();
   if (threadIdx.x == 0) {
@@ -170,19 +182,37 @@ static __global__ void fragments_kernel(const int32_t *assign, const int32_t *pe
     fo[bh * (kt + 1) + kt] = running;
   }
   __syncthreads();
-  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
-    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
+  int32_t *cluster = fc + bh * maxf, *count = fn + bh * maxf;
+  for (int j = warp; j < kt; j += warps) {
+    const int64_t begin = (int64_t)j * CLUSTER_TILE;
+    const int64_t end = begin + CLUSTER_TILE < S ? begin + CLUSTER_TILE : S;
     int e = runs[j], previous = -1;
-    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
-      const int c = a[p[q]];
-      if (c != previous) {
-        fc[bh * maxf + e] = c;
-        fn[bh * maxf + e] = 1;
-        e++;
-        previous = c;
-      } else {
-        fn[bh * maxf + e - 1]++;
+    // the runs' clusters, and their starts (key offsets in the tile) in count for now
+    for (int64_t base = begin; base < end; base += 32) {
+      const int64_t q = base + lane;
+      const int c = q < end ? a[p[q]] : -1;
+      int before = __shfl_up_sync(0xffffffffu, c, 1);
+      if (lane == 0) before = previous;
+      const unsigned starts = __ballot_sync(0xffffffffu, q < end && c != before);
+      if ((starts >> lane) & 1u) {
+        const int f = e + __popc(starts & below);
+        cluster[f] = c;
+        count[f] = (int)(q - begin);
       }
+      e += __popc(starts);
+      previous = __shfl_sync(0xffffffffu, c, 31);
+    }
+    __syncwarp();
+    // start -> length: the next run's start (or the tile's end) minus this one's; all of a
+    // round's reads before its writes
+    const int e_end = e, tile_keys = (int)(end - begin);
+    for (int f0 = runs[j]; f0 < e_end; f0 += 32) {
+      const int f = f0 + lane;
+      const int start = f < e_end ? count[f] : 0;
+      const int next = f + 1 < e_end ? count[f + 1] : tile_keys;
+      __syncwarp();
+      if (f < e_end) count[f] = next - start;
+      __syncwarp();
     }
   }
 }
@@ -281,7 +311,7 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
   const unsigned BH = (unsigned)a->bh;
   means_kernel<<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(a->vf, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                               a->v_means, 0, a->seed, 1, 0);
-  fragments_kernel<<<BH, 256, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
+  fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PREPARE, stream) : e;
