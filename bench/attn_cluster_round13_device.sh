@@ -2,9 +2,11 @@
 # One device call for issue 9's round 13 (ear13): ear's selection on every SM, the k-means means
 # with their loads in flight together, the compensation's VDIT_CLUSTER_COMP=vhi variant, and one
 # warm k-means iteration against two.
-#   1. Release build of the CLI and the three cluster GPU tests; the tests first (test_attn_cluster_gpu
-#      with VDIT_CLUSTER_COMP=vhi, the candidate default; on a failure again without it, and then
-#      with VDIT_CLUSTER_SELECT=block, to name the culprit; the bench then runs with what passed).
+#   1. Release build of the CLI and the three cluster GPU tests; the tests first: the probe test
+#      (which also checks the fragments and ear's selection exactly; a failure names its lab switch
+#      back, VDIT_CLUSTER_PREPARE=serial / VDIT_CLUSTER_SELECT=block), the k-means test, then
+#      test_attn_cluster_gpu with VDIT_CLUSTER_COMP=vhi (the candidate default), on a failure again
+#      without it, then with every previous kernel; the bench runs with what passed.
 #   2. Our dense forward, then ear and svg at BUDGETS with 1 warm iteration, ear and svg at 0.1 with
 #      2 (the current default), ear at 0.1 with the previous one-block select
 #      (VDIT_CLUSTER_SELECT=block) and with the full compensation, sparge at BUDGETS, dense again.
@@ -38,14 +40,20 @@ run_test() { # name, env...
   { echo "== $t ($*): exit $rc"; cat "$work/t.log"; } >> "$out/ctest.log"
   return $rc
 }
+# the probe test (seconds) also checks the fragments and ear's selection exactly: a failure there
+# names its switch back to the previous kernel
+sw=()
+if ! run_test test_attn_cluster_probe_gpu VDIT_NONE=1; then
+  grep -q "fragments differ" "$work/t.log" && sw+=(VDIT_CLUSTER_PREPARE=serial)
+  grep -q "selected otherwise" "$work/t.log" && sw+=(VDIT_CLUSTER_SELECT=block)
+  [ ${#sw[@]} -gt 0 ] && run_test test_attn_cluster_probe_gpu "${sw[@]}"
+fi
+[ ${#sw[@]} -gt 0 ] || sw=(VDIT_NONE=1)
 run_test test_attn_cluster_kmeans_gpu VDIT_NONE=1
-run_test test_attn_cluster_probe_gpu VDIT_NONE=1
-sw=(VDIT_CLUSTER_COMP=vhi)
-if ! run_test test_attn_cluster_gpu VDIT_CLUSTER_COMP=vhi; then
-  if run_test test_attn_cluster_gpu VDIT_NONE=1; then sw=(VDIT_NONE=1)
-  elif run_test test_attn_cluster_gpu VDIT_CLUSTER_SELECT=block; then sw=(VDIT_CLUSTER_COMP=vhi VDIT_CLUSTER_SELECT=block)
-  else sw=(VDIT_CLUSTER_SELECT=block)
-  fi
+if run_test test_attn_cluster_gpu "${sw[@]}" VDIT_CLUSTER_COMP=vhi; then sw+=(VDIT_CLUSTER_COMP=vhi)
+elif ! run_test test_attn_cluster_gpu "${sw[@]}"; then
+  sw=(VDIT_CLUSTER_PREPARE=serial VDIT_CLUSTER_SELECT=block)
+  run_test test_attn_cluster_gpu "${sw[@]}"
 fi
 echo "bench switches: ${sw[*]} ($(elapsed) s)"
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
@@ -68,14 +76,13 @@ for x in $budgets; do
 done
 bench "$ab" warm2 "$cur" --method ear --budget 0.1 --gpu-routing --warm --warm-iterations 2 --quality
 bench "$ab" warm2 "$cur" --method svg --budget 0.1 --gpu-routing --warm --warm-iterations 2 --quality
-bench "$ab" select_block "$cur,VDIT_CLUSTER_SELECT=block" --method ear --budget 0.1 --gpu-routing --warm --warm-iterations 1 --quality
-bench "$ab" comp_full "VDIT_NONE=1" --method ear --budget 0.1 --gpu-routing --warm --warm-iterations 1 --quality
+bench "$ab" old_select_prepare "$cur,VDIT_CLUSTER_SELECT=block,VDIT_CLUSTER_PREPARE=serial" --method ear --budget 0.1 --gpu-routing --warm --warm-iterations 1 --quality
+bench "$ab" comp_full "$(IFS=,; echo "${sw[*]}" | sed 's/,*VDIT_CLUSTER_COMP=vhi//; s/^$/VDIT_NONE=1/')" --method ear --budget 0.1 --gpu-routing --warm --warm-iterations 1 --quality
 for x in $budgets; do
   bench "$ours" sparge "$cur" --method sparge --rule topk --sparsity "$(python3 -c "print(round(1 - $x, 6))")" --quality
 done
 bench "$ab" dense_end "$cur" --method dense
-python3 bench/attn_cluster_report.py --ours "$ours" --out "$out/attn-cluster.json" --svg "$out/attn-cluster.svg" > "$work/report.txt" 2>&1 ||
-  tail -5 "$work/report.txt"
+python3 bench/attn_cluster_report.py --ours "$ours" --out "$out/attn-cluster.json" --svg "$out/attn-cluster.svg" 2>&1 | tail -25
 cat "$ours" "$ab" | python3 -c '
 import json, sys
 for line in sys.stdin:

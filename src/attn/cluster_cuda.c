@@ -272,6 +272,9 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   // ear's radix select over every SM; VDIT_CLUSTER_SELECT=block is a lab switch back to one block per head
   const char *select_kernel = getenv("VDIT_CLUSTER_SELECT");
   a.select_one_block = select_kernel && strcmp(select_kernel, "block") == 0;
+  // the key fragments by one warp per tile; VDIT_CLUSTER_PREPARE=serial is a lab switch back to one thread per tile
+  const char *prepare_kernel = getenv("VDIT_CLUSTER_PREPARE");
+  a.prepare_serial = prepare_kernel && strcmp(prepare_kernel, "serial") == 0;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

@@ -61,6 +61,7 @@ typedef struct vdit_attn_cuda_cluster_args {
   int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
   int comp_vbar_hi_only;                                 // lab: the fused compensation without Vbar's lo part (VDIT_CLUSTER_COMP=vhi)
   int select_one_block;                                  // lab: ear's selection by one block per head (VDIT_CLUSTER_SELECT=block)
+  int prepare_serial;                                    // lab: the fragments by one thread per tile (VDIT_CLUSTER_PREPARE=serial)
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
