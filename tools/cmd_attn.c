@@ -165,7 +165,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"q-clusters", CLI_INT, &f->q_clusters, "N", "ear, svg: query clusters per head (default ceil(S / 128))"},
       {"k-clusters", CLI_INT, &f->k_clusters, "N", "ear, svg: key clusters per head (default ceil(S / 32))"},
       {"iterations", CLI_INT, &f->iterations, "N", "ear, svg: k-means iterations from the seeded start (default 8)"},
-      {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 2)"},
+      {"warm-iterations", CLI_INT, &f->warm_iterations, "N", "ear, svg: k-means iterations when warm-starting (default 1)"},
       {"warm", CLI_FLAG, &f->warm, NULL, "ear, svg: warm-start k-means from the previous forward (bench: every run after the first)"},
       {"gpu-routing", CLI_FLAG, &f->gpu_routing, NULL, "ear, svg on cuda: k-means, scores and compensation on the GPU (default: on the host)"},
       {"router", CLI_STRING, &f->router, "R", "sla: router matrices random (Philox, from --seed) or identity (default random)"},

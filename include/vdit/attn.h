@@ -188,7 +188,7 @@ typedef struct vdit_attn_sparge_config {
 typedef struct vdit_attn_cluster_config {
   int32_t q_clusters, k_clusters; // 0: scaled with S: ceil(Sq / 128) and ceil(Sk / 32) (256 / 1024 at 32760)
   int32_t iterations;      // k-means iterations from the seeded start (0: 8)
-  int32_t warm_iterations; // iterations when warm-starting from the previous forward's centroids (0: 2)
+  int32_t warm_iterations; // iterations when warm-starting from the previous forward's centroids (0: 1)
   int warm_start;          // reuse the plan's centroids of the previous forward (same shape)
   // Fraction of the dense work (query x key token pairs) computed exactly, in [0, 1]: 1 is
   // dense attention, 0 the centroid formula alone. < 0 (svg only): no budget, top-p routing

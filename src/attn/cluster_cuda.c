@@ -268,13 +268,6 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   // to the GEMM path (G = Qp Kbar^T written out, a row pass, W Vbar)
   const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
   a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
-  a.comp_vbar_hi_only = comp_kernel && strcmp(comp_kernel, "vhi") == 0;
-  // ear's radix select over every SM; VDIT_CLUSTER_SELECT=block is a lab switch back to one block per head
-  const char *select_kernel = getenv("VDIT_CLUSTER_SELECT");
-  a.select_one_block = select_kernel && strcmp(select_kernel, "block") == 0;
-  // the key fragments by one warp per tile; VDIT_CLUSTER_PREPARE=serial is a lab switch back to one thread per tile
-  const char *prepare_kernel = getenv("VDIT_CLUSTER_PREPARE");
-  a.prepare_serial = prepare_kernel && strcmp(prepare_kernel, "serial") == 0;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

@@ -125,20 +125,9 @@ static __global__ void means_kernel(const float *x, const int32_t *perm, const i
     return;
   }
   const int32_t *p = perm + bh * S;
-  const float *xs = x + bh * S * D;
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    // the members' loads 8 at a time (independent, in flight together), then added in token
-    // order as before: the same double sum, without a load latency per member
     double sum = 0.0;
-    int32_t e = begin;
-    for (; e + 8 <= end; e += 8) {
-      float v[8];
-#pragma unroll
-      for (int k = 0; k < 8; k++) v[k] = xs[(int64_t)p[e + k] * D + d];
-#pragma unroll
-      for (int k = 0; k < 8; k++) sum += (double)v[k];
-    }
-    for (; e < end; e++) sum += (double)xs[(int64_t)p[e] * D + d];
+    for (int32_t e = begin; e < end; e++) sum += (double)x[(bh * S + p[e]) * D + d];
     o[d] = (float)(sum / (double)(end - begin));
   }
 }
@@ -213,51 +202,6 @@ static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const in
       __syncwarp();
       if (f < e_end) count[f] = next - start;
       __syncwarp();
-    }
-  }
-}
-
-// The previous fragments kernel (lab switch VDIT_CLUSTER_PREPARE=serial): one thread per tile
-// walking its keys.
-static __global__ void fragments_serial_kernel(const int32_t *assign, const int32_t *perm, int64_t S, int kt, int maxf,
-                                        int32_t *fo, int32_t *fc, int32_t *fn) {
-  extern __shared__ int32_t runs[];
-  const int64_t bh = blockIdx.x;
-  const int32_t *a = assign + bh * S, *p = perm + bh * S;
-  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
-    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
-    int n = 0, previous = -1;
-    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
-      const int c = a[p[q]];
-      if (c != previous) n++, previous = c;
-    }
-    runs[j] = n;
-  }
-  __syncthreads();
-  if (threadIdx.x == 0) {
-    int32_t running = 0;
-    for (int j = 0; j < kt; j++) {
-      const int32_t n = runs[j];
-      fo[bh * (kt + 1) + j] = running;
-      runs[j] = running;
-      running += n;
-    }
-    fo[bh * (kt + 1) + kt] = running;
-  }
-  __syncthreads();
-  for (int j = threadIdx.x; j < kt; j += blockDim.x) {
-    const int64_t end = (int64_t)(j + 1) * CLUSTER_TILE < S ? (int64_t)(j + 1) * CLUSTER_TILE : S;
-    int e = runs[j], previous = -1;
-    for (int64_t q = (int64_t)j * CLUSTER_TILE; q < end; q++) {
-      const int c = a[p[q]];
-      if (c != previous) {
-        fc[bh * maxf + e] = c;
-        fn[bh * maxf + e] = 1;
-        e++;
-        previous = c;
-      } else {
-        fn[bh * maxf + e - 1]++;
-      }
     }
   }
 }
@@ -356,12 +300,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
   const unsigned BH = (unsigned)a->bh;
   means_kernel<<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(a->vf, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                               a->v_means, 0, a->seed, 1, 0);
-  if (a->prepare_serial)
-    fragments_serial_kernel<<<BH, 256, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
-        a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
-  else
-    fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
-        a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
+  fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
+      a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
   const cudaError_t e = cudaGetLastError();
   return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PREPARE, stream) : e;
 }

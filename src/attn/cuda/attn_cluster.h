@@ -59,9 +59,6 @@ typedef struct vdit_attn_cuda_cluster_args {
   int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
   int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
   int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
-  int comp_vbar_hi_only;                                 // lab: the fused compensation without Vbar's lo part (VDIT_CLUSTER_COMP=vhi)
-  int select_one_block;                                  // lab: ear's selection by one block per head (VDIT_CLUSTER_SELECT=block)
-  int prepare_serial;                                    // lab: the fragments by one thread per tile (VDIT_CLUSTER_PREPARE=serial)
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
@@ -155,8 +152,8 @@ cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, 
 cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // The fused compensation after the counts (a->comp_count): per query tile a flash forward of its
 // rows (Q through the permutation) against the ck centroids with log n_ic added to the scores,
-// mma.sync m16n8k16 in the inputs' 16-bit type, Kbar and Vbar as hi + lo 16-bit pairs (split into
-// the scratch's first vdit_attn_cuda_cluster_comp_split_floats floats). Needs D <= 128, ck <= 8192.
+// mma.sync m16n8k16 in the inputs' 16-bit type, Kbar as a hi + lo 16-bit pair, Vbar rounded to 16
+// bits (split into the scratch's first vdit_attn_cuda_cluster_comp_split_floats floats). Needs D <= 128, ck <= 8192.
 size_t vdit_attn_cuda_cluster_comp_split_floats(int64_t bh, int ck);
 cudaError_t vdit_attn_cuda_cluster_compensate_fused(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
