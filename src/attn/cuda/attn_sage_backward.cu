@@ -9,10 +9,11 @@
 //           per 64-query block, transposed; both transposes store the queries of each 32 in
 //           the order the P^T / dS^T A fragment holds them (sage_fragment_position);
 //           l2 = (LSE - scale q.mu) log2 e and Delta = rowsum(dO O) per query
-//   main    one block of two warpgroups per 128 keys (the dense wgmma backward's structure,
-//           attn_backward_wgmma.cu), warpgroup w keys 64w..; 64-query tiles in two cp.async
-//           stages (the next tile's issued under this tile's S^T / dP^T products; of the
-//           transposed Q / dO codes only the tile's 64-query half). Per tile:
+//   main    (the cp.async kernel, VDIT_SAGE_BWD=old) one block of two warpgroups per 128 keys
+//           (the dense wgmma backward's structure, attn_backward_wgmma.cu), warpgroup w keys
+//           64w..; 64-query tiles in two cp.async stages (the next tile's issued under this
+//           tile's S^T / dP^T products; of the transposed Q / dO codes only the tile's 64-query
+//           half). Per tile:
 //             S^T = K' Q^T     wgmma m64n64k32 s8 (both K-major from shared memory)
 //             dP^T = V dO^T    wgmma m64n64k16 bf16/fp16 (as dense)
 //             P^T = 2^(dot c - l2) (one FFMA + MUFU), dS^T = P^T (dP^T - Delta)
@@ -25,7 +26,7 @@
 //                              (VDIT_SAGE_BWD_SPLIT=0: whole m64n128k32 products)
 //             dS codes         one scale per tile (a block-wide max) into shared memory
 //             dQ_acc += dS K'  wgmma m64n64k32 s8 (warpgroup w: head-dim half w over all 128
-//                              keys), dequantized, added with float2 atomics (default) or,
+//                              keys), dequantized, added with float2 atomics (its default) or,
 //                              with VDIT_SAGE_BWD_DQ=bulk, staged in shared memory and added
 //                              by the TMA unit (cp.reduce.async.bulk .add.f32, one 512-byte
 //                              row per thread; H100 run 3: 6% slower, its extra barrier)
