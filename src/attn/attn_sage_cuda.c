@@ -97,6 +97,18 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
   // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant; run 3: within 0.4 ms)
   const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
   sp.bwd_split = !(split && strcmp(split, "0") == 0);
+  // the async kernel (stage tiles by bulk copies on mbarriers, no cp.async on the warps' path)
+  // with dQ added by per-warpgroup bulk tensor reductions (default; H200 run 13: 48.56 ms against
+  // 53.68 for the cp.async kernel, 50.05 with atomics, 54.76 with per-warp row reductions) unless
+  // VDIT_SAGE_BWD = old (the cp.async kernel, then VDIT_SAGE_BWD_DQ / _SPLIT apply), atomic or
+  // warp-bulk: lab switches for the A/B, all tested
+  const char *kernel = getenv("VDIT_SAGE_BWD");
+  sp.bwd_async = !kernel                              ? 3
+                 : strcmp(kernel, "old") == 0         ? 0
+                 : strcmp(kernel, "atomic") == 0      ? 1
+                 : strcmp(kernel, "warp-bulk") == 0   ? 2
+                 : strcmp(kernel, "tensor") == 0      ? 3
+                                                      : 3;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));

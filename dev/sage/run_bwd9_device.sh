@@ -1,0 +1,145 @@
+#!/bin/bash
+# dev/sage runs 12-13 (H200): one device call for the SageBwd async kernel against the cp.async
+# one (VDIT_SAGE_BWD=old|atomic|warp-bulk|tensor, attn_sage_backward.cu / attn_sage_cuda.c;
+# run 12 had async = today's warp-bulk and async-atomic = atomic):
+# 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
+#    on the default);
+# 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
+#    Sq != Sk cases);
+# 3. each kernel against fp64 (`vdit attn check --device cuda`, S = 2048, H = 2, plain and outlier);
+# 4. backward timings at B=1 H=12 S=32760 D=128 (bf16, (B, H, S, D), CUDA events, median of
+#    REPEAT after 2 warm-ups): our dense first (the baseline), the kernels interleaved ROUNDS
+#    times, dense again last;
+# 5. ncu (--clock-control none), one launch of the fastest async kernel: pipes, issue, stall
+#    reasons, and (NCU_SOURCE=1) the per-instruction stall samples, top 60 SASS lines.
+# Binaries from BIN (built on the build machine with the same nvcc 13.0, -DVDIT_NATIVE=OFF,
+# stripped, gzipped). Usage: OUT=$OUT bash dev/sage/run_bwd9_device.sh 2>&1 | tee $OUT/log
+set -u
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-dev/sage/out}"
+mkdir -p "$OUT"
+start=$(date +%s)
+BIN="${BIN:-dev/sage/bin}"
+REPEAT="${REPEAT:-10}"
+ROUNDS="${ROUNDS:-3}"
+SCHEDS="${SCHEDS:-old atomic warp-bulk tensor}"
+MEMCHECK="${MEMCHECK:-atomic tensor}"
+SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv 2>&1
+for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
+timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
+vrc=$?
+echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"
+grep -E "FAIL|fail" "$OUT/validate.log" | head -10
+grep -E "^acceptance" "$OUT/validate.log"
+python3 - "$OUT/validate.log" <<'PY'
+import re, sys
+worst = {}
+for l in open(sys.argv[1]):
+    m = re.search(r"backward cuda vs cpu:.*kernel=(\S+) dq=(\S+) split=(\S+): rel L1 dq (\S+) dk (\S+) dv (\S+),", l)
+    if m:
+        w = worst.setdefault(m.group(1) + "/" + m.group(2) + "/" + m.group(3), [0, 0, 0, 0])
+        for i in range(3): w[i] = max(w[i], float(m.group(i + 4).rstrip(',')))
+        w[3] += 1
+for k, v in worst.items(): print(f"bwd vs cpu, kernel/dq/split={k}: {v[3]} cases, worst rel L1 dq {v[0]:.3g} dk {v[1]:.3g} dv {v[2]:.3g}")
+PY
+# memcheck of the async kernel
+: > "$OUT/memcheck.log"
+mrc=0
+for s in $MEMCHECK; do for args in "--batch 2 --seq 300 --seq-k 257 --mask causal" "--batch 1 --seq 127 --seq-k 1000 --mask block:96" "--batch 1 --seq 1000 --mask none"; do
+  VDIT_SAGE_BWD=$s timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/vdit" attn check --method sage \
+    --device cuda --heads 2 --dim 128 --dtype bf16 $args --json >> "$OUT/memcheck.log" 2>&1
+  r=$?; echo "memcheck $s ($args): exit $r (1 = check bounds missed, 9 = memcheck errors) at $(( $(date +%s) - start )) s"; [ $r -eq 9 ] && mrc=9
+done; done
+grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/memcheck.log" | sort | uniq -c | head
+: > "$OUT/check.jsonl"
+for s in ${CHECK_SCHEDS:-$SCHEDS}; do
+  for inputs in plain outlier; do
+    r=$(VDIT_SAGE_BWD=$s timeout 60 "$BIN/vdit" attn check --method sage --device cuda --seq 2048 --heads 2 --dim 128 \
+      --dtype bf16 --inputs $inputs --json 2>> "$OUT/check.err" | tail -1)
+    echo "{\"sched\": \"$s\", \"inputs\": \"$inputs\", \"check\": $r}" >> "$OUT/check.jsonl"
+  done
+done
+echo "checks done at $(( $(date +%s) - start )) s"
+python3 - "$OUT/check.jsonl" <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    try: r = json.loads(l)
+    except Exception: print("unparsed:", l[:200]); continue
+    c = r["check"]; e = c.get("errors", c)
+    cells = [f"{k} {e[k].get('rel_l1', float('nan')):.4f}/{e[k].get('cos', float('nan')):.5f}" for k in ("dq", "dk", "dv") if isinstance(e.get(k), dict)]
+    print("check", r["sched"], r["inputs"], " ".join(cells), "passed" if c.get("passed") else "not passed (forward bounds included)")
+PY
+: > "$OUT/bench.jsonl"
+bench() { # tag, method, env...
+  local tag=$1 method=$2; shift 2
+  echo "{\"tag\": \"$tag\"}" >> "$OUT/bench.jsonl"
+  env "$@" timeout 90 "$BIN/vdit" bench attn --method "$method" --device cuda $SHAPE --repeat "$REPEAT" --warmup 2 --json \
+    >> "$OUT/bench.jsonl" 2>> "$OUT/bench.err"
+}
+if [ $vrc -eq 0 ] && [ $mrc -eq 0 ]; then
+  bench dense dense VDIT_X=0
+  for r in $(seq "$ROUNDS"); do for s in $SCHEDS; do bench "$s" sage VDIT_SAGE_BWD=$s; done; done
+  bench dense dense VDIT_X=0
+  echo "bench done at $(( $(date +%s) - start )) s"
+else
+  echo "validation or memcheck failed: no timing"
+fi
+python3 - "$OUT/bench.jsonl" "$OUT/fastest" <<'PY'
+import json, sys, statistics
+tag = None; rows = []
+for l in open(sys.argv[1]):
+    if not l.strip().startswith("{"): continue
+    r = json.loads(l)
+    if "tag" in r and "method" not in r: tag = r["tag"]; continue
+    rows.append((tag, r["fwd"]["ms"], (r.get("bwd") or {}).get("ms")))
+dense = [b for t, f, b in rows if t == "dense" and b]
+d0 = dense[0] if dense else float("nan")
+for t, f, b in rows: print(f"{t:>6} fwd {f:8.3f} bwd {b:8.3f} ms  bwd x dense(first) {d0 / b:.3f}")
+med = {}
+for t, f, b in rows:
+    if b: med.setdefault(t, []).append(b)
+for t, v in med.items(): print(f"median {t}: {statistics.median(v):.3f} ms over {len(v)}")
+cands = {t: statistics.median(v) for t, v in med.items() if t not in ("dense", "old")}
+open(sys.argv[2], "w").write(min(cands, key=cands.get) if cands else "atomic")
+PY
+metrics='regex:^(sm__inst_executed_pipe_[a-z0-9_]+|sm__pipe_[a-z0-9_]+_cycles_active)\.avg\.pct_of_peak_sustained_active$|^smsp__average_warps_issue_stalled_[a-z_]+_per_issue_active\.ratio$|^smsp__issue_active\.avg\.pct_of_peak_sustained_active$|^sm__cycles_elapsed\.avg$|^smsp__inst_executed\.sum$'
+best=$(cat "$OUT/fastest" 2>/dev/null || echo atomic); echo "fastest async variant: $best"
+if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU:-1}" = 1 ]; then
+  VDIT_SAGE_BWD=$best timeout 100 ncu --clock-control none --kernel-name "regex:sage_backward_kernel" --launch-count 1 --metrics "$metrics" \
+    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/ncu-async.txt" 2>&1
+  echo "== ncu $best: exit $? at $(( $(date +%s) - start )) s"
+  grep -E "cycles_elapsed|inst_executed.sum|pipe_(tensor|fma|alu|xu|lsu)_cycles|pipe_(fma|alu|xu|lsu|uniform)\.|issue_active|stalled_(barrier|long|short|wait|math|not_sel|dispatch|lg_thr|mio|membar|sleep|gmma|selected)" "$OUT/ncu-async.txt" | head -40
+fi
+if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU_SOURCE:-1}" = 1 ]; then
+  VDIT_SAGE_BWD=$best timeout 120 ncu --clock-control none --kernel-name regex:sage_backward_kernel --launch-count 1 \
+    --section WarpStateStats --section SourceCounters -o "$OUT/src" -f \
+    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/src.log" 2>&1
+  echo "== ncu source $best: exit $? at $(( $(date +%s) - start )) s"
+  ncu -i "$OUT/src.ncu-rep" --page source --csv --print-source sass > "$OUT/src.csv" 2> "$OUT/src.err"
+  python3 - "$OUT/src.csv" <<'PY' | tee "$OUT/src-top.txt" | head -70
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], errors="replace")))
+hi = next((i for i, r in enumerate(rows) if any("Source" == c or "Address" in c for c in r)), None)
+if hi is None: print("no header", rows[:3]); sys.exit()
+h = rows[hi]; data = [r for r in rows[hi + 1:] if len(r) == len(h)]
+def num(x):
+    try: return float(x.replace(",", ""))
+    except Exception: return 0.0
+sc = next((i for i, c in enumerate(h) if "Sampling (All" in c), None) or next((i for i, c in enumerate(h) if "Sampl" in c), None)
+src = next((i for i, c in enumerate(h) if c == "Source"), 1)
+if sc is None: print("no samples column", h); sys.exit()
+tot = sum(num(r[sc]) for r in data)
+print(f"total samples {tot:.0f} in {len(data)} rows ({h[sc]})")
+stall_cols = [i for i, c in enumerate(h) if c.startswith("stall_") or "Stall" in c and i != sc]
+for r in sorted(data, key=lambda r: -num(r[sc]))[:120]:
+    extra = sorted(((num(r[i]), h[i]) for i in stall_cols if num(r[i]) > 0), reverse=True)[:3]
+    print(f"{num(r[sc]) / tot * 100:5.2f}% {r[0][:8]:>8} {r[src][:70]:<70} " + " ".join(f"{n[:22]}={v:.0f}" for v, n in extra))
+PY
+  gzip -f "$OUT/src.csv"
+fi
+echo "end at $(( $(date +%s) - start )) s"
+cd "$OUT" && gzip -f validate.log 2>/dev/null; tar czf raw.tgz check.jsonl memcheck.log check.err bench.err src.log src.err fastest 2>/dev/null
+rm -f check.jsonl memcheck.log check.err bench.err src.log src.err fastest src.ncu-rep
+ls
+[ $vrc -eq 0 ] && [ $mrc -eq 0 ]
