@@ -53,6 +53,16 @@ static __device__ __forceinline__ void st_shared_u32(uint32_t addr, uint32_t v) 
   asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
 }
 
+// bar.sync of `count` threads on barrier `id` that also returns whether `pred` holds on all of them
+static __device__ __forceinline__ int named_bar_all(int id, int count, int pred) {
+  int all;
+  asm volatile("{\n.reg .pred pi, po;\nsetp.ne.b32 pi, %1, 0;\nbarrier.red.and.pred po, %2, %3, pi;\nselp.b32 %0, 1, 0, po;\n}\n"
+               : "=r"(all)
+               : "r"(pred), "r"(id), "r"(count)
+               : "memory");
+  return all;
+}
+
 // The low word of gmma_desc(addr, 16, 1024) (address >> 4 in bits 0-13, leading byte offset 1 in
 // bits 16-29) without gmma_desc's mask: shared addresses are < 2^18, so a 32-byte k-step adds 2 to
 // it with no carry, one integer add instead of gmma_desc's mask, shift and or per k-step.
@@ -73,14 +83,28 @@ template <bool B> struct sage3_flag {
 // a 128-thread barrier of each warpgroup); SAGE3_SYNC_FREE no turns (each warpgroup issues when
 // ready); SAGE3_SYNC_WARP turns, stages released by each warp's own count (the turn barrier,
 // which all 4 warps of a warpgroup pass before its P V, orders their P' stores instead).
+// RS: how the row sums l are made. The contract's since 2026-11-28 is the sum of the e4m3-rounded
+// P', which the tensor cores compute within P V: SAGE3_RS_N136 (default) runs P V with N = 136
+// against 8 rows of e4m3 ones stored after every V^T stage, so OT's n-tile 16 (every thread's
+// registers 64..67) holds the row sums, and O = O * alpha + OT carries them along as it does O (a
+// second m64n8k32 product per k-step into 4 more registers was tried instead: 746 instructions a
+// step and 12 bytes of spills against 715 and none); SAGE3_RS_FADD (lab, the kernel before) adds
+// the unrounded P' in the softmax with FADDs (779 instructions a step).
+// LAZY (lab, SYNC_TURNS only): up to LAZY tiles' P V go into one OT accumulator (scale-d 1) while
+// the row maxima of all 64 rows of the warpgroup stay put (alpha = 1, a vote in the stage
+// release's barrier), saving those tiles' O = O * alpha + OT; 0 or 1: a fresh OT every tile.
 enum { SAGE3_SYNC_TURNS = 0, SAGE3_SYNC_FREE = 1, SAGE3_SYNC_WARP = 2 };
-template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC, int SYNC = SAGE3_SYNC_TURNS>
+enum { SAGE3_RS_FADD = 0, SAGE3_RS_N136 = 1 };
+template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC, int SYNC = SAGE3_SYNC_TURNS, int RS = SAGE3_RS_N136,
+          int LAZY = 0>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                             const __grid_constant__ CUtensorMap tv) {
   constexpr int BM = 128, BN = 128, D = 128;
   constexpr uint32_t TILE = 128 * 128; // bytes of every tile (Q, K, V^T)
+  constexpr uint32_t VSTRIDE = RS == SAGE3_RS_N136 ? TILE + 1024 : TILE; // a V^T stage (and its 8 rows of ones)
+  constexpr int NO = RS == SAGE3_RS_N136 ? 68 : 64;                      // O and OT registers (n-tile 16: row sums)
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
@@ -90,8 +114,8 @@ static __global__ void __launch_bounds__(256, 1)
   const uint32_t sq_addr = smem_u32(smem_raw + pad);
   const uint32_t sk_addr = sq_addr + TILE;          // STAGES x [128 keys][128 bytes]
   const uint32_t sv_addr = sk_addr + STAGES * TILE; // STAGES x [128 channels][128 keys]
-  const uint32_t sp_addr = sv_addr + STAGES * TILE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
-  T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + 2 * STAGES) * TILE); // [D/64][BM][64], the epilogue's
+  const uint32_t sp_addr = sv_addr + STAGES * VSTRIDE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
+  T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + STAGES) * TILE + STAGES * VSTRIDE); // [D/64][BM][64], the epilogue's
   const uint32_t bar_q = smem_u32(&bars[0]);
   const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
 
@@ -125,7 +149,7 @@ static __global__ void __launch_bounds__(256, 1)
     tma_mbar_expect_tx(bar_fk + 8 * st, TILE);
     tma_load_2d(sk_addr + st * TILE, &tk, 0, bh * w.sk_pad + tile * BN, bar_fk + 8 * st);
     tma_mbar_expect_tx(bar_fv + 8 * st, TILE);
-    tma_load_2d(sv_addr + st * TILE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
+    tma_load_2d(sv_addr + st * VSTRIDE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
   };
 
   if (tid == 0) {
@@ -142,6 +166,10 @@ static __global__ void __launch_bounds__(256, 1)
       tma_load_2d(sq_addr, &tq, 0, bh * w.sq_pad + m0, bar_q);
       for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
     }
+  }
+  if (RS == SAGE3_RS_N136) { // e4m3 1.0 (0x38) in B rows 128..135 of every stage's P V (any swizzle: all bytes equal)
+    for (int i = tid; i < STAGES * 256; i += 256) st_shared_u32(sv_addr + (i >> 8) * VSTRIDE + TILE + 4 * (i & 255), 0x38383838u);
+    fence_proxy_async(); // generic stores, read by the wgmma (async proxy) after the barrier
   }
   __syncthreads();
 
@@ -162,10 +190,12 @@ static __global__ void __launch_bounds__(256, 1)
   else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) cq = qsf[(m0 + wrow) / 16 * 8 + g];
   else cq = qsf[m0 / BM];
 
-  float o[64], ot[64];
+  float o[NO], ot[NO];
   int32_t sacc[64]; // S in int32
 #pragma unroll
-  for (int i = 0; i < 64; i++) o[i] = ot[i] = 0.0f, sacc[i] = 0;
+  for (int i = 0; i < 64; i++) sacc[i] = 0;
+#pragma unroll
+  for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f}, alpha_prev[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
 
@@ -182,14 +212,15 @@ static __global__ void __launch_bounds__(256, 1)
   };
   // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
   auto p_addr = [&](int j) { return sp_addr + (j & 1) * TILE + c * 64 * 128; };
-  // OT = P V of entry j (P' from shared memory), a fresh accumulator, one wgmma group; k-step kk
-  // covers keys 32kk..32kk+31 in the order the V^T quantizer stored them
-  auto issue_pv = [&](int j) {
-    const uint32_t v_addr = sv_addr + (j % STAGES) * TILE, pj = p_addr(j);
+  // OT = P V of entry j (P' from shared memory), a fresh accumulator unless `add` (LAZY), one
+  // wgmma group; k-step kk covers keys 32kk..32kk+31 in the order the V^T quantizer stored them
+  auto issue_pv = [&](int j, int add) {
+    const uint32_t v_addr = sv_addr + (j % STAGES) * VSTRIDE, pj = p_addr(j);
     const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
-      if (DESC) wgmma_ss_n128_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
+      if (RS == SAGE3_RS_N136) wgmma_ss_n136_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0 || (LAZY > 1 && add));
+      else if (DESC) wgmma_ss_n128_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0 || (LAZY > 1 && add));
       else wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
     }
     wgmma_commit();
@@ -265,45 +296,49 @@ static __global__ void __launch_bounds__(256, 1)
           pe[q] = (POLY >> n) & 1u ? sage_exp2_poly_degree(x, DEG) : sage_ex2(x); // MUFU offload (attn_sage.h)
           if (dead(n, r, e)) pe[q] = 0.0f;
         }
-        part[np & 3] = __fadd_rn(part[np & 3], __fadd_rn(__fadd_rn(pe[0], pe[1]), __fadd_rn(pe[2], pe[3])));
+        if (RS == SAGE3_RS_FADD) part[np & 3] = __fadd_rn(part[np & 3], __fadd_rn(__fadd_rn(pe[0], pe[1]), __fadd_rn(pe[2], pe[3])));
         st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
       }
-      row_sum[r] = fmaf(row_sum[r], alpha[r], __fadd_rn(__fadd_rn(part[0], part[1]), __fadd_rn(part[2], part[3])));
+      if (RS == SAGE3_RS_FADD) row_sum[r] = fmaf(row_sum[r], alpha[r], __fadd_rn(__fadd_rn(part[0], part[1]), __fadd_rn(part[2], part[3])));
     }
   };
 
   // O = O * alpha + OT: the second level of the accumulation
   auto accumulate = [&](const float alpha[2]) {
 #pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
+    for (int i = 0; i < NO; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
   };
   auto fence_all = [&]() {
 #pragma unroll
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(ot[i]);
+    for (int i = 0; i < NO; i++) reg_fence(ot[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(o[i]);
+    for (int i = 0; i < NO; i++) reg_fence(o[i]);
   };
   auto fence_s = [&]() {
 #pragma unroll
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
   };
-  // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
-  auto release = [&](int jr) {
+  // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it.
+  // Returns whether `keep` holds on all 128 threads of the warpgroup (LAZY; else 0).
+  auto release = [&](int jr, int keep) {
+    int all = 0;
     if (SYNC == SAGE3_SYNC_WARP) { // the eighth warp to be done with the stage refills it
       __syncwarp();
       if (lane == 0) {
         const int old = atomicAdd(&released[jr % STAGES], 1);
         if ((old & 7) == 7 && jr + STAGES < count) load_kv(jr + STAGES);
       }
-      return;
+      return all;
     }
-    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    if (LAZY > 1) all = named_bar_all(SAGE3_BAR_WG0 + c, 128, keep);
+    else named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
     }
+    return all;
   };
   auto turn_begin = [&]() {
     if (SYNC != SAGE3_SYNC_FREE) named_bar_sync(SAGE3_BAR_TURN0 + c, 256);
@@ -326,6 +361,7 @@ static __global__ void __launch_bounds__(256, 1)
     wgmma_wait<0>();
     fence_all();
     softmax(0, ck, alpha_prev, sage3_flag<true>());
+    int pv_add = 0, run = 1; // LAZY: whether the next P V adds to OT; tiles in OT (alpha_prev: its first tile's alpha)
     fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     auto step = [&](int j, auto masked) {
@@ -337,7 +373,7 @@ static __global__ void __launch_bounds__(256, 1)
       wgmma_fence();
       issue_s(j);
       tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
-      issue_pv(j - 1);
+      issue_pv(j - 1, pv_add);
       turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
@@ -346,10 +382,17 @@ static __global__ void __launch_bounds__(256, 1)
       fence_proxy_async(); // P' stores visible to the next P V after release's barrier
       wgmma_wait<0>();
       fence_all();
-      release(j - 1);
-      accumulate(alpha_prev);
-      alpha_prev[0] = alpha[0];
-      alpha_prev[1] = alpha[1];
+      // tile j's P V may join OT when no row of the warpgroup moved its maximum (alpha = 1: its
+      // P' are relative to the same maxima as OT's tiles); else OT is folded into O now
+      pv_add = release(j - 1, LAZY > 1 && run < LAZY && alpha[0] == 1.0f && alpha[1] == 1.0f);
+      if (pv_add) {
+        run++;
+      } else {
+        accumulate(alpha_prev);
+        alpha_prev[0] = alpha[0];
+        alpha_prev[1] = alpha[1];
+        run = 1;
+      }
     };
     const int js = max(1, jm);
     for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
@@ -359,7 +402,7 @@ static __global__ void __launch_bounds__(256, 1)
     turn_begin();
     fence_all();
     wgmma_fence();
-    issue_pv(jl);
+    issue_pv(jl, pv_add);
     if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
     wgmma_wait<0>();
     fence_all();
@@ -373,8 +416,12 @@ static __global__ void __launch_bounds__(256, 1)
 #pragma unroll
   for (int r = 0; r < 2; r++) {
     float l = row_sum[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    if (RS == SAGE3_RS_N136) { // o[64 + 2r] = o[65 + 2r]: the whole row's sum of e4m3 P'
+      l = o[64 + 2 * r];
+    } else if (RS == SAGE3_RS_FADD) { // this thread's quarter of the row
+      l += __shfl_xor_sync(0xffffffffu, l, 1);
+      l += __shfl_xor_sync(0xffffffffu, l, 2);
+    }
     const float inv = l > 0.0f ? __fdiv_rn(1.0f, l) : 0.0f;
     const int row = m0 + wrow + g + 8 * r;
     const float m_use = row_max[r] == -INFINITY ? 0.0f : row_max[r];
@@ -427,15 +474,15 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
 }
 
 template <typename T, int GRAN, unsigned POLY = SAGE_POLY_GROUPS, int DEG = SAGE_POLY_DEGREE, bool DESC = true,
-          int SYNC = SAGE3_SYNC_TURNS>
+          int SYNC = SAGE3_SYNC_TURNS, int RS = SAGE3_RS_N136, int LAZY = 0>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
-  // Q, STAGES x (K, V^T), two P' buffers, the 16-bit O staging tile (two tiles' bytes), 1024-byte
-  // alignment slack
-  const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + 1024;
+  // Q, STAGES x (K, V^T (+ 8 rows of ones)), two P' buffers, the 16-bit O staging tile (two tiles'
+  // bytes), 1024-byte alignment slack
+  const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + (RS == SAGE3_RS_N136 ? STAGES * 1024 : 0) + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC, SYNC>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC, SYNC, RS, LAZY>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -456,18 +503,14 @@ static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_
   if (sage3_lab_variant<T>::value && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
     // lab variants (VDIT_SAGE_FWD, attn_sage_cuda.h): bf16 and per-block scales only
     constexpr int B = VDIT_ATTN_SAGE_PER_BLOCK;
+    constexpr unsigned PG = SAGE_POLY_GROUPS;
+    constexpr int PD = SAGE_POLY_DEGREE, TURNS = SAGE3_SYNC_TURNS;
+    constexpr int N136 = SAGE3_RS_N136;
     switch (sp->fwd_path) {
-    case VDIT_ATTN_SAGE_FWD_OLD: return sage3_launch<T, B, 0u, 3, false>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_MUFU: return sage3_launch<T, B, 0u, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3Q: return sage3_launch<T, B, 0x8888u, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3E: return sage3_launch<T, B, 0x2A2Au, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3H: return sage3_launch<T, B, 0xAAAAu, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P2Q: return sage3_launch<T, B, 0x8888u, 2, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P2H: return sage3_launch<T, B, 0xAAAAu, 2, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_FREE:
-      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_FREE>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_WARP:
-      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_WARP>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_NORS: return sage3_launch<T, B, PG, PD, true, TURNS, SAGE3_RS_FADD>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_RSP0: return sage3_launch<T, B, 0u, PD, true, TURNS, N136>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_RL2: return sage3_launch<T, B, PG, PD, true, TURNS, N136, 2>(&sp->base, w, mq, mk, mv, stream);
+    case VDIT_ATTN_SAGE_FWD_RL4: return sage3_launch<T, B, PG, PD, true, TURNS, N136, 4>(&sp->base, w, mq, mk, mv, stream);
     default: break;
     }
   }
