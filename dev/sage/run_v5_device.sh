@@ -4,6 +4,7 @@
 # run_v4_device.sh (validation against the CPU emulation, each variant against fp64, interleaved
 # timings with our dense first and last), except that bench/attn_sage.sh at the end runs with the
 # fastest of the default and the candidate defaults (PICK, by median) and says which it used.
+# The variants it timed were deleted after run 12 (the default won): rerun them from commit 0ad358a.
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-dev/sage/out}"

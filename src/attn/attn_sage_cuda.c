@@ -40,10 +40,6 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
-                : strcmp(fwd, "nors") == 0 ? VDIT_ATTN_SAGE_FWD_NORS
-                : strcmp(fwd, "rsp0") == 0 ? VDIT_ATTN_SAGE_FWD_RSP0
-                : strcmp(fwd, "rl2") == 0 ? VDIT_ATTN_SAGE_FWD_RL2
-                : strcmp(fwd, "rl4") == 0 ? VDIT_ATTN_SAGE_FWD_RL4
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

@@ -40,11 +40,6 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
   VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
-  // version 3 lab variants (bf16, per-block scales; anything else runs the default; timing switches)
-  VDIT_ATTN_SAGE_FWD_NORS = 3, // "nors": row sums by FADDs of the unrounded P' (the default before 2026-11-28's row sums by the tensor cores)
-  VDIT_ATTN_SAGE_FWD_RSP0 = 4, // "rsp0": the default with every exp2 on the MUFU (no polynomial offload)
-  VDIT_ATTN_SAGE_FWD_RL2 = 5,  // "rl2": the default with up to 2 tiles' P V in one OT while no row maximum moves (LAZY 2)
-  VDIT_ATTN_SAGE_FWD_RL4 = 6,  // "rl4": the same with up to 4 tiles
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.
