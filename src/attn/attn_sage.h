@@ -17,7 +17,8 @@
 //          V per channel scale amax(V[:, d] over j < n) / 448, both e4m3 (satfinite, RNE);
 //          the tile's sum of P'8 V8 is formed alone in fp32, then O = O * alpha + tile;
 //          half: P = 2^(t - m) rounded to the 16-bit dtype, V as given
-//   out    O = (O / l) * v_scale[d] (fp8) or O / l; l = fp32 sum of the unrounded P'
+//   out    O = (O / l) * v_scale[d] (fp8) or O / l; l = fp32 sum (O's two levels, alpha) of the
+//          e4m3-rounded P'8 (fp8: the GPU's tensor cores add it within P V) or of the unrounded P (half)
 //   LSE    ((m - log2 448) + log2 l) * ln 2 + softmax_scale * (q_i . mu)  (no log2 448 for half)
 // Backward (SageBwd), per (b, h): queries in 64-token tiles, keys in 128-token blocks;
 //   Q (unsmoothed), K' INT8 per block (64 / 128 tokens), dO INT8 per 64-token block;

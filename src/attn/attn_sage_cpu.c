@@ -219,8 +219,10 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
             if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
             pj = fp8 && sage_poly_key(j) ? sage_exp2_poly(x) : exp2f(x); // the GPU's MUFU offload keys
           }
-          sum = VDIT_FADD(sum, pj);
           pq[j] = fp8 ? vdit_num_decode_e4m3(vdit_num_encode_e4m3(pj)) : round_half(half, pj);
+          // the normalizer: with FP8 P V the row sum of the e4m3-rounded P' (the GPU's tensor
+          // cores add it within P V), with 16-bit P V that of the unrounded P
+          sum = VDIT_FADD(sum, fp8 ? pq[j] : pj);
           if (pq[j] == 0.0f) continue;
           for (int64_t d = 0; d < D; d++) tile[d] = VDIT_FADD(tile[d], VDIT_FMUL(pq[j], w->vq[j * D + d]));
         }

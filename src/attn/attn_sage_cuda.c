@@ -40,15 +40,6 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
-                : strcmp(fwd, "old") == 0 ? VDIT_ATTN_SAGE_FWD_OLD
-                : strcmp(fwd, "mufu") == 0 ? VDIT_ATTN_SAGE_FWD_MUFU
-                : strcmp(fwd, "p3q") == 0 ? VDIT_ATTN_SAGE_FWD_P3Q
-                : strcmp(fwd, "p3e") == 0 ? VDIT_ATTN_SAGE_FWD_P3E
-                : strcmp(fwd, "p3h") == 0 ? VDIT_ATTN_SAGE_FWD_P3H
-                : strcmp(fwd, "p2q") == 0 ? VDIT_ATTN_SAGE_FWD_P2Q
-                : strcmp(fwd, "p2h") == 0 ? VDIT_ATTN_SAGE_FWD_P2H
-                : strcmp(fwd, "free") == 0 ? VDIT_ATTN_SAGE_FWD_FREE
-                : strcmp(fwd, "warp") == 0 ? VDIT_ATTN_SAGE_FWD_WARP
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

@@ -44,17 +44,6 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
   VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
-  // version 3 lab variants (bf16, per-block scales; anything else runs the default): which 8-key
-  // groups of a tile take their exp2 from the polynomial (attn_sage.h) and of which degree
-  VDIT_ATTN_SAGE_FWD_OLD = 3,  // "old": all on the MUFU, descriptors rebuilt every k-step (before 2026-11-28's offload)
-  VDIT_ATTN_SAGE_FWD_MUFU = 4, // "mufu": all on the MUFU, descriptors built once
-  VDIT_ATTN_SAGE_FWD_P3Q = 5,  // "p3q": groups 3, 7, 11, 15 (1/4), degree 3
-  VDIT_ATTN_SAGE_FWD_P3E = 6,  // "p3e": groups 1, 3, 5, 9, 11, 13 (3/8), degree 3
-  VDIT_ATTN_SAGE_FWD_P3H = 7,  // "p3h": the odd groups (1/2), degree 3
-  VDIT_ATTN_SAGE_FWD_P2Q = 8,  // "p2q": 1/4, degree 2
-  VDIT_ATTN_SAGE_FWD_P2H = 9,  // "p2h": 1/2, degree 2
-  VDIT_ATTN_SAGE_FWD_FREE = 10, // "free": the default's exp2, no issue turns between the warpgroups
-  VDIT_ATTN_SAGE_FWD_WARP = 11, // "warp": the default's exp2, stages released per warp (no 128-thread barrier)
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.

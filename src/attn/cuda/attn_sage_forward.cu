@@ -236,7 +236,11 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
 #pragma unroll
         for (int e = 0; e < 2; e++) {
           const int i = 4 * n + 2 * r + e;
-          s[i] = sage_ex2(fmaf(__int_as_float((int)((unsigned)sacc[i] + 0x4B400000u)), n < 8 ? c0 : c1, -k2[r][n >> 3]));
+          const float x = fmaf(__int_as_float((int)((unsigned)sacc[i] + 0x4B400000u)), n < 8 ? c0 : c1, -k2[r][n >> 3]);
+          // FP8: the contract's polynomial on the offload keys (n-tile n = 8-key group n), as the
+          // emulation and version 3: with the row sum over the rounded P' a code flipped by the
+          // MUFU's approximation moves l (and the LSE) by up to 1/16 of that P'
+          s[i] = FP8 && ((SAGE_POLY_GROUPS >> n) & 1u) ? sage_exp2_poly(x) : sage_ex2(x);
         }
       if (edge) {
 #pragma unroll
@@ -247,7 +251,9 @@ static __global__ void __launch_bounds__(256, 1) sage_forward_kernel(const vdit_
       }
       float sum = 0.0f;
 #pragma unroll
-      for (int n = 0; n < 16; n++) sum = __fadd_rn(sum, __fadd_rn(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+      for (int n = 0; n < 16; n++) // FP8: the sum of the e4m3-rounded P' (attn_sage.h)
+        sum = __fadd_rn(sum, FP8 ? sage_e4m3_pair_sum(s[4 * n + 2 * r], s[4 * n + 2 * r + 1])
+                                 : __fadd_rn(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
       row_sum[r] = fmaf(row_sum[r], alpha[r], sum);
     }
 

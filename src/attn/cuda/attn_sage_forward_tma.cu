@@ -15,8 +15,9 @@
 //   S_j = Q K_j^T   wgmma m64n128k32 s8 x s8 -> s32 (both K-major from shared memory)
 //   softmax_j       straight from the int32 scores, one FFMA and one MUFU a score (attn_sage.h);
 //                   P' as e4m3 codes into shared-memory buffer j % 2 (this warpgroup's 64 rows)
-//   OT = P_j V_j    wgmma m64n128k32 e4m3, both operands from shared memory (K-major), a fresh
-//                   fp32 accumulator; O = O * alpha_j + OT (two-level accumulation)
+//   OT = P_j V_j    wgmma m64n136k32 e4m3, both operands from shared memory (K-major), a fresh
+//                   fp32 accumulator, columns 128..135 the row sums (8 rows of ones after V^T);
+//                   O = O * alpha_j + OT (two-level accumulation)
 // software-pipelined as the dense version 3:
 //   S_0; softmax_0
 //   for j >= 1: issue S_j and OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j,
@@ -30,13 +31,16 @@
 // wait for S_j that writes a register of an earlier wgmma group (P over S in place, or P into
 // the A registers of P V) makes ptxas wait for every wgmma in flight there, so softmax_j would
 // not overlap P_{j-1} V_{j-1}; the softmax only reads S.
-// Registers: S (int32), OT and O, 192 live across the softmax; 255 used, no spills. Shared
-// memory: Q 16 KB, 4 stages x 32 KB, 2 P' buffers x 16 KB, the 16-bit O staging tile 32 KB.
+// Registers: S (int32) 64, OT and O 68 each, 200 live across the softmax; 255 used, no spills
+// (per-block). Shared memory: Q 16 KB, 4 stages x 33 KB, 2 P' buffers x 16 KB, the 16-bit O
+// staging tile 32 KB.
 // H100 (dev/sage/README.md, run 5): 9.98 ms per-block at B=1 H=12 S=32760 D=128 = 1.22x the
 // dense version 3; latency-bound (ncu: tensor pipe 35%, issue slots 45% busy). With the two-phase
 // softmax (both rows' maxima, then both rows' exps; row sums in 4 chains): 9.71 ms = 1.28x.
 // H200 (runs 6-8): descriptors built once and a quarter of the exp2 on the FMA pipe (the MUFU
 // offload, attn_sage.h): 9.88 -> 9.70 ms = 1.23-1.25x our dense; ncu: barrier stalls lead.
+// H200 (run 12): the row sums by the tensor cores (P V at N = 136, below): 9.70 -> 9.41 ms =
+// 1.24-1.29x our dense.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -64,23 +68,25 @@ template <bool B> struct sage3_flag {
   static constexpr bool value = B;
 };
 
-// POLY: the 8-key groups of a tile (bit n: accumulator n-tile n, keys 8n..8n+7) whose exp2 runs on
-// the FMA pipe (sage_exp2_poly_degree of degree DEG) instead of the MUFU; the default is the
-// contract's (SAGE_POLY_GROUPS, SAGE_POLY_DEGREE), other values are lab variants (timing; the
-// CPU emulation computes the contract's). DESC: shared-memory descriptors built once and offset
-// per stage and k-step (1) or built from the address at every k-step (0, the kernel before).
-// SYNC (lab): SAGE3_SYNC_TURNS the default (warpgroups take turns issuing; a stage is released by
-// a 128-thread barrier of each warpgroup); SAGE3_SYNC_FREE no turns (each warpgroup issues when
-// ready); SAGE3_SYNC_WARP turns, stages released by each warp's own count (the turn barrier,
-// which all 4 warps of a warpgroup pass before its P V, orders their P' stores instead).
-enum { SAGE3_SYNC_TURNS = 0, SAGE3_SYNC_FREE = 1, SAGE3_SYNC_WARP = 2 };
-template <typename T, int GRAN, int STAGES, unsigned POLY, int DEG, bool DESC, int SYNC = SAGE3_SYNC_TURNS>
+// The exp2 of the 8-key groups in SAGE_POLY_GROUPS (bit n: accumulator n-tile n, keys 8n..8n+7)
+// run on the FMA pipe (sage_exp2_poly, the MUFU offload of attn_sage.h), the others on the MUFU.
+// The row sums l (the contract's since 2026-11-28: the sum of the e4m3-rounded P') come from the
+// tensor cores: P V runs with N = 136 against 8 rows of e4m3 ones stored after every V^T stage, so
+// OT's n-tile 16 (every thread's registers 64..67) holds the tile's row sums and O = O * alpha + OT
+// carries them along as it does O; no FADD in the softmax (779 -> 715 instructions a warp and
+// step; H200 run 12: 9.70 -> 9.41 ms). Tried and dropped (dev/sage/README.md): a second m64n8k32
+// product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
+// to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
+// release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
                             const __grid_constant__ CUtensorMap tv) {
   constexpr int BM = 128, BN = 128, D = 128;
   constexpr uint32_t TILE = 128 * 128; // bytes of every tile (Q, K, V^T)
+  constexpr uint32_t VSTRIDE = TILE + 1024; // a V^T stage and its 8 rows of ones
+  constexpr int NO = 68;                    // O and OT registers (n-tile 16: the row sums)
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
@@ -90,8 +96,8 @@ static __global__ void __launch_bounds__(256, 1)
   const uint32_t sq_addr = smem_u32(smem_raw + pad);
   const uint32_t sk_addr = sq_addr + TILE;          // STAGES x [128 keys][128 bytes]
   const uint32_t sv_addr = sk_addr + STAGES * TILE; // STAGES x [128 channels][128 keys]
-  const uint32_t sp_addr = sv_addr + STAGES * TILE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
-  T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + 2 * STAGES) * TILE); // [D/64][BM][64], the epilogue's
+  const uint32_t sp_addr = sv_addr + STAGES * VSTRIDE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
+  T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + STAGES) * TILE + STAGES * VSTRIDE); // [D/64][BM][64], the epilogue's
   const uint32_t bar_q = smem_u32(&bars[0]);
   const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
 
@@ -125,7 +131,7 @@ static __global__ void __launch_bounds__(256, 1)
     tma_mbar_expect_tx(bar_fk + 8 * st, TILE);
     tma_load_2d(sk_addr + st * TILE, &tk, 0, bh * w.sk_pad + tile * BN, bar_fk + 8 * st);
     tma_mbar_expect_tx(bar_fv + 8 * st, TILE);
-    tma_load_2d(sv_addr + st * TILE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
+    tma_load_2d(sv_addr + st * VSTRIDE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
   };
 
   if (tid == 0) {
@@ -142,6 +148,10 @@ static __global__ void __launch_bounds__(256, 1)
       tma_load_2d(sq_addr, &tq, 0, bh * w.sq_pad + m0, bar_q);
       for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
     }
+  }
+  { // e4m3 1.0 (0x38) in B rows 128..135 of every stage's P V (any swizzle: all bytes equal)
+    for (int i = tid; i < STAGES * 256; i += 256) st_shared_u32(sv_addr + (i >> 8) * VSTRIDE + TILE + 4 * (i & 255), 0x38383838u);
+    fence_proxy_async(); // generic stores, read by the wgmma (async proxy) after the barrier
   }
   __syncthreads();
 
@@ -162,11 +172,13 @@ static __global__ void __launch_bounds__(256, 1)
   else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) cq = qsf[(m0 + wrow) / 16 * 8 + g];
   else cq = qsf[m0 / BM];
 
-  float o[64], ot[64];
+  float o[NO], ot[NO];
   int32_t sacc[64]; // S in int32
 #pragma unroll
-  for (int i = 0; i < 64; i++) o[i] = ot[i] = 0.0f, sacc[i] = 0;
-  float row_max[2] = {-INFINITY, -INFINITY}, row_sum[2] = {0.0f, 0.0f}, alpha_prev[2] = {0.0f, 0.0f};
+  for (int i = 0; i < 64; i++) sacc[i] = 0;
+#pragma unroll
+  for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
 
   // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
@@ -174,24 +186,19 @@ static __global__ void __launch_bounds__(256, 1)
     const uint32_t k_addr = sk_addr + (j % STAGES) * TILE;
     const uint32_t lq = sage3_desc_low(q_addr), lk = sage3_desc_low(k_addr);
 #pragma unroll
-    for (int kk = 0; kk < D / 32; kk++) {
-      if (DESC) wgmma_ss_n128_s8(sacc, sage3_desc(lq + 2 * kk), sage3_desc(lk + 2 * kk), kk > 0);
-      else wgmma_ss_n128_s8(sacc, gmma_desc(q_addr + kk * 32, 16, 1024), gmma_desc(k_addr + kk * 32, 16, 1024), kk > 0);
-    }
+    for (int kk = 0; kk < D / 32; kk++) wgmma_ss_n128_s8(sacc, sage3_desc(lq + 2 * kk), sage3_desc(lk + 2 * kk), kk > 0);
     wgmma_commit();
   };
   // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
   auto p_addr = [&](int j) { return sp_addr + (j & 1) * TILE + c * 64 * 128; };
-  // OT = P V of entry j (P' from shared memory), a fresh accumulator, one wgmma group; k-step kk
-  // covers keys 32kk..32kk+31 in the order the V^T quantizer stored them
+  // OT = P V of entry j (P' from shared memory; columns 128..135: P' times the ones, the row
+  // sums), a fresh accumulator, one wgmma group; k-step kk covers keys 32kk..32kk+31 in the order
+  // the V^T quantizer stored them
   auto issue_pv = [&](int j) {
-    const uint32_t v_addr = sv_addr + (j % STAGES) * TILE, pj = p_addr(j);
+    const uint32_t v_addr = sv_addr + (j % STAGES) * VSTRIDE, pj = p_addr(j);
     const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-      if (DESC) wgmma_ss_n128_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
-      else wgmma_ss_n128_e4m3(ot, gmma_desc(pj + kk * 32, 16, 1024), gmma_desc(v_addr + kk * 32, 16, 1024), kk > 0);
-    }
+    for (int kk = 0; kk < 4; kk++) wgmma_ss_n136_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
     wgmma_commit();
   };
   // Softmax of entry j straight from the int32 scores (attn_sage.h; version 2's expressions):
@@ -253,7 +260,6 @@ static __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       const float k20 = fmaf(SAGE_EXP_BIAS, c0, shift[r]), k21 = fmaf(SAGE_EXP_BIAS, c1, shift[r]);
-      float part[4] = {0.0f, 0.0f, 0.0f, 0.0f}; // the row sum as 4 chains of 2 adds, not one of 16
 #pragma unroll
       for (int np = 0; np < 8; np++) { // n-tiles 2np, 2np + 1
         float pe[4];
@@ -262,28 +268,26 @@ static __global__ void __launch_bounds__(256, 1)
           const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
           const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
           const float x = fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21);
-          pe[q] = (POLY >> n) & 1u ? sage_exp2_poly_degree(x, DEG) : sage_ex2(x); // MUFU offload (attn_sage.h)
+          pe[q] = (SAGE_POLY_GROUPS >> n) & 1u ? sage_exp2_poly(x) : sage_ex2(x); // MUFU offload (attn_sage.h)
           if (dead(n, r, e)) pe[q] = 0.0f;
         }
-        part[np & 3] = __fadd_rn(part[np & 3], __fadd_rn(__fadd_rn(pe[0], pe[1]), __fadd_rn(pe[2], pe[3])));
         st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
       }
-      row_sum[r] = fmaf(row_sum[r], alpha[r], __fadd_rn(__fadd_rn(part[0], part[1]), __fadd_rn(part[2], part[3])));
     }
   };
 
   // O = O * alpha + OT: the second level of the accumulation
   auto accumulate = [&](const float alpha[2]) {
 #pragma unroll
-    for (int i = 0; i < 64; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
+    for (int i = 0; i < NO; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
   };
   auto fence_all = [&]() {
 #pragma unroll
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(ot[i]);
+    for (int i = 0; i < NO; i++) reg_fence(ot[i]);
 #pragma unroll
-    for (int i = 0; i < 64; i++) reg_fence(o[i]);
+    for (int i = 0; i < NO; i++) reg_fence(o[i]);
   };
   auto fence_s = [&]() {
 #pragma unroll
@@ -291,29 +295,17 @@ static __global__ void __launch_bounds__(256, 1)
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
   auto release = [&](int jr) {
-    if (SYNC == SAGE3_SYNC_WARP) { // the eighth warp to be done with the stage refills it
-      __syncwarp();
-      if (lane == 0) {
-        const int old = atomicAdd(&released[jr % STAGES], 1);
-        if ((old & 7) == 7 && jr + STAGES < count) load_kv(jr + STAGES);
-      }
-      return;
-    }
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
     }
   };
-  auto turn_begin = [&]() {
-    if (SYNC != SAGE3_SYNC_FREE) named_bar_sync(SAGE3_BAR_TURN0 + c, 256);
-  };
-  auto turn_end = [&]() {
-    if (SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256);
-  };
+  auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
+  auto turn_end = [&]() { named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256); };
 
   if (count > 0) {
-    if (c == 1 && SYNC != SAGE3_SYNC_FREE) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
+    if (c == 1) named_bar_arrive(SAGE3_BAR_TURN0, 256); // warpgroup 0 issues first
     float ck[2];
     load_ck(0, ck);
     tma_mbar_wait(bar_q, 0);
@@ -372,9 +364,7 @@ static __global__ void __launch_bounds__(256, 1)
   float *lse = p.lse + (int64_t)bh * p.Sq;
 #pragma unroll
   for (int r = 0; r < 2; r++) {
-    float l = row_sum[r];
-    l += __shfl_xor_sync(0xffffffffu, l, 1);
-    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    const float l = o[64 + 2 * r]; // (= o[65 + 2r]) the whole row's sum of its e4m3 codes
     const float inv = l > 0.0f ? __fdiv_rn(1.0f, l) : 0.0f;
     const int row = m0 + wrow + g + 8 * r;
     const float m_use = row_max[r] == -INFINITY ? 0.0f : row_max[r];
@@ -426,16 +416,15 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, unsigned POLY = SAGE_POLY_GROUPS, int DEG = SAGE_POLY_DEGREE, bool DESC = true,
-          int SYNC = SAGE3_SYNC_TURNS>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
-  // Q, STAGES x (K, V^T), two P' buffers, the 16-bit O staging tile (two tiles' bytes), 1024-byte
-  // alignment slack
-  const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + 1024;
+  // Q, STAGES x (K, V^T (+ 8 rows of ones)), two P' buffers, the 16-bit O staging tile (two tiles'
+  // bytes), 1024-byte alignment slack
+  const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, DEG, DESC, SYNC>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -443,34 +432,9 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   return cudaGetLastError();
 }
 
-template <typename T> struct sage3_lab_variant {
-  static constexpr bool value = false;
-};
-template <> struct sage3_lab_variant<__nv_bfloat16> {
-  static constexpr bool value = true;
-};
-
 template <typename T>
 static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  if (sage3_lab_variant<T>::value && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
-    // lab variants (VDIT_SAGE_FWD, attn_sage_cuda.h): bf16 and per-block scales only
-    constexpr int B = VDIT_ATTN_SAGE_PER_BLOCK;
-    switch (sp->fwd_path) {
-    case VDIT_ATTN_SAGE_FWD_OLD: return sage3_launch<T, B, 0u, 3, false>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_MUFU: return sage3_launch<T, B, 0u, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3Q: return sage3_launch<T, B, 0x8888u, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3E: return sage3_launch<T, B, 0x2A2Au, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P3H: return sage3_launch<T, B, 0xAAAAu, 3, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P2Q: return sage3_launch<T, B, 0x8888u, 2, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_P2H: return sage3_launch<T, B, 0xAAAAu, 2, true>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_FREE:
-      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_FREE>(&sp->base, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_WARP:
-      return sage3_launch<T, B, SAGE_POLY_GROUPS, SAGE_POLY_DEGREE, true, SAGE3_SYNC_WARP>(&sp->base, w, mq, mk, mv, stream);
-    default: break;
-    }
-  }
   if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP>(&sp->base, w, mq, mk, mv, stream);
   if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
     return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD>(&sp->base, w, mq, mk, mv, stream);

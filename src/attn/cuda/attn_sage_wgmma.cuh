@@ -3,6 +3,7 @@
 //   ss_n128_s8:   D(64x128 s32) (+)= A(64x32 s8, smem desc) * B(32x128 s8, smem desc), both K-major
 //   rs_n128_e4m3: D(64x128 f32) (+)= A(64x32 e4m3, registers) * B(32x128 e4m3, smem desc, K-major)
 //   ss_n128_e4m3: D(64x128 f32) (+)= A(64x32 e4m3, smem desc) * B(32x128 e4m3, smem desc), both K-major
+//   ss_n136_e4m3: the same with N = 136 (8 extra B rows)
 //   ss_n64_s8:    D(64x64 s32) (+)= A(64x32 s8, smem desc) * B(32x64 s8, smem desc), both K-major
 //   rs_n128_s8:   D(64x128 s32) (+)= A(64x32 s8, registers) * B(32x128 s8, smem desc, K-major)
 //   rs_n64_s8:    the same with N = 64
@@ -43,6 +44,17 @@ static __device__ __forceinline__ void wgmma_ss_n128_e4m3(float d[64], uint64_t 
       "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 "
       "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n}\n"
       : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+      : "l"(da), "l"(db), "r"(scale_d));
+}
+
+// D(64x136 f32) (+)= A(64x32 e4m3, smem desc) * B(32x136 e4m3, smem desc), both K-major: the P V
+// product with 8 extra B rows (the forward's ones block: columns 128..135 of D get P's row sums)
+static __device__ __forceinline__ void wgmma_ss_n136_e4m3(float d[68], uint64_t da, uint64_t db, int scale_d) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %70, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n136k32.f32.e4m3.e4m3 "
+      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67}, %68, %69, p, 1, 1;\n}\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67])
       : "l"(da), "l"(db), "r"(scale_d));
 }
 
@@ -113,6 +125,15 @@ static __device__ __forceinline__ uint32_t sage_cvt_e4m3x2(float low, float high
 }
 static __device__ __forceinline__ uint32_t sage_pack_e4m3(float a, float b, float c, float d) {
   return sage_cvt_e4m3x2(a, b) | (sage_cvt_e4m3x2(c, d) << 16);
+}
+// a + b after both are rounded to e4m3 as sage_cvt_e4m3x2 rounds them (exact through f16): the
+// FP8 row sum of the contract (attn_sage.h) where the tensor cores do not form it
+static __device__ __forceinline__ float sage_e4m3_pair_sum(float a, float b) {
+  float lo, hi;
+  asm("{\n.reg .b16 l, h;\n.reg .b32 x;\ncvt.rn.f16x2.e4m3x2 x, %2;\nmov.b32 {l, h}, x;\ncvt.f32.f16 %0, l;\ncvt.f32.f16 %1, h;\n}\n"
+      : "=f"(lo), "=f"(hi)
+      : "h"((uint16_t)sage_cvt_e4m3x2(a, b)));
+  return __fadd_rn(lo, hi);
 }
 
 #endif // VDIT_ATTN_SAGE_WGMMA_CUH

@@ -1,0 +1,117 @@
+#!/bin/bash
+# dev/sage run 12 (H200): one device call for the version 3 forward's row sums by the tensor cores
+# and the lazy fold (VDIT_SAGE_FWD=nors|rsp0|rl2|rl4, attn_sage_cuda.h; bf16 per-block). As
+# run_v4_device.sh (validation against the CPU emulation, each variant against fp64, interleaved
+# timings with our dense first and last), except that bench/attn_sage.sh at the end runs with the
+# fastest of the default and the candidate defaults (PICK, by median) and says which it used.
+# The variants it timed were deleted after run 12 (the default won): rerun them from commit 0ad358a.
+set -u
+cd "$(dirname "$0")/../.."
+OUT="${OUT:-dev/sage/out}"
+mkdir -p "$OUT"
+start=$(date +%s)
+BIN="${BIN:-dev/sage/bin}"
+REPEAT="${REPEAT:-10}"
+ROUNDS="${ROUNDS:-3}"
+VARIANTS="${VARIANTS:-old mufu p3q p3e p3h p2q p2h}"
+SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
+  nvcc --version | tail -1
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done # carried compressed (64 MiB limit)
+if [ ! -x "$BIN/vdit" ]; then
+  BIN=build-gpu
+  cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$OUT/build.log" 2>&1
+  cmake --build "$BIN" -j16 --target vdit_cli test_attn_sage_gpu test_attn_sparge_sage_gpu >> "$OUT/build.log" 2>&1 ||
+    { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
+  cp "$BIN/tests/test_attn_sage_gpu" "$BIN/tests/test_attn_sparge_sage_gpu" "$BIN/" 2>/dev/null
+fi
+echo "build/setup done at $(( $(date +%s) - start )) s"
+# TEST_VARIANTS: forward variants to validate as well (the test's first pass, bf16 per-block cases)
+vrc=0
+for tv in ${TEST_VARIANTS:-default}; do
+  if [ "$tv" = default ]; then timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1
+  else VDIT_SAGE_FWD=$tv timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1; fi
+  rc=$?
+  [ $rc -ne 0 ] && vrc=$rc
+  echo "test_attn_sage_gpu ($tv) exit $rc at $(( $(date +%s) - start )) s"
+done
+grep -E "FAIL|fail|error" "$OUT/validate.log" | head -20
+tail -3 "$OUT/validate.log"
+if [ -x "$BIN/test_attn_sparge_sage_gpu" ]; then
+  timeout 100 "$BIN/test_attn_sparge_sage_gpu" >> "$OUT/validate.log" 2>&1
+  echo "test_attn_sparge_sage_gpu exit $? at $(( $(date +%s) - start )) s"
+  tail -1 "$OUT/validate.log"
+fi
+if [ $vrc -ne 0 ] && [ "${FORCE_BENCH:-0}" != 1 ]; then echo "validation failed: no timing"; exit 1; fi
+# every variant against fp64 (plain inputs; the check harness's acceptance bounds)
+: > "$OUT/check.log"
+for v in ${CHECK_VARIANTS-$VARIANTS}; do
+  echo "check $v: $(VDIT_SAGE_FWD=$v timeout 60 "$BIN/vdit" attn check --method sage --device cuda --forward-only --seq 4096 \
+    --heads 2 --dim 128 --dtype bf16 --inputs plain --json 2>&1 | tail -1)" >> "$OUT/check.log"
+done
+echo "checks done at $(( $(date +%s) - start )) s"
+python3 - "$OUT/check.log" <<'PY'
+import json, re, sys
+for line in open(sys.argv[1]):
+    m = re.match(r"check (\S+): (.*)", line)
+    try:
+        o = json.loads(m.group(2))["o"]
+        print(f"check {m.group(1):5s} O rel L1 {o['rel_l1']:.5f} cos {o['cos']:.6f}")
+    except Exception:
+        print(line.strip()[:200])
+PY
+: > "$OUT/bench.jsonl"
+bench() { # label, env..., args...
+  local label=$1; shift
+  env "$@" 2>> "$OUT/full.log" | sed "s/^{/{\"label\": \"$label\", /" >> "$OUT/bench.jsonl"
+}
+fwd=(bench attn --device cuda $SHAPE --forward-only --repeat "$REPEAT" --warmup 2 --json)
+bench dense timeout 60 "$BIN/vdit" "${fwd[@]}" --method dense
+for round in $(seq "$ROUNDS"); do
+  for v in $VARIANTS; do
+    bench "$v" VDIT_SAGE_FWD=$v timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage
+  done
+  bench default timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage
+done
+bench default-thread timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage --sage-gran thread
+bench dense-again timeout 60 "$BIN/vdit" "${fwd[@]}" --method dense
+echo "forward timings done at $(( $(date +%s) - start )) s"
+python3 - "$OUT/bench.jsonl" <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+def ms(r):
+    return (r.get("fwd") or {}).get("ms")
+by = {}
+for r in rows:
+    by.setdefault(r["label"], []).append(ms(r))
+base = by.get("dense", [None])[0]
+for label, v in by.items():
+    med = statistics.median([m for m in v if m]) if any(v) else None
+    print(f'{label:14s} {" ".join(f"{m:.3f}" for m in v if m)}' + (f'  median x dense {base / med:.3f}' if base and med else ''))
+PY
+pick=$(python3 - "$OUT/bench.jsonl" ${PICK:-} <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+by = {}
+for r in rows:
+    m = (r.get("fwd") or {}).get("ms")
+    if m: by.setdefault(r["label"], []).append(m)
+cands = ["default"] + sys.argv[2:]
+med = {c: statistics.median(by[c]) for c in cands if c in by}
+print(min(med, key=med.get) if med else "default")
+PY
+)
+echo "attn_sage.sh with VDIT_SAGE_FWD=$pick"
+[ "$pick" = default ] || export VDIT_SAGE_FWD=$pick
+if [ $(( $(date +%s) - start )) -lt "${FULL_BEFORE:-220}" ]; then
+  full=$(mktemp -d) # its many files stay here: a device call returns at most 8
+  REPEAT=10 WARMUP=2 OUT="$full" VDIT="$BIN/vdit" timeout 150 bash bench/attn_sage.sh >> "$OUT/full.log" 2>&1
+  echo "attn_sage.sh exit $? at $(( $(date +%s) - start )) s"
+  cat "$full/bench.log" >> "$OUT/full.log" 2>/dev/null
+  cp "$full/attn-sage.json" "$full/summary.txt" "$OUT/" 2>/dev/null
+  cat "$full/summary.txt" 2>/dev/null
+fi
+echo "end at $(( $(date +%s) - start )) s"
