@@ -6,7 +6,8 @@
 # at 97% (forward only, the variants of $VARIANTS alternating with our dense forward, $ROUNDS
 # rounds); then, unless BENCH=0, bench/attn_sla.sh (dense in the same call) with the fastest
 # variant. Logs and JSON go to $OUT (at most 8 files).
-# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH)
+# MEMCHECK_ALL=0 runs memcheck on the first tested variant only.
+# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_ALL)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pre="${PREBUILT:-prebuilt}"
@@ -32,12 +33,16 @@ else
 fi
 : > "$out/tests.log"
 failed=""
+first=1
 for v in $tested; do
   [ "$v" = default ] && e="" || e="${v//+/ }"
+  if [ "$first" = 1 ] || [ "${MEMCHECK_ALL:-1}" = 1 ]; then
   echo "== memcheck (S 300 x 400: 3 x 4 blocks), VDIT_SLA_FWD='$e'"
   VDIT_SLA_FWD="$e" timeout 90 compute-sanitizer --tool memcheck --print-limit 20 ./build-gpu/vdit attn check --method sla \
     --device cuda --seq 300 --seq-k 400 --heads 2 --dim 128 --sparsity 0.5 --inputs video > build-gpu/logs/memcheck.log 2>&1
   echo "memcheck exit $?"; grep -E "ERROR SUMMARY|Invalid|result" build-gpu/logs/memcheck.log | head -6
+  fi
+  first=0
   echo "== test_attn_sla_gpu, VDIT_SLA_FWD='$e'" | tee -a "$out/tests.log"
   VDIT_SLA_FWD="$e" timeout 150 ./build-gpu/tests/test_attn_sla_gpu >> "$out/tests.log" 2>&1; rc=$?; echo "test exit $rc" | tee -a "$out/tests.log"
   [ $rc != 0 ] && failed="$failed $v"
@@ -73,14 +78,12 @@ PY
 best=$(python3 - "$out/ab.jsonl" "$failed" <<'PY'
 import json, sys, statistics, collections
 bad = sys.argv[2].split()
-def ok(v):  # a failed test rules out the variants that run its kernels
-    words = v.split("+")
-    if v in bad or ("default" in bad and "nostream" not in words): return False
-    return not any(w in bad for w in words if w != "default")
+def ok(v):  # a variant whose test failed is ruled out
+    return v not in bad
 t = collections.defaultdict(list)
 for l in open(sys.argv[1]):
     o = json.loads(l)
-    if o["path"] not in ("dense", "late") and ok(o["path"]): t[o["path"]].append(o["fwd"]["ms"])
+    if o["path"] != "dense" and ok(o["path"]): t[o["path"]].append(o["fwd"]["ms"])
 print(min((statistics.mean(v), k) for k, v in t.items())[1] if t else "default")
 PY
 )
