@@ -53,8 +53,8 @@ vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_probl
     status = vdit_device_alloc(device, (size_t)(BH * (qb + kb) * (D + Dr)) * sizeof(float) + 1024, (void **)&c->router);
   if (status == VDIT_OK)
     status = vdit_device_alloc(device,
-                               (size_t)(BH * kb * D * D) * 3 +
-                                   (size_t)(BH * (2 * kb * D + D * D + D + VDIT_SLA_CUDA_TOTAL_FLOATS)) * sizeof(float) + 1024,
+                               (size_t)(BH * kb * D * D) * 2 +
+                                   (size_t)(BH * (kb * D + D * D + D + VDIT_SLA_CUDA_TOTAL_FLOATS)) * sizeof(float) + 1024,
                                (void **)&c->linear);
   if (status != VDIT_OK) vdit_attn_sla_cuda_free(c);
   return status;
@@ -95,10 +95,6 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
   a->total_part = a->z_all + BH * D;
-  a->hq = (int8_t *)(a->total_part + BH * VDIT_SLA_CUDA_TOTAL_FLOATS);
-  a->hs = (float *)(a->hq + BH * kb * D * D);
-  const char *lab = getenv("VDIT_SLA_FWD"); // lab switch (A/B on a GPU): bf16 = out reads the bf16 H_J
-  if (lab && strstr(lab, "bf16")) a->hq = NULL, a->hs = NULL;
   a->events = (cudaEvent_t *)c->events;
   // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
   const vdit_tensor *t[3] = {q, k, v};

@@ -452,30 +452,6 @@ extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_
 }
 
 // ---------------------------------------------------------------- linear branch, forward
-// H_J in 8 bits for out (sla_cuda.h: hq, hs): row d of a block is hs[d] * hq[d][e] with
-// hs[d] = max_e |H_J[d][e]| / 127, hq = round(H_J * 127 / max) (to nearest even). Out only
-// subtracts the kept blocks (8 of 256 at 97%) from the fp32 total, so the error of Hc is that
-// of 8 blocks' rounding, not of the 248 left out; it halves out's reads (the kept blocks are
-// ~80% of them).
-#define SLA_Q8_LD 144 // bytes: row stride of the 8-bit tile in shared memory (16-byte rows, banks spread)
-
-// Slot of row d's scale: out's thread reads rows (tid / 16) + 16 j (j < 8) of a block as two
-// float4 loads.
-static __device__ __forceinline__ int sla_q8_scale_slot(int d) { return (d & 15) * 8 + (d >> 4); }
-
-// Two values in [-127, 127] rounded to nearest even as two's complement bytes (lo, hi): adding
-// 1.5 2^23 leaves the integer in the low mantissa bits.
-static __device__ __forceinline__ uint16_t sla_q8_pair(float lo, float hi) {
-  const uint32_t a = __float_as_uint(lo + 12582912.0f) & 0xffu, b = __float_as_uint(hi + 12582912.0f) & 0xffu;
-  return (uint16_t)(a | (b << 8));
-}
-
-// Byte k (signed) of the word w ^ 0x80808080 as a float, exactly: the byte under the exponent
-// of 2^23 (one PRMT), minus 2^23 + 128.
-static __device__ __forceinline__ float sla_q8_value(uint32_t flipped, int k) {
-  return __uint_as_float(__byte_perm(flipped, 0x4B000000u, 0x7650u + (uint32_t)k)) - 8388736.0f;
-}
-
 // H_J = phi(K_J)^T V_J and z_J: grid (kb, BH), 256 threads. K and V rows come in by 16-byte
 // chunks (16 loads a thread in flight), phi by half-warp reductions; phi(K) and V are stored
 // [t][d] and [t][e] and the product reads both through ldmatrix.trans (warp w: rows d =
@@ -535,39 +511,14 @@ static __global__ void __launch_bounds__(SLA_THREADS, 2) sla_prepare_kernel(cons
   float acc[16][4];
   sla_zero(acc);
   mma_rows16_tkn<T>(sP, sV, warp * 16, acc);
-  __syncthreads(); // every warp is done with sP, sV: H_J goes there (bf16 in sP, 8 bits in sV)
+  __syncthreads(); // every warp is done with sP: H_J goes there
   uint16_t *sH = reinterpret_cast<uint16_t *>(sP);
-  unsigned char *sQ8 = reinterpret_cast<unsigned char *>(sV);
-  const int g = lane >> 2, t = lane & 3, d0 = warp * 16 + g;
+  const int g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int nt = 0; nt < 16; nt++) {
-    const int e = nt * 8 + 2 * t;
+    const int e = nt * 8 + 2 * t, d0 = warp * 16 + g;
     store_bf2(sH + d0 * SLA_LD + e, acc[nt][0], acc[nt][1]);
     store_bf2(sH + (d0 + 8) * SLA_LD + e, acc[nt][2], acc[nt][3]);
-  }
-  if (a.hq) { // rows d0, d0 + 8: max |H_J[d][.]| over the quad, then round(H_J * 127 / max)
-    float m0 = 0.0f, m1 = 0.0f;
-#pragma unroll
-    for (int nt = 0; nt < 16; nt++) {
-      m0 = fmaxf(m0, fmaxf(fabsf(acc[nt][0]), fabsf(acc[nt][1])));
-      m1 = fmaxf(m1, fmaxf(fabsf(acc[nt][2]), fabsf(acc[nt][3])));
-    }
-    m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 1));
-    m0 = fmaxf(m0, __shfl_xor_sync(0xffffffffu, m0, 2));
-    m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 1));
-    m1 = fmaxf(m1, __shfl_xor_sync(0xffffffffu, m1, 2));
-    const float i0 = m0 > 0.0f ? 127.0f / m0 : 0.0f, i1 = m1 > 0.0f ? 127.0f / m1 : 0.0f;
-#pragma unroll
-    for (int nt = 0; nt < 16; nt++) {
-      const int e = nt * 8 + 2 * t;
-      *reinterpret_cast<uint16_t *>(sQ8 + d0 * SLA_Q8_LD + e) = sla_q8_pair(acc[nt][0] * i0, acc[nt][1] * i0);
-      *reinterpret_cast<uint16_t *>(sQ8 + (d0 + 8) * SLA_Q8_LD + e) = sla_q8_pair(acc[nt][2] * i1, acc[nt][3] * i1);
-    }
-    if (t == 0) {
-      float *hs = a.hs + ((int64_t)bh * a.kb + J) * SLA_D;
-      hs[sla_q8_scale_slot(d0)] = m0 / 127.0f;
-      hs[sla_q8_scale_slot(d0 + 8)] = m1 / 127.0f;
-    }
   }
   __syncthreads();
   uint16_t *out = a.hj + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
@@ -575,14 +526,6 @@ static __global__ void __launch_bounds__(SLA_THREADS, 2) sla_prepare_kernel(cons
   for (int j = 0; j < 8; j++) {
     const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
     *reinterpret_cast<uint4 *>(out + d * SLA_D + e0) = *reinterpret_cast<const uint4 *>(sH + d * SLA_LD + e0);
-  }
-  if (a.hq) {
-    int8_t *out8 = a.hq + ((int64_t)bh * a.kb + J) * SLA_D * SLA_D;
-#pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int q = tid + SLA_THREADS * j, d = q >> 3, e0 = (q & 7) * 16;
-      *reinterpret_cast<uint4 *>(out8 + d * SLA_D + e0) = *reinterpret_cast<const uint4 *>(sQ8 + d * SLA_Q8_LD + e0);
-    }
   }
 }
 
@@ -725,61 +668,12 @@ static __device__ __forceinline__ void left_out_sums8(const uint16_t *mats, cons
   }
 }
 
-// The left-out sum of a row that keeps n <= kb - n blocks from the 8-bit copy, by the chunks of
-// left_out_sums8 (acc[j][0..7] = values 8 q .. 8 q + 7, q = tid + 256 j: row r0 + 16 j, r0 =
-// tid / 16): the fp32 total minus the listed blocks in list order, two blocks' loads in flight
-// at a time (8 bytes a chunk, 64 a block: a warp reads 256 contiguous bytes a load).
-static __device__ __forceinline__ void kept_subtract_q8(const int8_t *hq, const float *hs, const float *vecs,
-                                                        const float *mat_total, const float *vec_total, const int32_t *list,
-                                                        int n, float acc[8][8], float *zacc) {
-  const int tid = threadIdx.x, r0 = tid >> 4;
-#pragma unroll
-  for (int j = 0; j < 8; j++) {
-    const float4 *p = reinterpret_cast<const float4 *>(mat_total + 8 * (tid + SLA_THREADS * j));
-    const float4 lo = p[0], hi = p[1];
-    acc[j][0] = lo.x, acc[j][1] = lo.y, acc[j][2] = lo.z, acc[j][3] = lo.w;
-    acc[j][4] = hi.x, acc[j][5] = hi.y, acc[j][6] = hi.z, acc[j][7] = hi.w;
-  }
-  if (tid < SLA_D) *zacc = vec_total[tid];
-  for (int e = 0; e < n; e += 2) {
-    const int nb = min(2, n - e);
-    uint2 w[2][8];
-    float sc[2][8];
-#pragma unroll
-    for (int u = 0; u < 2; u++) {
-      if (u >= nb) break;
-      const int64_t J = list[e + u];
-      const int8_t *m = hq + J * SLA_D * SLA_D;
-#pragma unroll
-      for (int j = 0; j < 8; j++) w[u][j] = __ldg(reinterpret_cast<const uint2 *>(m + 8 * (tid + SLA_THREADS * j)));
-      const float4 *sp = reinterpret_cast<const float4 *>(hs + J * SLA_D + r0 * 8);
-      const float4 s0 = __ldg(sp), s1 = __ldg(sp + 1);
-      sc[u][0] = s0.x, sc[u][1] = s0.y, sc[u][2] = s0.z, sc[u][3] = s0.w;
-      sc[u][4] = s1.x, sc[u][5] = s1.y, sc[u][6] = s1.z, sc[u][7] = s1.w;
-    }
-#pragma unroll
-    for (int u = 0; u < 2; u++) {
-      if (u >= nb) break;
-#pragma unroll
-      for (int j = 0; j < 8; j++) {
-        const uint32_t lo = w[u][j].x ^ 0x80808080u, hi = w[u][j].y ^ 0x80808080u;
-#pragma unroll
-        for (int k = 0; k < 4; k++) {
-          acc[j][k] = fmaf(-sc[u][j], sla_q8_value(lo, k), acc[j][k]);
-          acc[j][4 + k] = fmaf(-sc[u][j], sla_q8_value(hi, k), acc[j][4 + k]);
-        }
-      }
-      if (tid < SLA_D) *zacc -= vecs[(int64_t)list[e + u] * SLA_D + tid];
-    }
-  }
-}
-
 // Per query block: Hc, zc (left-out sums), O_l = phi(Q_I) Hc / phi(Q_I) . zc, and the mix
 // O = alpha O_s + (1 - alpha) O_l. Grid (qb, BH), 256 threads. Hc is stored [d][e] (16-byte
 // stores) and read by ldmatrix.trans; Q, O_s and O move as 16-byte chunks; O_l goes through
 // shared memory (fp32) so that the mix works on whole chunks. Shared: sA phi(Q) [i][d], sH
 // Hc [d][e] (both later O_l, fp32 at row stride SLA_LD), zc, den.
-template <typename T> static __global__ void __launch_bounds__(SLA_THREADS, 2) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
+template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T *sA = reinterpret_cast<T *>(smem_raw);
   T *sH = sA + SLA_TILE;
@@ -794,14 +688,8 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS, 2) s
   if (linear) {
     {
       float hc[8][8], z = 0.0f;
-      if (a.hq && n <= a.kb - n) // the kept blocks from the 8-bit copy (every row at high sparsity)
-        kept_subtract_q8(a.hq + (int64_t)bh * a.kb * SLA_D * SLA_D, a.hs + (int64_t)bh * a.kb * SLA_D,
-                         a.zj + (int64_t)bh * a.kb * SLA_D, a.h_all + (int64_t)bh * SLA_D * SLA_D,
-                         a.z_all + (int64_t)bh * SLA_D, a.col_index + first, n, hc, &z);
-      else
-        left_out_sums8(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
-                       a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n,
-                       hc, &z);
+      left_out_sums8(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
+                     a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
 #pragma unroll
       for (int j = 0; j < 8; j++) {
         const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;

@@ -68,11 +68,6 @@ typedef struct vdit_attn_sla_cuda_args {
   // fp32), z_J (BH, kb, D), totals (BH, D, D), (BH, D)
   uint16_t *hj;
   float *zj, *h_all, *z_all;
-  // H_J again in 8 bits for out (NULL: out reads hj): hq (BH, kb, D, D) int8, row d of block
-  // J = hs[d] * hq[d][e]; hs (BH, kb, D) fp32 row scales (max |H_J[d][.]| / 127), stored in
-  // the order out reads them: row d at (d % 16) * 8 + d / 16
-  int8_t *hq;
-  float *hs;
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
   int pool_keys;            // prepare also writes pooled_k (the key blocks' means)
   int keys_pooled;          // pool: pooled_k holds this K's means (prepare wrote them): project only
