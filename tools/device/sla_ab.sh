@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# SLA2's forward variants on a GPU machine in one call (branch sla11's device script): the
+# SLA2's forward variants on a GPU machine in one call (branches sla11, sla12; the code keeps no VDIT_SLA_FWD switch between rounds): the
 # binaries (vdit, test_attn_sla_gpu) from $PREBUILT (plain or .gz, built on a machine with the
 # same CUDA) when they run there, else a Release build of those two targets; memcheck of a
 # small check (3 x 4 blocks) and the GPU test for each variant in $TESTED; an A/B of the forward
