@@ -151,21 +151,32 @@ template <typename T> static __device__ __forceinline__ uint4 sla_pack8(const fl
                     attn_dtype_traits<T>::pack(x[4], x[5]), attn_dtype_traits<T>::pack(x[6], x[7]));
 }
 
+// 2^x by the special-function unit (relative error ~2^-22, flushes results below 2^-126 to 0).
+static __device__ __forceinline__ float sla_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // phi of a 128-value row held by a half-warp, 8 values a thread (every lane must call it: the
-// reductions shuffle); y = 0 where !valid.
+// reductions shuffle); y = 0 where !valid. The forward's phi (prepare, out): e^(x - m) as
+// 2^(x log2e - m log2e), one FFMA and one MUFU a value (the backward recomputes phi with expf:
+// its products are bf16 anyway).
 static __device__ __forceinline__ void half_phi(int feature, const float x[8], float y[8], int valid) {
   if (feature == VDIT_ATTN_SLA_ELU) {
 #pragma unroll
     for (int j = 0; j < 8; j++) y[j] = valid ? (x[j] > 0.0f ? x[j] + 1.0f : expf(x[j])) : 0.0f;
     return;
   }
+  const float log2e = 1.4426950408889634f;
   float m = x[0];
 #pragma unroll
   for (int j = 1; j < 8; j++) m = fmaxf(m, x[j]);
   m = half_max(m);
+  const float ml = m * log2e;
   float s = 0.0f;
 #pragma unroll
-  for (int j = 0; j < 8; j++) s += (y[j] = expf(x[j] - m));
+  for (int j = 0; j < 8; j++) s += (y[j] = sla_ex2(fmaf(x[j], log2e, -ml)));
   s = half_sum(s);
   const float inv = valid ? 1.0f / s : 0.0f;
 #pragma unroll
@@ -228,22 +239,24 @@ template <typename T> static __device__ __forceinline__ float sla_column_mean(co
 // blocks x < qb take query block x, the others key block x - qb. The 128 x 128 tile comes in
 // by 16-byte loads (all rows in flight), then thread d < 128 sums its column in token order
 // from shared memory and thread r < D_r projects (sla_exact.h's order: the CPU's bits). With
-// a.keys_pooled the key blocks' means are in pooled_k already (prepare wrote them): their
-// blocks only project.
+// a.keys_pooled the key blocks' means are in pooled_k already (prepare wrote them): grid
+// (qb + kb / 8 rounded up, BH), and each key-side block projects 8 key blocks, a warp each.
 template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_pool_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T *tile = reinterpret_cast<T *>(smem_raw);
   float *pooled = reinterpret_cast<float *>(tile + SLA_TILE);
   const int side = (int)blockIdx.x >= a.qb, J = side ? (int)blockIdx.x - a.qb : (int)blockIdx.x;
   const int bh = blockIdx.y, b = bh / a.H, h = bh % a.H, tid = threadIdx.x, c = tid & 15, r0 = tid >> 4;
-  if (side && a.keys_pooled) { // uniform over the block
-    if (tid < SLA_D) pooled[tid] = a.pooled_k[((int64_t)bh * a.kb + J) * SLA_D + tid];
-    __syncthreads();
+  if (side && a.keys_pooled) { // uniform over the block: 8 key blocks 8 J .. 8 J + 7, one a warp
+    const int warp = tid >> 5, lane = tid & 31, JJ = 8 * J + warp;
+    if (JJ >= a.kb) return; // no barrier below
+    const float *mean = a.pooled_k + ((int64_t)bh * a.kb + JJ) * SLA_D;
     const float *w = a.wk + (int64_t)h * SLA_D * a.Dr;
-    float *proj = a.proj_k + ((int64_t)bh * a.kb + J) * a.Dr;
-    for (int r = tid; r < a.Dr; r += SLA_THREADS) {
+    float *proj = a.proj_k + ((int64_t)bh * a.kb + JJ) * a.Dr;
+    for (int r = lane; r < a.Dr; r += 32) {
       float acc = 0.0f;
-      for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, pooled[e], w[e * a.Dr + r]);
+#pragma unroll 16
+      for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, __ldg(mean + e), __ldg(w + e * a.Dr + r));
       proj[r] = acc;
     }
     return;
@@ -272,7 +285,8 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
   float *proj = (side ? a.proj_k : a.proj_q) + ((int64_t)bh * nb + J) * a.Dr;
   for (int r = tid; r < a.Dr; r += SLA_THREADS) {
     float acc = 0.0f;
-    for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, pooled[e], w[e * a.Dr + r]);
+#pragma unroll 16
+    for (int e = 0; e < SLA_D; e++) acc = sla_madd(acc, pooled[e], __ldg(w + e * a.Dr + r));
     proj[r] = acc;
   }
 }
@@ -422,7 +436,8 @@ template <typename T> static cudaError_t route(const vdit_attn_sla_cuda_args *a,
     err = set_smem(sort ? (const void *)sla_topk_sort_kernel : (const void *)sla_topk_count_kernel, smem);
   if (err != cudaSuccess) return err;
   sla_mark(a, VDIT_SLA_EV_ROUTE, stream);
-  sla_pool_kernel<T><<<dim3(a->qb + a->kb, BH), SLA_THREADS, pool_smem, stream>>>(*a);
+  const int key_ctas = a->keys_pooled ? (a->kb + 7) / 8 : a->kb; // projections only: 8 key blocks a CTA
+  sla_pool_kernel<T><<<dim3(a->qb + key_ctas, BH), SLA_THREADS, pool_smem, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_POOLED, stream);
   if (sort)
     sla_topk_sort_kernel<<<dim3((a->qb + SLA_TOPK_ROWS - 1) / SLA_TOPK_ROWS, BH), 32 * SLA_TOPK_ROWS, smem, stream>>>(*a, n2);
