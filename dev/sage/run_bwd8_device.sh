@@ -15,19 +15,10 @@
 # exist only in commit 78c0e37 (runs 9-11); after them the engine keeps one kernel (= half), so
 # run this script against that commit to repeat the A/B.
 set -u
-cd "$(dirname "$0")/../.."
-OUT="${OUT:-dev/sage/out}"
-mkdir -p "$OUT"
-start=$(date +%s)
-BIN="${BIN:-dev/sage/bin}"
-REPEAT="${REPEAT:-10}"
-ROUNDS="${ROUNDS:-2}"
+ROUNDS_DEFAULT=2
 SCHEDS="${SCHEDS:-old order lag split}"
 NCU_SCHEDS="${NCU_SCHEDS:-old split}"
-SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
-for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
+. "$(dirname "$0")/device_env.sh"
 timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
 vrc=$?
 echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"

@@ -15,18 +15,9 @@
 # Binaries from BIN (built on the build machine with the same nvcc 13.0, -DVDIT_NATIVE=OFF,
 # stripped, gzipped). Usage: OUT=$OUT bash dev/sage/run_bwd9_device.sh 2>&1 | tee $OUT/log
 set -u
-cd "$(dirname "$0")/../.."
-OUT="${OUT:-dev/sage/out}"
-mkdir -p "$OUT"
-start=$(date +%s)
-BIN="${BIN:-dev/sage/bin}"
-REPEAT="${REPEAT:-10}"
-ROUNDS="${ROUNDS:-3}"
 SCHEDS="${SCHEDS:-old atomic warp-bulk tensor}"
 MEMCHECK="${MEMCHECK:-atomic tensor}"
-SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
-nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv 2>&1
-for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
+. "$(dirname "$0")/device_env.sh"
 timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
 vrc=$?
 echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"

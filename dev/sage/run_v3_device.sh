@@ -8,17 +8,7 @@
 # time is left, bench/attn_sage.sh (dense and sage forward + backward, FA2 and cuDNN) for the
 # JSON record. Binaries from BIN (prebuilt here with the same nvcc 13.0) or built.
 set -u
-cd "$(dirname "$0")/../.."
-OUT="${OUT:-dev/sage/out}"
-mkdir -p "$OUT"
-start=$(date +%s)
-BIN="${BIN:-dev/sage/bin}"
-REPEAT="${REPEAT:-10}"
-SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
-{
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
-  nvcc --version | tail -1
-} > "$OUT/env.txt" 2>&1
+. "$(dirname "$0")/device_env.sh"
 if [ ! -x "$BIN/vdit" ]; then
   BIN=build-gpu
   cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$OUT/build.log" 2>&1

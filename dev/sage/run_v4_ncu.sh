@@ -2,7 +2,7 @@
 # dev/sage run 7 (H200): where version 3's time goes, under ncu (--clock-control none: the card's
 # own clocks), one launch of the forward kernel per variant (VDIT_SAGE_FWD, attn_sage_cuda.h):
 # pipe utilizations (tensor, XU = MUFU, FMA, ALU), issue, and the warp stall reasons.
-# Binaries from BIN as run_v4_device.sh. Usage: OUT=$OUT bash dev/sage/run_v4_ncu.sh
+# Binaries from BIN as run_fwd_variants_device.sh. Usage: OUT=$OUT bash dev/sage/run_v4_ncu.sh
 set -u
 cd "$(dirname "$0")/../.."
 OUT="${OUT:-dev/sage/out}"

@@ -1,31 +1,22 @@
 #!/bin/bash
-# dev/sage run 6 (H200): one device call for the version 3 forward's MUFU offload and descriptor
-# variants (VDIT_SAGE_FWD=old|mufu|p3q|p3e|p3h|p2q|p2h, attn_sage_cuda.h; bf16 per-block).
-# 1. validation: test_attn_sage_gpu (and test_attn_sparge_sage_gpu when carried): the default
-#    forward (the contract's SAGE_POLY_GROUPS / SAGE_POLY_DEGREE) against the CPU emulation;
-# 2. each variant against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);
-# 3. forward timings at B=1 H=12 S=32760 D=128 (bf16, (B, H, S, D), CUDA events, median of
-#    REPEAT after 2 warm-ups), our dense forward first as the baseline, the variants interleaved
+# dev/sage: one device call for forward variants of the sage version 3 kernel (VDIT_SAGE_FWD=<name>,
+# attn_sage_cuda.h; bf16 per-block). Runs 6 (the MUFU offload and descriptor variants, as
+# run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
+# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run) used it; rerun a
+# round's variants from its commit, where they exist. Steps:
+# 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
+#    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
+# 2. each of VARIANTS against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);
+# 3. forward timings at the shape of device_env.sh (CUDA events, median of REPEAT after 2
+#    warm-ups): our dense forward first as the baseline, the variants and the default interleaved
 #    ROUNDS times, dense again at the end;
-# 4. bench/attn_sage.sh (dense and sage forward + backward, FA2 and cuDNN) for the JSON record.
-# Binaries from BIN (prebuilt on the build machine with the same nvcc 13.0, stripped, gzipped) or
-# built. Usage: OUT=$OUT bash dev/sage/run_v4_device.sh 2>&1 | tee $OUT/log
+# 4. bench/attn_sage.sh (dense and sage forward + backward, FA2 and cuDNN) for the JSON record,
+#    with the fastest of the default and the PICK candidates (by median), saying which it used.
+# Binaries from BIN (prebuilt with the same nvcc 13.0, stripped, gzipped) or built.
+# Usage: OUT=$OUT VARIANTS="a b" bash dev/sage/run_fwd_variants_device.sh 2>&1 | tee $OUT/log
 set -u
-cd "$(dirname "$0")/../.."
-OUT="${OUT:-dev/sage/out}"
-mkdir -p "$OUT"
-start=$(date +%s)
-BIN="${BIN:-dev/sage/bin}"
-REPEAT="${REPEAT:-10}"
-ROUNDS="${ROUNDS:-3}"
-VARIANTS="${VARIANTS:-old mufu p3q p3e p3h p2q p2h}"
-SHAPE="--batch 1 --heads 12 --seq 32760 --dim 128 --layout bhsd --dtype bf16 --mask none"
-{
-  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.sm --format=csv
-  nvcc --version | tail -1
-} > "$OUT/env.txt" 2>&1
-cat "$OUT/env.txt"
-for f in "$BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done # carried compressed (64 MiB limit)
+VARIANTS="${VARIANTS:-}"
+. "$(dirname "$0")/device_env.sh"
 if [ ! -x "$BIN/vdit" ]; then
   BIN=build-gpu
   cmake -S . -B "$BIN" -DCMAKE_BUILD_TYPE=Release -DVDIT_WERROR=ON > "$OUT/build.log" 2>&1
@@ -97,6 +88,20 @@ for label, v in by.items():
     med = statistics.median([m for m in v if m]) if any(v) else None
     print(f'{label:14s} {" ".join(f"{m:.3f}" for m in v if m)}' + (f'  median x dense {base / med:.3f}' if base and med else ''))
 PY
+pick=$(python3 - "$OUT/bench.jsonl" ${PICK:-} <<'PY'
+import json, statistics, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+by = {}
+for r in rows:
+    m = (r.get("fwd") or {}).get("ms")
+    if m: by.setdefault(r["label"], []).append(m)
+cands = ["default"] + sys.argv[2:]
+med = {c: statistics.median(by[c]) for c in cands if c in by}
+print(min(med, key=med.get) if med else "default")
+PY
+)
+echo "attn_sage.sh with VDIT_SAGE_FWD=$pick"
+[ "$pick" = default ] || export VDIT_SAGE_FWD=$pick
 if [ $(( $(date +%s) - start )) -lt "${FULL_BEFORE:-220}" ]; then
   full=$(mktemp -d) # its many files stay here: a device call returns at most 8
   REPEAT=10 WARMUP=2 OUT="$full" VDIT="$BIN/vdit" timeout 150 bash bench/attn_sage.sh >> "$OUT/full.log" 2>&1
