@@ -79,27 +79,11 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
     r->sage_bwd_workspace_bytes = bytes;
   }
   sp.workspace = r->sage_bwd_workspace;
-  // dQ tiles reach the fp32 accumulator by float2 atomics (H100 run 3: 53.4 ms against 56.6
-  // with the bulk reduction, whose extra barrier per tile costs more than the atomics) unless
-  // VDIT_SAGE_BWD_DQ=bulk (a lab switch: both are tested)
-  const char *dq_path = getenv("VDIT_SAGE_BWD_DQ");
-  sp.bwd_bulk_dq = dq_path && strcmp(dq_path, "bulk") == 0;
-  // dV / dK tile products in head-dim halves, overlapping each half's dequantization with the
-  // next product, unless VDIT_SAGE_BWD_SPLIT=0 (the lab's other variant; run 3: within 0.4 ms)
-  const char *split = getenv("VDIT_SAGE_BWD_SPLIT");
-  sp.bwd_split = !(split && strcmp(split, "0") == 0);
-  // the async kernel (stage tiles by bulk copies on mbarriers, no cp.async on the warps' path)
-  // with dQ added by per-warpgroup bulk tensor reductions (default; H200 run 13: 48.56 ms against
-  // 53.68 for the cp.async kernel, 50.05 with atomics, 54.76 with per-warp row reductions) unless
-  // VDIT_SAGE_BWD = old (the cp.async kernel, then VDIT_SAGE_BWD_DQ / _SPLIT apply), atomic or
-  // warp-bulk: lab switches for the A/B, all tested
+  // dQ tiles reach the fp32 accumulator by per-warpgroup bulk tensor reductions (default; H200
+  // run 13: 48.56 ms against 50.05 with float2 atomics) unless VDIT_SAGE_BWD=atomic (the lab
+  // switch for the A/B, also what runs without a tensor-map encoder; both are tested)
   const char *kernel = getenv("VDIT_SAGE_BWD");
-  sp.bwd_async = !kernel                              ? 3
-                 : strcmp(kernel, "old") == 0         ? 0
-                 : strcmp(kernel, "atomic") == 0      ? 1
-                 : strcmp(kernel, "warp-bulk") == 0   ? 2
-                 : strcmp(kernel, "tensor") == 0      ? 3
-                                                      : 3;
+  sp.bwd_atomic_dq = kernel && strcmp(kernel, "atomic") == 0;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));

@@ -7,11 +7,8 @@
 //     V) and once with version 2 (VDIT_SAGE_FWD=v2), then longer key sequences on version 3;
 //  2. the SageBwd backward against the CPU emulation on the same Q, K, V, O (the CPU forward's),
 //     LSE and dO: masks, layouts, dtypes, Sq != Sk, ragged lengths, plain and outlier inputs,
-//     on both kernels: the async one (default: bulk stage copies on mbarriers) with dQ added by
-//     bulk tensor reductions (default), per-warp bulk reductions (VDIT_SAGE_BWD=warp-bulk) and
-//     atomics (=atomic), and the cp.async one (=old) with dQ added by atomics and by the bulk
-//     reduction (VDIT_SAGE_BWD_DQ=bulk), dV / dK in head-dim halves and whole
-//     (VDIT_SAGE_BWD_SPLIT=0);
+//     with dQ added by bulk tensor reductions (default) and by float2 atomics
+//     (VDIT_SAGE_BWD=atomic, also the path without a tensor-map encoder);
 //  3. the acceptance against the fp64 reference through the check harness on plain
 //     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
 //  4. the plan's one-line errors (head dim 64, Q-smoothing).
@@ -199,12 +196,12 @@ static void compare_backward_case(const case_spec *c) {
       }
       rel[g] = norm > 0 ? diff / norm : diff;
     }
-    const char *path = getenv("VDIT_SAGE_BWD_DQ"), *split = getenv("VDIT_SAGE_BWD_SPLIT"), *kernel = getenv("VDIT_SAGE_BWD");
-    printf("backward cuda vs cpu: B=%lld H=%lld Sq=%lld Sk=%lld %s %s mask=%d inputs=%s lengths=%s kernel=%s dq=%s split=%s: rel L1 "
+    const char *kernel = getenv("VDIT_SAGE_BWD");
+    printf("backward cuda vs cpu: B=%lld H=%lld Sq=%lld Sk=%lld %s %s mask=%d inputs=%s lengths=%s kernel=%s: rel L1 "
            "dq %.3g dk %.3g dv %.3g, %lld non-finite\n",
            (long long)s.batch, (long long)s.heads, (long long)s.seq_q, (long long)s.seq_k,
            c->config.layout == VDIT_ATTN_LAYOUT_BSHD ? "bshd" : "bhsd", vdit_dtype_name(c->dtype), (int)c->config.mask,
-           vdit_attn_inputs_name(c->inputs), c->config.key_lengths ? "ragged" : "full", kernel ? kernel : "default", path ? path : "atomic", split ? split : "1", rel[0], rel[1],
+           vdit_attn_inputs_name(c->inputs), c->config.key_lengths ? "ragged" : "full", kernel ? kernel : "default", rel[0], rel[1],
            rel[2], (long long)bad);
     // same codes up to rare flips where the GPU's exp2, its dP summation order or the fp32
     // atomics' order straddle a rounding boundary; the 16-bit gradients round too (2^-9)
@@ -220,20 +217,13 @@ static void test_backward_against_cpu(void) {
   const int64_t seqs[][2] = {{1, 1}, {100, 100}, {300, 257}, {127, 1000}, {1000, 1000}};
   const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
   uint64_t seed = 300;
-  // path 0: the default kernel (async, dQ by bulk tensor reductions); the cp.async kernel
-  // (VDIT_SAGE_BWD=old) with 1: dQ by the bulk
-  // reduction; 2: dV / dK as whole 128-channel products; 3: its defaults (dQ by atomics, dV / dK
-  // in head-dim halves); the async kernel with dQ by 4: per-warp bulk reductions, 5: bulk tensor
-  // reductions, 6: atomics
-  const char *kernels[7] = {NULL, "old", "old", "old", "warp-bulk", "tensor", "atomic"};
-  for (int path = 0; path < 7; path++) {
+  // path 0: the default (dQ by bulk tensor reductions); 1: dQ by float2 atomics
+  const char *kernels[2] = {NULL, "atomic"};
+  for (int path = 0; path < 2; path++) {
     if (kernels[path]) setenv("VDIT_SAGE_BWD", kernels[path], 1);
     else unsetenv("VDIT_SAGE_BWD");
-    if (path == 1) setenv("VDIT_SAGE_BWD_DQ", "bulk", 1);
-    if (path == 2) unsetenv("VDIT_SAGE_BWD_DQ"), setenv("VDIT_SAGE_BWD_SPLIT", "0", 1);
-    if (path >= 3) unsetenv("VDIT_SAGE_BWD_SPLIT");
     for (int si = 0; si < 5; si++)
-      for (int mi = 0; mi < (path == 0 || path == 3 || path == 6 ? 3 : 1); mi++) {
+      for (int mi = 0; mi < 3; mi++) {
         case_spec c;
         memset(&c, 0, sizeof c);
         c.config.method = VDIT_ATTN_SAGE;

@@ -9,38 +9,30 @@
 //           per 64-query block, transposed; both transposes store the queries of each 32 in
 //           the order the P^T / dS^T A fragment holds them (sage_fragment_position);
 //           l2 = (LSE - scale q.mu) log2 e and Delta = rowsum(dO O) per query
-//   main    (the cp.async kernel, VDIT_SAGE_BWD=old) one block of two warpgroups per 128 keys
-//           (the dense wgmma backward's structure, attn_backward_wgmma.cu), warpgroup w keys
-//           64w..; 64-query tiles in two cp.async stages (the next tile's issued under this
-//           tile's S^T / dP^T products; of the transposed Q / dO codes only the tile's 64-query
-//           half). Per tile:
+//   main    one block of two warpgroups per 128 keys (the dense wgmma backward's structure,
+//           attn_backward_wgmma.cu), warpgroup w keys 64w..; 64-query tiles in two stages. The
+//           quantization stores every stage tile contiguous and already 128B-swizzled (Q code
+//           rows, the transposed codes per 128-query chunk, a copy of dO), so one thread loads
+//           a stage by six bulk copies (cp.async.bulk on an mbarrier, issued after the
+//           tile-maxima barrier: no cp.async on the warps' path, no loop-top barrier). Per tile:
 //             S^T = K' Q^T     wgmma m64n64k32 s8 (both K-major from shared memory)
 //             dP^T = V dO^T    wgmma m64n64k16 bf16/fp16 (as dense)
 //             P^T = 2^(dot c - l2) (one FFMA + MUFU), dS^T = P^T (dP^T - Delta)
 //             P^T, dS^T codes  per key over the tile: one quad reduction of the row max
-//             dV += P^T dO     wgmma m64n128k32 s8, A = P^T codes from registers, B = dO^T
-//             dK += dS^T Q     the same with dS^T codes and Q^T; int32 tiles dequantized by
-//                              (key scale * block scale) into fp32 registers; by default
-//                              in head-dim halves (m64n64k32), so that one half's
-//                              dequantization overlaps the next half's product
-//                              (VDIT_SAGE_BWD_SPLIT=0: whole m64n128k32 products)
+//             dV += P^T dO     wgmma m64n64k32 s8 in head-dim halves, A = P^T codes from
+//                              registers, B = dO^T; one half's dequantization (key scale *
+//                              block scale, into fp32 registers) overlaps the next product
+//             dK += dS^T Q     the same with dS^T codes and Q^T
 //             dS codes         one scale per tile (a block-wide max) into shared memory
 //             dQ_acc += dS K'  wgmma m64n64k32 s8 (warpgroup w: head-dim half w over all 128
-//                              keys), dequantized, added with float2 atomics (its default) or,
-//                              with VDIT_SAGE_BWD_DQ=bulk, staged in shared memory and added
-//                              by the TMA unit (cp.reduce.async.bulk .add.f32, one 512-byte
-//                              row per thread; H100 run 3: 6% slower, its extra barrier)
-//   async   (the default since H200 run 13; the same kernel with ASYNC != 0; VDIT_SAGE_BWD=old
-//           runs the cp.async one described above): the quantization stores every stage tile
-//           contiguous and already 128B-swizzled (Q code rows, the transposed codes per
-//           128-query chunk, a copy of dO), so one thread loads a stage by six bulk copies
-//           (cp.async.bulk on an mbarrier, issued after the tile-maxima barrier: no cp.async on
-//           the warps' path and no loop-top barrier); dQ (ASYNC 3, default) staged per
-//           warpgroup as two 64 x 32-float swizzled boxes and added by two bulk tensor
-//           reductions (cp.reduce.async.bulk.tensor .add, one thread after a 128-thread named
-//           barrier): no atomics. Lab variants: ASYNC 1 (VDIT_SAGE_BWD=atomic) keeps the float2
-//           atomics, ASYNC 2 (=warp-bulk) adds each warp's 16 rows by 256-byte bulk reductions.
-//           H200 run 13: 48.56 ms (tensor), 50.05 (atomic), 54.76 (warp-bulk), 53.68 (old).
+//                              keys), dequantized, staged per warpgroup as two 64 x 32-float
+//                              swizzled boxes and added by two bulk tensor reductions
+//                              (cp.reduce.async.bulk.tensor .add, one thread after a
+//                              128-thread named barrier): no atomics. VDIT_SAGE_BWD=atomic
+//                              (and a driver without a tensor-map encoder) adds them by float2
+//                              atomics instead.
+//           H200 run 13: 48.56 ms (tensor), 50.05 (atomic); the cp.async kernel (53.68) and
+//           per-warp 256-byte row reductions (54.76) were deleted after it (in commit d08c8c7).
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
 // H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
@@ -71,7 +63,7 @@ typedef struct sage_bwd_ws {
   float *l2, *delta;                  // (Sq_pad)
   float *dq;                          // (Sq_pad, D) fp32 accumulator
   float *dk;                          // (Sk_pad, D) fp32 dK' = scale * sum, before the mean
-  uint8_t *do16;                      // async kernel: dO (Sq_pad / 64 tiles, 2 halves, 64 rows, 128 B), swizzled
+  uint8_t *do16;                      // dO copied as the stage tiles (Sq_pad / 64 tiles, 2 halves, 64 rows, 128 B), swizzled
   int sq_pad, sk_pad;
 } sage_bwd_ws;
 
@@ -162,19 +154,6 @@ static __device__ __forceinline__ void load_b8(uint8_t *tile, const int8_t *g, i
   }
 }
 
-// The 64-byte half h (logical chunks 4h..4h+3) of each of ROWS 128-byte rows into the same
-// 128B-swizzled [ROWS][128] tile: what a 64-query tile reads of its 128-query chunk.
-template <int ROWS, int NT>
-static __device__ __forceinline__ void load_b8_half(uint8_t *tile, const int8_t *g, int64_t pitch, int h) {
-  static_assert(ROWS * 4 % NT == 0, "tile chunks must divide evenly among threads");
-#pragma unroll
-  for (int it = 0; it < ROWS * 4 / NT; it++) {
-    const int idx = it * NT + (int)threadIdx.x;
-    const int r = idx >> 2, c = 4 * h + (idx & 3);
-    cp_async16(smem_u32(tile + r * 128 + ((c ^ (r & 7)) << 4)), g + (int64_t)r * pitch + c * 16, true);
-  }
-}
-
 // ---------------------------------------------------------------- preparation kernels
 template <typename T>
 static __global__ void __launch_bounds__(256) sage_bwd_ksum_kernel(const vdit_attn_cuda_params p, float *ksum, int chunk) {
@@ -257,11 +236,11 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_k_kernel(const vdit
 
 // One 128-query chunk per CTA (two 64-query scale blocks): thread 2r + hf handles channels
 // 64 hf.. of query r. Q codes as rows and transposed, dO codes transposed, l2 and Delta.
-// ASYNC (the async kernel's layouts, each tile one contiguous piece that a bulk copy moves into
-// shared memory as it is): Q code rows with the 16-byte chunks 128B-swizzled (chunk c of row i
+// The layouts are the main kernel's stage tiles, each one contiguous piece that a bulk copy moves
+// into shared memory as it is: Q code rows with the 16-byte chunks 128B-swizzled (chunk c of row i
 // at c ^ (i % 8)); the transposed codes per 128-query chunk [chunk][d][128 B], swizzled by d;
 // and dO copied into do16 as the 64-row tiles the dense loader builds (two 64-channel halves).
-template <typename T, bool ASYNC>
+template <typename T>
 static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w) {
   typedef attn_dtype_traits<T> tt;
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, tid = threadIdx.x;
@@ -284,7 +263,7 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
       cd.u = *reinterpret_cast<const uint4 *>(dog + (int64_t)tok * p.do_ss + hf * 64 + c * 8);
       co.u = *reinterpret_cast<const uint4 *>(og + (int64_t)tok * p.o_ss + hf * 64 + c * 8);
     }
-    if (ASYNC) { // rows past Sq are zeros, as the dense loader's
+    { // rows past Sq are zeros, as the dense loader's
       const int tile = tok >> 6, rt = tok & 63;
       *reinterpret_cast<uint4 *>(w.do16 + (((int64_t)bh * (w.sq_pad / 64) + tile) * 2 + hf) * 8192 + rt * 128 + ((c ^ (rt & 7)) << 4)) = cd.u;
     }
@@ -316,7 +295,7 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
     const float lse = p.lse[(int64_t)bh * p.Sq + tok];
     w.l2[(int64_t)bh * w.sq_pad + tok] = __fmul_rn(__fsub_rn(lse, __fmul_rn(p.scale, qmu)), SAGE_LOG2E);
     w.delta[(int64_t)bh * w.sq_pad + tok] = delta;
-  } else if (ASYNC && hf == 0) { // padding rows: the async kernel copies whole 64-query tiles
+  } else if (hf == 0) { // padding rows: the main kernel copies whole 64-query tiles
     w.l2[(int64_t)bh * w.sq_pad + tok] = 0.0f;
     w.delta[(int64_t)bh * w.sq_pad + tok] = 0.0f;
   }
@@ -335,7 +314,7 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
   int8_t *rows = w.q8 + ((int64_t)bh * w.sq_pad + tok) * SAGE_D;
 #pragma unroll
   for (int c = 0; c < 4; c++) {
-    const int cc = hf * 4 + c, at = ASYNC ? cc ^ (tok & 7) : cc;
+    const int at = (hf * 4 + c) ^ (tok & 7);
     *reinterpret_cast<uint4 *>(rows + at * 16) = make_uint4(codes[4 * c], codes[4 * c + 1], codes[4 * c + 2], codes[4 * c + 3]);
   }
 #pragma unroll
@@ -348,45 +327,19 @@ static __global__ void __launch_bounds__(256) sage_bwd_quant_q_kernel(const vdit
 #pragma unroll
     for (int e = 0; e < 4; e++) tile[1][hf * 64 + 4 * k + e][pos] = (uint8_t)(codes[k] >> (8 * e));
   __syncthreads();
-  int8_t *qcols = w.qt8 + (int64_t)bh * SAGE_D * w.sq_pad + (ASYNC ? (int64_t)i0 * SAGE_D : i0);
-  int8_t *dcols = w.dot8 + (int64_t)bh * SAGE_D * w.sq_pad + (ASYNC ? (int64_t)i0 * SAGE_D : i0);
+  int8_t *qcols = w.qt8 + (int64_t)bh * SAGE_D * w.sq_pad + (int64_t)i0 * SAGE_D;
+  int8_t *dcols = w.dot8 + (int64_t)bh * SAGE_D * w.sq_pad + (int64_t)i0 * SAGE_D;
 #pragma unroll
   for (int it = 0; it < 4; it++) {
     const int idx = it * 256 + tid, d = idx >> 3, c = idx & 7;
-    const int64_t at = ASYNC ? d * 128 + ((c ^ (d & 7)) << 4) : (int64_t)d * w.sq_pad + c * 16;
+    const int at = d * 128 + ((c ^ (d & 7)) << 4);
     *reinterpret_cast<uint4 *>(qcols + at) = *reinterpret_cast<const uint4 *>(&tile[0][d][c * 16]);
     *reinterpret_cast<uint4 *>(dcols + at) = *reinterpret_cast<const uint4 *>(&tile[1][d][c * 16]);
   }
 }
 
-// One query tile's loads into a stage: Q codes (64 rows), dO (T), the tile's half (64 bytes of
-// each 128-byte row) of the Q^T and dO^T codes of its 128-query chunk, l2, Delta and the key
-// limits. (Until H200 run 10 the whole chunk was loaded, 16 KB a tile more; -0.6%.)
-template <typename T>
-static __device__ __forceinline__ void sage_bwd_issue(const vdit_attn_cuda_params &p, const sage_bwd_ws &w, int qt, uint8_t *st,
-                                                      float *l2s, float *deltas, int *lims, const int8_t *q8,
-                                                      const int8_t *qt8, const int8_t *dot8, const T *dog, const float *l2g,
-                                                      const float *delta_g, int key_len) {
-  constexpr int BM = SAGE_BM, D = SAGE_D, NT = 256;
-  const int m0 = qt * BM, c0 = m0 & ~127;
-  load_b8<BM, NT>(st, q8 + (int64_t)m0 * D, D);
-  load_tile_gmma<T, BM, D, NT>(reinterpret_cast<T *>(st + 8192), dog, p.do_ss, m0, p.Sq);
-  load_b8_half<128, NT>(st + 8192 + 16384, qt8 + c0, w.sq_pad, qt & 1);
-  load_b8_half<128, NT>(st + 8192 + 2 * 16384, dot8 + c0, w.sq_pad, qt & 1);
-  for (int idx = threadIdx.x; idx < 2 * BM; idx += NT) {
-    const int r = idx % BM, row = m0 + r;
-    const bool ok = row < p.Sq;
-    if (idx < BM) {
-      cp_async4(smem_u32(l2s + r), ok ? l2g + row : l2g, ok);
-      lims[r] = ok ? attn_key_limit(p, key_len, row) : 0;
-    } else {
-      cp_async4(smem_u32(deltas + r), ok ? delta_g + row : delta_g, ok);
-    }
-  }
-}
-
-// The async kernel's stage loads: one thread, six bulk copies (the tiles are contiguous and
-// already swizzled in the workspace, see the ASYNC quantization) completing on mbarrier bar.
+// The stage loads: one thread, six bulk copies (the tiles are contiguous and already swizzled
+// in the workspace, see sage_bwd_quant_q_kernel) completing on mbarrier bar.
 // The stage's key limits are written by the issuing warp's lanes before lane 0 arrives.
 #define SAGE_BWD_STAGE_BYTES (8192 + 3 * 16384 + 2 * SAGE_BM * 4)
 static __device__ __forceinline__ void sage_bwd_bulk_g2s(uint32_t dst, const void *src, uint32_t bytes, uint32_t bar) {
@@ -394,7 +347,7 @@ static __device__ __forceinline__ void sage_bwd_bulk_g2s(uint32_t dst, const voi
                "l"(src), "r"(bytes), "r"(bar)
                : "memory");
 }
-static __device__ __forceinline__ void sage_bwd_issue_async(uint8_t *st, float *l2s, float *deltas, uint32_t bar,
+static __device__ __forceinline__ void sage_bwd_issue(uint8_t *st, float *l2s, float *deltas, uint32_t bar,
                                                             const int8_t *q8, const int8_t *qt8, const int8_t *dot8,
                                                             const uint8_t *do16, const float *l2g, const float *delta_g, int qt) {
   tma_mbar_expect_tx(bar, SAGE_BWD_STAGE_BYTES);
@@ -411,19 +364,14 @@ static __device__ __forceinline__ void sage_bwd_issue_async(uint8_t *st, float *
 //   sK8 [128 keys][128 B], sKt8 [128 d][128 keys, key positions], sV [2][128][64] T,
 //   2 stages of { sQ8 [64][128 B], sdO [2][64][64] T, sQt8 [128 d][128 queries], sdOt8 the same }
 //   (the transposed tiles hold the 128-query chunk of the tile; the tile is its half qt % 2),
-//   sdS8 [64 queries][128 keys, key positions], sdQ (bulk) [64][128 + 8] fp32, then l2, Delta,
-//   limits of both stages and the tile maxima of the 8 warps.
-#define SAGE_BWD_DQ_PITCH (SAGE_D + 8) // floats per staged dQ row: 2 smem wavefronts per float2 store
-// The async kernel (ASYNC) adds sdQ as the bulk variant and two mbarriers (stage full).
-static constexpr size_t sage_bwd_smem(bool bulk, bool async) {
-  return 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-         (bulk || async ? (size_t)SAGE_BM * SAGE_BWD_DQ_PITCH * 4 : 0) + 3 * 2 * SAGE_BM * 4 + 8 * 4 + (async ? 16 : 0) + 1024;
-}
+//   sdS8 [64 queries][128 keys, key positions], sdQ [2 warpgroups][2 boxes][64][32] fp32, then
+//   l2, Delta, limits of both stages, the tile maxima of the 8 warps and two mbarriers (stage full).
+static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024;
 
-// ASYNC: 0 the cp.async kernel; else the async loads with dQ added by 1 float2 atomics, 2 per-warp
-// bulk reductions of 256-byte rows, 3 per-warpgroup bulk tensor reductions (tdq: 64 x 32-float
-// boxes of the fp32 accumulator, 128B swizzle)
-template <typename T, bool BULK, bool SPLIT, int ASYNC>
+// ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
+// 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
+template <typename T, bool ATOMIC_DQ>
 static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w,
                                                                       float sl2, const __grid_constant__ CUtensorMap tdq) {
   constexpr int BM = SAGE_BM, BN = SAGE_BN, D = SAGE_D, NT = 256;
@@ -437,11 +385,11 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   uint8_t *sStage = reinterpret_cast<uint8_t *>(sV) + 32768; // + s * STAGE: sQ8, sdO, sQt8, sdOt8
   uint8_t *sdS8 = sStage + 2 * STAGE;
   float *sdQ = reinterpret_cast<float *>(sdS8 + 8192);
-  float *sL2 = sdQ + (BULK || ASYNC ? BM * SAGE_BWD_DQ_PITCH : 0);
+  float *sL2 = sdQ + BM * D;
   float *sDelta = sL2 + 2 * BM;
   int *sLim = reinterpret_cast<int *>(sDelta + 2 * BM);
   float *sRed = reinterpret_cast<float *>(sLim + 2 * BM);
-  const uint32_t bar_full = smem_u32(sRed + 8); // ASYNC: 2 mbarriers, 8 bytes each (stage full)
+  const uint32_t bar_full = smem_u32(sRed + 8); // 2 mbarriers, 8 bytes each (stage full)
 
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
@@ -451,7 +399,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const int8_t *qt8 = w.qt8 + (int64_t)bh * D * w.sq_pad;
   const int8_t *dot8 = w.dot8 + (int64_t)bh * D * w.sq_pad;
   const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
-  const T *dog = reinterpret_cast<const T *>(p.d_o) + b * p.do_sb + h * p.do_sh;
   const float *l2g = w.l2 + (int64_t)bh * w.sq_pad, *delta_g = w.delta + (int64_t)bh * w.sq_pad;
   const float *qs = w.qs + (int64_t)bh * (w.sq_pad / 64), *dos = w.dos + (int64_t)bh * (w.sq_pad / 64);
   const float ks = w.ks[(int64_t)bh * (w.sk_pad / 128) + kb];
@@ -484,51 +431,36 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
   for (int i = 0; i < 64; i++) dk[i] = dv[i] = 0.0f;
 
-
   const uint8_t *do16 = w.do16 + (int64_t)bh * w.sq_pad * D * 2;
-  if (ASYNC) {
-    // K', K'^T, V by cp.async (once); stage 0 by the bulk copies once the barriers are set up
-    if (tid == 0) {
-      tma_mbar_init(bar_full, 1);
-      tma_mbar_init(bar_full + 8, 1);
-      asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    }
-    if (count > 0) {
-      load_b8<BN, NT>(sK8, w.k8 + ((int64_t)bh * w.sk_pad + n0) * D, D);
-      load_b8<D, NT>(sKt8, w.kt8 + (int64_t)bh * D * w.sk_pad + n0, w.sk_pad);
-      load_tile_gmma<T, BN, D, NT>(sV, vg, p.v_ss, n0, p.Sk);
-      cp_async_commit();
-      if (tid < BM) {
-        const int row = SAGE_QTILE(0) * BM + tid;
-        sLim[tid] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
-      }
-    }
-    __syncthreads();
-    if (count > 0 && tid == 0)
-      sage_bwd_issue_async(sStage, sL2, sDelta, bar_full, q8, qt8, dot8, do16, l2g, delta_g, SAGE_QTILE(0));
-    cp_async_wait<0>();
-    fence_proxy_async();
-    __syncthreads();
-  } else if (count > 0) {
+  // K', K'^T, V by cp.async (once); stage 0 by the bulk copies once the barriers are set up
+  if (tid == 0) {
+    tma_mbar_init(bar_full, 1);
+    tma_mbar_init(bar_full + 8, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  if (count > 0) {
     load_b8<BN, NT>(sK8, w.k8 + ((int64_t)bh * w.sk_pad + n0) * D, D);
     load_b8<D, NT>(sKt8, w.kt8 + (int64_t)bh * D * w.sk_pad + n0, w.sk_pad);
     load_tile_gmma<T, BN, D, NT>(sV, vg, p.v_ss, n0, p.Sk);
-    sage_bwd_issue<T>(p, w, SAGE_QTILE(0), sStage, sL2, sDelta, sLim, q8, qt8, dot8, dog, l2g, delta_g, key_len);
     cp_async_commit();
+    if (tid < BM) {
+      const int row = SAGE_QTILE(0) * BM + tid;
+      sLim[tid] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+    }
   }
+  __syncthreads();
+  if (count > 0 && tid == 0)
+    sage_bwd_issue(sStage, sL2, sDelta, bar_full, q8, qt8, dot8, do16, l2g, delta_g, SAGE_QTILE(0));
+  cp_async_wait<0>();
+  fence_proxy_async();
+  __syncthreads();
 
   const uint32_t k_addr = smem_u32(sK8) + wg * 64 * 128, kt_addr = smem_u32(sKt8) + wg * 64 * 128;
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
     const int qt = SAGE_QTILE(it), buf = it & 1;
-    if (ASYNC) {
-      tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
-    } else {
-      cp_async_wait<0>();
-      fence_proxy_async();
-      __syncthreads();
-    }
+    tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
     const uint8_t *st = sStage + buf * STAGE;
@@ -559,13 +491,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
-    // the next stage's loads, under the products just issued (the other stage is free: every
-    // thread is past the barrier above, so done with the previous tile)
-    if (!ASYNC && it + 1 < count) {
-      sage_bwd_issue<T>(p, w, SAGE_QTILE(it + 1), sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM,
-                        sLim + (buf ^ 1) * BM, q8, qt8, dot8, dog, l2g, delta_g, key_len);
-      cp_async_commit();
-    }
     wgmma_wait<0>();
 #pragma unroll
     for (int i = 0; i < 32; i++) {
@@ -641,7 +566,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     const float ck0 = __fmul_rn(__fdiv_rn(amd[0], 127.0f), qsc), ck1 = __fmul_rn(__fdiv_rn(amd[1], 127.0f), qsc);
 
     __syncthreads(); // the 8 warps' tile maxima; the previous tile's dQ GEMM has read sdS8
-    if (ASYNC && warp == 0 && it + 1 < count) {
+    if (warp == 0 && it + 1 < count) {
       // every thread is done with the previous tile, so with the other stage: the next tile's
       // key limits, then its bulk copies
       const int nq = SAGE_QTILE(it + 1);
@@ -653,7 +578,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
       __syncwarp();
       if (lane == 0)
-        sage_bwd_issue_async(sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM, bar_full + 8 * (buf ^ 1),
+        sage_bwd_issue(sStage + (buf ^ 1) * STAGE, sL2 + (buf ^ 1) * BM, sDelta + (buf ^ 1) * BM, bar_full + 8 * (buf ^ 1),
                              q8, qt8, dot8, do16, l2g, delta_g, nq);
     }
     float atile = 0.0f;
@@ -675,7 +600,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
     fence_proxy_async();
 
-    if (SPLIT) {
+    {
       // dV and dK tiles in head-dim halves (N = 64, 32 int32 registers each): one half's
       // dequantization runs while the tensor cores work on the next half
       int32_t ha[32], hb[32];
@@ -721,7 +646,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
       for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
-      if (BULK && !ASYNC && tid < BM) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // sdQ free again
       __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
 #pragma unroll
@@ -733,46 +657,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(hb[i]);
 #pragma unroll
       for (int i = 0; i < 32; i++) dk[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? ck1 : ck0, dk[32 + i]);
-    } else {
-      // dV tile = P^T dO (int32)
-      int32_t acc[64];
-#pragma unroll
-      for (int i = 0; i < 64; i++) {
-        acc[i] = 0;
-        reg_fence(acc[i]);
-      }
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-          reg_fence(pa[kq][e]);
-          reg_fence(dsa[kq][e]);
-        }
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
-#pragma unroll
-      for (int i = 0; i < 64; i++) dv[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? cv1 : cv0, dv[i]);
-
-      // dK tile = dS^T Q (int32, the same registers); dQ tile = dS K' once every dS code is in
-#pragma unroll
-      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
-      wgmma_fence();
-#pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n128_s8(acc, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
-      wgmma_commit();
-      if (BULK && tid < BM) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // sdQ free again
-      __syncthreads();
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < 64; i++) reg_fence(acc[i]);
-#pragma unroll
-      for (int i = 0; i < 64; i++) dk[i] = fmaf(sage_bwd_i2f(acc[i]), (i >> 1) & 1 ? ck1 : ck0, dk[i]);
     }
     int32_t qacc[32];
 #pragma unroll
@@ -789,7 +673,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
     for (int i = 0; i < 32; i++) reg_fence(qacc[i]);
     // element 4n + 2r + e: query w4 * 16 + g + 8r of the tile, channel wg * 64 + 8n + 2t + e
-    if (ASYNC == 3) {
+    if (!ATOMIC_DQ) {
       // this warpgroup's 64 queries x 64 channels through sdQ (two 64 x 32-float boxes, 128B
       // swizzle), added by two bulk tensor reductions that one thread issues after the
       // warpgroup's named barrier; element (query q, channel wg * 64 + 8n + 2t + e) of box
@@ -818,47 +702,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
                        : "memory");
         asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
       }
-    } else if (ASYNC == 2) {
-      // this warp's 16 queries x 64 channels through sdQ, added by 16 bulk reductions (one
-      // 256-byte row a lane) that no other warp waits for
-      if (lane < 16) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // its rows free again
-      __syncwarp();
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        float *row = sdQ + (w4 * 16 + g + 8 * r) * SAGE_BWD_DQ_PITCH + wg * 64 + 2 * t;
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-          *reinterpret_cast<float2 *>(row + 8 * n) =
-              make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq));
-      }
-      fence_proxy_async();
-      __syncwarp();
-      if (lane < 16) {
-        const int q = w4 * 16 + lane;
-        asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 256;\n" ::"l"(
-                         dq_g + (int64_t)(m0 + q) * D + wg * 64),
-                     "r"(smem_u32(sdQ + q * SAGE_BWD_DQ_PITCH + wg * 64))
-                     : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      }
-    } else if (BULK) {
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        float *row = sdQ + (w4 * 16 + g + 8 * r) * SAGE_BWD_DQ_PITCH + wg * 64 + 2 * t;
-#pragma unroll
-        for (int n = 0; n < 8; n++)
-          *reinterpret_cast<float2 *>(row + 8 * n) =
-              make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq));
-      }
-      fence_proxy_async();
-      __syncthreads();
-      if (tid < BM) { // one 512-byte row each, added into dq_acc by the TMA unit
-        asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], 512;\n" ::"l"(
-                         dq_g + (int64_t)(m0 + tid) * D),
-                     "r"(smem_u32(sdQ + tid * SAGE_BWD_DQ_PITCH))
-                     : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      }
     } else {
 #pragma unroll
       for (int r = 0; r < 2; r++) {
@@ -870,9 +713,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
     }
   }
-  if (BULK && !ASYNC && tid < BM) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-  if (ASYNC == 2 && lane < 16) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-  if (ASYNC == 3 && w4 == 0 && lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+  if (!ATOMIC_DQ && w4 == 0 && lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 
   // epilogue: dV (T) and dK' = scale * dK (fp32) of this thread's keys; dK' column sums over
   // keys < n (the mean the finish kernel subtracts)
@@ -940,11 +781,11 @@ static __global__ void __launch_bounds__(256) sage_bwd_finish_kernel(const vdit_
   }
 }
 
-template <typename T, bool BULK, bool SPLIT, int ASYNC>
+template <typename T, bool ATOMIC_DQ>
 static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, float sl2, const CUtensorMap *tdq,
                                    cudaStream_t stream) {
-  const size_t smem = sage_bwd_smem(BULK, ASYNC != 0);
-  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, BULK, SPLIT, ASYNC>;
+  const size_t smem = SAGE_BWD_SMEM;
+  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, ATOMIC_DQ>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
@@ -954,8 +795,7 @@ static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bw
 }
 
 template <typename T>
-static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int bulk, int split, int async,
-                                     cudaStream_t stream) {
+static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int atomic_dq, cudaStream_t stream) {
   const float sl2 = p->scale * SAGE_LOG2E;
   const int64_t bh = (int64_t)p->B * p->H;
   cudaError_t err = cudaMemsetAsync(w->ksum, 0, (size_t)bh * SAGE_D * sizeof(float), stream);
@@ -970,33 +810,21 @@ static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_
     sage_bwd_quant_k_kernel<T><<<kgrid, 256, 0, stream>>>(*p, *w);
   }
   dim3 qgrid((unsigned)(w->sq_pad / 128), (unsigned)p->H, (unsigned)p->B);
-  if (p->Sq > 0) {
-    if (async) sage_bwd_quant_q_kernel<T, true><<<qgrid, 256, 0, stream>>>(*p, *w);
-    else sage_bwd_quant_q_kernel<T, false><<<qgrid, 256, 0, stream>>>(*p, *w);
-  }
+  if (p->Sq > 0) sage_bwd_quant_q_kernel<T><<<qgrid, 256, 0, stream>>>(*p, *w);
   err = cudaGetLastError();
   if (err != cudaSuccess) return err;
   CUtensorMap tdq;
   memset(&tdq, 0, sizeof tdq);
-  if (async == 3) { // the fp32 dQ accumulator as (bh * Sq_pad, 128) floats in 64 x 32 boxes
+  if (!atomic_dq) { // the fp32 dQ accumulator as (bh * Sq_pad, 128) floats in 64 x 32 boxes
     const tma_encode_fn encode = tma_encoder();
     const cuuint64_t dims[2] = {SAGE_D, (cuuint64_t)bh * (cuuint64_t)w->sq_pad};
     const cuuint64_t strides[1] = {SAGE_D * sizeof(float)};
     const cuuint32_t box[2] = {32, SAGE_BM}, elem_strides[2] = {1, 1};
     if (!encode || encode(&tdq, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, w->dq, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      async = 1; // no encoder in the driver: the atomics
+      atomic_dq = 1; // no encoder in the driver: the atomics
   }
-  switch (async) {
-  case 1: err = launch_backward<T, false, true, 1>(p, w, sl2, &tdq, stream); break;
-  case 2: err = launch_backward<T, false, true, 2>(p, w, sl2, &tdq, stream); break;
-  case 3: err = launch_backward<T, false, true, 3>(p, w, sl2, &tdq, stream); break;
-  default:
-    if (bulk)
-      err = split ? launch_backward<T, true, true, 0>(p, w, sl2, &tdq, stream) : launch_backward<T, true, false, 0>(p, w, sl2, &tdq, stream);
-    else
-      err = split ? launch_backward<T, false, true, 0>(p, w, sl2, &tdq, stream) : launch_backward<T, false, false, 0>(p, w, sl2, &tdq, stream);
-  }
+  err = atomic_dq ? launch_backward<T, true>(p, w, sl2, &tdq, stream) : launch_backward<T, false>(p, w, sl2, &tdq, stream);
   if (err != cudaSuccess) return err;
   const int rows = p->Sq > p->Sk ? p->Sq : p->Sk;
   dim3 fgrid((unsigned)((rows * 16 + 255) / 256), (unsigned)p->H, (unsigned)p->B);
@@ -1015,8 +843,8 @@ extern "C" vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_pa
   if (p->B == 0 || p->H == 0 || (p->Sq == 0 && p->Sk == 0)) return VDIT_OK;
   sage_bwd_ws w;
   sage_bwd_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
-  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, sp->bwd_async, stream));
-  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_bulk_dq, sp->bwd_split, sp->bwd_async, stream));
+  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_atomic_dq, stream));
+  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_atomic_dq, stream));
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

@@ -30,12 +30,8 @@ typedef struct vdit_attn_sage_cuda_params {
   int pv_fp8;                 // 1: FP8 P V; 0: P V in the 16-bit dtype
   void *workspace;            // vdit_attn_sage_cuda_workspace_bytes (forward) or
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
-  int bwd_bulk_dq;            // backward: 1 adds dQ tiles by cp.reduce.async.bulk, 0 by float2 atomics (default)
-  int bwd_split;              // backward: 1 runs the dV / dK tile products in head-dim halves
-  int bwd_async;              // backward: 0 the cp.async kernel; else the async one (stage tiles by
-                              // bulk copies on mbarriers) with dQ added by 1 float2 atomics, 2
-                              // per-warp bulk reductions, 3 bulk tensor reductions (default);
-                              // bwd_bulk_dq / bwd_split apply to 0 only
+  int bwd_atomic_dq;          // backward: 1 adds dQ tiles by float2 atomics (the lab switch and the
+                              // fallback without a tensor-map encoder), 0 by bulk tensor reductions
   int fwd_path;               // forward: vdit_attn_sage_fwd_path
 } vdit_attn_sage_cuda_params;
 
