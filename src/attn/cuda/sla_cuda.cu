@@ -618,61 +618,103 @@ static __device__ __forceinline__ void left_out_sums(const uint16_t *mats, const
   }
 }
 
+// The next block a left-out sum applies: the listed ones in list order (subtract) or the
+// unlisted ones ascending (*p: list position, *J: the last block returned, start -1).
+static __device__ __forceinline__ int left_out_next(int subtract, const int32_t *list, int n, int e, int *p, int *J) {
+  if (subtract) return list[e];
+  for (++*J; *p < n && list[*p] == *J; ++*J) ++*p;
+  return *J;
+}
+
+// Block J's chunks of this thread (matrix chunks tid + 256 j, and for tid < 128 vector element
+// tid) into its own slots of a staging tile (byte 16 (tid + 256 j), vector at byte 32768 + 4 tid)
+// by cp.async, one commit group.
+static __device__ __forceinline__ void left_out_issue(unsigned char *stage, const uint4 *mbase, const float *vbase, int J) {
+  const int tid = threadIdx.x;
+  const uint4 *m = mbase + (int64_t)J * (SLA_D * SLA_D / 8);
+#pragma unroll
+  for (int j = 0; j < 8; j++) cp_async16(smem_u32(stage + 16 * (tid + SLA_THREADS * j)), m + SLA_THREADS * j, true);
+  if (tid < SLA_D) cp_async4(smem_u32(stage + SLA_D * SLA_D * 2 + 4 * tid), vbase + (int64_t)J * SLA_D, true);
+  cp_async_commit();
+}
+
 // The left-out sum of one row's list, by 16-byte chunks: acc[j][0..7] = values 8 q .. 8 q + 7
 // (q = tid + 256 j) of the 128 x 128 matrix and, for tid < 128, *zacc = element tid of the
 // vector. Total minus listed when the list is the shorter, else the unlisted summed directly
-// (list ascending). mats: bf16 bits, 16-byte aligned.
+// (list ascending; each value's operations in block order). mats: bf16 bits, 16-byte aligned.
+// The blocks come through two shared staging tiles by cp.async, two blocks in flight, and a
+// loop per direction: stage0, stage1 >= 32768 + 512 bytes each, free on entry; every thread
+// reads only its own slots, so there is no barrier inside, but the caller must synchronise
+// before it reuses the tiles. (Round 13, H200: out 0.245 -> 0.237 ms against the earlier form,
+// loads to registers in one loop for both directions, which selected +x or -x per value and
+// formed each chunk's 64-bit address; with only the loop split and loads to registers, ptxas
+// kept 4 of the 8 loads in flight and out took 0.243.)
 static __device__ __forceinline__ void left_out_sums8(const uint16_t *mats, const float *vecs, const float *mat_total,
                                                       const float *vec_total, int nblocks, const int32_t *list, int n,
-                                                      float acc[8][8], float *zacc) {
+                                                      unsigned char *stage0, unsigned char *stage1, float acc[8][8],
+                                                      float *zacc) {
   const int tid = threadIdx.x;
-  const int subtract = n <= nblocks - n;
+  const uint4 *mbase = reinterpret_cast<const uint4 *>(mats) + tid;
+  const float *vbase = vecs + tid;
+  const int subtract = n <= nblocks - n, count = subtract ? n : nblocks - n;
+  int p = 0, J = -1;
+  if (count > 0) left_out_issue(stage0, mbase, vbase, left_out_next(subtract, list, n, 0, &p, &J));
+  if (count > 1) left_out_issue(stage1, mbase, vbase, left_out_next(subtract, list, n, 1, &p, &J));
+  float z = 0.0f;
   if (subtract) {
+    const float4 *tot = reinterpret_cast<const float4 *>(mat_total) + 2 * tid;
 #pragma unroll
     for (int j = 0; j < 8; j++) {
-      const float4 *p = reinterpret_cast<const float4 *>(mat_total + 8 * (tid + SLA_THREADS * j));
-      const float4 lo = p[0], hi = p[1];
+      const float4 lo = tot[2 * SLA_THREADS * j], hi = tot[2 * SLA_THREADS * j + 1];
       acc[j][0] = lo.x, acc[j][1] = lo.y, acc[j][2] = lo.z, acc[j][3] = lo.w;
       acc[j][4] = hi.x, acc[j][5] = hi.y, acc[j][6] = hi.z, acc[j][7] = hi.w;
     }
-    if (tid < SLA_D) *zacc = vec_total[tid];
+    if (tid < SLA_D) z = vec_total[tid];
   } else {
 #pragma unroll
     for (int j = 0; j < 8; j++)
 #pragma unroll
-      for (int e = 0; e < 8; e++) acc[j][e] = 0.0f;
-    if (tid < SLA_D) *zacc = 0.0f;
+      for (int k = 0; k < 8; k++) acc[j][k] = 0.0f;
   }
-  // the blocks to apply: the listed ones (subtract, in list order) or the unlisted ones (add,
-  // ascending)
-  const int count = subtract ? n : nblocks - n;
-  int p = 0, J = -1;
   for (int e = 0; e < count; e++) {
-    if (subtract) {
-      J = list[e];
-    } else {
-      for (J++; p < n && list[p] == J; J++) p++; // the next unlisted block
-    }
-    const uint16_t *m = mats + (int64_t)J * SLA_D * SLA_D;
+    if (e + 1 < count) cp_async_wait<1>();
+    else cp_async_wait<0>();
+    unsigned char *stage = (e & 1) ? stage1 : stage0;
     uint4 v[8];
 #pragma unroll
-    for (int j = 0; j < 8; j++) v[j] = __ldg(reinterpret_cast<const uint4 *>(m + 8 * (tid + SLA_THREADS * j)));
+    for (int j = 0; j < 8; j++) v[j] = *reinterpret_cast<const uint4 *>(stage + 16 * (tid + SLA_THREADS * j));
+    const float zv = tid < SLA_D ? *reinterpret_cast<const float *>(stage + SLA_D * SLA_D * 2 + 4 * tid) : 0.0f;
+    if (subtract) {
+      z -= zv;
 #pragma unroll
-    for (int j = 0; j < 8; j++) {
-      float x[8];
-      sla_unpack8<__nv_bfloat16>(v[j], x);
+      for (int j = 0; j < 8; j++) {
+        float x[8];
+        sla_unpack8<__nv_bfloat16>(v[j], x);
 #pragma unroll
-      for (int k = 0; k < 8; k++) acc[j][k] = subtract ? acc[j][k] - x[k] : acc[j][k] + x[k];
+        for (int k = 0; k < 8; k++) acc[j][k] -= x[k];
+      }
+    } else {
+      z += zv;
+#pragma unroll
+      for (int j = 0; j < 8; j++) {
+        float x[8];
+        sla_unpack8<__nv_bfloat16>(v[j], x);
+#pragma unroll
+        for (int k = 0; k < 8; k++) acc[j][k] += x[k];
+      }
     }
-    if (tid < SLA_D) *zacc = subtract ? *zacc - vecs[(int64_t)J * SLA_D + tid] : *zacc + vecs[(int64_t)J * SLA_D + tid];
+    // the slots just read (their values consumed) take block e + 2
+    if (e + 2 < count) left_out_issue(stage, mbase, vbase, left_out_next(subtract, list, n, e + 2, &p, &J));
   }
+  if (tid < SLA_D) *zacc = z;
 }
 
 // Per query block: Hc, zc (left-out sums), O_l = phi(Q_I) Hc / phi(Q_I) . zc, and the mix
 // O = alpha O_s + (1 - alpha) O_l. Grid (qb, BH), 256 threads. Hc is stored [d][e] (16-byte
 // stores) and read by ldmatrix.trans; Q, O_s and O move as 16-byte chunks; O_l goes through
 // shared memory (fp32) so that the mix works on whole chunks. Shared: sA phi(Q) [i][d], sH
-// Hc [d][e] (both later O_l, fp32 at row stride SLA_LD), zc, den.
+// Hc [d][e] (both first the left-out sums' staging tiles, later O_l, fp32 at row stride
+// SLA_LD), zc, den.
 template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T *sA = reinterpret_cast<T *>(smem_raw);
@@ -689,7 +731,9 @@ template <typename T> static __global__ void __launch_bounds__(SLA_THREADS) sla_
     {
       float hc[8][8], z = 0.0f;
       left_out_sums8(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
-                     a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n, hc, &z);
+                     a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n,
+                     reinterpret_cast<unsigned char *>(sH), reinterpret_cast<unsigned char *>(sA), hc, &z);
+      __syncthreads(); // every thread is done with its staging slots in sH, sA
 #pragma unroll
       for (int j = 0; j < 8; j++) {
         const int q = tid + SLA_THREADS * j, d = q >> 4, e0 = (q & 15) * 8;
