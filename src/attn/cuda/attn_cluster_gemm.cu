@@ -164,10 +164,10 @@ extern "C" size_t vdit_attn_cuda_cluster_centroid_scratch_floats(int64_t bh, int
 
 extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq,
                                                         int ck, int k_tiles) {
-  (void)seq_k, (void)k_tiles;
+  (void)seq_k;
   const size_t split = vdit_attn_cuda_cluster_comp_split_floats(bh, ck);
   const size_t compensation = (size_t)(bh * seq_q * ck) > split ? (size_t)(bh * seq_q * ck) : split;
-  const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq);
+  const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq, k_tiles, dim);
   return scores > compensation ? scores : compensation;
 }
 

@@ -7,7 +7,9 @@
 // in another order, so masses may differ from the host's in the last bits and rankings only
 // where two masses are that close).
 //
-// The probe: for each query centroid qbar_a, m = max_t qbar_a . k_t scale, Z = sum_t
+// The probe (by default in one pass, probe_fused_kernel below: the same quantities, the scores and
+// P V formed once and each tile's difference written out; VDIT_CLUSTER_PROBE=two runs the two
+// passes described here): for each query centroid qbar_a, m = max_t qbar_a . k_t scale, Z = sum_t
 // exp(qbar_a . k_t scale - m), o = sum_t exp(...) v_t / Z (over the Sk keys in cluster order),
 // then per key tile j
 //   err[a][j] = |N'_j - N_j - o (L'_j - L_j)|_1 / Z
@@ -308,14 +310,15 @@ static __device__ __forceinline__ void tf32_split(float x, uint32_t *hi, uint32_
   *lo = tf32_bits(x - __uint_as_float(*hi));
 }
 
-// err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
-// the thread's partial row sums of L_j, fbuf = the staged V means of the tile's fragments. The
-// fragments' centroid terms are added into -acc (acc = N'_j - N_j), then
-// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
+// The fragments' centroid terms of key tile j added into acc (16 x DP per warp, score layout):
+// acc += W Vbar with W[row][f] = n_f exp(cs[row][c(f)] scale - mref[row]) over the tile's fragments
+// (the first PROBE_FRAGS staged in fbuf, by tensor cores; the rest by the scalar path). Returns
+// in lc the rows' sums of W (summed over the quad: every lane of the quad holds the row's sum).
 template <int DP>
-static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
-                                                        const int row[2], const float m[2], float acc[DP / 8][4],
-                                                        const float l[2], const float *fbuf) {
+static __device__ __forceinline__ void probe_tile_centroid_terms(const vdit_attn_cuda_cluster_args &a, int64_t bh,
+                                                                 int j, const int row[2], const float mref[2],
+                                                                 float acc[DP / 8][4], const float *fbuf,
+                                                                 float lc_out[2]) {
   constexpr int LD = DP + 4;
   const int D = (int)a.dim, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
@@ -326,11 +329,7 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
   const float *cs[2];
   float lc[2] = {0.0f, 0.0f};
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    cs[r] = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
-  }
+  for (int r = 0; r < 2; r++) cs[r] = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
   // the staged fragments, 8 per k-step: this thread's weights are rows g, g + 8 (r = 0, 1) x
   // fragments 8 ks + t, 8 ks + t + 4 (h = 0, 1)
 #pragma unroll
@@ -342,7 +341,7 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
 #pragma unroll
       for (int h = 0; h < 2; h++) {
         const int32_t f = f_begin + 8 * ks + t + 4 * h;
-        w[r][h] = row[r] < a.cq && f < f_staged ? (float)fn[f] * expf(cs[r][fc[f]] * a.scale - m[r]) : 0.0f;
+        w[r][h] = row[r] < a.cq && f < f_staged ? (float)fn[f] * expf(cs[r][fc[f]] * a.scale - mref[r]) : 0.0f;
         lc[r] += w[r][h];
       }
     uint32_t wh[4], wl[4]; // A fragment: (g, t), (g + 8, t), (g, t + 4), (g + 8, t + 4)
@@ -363,13 +362,12 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
   }
 #pragma unroll
   for (int r = 0; r < 2; r++) {
-    const float lr = quad_sum(l[r]);
     const int valid = row[r] < a.cq;
     float lcr = quad_sum(lc[r]);
     // fragments past the staged ones (rare: more than PROBE_FRAGS clusters in one key tile)
     for (int32_t f = f_staged; f < f_end; f++) {
       const int c = fc[f];
-      const float w = valid ? (float)fn[f] * expf(cs[r][c] * a.scale - m[r]) : 0.0f;
+      const float w = valid ? (float)fn[f] * expf(cs[r][c] * a.scale - mref[r]) : 0.0f;
       lcr += w;
       const float *vr = vm + (int64_t)c * D;
 #pragma unroll
@@ -379,7 +377,30 @@ static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_clu
         if (d + 1 < D) acc[n][2 * r + 1] += w * vr[d + 1];
       }
     }
-    const float dl = lcr - lr;
+    lc_out[r] = lcr;
+  }
+}
+
+// err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
+// the thread's partial row sums of L_j, fbuf = the staged V means of the tile's fragments. The
+// fragments' centroid terms are added into -acc (acc = N'_j - N_j), then
+// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
+template <int DP>
+static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
+                                                        const int row[2], const float m[2], float acc[DP / 8][4],
+                                                        const float l[2], const float *fbuf) {
+  const int D = (int)a.dim, lane = threadIdx.x % 32, t = lane % 4;
+#pragma unroll
+  for (int r = 0; r < 2; r++)
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
+  float lc[2];
+  probe_tile_centroid_terms<DP>(a, bh, j, row, m, acc, fbuf, lc);
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float lr = quad_sum(l[r]);
+    const int valid = row[r] < a.cq;
+    const float dl = lc[r] - lr;
     const float *o = a.probe_o + (bh * a.cq + (valid ? row[r] : 0)) * D;
     float e = 0.0f;
 #pragma unroll
@@ -476,6 +497,187 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
   }
 }
 
+// ---------------------------------------------------------------- one pass (the default)
+// Pass 1 and pass 2 fused: the scores and P V are formed once. Block (row block rb, chunk c,
+// slice bh) runs pass 1's online softmax over the chunk's keys (part: m, l, O as pass 1) and keeps
+// a second accumulator for the current tile, N_j relative to the running max m_run (rescaled by
+// the same alpha). After a tile's last step: O += N_j, then with the tile's reference
+// mt = max(m_run, max over its fragments of cs scale) (so no centroid weight exceeds n_f, whatever
+// keys come later), the tile's difference relative to mt
+//   dn_j = (N'_j - N_j) exp(m_run - mt) (D floats),  dl_j = (L'_j - L_j) exp(m_run - mt)
+// goes to memory with mt (tile_num (BH, cq, k_tiles, D), tile_den and tile_ref (BH, cq, k_tiles)).
+// probe_finish_kernel then forms err = exp(mt - m) |dn_j - o dl_j|_1 / Z with the final m, Z, o:
+// the same quantity as pass 2's (which recomputed P against the final m), with the exponentials
+// split in two factors (a few ulps apart).
+template <int DP>
+static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_attn_cuda_cluster_args a,
+                                                                          int tiles_per_chunk, const float *q_tf32,
+                                                                          float *part, float *tile_num, float *tile_den,
+                                                                          float *tile_ref) {
+  constexpr int LD = DP + 4;
+  extern __shared__ float4 probe_shared[];
+  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
+  float *fbuf = vbuf + 2 * PROBE_KEYS * LD; // 2 x PROBE_FRAGS rows
+  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
+  const int64_t bh = blockIdx.z, Sk = a.seq_k;
+  const int vec = D % 4 == 0;
+  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const float *vm = a.v_means + bh * a.ck * D;
+  const int32_t *perm = a.k_perm + bh * Sk;
+  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1), *fc = a.frag_cluster + bh * a.max_fragments;
+  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
+  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
+  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
+  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
+  if (steps > 0) {
+    const int j = (int)(k_begin / PROBE_TILE);
+    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
+    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+    load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+  }
+  cp_async_commit();
+  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  int row[2];
+#pragma unroll
+  for (int r = 0; r < 2; r++) row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+  // m: running max; l, lt: the thread's partial row sums over the chunk and over the tile
+  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, lt[2] = {0.0f, 0.0f};
+  float o[DP / 8][4], acc[DP / 8][4];
+#pragma unroll
+  for (int n = 0; n < DP / 8; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) o[n][e] = acc[n][e] = 0.0f;
+  for (int step = 0; step < steps; step++) {
+    const int buf = step & 1;
+    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
+    if (step + 1 < steps) {
+      const int64_t k1 = k0 + PROBE_KEYS;
+      load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
+        const int j = (int)(k1 / PROBE_TILE);
+        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+      }
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    float s[PROBE_KEYS / 8][4];
+    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      float mx = -INFINITY;
+#pragma unroll
+      for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const int64_t key = k0 + 8 * n + 2 * t + e;
+          const float v = key < k_end ? s[n][2 * r + e] * a.scale : -INFINITY;
+          s[n][2 * r + e] = v;
+          mx = fmaxf(mx, v);
+        }
+      const float m_new = fmaxf(m[r], quad_max(mx));
+      const float alpha = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
+      float sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < PROBE_KEYS / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 2; e++) {
+          const float v = s[n][2 * r + e];
+          const float w = v == -INFINITY ? 0.0f : __expf(v - m_new);
+          s[n][2 * r + e] = w;
+          sum += w;
+        }
+      l[r] = l[r] * alpha + sum;
+      lt[r] = lt[r] * alpha + sum;
+      if (alpha != 1.0f) {
+#pragma unroll
+        for (int n = 0; n < DP / 8; n++) {
+          o[n][2 * r] *= alpha, o[n][2 * r + 1] *= alpha;
+          acc[n][2 * r] *= alpha, acc[n][2 * r + 1] *= alpha;
+        }
+      }
+      m[r] = m_new;
+    }
+    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
+    if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
+      const int j = (int)(k0 / PROBE_TILE);
+      // the tile's reference mt and the factor c = exp(m_run - mt) <= 1
+      const int32_t f_begin = fo[j], f_end = fo[j + 1];
+      float mt[2], c[2];
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const float *cs = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
+        float x = m[r]; // finite: the tile has a key
+        for (int32_t f = f_begin + t; f < f_end; f += 4) x = fmaxf(x, cs[fc[f]] * a.scale);
+        mt[r] = quad_max(x);
+        c[r] = __expf(m[r] - mt[r]);
+      }
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          o[n][e] += acc[n][e];
+          acc[n][e] = -acc[n][e] * c[e / 2];
+        }
+      float lc[2];
+      probe_tile_centroid_terms<DP>(a, bh, j, row, mt, acc, fbuf + (j & 1) * PROBE_FRAGS * LD, lc);
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const float ltr = quad_sum(lt[r]); // every lane: the shuffle names the whole warp
+        if (row[r] >= a.cq) continue;
+        const int64_t index = (bh * a.cq + row[r]) * a.k_tiles + j;
+        float *out = tile_num + index * D;
+#pragma unroll
+        for (int n = 0; n < DP / 8; n++) {
+          const int d = 8 * n + 2 * t;
+          if (vec) {
+            if (d < D) *(float2 *)(out + d) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);
+          } else {
+            if (d < D) out[d] = acc[n][2 * r];
+            if (d + 1 < D) out[d + 1] = acc[n][2 * r + 1];
+          }
+        }
+        if (t == 0) tile_den[index] = lc[r] - ltr * c[r], tile_ref[index] = mt[r];
+      }
+      lt[0] = lt[1] = 0.0f;
+#pragma unroll
+      for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+    }
+    __syncthreads(); // this buffer is refilled two steps on
+  }
+#pragma unroll
+  for (int r = 0; r < 2; r++) {
+    const float lr = quad_sum(l[r]);
+    if (row[r] >= a.cq) continue;
+    float *out = part + (((int64_t)chunk * a.bh + bh) * a.cq + row[r]) * (DP + 2);
+    if (t == 0) out[0] = m[r], out[1] = lr;
+#pragma unroll
+    for (int n = 0; n < DP / 8; n++) out[2 + 8 * n + 2 * t] = o[n][2 * r], out[3 + 8 * n + 2 * t] = o[n][2 * r + 1];
+  }
+}
+
+// One warp per (bh, a, j): err = exp(mt - m) |dn_j - o dl_j|_1 / Z (0 for an empty cluster).
+static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda_cluster_args a, const float *tile_num,
+                                                                  const float *tile_den, const float *tile_ref) {
+  const int64_t index = (int64_t)blockIdx.x * 8 + threadIdx.x / 32; // (bh * cq + a) * k_tiles + j
+  const int lane = threadIdx.x % 32;
+  if (index >= a.bh * a.cq * a.k_tiles) return;
+  const int64_t ca = index / a.k_tiles; // bh * cq + a
+  const int D = (int)a.dim;
+  const float *dn = tile_num + index * D, *o = a.probe_o + ca * D;
+  const float dl = tile_den[index];
+  float e = 0.0f;
+  for (int d = lane; d < D; d += 32) e += fabsf(dn[d] - o[d] * dl);
+  for (int s = 16; s > 0; s /= 2) e += __shfl_xor_sync(0xffffffffu, e, s);
+  if (lane == 0) {
+    const float mt = tile_ref[index], m = a.probe_m[ca];
+    a.err[index] = a.q_count[ca] == 0 || mt == -INFINITY ? 0.0f : e * expf(mt - m) / a.probe_z[ca];
+  }
+}
+
 // ---------------------------------------------------------------- svg mass
 static __device__ float block_reduce_max(float v, float *red) {
   for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
@@ -553,7 +755,10 @@ static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
   return chunks < 1 ? 1 : (int)chunks;
 }
 
-extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq) { return (size_t)64 * bh * cq * (128 + 2); }
+// The chunk partials (64 chunks at most), then the one-pass kernel's tile differences.
+extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim) {
+  return (size_t)64 * bh * cq * (128 + 2) + (size_t)bh * cq * k_tiles * (dim + 2);
+}
 
 template <int DP>
 static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
@@ -562,6 +767,8 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
           cudaSuccess ||
       (e = cudaFuncSetAttribute(probe_err_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
+          cudaSuccess ||
+      (e = cudaFuncSetAttribute(probe_fused_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
           cudaSuccess)
     return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
@@ -569,13 +776,29 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
   const int used_chunks = (a->k_tiles + tiles_per_chunk - 1) / tiles_per_chunk;
   const dim3 grid(row_blocks, (unsigned)used_chunks, (unsigned)a->bh);
-  probe_stats_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part);
+  if (a->probe_two_pass) {
+    probe_stats_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part);
+  } else {
+    float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
+    float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
+    float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
+    probe_fused_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32, part, tile_num,
+                                                                      tile_den, tile_ref);
+  }
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  probe_err_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
+  if (a->probe_two_pass) {
+    probe_err_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
+  } else {
+    const float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
+    const float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
+    const float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
+    const int64_t rows = a->bh * a->cq * a->k_tiles;
+    probe_finish_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
+  }
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
