@@ -4,11 +4,7 @@
 # and test_attn_cluster_gpu, then ear at 0.1 (the bench shape) once more.
 # Usage: OUT=dir BINS=bins.tgz bash bench/attn_cluster_round14_check.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${OUT:-bench-out}"
-mkdir -p "$out" build-gpu/tests
-start=$(date +%s)
-tar xzf "${BINS:-bins.tgz}" -C build-gpu && mv build-gpu/test_attn_cluster_*gpu build-gpu/tests/
+. "$(dirname "$0")/attn_cluster_bins_env.sh"
 for t in test_attn_cluster_probe_gpu test_attn_cluster_gpu; do
   timeout 50 stdbuf -oL "build-gpu/tests/$t" > "$out/$t.log" 2>&1
   echo "$t: exit $? ($(( $(date +%s) - start )) s)"; tail -2 "$out/$t.log"

@@ -6,11 +6,7 @@
 # the lab switch back to two passes (VDIT_CLUSTER_PROBE=two), dense again.
 # Usage: OUT=dir BINS=bins.tgz bash bench/attn_cluster_round14_device.sh
 set -uo pipefail
-cd "$(dirname "$0")/.."
-out="${OUT:-bench-out}"
-mkdir -p "$out" build-gpu/tests
-start=$(date +%s)
-tar xzf "${BINS:-bins.tgz}" -C build-gpu && mv build-gpu/test_attn_cluster_*gpu build-gpu/tests/
+. "$(dirname "$0")/attn_cluster_bins_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
 for t in test_attn_cluster_probe_gpu test_attn_cluster_gpu test_attn_cluster_kmeans_gpu; do
   timeout 60 "build-gpu/tests/$t" > "$out/$t.log" 2>&1
