@@ -8,7 +8,7 @@
 # variant. A variant is NAME (VDIT_SLA_FWD=NAME, + for spaces; default: unset) or NAME@alt (the
 # same with the second build in $PREBUILT/alt). Logs and JSON go to $OUT (at most 8 files).
 # MEMCHECK_FIRST=N runs memcheck on the first N tested variants only (default all).
-# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST)
+# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST, SPARSITIES)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pre="${PREBUILT:-prebuilt}"
@@ -98,6 +98,6 @@ PY
 [ "${BENCH:-1}" = 0 ] && exit 0
 e=$(var_env "$best"); bd=$(var_bin "$best")
 echo "== bench ($best, VDIT_SLA_FWD='$e': the fastest tested variant of the A/B)"
-VDIT_SLA_FWD="$e" OUT="$out" BUILD_DIR=$bd REPEAT=20 WARMUP=3 SPARSITIES="0.95 0.97" RESULT="bench/results/$slug/attn-sparse.json" \
+VDIT_SLA_FWD="$e" OUT="$out" BUILD_DIR=$bd REPEAT=20 WARMUP=3 SPARSITIES="${SPARSITIES:-0.95 0.97}" RESULT="bench/results/$slug/attn-sparse.json" \
   bash bench/attn_sla.sh 2>&1
 } 2>&1 | tee "$out/log"
