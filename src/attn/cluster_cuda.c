@@ -268,10 +268,13 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   // to the GEMM path (G = Qp Kbar^T written out, a row pass, W Vbar)
   const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
   a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
-  // the ear probe in one pass (scores and P V once, the tiles' differences written out, a light
-  // error kernel); VDIT_CLUSTER_PROBE=two is a lab switch back to the two passes
+  // the ear probe's P V in the inputs' 16-bit type (P rounded to it, as the executor's);
+  // VDIT_CLUSTER_PROBE=tf32 is a lab switch back to TF32 P V
   const char *probe_kernel = getenv("VDIT_CLUSTER_PROBE");
-  a.probe_two_pass = probe_kernel && strcmp(probe_kernel, "two") == 0;
+  a.probe_tf32_pv = probe_kernel && strcmp(probe_kernel, "tf32") == 0;
+  a.v16 = (const uint16_t *)v->data;
+  vdit_attn_cuda_strides_bsh(v, layout, &a.v_sb, &a.v_ss, &a.v_sh);
+  a.heads = layout == VDIT_ATTN_LAYOUT_BSHD ? v->shape[2] : v->shape[1];
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;

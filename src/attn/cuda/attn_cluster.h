@@ -59,7 +59,9 @@ typedef struct vdit_attn_cuda_cluster_args {
   int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
   int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
   int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
-  int probe_two_pass;                                    // the probe in two passes (VDIT_CLUSTER_PROBE=two), else one
+  const uint16_t *v16;                                   // V as given (16-bit), element strides v_sb, v_ss, v_sh, heads a batch:
+  int64_t v_sb, v_ss, v_sh, heads;                       // the probe's P V reads it (not vf) unless probe_tf32_pv
+  int probe_tf32_pv;                                     // the probe's P V in TF32 (VDIT_CLUSTER_PROBE=tf32), else 16-bit
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
@@ -130,9 +132,10 @@ cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_
 // (ties: lower index) equal where masses differ by more than that.
 cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // EAR probe: err (BH, cq, k_tiles), probe_m, probe_z, probe_o (= the probe's normalized output)
-// from q_centroids, kf, vf (through k_perm), cscore, v_means and the fragments: one fused TF32
-// tensor-core pass writing each (centroid, key tile)'s difference (D + 2 floats) and a light error
-// kernel (two passes with a->probe_two_pass; attn_cluster_probe.cu); D <= 128. Its scratch: the
+// from q_centroids, kf, vf (through k_perm), cscore, v_means and the fragments: one fused
+// tensor-core pass (scores in TF32, P V in the inputs' 16-bit type, or TF32 with
+// a->probe_tf32_pv) writing each (centroid, key tile)'s difference (D + 2 floats) and a light
+// error kernel (attn_cluster_probe.cu); D <= 128. Its scratch: the
 // vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (the chunk partials, then
 // bh cq k_tiles (dim + 2) floats of tile differences: 102 M at B=1, H=12, S=32760).
 size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim);

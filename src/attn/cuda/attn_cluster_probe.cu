@@ -1,5 +1,5 @@
 // Clustered attention's pair scores on the GPU (step 4 of src/attn/cluster.h): the svg mass
-// from the centroid scores, and the EAR probe as two fused tensor-core passes.
+// from the centroid scores, and the EAR probe as one fused tensor-core pass and a light error kernel.
 //
 // Centroid scores cs (BH, cq, ck) = Qbar Kbar^T come from attn_cluster_gemm.cu (TF32 hi / lo:
 // fp32 accuracy). mass[a][j] = sum over the fragments f of key tile j of softmax_c(cs[a][c] scale
@@ -7,31 +7,31 @@
 // in another order, so masses may differ from the host's in the last bits and rankings only
 // where two masses are that close).
 //
-// The probe (by default in one pass, probe_fused_kernel below: the same quantities, the scores and
-// P V formed once and each tile's difference written out; VDIT_CLUSTER_PROBE=two runs the two
-// passes described here): for each query centroid qbar_a, m = max_t qbar_a . k_t scale, Z = sum_t
+// The probe, for each query centroid qbar_a: m = max_t qbar_a . k_t scale, Z = sum_t
 // exp(qbar_a . k_t scale - m), o = sum_t exp(...) v_t / Z (over the Sk keys in cluster order),
 // then per key tile j
 //   err[a][j] = |N'_j - N_j - o (L'_j - L_j)|_1 / Z
 // with N_j, L_j the tile's exact numerator and denominator and N'_j, L'_j its fragments'
-// centroid terms (the CPU's cluster_probe). The error needs o before any tile's error, so:
-//   pass 1 (probe_stats_kernel): flash-attention forward of the centroids: per (128 centroids,
-//          chunk of key tiles) an online softmax over 64-key steps, partial (m, l, O) out;
-//          probe_combine_kernel merges the chunks into probe_m, probe_z, probe_o (= o).
-//   pass 2 (probe_err_kernel): per (128 centroids, the same chunk of key tiles) the scores
-//          again, P = exp(S scale - m) with the final m, L_j = row sums, N_j = P V_j in registers,
-//          and each tile's error after its last step (the fragments' centroid terms added into
-//          the N_j accumulators as one more tensor-core k-step: their V means staged in shared
-//          memory beside the V tile, their weights as extra P columns). Nothing of size cq x Sk is ever written (the GEMM version wrote a
-//          400 MB P at S = 32760 and read it three times).
+// centroid terms (the CPU's cluster_probe). One pass (probe_fused_kernel): per (128 centroids,
+// chunk of key tiles) a flash-attention forward of the centroids (online softmax over 64-key
+// steps, partial (m, l, O) merged by probe_combine_kernel into probe_m, probe_z, probe_o = o),
+// which also writes each tile's difference relative to its own reference max; the light
+// probe_finish_kernel forms err with the final m, Z, o. Nothing of size cq x Sk is formed (the
+// GEMM version wrote a 400 MB P at S = 32760 and read it three times; the two-pass version,
+// which recomputed the scores against the final m, took 1.60 ms against the one pass's 1.16 on
+// the H200, round 14, and was deleted in round 15).
 // K and V are read in cluster order through the permutation (no gathered copy), 16-byte
 // cp.async into double-buffered shared tiles, zero-filled past Sk and past D; the centroids
 // come from the centroid scores' TF32 copy (the scratch's head), also by cp.async.
-// Tensor cores: mma.sync m16n8k8 TF32 (fp32 accumulation), one warp per 16 centroids; qbar and
-// P rounded to TF32 (nearest), K and V exact (bf16 / fp16 values), as the cuBLASLt TF32 GEMMs
-// this replaces; the probabilities by __expf in both passes (the same function, so pass 2's P
-// matches pass 1's m and Z). The scores are routing scores: they decide which tile pairs run exactly, never
-// an output value.
+// Tensor cores, one warp per 16 centroids, fp32 accumulation: the scores by mma.sync m16n8k8
+// TF32 (qbar rounded to TF32, K exact: bf16 / fp16 values, from the fp32 copy kf); P V by
+// m16n8k16 in the inputs' 16-bit type (V's tiles read from the 16-bit input itself; P rounded to
+// the type, 2^-9 relative in bf16, and the row sums L taken over the rounded P, so N and L use
+// the same weights), VDIT_CLUSTER_PROBE=tf32 the lab switch back to TF32 P V from vf (H200,
+// round 15: 0.975 against 0.998 ms in the same call, 0.973 in round 14's: a tie). The probabilities by __expf. The scores are routing scores: they decide which tile
+// pairs run exactly, never an output value.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <math.h>
 
 #include "attn/cuda/attn_cluster.h"
@@ -155,98 +155,103 @@ static __device__ __forceinline__ void pv_step(const float p[PROBE_KEYS / 8][4],
   }
 }
 
-// Pass 1: centroids + double-buffered K and V tiles; pass 2 also 2 x PROBE_FRAGS rows of V means.
-template <int DP>
-static size_t probe_shared_bytes(int pass2) {
-  return (size_t)(PROBE_ROWS + 4 * PROBE_KEYS + (pass2 ? 2 * PROBE_FRAGS : 0)) * (DP + 4) * sizeof(float);
+// P V in 16 bits (PV = PROBE_PV_BF16 or PROBE_PV_F16, the inputs' type): V's tile is loaded from
+// the 16-bit input itself (load_values16: no fp32 copy, half the bytes) into rows of LDH = DP + 8
+// elements (16 bytes apart in banks: ldmatrix without conflicts), B fragments by
+// ldmatrix.trans (matrices (keys 0-7 | 8-15) x (d 0-7 | 8-15)); mma m16n8k16, half the MMAs of
+// pv_step's TF32 m16n8k8. P enters as the score layout's pairs (keys 16 kk + 2t.. of n-tiles
+// 2kk, 2kk + 1: the A fragment as it lies); the caller has rounded P to the 16-bit type and
+// summed the rounded values, so numerator and denominator use the same weights (as the
+// executor and the compensation do).
+enum { PROBE_PV_TF32 = 0, PROBE_PV_BF16 = 1, PROBE_PV_F16 = 2 };
+
+template <int PV>
+static __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
+  if (PV == PROBE_PV_F16) {
+    __half2 v = __floats2half2_rn(lo, hi);
+    return *(uint32_t *)&v;
+  }
+  __nv_bfloat162 v = __floats2bfloat162_rn(lo, hi);
+  return *(uint32_t *)&v;
 }
 
-// ---------------------------------------------------------------- pass 1
-// Block (row block rb, chunk c, slice bh): centroids rb*128.. against key tiles
-// [c * tiles_per_chunk, (c + 1) * tiles_per_chunk); out: part ((chunk, BH, cq), DP + 2): m, l, O.
+template <int PV>
+static __device__ __forceinline__ float round16(float x) {
+  return PV == PROBE_PV_F16 ? __half2float(__float2half_rn(x)) : PV == PROBE_PV_BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
+}
+
+template <int PV>
+static __device__ __forceinline__ void mma16(float *c, const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  if (PV == PROBE_PV_F16)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *row) {
+  const unsigned a = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(a));
+}
+
+// Values [k0, k0 + PROBE_KEYS) of one slice (x: the 16-bit input's slice, rows ss elements
+// apart, original order; perm: cluster order -> token) into dst (PROBE_KEYS rows of LDH = DP + 8
+// elements), zeros past Sk and past D. vec: D % 8 == 0, ss % 8 == 0 and x 16-byte aligned
+// (16-byte cp.async), else element by element (plain loads and stores, visible after the step's
+// barrier like the asynchronous ones).
 template <int DP>
-static __global__ void __launch_bounds__(PROBE_THREADS) probe_stats_kernel(vdit_attn_cuda_cluster_args a,
-                                                                          int tiles_per_chunk, const float *q_tf32,
-                                                                          float *part) {
-  constexpr int LD = DP + 4;
-  extern __shared__ float4 probe_shared[];
-  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
-  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
-  const int64_t bh = blockIdx.z, Sk = a.seq_k;
-  const int vec = D % 4 == 0;
-  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
-  const int32_t *perm = a.k_perm + bh * Sk;
-  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
-  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
-  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
-  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
-  if (steps > 0) {
-    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
-    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
-  }
-  cp_async_commit();
-  const int lane = threadIdx.x % 32, t = lane % 4;
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
-  float o[DP / 8][4];
-#pragma unroll
-  for (int n = 0; n < DP / 8; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.0f;
-  for (int step = 0; step < steps; step++) {
-    const int buf = step & 1;
-    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
-    if (step + 1 < steps) {
-      load_keys<DP>(kx, perm, k_end, D, k0 + PROBE_KEYS, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      load_keys<DP>(vx, perm, k_end, D, k0 + PROBE_KEYS, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
+static __device__ __forceinline__ void load_values16(const uint16_t *x, int64_t ss, const int32_t *perm, int64_t Sk, int D,
+                                                     int64_t k0, uint16_t *dst, int vec) {
+  constexpr int LDH = DP + 8;
+  if (vec) {
+    constexpr int C8 = DP / 8;
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * C8; idx += PROBE_THREADS) {
+      const int r = idx / C8, c = 8 * (idx % C8);
+      const int64_t p = k0 + r;
+      const int ok = p < Sk && c < D;
+      cp_async16(dst + r * LDH + c, ok ? x + (int64_t)perm[p] * ss + c : x, ok ? 16 : 0);
     }
-    __syncthreads();
-    float s[PROBE_KEYS / 8][4];
-    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float mx = -INFINITY;
-#pragma unroll
-      for (int n = 0; n < PROBE_KEYS / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const int64_t key = k0 + 8 * n + 2 * t + e;
-          const float v = key < k_end ? s[n][2 * r + e] * a.scale : -INFINITY;
-          s[n][2 * r + e] = v;
-          mx = fmaxf(mx, v);
-        }
-      const float m_new = fmaxf(m[r], quad_max(mx));
-      const float alpha = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
-      float sum = 0.0f;
-#pragma unroll
-      for (int n = 0; n < PROBE_KEYS / 8; n++)
-#pragma unroll
-        for (int e = 0; e < 2; e++) {
-          const float v = s[n][2 * r + e];
-          const float w = v == -INFINITY ? 0.0f : __expf(v - m_new);
-          s[n][2 * r + e] = w;
-          sum += w;
-        }
-      l[r] = l[r] * alpha + sum;
-#pragma unroll
-      for (int n = 0; n < DP / 8; n++) o[n][2 * r] *= alpha, o[n][2 * r + 1] *= alpha;
-      m[r] = m_new;
+  } else {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
+      const int r = idx / DP, c = idx % DP;
+      const int64_t p = k0 + r;
+      dst[r * LDH + c] = p < Sk && c < D ? x[(int64_t)perm[p] * ss + c] : (uint16_t)0;
     }
-    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, o);
-    __syncthreads(); // this buffer is refilled two steps on
   }
-  const int g = lane / 4;
+}
+
+template <int DP, int PV>
+static __device__ __forceinline__ void pv_step16(const float p[PROBE_KEYS / 8][4], const uint16_t *vs, float acc[DP / 8][4]) {
+  constexpr int LDH = DP + 8;
+  const int lane = threadIdx.x % 32, mi = lane / 8, rr = lane % 8;
+  const uint16_t *v0 = vs + (rr + 8 * (mi & 1)) * LDH + 8 * (mi >> 1);
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float lr = quad_sum(l[r]);
-    const int row = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
-    if (row >= a.cq) continue;
-    float *out = part + (((int64_t)chunk * a.bh + bh) * a.cq + row) * (DP + 2);
-    if (t == 0) out[0] = m[r], out[1] = lr;
+  for (int kk = 0; kk < PROBE_KEYS / 16; kk++) {
+    const uint32_t a[4] = {pack16<PV>(p[2 * kk][0], p[2 * kk][1]), pack16<PV>(p[2 * kk][2], p[2 * kk][3]),
+                           pack16<PV>(p[2 * kk + 1][0], p[2 * kk + 1][1]), pack16<PV>(p[2 * kk + 1][2], p[2 * kk + 1][3])};
 #pragma unroll
-    for (int n = 0; n < DP / 8; n++) out[2 + 8 * n + 2 * t] = o[n][2 * r], out[3 + 8 * n + 2 * t] = o[n][2 * r + 1];
+    for (int np = 0; np < DP / 16; np++) {
+      uint32_t b[4];
+      ldsm_x4_trans(b, v0 + 16 * kk * LDH + 16 * np);
+      mma16<PV>(acc[2 * np], a, b[0], b[1]);
+      mma16<PV>(acc[2 * np + 1], a, b[2], b[3]);
+    }
   }
+}
+
+// Centroids, double-buffered K tiles, 2 x PROBE_FRAGS rows of V means (fp32, LD = DP + 4), then
+// double-buffered V tiles: fp32 for TF32 P V, 16-bit (LDH = DP + 8) otherwise.
+template <int DP, int PV>
+static size_t probe_shared_bytes() {
+  return (size_t)(PROBE_ROWS + 2 * PROBE_KEYS + 2 * PROBE_FRAGS) * (DP + 4) * sizeof(float) +
+         (PV == PROBE_PV_TF32 ? (size_t)2 * PROBE_KEYS * (DP + 4) * sizeof(float) : (size_t)2 * PROBE_KEYS * (DP + 8) * 2);
 }
 
 // One warp per (bh, a): the chunks' (m, l, O) merged into probe_m, probe_z, probe_o = O / Z.
@@ -274,7 +279,7 @@ static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int c
   if (lane == 0) a.probe_m[row] = m, a.probe_z[row] = (float)z;
 }
 
-// ---------------------------------------------------------------- pass 2
+// ---------------------------------------------------------------- the fragments' centroid terms
 // The fragments' centroid terms as one more tensor-core k-step per tile: the V means of the
 // tile's first PROBE_FRAGS fragments are staged in shared memory (fbuf: PROBE_FRAGS rows, LD
 // floats apart, zeros past the tile's fragments) with the loads of the tile's first step, their
@@ -381,122 +386,6 @@ static __device__ __forceinline__ void probe_tile_centroid_terms(const vdit_attn
   }
 }
 
-// err[a][j] of one key tile from its accumulators: acc = N_j (16 x DP per warp, score layout), l =
-// the thread's partial row sums of L_j, fbuf = the staged V means of the tile's fragments. The
-// fragments' centroid terms are added into -acc (acc = N'_j - N_j), then
-// |acc - o (L'_j - L_j)|_1 / Z per row, summed over the quad.
-template <int DP>
-static __device__ __forceinline__ void probe_tile_error(const vdit_attn_cuda_cluster_args &a, int64_t bh, int j,
-                                                        const int row[2], const float m[2], float acc[DP / 8][4],
-                                                        const float l[2], const float *fbuf) {
-  const int D = (int)a.dim, lane = threadIdx.x % 32, t = lane % 4;
-#pragma unroll
-  for (int r = 0; r < 2; r++)
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) acc[n][2 * r] = -acc[n][2 * r], acc[n][2 * r + 1] = -acc[n][2 * r + 1];
-  float lc[2];
-  probe_tile_centroid_terms<DP>(a, bh, j, row, m, acc, fbuf, lc);
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float lr = quad_sum(l[r]);
-    const int valid = row[r] < a.cq;
-    const float dl = lc[r] - lr;
-    const float *o = a.probe_o + (bh * a.cq + (valid ? row[r] : 0)) * D;
-    float e = 0.0f;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) {
-      const int d = 8 * n + 2 * t;
-      if (d < D) e += fabsf(acc[n][2 * r] - o[d] * dl);
-      if (d + 1 < D) e += fabsf(acc[n][2 * r + 1] - o[d + 1] * dl);
-    }
-    e = quad_sum(e);
-    if (valid && t == 0) {
-      const int64_t index = bh * a.cq + row[r];
-      a.err[index * a.k_tiles + j] = a.q_count[index] == 0 ? 0.0f : e / a.probe_z[index];
-    }
-  }
-}
-
-// Block (row block rb, chunk c, slice bh): err[a][j] for the block's centroids a and the chunk's
-// key tiles j, in 64-key steps through the same double-buffered pipeline as pass 1 (the loads of
-// a tile's first step also stage its fragments' V means, double-buffered by tile parity); a tile's
-// error is formed after its last step, from registers.
-template <int DP>
-static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk,
-                                                                        const float *q_tf32) {
-  constexpr int LD = DP + 4;
-  extern __shared__ float4 probe_shared[];
-  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
-  float *fbuf = vbuf + 2 * PROBE_KEYS * LD; // 2 x PROBE_FRAGS rows
-  const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
-  const int64_t bh = blockIdx.z, Sk = a.seq_k;
-  const int vec = D % 4 == 0;
-  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
-  const float *vm = a.v_means + bh * a.ck * D;
-  const int32_t *perm = a.k_perm + bh * Sk;
-  const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1), *fc = a.frag_cluster + bh * a.max_fragments;
-  const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
-  const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
-  const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
-  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
-  if (steps > 0) {
-    const int j = (int)(k_begin / PROBE_TILE);
-    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
-    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
-    load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
-  }
-  cp_async_commit();
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-  int row[2];
-  float m[2];
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
-    m[r] = row[r] < a.cq ? a.probe_m[bh * a.cq + row[r]] : 0.0f;
-  }
-  float acc[DP / 8][4], l[2] = {0.0f, 0.0f};
-#pragma unroll
-  for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-  for (int step = 0; step < steps; step++) {
-    const int buf = step & 1;
-    const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
-    if (step + 1 < steps) {
-      const int64_t k1 = k0 + PROBE_KEYS;
-      load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
-        const int j = (int)(k1 / PROBE_TILE);
-        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
-      }
-      cp_async_commit();
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads();
-    float s[PROBE_KEYS / 8][4];
-    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
-#pragma unroll
-    for (int n = 0; n < PROBE_KEYS / 8; n++)
-#pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int64_t key = k0 + 8 * n + 2 * t + (e & 1);
-        const float w = key < k_end ? __expf(s[n][e] * a.scale - m[e / 2]) : 0.0f;
-        s[n][e] = w;
-        l[e / 2] += w;
-      }
-    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
-    if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
-      const int j = (int)(k0 / PROBE_TILE);
-      probe_tile_error<DP>(a, bh, j, row, m, acc, l, fbuf + (j & 1) * PROBE_FRAGS * LD);
-      l[0] = l[1] = 0.0f;
-#pragma unroll
-      for (int n = 0; n < DP / 8; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
-    }
-    __syncthreads(); // this buffer is refilled two steps on
-  }
-}
-
 // ---------------------------------------------------------------- one pass (the default)
 // Pass 1 and pass 2 fused: the scores and P V are formed once. Block (row block rb, chunk c,
 // slice bh) runs pass 1's online softmax over the chunk's keys (part: m, l, O as pass 1) and keeps
@@ -509,19 +398,22 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_err_kernel(vdit_at
 // probe_finish_kernel then forms err = exp(mt - m) |dn_j - o dl_j|_1 / Z with the final m, Z, o:
 // the same quantity as pass 2's (which recomputed P against the final m), with the exponentials
 // split in two factors (a few ulps apart).
-template <int DP>
+template <int DP, int PV>
 static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_attn_cuda_cluster_args a,
                                                                           int tiles_per_chunk, const float *q_tf32,
                                                                           float *part, float *tile_num, float *tile_den,
                                                                           float *tile_ref) {
-  constexpr int LD = DP + 4;
+  constexpr int LD = DP + 4, LDH = DP + 8;
   extern __shared__ float4 probe_shared[];
-  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *vbuf = kbuf + 2 * PROBE_KEYS * LD;
-  float *fbuf = vbuf + 2 * PROBE_KEYS * LD; // 2 x PROBE_FRAGS rows
+  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *fbuf = kbuf + 2 * PROBE_KEYS * LD; // fbuf: 2 x PROBE_FRAGS rows
+  float *vbuf = fbuf + 2 * PROBE_FRAGS * LD;
+  uint16_t *vbuf16 = (uint16_t *)vbuf;
   const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
   const int64_t bh = blockIdx.z, Sk = a.seq_k;
   const int vec = D % 4 == 0;
   const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const uint16_t *vx16 = a.v16 + (bh / a.heads) * a.v_sb + (bh % a.heads) * a.v_sh;
+  const int vec16 = D % 8 == 0 && a.v_ss % 8 == 0 && a.v_sb % 8 == 0 && a.v_sh % 8 == 0 && (uintptr_t)a.v16 % 16 == 0;
   const float *vm = a.v_means + bh * a.ck * D;
   const int32_t *perm = a.k_perm + bh * Sk;
   const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1), *fc = a.frag_cluster + bh * a.max_fragments;
@@ -532,7 +424,10 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
   if (steps > 0) {
     const int j = (int)(k_begin / PROBE_TILE);
     load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
-    load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+    if (PV == PROBE_PV_TF32)
+      load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
+    else
+      load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k_begin, vbuf16, vec16);
     load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
   }
   cp_async_commit();
@@ -553,7 +448,10 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
     if (step + 1 < steps) {
       const int64_t k1 = k0 + PROBE_KEYS;
       load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      if (PV == PROBE_PV_TF32)
+        load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      else
+        load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k1, vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, vec16);
       if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
         const int j = (int)(k1 / PROBE_TILE);
         load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
@@ -586,7 +484,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
 #pragma unroll
         for (int e = 0; e < 2; e++) {
           const float v = s[n][2 * r + e];
-          const float w = v == -INFINITY ? 0.0f : __expf(v - m_new);
+          const float w = v == -INFINITY ? 0.0f : round16<PV>(__expf(v - m_new));
           s[n][2 * r + e] = w;
           sum += w;
         }
@@ -601,7 +499,10 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
       }
       m[r] = m_new;
     }
-    pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
+    if (PV == PROBE_PV_TF32)
+      pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
+    else
+      pv_step16<DP, PV>(s, vbuf16 + buf * PROBE_KEYS * LDH, acc);
     if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
       const int j = (int)(k0 / PROBE_TILE);
       // the tile's reference mt and the factor c = exp(m_run - mt) <= 1
@@ -760,47 +661,41 @@ extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_
   return (size_t)64 * bh * cq * (128 + 2) + (size_t)bh * cq * k_tiles * (dim + 2);
 }
 
-template <int DP>
+template <int DP, int PV>
 static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
-  const size_t shared = probe_shared_bytes<DP>(0), shared2 = probe_shared_bytes<DP>(1);
+  const size_t shared = probe_shared_bytes<DP, PV>();
   cudaError_t e;
-  if ((e = cudaFuncSetAttribute(probe_stats_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
-          cudaSuccess ||
-      (e = cudaFuncSetAttribute(probe_err_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
-          cudaSuccess ||
-      (e = cudaFuncSetAttribute(probe_fused_kernel<DP>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared2)) !=
-          cudaSuccess)
+  if ((e = cudaFuncSetAttribute(probe_fused_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+      cudaSuccess)
     return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
   const int chunks = probe_chunks(a);
   const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
   const int used_chunks = (a->k_tiles + tiles_per_chunk - 1) / tiles_per_chunk;
   const dim3 grid(row_blocks, (unsigned)used_chunks, (unsigned)a->bh);
-  if (a->probe_two_pass) {
-    probe_stats_kernel<DP><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part);
-  } else {
-    float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
-    float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
-    float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
-    probe_fused_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32, part, tile_num,
-                                                                      tile_den, tile_ref);
-  }
+  float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
+  float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
+  float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
+  probe_fused_kernel<DP, PV><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part, tile_num, tile_den,
+                                                                      tile_ref);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  if (a->probe_two_pass) {
-    probe_err_kernel<DP><<<grid, PROBE_THREADS, shared2, stream>>>(*a, tiles_per_chunk, q_tf32);
-  } else {
-    const float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
-    const float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
-    const float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
-    const int64_t rows = a->bh * a->cq * a->k_tiles;
-    probe_finish_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
-  }
+  const int64_t rows = a->bh * a->cq * a->k_tiles;
+  probe_finish_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
+}
+
+// P V in the inputs' 16-bit type, or in TF32 with a->probe_tf32_pv (the lab switch).
+template <int DP>
+static cudaError_t probe_run_type(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part,
+                                  cudaStream_t stream) {
+  if (a->probe_tf32_pv) return probe_run<DP, PROBE_PV_TF32>(a, q_tf32, part, stream);
+  return a->half_inputs ? probe_run<DP, PROBE_PV_F16>(a, q_tf32, part, stream)
+                        : probe_run<DP, PROBE_PV_BF16>(a, q_tf32, part, stream);
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
@@ -809,5 +704,5 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster
   // Qbar's TF32 part: the head of the scratch (vdit_attn_cuda_cluster_centroid_scores)
   const float *q_tf32 = a->scratch;
   float *part = a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim);
-  return a->dim <= 64 ? probe_run<64>(a, q_tf32, part, stream) : probe_run<128>(a, q_tf32, part, stream);
+  return a->dim <= 64 ? probe_run_type<64>(a, q_tf32, part, stream) : probe_run_type<128>(a, q_tf32, part, stream);
 }
