@@ -41,6 +41,9 @@
 // offload, attn_sage.h): 9.88 -> 9.70 ms = 1.23-1.25x our dense; ncu: barrier stalls lead.
 // H200 (run 12): the row sums by the tensor cores (P V at N = 136, below): 9.70 -> 9.41 ms =
 // 1.24-1.29x our dense.
+// H200 (round 11, lab run 15): the loop bounds broadcast from lane 0 (below), so the wgmma
+// descriptors stay on the uniform datapath (SASS: 715 -> 683 instructions a warp and step, R2UR
+// 30 -> 2): 9.36 -> 8.98 ms = 1.35x our dense.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -124,6 +127,12 @@ static __global__ void __launch_bounds__(256, 1)
   // entries from jm on are tiles some row sees only in part (the list ascends)
   int jm = count;
   while (jm > 0 && (TILE_OF(jm - 1) + 1) * BN > limit_min) jm--;
+  // count and jm are block-uniform but come from loads, so ptxas took the loops they bound as
+  // divergent and kept the loop counter and the wgmma descriptors derived from it in vector
+  // registers (30 R2UR a step); broadcast from lane 0 they are warp-uniform to ptxas, and the
+  // descriptor arithmetic runs on the uniform datapath (UIADD3, no R2UR)
+  count = __shfl_sync(0xffffffffu, count, 0);
+  jm = __shfl_sync(0xffffffffu, jm, 0);
 
   // K and V^T codes of entry j into stage j % STAGES (one thread)
   auto load_kv = [&](int j) {
