@@ -83,11 +83,7 @@ vdit_status vdit_attn_cuda_sage_backward(const vdit_attn_problem *problem, vdit_
   // run 13: 48.56 ms against 50.05 with float2 atomics) unless VDIT_SAGE_BWD=atomic (the lab
   // switch for the A/B, also what runs without a tensor-map encoder; both are tested)
   const char *kernel = getenv("VDIT_SAGE_BWD");
-  sp.bwd_dq = !kernel                        ? 0
-              : strcmp(kernel, "atomic") == 0 ? 1
-              : strcmp(kernel, "block") == 0  ? 2
-              : strcmp(kernel, "wgseq") == 0  ? 3
-                                              : 0;
+  sp.bwd_atomic_dq = kernel && strcmp(kernel, "atomic") == 0;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
   return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_backward(&sp, 0));

@@ -217,10 +217,9 @@ static void test_backward_against_cpu(void) {
   const int64_t seqs[][2] = {{1, 1}, {100, 100}, {300, 257}, {127, 1000}, {1000, 1000}};
   const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
   uint64_t seed = 300;
-  // path 0: the default (dQ per warpgroup by bulk tensor reductions); 1: by float2 atomics;
-  // 2: per channel half after a block barrier (the default before, for the A/B)
-  const char *kernels[4] = {NULL, "atomic", "block", "wgseq"};
-  for (int path = 0; path < 4; path++) {
+  // path 0: the default (dQ by bulk tensor reductions); 1: dQ by float2 atomics
+  const char *kernels[2] = {NULL, "atomic"};
+  for (int path = 0; path < 2; path++) {
     if (kernels[path]) setenv("VDIT_SAGE_BWD", kernels[path], 1);
     else unsetenv("VDIT_SAGE_BWD");
     for (int si = 0; si < 5; si++)

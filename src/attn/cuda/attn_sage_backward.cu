@@ -367,62 +367,11 @@ static __device__ __forceinline__ void sage_bwd_issue(uint8_t *st, float *l2s, f
 //   sdS8 [64 queries][128 keys, key positions], sdQ [2 warpgroups][2 boxes][64][32] fp32, then
 //   l2, Delta, limits of both stages, the tile maxima of the 8 warps and two mbarriers (stage full).
 static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 2 * 8 * 4 + 16 + 1024;
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024;
 
-// DQ: how dQ_acc += dS K' is formed and added.
-//   SAGE_DQ_WG     warpgroup w over its own 64 keys, all 128 channels (two N = 64 products,
-//                  K = 64): it syncs only its own 4 warps (its keys' dS codes), stages each
-//                  channel half as two 64 x 32-float boxes (128B swizzle) and adds them by bulk
-//                  tensor reductions (tdq); twice the reduction traffic, no block-wide barrier
-//   SAGE_DQ_ATOMIC the same product, added by float2 atomics (lab switch, no-encoder fallback)
-//   SAGE_DQ_BLOCK  warpgroup w over channel half w and all 128 keys (a block-wide barrier on the
-//                  dS codes first), two boxes by bulk tensor reductions (the default before)
-//   SAGE_DQ_WGSEQ  as SAGE_DQ_WG with the two channel halves one after the other in one 32-register
-//                  accumulator (WG spills 208 bytes at 255 registers; lab, for the A/B)
-enum { SAGE_DQ_WG = 0, SAGE_DQ_ATOMIC = 1, SAGE_DQ_BLOCK = 2, SAGE_DQ_WGSEQ = 3 };
-
-// One channel half hh (channels 64 hh..) of this warpgroup's dQ tile: acc element 4n + 2r + e is
-// query w4 * 16 + g + 8r, channel 64 hh + 8n + 2t + e. Tensor path: box n / 4 of the warpgroup's
-// 16 KB at row q, 16-byte chunk (2 (n % 4) + t / 2) ^ (q % 8), byte 8 (t % 2) + 4e; the issuer
-// waits for the boxes' previous reads, the warpgroup's named barrier (1 + wg) brackets the stores.
-template <int DQ>
-static __device__ __forceinline__ void sage_bwd_dq_half(const int32_t acc[32], int hh, float cq, uint8_t *boxes, float *dq_rows,
-                                                        const CUtensorMap *tdq, int row, int wg, int w4, int g, int t, bool issuer) {
-  if (DQ == SAGE_DQ_ATOMIC) {
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      float *rp = dq_rows + (int64_t)(w4 * 16 + g + 8 * r) * SAGE_D + hh * 64 + 2 * t;
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-        atomicAdd(reinterpret_cast<float2 *>(rp + 8 * n),
-                  make_float2(__fmul_rn(sage_bwd_i2f(acc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(acc[4 * n + 2 * r + 1]), cq)));
-    }
-    return;
-  }
-  if (issuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the boxes' previous reductions read
-  named_bar_sync(1 + wg, 128);
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int q = w4 * 16 + g + 8 * r;
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-      *reinterpret_cast<float2 *>(boxes + (n >> 2) * 8192 + q * 128 + (((2 * (n & 3) + (t >> 1)) ^ (q & 7)) << 4) + 8 * (t & 1)) =
-          make_float2(__fmul_rn(sage_bwd_i2f(acc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(acc[4 * n + 2 * r + 1]), cq));
-  }
-  fence_proxy_async();
-  named_bar_sync(1 + wg, 128);
-  if (issuer) {
-#pragma unroll
-    for (int j = 0; j < 2; j++)
-      asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                       (uint64_t)tdq),
-                   "r"(hh * 64 + 32 * j), "r"(row), "r"(smem_u32(boxes + j * 8192))
-                   : "memory");
-    asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-  }
-}
-
-template <typename T, int DQ>
+// ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
+// 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
+template <typename T, bool ATOMIC_DQ>
 static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w,
                                                                       float sl2, const __grid_constant__ CUtensorMap tdq) {
   constexpr int BM = SAGE_BM, BN = SAGE_BN, D = SAGE_D, NT = 256;
@@ -439,8 +388,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   float *sL2 = sdQ + BM * D;
   float *sDelta = sL2 + 2 * BM;
   int *sLim = reinterpret_cast<int *>(sDelta + 2 * BM);
-  float *sRed = reinterpret_cast<float *>(sLim + 2 * BM); // [tile parity][8 warps]: no block barrier between a read and the next write
-  const uint32_t bar_full = smem_u32(sRed + 16); // 2 mbarriers, 8 bytes each (stage full)
+  float *sRed = reinterpret_cast<float *>(sLim + 2 * BM);
+  const uint32_t bar_full = smem_u32(sRed + 8); // 2 mbarriers, 8 bytes each (stage full)
 
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
@@ -584,7 +533,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 4));
       tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 8));
       tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 16));
-      if (lane == 0) sRed[8 * (it & 1) + warp] = tm;
+      if (lane == 0) sRed[warp] = tm;
     }
     // codes of P^T and dS^T in the A fragment order (k step kq: queries 32kq.., stored order)
     uint32_t pa[2][4], dsa[2][4];
@@ -634,7 +583,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     }
     float atile = 0.0f;
 #pragma unroll
-    for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[8 * (it & 1) + i]);
+    for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
     const float itile = sage_bwd_inv(atile);
     const float cq = __fmul_rn(__fdiv_rn(atile, 127.0f), ks);
     // dS codes to shared memory: row = query, keys at their stored positions (2g + r within
@@ -697,8 +646,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
       for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
-      if (DQ == SAGE_DQ_BLOCK) __syncthreads(); // every dS code in shared memory
-      else named_bar_sync(1 + wg, 128);         // this warpgroup's keys' dS codes
+      __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
 #pragma unroll
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
@@ -710,111 +658,62 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
       for (int i = 0; i < 32; i++) dk[32 + i] = fmaf(sage_bwd_i2f(hb[i]), (i >> 1) & 1 ? ck1 : ck0, dk[32 + i]);
     }
-    if (DQ == SAGE_DQ_BLOCK) {
-      int32_t qacc[32];
+    int32_t qacc[32];
 #pragma unroll
-      for (int i = 0; i < 32; i++) {
-        qacc[i] = 0;
-        reg_fence(qacc[i]);
-      }
-      wgmma_fence();
+    for (int i = 0; i < 32; i++) {
+      qacc[i] = 0;
+      reg_fence(qacc[i]);
+    }
+    wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < BN / 32; kk++)
-        wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
-      wgmma_commit();
-      wgmma_wait<0>();
+    for (int kk = 0; kk < BN / 32; kk++)
+      wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
+    wgmma_commit();
+    wgmma_wait<0>();
 #pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(qacc[i]);
-      // element 4n + 2r + e: query w4 * 16 + g + 8r of the tile, channel wg * 64 + 8n + 2t + e
-      {
-        // this warpgroup's 64 queries x 64 channels through sdQ (two 64 x 32-float boxes, 128B
-        // swizzle), added by two bulk tensor reductions that one thread issues after the
-        // warpgroup's named barrier; element (query q, channel wg * 64 + 8n + 2t + e) of box
-        // 2wg + n / 4 at row q, 16-byte chunk (2 (n % 4) + t / 2) ^ (q % 8), byte 8 (t % 2) + 4e
-        const bool issuer = w4 == 0 && lane == 0;
-        if (issuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the previous tile's boxes read
-        named_bar_sync(1 + wg, 128);
-        uint8_t *boxes = reinterpret_cast<uint8_t *>(sdQ) + wg * 2 * 8192;
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-          const int q = w4 * 16 + g + 8 * r;
-#pragma unroll
-          for (int n = 0; n < 8; n++)
-            *reinterpret_cast<float2 *>(boxes + (n >> 2) * 8192 + q * 128 + (((2 * (n & 3) + (t >> 1)) ^ (q & 7)) << 4) + 8 * (t & 1)) =
-                make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq));
-        }
-        fence_proxy_async();
-        named_bar_sync(1 + wg, 128);
-        if (issuer) {
-          const int row = bh * w.sq_pad + m0;
-#pragma unroll
-          for (int j = 0; j < 2; j++)
-            asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                             (uint64_t)&tdq),
-                         "r"(wg * 64 + 32 * j), "r"(row), "r"(smem_u32(boxes + j * 8192))
-                         : "memory");
-          asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-        }
-      }
-    } else if (DQ == SAGE_DQ_WGSEQ) {
+    for (int i = 0; i < 32; i++) reg_fence(qacc[i]);
+    // element 4n + 2r + e: query w4 * 16 + g + 8r of the tile, channel wg * 64 + 8n + 2t + e
+    if (!ATOMIC_DQ) {
+      // this warpgroup's 64 queries x 64 channels through sdQ (two 64 x 32-float boxes, 128B
+      // swizzle), added by two bulk tensor reductions that one thread issues after the
+      // warpgroup's named barrier; element (query q, channel wg * 64 + 8n + 2t + e) of box
+      // 2wg + n / 4 at row q, 16-byte chunk (2 (n % 4) + t / 2) ^ (q % 8), byte 8 (t % 2) + 4e
+      const bool issuer = w4 == 0 && lane == 0;
+      if (issuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the previous tile's boxes read
+      named_bar_sync(1 + wg, 128);
       uint8_t *boxes = reinterpret_cast<uint8_t *>(sdQ) + wg * 2 * 8192;
-      const int row = bh * w.sq_pad + m0;
-      const uint32_t kt0 = smem_u32(sKt8);
-#pragma unroll 1
-      for (int hh = 0; hh < 2; hh++) {
-        int32_t qa[32];
 #pragma unroll
-        for (int i = 0; i < 32; i++) {
-          qa[i] = 0;
-          reg_fence(qa[i]);
-        }
-        wgmma_fence();
+      for (int r = 0; r < 2; r++) {
+        const int q = w4 * 16 + g + 8 * r;
 #pragma unroll
-        for (int kk = 0; kk < 2; kk++)
-          wgmma_ss_n64_s8(qa, gmma_desc(ds_addr + (2 * wg + kk) * 32, 16, 1024),
-                          gmma_desc(kt0 + hh * 64 * 128 + (2 * wg + kk) * 32, 16, 1024), kk > 0);
-        wgmma_commit();
-        wgmma_wait<0>();
+        for (int n = 0; n < 8; n++)
+          *reinterpret_cast<float2 *>(boxes + (n >> 2) * 8192 + q * 128 + (((2 * (n & 3) + (t >> 1)) ^ (q & 7)) << 4) + 8 * (t & 1)) =
+              make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq));
+      }
+      fence_proxy_async();
+      named_bar_sync(1 + wg, 128);
+      if (issuer) {
+        const int row = bh * w.sq_pad + m0;
 #pragma unroll
-        for (int i = 0; i < 32; i++) reg_fence(qa[i]);
-        sage_bwd_dq_half<DQ>(qa, hh, cq, boxes, dq_g + (int64_t)m0 * D, &tdq, row, wg, w4, g, t, w4 == 0 && lane == 0);
+        for (int j = 0; j < 2; j++)
+          asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
+                           (uint64_t)&tdq),
+                       "r"(wg * 64 + 32 * j), "r"(row), "r"(smem_u32(boxes + j * 8192))
+                       : "memory");
+        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
       }
     } else {
-      // this warpgroup's keys (bytes 64 wg.. of the dS rows and the K'^T rows): channels 0..63
-      // and 64..127 in flight together; one half's dequantization and staging overlaps the other
-      int32_t qa[32], qb[32];
 #pragma unroll
-      for (int i = 0; i < 32; i++) {
-        qa[i] = qb[i] = 0;
-        reg_fence(qa[i]);
-        reg_fence(qb[i]);
+      for (int r = 0; r < 2; r++) {
+        float *row = dq_g + (int64_t)(m0 + w4 * 16 + g + 8 * r) * D + wg * 64 + 2 * t;
+#pragma unroll
+        for (int n = 0; n < 8; n++)
+          atomicAdd(reinterpret_cast<float2 *>(row + 8 * n),
+                    make_float2(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq)));
       }
-      const uint32_t kt0 = smem_u32(sKt8);
-      wgmma_fence();
-#pragma unroll
-      for (int kk = 0; kk < 2; kk++)
-        wgmma_ss_n64_s8(qa, gmma_desc(ds_addr + (2 * wg + kk) * 32, 16, 1024), gmma_desc(kt0 + (2 * wg + kk) * 32, 16, 1024), kk > 0);
-      wgmma_commit();
-#pragma unroll
-      for (int kk = 0; kk < 2; kk++)
-        wgmma_ss_n64_s8(qb, gmma_desc(ds_addr + (2 * wg + kk) * 32, 16, 1024), gmma_desc(kt0 + 64 * 128 + (2 * wg + kk) * 32, 16, 1024),
-                        kk > 0);
-      wgmma_commit();
-      const bool issuer = w4 == 0 && lane == 0;
-      uint8_t *boxes = reinterpret_cast<uint8_t *>(sdQ) + wg * 2 * 8192;
-      float *dq_rows = dq_g + (int64_t)m0 * D;
-      const int row = bh * w.sq_pad + m0;
-      wgmma_wait<1>();
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(qa[i]);
-      sage_bwd_dq_half<DQ>(qa, 0, cq, boxes, dq_rows, &tdq, row, wg, w4, g, t, issuer);
-      wgmma_wait<0>();
-#pragma unroll
-      for (int i = 0; i < 32; i++) reg_fence(qb[i]);
-      sage_bwd_dq_half<DQ>(qb, 1, cq, boxes, dq_rows, &tdq, row, wg, w4, g, t, issuer);
     }
   }
-  if (DQ != SAGE_DQ_ATOMIC && w4 == 0 && lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
+  if (!ATOMIC_DQ && w4 == 0 && lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
 
   // epilogue: dV (T) and dK' = scale * dK (fp32) of this thread's keys; dK' column sums over
   // keys < n (the mean the finish kernel subtracts)
@@ -882,11 +781,11 @@ static __global__ void __launch_bounds__(256) sage_bwd_finish_kernel(const vdit_
   }
 }
 
-template <typename T, int DQ>
+template <typename T, bool ATOMIC_DQ>
 static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, float sl2, const CUtensorMap *tdq,
                                    cudaStream_t stream) {
   const size_t smem = SAGE_BWD_SMEM;
-  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, DQ>;
+  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, ATOMIC_DQ>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
@@ -896,7 +795,7 @@ static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bw
 }
 
 template <typename T>
-static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int dq_path, cudaStream_t stream) {
+static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int atomic_dq, cudaStream_t stream) {
   const float sl2 = p->scale * SAGE_LOG2E;
   const int64_t bh = (int64_t)p->B * p->H;
   cudaError_t err = cudaMemsetAsync(w->ksum, 0, (size_t)bh * SAGE_D * sizeof(float), stream);
@@ -916,19 +815,16 @@ static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_
   if (err != cudaSuccess) return err;
   CUtensorMap tdq;
   memset(&tdq, 0, sizeof tdq);
-  if (dq_path != SAGE_DQ_ATOMIC) { // the fp32 dQ accumulator as (bh * Sq_pad, 128) floats in 64 x 32 boxes
+  if (!atomic_dq) { // the fp32 dQ accumulator as (bh * Sq_pad, 128) floats in 64 x 32 boxes
     const tma_encode_fn encode = tma_encoder();
     const cuuint64_t dims[2] = {SAGE_D, (cuuint64_t)bh * (cuuint64_t)w->sq_pad};
     const cuuint64_t strides[1] = {SAGE_D * sizeof(float)};
     const cuuint32_t box[2] = {32, SAGE_BM}, elem_strides[2] = {1, 1};
     if (!encode || encode(&tdq, CU_TENSOR_MAP_DATA_TYPE_FLOAT32, 2, w->dq, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
-      dq_path = SAGE_DQ_ATOMIC; // no encoder in the driver: the atomics
+      atomic_dq = 1; // no encoder in the driver: the atomics
   }
-  err = dq_path == SAGE_DQ_ATOMIC  ? launch_backward<T, SAGE_DQ_ATOMIC>(p, w, sl2, &tdq, stream)
-        : dq_path == SAGE_DQ_BLOCK ? launch_backward<T, SAGE_DQ_BLOCK>(p, w, sl2, &tdq, stream)
-        : dq_path == SAGE_DQ_WGSEQ ? launch_backward<T, SAGE_DQ_WGSEQ>(p, w, sl2, &tdq, stream)
-                                   : launch_backward<T, SAGE_DQ_WG>(p, w, sl2, &tdq, stream);
+  err = atomic_dq ? launch_backward<T, true>(p, w, sl2, &tdq, stream) : launch_backward<T, false>(p, w, sl2, &tdq, stream);
   if (err != cudaSuccess) return err;
   const int rows = p->Sq > p->Sk ? p->Sq : p->Sk;
   dim3 fgrid((unsigned)((rows * 16 + 255) / 256), (unsigned)p->H, (unsigned)p->B);
@@ -947,8 +843,8 @@ extern "C" vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_pa
   if (p->B == 0 || p->H == 0 || (p->Sq == 0 && p->Sk == 0)) return VDIT_OK;
   sage_bwd_ws w;
   sage_bwd_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
-  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_dq, stream));
-  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_dq, stream));
+  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_atomic_dq, stream));
+  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_atomic_dq, stream));
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

@@ -30,10 +30,8 @@ typedef struct vdit_attn_sage_cuda_params {
   int pv_fp8;                 // 1: FP8 P V; 0: P V in the 16-bit dtype
   void *workspace;            // vdit_attn_sage_cuda_workspace_bytes (forward) or
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
-  int bwd_dq;                 // backward dQ path: 0 per warpgroup over its keys by bulk tensor
-                              // reductions, 1 the same by float2 atomics (the lab switch and the
-                              // fallback without a tensor-map encoder), 2 per channel half over all
-                              // keys after a block barrier (the default before, for the A/B)
+  int bwd_atomic_dq;          // backward: 1 adds dQ tiles by float2 atomics (the lab switch and the
+                              // fallback without a tensor-map encoder), 0 by bulk tensor reductions
   int fwd_path;               // forward: vdit_attn_sage_fwd_path
 } vdit_attn_sage_cuda_params;
 
