@@ -1,5 +1,5 @@
 // Small device helpers shared by the clustered-attention kernels that stage tiles with cp.async,
-// load mma fragments by ldmatrix and reduce over the 4 lanes of a fragment's quad (attn_cluster_probe.cu,
+// load mma fragments by ldmatrix, multiply them by 16-bit mma.sync and reduce over the 4 lanes of a fragment's quad (attn_cluster_probe.cu,
 // attn_cluster_comp.cu).
 #ifndef VDIT_ATTN_CLUSTER_ASYNC_CUH
 #define VDIT_ATTN_CLUSTER_ASYNC_CUH
@@ -38,6 +38,30 @@ static __device__ __forceinline__ float quad_max(float v) {
 static __device__ __forceinline__ void ldsm_x4(uint32_t r[4], const void *row) {
   const unsigned s = (unsigned)__cvta_generic_to_shared(row);
   asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(s));
+}
+
+// c (16 x 8, fp32) += a (16 x 16, row) b (16 x 8, col); lane g = lane / 4, t = lane % 4:
+// a regs: (g, 2t..), (g + 8, 2t..), (g, 2t + 8..), (g + 8, 2t + 8..); b regs: (k 2t.., n g),
+// (k 2t + 8.., n g); c: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1).
+template <int HALF>
+static __device__ __forceinline__ void mma16(float *c, const uint32_t a[4], uint32_t b0, uint32_t b1) {
+  if (HALF)
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+  else
+    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+                 "{%0, %1, %2, %3};\n"
+                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *row) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(row);
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
                : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
                : "r"(s));
 }

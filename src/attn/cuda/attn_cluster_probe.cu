@@ -180,27 +180,6 @@ static __device__ __forceinline__ float round16(float x) {
   return PV == PROBE_PV_F16 ? __half2float(__float2half_rn(x)) : PV == PROBE_PV_BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
 }
 
-template <int PV>
-static __device__ __forceinline__ void mma16(float *c, const uint32_t a[4], uint32_t b0, uint32_t b1) {
-  if (PV == PROBE_PV_F16)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-                 "{%0, %1, %2, %3};\n"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
-static __device__ __forceinline__ void ldsm_x4_trans(uint32_t r[4], const void *row) {
-  const unsigned a = (unsigned)__cvta_generic_to_shared(row);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
 // Values [k0, k0 + PROBE_KEYS) of one slice (x: the 16-bit input's slice, rows ss elements
 // apart, original order; perm: cluster order -> token) into dst (PROBE_KEYS rows of LDH = DP + 8
 // elements), zeros past Sk and past D. vec: D % 8 == 0, ss % 8 == 0 and x 16-byte aligned
@@ -240,8 +219,8 @@ static __device__ __forceinline__ void pv_step16(const float p[PROBE_KEYS / 8][4
     for (int np = 0; np < DP / 16; np++) {
       uint32_t b[4];
       ldsm_x4_trans(b, v0 + 16 * kk * LDH + 16 * np);
-      mma16<PV>(acc[2 * np], a, b[0], b[1]);
-      mma16<PV>(acc[2 * np + 1], a, b[2], b[3]);
+      mma16<PV == PROBE_PV_F16>(acc[2 * np], a, b[0], b[1]);
+      mma16<PV == PROBE_PV_F16>(acc[2 * np + 1], a, b[2], b[3]);
     }
   }
 }
