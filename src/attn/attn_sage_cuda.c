@@ -40,9 +40,6 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
-                : strcmp(fwd, "late") == 0 ? VDIT_ATTN_SAGE_FWD_LATE
-                : strcmp(fwd, "early") == 0 ? VDIT_ATTN_SAGE_FWD_EARLY
-                : strcmp(fwd, "both") == 0 ? VDIT_ATTN_SAGE_FWD_BOTH
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

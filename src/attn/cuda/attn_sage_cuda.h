@@ -40,9 +40,6 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
   VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
-  VDIT_ATTN_SAGE_FWD_LATE = 3,  // lab (round 12) "late": version 3, stage j - 1 released after step j + 1's turn
-  VDIT_ATTN_SAGE_FWD_EARLY = 4, // lab (round 12) "early": version 3, the issue turn handed over after S_j, before P V
-  VDIT_ATTN_SAGE_FWD_BOTH = 5,  // lab (round 12) "both": late + early
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.

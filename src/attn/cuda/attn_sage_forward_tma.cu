@@ -81,10 +81,7 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// SYNC (lab, round 12): 0 the default; bit 0 ("late"): no warpgroup barrier in the stage release,
-// stage j - 2 released after step j's turn (turn_begin's bar.sync proves all 4 warps passed their
-// wait for P_{j-2} V_{j-2}); bit 1 ("early"): the turn handed over after S_j, before P_{j-1} V_{j-1}.
-template <typename T, int GRAN, int STAGES, int SYNC>
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -307,7 +304,7 @@ static __global__ void __launch_bounds__(256, 1)
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
   auto release = [&](int jr) {
-    if (!(SYNC & 1)) named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
@@ -331,7 +328,7 @@ static __global__ void __launch_bounds__(256, 1)
     fence_all();
     softmax(0, ck, alpha_prev, sage3_flag<true>());
     fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
-    if (!(SYNC & 1)) named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     auto step = [&](int j, auto masked) {
       float ckj[2];
       load_ck(j, ckj);
@@ -340,11 +337,9 @@ static __global__ void __launch_bounds__(256, 1)
       fence_all();
       wgmma_fence();
       issue_s(j);
-      if (SYNC & 2) turn_end();
       tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
       issue_pv(j - 1);
-      if (!(SYNC & 2)) turn_end();
-      if ((SYNC & 1) && j >= 2) release(j - 2);
+      turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
       float alpha[2];
@@ -352,7 +347,7 @@ static __global__ void __launch_bounds__(256, 1)
       fence_proxy_async(); // P' stores visible to the next P V after release's barrier
       wgmma_wait<0>();
       fence_all();
-      if (!(SYNC & 1)) release(j - 1);
+      release(j - 1);
       accumulate(alpha_prev);
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
@@ -430,7 +425,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, int SYNC>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -438,7 +433,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, SYNC>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -446,23 +441,13 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   return cudaGetLastError();
 }
 
-template <typename T, int SYNC>
-static cudaError_t sage3_gran(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
-                              const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP, SYNC>(&sp->base, w, mq, mk, mv, stream);
-  if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
-    return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD, SYNC>(&sp->base, w, mq, mk, mv, stream);
-  return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK, SYNC>(&sp->base, w, mq, mk, mv, stream);
-}
 template <typename T>
 static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  switch (sp->fwd_path) {
-    case VDIT_ATTN_SAGE_FWD_LATE: return sage3_gran<T, 1>(sp, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_EARLY: return sage3_gran<T, 2>(sp, w, mq, mk, mv, stream);
-    case VDIT_ATTN_SAGE_FWD_BOTH: return sage3_gran<T, 3>(sp, w, mq, mk, mv, stream);
-    default: return sage3_gran<T, 0>(sp, w, mq, mk, mv, stream);
-  }
+  if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP>(&sp->base, w, mq, mk, mv, stream);
+  if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
+    return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD>(&sp->base, w, mq, mk, mv, stream);
+  return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
 }
 
 extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
