@@ -1,6 +1,6 @@
 // Small device helpers shared by the clustered-attention kernels that stage tiles with cp.async,
-// load mma fragments by ldmatrix, multiply them by 16-bit mma.sync and reduce over the 4 lanes of a fragment's quad (attn_cluster_probe.cu,
-// attn_cluster_comp.cu).
+// load mma fragments by ldmatrix, multiply them by 16-bit mma.sync and reduce over the 4 lanes of
+// a fragment's quad (attn_cluster_probe.cu, attn_cluster_comp.cu, attn_cluster_kmeans.cu).
 #ifndef VDIT_ATTN_CLUSTER_ASYNC_CUH
 #define VDIT_ATTN_CLUSTER_ASYNC_CUH
 

@@ -30,6 +30,7 @@
 #include <cuda_fp16.h>
 
 #include "attn/cuda/attn_cluster.h"
+#include "attn/cuda/attn_cluster_async.cuh"
 #include "attn/cuda/attn_wgmma.cuh"
 
 #define ASSIGN_TOKENS 128    // tokens a block
@@ -50,11 +51,6 @@ static __device__ __forceinline__ void mma_tf32(float (&d)[4], uint32_t a0, uint
                "{%0,%1,%2,%3};"
                : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-static __device__ __forceinline__ void cp_async16(void *shared, const void *global) {
-  const unsigned dst = (unsigned)__cvta_generic_to_shared(shared);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(global));
 }
 
 // (score, c) lexicographic: the smaller score, then the lower c.
@@ -127,9 +123,9 @@ static __device__ __forceinline__ void load_tile(uint32_t *cs, const uint32_t *c
   const uint32_t *src = cb + (int64_t)i * ASSIGN_CENTROIDS * DP;
   for (int e = threadIdx.x; e < ASSIGN_CENTROIDS * DP / 4; e += ASSIGN_THREADS) {
     const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
-    cp_async16(dst + r * ld + k, src + (int64_t)r * DP + k);
+    cp_async16(dst + r * ld + k, src + (int64_t)r * DP + k, 16);
   }
-  asm volatile("cp.async.commit_group;");
+  cp_async_commit();
 }
 
 // Grid (ceil(S / 128), BH), 256 threads, one block an SM. Shared: xs [128][ld] (the tokens as
@@ -181,9 +177,9 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
   for (int i = 0; i < tiles; i++) {
     if (i + 1 < tiles) {
       load_tile<DP>(cs, cb, i + 1);
-      asm volatile("cp.async.wait_group 1;");
+      cp_async_wait<1>();
     } else {
-      asm volatile("cp.async.wait_group 0;");
+      cp_async_wait<0>();
     }
     __syncthreads(); // tile i (and, the first time, xs) visible to every warp
     const uint32_t *ctile = cs + (i % 2) * ASSIGN_CENTROIDS * ld;
@@ -271,27 +267,6 @@ static __global__ void a16_prepare_kernel(const float *__restrict__ centroids, c
   if (threadIdx.x == 0) np[bh * Cpad + c] = c < C ? norms[bh * C + c] : INFINITY;
 }
 
-static __device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void *p) {
-  const unsigned a = (unsigned)__cvta_generic_to_shared(p);
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(a));
-}
-
-template <int F16>
-static __device__ __forceinline__ void mma_16(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
-  if (F16)
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-  else
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-                 "{%0,%1,%2,%3};"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-
 // Centroid tile i (64 rows of 2 DP 16-bit values from ct) into buffer i % 2 of cs (rows
 // ld = 2 DP + A16_PAD elements apart: hi at 0, lo at DP) as 16-byte cp.async chunks, one group.
 template <int DP>
@@ -301,9 +276,9 @@ static __device__ __forceinline__ void a16_load_tile(unsigned short *cs, const u
   const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
   for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
     const int r = e / chunks, k = 8 * (e % chunks);
-    cp_async16(dst + r * ld + k, src + (int64_t)r * 2 * DP + k);
+    cp_async16(dst + r * ld + k, src + (int64_t)r * 2 * DP + k, 16);
   }
-  asm volatile("cp.async.commit_group;");
+  cp_async_commit();
 }
 
 static size_t a16_shared_bytes(int DP) {
@@ -360,9 +335,9 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
   for (int i = 0; i < tiles; i++) {
     if (i + 1 < tiles) {
       a16_load_tile<DP>(cs, cb, i + 1);
-      asm volatile("cp.async.wait_group 1;");
+      cp_async_wait<1>();
     } else {
-      asm volatile("cp.async.wait_group 0;");
+      cp_async_wait<0>();
     }
     __syncthreads(); // tile i (and, the first time, xs) visible to every warp
     const unsigned short *b_base = cs + (i % 2) * A16_CENTROIDS * ldc + b_off;
@@ -377,18 +352,18 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
     for (int k = 0; k < DP; k += 16) {
       uint32_t a[2][4], bh_[2][4], bl[2][4]; // bh_[p], bl[p]: n8 tiles 2p, 2p + 1 (b0, b1 each)
 #pragma unroll
-      for (int m = 0; m < 2; m++) ldmatrix_x4(a[m], a_base + 16 * m * ldx + k);
+      for (int m = 0; m < 2; m++) ldsm_x4(a[m], a_base + 16 * m * ldx + k);
 #pragma unroll
       for (int p = 0; p < 2; p++) {
-        ldmatrix_x4(bh_[p], b_base + 16 * p * ldc + k);
-        ldmatrix_x4(bl[p], b_base + 16 * p * ldc + DP + k);
+        ldsm_x4(bh_[p], b_base + 16 * p * ldc + k);
+        ldsm_x4(bl[p], b_base + 16 * p * ldc + DP + k);
       }
 #pragma unroll
       for (int m = 0; m < 2; m++)
 #pragma unroll
         for (int n = 0; n < 4; n++) {
-          mma_16<F16>(acc[m][n], a[m], bh_[n / 2][2 * (n % 2)], bh_[n / 2][2 * (n % 2) + 1]);
-          mma_16<F16>(acc[m][n], a[m], bl[n / 2][2 * (n % 2)], bl[n / 2][2 * (n % 2) + 1]);
+          mma16<F16>(acc[m][n], a[m], bh_[n / 2][2 * (n % 2)], bh_[n / 2][2 * (n % 2) + 1]);
+          mma16<F16>(acc[m][n], a[m], bl[n / 2][2 * (n % 2)], bl[n / 2][2 * (n % 2) + 1]);
         }
     }
     // accumulator j of tile (m, n): row 16 m + g + 8 (j / 2), centroid 8 n + 2 q + j % 2; the
@@ -456,9 +431,9 @@ static __device__ __forceinline__ void w16_load_tile(unsigned short *stage, cons
   const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
   for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
     const int r = e / chunks, c = e % chunks, part = c / half, cc = c % half;
-    cp_async16(stage + part * DP * A16_CENTROIDS + w16_at<A16_CENTROIDS>(r, 8 * cc), src + (int64_t)r * 2 * DP + 8 * c);
+    cp_async16(stage + part * DP * A16_CENTROIDS + w16_at<A16_CENTROIDS>(r, 8 * cc), src + (int64_t)r * 2 * DP + 8 * c, 16);
   }
-  asm volatile("cp.async.commit_group;");
+  cp_async_commit();
 }
 
 template <int F16>
