@@ -1,6 +1,9 @@
 #!/bin/bash
-# dev/sage runs 12-13 (H200): one device call for the SageBwd kernels (VDIT_SAGE_BWD=atomic, or
-# unset / tensor for the default; attn_sage_backward.cu / attn_sage_cuda.c). Runs 12-13 also timed
+# dev/sage runs 12-13, 15, 19 (H200): one device call for the SageBwd kernels (VDIT_SAGE_BWD=atomic,
+# solo (no CTA pairs), or unset / any other name for the default; attn_sage_backward.cu /
+# attn_sage_cuda.c). Run 19 (round 4): SCHEDS="pair solo" MEMCHECK="pair solo" CHECK_SCHEDS=pair
+# ROUNDS=3 NCU_SOURCE=1; run 20: SCHEDS="pair solo base" with BASE_BIN holding the vdit of the
+# kernel before (the timed variant `base` runs it; not validated here). Runs 12-13 also timed
 # old and warp-bulk, deleted after run 13 (they run at commit d08c8c7; run 12 had async = the
 # later warp-bulk and async-atomic = atomic):
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
@@ -19,6 +22,8 @@ set -u
 SCHEDS="${SCHEDS:-atomic tensor}"
 MEMCHECK="${MEMCHECK:-atomic tensor}"
 . "$(dirname "$0")/device_env.sh"
+BASE_BIN="${BASE_BIN:-$BIN}"
+for f in "$BASE_BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
 timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1
 vrc=$?
 echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"
@@ -66,7 +71,8 @@ PY
 bench() { # tag, method, env...
   local tag=$1 method=$2; shift 2
   echo "{\"tag\": \"$tag\"}" >> "$OUT/bench.jsonl"
-  env "$@" timeout 90 "$BIN/vdit" bench attn --method "$method" --device cuda $SHAPE --repeat "$REPEAT" --warmup 2 --json \
+  local bin=$BIN; [ "$tag" = base ] && bin=$BASE_BIN
+  env "$@" timeout 90 "$bin/vdit" bench attn --method "$method" --device cuda $SHAPE --repeat "$REPEAT" --warmup 2 --json \
     >> "$OUT/bench.jsonl" 2>> "$OUT/bench.err"
 }
 if [ $vrc -eq 0 ] && [ $mrc -eq 0 ]; then
@@ -92,7 +98,7 @@ med = {}
 for t, f, b in rows:
     if b: med.setdefault(t, []).append(b)
 for t, v in med.items(): print(f"median {t}: {statistics.median(v):.3f} ms over {len(v)}")
-cands = {t: statistics.median(v) for t, v in med.items() if t not in ("dense", "old")}
+cands = {t: statistics.median(v) for t, v in med.items() if t not in ("dense", "old", "base")}
 open(sys.argv[2], "w").write(min(cands, key=cands.get) if cands else "atomic")
 PY
 metrics='regex:^(sm__inst_executed_pipe_[a-z0-9_]+|sm__pipe_[a-z0-9_]+_cycles_active)\.avg\.pct_of_peak_sustained_active$|^smsp__average_warps_issue_stalled_[a-z_]+_per_issue_active\.ratio$|^smsp__issue_active\.avg\.pct_of_peak_sustained_active$|^sm__cycles_elapsed\.avg$|^smsp__inst_executed\.sum$'
