@@ -1,9 +1,10 @@
 #!/bin/bash
-# dev/sage runs 12-13, 15, 19 (H200): one device call for the SageBwd kernels (VDIT_SAGE_BWD=atomic,
-# solo (no CTA pairs), or unset / any other name for the default; attn_sage_backward.cu /
-# attn_sage_cuda.c). Run 19 (round 4): SCHEDS="pair solo" MEMCHECK="pair solo" CHECK_SCHEDS=pair
-# ROUNDS=3 NCU_SOURCE=1; run 20: SCHEDS="pair solo base" with BASE_BIN holding the vdit of the
-# kernel before (the timed variant `base` runs it; not validated here). Runs 12-13 also timed
+# dev/sage runs 12-13, 15, 19-20 (H200): one device call for the SageBwd kernels (VDIT_SAGE_BWD=atomic,
+# or unset / any other name for the default; attn_sage_backward.cu / attn_sage_cuda.c). Round 4 (runs
+# 19-20, binaries of lab commit 01726bf, whose VDIT_SAGE_BWD=solo was reverted after it): SCHEDS="pair
+# solo" MEMCHECK="pair solo" CHECK_SCHEDS=pair ROUNDS=3 (run 19), SCHEDS="pair solo base" with
+# BASE_BIN holding the vdit of main's kernel (the timed variant `base` runs it; not validated here;
+# run 20). Runs 12-13 also timed
 # old and warp-bulk, deleted after run 13 (they run at commit d08c8c7; run 12 had async = the
 # later warp-bulk and async-atomic = atomic):
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
