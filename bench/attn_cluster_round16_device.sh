@@ -5,7 +5,9 @@
 # k-means, probe and cluster GPU tests run first, then our dense forward, ear at 0.1 / 0.3 / 0.5,
 # svg at 0.1 / 0.3 / 0.5 (`--gpu-routing --warm --quality`, video inputs, B=1, H=12, S=32760,
 # D=128, bf16, REPEAT=3 WARMUP=1), ear at 0.1 once more with each lab switch of AB (space-separated
-# VAR=value words, default VDIT_CLUSTER_ASSIGN=rs and =wgmma: the in-call A/B), sparge at 0.1 / 0.3 / 0.5
+# VAR=value words: the in-call A/B; round 16 ran AB="VDIT_CLUSTER_ASSIGN=wgmma", then
+# AB="VDIT_CLUSTER_ASSIGN=rs VDIT_CLUSTER_ASSIGN=wgmma" NCU=1, switches deleted after the round;
+# default none), sparge at 0.1 / 0.3 / 0.5
 # while under SPARGE_BEFORE_S seconds (default 200), dense again. (Rounds 14 and 15's calls, with
 # their deleted A/B switches, are this file's history.)
 # Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [NCU=1] bash bench/attn_cluster_round16_device.sh
@@ -23,7 +25,7 @@ run() { timeout 40 build-gpu/vdit bench attn "$@" "${common[@]}" 2>> "$out/bench
   run --method dense
   for x in 0.1 0.3 0.5; do run --method ear --budget "$x" --gpu-routing --warm --quality; done
   for x in 0.1 0.3 0.5; do run --method svg --budget "$x" --gpu-routing --warm --quality; done
-  for ab in ${AB-VDIT_CLUSTER_ASSIGN=rs VDIT_CLUSTER_ASSIGN=wgmma}; do (export "$ab"; run --method ear --budget 0.1 --gpu-routing --warm --quality); done
+  for ab in ${AB-}; do (export "$ab"; run --method ear --budget 0.1 --gpu-routing --warm --quality); done
   for x in 0.1 0.3 0.5; do
     [ $(( $(date +%s) - start )) -lt "${SPARGE_BEFORE_S:-200}" ] || { echo "sparge $x skipped (time)" >&2; continue; }
     run --method sparge --rule topk --sparsity "$(python3 -c "print(round(1 - $x, 6))")" --quality
@@ -38,7 +40,7 @@ if [ "${NCU:-0}" = 1 ] && command -v ncu > /dev/null; then
   one=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
        --repeat 1 --warmup 0 --json --forward-only --inputs video --method ear --budget 0.1 --gpu-routing)
   { timeout 120 ncu --clock-control none "${sections[@]}" -k regex:probe_fused_kernel --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
-    timeout 120 ncu --clock-control none "${sections[@]}" -k "regex:${NCU_ASSIGN:-p16_kernel}" --launch-skip 8 --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
+    timeout 120 ncu --clock-control none "${sections[@]}" -k "regex:${NCU_ASSIGN:-r16_kernel}" --launch-skip 8 --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
   } > "$out/ncu.txt" 2>&1
   echo "ncu: exit $? ($(( $(date +%s) - start )) s)"
 fi
