@@ -6,8 +6,8 @@
 # svg at 0.1 / 0.3 / 0.5 (`--gpu-routing --warm --quality`, video inputs, B=1, H=12, S=32760,
 # D=128, bf16, REPEAT=3 WARMUP=1), ear at 0.1 once more with each lab switch of AB (space-separated
 # VAR=value words: the in-call A/B; round 16 ran AB="VDIT_CLUSTER_ASSIGN=wgmma", then
-# AB="VDIT_CLUSTER_ASSIGN=rs VDIT_CLUSTER_ASSIGN=wgmma" NCU=1, switches deleted after the round;
-# default none), sparge at 0.1 / 0.3 / 0.5
+# AB="VDIT_CLUSTER_ASSIGN=rs VDIT_CLUSTER_ASSIGN=wgmma" NCU=1, then AB="VDIT_CLUSTER_ASSIGN=wide";
+# switches deleted after the round; default none), sparge at 0.1 / 0.3 / 0.5
 # while under SPARGE_BEFORE_S seconds (default 200), dense again. (Rounds 14 and 15's calls, with
 # their deleted A/B switches, are this file's history.)
 # Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [NCU=1] bash bench/attn_cluster_round16_device.sh
