@@ -49,7 +49,7 @@ typedef struct vdit_attn_cluster_gpu {
   float *host_qkv;                          // host fp32 (B, H, S, D) Q, K, V for the routing
   // config.gpu_routing: the routing arrays on the GPU (as in vdit_attn_cluster_state), fp32
   // copies of Q, K, V in original order, and scratch
-  float *qf, *kf, *vf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
+  float *qf, *kf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
   int32_t *q_assign, *k_assign, *q_count, *k_count, *q_offsets, *k_offsets, *frag_offsets, *frag_cluster, *frag_count;
   unsigned char *selected;
   // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, Q, K, V

@@ -20,7 +20,7 @@
 void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
   if (g->device.type != VDIT_DEVICE_CUDA) return;
   void **all[] = {(void **)&g->q_perm, (void **)&g->k_perm, (void **)&g->extra_max, (void **)&g->extra_sum,
-                  (void **)&g->extra_num, (void **)&g->qf, (void **)&g->kf, (void **)&g->vf, (void **)&g->q_centroids,
+                  (void **)&g->extra_num, (void **)&g->qf, (void **)&g->kf, (void **)&g->q_centroids,
                   (void **)&g->k_centroids, (void **)&g->v_means, (void **)&g->norms, (void **)&g->mass, (void **)&g->err,
                   (void **)&g->score, (void **)&g->q_assign, (void **)&g->k_assign, (void **)&g->q_count,
                   (void **)&g->k_count, (void **)&g->q_offsets, (void **)&g->k_offsets, (void **)&g->frag_offsets,
@@ -153,14 +153,13 @@ static vdit_status route_on_host(const vdit_attn_problem *problem, vdit_attn_clu
 
 static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   vdit_attn_cluster_gpu *g = &st->gpu;
-  if (g->qf) return VDIT_OK;
+  if (g->kf) return VDIT_OK;
   const size_t BH = (size_t)st->bh, D = (size_t)st->dim, cmax = (size_t)(st->cq > st->ck ? st->cq : st->ck);
   struct {
     void **ptr;
     size_t bytes;
   } arrays[] = {
-      {(void **)&g->qf, BH * st->seq_q * D * 4},        {(void **)&g->kf, BH * st->seq_k * D * 4},
-      {(void **)&g->vf, BH * st->seq_k * D * 4},        {(void **)&g->q_centroids, BH * st->cq * D * 4},
+      {(void **)&g->kf, BH * st->seq_k * D * 4},        {(void **)&g->q_centroids, BH * st->cq * D * 4},
       {(void **)&g->k_centroids, BH * st->ck * D * 4},  {(void **)&g->v_means, BH * st->ck * D * 4},
       {(void **)&g->norms, BH * cmax * 4},              {(void **)&g->mass, BH * st->cq * st->k_tiles * 4},
       {(void **)&g->err, BH * st->cq * st->k_tiles * 4}, {(void **)&g->score, BH * st->q_tiles * st->k_tiles * 4},
@@ -242,7 +241,7 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.cq = st->cq, a.ck = st->ck, a.q_tiles = st->q_tiles, a.k_tiles = st->k_tiles, a.max_fragments = st->max_fragments;
   a.scale = problem->scale;
   a.seed = st->config.seed;
-  a.qf = g->qf, a.kf = g->kf, a.vf = g->vf;
+  a.kf = g->kf;
   a.q_centroids = g->q_centroids, a.k_centroids = g->k_centroids, a.v_means = g->v_means, a.norms = g->norms;
   a.q_assign = g->q_assign, a.k_assign = g->k_assign, a.q_count = g->q_count, a.k_count = g->k_count;
   a.q_offsets = g->q_offsets, a.k_offsets = g->k_offsets, a.q_perm = g->q_perm, a.k_perm = g->k_perm;
@@ -257,24 +256,28 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.k_split = g->k_split;
   a.assign_work = g->assign_work;
   a.half_inputs = q->dtype == VDIT_DTYPE_F16;
-  // the k-means assignment by wgmma (16-bit products, the fastest on the H200: 1.41 ms against
-  // mma.sync's 1.67 and TF32's 2.97 for 2 iterations); VDIT_CLUSTER_ASSIGN=mma|tf32 is a lab switch
+  // the k-means assignment by wgmma with the tokens in registers (round 16: 0.648 ms for one warm
+  // iteration against 0.703 for round 15's wgmma from shared tiles on the H200);
+  // VDIT_CLUSTER_ASSIGN=mma|tf32 are lab switches (1.67 and 2.97 ms for 2 iterations in round 12)
   const char *assign_kernel = getenv("VDIT_CLUSTER_ASSIGN");
   a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_WGMMA16;
   if (assign_kernel && strcmp(assign_kernel, "tf32") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_TF32;
-  if (assign_kernel && strcmp(assign_kernel, "wgmma") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_WGMMA16;
   if (assign_kernel && strcmp(assign_kernel, "mma") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_MMA16;
   // the compensation by the fused tensor-core kernel; VDIT_CLUSTER_COMP=gemm is a lab switch back
   // to the GEMM path (G = Qp Kbar^T written out, a row pass, W Vbar)
   const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
   a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
-  // the ear probe's P V in the inputs' 16-bit type (P rounded to it, as the executor's);
-  // VDIT_CLUSTER_PROBE=tf32 is a lab switch back to TF32 P V
-  const char *probe_kernel = getenv("VDIT_CLUSTER_PROBE");
-  a.probe_tf32_pv = probe_kernel && strcmp(probe_kernel, "tf32") == 0;
+  // Q, K, V as given (16-bit): the k-means, the means and the compensation read them directly;
+  // only the ear probe's scores need K in fp32 (kf), and the GEMM compensation Q (qf)
   a.v16 = (const uint16_t *)v->data;
   vdit_attn_cuda_strides_bsh(v, layout, &a.v_sb, &a.v_ss, &a.v_sh);
   a.heads = layout == VDIT_ATTN_LAYOUT_BSHD ? v->shape[2] : v->shape[1];
+  a.q16.data = (const uint16_t *)q->data, a.q16.heads = a.heads;
+  vdit_attn_cuda_strides_bsh(q, layout, &a.q16.sb, &a.q16.ss, &a.q16.sh);
+  a.k16.data = (const uint16_t *)k->data, a.k16.heads = a.heads;
+  vdit_attn_cuda_strides_bsh(k, layout, &a.k16.sb, &a.k16.ss, &a.k16.sh);
+  if (a.comp_gemm && !g->qf) VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q * st->dim) * 4, (void **)&g->qf));
+  a.qf = g->qf;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;
@@ -282,9 +285,8 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
   const double start = vdit_time_seconds();
   GPU_TRY(vdit_attn_cuda_cluster_mark(&a, -1, 0)); // the start
-  VDIT_TRY(to_f32(q, layout, st, st->seq_q, g->qf));
-  VDIT_TRY(to_f32(k, layout, st, st->seq_k, g->kf));
-  VDIT_TRY(to_f32(v, layout, st, st->seq_k, g->vf));
+  if (a.comp_gemm) VDIT_TRY(to_f32(q, layout, st, st->seq_q, g->qf));
+  if (st->method == VDIT_ATTN_EAR) VDIT_TRY(to_f32(k, layout, st, st->seq_k, g->kf));
   GPU_TRY(vdit_attn_cuda_cluster_mark(&a, VDIT_ATTN_CLUSTER_STAGE_CONVERT, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 0, iterations, warm, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 1, iterations, warm, 0));

@@ -79,8 +79,10 @@ static int check_sort(const int32_t *assign, int64_t BH, int64_t S, int C, const
   return ok;
 }
 
-// kernel: VDIT_ATTN_CUDA_ASSIGN_* (16-bit by mma.sync, TF32, 16-bit by wgmma); half: fp16 inputs (else bf16).
-static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half) {
+// kernel: VDIT_ATTN_CUDA_ASSIGN_* (16-bit by mma.sync, TF32, 16-bit by wgmma with x in registers);
+// half: fp16 inputs (else bf16); bshd: x given as (S, BH, D) (the slices interleaved: head
+// strides), else (BH, S, D).
+static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half, int bshd) {
   const size_t nx = (size_t)(BH * S * D), nc = (size_t)(BH * C * D);
   float *x = malloc(nx * 4), *cen = malloc(nc * 4), *norms = malloc((size_t)(BH * C) * 4);
   float *noise = malloc((nx > nc ? nx : nc) * 4), *centres = malloc((size_t)(16 * D) * 4);
@@ -111,13 +113,27 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int
       for (int64_t d = 0; d < D; d++) row[d] = x[(bh * S + t) * D + d] + 0.05f * noise[(bh * C + c) * D + d];
       norms[bh * C + c] = dot_f32(row, row, D);
     }
-  float *d_x = NULL, *d_c = NULL, *d_n = NULL, *d_work = NULL;
+  // x as the kernels read it: the 16-bit input itself, (BH, S, D) contiguous (x's values are
+  // exact in that type)
+  uint16_t *x16 = malloc(nx * 2);
+  if (!x16) {
+    CHECK_FAIL_("no host memory");
+    goto done;
+  }
+  for (int64_t bh = 0; bh < BH; bh++)
+    for (int64_t t = 0; t < S; t++)
+      for (int64_t d = 0; d < D; d++) {
+        const float v = x[(bh * S + t) * D + d];
+        x16[bshd ? (t * BH + bh) * D + d : (bh * S + t) * D + d] = half ? vdit_f16_from_float(v) : vdit_bf16_from_float(v);
+      }
+  uint16_t *d_x = NULL;
+  float *d_c = NULL, *d_n = NULL, *d_work = NULL;
   int32_t *d_assign = NULL;
-  int ok = cudaMalloc((void **)&d_x, nx * 4) == cudaSuccess && cudaMalloc((void **)&d_c, nc * 4) == cudaSuccess &&
+  int ok = cudaMalloc((void **)&d_x, nx * 2) == cudaSuccess && cudaMalloc((void **)&d_c, nc * 4) == cudaSuccess &&
            cudaMalloc((void **)&d_work, vdit_attn_cuda_cluster_assign_floats(BH, C) * 4) == cudaSuccess &&
            cudaMalloc((void **)&d_n, (size_t)(BH * C) * 4) == cudaSuccess &&
            cudaMalloc((void **)&d_assign, (size_t)(BH * S) * 4) == cudaSuccess;
-  ok = ok && cudaMemcpy(d_x, x, nx * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
+  ok = ok && cudaMemcpy(d_x, x16, nx * 2, cudaMemcpyHostToDevice) == cudaSuccess &&
        cudaMemcpy(d_c, cen, nc * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
        cudaMemcpy(d_n, norms, (size_t)(BH * C) * 4, cudaMemcpyHostToDevice) == cudaSuccess &&
        cudaMemset(d_assign, 0xff, (size_t)(BH * S) * 4) == cudaSuccess;
@@ -125,7 +141,10 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int
   memset(&a, 0, sizeof a);
   a.bh = BH, a.dim = D, a.norms = d_n, a.assign_work = d_work;
   a.assign_kernel = kernel, a.half_inputs = half;
-  ok = ok && vdit_attn_cuda_cluster_assign(&a, d_x, S, C, d_c, d_assign, 0) == cudaSuccess;
+  vdit_attn_cuda_cluster_x16 xv = {d_x, S * D, D, 0, 1}; // slice bh = batch bh, one head
+  if (bshd) xv = (vdit_attn_cuda_cluster_x16){d_x, 0, BH * D, D, BH}; // one batch, BH heads
+  ok = ok && vdit_attn_cuda_cluster_assign(&a, xv, S, C, d_c, d_assign, 0) == cudaSuccess;
+  free(x16);
   ok = ok && cudaMemcpy(assign, d_assign, (size_t)(BH * S) * 4, cudaMemcpyDeviceToHost) == cudaSuccess;
   CHECK(ok);
   cudaFree(d_x), cudaFree(d_c), cudaFree(d_n), cudaFree(d_work), cudaFree(d_assign);
@@ -139,7 +158,7 @@ static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int
   const double rel = tf32 ? ldexp(1.0, -10) : half ? ldexp(1.0, -22) : ldexp(1.0, -16);
   const double terms = tf32 ? (double)D : 2.0 * (double)D, absolute = (!tf32 && half) ? ldexp(1.0, -25) : 0.0;
   const char *name = tf32 ? (half ? "tf32, f16 inputs" : "tf32")
-                          : kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16 ? (half ? "wgmma f16" : "wgmma bf16")
+                          : kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16 ? (half ? "wgmma x in registers f16" : "wgmma x in registers bf16")
                                                                      : (half ? "mma f16" : "mma bf16");
   for (int64_t bh = 0; bh < BH; bh++)
     for (int64_t t = 0; t < S; t++) {
@@ -194,6 +213,10 @@ done:
 }
 #endif
 
+static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half) {
+  run_case_layout(BH, S, C, D, seed, kernel, half, 0);
+}
+
 int main(void) {
 #ifndef VDIT_HAVE_CUDA
   return check_skip(TEST_NAME, "built without CUDA");
@@ -209,6 +232,8 @@ int main(void) {
     run_case(1, 70000, 300, 16, 15, kernel, 0);  // many sort chunks
     run_case(2, 1000, 200, 128, 17, kernel, 1);  // fp16 inputs
     run_case(1, 600, 65, 64, 18, kernel, 1);
+    run_case_layout(3, 1500, 300, 128, 19, kernel, 0, 1); // head strides (16-byte pieces)
+    run_case_layout(2, 700, 70, 36, 20, kernel, 1, 1);    // head strides, element loads
   }
   return check_finish(TEST_NAME);
 #endif

@@ -290,7 +290,15 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   r.kc = download(dev, g->k_centroids, (size_t)(BH * ck * D) * f);
   r.vm = download(dev, g->v_means, (size_t)(BH * ck * D) * f);
   r.kf = download(dev, g->kf, (size_t)(BH * Sk * D) * f);
-  r.vf = download(dev, g->vf, (size_t)(BH * Sk * D) * f);
+  // V as the GPU reads it (the 16-bit input; no fp32 copy since round 16): the host values rounded
+  r.vf = malloc((size_t)(BH * Sk * D) * f);
+  if (r.vf) {
+    vdit_tensor host = {0};
+    if (vdit_tensor_alloc(&host, dtype, VDIT_CPU, 4, tv.shape) != VDIT_OK || vdit_tensor_copy(&host, &tv) != VDIT_OK ||
+        vdit_attn_tensor_to_bhsd(&host, VDIT_ATTN_LAYOUT_BHSD, r.vf) != VDIT_OK)
+      free(r.vf), r.vf = NULL;
+    vdit_tensor_free(&host);
+  }
   r.mass = download(dev, g->mass, (size_t)(BH * cq * kt) * f);
   r.err = download(dev, g->err, (size_t)(BH * cq * kt) * f);
   r.q_count = download(dev, g->q_count, (size_t)(BH * cq) * i4);

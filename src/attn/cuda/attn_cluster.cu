@@ -59,14 +59,21 @@ static __device__ __forceinline__ uint64_t kmeans_stream(int which, int64_t bh, 
   return (1ull << 46) + ((uint64_t)which << 45) + ((uint64_t)bh << 28) + ((uint64_t)(iteration + 1) << 20);
 }
 
-// Block-wide: centroid row c = token floor((c + u_c) S / C) of x.
-static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c, int C, int64_t S, const float *x,
-                                int64_t D, float *centroid) {
+// A 16-bit input value as fp32 (exact).
+template <int F16> static __device__ __forceinline__ float x16_float(uint16_t bits) {
+  return F16 ? __half2float(__ushort_as_half(bits)) : __uint_as_float((unsigned)bits << 16);
+}
+
+// Block-wide: centroid row c = token floor((c + u_c) S / C) of slice bh of x.
+template <int F16>
+static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c, int C, int64_t S,
+                                const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t D, float *centroid) {
   const float u = vdit_philox_uniform_at(seed, stream + (uint64_t)c);
   int64_t t = (int64_t)floor(((double)c + (double)u) * (double)S / (double)C);
   if (t >= S) t = S - 1;
   if (t < 0) t = 0;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x[t * D + d];
+  const uint16_t *row = x16_row(x, bh, t);
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x16_float<F16>(row[d]);
 }
 
 template <int BF16>
@@ -97,10 +104,11 @@ static __global__ void to_f32_vec4_kernel(const unsigned short *__restrict__ src
   *(float4 *)(dst + (bh * seq + s) * dim + d) = make_float4(f[0], f[1], f[2], f[3]);
 }
 
-static __global__ void seed_kernel(const float *x, int64_t S, int C, int64_t D, float *centroids,
+template <int F16>
+static __global__ void seed_kernel(vdit_attn_cuda_cluster_x16 x, int64_t S, int C, int64_t D, float *centroids,
                                    unsigned long long seed, int which) {
   const int64_t bh = blockIdx.y;
-  seed_row(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x + bh * S * D, D, centroids + (bh * C + blockIdx.x) * D);
+  seed_row<F16>(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x, bh, D, centroids + (bh * C + blockIdx.x) * D);
 }
 
 static __global__ void norms_kernel(const float *centroids, int C, int64_t D, float *norms) {
@@ -111,15 +119,18 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
   norms[bh * C + c] = dot_rn(x, x, D);
 }
 
-// Means of the members (double sums in token order); empty clusters re-seeded (reseed) or 0.
-static __global__ void means_kernel(const float *x, const int32_t *perm, const int32_t *offsets, int64_t S, int C,
-                                    int64_t D, float *out, int reseed, unsigned long long seed, int which, int iteration) {
+// Means of the members (double sums in token order, x read from the 16-bit input: its values
+// are exact in fp32, so the sums are the CPU's); empty clusters re-seeded (reseed) or 0.
+template <int F16>
+static __global__ void means_kernel(vdit_attn_cuda_cluster_x16 x, const int32_t *perm, const int32_t *offsets, int64_t S,
+                                    int C, int64_t D, float *out, int reseed, unsigned long long seed, int which,
+                                    int iteration) {
   const int c = blockIdx.x;
   const int64_t bh = blockIdx.y;
   const int32_t begin = offsets[bh * (C + 1) + c], end = offsets[bh * (C + 1) + c + 1];
   float *o = out + (bh * C + c) * D;
   if (end == begin) {
-    if (reseed) seed_row(seed, kmeans_stream(which, bh, iteration), c, C, S, x + bh * S * D, D, o);
+    if (reseed) seed_row<F16>(seed, kmeans_stream(which, bh, iteration), c, C, S, x, bh, D, o);
     else
       for (int64_t d = threadIdx.x; d < D; d += blockDim.x) o[d] = 0.0f;
     return;
@@ -127,7 +138,7 @@ static __global__ void means_kernel(const float *x, const int32_t *perm, const i
   const int32_t *p = perm + bh * S;
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
     double sum = 0.0;
-    for (int32_t e = begin; e < end; e++) sum += (double)x[(bh * S + p[e]) * D + d];
+    for (int32_t e = begin; e < end; e++) sum += (double)x16_float<F16>(x16_row(x, bh, p[e])[d]);
     o[d] = (float)(sum / (double)(end - begin));
   }
 }
@@ -270,7 +281,7 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf1
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, int which, int iterations,
                                                      int warm, cudaStream_t stream) {
-  const float *x = which ? a->kf : a->qf;
+  const vdit_attn_cuda_cluster_x16 x = which ? a->k16 : a->q16;
   const int64_t S = which ? a->seq_k : a->seq_q;
   const int C = which ? a->ck : a->cq;
   float *centroids = which ? a->k_centroids : a->q_centroids;
@@ -279,7 +290,8 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
   const unsigned BH = (unsigned)a->bh;
   cudaError_t e = cudaSuccess;
   if (!warm) {
-    seed_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+    if (a->half_inputs) seed_kernel<1><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
+    else seed_kernel<0><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, S, C, a->dim, centroids, a->seed, which);
     if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   for (int it = 0; it < iterations; it++) {
@@ -290,7 +302,10 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
     if ((e = vdit_attn_cuda_cluster_sort(assign, a->bh, S, C, a->sort_work, count, offsets, perm, stream)) != cudaSuccess ||
         (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT, stream)) != cudaSuccess)
       return e;
-    means_kernel<<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+    if (a->half_inputs)
+      means_kernel<1><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+    else
+      means_kernel<0><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
     if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   return cudaGetLastError();
@@ -298,8 +313,13 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   const unsigned BH = (unsigned)a->bh;
-  means_kernel<<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(a->vf, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
-                                                              a->v_means, 0, a->seed, 1, 0);
+  const vdit_attn_cuda_cluster_x16 v = {a->v16, a->v_sb, a->v_ss, a->v_sh, a->heads};
+  if (a->half_inputs)
+    means_kernel<1><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+                                                                   a->v_means, 0, a->seed, 1, 0);
+  else
+    means_kernel<0><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+                                                                   a->v_means, 0, a->seed, 1, 0);
   fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
   const cudaError_t e = cudaGetLastError();

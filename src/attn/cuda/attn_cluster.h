@@ -27,15 +27,35 @@ typedef struct vdit_attn_cuda_cluster_rows {
 
 cudaError_t vdit_attn_cuda_cluster_rows_move(const vdit_attn_cuda_cluster_rows *rows, cudaStream_t stream);
 
+// A 16-bit input as the caller gave it (bf16, or fp16 with half_inputs), head dim contiguous:
+// row t of slice bh at data + (bh / heads) sb + t ss + (bh % heads) sh (element strides).
+typedef struct vdit_attn_cuda_cluster_x16 {
+  const uint16_t *data;
+  int64_t sb, ss, sh, heads;
+} vdit_attn_cuda_cluster_x16;
+
+#ifdef __CUDACC__
+static __device__ __forceinline__ const uint16_t *x16_row(const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t t) {
+  return x.data + (bh / x.heads) * x.sb + t * x.ss + (bh % x.heads) * x.sh;
+}
+// 16-byte pieces of rows possible: D, the strides and the base multiples of 8 elements
+static __host__ __device__ __forceinline__ int x16_vec(const vdit_attn_cuda_cluster_x16 &x, int64_t D) {
+  return D % 8 == 0 && x.sb % 8 == 0 && x.ss % 8 == 0 && x.sh % 8 == 0 && (uintptr_t)x.data % 16 == 0;
+}
+#endif
+
 // The routing on the GPU (steps 1-5 of src/attn/cluster.h): arrays as in vdit_attn_cluster_state,
-// on the device; qf, kf, vf fp32 (BH, S, D) in original order. Needs D <= 128, ck and cq <= 8192,
+// on the device; q16, k16 the 16-bit inputs (k-means, means, compensation read them directly);
+// kf K as fp32 (BH, Sk, D) in original order (the EAR probe's scores); qf Q as fp32 (BH, Sq, D),
+// only for the compensation's GEMM path. Needs D <= 128, ck and cq <= 8192,
 // k_tiles <= 8192. The GEMM steps (attn_cluster_gemm.cu) run on cuBLASLt (lt, workspace).
 typedef struct vdit_attn_cuda_cluster_args {
   int64_t bh, seq_q, seq_k, dim;
   int cq, ck, q_tiles, k_tiles, max_fragments;
   float scale;
   unsigned long long seed;
-  float *qf, *kf, *vf;
+  float *qf, *kf;
+  vdit_attn_cuda_cluster_x16 q16, k16;
   float *q_centroids, *k_centroids, *v_means, *norms;   // norms: (BH, max(cq, ck))
   int32_t *q_assign, *k_assign, *q_count, *k_count;
   int32_t *q_offsets, *k_offsets;                        // (BH, cq + 1), (BH, ck + 1)
@@ -57,16 +77,19 @@ typedef struct vdit_attn_cuda_cluster_args {
   float *assign_work;                                    // vdit_attn_cuda_cluster_assign_floats(bh, max(cq, ck))
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
   int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
-  int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|wgmma|tf32)
+  int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|tf32)
   int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
   const uint16_t *v16;                                   // V as given (16-bit), element strides v_sb, v_ss, v_sh, heads a batch:
-  int64_t v_sb, v_ss, v_sh, heads;                       // the probe's P V reads it (not vf) unless probe_tf32_pv
-  int probe_tf32_pv;                                     // the probe's P V in TF32 (VDIT_CLUSTER_PROBE=tf32), else 16-bit
+  int64_t v_sb, v_ss, v_sh, heads;                       // the probe's P V and the V means read it
 } vdit_attn_cuda_cluster_args;
 
 // The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
 // first kernel's TF32 products.
-enum { VDIT_ATTN_CUDA_ASSIGN_MMA16 = 0, VDIT_ATTN_CUDA_ASSIGN_TF32 = 1, VDIT_ATTN_CUDA_ASSIGN_WGMMA16 = 2 };
+enum {
+  VDIT_ATTN_CUDA_ASSIGN_MMA16 = 0,
+  VDIT_ATTN_CUDA_ASSIGN_TF32 = 1,
+  VDIT_ATTN_CUDA_ASSIGN_WGMMA16 = 2 // wgmma with the tokens in registers, 256 tokens a block
+};
 
 // Per-step timing: an event recorded after each step (stage = what ran since the previous
 // mark; the stage ids are VDIT_ATTN_CLUSTER_STAGE_* of include/vdit/attn.h). Marks past
@@ -95,7 +118,8 @@ void vdit_attn_cuda_cluster_lt_destroy(void *lt);
 // needs (Qbar's hi / lo split, the probe's per-chunk partials).
 size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
                                              int k_tiles);
-// k-means assignment of x (BH, S, D) to centroids (BH, C, D) with a->norms = |c|^2: one
+// k-means assignment of x (BH, S, D: the 16-bit input itself, read through its strides) to
+// centroids (BH, C, D) with a->norms = |c|^2: one
 // tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128),
 // a->half_inputs, a->assign_kernel. What it must agree on with the CPU (exact fp32 products summed
 // in order): x holds bf16 values (fp16 with half_inputs), exact in the MMA's type; each centroid
@@ -113,7 +137,7 @@ size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t 
 // against fp64 scores, for both kernels and both input types.
 // Needs a->assign_work: vdit_attn_cuda_cluster_assign_floats(a->bh, C) floats on the device.
 size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C);
-cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S, int C,
                                           const float *centroids, int32_t *assign, cudaStream_t stream);
 // Stable counting sort of each slice's tokens by cluster (assign (bh, S) in [0, C)): count
 // (bh, C), offsets (bh, C + 1), perm (bh, S): token order within a cluster, as the CPU's.
@@ -132,9 +156,8 @@ cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_
 // (ties: lower index) equal where masses differ by more than that.
 cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // EAR probe: err (BH, cq, k_tiles), probe_m, probe_z, probe_o (= the probe's normalized output)
-// from q_centroids, kf, vf (through k_perm), cscore, v_means and the fragments: one fused
-// tensor-core pass (scores in TF32, P V in the inputs' 16-bit type, or TF32 with
-// a->probe_tf32_pv) writing each (centroid, key tile)'s difference (D + 2 floats) and a light
+// from q_centroids, kf, v16 (through k_perm), cscore, v_means and the fragments: one fused
+// tensor-core pass (scores in TF32, P V in the inputs' 16-bit type) writing each (centroid, key tile)'s difference (D + 2 floats) and a light
 // error kernel (attn_cluster_probe.cu); D <= 128. Its scratch: the
 // vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (the chunk partials, then
 // bh cq k_tiles (dim + 2) floats of tile differences: 102 M at B=1, H=12, S=32760).

@@ -119,15 +119,25 @@ static __global__ void __launch_bounds__(COMP_THREADS) comp_fused_kernel(vdit_at
       if (chunks[c]) chunks[n++] = c;
     chunk_count = n;
   }
-  // Q tile: rows 128 i + r in cluster order, from the fp32 copy through the permutation, as 16-bit
-  // (exact: Q holds 16-bit values), zeros past Sq and past D
+  // Q tile: rows 128 i + r in cluster order, from the 16-bit input through the permutation (its
+  // bits as they are), zeros past Sq and past D
   {
-    const float *qx = a.qf + bh * Sq * D;
     const int32_t *perm = a.q_perm + bh * Sq;
-    for (int idx = threadIdx.x; idx < COMP_ROWS * DP; idx += COMP_THREADS) {
-      const int r = idx / DP, d = idx % DP;
-      const int64_t p = (int64_t)i * COMP_ROWS + r;
-      qs[r * LDH + d] = T::from(p < Sq && d < D ? qx[(int64_t)perm[p] * D + d] : 0.0f);
+    uint16_t *q16s = (uint16_t *)qs;
+    if (x16_vec(a.q16, D)) {
+      for (int idx = threadIdx.x; idx < COMP_ROWS * (DP / 8); idx += COMP_THREADS) {
+        const int r = idx / (DP / 8), d = 8 * (idx % (DP / 8));
+        const int64_t p = (int64_t)i * COMP_ROWS + r;
+        uint4 v = make_uint4(0u, 0u, 0u, 0u);
+        if (p < Sq && d < D) v = *(const uint4 *)(x16_row(a.q16, bh, perm[p]) + d);
+        *(uint4 *)(q16s + r * LDH + d) = v;
+      }
+    } else {
+      for (int idx = threadIdx.x; idx < COMP_ROWS * DP; idx += COMP_THREADS) {
+        const int r = idx / DP, d = idx % DP;
+        const int64_t p = (int64_t)i * COMP_ROWS + r;
+        q16s[r * LDH + d] = p < Sq && d < D ? x16_row(a.q16, bh, perm[p])[d] : (uint16_t)0;
+      }
     }
   }
   __syncthreads();

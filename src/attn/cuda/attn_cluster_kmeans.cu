@@ -2,21 +2,29 @@
 // kernel with the argmin fused, and the stable counting sort by cluster in parallel.
 //
 // Assignment: per token t of a (b, h) slice, argmin_c |c|^2 - 2 x_t . c (ties to the lower c).
-// x comes from bf16 / fp16 inputs, so it is exact in that type; a first kernel splits each
+// x is the bf16 / fp16 input itself (read through its strides, no fp32 copy since round 16), exact
+// in that type; a first kernel splits each
 // centroid into hi = rn16(c) and lo = rn16(c - hi) (16 significant bits of c for bf16, 22 for
-// fp16) in zero-padded (Cpad, 2 DP) rows with the norms (+inf past C); then a block takes 128
-// tokens (as 16-bit values in shared memory) and walks the centroid tiles of 64 rows (cp.async,
-// double-buffered): x . c = x . hi + x . lo with fp32 accumulation, each thread folds its
+// fp16) in zero-padded (Cpad, 2 DP) rows with the norms (+inf past C); then a block takes its
+// tokens (as 16-bit values in shared memory or registers) and walks the centroid tiles of 64 rows
+// (cp.async, multi-buffered): x . c = x . hi + x . lo with fp32 accumulation, each thread folds its
 // accumulators into a running (score, c) minimum in registers, and only the assignment is
 // written: the (S, C) distance matrix never leaves the SM (at S = 32760, C = 1024, H = 12 it was
 // a 1.6 GB write and read per iteration). Three kernels (vdit_attn_cuda_cluster_args.assign_kernel):
-//   w16_kernel (default): wgmma m64n64k16, both operands from 128-byte-swizzled shared tiles,
-//     two warpgroups of 64 tokens, two blocks an SM;
-//   a16_kernel: mma.sync m16n8k16 with ldmatrix fragments, 8 warps of 32 x 32, two blocks an SM;
+//   r16_kernel (default since round 16): wgmma m64n64k16, the tokens as A in registers, the
+//     centroids from 128-byte-swizzled shared tiles, four warpgroups of 64 tokens, one block an SM;
+//   a16_kernel: mma.sync m16n8k16 with ldmatrix fragments, 8 warps of 32 x 32, two blocks an SM
+//     (VDIT_CLUSTER_ASSIGN=mma);
 //   assign_kernel: the first one, TF32 mma.sync m16n8k8 on centroids rounded to TF32, 128
 //     centroids a tile, one block an SM (VDIT_CLUSTER_ASSIGN=tf32; kept for comparison).
-// H200, key assignment (S = 32760, C = 1024, 12 heads, 103 GFLOP of x . c): a16 0.61 ms (ncu),
-// 168 TFLOP/s counting each product once. What the GPU and the CPU (exact fp32 products in
+// H200, Q and K assignments of one warm iteration (S = 32760, Cq = 256, Ck = 1024, 12 heads, 129
+// GFLOP of x . c, 258 executed with hi and lo), the step's time with norms and splits: r16 0.648 /
+// 0.651 ms, the previous default (wgmma with both operands from shared tiles, two warpgroups of 64
+// tokens, two blocks an SM) 0.703 / 0.709 ms, the same call each (round 16; deleted); r16 with the
+// argmin overlapped with the next tile's wgmma (two accumulators, wait_group 1, three warpgroups
+// for the registers) 0.664 ms (deleted). ncu on that one's key call: tensor pipe 47%, issue slots
+// 48%, 0.93 eligible warps a scheduler: latency-bound, neither the tensor cores nor the issue
+// saturated. What the GPU and the CPU (exact fp32 products in
 // order) agree on: see vdit_attn_cuda_cluster_assign in attn_cluster.h.
 //
 // Sort (stable counting sort, perm lists each cluster's tokens in token order):
@@ -138,8 +146,8 @@ static __device__ __forceinline__ void load_tile(uint32_t *cs, const uint32_t *c
 // same sum in another order).
 template <int DP>
 static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
-    assign_kernel(const float *__restrict__ x, const uint32_t *__restrict__ ct, const float *__restrict__ np, int64_t S,
-                  int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
+    assign_kernel(vdit_attn_cuda_cluster_x16 x, int f16, const uint32_t *__restrict__ ct, const float *__restrict__ np,
+                  int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
   constexpr int ld = DP + 16;
   extern __shared__ __align__(16) uint32_t smem[];
   uint32_t *xs = smem, *cs = xs + ASSIGN_TOKENS * ld;
@@ -150,24 +158,16 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
   const float *nb = np + bh * Cpad;
   const int tiles = (int)(Cpad / ASSIGN_CENTROIDS);
   load_tile<DP>(cs, cb, 0);
-  const float *xb = x + bh * S * D;
-  if (D % 4 == 0) {
-    for (int e = threadIdx.x; e < ASSIGN_TOKENS * DP / 4; e += ASSIGN_THREADS) {
-      const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
-      const int64_t t = t0 + r;
-      uint4 v = make_uint4(0u, 0u, 0u, 0u);
-      if (t < S && k < D) {
-        const float4 f = *(const float4 *)(xb + t * D + k);
-        v = make_uint4(to_tf32(f.x), to_tf32(f.y), to_tf32(f.z), to_tf32(f.w));
-      }
-      *(uint4 *)(xs + r * ld + k) = v;
+  // the tokens from the 16-bit input, as TF32 bits (exact)
+  for (int e = threadIdx.x; e < ASSIGN_TOKENS * DP; e += ASSIGN_THREADS) {
+    const int r = e / DP, k = e % DP;
+    const int64_t t = t0 + r;
+    uint32_t v = 0u;
+    if (t < S && k < D) {
+      const unsigned short b = x16_row(x, bh, t)[k];
+      v = to_tf32(f16 ? __half2float(__ushort_as_half(b)) : __uint_as_float((unsigned)b << 16));
     }
-  } else {
-    for (int e = threadIdx.x; e < ASSIGN_TOKENS * DP; e += ASSIGN_THREADS) {
-      const int r = e / DP, k = e % DP;
-      const int64_t t = t0 + r;
-      xs[r * ld + k] = (t < S && k < D) ? to_tf32(xb[t * D + k]) : 0u;
-    }
+    xs[r * ld + k] = v;
   }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
   const int row0 = (warp / 2) * 32, col0 = (warp % 2) * 64;
@@ -281,6 +281,40 @@ static __device__ __forceinline__ void a16_load_tile(unsigned short *cs, const u
   cp_async_commit();
 }
 
+// element (r, k) of a [cols/64][rows][64] 128-byte-swizzled tile (16-byte chunk c of row r at c ^ (r % 8))
+template <int ROWS> static __device__ __forceinline__ int sw128_at(int r, int k) {
+  return (k >> 6) * ROWS * 64 + r * 64 + ((((k & 63) >> 3) ^ (r & 7)) << 3) + (k & 7);
+}
+
+// Element (r, k) of a 16-bit token tile: the 128-byte-swizzled [DP/64][ROWS][64] layout of the
+// wgmma kernel (SWZ: what ldmatrix reads there), or rows of DP + A16_PAD elements (the mma.sync kernel); either way the 8
+// elements from a multiple of 8 are contiguous.
+template <int ROWS, int DP, int SWZ> static __device__ __forceinline__ int x16_at(int r, int k) {
+  return SWZ ? sw128_at<ROWS>(r, k) : r * (DP + A16_PAD) + k;
+}
+
+// Tokens t0 .. t0 + ROWS - 1 of slice bh of the 16-bit input x into the tile xs (their bits as
+// they are: no conversion pass, no fp32 copy), zeros past S and past D: 16-byte cp.async pieces
+// (the caller's next commit group) where x16_vec allows, else element stores.
+template <int ROWS, int DP, int SWZ, int NT>
+static __device__ __forceinline__ void x16_load_tile(const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t t0, int64_t S,
+                                                     int D, unsigned short *xs) {
+  if (x16_vec(x, D)) {
+    for (int e = threadIdx.x; e < ROWS * DP / 8; e += NT) {
+      const int r = e / (DP / 8), k = 8 * (e % (DP / 8));
+      const int64_t t = t0 + r;
+      const int ok = t < S && k < D;
+      cp_async16(xs + x16_at<ROWS, DP, SWZ>(r, k), ok ? x16_row(x, bh, t) + k : x.data, ok ? 16 : 0);
+    }
+  } else {
+    for (int e = threadIdx.x; e < ROWS * DP; e += NT) {
+      const int r = e / DP, k = e % DP;
+      const int64_t t = t0 + r;
+      xs[x16_at<ROWS, DP, SWZ>(r, k)] = (t < S && k < D) ? x16_row(x, bh, t)[k] : (unsigned short)0;
+    }
+  }
+}
+
 static size_t a16_shared_bytes(int DP) {
   return ((size_t)A16_TOKENS * (DP + A16_PAD) + 2 * (size_t)A16_CENTROIDS * (2 * DP + A16_PAD)) * 2 +
          A16_TOKENS * 2 * 8;
@@ -293,7 +327,7 @@ static size_t a16_shared_bytes(int DP) {
 // each), B by four (two n8 tiles x k16 each, hi then lo), 16 MMAs.
 template <int DP, int F16>
 static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
-    a16_kernel(const float *__restrict__ x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
+    a16_kernel(vdit_attn_cuda_cluster_x16 x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
                int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
   constexpr int ldx = DP + A16_PAD, ldc = 2 * DP + A16_PAD;
   extern __shared__ __align__(16) unsigned short smem16[];
@@ -304,24 +338,8 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
   const unsigned short *cb = ct + bh * Cpad * 2 * DP;
   const float *nb = np + bh * Cpad;
   const int tiles = (int)(Cpad / A16_CENTROIDS);
+  x16_load_tile<A16_TOKENS, DP, 0, ASSIGN_THREADS>(x, bh, t0, S, D, xs); // joins tile 0's commit group
   a16_load_tile<DP>(cs, cb, 0);
-  // x: fp32 values of bf16 / fp16 inputs, so the 16-bit conversion is exact
-  const float *xb = x + bh * S * D;
-  if (D % 4 == 0) {
-    for (int e = threadIdx.x; e < A16_TOKENS * DP / 4; e += ASSIGN_THREADS) {
-      const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
-      const int64_t t = t0 + r;
-      float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (t < S && k < D) f = *(const float4 *)(xb + t * D + k);
-      *(uint2 *)(xs + r * ldx + k) = make_uint2(pack16<F16>(f.x, f.y), pack16<F16>(f.z, f.w));
-    }
-  } else {
-    for (int e = threadIdx.x; e < A16_TOKENS * DP; e += ASSIGN_THREADS) {
-      const int r = e / DP, k = e % DP;
-      const int64_t t = t0 + r;
-      xs[r * ldx + k] = to16<F16>((t < S && k < D) ? xb[t * D + k] : 0.0f);
-    }
-  }
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, q = lane % 4;
   const int row0 = (warp / 2) * 32, col0 = (warp % 2) * 32;
   // ldmatrix addresses: A (x4 = rows 0-7 / 8-15 at k 0, then at k 8): lane -> row lane % 16,
@@ -387,7 +405,7 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
 }
 
 template <int DP, int F16>
-static cudaError_t a16_launch(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+static cudaError_t a16_launch(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S, int C,
                               const float *centroids, int32_t *assign, cudaStream_t stream) {
   const int64_t Cpad = a16_cpad(C);
   unsigned short *ct = (unsigned short *)a->assign_work;
@@ -405,98 +423,108 @@ static cudaError_t a16_launch(const vdit_attn_cuda_cluster_args *a, const float 
   return cudaGetLastError();
 }
 
-// ---------------------------------------------------------------- 16-bit assignment by wgmma
-// The same products as a16_kernel (x . hi + x . lo, fp32 accumulation) by wgmma m64n64k16 with
-// both operands in shared memory, K-major, in the 128-byte-swizzled [DP/64][rows][64] tiles of
-// the attention kernels (attn_wgmma_tiles.cuh: 16-byte chunk c of row r at c ^ (r % 8)).
-// Grid (ceil(S / 128), BH), 256 threads = two warpgroups of 64 tokens, two blocks an SM.
-// Shared (1024-byte aligned): xs [DP/64][128][64], then two stages of [hi | lo] centroid tiles
-// [DP/64][64][64] each (97 KB at DP = 128). Each warpgroup sees every centroid, so a token's
-// minimum needs only the 4 lanes of its row: no reduction across warps.
-#define W16_TOKENS 128
+// ---------------------------------------------------------------- 16-bit assignment by wgmma, x in registers
+// The same products again (x . hi + x . lo, fp32 accumulation), by wgmma m64n64k16 with the tokens
+// as the A operand in registers (loaded once per block by ldmatrix from the swizzled x tile) and
+// the centroid tiles as B from shared memory: per k16 step the tensor cores read only B's 2 KB
+// from shared memory (round 15's kernel read A's 2 KB too, which at the tensor rate is the whole
+// shared-memory bandwidth). Grid (ceil(S / 256), BH), 512 threads = four warpgroups of 64 tokens,
+// one block an SM: each centroid tile streamed from L2 serves 256 tokens (128 in round 15's).
+// Shared (1024-byte aligned): xs [DP/64][256][64], then R16_STAGES stages of [hi | lo] centroid
+// tiles [DP/64][64][64]; tile i + 2 is loaded while tile i is multiplied (the stage it fills was
+// last read in iteration i - 1, which every warpgroup has left at iteration i's barrier).
+#define R16_TOKENS 256
+#define R16_THREADS 512
+#define R16_STAGES 3
 
-static size_t w16_shared_bytes(int DP) {
-  return ((size_t)DP * W16_TOKENS + 2 * (size_t)2 * DP * A16_CENTROIDS) * 2 + 1024; // + alignment slack
+static size_t r16_shared_bytes(int DP) {
+  return ((size_t)DP * R16_TOKENS + R16_STAGES * (size_t)2 * DP * A16_CENTROIDS) * 2 + 1024; // + alignment slack
 }
 
-// element (r, k) of a [cols/64][rows][64] swizzled tile
-template <int ROWS> static __device__ __forceinline__ int w16_at(int r, int k) {
-  return (k >> 6) * ROWS * 64 + r * 64 + ((((k & 63) >> 3) ^ (r & 7)) << 3) + (k & 7);
+// d (64 x 64 fp32) += a (64 x 16: this warp's 16 rows as the mma.sync A fragment) b (K-major
+// shared tile, descriptor db); no transpose.
+template <int F16>
+static __device__ __forceinline__ void r16_mma(float (&d)[32], const uint32_t (&a)[4], uint64_t db) {
+  if (F16)
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
+        "%24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+          "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+          "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+          "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
+  else
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16 "
+        "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, "
+        "%24, %25, %26, %27, %28, %29, %30, %31}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]),
+          "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]),
+          "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]),
+          "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(db), "r"(1));
 }
 
-// Centroid tile i (64 rows of 2 DP values: hi | lo) into stage s: hi tile, then lo tile.
+// Centroid tile i (64 rows of 2 DP values: hi | lo) into stage s (hi tile, then lo tile), one
+// commit group (R16_THREADS threads).
 template <int DP>
-static __device__ __forceinline__ void w16_load_tile(unsigned short *stage, const unsigned short *cb, int i) {
+static __device__ __forceinline__ void r16_load_tile(unsigned short *stage, const unsigned short *cb, int i) {
   constexpr int chunks = 2 * DP / 8, half = DP / 8;
   const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
-  for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
+  for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += R16_THREADS) {
     const int r = e / chunks, c = e % chunks, part = c / half, cc = c % half;
-    cp_async16(stage + part * DP * A16_CENTROIDS + w16_at<A16_CENTROIDS>(r, 8 * cc), src + (int64_t)r * 2 * DP + 8 * c, 16);
+    cp_async16(stage + part * DP * A16_CENTROIDS + sw128_at<A16_CENTROIDS>(r, 8 * cc), src + (int64_t)r * 2 * DP + 8 * c, 16);
   }
   cp_async_commit();
 }
 
-template <int F16>
-static __device__ __forceinline__ void w16_mma(float (&d)[32], uint64_t da, uint64_t db, int scale_d) {
-  if (F16) wgmma_ss_n64_f16(d, da, db, scale_d);
-  else wgmma_ss_n64_bf16(d, da, db, scale_d);
-}
-
 template <int DP, int F16>
-static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
-    w16_kernel(const float *__restrict__ x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
+static __global__ void __launch_bounds__(R16_THREADS, 1)
+    r16_kernel(vdit_attn_cuda_cluster_x16 x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
                int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
-  extern __shared__ unsigned char w16_raw[];
-  const uint32_t pad = (1024u - ((uint32_t)__cvta_generic_to_shared(w16_raw) & 1023u)) & 1023u;
-  unsigned short *xs = (unsigned short *)(w16_raw + pad), *cs = xs + DP * W16_TOKENS;
+  extern __shared__ unsigned char r16_raw[];
+  const uint32_t pad = (1024u - ((uint32_t)__cvta_generic_to_shared(r16_raw) & 1023u)) & 1023u;
+  unsigned short *xs = (unsigned short *)(r16_raw + pad), *cs = xs + DP * R16_TOKENS;
   constexpr int stage_elems = 2 * DP * A16_CENTROIDS;
-  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * W16_TOKENS;
+  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * R16_TOKENS;
   const unsigned short *cb = ct + bh * Cpad * 2 * DP;
   const float *nb = np + bh * Cpad;
   const int tiles = (int)(Cpad / A16_CENTROIDS);
-  w16_load_tile<DP>(cs, cb, 0);
-  const float *xb = x + bh * S * D;
-  if (D % 4 == 0) {
-    for (int e = threadIdx.x; e < W16_TOKENS * DP / 4; e += ASSIGN_THREADS) {
-      const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
-      const int64_t t = t0 + r;
-      float4 f = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-      if (t < S && k < D) f = *(const float4 *)(xb + t * D + k);
-      *(uint2 *)(xs + w16_at<W16_TOKENS>(r, k)) = make_uint2(pack16<F16>(f.x, f.y), pack16<F16>(f.z, f.w));
-    }
-  } else {
-    for (int e = threadIdx.x; e < W16_TOKENS * DP; e += ASSIGN_THREADS) {
-      const int r = e / DP, k = e % DP;
-      const int64_t t = t0 + r;
-      xs[w16_at<W16_TOKENS>(r, k)] = to16<F16>((t < S && k < D) ? xb[t * D + k] : 0.0f);
-    }
-  }
+  x16_load_tile<R16_TOKENS, DP, 1, R16_THREADS>(x, bh, t0, S, D, xs); // in tile 0's commit group
+  r16_load_tile<DP>(cs, cb, 0);
+  if (tiles > 1) r16_load_tile<DP>(cs + stage_elems, cb, 1);
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, q = lane % 4;
-  // descriptors: K-major tiles advance 32 bytes per k16 step inside a 128-byte row and jump a
-  // whole [rows][64] block every 4 steps; 8-row groups are 1024 bytes apart
-  const uint32_t x_addr = (uint32_t)__cvta_generic_to_shared(xs) + wg * 64 * 128;
+  uint32_t xa[DP / 16][4]; // this warp's 16 tokens x DP as A fragments
   float best[2] = {INFINITY, INFINITY}; // rows 64 wg + 16 warp + lane / 4 (+ 8)
   int best_c[2] = {0x7fffffff, 0x7fffffff};
   float acc[32];
   for (int i = 0; i < tiles; i++) {
-    if (i + 1 < tiles) {
-      w16_load_tile<DP>(cs + ((i + 1) % 2) * stage_elems, cb, i + 1);
-      asm volatile("cp.async.wait_group 1;" ::: "memory");
-    } else {
-      asm volatile("cp.async.wait_group 0;" ::: "memory");
+    if (i + 1 < tiles) cp_async_wait<1>();
+    else cp_async_wait<0>();
+    fence_proxy_async(); // the tiles written by cp.async, for wgmma's reads
+    __syncthreads();     // tile i (and xs) visible; every warpgroup done with tile i - 1's stage
+    if (i == 0) {
+      // ldmatrix x4: matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15) of the warp's rows: the A layout
+      const int mi = lane / 8, rr = lane % 8, row = 64 * wg + 16 * warp + rr + 8 * (mi & 1);
+#pragma unroll
+      for (int kk = 0; kk < DP / 16; kk++) ldsm_x4(xa[kk], xs + x16_at<R16_TOKENS, DP, 1>(row, 16 * kk + 8 * (mi >> 1)));
     }
-    fence_proxy_async(); // the tiles written by cp.async and (first time) st.shared, for wgmma's reads
-    __syncthreads();
-    const uint32_t hi_addr = (uint32_t)__cvta_generic_to_shared(cs + (i % 2) * stage_elems);
+    if (i + 2 < tiles) r16_load_tile<DP>(cs + ((i + 2) % R16_STAGES) * stage_elems, cb, i + 2);
+    const uint32_t hi_addr = (uint32_t)__cvta_generic_to_shared(cs + (i % R16_STAGES) * stage_elems);
     const uint32_t lo_addr = hi_addr + DP * A16_CENTROIDS * 2;
+#pragma unroll
+    for (int j = 0; j < 32; j++) acc[j] = 0.0f;
 #pragma unroll
     for (int j = 0; j < 32; j++) reg_fence(acc[j]);
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < DP / 16; kk++) {
-      const uint64_t da = gmma_desc(x_addr + (kk >> 2) * W16_TOKENS * 128 + (kk & 3) * 32, 16, 1024);
-      w16_mma<F16>(acc, da, gmma_desc(hi_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024), kk > 0);
-      w16_mma<F16>(acc, da, gmma_desc(lo_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024), 1);
+      r16_mma<F16>(acc, xa[kk], gmma_desc(hi_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024));
+      r16_mma<F16>(acc, xa[kk], gmma_desc(lo_addr + (kk >> 2) * A16_CENTROIDS * 128 + (kk & 3) * 32, 16, 1024));
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -515,7 +543,6 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
         if (sc < best[j / 2]) best[j / 2] = sc, best_c[j / 2] = c + j % 2;
       }
     }
-    __syncthreads(); // stage i % 2 is refilled by the next iteration's load
   }
 #pragma unroll
   for (int h = 0; h < 2; h++) {
@@ -532,7 +559,7 @@ static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
 }
 
 template <int DP, int F16>
-static cudaError_t w16_launch(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S, int C,
+static cudaError_t r16_launch(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S, int C,
                               const float *centroids, int32_t *assign, cudaStream_t stream) {
   const int64_t Cpad = a16_cpad(C);
   unsigned short *ct = (unsigned short *)a->assign_work;
@@ -541,12 +568,12 @@ static cudaError_t w16_launch(const vdit_attn_cuda_cluster_args *a, const float 
                                                                                      Cpad, ct, np);
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) return e;
-  const size_t shared = w16_shared_bytes(DP);
-  if ((e = cudaFuncSetAttribute(w16_kernel<DP, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+  const size_t shared = r16_shared_bytes(DP);
+  if ((e = cudaFuncSetAttribute(r16_kernel<DP, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
     return e;
-  const dim3 grid((unsigned)((S + W16_TOKENS - 1) / W16_TOKENS), (unsigned)a->bh);
-  w16_kernel<DP, F16><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
+  const dim3 grid((unsigned)((S + R16_TOKENS - 1) / R16_TOKENS), (unsigned)a->bh);
+  r16_kernel<DP, F16><<<grid, R16_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
   return cudaGetLastError();
 }
 
@@ -554,7 +581,7 @@ static size_t assign_shared_bytes(int DP) {
   return (size_t)(ASSIGN_TOKENS + 2 * ASSIGN_CENTROIDS) * (DP + 16) * 4 + ASSIGN_TOKENS * 2 * 8;
 }
 
-extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, const float *x, int64_t S,
+extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S,
                                                      int C, const float *centroids, int32_t *assign, cudaStream_t stream) {
   if (a->bh == 0 || S == 0) return cudaSuccess;
   if (a->dim < 1 || a->dim > 128 || C < 1 || a->bh > 65535 || !a->assign_work) return cudaErrorInvalidValue;
@@ -566,10 +593,10 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluste
                           : a16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
   }
   if (a->assign_kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16) {
-    if (DP == 64) return a->half_inputs ? w16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
-                                        : w16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
-    return a->half_inputs ? w16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
-                          : w16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
+    if (DP == 64) return a->half_inputs ? r16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
+                                        : r16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
+    return a->half_inputs ? r16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
+                          : r16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
   }
   if (a->assign_kernel != VDIT_ATTN_CUDA_ASSIGN_TF32) return cudaErrorInvalidValue;
   const int64_t Cpad = assign_cpad(C);
@@ -584,11 +611,11 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluste
   if (DP == 64) {
     if ((e = cudaFuncSetAttribute(assign_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) != cudaSuccess)
       return e;
-    assign_kernel<64><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
+    assign_kernel<64><<<grid, ASSIGN_THREADS, shared, stream>>>(x, a->half_inputs, ct, np, S, C, (int)a->dim, Cpad, assign);
   } else {
     if ((e = cudaFuncSetAttribute(assign_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) != cudaSuccess)
       return e;
-    assign_kernel<128><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
+    assign_kernel<128><<<grid, ASSIGN_THREADS, shared, stream>>>(x, a->half_inputs, ct, np, S, C, (int)a->dim, Cpad, assign);
   }
   return cudaGetLastError();
 }

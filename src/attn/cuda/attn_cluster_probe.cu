@@ -27,8 +27,8 @@
 // TF32 (qbar rounded to TF32, K exact: bf16 / fp16 values, from the fp32 copy kf); P V by
 // m16n8k16 in the inputs' 16-bit type (V's tiles read from the 16-bit input itself; P rounded to
 // the type, 2^-9 relative in bf16, and the row sums L taken over the rounded P, so N and L use
-// the same weights), VDIT_CLUSTER_PROBE=tf32 the lab switch back to TF32 P V from vf (H200,
-// round 15: 0.975 against 0.998 ms in the same call, 0.973 in round 14's: a tie). The probabilities by __expf. The scores are routing scores: they decide which tile
+// the same weights; TF32 P V from an fp32 copy of V took 0.998 against 0.975 ms in the same call,
+// H200 round 15, a tie, and was deleted in round 16 with that copy). The probabilities by __expf. The scores are routing scores: they decide which tile
 // pairs run exactly, never an output value.
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -138,32 +138,15 @@ static __device__ __forceinline__ void scores_step(const float *qs, const float 
   }
 }
 
-// acc (16 x DP per warp) += P vs, P = the step's probabilities in the score layout: the k index of
-// a P fragment is permuted (column t holds key 2t, column t + 4 key 2t + 1) and V's rows read to
-// match.
-template <int DP>
-static __device__ __forceinline__ void pv_step(const float p[PROBE_KEYS / 8][4], const float *vs, float acc[DP / 8][4]) {
-  constexpr int LD = DP + 4;
-  const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
-#pragma unroll
-  for (int k = 0; k < PROBE_KEYS / 8; k++) {
-    const uint32_t a0 = tf32_bits(p[k][0]), a1 = tf32_bits(p[k][2]), a2 = tf32_bits(p[k][1]), a3 = tf32_bits(p[k][3]);
-    const float *v0 = vs + (8 * k + 2 * t) * LD + g;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++)
-      mma_tf32(acc[n], a0, a1, a2, a3, __float_as_uint(v0[8 * n]), __float_as_uint(v0[LD + 8 * n]));
-  }
-}
-
 // P V in 16 bits (PV = PROBE_PV_BF16 or PROBE_PV_F16, the inputs' type): V's tile is loaded from
 // the 16-bit input itself (load_values16: no fp32 copy, half the bytes) into rows of LDH = DP + 8
 // elements (16 bytes apart in banks: ldmatrix without conflicts), B fragments by
 // ldmatrix.trans (matrices (keys 0-7 | 8-15) x (d 0-7 | 8-15)); mma m16n8k16, half the MMAs of
-// pv_step's TF32 m16n8k8. P enters as the score layout's pairs (keys 16 kk + 2t.. of n-tiles
+// TF32 m16n8k8 (round 15's lab switch back to TF32 P V, deleted in round 16). P enters as the score layout's pairs (keys 16 kk + 2t.. of n-tiles
 // 2kk, 2kk + 1: the A fragment as it lies); the caller has rounded P to the 16-bit type and
 // summed the rounded values, so numerator and denominator use the same weights (as the
 // executor and the compensation do).
-enum { PROBE_PV_TF32 = 0, PROBE_PV_BF16 = 1, PROBE_PV_F16 = 2 };
+enum { PROBE_PV_BF16 = 1, PROBE_PV_F16 = 2 };
 
 template <int PV>
 static __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
@@ -177,7 +160,7 @@ static __device__ __forceinline__ uint32_t pack16(float lo, float hi) {
 
 template <int PV>
 static __device__ __forceinline__ float round16(float x) {
-  return PV == PROBE_PV_F16 ? __half2float(__float2half_rn(x)) : PV == PROBE_PV_BF16 ? __bfloat162float(__float2bfloat16_rn(x)) : x;
+  return PV == PROBE_PV_F16 ? __half2float(__float2half_rn(x)) : __bfloat162float(__float2bfloat16_rn(x));
 }
 
 // Values [k0, k0 + PROBE_KEYS) of one slice (x: the 16-bit input's slice, rows ss elements
@@ -226,11 +209,11 @@ static __device__ __forceinline__ void pv_step16(const float p[PROBE_KEYS / 8][4
 }
 
 // Centroids, double-buffered K tiles, 2 x PROBE_FRAGS rows of V means (fp32, LD = DP + 4), then
-// double-buffered V tiles: fp32 for TF32 P V, 16-bit (LDH = DP + 8) otherwise.
-template <int DP, int PV>
+// double-buffered 16-bit V tiles (LDH = DP + 8).
+template <int DP>
 static size_t probe_shared_bytes() {
   return (size_t)(PROBE_ROWS + 2 * PROBE_KEYS + 2 * PROBE_FRAGS) * (DP + 4) * sizeof(float) +
-         (PV == PROBE_PV_TF32 ? (size_t)2 * PROBE_KEYS * (DP + 4) * sizeof(float) : (size_t)2 * PROBE_KEYS * (DP + 8) * 2);
+         (size_t)2 * PROBE_KEYS * (DP + 8) * 2;
 }
 
 // One warp per (bh, a): the chunks' (m, l, O) merged into probe_m, probe_z, probe_o = O / Z.
@@ -385,12 +368,11 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
   constexpr int LD = DP + 4, LDH = DP + 8;
   extern __shared__ float4 probe_shared[];
   float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *fbuf = kbuf + 2 * PROBE_KEYS * LD; // fbuf: 2 x PROBE_FRAGS rows
-  float *vbuf = fbuf + 2 * PROBE_FRAGS * LD;
-  uint16_t *vbuf16 = (uint16_t *)vbuf;
+  uint16_t *vbuf16 = (uint16_t *)(fbuf + 2 * PROBE_FRAGS * LD);
   const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
   const int64_t bh = blockIdx.z, Sk = a.seq_k;
   const int vec = D % 4 == 0;
-  const float *kx = a.kf + bh * Sk * D, *vx = a.vf + bh * Sk * D;
+  const float *kx = a.kf + bh * Sk * D;
   const uint16_t *vx16 = a.v16 + (bh / a.heads) * a.v_sb + (bh % a.heads) * a.v_sh;
   const int vec16 = D % 8 == 0 && a.v_ss % 8 == 0 && a.v_sb % 8 == 0 && a.v_sh % 8 == 0 && (uintptr_t)a.v16 % 16 == 0;
   const float *vm = a.v_means + bh * a.ck * D;
@@ -403,10 +385,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
   if (steps > 0) {
     const int j = (int)(k_begin / PROBE_TILE);
     load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
-    if (PV == PROBE_PV_TF32)
-      load_keys<DP>(vx, perm, k_end, D, k_begin, vbuf, vec);
-    else
-      load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k_begin, vbuf16, vec16);
+    load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k_begin, vbuf16, vec16);
     load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
   }
   cp_async_commit();
@@ -427,10 +406,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
     if (step + 1 < steps) {
       const int64_t k1 = k0 + PROBE_KEYS;
       load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      if (PV == PROBE_PV_TF32)
-        load_keys<DP>(vx, perm, k_end, D, k1, vbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
-      else
-        load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k1, vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, vec16);
+      load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k1, vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, vec16);
       if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
         const int j = (int)(k1 / PROBE_TILE);
         load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
@@ -478,10 +454,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
       }
       m[r] = m_new;
     }
-    if (PV == PROBE_PV_TF32)
-      pv_step<DP>(s, vbuf + buf * PROBE_KEYS * LD, acc);
-    else
-      pv_step16<DP, PV>(s, vbuf16 + buf * PROBE_KEYS * LDH, acc);
+    pv_step16<DP, PV>(s, vbuf16 + buf * PROBE_KEYS * LDH, acc);
     if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
       const int j = (int)(k0 / PROBE_TILE);
       // the tile's reference mt and the factor c = exp(m_run - mt) <= 1
@@ -642,7 +615,7 @@ extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_
 
 template <int DP, int PV>
 static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
-  const size_t shared = probe_shared_bytes<DP, PV>();
+  const size_t shared = probe_shared_bytes<DP>();
   cudaError_t e;
   if ((e = cudaFuncSetAttribute(probe_fused_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
@@ -668,11 +641,10 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
 
-// P V in the inputs' 16-bit type, or in TF32 with a->probe_tf32_pv (the lab switch).
+// P V in the inputs' 16-bit type.
 template <int DP>
 static cudaError_t probe_run_type(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part,
                                   cudaStream_t stream) {
-  if (a->probe_tf32_pv) return probe_run<DP, PROBE_PV_TF32>(a, q_tf32, part, stream);
   return a->half_inputs ? probe_run<DP, PROBE_PV_F16>(a, q_tf32, part, stream)
                         : probe_run<DP, PROBE_PV_BF16>(a, q_tf32, part, stream);
 }
