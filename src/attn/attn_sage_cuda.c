@@ -40,14 +40,6 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
-                : strcmp(fwd, "mufu") == 0  ? VDIT_ATTN_SAGE_FWD_MUFU
-                : strcmp(fwd, "p2") == 0    ? VDIT_ATTN_SAGE_FWD_P2
-                : strcmp(fwd, "p3") == 0    ? VDIT_ATTN_SAGE_FWD_P3
-                : strcmp(fwd, "p5") == 0    ? VDIT_ATTN_SAGE_FWD_P5
-                : strcmp(fwd, "fold") == 0  ? VDIT_ATTN_SAGE_FWD_FOLD
-                : strcmp(fwd, "folde") == 0 ? VDIT_ATTN_SAGE_FWD_FOLDE
-                : strcmp(fwd, "fp3") == 0   ? VDIT_ATTN_SAGE_FWD_FP3
-                : strcmp(fwd, "fp5") == 0   ? VDIT_ATTN_SAGE_FWD_FP5
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

@@ -40,16 +40,6 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
   VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
-  // lab (round 13): version 3 (bf16 per-block only; other cases run the default) with the MUFU
-  // offload on other 8-key groups, or the O fold moved under S_{j+1}
-  VDIT_ATTN_SAGE_FWD_MUFU = 3, // every exp2 on the MUFU (groups 0x0000)
-  VDIT_ATTN_SAGE_FWD_P2 = 4,   // 2 of 16 groups on the FMA pipe (0x0808)
-  VDIT_ATTN_SAGE_FWD_P3 = 5,   // 3 of 16 (0x0888)
-  VDIT_ATTN_SAGE_FWD_P5 = 6,   // 5 of 16 (0x8889)
-  VDIT_ATTN_SAGE_FWD_FOLD = 7, // O = O alpha + OT of P_{j-1} V_{j-1} after S_{j+1} is issued, not before
-  VDIT_ATTN_SAGE_FWD_FOLDE = 8, // fold + the issue turn handed over right after S_{j+1}
-  VDIT_ATTN_SAGE_FWD_FP3 = 9,   // fold + p3
-  VDIT_ATTN_SAGE_FWD_FP5 = 10,  // fold + p5
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.

@@ -20,9 +20,10 @@
 //                   O = O * alpha_j + OT (two-level accumulation)
 // software-pipelined as the dense version 3:
 //   S_0; softmax_0
-//   for j >= 1: issue S_j and OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j,
-//               softmax_j while OT runs, wait OT, release stage j - 1, O = O * alpha_{j-1} + OT
-//   OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
+//   for j >= 1: issue S_j, O = O * alpha_{j-2} + OT (P_{j-2} V_{j-2}) while S_j runs, issue
+//               OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j, softmax_j while OT runs,
+//               wait OT, release stage j - 1
+//   O = O * alpha_{n-2} + OT; OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
 // The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
 // other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
 // The key tiles are the query block's list of 128-key blocks (p.map_offsets, the block-sparse
@@ -44,6 +45,9 @@
 // H200 (round 11, lab run 15): the loop bounds broadcast from lane 0 (below), so the wgmma
 // descriptors stay on the uniform datapath (SASS: 715 -> 683 instructions a warp and step, R2UR
 // 30 -> 2): 9.36 -> 8.98 ms = 1.35x our dense.
+// H200 (round 13, lab run 19): O's fold under S_{j+1} (after the V wait) with 5 of the 16 key
+// groups on the polynomial (SAGE_POLY_GROUPS 0x8889): 9.03 -> 8.91 ms = 1.38x our dense; the fold
+// alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -81,11 +85,7 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// Lab (round 13): POLY replaces SAGE_POLY_GROUPS (the CPU emulation keeps SAGE_POLY_GROUPS, so a
-// POLY of another value differs from it by the exp2 of those groups); FOLD 1 folds OT of P_{j-1}
-// V_{j-1} into O after S_{j+1} is issued (under it) instead of before; FOLD 2 also hands the issue
-// turn over right after S_{j+1} (the fold and P_j V_j's issue outside the turn).
-template <typename T, int GRAN, int STAGES, uint32_t POLY, int FOLD>
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -281,7 +281,7 @@ static __global__ void __launch_bounds__(256, 1)
           const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
           const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
           const float x = fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21);
-          pe[q] = (POLY >> n) & 1u ? sage_exp2_poly(x) : sage_ex2(x); // MUFU offload (attn_sage.h)
+          pe[q] = (SAGE_POLY_GROUPS >> n) & 1u ? sage_exp2_poly(x) : sage_ex2(x); // MUFU offload (attn_sage.h)
           if (dead(n, r, e)) pe[q] = 0.0f;
         }
         st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
@@ -341,16 +341,13 @@ static __global__ void __launch_bounds__(256, 1)
       fence_all();
       wgmma_fence();
       issue_s(j);
-      if (FOLD == 2) turn_end();
       tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
       // OT holds P_{j-2} V_{j-2} (zeros at j = 1): fold it while S_j runs. After the wait loop (a
       // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
-      if (FOLD) {
-        accumulate(alpha_fold);
-        wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
-      }
+      accumulate(alpha_fold);
+      wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
       issue_pv(j - 1);
-      if (FOLD != 2) turn_end();
+      turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
       float alpha[2];
@@ -359,8 +356,7 @@ static __global__ void __launch_bounds__(256, 1)
       wgmma_wait<0>();
       fence_all();
       release(j - 1);
-      if (FOLD) alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1];
-      else accumulate(alpha_prev);
+      alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
     };
@@ -368,7 +364,7 @@ static __global__ void __launch_bounds__(256, 1)
     for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
     for (int j = js; j < count; j++) step(j, sage3_flag<true>());
     const int jl = count - 1;
-    if (FOLD) accumulate(alpha_fold);
+    accumulate(alpha_fold); // P_{n-2} V_{n-2}
     tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
     turn_begin();
     fence_all();
@@ -438,7 +434,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, uint32_t POLY = SAGE_POLY_GROUPS, int FOLD = 0>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -446,7 +442,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, FOLD>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -463,23 +459,6 @@ static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_
   return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
 }
 
-// lab (round 13): the bf16 per-block variants of VDIT_SAGE_FWD
-static cudaError_t sage3_lab(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
-                             const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  typedef __nv_bfloat16 T;
-  constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
-  switch (sp->fwd_path) {
-  case VDIT_ATTN_SAGE_FWD_MUFU: return sage3_launch<T, G, 0x0000u>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_P2: return sage3_launch<T, G, 0x0808u>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_P3: return sage3_launch<T, G, 0x0888u>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_P5: return sage3_launch<T, G, 0x8889u>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_FP3: return sage3_launch<T, G, 0x0888u, 1>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_FP5: return sage3_launch<T, G, 0x8889u, 1>(&sp->base, w, mq, mk, mv, stream);
-  case VDIT_ATTN_SAGE_FWD_FOLD: return sage3_launch<T, G, SAGE_POLY_GROUPS, 1>(&sp->base, w, mq, mk, mv, stream);
-  default: return sage3_launch<T, G, SAGE_POLY_GROUPS, 2>(&sp->base, w, mq, mk, mv, stream);
-  }
-}
-
 extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
                                                   cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
@@ -494,7 +473,5 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
-  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_MUFU && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK)
-    return sage3_lab(sp, w, &mq, &mk, &mv, stream);
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
