@@ -59,11 +59,12 @@
 // MUFU offload (FlashAttention-4's trick), FP8 P V only: in every 128-key tile, the keys j whose
 // 8-key group (j % 128) / 8 has its bit set in SAGE_POLY_GROUPS get P' = 2^x from
 // sage_exp2_poly (a polynomial on the FMA pipe) instead of the MUFU's ex2: on the GPU those are
-// fixed accumulator columns of every thread (n-tiles 3, 7, 11, 15: 16 of its 64 scores a tile).
+// fixed accumulator columns of every thread (n-tiles 0, 3, 7, 11, 15: 20 of its 64 scores a tile).
 // The CPU emulation calls the same function for the same keys, so those P' are bit-identical
 // (version 2, attn_sage_forward.cu, keeps every exp2 on the MUFU). 0 puts every exp2 on the MUFU.
-// H200 (docs/attention.md): 1/4 on the polynomial 0.4% faster than none, 3/8 and 1/2 slower.
-#define SAGE_POLY_GROUPS 0x8888u
+// H200 (docs/attention.md): 1/4 on the polynomial 0.4% faster than none, 3/8 and 1/2 slower (run
+// 6); 5/16 (0x8889) with version 3's O fold under S: 1.3% faster than 1/4 without it (run 19).
+#define SAGE_POLY_GROUPS 0x8889u
 #define SAGE_POLY_DEGREE 3
 
 // 2^x = 2^round(x) * p(x - round(x)): round(x) by the 2^23 + 2^22 add (exact: |x| < 2^22), f =

@@ -20,9 +20,10 @@
 //                   O = O * alpha_j + OT (two-level accumulation)
 // software-pipelined as the dense version 3:
 //   S_0; softmax_0
-//   for j >= 1: issue S_j and OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j,
-//               softmax_j while OT runs, wait OT, release stage j - 1, O = O * alpha_{j-1} + OT
-//   OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
+//   for j >= 1: issue S_j, O = O * alpha_{j-2} + OT (P_{j-2} V_{j-2}) while S_j runs, issue
+//               OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j, softmax_j while OT runs,
+//               wait OT, release stage j - 1
+//   O = O * alpha_{n-2} + OT; OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
 // The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
 // other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
 // The key tiles are the query block's list of 128-key blocks (p.map_offsets, the block-sparse
@@ -44,6 +45,9 @@
 // H200 (round 11, lab run 15): the loop bounds broadcast from lane 0 (below), so the wgmma
 // descriptors stay on the uniform datapath (SASS: 715 -> 683 instructions a warp and step, R2UR
 // 30 -> 2): 9.36 -> 8.98 ms = 1.35x our dense.
+// H200 (round 13, lab run 19): O's fold under S_{j+1} (after the V wait) with 5 of the 16 key
+// groups on the polynomial (SAGE_POLY_GROUPS 0x8889): 9.03 -> 8.91 ms = 1.38x our dense; the fold
+// alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -187,7 +191,7 @@ static __global__ void __launch_bounds__(256, 1)
   for (int i = 0; i < 64; i++) sacc[i] = 0;
 #pragma unroll
   for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
-  float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f};
+  float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f}, alpha_fold[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
 
   // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
@@ -338,6 +342,10 @@ static __global__ void __launch_bounds__(256, 1)
       wgmma_fence();
       issue_s(j);
       tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
+      // OT holds P_{j-2} V_{j-2} (zeros at j = 1): fold it while S_j runs. After the wait loop (a
+      // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
+      accumulate(alpha_fold);
+      wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
       issue_pv(j - 1);
       turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
@@ -348,7 +356,7 @@ static __global__ void __launch_bounds__(256, 1)
       wgmma_wait<0>();
       fence_all();
       release(j - 1);
-      accumulate(alpha_prev);
+      alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
     };
@@ -356,6 +364,7 @@ static __global__ void __launch_bounds__(256, 1)
     for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
     for (int j = js; j < count; j++) step(j, sage3_flag<true>());
     const int jl = count - 1;
+    accumulate(alpha_fold); // P_{n-2} V_{n-2}
     tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
     turn_begin();
     fence_all();
