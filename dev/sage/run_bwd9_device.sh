@@ -4,8 +4,9 @@
 # 19-20, binaries of lab commit 01726bf, whose VDIT_SAGE_BWD=solo was reverted after it): SCHEDS="pair
 # solo" MEMCHECK="pair solo" CHECK_SCHEDS=pair ROUNDS=3 (run 19), SCHEDS="pair solo base" with
 # BASE_BIN holding the vdit of main's kernel (the timed variant `base` runs it; not validated here;
-# run 20). Round 5 (run 21, branch sagebwd13): SCHEDS="pair solo base" MEMCHECK=pair RACECHECK=pair
-# CHECK_SCHEDS=pair, pair = the fence-free pairs (st.async into per-warp mbarriers). Runs 12-13 also timed
+# run 20). Round 5 (run 21a, branch sagebwd13, binaries of lab commit 6f5bc86): SCHEDS="pair solo base"
+# MEMCHECK=pair RACECHECK=pair CHECK_SCHEDS=pair, pair = the fence-free pairs (st.async into per-warp
+# mbarriers); its timing: VALIDATE=0 SCHEDS="pair solo base" RACECHECK="pair solo" NCU=0. Runs 12-13 also timed
 # old and warp-bulk, deleted after run 13 (they run at commit d08c8c7; run 12 had async = the
 # later warp-bulk and async-atomic = atomic):
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance

@@ -7,9 +7,8 @@
 //     V) and once with version 2 (VDIT_SAGE_FWD=v2), then longer key sequences on version 3;
 //  2. the SageBwd backward against the CPU emulation on the same Q, K, V, O (the CPU forward's),
 //     LSE and dO: masks, layouts, dtypes, Sq != Sk, ragged lengths, plain and outlier inputs,
-//     with dQ added by bulk tensor reductions (default: CTA pairs summed in shared memory first),
-//     by solo CTAs (VDIT_SAGE_BWD=solo) and by float2 atomics (VDIT_SAGE_BWD=atomic, also the
-//     path without a tensor-map encoder);
+//     with dQ added by bulk tensor reductions (default) and by float2 atomics
+//     (VDIT_SAGE_BWD=atomic, also the path without a tensor-map encoder);
 //  3. the acceptance against the fp64 reference through the check harness on plain
 //     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
 //  4. the plan's one-line errors (head dim 64, Q-smoothing).
@@ -218,10 +217,9 @@ static void test_backward_against_cpu(void) {
   const int64_t seqs[][2] = {{1, 1}, {100, 100}, {300, 257}, {127, 1000}, {1000, 1000}};
   const vdit_attn_mask masks[] = {VDIT_ATTN_MASK_NONE, VDIT_ATTN_MASK_CAUSAL, VDIT_ATTN_MASK_BLOCK_CAUSAL};
   uint64_t seed = 300;
-  // path 0: the default (dQ by bulk tensor reductions, CTA pairs summed in shared memory where
-  // both walk the same tiles: the unmasked cases with Sk > 128); 1: solo CTAs; 2: float2 atomics
-  const char *kernels[3] = {NULL, "solo", "atomic"};
-  for (int path = 0; path < 3; path++) {
+  // path 0: the default (dQ by bulk tensor reductions); 1: dQ by float2 atomics
+  const char *kernels[2] = {NULL, "atomic"};
+  for (int path = 0; path < 2; path++) {
     if (kernels[path]) setenv("VDIT_SAGE_BWD", kernels[path], 1);
     else unsetenv("VDIT_SAGE_BWD");
     for (int si = 0; si < 5; si++)

@@ -359,91 +359,21 @@ static __device__ __forceinline__ void sage_bwd_issue(uint8_t *st, float *l2s, f
   sage_bwd_bulk_g2s(smem_u32(deltas), delta_g + qt * SAGE_BM, SAGE_BM * 4, bar);
 }
 
-// ---------------------------------------------------------------- CTA pairs (dQ halves in DSMEM)
-// The default launches clusters of 2 CTAs (key blocks 2c, 2c + 1). Where both walk the same query
-// tiles, CTA rank r adds channel half r of both dQ tiles and issues its bulk reductions, while its
-// warpgroup 1 - r sends its half into the partner's shared memory: half the L2 reduction traffic
-// of solo CTAs. Fence-free synchronization (round 5): the half goes by st.async, each sender warp
-// w completing its 4096 bytes on the receiver's mbarrier w (armed by receiver warp w with
-// expect_tx, waited with the default CTA-scope try_wait: complete_tx makes the bytes visible); the
-// receiver warp gives its slice back by a plain remote arrive on the sender's mbarrier w. Round 4's
-// release.cluster arrives / acquire.cluster waits compiled to MEMBAR.ALL.GPU / CCTL.IVALL every
-// tile (57.7-63.1 ms against 48.3 solo).
-static __device__ __forceinline__ uint32_t sage_bwd_cluster_rank() {
-  uint32_t r;
-  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
-  return r;
-}
-// the shared::cluster address of local shared address a in CTA rank of the cluster
-static __device__ __forceinline__ uint32_t sage_bwd_mapa(uint32_t a, uint32_t rank) {
-  uint32_t r;
-  asm volatile("mapa.shared::cluster.u32 %0, %1, %2;\n" : "=r"(r) : "r"(a), "r"(rank));
-  return r;
-}
-// every thread of the cluster (a CTA barrier too)
-static __device__ __forceinline__ void sage_bwd_cluster_sync() {
-  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
-}
-// 16 bytes into the partner's shared memory (raddr, rbar: shared::cluster addresses), completing
-// 16 transaction bytes on its mbarrier rbar
-static __device__ __forceinline__ void sage_bwd_st_async(uint32_t raddr, uint32_t rbar, float a, float b, float c, float d) {
-  asm volatile("st.async.shared::cluster.mbarrier::complete_tx::bytes.v4.f32 [%0], {%1, %2, %3, %4}, [%5];\n" ::"r"(raddr),
-               "f"(a), "f"(b), "f"(c), "f"(d), "r"(rbar)
-               : "memory");
-}
-// one arrive on the partner's mbarrier (no .release.cluster: no GPU-scope fence)
-static __device__ __forceinline__ void sage_bwd_remote_arrive(uint32_t rbar) {
-  asm volatile("mbarrier.arrive.shared::cluster.b64 _, [%0];\n" ::"r"(rbar) : "memory");
-}
-
-// The query tiles key block kb visits: returns their count and sets *qt0 (the first, plain walk)
-// and *list (the transposed block map's row, or NULL); step e is tile SAGE_QTILE(e) below (the
-// main kernel's own walk, written out there). The grid of pairs is padded: kb >= nkb walks nothing.
-static __device__ __forceinline__ int sage_bwd_walk(const vdit_attn_cuda_params &p, int key_len, int nqt, int bh, int kb,
-                                                    int nkb, int *qt0, const int32_t **list) {
-  *qt0 = 0;
-  *list = nullptr;
-  if (kb >= nkb) return 0;
-  const int n0 = kb * SAGE_BN;
-  int lo = 0, hi = nqt;
-  while (lo < hi) {
-    const int mid = (lo + hi) >> 1;
-    if (attn_key_limit(p, key_len, min(mid * SAGE_BM + SAGE_BM, p.Sq) - 1) > n0) hi = mid;
-    else lo = mid + 1;
-  }
-  *qt0 = lo;
-  if (!p.mapt_offsets) return nqt - lo;
-  // with the transposed block map (per 128-key block, the ascending 128-query blocks that
-  // compute it) step e is 64-query tile 2 list[e / 2] + e % 2; tiles past the last are dropped
-  const int row = bh * p.mapt_rows + kb;
-  const int begin = p.mapt_offsets[row];
-  *list = p.mapt_index + begin;
-  int count = 2 * (p.mapt_offsets[row + 1] - begin);
-  while (count > 0 && 2 * (*list)[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
-  return count;
-}
-
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
 //   sK8 [128 keys][128 B], sKt8 [128 d][128 keys, key positions], sV [2][128][64] T,
 //   2 stages of { sQ8 [64][128 B], sdO [2][64][64] T, sQt8 [128 d][128 queries], sdOt8 the same }
 //   (the transposed tiles hold the 128-query chunk of the tile; the tile is its half qt % 2),
 //   sdS8 [64 queries][128 keys, key positions], sdQ [2 warpgroups][2 boxes][64][32] fp32, then
-//   l2, Delta, limits of both stages, the tile maxima of the 8 warps and ten mbarriers (stage full
-//   x 2; pairs: receive x 4 and empty x 4, one a warp of a warpgroup). In a pair, CTA rank r stages
-//   its sums in sdQ[r] and receives the partner's half r in sdQ[1 - r] as [8][128 threads] float4
-//   (the 16 KB its own warpgroup 1 - r, the sender, does not stage).
+//   l2, Delta, limits of both stages, the tile maxima of the 8 warps and two mbarriers (stage full).
 static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 80 + 1024;
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024;
 
-// How dQ tiles reach the fp32 accumulator: SAGE_DQ_SOLO per-warpgroup bulk tensor reductions (tdq:
-// 64 x 32-float boxes, 128B swizzle); SAGE_DQ_PAIRS the same, summed first in CTA pairs (launched
-// as clusters of 2) where both CTAs walk the same tiles, solo elsewhere; SAGE_DQ_ATOMIC float2 atomics.
-enum { SAGE_DQ_SOLO = 0, SAGE_DQ_PAIRS = 1, SAGE_DQ_ATOMIC = 2 };
-template <typename T, int DQ>
+// ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
+// 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
+template <typename T, bool ATOMIC_DQ>
 static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit_attn_cuda_params p, const sage_bwd_ws w,
                                                                       float sl2, const __grid_constant__ CUtensorMap tdq) {
-  constexpr bool ATOMIC_DQ = DQ == SAGE_DQ_ATOMIC, PAIRS = DQ == SAGE_DQ_PAIRS;
   constexpr int BM = SAGE_BM, BN = SAGE_BN, D = SAGE_D, NT = 256;
   constexpr int STAGE = 8192 + 16384 + 16384 + 16384;
   typedef attn_dtype_traits<T> tt;
@@ -460,8 +390,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   int *sLim = reinterpret_cast<int *>(sDelta + 2 * BM);
   float *sRed = reinterpret_cast<float *>(sLim + 2 * BM);
   const uint32_t bar_full = smem_u32(sRed + 8); // 2 mbarriers, 8 bytes each (stage full)
-  const uint32_t bar_recv = bar_full + 16;       // pairs, 4: the partner's warp w sent its 4096 bytes (tx)
-  const uint32_t bar_empty = bar_full + 48;      // pairs, 4: the partner's warp w has read what warp w sent
 
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
@@ -473,8 +401,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const T *vg = reinterpret_cast<const T *>(p.v) + b * p.v_sb + h * p.v_sh;
   const float *l2g = w.l2 + (int64_t)bh * w.sq_pad, *delta_g = w.delta + (int64_t)bh * w.sq_pad;
   const float *qs = w.qs + (int64_t)bh * (w.sq_pad / 64), *dos = w.dos + (int64_t)bh * (w.sq_pad / 64);
-  const int nkb = w.sk_pad / BN; // pairs: gridDim.x is nkb rounded up to even (kb = nkb walks nothing)
-  const float ks = PAIRS && kb >= nkb ? 0.0f : w.ks[(int64_t)bh * (w.sk_pad / 128) + kb];
+  const float ks = w.ks[(int64_t)bh * (w.sk_pad / 128) + kb];
   float *dq_g = w.dq + (int64_t)bh * w.sq_pad * D;
 
   const int key_len = attn_key_len(p, b);
@@ -489,28 +416,14 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   // the query tiles to visit (block-sparse walk): with the transposed block map
   // (p.mapt_offsets: per 128-key block, the ascending 128-query blocks that compute it) step e
   // is 64-query tile 2 list[e / 2] + e % 2, else tile qt0 + e; tiles past the last are dropped
-  // (sage_bwd_walk below is the same walk, for the partner)
   const int32_t *list = nullptr;
   int count = nqt - qt0;
-  if (p.mapt_offsets && !(PAIRS && kb >= nkb)) {
+  if (p.mapt_offsets) {
     const int row = bh * p.mapt_rows + kb;
     const int begin = p.mapt_offsets[row];
     list = p.mapt_index + begin;
     count = 2 * (p.mapt_offsets[row + 1] - begin);
     while (count > 0 && 2 * list[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
-  }
-  if (PAIRS && kb >= nkb) count = 0;
-  // pairs: both CTAs of the cluster walk the same tiles (the same answer in both), so they add
-  // their dQ tiles in shared memory first; rank = the half of the channels this CTA reduces
-  bool pair = false;
-  const uint32_t rank = PAIRS ? sage_bwd_cluster_rank() : 0u;
-  if (PAIRS && count > 0) {
-    int qt0p;
-    const int32_t *listp;
-    const int countp = sage_bwd_walk(p, key_len, nqt, bh, kb ^ 1, nkb, &qt0p, &listp);
-    pair = countp == count && (list || qt0p == qt0);
-    if (pair && list)
-      for (int e = 0; e < (count + 1) / 2; e++) pair = pair && list[e] == listp[e];
   }
 #define SAGE_QTILE(e) (list ? 2 * list[(e) / 2] + (e) % 2 : qt0 + (e))
 
@@ -523,13 +436,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   if (tid == 0) {
     tma_mbar_init(bar_full, 1);
     tma_mbar_init(bar_full + 8, 1);
-    if (PAIRS) {
-      for (int i = 0; i < 4; i++) {
-        tma_mbar_init(bar_recv + 8 * i, 1);
-        tma_mbar_init(bar_empty + 8 * i, 1);
-        if (pair && count > 0) tma_mbar_expect_tx(bar_recv + 8 * i, 4096); // tile 0's receive armed
-      }
-    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   if (count > 0) {
@@ -542,8 +448,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       sLim[tid] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
     }
   }
-  if (PAIRS) sage_bwd_cluster_sync(); // both CTAs' mbarriers set up before the partner signals them
-  else __syncthreads();
+  __syncthreads();
   if (count > 0 && tid == 0)
     sage_bwd_issue(sStage, sL2, sDelta, bar_full, q8, qt8, dot8, do16, l2g, delta_g, SAGE_QTILE(0));
   cp_async_wait<0>();
@@ -768,54 +673,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
     for (int i = 0; i < 32; i++) reg_fence(qacc[i]);
     // element 4n + 2r + e: query w4 * 16 + g + 8r of the tile, channel wg * 64 + 8n + 2t + e
-    if (PAIRS && pair && wg != (int)rank) {
-      // sender: float4 n of thread tid % 128 (elements 4n..4n+3) into the partner's receive
-      // buffer once the partner's warp w4 has read the previous tile's, completing on its bar_recv[w4]
-      if (it > 0) tma_mbar_wait(bar_empty + 8 * w4, (it - 1) & 1);
-      const uint32_t peer = rank ^ 1u;
-      const uint32_t dst = sage_bwd_mapa(smem_u32(sdQ) + (1 - wg) * 16384 + (tid & 127) * 16, peer);
-      const uint32_t rbar = sage_bwd_mapa(bar_recv + 8 * w4, peer);
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-        sage_bwd_st_async(dst + n * 2048, rbar, __fmul_rn(sage_bwd_i2f(qacc[4 * n]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 1]), cq),
-                          __fmul_rn(sage_bwd_i2f(qacc[4 * n + 2]), cq), __fmul_rn(sage_bwd_i2f(qacc[4 * n + 3]), cq));
-    } else if (PAIRS && pair) {
-      // receiver: own + partner's half (fp32 sums, then one reduction), staged and issued as solo;
-      // warp w4 reads only what the partner's warp w4 sent, then re-arms and gives it back
-      const bool issuer = w4 == 0 && lane == 0;
-      if (issuer) asm volatile("cp.async.bulk.wait_group.read 0;\n" ::: "memory"); // the previous tile's boxes read
-      tma_mbar_wait(bar_recv + 8 * w4, it & 1);
-      if (lane == 0 && it + 1 < count) tma_mbar_expect_tx(bar_recv + 8 * w4, 4096); // the next tile's receive
-      named_bar_sync(1 + wg, 128);
-      uint8_t *boxes = reinterpret_cast<uint8_t *>(sdQ) + wg * 2 * 8192;
-      const float4 *in = reinterpret_cast<const float4 *>(reinterpret_cast<const uint8_t *>(sdQ) + (1 - wg) * 16384) + (tid & 127);
-#pragma unroll
-      for (int n = 0; n < 8; n++) {
-        const float4 x = in[n * 128];
-        const float y[4] = {x.x, x.y, x.z, x.w};
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-          const int q = w4 * 16 + g + 8 * r;
-          *reinterpret_cast<float2 *>(boxes + (n >> 2) * 8192 + q * 128 + (((2 * (n & 3) + (t >> 1)) ^ (q & 7)) << 4) + 8 * (t & 1)) =
-              make_float2(__fadd_rn(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r]), cq), y[2 * r]),
-                          __fadd_rn(__fmul_rn(sage_bwd_i2f(qacc[4 * n + 2 * r + 1]), cq), y[2 * r + 1]));
-        }
-      }
-      __syncwarp();
-      if (lane == 0) sage_bwd_remote_arrive(sage_bwd_mapa(bar_empty + 8 * w4, rank ^ 1u)); // this warp's slice is free again
-      fence_proxy_async();
-      named_bar_sync(1 + wg, 128);
-      if (issuer) {
-        const int row = bh * w.sq_pad + m0;
-#pragma unroll
-        for (int j = 0; j < 2; j++)
-          asm volatile("cp.reduce.async.bulk.tensor.2d.global.shared::cta.add.tile.bulk_group [%0, {%1, %2}], [%3];\n" ::"l"(
-                           (uint64_t)&tdq),
-                       "r"(wg * 64 + 32 * j), "r"(row), "r"(smem_u32(boxes + j * 8192))
-                       : "memory");
-        asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
-      }
-    } else if (!ATOMIC_DQ) {
+    if (!ATOMIC_DQ) {
       // this warpgroup's 64 queries x 64 channels through sdQ (two 64 x 32-float boxes, 128B
       // swizzle), added by two bulk tensor reductions that one thread issues after the
       // warpgroup's named barrier; element (query q, channel wg * 64 + 8n + 2t + e) of box
@@ -856,7 +714,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     }
   }
   if (!ATOMIC_DQ && w4 == 0 && lane == 0) asm volatile("cp.async.bulk.wait_group 0;\n" ::: "memory");
-  if (PAIRS) sage_bwd_cluster_sync(); // the partner's last signals to this CTA's shared memory are done
 
   // epilogue: dV (T) and dK' = scale * dK (fp32) of this thread's keys; dK' column sums over
   // keys < n (the mean the finish kernel subtracts)
@@ -924,39 +781,21 @@ static __global__ void __launch_bounds__(256) sage_bwd_finish_kernel(const vdit_
   }
 }
 
-// pairs: clusters of 2 CTAs along the key blocks (grid.x rounded up to even; the padding CTA walks
-// nothing), else plain CTAs
-template <typename T, int DQ>
+template <typename T, bool ATOMIC_DQ>
 static cudaError_t launch_backward(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, float sl2, const CUtensorMap *tdq,
                                    cudaStream_t stream) {
   const size_t smem = SAGE_BWD_SMEM;
-  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, DQ>;
+  void (*kernel)(const vdit_attn_cuda_params, const sage_bwd_ws, float, const CUtensorMap) = sage_backward_kernel<T, ATOMIC_DQ>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
-  const unsigned nkb = (unsigned)(w->sk_pad / 128);
-  if (nkb == 0) return cudaSuccess;
-  if (DQ != SAGE_DQ_PAIRS) {
-    kernel<<<dim3(nkb, (unsigned)p->H, (unsigned)p->B), 256, smem, stream>>>(*p, *w, sl2, *tdq);
-    return cudaGetLastError();
-  }
-  cudaLaunchConfig_t cfg = {};
-  cudaLaunchAttribute attr[1] = {};
-  cfg.gridDim = dim3((nkb + 1) & ~1u, (unsigned)p->H, (unsigned)p->B);
-  cfg.blockDim = dim3(256, 1, 1);
-  cfg.dynamicSmemBytes = smem;
-  cfg.stream = stream;
-  attr[0].id = cudaLaunchAttributeClusterDimension;
-  attr[0].val.clusterDim.x = 2;
-  attr[0].val.clusterDim.y = 1;
-  attr[0].val.clusterDim.z = 1;
-  cfg.attrs = attr;
-  cfg.numAttrs = 1;
-  return cudaLaunchKernelEx(&cfg, kernel, *p, *w, sl2, *tdq);
+  dim3 grid((unsigned)(w->sk_pad / 128), (unsigned)p->H, (unsigned)p->B);
+  if (grid.x == 0) return cudaSuccess;
+  kernel<<<grid, 256, smem, stream>>>(*p, *w, sl2, *tdq);
+  return cudaGetLastError();
 }
 
 template <typename T>
-static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int atomic_dq, int solo_dq,
-                                     cudaStream_t stream) {
+static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_bwd_ws *w, int atomic_dq, cudaStream_t stream) {
   const float sl2 = p->scale * SAGE_LOG2E;
   const int64_t bh = (int64_t)p->B * p->H;
   cudaError_t err = cudaMemsetAsync(w->ksum, 0, (size_t)bh * SAGE_D * sizeof(float), stream);
@@ -985,9 +824,7 @@ static cudaError_t sage_backward_all(const vdit_attn_cuda_params *p, const sage_
                           CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) != CUDA_SUCCESS)
       atomic_dq = 1; // no encoder in the driver: the atomics
   }
-  err = atomic_dq ? launch_backward<T, SAGE_DQ_ATOMIC>(p, w, sl2, &tdq, stream)
-        : solo_dq ? launch_backward<T, SAGE_DQ_SOLO>(p, w, sl2, &tdq, stream)
-                  : launch_backward<T, SAGE_DQ_PAIRS>(p, w, sl2, &tdq, stream);
+  err = atomic_dq ? launch_backward<T, true>(p, w, sl2, &tdq, stream) : launch_backward<T, false>(p, w, sl2, &tdq, stream);
   if (err != cudaSuccess) return err;
   const int rows = p->Sq > p->Sk ? p->Sq : p->Sk;
   dim3 fgrid((unsigned)((rows * 16 + 255) / 256), (unsigned)p->H, (unsigned)p->B);
@@ -1006,8 +843,8 @@ extern "C" vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_pa
   if (p->B == 0 || p->H == 0 || (p->Sq == 0 && p->Sk == 0)) return VDIT_OK;
   sage_bwd_ws w;
   sage_bwd_layout(p->B, p->H, p->Sq, p->Sk, sp->workspace, &w);
-  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_atomic_dq, sp->bwd_solo_dq, stream));
-  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_atomic_dq, sp->bwd_solo_dq, stream));
+  if (p->dtype == VDIT_DTYPE_BF16) VDIT_CUDA_TRY(sage_backward_all<__nv_bfloat16>(p, &w, sp->bwd_atomic_dq, stream));
+  else VDIT_CUDA_TRY(sage_backward_all<__half>(p, &w, sp->bwd_atomic_dq, stream));
   VDIT_CUDA_TRY_LAUNCH();
   return VDIT_OK;
 }

@@ -32,8 +32,6 @@ typedef struct vdit_attn_sage_cuda_params {
                               // vdit_attn_sage_cuda_backward_workspace_bytes (backward)
   int bwd_atomic_dq;          // backward: 1 adds dQ tiles by float2 atomics (the lab switch and the
                               // fallback without a tensor-map encoder), 0 by bulk tensor reductions
-  int bwd_solo_dq;            // backward, bulk reductions: 1 never pairs CTAs (the lab switch
-                              // VDIT_SAGE_BWD=solo), 0 adds the dQ tiles of CTA pairs in shared memory
   int fwd_path;               // forward: vdit_attn_sage_fwd_path
 } vdit_attn_sage_cuda_params;
 
