@@ -211,11 +211,11 @@ static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t se
 done:
   free(x), free(cen), free(norms), free(noise), free(centres), free(assign), free(skew), free(score), free(bound);
 }
-#endif
 
 static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half) {
   run_case_layout(BH, S, C, D, seed, kernel, half, 0);
 }
+#endif
 
 int main(void) {
 #ifndef VDIT_HAVE_CUDA
