@@ -1,6 +1,6 @@
 # The shared start of the dev/sage device scripts (sourced, not run): the repository root as the
-# working directory, OUT, the call's timer (start), BIN (prebuilt binaries carried gzipped under
-# the 64 MiB carry limit, unpacked here), REPEAT, ROUNDS (the script's ROUNDS_DEFAULT), the timed
+# working directory, OUT, the call's timer (start), BIN (prebuilt binaries carried gzipped or xz'd
+# under the 64 MiB carry limit, unpacked here), REPEAT, ROUNDS (the script's ROUNDS_DEFAULT), the timed
 # shape (Wan2.1-1.3B: B=1, H=12, S=32760, D=128, bf16, (B, H, S, D)) and OUT/env.txt.
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 OUT="${OUT:-dev/sage/out}"

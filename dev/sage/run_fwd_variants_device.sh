@@ -2,8 +2,9 @@
 # dev/sage: one device call for forward variants of the sage version 3 kernel (VDIT_SAGE_FWD=<name>,
 # attn_sage_cuda.h; bf16 per-block). Runs 6 (the MUFU offload and descriptor variants, as
 # run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
-# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run) used it; rerun a
-# round's variants from its commit, where they exist. Steps:
+# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e) and
+# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS) used it; rerun a round's variants from its commit,
+# where they exist. Steps:
 # 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
 #    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
 # 2. each of VARIANTS against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);
@@ -26,7 +27,8 @@ if [ ! -x "$BIN/vdit" ]; then
 fi
 echo "build/setup done at $(( $(date +%s) - start )) s"
 # TEST_VARIANTS: forward variants to validate as well (the test's first pass, bf16 per-block cases;
-# a lab variant l<n> runs the forward cases alone); PAR_TESTS=1 runs them at once (logs in turn)
+# at lab commit 8f2ce32 a variant l<n> ran the forward cases alone); PAR_TESTS=1 runs them at once
+# (round 14, run 21b: the default's full test and six variants' in 28 s), the logs in turn
 vrc=0
 vdir=$(mktemp -d)
 for tv in ${TEST_VARIANTS:-default}; do

@@ -48,6 +48,8 @@
 // H200 (round 13, lab run 19): O's fold under S_{j+1} (after the V wait) with 5 of the 16 key
 // groups on the polynomial (SAGE_POLY_GROUPS 0x8889): 9.03 -> 8.91 ms = 1.38x our dense; the fold
 // alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
+// H200 (round 14, lab run 21b): five other placements of 5 or 6 groups (0x4891, 0x9111, 0x9249,
+// 0x8899, 0x2491) and both rows' codes of an n-tile pair together all lost to 0x8889 (1.3-5.6%).
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -85,10 +87,7 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// Lab (round 14): POLY replaces SAGE_POLY_GROUPS (the CPU emulation keeps SAGE_POLY_GROUPS, so a
-// POLY of another value differs from it by the exp2 of those groups); ORD 1 runs the exp phase
-// with the row loop inside the n-tile pair loop (both rows' codes of a pair together).
-template <typename T, int GRAN, int STAGES, uint32_t POLY, int ORD>
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -273,31 +272,22 @@ static __global__ void __launch_bounds__(256, 1)
       row_max[r] = mx;
       shift[r] = __fsub_rn(m_use, SAGE_LOG2_448);
     }
-    float k2[2][2];
 #pragma unroll
-    for (int r = 0; r < 2; r++) k2[r][0] = fmaf(SAGE_EXP_BIAS, c0, shift[r]), k2[r][1] = fmaf(SAGE_EXP_BIAS, c1, shift[r]);
-    auto exp_pair = [&](int r, int np) { // n-tiles 2np, 2np + 1 of row g + 8r
-      float pe[4];
+    for (int r = 0; r < 2; r++) {
+      const float k20 = fmaf(SAGE_EXP_BIAS, c0, shift[r]), k21 = fmaf(SAGE_EXP_BIAS, c1, shift[r]);
 #pragma unroll
-      for (int q = 0; q < 4; q++) {
-        const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
-        const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
-        const float x = fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k2[r][0] : -k2[r][1]);
-        pe[q] = (POLY >> n) & 1u ? sage_exp2_poly(x) : sage_ex2(x); // MUFU offload (attn_sage.h)
-        if (dead(n, r, e)) pe[q] = 0.0f;
+      for (int np = 0; np < 8; np++) { // n-tiles 2np, 2np + 1
+        float pe[4];
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          const int n = 2 * np + (q >> 1), e = q & 1, i = 4 * n + 2 * r + e;
+          const float f = __int_as_float((int)((unsigned)sacc[i] + 0x4B400000u));
+          const float x = fmaf(f, n < 8 ? c0 : c1, n < 8 ? -k20 : -k21);
+          pe[q] = (SAGE_POLY_GROUPS >> n) & 1u ? sage_exp2_poly(x) : sage_ex2(x); // MUFU offload (attn_sage.h)
+          if (dead(n, r, e)) pe[q] = 0.0f;
+        }
+        st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
       }
-      st_shared_u32(prow + r * 8 * 128 + ((np ^ g) << 4), sage_pack_e4m3(pe[0], pe[1], pe[2], pe[3]));
-    };
-    if (ORD == 1) {
-#pragma unroll
-      for (int np = 0; np < 8; np++)
-#pragma unroll
-        for (int r = 0; r < 2; r++) exp_pair(r, np);
-    } else {
-#pragma unroll
-      for (int r = 0; r < 2; r++)
-#pragma unroll
-        for (int np = 0; np < 8; np++) exp_pair(r, np);
     }
   };
 
@@ -446,7 +436,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, uint32_t POLY = SAGE_POLY_GROUPS, int ORD = 0>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -454,7 +444,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, POLY, ORD>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -471,25 +461,6 @@ static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_
   return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
 }
 
-// lab (round 14): the bf16 per-block variants of VDIT_SAGE_FWD=l<n>, SAGE3_LAB_CASE(n, POLY, ORD)
-#ifndef SAGE3_LAB_LIST
-#define SAGE3_LAB_LIST                                                                             \
-  SAGE3_LAB_CASE(1, 0x8889u, 1) SAGE3_LAB_CASE(2, 0x4891u, 0) SAGE3_LAB_CASE(3, 0x9111u, 0)        \
-      SAGE3_LAB_CASE(4, 0x9249u, 0) SAGE3_LAB_CASE(5, 0x8899u, 0) SAGE3_LAB_CASE(6, 0x2491u, 0)
-#endif
-static cudaError_t sage3_lab(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
-                             const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  typedef __nv_bfloat16 T;
-  constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
-  switch (sp->fwd_path - VDIT_ATTN_SAGE_FWD_LAB) {
-#define SAGE3_LAB_CASE(n, poly, ord) \
-  case n: return sage3_launch<T, G, poly, ord>(&sp->base, w, mq, mk, mv, stream);
-  SAGE3_LAB_LIST
-#undef SAGE3_LAB_CASE
-  default: return cudaErrorNotSupported;
-  }
-}
-
 extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
                                                   cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
@@ -504,7 +475,5 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
-  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_LAB && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK)
-    return sage3_lab(sp, w, &mq, &mk, &mv, stream);
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
