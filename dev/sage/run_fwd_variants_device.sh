@@ -2,8 +2,9 @@
 # dev/sage: one device call for forward variants of the sage version 3 kernel (VDIT_SAGE_FWD=<name>,
 # attn_sage_cuda.h; bf16 per-block). Runs 6 (the MUFU offload and descriptor variants, as
 # run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
-# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run) used it; rerun a
-# round's variants from its commit, where they exist. Steps:
+# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e) and
+# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS) used it; rerun a round's variants from its commit,
+# where they exist. Steps:
 # 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
 #    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
 # 2. each of VARIANTS against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);
@@ -25,13 +26,22 @@ if [ ! -x "$BIN/vdit" ]; then
   cp "$BIN/tests/test_attn_sage_gpu" "$BIN/tests/test_attn_sparge_sage_gpu" "$BIN/" 2>/dev/null
 fi
 echo "build/setup done at $(( $(date +%s) - start )) s"
-# TEST_VARIANTS: forward variants to validate as well (the test's first pass, bf16 per-block cases)
+# TEST_VARIANTS: forward variants to validate as well (the test's first pass, bf16 per-block cases;
+# at lab commit 8f2ce32 a variant l<n> ran the forward cases alone); PAR_TESTS=1 runs them at once
+# (round 14, run 21b: the default's full test and six variants' in 28 s), the logs in turn
 vrc=0
+vdir=$(mktemp -d)
 for tv in ${TEST_VARIANTS:-default}; do
-  if [ "$tv" = default ]; then timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1
-  else VDIT_SAGE_FWD=$tv timeout 150 "$BIN/test_attn_sage_gpu" >> "$OUT/validate.log" 2>&1; fi
-  rc=$?
-  [ $rc -ne 0 ] && vrc=$rc
+  if [ "$tv" = default ]; then cmd=(timeout 150 "$BIN/test_attn_sage_gpu")
+  else cmd=(env VDIT_SAGE_FWD=$tv timeout 150 "$BIN/test_attn_sage_gpu"); fi
+  if [ "${PAR_TESTS:-0}" = 1 ]; then { "${cmd[@]}" > "$vdir/$tv.log" 2>&1; echo $? > "$vdir/$tv.rc"; } &
+  else "${cmd[@]}" > "$vdir/$tv.log" 2>&1; echo $? > "$vdir/$tv.rc"; fi
+done
+wait
+for tv in ${TEST_VARIANTS:-default}; do
+  cat "$vdir/$tv.log" >> "$OUT/validate.log"
+  rc=$(cat "$vdir/$tv.rc")
+  [ "$rc" -ne 0 ] && vrc=$rc
   echo "test_attn_sage_gpu ($tv) exit $rc at $(( $(date +%s) - start )) s"
 done
 grep -E "FAIL|fail|error" "$OUT/validate.log" | head -20
@@ -88,6 +98,36 @@ for label, v in by.items():
     med = statistics.median([m for m in v if m]) if any(v) else None
     print(f'{label:14s} {" ".join(f"{m:.3f}" for m in v if m)}' + (f'  median x dense {base / med:.3f}' if base and med else ''))
 PY
+# FINAL_TESTS="variant=binary ...": the engine built with that variant as its default (its CPU
+# emulation following); the binary of a variant that beat the default in every round by > 1% (the
+# project's bar) runs test_attn_sage_gpu in full
+if [ -n "${FINAL_TESTS:-}" ]; then
+  win=$(python3 - "$OUT/bench.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
+by = {}
+for r in rows:
+    m = (r.get("fwd") or {}).get("ms")
+    if m: by.setdefault(r["label"], []).append(m)
+d = by.get("default", [])
+best = None
+for v, ms in by.items():
+    if v.startswith("dense") or v.startswith("default") or len(ms) != len(d) or not d: continue
+    if all(a < 0.99 * b for a, b in zip(ms, d)) and (best is None or sorted(ms)[len(ms) // 2] < sorted(by[best])[len(ms) // 2]):
+        best = v
+print(best or "none")
+PY
+)
+  echo "winner (every round > 1% under the default): $win"
+  for ft in $FINAL_TESTS; do
+    if [ "${ft%%=*}" = "$win" ]; then
+      gunzip -f "${ft#*=}.gz" 2>/dev/null; chmod +x "${ft#*=}"
+      timeout 150 "${ft#*=}" > "$OUT/final-test.log" 2>&1
+      echo "final test_attn_sage_gpu ($win as the default) exit $? at $(( $(date +%s) - start )) s"
+      grep -E "FAIL|fail" "$OUT/final-test.log" | head -5; tail -3 "$OUT/final-test.log"
+    fi
+  done
+fi
 pick=$(python3 - "$OUT/bench.jsonl" ${PICK:-} <<'PY'
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]

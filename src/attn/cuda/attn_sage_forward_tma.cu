@@ -48,6 +48,8 @@
 // H200 (round 13, lab run 19): O's fold under S_{j+1} (after the V wait) with 5 of the 16 key
 // groups on the polynomial (SAGE_POLY_GROUPS 0x8889): 9.03 -> 8.91 ms = 1.38x our dense; the fold
 // alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
+// H200 (round 14, lab run 21b): five other placements of 5 or 6 groups (0x4891, 0x9111, 0x9249,
+// 0x8899, 0x2491) and both rows' codes of an n-tile pair together all lost to 0x8889 (1.3-5.6%).
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
