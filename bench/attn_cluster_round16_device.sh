@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A cluster round's device call (round 16, ear16: the k-means reading the 16-bit inputs, no fp32
-# copies of Q and V, the assignment by wgmma with the tokens in registers). Binaries built off the
+# copies of Q and V, the assignment by wgmma with the tokens in registers; round 17, ear17: the
+# probe's scores from 16-bit K tiles, with TEST_AB; that call ran AB="VDIT_CLUSTER_PROBE=tf32
+# VDIT_CLUSTER_PROBE=k16w8 VDIT_CLUSTER_PROBE=k16" and the same TEST_AB less k16, switches deleted
+# after it). Binaries built off the
 # device (Release, sm_90a, stripped) come as bins.tgz beside this script's tree (BINS); the
 # k-means, probe and cluster GPU tests run first, then our dense forward, ear at 0.1 / 0.3 / 0.5,
 # svg at 0.1 / 0.3 / 0.5 (`--gpu-routing --warm --quality`, video inputs, B=1, H=12, S=32760,
@@ -10,13 +13,22 @@
 # switches deleted after the round; default none), sparge at 0.1 / 0.3 / 0.5
 # while under SPARGE_BEFORE_S seconds (default 200), dense again. (Rounds 14 and 15's calls, with
 # their deleted A/B switches, are this file's history.)
-# Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [NCU=1] bash bench/attn_cluster_round16_device.sh
+# TEST_AB (space-separated VAR=value words) runs test_attn_cluster_probe_gpu and
+# test_attn_cluster_gpu once more with each (round 17: the probe's lab switches).
+# Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [TEST_AB="VAR=value ..."] [NCU=1] bash bench/attn_cluster_round16_device.sh
 set -uo pipefail
 . "$(dirname "$0")/attn_cluster_bins_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
 for t in test_attn_cluster_kmeans_gpu test_attn_cluster_probe_gpu test_attn_cluster_gpu; do
   timeout 90 stdbuf -oL "build-gpu/tests/$t" > "$out/$t.log" 2>&1
   echo "$t: exit $? ($(( $(date +%s) - start )) s)"; tail -2 "$out/$t.log"
+done
+for ab in ${TEST_AB-}; do
+  for t in test_attn_cluster_probe_gpu test_attn_cluster_gpu; do
+    echo "== $t ($ab)" >> "$out/test_ab.log"
+    (export "$ab"; timeout 90 stdbuf -oL "build-gpu/tests/$t" >> "$out/test_ab.log" 2>&1)
+    echo "$t ($ab): exit $? ($(( $(date +%s) - start )) s)"; tail -1 "$out/test_ab.log"
+  done
 done
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
         --repeat 3 --warmup 1 --json --forward-only --inputs video)

@@ -205,7 +205,7 @@ typedef struct vdit_attn_cluster_config {
 
 // The routing steps timed on the GPU (vdit_attn_cluster_stats.stage_ms).
 enum {
-  VDIT_ATTN_CLUSTER_STAGE_CONVERT,          // Q, K, V to fp32 (BH, S, D)
+  VDIT_ATTN_CLUSTER_STAGE_CONVERT,          // (unused since round 17: Q, K, V are read as given, no fp32 copies)
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_ASSIGN,    // centroid norms + fused assignment
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT,      // stable counting sort by cluster
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS,     // seeding + the members' means, re-seeding
@@ -219,10 +219,10 @@ enum {
   VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: probe pass 2 (tile numerators N_j and the error)
   VDIT_ATTN_CLUSTER_STAGE_AGGREGATE,        // pair scores per query tile
   VDIT_ATTN_CLUSTER_STAGE_SELECT,           // selection + block map
-  VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // skipped counts + Kbar, Vbar 16-bit split (GEMM path: Q in cluster order + counts)
-  VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // the fused compensation kernel (GEMM path: G = Qp Kbar^T)
-  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // (GEMM path) row max, W, extra_sum
-  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // (GEMM path) extra_num = W Vbar
+  VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // skipped counts + Kbar, Vbar 16-bit split
+  VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // the fused compensation kernel
+  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // (unused since round 17: the GEMM path's row max, W, extra_sum)
+  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // (unused since round 17: the GEMM path's extra_num = W Vbar)
   VDIT_ATTN_CLUSTER_STAGES
 };
 

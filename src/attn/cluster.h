@@ -47,15 +47,15 @@ typedef struct vdit_attn_cluster_gpu {
   vdit_tensor q, k, v, o, lse;              // permuted, contiguous (B, H, S, D) in the plan's dtype; LSE (B, H, Sq)
   vdit_tensor d_o, dq, dk, dv;              // backward, allocated at the first backward
   float *host_qkv;                          // host fp32 (B, H, S, D) Q, K, V for the routing
-  // config.gpu_routing: the routing arrays on the GPU (as in vdit_attn_cluster_state), fp32
-  // copies of Q, K, V in original order, and scratch
-  float *qf, *kf, *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
+  // config.gpu_routing: the routing arrays on the GPU (as in vdit_attn_cluster_state) and scratch
+  // (Q, K, V are read as given: no fp32 copies since round 17)
+  float *q_centroids, *k_centroids, *v_means, *norms, *mass, *err, *score;
   int32_t *q_assign, *k_assign, *q_count, *k_count, *q_offsets, *k_offsets, *frag_offsets, *frag_cluster, *frag_count;
   unsigned char *selected;
-  // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, Q, K, V
-  // in cluster order, probe and compensation arrays (vdit_attn_cuda_cluster_args)
+  // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, probe and
+  // compensation arrays (vdit_attn_cuda_cluster_args)
   void *lt, *workspace;
-  float *scratch, *qp, *kp, *vp, *cscore, *probe_m, *probe_z, *probe_l, *probe_o;
+  float *scratch, *cscore, *probe_m, *probe_z, *probe_o;
   int32_t *comp_count;
   void *select_work;                        // the GPU selection's scratch
   int32_t *sort_work;                       // k-means' counting sort: chunk histograms

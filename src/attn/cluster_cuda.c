@@ -1,10 +1,10 @@
 // The host side of clustered attention on CUDA. The routing (k-means, permutation, SVG / EAR
 // selection, compensation terms) runs on the host copy of Q, K, V with the CPU specification
 // (cluster_cpu.c), or with config.gpu_routing on the GPU (cuda/attn_cluster.cu: means,
-// fragments, mass; attn_cluster_kmeans.cu: assignment, sort; attn_cluster_gemm.cu: probe,
-// compensation as GEMMs;
-// attn_cluster_select.cu: selection and map); the GPU gets the permutations, the map and the
-// extras, gathers Q, K, V into
+// fragments; attn_cluster_kmeans.cu: assignment, sort; attn_cluster_gemm.cu: centroid scores,
+// compensation counts; attn_cluster_probe.cu: svg mass, EAR probe; attn_cluster_comp.cu: the
+// fused compensation; attn_cluster_select.cu: selection and map); the GPU gets the permutations,
+// the map and the extras, gathers Q, K, V into
 // cluster order (cuda/attn_cluster.cu), runs the block-sparse executor and scatters O, LSE
 // (and dQ, dK, dV) back. Without the CUDA backend every call is VDIT_ERROR_NO_DEVICE.
 #include <stdlib.h>
@@ -20,13 +20,13 @@
 void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
   if (g->device.type != VDIT_DEVICE_CUDA) return;
   void **all[] = {(void **)&g->q_perm, (void **)&g->k_perm, (void **)&g->extra_max, (void **)&g->extra_sum,
-                  (void **)&g->extra_num, (void **)&g->qf, (void **)&g->kf, (void **)&g->q_centroids,
+                  (void **)&g->extra_num, (void **)&g->q_centroids,
                   (void **)&g->k_centroids, (void **)&g->v_means, (void **)&g->norms, (void **)&g->mass, (void **)&g->err,
                   (void **)&g->score, (void **)&g->q_assign, (void **)&g->k_assign, (void **)&g->q_count,
                   (void **)&g->k_count, (void **)&g->q_offsets, (void **)&g->k_offsets, (void **)&g->frag_offsets,
                   (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected, (void **)&g->workspace,
-                  (void **)&g->scratch, (void **)&g->qp, (void **)&g->kp, (void **)&g->vp, (void **)&g->cscore,
-                  (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_l, (void **)&g->probe_o,
+                  (void **)&g->scratch, (void **)&g->cscore,
+                  (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_o,
                   (void **)&g->comp_count, (void **)&g->select_work, (void **)&g->sort_work,
                   (void **)&g->k_split, (void **)&g->assign_work};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -153,13 +153,13 @@ static vdit_status route_on_host(const vdit_attn_problem *problem, vdit_attn_clu
 
 static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   vdit_attn_cluster_gpu *g = &st->gpu;
-  if (g->kf) return VDIT_OK;
+  if (g->q_centroids) return VDIT_OK;
   const size_t BH = (size_t)st->bh, D = (size_t)st->dim, cmax = (size_t)(st->cq > st->ck ? st->cq : st->ck);
   struct {
     void **ptr;
     size_t bytes;
   } arrays[] = {
-      {(void **)&g->kf, BH * st->seq_k * D * 4},        {(void **)&g->q_centroids, BH * st->cq * D * 4},
+      {(void **)&g->q_centroids, BH * st->cq * D * 4},
       {(void **)&g->k_centroids, BH * st->ck * D * 4},  {(void **)&g->v_means, BH * st->ck * D * 4},
       {(void **)&g->norms, BH * cmax * 4},              {(void **)&g->mass, BH * st->cq * st->k_tiles * 4},
       {(void **)&g->err, BH * st->cq * st->k_tiles * 4}, {(void **)&g->score, BH * st->q_tiles * st->k_tiles * 4},
@@ -171,9 +171,9 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->workspace, CLUSTER_WORKSPACE_BYTES},
       {(void **)&g->scratch, 4 * vdit_attn_cuda_cluster_scratch_floats(st->bh, st->seq_q, st->seq_k, st->dim, st->cq, st->ck,
                                                                        st->k_tiles)},
-      {(void **)&g->qp, BH * st->seq_q * D * 4},         {(void **)&g->cscore, BH * st->cq * st->ck * 4},
+      {(void **)&g->cscore, BH * st->cq * st->ck * 4},
       {(void **)&g->probe_m, BH * st->cq * 4},           {(void **)&g->probe_z, BH * st->cq * 4},
-      {(void **)&g->probe_o, BH * st->cq * D * 4}, // (kp, vp, probe_l: the GEMM probe's, no longer allocated)
+      {(void **)&g->probe_o, BH * st->cq * D * 4},
       {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
       {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
       {(void **)&g->k_split, 2 * BH * st->ck * D * 4},
@@ -192,16 +192,6 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
     g->marks = marks;
     for (int i = 0; i < VDIT_ATTN_CUDA_CLUSTER_MARKS; i++) VDIT_CUDA_TRY(cudaEventCreate(&marks->event[i]));
   }
-  return VDIT_OK;
-}
-
-static vdit_status to_f32(const vdit_tensor *t, vdit_attn_layout layout, const vdit_attn_cluster_state *st, int64_t seq,
-                          float *dst) {
-  int64_t sb, ss, sh;
-  vdit_attn_cuda_strides_bsh(t, layout, &sb, &ss, &sh);
-  const int64_t heads = layout == VDIT_ATTN_LAYOUT_BSHD ? t->shape[2] : t->shape[1];
-  VDIT_CUDA_TRY(vdit_attn_cuda_cluster_to_f32(t->data, t->dtype == VDIT_DTYPE_BF16, dst, st->bh, heads, seq, st->dim, sb,
-                                              ss, sh, 0));
   return VDIT_OK;
 }
 
@@ -241,7 +231,6 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.cq = st->cq, a.ck = st->ck, a.q_tiles = st->q_tiles, a.k_tiles = st->k_tiles, a.max_fragments = st->max_fragments;
   a.scale = problem->scale;
   a.seed = st->config.seed;
-  a.kf = g->kf;
   a.q_centroids = g->q_centroids, a.k_centroids = g->k_centroids, a.v_means = g->v_means, a.norms = g->norms;
   a.q_assign = g->q_assign, a.k_assign = g->k_assign, a.q_count = g->q_count, a.k_count = g->k_count;
   a.q_offsets = g->q_offsets, a.k_offsets = g->k_offsets, a.q_perm = g->q_perm, a.k_perm = g->k_perm;
@@ -249,26 +238,15 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.mass = g->mass, a.err = g->err, a.score = g->score, a.selected = g->selected;
   a.extra_max = g->extra_max, a.extra_sum = g->extra_sum, a.extra_num = g->extra_num;
   a.lt = g->lt, a.workspace = g->workspace, a.workspace_bytes = CLUSTER_WORKSPACE_BYTES, a.scratch = g->scratch;
-  a.qp = g->qp, a.kp = g->kp, a.vp = g->vp, a.cscore = g->cscore;
-  a.probe_m = g->probe_m, a.probe_z = g->probe_z, a.probe_l = g->probe_l, a.probe_o = g->probe_o;
+  a.cscore = g->cscore;
+  a.probe_m = g->probe_m, a.probe_z = g->probe_z, a.probe_o = g->probe_o;
   a.comp_count = g->comp_count;
   a.sort_work = g->sort_work;
   a.k_split = g->k_split;
   a.assign_work = g->assign_work;
   a.half_inputs = q->dtype == VDIT_DTYPE_F16;
-  // the k-means assignment by wgmma with the tokens in registers (round 16: 0.648 ms for one warm
-  // iteration against 0.703 for round 15's wgmma from shared tiles on the H200);
-  // VDIT_CLUSTER_ASSIGN=mma|tf32 are lab switches (1.67 and 2.97 ms for 2 iterations in round 12)
-  const char *assign_kernel = getenv("VDIT_CLUSTER_ASSIGN");
-  a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_WGMMA16;
-  if (assign_kernel && strcmp(assign_kernel, "tf32") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_TF32;
-  if (assign_kernel && strcmp(assign_kernel, "mma") == 0) a.assign_kernel = VDIT_ATTN_CUDA_ASSIGN_MMA16;
-  // the compensation by the fused tensor-core kernel; VDIT_CLUSTER_COMP=gemm is a lab switch back
-  // to the GEMM path (G = Qp Kbar^T written out, a row pass, W Vbar)
-  const char *comp_kernel = getenv("VDIT_CLUSTER_COMP");
-  a.comp_gemm = comp_kernel && strcmp(comp_kernel, "gemm") == 0;
-  // Q, K, V as given (16-bit): the k-means, the means and the compensation read them directly;
-  // only the ear probe's scores need K in fp32 (kf), and the GEMM compensation Q (qf)
+  // Q, K, V as given (16-bit): the k-means, the means, the probe and the compensation read them
+  // directly (no fp32 copies since round 17)
   a.v16 = (const uint16_t *)v->data;
   vdit_attn_cuda_strides_bsh(v, layout, &a.v_sb, &a.v_ss, &a.v_sh);
   a.heads = layout == VDIT_ATTN_LAYOUT_BSHD ? v->shape[2] : v->shape[1];
@@ -276,8 +254,6 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   vdit_attn_cuda_strides_bsh(q, layout, &a.q16.sb, &a.q16.ss, &a.q16.sh);
   a.k16.data = (const uint16_t *)k->data, a.k16.heads = a.heads;
   vdit_attn_cuda_strides_bsh(k, layout, &a.k16.sb, &a.k16.ss, &a.k16.sh);
-  if (a.comp_gemm && !g->qf) VDIT_TRY(vdit_device_alloc(g->device, (size_t)(st->bh * st->seq_q * st->dim) * 4, (void **)&g->qf));
-  a.qf = g->qf;
   vdit_attn_cuda_cluster_marks *marks = g->marks;
   marks->count = 0, marks->overflow = 0;
   a.marks = marks;
@@ -285,9 +261,6 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   const int iterations = warm ? st->config.warm_iterations : st->config.iterations;
   const double start = vdit_time_seconds();
   GPU_TRY(vdit_attn_cuda_cluster_mark(&a, -1, 0)); // the start
-  if (a.comp_gemm) VDIT_TRY(to_f32(q, layout, st, st->seq_q, g->qf));
-  if (st->method == VDIT_ATTN_EAR) VDIT_TRY(to_f32(k, layout, st, st->seq_k, g->kf));
-  GPU_TRY(vdit_attn_cuda_cluster_mark(&a, VDIT_ATTN_CLUSTER_STAGE_CONVERT, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 0, iterations, warm, 0));
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 1, iterations, warm, 0));
   GPU_TRY(vdit_attn_cuda_cluster_prepare(&a, 0));

@@ -2,7 +2,7 @@
 // what they must agree on with the CPU (src/attn/cuda/attn_cluster.h,
 // vdit_attn_cuda_cluster_assign):
 //  1. assignment: with fp64 scores s_c = |c|^2 - 2 x.c and the rounding bound e_c of the GPU's
-//     products (16-bit x times hi + lo centroids; the TF32 kernel's bound for it), the GPU's
+//     products (16-bit x times hi + lo centroids), the GPU's
 //     choice g has s_g - s_best <= e_g + e_best (objective within the bound) for every token,
 //     and g == best wherever best beats every other c by more than
 //     e_c + e_best (assignments equal where the margin exceeds the bound; the CPU's fp32
@@ -10,8 +10,8 @@
 //  2. sort: count, offsets and the stable permutation equal the host's counting sort, on the
 //     GPU's assignment and on a skewed one with empty clusters.
 // Inputs: bf16-rounded (or fp16-rounded, for the fp16 MMA) tokens around a few centres;
-// centroids = tokens plus small noise (near ties); each case runs the three kernels (16-bit by
-// mma.sync and by wgmma, TF32). Skips (exit 77) without the CUDA backend or a GPU.
+// centroids = tokens plus small noise (near ties); the kernel is the wgmma one (the mma.sync and
+// TF32 kernels were deleted in round 17). Skips (exit 77) without the CUDA backend or a GPU.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,10 +79,9 @@ static int check_sort(const int32_t *assign, int64_t BH, int64_t S, int C, const
   return ok;
 }
 
-// kernel: VDIT_ATTN_CUDA_ASSIGN_* (16-bit by mma.sync, TF32, 16-bit by wgmma with x in registers);
 // half: fp16 inputs (else bf16); bshd: x given as (S, BH, D) (the slices interleaved: head
 // strides), else (BH, S, D).
-static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half, int bshd) {
+static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int half, int bshd) {
   const size_t nx = (size_t)(BH * S * D), nc = (size_t)(BH * C * D);
   float *x = malloc(nx * 4), *cen = malloc(nc * 4), *norms = malloc((size_t)(BH * C) * 4);
   float *noise = malloc((nx > nc ? nx : nc) * 4), *centres = malloc((size_t)(16 * D) * 4);
@@ -140,7 +139,7 @@ static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t se
   vdit_attn_cuda_cluster_args a;
   memset(&a, 0, sizeof a);
   a.bh = BH, a.dim = D, a.norms = d_n, a.assign_work = d_work;
-  a.assign_kernel = kernel, a.half_inputs = half;
+  a.half_inputs = half;
   vdit_attn_cuda_cluster_x16 xv = {d_x, S * D, D, 0, 1}; // slice bh = batch bh, one head
   if (bshd) xv = (vdit_attn_cuda_cluster_x16){d_x, 0, BH * D, D, BH}; // one batch, BH heads
   ok = ok && vdit_attn_cuda_cluster_assign(&a, xv, S, C, d_c, d_assign, 0) == cudaSuccess;
@@ -151,15 +150,12 @@ static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t se
   if (!ok) goto done;
   int64_t decided = 0, objective_bad = 0, decided_bad = 0, cpu_bad = 0, range_bad = 0;
   double worst = 0.0;
-  // rel: the centroid's representation (TF32: truncation or rounding; hi + lo in bf16 / fp16),
-  // terms: products summed per dot, absolute: fp16's subnormal lo
+  // rel: the centroid's representation (hi + lo in bf16 / fp16), terms: products summed per dot,
+  // absolute: fp16's subnormal lo
   const double unit = ldexp(1.0, -23);
-  const int tf32 = kernel == VDIT_ATTN_CUDA_ASSIGN_TF32;
-  const double rel = tf32 ? ldexp(1.0, -10) : half ? ldexp(1.0, -22) : ldexp(1.0, -16);
-  const double terms = tf32 ? (double)D : 2.0 * (double)D, absolute = (!tf32 && half) ? ldexp(1.0, -25) : 0.0;
-  const char *name = tf32 ? (half ? "tf32, f16 inputs" : "tf32")
-                          : kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16 ? (half ? "wgmma x in registers f16" : "wgmma x in registers bf16")
-                                                                     : (half ? "mma f16" : "mma bf16");
+  const double rel = half ? ldexp(1.0, -22) : ldexp(1.0, -16);
+  const double terms = 2.0 * (double)D, absolute = half ? ldexp(1.0, -25) : 0.0;
+  const char *name = half ? "wgmma x in registers f16" : "wgmma x in registers bf16";
   for (int64_t bh = 0; bh < BH; bh++)
     for (int64_t t = 0; t < S; t++) {
       const float *xt = x + (bh * S + t) * D;
@@ -204,7 +200,7 @@ static void run_case_layout(int64_t BH, int64_t S, int C, int64_t D, uint64_t se
                 (long long)decided_bad, (long long)decided, (long long)cpu_bad, (long long)decided, (long long)tokens);
   printf("assign (%s) BH=%lld S=%lld C=%d D=%lld: %.1f%% of tokens decided beyond the bound, all equal\n", name, (long long)BH,
          (long long)S, C, (long long)D, 100.0 * (double)decided / (double)tokens);
-  if (kernel || !check_sort(assign, BH, S, C, "gpu assignment")) goto done; // the sort once a case
+  if (!check_sort(assign, BH, S, C, "gpu assignment")) goto done;
   // skewed: half the tokens in cluster 0, the rest in every third cluster (the others empty)
   for (int64_t i = 0; i < BH * S; i++) skew[i] = (i % 2) ? 0 : (int32_t)(((i * 3) / 2 * 3) % C);
   check_sort(skew, BH, S, C, "skewed");
@@ -212,8 +208,8 @@ done:
   free(x), free(cen), free(norms), free(noise), free(centres), free(assign), free(skew), free(score), free(bound);
 }
 
-static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int kernel, int half) {
-  run_case_layout(BH, S, C, D, seed, kernel, half, 0);
+static void run_case(int64_t BH, int64_t S, int C, int64_t D, uint64_t seed, int half) {
+  run_case_layout(BH, S, C, D, seed, half, 0);
 }
 #endif
 
@@ -223,18 +219,16 @@ int main(void) {
 #else
   int count = 0;
   if (vdit_gpu_count(&count) != VDIT_OK || count == 0) return check_skip(TEST_NAME, "no CUDA GPU");
-  for (int kernel = 0; kernel < 3; kernel++) { // VDIT_ATTN_CUDA_ASSIGN_*: 16-bit mma.sync, TF32, 16-bit wgmma
-    run_case(2, 1000, 200, 128, 11, kernel, 0);  // C, S not tile multiples
-    run_case(1, 4100, 1024, 128, 12, kernel, 0); // the key clustering's C
-    run_case(3, 777, 256, 64, 13, kernel, 0);
-    run_case(1, 333, 37, 33, 14, kernel, 0);     // D not a multiple of 4 (scalar loads), one centroid tile
-    run_case(2, 513, 129, 100, 16, kernel, 0);   // D padded to 128, C one past a tile
-    run_case(1, 70000, 300, 16, 15, kernel, 0);  // many sort chunks
-    run_case(2, 1000, 200, 128, 17, kernel, 1);  // fp16 inputs
-    run_case(1, 600, 65, 64, 18, kernel, 1);
-    run_case_layout(3, 1500, 300, 128, 19, kernel, 0, 1); // head strides (16-byte pieces)
-    run_case_layout(2, 700, 70, 36, 20, kernel, 1, 1);    // head strides, element loads
-  }
+  run_case(2, 1000, 200, 128, 11, 0);  // C, S not tile multiples
+  run_case(1, 4100, 1024, 128, 12, 0); // the key clustering's C
+  run_case(3, 777, 256, 64, 13, 0);
+  run_case(1, 333, 37, 33, 14, 0);     // D not a multiple of 4 (scalar loads), one centroid tile
+  run_case(2, 513, 129, 100, 16, 0);   // D padded to 128, C one past a tile
+  run_case(1, 70000, 300, 16, 15, 0);  // many sort chunks
+  run_case(2, 1000, 200, 128, 17, 1);  // fp16 inputs
+  run_case(1, 600, 65, 64, 18, 1);
+  run_case_layout(3, 1500, 300, 128, 19, 0, 1); // head strides (16-byte pieces)
+  run_case_layout(2, 700, 70, 36, 20, 1, 1);    // head strides, element loads
   return check_finish(TEST_NAME);
 #endif
 }

@@ -289,14 +289,20 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   r.qc = download(dev, g->q_centroids, (size_t)(BH * cq * D) * f);
   r.kc = download(dev, g->k_centroids, (size_t)(BH * ck * D) * f);
   r.vm = download(dev, g->v_means, (size_t)(BH * ck * D) * f);
-  r.kf = download(dev, g->kf, (size_t)(BH * Sk * D) * f);
-  // V as the GPU reads it (the 16-bit input; no fp32 copy since round 16): the host values rounded
+  // K and V as the GPU reads them (the 16-bit inputs: no fp32 copies since round 17 for K, round
+  // 16 for V): the host values rounded
+  r.kf = malloc((size_t)(BH * Sk * D) * f);
   r.vf = malloc((size_t)(BH * Sk * D) * f);
-  if (r.vf) {
+  const vdit_tensor *kv[2] = {&tk, &tv};
+  float *kv_out[2] = {r.kf, r.vf};
+  for (int i = 0; i < 2; i++) {
+    if (!kv_out[i]) continue;
     vdit_tensor host = {0};
-    if (vdit_tensor_alloc(&host, dtype, VDIT_CPU, 4, tv.shape) != VDIT_OK || vdit_tensor_copy(&host, &tv) != VDIT_OK ||
-        vdit_attn_tensor_to_bhsd(&host, VDIT_ATTN_LAYOUT_BHSD, r.vf) != VDIT_OK)
-      free(r.vf), r.vf = NULL;
+    if (vdit_tensor_alloc(&host, dtype, VDIT_CPU, 4, kv[i]->shape) != VDIT_OK || vdit_tensor_copy(&host, kv[i]) != VDIT_OK ||
+        vdit_attn_tensor_to_bhsd(&host, VDIT_ATTN_LAYOUT_BHSD, kv_out[i]) != VDIT_OK) {
+      free(kv_out[i]);
+      if (i == 0) r.kf = NULL; else r.vf = NULL;
+    }
     vdit_tensor_free(&host);
   }
   r.mass = download(dev, g->mass, (size_t)(BH * cq * kt) * f);

@@ -76,34 +76,6 @@ static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c,
   for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x16_float<F16>(row[d]);
 }
 
-template <int BF16>
-static __global__ void to_f32_kernel(const unsigned short *__restrict__ src, float *__restrict__ dst, int64_t heads,
-                                     int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh) {
-  const int64_t bh = blockIdx.y, s = blockIdx.x;
-  const unsigned short *row = src + (bh / heads) * sb + s * ss + (bh % heads) * sh;
-  float *out = dst + (bh * seq + s) * dim;
-  for (int64_t d = threadIdx.x; d < dim; d += blockDim.x) {
-    const unsigned short bits = row[d];
-    out[d] = BF16 ? __uint_as_float((unsigned)bits << 16) : __half2float(__ushort_as_half(bits));
-  }
-}
-
-// Four elements a thread (8-byte loads, 16-byte stores) where dim, the strides and the base
-// allow it; thread i of slice bh: row i / (dim / 4), elements 4 (i % (dim / 4)) .. + 3.
-template <int BF16>
-static __global__ void to_f32_vec4_kernel(const unsigned short *__restrict__ src, float *__restrict__ dst, int64_t heads,
-                                          int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh) {
-  const int64_t bh = blockIdx.y, i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x, per_row = dim / 4;
-  if (i >= seq * per_row) return;
-  const int64_t s = i / per_row, d = 4 * (i % per_row);
-  const uint2 bits = *(const uint2 *)(src + (bh / heads) * sb + s * ss + (bh % heads) * sh + d);
-  const unsigned short h[4] = {(unsigned short)(bits.x & 0xffffu), (unsigned short)(bits.x >> 16),
-                               (unsigned short)(bits.y & 0xffffu), (unsigned short)(bits.y >> 16)};
-  float f[4];
-  for (int k = 0; k < 4; k++) f[k] = BF16 ? __uint_as_float((unsigned)h[k] << 16) : __half2float(__ushort_as_half(h[k]));
-  *(float4 *)(dst + (bh * seq + s) * dim + d) = make_float4(f[0], f[1], f[2], f[3]);
-}
-
 template <int F16>
 static __global__ void seed_kernel(vdit_attn_cuda_cluster_x16 x, int64_t S, int C, int64_t D, float *centroids,
                                    unsigned long long seed, int which) {
@@ -261,22 +233,6 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_mark(const vdit_attn_cuda_cluster_
   }
   m->stage[m->count] = stage;
   return cudaEventRecord(m->event[m->count++], stream);
-}
-
-extern "C" cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads,
-                                                     int64_t seq, int64_t dim, int64_t sb, int64_t ss, int64_t sh,
-                                                     cudaStream_t stream) {
-  if (bh == 0 || seq == 0) return cudaSuccess;
-  if (dim % 4 == 0 && sb % 4 == 0 && ss % 4 == 0 && sh % 4 == 0 && (uintptr_t)src % 8 == 0) {
-    const dim3 grid4((unsigned)((seq * (dim / 4) + 255) / 256), (unsigned)bh);
-    if (is_bf16) to_f32_vec4_kernel<1><<<grid4, 256, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
-    else to_f32_vec4_kernel<0><<<grid4, 256, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
-    return cudaGetLastError();
-  }
-  const dim3 grid((unsigned)seq, (unsigned)bh);
-  if (is_bf16) to_f32_kernel<1><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
-  else to_f32_kernel<0><<<grid, 128, 0, stream>>>((const unsigned short *)src, dst, heads, seq, dim, sb, ss, sh);
-  return cudaGetLastError();
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, int which, int iterations,

@@ -45,16 +45,14 @@ static __host__ __device__ __forceinline__ int x16_vec(const vdit_attn_cuda_clus
 #endif
 
 // The routing on the GPU (steps 1-5 of src/attn/cluster.h): arrays as in vdit_attn_cluster_state,
-// on the device; q16, k16 the 16-bit inputs (k-means, means, compensation read them directly);
-// kf K as fp32 (BH, Sk, D) in original order (the EAR probe's scores); qf Q as fp32 (BH, Sq, D),
-// only for the compensation's GEMM path. Needs D <= 128, ck and cq <= 8192,
+// on the device; q16, k16 the 16-bit inputs (k-means, means, probe, compensation read them
+// directly; no fp32 copies since round 17). Needs D <= 128, ck and cq <= 8192,
 // k_tiles <= 8192. The GEMM steps (attn_cluster_gemm.cu) run on cuBLASLt (lt, workspace).
 typedef struct vdit_attn_cuda_cluster_args {
   int64_t bh, seq_q, seq_k, dim;
   int cq, ck, q_tiles, k_tiles, max_fragments;
   float scale;
   unsigned long long seed;
-  float *qf, *kf;
   vdit_attn_cuda_cluster_x16 q16, k16;
   float *q_centroids, *k_centroids, *v_means, *norms;   // norms: (BH, max(cq, ck))
   int32_t *q_assign, *k_assign, *q_count, *k_count;
@@ -68,28 +66,17 @@ typedef struct vdit_attn_cuda_cluster_args {
   void *workspace;
   size_t workspace_bytes;
   float *scratch;                                        // vdit_attn_cuda_cluster_scratch_floats
-  float *qp, *kp, *vp;                                   // Q in cluster order (BH, Sq, D); kp, vp unused (NULL)
   float *cscore;                                         // (BH, cq, ck): Qbar Kbar^T
-  float *probe_m, *probe_z, *probe_l, *probe_o;          // (BH, cq) x 2, unused (NULL), (BH, cq, D): the probe's m, Z, O / Z
+  float *probe_m, *probe_z, *probe_o;                    // (BH, cq) x 2, (BH, cq, D): the probe's m, Z, O / Z
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
   int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
   float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
   float *assign_work;                                    // vdit_attn_cuda_cluster_assign_floats(bh, max(cq, ck))
   struct vdit_attn_cuda_cluster_marks *marks;            // per-step CUDA events, or NULL
   int half_inputs;                                       // Q, K were fp16 (else bf16): the assignment's MMA type
-  int assign_kernel;                                     // VDIT_ATTN_CUDA_ASSIGN_* (VDIT_CLUSTER_ASSIGN=mma|tf32)
-  int comp_gemm;                                         // compensation by the GEMM path (VDIT_CLUSTER_COMP=gemm), else fused
   const uint16_t *v16;                                   // V as given (16-bit), element strides v_sb, v_ss, v_sh, heads a batch:
   int64_t v_sb, v_ss, v_sh, heads;                       // the probe's P V and the V means read it
 } vdit_attn_cuda_cluster_args;
-
-// The assignment kernels: 16-bit products by mma.sync or by wgmma (the same contract), or the
-// first kernel's TF32 products.
-enum {
-  VDIT_ATTN_CUDA_ASSIGN_MMA16 = 0,
-  VDIT_ATTN_CUDA_ASSIGN_TF32 = 1,
-  VDIT_ATTN_CUDA_ASSIGN_WGMMA16 = 2 // wgmma with the tokens in registers, 256 tokens a block
-};
 
 // Per-step timing: an event recorded after each step (stage = what ran since the previous
 // mark; the stage ids are VDIT_ATTN_CLUSTER_STAGE_* of include/vdit/attn.h). Marks past
@@ -114,27 +101,25 @@ cudaError_t vdit_attn_cuda_cluster_select(const vdit_attn_cuda_cluster_args *a, 
 // A cuBLASLt handle for args.lt (per plan), and its release.
 cudaError_t vdit_attn_cuda_cluster_lt_create(void **lt);
 void vdit_attn_cuda_cluster_lt_destroy(void *lt);
-// Floats of args.scratch: the larger of the compensation's G (BH, Sq, ck) and the scores'
-// needs (Qbar's hi / lo split, the probe's per-chunk partials).
+// Floats of args.scratch: the larger of the compensation's 16-bit Kbar / Vbar split and the
+// scores' needs (Qbar's hi / lo split, the probe's per-chunk partials and tile differences).
 size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_q, int64_t seq_k, int64_t dim, int cq, int ck,
                                              int k_tiles);
 // k-means assignment of x (BH, S, D: the 16-bit input itself, read through its strides) to
 // centroids (BH, C, D) with a->norms = |c|^2: one
-// tensor-core kernel, the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim (1..128),
-// a->half_inputs, a->assign_kernel. What it must agree on with the CPU (exact fp32 products summed
+// tensor-core kernel (wgmma), the argmin fused (attn_cluster_kmeans.cu); uses a->bh, a->dim
+// (1..128), a->half_inputs. What it must agree on with the CPU (exact fp32 products summed
 // in order): x holds bf16 values (fp16 with half_inputs), exact in the MMA's type; each centroid
 // enters as hi + lo, two 16-bit values (rounded to nearest: |c - hi - lo| <= 2^-16 |c| for bf16,
 // 2^-22 |c| + 2^-25 for fp16), and the 2 D products x_d hi_d, x_d lo_d are summed in fp32 in
 // the tensor cores' order. So with A_tc = sum_d |x_td c_d| and X_t = sum_d |x_td| the GPU's score
 // s_tc = |c|^2 - 2 x_t . c is within
 //   e_tc = 2 A_tc (2^-16 + 2 D 2^-23) + 2 X_t 2^-25 + |c|^2 D 2^-23 + |s_tc| 2^-23
-// of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). (The TF32 kernel,
-// VDIT_ATTN_CUDA_ASSIGN_TF32: c in TF32, |c - tf32(c)| <= 2^-11 |c|, D products: within the same e_tc with
-// 2^-10 + D 2^-23 in the first term.) Hence: (1) the exact score of the GPU's choice exceeds the
+// of the exact one (the CPU's within the last two terms and 2 A_tc D 2^-24). Hence: (1) the exact score of the GPU's choice exceeds the
 // exact minimum by at most e_tc + e_tc* (objective within the bound), (2) where the exact best
 // cluster beats every other c by more than e_tc + e_tc*, GPU and CPU pick it (assignments equal
 // where the margin exceeds the bound). tests/attn/test_attn_cluster_kmeans_gpu.c checks both
-// against fp64 scores, for both kernels and both input types.
+// against fp64 scores, for both input types.
 // Needs a->assign_work: vdit_attn_cuda_cluster_assign_floats(a->bh, C) floats on the device.
 size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C);
 cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S, int C,
@@ -156,17 +141,14 @@ cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_
 // (ties: lower index) equal where masses differ by more than that.
 cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // EAR probe: err (BH, cq, k_tiles), probe_m, probe_z, probe_o (= the probe's normalized output)
-// from q_centroids, kf, v16 (through k_perm), cscore, v_means and the fragments: one fused
-// tensor-core pass (scores in TF32, P V in the inputs' 16-bit type) writing each (centroid, key tile)'s difference (D + 2 floats) and a light
-// error kernel (attn_cluster_probe.cu); D <= 128. Its scratch: the
+// from q_centroids, k16 and v16 (through k_perm), cscore, v_means and the fragments: one fused
+// tensor-core pass (scores and P V in the inputs' 16-bit type, the centroids as a hi / lo pair)
+// writing each (centroid, key tile)'s difference (D + 2 floats) and a light error kernel (attn_cluster_probe.cu); D <= 128. Its scratch: the
 // vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (the chunk partials, then
 // bh cq k_tiles (dim + 2) floats of tile differences: 102 M at B=1, H=12, S=32760).
 size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim);
 cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
-// Strided 16-bit tensor (bf16 when is_bf16, else f16) -> contiguous fp32 (BH, S, D).
-cudaError_t vdit_attn_cuda_cluster_to_f32(const void *src, int is_bf16, float *dst, int64_t bh, int64_t heads, int64_t seq,
-                                          int64_t dim, int64_t sb, int64_t ss, int64_t sh, cudaStream_t stream);
 // k-means on Q (which 0) or K (which 1): seeded start unless warm, `iterations` rounds of
 // assignment and update; leaves counts, offsets and the stable permutation of the last round.
 cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluster_args *a, int which, int iterations, int warm,
@@ -176,8 +158,7 @@ cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_cluster_args *a,
 // Pair scores: svg mass (ear = 0) or D x mass + probe error (ear = 1), aggregated per query tile.
 cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream);
 // Compensation terms (softmax extras) from the selection: the skipped counts per (query tile, key
-// cluster), then the fused tensor-core kernel (attn_cluster_comp.cu), or with a->comp_gemm the
-// GEMM path (G = Qp Kbar^T in the scratch, a row pass, W Vbar; attn_cluster_gemm.cu).
+// cluster), then the fused tensor-core kernel (attn_cluster_comp.cu).
 cudaError_t vdit_attn_cuda_cluster_compensate(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // The fused compensation after the counts (a->comp_count): per query tile a flash forward of its
 // rows (Q through the permutation) against the ck centroids with log n_ic added to the scores,

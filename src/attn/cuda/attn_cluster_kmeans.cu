@@ -10,13 +10,9 @@
 // (cp.async, multi-buffered): x . c = x . hi + x . lo with fp32 accumulation, each thread folds its
 // accumulators into a running (score, c) minimum in registers, and only the assignment is
 // written: the (S, C) distance matrix never leaves the SM (at S = 32760, C = 1024, H = 12 it was
-// a 1.6 GB write and read per iteration). Three kernels (vdit_attn_cuda_cluster_args.assign_kernel):
-//   r16_kernel (default since round 16): wgmma m64n64k16, the tokens as A in registers, the
-//     centroids from 128-byte-swizzled shared tiles, four warpgroups of 64 tokens, one block an SM;
-//   a16_kernel: mma.sync m16n8k16 with ldmatrix fragments, 8 warps of 32 x 32, two blocks an SM
-//     (VDIT_CLUSTER_ASSIGN=mma);
-//   assign_kernel: the first one, TF32 mma.sync m16n8k8 on centroids rounded to TF32, 128
-//     centroids a tile, one block an SM (VDIT_CLUSTER_ASSIGN=tf32; kept for comparison).
+// a 1.6 GB write and read per iteration). The kernel (r16_kernel, since round 16): wgmma
+// m64n64k16, the tokens as A in registers, the centroids from 128-byte-swizzled shared tiles, four
+// warpgroups of 64 tokens, one block an SM.
 // H200, Q and K assignments of one warm iteration (S = 32760, Cq = 256, Ck = 1024, 12 heads, 129
 // GFLOP of x . c, 258 executed with hi and lo), the step's time with norms and splits: r16 0.648 /
 // 0.651 ms, the previous default (wgmma with both operands from shared tiles, two warpgroups of 64
@@ -24,8 +20,11 @@
 // argmin overlapped with the next tile's wgmma (two accumulators, wait_group 1, three warpgroups
 // for the registers) 0.664 ms (deleted). ncu on that one's key call: tensor pipe 47%, issue slots
 // 48%, 0.93 eligible warps a scheduler: latency-bound, neither the tensor cores nor the issue
-// saturated. What the GPU and the CPU (exact fp32 products in
-// order) agree on: see vdit_attn_cuda_cluster_assign in attn_cluster.h.
+// saturated. Deleted in round 17 (lab switches until then): mma.sync m16n8k16 with ldmatrix
+// fragments, 8 warps of 32 x 32, two blocks an SM (VDIT_CLUSTER_ASSIGN=mma: 1.67 ms for two
+// iterations in round 12 against wgmma's 1.41), and the first kernel, TF32 mma.sync m16n8k8 on
+// centroids rounded to TF32 (VDIT_CLUSTER_ASSIGN=tf32: 2.97 ms). What the GPU and the CPU (exact
+// fp32 products in order) agree on: see vdit_attn_cuda_cluster_assign in attn_cluster.h.
 //
 // Sort (stable counting sort, perm lists each cluster's tokens in token order):
 //   1. histogram: per chunk of 512 tokens the count of each cluster, hist (BH, chunks, C);
@@ -41,202 +40,22 @@
 #include "attn/cuda/attn_cluster_async.cuh"
 #include "attn/cuda/attn_wgmma.cuh"
 
-#define ASSIGN_TOKENS 128    // tokens a block
-#define ASSIGN_CENTROIDS 128 // centroids a tile
-#define ASSIGN_THREADS 256
 #define SORT_CHUNK 512
 #define SCAN_THREADS 1024
-
-static __device__ __forceinline__ uint32_t to_tf32(float v) {
-  uint32_t r;
-  asm("cvt.rna.tf32.f32 %0, %1;" : "=r"(r) : "f"(v));
-  return r;
-}
-
-static __device__ __forceinline__ void mma_tf32(float (&d)[4], uint32_t a0, uint32_t a1, uint32_t a2, uint32_t a3,
-                                                uint32_t b0, uint32_t b1) {
-  asm("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, "
-               "{%0,%1,%2,%3};"
-               : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-               : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
 
 // (score, c) lexicographic: the smaller score, then the lower c.
 static __device__ __forceinline__ bool better(float s, int c, float best, int best_c) {
   return s < best || (s == best && c < best_c);
 }
 
-// The argmin's end in the TF32 and the mma.sync 16-bit kernels (2 warps per 32 tokens, each
-// thread with running minima best[m][h] over its columns for tokens row0 + 16 m + g + 8 h): the 4
-// lanes of a token, then the 2 warps of a token through red_s, red_c (TOKENS x 2 in shared memory),
-// then one thread per token writes assign_bh[t] (no finite score: cluster 0, as the CPU).
-template <int TOKENS>
-static __device__ __forceinline__ void argmin_finish(const float (&best)[2][2], const int (&best_c)[2][2], int row0,
-                                                     int warp, int lane, float *red_s, int *red_c, int64_t t0, int64_t S,
-                                                     int C, int32_t *__restrict__ assign_bh) {
-  const int g = lane / 4, q = lane % 4;
-#pragma unroll
-  for (int m = 0; m < 2; m++)
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      float sc = best[m][h];
-      int c = best_c[m][h];
-      for (int o = 1; o < 4; o *= 2) {
-        const float so = __shfl_xor_sync(0xffffffffu, sc, o);
-        const int co = __shfl_xor_sync(0xffffffffu, c, o);
-        if (better(so, co, sc, c)) sc = so, c = co;
-      }
-      if (q == 0) {
-        const int r = row0 + 16 * m + g + 8 * h;
-        red_s[r * 2 + warp % 2] = sc;
-        red_c[r * 2 + warp % 2] = c;
-      }
-    }
-  __syncthreads();
-  for (int r = threadIdx.x; r < TOKENS; r += blockDim.x) {
-    const int64_t t = t0 + r;
-    if (t >= S) continue;
-    float sc = red_s[r * 2];
-    int c = red_c[r * 2];
-    if (better(red_s[r * 2 + 1], red_c[r * 2 + 1], sc, c)) sc = red_s[r * 2 + 1], c = red_c[r * 2 + 1];
-    assign_bh[t] = (c == 0x7fffffff || c >= C) ? 0 : c; // every score NaN: cluster 0, as the CPU
-  }
-}
-
 static __host__ __device__ int assign_dp(int64_t D) { return D <= 64 ? 64 : 128; }
-static __host__ __device__ int64_t assign_cpad(int C) { return ((int64_t)C + ASSIGN_CENTROIDS - 1) / ASSIGN_CENTROIDS * ASSIGN_CENTROIDS; }
-
-extern "C" size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C) {
-  return (size_t)(bh * assign_cpad(C) * (128 + 1));
-}
-
-// The centroids as TF32 (rounded to nearest) in (BH, Cpad, DP), zero past C and D, and the
-// norms in (BH, Cpad), +inf past C: tiles the assignment copies without conversions or checks.
-static __global__ void assign_prepare_kernel(const float *__restrict__ centroids, const float *__restrict__ norms, int C,
-                                             int64_t D, int DP, int64_t Cpad, uint32_t *__restrict__ ct,
-                                             float *__restrict__ np) {
-  const int64_t bh = blockIdx.y, c = blockIdx.x;
-  const float *row = centroids + (bh * C + c) * D;
-  uint32_t *out = ct + (bh * Cpad + c) * DP;
-  for (int d = threadIdx.x; d < DP; d += blockDim.x) out[d] = (c < C && d < D) ? to_tf32(row[d]) : 0u;
-  if (threadIdx.x == 0) np[bh * Cpad + c] = c < C ? norms[bh * C + c] : INFINITY;
-}
-
-// Centroid tile i (128 rows of DP TF32 words from ct) into buffer i % 2 of cs (rows ld = DP + 16
-// apart) as 16-byte cp.async chunks, one commit group.
-template <int DP>
-static __device__ __forceinline__ void load_tile(uint32_t *cs, const uint32_t *cb, int i) {
-  constexpr int ld = DP + 16;
-  uint32_t *dst = cs + (i % 2) * ASSIGN_CENTROIDS * ld;
-  const uint32_t *src = cb + (int64_t)i * ASSIGN_CENTROIDS * DP;
-  for (int e = threadIdx.x; e < ASSIGN_CENTROIDS * DP / 4; e += ASSIGN_THREADS) {
-    const int r = e / (DP / 4), k = 4 * (e % (DP / 4));
-    cp_async16(dst + r * ld + k, src + (int64_t)r * DP + k, 16);
-  }
-  cp_async_commit();
-}
-
-// Grid (ceil(S / 128), BH), 256 threads, one block an SM. Shared: xs [128][ld] (the tokens as
-// TF32 bits), cs [2][128][ld] (centroid tiles, cp.async double buffer), red 128 x 2 (score, c);
-// ld = DP + 16 words, so the 16-byte fragment loads below are conflict-free. Warp w: tokens
-// 32 (w / 2) .. +32 (two m16 tiles), centroids 64 (w % 2) .. +64 of the tile (eight n8 tiles).
-// The k index of the mma is mapped onto the head dim in groups of 16 columns: thread (g, q)
-// loads columns 4q .. 4q + 3 of its rows as one float4 and feeds 4q, 4q + 1 to the first k8
-// step and 4q + 2, 4q + 3 to the second (A and B use the same map, so the sum over d is the
-// same sum in another order).
-template <int DP>
-static __global__ void __launch_bounds__(ASSIGN_THREADS, 1)
-    assign_kernel(vdit_attn_cuda_cluster_x16 x, int f16, const uint32_t *__restrict__ ct, const float *__restrict__ np,
-                  int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
-  constexpr int ld = DP + 16;
-  extern __shared__ __align__(16) uint32_t smem[];
-  uint32_t *xs = smem, *cs = xs + ASSIGN_TOKENS * ld;
-  float *red_s = (float *)(cs + 2 * ASSIGN_CENTROIDS * ld);
-  int *red_c = (int *)(red_s + ASSIGN_TOKENS * 2);
-  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * ASSIGN_TOKENS;
-  const uint32_t *cb = ct + bh * Cpad * DP;
-  const float *nb = np + bh * Cpad;
-  const int tiles = (int)(Cpad / ASSIGN_CENTROIDS);
-  load_tile<DP>(cs, cb, 0);
-  // the tokens from the 16-bit input, as TF32 bits (exact)
-  for (int e = threadIdx.x; e < ASSIGN_TOKENS * DP; e += ASSIGN_THREADS) {
-    const int r = e / DP, k = e % DP;
-    const int64_t t = t0 + r;
-    uint32_t v = 0u;
-    if (t < S && k < D) {
-      const unsigned short b = x16_row(x, bh, t)[k];
-      v = to_tf32(f16 ? __half2float(__ushort_as_half(b)) : __uint_as_float((unsigned)b << 16));
-    }
-    xs[r * ld + k] = v;
-  }
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, q = lane % 4;
-  const int row0 = (warp / 2) * 32, col0 = (warp % 2) * 64;
-  // best[m][h]: rows row0 + 16 m + g + 8 h
-  float best[2][2] = {{INFINITY, INFINITY}, {INFINITY, INFINITY}};
-  int best_c[2][2] = {{0x7fffffff, 0x7fffffff}, {0x7fffffff, 0x7fffffff}};
-  for (int i = 0; i < tiles; i++) {
-    if (i + 1 < tiles) {
-      load_tile<DP>(cs, cb, i + 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads(); // tile i (and, the first time, xs) visible to every warp
-    const uint32_t *ctile = cs + (i % 2) * ASSIGN_CENTROIDS * ld;
-    float acc[2][8][4];
-#pragma unroll
-    for (int m = 0; m < 2; m++)
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][n][j] = 0.0f;
-#pragma unroll 2
-    for (int k = 0; k < DP; k += 16) {
-      uint4 a[2][2]; // [m][row g, row g + 8]
-#pragma unroll
-      for (int m = 0; m < 2; m++) {
-        a[m][0] = *(const uint4 *)(xs + (row0 + 16 * m + g) * ld + k + 4 * q);
-        a[m][1] = *(const uint4 *)(xs + (row0 + 16 * m + g + 8) * ld + k + 4 * q);
-      }
-#pragma unroll
-      for (int n = 0; n < 8; n++) {
-        const uint4 b = *(const uint4 *)(ctile + (col0 + 8 * n + g) * ld + k + 4 * q);
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-          mma_tf32(acc[m][n], a[m][0].x, a[m][1].x, a[m][0].y, a[m][1].y, b.x, b.y);
-          mma_tf32(acc[m][n], a[m][0].z, a[m][1].z, a[m][0].w, a[m][1].w, b.z, b.w);
-        }
-      }
-    }
-    // accumulator j of tile (m, n): row 16 m + g + 8 (j / 2), centroid 8 n + 2 q + j % 2; the
-    // centroids rise within the thread, so a strict < keeps the lower one of a tie
-    const int c0 = i * ASSIGN_CENTROIDS;
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-      for (int j = 0; j < 4; j++) {
-        const int c = c0 + col0 + 8 * n + 2 * q + (j % 2);
-        const float nc = __ldg(nb + c);
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-          const float sc = __fsub_rn(nc, __fmul_rn(2.0f, acc[m][n][j]));
-          if (sc < best[m][j / 2]) best[m][j / 2] = sc, best_c[m][j / 2] = c;
-        }
-      }
-    __syncthreads(); // buffer i % 2 is refilled by the next iteration's load
-  }
-  argmin_finish<ASSIGN_TOKENS>(best, best_c, row0, warp, lane, red_s, red_c, t0, S, C, assign + bh * S);
-}
 
 // ---------------------------------------------------------------- 16-bit assignment
-#define A16_TOKENS 128   // tokens a block
 #define A16_CENTROIDS 64 // centroids a tile
-#define A16_PAD 8        // row padding in elements: rows 16 bytes past a multiple of 128 apart, so
-                         // the 8 row addresses of an ldmatrix hit 8 different 16-byte bank groups
 
 static __host__ __device__ int64_t a16_cpad(int C) { return ((int64_t)C + A16_CENTROIDS - 1) / A16_CENTROIDS * A16_CENTROIDS; }
 
-// 16-bit conversions: rn of an fp32 value, and two of them packed (lo element first).
+// 16-bit conversions: rn of an fp32 value, and back.
 template <int F16> static __device__ __forceinline__ unsigned short to16(float v) {
   if (F16) return __half_as_ushort(__float2half_rn(v));
   return __bfloat16_as_ushort(__float2bfloat16_rn(v));
@@ -244,9 +63,6 @@ template <int F16> static __device__ __forceinline__ unsigned short to16(float v
 template <int F16> static __device__ __forceinline__ float from16(unsigned short v) {
   if (F16) return __half2float(__ushort_as_half(v));
   return __bfloat162float(__ushort_as_bfloat16(v));
-}
-template <int F16> static __device__ __forceinline__ uint32_t pack16(float a, float b) {
-  return (uint32_t)to16<F16>(a) | ((uint32_t)to16<F16>(b) << 16);
 }
 
 // Centroid c as (Cpad, 2 DP) 16-bit rows: hi = rn(c) in [0, DP), lo = rn(c - hi) in [DP, 2 DP)
@@ -267,36 +83,16 @@ static __global__ void a16_prepare_kernel(const float *__restrict__ centroids, c
   if (threadIdx.x == 0) np[bh * Cpad + c] = c < C ? norms[bh * C + c] : INFINITY;
 }
 
-// Centroid tile i (64 rows of 2 DP 16-bit values from ct) into buffer i % 2 of cs (rows
-// ld = 2 DP + A16_PAD elements apart: hi at 0, lo at DP) as 16-byte cp.async chunks, one group.
-template <int DP>
-static __device__ __forceinline__ void a16_load_tile(unsigned short *cs, const unsigned short *cb, int i) {
-  constexpr int ld = 2 * DP + A16_PAD, chunks = 2 * DP / 8; // 16-byte chunks a row
-  unsigned short *dst = cs + (i % 2) * A16_CENTROIDS * ld;
-  const unsigned short *src = cb + (int64_t)i * A16_CENTROIDS * 2 * DP;
-  for (int e = threadIdx.x; e < A16_CENTROIDS * chunks; e += ASSIGN_THREADS) {
-    const int r = e / chunks, k = 8 * (e % chunks);
-    cp_async16(dst + r * ld + k, src + (int64_t)r * 2 * DP + k, 16);
-  }
-  cp_async_commit();
-}
-
 // element (r, k) of a [cols/64][rows][64] 128-byte-swizzled tile (16-byte chunk c of row r at c ^ (r % 8))
 template <int ROWS> static __device__ __forceinline__ int sw128_at(int r, int k) {
   return (k >> 6) * ROWS * 64 + r * 64 + ((((k & 63) >> 3) ^ (r & 7)) << 3) + (k & 7);
 }
 
-// Element (r, k) of a 16-bit token tile: the 128-byte-swizzled [DP/64][ROWS][64] layout of the
-// wgmma kernel (SWZ: what ldmatrix reads there), or rows of DP + A16_PAD elements (the mma.sync kernel); either way the 8
-// elements from a multiple of 8 are contiguous.
-template <int ROWS, int DP, int SWZ> static __device__ __forceinline__ int x16_at(int r, int k) {
-  return SWZ ? sw128_at<ROWS>(r, k) : r * (DP + A16_PAD) + k;
-}
-
-// Tokens t0 .. t0 + ROWS - 1 of slice bh of the 16-bit input x into the tile xs (their bits as
-// they are: no conversion pass, no fp32 copy), zeros past S and past D: 16-byte cp.async pieces
-// (the caller's next commit group) where x16_vec allows, else element stores.
-template <int ROWS, int DP, int SWZ, int NT>
+// Tokens t0 .. t0 + ROWS - 1 of slice bh of the 16-bit input x into the 128-byte-swizzled tile xs
+// [DP/64][ROWS][64] (their bits as they are: no conversion pass, no fp32 copy), zeros past S and
+// past D: 16-byte cp.async pieces (the caller's next commit group) where x16_vec allows, else
+// element stores.
+template <int ROWS, int DP, int NT>
 static __device__ __forceinline__ void x16_load_tile(const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t t0, int64_t S,
                                                      int D, unsigned short *xs) {
   if (x16_vec(x, D)) {
@@ -304,123 +100,15 @@ static __device__ __forceinline__ void x16_load_tile(const vdit_attn_cuda_cluste
       const int r = e / (DP / 8), k = 8 * (e % (DP / 8));
       const int64_t t = t0 + r;
       const int ok = t < S && k < D;
-      cp_async16(xs + x16_at<ROWS, DP, SWZ>(r, k), ok ? x16_row(x, bh, t) + k : x.data, ok ? 16 : 0);
+      cp_async16(xs + sw128_at<ROWS>(r, k), ok ? x16_row(x, bh, t) + k : x.data, ok ? 16 : 0);
     }
   } else {
     for (int e = threadIdx.x; e < ROWS * DP; e += NT) {
       const int r = e / DP, k = e % DP;
       const int64_t t = t0 + r;
-      xs[x16_at<ROWS, DP, SWZ>(r, k)] = (t < S && k < D) ? x16_row(x, bh, t)[k] : (unsigned short)0;
+      xs[sw128_at<ROWS>(r, k)] = (t < S && k < D) ? x16_row(x, bh, t)[k] : (unsigned short)0;
     }
   }
-}
-
-static size_t a16_shared_bytes(int DP) {
-  return ((size_t)A16_TOKENS * (DP + A16_PAD) + 2 * (size_t)A16_CENTROIDS * (2 * DP + A16_PAD)) * 2 +
-         A16_TOKENS * 2 * 8;
-}
-
-// Grid (ceil(S / 128), BH), 256 threads, two blocks an SM (106.5 KB shared at DP = 128).
-// Shared: xs [128][DP + 8] (the tokens, 16-bit), cs [2][64][2 DP + 8] (centroid tiles: hi | lo),
-// red 128 x 2 (score, c). Warp w: tokens 32 (w / 2) .. +32 (two m16 tiles), centroids
-// 32 (w % 2) .. +32 of the tile (four n8 tiles). Per k16 step: A by two ldmatrix.x4 (m16 x k16
-// each), B by four (two n8 tiles x k16 each, hi then lo), 16 MMAs.
-template <int DP, int F16>
-static __global__ void __launch_bounds__(ASSIGN_THREADS, 2)
-    a16_kernel(vdit_attn_cuda_cluster_x16 x, const unsigned short *__restrict__ ct, const float *__restrict__ np,
-               int64_t S, int C, int D, int64_t Cpad, int32_t *__restrict__ assign) {
-  constexpr int ldx = DP + A16_PAD, ldc = 2 * DP + A16_PAD;
-  extern __shared__ __align__(16) unsigned short smem16[];
-  unsigned short *xs = smem16, *cs = xs + A16_TOKENS * ldx;
-  float *red_s = (float *)(cs + 2 * A16_CENTROIDS * ldc);
-  int *red_c = (int *)(red_s + A16_TOKENS * 2);
-  const int64_t bh = blockIdx.y, t0 = (int64_t)blockIdx.x * A16_TOKENS;
-  const unsigned short *cb = ct + bh * Cpad * 2 * DP;
-  const float *nb = np + bh * Cpad;
-  const int tiles = (int)(Cpad / A16_CENTROIDS);
-  x16_load_tile<A16_TOKENS, DP, 0, ASSIGN_THREADS>(x, bh, t0, S, D, xs); // joins tile 0's commit group
-  a16_load_tile<DP>(cs, cb, 0);
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, q = lane % 4;
-  const int row0 = (warp / 2) * 32, col0 = (warp % 2) * 32;
-  // ldmatrix addresses: A (x4 = rows 0-7 / 8-15 at k 0, then at k 8): lane -> row lane % 16,
-  // column 8 (lane / 16); B (x4 = n 0-7 at k 0 / k 8, then n 8-15): lane -> row (lane % 8) +
-  // 8 (lane / 16), column 8 ((lane / 8) % 2)
-  const unsigned short *a_base = xs + (row0 + lane % 16) * ldx + 8 * (lane / 16);
-  const int b_off = (col0 + lane % 8 + 8 * (lane / 16)) * ldc + 8 * ((lane / 8) % 2);
-  // best[m][h]: rows row0 + 16 m + g + 8 h
-  float best[2][2] = {{INFINITY, INFINITY}, {INFINITY, INFINITY}};
-  int best_c[2][2] = {{0x7fffffff, 0x7fffffff}, {0x7fffffff, 0x7fffffff}};
-  for (int i = 0; i < tiles; i++) {
-    if (i + 1 < tiles) {
-      a16_load_tile<DP>(cs, cb, i + 1);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
-    }
-    __syncthreads(); // tile i (and, the first time, xs) visible to every warp
-    const unsigned short *b_base = cs + (i % 2) * A16_CENTROIDS * ldc + b_off;
-    float acc[2][4][4];
-#pragma unroll
-    for (int m = 0; m < 2; m++)
-#pragma unroll
-      for (int n = 0; n < 4; n++)
-#pragma unroll
-        for (int j = 0; j < 4; j++) acc[m][n][j] = 0.0f;
-#pragma unroll 4
-    for (int k = 0; k < DP; k += 16) {
-      uint32_t a[2][4], bh_[2][4], bl[2][4]; // bh_[p], bl[p]: n8 tiles 2p, 2p + 1 (b0, b1 each)
-#pragma unroll
-      for (int m = 0; m < 2; m++) ldsm_x4(a[m], a_base + 16 * m * ldx + k);
-#pragma unroll
-      for (int p = 0; p < 2; p++) {
-        ldsm_x4(bh_[p], b_base + 16 * p * ldc + k);
-        ldsm_x4(bl[p], b_base + 16 * p * ldc + DP + k);
-      }
-#pragma unroll
-      for (int m = 0; m < 2; m++)
-#pragma unroll
-        for (int n = 0; n < 4; n++) {
-          mma16<F16>(acc[m][n], a[m], bh_[n / 2][2 * (n % 2)], bh_[n / 2][2 * (n % 2) + 1]);
-          mma16<F16>(acc[m][n], a[m], bl[n / 2][2 * (n % 2)], bl[n / 2][2 * (n % 2) + 1]);
-        }
-    }
-    // accumulator j of tile (m, n): row 16 m + g + 8 (j / 2), centroid 8 n + 2 q + j % 2; the
-    // centroids rise within the thread, so a strict < keeps the lower one of a tie
-    const int c0 = i * A16_CENTROIDS + col0;
-#pragma unroll
-    for (int n = 0; n < 4; n++) {
-      const int c = c0 + 8 * n + 2 * q;
-      const float2 nc = __ldg((const float2 *)(nb + c));
-#pragma unroll
-      for (int j = 0; j < 4; j++)
-#pragma unroll
-        for (int m = 0; m < 2; m++) {
-          const float sc = __fsub_rn(j % 2 ? nc.y : nc.x, __fmul_rn(2.0f, acc[m][n][j]));
-          if (sc < best[m][j / 2]) best[m][j / 2] = sc, best_c[m][j / 2] = c + j % 2;
-        }
-    }
-    __syncthreads(); // buffer i % 2 is refilled by the next iteration's load
-  }
-  argmin_finish<A16_TOKENS>(best, best_c, row0, warp, lane, red_s, red_c, t0, S, C, assign + bh * S);
-}
-
-template <int DP, int F16>
-static cudaError_t a16_launch(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S, int C,
-                              const float *centroids, int32_t *assign, cudaStream_t stream) {
-  const int64_t Cpad = a16_cpad(C);
-  unsigned short *ct = (unsigned short *)a->assign_work;
-  float *np = a->assign_work + a->bh * Cpad * DP; // past the (Cpad, 2 DP) 16-bit rows
-  a16_prepare_kernel<F16><<<dim3((unsigned)Cpad, (unsigned)a->bh), 128, 0, stream>>>(centroids, a->norms, C, a->dim, DP,
-                                                                                     Cpad, ct, np);
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const size_t shared = a16_shared_bytes(DP);
-  if ((e = cudaFuncSetAttribute(a16_kernel<DP, F16>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
-      cudaSuccess)
-    return e;
-  const dim3 grid((unsigned)((S + A16_TOKENS - 1) / A16_TOKENS), (unsigned)a->bh);
-  a16_kernel<DP, F16><<<grid, ASSIGN_THREADS, shared, stream>>>(x, ct, np, S, C, (int)a->dim, Cpad, assign);
-  return cudaGetLastError();
 }
 
 // ---------------------------------------------------------------- 16-bit assignment by wgmma, x in registers
@@ -489,7 +177,7 @@ static __global__ void __launch_bounds__(R16_THREADS, 1)
   const unsigned short *cb = ct + bh * Cpad * 2 * DP;
   const float *nb = np + bh * Cpad;
   const int tiles = (int)(Cpad / A16_CENTROIDS);
-  x16_load_tile<R16_TOKENS, DP, 1, R16_THREADS>(x, bh, t0, S, D, xs); // in tile 0's commit group
+  x16_load_tile<R16_TOKENS, DP, R16_THREADS>(x, bh, t0, S, D, xs); // in tile 0's commit group
   r16_load_tile<DP>(cs, cb, 0);
   if (tiles > 1) r16_load_tile<DP>(cs + stage_elems, cb, 1);
   const int wg = threadIdx.x / 128, warp = (threadIdx.x / 32) % 4, lane = threadIdx.x % 32, q = lane % 4;
@@ -506,7 +194,7 @@ static __global__ void __launch_bounds__(R16_THREADS, 1)
       // ldmatrix x4: matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15) of the warp's rows: the A layout
       const int mi = lane / 8, rr = lane % 8, row = 64 * wg + 16 * warp + rr + 8 * (mi & 1);
 #pragma unroll
-      for (int kk = 0; kk < DP / 16; kk++) ldsm_x4(xa[kk], xs + x16_at<R16_TOKENS, DP, 1>(row, 16 * kk + 8 * (mi >> 1)));
+      for (int kk = 0; kk < DP / 16; kk++) ldsm_x4(xa[kk], xs + sw128_at<R16_TOKENS>(row, 16 * kk + 8 * (mi >> 1)));
     }
     if (i + 2 < tiles) r16_load_tile<DP>(cs + ((i + 2) % R16_STAGES) * stage_elems, cb, i + 2);
     const uint32_t hi_addr = (uint32_t)__cvta_generic_to_shared(cs + (i % R16_STAGES) * stage_elems);
@@ -572,47 +260,18 @@ static cudaError_t r16_launch(const vdit_attn_cuda_cluster_args *a, vdit_attn_cu
   return cudaGetLastError();
 }
 
-static size_t assign_shared_bytes(int DP) {
-  return (size_t)(ASSIGN_TOKENS + 2 * ASSIGN_CENTROIDS) * (DP + 16) * 4 + ASSIGN_TOKENS * 2 * 8;
+extern "C" size_t vdit_attn_cuda_cluster_assign_floats(int64_t bh, int C) {
+  return (size_t)(bh * a16_cpad(C) * (128 + 1)); // (Cpad, 2 DP) 16-bit rows and Cpad norms, DP <= 128
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_assign(const vdit_attn_cuda_cluster_args *a, vdit_attn_cuda_cluster_x16 x, int64_t S,
                                                      int C, const float *centroids, int32_t *assign, cudaStream_t stream) {
   if (a->bh == 0 || S == 0) return cudaSuccess;
   if (a->dim < 1 || a->dim > 128 || C < 1 || a->bh > 65535 || !a->assign_work) return cudaErrorInvalidValue;
-  const int DP = assign_dp(a->dim);
-  if (a->assign_kernel == VDIT_ATTN_CUDA_ASSIGN_MMA16) {
-    if (DP == 64) return a->half_inputs ? a16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
-                                        : a16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
-    return a->half_inputs ? a16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
-                          : a16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
-  }
-  if (a->assign_kernel == VDIT_ATTN_CUDA_ASSIGN_WGMMA16) {
-    if (DP == 64) return a->half_inputs ? r16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
-                                        : r16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
-    return a->half_inputs ? r16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
-                          : r16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
-  }
-  if (a->assign_kernel != VDIT_ATTN_CUDA_ASSIGN_TF32) return cudaErrorInvalidValue;
-  const int64_t Cpad = assign_cpad(C);
-  uint32_t *ct = (uint32_t *)a->assign_work;
-  float *np = a->assign_work + a->bh * Cpad * DP;
-  assign_prepare_kernel<<<dim3((unsigned)Cpad, (unsigned)a->bh), 128, 0, stream>>>(centroids, a->norms, C, a->dim, DP,
-                                                                                   Cpad, ct, np);
-  cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) return e;
-  const size_t shared = assign_shared_bytes(DP);
-  const dim3 grid((unsigned)((S + ASSIGN_TOKENS - 1) / ASSIGN_TOKENS), (unsigned)a->bh);
-  if (DP == 64) {
-    if ((e = cudaFuncSetAttribute(assign_kernel<64>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) != cudaSuccess)
-      return e;
-    assign_kernel<64><<<grid, ASSIGN_THREADS, shared, stream>>>(x, a->half_inputs, ct, np, S, C, (int)a->dim, Cpad, assign);
-  } else {
-    if ((e = cudaFuncSetAttribute(assign_kernel<128>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) != cudaSuccess)
-      return e;
-    assign_kernel<128><<<grid, ASSIGN_THREADS, shared, stream>>>(x, a->half_inputs, ct, np, S, C, (int)a->dim, Cpad, assign);
-  }
-  return cudaGetLastError();
+  if (assign_dp(a->dim) == 64) return a->half_inputs ? r16_launch<64, 1>(a, x, S, C, centroids, assign, stream)
+                                                     : r16_launch<64, 0>(a, x, S, C, centroids, assign, stream);
+  return a->half_inputs ? r16_launch<128, 1>(a, x, S, C, centroids, assign, stream)
+                        : r16_launch<128, 0>(a, x, S, C, centroids, assign, stream);
 }
 
 // ---------------------------------------------------------------- stable counting sort

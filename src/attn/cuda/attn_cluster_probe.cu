@@ -20,16 +20,22 @@
 // GEMM version wrote a 400 MB P at S = 32760 and read it three times; the two-pass version,
 // which recomputed the scores against the final m, took 1.60 ms against the one pass's 1.16 on
 // the H200, round 14, and was deleted in round 15).
-// K and V are read in cluster order through the permutation (no gathered copy), 16-byte
-// cp.async into double-buffered shared tiles, zero-filled past Sk and past D; the centroids
-// come from the centroid scores' TF32 copy (the scratch's head), also by cp.async.
-// Tensor cores, one warp per 16 centroids, fp32 accumulation: the scores by mma.sync m16n8k8
-// TF32 (qbar rounded to TF32, K exact: bf16 / fp16 values, from the fp32 copy kf); P V by
-// m16n8k16 in the inputs' 16-bit type (V's tiles read from the 16-bit input itself; P rounded to
-// the type, 2^-9 relative in bf16, and the row sums L taken over the rounded P, so N and L use
-// the same weights; TF32 P V from an fp32 copy of V took 0.998 against 0.975 ms in the same call,
-// H200 round 15, a tie, and was deleted in round 16 with that copy). The probabilities by __expf. The scores are routing scores: they decide which tile
-// pairs run exactly, never an output value.
+// K and V are read in cluster order through the permutation (no gathered copy), from the 16-bit
+// inputs themselves by 16-byte cp.async into double-buffered shared tiles (element loads where D,
+// a stride or the base is not a multiple of 8 elements), zero-filled past Sk and past D; no fp32
+// copy of K since round 17.
+// Tensor cores, one warp per 16 centroids, 8 warps a block, fp32 accumulation, mma.sync m16n8k16
+// in the inputs' 16-bit type: the scores as q_hi . k + q_lo . k (the centroids split into a
+// 16-bit hi / lo pair: 16 significant bits of qbar in bf16, 22 in fp16; K exact), P V with V's
+// tiles by ldmatrix.trans (P rounded to the type, 2^-9 relative in bf16, and the row sums L taken
+// over the rounded P, so N and L use the same weights). The probabilities by __expf. The scores
+// are routing scores: they decide which tile pairs run exactly, never an output value.
+// H200 (round 17, one call): the one-pass kernel + combine 1.024 ms with these scores, against
+// 1.161 with round 16's TF32 scores (qbar rounded to TF32 against K from an fp32 copy, which the
+// conversion step made in 0.085 ms more) and 1.13 with 4 warps a block and two blocks an SM
+// (110 KB of shared memory a block); both deleted. Earlier: TF32 P V from an fp32 copy of V
+// 0.998 against 0.975 ms (round 15, deleted in round 16); two passes 1.60 ms against one pass's
+// 1.16 (round 14, deleted in round 15).
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <math.h>
@@ -41,6 +47,9 @@
 #define PROBE_WARPS 8
 #define PROBE_THREADS (32 * PROBE_WARPS)
 #define PROBE_ROWS (16 * PROBE_WARPS) // centroids per block
+// The tile loaders below stride by blockDim.x (as timed in round 17), not by PROBE_THREADS as in
+// round 16: their loops are then not unrolled, and the TF32 kernel of the same call took 1.161 ms
+// against round 16's 0.972. The compile-time stride is the next thing to time.
 #define PROBE_KEYS 64                 // keys per step
 #define PROBE_TILE 128                // the routing tile
 #define PROBE_FRAGS 16                // fragments a tile whose V means pass 2 stages (one k-step per 8)
@@ -61,81 +70,6 @@ static __device__ __forceinline__ void mma_tf32(float *c, uint32_t a0, uint32_t 
                "{%0, %1, %2, %3};\n"
                : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
                : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
-}
-
-// Keys [k0, k0 + PROBE_KEYS) of one slice (x: (Sk, D) in original order, perm: cluster order ->
-// token) into dst (PROBE_KEYS rows, LD floats apart, DP columns), zeros past Sk and past D.
-// vec: D % 4 == 0 (16-byte rows pieces), else element by element.
-template <int DP>
-static __device__ __forceinline__ void load_keys(const float *x, const int32_t *perm, int64_t Sk, int D, int64_t k0,
-                                                 float *dst, int vec) {
-  constexpr int LD = DP + 4;
-  if (vec) {
-    constexpr int C4 = DP / 4;
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * C4; idx += PROBE_THREADS) {
-      const int r = idx / C4, c = 4 * (idx % C4);
-      const int64_t p = k0 + r;
-      const int ok = p < Sk && c < D;
-      cp_async16(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 16 : 0);
-    }
-  } else {
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
-      const int r = idx / DP, c = idx % DP;
-      const int64_t p = k0 + r;
-      const int ok = p < Sk && c < D;
-      cp_async4(dst + r * LD + c, ok ? x + (int64_t)perm[p] * D + c : x, ok ? 4 : 0);
-    }
-  }
-}
-
-// Centroids [row0, row0 + PROBE_ROWS) of one slice (qt: (cq, D), already TF32: the centroid
-// scores' hi part) into qs, zeros past cq and past D; asynchronous like the keys.
-template <int DP>
-static __device__ __forceinline__ void load_centroids(const float *qt, int cq, int D, int row0, float *qs, int vec) {
-  constexpr int LD = DP + 4;
-  if (vec) {
-    constexpr int C4 = DP / 4;
-    for (int idx = threadIdx.x; idx < PROBE_ROWS * C4; idx += PROBE_THREADS) {
-      const int r = idx / C4, c = 4 * (idx % C4);
-      const int ok = row0 + r < cq && c < D;
-      cp_async16(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 16 : 0);
-    }
-  } else {
-    for (int idx = threadIdx.x; idx < PROBE_ROWS * DP; idx += PROBE_THREADS) {
-      const int r = idx / DP, c = idx % DP;
-      const int ok = row0 + r < cq && c < D;
-      cp_async4(qs + r * LD + c, ok ? qt + (int64_t)(row0 + r) * D + c : qt, ok ? 4 : 0);
-    }
-  }
-}
-
-// ldsm_x4 on floats: four 8-row x 4-float blocks of shared memory, lane L gets float (L / 4,
-// L % 4) of each block, which is the TF32 fragment layout of mma m16n8k8 (a: (g, t), b: (k t, n g)
-// with K stored [n][k]).
-//
-// s (16 x PROBE_KEYS per warp) = qs[warp rows] ks^T. Per k step one ldmatrix for the a fragment
-// (blocks: rows 0-7 / 8-15 x floats 0-3 / 4-7) and one per pair of key n-tiles (blocks: keys
-// 8n.. / 8n + 8.. x floats 0-3 / 4-7); rows are 4 banks apart (LD = DP + 4), so no conflicts.
-template <int DP>
-static __device__ __forceinline__ void scores_step(const float *qs, const float *ks, float s[PROBE_KEYS / 8][4]) {
-  constexpr int LD = DP + 4;
-  const int lane = threadIdx.x % 32, block = lane / 8, rr = lane % 8;
-  const float *qa = qs + (threadIdx.x / 32 * 16 + rr + 8 * (block & 1)) * LD + 4 * (block >> 1);
-  const float *kb = ks + (8 * (block >> 1) + rr) * LD + 4 * (block & 1);
-#pragma unroll
-  for (int n = 0; n < PROBE_KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
-#pragma unroll
-  for (int k = 0; k < DP / 8; k++) {
-    uint32_t a[4];
-    ldsm_x4(a, qa + 8 * k);
-#pragma unroll
-    for (int np = 0; np < PROBE_KEYS / 16; np++) {
-      uint32_t b[4];
-      ldsm_x4(b, kb + 16 * np * LD + 8 * k);
-      mma_tf32(s[2 * np], a[0], a[1], a[2], a[3], b[0], b[1]);
-      mma_tf32(s[2 * np + 1], a[0], a[1], a[2], a[3], b[2], b[3]);
-    }
-  }
 }
 
 // P V in 16 bits (PV = PROBE_PV_BF16 or PROBE_PV_F16, the inputs' type): V's tile is loaded from
@@ -174,14 +108,14 @@ static __device__ __forceinline__ void load_values16(const uint16_t *x, int64_t 
   constexpr int LDH = DP + 8;
   if (vec) {
     constexpr int C8 = DP / 8;
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * C8; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * C8; idx += blockDim.x) {
       const int r = idx / C8, c = 8 * (idx % C8);
       const int64_t p = k0 + r;
       const int ok = p < Sk && c < D;
       cp_async16(dst + r * LDH + c, ok ? x + (int64_t)perm[p] * ss + c : x, ok ? 16 : 0);
     }
   } else {
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += blockDim.x) {
       const int r = idx / DP, c = idx % DP;
       const int64_t p = k0 + r;
       dst[r * LDH + c] = p < Sk && c < D ? x[(int64_t)perm[p] * ss + c] : (uint16_t)0;
@@ -208,12 +142,66 @@ static __device__ __forceinline__ void pv_step16(const float p[PROBE_KEYS / 8][4
   }
 }
 
-// Centroids, double-buffered K tiles, 2 x PROBE_FRAGS rows of V means (fp32, LD = DP + 4), then
-// double-buffered 16-bit V tiles (LDH = DP + 8).
+// The centroids' scores with K as 16-bit tiles (since round 17): the centroids as a hi / lo pair
+// in the inputs' 16-bit type (hi = rn(qbar), lo = rn(qbar - hi): 16 significant bits of qbar in
+// bf16, 22 in fp16, against TF32's 11), K's tile straight from the 16-bit input
+// (exact), s = q_hi . k + q_lo . k by mma m16n8k16 with fp32 accumulation. Tiles: qh, ql (ROWS
+// rows of LDH = DP + 8 elements), ks (PROBE_KEYS rows of LDH), all read by ldmatrix (non-trans:
+// K stored [key][d] is B's column layout). Per k16 step: A hi and lo by one ldmatrix.x4 each
+// (matrices (rows 0-7 | 8-15) x (d 0-7 | 8-15)), B by one per 16 keys (matrices (keys 0-7 | 8-15)
+// x (d 0-7 | 8-15)), four MMAs. The result has the TF32 path's layout.
+template <int DP, int PV>
+static __device__ __forceinline__ void scores_step16(const uint16_t *qh, const uint16_t *ql, const uint16_t *ks,
+                                                     float s[PROBE_KEYS / 8][4]) {
+  constexpr int LDH = DP + 8;
+  const int lane = threadIdx.x % 32, mi = lane / 8, rr = lane % 8;
+  const int qoff = (threadIdx.x / 32 * 16 + rr + 8 * (mi & 1)) * LDH + 8 * (mi >> 1);
+  const uint16_t *kb = ks + (rr + 8 * (mi >> 1)) * LDH + 8 * (mi & 1);
+#pragma unroll
+  for (int n = 0; n < PROBE_KEYS / 8; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.0f;
+#pragma unroll
+  for (int k = 0; k < DP / 16; k++) {
+    uint32_t ah[4], al[4];
+    ldsm_x4(ah, qh + qoff + 16 * k);
+    ldsm_x4(al, ql + qoff + 16 * k);
+#pragma unroll
+    for (int np = 0; np < PROBE_KEYS / 16; np++) {
+      uint32_t b[4];
+      ldsm_x4(b, kb + 16 * np * LDH + 16 * k);
+      mma16<PV == PROBE_PV_F16>(s[2 * np], ah, b[0], b[1]);
+      mma16<PV == PROBE_PV_F16>(s[2 * np + 1], ah, b[2], b[3]);
+      mma16<PV == PROBE_PV_F16>(s[2 * np], al, b[0], b[1]);
+      mma16<PV == PROBE_PV_F16>(s[2 * np + 1], al, b[2], b[3]);
+    }
+  }
+}
+
+// Centroids [row0, row0 + ROWS) of one slice (qc: (cq, D) fp32) as hi / lo 16-bit tiles qh, ql
+// (rows of LDH = DP + 8), zeros past cq and past D; plain stores, visible after the first
+// step's barrier.
+template <int DP, int ROWS, int PV>
+static __device__ __forceinline__ void load_centroids16(const float *qc, int cq, int D, int row0, uint16_t *qh,
+                                                        uint16_t *ql) {
+  constexpr int LDH = DP + 8;
+  for (int idx = threadIdx.x; idx < ROWS * DP / 2; idx += blockDim.x) {
+    const int r = idx / (DP / 2), c = 2 * (idx % (DP / 2));
+    const int ok = row0 + r < cq;
+    const float v0 = ok && c < D ? qc[(int64_t)(row0 + r) * D + c] : 0.0f;
+    const float v1 = ok && c + 1 < D ? qc[(int64_t)(row0 + r) * D + c + 1] : 0.0f;
+    const float h0 = round16<PV>(v0), h1 = round16<PV>(v1);
+    *(uint32_t *)(qh + r * LDH + c) = pack16<PV>(h0, h1);
+    *(uint32_t *)(ql + r * LDH + c) = pack16<PV>(v0 - h0, v1 - h1);
+  }
+}
+
+// Shared memory: the centroids' hi and lo 16-bit tiles (PROBE_ROWS x (DP + 8) each),
+// double-buffered 16-bit K tiles (PROBE_KEYS x (DP + 8)), PROBE_FRAGS rows of V means (fp32,
+// DP + 4), double-buffered 16-bit V tiles (PROBE_KEYS x (DP + 8)): 144 KB at DP = 128, one block
+// an SM (the registers allow no more: 255 a thread).
 template <int DP>
 static size_t probe_shared_bytes() {
-  return (size_t)(PROBE_ROWS + 2 * PROBE_KEYS + 2 * PROBE_FRAGS) * (DP + 4) * sizeof(float) +
-         (size_t)2 * PROBE_KEYS * (DP + 8) * 2;
+  return (size_t)2 * PROBE_ROWS * (DP + 8) * 2 + (size_t)2 * PROBE_KEYS * (DP + 8) * 2 +
+         (size_t)PROBE_FRAGS * (DP + 4) * sizeof(float) + (size_t)2 * PROBE_KEYS * (DP + 8) * 2;
 }
 
 // One warp per (bh, a): the chunks' (m, l, O) merged into probe_m, probe_z, probe_o = O / Z.
@@ -244,7 +232,7 @@ static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int c
 // ---------------------------------------------------------------- the fragments' centroid terms
 // The fragments' centroid terms as one more tensor-core k-step per tile: the V means of the
 // tile's first PROBE_FRAGS fragments are staged in shared memory (fbuf: PROBE_FRAGS rows, LD
-// floats apart, zeros past the tile's fragments) with the loads of the tile's first step, their
+// floats apart, zeros past the tile's fragments) with the loads of the tile's second step, their
 // weights w_af = n_f exp(cs[a][c(f)] scale - m_a) form a 16 x 8 P block per k-step (A fragment:
 // rows g, g + 8 x fragments t, t + 4), and acc += W Vbar runs as three TF32 products (w_hi v_hi +
 // w_hi v_lo + w_lo v_hi: hi = tf32(x), lo = tf32(x - hi)), i.e. at fp32 accuracy like the scalar
@@ -257,13 +245,13 @@ static __device__ __forceinline__ void load_fragment_means(const float *vm, cons
   constexpr int LD = DP + 4;
   if (vec) {
     constexpr int C4 = DP / 4;
-    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += blockDim.x) {
       const int r = idx / C4, c = 4 * (idx % C4);
       const int ok = f_begin + r < f_end && c < D;
       cp_async16(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 16 : 0);
     }
   } else {
-    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += PROBE_THREADS) {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += blockDim.x) {
       const int r = idx / DP, c = idx % DP;
       const int ok = f_begin + r < f_end && c < D;
       cp_async4(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 4 : 0);
@@ -361,18 +349,20 @@ static __device__ __forceinline__ void probe_tile_centroid_terms(const vdit_attn
 // the same quantity as pass 2's (which recomputed P against the final m), with the exponentials
 // split in two factors (a few ulps apart).
 template <int DP, int PV>
-static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_attn_cuda_cluster_args a,
-                                                                          int tiles_per_chunk, const float *q_tf32,
-                                                                          float *part, float *tile_num, float *tile_den,
-                                                                          float *tile_ref) {
-  constexpr int LD = DP + 4, LDH = DP + 8;
+static __global__ void __launch_bounds__(PROBE_THREADS, 1)
+    probe_fused_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk, float *part,
+                       float *tile_num, float *tile_den, float *tile_ref) {
+  constexpr int LD = DP + 4, LDH = DP + 8, ROWS = PROBE_ROWS;
   extern __shared__ float4 probe_shared[];
-  float *qs = (float *)probe_shared, *kbuf = qs + PROBE_ROWS * LD, *fbuf = kbuf + 2 * PROBE_KEYS * LD; // fbuf: 2 x PROBE_FRAGS rows
-  uint16_t *vbuf16 = (uint16_t *)(fbuf + 2 * PROBE_FRAGS * LD);
+  // qh, ql, kbuf16 (2 tiles), fbuf (PROBE_FRAGS rows), vbuf16 (2 tiles)
+  uint16_t *qh = (uint16_t *)probe_shared, *ql = qh + ROWS * LDH, *kbuf16 = ql + ROWS * LDH;
+  float *fbuf = (float *)(kbuf16 + 2 * PROBE_KEYS * LDH);
+  uint16_t *vbuf16 = (uint16_t *)(fbuf + PROBE_FRAGS * LD);
   const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
   const int64_t bh = blockIdx.z, Sk = a.seq_k;
   const int vec = D % 4 == 0;
-  const float *kx = a.kf + bh * Sk * D;
+  const uint16_t *kx16 = a.k16.data + (bh / a.k16.heads) * a.k16.sb + (bh % a.k16.heads) * a.k16.sh;
+  const int kvec16 = x16_vec(a.k16, D);
   const uint16_t *vx16 = a.v16 + (bh / a.heads) * a.v_sb + (bh % a.heads) * a.v_sh;
   const int vec16 = D % 8 == 0 && a.v_ss % 8 == 0 && a.v_sb % 8 == 0 && a.v_sh % 8 == 0 && (uintptr_t)a.v16 % 16 == 0;
   const float *vm = a.v_means + bh * a.ck * D;
@@ -381,18 +371,24 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
   const int64_t k_begin = (int64_t)chunk * tiles_per_chunk * PROBE_TILE;
   const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
   const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
-  load_centroids<DP>(q_tf32 + bh * a.cq * D, a.cq, D, rb * PROBE_ROWS, qs, vec);
+  load_centroids16<DP, ROWS, PV>(a.q_centroids + bh * a.cq * D, a.cq, D, rb * ROWS, qh, ql);
+  // Each step's K and V tiles go into buffer step % 2. The fragments' V means of tile j go into
+  // fbuf (one buffer) with the loads of the tile's second step, issued while its first step runs
+  // (after the barrier that ended the previous tile's epilogue); a tile of one step (the chunk's
+  // ragged last, or a chunk of one step) loads them at its own step, before the wait.
   if (steps > 0) {
-    const int j = (int)(k_begin / PROBE_TILE);
-    load_keys<DP>(kx, perm, k_end, D, k_begin, kbuf, vec);
+    load_values16<DP>(kx16, a.k16.ss, perm, k_end, D, k_begin, kbuf16, kvec16);
     load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k_begin, vbuf16, vec16);
-    load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+    if (steps == 1) {
+      const int j = (int)(k_begin / PROBE_TILE);
+      load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
+    }
   }
   cp_async_commit();
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   int row[2];
 #pragma unroll
-  for (int r = 0; r < 2; r++) row[r] = rb * PROBE_ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+  for (int r = 0; r < 2; r++) row[r] = rb * ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
   // m: running max; l, lt: the thread's partial row sums over the chunk and over the tile
   float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, lt[2] = {0.0f, 0.0f};
   float o[DP / 8][4], acc[DP / 8][4];
@@ -405,20 +401,25 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
     const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
     if (step + 1 < steps) {
       const int64_t k1 = k0 + PROBE_KEYS;
-      load_keys<DP>(kx, perm, k_end, D, k1, kbuf + (buf ^ 1) * PROBE_KEYS * LD, vec);
+      load_values16<DP>(kx16, a.k16.ss, perm, k_end, D, k1, kbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, kvec16);
       load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k1, vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, vec16);
-      if (k1 % PROBE_TILE == 0) { // the next step starts a tile: stage its fragments' V means
+      if (k1 % PROBE_TILE != 0) { // the tile's second step
         const int j = (int)(k1 / PROBE_TILE);
-        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf + (j & 1) * PROBE_FRAGS * LD, vec);
+        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
       }
       cp_async_commit();
       cp_async_wait<1>();
     } else {
+      if (step > 0 && k0 % PROBE_TILE == 0) { // a tile of one step after an earlier tile
+        const int j = (int)(k0 / PROBE_TILE);
+        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
+        cp_async_commit();
+      }
       cp_async_wait<0>();
     }
     __syncthreads();
     float s[PROBE_KEYS / 8][4];
-    scores_step<DP>(qs, kbuf + buf * PROBE_KEYS * LD, s);
+    scores_step16<DP, PV>(qh, ql, kbuf16 + buf * PROBE_KEYS * LDH, s);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       float mx = -INFINITY;
@@ -476,7 +477,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS) probe_fused_kernel(vdit_
           acc[n][e] = -acc[n][e] * c[e / 2];
         }
       float lc[2];
-      probe_tile_centroid_terms<DP>(a, bh, j, row, mt, acc, fbuf + (j & 1) * PROBE_FRAGS * LD, lc);
+      probe_tile_centroid_terms<DP>(a, bh, j, row, mt, acc, fbuf, lc);
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const float ltr = quad_sum(lt[r]); // every lane: the shuffle names the whole warp
@@ -599,7 +600,7 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_
 }
 
 // ---------------------------------------------------------------- the probe's launches
-// Key-tile chunks of pass 1: enough blocks for ~4 waves of 132 SMs, at most one chunk a tile.
+// Key-tile chunks: enough blocks for ~4 waves of 132 SMs, at most one chunk a tile.
 static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
   const int64_t blocks = (int64_t)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS) * a->bh;
   int64_t chunks = (4 * 132 + blocks - 1) / blocks;
@@ -613,8 +614,9 @@ extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_
   return (size_t)64 * bh * cq * (128 + 2) + (size_t)bh * cq * k_tiles * (dim + 2);
 }
 
+// P V and the scores in the inputs' 16-bit type (PV).
 template <int DP, int PV>
-static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part, cudaStream_t stream) {
+static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, cudaStream_t stream) {
   const size_t shared = probe_shared_bytes<DP>();
   cudaError_t e;
   if ((e = cudaFuncSetAttribute(probe_fused_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
@@ -628,32 +630,27 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, const float *
   float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
   float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
   float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
-  probe_fused_kernel<DP, PV><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, q_tf32, part, tile_num, tile_den,
-                                                                      tile_ref);
+  probe_fused_kernel<DP, PV><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, part, tile_num, tile_den, tile_ref);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  const int64_t rows = a->bh * a->cq * a->k_tiles;
-  probe_finish_kernel<<<(unsigned)((rows + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
+  const int64_t n = a->bh * a->cq * a->k_tiles;
+  probe_finish_kernel<<<(unsigned)((n + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
 
-// P V in the inputs' 16-bit type.
 template <int DP>
-static cudaError_t probe_run_type(const vdit_attn_cuda_cluster_args *a, const float *q_tf32, float *part,
-                                  cudaStream_t stream) {
-  return a->half_inputs ? probe_run<DP, PROBE_PV_F16>(a, q_tf32, part, stream)
-                        : probe_run<DP, PROBE_PV_BF16>(a, q_tf32, part, stream);
+static cudaError_t probe_run_type(const vdit_attn_cuda_cluster_args *a, float *part, cudaStream_t stream) {
+  return a->half_inputs ? probe_run<DP, PROBE_PV_F16>(a, part, stream) : probe_run<DP, PROBE_PV_BF16>(a, part, stream);
 }
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   if (a->bh == 0 || a->cq == 0 || a->k_tiles == 0) return cudaSuccess;
   if (a->dim > 128 || a->k_tiles > 65535) return cudaErrorInvalidValue;
-  // Qbar's TF32 part: the head of the scratch (vdit_attn_cuda_cluster_centroid_scores)
-  const float *q_tf32 = a->scratch;
+  // past the centroid scores' part of the scratch (Qbar's TF32 split, vdit_attn_cuda_cluster_centroid_scores)
   float *part = a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim);
-  return a->dim <= 64 ? probe_run_type<64>(a, q_tf32, part, stream) : probe_run_type<128>(a, q_tf32, part, stream);
+  return a->dim <= 64 ? probe_run_type<64>(a, part, stream) : probe_run_type<128>(a, part, stream);
 }
