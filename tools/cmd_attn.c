@@ -230,6 +230,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
   spec->shape = (vdit_attn_shape){f->batch, f->heads, f->seq, f->seq_k, f->dim};
   spec->seed = (uint64_t)f->seed;
   spec->backward = !f->forward_only;
+  spec->config.sla.forward_only = f->forward_only; // sla: no backward follows, so its forward keeps no O_s
   spec->target_sparsity = -1.0;
   spec->block_density = f->density;
   spec->compare_dense = f->quality;

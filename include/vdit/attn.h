@@ -288,6 +288,9 @@ typedef struct vdit_attn_sla_config {
   const float *router_wq, *router_wk, *alpha_logit;
   // Backward outputs, host fp32 like the parameters, overwritten (each may be NULL).
   float *grad_wq, *grad_wk, *grad_alpha_logit;
+  // 1: no backward follows the forwards (inference): the GPU forward does not keep the sparse
+  // branch's output for it, and vdit_attn_backward refuses the plan. 0 (default): it keeps it.
+  int32_t forward_only;
 } vdit_attn_sla_config;
 
 // SLA2's linear-branch feature map on one row of n values (x and y may alias).

@@ -518,7 +518,7 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
       if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
       vdit_attn_problem problem = plan_problem(plan);
       VDIT_TRY(vdit_attn_sla_cuda_forward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, o, lse));
-      plan->sla_forward_done = 1;
+      plan->sla_forward_done = !plan->problem.config.sla.forward_only; // forward_only keeps nothing for a backward
       return VDIT_OK;
     }
     if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
@@ -539,7 +539,7 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   vdit_attn_problem problem = plan_problem(plan);
   if (status == VDIT_OK && sla) {
     status = vdit_attn_sla_forward_cpu(&problem, &plan->sla, a.q, a.k, a.v, a.o, a.lse, plan->sla_os, plan->sla_ol);
-    plan->sla_forward_done = status == VDIT_OK;
+    plan->sla_forward_done = status == VDIT_OK && !plan->problem.config.sla.forward_only;
   } else if (status == VDIT_OK)
     status = sage            ? vdit_attn_cpu_sage_forward(&problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse)
              : plan->cluster ? vdit_attn_cluster_forward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse)
@@ -568,7 +568,9 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   const vdit_attn_method method = plan->problem.config.method;
   const int sage = uses_sage(plan), sla = method == VDIT_ATTN_SLA;
   if (sla && !plan->sla_forward_done)
-    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: sla needs this plan's forward first (it keeps both branches)");
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, plan->problem.config.sla.forward_only
+                                                       ? "attention backward: this sla plan is forward_only (its forward keeps no sparse branch)"
+                                                       : "attention backward: sla needs this plan's forward first (it keeps both branches)");
   if (method == VDIT_ATTN_BLOCK || method == VDIT_ATTN_SPARGE || sla) {
     // the mask is the forward's, held constant; the backward walks its transpose
     if (!plan->map_ready) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention backward: run the forward first (it makes the mask)");

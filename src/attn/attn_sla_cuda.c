@@ -53,8 +53,8 @@ vdit_status vdit_attn_sla_cuda_init(vdit_attn_sla_cuda *c, const vdit_attn_probl
     status = vdit_device_alloc(device, (size_t)(BH * (qb + kb) * (D + Dr)) * sizeof(float) + 1024, (void **)&c->router);
   if (status == VDIT_OK)
     status = vdit_device_alloc(device,
-                               (size_t)(BH * kb * D * D) * 2 +
-                                   (size_t)(BH * (kb * D + D * D + D + VDIT_SLA_CUDA_TOTAL_FLOATS)) * sizeof(float) + 1024,
+                               (size_t)(BH * (kb + qb) * D * D) * 2 +
+                                   (size_t)(BH * (kb * D + D * D + D + VDIT_SLA_CUDA_TOTAL_FLOATS + qb * D)) * sizeof(float) + 1024,
                                (void **)&c->linear);
   if (status != VDIT_OK) vdit_attn_sla_cuda_free(c);
   return status;
@@ -95,6 +95,8 @@ static void args_init(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, c
   a->h_all = a->zj + BH * kb * D;
   a->z_all = a->h_all + BH * D * D;
   a->total_part = a->z_all + BH * D;
+  a->hc = (uint16_t *)(a->total_part + BH * VDIT_SLA_CUDA_TOTAL_FLOATS); // 16-byte aligned: every part above is
+  a->zc = (float *)(a->hc + BH * qb * D * D);
   a->events = (cudaEvent_t *)c->events;
   // 16-byte chunks of rows: aligned bases, strides multiples of 8 elements
   const vdit_tensor *t[3] = {q, k, v};
@@ -138,11 +140,13 @@ vdit_status vdit_attn_sla_cuda_stages(const vdit_attn_sla_cuda *c, double ms[VDI
   if (!c->events) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla stages: profiling is off");
   cudaEvent_t *ev = (cudaEvent_t *)c->events;
   // stage k runs from point from[k] to point to[k] (sla_cuda.h's VDIT_SLA_EV_*); the whole
-  // forward from its first point (prepare's, or the route's when the forward prepares after the executor)
+  // forward from its first point (prepare's, or the route's when the forward itself prepares)
   const int from[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_ROUTE, VDIT_SLA_EV_POOLED, VDIT_SLA_EV_SPARSE, VDIT_SLA_EV_PREP,
                                           VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_OUT, c->span_from};
+  // (out: the leftout kernel, before the executor since round 16; sparse: the executor with the
+  // linear branch's epilogue)
   static const int to[VDIT_ATTN_SLA_STAGES] = {VDIT_SLA_EV_POOLED, VDIT_SLA_EV_ROUTED, VDIT_SLA_EV_SPARSE_DONE,
-                                               VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_DONE,
+                                               VDIT_SLA_EV_PREPARED, VDIT_SLA_EV_TOTALS, VDIT_SLA_EV_SPARSE,
                                                VDIT_SLA_EV_DONE};
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
@@ -218,35 +222,44 @@ static vdit_status branch_view(void *data, const vdit_tensor *like, vdit_tensor 
   return vdit_tensor_view(view, data, like->dtype, like->device, 4, like->shape, NULL);
 }
 
+// Order: (prepare and totals, unless vdit_attn_sla_cuda_prepare ran on these K, V), leftout
+// (the left-out sums of every query block), then the executor with SLA2's epilogue: it writes
+// O (the mix) and LSE, and O_s into c->o_s for the backward unless the config is forward_only.
 vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
                                        const vdit_attn_sla_weights *w, const vdit_tensor *q, const vdit_tensor *k,
                                        const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
-  vdit_tensor os;
-  VDIT_TRY(branch_view(c->o_s, q, &os));
+  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
   int previous = 0;
   cudaEvent_t *ev = (cudaEvent_t *)c->events;
-  if (ev) {
-    VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
-    VDIT_TRY(vdit_attn_cuda_device_leave(previous, cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE], 0), "event record")));
-  }
-  VDIT_TRY(vdit_attn_cuda_dense_forward(problem, r, q, k, v, &os, lse)); // the sparse branch on the map
   VDIT_TRY(vdit_attn_cuda_device_enter(c->device, &previous));
-  vdit_status status = ev ? cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE_DONE], 0), "event record") : VDIT_OK;
-  if (status == VDIT_OK) status = upload_params(c, w);
+  vdit_status status = upload_params(c, w);
   vdit_attn_sla_cuda_args a;
   args_init(c, problem, w, q, k, v, &a);
   a.row_offsets = problem->map->row_offsets;
   a.col_index = problem->map->col_index;
-  a.o = o->data;
-  vdit_attn_cuda_strides_bsh(o, problem->config.layout, &a.o_sb, &a.o_ss, &a.o_sh);
-  a.vec &= ((uintptr_t)o->data % 16) == 0 && a.o_sb % 8 == 0 && a.o_ss % 8 == 0 && a.o_sh % 8 == 0;
-  a.lse = (const float *)lse->data;
   const int prepared = c->prepared_k == k->data && c->prepared_v == v->data && c->prepared_k != NULL;
   c->span_from = prepared ? VDIT_SLA_EV_PREP : VDIT_SLA_EV_ROUTE;
   c->pooled_k = c->prepared_k = c->prepared_v = NULL;
   if (status == VDIT_OK && !prepared)
     status = cuda_status(vdit_attn_sla_cuda_launch_linear_prepare(&a, 0), "linear branch preparation");
-  if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_linear_out(&a, 0), "linear branch");
+  if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_OUT], 0), "event record");
+  if (status == VDIT_OK) status = cuda_status(vdit_attn_sla_cuda_launch_leftout(&a, 0), "linear branch (left-out sums)");
+  if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE], 0), "event record");
+  if (status == VDIT_OK) { // the sparse branch on the map, the linear branch and the mix in its epilogue
+    vdit_attn_cuda_params p;
+    vdit_attn_cuda_params_init(&p, problem, r, q, k, v, o, lse);
+    p.lin_hc = a.hc;
+    p.lin_zc = a.zc;
+    p.lin_alpha_logit = a.alpha_logit;
+    p.lin_feature = a.feature;
+    if (!problem->config.sla.forward_only) {
+      p.o_sparse = c->o_s;
+      p.os_sb = a.os_sb, p.os_ss = a.os_ss, p.os_sh = a.os_sh;
+    }
+    status = vdit_attn_cuda_forward(&p, 0);
+  }
+  if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE_DONE], 0), "event record");
+  if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_DONE], 0), "event record");
   return vdit_attn_cuda_device_leave(previous, status);
 }
 

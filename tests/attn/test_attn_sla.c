@@ -53,7 +53,7 @@ static void test_against_reference(void) {
     spec.config.method = VDIT_ATTN_SLA;
     spec.config.layout = cases[c].layout;
     spec.config.sla = (vdit_attn_sla_config){cases[c].topk, cases[c].block, cases[c].Dr, cases[c].feature,
-                                             params, params + np, params + 2 * np, NULL, NULL, NULL};
+                                             params, params + np, params + 2 * np, NULL, NULL, NULL, 0};
     spec.shape = (vdit_attn_shape){cases[c].B, cases[c].H, cases[c].Sq, cases[c].Sk, cases[c].D};
     spec.dtype = VDIT_DTYPE_F32;
     spec.device = VDIT_CPU;

@@ -5,7 +5,9 @@
 //  2. alpha = 1 with every block kept is the dense kernels' O and LSE bit for bit;
 //  3. the GPU forward agrees with the CPU forward on the same (rounded) inputs;
 //  4. router matrices and alpha logits changed in place between two forwards of one plan are
-//     used by the second (the plan uploads them only when their bits change).
+//     used by the second (the plan uploads them only when their bits change);
+//  5. a forward_only plan (the executor's epilogue does not write O_s) gives the same O and LSE
+//     bit for bit as a plan that keeps O_s for a backward.
 // Skips (exit 77) without the CUDA backend or without a GPU.
 #include <math.h>
 #include <stdio.h>
@@ -192,6 +194,22 @@ static void test_params_in_place(void) {
   free(x), free(params), free(o);
 }
 
+// forward_only = 1 and 0 on the same inputs: O and LSE equal bit for bit (the mix is computed
+// the same way; only whether O_s is also stored differs).
+static void test_forward_only(void) {
+  const int64_t shape[4] = {1, 1000, 2, 128};
+  const size_t n = 1000 * 2 * 128, nl = 2 * 1000;
+  float *o = malloc((2 * n + 2 * nl) * sizeof *o), *of = o + n, *l = of + n, *lf = l + nl;
+  float *params = random_params(2, 32, 66, 0.3f);
+  vdit_attn_config config = sla_config_h2(params);
+  run_forward(&config, shape, 11, o, l);
+  config.sla.forward_only = 1;
+  run_forward(&config, shape, 11, of, lf);
+  CHECK(memcmp(o, of, n * sizeof *o) == 0);
+  CHECK(memcmp(l, lf, nl * sizeof *l) == 0);
+  free(params), free(o);
+}
+
 // The same bf16 inputs through the CPU (f32) and the GPU: O within bf16 rounding.
 static void test_cpu_gpu(void) {
   const int64_t shape[4] = {1, 1000, 2, 128};
@@ -244,6 +262,8 @@ int main(void) {
   printf("%s: CPU vs GPU done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   test_params_in_place();
   printf("%s: parameters changed in place done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
+  test_forward_only();
+  printf("%s: forward_only done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   test_check();
   printf("%s: checks against the fp64 reference done (%.1f s)\n", TEST_NAME, vdit_time_seconds() - start);
   return check_finish(TEST_NAME);

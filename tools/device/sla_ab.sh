@@ -8,7 +8,10 @@
 # variant. A variant is NAME (VDIT_SLA_FWD=NAME, + for spaces; default: unset) or NAME@alt (the
 # same with the second build in $PREBUILT/alt). Logs and JSON go to $OUT (at most 8 files).
 # MEMCHECK_FIRST=N runs memcheck on the first N tested variants only (default all).
-# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST, SPARSITIES)
+# EXTRA_TESTS="test_a test_b": other GPU tests of the default build ($PREBUILT/NAME.gz) run once
+# first (e.g. the executor's other users when its kernel changed).
+# BEST=NAME benches that variant instead of the A/B's fastest.
+# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST, SPARSITIES, EXTRA_TESTS, BEST)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pre="${PREBUILT:-prebuilt}"
@@ -41,6 +44,12 @@ else
 fi
 : > "$out/tests.log"
 failed=""
+for t in ${EXTRA_TESTS:-}; do
+  gunzip -c "$pre/$t.gz" > "build-gpu/tests/$t" && chmod +x "build-gpu/tests/$t"
+  echo "== $t" | tee -a "$out/tests.log"
+  timeout 300 "./build-gpu/tests/$t" >> "$out/tests.log" 2>&1; rc=$?; echo "$t exit $rc" | tee -a "$out/tests.log"
+  [ $rc != 0 ] && failed="$failed $t"
+done
 first=1
 for v in $tested; do  # memcheck on the first $MEMCHECK_FIRST only
   e=$(var_env "$v"); bd=$(var_bin "$v")
@@ -83,7 +92,8 @@ for o in rows:
     print(f"{o['path']:22s} fwd {o['fwd']['ms']:.4f} ({min(dense) / o['fwd']['ms']:.2f}-{max(dense) / o['fwd']['ms']:.2f}x) " +
           " ".join(f"{k} {v:.4f}" for k, v in st.items()))
 PY
-best=$(python3 - "$out/ab.jsonl" "$failed" <<'PY'
+[ -n "${BEST:-}" ] && echo "bench variant fixed: BEST=$BEST"
+[ -n "${BEST:-}" ] || best=$(python3 - "$out/ab.jsonl" "$failed" <<'PY'
 import json, sys, statistics, collections
 bad = sys.argv[2].split()
 def ok(v):  # a variant whose test failed is ruled out
@@ -95,6 +105,7 @@ for l in open(sys.argv[1]):
 print(min((statistics.mean(v), k) for k, v in t.items())[1] if t else "default")
 PY
 )
+best="${BEST:-$best}"
 [ "${BENCH:-1}" = 0 ] && exit 0
 e=$(var_env "$best"); bd=$(var_bin "$best")
 echo "== bench ($best, VDIT_SLA_FWD='$e': the fastest tested variant of the A/B)"

@@ -37,6 +37,8 @@ extern "C" vdit_status vdit_attn_cuda_forward(const vdit_attn_cuda_params *p, cu
   if (sparse && !vdit_attn_cuda_forward_wgmma_fits(p))
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "vdit_attn_cuda_forward: the block-sparse executor needs the wgmma path "
                                               "(D = 64 or 128, 16-byte aligned tensors with strides a multiple of 8)");
+  if (p->lin_hc && !vdit_attn_cuda_forward_tma_fits(p))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "vdit_attn_cuda_forward: SLA2's linear epilogue needs the TMA path (D = 128)");
   if (vdit_attn_cuda_forward_wgmma_fits(p)) VDIT_CUDA_TRY(vdit_attn_cuda_forward_wgmma(p, stream));
   else VDIT_CUDA_TRY(vdit_attn_cuda_forward_mma(p, stream));
   VDIT_CUDA_TRY_LAUNCH();

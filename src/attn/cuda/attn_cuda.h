@@ -65,6 +65,17 @@ typedef struct vdit_attn_cuda_params {
   // softmax extras (attn.h), (B, H, Sq) and (B, H, Sq, D) fp32 contiguous, or NULL
   const float *extra_max, *extra_sum, *extra_num;
   float pv_threshold; // 0 = off
+  // SLA2's linear branch mixed into the forward's epilogue (attn_forward_tma.cu, D = 128; NULL
+  // lin_hc: off). Per query block I of 128 rows: Hc_I (D x D, [d][e], the tensors' dtype) and
+  // zc_I (D, fp32), the left-out sums (B, H, Sq / 128 rounded up, ...) contiguous; the epilogue
+  // writes O = alpha_h O_s + (1 - alpha_h) phi(Q) Hc / (phi(Q) . zc), alpha_h =
+  // sigmoid(lin_alpha_logit[h]), phi per lin_feature (vdit_attn_sla_feature), and O_s itself
+  // to o_sparse (strides os_*) unless that is NULL (a forward no backward follows).
+  const void *lin_hc;
+  const float *lin_zc, *lin_alpha_logit;
+  int lin_feature;
+  void *o_sparse;
+  int64_t os_sb, os_ss, os_sh;
 } vdit_attn_cuda_params;
 
 // Block maps and sparge's mask prediction (attn_block_map.cu, sparge_mask.cu).

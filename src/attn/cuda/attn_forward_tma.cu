@@ -23,6 +23,15 @@
 // dense forward the implicit full list; softmax extras start each row's (max, sum, O) state;
 // with the PV threshold a warpgroup drops a tile's P V (P zeroed) when all its 64 rows trail
 // their running max by more than lambda, as the version 2 kernel skips it (no work saved here).
+// SLA2's linear branch (LIN, D = 128, p.lin_hc set) is mixed in the epilogue while O_s is in
+// registers: the query block's left-out sum Hc_I (D x D, [d][e]) comes by TMA (a fourth tensor
+// map) into the K slot of the first stage that is released with no tile left to refill it
+// (stage count % STAGES: at the start when count < STAGES), so the load overlaps the last
+// tiles; phi(Q) is computed from the Q tile straight into the P operand's register layout (row
+// max and sum over the quad, as the softmax), O_l = phi(Q) Hc by one register-A wgmma per
+// warpgroup (Hc read N-major like V) into the S registers, divided by phi(Q) . zc, and O = alpha
+// O_s + (1 - alpha) O_l is what the epilogue stores (O_s too when p.o_sparse is set). The
+// other methods' instantiations (LIN = false) are the kernel as it was.
 // Compiler notes (ptxas 13.0): a branch the compiler takes for divergent between wgmma issues
 // (an mbarrier retry loop written in C) makes it serialize every wgmma of the kernel (C7520), so
 // the wait loop lives in the asm and branches with bra.uni on a warp vote; a third, producer
@@ -41,18 +50,27 @@ template <bool B> struct tma_flag {
 
 enum { TMA_BAR_TURN0 = 1, TMA_BAR_WG0 = 3 }; // named barriers: 1, 2 issue turns; 3, 4 within warpgroup 0, 1
 
-template <typename T, int D, int STAGES, bool PV>
+// 2^x by the special-function unit (the linear branch's phi, as sla_cuda.cu's prepare computes phi(K))
+static __device__ __forceinline__ float tma_ex2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+  return y;
+}
+
+template <typename T, int D, int STAGES, bool PV, bool LIN>
 static __global__ void __launch_bounds__(256, 1)
     attn_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ CUtensorMap tq,
-                            const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv) {
+                            const __grid_constant__ CUtensorMap tk, const __grid_constant__ CUtensorMap tv,
+                            const __grid_constant__ CUtensorMap th) {
   constexpr int BM = 128, BN = 128;
   constexpr int SREG = BN / 2, OREG = D / 2, SN = BN / 8, DB = D / 64;
   constexpr uint32_t TILE_BYTES = BN * D * sizeof(T), Q_BYTES = BM * D * sizeof(T);
   static_assert(D == 64 || D == 128, "wgmma path: head dim 64 or 128");
+  static_assert(!LIN || (D == 128 && !PV), "the linear branch's epilogue: D = 128, no PV threshold");
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
-  __shared__ __align__(8) uint64_t bars[1 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES]
+  __shared__ __align__(8) uint64_t bars[2 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES], Hc (LIN)
   __shared__ int released[STAGES];                       // warpgroups done with a stage, over all its uses
   __shared__ int pv_vote[2][8];                           // PV: per warp, does every row trail (by entry parity)
   const uint32_t pad = (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u; // 1024-byte aligned swizzle atoms
@@ -61,7 +79,7 @@ static __global__ void __launch_bounds__(256, 1)
   const uint32_t sk_addr = sq_addr + Q_BYTES;             // STAGES x [D/64][BN][64]
   const uint32_t sv_addr = sk_addr + STAGES * TILE_BYTES; // STAGES x [D/64][BN][64]
   const uint32_t bar_q = smem_u32(&bars[0]);
-  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
+  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES, bar_h = bar_q + 8 + 16 * STAGES;
 
   const int b = blockIdx.z, h = blockIdx.y;
   const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
@@ -97,6 +115,13 @@ static __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int db = 0; db < DB; db++) tma_load_4d(sv_addr + st * TILE_BYTES + db * BN * 128, &tv, db * 64, row, h, b, bar_fv + 8 * st);
   };
+  // LIN: Hc of this query block (rows m0 .. m0 + 127 of the (D, qb * 128, H, B) map) into the K
+  // slot of stage st, which no tile uses again (one thread)
+  auto load_hc = [&](int st) {
+    tma_mbar_expect_tx(bar_h, TILE_BYTES);
+#pragma unroll
+    for (int db = 0; db < DB; db++) tma_load_4d(sk_addr + st * TILE_BYTES + db * BN * 128, &th, db * 64, m0, h, b, bar_h);
+  };
 
   if (tid == 0) {
     tma_mbar_init(bar_q, 1);
@@ -105,14 +130,16 @@ static __global__ void __launch_bounds__(256, 1)
       tma_mbar_init(bar_fv + 8 * s, 1);
       released[s] = 0;
     }
+    if (LIN) tma_mbar_init(bar_h, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fence_proxy_async();
-    if (count > 0) {
+    if (count > 0 || LIN) { // the linear branch needs Q even with no key block
       tma_mbar_expect_tx(bar_q, Q_BYTES);
 #pragma unroll
       for (int db = 0; db < DB; db++) tma_load_4d(sq_addr + db * BM * 128, &tq, db * 64, m0, h, b, bar_q);
       for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
     }
+    if (LIN && count < STAGES) load_hc(count); // a stage no tile uses
   }
   __syncthreads();
 
@@ -255,6 +282,7 @@ static __global__ void __launch_bounds__(256, 1)
     if (ct == 0) {
       const int old = atomicAdd(&released[jr % STAGES], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
+      else if (LIN && (old & 1) && jr + STAGES == count) load_hc(jr % STAGES); // the first stage left free
     }
   };
   auto turn_begin = [&]() { named_bar_sync(TMA_BAR_TURN0 + c, 256); };
@@ -312,6 +340,81 @@ static __global__ void __launch_bounds__(256, 1)
   }
 #undef TILE_OF
 
+  // LIN: O_l of this warp's rows into s (unnormalised) and den = phi(Q) . zc per row
+  float den[2] = {0.0f, 0.0f};
+  if (LIN) {
+    tma_mbar_wait(bar_q, 0); // (already complete unless count = 0)
+    // Q rows g, g + 8 of the warp in the S layout: s[4 n + 2 r + e] = Q[row r][8 n + 2 t + e]
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = wrow + g + 8 * r;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const uint32_t w = *reinterpret_cast<const uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t);
+        s[4 * n + 2 * r] = tt::to_float(*reinterpret_cast<const T *>(&w));
+        s[4 * n + 2 * r + 1] = tt::to_float(*(reinterpret_cast<const T *>(&w) + 1));
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) { // phi over the row (the quad holds it)
+      if (p.lin_feature == VDIT_ATTN_SLA_ELU) {
+#pragma unroll
+        for (int i = 0; i < D / 4; i++) {
+          const int k = 4 * (i >> 1) + 2 * r + (i & 1);
+          s[k] = s[k] > 0.0f ? s[k] + 1.0f : expf(s[k]);
+        }
+      } else {
+        const float log2e = 1.4426950408889634f;
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float ml = mx * log2e;
+        float sum = 0.0f;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+          s[4 * n + 2 * r] = tma_ex2(fmaf(s[4 * n + 2 * r], log2e, -ml));
+          s[4 * n + 2 * r + 1] = tma_ex2(fmaf(s[4 * n + 2 * r + 1], log2e, -ml));
+          sum += s[4 * n + 2 * r] + s[4 * n + 2 * r + 1];
+        }
+        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+        const float inv = 1.0f / sum;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) s[4 * n + 2 * r] *= inv, s[4 * n + 2 * r + 1] *= inv;
+      }
+    }
+    { // den = phi(Q) . zc per row (zc of this query block: 512 bytes, from L2)
+      const float *zc = p.lin_zc + (((int64_t)b * p.H + h) * gridDim.x + m0 / BM) * D;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const float2 z = __ldg(reinterpret_cast<const float2 *>(zc + 8 * n + 2 * t));
+#pragma unroll
+        for (int r = 0; r < 2; r++) den[r] += s[4 * n + 2 * r] * z.x + s[4 * n + 2 * r + 1] * z.y;
+      }
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 1);
+        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 2);
+      }
+    }
+    pack_p(0); // phi(Q) as the A operand (k-step kk: head dims 16 kk .. 16 kk + 15); no votes without PV
+#pragma unroll
+    for (int i = 0; i < SREG; i++) s[i] = 0.0f;
+    fence_all();
+    tma_mbar_wait(bar_h, 0);
+    wgmma_fence();
+    { // O_l = phi(Q) Hc: Hc [d][e] read N-major like V (d the reduction dim)
+      const uint32_t h_addr = sk_addr + (count % STAGES) * TILE_BYTES;
+#pragma unroll
+      for (int kk = 0; kk < D / 16; kk++) wg_rs<T, D>(s, pa[kk], gmma_desc(h_addr + kk * 2048, BN * 128, 1024));
+      wgmma_commit();
+    }
+    wgmma_wait<0>();
+    fence_all();
+  }
+
   // epilogue: normalise, LSE, O through this warpgroup's own rows of the Q tile
   float *lse = p.lse + ((int64_t)b * p.H + h) * p.Sq;
 #pragma unroll
@@ -328,27 +431,46 @@ static __global__ void __launch_bounds__(256, 1)
       o[4 * n + 2 * r + 1] *= inv;
     }
   }
+  // o to rows of og (strides ss, element units) through this warpgroup's rows of the Q tile,
   // [D/64][BM][64] swizzled: chunk n of row r in block n / 8 at chunk (n % 8) ^ (r % 8)
+  auto store_o = [&](T *og, int64_t ss) {
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = wrow + g + 8 * r;
+    for (int r = 0; r < 2; r++) {
+      const int row = wrow + g + 8 * r;
 #pragma unroll
-    for (int n = 0; n < D / 8; n++)
-      *reinterpret_cast<uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
-          tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+      for (int n = 0; n < D / 8; n++)
+        *reinterpret_cast<uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
+            tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+    }
+    named_bar_sync(TMA_BAR_WG0 + c, 128);
+    constexpr int CH = D / 8;
+#pragma unroll
+    for (int it = 0; it < 64 * CH / 128; it++) {
+      const int idx = it * 128 + ct;
+      const int r = c * 64 + idx / CH, ch = idx % CH;
+      const int row = m0 + r;
+      if (row < p.Sq)
+        *reinterpret_cast<uint4 *>(og + (int64_t)row * ss + ch * 8) =
+            *reinterpret_cast<const uint4 *>(sQ + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
+    }
+  };
+  if (LIN) {
+    if (p.o_sparse) { // O_s for the backward
+      store_o(reinterpret_cast<T *>(p.o_sparse) + b * p.os_sb + h * p.os_sh, p.os_ss);
+      named_bar_sync(TMA_BAR_WG0 + c, 128); // the warpgroup has read its rows of the tile
+    }
+    const float alpha = 1.0f / (1.0f + expf(-p.lin_alpha_logit[h]));
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const float il = den[r] > 0.0f ? 1.0f / den[r] : 0.0f;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        o[4 * n + 2 * r] = alpha * o[4 * n + 2 * r] + (1.0f - alpha) * (s[4 * n + 2 * r] * il);
+        o[4 * n + 2 * r + 1] = alpha * o[4 * n + 2 * r + 1] + (1.0f - alpha) * (s[4 * n + 2 * r + 1] * il);
+      }
+    }
   }
-  named_bar_sync(TMA_BAR_WG0 + c, 128);
-  T *og = reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh;
-  constexpr int CH = D / 8;
-#pragma unroll
-  for (int it = 0; it < 64 * CH / 128; it++) {
-    const int idx = it * 128 + ct;
-    const int r = c * 64 + idx / CH, ch = idx % CH;
-    const int row = m0 + r;
-    if (row < p.Sq)
-      *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_ss + ch * 8) =
-          *reinterpret_cast<const uint4 *>(sQ + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
-  }
+  store_o(reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh, p.o_ss);
 }
 
 // (D, rows, H, B) tensor with element strides (1, ss, sh, sb): boxes of 64 head-dim elements x
@@ -369,16 +491,16 @@ static int make_tensor_map(tma_encode_fn encode, CUtensorMap *map, vdit_dtype dt
   return r == CUDA_SUCCESS;
 }
 
-template <typename T, int D, int STAGES, bool PV>
+template <typename T, int D, int STAGES, bool PV, bool LIN>
 static cudaError_t launch_forward_tma(const vdit_attn_cuda_params *p, const CUtensorMap *mq, const CUtensorMap *mk,
-                                      const CUtensorMap *mv, cudaStream_t stream) {
+                                      const CUtensorMap *mv, const CUtensorMap *mh, cudaStream_t stream) {
   const size_t smem = (size_t)(128 * D + 2 * STAGES * 128 * D) * sizeof(T) + 1024; // + 1024-byte alignment slack
-  void (*kernel)(const vdit_attn_cuda_params, const CUtensorMap, const CUtensorMap, const CUtensorMap) =
-      attn_forward_tma_kernel<T, D, STAGES, PV>;
+  void (*kernel)(const vdit_attn_cuda_params, const CUtensorMap, const CUtensorMap, const CUtensorMap, const CUtensorMap) =
+      attn_forward_tma_kernel<T, D, STAGES, PV, LIN>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
-  kernel<<<grid, 256, smem, stream>>>(*p, *mq, *mk, *mv);
+  kernel<<<grid, 256, smem, stream>>>(*p, *mq, *mk, *mv, *mh);
   return cudaGetLastError();
 }
 
@@ -386,11 +508,11 @@ template <bool PV>
 static cudaError_t forward_tma_typed(const vdit_attn_cuda_params *p, const CUtensorMap *mq, const CUtensorMap *mk,
                                      const CUtensorMap *mv, cudaStream_t stream) {
   if (p->D == 128) {
-    if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 128, tma_stages_d128, PV>(p, mq, mk, mv, stream);
-    return launch_forward_tma<__half, 128, tma_stages_d128, PV>(p, mq, mk, mv, stream);
+    if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 128, tma_stages_d128, PV, false>(p, mq, mk, mv, mv, stream);
+    return launch_forward_tma<__half, 128, tma_stages_d128, PV, false>(p, mq, mk, mv, mv, stream);
   }
-  if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 64, tma_stages_d64, PV>(p, mq, mk, mv, stream);
-  return launch_forward_tma<__half, 64, tma_stages_d64, PV>(p, mq, mk, mv, stream);
+  if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 64, tma_stages_d64, PV, false>(p, mq, mk, mv, mv, stream);
+  return launch_forward_tma<__half, 64, tma_stages_d64, PV, false>(p, mq, mk, mv, mv, stream);
 }
 
 extern "C" int vdit_attn_cuda_forward_tma_fits(const vdit_attn_cuda_params *p) {
@@ -405,6 +527,16 @@ extern "C" cudaError_t vdit_attn_cuda_forward_tma(const vdit_attn_cuda_params *p
       !make_tensor_map(encode, &mk, p->dtype, p->k, p->D, p->Sk, p->H, p->B, p->k_ss, p->k_sh, p->k_sb) ||
       !make_tensor_map(encode, &mv, p->dtype, p->v, p->D, p->Sk, p->H, p->B, p->v_ss, p->v_sh, p->v_sb))
     return cudaErrorNotSupported;
+  if (p->lin_hc) { // SLA2's epilogue: Hc (B, H, qb, 128 rows, D) contiguous as a (D, qb * 128, H, B) map
+    if (p->D != 128 || p->pv_threshold > 0.0f || p->extra_sum) return cudaErrorInvalidValue;
+    const int qrows = (p->Sq + 127) / 128 * 128;
+    CUtensorMap mh;
+    if (!make_tensor_map(encode, &mh, p->dtype, p->lin_hc, p->D, qrows, p->H, p->B, p->D, (int64_t)qrows * p->D,
+                         (int64_t)p->H * qrows * p->D))
+      return cudaErrorNotSupported;
+    if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 128, tma_stages_d128, false, true>(p, &mq, &mk, &mv, &mh, stream);
+    return launch_forward_tma<__half, 128, tma_stages_d128, false, true>(p, &mq, &mk, &mv, &mh, stream);
+  }
   if (p->pv_threshold > 0.0f) return forward_tma_typed<true>(p, &mq, &mk, &mv, stream);
   return forward_tma_typed<false>(p, &mq, &mk, &mv, stream);
 }

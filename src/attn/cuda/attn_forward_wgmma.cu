@@ -297,8 +297,9 @@ template <typename T> static cudaError_t forward_wgmma(const vdit_attn_cuda_para
 extern "C" cudaError_t vdit_attn_cuda_forward_wgmma(const vdit_attn_cuda_params *p, cudaStream_t stream) {
   if (vdit_attn_cuda_forward_tma_fits(p)) { // version 3 where it applies
     const cudaError_t err = vdit_attn_cuda_forward_tma(p, stream);
-    if (err != cudaErrorNotSupported) return err;
+    if (err != cudaErrorNotSupported || p->lin_hc) return err;
   }
+  if (p->lin_hc) return cudaErrorNotSupported; // SLA2's epilogue lives in version 3 only
   if (p->dtype == VDIT_DTYPE_BF16) return forward_wgmma<__nv_bfloat16>(p, stream);
   return forward_wgmma<__half>(p, stream);
 }

@@ -12,8 +12,8 @@
 #define SLA_LD 136
 #define SLA_TILE (128 * SLA_LD)
 #define SLA_THREADS 256
-// prepare and out: 512 threads, 2 CTAs an SM at <= 64 registers (32 warps an SM instead of 16;
-// round 15, H200: prepare 0.152 -> 0.135 ms, out 0.236 -> 0.231 against 256 threads at 124-128)
+// prepare and leftout: 512 threads, 2 CTAs an SM at <= 64 registers (32 warps an SM instead of 16;
+// round 15, H200: prepare 0.152 -> 0.135 ms, out (then) 0.236 -> 0.231 against 256 threads at 124-128)
 #define SLA_WIDE 512
 
 template <typename T> static __device__ __forceinline__ float sla_ld(const void *base, int64_t off) {
@@ -162,7 +162,8 @@ static __device__ __forceinline__ float sla_ex2(float x) {
 }
 
 // phi of a 128-value row held by a half-warp, 8 values a thread (every lane must call it: the
-// reductions shuffle); y = 0 where !valid. The forward's phi (prepare, out): e^(x - m) as
+// reductions shuffle); y = 0 where !valid. The forward's phi (prepare; the executor's epilogue
+// computes phi(Q) the same way): e^(x - m) as
 // 2^(x log2e - m log2e), one FFMA and one MUFU a value (the backward recomputes phi with expf:
 // its products are bf16 anyway).
 static __device__ __forceinline__ void half_phi(int feature, const float x[8], float y[8], int valid) {
@@ -184,30 +185,6 @@ static __device__ __forceinline__ void half_phi(int feature, const float x[8], f
   const float inv = valid ? 1.0f / s : 0.0f;
 #pragma unroll
   for (int j = 0; j < 8; j++) y[j] *= inv;
-}
-
-// acc (16 x NCOL) += A[row0 .. row0 + 15][0 .. 127] B with A stored [m][k] and B stored
-// [k][n] (not transposed: its fragments come from ldmatrix.trans), both at row stride SLA_LD
-// (sB + n0: columns n0 .. n0 + NCOL - 1 of a wider B, n0 a multiple of 8).
-template <typename T, int NCOL = 128>
-static __device__ __forceinline__ void mma_rows16_bkn(const T *sA, const T *sB, int row0, float acc[][4]) {
-  const int lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3, li = lane >> 3, lj = lane & 7;
-#pragma unroll 2
-  for (int k0 = 0; k0 < 128; k0 += 16) {
-    uint32_t a[4];
-    a[0] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 2 * t);
-    a[1] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 2 * t);
-    a[2] = sla_ld32(sA + (row0 + g) * SLA_LD + k0 + 8 + 2 * t);
-    a[3] = sla_ld32(sA + (row0 + g + 8) * SLA_LD + k0 + 8 + 2 * t);
-#pragma unroll
-    for (int np = 0; np < NCOL / 16; np++) {
-      // matrices (k0, n), (k0 + 8, n), (k0, n + 8), (k0 + 8, n + 8) of the stored [k][n] tile
-      uint32_t bq[4];
-      ldsm_x4_t(bq, smem_u32(sB + (k0 + (li & 1) * 8 + lj) * SLA_LD + np * 16 + (li >> 1) * 8));
-      attn_dtype_traits<T>::mma(acc[2 * np], a, bq[0], bq[1]);
-      attn_dtype_traits<T>::mma(acc[2 * np + 1], a, bq[2], bq[3]);
-    }
-  }
 }
 
 // acc (16 x NCOL) += A B with A = St^T for St stored [k][m] (rows m0 = row0 .. row0 + 15 of A
@@ -721,108 +698,29 @@ static __device__ __forceinline__ void left_out_sums8(const uint16_t *mats, cons
   if (tid < SLA_D) *zacc = z;
 }
 
-// Per query block: Hc, zc (left-out sums), O_l = phi(Q_I) Hc / phi(Q_I) . zc, and the mix
-// O = alpha O_s + (1 - alpha) O_l. Grid (qb, BH), NT = SLA_WIDE threads (16 warps, 2 CTAs an SM
-// at <= 64 registers; warp w computes rows 16 (w % 8) .. + 15, columns 64 (w / 8) .. + 63 of
-// the product; 256 threads at 128 registers: out 0.236 ms against 0.231, round 15). Hc is
-// stored [d][e] (16-byte stores) and read by ldmatrix.trans; Q, O_s and O move as 16-byte chunks; O_l goes through
-// shared memory (fp32) so that the mix works on whole chunks. Shared: sA phi(Q) [i][d], sH
-// Hc [d][e] (both first the left-out sums' staging tiles, later O_l, fp32 at row stride
-// SLA_LD), zc, den.
+// Per query block: Hc, zc (the left-out sums) into a.hc ([d][e], the tensors' dtype) and a.zc,
+// for the executor's epilogue (attn_forward_tma.cu, LIN), which computes O_l = phi(Q_I) Hc /
+// phi(Q_I) . zc and the mix while O_s is in its registers. Grid (qb, BH), NT = SLA_WIDE threads
+// (2 CTAs an SM at <= 64 registers); a row that keeps every block gets Hc = 0, zc = 0 (O_l = 0).
+// (Until round 15 a kernel `out` did the left-out sums, phi(Q), the product and the mix after
+// the executor: 0.231 ms at 97% on the H200, against this kernel's and the epilogue's cost:
+// docs/attention.md, round 16.) Shared: the left-out sums' two staging tiles.
 template <typename T, int NT>
-static __global__ void __launch_bounds__(NT, 2) sla_out_kernel(const vdit_attn_sla_cuda_args a) {
-  constexpr int NW = NT / 32, RS = NT / 16, NJ = SLA_D / RS, NCOL = 8 * SLA_D / NW; // warps, row step, rows a thread, mma columns
+static __global__ void __launch_bounds__(NT, 2) sla_leftout_kernel(const vdit_attn_sla_cuda_args a) {
+  constexpr int NJ = SLA_D * SLA_D / 8 / NT; // 16-byte chunks a thread
   extern __shared__ __align__(16) unsigned char smem_raw[];
-  T *sA = reinterpret_cast<T *>(smem_raw);
-  T *sH = sA + SLA_TILE;
-  float *sO = reinterpret_cast<float *>(smem_raw); // 128 x SLA_LD floats = the two tiles
-  float *zc = reinterpret_cast<float *>(sH + SLA_TILE);
-  float *den = zc + SLA_D;
-  const int I = blockIdx.x, bh = blockIdx.y, b = bh / a.H, h = bh % a.H;
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3, c = tid & 15, r0 = tid >> 4;
+  unsigned char *stage0 = smem_raw, *stage1 = smem_raw + SLA_D * SLA_D * 2 + SLA_D * 4;
+  const int I = blockIdx.x, bh = blockIdx.y, tid = threadIdx.x;
   const int64_t row = (int64_t)bh * a.qb + I;
   const int first = a.row_offsets[row], n = a.row_offsets[row + 1] - first;
-  const int linear = n < a.kb;
-  if (linear) {
-    {
-      float hc[NJ][8], z = 0.0f;
-      left_out_sums8<NT>(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
-                         a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n,
-                         reinterpret_cast<unsigned char *>(sH), reinterpret_cast<unsigned char *>(sA), hc, &z);
-      __syncthreads(); // every thread is done with its staging slots in sH, sA
+  float hc[NJ][8], z = 0.0f;
+  left_out_sums8<NT>(a.hj + (int64_t)bh * a.kb * SLA_D * SLA_D, a.zj + (int64_t)bh * a.kb * SLA_D,
+                     a.h_all + (int64_t)bh * SLA_D * SLA_D, a.z_all + (int64_t)bh * SLA_D, a.kb, a.col_index + first, n,
+                     stage0, stage1, hc, &z);
+  uint4 *out = reinterpret_cast<uint4 *>(a.hc + row * SLA_D * SLA_D) + tid; // chunk q = values 8 q .. 8 q + 7
 #pragma unroll
-      for (int j = 0; j < NJ; j++) {
-        const int q = tid + NT * j, d = q >> 4, e0 = (q & 15) * 8;
-        *reinterpret_cast<uint4 *>(sH + d * SLA_LD + e0) = sla_pack8<T>(hc[j]);
-      }
-      if (tid < SLA_D) zc[tid] = z;
-    }
-    const int64_t qbase = (int64_t)b * a.q_sb + (int64_t)h * a.q_sh;
-    uint4 qr[NJ];
-#pragma unroll
-    for (int j = 0; j < NJ; j++) {
-      const int i = I * SLA_D + r0 + RS * j;
-      qr[j] = i < a.Sq ? sla_ld8(a.q, qbase + (int64_t)i * a.q_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
-    }
-    __syncthreads(); // zc
-    float zl[8];
-#pragma unroll
-    for (int e = 0; e < 8; e++) zl[e] = zc[8 * c + e];
-#pragma unroll
-    for (int j = 0; j < NJ; j++) {
-      const int r = r0 + RS * j;
-      float x[8], y[8];
-      sla_unpack8<T>(qr[j], x);
-      half_phi(a.feature, x, y, I * SLA_D + r < a.Sq);
-      float dd = 0.0f;
-#pragma unroll
-      for (int e = 0; e < 8; e++) dd += y[e] * zl[e];
-      dd = half_sum(dd);
-      if (c == 0) den[r] = dd;
-      *reinterpret_cast<uint4 *>(sA + r * SLA_LD + 8 * c) = sla_pack8<T>(y);
-    }
-    __syncthreads();
-    // warp w: rows 16 (w % 8) .. + 15, columns n0 .. n0 + NCOL - 1 of O_l
-    const int row0 = 16 * (warp & 7), n0 = NCOL * (warp >> 3);
-    float acc[NCOL / 8][4];
-#pragma unroll
-    for (int nt = 0; nt < NCOL / 8; nt++) acc[nt][0] = acc[nt][1] = acc[nt][2] = acc[nt][3] = 0.0f;
-    mma_rows16_bkn<T, NCOL>(sA, sH + n0, row0, acc);
-    __syncthreads(); // every warp is done with sA, sH: O_l goes there
-#pragma unroll
-    for (int half = 0; half < 2; half++) {
-      const int r = row0 + g + 8 * half;
-      const float dn = den[r], inv = dn > 0.0f ? 1.0f / dn : 0.0f;
-#pragma unroll
-      for (int nt = 0; nt < NCOL / 8; nt++)
-        *reinterpret_cast<float2 *>(sO + r * SLA_LD + n0 + nt * 8 + 2 * t) =
-            make_float2(acc[nt][2 * half] * inv, acc[nt][2 * half + 1] * inv);
-    }
-    __syncthreads();
-  }
-  const float alpha = sla_alpha(a.alpha_logit, h);
-  const int64_t osb = (int64_t)b * a.os_sb + (int64_t)h * a.os_sh, ob = (int64_t)b * a.o_sb + (int64_t)h * a.o_sh;
-  uint4 osr[NJ];
-#pragma unroll
-  for (int j = 0; j < NJ; j++) {
-    const int i = I * SLA_D + r0 + RS * j;
-    osr[j] = i < a.Sq ? sla_ld8(a.o_s, osb + (int64_t)i * a.os_ss + 8 * c, a.vec) : make_uint4(0u, 0u, 0u, 0u);
-  }
-#pragma unroll
-  for (int j = 0; j < NJ; j++) {
-    const int r = r0 + RS * j, i = I * SLA_D + r;
-    if (i >= a.Sq) continue;
-    float os[8], ol[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}, v[8];
-    sla_unpack8<T>(osr[j], os);
-    if (linear) {
-      const float4 lo = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c);
-      const float4 hi = *reinterpret_cast<const float4 *>(sO + r * SLA_LD + 8 * c + 4);
-      ol[0] = lo.x, ol[1] = lo.y, ol[2] = lo.z, ol[3] = lo.w, ol[4] = hi.x, ol[5] = hi.y, ol[6] = hi.z, ol[7] = hi.w;
-    }
-#pragma unroll
-    for (int e = 0; e < 8; e++) v[e] = alpha * os[e] + (1.0f - alpha) * ol[e];
-    sla_st8(a.o, ob + (int64_t)i * a.o_ss + 8 * c, sla_pack8<T>(v), a.vec);
-  }
+  for (int j = 0; j < NJ; j++) out[NT * j] = sla_pack8<T>(hc[j]);
+  if (tid < SLA_D) a.zc[row * SLA_D + tid] = z;
 }
 
 template <typename T, int NT> static cudaError_t linear_prepare(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
@@ -840,14 +738,12 @@ template <typename T, int NT> static cudaError_t linear_prepare(const vdit_attn_
   return cudaGetLastError();
 }
 
-template <typename T, int NT> static cudaError_t linear_out(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+template <typename T, int NT> static cudaError_t leftout(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
-  const size_t smem = 2 * SLA_TILE * sizeof(T) + 2 * SLA_D * sizeof(float);
-  cudaError_t err = set_smem((const void *)sla_out_kernel<T, NT>, smem);
+  const size_t smem = 2 * (SLA_D * SLA_D * 2 + SLA_D * 4);
+  cudaError_t err = set_smem((const void *)sla_leftout_kernel<T, NT>, smem);
   if (err != cudaSuccess) return err;
-  sla_mark(a, VDIT_SLA_EV_OUT, stream);
-  sla_out_kernel<T, NT><<<dim3(a->qb, BH), NT, smem, stream>>>(*a);
-  sla_mark(a, VDIT_SLA_EV_DONE, stream);
+  sla_leftout_kernel<T, NT><<<dim3(a->qb, BH), NT, smem, stream>>>(*a);
   return cudaGetLastError();
 }
 
@@ -856,8 +752,8 @@ extern "C" cudaError_t vdit_attn_sla_cuda_launch_linear_prepare(const vdit_attn_
                                      : linear_prepare<__half, SLA_WIDE>(a, stream);
 }
 
-extern "C" cudaError_t vdit_attn_sla_cuda_launch_linear_out(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
-  return a->dtype == VDIT_DTYPE_BF16 ? linear_out<__nv_bfloat16, SLA_WIDE>(a, stream) : linear_out<__half, SLA_WIDE>(a, stream);
+extern "C" cudaError_t vdit_attn_sla_cuda_launch_leftout(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
+  return a->dtype == VDIT_DTYPE_BF16 ? leftout<__nv_bfloat16, SLA_WIDE>(a, stream) : leftout<__half, SLA_WIDE>(a, stream);
 }
 
 // ---------------------------------------------------------------- backward

@@ -8,9 +8,11 @@
 //           first, while the host checks the parameters; then the route (pool: block means and
 //           projections of Q and K in one launch, or only the projections of the key means
 //           prepare wrote (keys_pooled); topk: scores, Top-k -> CSR map; sla_exact.h order, so
-//           the map equals the CPU's), the executor (O_s and LSE), and out (per query block the
-//           left-out sums, phi(Q_I) Hc by mma.sync, O_l, and O = alpha O_s + (1 - alpha) O_l).
-//           (A forward without the preparation prepares after the executor.)
+//           the map equals the CPU's), leftout (per query block the left-out sums Hc_I, zc_I,
+//           written for the executor), and the executor with SLA2's epilogue (attn_cuda.h's
+//           lin_*: O_s and LSE, then phi(Q_I) Hc by wgmma from the Q tile it holds, O_l, and
+//           O = alpha O_s + (1 - alpha) O_l while O_s is in registers; O_s written only for a
+//           backward). (A forward without the preparation prepares before leftout.)
 // Backward: scale_do (dO_s = alpha dO), the executor's backward into dQ, dK, dV, then
 //           linear_q (O_l again, dQ += linear part, dHc_I, dzc_I, d alpha partials),
 //           linear_totals over dHc, linear_k (dH_J, dK, dV += linear part), router_linear
@@ -69,6 +71,10 @@ typedef struct vdit_attn_sla_cuda_args {
   uint16_t *hj;
   float *zj, *h_all, *z_all;
   float *total_part;       // (BH, VDIT_SLA_CUDA_TOTAL_FLOATS), the totals' first level
+  // the left-out sums per query block, for the executor's epilogue: Hc (BH, qb, D, D) in the
+  // tensors' dtype ([d][e]), zc (BH, qb, D) fp32
+  uint16_t *hc;
+  float *zc;
   int pool_keys;            // prepare also writes pooled_k (the key blocks' means)
   int keys_pooled;          // pool: pooled_k holds this K's means (prepare wrote them): project only
   // backward
@@ -88,7 +94,7 @@ typedef struct vdit_attn_sla_cuda_args {
 
 cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
 cudaError_t vdit_attn_sla_cuda_launch_linear_prepare(const vdit_attn_sla_cuda_args *a, cudaStream_t stream); // prepare, totals
-cudaError_t vdit_attn_sla_cuda_launch_linear_out(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
+cudaError_t vdit_attn_sla_cuda_launch_leftout(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
 cudaError_t vdit_attn_sla_cuda_launch_scale_do(const vdit_attn_sla_cuda_args *a, cudaStream_t stream);
 cudaError_t vdit_attn_sla_cuda_launch_linear_backward(const vdit_attn_sla_cuda_args *a, int router, cudaStream_t stream);
 
