@@ -50,6 +50,11 @@
 // alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
 // H200 (round 14, lab run 21b): five other placements of 5 or 6 groups (0x4891, 0x9111, 0x9249,
 // 0x8899, 0x2491) and both rows' codes of an n-tile pair together all lost to 0x8889 (1.3-5.6%).
+// H200 (round 15, lab run 22, lab commit df3403e): P V by head-dim halves (N = 64 + 72) so that only
+// 32-36 OT registers are live during the softmax (255 -> 248 registers) lost 2-10% (9.12-9.82 ms
+// against 8.95); with the halves a third consumer warpgroup (168 registers) still spills 300 B (this
+// kernel: 1636) and 128 x 256 key tiles 40 B, both with serialized wgmmas (ptxas C7511 / C7512), so
+// neither was built.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -87,20 +92,7 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// Lab (round 15, sagefwd15): SCHED picks how P V is issued and folded (VDIT_SAGE_FWD=<name>):
-//   0 (default) one m64n136 product into OT (68 registers), folded under S_{j+1}
-//   1 `hp` as hb, but h0 and h1 in two sets (32 + 36, the first k-step's D as outputs only, so a
-//          set is dead between its fold and its next product): h1 issued right after the softmax,
-//          h0 waited and folded while h1 runs
-//   2 `hb` head-dim halves in one set of 36 registers: h0 = channels 0..63 (N = 64) issued in the
-//          turn, in flight during the softmax, folded after it; h1 = channels 64..127 + the row
-//          sums (N = 72) issued after that fold into the same registers, waited, folded and its
-//          stage released before the next turn (placements tried and dropped, ptxas 13.0: h1's
-//          wait while S_{j+1} runs (wait_group 1) serializes every wgmma (C7514); its wait after
-//          the K wait loop or its fold inside the turn, too (C7511))
-//   3 `hl` halves in two sets (32 + 36), both issued in the turn, each folded right after its own
-//          wait after the softmax (no register saved: both are in flight during the softmax)
-template <typename T, int GRAN, int STAGES, int SCHED>
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -200,16 +192,12 @@ static __global__ void __launch_bounds__(256, 1)
   else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) cq = qsf[(m0 + wrow) / 16 * 8 + g];
   else cq = qsf[m0 / BM];
 
-  // OT registers: all 68 (SCHED 0); one set of 36 for both halves (2); h0's 32 then h1's 36 (1, 3)
-  constexpr int NOT = SCHED == 2 ? 36 : NO;
-  float o[NO], ot[NOT];
+  float o[NO], ot[NO];
   int32_t sacc[64]; // S in int32
 #pragma unroll
   for (int i = 0; i < 64; i++) sacc[i] = 0;
 #pragma unroll
-  for (int i = 0; i < NO; i++) o[i] = 0.0f;
-#pragma unroll
-  for (int i = 0; i < NOT; i++) ot[i] = 0.0f;
+  for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f}, alpha_fold[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
 
@@ -231,29 +219,6 @@ static __global__ void __launch_bounds__(256, 1)
     const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) wgmma_ss_n136_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
-    wgmma_commit();
-  };
-  // the halves (SCHED >= 1): h0 = V^T rows 0..63 (channels 0..63) into ot[0..31]; h1 = rows
-  // 64..135 (channels 64..127 and the ones, 9 atoms of 1024 bytes from byte 8192) into ot[36 set]
-  auto issue_pv_h0 = [&](int j) {
-    const uint32_t v_addr = sv_addr + (j % STAGES) * VSTRIDE, pj = p_addr(j);
-    const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-      if (SCHED == 1 && kk == 0) wgmma_ss_n64_e4m3_first(ot, sage3_desc(lp), sage3_desc(lv));
-      else wgmma_ss_n64_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
-    }
-    wgmma_commit();
-  };
-  auto issue_pv_h1 = [&](int j) {
-    const uint32_t v_addr = sv_addr + (j % STAGES) * VSTRIDE + 64 * 128, pj = p_addr(j);
-    const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
-    float *d = SCHED != 2 ? ot + 32 : ot;
-#pragma unroll
-    for (int kk = 0; kk < 4; kk++) {
-      if (SCHED == 1 && kk == 0) wgmma_ss_n72_e4m3_first(d, sage3_desc(lp), sage3_desc(lv));
-      else wgmma_ss_n72_e4m3(d, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
-    }
     wgmma_commit();
   };
   // Softmax of entry j straight from the int32 scores (attn_sage.h; version 2's expressions):
@@ -336,36 +301,13 @@ static __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int i = 0; i < NO; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
   };
-  // the halves' folds: O channels 0..63 += h0 (ot[0..31]); channels 64..127 and the sums += h1
-  auto accumulate_h0 = [&](const float alpha[2]) {
-#pragma unroll
-    for (int i = 0; i < 32; i++) o[i] = fmaf(o[i], alpha[(i >> 1) & 1], ot[i]);
-  };
-  auto accumulate_h1 = [&](const float alpha[2]) {
-    const float *d = SCHED != 2 ? ot + 32 : ot;
-#pragma unroll
-    for (int i = 0; i < 36; i++) o[32 + i] = fmaf(o[32 + i], alpha[(i >> 1) & 1], d[i]);
-  };
   auto fence_all = [&]() {
 #pragma unroll
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
 #pragma unroll
-    for (int i = 0; i < NOT; i++) reg_fence(ot[i]);
+    for (int i = 0; i < NO; i++) reg_fence(ot[i]);
 #pragma unroll
     for (int i = 0; i < NO; i++) reg_fence(o[i]);
-  };
-  // the halves' fences touch only registers of no wgmma in flight (see fence_s)
-  auto fence_o = [&]() {
-#pragma unroll
-    for (int i = 0; i < NO; i++) reg_fence(o[i]);
-  };
-  auto fence_h0 = [&]() {
-#pragma unroll
-    for (int i = 0; i < 32; i++) reg_fence(ot[i]);
-  };
-  auto fence_h1 = [&]() {
-#pragma unroll
-    for (int i = 0; i < 36; i++) reg_fence(ot[(SCHED != 2 ? 32 : 0) + i]);
   };
   auto fence_s = [&]() {
 #pragma unroll
@@ -398,136 +340,47 @@ static __global__ void __launch_bounds__(256, 1)
     softmax(0, ck, alpha_prev, sage3_flag<true>());
     fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
-    if constexpr (SCHED == 0) {
-      auto step = [&](int j, auto masked) {
-        float ckj[2];
-        load_ck(j, ckj);
-        tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
-        turn_begin();
-        fence_all();
-        wgmma_fence();
-        issue_s(j);
-        tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
-        // OT holds P_{j-2} V_{j-2} (zeros at j = 1): fold it while S_j runs. After the wait loop (a
-        // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
-        accumulate(alpha_fold);
-        wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
-        issue_pv(j - 1);
-        turn_end();
-        wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
-        fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
-        float alpha[2];
-        softmax(j, ckj, alpha, masked);
-        fence_proxy_async(); // P' stores visible to the next P V after release's barrier
-        wgmma_wait<0>();
-        fence_all();
-        release(j - 1);
-        alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
-        alpha_prev[0] = alpha[0];
-        alpha_prev[1] = alpha[1];
-      };
-      const int js = max(1, jm);
-      for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
-      for (int j = js; j < count; j++) step(j, sage3_flag<true>());
-      const int jl = count - 1;
-      accumulate(alpha_fold); // P_{n-2} V_{n-2}
-      tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
+    auto step = [&](int j, auto masked) {
+      float ckj[2];
+      load_ck(j, ckj);
+      tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
       turn_begin();
       fence_all();
       wgmma_fence();
-      issue_pv(jl);
-      if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
+      issue_s(j);
+      tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
+      // OT holds P_{j-2} V_{j-2} (zeros at j = 1): fold it while S_j runs. After the wait loop (a
+      // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
+      accumulate(alpha_fold);
+      wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
+      issue_pv(j - 1);
+      turn_end();
+      wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
+      fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
+      float alpha[2];
+      softmax(j, ckj, alpha, masked);
+      fence_proxy_async(); // P' stores visible to the next P V after release's barrier
       wgmma_wait<0>();
       fence_all();
-      accumulate(alpha_prev);
-    } else {
-      // the halves: h1 of tile j - 2 (SCHED 1, 2) may be pending when step j starts
-      auto step = [&](int j, auto masked) {
-        float ckj[2];
-        load_ck(j, ckj);
-        // h1 of j - 2 waited, folded and its stage released before the turn (SCHED 1, 2)
-        auto fold_h1 = [&]() {
-          fence_h1();
-          fence_o();
-          accumulate_h1(alpha_fold);
-          if (j >= 2) release(j - 2);
-        };
-        if constexpr (SCHED != 3) {
-          wgmma_wait<0>();
-          fold_h1();
-        }
-        tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
-        turn_begin();
-        fence_s();
-        fence_o();
-        wgmma_fence();
-        issue_s(j);
-        tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
-        wgmma_fence();
-        issue_pv_h0(j - 1);
-        if constexpr (SCHED == 3) issue_pv_h1(j - 1);
-        turn_end();
-        if constexpr (SCHED == 3) wgmma_wait<2>(); // S_j; both halves of P_{j-1} V_{j-1} may still run
-        else wgmma_wait<1>(); // S_j done, h0 of P_{j-1} V_{j-1} may still run
-        fence_s();
-        float alpha[2];
-        softmax(j, ckj, alpha, masked);
-        fence_proxy_async(); // P' stores visible to the next P V after the next barrier
-        if constexpr (SCHED == 1) { // h1 into its own set first, then h0's fold while it runs
-          wgmma_fence();
-          issue_pv_h1(j - 1);
-        }
-        if constexpr (SCHED != 2) wgmma_wait<1>();
-        else wgmma_wait<0>();
-        fence_h0();
-        fence_o();
-        accumulate_h0(alpha_prev);
-        if constexpr (SCHED == 3) {
-          wgmma_wait<0>();
-          fence_h1();
-          fence_o();
-          accumulate_h1(alpha_prev);
-          release(j - 1);
-        } else if constexpr (SCHED == 2) {
-          wgmma_fence(); // h1 writes the registers the fold just read
-          issue_pv_h1(j - 1);
-        }
-        alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1];
-        alpha_prev[0] = alpha[0];
-        alpha_prev[1] = alpha[1];
-      };
-      const int js = max(1, jm);
-      for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
-      for (int j = js; j < count; j++) step(j, sage3_flag<true>());
-      const int jl = count - 1;
-      if constexpr (SCHED != 3) { // h1 of n - 2; the barrier a release would give (P' of the last tile)
-        wgmma_wait<0>();
-        fence_h1();
-        fence_o();
-        accumulate_h1(alpha_fold);
-        named_bar_sync(SAGE3_BAR_WG0 + c, 128);
-      }
-      tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
-      turn_begin();
-      fence_all();
-      wgmma_fence();
-      issue_pv_h0(jl);
-      if constexpr (SCHED != 2) issue_pv_h1(jl); // its own registers
-      if (c == 0) turn_end();
-      if constexpr (SCHED != 2) wgmma_wait<1>();
-      else wgmma_wait<0>();
-      fence_h0();
-      fence_o();
-      accumulate_h0(alpha_prev);
-      if constexpr (SCHED == 2) { // h1 into the registers h0 used
-        wgmma_fence();
-        issue_pv_h1(jl);
-      }
-      wgmma_wait<0>();
-      fence_h1();
-      fence_o();
-      accumulate_h1(alpha_prev);
-    }
+      release(j - 1);
+      alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
+      alpha_prev[0] = alpha[0];
+      alpha_prev[1] = alpha[1];
+    };
+    const int js = max(1, jm);
+    for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
+    for (int j = js; j < count; j++) step(j, sage3_flag<true>());
+    const int jl = count - 1;
+    accumulate(alpha_fold); // P_{n-2} V_{n-2}
+    tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
+    turn_begin();
+    fence_all();
+    wgmma_fence();
+    issue_pv(jl);
+    if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
+    wgmma_wait<0>();
+    fence_all();
+    accumulate(alpha_prev);
   }
 #undef TILE_OF
 
@@ -588,10 +441,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-#ifndef SAGE3_SCHED_DEFAULT
-#define SAGE3_SCHED_DEFAULT 0 // lab (round 15): the default's SCHED (a FINAL_TESTS build sets another)
-#endif
-template <typename T, int GRAN, int SCHED = SAGE3_SCHED_DEFAULT>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -599,7 +449,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, SCHED>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -616,20 +466,6 @@ static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_
   return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
 }
 
-// lab (round 15): the bf16 per-block variants of VDIT_SAGE_FWD=l<n>: l1 = hp, l2 = hb, l3 = hl
-static cudaError_t sage3_lab(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
-                             const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  typedef __nv_bfloat16 T;
-  constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
-  switch (sp->fwd_path - VDIT_ATTN_SAGE_FWD_LAB) {
-  case 0: return sage3_launch<T, G, 0>(&sp->base, w, mq, mk, mv, stream);
-  case 1: return sage3_launch<T, G, 1>(&sp->base, w, mq, mk, mv, stream);
-  case 2: return sage3_launch<T, G, 2>(&sp->base, w, mq, mk, mv, stream);
-  case 3: return sage3_launch<T, G, 3>(&sp->base, w, mq, mk, mv, stream);
-  default: return cudaErrorNotSupported;
-  }
-}
-
 extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
                                                   cudaStream_t stream) {
   const vdit_attn_cuda_params *p = &sp->base;
@@ -644,7 +480,5 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
-  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_LAB && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK)
-    return sage3_lab(sp, w, &mq, &mk, &mv, stream);
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
