@@ -2,9 +2,9 @@
 # dev/sage: one device call for forward variants of the sage version 3 kernel (VDIT_SAGE_FWD=<name>,
 # attn_sage_cuda.h; bf16 per-block). Runs 6 (the MUFU offload and descriptor variants, as
 # run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
-# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e) and
-# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS) used it; rerun a round's variants from its commit,
-# where they exist. Steps:
+# as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e),
+# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS) and 22 (df3403e, P V by head-dim halves) used it;
+# rerun a round's variants from its commit, where they exist. Steps:
 # 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
 #    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
 # 2. each of VARIANTS against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);

@@ -50,6 +50,11 @@
 // alone lost 1.4%, 5/16 alone tied (-0.6%), 1/8 tied, 3/16 lost 2.6% (docs/attention.md).
 // H200 (round 14, lab run 21b): five other placements of 5 or 6 groups (0x4891, 0x9111, 0x9249,
 // 0x8899, 0x2491) and both rows' codes of an n-tile pair together all lost to 0x8889 (1.3-5.6%).
+// H200 (round 15, lab run 22, lab commit df3403e): P V by head-dim halves (N = 64 + 72) so that only
+// 32-36 OT registers are live during the softmax (255 -> 248 registers) lost 2-10% (9.12-9.82 ms
+// against 8.95); with the halves a third consumer warpgroup (168 registers) still spills 300 B (this
+// kernel: 1636) and 128 x 256 key tiles 40 B, both with serialized wgmmas (ptxas C7511 / C7512), so
+// neither was built.
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
