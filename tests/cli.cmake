@@ -74,6 +74,9 @@ vdit_cli_test_fails(attn_sparge_causal "sparge predicts masks for unmasked atten
 # SLA2
 vdit_cli_test(attn_check_sla "dWq .*\nfinite differences of the fp64 reference: [0-9]+ entries.*\nresult: pass"
               attn check --method sla --sparsity 0.5 --dtype fp32 --seq 300 --seq-k 260 --dim 16 --router-dim 8 --inputs video)
+# the docs' example: a router entry whose finite-difference estimates settle only below h = 1e-8
+vdit_cli_test(attn_check_sla_docs "finite differences of the fp64 reference: [0-9]+ entries.*\nresult: pass"
+              attn check --method sla --sparsity 0.75 --dtype fp32 --dim 16 --seq 300 --seq-k 260 --inputs video)
 vdit_cli_test(attn_check_sla_json "\"sparsity\": 0\.5.*\"d_wq\": {\"rel_l1\".*\"passed\": true"
               attn check --method sla --topk 0.5 --feature elu --dtype fp32 --seq 256 --dim 16 --router identity --router-dim 8 --json)
 vdit_cli_test(bench_attn_sla_json "\"router\": {\"ms\": [0-9.]+}, \"sparsity\": 0\.5"
