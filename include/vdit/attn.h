@@ -205,24 +205,17 @@ typedef struct vdit_attn_cluster_config {
 
 // The routing steps timed on the GPU (vdit_attn_cluster_stats.stage_ms).
 enum {
-  VDIT_ATTN_CLUSTER_STAGE_CONVERT,          // (unused since round 17: Q, K, V are read as given, no fp32 copies)
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_ASSIGN,    // centroid norms + fused assignment
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT,      // stable counting sort by cluster
   VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS,     // seeding + the members' means, re-seeding
   VDIT_ATTN_CLUSTER_STAGE_PREPARE,          // V means + key fragments
   VDIT_ATTN_CLUSTER_STAGE_MASS,             // centroid scores Qbar Kbar^T + svg mass per (query cluster, key tile)
-  VDIT_ATTN_CLUSTER_STAGE_GATHER_KV,        // (unused: the fused probe reads K, V through the permutation)
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES,     // ear: probe pass 1 (the centroids' flash forward: m, Z, o)
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_OUT,        // (unused: in pass 1)
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_NUMERATORS, // (unused: in pass 2)
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_CENTROIDS,  // (unused: Qbar Kbar^T is in MASS)
-  VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: probe pass 2 (tile numerators N_j and the error)
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES,     // ear: the one-pass probe (centroids' flash forward + tile differences) + combine
+  VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR,        // ear: the error per (query cluster, key tile) from the tile differences
   VDIT_ATTN_CLUSTER_STAGE_AGGREGATE,        // pair scores per query tile
   VDIT_ATTN_CLUSTER_STAGE_SELECT,           // selection + block map
   VDIT_ATTN_CLUSTER_STAGE_COMP_PREPARE,     // skipped counts + Kbar, Vbar 16-bit split
   VDIT_ATTN_CLUSTER_STAGE_COMP_G,           // the fused compensation kernel
-  VDIT_ATTN_CLUSTER_STAGE_COMP_ROWS,        // (unused since round 17: the GEMM path's row max, W, extra_sum)
-  VDIT_ATTN_CLUSTER_STAGE_COMP_W,           // (unused since round 17: the GEMM path's extra_num = W Vbar)
   VDIT_ATTN_CLUSTER_STAGES
 };
 

@@ -142,8 +142,7 @@ void vdit_attn_cluster_pad_factors(vdit_attn_cluster_state *st) {
 
 const char *vdit_attn_cluster_stage_name(int stage) {
   static const char *names[VDIT_ATTN_CLUSTER_STAGES] = {
-      "convert",          "kmeans_assign",   "kmeans_sort", "kmeans_means", "prepare",      "mass",
-      "gather_kv",        "probe_scores",    "probe_out",   "probe_numerators", "probe_centroids", "probe_err",
-      "aggregate",        "select",          "comp_prepare", "comp_g",      "comp_rows",    "comp_w"};
+      "kmeans_assign", "kmeans_sort", "kmeans_means", "prepare",      "mass",  "probe_scores",
+      "probe_err",     "aggregate",   "select",       "comp_prepare", "comp_g"};
   return stage >= 0 && stage < VDIT_ATTN_CLUSTER_STAGES ? names[stage] : NULL;
 }
