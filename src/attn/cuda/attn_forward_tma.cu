@@ -70,137 +70,21 @@ static __global__ void __launch_bounds__(256, 1)
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
-  __shared__ __align__(8) uint64_t bars[1 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES]
+  __shared__ __align__(8) uint64_t bars[2 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES], Hc (LIN)
   __shared__ int released[STAGES];                       // warpgroups done with a stage, over all its uses
   __shared__ int pv_vote[2][8];                           // PV: per warp, does every row trail (by entry parity)
-  __shared__ int q_reads;                                 // LIN: warpgroups done reading a Q tile, over all items
-  __shared__ int next_info[2][2];                         // LIN: the next item's list (begin, count), per warpgroup's thread 0
   const uint32_t pad = (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u; // 1024-byte aligned swizzle atoms
   T *sQ = reinterpret_cast<T *>(smem_raw + pad);                        // [D/64][BM][64]
   const uint32_t sq_addr = smem_u32(sQ);
   const uint32_t sk_addr = sq_addr + Q_BYTES;             // STAGES x [D/64][BN][64]
   const uint32_t sv_addr = sk_addr + STAGES * TILE_BYTES; // STAGES x [D/64][BN][64]
   const uint32_t bar_q = smem_u32(&bars[0]);
-  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
+  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES, bar_h = bar_q + 8 + 16 * STAGES;
+
+  const int b = blockIdx.z, h = blockIdx.y;
+  const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
   const int tid = threadIdx.x;
-  const int c = __shfl_sync(0xffffffffu, tid >> 7, 0); // warpgroup, warp-uniform for the compiler
-  const int ct = tid & 127, w4 = ct >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
-  const float sl2 = p.scale * ATTN_LOG2E;
-  const int wrow = c * 64 + w4 * 16; // first row of this warp within the block's tile
 
-  // LIN is persistent: gridDim.x CTAs (one an SM) take the items (b, h, query block) it, it +
-  // gridDim.x, ...; (b, h) major, query blocks last first, as the grid of the others runs. Each
-  // CTA's K / V tiles and Hc's form one stream of elements (an item's `count` entries, then its
-  // Hc) through the stages, so the next item's first tiles load under this item's last tiles and
-  // its epilogue. The others: one item, the block of the grid.
-  const int nqb = LIN ? (p.Sq + BM - 1) / BM : (int)gridDim.x;
-  const int nitems = LIN ? nqb * p.H * p.B : 1;
-  auto item_coords = [&](int it, int &b, int &h, int &m0) {
-    if (LIN) {
-      m0 = (nqb - 1 - it % nqb) * BM;
-      h = (it / nqb) % p.H;
-      b = it / (nqb * p.H);
-    } else {
-      b = blockIdx.z, h = blockIdx.y, m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
-    }
-  };
-  // the key tiles of the query block at (b, h, m0): entry e names 128-key block list[e] (list
-  // NULL: the implicit full list), count after the causal trim
-  auto item_list = [&](int b, int h, int m0, const int32_t *&list, int &count) {
-    const int key_len = attn_key_len(p, b);
-    const int ntiles = (attn_key_limit(p, key_len, min(m0 + BM, p.Sq) - 1) + BN - 1) / BN;
-    list = nullptr;
-    count = ntiles;
-    if (p.map_offsets) {
-      const int r = (b * p.H + h) * p.map_rows + m0 / BM;
-      const int begin = p.map_offsets[r];
-      list = p.map_index + begin;
-      count = p.map_offsets[r + 1] - begin;
-      while (count > 0 && list[count - 1] >= ntiles) count--;
-    }
-  };
-  // K and V of tile `tile` of (b, h) into stage st (one thread)
-  auto load_kv = [&](int st, int tile, int h, int b) {
-    const int row = tile * BN;
-    tma_mbar_expect_tx(bar_fk + 8 * st, TILE_BYTES);
-#pragma unroll
-    for (int db = 0; db < DB; db++) tma_load_4d(sk_addr + st * TILE_BYTES + db * BN * 128, &tk, db * 64, row, h, b, bar_fk + 8 * st);
-    tma_mbar_expect_tx(bar_fv + 8 * st, TILE_BYTES);
-#pragma unroll
-    for (int db = 0; db < DB; db++) tma_load_4d(sv_addr + st * TILE_BYTES + db * BN * 128, &tv, db * 64, row, h, b, bar_fv + 8 * st);
-  };
-  auto load_q = [&](int h, int b, int m0) {
-    tma_mbar_expect_tx(bar_q, Q_BYTES);
-#pragma unroll
-    for (int db = 0; db < DB; db++) tma_load_4d(sq_addr + db * BM * 128, &tq, db * 64, m0, h, b, bar_q);
-  };
-  // LIN: element E of this CTA's stream into stage E % STAGES (one thread), found from item `it`
-  // whose elements start at `base` (its list and count given); the next item's list from
-  // next_info[c] when `next_known`, else from global memory. Nothing past the last item. An Hc
-  // element: the query block's left-out sum (rows m0 .. m0 + 127 of the (D, qb * 128, H, B) map)
-  // into the K slot on full_k; full_v completes empty (its V slot is the epilogue's staging).
-  auto load_elem = [&](int E, int it, int base, const int32_t *list, int count, bool next_known) {
-    int off = E - base;
-    while (off > count) {
-      off -= count + 1;
-      it += gridDim.x;
-      if (it >= nitems) return;
-      if (next_known) {
-        list = next_info[c][0] >= 0 ? p.map_index + next_info[c][0] : nullptr;
-        count = next_info[c][1];
-        next_known = false;
-      } else {
-        int b2, h2, m2;
-        item_coords(it, b2, h2, m2);
-        item_list(b2, h2, m2, list, count);
-      }
-    }
-    int b2, h2, m2;
-    item_coords(it, b2, h2, m2);
-    const int st = E % STAGES;
-    if (off < count) {
-      load_kv(st, list ? list[off] : off, h2, b2);
-    } else {
-      tma_mbar_expect_tx(bar_fk + 8 * st, TILE_BYTES);
-#pragma unroll
-      for (int db = 0; db < DB; db++) tma_load_4d(sk_addr + st * TILE_BYTES + db * BN * 128, &th, db * 64, m2, h2, b2, bar_fk + 8 * st);
-      tma_mbar_expect_tx(bar_fv + 8 * st, 0);
-    }
-  };
-
-  if (tid == 0) {
-    tma_mbar_init(bar_q, 1);
-    for (int s = 0; s < STAGES; s++) {
-      tma_mbar_init(bar_fk + 8 * s, 1);
-      tma_mbar_init(bar_fv + 8 * s, 1);
-      released[s] = 0;
-    }
-    q_reads = 0;
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
-    fence_proxy_async();
-    int b0, h0, m00, count0;
-    const int32_t *list0;
-    item_coords(LIN ? (int)blockIdx.x : 0, b0, h0, m00);
-    item_list(b0, h0, m00, list0, count0);
-    if (LIN) { // the first item's Q (the linear branch needs it even with no key block), the stream's first elements
-      load_q(h0, b0, m00);
-      for (int e = 0; e < STAGES; e++) load_elem(e, blockIdx.x, 0, list0, count0, false);
-    } else if (count0 > 0) {
-      load_q(h0, b0, m00);
-      for (int j = 0; j < STAGES && j < count0; j++) load_kv(j, list0 ? list0[j] : j, h0, b0);
-    }
-  }
-  __syncthreads();
-
-  int base_run = 0; // LIN: the stream element of this item's entry 0
-  // issue turns: warpgroup 0 issues first. LIN: warpgroup 1's hand-over after its last issue of an
-  // item is the permit for warpgroup 0's first of the next (it need not wait for warpgroup 1's
-  // epilogue); warpgroup 0 takes the last one at the end
-  if (LIN && c == 1) named_bar_arrive(TMA_BAR_TURN0, 256);
-  for (int iter = 0, it = LIN ? (int)blockIdx.x : 0; LIN ? it < nitems : iter < 1; iter++, it += gridDim.x) {
-  const int base = LIN ? base_run : 0;
-  int b, h, m0;
-  item_coords(it, b, h, m0);
   const int key_len = attn_key_len(p, b);
   const int last_row = min(m0 + BM, p.Sq) - 1;
   const int limit_max = attn_key_limit(p, key_len, last_row);
@@ -216,21 +100,53 @@ static __global__ void __launch_bounds__(256, 1)
     count = p.map_offsets[r + 1] - begin;
     while (count > 0 && list[count - 1] >= ntiles) count--;
   }
-  if (LIN && ct == 0 && it + (int)gridDim.x < nitems) { // the next item's list for this warpgroup's refills
-    int b2, h2, m2, count2;
-    const int32_t *list2;
-    item_coords(it + gridDim.x, b2, h2, m2);
-    item_list(b2, h2, m2, list2, count2);
-    next_info[c][0] = list2 ? (int)(list2 - p.map_index) : -1;
-    next_info[c][1] = count2;
-  }
 #define TILE_OF(j) (list ? list[j] : (j))
-#define STAGE_OF(j) ((base + (j)) % STAGES)
-#define PHASE_OF(j) (((base + (j)) / STAGES) & 1)
   // entries from jm on are tiles some row sees only in part (the list ascends)
   int jm = count;
   while (jm > 0 && (TILE_OF(jm - 1) + 1) * BN > limit_min) jm--;
 
+  // K and V of entry j into stage j % STAGES (one thread)
+  auto load_kv = [&](int j) {
+    const int st = j % STAGES, row = TILE_OF(j) * BN;
+    tma_mbar_expect_tx(bar_fk + 8 * st, TILE_BYTES);
+#pragma unroll
+    for (int db = 0; db < DB; db++) tma_load_4d(sk_addr + st * TILE_BYTES + db * BN * 128, &tk, db * 64, row, h, b, bar_fk + 8 * st);
+    tma_mbar_expect_tx(bar_fv + 8 * st, TILE_BYTES);
+#pragma unroll
+    for (int db = 0; db < DB; db++) tma_load_4d(sv_addr + st * TILE_BYTES + db * BN * 128, &tv, db * 64, row, h, b, bar_fv + 8 * st);
+  };
+  // LIN: Hc of this query block (rows m0 .. m0 + 127 of the (D, qb * 128, H, B) map) into the K
+  // slot of stage st, which no tile uses again (one thread)
+  auto load_hc = [&](int st) {
+    tma_mbar_expect_tx(bar_h, TILE_BYTES);
+#pragma unroll
+    for (int db = 0; db < DB; db++) tma_load_4d(sk_addr + st * TILE_BYTES + db * BN * 128, &th, db * 64, m0, h, b, bar_h);
+  };
+
+  if (tid == 0) {
+    tma_mbar_init(bar_q, 1);
+    for (int s = 0; s < STAGES; s++) {
+      tma_mbar_init(bar_fk + 8 * s, 1);
+      tma_mbar_init(bar_fv + 8 * s, 1);
+      released[s] = 0;
+    }
+    if (LIN) tma_mbar_init(bar_h, 1);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    fence_proxy_async();
+    if (count > 0 || LIN) { // the linear branch needs Q even with no key block
+      tma_mbar_expect_tx(bar_q, Q_BYTES);
+#pragma unroll
+      for (int db = 0; db < DB; db++) tma_load_4d(sq_addr + db * BM * 128, &tq, db * 64, m0, h, b, bar_q);
+      for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
+    }
+    if (LIN && count < STAGES) load_hc(count); // a stage no tile uses
+  }
+  __syncthreads();
+
+  const int c = __shfl_sync(0xffffffffu, tid >> 7, 0); // warpgroup, warp-uniform for the compiler
+  const int ct = tid & 127, w4 = ct >> 5, lane = tid & 31, g = lane >> 2, t = lane & 3;
+  const float sl2 = p.scale * ATTN_LOG2E;
+  const int wrow = c * 64 + w4 * 16; // first row of this warp within the block's tile
   int row_limit[2];
 #pragma unroll
   for (int r = 0; r < 2; r++) {
@@ -265,7 +181,7 @@ static __global__ void __launch_bounds__(256, 1)
 
   // S = Q K^T of entry j into s (one wgmma group, not waited for)
   auto issue_s = [&](int j) {
-    const uint32_t k_addr = sk_addr + STAGE_OF(j) * TILE_BYTES;
+    const uint32_t k_addr = sk_addr + (j % STAGES) * TILE_BYTES;
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint64_t da = gmma_desc(q_addr + (kk >> 2) * BM * 128 + (kk & 3) * 32, 16, 1024);
@@ -277,7 +193,7 @@ static __global__ void __launch_bounds__(256, 1)
   // O += P V of entry j (P in pa), one wgmma group. V read N-major: LBO = BN*128 bytes to the
   // next 64-wide head-dim block, SBO = 1024 bytes to the next 8 keys, 2048 bytes per 16 keys.
   auto issue_pv = [&](int j) {
-    const uint32_t v_addr = sv_addr + STAGE_OF(j) * TILE_BYTES;
+    const uint32_t v_addr = sv_addr + (j % STAGES) * TILE_BYTES;
 #pragma unroll
     for (int kk = 0; kk < BN / 16; kk++) wg_rs<T, D>(o, pa[kk], gmma_desc(v_addr + kk * 2048, BN * 128, 1024));
     wgmma_commit();
@@ -364,18 +280,18 @@ static __global__ void __launch_bounds__(256, 1)
   auto release = [&](int jr) {
     named_bar_sync(TMA_BAR_WG0 + c, 128);
     if (ct == 0) {
-      const int old = atomicAdd(&released[STAGE_OF(jr)], 1);
-      if (LIN && (old & 1)) load_elem(base + jr + STAGES, it, base, list, count, true);
-      else if ((old & 1) && jr + STAGES < count) load_kv(jr % STAGES, TILE_OF(jr + STAGES), h, b);
+      const int old = atomicAdd(&released[jr % STAGES], 1);
+      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
+      else if (LIN && (old & 1) && jr + STAGES == count) load_hc(jr % STAGES); // the first stage left free
     }
   };
   auto turn_begin = [&]() { named_bar_sync(TMA_BAR_TURN0 + c, 256); };
   auto turn_end = [&]() { named_bar_arrive(TMA_BAR_TURN0 + 1 - c, 256); };
 
   if (count > 0) {
-    if (!LIN && c == 1) named_bar_arrive(TMA_BAR_TURN0, 256); // warpgroup 0 issues first
-    tma_mbar_wait(bar_q, LIN ? iter & 1 : 0);
-    tma_mbar_wait(bar_fk + 8 * STAGE_OF(0), PHASE_OF(0));
+    if (c == 1) named_bar_arrive(TMA_BAR_TURN0, 256); // warpgroup 0 issues first
+    tma_mbar_wait(bar_q, 0);
+    tma_mbar_wait(bar_fk, 0);
     turn_begin();
     fence_all();
     wgmma_fence();
@@ -391,12 +307,12 @@ static __global__ void __launch_bounds__(256, 1)
     if (PV) named_bar_sync(TMA_BAR_WG0 + c, 128); // publishes the votes
     pack_p(0);
     auto step = [&](int j, auto masked) {
-      tma_mbar_wait(bar_fk + 8 * STAGE_OF(j), PHASE_OF(j));
+      tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
       turn_begin();
       fence_all();
       wgmma_fence();
       issue_s(j);
-      tma_mbar_wait(bar_fv + 8 * STAGE_OF(j - 1), PHASE_OF(j - 1));
+      tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
       issue_pv(j - 1);
       turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
@@ -413,21 +329,21 @@ static __global__ void __launch_bounds__(256, 1)
     for (int j = 1; j < js; j++) step(j, tma_flag<false>());
     for (int j = js; j < count; j++) step(j, tma_flag<true>());
     const int jl = count - 1;
-    tma_mbar_wait(bar_fv + 8 * STAGE_OF(jl), PHASE_OF(jl));
+    tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
     turn_begin();
     fence_all();
     wgmma_fence();
     issue_pv(jl);
-    if (LIN || c == 0) turn_end(); // (not LIN: warpgroup 1's last hand-over would have no taker)
+    if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
     wgmma_wait<0>();
     fence_all();
-    if (LIN) release(jl); // the stream goes on
   }
+#undef TILE_OF
 
   // LIN: O_l of this warp's rows into s (unnormalised) and den = phi(Q) . zc per row
   float den[2] = {0.0f, 0.0f};
   if (LIN) {
-    tma_mbar_wait(bar_q, iter & 1); // (already complete unless count = 0)
+    tma_mbar_wait(bar_q, 0); // (already complete unless count = 0)
     // Q rows g, g + 8 of the warp in the S layout: s[4 n + 2 r + e] = Q[row r][8 n + 2 t + e]
 #pragma unroll
     for (int r = 0; r < 2; r++) {
@@ -437,18 +353,6 @@ static __global__ void __launch_bounds__(256, 1)
         const uint32_t w = *reinterpret_cast<const uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t);
         s[4 * n + 2 * r] = tt::to_float(*reinterpret_cast<const T *>(&w));
         s[4 * n + 2 * r + 1] = tt::to_float(*(reinterpret_cast<const T *>(&w) + 1));
-      }
-    }
-    // both warpgroups have read this Q tile: the second loads the next item's (the epilogue
-    // stages its stores in the Hc element's V slot, not here)
-    named_bar_sync(TMA_BAR_WG0 + c, 128);
-    if (ct == 0) {
-      const int old = atomicAdd(&q_reads, 1);
-      if ((old & 1) && it + (int)gridDim.x < nitems) {
-        int b2, h2, m2;
-        item_coords(it + gridDim.x, b2, h2, m2);
-        fence_proxy_async();
-        load_q(h2, b2, m2);
       }
     }
 #pragma unroll
@@ -482,7 +386,7 @@ static __global__ void __launch_bounds__(256, 1)
       }
     }
     { // den = phi(Q) . zc per row (zc of this query block: 512 bytes, from L2)
-      const float *zc = p.lin_zc + (((int64_t)b * p.H + h) * nqb + m0 / BM) * D;
+      const float *zc = p.lin_zc + (((int64_t)b * p.H + h) * gridDim.x + m0 / BM) * D;
 #pragma unroll
       for (int n = 0; n < D / 8; n++) {
         const float2 z = __ldg(reinterpret_cast<const float2 *>(zc + 8 * n + 2 * t));
@@ -499,10 +403,10 @@ static __global__ void __launch_bounds__(256, 1)
 #pragma unroll
     for (int i = 0; i < SREG; i++) s[i] = 0.0f;
     fence_all();
-    tma_mbar_wait(bar_fk + 8 * STAGE_OF(count), PHASE_OF(count)); // the Hc element after the entries
+    tma_mbar_wait(bar_h, 0);
     wgmma_fence();
     { // O_l = phi(Q) Hc: Hc [d][e] read N-major like V (d the reduction dim)
-      const uint32_t h_addr = sk_addr + STAGE_OF(count) * TILE_BYTES;
+      const uint32_t h_addr = sk_addr + (count % STAGES) * TILE_BYTES;
 #pragma unroll
       for (int kk = 0; kk < D / 16; kk++) wg_rs<T, D>(s, pa[kk], gmma_desc(h_addr + kk * 2048, BN * 128, 1024));
       wgmma_commit();
@@ -527,29 +431,27 @@ static __global__ void __launch_bounds__(256, 1)
       o[4 * n + 2 * r + 1] *= inv;
     }
   }
-  // o to rows of og (strides ss, element units) through this warpgroup's rows of the staging
-  // tile (the Q tile; LIN: the V slot of the Hc element's stage, as the next Q may be landing),
+  // o to rows of og (strides ss, element units) through this warpgroup's rows of the Q tile,
   // [D/64][BM][64] swizzled: chunk n of row r in block n / 8 at chunk (n % 8) ^ (r % 8)
-  T *stg = LIN ? reinterpret_cast<T *>(smem_raw + pad + Q_BYTES + (STAGES + STAGE_OF(count)) * TILE_BYTES) : sQ;
   auto store_o = [&](T *og, int64_t ss) {
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       const int row = wrow + g + 8 * r;
 #pragma unroll
       for (int n = 0; n < D / 8; n++)
-        *reinterpret_cast<uint32_t *>(stg + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
+        *reinterpret_cast<uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
             tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
     }
     named_bar_sync(TMA_BAR_WG0 + c, 128);
     constexpr int CH = D / 8;
 #pragma unroll
-    for (int k = 0; k < 64 * CH / 128; k++) {
-      const int idx = k * 128 + ct;
+    for (int it = 0; it < 64 * CH / 128; it++) {
+      const int idx = it * 128 + ct;
       const int r = c * 64 + idx / CH, ch = idx % CH;
       const int row = m0 + r;
       if (row < p.Sq)
         *reinterpret_cast<uint4 *>(og + (int64_t)row * ss + ch * 8) =
-            *reinterpret_cast<const uint4 *>(stg + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
+            *reinterpret_cast<const uint4 *>(sQ + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
     }
   };
   if (LIN) {
@@ -569,16 +471,6 @@ static __global__ void __launch_bounds__(256, 1)
     }
   }
   store_o(reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh, p.o_ss);
-  if (LIN) {
-    fence_proxy_async(); // the staging's generic accesses before the refill's bulk copy
-    release(count);      // (its barrier: the warpgroup has read its rows of the staging)
-    base_run += count + 1;
-  }
-#undef TILE_OF
-#undef STAGE_OF
-#undef PHASE_OF
-  }
-  if (LIN && c == 0) named_bar_sync(TMA_BAR_TURN0, 256); // the last permit
 }
 
 // (D, rows, H, B) tensor with element strides (1, ss, sh, sb): boxes of 64 head-dim elements x
@@ -608,14 +500,6 @@ static cudaError_t launch_forward_tma(const vdit_attn_cuda_params *p, const CUte
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
-  if (LIN) { // persistent: one CTA an SM (the shared memory allows one) over the (b, h, query block) items
-    int dev = 0, sms = 0;
-    err = cudaGetDevice(&dev);
-    if (err == cudaSuccess) err = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
-    if (err != cudaSuccess) return err;
-    const long long items = (long long)grid.x * grid.y * grid.z;
-    grid = dim3((unsigned)(items < sms ? items : sms), 1, 1);
-  }
   kernel<<<grid, 256, smem, stream>>>(*p, *mq, *mk, *mv, *mh);
   return cudaGetLastError();
 }
