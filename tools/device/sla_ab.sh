@@ -11,7 +11,9 @@
 # EXTRA_TESTS="test_a test_b": other GPU tests of the default build ($PREBUILT/NAME.gz) run once
 # first (e.g. the executor's other users when its kernel changed).
 # BEST=NAME benches that variant instead of the A/B's fastest.
-# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST, SPARSITIES, EXTRA_TESTS, BEST)
+# CHECK_HEADS=N: heads of the 4000 x 4500 check (default 2; 6 gives 192 query blocks, more than the
+# H200's 132 SMs, so the persistent executor's CTAs run several each).
+# Usage: bash tools/device/sla_ab.sh   (env: OUT, PREBUILT, TESTED, VARIANTS, ROUNDS, BENCH, MEMCHECK_FIRST, SPARSITIES, EXTRA_TESTS, BEST, CHECK_HEADS)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 pre="${PREBUILT:-prebuilt}"
@@ -64,8 +66,8 @@ for v in $tested; do  # memcheck on the first $MEMCHECK_FIRST only
   VDIT_SLA_FWD="$e" timeout 150 ./$bd/tests/test_attn_sla_gpu >> "$out/tests.log" 2>&1; rc=$?; echo "test exit $rc" | tee -a "$out/tests.log"
   [ $rc != 0 ] && failed="$failed $v"
   grep -E "^case|CPU vs GPU|FAIL|passed|failed" "$out/tests.log" | tail -7
-  echo "== check at S 4000 x 4500 (32 x 36 blocks), VDIT_SLA_FWD='$e'"
-  VDIT_SLA_FWD="$e" timeout 60 ./$bd/vdit attn check --method sla --device cuda --seq 4000 --seq-k 4500 --heads 2 --dim 128 \
+  echo "== check at S 4000 x 4500 (32 x 36 blocks, ${CHECK_HEADS:-2} heads), VDIT_SLA_FWD='$e'"
+  VDIT_SLA_FWD="$e" timeout 90 ./$bd/vdit attn check --method sla --device cuda --seq 4000 --seq-k 4500 --heads "${CHECK_HEADS:-2}" --dim 128 \
     --sparsity 0.9 --inputs video 2>&1 | tail -4
 done
 echo "failed variants:${failed:- none}"
