@@ -52,6 +52,11 @@
 #define SAGE_D 128
 #define SAGE_BM SAGE_BWD_BM // 64 queries a tile
 #define SAGE_BN SAGE_BWD_BN // 128 keys a block
+// Lab switch (temporary, round 6), bits: 1 = softmax with the mask test only on masked tiles and
+// paired loads, 2 = the dS codes by stmatrix, 4 = x / 127 by a product and one FMA correction
+#ifndef SAGE_BWD_LAB
+#define SAGE_BWD_LAB 15
+#endif
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
@@ -141,6 +146,17 @@ static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
 static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f; }
+// x / 127 correctly rounded for every finite x >= 0 (subnormals too; checked exhaustively on the
+// CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
+// correction step. Three instructions instead of the division's ~12 and its slow-path branch.
+static __device__ __forceinline__ float sage_bwd_div127(float x) {
+#if SAGE_BWD_LAB & 4
+  const float y = 1.0f / 127.0f, q0 = __fmul_rn(x, y);
+  return fmaf(fmaf(-q0, 127.0f, x), y, q0);
+#else
+  return __fdiv_rn(x, 127.0f);
+#endif
+}
 
 // ROWS rows of an 8-bit matrix (pitch bytes apart) into a 128B-swizzled [ROWS][128] tile.
 template <int ROWS, int NT>
@@ -359,6 +375,36 @@ static __device__ __forceinline__ void sage_bwd_issue(uint8_t *st, float *l2s, f
   sage_bwd_bulk_g2s(smem_u32(deltas), delta_g + qt * SAGE_BM, SAGE_BM * 4, bar);
 }
 
+// P^T and dS^T of one thread's 32 elements (element 4n + 2r + e: key key0 + 8r, query 8n + 2t + e)
+// and the per-key maxima; MASK: keys at or past the query's limit get P = 0.
+template <bool MASK>
+static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], float dp[32], float pr[32], float amp[2], float amd[2],
+                                                        const float *l2_b, const float *delta_b, const int *lim_b, float c,
+                                                        int key0, int t) {
+#pragma unroll
+  for (int n = 0; n < 8; n++) {
+    const float2 l2p = *reinterpret_cast<const float2 *>(l2_b + n * 8 + 2 * t);
+    const float2 dlp = *reinterpret_cast<const float2 *>(delta_b + n * 8 + 2 * t);
+    int2 limp = make_int2(0, 0);
+    if (MASK) limp = *reinterpret_cast<const int2 *>(lim_b + n * 8 + 2 * t);
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const float k2 = fmaf(SAGE_EXP_BIAS, c, e ? l2p.y : l2p.x), dl = e ? dlp.y : dlp.x;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int i = 4 * n + 2 * r + e;
+        float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
+        if (MASK && key0 + 8 * r >= (e ? limp.y : limp.x)) pv = 0.0f;
+        const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
+        pr[i] = pv;
+        dp[i] = ds;
+        amp[r] = fmaxf(amp[r], pv);
+        amd[r] = fmaxf(amd[r], fabsf(ds));
+      }
+    }
+  }
+}
+
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
 //   sK8 [128 keys][128 B], sKt8 [128 d][128 keys, key positions], sV [2][128][64] T,
@@ -394,7 +440,14 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int wg = warp >> 2, w4 = warp & 3, g = lane >> 2, t = lane & 3;
+#if SAGE_BWD_LAB & 8
+  // broadcast from lane 0, so that ptxas knows the value is the warp's: the shared-memory
+  // descriptors built from it stay on the uniform datapath (no per-wgmma R2UR)
+  const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0);
+#else
+  const int wg = warp >> 2;
+#endif
+  const int w4 = warp & 3, g = lane >> 2, t = lane & 3;
   const int8_t *q8 = w.q8 + (int64_t)bh * w.sq_pad * D;
   const int8_t *qt8 = w.qt8 + (int64_t)bh * D * w.sq_pad;
   const int8_t *dot8 = w.dot8 + (int64_t)bh * D * w.sq_pad;
@@ -425,6 +478,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     count = 2 * (p.mapt_offsets[row + 1] - begin);
     while (count > 0 && 2 * list[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
   }
+#if SAGE_BWD_LAB & 8
+  count = __shfl_sync(0xffffffffu, count, 0);
+#endif
 #define SAGE_QTILE(e) (list ? 2 * list[(e) / 2] + (e) % 2 : qt0 + (e))
 
   float dk[64], dv[64];
@@ -459,7 +515,11 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
+#if SAGE_BWD_LAB & 8
+    const int qt = __shfl_sync(0xffffffffu, SAGE_QTILE(it), 0), buf = it & 1;
+#else
     const int qt = SAGE_QTILE(it), buf = it & 1;
+#endif
     tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
@@ -502,6 +562,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     const float qsc = qs[qt];
     const float c = __fmul_rn(__fmul_rn(qsc, sl2), ks);
     float pr[32], amp[2] = {0.0f, 0.0f}, amd[2] = {0.0f, 0.0f};
+#if SAGE_BWD_LAB & 1
+    // the key limits only on tiles that need them (a warp-uniform branch; unmasked tiles skip
+    // 16 loads, 32 compares and 32 selects), l2 and Delta of the pair 2t, 2t + 1 by 8-byte loads
+    if (need_mask) sage_bwd_softmax<true>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
+    else sage_bwd_softmax<false>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
+#else
 #pragma unroll
     for (int n = 0; n < 8; n++)
 #pragma unroll
@@ -521,6 +587,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
           amd[r] = fmaxf(amd[r], fabsf(ds));
         }
       }
+#endif
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       amp[r] = fmaxf(amp[r], __shfl_xor_sync(0xffffffffu, amp[r], 1));
@@ -562,8 +629,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
     }
     const float dosc = dos[qt];
-    const float cv0 = __fmul_rn(__fdiv_rn(amp[0], 127.0f), dosc), cv1 = __fmul_rn(__fdiv_rn(amp[1], 127.0f), dosc);
-    const float ck0 = __fmul_rn(__fdiv_rn(amd[0], 127.0f), qsc), ck1 = __fmul_rn(__fdiv_rn(amd[1], 127.0f), qsc);
+    const float cv0 = __fmul_rn(sage_bwd_div127(amp[0]), dosc), cv1 = __fmul_rn(sage_bwd_div127(amp[1]), dosc);
+    const float ck0 = __fmul_rn(sage_bwd_div127(amd[0]), qsc), ck1 = __fmul_rn(sage_bwd_div127(amd[1]), qsc);
 
     __syncthreads(); // the 8 warps' tile maxima; the previous tile's dQ GEMM has read sdS8
     if (warp == 0 && it + 1 < count) {
@@ -585,7 +652,30 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
     for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
     const float itile = sage_bwd_inv(atile);
-    const float cq = __fmul_rn(__fdiv_rn(atile, 127.0f), ks);
+    const float cq = __fmul_rn(sage_bwd_div127(atile), ks);
+#if SAGE_BWD_LAB & 2
+    // dS codes to shared memory: row = query, keys at their stored positions (2g + r within the
+    // warp's 16), 128B swizzle, by two stmatrix .trans: 8x8 matrix n of 16-bit elements holds
+    // (key pair g, query 8n + 2t + e) at fragment row g, column 2t + e (e in the register's
+    // halves, key g in the low byte); transposed, memory row j of matrix n is query 8n + j with
+    // its 8 key pairs in order, 16 bytes at chunk (wg * 4 + w4) ^ (j % 8); lane l gives the row
+    // address of query 32 x + l in call x
+    {
+      uint32_t dsm[8];
+#pragma unroll
+      for (int n = 0; n < 8; n++)
+        dsm[n] = sage_bwd_pack4(sage_bwd_code(dp[4 * n], itile), sage_bwd_code(dp[4 * n + 2], itile), sage_bwd_code(dp[4 * n + 1], itile),
+                                sage_bwd_code(dp[4 * n + 3], itile));
+      const int chunk = wg * 4 + w4;
+#pragma unroll
+      for (int x = 0; x < 2; x++) {
+        const uint32_t at = ds_addr + (32 * x + lane) * 128 + ((chunk ^ (lane & 7)) << 4);
+        asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(at), "r"(dsm[4 * x]),
+                     "r"(dsm[4 * x + 1]), "r"(dsm[4 * x + 2]), "r"(dsm[4 * x + 3])
+                     : "memory");
+      }
+    }
+#else
     // dS codes to shared memory: row = query, keys at their stored positions (2g + r within
     // the warp's 16), one 16-bit store per (query, key pair), 128B swizzle
 #pragma unroll
@@ -598,6 +688,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         const int chunk = wg * 4 + w4;
         *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
       }
+#endif
     fence_proxy_async();
 
     {
