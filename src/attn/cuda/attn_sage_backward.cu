@@ -55,7 +55,7 @@
 // Lab switch (temporary, round 6), bits: 1 = softmax with the mask test only on masked tiles and
 // paired loads, 2 = the dS codes by stmatrix, 4 = x / 127 by a product and one FMA correction
 #ifndef SAGE_BWD_LAB
-#define SAGE_BWD_LAB 15
+#define SAGE_BWD_LAB 125
 #endif
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
@@ -130,7 +130,11 @@ static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r &
 
 // exact float of |x| < 2^22
 static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) {
+#if SAGE_BWD_LAB & 64
+  return __int2float_rn(x);
+#else
   return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS);
+#endif
 }
 static __device__ __forceinline__ float sage_bwd_ex2(float x) {
   float y;
@@ -405,6 +409,18 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
   }
 }
 
+// A K-major 128B-swizzled descriptor (gmma_desc(addr + off, 16, 1024)) as the base's low word plus
+// off / 16: the start address field holds (addr & 0x3FFFF) >> 4 and shared addresses stay under
+// 2^18, so the sum never carries out of it; the high word (SBO 1024, 128B swizzle) is constant.
+static __device__ __forceinline__ uint64_t sage_bwd_desc(uint64_t base, uint32_t off) {
+  return ((uint64_t)0x40000040u << 32) | (uint64_t)((uint32_t)base + (off >> 4));
+}
+#if SAGE_BWD_LAB & 32
+#define SAGE_GD(addr, off) sage_bwd_desc(gmma_desc((addr), 16, 1024), (off))
+#else
+#define SAGE_GD(addr, off) gmma_desc((addr) + (off), 16, 1024)
+#endif
+
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
 //   sK8 [128 keys][128 B], sKt8 [128 d][128 keys, key positions], sV [2][128][64] T,
@@ -543,12 +559,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++)
-      wgmma_ss_n64_s8(sacc, gmma_desc(k_addr + kk * 32, 16, 1024), gmma_desc(q_addr + kk * 32, 16, 1024), kk > 0);
+      wgmma_ss_n64_s8(sacc, SAGE_GD(k_addr, kk * 32), SAGE_GD(q_addr, kk * 32), kk > 0);
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
+      wg_ss_n64<T>(dp, SAGE_GD(v_addr, koff), SAGE_GD(do_addr, qoff), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -638,10 +654,18 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       // key limits, then its bulk copies
       const int nq = SAGE_QTILE(it + 1);
       int *lim_n = sLim + (buf ^ 1) * BM;
+#if SAGE_BWD_LAB & 16
+      // only a tile that needs the mask reads them (the test is the loop's need_mask)
+      const bool fill = attn_key_limit(p, key_len, nq * BM) < n0 + BN || nq * BM + BM > p.Sq;
+#else
+      const bool fill = true;
+#endif
+      if (fill) {
 #pragma unroll
-      for (int r = 0; r < BM / 32; r++) {
-        const int row = nq * BM + 32 * r + lane;
-        lim_n[32 * r + lane] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+        for (int r = 0; r < BM / 32; r++) {
+          const int row = nq * BM + 32 * r + lane;
+          lim_n[32 * r + lane] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+        }
       }
       __syncwarp();
       if (lane == 0)
@@ -710,10 +734,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         }
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], SAGE_GD(dot_addr, kq * 32), kq > 0);
       wgmma_commit();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], SAGE_GD(dot_addr, 64 * 128 + kq * 32), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 0..63
 #pragma unroll
@@ -724,7 +748,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], SAGE_GD(qt_addr, kq * 32), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 64..127
 #pragma unroll
@@ -735,7 +759,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(hb[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], SAGE_GD(qt_addr, 64 * 128 + kq * 32), kq > 0);
       wgmma_commit();
       __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
@@ -758,7 +782,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)
-      wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
+      wgmma_ss_n64_s8(qacc, SAGE_GD(ds_addr, kk * 32), SAGE_GD(kt_addr, kk * 32), kk > 0);
     wgmma_commit();
     wgmma_wait<0>();
 #pragma unroll
