@@ -33,6 +33,12 @@
 //                              atomics instead.
 //           H200 run 13: 48.56 ms (tensor), 50.05 (atomic); the cp.async kernel (53.68) and
 //           per-warp 256-byte row reductions (54.76) were deleted after it (in commit d08c8c7).
+//           Round 6 (H200 runs 22a-b, 48.97 -> 40.79 ms) cut the work inside the tile loop: the
+//           warpgroup index, tile count and tile index broadcast from lane 0 (the descriptors on
+//           the uniform datapath, no R2UR per wgmma), the key limits and the mask test only on
+//           tiles that need them, x / 127 by a product and one FMA correction, the int32 tiles
+//           converted by I2FP, the descriptors as base + offset / 16. The dS codes by stmatrix
+//           lost (+1.1 ms: spills); the lab commits are 7e5c7e6 / d2820c0 (SAGE_BWD_LAB).
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
 // H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
@@ -52,11 +58,6 @@
 #define SAGE_D 128
 #define SAGE_BM SAGE_BWD_BM // 64 queries a tile
 #define SAGE_BN SAGE_BWD_BN // 128 keys a block
-// Lab switch (temporary, round 6), bits: 1 = softmax with the mask test only on masked tiles and
-// paired loads, 2 = the dS codes by stmatrix, 4 = x / 127 by a product and one FMA correction
-#ifndef SAGE_BWD_LAB
-#define SAGE_BWD_LAB 125
-#endif
 
 static size_t align256(size_t n) { return (n + 255) & ~(size_t)255; }
 
@@ -128,14 +129,9 @@ extern "C" int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p)
 // a warp holds keys g and g + 8 of its 16, stored side by side (one 16-bit store of two codes).
 static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r & ~15) + 2 * (r & 7) + ((r >> 3) & 1); }
 
-// exact float of |x| < 2^22
-static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) {
-#if SAGE_BWD_LAB & 64
-  return __int2float_rn(x);
-#else
-  return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS);
-#endif
-}
+// exact float of |x| < 2^24: one I2FP on sm_90 (H200 run 22b: faster than the IADD + FADD of the
+// 2^23 + 2^22 trick, which the softmax's FFMA form still uses for S^T)
+static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) { return __int2float_rn(x); }
 static __device__ __forceinline__ float sage_bwd_ex2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -154,12 +150,8 @@ static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax >
 // CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
 // correction step. Three instructions instead of the division's ~12 and its slow-path branch.
 static __device__ __forceinline__ float sage_bwd_div127(float x) {
-#if SAGE_BWD_LAB & 4
   const float y = 1.0f / 127.0f, q0 = __fmul_rn(x, y);
   return fmaf(fmaf(-q0, 127.0f, x), y, q0);
-#else
-  return __fdiv_rn(x, 127.0f);
-#endif
 }
 
 // ROWS rows of an 8-bit matrix (pitch bytes apart) into a 128B-swizzled [ROWS][128] tile.
@@ -415,11 +407,7 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
 static __device__ __forceinline__ uint64_t sage_bwd_desc(uint64_t base, uint32_t off) {
   return ((uint64_t)0x40000040u << 32) | (uint64_t)((uint32_t)base + (off >> 4));
 }
-#if SAGE_BWD_LAB & 32
-#define SAGE_GD(addr, off) sage_bwd_desc(gmma_desc((addr), 16, 1024), (off))
-#else
-#define SAGE_GD(addr, off) gmma_desc((addr) + (off), 16, 1024)
-#endif
+#define SAGE_GD(addr, off) sage_bwd_desc(gmma_desc((addr), 16, 1024), (off)) // gmma_desc(addr + off, 16, 1024)
 
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
@@ -456,13 +444,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-#if SAGE_BWD_LAB & 8
   // broadcast from lane 0, so that ptxas knows the value is the warp's: the shared-memory
   // descriptors built from it stay on the uniform datapath (no per-wgmma R2UR)
   const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0);
-#else
-  const int wg = warp >> 2;
-#endif
   const int w4 = warp & 3, g = lane >> 2, t = lane & 3;
   const int8_t *q8 = w.q8 + (int64_t)bh * w.sq_pad * D;
   const int8_t *qt8 = w.qt8 + (int64_t)bh * D * w.sq_pad;
@@ -494,9 +478,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     count = 2 * (p.mapt_offsets[row + 1] - begin);
     while (count > 0 && 2 * list[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
   }
-#if SAGE_BWD_LAB & 8
   count = __shfl_sync(0xffffffffu, count, 0);
-#endif
 #define SAGE_QTILE(e) (list ? 2 * list[(e) / 2] + (e) % 2 : qt0 + (e))
 
   float dk[64], dv[64];
@@ -531,11 +513,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
-#if SAGE_BWD_LAB & 8
     const int qt = __shfl_sync(0xffffffffu, SAGE_QTILE(it), 0), buf = it & 1;
-#else
-    const int qt = SAGE_QTILE(it), buf = it & 1;
-#endif
     tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
@@ -578,32 +556,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     const float qsc = qs[qt];
     const float c = __fmul_rn(__fmul_rn(qsc, sl2), ks);
     float pr[32], amp[2] = {0.0f, 0.0f}, amd[2] = {0.0f, 0.0f};
-#if SAGE_BWD_LAB & 1
     // the key limits only on tiles that need them (a warp-uniform branch; unmasked tiles skip
     // 16 loads, 32 compares and 32 selects), l2 and Delta of the pair 2t, 2t + 1 by 8-byte loads
     if (need_mask) sage_bwd_softmax<true>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
     else sage_bwd_softmax<false>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
-#else
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int q = n * 8 + 2 * t + e;
-        const float k2 = fmaf(SAGE_EXP_BIAS, c, l2_b[q]), dl = delta_b[q];
-        const int lim = lim_b[q];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-          const int i = 4 * n + 2 * r + e;
-          float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
-          if (need_mask && n0 + key_local0 + 8 * r >= lim) pv = 0.0f;
-          const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
-          pr[i] = pv;
-          dp[i] = ds;
-          amp[r] = fmaxf(amp[r], pv);
-          amd[r] = fmaxf(amd[r], fabsf(ds));
-        }
-      }
-#endif
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       amp[r] = fmaxf(amp[r], __shfl_xor_sync(0xffffffffu, amp[r], 1));
@@ -654,13 +610,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       // key limits, then its bulk copies
       const int nq = SAGE_QTILE(it + 1);
       int *lim_n = sLim + (buf ^ 1) * BM;
-#if SAGE_BWD_LAB & 16
       // only a tile that needs the mask reads them (the test is the loop's need_mask)
-      const bool fill = attn_key_limit(p, key_len, nq * BM) < n0 + BN || nq * BM + BM > p.Sq;
-#else
-      const bool fill = true;
-#endif
-      if (fill) {
+      if (attn_key_limit(p, key_len, nq * BM) < n0 + BN || nq * BM + BM > p.Sq) {
 #pragma unroll
         for (int r = 0; r < BM / 32; r++) {
           const int row = nq * BM + 32 * r + lane;
@@ -677,29 +628,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
     const float itile = sage_bwd_inv(atile);
     const float cq = __fmul_rn(sage_bwd_div127(atile), ks);
-#if SAGE_BWD_LAB & 2
-    // dS codes to shared memory: row = query, keys at their stored positions (2g + r within the
-    // warp's 16), 128B swizzle, by two stmatrix .trans: 8x8 matrix n of 16-bit elements holds
-    // (key pair g, query 8n + 2t + e) at fragment row g, column 2t + e (e in the register's
-    // halves, key g in the low byte); transposed, memory row j of matrix n is query 8n + j with
-    // its 8 key pairs in order, 16 bytes at chunk (wg * 4 + w4) ^ (j % 8); lane l gives the row
-    // address of query 32 x + l in call x
-    {
-      uint32_t dsm[8];
-#pragma unroll
-      for (int n = 0; n < 8; n++)
-        dsm[n] = sage_bwd_pack4(sage_bwd_code(dp[4 * n], itile), sage_bwd_code(dp[4 * n + 2], itile), sage_bwd_code(dp[4 * n + 1], itile),
-                                sage_bwd_code(dp[4 * n + 3], itile));
-      const int chunk = wg * 4 + w4;
-#pragma unroll
-      for (int x = 0; x < 2; x++) {
-        const uint32_t at = ds_addr + (32 * x + lane) * 128 + ((chunk ^ (lane & 7)) << 4);
-        asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(at), "r"(dsm[4 * x]),
-                     "r"(dsm[4 * x + 1]), "r"(dsm[4 * x + 2]), "r"(dsm[4 * x + 3])
-                     : "memory");
-      }
-    }
-#else
     // dS codes to shared memory: row = query, keys at their stored positions (2g + r within
     // the warp's 16), one 16-bit store per (query, key pair), 128B swizzle
 #pragma unroll
@@ -712,7 +640,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         const int chunk = wg * 4 + w4;
         *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
       }
-#endif
     fence_proxy_async();
 
     {
