@@ -12,7 +12,8 @@
 # Round 6 (run 22, branch sagebwd14): candidates as separate engines, one folder a schedule
 # (BIN/<sched>/vdit and test_attn_sage_gpu, a compile-time lab switch each): SCHEDS="l7 l13 l15 base"
 # MEMCHECK=l15 RACECHECK=l15 CHECK_SCHEDS="l7 l13 l15" BASE_BIN=BIN (main's vdit at the top); every
-# folder's test runs at once (one process each).
+# folder's test runs at once (one process each). Run 22b: SCHEDS="l45 l61 final l13 base" MEMCHECK=final
+# RACECHECK="" CHECK_SCHEDS="l45 l61 final" (final = the branch's kernel, l13 carried without its test).
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
 #    on the default);
 # 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
