@@ -9,6 +9,11 @@
 # mbarriers); its timing: VALIDATE=0 SCHEDS="pair solo base" RACECHECK="pair solo" NCU=0. Runs 12-13 also timed
 # old and warp-bulk, deleted after run 13 (they run at commit d08c8c7; run 12 had async = the
 # later warp-bulk and async-atomic = atomic):
+# Round 6 (run 22, branch sagebwd14): candidates as separate engines, one folder a schedule
+# (BIN/<sched>/vdit and test_attn_sage_gpu, a compile-time lab switch each): SCHEDS="l7 l13 l15 base"
+# MEMCHECK=l15 RACECHECK=l15 CHECK_SCHEDS="l7 l13 l15" BASE_BIN=BIN (main's vdit at the top); every
+# folder's test runs at once (one process each). Run 22b: SCHEDS="l45 l61 final l13 base" MEMCHECK=final
+# RACECHECK="" CHECK_SCHEDS="l45 l61 final" (final = the branch's kernel, l13 carried without its test).
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
 #    on the default);
 # 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
@@ -26,20 +31,33 @@ SCHEDS="${SCHEDS:-atomic tensor}"
 MEMCHECK="${MEMCHECK:-atomic tensor}"
 . "$(dirname "$0")/device_env.sh"
 BASE_BIN="${BASE_BIN:-$BIN}"
-for f in "$BASE_BIN"/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
+for f in "$BASE_BIN"/*.gz "$BIN"/*/*.gz; do [ -e "$f" ] && gunzip -f "$f" && chmod +x "${f%.gz}"; done
+for f in "$BIN"/*/*.xz; do
+  [ -e "$f" ] && { xz -d -f "$f" 2>/dev/null ||
+    python3 -c 'import lzma, shutil, sys; shutil.copyfileobj(lzma.open(sys.argv[1]), open(sys.argv[1][:-3], "wb"))' "$f"; } &&
+    chmod +x "${f%.xz}"
+done
+# the binaries of schedule $1: BIN/$1 where that folder exists, BASE_BIN for base, else BIN
+bin_of() { if [ -x "$BIN/$1/vdit" ]; then echo "$BIN/$1"; elif [ "$1" = base ]; then echo "$BASE_BIN"; else echo "$BIN"; fi; }
 # VALIDATE=0: steps 1-3 skipped (the same binaries validated in an earlier call: run 21b after 21a)
 vrc=0; mrc=0
-if [ "${VALIDATE:-1}" = 1 ]; then timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1; vrc=$?; else : > "$OUT/validate.log"; fi
+if [ "${VALIDATE:-1}" = 1 ] && [ -x "$BIN/test_attn_sage_gpu" ]; then timeout 200 "$BIN/test_attn_sage_gpu" > "$OUT/validate.log" 2>&1; vrc=$?; else : > "$OUT/validate.log"; fi
 echo "test_attn_sage_gpu exit $vrc at $(( $(date +%s) - start )) s"
+if [ "${VALIDATE:-1}" = 1 ]; then # per-schedule engines: their tests at once, logs appended in order
+  pids=""; for s in $SCHEDS; do [ -x "$BIN/$s/test_attn_sage_gpu" ] || continue
+    VDIT_SAGE_BWD=$s timeout 200 "$BIN/$s/test_attn_sage_gpu" > "$OUT/validate-$s.log" 2>&1 & pids="$pids $!:$s"; done
+  for ps in $pids; do wait ${ps%%:*}; r=$?; echo "test_attn_sage_gpu ($BIN/${ps#*:}) exit $r at $(( $(date +%s) - start )) s"
+    [ $r -ne 0 ] && vrc=$r; sed "s/^/[${ps#*:}] /" "$OUT/validate-${ps#*:}.log" >> "$OUT/validate.log"; rm -f "$OUT/validate-${ps#*:}.log"; done
+fi
 grep -E "FAIL|fail" "$OUT/validate.log" | head -10
-grep -E "^acceptance" "$OUT/validate.log"
+grep -E "^(\[[a-z0-9]*\] )?acceptance" "$OUT/validate.log"
 python3 - "$OUT/validate.log" <<'PY'
 import re, sys
 worst = {}
 for l in open(sys.argv[1]):
     m = re.search(r"backward cuda vs cpu:.*kernel=(\S+): rel L1 dq (\S+) dk (\S+) dv (\S+),", l)
     if m:
-        w = worst.setdefault(m.group(1), [0, 0, 0, 0])
+        w = worst.setdefault((l[1:l.index("]")] + " " if l.startswith("[") else "") + m.group(1), [0, 0, 0, 0])
         for i in range(3): w[i] = max(w[i], float(m.group(i + 2).rstrip(',')))
         w[3] += 1
 for k, v in worst.items(): print(f"bwd vs cpu, kernel={k}: {v[3]} cases, worst rel L1 dq {v[0]:.3g} dk {v[1]:.3g} dv {v[2]:.3g}")
@@ -47,7 +65,7 @@ PY
 # memcheck of the async kernel
 : > "$OUT/memcheck.log"
 for s in $([ "${VALIDATE:-1}" = 1 ] && echo $MEMCHECK); do for args in "--batch 2 --seq 300 --seq-k 257 --mask causal" "--batch 1 --seq 127 --seq-k 1000 --mask block:96" "--batch 1 --seq 1000 --mask none"; do
-  VDIT_SAGE_BWD=$s timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$BIN/vdit" attn check --method sage \
+  VDIT_SAGE_BWD=$s timeout 120 compute-sanitizer --tool memcheck --error-exitcode 9 "$(bin_of $s)/vdit" attn check --method sage \
     --device cuda --heads 2 --dim 128 --dtype bf16 $args --json >> "$OUT/memcheck.log" 2>&1
   r=$?; echo "memcheck $s ($args): exit $r (1 = check bounds missed, 9 = memcheck errors) at $(( $(date +%s) - start )) s"; [ $r -eq 9 ] && mrc=9
 done; done
@@ -57,7 +75,7 @@ grep -E "ERROR SUMMARY|Invalid|out of bounds" "$OUT/memcheck.log" | sort | uniq 
 # between the tile-maxima write and read, which main's barriers separate, see docs/attention.md)
 : > "$OUT/racecheck.log"
 for s in ${RACECHECK:-}; do for m in none causal; do
-  VDIT_SAGE_BWD=$s timeout 30 compute-sanitizer --tool racecheck --error-exitcode 9 "$BIN/vdit" attn check --method sage \
+  VDIT_SAGE_BWD=$s timeout 30 compute-sanitizer --tool racecheck --error-exitcode 9 "$(bin_of $s)/vdit" attn check --method sage \
     --device cuda --heads 1 --dim 128 --dtype bf16 --batch 1 --seq 300 --seq-k 257 --mask $m --json > "$OUT/rc.tmp" 2>&1
   r=$?; echo "racecheck $s $m: exit $r (1 = check bounds missed, 9 = hazards, 124 = timeout) at $(( $(date +%s) - start )) s"
   grep -E "RACECHECK SUMMARY|Race reported|access at" "$OUT/rc.tmp" | sed "s/^/$s $m: /" | cut -c1-260 | tee -a "$OUT/racecheck.log"
@@ -65,7 +83,7 @@ done; done
 : > "$OUT/check.jsonl"
 for s in $([ "${VALIDATE:-1}" = 1 ] && echo ${CHECK_SCHEDS:-$SCHEDS}); do
   for inputs in plain outlier; do
-    r=$(VDIT_SAGE_BWD=$s timeout 60 "$BIN/vdit" attn check --method sage --device cuda --seq 2048 --heads 2 --dim 128 \
+    r=$(VDIT_SAGE_BWD=$s timeout 60 "$(bin_of $s)/vdit" attn check --method sage --device cuda --seq 2048 --heads 2 --dim 128 \
       --dtype bf16 --inputs $inputs --json 2>> "$OUT/check.err" | tail -1)
     echo "{\"sched\": \"$s\", \"inputs\": \"$inputs\", \"check\": $r}" >> "$OUT/check.jsonl"
   done
@@ -84,7 +102,7 @@ PY
 bench() { # tag, method, env...
   local tag=$1 method=$2; shift 2
   echo "{\"tag\": \"$tag\"}" >> "$OUT/bench.jsonl"
-  local bin=$BIN; [ "$tag" = base ] && bin=$BASE_BIN
+  local bin; bin=$(bin_of "$tag")
   env "$@" timeout 90 "$bin/vdit" bench attn --method "$method" --device cuda $SHAPE --repeat "$REPEAT" --warmup 2 --json \
     >> "$OUT/bench.jsonl" 2>> "$OUT/bench.err"
 }

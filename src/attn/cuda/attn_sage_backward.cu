@@ -33,6 +33,12 @@
 //                              atomics instead.
 //           H200 run 13: 48.56 ms (tensor), 50.05 (atomic); the cp.async kernel (53.68) and
 //           per-warp 256-byte row reductions (54.76) were deleted after it (in commit d08c8c7).
+//           Round 6 (H200 runs 22a-b, 48.97 -> 40.79 ms) cut the work inside the tile loop: the
+//           warpgroup index, tile count and tile index broadcast from lane 0 (the descriptors on
+//           the uniform datapath, no R2UR per wgmma), the key limits and the mask test only on
+//           tiles that need them, x / 127 by a product and one FMA correction, the int32 tiles
+//           converted by I2FP, the descriptors as base + offset / 16. The dS codes by stmatrix
+//           lost (+1.1 ms: spills); the lab commits are 7e5c7e6 / d2820c0 (SAGE_BWD_LAB).
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
 // H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
@@ -123,10 +129,9 @@ extern "C" int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p)
 // a warp holds keys g and g + 8 of its 16, stored side by side (one 16-bit store of two codes).
 static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r & ~15) + 2 * (r & 7) + ((r >> 3) & 1); }
 
-// exact float of |x| < 2^22
-static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) {
-  return __fsub_rn(__int_as_float(x + 0x4B400000), SAGE_EXP_BIAS);
-}
+// exact float of |x| < 2^24: one I2FP on sm_90 (H200 run 22b: faster than the IADD + FADD of the
+// 2^23 + 2^22 trick, which the softmax's FFMA form still uses for S^T)
+static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) { return __int2float_rn(x); }
 static __device__ __forceinline__ float sage_bwd_ex2(float x) {
   float y;
   asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
@@ -141,6 +146,13 @@ static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
 static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f; }
+// x / 127 correctly rounded for every finite x >= 0 (subnormals too; checked exhaustively on the
+// CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
+// correction step. Three instructions instead of the division's ~12 and its slow-path branch.
+static __device__ __forceinline__ float sage_bwd_div127(float x) {
+  const float y = 1.0f / 127.0f, q0 = __fmul_rn(x, y);
+  return fmaf(fmaf(-q0, 127.0f, x), y, q0);
+}
 
 // ROWS rows of an 8-bit matrix (pitch bytes apart) into a 128B-swizzled [ROWS][128] tile.
 template <int ROWS, int NT>
@@ -359,6 +371,44 @@ static __device__ __forceinline__ void sage_bwd_issue(uint8_t *st, float *l2s, f
   sage_bwd_bulk_g2s(smem_u32(deltas), delta_g + qt * SAGE_BM, SAGE_BM * 4, bar);
 }
 
+// P^T and dS^T of one thread's 32 elements (element 4n + 2r + e: key key0 + 8r, query 8n + 2t + e)
+// and the per-key maxima; MASK: keys at or past the query's limit get P = 0.
+template <bool MASK>
+static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], float dp[32], float pr[32], float amp[2], float amd[2],
+                                                        const float *l2_b, const float *delta_b, const int *lim_b, float c,
+                                                        int key0, int t) {
+#pragma unroll
+  for (int n = 0; n < 8; n++) {
+    const float2 l2p = *reinterpret_cast<const float2 *>(l2_b + n * 8 + 2 * t);
+    const float2 dlp = *reinterpret_cast<const float2 *>(delta_b + n * 8 + 2 * t);
+    int2 limp = make_int2(0, 0);
+    if (MASK) limp = *reinterpret_cast<const int2 *>(lim_b + n * 8 + 2 * t);
+#pragma unroll
+    for (int e = 0; e < 2; e++) {
+      const float k2 = fmaf(SAGE_EXP_BIAS, c, e ? l2p.y : l2p.x), dl = e ? dlp.y : dlp.x;
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        const int i = 4 * n + 2 * r + e;
+        float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
+        if (MASK && key0 + 8 * r >= (e ? limp.y : limp.x)) pv = 0.0f;
+        const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
+        pr[i] = pv;
+        dp[i] = ds;
+        amp[r] = fmaxf(amp[r], pv);
+        amd[r] = fmaxf(amd[r], fabsf(ds));
+      }
+    }
+  }
+}
+
+// A K-major 128B-swizzled descriptor (gmma_desc(addr + off, 16, 1024)) as the base's low word plus
+// off / 16: the start address field holds (addr & 0x3FFFF) >> 4 and shared addresses stay under
+// 2^18, so the sum never carries out of it; the high word (SBO 1024, 128B swizzle) is constant.
+static __device__ __forceinline__ uint64_t sage_bwd_desc(uint64_t base, uint32_t off) {
+  return ((uint64_t)0x40000040u << 32) | (uint64_t)((uint32_t)base + (off >> 4));
+}
+#define SAGE_GD(addr, off) sage_bwd_desc(gmma_desc((addr), 16, 1024), (off)) // gmma_desc(addr + off, 16, 1024)
+
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
 //   sK8 [128 keys][128 B], sKt8 [128 d][128 keys, key positions], sV [2][128][64] T,
@@ -394,7 +444,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
-  const int wg = warp >> 2, w4 = warp & 3, g = lane >> 2, t = lane & 3;
+  // broadcast from lane 0, so that ptxas knows the value is the warp's: the shared-memory
+  // descriptors built from it stay on the uniform datapath (no per-wgmma R2UR)
+  const int wg = __shfl_sync(0xffffffffu, warp >> 2, 0);
+  const int w4 = warp & 3, g = lane >> 2, t = lane & 3;
   const int8_t *q8 = w.q8 + (int64_t)bh * w.sq_pad * D;
   const int8_t *qt8 = w.qt8 + (int64_t)bh * D * w.sq_pad;
   const int8_t *dot8 = w.dot8 + (int64_t)bh * D * w.sq_pad;
@@ -425,6 +478,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     count = 2 * (p.mapt_offsets[row + 1] - begin);
     while (count > 0 && 2 * list[(count - 1) / 2] + (count - 1) % 2 >= nqt) count--;
   }
+  count = __shfl_sync(0xffffffffu, count, 0);
 #define SAGE_QTILE(e) (list ? 2 * list[(e) / 2] + (e) % 2 : qt0 + (e))
 
   float dk[64], dv[64];
@@ -459,7 +513,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
-    const int qt = SAGE_QTILE(it), buf = it & 1;
+    const int qt = __shfl_sync(0xffffffffu, SAGE_QTILE(it), 0), buf = it & 1;
     tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
@@ -483,12 +537,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++)
-      wgmma_ss_n64_s8(sacc, gmma_desc(k_addr + kk * 32, 16, 1024), gmma_desc(q_addr + kk * 32, 16, 1024), kk > 0);
+      wgmma_ss_n64_s8(sacc, SAGE_GD(k_addr, kk * 32), SAGE_GD(q_addr, kk * 32), kk > 0);
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
+      wg_ss_n64<T>(dp, SAGE_GD(v_addr, koff), SAGE_GD(do_addr, qoff), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -502,25 +556,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     const float qsc = qs[qt];
     const float c = __fmul_rn(__fmul_rn(qsc, sl2), ks);
     float pr[32], amp[2] = {0.0f, 0.0f}, amd[2] = {0.0f, 0.0f};
-#pragma unroll
-    for (int n = 0; n < 8; n++)
-#pragma unroll
-      for (int e = 0; e < 2; e++) {
-        const int q = n * 8 + 2 * t + e;
-        const float k2 = fmaf(SAGE_EXP_BIAS, c, l2_b[q]), dl = delta_b[q];
-        const int lim = lim_b[q];
-#pragma unroll
-        for (int r = 0; r < 2; r++) {
-          const int i = 4 * n + 2 * r + e;
-          float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
-          if (need_mask && n0 + key_local0 + 8 * r >= lim) pv = 0.0f;
-          const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
-          pr[i] = pv;
-          dp[i] = ds;
-          amp[r] = fmaxf(amp[r], pv);
-          amd[r] = fmaxf(amd[r], fabsf(ds));
-        }
-      }
+    // the key limits only on tiles that need them (a warp-uniform branch; unmasked tiles skip
+    // 16 loads, 32 compares and 32 selects), l2 and Delta of the pair 2t, 2t + 1 by 8-byte loads
+    if (need_mask) sage_bwd_softmax<true>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
+    else sage_bwd_softmax<false>(sacc, dp, pr, amp, amd, l2_b, delta_b, lim_b, c, n0 + key_local0, t);
 #pragma unroll
     for (int r = 0; r < 2; r++) {
       amp[r] = fmaxf(amp[r], __shfl_xor_sync(0xffffffffu, amp[r], 1));
@@ -562,8 +601,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       }
     }
     const float dosc = dos[qt];
-    const float cv0 = __fmul_rn(__fdiv_rn(amp[0], 127.0f), dosc), cv1 = __fmul_rn(__fdiv_rn(amp[1], 127.0f), dosc);
-    const float ck0 = __fmul_rn(__fdiv_rn(amd[0], 127.0f), qsc), ck1 = __fmul_rn(__fdiv_rn(amd[1], 127.0f), qsc);
+    const float cv0 = __fmul_rn(sage_bwd_div127(amp[0]), dosc), cv1 = __fmul_rn(sage_bwd_div127(amp[1]), dosc);
+    const float ck0 = __fmul_rn(sage_bwd_div127(amd[0]), qsc), ck1 = __fmul_rn(sage_bwd_div127(amd[1]), qsc);
 
     __syncthreads(); // the 8 warps' tile maxima; the previous tile's dQ GEMM has read sdS8
     if (warp == 0 && it + 1 < count) {
@@ -571,10 +610,13 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       // key limits, then its bulk copies
       const int nq = SAGE_QTILE(it + 1);
       int *lim_n = sLim + (buf ^ 1) * BM;
+      // only a tile that needs the mask reads them (the test is the loop's need_mask)
+      if (attn_key_limit(p, key_len, nq * BM) < n0 + BN || nq * BM + BM > p.Sq) {
 #pragma unroll
-      for (int r = 0; r < BM / 32; r++) {
-        const int row = nq * BM + 32 * r + lane;
-        lim_n[32 * r + lane] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+        for (int r = 0; r < BM / 32; r++) {
+          const int row = nq * BM + 32 * r + lane;
+          lim_n[32 * r + lane] = row < p.Sq ? attn_key_limit(p, key_len, row) : 0;
+        }
       }
       __syncwarp();
       if (lane == 0)
@@ -585,7 +627,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
     for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
     const float itile = sage_bwd_inv(atile);
-    const float cq = __fmul_rn(__fdiv_rn(atile, 127.0f), ks);
+    const float cq = __fmul_rn(sage_bwd_div127(atile), ks);
     // dS codes to shared memory: row = query, keys at their stored positions (2g + r within
     // the warp's 16), one 16-bit store per (query, key pair), 128B swizzle
 #pragma unroll
@@ -619,10 +661,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         }
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], SAGE_GD(dot_addr, kq * 32), kq > 0);
       wgmma_commit();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], SAGE_GD(dot_addr, 64 * 128 + kq * 32), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 0..63
 #pragma unroll
@@ -633,7 +675,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], SAGE_GD(qt_addr, kq * 32), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 64..127
 #pragma unroll
@@ -644,7 +686,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(hb[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], SAGE_GD(qt_addr, 64 * 128 + kq * 32), kq > 0);
       wgmma_commit();
       __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
@@ -667,7 +709,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)
-      wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
+      wgmma_ss_n64_s8(qacc, SAGE_GD(ds_addr, kk * 32), SAGE_GD(kt_addr, kk * 32), kk > 0);
     wgmma_commit();
     wgmma_wait<0>();
 #pragma unroll
