@@ -7,8 +7,6 @@
 #include "attn/cuda/attn_cuda_common.cuh"
 #include "attn/cuda/sla_cuda.h"
 #include "attn/sla_exact.h"
-#include <stdlib.h>
-#include <string.h>
 
 #define SLA_D 128
 #define SLA_LD 136
@@ -17,7 +15,6 @@
 // prepare and leftout: 512 threads, 2 CTAs an SM at <= 64 registers (32 warps an SM instead of 16;
 // round 15, H200: prepare 0.152 -> 0.135 ms, out (then) 0.236 -> 0.231 against 256 threads at 124-128)
 #define SLA_WIDE 512
-#define SLA_TOT_CHUNKS (SLA_D * SLA_D / 8 + SLA_D / 8) // the totals' 16-byte chunks: matrix, then vector
 
 template <typename T> static __device__ __forceinline__ float sla_ld(const void *base, int64_t off) {
   return attn_dtype_traits<T>::to_float(reinterpret_cast<const T *>(base)[off]);
@@ -446,82 +443,7 @@ extern "C" cudaError_t vdit_attn_sla_cuda_launch_route(const vdit_attn_sla_cuda_
 // the pool kernel does), so that the route need not read K again. 2 CTAs an SM at <= 64
 // registers (round 15; at 256 threads and 124 registers, 16 warps an SM, prepare took 0.152 ms
 // against 0.135; 3 CTAs of 256 at 80 registers spilled, round 12).
-// Lab (round 18, VDIT_SLA_FWD=fusetot): FUSE folds the totals into this kernel: the last CTA of a
-// split's blocks to finish (a counter a (b, h, split)) sums them in block order as the part kernel
-// does, the last split of a (b, h) sums the splits in order as the finish kernel does (totals bit
-// for bit as the two kernels); counters reset by their last CTA. sla_tot_count: BH x 8 split
-// counters, then BH head counters (zero at load).
-#define SLA_TOT_COUNT_MAX 4608
-static __device__ unsigned sla_tot_count[SLA_TOT_COUNT_MAX];
-template <int NT> static __device__ __forceinline__ void sla_totals_fused(const vdit_attn_sla_cuda_args &a, int J, int bh) {
-  const int tid = threadIdx.x, n = a.kb, BH = a.B * a.H;
-  __shared__ int s_last;
-  int s = 0;
-  while (s + 1 < VDIT_SLA_CUDA_TOTAL_SPLITS && (int)((int64_t)n * (s + 1) / VDIT_SLA_CUDA_TOTAL_SPLITS) <= J) s++;
-  const int j0 = (int)((int64_t)n * s / VDIT_SLA_CUDA_TOTAL_SPLITS), j1 = (int)((int64_t)n * (s + 1) / VDIT_SLA_CUDA_TOTAL_SPLITS);
-  __threadfence();
-  __syncthreads();
-  unsigned *cs = &sla_tot_count[bh * VDIT_SLA_CUDA_TOTAL_SPLITS + s];
-  if (tid == 0) s_last = atomicAdd(cs, 1u) == (unsigned)(j1 - j0 - 1);
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  float *part = a.total_part + ((int64_t)bh * VDIT_SLA_CUDA_TOTAL_SPLITS + s) * SLA_TOT_CHUNKS * 8;
-  constexpr int NQ = SLA_D * SLA_D / 8 / NT; // matrix chunks a thread, one pass each (registers: <= 64)
-  const uint4 *m = reinterpret_cast<const uint4 *>(a.hj + (int64_t)bh * n * SLA_D * SLA_D) + tid;
-#pragma unroll 1
-  for (int j = 0; j < NQ; j++) {
-    float acc[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll 8
-    for (int Jb = j0; Jb < j1; Jb++) {
-      float x[8];
-      sla_unpack8<__nv_bfloat16>(__ldcg(m + (int64_t)Jb * (SLA_D * SLA_D / 8) + NT * j), x);
-#pragma unroll
-      for (int e = 0; e < 8; e++) acc[e] += x[e];
-    }
-    float4 *o = reinterpret_cast<float4 *>(part + (int64_t)(tid + NT * j) * 8);
-    o[0] = make_float4(acc[0], acc[1], acc[2], acc[3]);
-    o[1] = make_float4(acc[4], acc[5], acc[6], acc[7]);
-  }
-  if (tid < SLA_D / 8) {
-    const float *vv = a.zj + (int64_t)bh * n * SLA_D + 8 * tid;
-    float zv[8] = {0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f};
-#pragma unroll 4
-    for (int Jb = j0; Jb < j1; Jb++) {
-      const float4 lo = __ldcg(reinterpret_cast<const float4 *>(vv + (int64_t)Jb * SLA_D));
-      const float4 hi = __ldcg(reinterpret_cast<const float4 *>(vv + (int64_t)Jb * SLA_D + 4));
-      zv[0] += lo.x, zv[1] += lo.y, zv[2] += lo.z, zv[3] += lo.w;
-      zv[4] += hi.x, zv[5] += hi.y, zv[6] += hi.z, zv[7] += hi.w;
-    }
-    float4 *o = reinterpret_cast<float4 *>(part + (int64_t)(SLA_D * SLA_D / 8 + tid) * 8);
-    o[0] = make_float4(zv[0], zv[1], zv[2], zv[3]);
-    o[1] = make_float4(zv[4], zv[5], zv[6], zv[7]);
-  }
-  __threadfence();
-  __syncthreads();
-  unsigned *ch = &sla_tot_count[BH * VDIT_SLA_CUDA_TOTAL_SPLITS + bh];
-  if (tid == 0) {
-    *cs = 0u; // every CTA of this split has counted
-    s_last = atomicAdd(ch, 1u) == VDIT_SLA_CUDA_TOTAL_SPLITS - 1;
-  }
-  __syncthreads();
-  if (!s_last) return;
-  __threadfence();
-  const float4 *p4 = reinterpret_cast<const float4 *>(a.total_part + (int64_t)bh * VDIT_SLA_CUDA_TOTAL_SPLITS * SLA_TOT_CHUNKS * 8);
-  for (int i = tid; i < SLA_TOT_CHUNKS * 2; i += NT) { // float4 i: values 4 i .. 4 i + 3
-    float4 sum = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-#pragma unroll
-    for (int sp = 0; sp < VDIT_SLA_CUDA_TOTAL_SPLITS; sp++) {
-      const float4 x = __ldcg(p4 + (int64_t)sp * SLA_TOT_CHUNKS * 2 + i);
-      sum.x += x.x, sum.y += x.y, sum.z += x.z, sum.w += x.w;
-    }
-    if (4 * i < SLA_D * SLA_D) reinterpret_cast<float4 *>(a.h_all + (int64_t)bh * SLA_D * SLA_D)[i] = sum;
-    else reinterpret_cast<float4 *>(a.z_all + (int64_t)bh * SLA_D)[i - SLA_D * SLA_D / 4] = sum;
-  }
-  if (tid == 0) *ch = 0u;
-}
-
-template <typename T, bool POOL, int NT, bool FUSE>
+template <typename T, bool POOL, int NT>
 static __global__ void __launch_bounds__(NT, 2) sla_prepare_kernel(const vdit_attn_sla_cuda_args a) {
   constexpr int NW = NT / 32, RS = NT / 16, NJ = SLA_D / RS, NCOL = 8 * SLA_D / NW; // warps, row step, rows a thread, mma columns
   extern __shared__ __align__(16) unsigned char smem_raw[];
@@ -591,7 +513,6 @@ static __global__ void __launch_bounds__(NT, 2) sla_prepare_kernel(const vdit_at
     const int q = tid + NT * j, d = q >> 4, e0 = (q & 15) * 8;
     *reinterpret_cast<uint4 *>(out + d * SLA_D + e0) = *reinterpret_cast<const uint4 *>(sH + d * SLA_LD + e0);
   }
-  if (FUSE) sla_totals_fused<NT>(a, J, bh);
 }
 
 // Totals over the blocks of per-block matrices (bf16 bits, D x D) and vectors (fp32, D), in a
@@ -599,6 +520,7 @@ static __global__ void __launch_bounds__(NT, 2) sla_prepare_kernel(const vdit_at
 // in order), then the splits summed in order. Partial: grid (SLA_TOT_CHUNKS / 128 rounded up,
 // VDIT_SLA_CUDA_TOTAL_SPLITS, BH), 128 threads, each 8 consecutive values (chunk q < 2048:
 // matrix values 8 q ..; else vector values 8 (q - 2048) ..), 16-byte loads.
+#define SLA_TOT_CHUNKS (SLA_D * SLA_D / 8 + SLA_D / 8)
 static __global__ void __launch_bounds__(128) sla_totals_part_kernel(const uint16_t *mats, const float *vecs, int n, float *part) {
   const int q = blockIdx.x * 128 + threadIdx.x, s = blockIdx.y, bh = blockIdx.z;
   if (q >= SLA_TOT_CHUNKS) return;
@@ -804,24 +726,14 @@ static __global__ void __launch_bounds__(NT, 2) sla_leftout_kernel(const vdit_at
 template <typename T, int NT> static cudaError_t linear_prepare(const vdit_attn_sla_cuda_args *a, cudaStream_t stream) {
   const int BH = a->B * a->H;
   const size_t prep = (a->pool_keys ? 3 : 2) * SLA_TILE * sizeof(T) + NT / 32 * SLA_D * sizeof(float);
-  static int fuse = -1; // lab switch (round 18): VDIT_SLA_FWD=fusetot
-  if (fuse < 0) {
-    const char *e = getenv("VDIT_SLA_FWD");
-    fuse = e && strstr(e, "fusetot") ? 1 : 0;
-  }
-  const int fused = fuse && BH * (VDIT_SLA_CUDA_TOTAL_SPLITS + 1) <= SLA_TOT_COUNT_MAX;
-  const void *kernel = fused ? (a->pool_keys ? (const void *)sla_prepare_kernel<T, true, NT, true> : (const void *)sla_prepare_kernel<T, false, NT, true>)
-                             : (a->pool_keys ? (const void *)sla_prepare_kernel<T, true, NT, false> : (const void *)sla_prepare_kernel<T, false, NT, false>);
+  const void *kernel = a->pool_keys ? (const void *)sla_prepare_kernel<T, true, NT> : (const void *)sla_prepare_kernel<T, false, NT>;
   cudaError_t err = set_smem(kernel, prep);
   if (err != cudaSuccess) return err;
   sla_mark(a, VDIT_SLA_EV_PREP, stream);
-  if (fused) {
-    if (a->pool_keys) sla_prepare_kernel<T, true, NT, true><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
-    else sla_prepare_kernel<T, false, NT, true><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
-  } else if (a->pool_keys) sla_prepare_kernel<T, true, NT, false><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
-  else sla_prepare_kernel<T, false, NT, false><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
+  if (a->pool_keys) sla_prepare_kernel<T, true, NT><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
+  else sla_prepare_kernel<T, false, NT><<<dim3(a->kb, BH), NT, prep, stream>>>(*a);
   sla_mark(a, VDIT_SLA_EV_PREPARED, stream);
-  if (!fused) sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, stream);
+  sla_totals(a->hj, a->zj, a->kb, BH, a->total_part, a->h_all, a->z_all, stream);
   sla_mark(a, VDIT_SLA_EV_TOTALS, stream);
   return cudaGetLastError();
 }
