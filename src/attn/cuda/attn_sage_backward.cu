@@ -130,7 +130,7 @@ extern "C" int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p)
 static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r & ~15) + 2 * (r & 7) + ((r >> 3) & 1); }
 
 // exact float of |x| < 2^24: one I2FP on sm_90 (H200 run 22b: faster than the IADD + FADD of the
-// 2^23 + 2^22 trick, which the softmax's FFMA form still uses for S^T)
+// 2^23 + 2^22 trick; run 23: S^T's too, fma(float(dot), c, -l2) without the bias FFMA per pair)
 static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) { return __int2float_rn(x); }
 static __device__ __forceinline__ float sage_bwd_ex2(float x) {
   float y;
@@ -385,11 +385,11 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
     if (MASK) limp = *reinterpret_cast<const int2 *>(lim_b + n * 8 + 2 * t);
 #pragma unroll
     for (int e = 0; e < 2; e++) {
-      const float k2 = fmaf(SAGE_EXP_BIAS, c, e ? l2p.y : l2p.x), dl = e ? dlp.y : dlp.x;
+      const float l2 = e ? l2p.y : l2p.x, dl = e ? dlp.y : dlp.x;
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int i = 4 * n + 2 * r + e;
-        float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
+        float pv = sage_bwd_ex2(fmaf(sage_bwd_i2f(sacc[i]), c, -l2));
         if (MASK && key0 + 8 * r >= (e ? limp.y : limp.x)) pv = 0.0f;
         const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
         pr[i] = pv;
