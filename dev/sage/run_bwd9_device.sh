@@ -136,14 +136,14 @@ metrics='regex:^(sm__inst_executed_pipe_[a-z0-9_]+|sm__pipe_[a-z0-9_]+_cycles_ac
 best=$(cat "$OUT/fastest" 2>/dev/null || echo atomic); echo "fastest async variant: $best"
 if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU:-1}" = 1 ]; then
   VDIT_SAGE_BWD=$best timeout 100 ncu --clock-control none --kernel-name "regex:sage_backward_kernel" --launch-count 1 --metrics "$metrics" \
-    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/ncu-async.txt" 2>&1
+    "$(bin_of $best)/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/ncu-async.txt" 2>&1
   echo "== ncu $best: exit $? at $(( $(date +%s) - start )) s"
   grep -E "cycles_elapsed|inst_executed.sum|pipe_(tensor|fma|alu|xu|lsu)_cycles|pipe_(fma|alu|xu|lsu|uniform)\.|issue_active|stalled_(barrier|long|short|wait|math|not_sel|dispatch|lg_thr|mio|membar|sleep|gmma|selected)" "$OUT/ncu-async.txt" | head -40
 fi
 if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU_SOURCE:-1}" = 1 ]; then
   VDIT_SAGE_BWD=$best timeout 120 ncu --clock-control none --kernel-name regex:sage_backward_kernel --launch-count 1 \
     --section WarpStateStats --section SourceCounters -o "$OUT/src" -f \
-    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/src.log" 2>&1
+    "$(bin_of $best)/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/src.log" 2>&1
   echo "== ncu source $best: exit $? at $(( $(date +%s) - start )) s"
   ncu -i "$OUT/src.ncu-rep" --page source --csv --print-source sass > "$OUT/src.csv" 2> "$OUT/src.err"
   python3 - "$OUT/src.csv" <<'PY' | tee "$OUT/src-top.txt" | head -70
