@@ -14,6 +14,8 @@
 # MEMCHECK=l15 RACECHECK=l15 CHECK_SCHEDS="l7 l13 l15" BASE_BIN=BIN (main's vdit at the top); every
 # folder's test runs at once (one process each). Run 22b: SCHEDS="l45 l61 final l13 base" MEMCHECK=final
 # RACECHECK="" CHECK_SCHEDS="l45 l61 final" (final = the branch's kernel, l13 carried without its test).
+# Round 7 (run 23, branch sagebwd15): SCHEDS="new s2f final" MEMCHECK="" CHECK_SCHEDS="new s2f" ROUNDS=3
+# NCU=0 NCU_SOURCE=1 (final = main's kernel; MEMCHECK="" falls back to the default list, so name one).
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
 #    on the default);
 # 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
