@@ -14,6 +14,8 @@
 # MEMCHECK=l15 RACECHECK=l15 CHECK_SCHEDS="l7 l13 l15" BASE_BIN=BIN (main's vdit at the top); every
 # folder's test runs at once (one process each). Run 22b: SCHEDS="l45 l61 final l13 base" MEMCHECK=final
 # RACECHECK="" CHECK_SCHEDS="l45 l61 final" (final = the branch's kernel, l13 carried without its test).
+# Round 7 (run 23, branch sagebwd15): SCHEDS="new s2f final" MEMCHECK="" CHECK_SCHEDS="new s2f" ROUNDS=3
+# NCU=0 NCU_SOURCE=1 (final = main's kernel; MEMCHECK="" falls back to the default list, so name one).
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
 #    on the default);
 # 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
@@ -136,14 +138,14 @@ metrics='regex:^(sm__inst_executed_pipe_[a-z0-9_]+|sm__pipe_[a-z0-9_]+_cycles_ac
 best=$(cat "$OUT/fastest" 2>/dev/null || echo atomic); echo "fastest async variant: $best"
 if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU:-1}" = 1 ]; then
   VDIT_SAGE_BWD=$best timeout 100 ncu --clock-control none --kernel-name "regex:sage_backward_kernel" --launch-count 1 --metrics "$metrics" \
-    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/ncu-async.txt" 2>&1
+    "$(bin_of $best)/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/ncu-async.txt" 2>&1
   echo "== ncu $best: exit $? at $(( $(date +%s) - start )) s"
   grep -E "cycles_elapsed|inst_executed.sum|pipe_(tensor|fma|alu|xu|lsu)_cycles|pipe_(fma|alu|xu|lsu|uniform)\.|issue_active|stalled_(barrier|long|short|wait|math|not_sel|dispatch|lg_thr|mio|membar|sleep|gmma|selected)" "$OUT/ncu-async.txt" | head -40
 fi
 if [ $vrc -eq 0 ] && [ $mrc -eq 0 ] && [ "${NCU_SOURCE:-1}" = 1 ]; then
   VDIT_SAGE_BWD=$best timeout 120 ncu --clock-control none --kernel-name regex:sage_backward_kernel --launch-count 1 \
     --section WarpStateStats --section SourceCounters -o "$OUT/src" -f \
-    "$BIN/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/src.log" 2>&1
+    "$(bin_of $best)/vdit" bench attn --method sage --device cuda $SHAPE --repeat 1 --warmup 0 > "$OUT/src.log" 2>&1
   echo "== ncu source $best: exit $? at $(( $(date +%s) - start )) s"
   ncu -i "$OUT/src.ncu-rep" --page source --csv --print-source sass > "$OUT/src.csv" 2> "$OUT/src.err"
   python3 - "$OUT/src.csv" <<'PY' | tee "$OUT/src-top.txt" | head -70

@@ -23,8 +23,8 @@
 // Backward (SageBwd), per (b, h): queries in 64-token tiles, keys in 128-token blocks;
 //   Q (unsmoothed), K' INT8 per block (64 / 128 tokens), dO INT8 per 64-token block;
 //   P = 2^(t - l2), t = dot * c, c = (q_scale * softmax_scale * log2 e) * k_scale, l2 =
-//   (LSE - scale q.mu) log2 e, recomputed from the INT8 scores in the forward's FFMA form:
-//   2^fma(2^23 + 2^22 + dot, c, -fma(2^23 + 2^22, c, l2));
+//   (LSE - scale q.mu) log2 e, recomputed from the INT8 scores by one FFMA of the exact float
+//   of the int32 dot: 2^fma(float(dot), c, -l2);
 //   dP = dO V^T in fp32 from the 16-bit values; dS = P (dP - Delta), Delta = rowsum(dO O);
 //   in-loop INT8 (P^T, dS^T, dS): inv = 127 / amax (0 when amax = 0), code =
 //   round_half_even(x * inv) with the product exact (one FFMA on the GPU: the low byte of

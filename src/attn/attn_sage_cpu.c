@@ -343,9 +343,10 @@ static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk
           const int64_t j = j0 + jj;
           float pv = 0.0f, ds = 0.0f;
           if (j < limit && isfinite(lse[i])) {
-            // the GPU's FFMA form of 2^(t - l2), t = dot * c (as the forward's, attn_sage.h)
+            // the GPU's FFMA form of 2^(t - l2), t = dot * c: one FFMA of the exact float of the
+            // int32 dot (|dot| < 2^24), attn_sage.h
             const int32_t a = dot_i8(w->q8 + i * D, w->k8 + j * D, D);
-            pv = exp2f(fmaf((float)(a + (int32_t)SAGE_EXP_BIAS), c, -fmaf(SAGE_EXP_BIAS, c, w->l2[i])));
+            pv = exp2f(fmaf((float)a, c, -w->l2[i]));
             const float dp = dot_f32(d_o + i * D, v + j * D, D);
             ds = VDIT_FMUL(pv, VDIT_FSUB(dp, w->delta[i]));
             any = 1;

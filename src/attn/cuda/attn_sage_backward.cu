@@ -130,7 +130,7 @@ extern "C" int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p)
 static __device__ __forceinline__ int sage_bwd_key_position(int r) { return (r & ~15) + 2 * (r & 7) + ((r >> 3) & 1); }
 
 // exact float of |x| < 2^24: one I2FP on sm_90 (H200 run 22b: faster than the IADD + FADD of the
-// 2^23 + 2^22 trick, which the softmax's FFMA form still uses for S^T)
+// 2^23 + 2^22 trick; run 23: S^T's too, fma(float(dot), c, -l2) without the bias FFMA per pair)
 static __device__ __forceinline__ float sage_bwd_i2f(int32_t x) { return __int2float_rn(x); }
 static __device__ __forceinline__ float sage_bwd_ex2(float x) {
   float y;
@@ -385,11 +385,11 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
     if (MASK) limp = *reinterpret_cast<const int2 *>(lim_b + n * 8 + 2 * t);
 #pragma unroll
     for (int e = 0; e < 2; e++) {
-      const float k2 = fmaf(SAGE_EXP_BIAS, c, e ? l2p.y : l2p.x), dl = e ? dlp.y : dlp.x;
+      const float l2 = e ? l2p.y : l2p.x, dl = e ? dlp.y : dlp.x;
 #pragma unroll
       for (int r = 0; r < 2; r++) {
         const int i = 4 * n + 2 * r + e;
-        float pv = sage_bwd_ex2(fmaf(__int_as_float(sacc[i] + 0x4B400000), c, -k2));
+        float pv = sage_bwd_ex2(fmaf(sage_bwd_i2f(sacc[i]), c, -l2));
         if (MASK && key0 + 8 * r >= (e ? limp.y : limp.x)) pv = 0.0f;
         const float ds = __fmul_rn(pv, __fsub_rn(dp[i], dl));
         pr[i] = pv;
@@ -401,13 +401,6 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
   }
 }
 
-// A K-major 128B-swizzled descriptor (gmma_desc(addr + off, 16, 1024)) as the base's low word plus
-// off / 16: the start address field holds (addr & 0x3FFFF) >> 4 and shared addresses stay under
-// 2^18, so the sum never carries out of it; the high word (SBO 1024, 128B swizzle) is constant.
-static __device__ __forceinline__ uint64_t sage_bwd_desc(uint64_t base, uint32_t off) {
-  return ((uint64_t)0x40000040u << 32) | (uint64_t)((uint32_t)base + (off >> 4));
-}
-#define SAGE_GD(addr, off) sage_bwd_desc(gmma_desc((addr), 16, 1024), (off)) // gmma_desc(addr + off, 16, 1024)
 
 // ---------------------------------------------------------------- main kernel
 // Shared memory (1024-byte aligned pieces):
@@ -537,12 +530,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++)
-      wgmma_ss_n64_s8(sacc, SAGE_GD(k_addr, kk * 32), SAGE_GD(q_addr, kk * 32), kk > 0);
+      wgmma_ss_n64_s8(sacc, gmma_desc(k_addr + kk * 32, 16, 1024), gmma_desc(q_addr + kk * 32, 16, 1024), kk > 0);
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(dp, SAGE_GD(v_addr, koff), SAGE_GD(do_addr, qoff), kk > 0);
+      wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -661,10 +654,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         }
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], SAGE_GD(dot_addr, kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], SAGE_GD(dot_addr, 64 * 128 + kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 0..63
 #pragma unroll
@@ -675,7 +668,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], SAGE_GD(qt_addr, kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 64..127
 #pragma unroll
@@ -686,7 +679,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(hb[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], SAGE_GD(qt_addr, 64 * 128 + kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
@@ -709,7 +702,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)
-      wgmma_ss_n64_s8(qacc, SAGE_GD(ds_addr, kk * 32), SAGE_GD(kt_addr, kk * 32), kk > 0);
+      wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
     wgmma_commit();
     wgmma_wait<0>();
 #pragma unroll
