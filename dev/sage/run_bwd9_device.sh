@@ -16,6 +16,8 @@
 # RACECHECK="" CHECK_SCHEDS="l45 l61 final" (final = the branch's kernel, l13 carried without its test).
 # Round 7 (run 23, branch sagebwd15): SCHEDS="new s2f final" MEMCHECK="" CHECK_SCHEDS="new s2f" ROUNDS=3
 # NCU=0 NCU_SOURCE=1 (final = main's kernel; MEMCHECK="" falls back to the default list, so name one).
+# Round 8 (run 24, branch sagebwd16): SCHEDS="new s2f" CHECK_SCHEDS="new s2f" MEMCHECK=new RACECHECK="" ROUNDS=3
+# NCU=0 NCU_SOURCE=0 (new = SAGE_BWD_LAB=1 of lab commit 85f1344, s2f = main's kernel).
 # 1. validation: test_attn_sage_gpu (every kernel against the CPU emulation, the fp64 acceptance
 #    on the default);
 # 2. compute-sanitizer memcheck of the async kernels MEMCHECK (small causal / block-causal /
