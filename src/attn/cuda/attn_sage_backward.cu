@@ -145,26 +145,6 @@ static __device__ __forceinline__ uint32_t sage_bwd_code(float x, float inv) {
 static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
-// The kernel's wgmma descriptors (all 128B swizzle, LBO 16 B, SBO 1024 B) as gmma_desc builds them,
-// in two words: the low word (start address / 16 in bits 0-13, LBO / 16 at bit 16) is built once
-// per buffer before the tile loop; an operand at byte offset off from it is low word + off / 16
-// (no carry out of bits 0-13: shared addresses stay below 2^18), the high word (SBO / 16, layout
-// type 1 at bit 62) a constant, so each wgmma costs one uniform add instead of the and / shift /
-// or of gmma_desc(addr + off) (8% of the run 23 stall samples were that arithmetic)
-// Lab switch of round 8 (temporary, compile-time): SAGE_BWD_LAB=1 builds the descriptors this way
-// (schedule `new` of run 24), 0 (the default) as main: gmma_desc(addr + off, 16, 1024) per wgmma,
-// the _lo variables then holding byte addresses.
-#ifndef SAGE_BWD_LAB
-#define SAGE_BWD_LAB 0
-#endif
-#if SAGE_BWD_LAB
-static __device__ __forceinline__ uint32_t sage_bwd_dlo(uint32_t smem_addr) { return ((smem_addr & 0x3FFFFu) >> 4) | (1u << 16); }
-static __device__ __forceinline__ uint64_t sage_bwd_desc(uint32_t lo, uint32_t off) {
-  return ((uint64_t)((1024u >> 4) | (1u << 30)) << 32) | (uint64_t)(lo + (off >> 4));
-}
-#else
-static __device__ __forceinline__ uint64_t sage_bwd_desc(uint32_t addr, uint32_t off) { return gmma_desc(addr + off, 16, 1024); }
-#endif
 static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f; }
 // x / 127 correctly rounded for every finite x >= 0 (subnormals too; checked exhaustively on the
 // CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
@@ -522,32 +502,18 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   fence_proxy_async();
   __syncthreads();
 
-#if SAGE_BWD_LAB
-  // descriptor low words built once (sage_bwd_dlo); the tile loop adds a constant offset / 16
-  const uint32_t k_lo = sage_bwd_dlo(smem_u32(sK8) + wg * 64 * 128), kt_lo = sage_bwd_dlo(smem_u32(sKt8) + wg * 64 * 128);
-  const uint32_t v_lo = sage_bwd_dlo(smem_u32(sV)), ds_lo = sage_bwd_dlo(smem_u32(sdS8));
-  const uint32_t st_lo = sage_bwd_dlo(smem_u32(sStage));
-#else
-  const uint32_t k_lo = smem_u32(sK8) + wg * 64 * 128, kt_lo = smem_u32(sKt8) + wg * 64 * 128;
-  const uint32_t v_lo = smem_u32(sV), ds_lo = smem_u32(sdS8);
-#endif
+  const uint32_t k_addr = smem_u32(sK8) + wg * 64 * 128, kt_addr = smem_u32(sKt8) + wg * 64 * 128;
+  const uint32_t v_addr = smem_u32(sV), ds_addr = smem_u32(sdS8);
   const int key_local0 = wg * 64 + w4 * 16 + g; // this thread's keys (local): +0 and +8
   for (int it = 0; it < count; it++) {
     const int qt = __shfl_sync(0xffffffffu, SAGE_QTILE(it), 0), buf = it & 1;
     tma_mbar_wait(bar_full + 8 * buf, (it >> 1) & 1);
     const int m0 = qt * BM;
     const bool need_mask = attn_key_limit(p, key_len, m0) < n0 + BN || m0 + BM > p.Sq;
-#if SAGE_BWD_LAB
-    // this stage's descriptor low words: sQ8 at +0, sdO at +8192, sQt8 / sdOt8 at +24576 / +40960
-    // (+64 bytes for an odd tile: its 64 queries are the second half of the 128-query rows)
-    const uint32_t q_lo = st_lo + buf * (STAGE >> 4), do_lo = q_lo + (8192 >> 4);
-    const uint32_t qt_lo = q_lo + ((8192 + 16384) >> 4) + (qt & 1) * 4, dot_lo = qt_lo + (16384 >> 4);
-#else
     const uint8_t *st = sStage + buf * STAGE;
-    const uint32_t q_lo = smem_u32(st), do_lo = smem_u32(st + 8192);
-    const uint32_t qt_lo = smem_u32(st + 8192 + 16384) + (qt & 1) * 64;
-    const uint32_t dot_lo = smem_u32(st + 8192 + 2 * 16384) + (qt & 1) * 64;
-#endif
+    const uint32_t q_addr = smem_u32(st), do_addr = smem_u32(st + 8192);
+    const uint32_t qt_addr = smem_u32(st + 8192 + 16384) + (qt & 1) * 64;
+    const uint32_t dot_addr = smem_u32(st + 8192 + 2 * 16384) + (qt & 1) * 64;
     const float *l2_b = sL2 + buf * BM, *delta_b = sDelta + buf * BM;
     const int *lim_b = sLim + buf * BM;
 
@@ -564,12 +530,12 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++)
-      wgmma_ss_n64_s8(sacc, sage_bwd_desc(k_lo, kk * 32), sage_bwd_desc(q_lo, kk * 32), kk > 0);
+      wgmma_ss_n64_s8(sacc, gmma_desc(k_addr + kk * 32, 16, 1024), gmma_desc(q_addr + kk * 32, 16, 1024), kk > 0);
 #pragma unroll
     for (int kk = 0; kk < D / 16; kk++) {
       const uint32_t koff = (kk >> 2) * BN * 128 + wg * 64 * 128 + (kk & 3) * 32;
       const uint32_t qoff = (kk >> 2) * BM * 128 + (kk & 3) * 32;
-      wg_ss_n64<T>(dp, sage_bwd_desc(v_lo, koff), sage_bwd_desc(do_lo, qoff), kk > 0);
+      wg_ss_n64<T>(dp, gmma_desc(v_addr + koff, 16, 1024), gmma_desc(do_addr + qoff, 16, 1024), kk > 0);
     }
     wgmma_commit();
     wgmma_wait<0>();
@@ -688,10 +654,10 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         }
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], sage_bwd_desc(dot_lo, kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, pa[kq], gmma_desc(dot_addr + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], sage_bwd_desc(dot_lo, 64 * 128 + kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, pa[kq], gmma_desc(dot_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 0..63
 #pragma unroll
@@ -702,7 +668,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], sage_bwd_desc(qt_lo, kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(ha, dsa[kq], gmma_desc(qt_addr + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       wgmma_wait<1>(); // dV, channels 64..127
 #pragma unroll
@@ -713,7 +679,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       for (int i = 0; i < 32; i++) reg_fence(hb[i]);
       wgmma_fence();
 #pragma unroll
-      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], sage_bwd_desc(qt_lo, 64 * 128 + kq * 32), kq > 0);
+      for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
       __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
@@ -736,7 +702,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)
-      wgmma_ss_n64_s8(qacc, sage_bwd_desc(ds_lo, kk * 32), sage_bwd_desc(kt_lo, kk * 32), kk > 0);
+      wgmma_ss_n64_s8(qacc, gmma_desc(ds_addr + kk * 32, 16, 1024), gmma_desc(kt_addr + kk * 32, 16, 1024), kk > 0);
     wgmma_commit();
     wgmma_wait<0>();
 #pragma unroll
