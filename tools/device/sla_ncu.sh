@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# SLA2 forward's linear-branch kernels (prepare, out) under Nsight Compute on a GPU machine: one
-# forward at 97% (B=1, H=12, S=32760, D=128, bf16, video inputs) for each VDIT_SLA_FWD value in
-# $NCU_VARIANTS (default = unset, + for spaces), the first prepare and out launches profiled
-# (speed of light, occupancy, launch, warp states, scheduler, memory sections; clocks left
-# alone). Full reports to $OUT/ncu.txt, a summary of the key lines to stdout.
+# SLA2 forward's linear-branch kernels (prepare, leftout; `out` until round 15) under Nsight
+# Compute on a GPU machine: one forward at 97% (B=1, H=12, S=32760, D=128, bf16, video inputs)
+# with each environment setting in $NCU_VARIANTS (default = none, + for spaces, e.g. a lab
+# switch NAME=value), the first prepare and leftout launches profiled (speed of light, occupancy,
+# launch, warp states, scheduler, memory sections; clocks left alone). Full reports to
+# $OUT/ncu.txt, a summary of the key lines to stdout.
 # Usage: bash tools/device/sla_ncu.sh   (env: OUT, BIN (default build-gpu/vdit), NCU_VARIANTS)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -12,8 +13,8 @@ bin="${BIN:-build-gpu/vdit}"
 : > "$out/ncu.txt"
 for v in ${NCU_VARIANTS:-default}; do
   e=""; [ "$v" != default ] && e="${v//+/ }"
-  echo "== ncu ($v, VDIT_SLA_FWD='$e')" | tee -a "$out/ncu.txt"
-  VDIT_SLA_FWD="$e" timeout 120 ncu --clock-control none -k 'regex:sla_prepare|sla_out' -c 2 \
+  echo "== ncu ($v, env '$e')" | tee -a "$out/ncu.txt"
+  env $e timeout 120 ncu --clock-control none -k 'regex:sla_prepare|sla_leftout' -c 2 \
     --section SpeedOfLight --section Occupancy --section LaunchStats --section WarpStateStats \
     --section SchedulerStats --section MemoryWorkloadAnalysis \
     "$bin" bench attn --method sla --sparsity 0.97 --inputs video --router-dim 32 --forward-only --device cuda \
@@ -21,4 +22,4 @@ for v in ${NCU_VARIANTS:-default}; do
     >> "$out/ncu.txt" 2>&1
   echo "ncu exit $?"
 done
-grep -E "^== ncu|sla_(prepare|out)_kernel|Duration|Memory Throughput|DRAM Throughput|L2 Cache Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit|Registers Per|Issue Slots Busy|No Eligible|Active Warps Per|Eligible Warps|Warp Cycles Per Issued|Stall|est\. speedup|Max Bandwidth|Mem Busy" "$out/ncu.txt" | cut -c1-150 | head -120
+grep -E "^== ncu|sla_(prepare|leftout)_kernel|Duration|Memory Throughput|DRAM Throughput|L2 Cache Throughput|Compute \(SM\) Throughput|Achieved Occupancy|Theoretical Occupancy|Block Limit|Registers Per|Issue Slots Busy|No Eligible|Active Warps Per|Eligible Warps|Warp Cycles Per Issued|Stall|est\. speedup|Max Bandwidth|Mem Busy" "$out/ncu.txt" | cut -c1-150 | head -120
