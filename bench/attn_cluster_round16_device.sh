@@ -15,7 +15,12 @@
 # their deleted A/B switches, are this file's history.)
 # TEST_AB (space-separated VAR=value words) runs test_attn_cluster_probe_gpu and
 # test_attn_cluster_gpu once more with each (round 17: the probe's lab switches).
-# Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [TEST_AB="VAR=value ..."] [NCU=1] bash bench/attn_cluster_round16_device.sh
+# BASE_BINS (a second bins.tgz, e.g. the previous round's) runs ear at 0.1 / 0.3 / 0.5 once more
+# with those binaries (under the variables of BASE_ENV, space-separated VAR=value words) after
+# the new ones: the before / after in one call (round 18, ear18: round 17's binaries with
+# BASE_ENV="VDIT_CLUSTER_PROBE=k16w8", the probe kept then).
+# Usage: OUT=dir BINS=bins.tgz [AB="VAR=value ..."] [TEST_AB="VAR=value ..."] [BASE_BINS=old.tgz [BASE_ENV=...]] [NCU=1]
+#        bash bench/attn_cluster_round16_device.sh
 set -uo pipefail
 . "$(dirname "$0")/attn_cluster_bins_env.sh"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
@@ -38,6 +43,14 @@ run() { timeout 40 build-gpu/vdit bench attn "$@" "${common[@]}" 2>> "$out/bench
   for x in 0.1 0.3 0.5; do run --method ear --budget "$x" --gpu-routing --warm --quality; done
   for x in 0.1 0.3 0.5; do run --method svg --budget "$x" --gpu-routing --warm --quality; done
   for ab in ${AB-}; do (export "$ab"; run --method ear --budget 0.1 --gpu-routing --warm --quality); done
+  if [ -n "${BASE_BINS-}" ]; then
+    mkdir -p build-base && tar xzf "$BASE_BINS" -C build-base
+    for x in 0.1 0.3 0.5; do
+      (for v in ${BASE_ENV-}; do export "$v"; done
+       timeout 40 build-base/vdit bench attn --method ear --budget "$x" --gpu-routing --warm --quality "${common[@]}" 2>> "$out/bench.log" |
+         sed 's/^{/{"base": 1, /') || echo "base bench failed: $x" >&2
+    done
+  fi
   for x in 0.1 0.3 0.5; do
     [ $(( $(date +%s) - start )) -lt "${SPARGE_BEFORE_S:-200}" ] || { echo "sparge $x skipped (time)" >&2; continue; }
     run --method sparge --rule topk --sparsity "$(python3 -c "print(round(1 - $x, 6))")" --quality
@@ -45,14 +58,18 @@ run() { timeout 40 build-gpu/vdit bench attn "$@" "${common[@]}" 2>> "$out/bench
   run --method dense
 } > "$out/round.jsonl"
 # NCU=1: one ncu run each (sections: speed of light, pipes, memory, occupancy, warp states) of the
-# EAR probe's one-pass kernel and of the key assignment (the first cold k-means iteration on K)
+# EAR probe's kernels (NCU_PROBE, a regex: since round 18 the per-tile kernel and o_hat's, the
+# first NCU_PROBE_COUNT launches) and of the key assignment (the first cold k-means iteration on
+# K; NCU_ASSIGN=none skips it)
 if [ "${NCU:-0}" = 1 ] && command -v ncu > /dev/null; then
   sections=(--section SpeedOfLight --section ComputeWorkloadAnalysis --section MemoryWorkloadAnalysis
             --section Occupancy --section LaunchStats --section WarpStateStats --section SchedulerStats)
   one=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
        --repeat 1 --warmup 0 --json --forward-only --inputs video --method ear --budget 0.1 --gpu-routing)
-  { timeout 120 ncu --clock-control none "${sections[@]}" -k regex:probe_fused_kernel --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
-    timeout 120 ncu --clock-control none "${sections[@]}" -k "regex:${NCU_ASSIGN:-r16_kernel}" --launch-skip 8 --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
+  { timeout 120 ncu --clock-control none "${sections[@]}" -k "regex:${NCU_PROBE:-probe_tile_kernel|probe_ohat_kernel}" \
+      --launch-count "${NCU_PROBE_COUNT:-2}" build-gpu/vdit bench attn "${one[@]}"
+    [ "${NCU_ASSIGN-}" = none ] ||
+      timeout 120 ncu --clock-control none "${sections[@]}" -k "regex:${NCU_ASSIGN:-r16_kernel}" --launch-skip 8 --launch-count 1 build-gpu/vdit bench attn "${one[@]}"
   } > "$out/ncu.txt" 2>&1
   echo "ncu: exit $? ($(( $(date +%s) - start )) s)"
 fi
@@ -60,6 +77,6 @@ python3 -c '
 import json, sys
 for i, line in enumerate(open(sys.argv[1])):
     o = json.loads(line); st = o.get("stages_ms", {}); q = o.get("o_vs_dense", {})
-    print(i, o["method"], o.get("budget", ""), "fwd %.3f" % o["fwd"]["ms"], "rel_l1", q.get("rel_l1", ""), " ".join("%s=%.3f" % (k, v) for k, v in st.items() if v))
+    print(i, "base" if o.get("base") else "", o["method"], o.get("budget", ""), "fwd %.3f" % o["fwd"]["ms"], "rel_l1", q.get("rel_l1", ""), " ".join("%s=%.3f" % (k, v) for k, v in st.items() if v))
 ' "$out/round.jsonl"
 echo "total: $(( $(date +%s) - start )) s"

@@ -16,9 +16,12 @@
 //           min_fraction of the key tiles); with a budget, p is bisected to the largest value
 //           whose cost fits it.
 //      ear: probe: each query cluster's centroid qbar_a sees every key exactly; for key tile j
-//           the error of compensating it is dO_j = (N'_j - N_j - O (L'_j - L_j)) / Z (N, L: the
-//           tile's exact numerator and denominator for qbar_a, N', L' its fragments' centroid
-//           terms, O and Z qbar_a's exact output and denominator); err_ij = sum over the query
+//           the error of compensating it is dO_j = (N'_j - N_j - o_hat (L'_j - L_j)) / Z (N, L:
+//           the tile's exact numerator and denominator for qbar_a, N', L' its fragments' centroid
+//           terms, Z qbar_a's exact denominator, o_hat = sum_c softmax_c(qbar_a . kbar_c scale +
+//           log n_c) vbar_c its output estimated from the centroids, so that every key tile's
+//           term is independent of the others (round 18; before, o was the exact output));
+//           err_ij = sum over the query
 //           clusters a of tile i of (share of the tile) |dO_j|_1, plus D M_ij (the svg mass: a
 //           prior for member queries peakier than their centroid). Pairs are taken by
 //           err_ij / cols_j (error removed per key token of cost), descending, ties to the lower
@@ -55,7 +58,7 @@ typedef struct vdit_attn_cluster_gpu {
   // the GEMM steps (cuda/attn_cluster_gemm.cu): cuBLASLt handle and workspace, scratch, probe and
   // compensation arrays (vdit_attn_cuda_cluster_args)
   void *lt, *workspace;
-  float *scratch, *cscore, *probe_m, *probe_z, *probe_o;
+  float *scratch, *cscore, *probe_o;
   int32_t *comp_count;
   void *select_work;                        // the GPU selection's scratch
   int32_t *sort_work;                       // k-means' counting sort: chunk histograms

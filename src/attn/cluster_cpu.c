@@ -143,19 +143,20 @@ static void cluster_tile_mass(const vdit_attn_cluster_state *st, int64_t bh, flo
 }
 
 // EAR probe (cluster.h step 4): per query cluster a, the L1 error of compensating each key tile
-// j for the probe query qbar_a: err[a][j] = |N'_j - N_j - O (L'_j - L_j)|_1 / Z. Keys in
-// permuted order. work: Sk + ck + D + 2 k_tiles (D + 1) floats.
+// j for the probe query qbar_a: err[a][j] = |N'_j - N_j - o_hat (L'_j - L_j)|_1 / Z, with o_hat
+// = sum_c softmax_c(qbar_a . kbar_c scale + log n_c) vbar_c (qbar_a's output estimated from the
+// centroids: known before any key, so each tile's term is independent of the others) and Z the
+// exact denominator over all keys. Keys in permuted order. work: Sk + ck + 3 D + k_tiles floats.
 static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float scale, const float *ks, const float *vs,
                           float *err, float *work) {
   const int64_t D = st->dim, Sk = st->seq_k;
   const int32_t kt = st->k_tiles;
   const float *qc = st->q_centroids + bh * st->cq * D;
   const float *kc = st->k_centroids + bh * st->ck * D, *vm = st->v_means + bh * st->ck * D;
-  const int32_t *qn = st->q_count + bh * st->cq;
+  const int32_t *qn = st->q_count + bh * st->cq, *kn = st->k_count + bh * st->ck;
   const int32_t *fo = st->frag_offsets + bh * (kt + 1);
   const int32_t *fc = st->frag_cluster + bh * st->max_fragments, *fn = st->frag_count + bh * st->max_fragments;
-  float *s = work, *cd = s + Sk, *o = cd + st->ck, *tn = o + D, *tl = tn + (int64_t)kt * D, *cn = tl + kt,
-        *cl = cn + (int64_t)kt * D;
+  float *s = work, *cd = s + Sk, *oh = cd + st->ck, *n = oh + D, *nc = n + D, *num = nc + D;
   for (int32_t a = 0; a < st->cq; a++) {
     float *row = err + (int64_t)a * kt;
     memset(row, 0, (size_t)kt * sizeof *row);
@@ -167,10 +168,22 @@ static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float s
       if (s[j] > m) m = s[j];
     }
     for (int32_t c = 0; c < st->ck; c++) cd[c] = dot(qv, kc + (int64_t)c * D, D) * scale;
+    // o_hat
+    float mh = -INFINITY;
+    for (int32_t c = 0; c < st->ck; c++)
+      if (kn[c] > 0 && cd[c] + logf((float)kn[c]) > mh) mh = cd[c] + logf((float)kn[c]);
+    double zh = 0.0;
+    memset(oh, 0, (size_t)D * sizeof *oh);
+    for (int32_t c = 0; c < st->ck; c++) {
+      if (kn[c] == 0) continue;
+      const float w = expf(cd[c] + logf((float)kn[c]) - mh);
+      zh += w;
+      for (int64_t d = 0; d < D; d++) oh[d] += w * vm[(int64_t)c * D + d];
+    }
+    for (int64_t d = 0; d < D; d++) oh[d] = (float)(oh[d] / zh);
+    // per tile: the numerator |N'_j - N_j - o_hat (L'_j - L_j)|_1 (at the reference m); Z
     double z = 0.0;
-    memset(o, 0, (size_t)D * sizeof *o);
     for (int32_t j = 0; j < kt; j++) {
-      float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
       memset(n, 0, (size_t)D * sizeof *n);
       memset(nc, 0, (size_t)D * sizeof *nc);
       float l = 0.0f, lc = 0.0f;
@@ -185,19 +198,13 @@ static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float s
         lc += w;
         for (int64_t d = 0; d < D; d++) nc[d] += w * vm[(int64_t)fc[f] * D + d];
       }
-      tl[j] = l, cl[j] = lc;
       z += l;
-      for (int64_t d = 0; d < D; d++) o[d] += n[d];
+      float e = 0.0f;
+      for (int64_t d = 0; d < D; d++) e += fabsf(nc[d] - n[d] - oh[d] * (lc - l));
+      num[j] = e;
     }
     const float inv = (float)(1.0 / z);
-    for (int64_t d = 0; d < D; d++) o[d] *= inv;
-    for (int32_t j = 0; j < kt; j++) {
-      const float *n = tn + (int64_t)j * D, *nc = cn + (int64_t)j * D;
-      const float dl = cl[j] - tl[j];
-      float e = 0.0f;
-      for (int64_t d = 0; d < D; d++) e += fabsf(nc[d] - n[d] - o[d] * dl);
-      row[j] = e * inv;
-    }
+    for (int32_t j = 0; j < kt; j++) row[j] = num[j] * inv;
   }
 }
 
@@ -393,7 +400,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
 #pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : fragments, q_empty, k_empty, kmeans_time, select_time)
   for (int64_t bh = 0; bh < st->bh; bh++) {
     if (failed) continue;
-    const size_t floats = (size_t)(2 * smax * D + cmax + 2 * (int64_t)cq * kt + smax + ck + D + 2 * (int64_t)kt * (D + 1) + 16);
+    const size_t floats = (size_t)(2 * smax * D + cmax + 2 * (int64_t)cq * kt + smax + ck + 3 * D + kt + 16);
     float *work = malloc(floats * sizeof *work);
     double *sums = malloc((size_t)(cmax * D + 1) * sizeof *sums);
     int32_t *offset = malloc((size_t)(cmax + 1) * sizeof *offset);

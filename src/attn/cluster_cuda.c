@@ -26,7 +26,7 @@ void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
                   (void **)&g->k_count, (void **)&g->q_offsets, (void **)&g->k_offsets, (void **)&g->frag_offsets,
                   (void **)&g->frag_cluster, (void **)&g->frag_count, (void **)&g->selected, (void **)&g->workspace,
                   (void **)&g->scratch, (void **)&g->cscore,
-                  (void **)&g->probe_m, (void **)&g->probe_z, (void **)&g->probe_o,
+                  (void **)&g->probe_o,
                   (void **)&g->comp_count, (void **)&g->select_work, (void **)&g->sort_work,
                   (void **)&g->k_split, (void **)&g->assign_work};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
@@ -172,7 +172,6 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
       {(void **)&g->scratch, 4 * vdit_attn_cuda_cluster_scratch_floats(st->bh, st->seq_q, st->seq_k, st->dim, st->cq, st->ck,
                                                                        st->k_tiles)},
       {(void **)&g->cscore, BH * st->cq * st->ck * 4},
-      {(void **)&g->probe_m, BH * st->cq * 4},           {(void **)&g->probe_z, BH * st->cq * 4},
       {(void **)&g->probe_o, BH * st->cq * D * 4},
       {(void **)&g->comp_count, BH * st->q_tiles * st->ck * 4},
       {(void **)&g->select_work, vdit_attn_cuda_cluster_select_bytes(st->bh, st->q_tiles, st->k_tiles)},
@@ -239,7 +238,7 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   a.extra_max = g->extra_max, a.extra_sum = g->extra_sum, a.extra_num = g->extra_num;
   a.lt = g->lt, a.workspace = g->workspace, a.workspace_bytes = CLUSTER_WORKSPACE_BYTES, a.scratch = g->scratch;
   a.cscore = g->cscore;
-  a.probe_m = g->probe_m, a.probe_z = g->probe_z, a.probe_o = g->probe_o;
+  a.probe_o = g->probe_o;
   a.comp_count = g->comp_count;
   a.sort_work = g->sort_work;
   a.k_split = g->k_split;

@@ -67,7 +67,7 @@ typedef struct vdit_attn_cuda_cluster_args {
   size_t workspace_bytes;
   float *scratch;                                        // vdit_attn_cuda_cluster_scratch_floats
   float *cscore;                                         // (BH, cq, ck): Qbar Kbar^T
-  float *probe_m, *probe_z, *probe_o;                    // (BH, cq) x 2, (BH, cq, D): the probe's m, Z, O / Z
+  float *probe_o;                                        // (BH, cq, D): the probe's o_hat (from the centroids)
   int32_t *comp_count;                                   // (BH, q_tiles, ck)
   int32_t *sort_work;                                    // vdit_attn_cuda_cluster_sort_ints
   float *k_split;                                        // (2, BH, ck, D): Kbar's TF32 hi and lo parts
@@ -140,12 +140,13 @@ cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_
 // another order (and expf / logf), so masses match the host's to a few ulps, and pair rankings
 // (ties: lower index) equal where masses differ by more than that.
 cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
-// EAR probe: err (BH, cq, k_tiles), probe_m, probe_z, probe_o (= the probe's normalized output)
-// from q_centroids, k16 and v16 (through k_perm), cscore, v_means and the fragments: one fused
-// tensor-core pass (scores and P V in the inputs' 16-bit type, the centroids as a hi / lo pair)
-// writing each (centroid, key tile)'s difference (D + 2 floats) and a light error kernel (attn_cluster_probe.cu); D <= 128. Its scratch: the
-// vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (the chunk partials, then
-// bh cq k_tiles (dim + 2) floats of tile differences: 102 M at B=1, H=12, S=32760).
+// EAR probe: err (BH, cq, k_tiles) and probe_o (o_hat, each centroid's output estimated from the
+// centroids) from q_centroids, k16 and v16 (through k_perm), cscore, v_means and the fragments:
+// o_hat, then one per-tile tensor-core kernel (scores and P V in the inputs' 16-bit type, the
+// centroids as a hi / lo pair; every (centroid block, key tile) independent) writing 3 floats a
+// (centroid, key tile), then a light combine (attn_cluster_probe.cu); D <= 128, ck <= 12288. Its
+// scratch: the vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (3 bh cq
+// k_tiles floats: 2.4 M at B=1, H=12, S=32760).
 size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim);
 cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 

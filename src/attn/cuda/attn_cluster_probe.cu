@@ -7,19 +7,19 @@
 // in another order, so masses may differ from the host's in the last bits and rankings only
 // where two masses are that close).
 //
-// The probe, for each query centroid qbar_a: m = max_t qbar_a . k_t scale, Z = sum_t
-// exp(qbar_a . k_t scale - m), o = sum_t exp(...) v_t / Z (over the Sk keys in cluster order),
-// then per key tile j
-//   err[a][j] = |N'_j - N_j - o (L'_j - L_j)|_1 / Z
-// with N_j, L_j the tile's exact numerator and denominator and N'_j, L'_j its fragments'
-// centroid terms (the CPU's cluster_probe). One pass (probe_fused_kernel): per (128 centroids,
-// chunk of key tiles) a flash-attention forward of the centroids (online softmax over 64-key
-// steps, partial (m, l, O) merged by probe_combine_kernel into probe_m, probe_z, probe_o = o),
-// which also writes each tile's difference relative to its own reference max; the light
-// probe_finish_kernel forms err with the final m, Z, o. Nothing of size cq x Sk is formed (the
-// GEMM version wrote a 400 MB P at S = 32760 and read it three times; the two-pass version,
-// which recomputed the scores against the final m, took 1.60 ms against the one pass's 1.16 on
-// the H200, round 14, and was deleted in round 15).
+// The probe (since round 18), for each query centroid qbar_a and key tile j (over the Sk keys in
+// cluster order):
+//   err[a][j] = |N'_j - N_j - o_hat (L'_j - L_j)|_1 / Z
+// with N_j, L_j the tile's exact numerator and denominator and N'_j, L'_j its fragments' centroid
+// terms (the CPU's cluster_probe), Z = sum over all keys of exp(qbar_a . k scale - m) exact, and
+// o_hat = sum_c softmax_c(cs[a][c] scale + log n_c) vbar_c the centroid's output estimated from
+// the centroids (the svg mass's weights; probe_ohat_kernel). Since o_hat is known before any key,
+// every (centroid block, key tile) is independent: probe_tile_kernel writes mt_j (the tile's
+// reference max), L_j at mt_j and the numerator |...|_1 at mt_j (3 floats), and
+// probe_finish_kernel folds Z = sum_j L_j exp(mt_j - m) and the scaling. Until round 17 o was the
+// centroid's exact output, known only after every key: a flash forward with O accumulators and
+// chunk partials (255 registers, spills), (D + 2) floats a (centroid, tile) written (403 MB at
+// S = 32760) and an error kernel reading them back (0.18 ms on the H200).
 // K and V are read in cluster order through the permutation (no gathered copy), from the 16-bit
 // inputs themselves by 16-byte cp.async into double-buffered shared tiles (element loads where D,
 // a stride or the base is not a multiple of 8 elements), zero-filled past Sk and past D; no fp32
@@ -30,7 +30,9 @@
 // tiles by ldmatrix.trans (P rounded to the type, 2^-9 relative in bf16, and the row sums L taken
 // over the rounded P, so N and L use the same weights). The probabilities by __expf. The scores
 // are routing scores: they decide which tile pairs run exactly, never an output value.
-// H200 (round 17, one call): the one-pass kernel + combine 1.024 ms with these scores, against
+// H200 (round 18, one call): o_hat + the per-tile kernel 0.828 ms (ncu: o_hat 0.102, the per-tile
+// kernel 0.733) + the finish kernel 0.011, against round 17's probe 1.014 + 0.179 (error kernel)
+// in the same call. Round 17 (one call): the one-pass kernel + combine 1.024 ms with these scores, against
 // 1.161 with round 16's TF32 scores (qbar rounded to TF32 against K from an fp32 copy, which the
 // conversion step made in 0.085 ms more) and 1.13 with 4 warps a block and two blocks an SM
 // (110 KB of shared memory a block); both deleted. Earlier: TF32 P V from an fp32 copy of V
@@ -47,9 +49,8 @@
 #define PROBE_WARPS 8
 #define PROBE_THREADS (32 * PROBE_WARPS)
 #define PROBE_ROWS (16 * PROBE_WARPS) // centroids per block
-// The tile loaders below stride by blockDim.x (as timed in round 17), not by PROBE_THREADS as in
-// round 16: their loops are then not unrolled, and the TF32 kernel of the same call took 1.161 ms
-// against round 16's 0.972. The compile-time stride is the next thing to time.
+// The tile loaders stride by PROBE_THREADS (compile time: their loops unroll, each thread's
+// permutation loads and cp.async issue in one batch); round 17 timed them striding by blockDim.x.
 #define PROBE_KEYS 64                 // keys per step
 #define PROBE_TILE 128                // the routing tile
 #define PROBE_FRAGS 16                // fragments a tile whose V means pass 2 stages (one k-step per 8)
@@ -108,18 +109,49 @@ static __device__ __forceinline__ void load_values16(const uint16_t *x, int64_t 
   constexpr int LDH = DP + 8;
   if (vec) {
     constexpr int C8 = DP / 8;
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * C8; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * C8; idx += PROBE_THREADS) {
       const int r = idx / C8, c = 8 * (idx % C8);
       const int64_t p = k0 + r;
       const int ok = p < Sk && c < D;
       cp_async16(dst + r * LDH + c, ok ? x + (int64_t)perm[p] * ss + c : x, ok ? 16 : 0);
     }
   } else {
-    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < PROBE_KEYS * DP; idx += PROBE_THREADS) {
       const int r = idx / DP, c = idx % DP;
       const int64_t p = k0 + r;
       dst[r * LDH + c] = p < Sk && c < D ? x[(int64_t)perm[p] * ss + c] : (uint16_t)0;
     }
+  }
+}
+
+// K's and V's tiles of keys [k0, k0 + PROBE_KEYS) (as load_values16 each) with one permutation
+// read a row for both: a thread's rows r0 + i RSTEP first read their tokens into registers (the
+// loads in flight together), then issue the 16-byte cp.async of K and V. Element loads (not vec)
+// go through load_values16. H200, round 18 (same call): the per-tile kernel + o_hat 0.828 ms
+// against 0.980 with K and V each by load_values16 (a permutation read per row and tensor,
+// each cp.async waiting on its own read): deleted.
+template <int DP>
+static __device__ __forceinline__ void load_kv16(const uint16_t *kx, int64_t kss, const uint16_t *vx, int64_t vss,
+                                                 const int32_t *perm, int64_t Sk, int D, int64_t k0, uint16_t *kdst,
+                                                 uint16_t *vdst, int kvec, int vvec) {
+  constexpr int LDH = DP + 8, C8 = DP / 8, RSTEP = PROBE_THREADS / C8, N = PROBE_KEYS / RSTEP;
+  if (kvec && vvec) {
+    const int r0 = threadIdx.x / C8, c = 8 * (threadIdx.x % C8);
+    int32_t tok[N];
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      const int64_t p = k0 + r0 + i * RSTEP;
+      tok[i] = p < Sk ? __ldg(perm + p) : -1;
+    }
+#pragma unroll
+    for (int i = 0; i < N; i++) {
+      const int r = r0 + i * RSTEP, ok = tok[i] >= 0 && c < D;
+      cp_async16(kdst + r * LDH + c, ok ? kx + (int64_t)tok[i] * kss + c : kx, ok ? 16 : 0);
+      cp_async16(vdst + r * LDH + c, ok ? vx + (int64_t)tok[i] * vss + c : vx, ok ? 16 : 0);
+    }
+  } else {
+    load_values16<DP>(kx, kss, perm, Sk, D, k0, kdst, kvec);
+    load_values16<DP>(vx, vss, perm, Sk, D, k0, vdst, vvec);
   }
 }
 
@@ -183,7 +215,7 @@ template <int DP, int ROWS, int PV>
 static __device__ __forceinline__ void load_centroids16(const float *qc, int cq, int D, int row0, uint16_t *qh,
                                                         uint16_t *ql) {
   constexpr int LDH = DP + 8;
-  for (int idx = threadIdx.x; idx < ROWS * DP / 2; idx += blockDim.x) {
+  for (int idx = threadIdx.x; idx < ROWS * DP / 2; idx += PROBE_THREADS) {
     const int r = idx / (DP / 2), c = 2 * (idx % (DP / 2));
     const int ok = row0 + r < cq;
     const float v0 = ok && c < D ? qc[(int64_t)(row0 + r) * D + c] : 0.0f;
@@ -201,32 +233,8 @@ static __device__ __forceinline__ void load_centroids16(const float *qc, int cq,
 template <int DP>
 static size_t probe_shared_bytes() {
   return (size_t)2 * PROBE_ROWS * (DP + 8) * 2 + (size_t)2 * PROBE_KEYS * (DP + 8) * 2 +
-         (size_t)PROBE_FRAGS * (DP + 4) * sizeof(float) + (size_t)2 * PROBE_KEYS * (DP + 8) * 2;
-}
-
-// One warp per (bh, a): the chunks' (m, l, O) merged into probe_m, probe_z, probe_o = O / Z.
-static __global__ void probe_combine_kernel(vdit_attn_cuda_cluster_args a, int chunks, int dp, const float *part) {
-  const int64_t row = (int64_t)blockIdx.x * 8 + threadIdx.x / 32;
-  const int lane = threadIdx.x % 32;
-  if (row >= a.bh * a.cq) return;
-  const int64_t stride = a.bh * a.cq * (dp + 2);
-  float m = -INFINITY;
-  for (int c = 0; c < chunks; c++) m = fmaxf(m, part[c * stride + row * (dp + 2)]);
-  double z = 0.0;
-  for (int c = 0; c < chunks; c++) {
-    const float *p = part + c * stride + row * (dp + 2);
-    if (p[0] > -INFINITY) z += (double)p[1] * (double)expf(p[0] - m);
-  }
-  const float inv = (float)(1.0 / z);
-  for (int d = lane; d < a.dim; d += 32) {
-    float sum = 0.0f;
-    for (int c = 0; c < chunks; c++) {
-      const float *p = part + c * stride + row * (dp + 2);
-      if (p[0] > -INFINITY) sum += p[2 + d] * expf(p[0] - m);
-    }
-    a.probe_o[row * a.dim + d] = sum * inv;
-  }
-  if (lane == 0) a.probe_m[row] = m, a.probe_z[row] = (float)z;
+         (size_t)PROBE_FRAGS * (DP + 4) * sizeof(float) + (size_t)2 * PROBE_KEYS * (DP + 8) * 2 +
+         (size_t)PROBE_ROWS * (DP + 4) * sizeof(float);
 }
 
 // ---------------------------------------------------------------- the fragments' centroid terms
@@ -245,13 +253,13 @@ static __device__ __forceinline__ void load_fragment_means(const float *vm, cons
   constexpr int LD = DP + 4;
   if (vec) {
     constexpr int C4 = DP / 4;
-    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * C4; idx += PROBE_THREADS) {
       const int r = idx / C4, c = 4 * (idx % C4);
       const int ok = f_begin + r < f_end && c < D;
       cp_async16(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 16 : 0);
     }
   } else {
-    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += blockDim.x) {
+    for (int idx = threadIdx.x; idx < PROBE_FRAGS * DP; idx += PROBE_THREADS) {
       const int r = idx / DP, c = idx % DP;
       const int ok = f_begin + r < f_end && c < D;
       cp_async4(fbuf + r * LD + c, ok ? vm + (int64_t)fc[f_begin + r] * D + c : vm, ok ? 4 : 0);
@@ -336,28 +344,28 @@ static __device__ __forceinline__ void probe_tile_centroid_terms(const vdit_attn
   }
 }
 
-// ---------------------------------------------------------------- one pass (the default)
-// Pass 1 and pass 2 fused: the scores and P V are formed once. Block (row block rb, chunk c,
-// slice bh) runs pass 1's online softmax over the chunk's keys (part: m, l, O as pass 1) and keeps
-// a second accumulator for the current tile, N_j relative to the running max m_run (rescaled by
-// the same alpha). After a tile's last step: O += N_j, then with the tile's reference
-// mt = max(m_run, max over its fragments of cs scale) (so no centroid weight exceeds n_f, whatever
-// keys come later), the tile's difference relative to mt
-//   dn_j = (N'_j - N_j) exp(m_run - mt) (D floats),  dl_j = (L'_j - L_j) exp(m_run - mt)
-// goes to memory with mt (tile_num (BH, cq, k_tiles, D), tile_den and tile_ref (BH, cq, k_tiles)).
-// probe_finish_kernel then forms err = exp(mt - m) |dn_j - o dl_j|_1 / Z with the final m, Z, o:
-// the same quantity as pass 2's (which recomputed P against the final m), with the exponentials
-// split in two factors (a few ulps apart).
+// ---------------------------------------------------------------- the per-tile probe (round 18)
+// Every (128 centroids, key tile) independently: block (row block rb, chunk c, slice bh) walks the
+// chunk's key tiles; per tile the reference starts at the largest centroid score of its fragments
+// (cs scale: so no centroid weight exceeds n_f) and an online softmax over the tile's 64-key steps
+// raises it to mt_j = max(that, the tile's largest score). After the tile's last step, with
+// N_j, L_j the tile's numerator and denominator at mt_j and N'_j, L'_j its fragments' centroid
+// terms at mt_j:
+//   tile_ref = mt_j, tile_den = L_j, tile_err = |N'_j - N_j - o_hat (L'_j - L_j)|_1
+// (o_hat: probe_o, the centroid's output estimated from the centroids, in shared memory). No
+// state crosses tiles: no O accumulators, no chunk partials; probe_finish_kernel then forms
+// m = max_j mt_j, Z = sum_j L_j exp(mt_j - m) (exact) and err_j = tile_err exp(mt_j - m) / Z.
 template <int DP, int PV>
 static __global__ void __launch_bounds__(PROBE_THREADS, 1)
-    probe_fused_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk, float *part,
-                       float *tile_num, float *tile_den, float *tile_ref) {
+    probe_tile_kernel(vdit_attn_cuda_cluster_args a, int tiles_per_chunk, float *tile_ref, float *tile_den,
+                      float *tile_err) {
   constexpr int LD = DP + 4, LDH = DP + 8, ROWS = PROBE_ROWS;
   extern __shared__ float4 probe_shared[];
-  // qh, ql, kbuf16 (2 tiles), fbuf (PROBE_FRAGS rows), vbuf16 (2 tiles)
+  // qh, ql, kbuf16 (2 tiles), fbuf (PROBE_FRAGS rows), vbuf16 (2 tiles), ohat (ROWS rows)
   uint16_t *qh = (uint16_t *)probe_shared, *ql = qh + ROWS * LDH, *kbuf16 = ql + ROWS * LDH;
   float *fbuf = (float *)(kbuf16 + 2 * PROBE_KEYS * LDH);
   uint16_t *vbuf16 = (uint16_t *)(fbuf + PROBE_FRAGS * LD);
+  float *ohat = (float *)(vbuf16 + 2 * PROBE_KEYS * LDH);
   const int rb = blockIdx.x, chunk = blockIdx.y, D = (int)a.dim;
   const int64_t bh = blockIdx.z, Sk = a.seq_k;
   const int vec = D % 4 == 0;
@@ -372,13 +380,17 @@ static __global__ void __launch_bounds__(PROBE_THREADS, 1)
   const int64_t k_end = k_begin + (int64_t)tiles_per_chunk * PROBE_TILE < Sk ? k_begin + (int64_t)tiles_per_chunk * PROBE_TILE : Sk;
   const int steps = k_end > k_begin ? (int)((k_end - k_begin + PROBE_KEYS - 1) / PROBE_KEYS) : 0;
   load_centroids16<DP, ROWS, PV>(a.q_centroids + bh * a.cq * D, a.cq, D, rb * ROWS, qh, ql);
+  // o_hat of the block's rows (plain stores, visible after the first step's barrier), zeros past cq and D
+  for (int idx = threadIdx.x; idx < ROWS * DP; idx += PROBE_THREADS) {
+    const int r = idx / DP, c = idx % DP, q = rb * ROWS + r;
+    ohat[r * LD + c] = q < a.cq && c < D ? a.probe_o[(bh * a.cq + q) * D + c] : 0.0f;
+  }
   // Each step's K and V tiles go into buffer step % 2. The fragments' V means of tile j go into
   // fbuf (one buffer) with the loads of the tile's second step, issued while its first step runs
   // (after the barrier that ended the previous tile's epilogue); a tile of one step (the chunk's
   // ragged last, or a chunk of one step) loads them at its own step, before the wait.
   if (steps > 0) {
-    load_values16<DP>(kx16, a.k16.ss, perm, k_end, D, k_begin, kbuf16, kvec16);
-    load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k_begin, vbuf16, vec16);
+    load_kv16<DP>(kx16, a.k16.ss, vx16, a.v_ss, perm, k_end, D, k_begin, kbuf16, vbuf16, kvec16, vec16);
     if (steps == 1) {
       const int j = (int)(k_begin / PROBE_TILE);
       load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
@@ -387,35 +399,47 @@ static __global__ void __launch_bounds__(PROBE_THREADS, 1)
   cp_async_commit();
   const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   int row[2];
+  const float *cs[2];
 #pragma unroll
-  for (int r = 0; r < 2; r++) row[r] = rb * ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
-  // m: running max; l, lt: the thread's partial row sums over the chunk and over the tile
-  float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f}, lt[2] = {0.0f, 0.0f};
-  float o[DP / 8][4], acc[DP / 8][4];
+  for (int r = 0; r < 2; r++) {
+    row[r] = rb * ROWS + threadIdx.x / 32 * 16 + g + 8 * r;
+    cs[r] = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
+  }
+  // m: the tile's running reference; lt: the thread's partial row sums over the tile
+  float m[2] = {0.0f, 0.0f}, lt[2] = {0.0f, 0.0f};
+  float acc[DP / 8][4];
 #pragma unroll
   for (int n = 0; n < DP / 8; n++)
 #pragma unroll
-    for (int e = 0; e < 4; e++) o[n][e] = acc[n][e] = 0.0f;
+    for (int e = 0; e < 4; e++) acc[n][e] = 0.0f;
   for (int step = 0; step < steps; step++) {
     const int buf = step & 1;
     const int64_t k0 = k_begin + (int64_t)step * PROBE_KEYS;
+    const int j = (int)(k0 / PROBE_TILE);
     if (step + 1 < steps) {
       const int64_t k1 = k0 + PROBE_KEYS;
-      load_values16<DP>(kx16, a.k16.ss, perm, k_end, D, k1, kbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, kvec16);
-      load_values16<DP>(vx16, a.v_ss, perm, k_end, D, k1, vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, vec16);
+      load_kv16<DP>(kx16, a.k16.ss, vx16, a.v_ss, perm, k_end, D, k1, kbuf16 + (buf ^ 1) * PROBE_KEYS * LDH,
+                    vbuf16 + (buf ^ 1) * PROBE_KEYS * LDH, kvec16, vec16);
       if (k1 % PROBE_TILE != 0) { // the tile's second step
-        const int j = (int)(k1 / PROBE_TILE);
-        load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
+        const int j1 = (int)(k1 / PROBE_TILE);
+        load_fragment_means<DP>(vm, fc, fo[j1], fo[j1 + 1], D, fbuf, vec);
       }
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       if (step > 0 && k0 % PROBE_TILE == 0) { // a tile of one step after an earlier tile
-        const int j = (int)(k0 / PROBE_TILE);
         load_fragment_means<DP>(vm, fc, fo[j], fo[j + 1], D, fbuf, vec);
         cp_async_commit();
       }
       cp_async_wait<0>();
+    }
+    if (k0 % PROBE_TILE == 0) { // the tile's first step: the reference starts at its fragments' largest centroid score
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        float x = -INFINITY;
+        for (int32_t f = fo[j] + t; f < fo[j + 1]; f += 4) x = fmaxf(x, cs[r][fc[f]] * a.scale);
+        m[r] = quad_max(x); // finite: a tile has a fragment
+      }
     }
     __syncthreads();
     float s[PROBE_KEYS / 8][4];
@@ -433,7 +457,7 @@ static __global__ void __launch_bounds__(PROBE_THREADS, 1)
           mx = fmaxf(mx, v);
         }
       const float m_new = fmaxf(m[r], quad_max(mx));
-      const float alpha = m[r] == -INFINITY ? 0.0f : __expf(m[r] - m_new);
+      const float alpha = __expf(m[r] - m_new);
       float sum = 0.0f;
 #pragma unroll
       for (int n = 0; n < PROBE_KEYS / 8; n++)
@@ -444,57 +468,36 @@ static __global__ void __launch_bounds__(PROBE_THREADS, 1)
           s[n][2 * r + e] = w;
           sum += w;
         }
-      l[r] = l[r] * alpha + sum;
       lt[r] = lt[r] * alpha + sum;
       if (alpha != 1.0f) {
 #pragma unroll
-        for (int n = 0; n < DP / 8; n++) {
-          o[n][2 * r] *= alpha, o[n][2 * r + 1] *= alpha;
-          acc[n][2 * r] *= alpha, acc[n][2 * r + 1] *= alpha;
-        }
+        for (int n = 0; n < DP / 8; n++) acc[n][2 * r] *= alpha, acc[n][2 * r + 1] *= alpha;
       }
       m[r] = m_new;
     }
     pv_step16<DP, PV>(s, vbuf16 + buf * PROBE_KEYS * LDH, acc);
     if ((k0 + PROBE_KEYS) % PROBE_TILE == 0 || k0 + PROBE_KEYS >= k_end) { // the tile's last step
-      const int j = (int)(k0 / PROBE_TILE);
-      // the tile's reference mt and the factor c = exp(m_run - mt) <= 1
-      const int32_t f_begin = fo[j], f_end = fo[j + 1];
-      float mt[2], c[2];
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        const float *cs = a.cscore + (bh * a.cq + (row[r] < a.cq ? row[r] : 0)) * a.ck;
-        float x = m[r]; // finite: the tile has a key
-        for (int32_t f = f_begin + t; f < f_end; f += 4) x = fmaxf(x, cs[fc[f]] * a.scale);
-        mt[r] = quad_max(x);
-        c[r] = __expf(m[r] - mt[r]);
-      }
 #pragma unroll
       for (int n = 0; n < DP / 8; n++)
 #pragma unroll
-        for (int e = 0; e < 4; e++) {
-          o[n][e] += acc[n][e];
-          acc[n][e] = -acc[n][e] * c[e / 2];
-        }
+        for (int e = 0; e < 4; e++) acc[n][e] = -acc[n][e];
       float lc[2];
-      probe_tile_centroid_terms<DP>(a, bh, j, row, mt, acc, fbuf, lc);
+      probe_tile_centroid_terms<DP>(a, bh, j, row, m, acc, fbuf, lc); // acc = N'_j - N_j
 #pragma unroll
       for (int r = 0; r < 2; r++) {
-        const float ltr = quad_sum(lt[r]); // every lane: the shuffle names the whole warp
-        if (row[r] >= a.cq) continue;
-        const int64_t index = (bh * a.cq + row[r]) * a.k_tiles + j;
-        float *out = tile_num + index * D;
+        const float ltr = quad_sum(lt[r]), dl = lc[r] - ltr;
+        const float *oh = ohat + (threadIdx.x / 32 * 16 + g + 8 * r) * LD + 2 * t;
+        float e = 0.0f; // columns past D: acc and o_hat are 0 there
 #pragma unroll
         for (int n = 0; n < DP / 8; n++) {
-          const int d = 8 * n + 2 * t;
-          if (vec) {
-            if (d < D) *(float2 *)(out + d) = make_float2(acc[n][2 * r], acc[n][2 * r + 1]);
-          } else {
-            if (d < D) out[d] = acc[n][2 * r];
-            if (d + 1 < D) out[d + 1] = acc[n][2 * r + 1];
-          }
+          const float2 o2 = *(const float2 *)(oh + 8 * n);
+          e += fabsf(acc[n][2 * r] - o2.x * dl) + fabsf(acc[n][2 * r + 1] - o2.y * dl);
         }
-        if (t == 0) tile_den[index] = lc[r] - ltr * c[r], tile_ref[index] = mt[r];
+        e = quad_sum(e); // every lane: the shuffle names the whole warp
+        if (row[r] < a.cq && t == 0) {
+          const int64_t index = (bh * a.cq + row[r]) * a.k_tiles + j;
+          tile_ref[index] = m[r], tile_den[index] = ltr, tile_err[index] = e;
+        }
       }
       lt[0] = lt[1] = 0.0f;
 #pragma unroll
@@ -502,33 +505,73 @@ static __global__ void __launch_bounds__(PROBE_THREADS, 1)
     }
     __syncthreads(); // this buffer is refilled two steps on
   }
-#pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const float lr = quad_sum(l[r]);
-    if (row[r] >= a.cq) continue;
-    float *out = part + (((int64_t)chunk * a.bh + bh) * a.cq + row[r]) * (DP + 2);
-    if (t == 0) out[0] = m[r], out[1] = lr;
-#pragma unroll
-    for (int n = 0; n < DP / 8; n++) out[2 + 8 * n + 2 * t] = o[n][2 * r], out[3 + 8 * n + 2 * t] = o[n][2 * r + 1];
-  }
 }
 
-// One warp per (bh, a, j): err = exp(mt - m) |dn_j - o dl_j|_1 / Z (0 for an empty cluster).
-static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda_cluster_args a, const float *tile_num,
-                                                                  const float *tile_den, const float *tile_ref) {
-  const int64_t index = (int64_t)blockIdx.x * 8 + threadIdx.x / 32; // (bh * cq + a) * k_tiles + j
+// One warp per (bh, a): m = max_j mt_j, Z = sum_j L_j exp(mt_j - m) (the exact denominator, in
+// double), err_j = tile_err_j exp(mt_j - m) / Z (0 for an empty cluster).
+static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda_cluster_args a, const float *tile_ref,
+                                                                  const float *tile_den, const float *tile_err) {
+  const int64_t ca = (int64_t)blockIdx.x * 8 + threadIdx.x / 32; // bh * cq + a
   const int lane = threadIdx.x % 32;
-  if (index >= a.bh * a.cq * a.k_tiles) return;
-  const int64_t ca = index / a.k_tiles; // bh * cq + a
-  const int D = (int)a.dim;
-  const float *dn = tile_num + index * D, *o = a.probe_o + ca * D;
-  const float dl = tile_den[index];
-  float e = 0.0f;
-  for (int d = lane; d < D; d += 32) e += fabsf(dn[d] - o[d] * dl);
-  for (int s = 16; s > 0; s /= 2) e += __shfl_xor_sync(0xffffffffu, e, s);
-  if (lane == 0) {
-    const float mt = tile_ref[index], m = a.probe_m[ca];
-    a.err[index] = a.q_count[ca] == 0 || mt == -INFINITY ? 0.0f : e * expf(mt - m) / a.probe_z[ca];
+  if (ca >= a.bh * a.cq) return;
+  const int64_t base = ca * a.k_tiles;
+  float *err = a.err + base;
+  if (a.q_count[ca] == 0) {
+    for (int j = lane; j < a.k_tiles; j += 32) err[j] = 0.0f;
+    return;
+  }
+  float m = -INFINITY;
+  for (int j = lane; j < a.k_tiles; j += 32) m = fmaxf(m, tile_ref[base + j]);
+  for (int s = 16; s > 0; s /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, s));
+  double z = 0.0;
+  for (int j = lane; j < a.k_tiles; j += 32) z += (double)tile_den[base + j] * (double)expf(tile_ref[base + j] - m);
+  for (int s = 16; s > 0; s /= 2) z += __shfl_xor_sync(0xffffffffu, z, s);
+  const float inv = (float)(1.0 / z);
+  for (int j = lane; j < a.k_tiles; j += 32) err[j] = tile_err[base + j] * expf(tile_ref[base + j] - m) * inv;
+}
+
+// o_hat (probe_o, (BH, cq, D)): each centroid's output estimated from the centroids,
+// sum_c softmax_c(cs[a][c] scale + log n_c) vbar_c (the weights of the svg mass). Block of 256
+// threads per (bh, `rows` query clusters): one warp per row forms the weights into shared memory
+// (rows x ck floats), then thread (d = tid % 128, half = tid / 128) sums rows half, half + 2, ...
+// over the clusters (vbar read once a block, coalesced over d). D <= 128.
+static __global__ void __launch_bounds__(256) probe_ohat_kernel(vdit_attn_cuda_cluster_args a, int rows) {
+  extern __shared__ float ohat_w[];
+  const int64_t bh = blockIdx.y;
+  const int a0 = blockIdx.x * rows, warp = threadIdx.x / 32, lane = threadIdx.x % 32, D = (int)a.dim;
+  const int32_t *kn = a.k_count + bh * a.ck;
+  for (int r = warp; r < rows; r += 8) {
+    float *w = ohat_w + (int64_t)r * a.ck;
+    const int q = a0 + r < a.cq ? a0 + r : a.cq - 1;
+    const float *cs = a.cscore + (bh * a.cq + q) * a.ck;
+    float m = -INFINITY;
+    for (int c = lane; c < a.ck; c += 32) {
+      const float v = kn[c] > 0 ? __fadd_rn(__fmul_rn(cs[c], a.scale), logf((float)kn[c])) : -INFINITY;
+      w[c] = v;
+      m = fmaxf(m, v);
+    }
+    for (int s = 16; s > 0; s /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, s));
+    double z = 0.0;
+    for (int c = lane; c < a.ck; c += 32) z += (w[c] = kn[c] > 0 ? expf(w[c] - m) : 0.0f);
+    for (int s = 16; s > 0; s /= 2) z += __shfl_xor_sync(0xffffffffu, z, s);
+    const float inv = (float)(1.0 / z);
+    for (int c = lane; c < a.ck; c += 32) w[c] *= inv;
+  }
+  __syncthreads();
+  const int d = threadIdx.x % 128, half = threadIdx.x / 128;
+  if (d >= D) return;
+  const float *vm = a.v_means + bh * a.ck * D;
+  float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f}; // rows half + 2 i
+  for (int c = 0; c < a.ck; c++) {
+    const float v = vm[(int64_t)c * D + d];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      if (half + 2 * i < rows) sum[i] += ohat_w[(int64_t)(half + 2 * i) * a.ck + c] * v;
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    const int q = a0 + half + 2 * i;
+    if (half + 2 * i < rows && q < a.cq) a.probe_o[(bh * a.cq + q) * D + d] = sum[i];
   }
 }
 
@@ -609,9 +652,10 @@ static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
   return chunks < 1 ? 1 : (int)chunks;
 }
 
-// The chunk partials (64 chunks at most), then the one-pass kernel's tile differences.
+// The per-tile kernel's three floats a (centroid, key tile): mt_j, L_j and the error numerator.
 extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim) {
-  return (size_t)64 * bh * cq * (128 + 2) + (size_t)bh * cq * k_tiles * (dim + 2);
+  (void)dim;
+  return (size_t)3 * bh * cq * k_tiles;
 }
 
 // P V and the scores in the inputs' 16-bit type (PV).
@@ -619,25 +663,26 @@ template <int DP, int PV>
 static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, cudaStream_t stream) {
   const size_t shared = probe_shared_bytes<DP>();
   cudaError_t e;
-  if ((e = cudaFuncSetAttribute(probe_fused_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
+  if ((e = cudaFuncSetAttribute(probe_tile_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
     return e;
+  // o_hat: 8 query clusters a block (their weights: 8 ck floats of shared memory), fewer past ck = 1536
+  const int rows = a->ck <= 1536 ? 8 : 1;
+  probe_ohat_kernel<<<dim3((unsigned)((a->cq + rows - 1) / rows), (unsigned)a->bh), 256, (size_t)rows * a->ck * sizeof(float),
+                      stream>>>(*a, rows);
+  if ((e = cudaGetLastError()) != cudaSuccess) return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
   const int chunks = probe_chunks(a);
   const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
   const int used_chunks = (a->k_tiles + tiles_per_chunk - 1) / tiles_per_chunk;
   const dim3 grid(row_blocks, (unsigned)used_chunks, (unsigned)a->bh);
-  float *tile_num = part + (size_t)64 * a->bh * a->cq * (128 + 2);
-  float *tile_den = tile_num + (size_t)a->bh * a->cq * a->k_tiles * a->dim;
-  float *tile_ref = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
-  probe_fused_kernel<DP, PV><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, part, tile_num, tile_den, tile_ref);
-  if ((e = cudaGetLastError()) != cudaSuccess) return e;
-  probe_combine_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, used_chunks, DP, part);
+  float *tile_ref = part, *tile_den = tile_ref + (size_t)a->bh * a->cq * a->k_tiles;
+  float *tile_err = tile_den + (size_t)a->bh * a->cq * a->k_tiles;
+  probe_tile_kernel<DP, PV><<<grid, PROBE_THREADS, shared, stream>>>(*a, tiles_per_chunk, tile_ref, tile_den, tile_err);
   if ((e = cudaGetLastError()) != cudaSuccess ||
       (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_SCORES, stream)) != cudaSuccess)
     return e;
-  const int64_t n = a->bh * a->cq * a->k_tiles;
-  probe_finish_kernel<<<(unsigned)((n + 7) / 8), 256, 0, stream>>>(*a, tile_num, tile_den, tile_ref);
+  probe_finish_kernel<<<(unsigned)((a->bh * a->cq + 7) / 8), 256, 0, stream>>>(*a, tile_ref, tile_den, tile_err);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   return vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_PROBE_ERR, stream);
 }
@@ -649,7 +694,7 @@ static cudaError_t probe_run_type(const vdit_attn_cuda_cluster_args *a, float *p
 
 extern "C" cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
   if (a->bh == 0 || a->cq == 0 || a->k_tiles == 0) return cudaSuccess;
-  if (a->dim > 128 || a->k_tiles > 65535) return cudaErrorInvalidValue;
+  if (a->dim > 128 || a->k_tiles > 65535 || a->ck > 12288) return cudaErrorInvalidValue;
   // past the centroid scores' part of the scratch (Qbar's TF32 split, vdit_attn_cuda_cluster_centroid_scores)
   float *part = a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim);
   return a->dim <= 64 ? probe_run_type<64>(a, part, stream) : probe_run_type<128>(a, part, stream);
