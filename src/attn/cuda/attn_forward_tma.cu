@@ -28,7 +28,8 @@
 // map) into the K slot of the first stage that is released with no tile left to refill it
 // (stage count % STAGES: at the start when count < STAGES), so the load overlaps the last
 // tiles; phi(Q) is computed from the Q tile straight into the P operand's register layout (row
-// max and sum over the quad, as the softmax), O_l = phi(Q) Hc by one register-A wgmma per
+// max over the quad, unnormalised) while the warpgroup's last P V runs (its S registers are free
+// then; round 19), O_l = phi(Q) Hc by one register-A wgmma per
 // warpgroup (Hc read N-major like V) into the S registers, divided by phi(Q) . zc, and O = alpha
 // O_s + (1 - alpha) O_l is what the epilogue stores (O_s too when p.o_sparse is set). The
 // other methods' instantiations (LIN = false) are the kernel as it was.
@@ -288,6 +289,60 @@ static __global__ void __launch_bounds__(256, 1)
   auto turn_begin = [&]() { named_bar_sync(TMA_BAR_TURN0 + c, 256); };
   auto turn_end = [&]() { named_bar_arrive(TMA_BAR_TURN0 + 1 - c, 256); };
 
+  // LIN: phi(Q) of this warp's rows into s (the S layout) and den = phi(Q) . zc per row. The
+  // softmax phi is left unnormalised (e^(q - max q), no 1 / sum): the factor cancels in O_l =
+  // phi Hc / (phi . zc), which saves the row sum, two shuffles and 64 multiplies (round 19).
+  float den[2] = {0.0f, 0.0f};
+  auto lin_phi = [&]() {
+    // Q rows g, g + 8 of the warp in the S layout: s[4 n + 2 r + e] = Q[row r][8 n + 2 t + e]
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+      const int row = wrow + g + 8 * r;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const uint32_t w = *reinterpret_cast<const uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t);
+        s[4 * n + 2 * r] = tt::to_float(*reinterpret_cast<const T *>(&w));
+        s[4 * n + 2 * r + 1] = tt::to_float(*(reinterpret_cast<const T *>(&w) + 1));
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; r++) { // phi over the row (the quad holds it)
+      if (p.lin_feature == VDIT_ATTN_SLA_ELU) {
+#pragma unroll
+        for (int i = 0; i < D / 4; i++) {
+          const int k = 4 * (i >> 1) + 2 * r + (i & 1);
+          s[k] = s[k] > 0.0f ? s[k] + 1.0f : expf(s[k]);
+        }
+      } else {
+        const float log2e = 1.4426950408889634f;
+        float mx = -INFINITY;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+        const float ml = mx * log2e;
+#pragma unroll
+        for (int n = 0; n < D / 8; n++) {
+          s[4 * n + 2 * r] = tma_ex2(fmaf(s[4 * n + 2 * r], log2e, -ml));
+          s[4 * n + 2 * r + 1] = tma_ex2(fmaf(s[4 * n + 2 * r + 1], log2e, -ml));
+        }
+      }
+    }
+    { // den = phi(Q) . zc per row (zc of this query block: 512 bytes, from L2)
+      const float *zc = p.lin_zc + (((int64_t)b * p.H + h) * gridDim.x + m0 / BM) * D;
+#pragma unroll
+      for (int n = 0; n < D / 8; n++) {
+        const float2 z = __ldg(reinterpret_cast<const float2 *>(zc + 8 * n + 2 * t));
+#pragma unroll
+        for (int r = 0; r < 2; r++) den[r] += s[4 * n + 2 * r] * z.x + s[4 * n + 2 * r + 1] * z.y;
+      }
+#pragma unroll
+      for (int r = 0; r < 2; r++) {
+        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 1);
+        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 2);
+      }
+    }
+  };
   if (count > 0) {
     if (c == 1) named_bar_arrive(TMA_BAR_TURN0, 256); // warpgroup 0 issues first
     tma_mbar_wait(bar_q, 0);
@@ -335,70 +390,16 @@ static __global__ void __launch_bounds__(256, 1)
     wgmma_fence();
     issue_pv(jl);
     if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
+    if (LIN) lin_phi(); // s and den are free: phi(Q) and den while the last P V runs
     wgmma_wait<0>();
     fence_all();
   }
 #undef TILE_OF
 
-  // LIN: O_l of this warp's rows into s (unnormalised) and den = phi(Q) . zc per row
-  float den[2] = {0.0f, 0.0f};
+  // LIN: O_l of this warp's rows into s (unnormalised); phi(Q) came under the last P V unless count = 0
   if (LIN) {
     tma_mbar_wait(bar_q, 0); // (already complete unless count = 0)
-    // Q rows g, g + 8 of the warp in the S layout: s[4 n + 2 r + e] = Q[row r][8 n + 2 t + e]
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-      const int row = wrow + g + 8 * r;
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        const uint32_t w = *reinterpret_cast<const uint32_t *>(sQ + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t);
-        s[4 * n + 2 * r] = tt::to_float(*reinterpret_cast<const T *>(&w));
-        s[4 * n + 2 * r + 1] = tt::to_float(*(reinterpret_cast<const T *>(&w) + 1));
-      }
-    }
-#pragma unroll
-    for (int r = 0; r < 2; r++) { // phi over the row (the quad holds it)
-      if (p.lin_feature == VDIT_ATTN_SLA_ELU) {
-#pragma unroll
-        for (int i = 0; i < D / 4; i++) {
-          const int k = 4 * (i >> 1) + 2 * r + (i & 1);
-          s[k] = s[k] > 0.0f ? s[k] + 1.0f : expf(s[k]);
-        }
-      } else {
-        const float log2e = 1.4426950408889634f;
-        float mx = -INFINITY;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) mx = fmaxf(mx, fmaxf(s[4 * n + 2 * r], s[4 * n + 2 * r + 1]));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-        const float ml = mx * log2e;
-        float sum = 0.0f;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) {
-          s[4 * n + 2 * r] = tma_ex2(fmaf(s[4 * n + 2 * r], log2e, -ml));
-          s[4 * n + 2 * r + 1] = tma_ex2(fmaf(s[4 * n + 2 * r + 1], log2e, -ml));
-          sum += s[4 * n + 2 * r] + s[4 * n + 2 * r + 1];
-        }
-        sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-        sum += __shfl_xor_sync(0xffffffffu, sum, 2);
-        const float inv = 1.0f / sum;
-#pragma unroll
-        for (int n = 0; n < D / 8; n++) s[4 * n + 2 * r] *= inv, s[4 * n + 2 * r + 1] *= inv;
-      }
-    }
-    { // den = phi(Q) . zc per row (zc of this query block: 512 bytes, from L2)
-      const float *zc = p.lin_zc + (((int64_t)b * p.H + h) * gridDim.x + m0 / BM) * D;
-#pragma unroll
-      for (int n = 0; n < D / 8; n++) {
-        const float2 z = __ldg(reinterpret_cast<const float2 *>(zc + 8 * n + 2 * t));
-#pragma unroll
-        for (int r = 0; r < 2; r++) den[r] += s[4 * n + 2 * r] * z.x + s[4 * n + 2 * r + 1] * z.y;
-      }
-#pragma unroll
-      for (int r = 0; r < 2; r++) {
-        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 1);
-        den[r] += __shfl_xor_sync(0xffffffffu, den[r], 2);
-      }
-    }
+    if (count == 0) lin_phi();
     pack_p(0); // phi(Q) as the A operand (k-step kk: head dims 16 kk .. 16 kk + 15); no votes without PV
 #pragma unroll
     for (int i = 0; i < SREG; i++) s[i] = 0.0f;
