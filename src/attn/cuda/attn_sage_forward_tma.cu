@@ -485,7 +485,10 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN, int LAB = 0>
+#ifndef SAGE3_LAB_DEFAULT
+#define SAGE3_LAB_DEFAULT 0 // lab (round 16): the default's LAB (a FINAL_TESTS build sets another)
+#endif
+template <typename T, int GRAN, int LAB = SAGE3_LAB_DEFAULT>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -532,7 +535,7 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     case 3: return sage3_launch<__nv_bfloat16, G, 3>(&sp->base, w, &mq, &mk, &mv, stream);
     case 4: return sage3_launch<__nv_bfloat16, G, 4>(&sp->base, w, &mq, &mk, &mv, stream);
     case 5: return sage3_launch<__nv_bfloat16, G, 5>(&sp->base, w, &mq, &mk, &mv, stream);
-    default: return sage3_launch<__nv_bfloat16, G, 0>(&sp->base, w, &mq, &mk, &mv, stream);
+    default: return sage3_launch<__nv_bfloat16, G>(&sp->base, w, &mq, &mk, &mv, stream);
     }
   }
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
