@@ -55,6 +55,10 @@
 // against 8.95); with the halves a third consumer warpgroup (168 registers) still spills 300 B (this
 // kernel: 1636) and 128 x 256 key tiles 40 B, both with serialized wgmmas (ptxas C7511 / C7512), so
 // neither was built.
+// H200 (round 16, lab run 25): the unmasked loop unrolled by 4 (the stages), so each step's stage and
+// P' buffer are constants (716 -> 666 instructions a warp and step): 8.92 -> 8.57 ms = 1.44x our
+// dense; the stage ring in unsigned arithmetic with descriptor bases made once 9.18, unrolled by 2
+// 9.05, both + unrolled by 4 8.75 (docs/attention.md, "Forward, ninth H200 round").
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -92,15 +96,7 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// Lab (round 16, sagefwd16): LAB bits pick the step's bookkeeping (VDIT_SAGE_FWD=l<n>, bf16 per-block):
-// 1 = the stage ring in unsigned arithmetic (j % STAGES without the signed fix-up), the wgmma
-//     descriptor low words from bases made once before the loop (one add a product), the stage
-//     release's shared atomic as one atom (no warp aggregation);
-// 2 = the unmasked loop unrolled by 2, so the P' buffer of each step is a compile-time constant
-//     (immediate offsets in the 16 stores, no per-step address arithmetic);
-// 4 = the unmasked loop unrolled by STAGES: the stage of each step a constant as well (mbarrier
-//     and descriptor offsets immediate).
-template <typename T, int GRAN, int STAGES, int LAB>
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -208,35 +204,26 @@ static __global__ void __launch_bounds__(256, 1)
   for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f}, alpha_fold[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
-  // LAB & 1: descriptor low words of stage 0 / P' buffer 0, made once
-  const uint32_t lq0 = sage3_desc_low(q_addr), lk0 = sage3_desc_low(sk_addr), lv0 = sage3_desc_low(sv_addr),
-                 lp0 = sage3_desc_low(sp_addr + c * 64 * 128);
-  // stage of entry j and the parity of its use
-  auto stage_of = [&](int j, int hint = -1) {
-    return hint >= 0 ? hint : (LAB & 1) ? (int)((unsigned)j % STAGES) : j % STAGES;
-  };
-  auto phase_of = [&](int j) { return (LAB & 1) ? (uint32_t)(((unsigned)j / STAGES) & 1u) : (uint32_t)((j / STAGES) & 1); };
+  // the stage of entry j: hint where the caller knows it (the unrolled loop below), else j % STAGES
+  auto stage_of = [&](int j, int hint = -1) { return hint >= 0 ? hint : j % STAGES; };
+  auto phase_of = [&](int j) { return (uint32_t)((j / STAGES) & 1); };
 
   // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
   auto issue_s = [&](int j, int hint = -1) {
     const uint32_t k_addr = sk_addr + stage_of(j, hint) * TILE;
-    const uint32_t lq = (LAB & 1) ? lq0 : sage3_desc_low(q_addr);
-    const uint32_t lk = (LAB & 1) ? lk0 + (uint32_t)stage_of(j, hint) * (TILE >> 4) : sage3_desc_low(k_addr);
+    const uint32_t lq = sage3_desc_low(q_addr), lk = sage3_desc_low(k_addr);
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++) wgmma_ss_n128_s8(sacc, sage3_desc(lq + 2 * kk), sage3_desc(lk + 2 * kk), kk > 0);
     wgmma_commit();
   };
-  // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
-  auto p_addr = [&](int j) { return sp_addr + (j & 1) * TILE + c * 64 * 128; };
-  // the same by the buffer's parity (a compile-time constant in the unrolled loop, LAB & 2)
-  auto p_addr_par = [&](int par) { return sp_addr + par * TILE + c * 64 * 128; };
+  // this warpgroup's 64 rows of P' buffer par = j % 2 (K-major, 128-byte swizzle, like Q)
+  auto p_addr = [&](int par) { return sp_addr + par * TILE + c * 64 * 128; };
   // OT = P V of entry j (P' from shared memory; columns 128..135: P' times the ones, the row
   // sums), a fresh accumulator, one wgmma group; k-step kk covers keys 32kk..32kk+31 in the order
   // the V^T quantizer stored them
   auto issue_pv = [&](int j, int par, int hint = -1) {
-    const uint32_t v_addr = sv_addr + stage_of(j, hint) * VSTRIDE, pj = p_addr_par(par);
-    const uint32_t lp = (LAB & 1) ? lp0 + (uint32_t)par * (TILE >> 4) : sage3_desc_low(pj);
-    const uint32_t lv = (LAB & 1) ? lv0 + (uint32_t)stage_of(j, hint) * (VSTRIDE >> 4) : sage3_desc_low(v_addr);
+    const uint32_t v_addr = sv_addr + stage_of(j, hint) * VSTRIDE, pj = p_addr(par);
+    const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) wgmma_ss_n136_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
     wgmma_commit();
@@ -262,7 +249,7 @@ static __global__ void __launch_bounds__(256, 1)
     else ck[0] = ck[1] = ksb[tile];
   };
   auto softmax = [&](int j, int par, const float ck[2], float alpha[2], auto masked) {
-    const uint32_t prow = p_addr_par(par) + (w4 * 16 + g) * 128 + 4 * t;
+    const uint32_t prow = p_addr(par) + (w4 * 16 + g) * 128 + 4 * t;
     const int tile = TILE_OF(j);
     const float c0 = __fmul_rn(cq, ck[0]), c1 = __fmul_rn(cq, ck[1]);
     const int n0 = tile * BN;
@@ -337,10 +324,7 @@ static __global__ void __launch_bounds__(256, 1)
   auto release = [&](int jr, int hint = -1) {
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
-      int old;
-      if (LAB & 1) // one thread: a plain atom, not atomicAdd's warp aggregation
-        asm volatile("atom.shared.add.u32 %0, [%1], 1;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])) : "memory");
-      else old = atomicAdd(&released[stage_of(jr, hint)], 1);
+      const int old = atomicAdd(&released[stage_of(jr, hint)], 1);
       if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
@@ -363,7 +347,8 @@ static __global__ void __launch_bounds__(256, 1)
     softmax(0, 0, ck, alpha_prev, sage3_flag<true>());
     fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
-    // par = j & 1, st = j % STAGES: constants where the caller knows them (st -1 where not)
+    // par = j & 1 and st = j % STAGES, compile-time constants in the unrolled loop (st -1 where
+    // not known)
     auto step = [&](int j, auto masked, int par, int st = -1) {
       const int st1 = st >= 0 ? (st + STAGES - 1) % STAGES : -1; // entry j - 1's
       float ckj[2];
@@ -378,7 +363,7 @@ static __global__ void __launch_bounds__(256, 1)
       // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
       accumulate(alpha_fold);
       wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
-      issue_pv(j - 1, (LAB & 6) ? 1 - par : (j - 1) & 1, st1); // main's expression at LAB 0
+      issue_pv(j - 1, 1 - par, st1);
       turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
@@ -393,27 +378,19 @@ static __global__ void __launch_bounds__(256, 1)
       alpha_prev[1] = alpha[1];
     };
     const int js = max(1, jm);
-    if (LAB & 4) {
-      static_assert(STAGES == 4, "the unrolled loop assumes 4 stages");
-      int j = 1;
-      for (; j + 3 < js; j += 4) {
-        step(j, sage3_flag<false>(), 1, 1);
-        step(j + 1, sage3_flag<false>(), 0, 2);
-        step(j + 2, sage3_flag<false>(), 1, 3);
-        step(j + 3, sage3_flag<false>(), 0, 0);
-      }
-      for (; j < js; j++) step(j, sage3_flag<false>(), j & 1);
-    } else if (LAB & 2) {
-      int j = 1;
-      for (; j + 1 < js; j += 2) {
-        step(j, sage3_flag<false>(), 1);
-        step(j + 1, sage3_flag<false>(), 0);
-      }
-      if (j < js) step(j, sage3_flag<false>(), 1);
-    } else {
-      for (int j = 1; j < js; j++) step(j, sage3_flag<false>(), j & 1);
+    // the unmasked entries unrolled by STAGES, so that every step's stage and P' buffer are
+    // constants: the mbarrier, descriptor, P' store and release offsets become immediates (SASS
+    // per warp and step 716 -> 666 instructions; H200 run 25: 8.92 -> 8.57 ms, docs/attention.md)
+    static_assert(STAGES == 4, "the unrolled loop names 4 stages");
+    int j = 1;
+    for (; j + 3 < js; j += 4) {
+      step(j, sage3_flag<false>(), 1, 1);
+      step(j + 1, sage3_flag<false>(), 0, 2);
+      step(j + 2, sage3_flag<false>(), 1, 3);
+      step(j + 3, sage3_flag<false>(), 0, 0);
     }
-    for (int j = js; j < count; j++) step(j, sage3_flag<true>(), j & 1);
+    for (; j < js; j++) step(j, sage3_flag<false>(), j & 1);
+    for (j = js; j < count; j++) step(j, sage3_flag<true>(), j & 1);
     const int jl = count - 1;
     accumulate(alpha_fold); // P_{n-2} V_{n-2}
     tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
@@ -485,10 +462,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-#ifndef SAGE3_LAB_DEFAULT
-#define SAGE3_LAB_DEFAULT 0 // lab (round 16): the default's LAB (a FINAL_TESTS build sets another)
-#endif
-template <typename T, int GRAN, int LAB = SAGE3_LAB_DEFAULT>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -496,7 +470,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, LAB>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -527,16 +501,5 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
-  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_LAB && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
-    constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
-    switch (sp->fwd_path - VDIT_ATTN_SAGE_FWD_LAB) {
-    case 1: return sage3_launch<__nv_bfloat16, G, 1>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 2: return sage3_launch<__nv_bfloat16, G, 2>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 3: return sage3_launch<__nv_bfloat16, G, 3>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 4: return sage3_launch<__nv_bfloat16, G, 4>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 5: return sage3_launch<__nv_bfloat16, G, 5>(&sp->base, w, &mq, &mk, &mv, stream);
-    default: return sage3_launch<__nv_bfloat16, G>(&sp->base, w, &mq, &mk, &mv, stream);
-    }
-  }
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
