@@ -4,7 +4,7 @@
 # run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
 # as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e),
 # 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS), 22 (df3403e, P V by head-dim halves) and 25 (round 16,
-# lab commit 22eabd4, with ENGINES) used it;
+# lab commit 22eabd4, with ENGINES; 26 the final tip against main) used it;
 # rerun a round's variants from its commit, where they exist. Steps:
 # 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
 #    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
