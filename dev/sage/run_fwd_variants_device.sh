@@ -3,14 +3,16 @@
 # attn_sage_cuda.h; bf16 per-block). Runs 6 (the MUFU offload and descriptor variants, as
 # run_v4_device.sh, commit e937507) and 12 (the row sums by the tensor cores and the lazy fold,
 # as run_v5_device.sh, commit 0ad358a; its variants were deleted after the run), 19 (da1ae9e),
-# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS) and 22 (df3403e, P V by head-dim halves) used it;
+# 21b (8f2ce32, with PAR_TESTS and FINAL_TESTS), 22 (df3403e, P V by head-dim halves) and 25 (round 16,
+# lab commit 22eabd4, with ENGINES; 26 the final tip against main) used it;
 # rerun a round's variants from its commit, where they exist. Steps:
 # 1. validation: test_attn_sage_gpu for each of TEST_VARIANTS (default: the default forward) and
 #    test_attn_sparge_sage_gpu when carried, against the CPU emulation;
 # 2. each of VARIANTS against fp64 (`vdit attn check --device cuda`, plain inputs, S = 4096, fp8 P V);
 # 3. forward timings at the shape of device_env.sh (CUDA events, median of REPEAT after 2
 #    warm-ups): our dense forward first as the baseline, the variants and the default interleaved
-#    ROUNDS times, dense again at the end;
+#    ROUNDS times (with ENGINES="name=path ...": other vdit binaries' default forward, e.g. main's,
+#    in every round as label name), dense again at the end;
 # 4. bench/attn_sage.sh (dense and sage forward + backward, FA2 and cuDNN) for the JSON record,
 #    with the fastest of the default and the PICK candidates (by median), saying which it used.
 # Binaries from BIN (prebuilt with the same nvcc 13.0, stripped, gzipped) or built.
@@ -81,6 +83,9 @@ for round in $(seq "$ROUNDS"); do
     bench "$v" VDIT_SAGE_FWD=$v timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage
   done
   bench default timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage
+  for e in ${ENGINES:-}; do
+    bench "${e%%=*}" timeout 60 "${e#*=}" "${fwd[@]}" --method sage
+  done
 done
 bench default-thread timeout 60 "$BIN/vdit" "${fwd[@]}" --method sage --sage-gran thread
 bench dense-again timeout 60 "$BIN/vdit" "${fwd[@]}" --method dense

@@ -55,6 +55,10 @@
 // against 8.95); with the halves a third consumer warpgroup (168 registers) still spills 300 B (this
 // kernel: 1636) and 128 x 256 key tiles 40 B, both with serialized wgmmas (ptxas C7511 / C7512), so
 // neither was built.
+// H200 (round 16, lab run 25): the unmasked loop unrolled by 4 (the stages), so each step's stage and
+// P' buffer are constants (716 -> 666 instructions a warp and step): 8.92 -> 8.57 ms = 1.44x our
+// dense; the stage ring in unsigned arithmetic with descriptor bases made once 9.18, unrolled by 2
+// 9.05, both + unrolled by 4 8.75 (docs/attention.md, "Forward, ninth H200 round").
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
@@ -146,8 +150,8 @@ static __global__ void __launch_bounds__(256, 1)
   jm = __shfl_sync(0xffffffffu, jm, 0);
 
   // K and V^T codes of entry j into stage j % STAGES (one thread)
-  auto load_kv = [&](int j) {
-    const int st = j % STAGES, tile = TILE_OF(j);
+  auto load_kv = [&](int j, int hint = -1) { // hint: j's stage where the caller knows it, else -1
+    const int st = hint >= 0 ? hint : j % STAGES, tile = TILE_OF(j);
     tma_mbar_expect_tx(bar_fk + 8 * st, TILE);
     tma_load_2d(sk_addr + st * TILE, &tk, 0, bh * w.sk_pad + tile * BN, bar_fk + 8 * st);
     tma_mbar_expect_tx(bar_fv + 8 * st, TILE);
@@ -200,22 +204,25 @@ static __global__ void __launch_bounds__(256, 1)
   for (int i = 0; i < NO; i++) o[i] = ot[i] = 0.0f;
   float row_max[2] = {-INFINITY, -INFINITY}, alpha_prev[2] = {0.0f, 0.0f}, alpha_fold[2] = {0.0f, 0.0f};
   const uint32_t q_addr = sq_addr + c * 64 * 128;
+  // the stage of entry j: hint where the caller knows it (the unrolled loop below), else j % STAGES
+  auto stage_of = [&](int j, int hint = -1) { return hint >= 0 ? hint : j % STAGES; };
+  auto phase_of = [&](int j) { return (uint32_t)((j / STAGES) & 1); };
 
   // S = Q K^T of entry j into sacc (one wgmma group, not waited for)
-  auto issue_s = [&](int j) {
-    const uint32_t k_addr = sk_addr + (j % STAGES) * TILE;
+  auto issue_s = [&](int j, int hint = -1) {
+    const uint32_t k_addr = sk_addr + stage_of(j, hint) * TILE;
     const uint32_t lq = sage3_desc_low(q_addr), lk = sage3_desc_low(k_addr);
 #pragma unroll
     for (int kk = 0; kk < D / 32; kk++) wgmma_ss_n128_s8(sacc, sage3_desc(lq + 2 * kk), sage3_desc(lk + 2 * kk), kk > 0);
     wgmma_commit();
   };
-  // this warpgroup's 64 rows of P' buffer j % 2 (K-major, 128-byte swizzle, like Q)
-  auto p_addr = [&](int j) { return sp_addr + (j & 1) * TILE + c * 64 * 128; };
+  // this warpgroup's 64 rows of P' buffer par = j % 2 (K-major, 128-byte swizzle, like Q)
+  auto p_addr = [&](int par) { return sp_addr + par * TILE + c * 64 * 128; };
   // OT = P V of entry j (P' from shared memory; columns 128..135: P' times the ones, the row
   // sums), a fresh accumulator, one wgmma group; k-step kk covers keys 32kk..32kk+31 in the order
   // the V^T quantizer stored them
-  auto issue_pv = [&](int j) {
-    const uint32_t v_addr = sv_addr + (j % STAGES) * VSTRIDE, pj = p_addr(j);
+  auto issue_pv = [&](int j, int par, int hint = -1) {
+    const uint32_t v_addr = sv_addr + stage_of(j, hint) * VSTRIDE, pj = p_addr(par);
     const uint32_t lp = sage3_desc_low(pj), lv = sage3_desc_low(v_addr);
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) wgmma_ss_n136_e4m3(ot, sage3_desc(lp + 2 * kk), sage3_desc(lv + 2 * kk), kk > 0);
@@ -241,8 +248,8 @@ static __global__ void __launch_bounds__(256, 1)
     else if (GRAN == VDIT_ATTN_SAGE_PER_THREAD) ck[0] = ck[1] = ksb[4 * tile + t];
     else ck[0] = ck[1] = ksb[tile];
   };
-  auto softmax = [&](int j, const float ck[2], float alpha[2], auto masked) {
-    const uint32_t prow = p_addr(j) + (w4 * 16 + g) * 128 + 4 * t;
+  auto softmax = [&](int j, int par, const float ck[2], float alpha[2], auto masked) {
+    const uint32_t prow = p_addr(par) + (w4 * 16 + g) * 128 + 4 * t;
     const int tile = TILE_OF(j);
     const float c0 = __fmul_rn(cq, ck[0]), c1 = __fmul_rn(cq, ck[1]);
     const int n0 = tile * BN;
@@ -314,11 +321,11 @@ static __global__ void __launch_bounds__(256, 1)
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
-  auto release = [&](int jr) {
+  auto release = [&](int jr, int hint = -1) {
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
-      const int old = atomicAdd(&released[jr % STAGES], 1);
-      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES);
+      const int old = atomicAdd(&released[stage_of(jr, hint)], 1);
+      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
   auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
@@ -337,46 +344,60 @@ static __global__ void __launch_bounds__(256, 1)
     turn_end();
     wgmma_wait<0>();
     fence_all();
-    softmax(0, ck, alpha_prev, sage3_flag<true>());
+    softmax(0, 0, ck, alpha_prev, sage3_flag<true>());
     fence_proxy_async(); // P' stores visible to the wgmma (async proxy) after the barrier below
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
-    auto step = [&](int j, auto masked) {
+    // par = j & 1 and st = j % STAGES, compile-time constants in the unrolled loop (st -1 where
+    // not known)
+    auto step = [&](int j, auto masked, int par, int st = -1) {
+      const int st1 = st >= 0 ? (st + STAGES - 1) % STAGES : -1; // entry j - 1's
       float ckj[2];
       load_ck(j, ckj);
-      tma_mbar_wait(bar_fk + 8 * (j % STAGES), (j / STAGES) & 1);
+      tma_mbar_wait(bar_fk + 8 * stage_of(j, st), phase_of(j));
       turn_begin();
       fence_all();
       wgmma_fence();
-      issue_s(j);
-      tma_mbar_wait(bar_fv + 8 * ((j - 1) % STAGES), ((j - 1) / STAGES) & 1);
+      issue_s(j, st);
+      tma_mbar_wait(bar_fv + 8 * stage_of(j - 1, st1), phase_of(j - 1));
       // OT holds P_{j-2} V_{j-2} (zeros at j = 1): fold it while S_j runs. After the wait loop (a
       // basic block of its own), so ptxas cannot hoist the FFMAs between S_j's wgmmas
       accumulate(alpha_fold);
       wgmma_fence(); // the FFMAs read OT, which P_{j-1} V_{j-1} overwrites
-      issue_pv(j - 1);
+      issue_pv(j - 1, 1 - par, st1);
       turn_end();
       wgmma_wait<1>(); // S_j done, P_{j-1} V_{j-1} may still run
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
       float alpha[2];
-      softmax(j, ckj, alpha, masked);
+      softmax(j, par, ckj, alpha, masked);
       fence_proxy_async(); // P' stores visible to the next P V after release's barrier
       wgmma_wait<0>();
       fence_all();
-      release(j - 1);
+      release(j - 1, st1);
       alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
     };
     const int js = max(1, jm);
-    for (int j = 1; j < js; j++) step(j, sage3_flag<false>());
-    for (int j = js; j < count; j++) step(j, sage3_flag<true>());
+    // the unmasked entries unrolled by STAGES, so that every step's stage and P' buffer are
+    // constants: the mbarrier, descriptor, P' store and release offsets become immediates (SASS
+    // per warp and step 716 -> 666 instructions; H200 run 25: 8.92 -> 8.57 ms, docs/attention.md)
+    static_assert(STAGES == 4, "the unrolled loop names 4 stages");
+    int j = 1;
+    for (; j + 3 < js; j += 4) {
+      step(j, sage3_flag<false>(), 1, 1);
+      step(j + 1, sage3_flag<false>(), 0, 2);
+      step(j + 2, sage3_flag<false>(), 1, 3);
+      step(j + 3, sage3_flag<false>(), 0, 0);
+    }
+    for (; j < js; j++) step(j, sage3_flag<false>(), j & 1);
+    for (j = js; j < count; j++) step(j, sage3_flag<true>(), j & 1);
     const int jl = count - 1;
     accumulate(alpha_fold); // P_{n-2} V_{n-2}
     tma_mbar_wait(bar_fv + 8 * (jl % STAGES), (jl / STAGES) & 1);
     turn_begin();
     fence_all();
     wgmma_fence();
-    issue_pv(jl);
+    issue_pv(jl, jl & 1);
     if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
     wgmma_wait<0>();
     fence_all();
