@@ -145,13 +145,71 @@ static __device__ __forceinline__ uint32_t sage_bwd_code(float x, float inv) {
 static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
+// SageBwd round 9 lab switch (compile time, removed after the timing): bit 1 = sage_bwd_inv branch-free
+// (sage_bwd_inv127), bit 2 = the dS codes' block barrier split into an mbarrier arrive / wait
+#ifndef SAGE_BWD_LAB
+#define SAGE_BWD_LAB 0
+#endif
+// 127 / x rounded to nearest even (IEEE) for finite x > 0, else 0 (x <= 0, inf, NaN): equal bit for
+// bit to x > 0 ? 127.0f / x : 0.0f on every input (the CPU emulation's division), without the IEEE
+// division's range check and slow-path branch. x = m 2^(E - 127) with m in [1, 2): q = 127 / m by
+// the reciprocal, one Newton step and one remainder correction (the division's own fast path, valid
+// for every m, an exhaustive check in vdit_attn_sage_cuda_inv127_check), then E moved into q's
+// exponent field (q in (63.5, 127], so the field stays >= 5); a field past 254 is an overflow: inf
+// (subnormal x lands there too: 127 / x > FLT_MAX for every x < 3.7e-37).
+static __device__ __forceinline__ float sage_bwd_inv127(float x) {
+  const uint32_t u = __float_as_uint(x);
+  const float m = __uint_as_float((u & 0x007fffffu) | 0x3f800000u);
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(m));
+  r = fmaf(fmaf(-m, r, 1.0f), r, r);
+  const float q0 = __fmul_rn(127.0f, r);
+  const float q = fmaf(fmaf(-q0, m, 127.0f), r, q0);
+  const uint32_t v = min(__float_as_uint(q) + 0x3f800000u - (u & 0x7f800000u), 0x7f800000u);
+  return u - 1u < 0x7f7fffffu ? __uint_as_float(v) : 0.0f;
+}
+#if SAGE_BWD_LAB & 1
+static __device__ __forceinline__ float sage_bwd_inv(float amax) { return sage_bwd_inv127(amax); }
+#else
 static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f; }
+#endif
 // x / 127 correctly rounded for every finite x >= 0 (subnormals too; checked exhaustively on the
 // CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
 // correction step. Three instructions instead of the division's ~12 and its slow-path branch.
 static __device__ __forceinline__ float sage_bwd_div127(float x) {
   const float y = 1.0f / 127.0f, q0 = __fmul_rn(x, y);
   return fmaf(fmaf(-q0, 127.0f, x), y, q0);
+}
+
+// sage_bwd_inv127 against the IEEE division on all 2^32 inputs (bit patterns): mismatches counted,
+// the smallest mismatching pattern kept (0xffffffff where none)
+static __global__ void __launch_bounds__(256) sage_bwd_inv127_check_kernel(unsigned long long *bad, unsigned int *first) {
+  unsigned long long n = 0;
+  unsigned int f = 0xffffffffu;
+  for (uint64_t i = (uint64_t)blockIdx.x * 256 + threadIdx.x; i < (1ull << 32); i += (uint64_t)gridDim.x * 256) {
+    const uint32_t u = (uint32_t)i;
+    const float x = __uint_as_float(u), ref = x > 0.0f ? __fdiv_rn(127.0f, x) : 0.0f;
+    if (__float_as_uint(sage_bwd_inv127(x)) != __float_as_uint(ref)) n++, f = min(f, u);
+  }
+  if (n) atomicAdd(bad, n), atomicMin(first, f);
+}
+
+extern "C" cudaError_t vdit_attn_sage_cuda_inv127_check(unsigned long long *mismatches, unsigned int *first_bad) {
+  unsigned long long *d_bad = NULL;
+  unsigned int *d_first = NULL;
+  cudaError_t err = cudaMalloc((void **)&d_bad, sizeof *d_bad);
+  if (err == cudaSuccess) err = cudaMalloc((void **)&d_first, sizeof *d_first);
+  if (err == cudaSuccess) err = cudaMemset(d_bad, 0, sizeof *d_bad);
+  if (err == cudaSuccess) err = cudaMemset(d_first, 0xff, sizeof *d_first);
+  if (err == cudaSuccess) {
+    sage_bwd_inv127_check_kernel<<<132 * 16, 256>>>(d_bad, d_first);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) err = cudaMemcpy(mismatches, d_bad, sizeof *d_bad, cudaMemcpyDeviceToHost);
+  if (err == cudaSuccess) err = cudaMemcpy(first_bad, d_first, sizeof *d_first, cudaMemcpyDeviceToHost);
+  cudaFree(d_bad);
+  cudaFree(d_first);
+  return err;
 }
 
 // ROWS rows of an 8-bit matrix (pitch bytes apart) into a 128B-swizzled [ROWS][128] tile.
@@ -410,7 +468,8 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
 //   sdS8 [64 queries][128 keys, key positions], sdQ [2 warpgroups][2 boxes][64][32] fp32, then
 //   l2, Delta, limits of both stages, the tile maxima of the 8 warps and two mbarriers (stage full).
 static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024;
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024 +
+                                        ((SAGE_BWD_LAB & 2) ? 8 : 0);
 
 // ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
 // 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
@@ -483,6 +542,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   if (tid == 0) {
     tma_mbar_init(bar_full, 1);
     tma_mbar_init(bar_full + 8, 1);
+#if SAGE_BWD_LAB & 2
+    tma_mbar_init(bar_full + 16, NT); // the tile's dS codes written (every thread arrives)
+#endif
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   if (count > 0) {
@@ -634,6 +696,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
       }
     fence_proxy_async();
+#if SAGE_BWD_LAB & 2
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar_full + 16) : "memory");
+#endif
 
     {
       // dV and dK tiles in head-dim halves (N = 64, 32 int32 registers each): one half's
@@ -681,7 +746,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
       for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
+#if !(SAGE_BWD_LAB & 2)
       __syncthreads();
+#endif
       wgmma_wait<1>(); // dK, channels 0..63
 #pragma unroll
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
@@ -699,6 +766,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       qacc[i] = 0;
       reg_fence(qacc[i]);
     }
+#if SAGE_BWD_LAB & 2
+    tma_mbar_wait(bar_full + 16, it & 1); // every warp's dS codes of this tile in sdS8
+#endif
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)
