@@ -158,11 +158,6 @@ static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b
 // (subnormal x lands there too: 127 / x > FLT_MAX for every x < 3.7e-37). H200 run 25: the five
 // divisions a tile (four per-key scales and the tile's, each a branch region of its own) were
 // serialized; branch-free they interleave: 38.66 -> 37.23 ms.
-// SageBwd round 9b lab switch (compile time, removed after the timing): bit 4 = the tile-maxima block
-// barrier split into an mbarrier arrive (after sRed's write) / wait (before its read)
-#ifndef SAGE_BWD_LAB
-#define SAGE_BWD_LAB 0
-#endif
 static __device__ __forceinline__ float sage_bwd_inv127(float x) {
   const uint32_t u = __float_as_uint(x);
   const float m = __uint_as_float((u & 0x007fffffu) | 0x3f800000u);
@@ -470,8 +465,7 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
 //   l2, Delta, limits of both stages, the tile maxima of the 8 warps and three mbarriers (two stages
 //   full, dS codes written).
 static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 24 + 1024 +
-                                        ((SAGE_BWD_LAB & 4) ? 8 : 0);
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 24 + 1024;
 
 // ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
 // 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
@@ -546,9 +540,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     tma_mbar_init(bar_full, 1);
     tma_mbar_init(bar_full + 8, 1);
     tma_mbar_init(bar_full + 16, NT); // the tile's dS codes written (every thread arrives)
-#if SAGE_BWD_LAB & 4
-    tma_mbar_init(bar_full + 24, NT); // the tile's maxima written (every thread arrives)
-#endif
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   if (count > 0) {
@@ -632,9 +623,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 8));
       tm = fmaxf(tm, __shfl_xor_sync(0xffffffffu, tm, 16));
       if (lane == 0) sRed[warp] = tm;
-#if SAGE_BWD_LAB & 4
-      asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar_full + 24) : "memory");
-#endif
     }
     // codes of P^T and dS^T in the A fragment order (k step kq: queries 32kq.., stored order)
     uint32_t pa[2][4], dsa[2][4];
@@ -666,11 +654,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     const float cv0 = __fmul_rn(sage_bwd_div127(amp[0]), dosc), cv1 = __fmul_rn(sage_bwd_div127(amp[1]), dosc);
     const float ck0 = __fmul_rn(sage_bwd_div127(amd[0]), qsc), ck1 = __fmul_rn(sage_bwd_div127(amd[1]), qsc);
 
-#if SAGE_BWD_LAB & 4
-    tma_mbar_wait(bar_full + 24, it & 1);
-#else
     __syncthreads(); // the 8 warps' tile maxima; the previous tile's dQ GEMM has read sdS8
-#endif
     if (warp == 0 && it + 1 < count) {
       // every thread is done with the previous tile, so with the other stage: the next tile's
       // key limits, then its bulk copies
