@@ -691,7 +691,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
       }
     fence_proxy_async();
-    // the codes are in: arrive now, wait only before dQ's product (run 25: with the block barrier
+    // the codes are in: arrive now, wait only before dQ's product (run 23's profile: with a block barrier
     // after dK's issue instead, the first dQ wgmma held 6.6% of the stall samples)
     asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar_full + 16) : "memory");
 
