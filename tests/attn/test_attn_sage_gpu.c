@@ -11,7 +11,8 @@
 //     (VDIT_SAGE_BWD=atomic, also the path without a tensor-map encoder);
 //  3. the acceptance against the fp64 reference through the check harness on plain
 //     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
-//  4. the plan's one-line errors (head dim 64, Q-smoothing).
+//  4. the plan's one-line errors (head dim 64, Q-smoothing);
+//  5. the backward's branch-free 127 / amax against the IEEE division on all 2^32 inputs.
 // Measured errors are printed (one line per case) so a device log records them.
 // Skips (exit 77) without the CUDA backend or without a GPU.
 #define _POSIX_C_SOURCE 200809L
@@ -22,6 +23,9 @@
 
 #include "attn/attn_check.h"
 #include "attn/attn_kernels.h"
+#ifdef VDIT_HAVE_CUDA
+#include "attn/cuda/attn_sage_cuda.h"
+#endif
 #include "check.h"
 #include "vdit/vdit.h"
 
@@ -340,6 +344,17 @@ static void test_acceptance(void) {
 }
 
 // 4. Errors.
+// The backward's branch-free 127 / amax against the IEEE division, every 32-bit input (the CPU
+// emulation divides, so the codes agree bit for bit only if this holds).
+static void test_inv127_exhaustive(void) {
+  unsigned long long bad = 0;
+  unsigned int first = 0;
+  const cudaError_t err = vdit_attn_sage_cuda_inv127_check(&bad, &first);
+  printf("inv127 exhaustive (2^32 inputs): %s, %llu mismatches, first 0x%08x\n", cudaGetErrorString(err), bad, first);
+  CHECK(err == cudaSuccess);
+  CHECK(bad == 0);
+}
+
 static void test_errors(void) {
   int64_t shape[4] = {1, 64, 2, 64};
   vdit_tensor q, o, lse;
@@ -379,6 +394,7 @@ int main(void) {
   test_against_cpu(); // every case on version 2 (attn_sage_forward.cu), the fallback
   unsetenv("VDIT_SAGE_FWD");
   test_against_cpu_long();
+  test_inv127_exhaustive();
   test_backward_against_cpu();
   test_acceptance();
   test_errors();

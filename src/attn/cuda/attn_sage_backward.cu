@@ -39,6 +39,10 @@
 //           tiles that need them, x / 127 by a product and one FMA correction, the int32 tiles
 //           converted by I2FP, the descriptors as base + offset / 16. The dS codes by stmatrix
 //           lost (+1.1 ms: spills); the lab commits are 7e5c7e6 / d2820c0 (SAGE_BWD_LAB).
+//           Round 9 (H200 run 25, 38.66 -> 36.52 ms): 127 / amax without the IEEE division's
+//           branches (sage_bwd_inv127, exact on all 2^32 inputs), and the block barrier that
+//           published the dS codes replaced by an mbarrier: every thread arrives after its codes,
+//           dQ's product waits on it (lab commit 4226b45).
 //   finish  dQ = scale * dQ_acc; dK = dK' - mean over keys < n of dK' (the gradient through mu)
 // Head dim 128, bf16/fp16, 16-byte aligned tensors, strides multiples of 8 (as the forward).
 // H200 runs 9-11 (docs/attention.md, dev/sage/README.md) timed other orders of the products
@@ -145,13 +149,63 @@ static __device__ __forceinline__ uint32_t sage_bwd_code(float x, float inv) {
 static __device__ __forceinline__ uint32_t sage_bwd_pack4(uint32_t a, uint32_t b, uint32_t c, uint32_t d) {
   return __byte_perm(__byte_perm(a, b, 0x0040), __byte_perm(c, d, 0x0040), 0x5410);
 }
-static __device__ __forceinline__ float sage_bwd_inv(float amax) { return amax > 0.0f ? __fdiv_rn(127.0f, amax) : 0.0f; }
+// 127 / x rounded to nearest even (IEEE) for finite x > 0, else 0 (x <= 0, inf, NaN): equal bit for
+// bit to x > 0 ? 127.0f / x : 0.0f on every input (the CPU emulation's division), without the IEEE
+// division's range check and slow-path branch. x = m 2^(E - 127) with m in [1, 2): q = 127 / m by
+// the reciprocal, one Newton step and one remainder correction (the division's own fast path, valid
+// for every m, an exhaustive check in vdit_attn_sage_cuda_inv127_check), then E moved into q's
+// exponent field (q in (63.5, 127], so the field stays >= 5); a field past 254 is an overflow: inf
+// (subnormal x lands there too: 127 / x > FLT_MAX for every x < 3.7e-37). H200 run 25: the five
+// divisions a tile (four per-key scales and the tile's, each a branch region of its own) were
+// serialized; branch-free they interleave: 38.66 -> 37.23 ms.
+static __device__ __forceinline__ float sage_bwd_inv127(float x) {
+  const uint32_t u = __float_as_uint(x);
+  const float m = __uint_as_float((u & 0x007fffffu) | 0x3f800000u);
+  float r;
+  asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"(m));
+  r = fmaf(fmaf(-m, r, 1.0f), r, r);
+  const float q0 = __fmul_rn(127.0f, r);
+  const float q = fmaf(fmaf(-q0, m, 127.0f), r, q0);
+  const uint32_t v = min(__float_as_uint(q) + 0x3f800000u - (u & 0x7f800000u), 0x7f800000u);
+  return u - 1u < 0x7f7fffffu ? __uint_as_float(v) : 0.0f;
+}
 // x / 127 correctly rounded for every finite x >= 0 (subnormals too; checked exhaustively on the
 // CPU against x / 127.0f): q0 = x * RN(1/127), the remainder x - 127 q0 exact by an FMA, one
 // correction step. Three instructions instead of the division's ~12 and its slow-path branch.
 static __device__ __forceinline__ float sage_bwd_div127(float x) {
   const float y = 1.0f / 127.0f, q0 = __fmul_rn(x, y);
   return fmaf(fmaf(-q0, 127.0f, x), y, q0);
+}
+
+// sage_bwd_inv127 against the IEEE division on all 2^32 inputs (bit patterns): mismatches counted,
+// the smallest mismatching pattern kept (0xffffffff where none)
+static __global__ void __launch_bounds__(256) sage_bwd_inv127_check_kernel(unsigned long long *bad, unsigned int *first) {
+  unsigned long long n = 0;
+  unsigned int f = 0xffffffffu;
+  for (uint64_t i = (uint64_t)blockIdx.x * 256 + threadIdx.x; i < (1ull << 32); i += (uint64_t)gridDim.x * 256) {
+    const uint32_t u = (uint32_t)i;
+    const float x = __uint_as_float(u), ref = x > 0.0f ? __fdiv_rn(127.0f, x) : 0.0f;
+    if (__float_as_uint(sage_bwd_inv127(x)) != __float_as_uint(ref)) n++, f = min(f, u);
+  }
+  if (n) atomicAdd(bad, n), atomicMin(first, f);
+}
+
+extern "C" cudaError_t vdit_attn_sage_cuda_inv127_check(unsigned long long *mismatches, unsigned int *first_bad) {
+  unsigned long long *d_bad = NULL;
+  unsigned int *d_first = NULL;
+  cudaError_t err = cudaMalloc((void **)&d_bad, sizeof *d_bad);
+  if (err == cudaSuccess) err = cudaMalloc((void **)&d_first, sizeof *d_first);
+  if (err == cudaSuccess) err = cudaMemset(d_bad, 0, sizeof *d_bad);
+  if (err == cudaSuccess) err = cudaMemset(d_first, 0xff, sizeof *d_first);
+  if (err == cudaSuccess) {
+    sage_bwd_inv127_check_kernel<<<132 * 16, 256>>>(d_bad, d_first);
+    err = cudaGetLastError();
+  }
+  if (err == cudaSuccess) err = cudaMemcpy(mismatches, d_bad, sizeof *d_bad, cudaMemcpyDeviceToHost);
+  if (err == cudaSuccess) err = cudaMemcpy(first_bad, d_first, sizeof *d_first, cudaMemcpyDeviceToHost);
+  cudaFree(d_bad);
+  cudaFree(d_first);
+  return err;
 }
 
 // ROWS rows of an 8-bit matrix (pitch bytes apart) into a 128B-swizzled [ROWS][128] tile.
@@ -408,9 +462,10 @@ static __device__ __forceinline__ void sage_bwd_softmax(const int32_t sacc[32], 
 //   2 stages of { sQ8 [64][128 B], sdO [2][64][64] T, sQt8 [128 d][128 queries], sdOt8 the same }
 //   (the transposed tiles hold the 128-query chunk of the tile; the tile is its half qt % 2),
 //   sdS8 [64 queries][128 keys, key positions], sdQ [2 warpgroups][2 boxes][64][32] fp32, then
-//   l2, Delta, limits of both stages, the tile maxima of the 8 warps and two mbarriers (stage full).
+//   l2, Delta, limits of both stages, the tile maxima of the 8 warps and three mbarriers (two stages
+//   full, dS codes written).
 static constexpr size_t SAGE_BWD_SMEM = 2 * 16384 + 32768 + 2 * (8192 + 16384 + 16384 + 16384) + 8192 +
-                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 16 + 1024;
+                                        (size_t)SAGE_BM * SAGE_D * 4 + 3 * 2 * SAGE_BM * 4 + 8 * 4 + 24 + 1024;
 
 // ATOMIC_DQ: dQ tiles added by float2 atomics; else by per-warpgroup bulk tensor reductions (tdq:
 // 64 x 32-float boxes of the fp32 accumulator, 128B swizzle)
@@ -432,7 +487,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   float *sDelta = sL2 + 2 * BM;
   int *sLim = reinterpret_cast<int *>(sDelta + 2 * BM);
   float *sRed = reinterpret_cast<float *>(sLim + 2 * BM);
-  const uint32_t bar_full = smem_u32(sRed + 8); // 2 mbarriers, 8 bytes each (stage full)
+  // 3 mbarriers, 8 bytes each: stage 0 full, stage 1 full, the tile's dS codes written (256 arrivals)
+  const uint32_t bar_full = smem_u32(sRed + 8);
 
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h, kb = blockIdx.x;
   const int n0 = kb * BN;
@@ -483,6 +539,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
   if (tid == 0) {
     tma_mbar_init(bar_full, 1);
     tma_mbar_init(bar_full + 8, 1);
+    tma_mbar_init(bar_full + 16, NT); // the tile's dS codes written (every thread arrives)
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   if (count > 0) {
@@ -570,8 +627,8 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     // codes of P^T and dS^T in the A fragment order (k step kq: queries 32kq.., stored order)
     uint32_t pa[2][4], dsa[2][4];
     {
-      const float ip0 = sage_bwd_inv(amp[0]), ip1 = sage_bwd_inv(amp[1]);
-      const float id0 = sage_bwd_inv(amd[0]), id1 = sage_bwd_inv(amd[1]);
+      const float ip0 = sage_bwd_inv127(amp[0]), ip1 = sage_bwd_inv127(amp[1]);
+      const float id0 = sage_bwd_inv127(amd[0]), id1 = sage_bwd_inv127(amd[1]);
 #pragma unroll
       for (int kq = 0; kq < 2; kq++) {
         const int n = 16 * kq;
@@ -619,7 +676,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
     float atile = 0.0f;
 #pragma unroll
     for (int i = 0; i < 8; i++) atile = fmaxf(atile, sRed[i]);
-    const float itile = sage_bwd_inv(atile);
+    const float itile = sage_bwd_inv127(atile);
     const float cq = __fmul_rn(sage_bwd_div127(atile), ks);
     // dS codes to shared memory: row = query, keys at their stored positions (2g + r within
     // the warp's 16), one 16-bit store per (query, key pair), 128B swizzle
@@ -634,6 +691,9 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
         *reinterpret_cast<uint16_t *>(sdS8 + q * 128 + ((chunk ^ (q & 7)) << 4) + 2 * g) = (uint16_t)(lo8 | (hi8 << 8));
       }
     fence_proxy_async();
+    // the codes are in: arrive now, wait only before dQ's product (run 23's profile: with a block barrier
+    // after dK's issue instead, the first dQ wgmma held 6.6% of the stall samples)
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar_full + 16) : "memory");
 
     {
       // dV and dK tiles in head-dim halves (N = 64, 32 int32 registers each): one half's
@@ -681,7 +741,6 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
 #pragma unroll
       for (int kq = 0; kq < 2; kq++) wgmma_rs_n64_s8(hb, dsa[kq], gmma_desc(qt_addr + 64 * 128 + kq * 32, 16, 1024), kq > 0);
       wgmma_commit();
-      __syncthreads();
       wgmma_wait<1>(); // dK, channels 0..63
 #pragma unroll
       for (int i = 0; i < 32; i++) reg_fence(ha[i]);
@@ -699,6 +758,7 @@ static __global__ void __launch_bounds__(256, 1) sage_backward_kernel(const vdit
       qacc[i] = 0;
       reg_fence(qacc[i]);
     }
+    tma_mbar_wait(bar_full + 16, it & 1); // every warp's dS codes of this tile in sdS8 (phase it)
     wgmma_fence();
 #pragma unroll
     for (int kk = 0; kk < BN / 32; kk++)

@@ -82,6 +82,10 @@ size_t vdit_attn_sage_cuda_backward_workspace_bytes(int64_t batch, int64_t heads
 int vdit_attn_sage_cuda_backward_fits(const vdit_attn_cuda_params *p);
 // dQ, dK, dV from Q, K, V, O, LSE (the sage forward's) and dO, on `stream`.
 vdit_status vdit_attn_sage_cuda_backward(const vdit_attn_sage_cuda_params *p, cudaStream_t stream);
+// The backward's 127 / amax (sage_bwd_inv127, branch-free) against the IEEE division
+// (amax > 0 ? 127.0f / amax : 0) on every 32-bit input: the count of mismatching inputs and the
+// smallest one (0xffffffff where none). Synchronous, on the default stream.
+cudaError_t vdit_attn_sage_cuda_inv127_check(unsigned long long *mismatches, unsigned int *first_bad);
 
 #ifdef __cplusplus
 }
