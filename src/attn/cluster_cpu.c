@@ -113,6 +113,18 @@ static int64_t tile_length(int32_t tile, int64_t S) {
   return S - begin < VDIT_ATTN_CLUSTER_TILE ? S - begin : VDIT_ATTN_CLUSTER_TILE;
 }
 
+// The centroid estimate of a query's attention over the key clusters: softmax_c(dots_c + log n_c)
+// with dots_c = qbar . kbar_c scale, empty clusters (n_c = 0) left out. w[c] = e^(dots_c + log n_c
+// - max) (0 for empty clusters; w may be dots itself); returns sum_c w[c], the softmax's divisor.
+static double cluster_softmax(const float *dots, const int32_t *kn, int32_t ck, float *w) {
+  float m = -INFINITY;
+  for (int32_t c = 0; c < ck; c++)
+    if (kn[c] > 0 && dots[c] + logf((float)kn[c]) > m) m = dots[c] + logf((float)kn[c]);
+  double z = 0.0;
+  for (int32_t c = 0; c < ck; c++) z += (w[c] = kn[c] > 0 ? expf(dots[c] + logf((float)kn[c]) - m) : 0.0f);
+  return z;
+}
+
 // Per query cluster a, the centroid-estimated attention mass of each key tile j (cluster.h
 // step 4, svg): mass[a][j] = sum_{fragments f in j} softmax_c(qbar_a . kbar_c scale + log n_c)
 // n_f / n_c. work: ck floats.
@@ -126,13 +138,8 @@ static void cluster_tile_mass(const vdit_attn_cluster_state *st, int64_t bh, flo
     float *row = mass + (int64_t)a * st->k_tiles;
     memset(row, 0, (size_t)st->k_tiles * sizeof *row);
     if (qn[a] == 0) continue;
-    float m = -INFINITY;
-    for (int32_t c = 0; c < st->ck; c++) {
-      p[c] = kn[c] > 0 ? dot(qc + (int64_t)a * D, kc + (int64_t)c * D, D) * scale + logf((float)kn[c]) : -INFINITY;
-      if (p[c] > m) m = p[c];
-    }
-    double z = 0.0;
-    for (int32_t c = 0; c < st->ck; c++) z += (p[c] = kn[c] > 0 ? expf(p[c] - m) : 0.0f);
+    for (int32_t c = 0; c < st->ck; c++) p[c] = dot(qc + (int64_t)a * D, kc + (int64_t)c * D, D) * scale;
+    const double z = cluster_softmax(p, kn, st->ck, p);
     for (int32_t c = 0; c < st->ck; c++) p[c] = kn[c] > 0 ? (float)(p[c] / z / kn[c]) : 0.0f; // per key token
     for (int32_t j = 0; j < st->k_tiles; j++) {
       float sum = 0.0f;
@@ -146,7 +153,7 @@ static void cluster_tile_mass(const vdit_attn_cluster_state *st, int64_t bh, flo
 // j for the probe query qbar_a: err[a][j] = |N'_j - N_j - o_hat (L'_j - L_j)|_1 / Z, with o_hat
 // = sum_c softmax_c(qbar_a . kbar_c scale + log n_c) vbar_c (qbar_a's output estimated from the
 // centroids: known before any key, so each tile's term is independent of the others) and Z the
-// exact denominator over all keys. Keys in permuted order. work: Sk + ck + 3 D + k_tiles floats.
+// exact denominator over all keys. Keys in permuted order. work: Sk + 2 ck + 3 D + k_tiles floats.
 static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float scale, const float *ks, const float *vs,
                           float *err, float *work) {
   const int64_t D = st->dim, Sk = st->seq_k;
@@ -156,7 +163,7 @@ static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float s
   const int32_t *qn = st->q_count + bh * st->cq, *kn = st->k_count + bh * st->ck;
   const int32_t *fo = st->frag_offsets + bh * (kt + 1);
   const int32_t *fc = st->frag_cluster + bh * st->max_fragments, *fn = st->frag_count + bh * st->max_fragments;
-  float *s = work, *cd = s + Sk, *oh = cd + st->ck, *n = oh + D, *nc = n + D, *num = nc + D;
+  float *s = work, *cd = s + Sk, *cw = cd + st->ck, *oh = cw + st->ck, *n = oh + D, *nc = n + D, *num = nc + D;
   for (int32_t a = 0; a < st->cq; a++) {
     float *row = err + (int64_t)a * kt;
     memset(row, 0, (size_t)kt * sizeof *row);
@@ -168,18 +175,12 @@ static void cluster_probe(const vdit_attn_cluster_state *st, int64_t bh, float s
       if (s[j] > m) m = s[j];
     }
     for (int32_t c = 0; c < st->ck; c++) cd[c] = dot(qv, kc + (int64_t)c * D, D) * scale;
-    // o_hat
-    float mh = -INFINITY;
-    for (int32_t c = 0; c < st->ck; c++)
-      if (kn[c] > 0 && cd[c] + logf((float)kn[c]) > mh) mh = cd[c] + logf((float)kn[c]);
-    double zh = 0.0;
+    // o_hat: the key clusters' V means under the centroid softmax
+    const double zh = cluster_softmax(cd, kn, st->ck, cw);
     memset(oh, 0, (size_t)D * sizeof *oh);
-    for (int32_t c = 0; c < st->ck; c++) {
-      if (kn[c] == 0) continue;
-      const float w = expf(cd[c] + logf((float)kn[c]) - mh);
-      zh += w;
-      for (int64_t d = 0; d < D; d++) oh[d] += w * vm[(int64_t)c * D + d];
-    }
+    for (int32_t c = 0; c < st->ck; c++)
+      if (kn[c] > 0)
+        for (int64_t d = 0; d < D; d++) oh[d] += cw[c] * vm[(int64_t)c * D + d];
     for (int64_t d = 0; d < D; d++) oh[d] = (float)(oh[d] / zh);
     // per tile: the numerator |N'_j - N_j - o_hat (L'_j - L_j)|_1 (at the reference m); Z
     double z = 0.0;
@@ -400,7 +401,7 @@ vdit_status vdit_attn_cluster_route_cpu(const vdit_attn_problem *problem, vdit_a
 #pragma omp parallel for schedule(dynamic) reduction(| : failed) reduction(+ : fragments, q_empty, k_empty, kmeans_time, select_time)
   for (int64_t bh = 0; bh < st->bh; bh++) {
     if (failed) continue;
-    const size_t floats = (size_t)(2 * smax * D + cmax + 2 * (int64_t)cq * kt + smax + ck + 3 * D + kt + 16);
+    const size_t floats = (size_t)(2 * smax * D + cmax + 2 * (int64_t)cq * kt + smax + 2 * ck + 3 * D + kt + 16);
     float *work = malloc(floats * sizeof *work);
     double *sums = malloc((size_t)(cmax * D + 1) * sizeof *sums);
     int32_t *offset = malloc((size_t)(cmax + 1) * sizeof *offset);

@@ -344,17 +344,6 @@ static void test_acceptance(void) {
 }
 
 // 4. Errors.
-// The backward's branch-free 127 / amax against the IEEE division, every 32-bit input (the CPU
-// emulation divides, so the codes agree bit for bit only if this holds).
-static void test_inv127_exhaustive(void) {
-  unsigned long long bad = 0;
-  unsigned int first = 0;
-  const cudaError_t err = vdit_attn_sage_cuda_inv127_check(&bad, &first);
-  printf("inv127 exhaustive (2^32 inputs): %s, %llu mismatches, first 0x%08x\n", cudaGetErrorString(err), bad, first);
-  CHECK(err == cudaSuccess);
-  CHECK(bad == 0);
-}
-
 static void test_errors(void) {
   int64_t shape[4] = {1, 64, 2, 64};
   vdit_tensor q, o, lse;
@@ -380,6 +369,17 @@ static void test_errors(void) {
   CHECK_STATUS(vdit_attn_forward(plan, &q, &q, &q, &o, &lse), VDIT_ERROR_UNSUPPORTED);
   vdit_attn_plan_free(plan);
   vdit_tensor_free(&q), vdit_tensor_free(&o), vdit_tensor_free(&lse);
+}
+
+// 5. The backward's branch-free 127 / amax against the IEEE division, every 32-bit input (the CPU
+// emulation divides, so the codes agree bit for bit only if this holds).
+static void test_inv127_exhaustive(void) {
+  unsigned long long bad = 0;
+  unsigned int first = 0;
+  const cudaError_t err = vdit_attn_sage_cuda_inv127_check(&bad, &first);
+  printf("inv127 exhaustive (2^32 inputs): %s, %llu mismatches, first 0x%08x\n", cudaGetErrorString(err), bad, first);
+  CHECK(err == cudaSuccess);
+  CHECK(bad == 0);
 }
 #endif
 
