@@ -96,7 +96,17 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-template <typename T, int GRAN, int STAGES>
+// Lab (round 17, sagefwd17): LAB bits pick the step's bookkeeping (VDIT_SAGE_FWD=l<n>, bf16 per-block):
+// 1 = the stage release by an atom.shared.exch of the stage's use number + 1 (both warpgroups swap
+//     in the same value; the second gets it back), which ptxas does not warp-aggregate: the add's
+//     aggregation (VOTEU, FLO, two S2R, two POPC, SHFL.IDX; ptxas aggregates a plain atom.add too)
+//     sits ahead of the refill's TMA on the path to warpgroup c's next turn barrier;
+// 2 = the unmasked softmax's row maximum without the INT_MIN and -inf cases (no key of an unmasked
+//     tile is dead, |S| < 2^22 is never INT_MIN, so the maximum is finite) and, where both 64-key
+//     halves share one K scale (per-block, per-thread), one integer maximum over the 32 scores and
+//     one conversion (c > 0: the float maximum of the scaled halves is the scaled integer maximum,
+//     bit for bit): a shorter chain ahead of the exps.
+template <typename T, int GRAN, int STAGES, int LAB>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -260,6 +270,23 @@ static __global__ void __launch_bounds__(256, 1)
     float shift[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
+      if ((LAB & 2) && !decltype(masked)::value) {
+        if (GRAN != VDIT_ATTN_SAGE_PER_WARP) { // c0 == c1
+          int mi = sacc[2 * r];
+#pragma unroll
+          for (int i = 1; i < 32; i++) mi = max(mi, sacc[4 * (i >> 1) + 2 * r + (i & 1)]);
+          shift[r] = fmaxf(row_max[r], __fmul_rn(sage_i2f(mi), c0));
+        } else {
+          int mi0 = sacc[2 * r], mi1 = sacc[32 + 2 * r];
+#pragma unroll
+          for (int i = 1; i < 16; i++) {
+            mi0 = max(mi0, sacc[4 * (i >> 1) + 2 * r + (i & 1)]);
+            mi1 = max(mi1, sacc[32 + 4 * (i >> 1) + 2 * r + (i & 1)]);
+          }
+          shift[r] = fmaxf(row_max[r], fmaxf(__fmul_rn(sage_i2f(mi0), c0), __fmul_rn(sage_i2f(mi1), c1)));
+        }
+        continue;
+      }
       int mi0 = INT_MIN, mi1 = INT_MIN;
 #pragma unroll
       for (int n = 0; n < 16; n++)
@@ -279,7 +306,7 @@ static __global__ void __launch_bounds__(256, 1)
     for (int r = 0; r < 2; r++) shift[r] = fmaxf(shift[r], __shfl_xor_sync(0xffffffffu, shift[r], 2));
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      const float mx = shift[r], m_use = mx == -INFINITY ? 0.0f : mx;
+      const float mx = shift[r], m_use = ((LAB & 2) && !decltype(masked)::value) || mx != -INFINITY ? mx : 0.0f;
       alpha[r] = sage_ex2(__fsub_rn(row_max[r], m_use));
       row_max[r] = mx;
       shift[r] = __fsub_rn(m_use, SAGE_LOG2_448);
@@ -324,8 +351,14 @@ static __global__ void __launch_bounds__(256, 1)
   auto release = [&](int jr, int hint = -1) {
     named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
-      const int old = atomicAdd(&released[stage_of(jr, hint)], 1);
-      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES, hint);
+      bool second;
+      if (LAB & 1) { // both warpgroups swap in use u + 1 of the stage: the second gets its own value back
+        const uint32_t use1 = ((uint32_t)jr >> 2) + 1u; // jr >= 0, STAGES = 4
+        uint32_t old;
+        asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
+        second = old == use1;
+      } else second = atomicAdd(&released[stage_of(jr, hint)], 1) & 1;
+      if (second && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
   auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
@@ -462,7 +495,10 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN>
+#ifndef SAGE3_LAB_DEFAULT
+#define SAGE3_LAB_DEFAULT 0 // lab (round 17): the default's LAB (a FINAL_TESTS build sets another)
+#endif
+template <typename T, int GRAN, int LAB = SAGE3_LAB_DEFAULT>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -470,7 +506,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, LAB>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -501,5 +537,14 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
+  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_LAB && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
+    constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
+    switch (sp->fwd_path - VDIT_ATTN_SAGE_FWD_LAB) {
+    case 1: return sage3_launch<__nv_bfloat16, G, 1>(&sp->base, w, &mq, &mk, &mv, stream);
+    case 2: return sage3_launch<__nv_bfloat16, G, 2>(&sp->base, w, &mq, &mk, &mv, stream);
+    case 3: return sage3_launch<__nv_bfloat16, G, 3>(&sp->base, w, &mq, &mk, &mv, stream);
+    default: return sage3_launch<__nv_bfloat16, G>(&sp->base, w, &mq, &mk, &mv, stream);
+    }
+  }
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
