@@ -105,7 +105,12 @@ template <bool B> struct sage3_flag {
 //     tile is dead, |S| < 2^22 is never INT_MIN, so the maximum is finite) and, where both 64-key
 //     halves share one K scale (per-block, per-thread), one integer maximum over the 32 scores and
 //     one conversion (c > 0: the float maximum of the scaled halves is the scaled integer maximum,
-//     bit for bit): a shorter chain ahead of the exps.
+//     bit for bit): a shorter chain ahead of the exps;
+// 4 = at the end of step j, entry j - 2's stage released (not j - 1's) by its one thread with no
+//     barrier of its own: step j's turn barrier (all 256 threads) already followed every warp's wait
+//     for P_{j-2} V_{j-2}, so the release's warpgroup barrier goes (the refill two steps ahead, not
+//     three); the last two entries are never released (no refill follows them). Released right after
+//     S_j's issue instead (under S_j), ptxas spilled 1157 STL / LDL in the bf16 per-block build: not built.
 template <typename T, int GRAN, int STAGES, int LAB>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
@@ -361,6 +366,19 @@ static __global__ void __launch_bounds__(256, 1)
       if (second && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
+  // LAB & 4: the same without the barrier (the caller's turn barrier orders it after the stage's use)
+  auto release_nobar = [&](int jr, int hint = -1) {
+    if (ct == 0) {
+      bool second;
+      if (LAB & 1) {
+        const uint32_t use1 = ((uint32_t)jr >> 2) + 1u;
+        uint32_t old;
+        asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
+        second = old == use1;
+      } else second = atomicAdd(&released[stage_of(jr, hint)], 1) & 1;
+      if (second && jr + STAGES < count) load_kv(jr + STAGES, hint);
+    }
+  };
   auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
   auto turn_end = [&]() { named_bar_arrive(SAGE3_BAR_TURN0 + 1 - c, 256); };
 
@@ -405,7 +423,8 @@ static __global__ void __launch_bounds__(256, 1)
       fence_proxy_async(); // P' stores visible to the next P V after release's barrier
       wgmma_wait<0>();
       fence_all();
-      release(j - 1, st1);
+      if (!(LAB & 4)) release(j - 1, st1);
+      else if (j >= 2) release_nobar(j - 2, st >= 0 ? (st + 2) % STAGES : -1);
       alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
@@ -543,6 +562,7 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     case 1: return sage3_launch<__nv_bfloat16, G, 1>(&sp->base, w, &mq, &mk, &mv, stream);
     case 2: return sage3_launch<__nv_bfloat16, G, 2>(&sp->base, w, &mq, &mk, &mv, stream);
     case 3: return sage3_launch<__nv_bfloat16, G, 3>(&sp->base, w, &mq, &mk, &mv, stream);
+    case 7: return sage3_launch<__nv_bfloat16, G, 7>(&sp->base, w, &mq, &mk, &mv, stream);
     default: return sage3_launch<__nv_bfloat16, G>(&sp->base, w, &mq, &mk, &mv, stream);
     }
   }
