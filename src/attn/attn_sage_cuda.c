@@ -40,7 +40,6 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
   sp.fwd_path = !fwd ? VDIT_ATTN_SAGE_FWD_AUTO
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
-                : fwd[0] == 'l' && fwd[1] >= '0' && fwd[1] <= '9' ? VDIT_ATTN_SAGE_FWD_LAB + atoi(fwd + 1)
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));

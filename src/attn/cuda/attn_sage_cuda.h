@@ -40,7 +40,6 @@ typedef enum vdit_attn_sage_fwd_path {
   VDIT_ATTN_SAGE_FWD_AUTO = 0,  // version 3 (attn_sage_forward_tma.cu) for FP8 P V, else version 2
   VDIT_ATTN_SAGE_FWD_V2 = 1,    // version 2 (attn_sage_forward.cu: cp.async stages, lockstep warpgroups)
   VDIT_ATTN_SAGE_FWD_QUANT = 2, // the quantization launches only, O and the LSE not written (a timing lab switch)
-  VDIT_ATTN_SAGE_FWD_LAB = 3,   // lab (round 17): VDIT_SAGE_FWD=l<n>, fwd_path 3 + n: version 3's variant LAB = n (bf16 per-block)
 } vdit_attn_sage_fwd_path;
 
 // The forward workspace's pieces (the layout above) as version 3 fills and reads them.

@@ -22,7 +22,7 @@
 //   S_0; softmax_0
 //   for j >= 1: issue S_j, O = O * alpha_{j-2} + OT (P_{j-2} V_{j-2}) while S_j runs, issue
 //               OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j, softmax_j while OT runs,
-//               wait OT, release stage j - 1
+//               wait OT, release stage j - 2 (its last use ordered by this step's turn barrier)
 //   O = O * alpha_{n-2} + OT; OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
 // The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
 // other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
@@ -96,22 +96,20 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
-// Lab (round 17, sagefwd17): LAB bits pick the step's bookkeeping (VDIT_SAGE_FWD=l<n>, bf16 per-block):
-// 1 = the stage release by an atom.shared.exch of the stage's use number + 1 (both warpgroups swap
-//     in the same value; the second gets it back), which ptxas does not warp-aggregate: the add's
-//     aggregation (VOTEU, FLO, two S2R, two POPC, SHFL.IDX; ptxas aggregates a plain atom.add too)
-//     sits ahead of the refill's TMA on the path to warpgroup c's next turn barrier;
-// 2 = the unmasked softmax's row maximum without the INT_MIN and -inf cases (no key of an unmasked
-//     tile is dead, |S| < 2^22 is never INT_MIN, so the maximum is finite) and, where both 64-key
-//     halves share one K scale (per-block, per-thread), one integer maximum over the 32 scores and
-//     one conversion (c > 0: the float maximum of the scaled halves is the scaled integer maximum,
-//     bit for bit): a shorter chain ahead of the exps;
-// 4 = at the end of step j, entry j - 2's stage released (not j - 1's) by its one thread with no
-//     barrier of its own: step j's turn barrier (all 256 threads) already followed every warp's wait
-//     for P_{j-2} V_{j-2}, so the release's warpgroup barrier goes (the refill two steps ahead, not
-//     three); the last two entries are never released (no refill follows them). Released right after
-//     S_j's issue instead (under S_j), ptxas spilled 1157 STL / LDL in the bf16 per-block build: not built.
-template <typename T, int GRAN, int STAGES, int LAB>
+// Step bookkeeping (round 17, sagefwd17; H200 lab run 27: 8.64 -> 8.37 ms, docs/attention.md):
+// - the stage release is an atom.shared.exch of the stage's use number + 1 (both warpgroups swap in
+//   the same value; the second gets it back and refills), which ptxas does not warp-aggregate as it
+//   does an atom.add (VOTEU, FLO, two S2R, two POPC, SHFL.IDX ahead of the refill's TMA);
+// - the unmasked softmax's row maximum skips the INT_MIN and -inf cases (no key of an unmasked tile
+//   is dead, |S| < 2^22 is never INT_MIN) and, where both 64-key halves share one K scale
+//   (per-block, per-thread), takes one integer maximum over the 32 scores and one conversion (c > 0:
+//   the float maximum of the scaled halves is the scaled integer maximum, bit for bit);
+// - at the end of step j, entry j - 2's stage is released (not j - 1's) by its one thread with no
+//   barrier of its own: step j's turn barrier (all 256 threads) already followed every warp's wait
+//   for P_{j-2} V_{j-2} (the refill two steps ahead, not three); the last two entries are never
+//   released (no refill follows them). Released right after S_j's issue instead, ptxas spilled
+//   1157 STL / LDL in the bf16 per-block build (not built).
+template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
@@ -275,7 +273,7 @@ static __global__ void __launch_bounds__(256, 1)
     float shift[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      if ((LAB & 2) && !decltype(masked)::value) {
+      if (!decltype(masked)::value) {
         if (GRAN != VDIT_ATTN_SAGE_PER_WARP) { // c0 == c1
           int mi = sacc[2 * r];
 #pragma unroll
@@ -311,7 +309,7 @@ static __global__ void __launch_bounds__(256, 1)
     for (int r = 0; r < 2; r++) shift[r] = fmaxf(shift[r], __shfl_xor_sync(0xffffffffu, shift[r], 2));
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      const float mx = shift[r], m_use = ((LAB & 2) && !decltype(masked)::value) || mx != -INFINITY ? mx : 0.0f;
+      const float mx = shift[r], m_use = !decltype(masked)::value || mx != -INFINITY ? mx : 0.0f;
       alpha[r] = sage_ex2(__fsub_rn(row_max[r], m_use));
       row_max[r] = mx;
       shift[r] = __fsub_rn(m_use, SAGE_LOG2_448);
@@ -353,30 +351,14 @@ static __global__ void __launch_bounds__(256, 1)
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
+  // entry jr's stage done by warpgroup c (the caller's turn barrier orders this after every warp's
+  // use of it): both warpgroups swap in use jr / STAGES + 1; the second gets its own value back
   auto release = [&](int jr, int hint = -1) {
-    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
-      bool second;
-      if (LAB & 1) { // both warpgroups swap in use u + 1 of the stage: the second gets its own value back
-        const uint32_t use1 = ((uint32_t)jr >> 2) + 1u; // jr >= 0, STAGES = 4
-        uint32_t old;
-        asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
-        second = old == use1;
-      } else second = atomicAdd(&released[stage_of(jr, hint)], 1) & 1;
-      if (second && jr + STAGES < count) load_kv(jr + STAGES, hint);
-    }
-  };
-  // LAB & 4: the same without the barrier (the caller's turn barrier orders it after the stage's use)
-  auto release_nobar = [&](int jr, int hint = -1) {
-    if (ct == 0) {
-      bool second;
-      if (LAB & 1) {
-        const uint32_t use1 = ((uint32_t)jr >> 2) + 1u;
-        uint32_t old;
-        asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
-        second = old == use1;
-      } else second = atomicAdd(&released[stage_of(jr, hint)], 1) & 1;
-      if (second && jr + STAGES < count) load_kv(jr + STAGES, hint);
+      const uint32_t use1 = ((uint32_t)jr >> 2) + 1u; // jr >= 0, STAGES = 4
+      uint32_t old;
+      asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
+      if (old == use1 && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
   auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
@@ -420,11 +402,10 @@ static __global__ void __launch_bounds__(256, 1)
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
       float alpha[2];
       softmax(j, par, ckj, alpha, masked);
-      fence_proxy_async(); // P' stores visible to the next P V after release's barrier
+      fence_proxy_async(); // P' stores visible to the next P V after the next turn barrier
       wgmma_wait<0>();
       fence_all();
-      if (!(LAB & 4)) release(j - 1, st1);
-      else if (j >= 2) release_nobar(j - 2, st >= 0 ? (st + 2) % STAGES : -1);
+      if (j >= 2) release(j - 2, st >= 0 ? (st + 2) % STAGES : -1);
       alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
@@ -514,10 +495,7 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-#ifndef SAGE3_LAB_DEFAULT
-#define SAGE3_LAB_DEFAULT 0 // lab (round 17): the default's LAB (a FINAL_TESTS build sets another)
-#endif
-template <typename T, int GRAN, int LAB = SAGE3_LAB_DEFAULT>
+template <typename T, int GRAN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                 const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
@@ -525,7 +503,7 @@ static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, LAB>;
+                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
@@ -556,15 +534,5 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
     return cudaErrorNotSupported;
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
-  if (sp->fwd_path >= VDIT_ATTN_SAGE_FWD_LAB && p->dtype == VDIT_DTYPE_BF16 && sp->granularity == VDIT_ATTN_SAGE_PER_BLOCK) {
-    constexpr int G = VDIT_ATTN_SAGE_PER_BLOCK;
-    switch (sp->fwd_path - VDIT_ATTN_SAGE_FWD_LAB) {
-    case 1: return sage3_launch<__nv_bfloat16, G, 1>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 2: return sage3_launch<__nv_bfloat16, G, 2>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 3: return sage3_launch<__nv_bfloat16, G, 3>(&sp->base, w, &mq, &mk, &mv, stream);
-    case 7: return sage3_launch<__nv_bfloat16, G, 7>(&sp->base, w, &mq, &mk, &mv, stream);
-    default: return sage3_launch<__nv_bfloat16, G>(&sp->base, w, &mq, &mk, &mv, stream);
-    }
-  }
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }
