@@ -22,7 +22,7 @@
 //   S_0; softmax_0
 //   for j >= 1: issue S_j, O = O * alpha_{j-2} + OT (P_{j-2} V_{j-2}) while S_j runs, issue
 //               OT = P_{j-1} V_{j-1} (two groups in flight), wait S_j, softmax_j while OT runs,
-//               wait OT, release stage j - 1
+//               wait OT, release stage j - 2 (its last use ordered by this step's turn barrier)
 //   O = O * alpha_{n-2} + OT; OT = P_{n-1} V_{n-1}; O = O * alpha_{n-1} + OT
 // The warpgroups take turns issuing (named barriers 1 and 2), so one's softmax runs while the
 // other's GEMMs keep the tensor cores busy. The second warpgroup to release a stage refills it.
@@ -96,6 +96,19 @@ template <bool B> struct sage3_flag {
 // product per k-step into 4 more registers (746 instructions, 12 bytes of spills); a lazy fold (up
 // to 2 or 4 tiles' P V in one OT while no row maximum of the warpgroup moves, a vote in the stage
 // release's barrier: 9.90-9.99 ms); every exp2 on the MUFU (9.72 ms).
+// Step bookkeeping (round 17, sagefwd17; H200 lab run 27: 8.64 -> 8.37 ms, docs/attention.md):
+// - the stage release is an atom.shared.exch of the stage's use number + 1 (both warpgroups swap in
+//   the same value; the second gets it back and refills), which ptxas does not warp-aggregate as it
+//   does an atom.add (VOTEU, FLO, two S2R, two POPC, SHFL.IDX ahead of the refill's TMA);
+// - the unmasked softmax's row maximum skips the INT_MIN and -inf cases (no key of an unmasked tile
+//   is dead, |S| < 2^22 is never INT_MIN) and, where both 64-key halves share one K scale
+//   (per-block, per-thread), takes one integer maximum over the 32 scores and one conversion (c > 0:
+//   the float maximum of the scaled halves is the scaled integer maximum, bit for bit);
+// - at the end of step j, entry j - 2's stage is released (not j - 1's) by its one thread with no
+//   barrier of its own: step j's turn barrier (all 256 threads) already followed every warp's wait
+//   for P_{j-2} V_{j-2} (the refill two steps ahead, not three); the last two entries are never
+//   released (no refill follows them). Released right after S_j's issue instead, ptxas spilled
+//   1157 STL / LDL in the bf16 per-block build (not built).
 template <typename T, int GRAN, int STAGES>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
@@ -260,6 +273,23 @@ static __global__ void __launch_bounds__(256, 1)
     float shift[2];
 #pragma unroll
     for (int r = 0; r < 2; r++) {
+      if (!decltype(masked)::value) {
+        if (GRAN != VDIT_ATTN_SAGE_PER_WARP) { // c0 == c1
+          int mi = sacc[2 * r];
+#pragma unroll
+          for (int i = 1; i < 32; i++) mi = max(mi, sacc[4 * (i >> 1) + 2 * r + (i & 1)]);
+          shift[r] = fmaxf(row_max[r], __fmul_rn(sage_i2f(mi), c0));
+        } else {
+          int mi0 = sacc[2 * r], mi1 = sacc[32 + 2 * r];
+#pragma unroll
+          for (int i = 1; i < 16; i++) {
+            mi0 = max(mi0, sacc[4 * (i >> 1) + 2 * r + (i & 1)]);
+            mi1 = max(mi1, sacc[32 + 4 * (i >> 1) + 2 * r + (i & 1)]);
+          }
+          shift[r] = fmaxf(row_max[r], fmaxf(__fmul_rn(sage_i2f(mi0), c0), __fmul_rn(sage_i2f(mi1), c1)));
+        }
+        continue;
+      }
       int mi0 = INT_MIN, mi1 = INT_MIN;
 #pragma unroll
       for (int n = 0; n < 16; n++)
@@ -279,7 +309,7 @@ static __global__ void __launch_bounds__(256, 1)
     for (int r = 0; r < 2; r++) shift[r] = fmaxf(shift[r], __shfl_xor_sync(0xffffffffu, shift[r], 2));
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-      const float mx = shift[r], m_use = mx == -INFINITY ? 0.0f : mx;
+      const float mx = shift[r], m_use = !decltype(masked)::value || mx != -INFINITY ? mx : 0.0f;
       alpha[r] = sage_ex2(__fsub_rn(row_max[r], m_use));
       row_max[r] = mx;
       shift[r] = __fsub_rn(m_use, SAGE_LOG2_448);
@@ -321,11 +351,14 @@ static __global__ void __launch_bounds__(256, 1)
     for (int i = 0; i < 64; i++) reg_fence(sacc[i]);
   };
   // this warpgroup is done with entry jr's stage; the second warpgroup to say so refills it
+  // entry jr's stage done by warpgroup c (the caller's turn barrier orders this after every warp's
+  // use of it): both warpgroups swap in use jr / STAGES + 1; the second gets its own value back
   auto release = [&](int jr, int hint = -1) {
-    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
     if (ct == 0) {
-      const int old = atomicAdd(&released[stage_of(jr, hint)], 1);
-      if ((old & 1) && jr + STAGES < count) load_kv(jr + STAGES, hint);
+      const uint32_t use1 = ((uint32_t)jr >> 2) + 1u; // jr >= 0, STAGES = 4
+      uint32_t old;
+      asm volatile("atom.shared.exch.b32 %0, [%1], %2;\n" : "=r"(old) : "r"(smem_u32(&released[stage_of(jr, hint)])), "r"(use1) : "memory");
+      if (old == use1 && jr + STAGES < count) load_kv(jr + STAGES, hint);
     }
   };
   auto turn_begin = [&]() { named_bar_sync(SAGE3_BAR_TURN0 + c, 256); };
@@ -369,10 +402,10 @@ static __global__ void __launch_bounds__(256, 1)
       fence_s(); // not OT / P: touching registers of the wgmma in flight would make ptxas wait for it here
       float alpha[2];
       softmax(j, par, ckj, alpha, masked);
-      fence_proxy_async(); // P' stores visible to the next P V after release's barrier
+      fence_proxy_async(); // P' stores visible to the next P V after the next turn barrier
       wgmma_wait<0>();
       fence_all();
-      release(j - 1, st1);
+      if (j >= 2) release(j - 2, st >= 0 ? (st + 2) % STAGES : -1);
       alpha_fold[0] = alpha_prev[0], alpha_fold[1] = alpha_prev[1]; // OT's fold waits for S_{j+1}
       alpha_prev[0] = alpha[0];
       alpha_prev[1] = alpha[1];
