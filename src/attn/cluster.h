@@ -65,6 +65,8 @@ typedef struct vdit_attn_cluster_gpu {
   float *k_split;                           // compensation: Kbar's TF32 hi / lo parts
   float *assign_work;                       // k-means assignment: TF32 centroid tiles, padded norms
   void *marks;                              // host vdit_attn_cuda_cluster_marks: per-step CUDA events
+  void *select_host;                        // pinned host: the selection's per-slice cost (bh long long) and p (bh
+                                            // float), copied without a synchronize, read after the routing's last
   int have_centroids;
 } vdit_attn_cluster_gpu;
 

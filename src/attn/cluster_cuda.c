@@ -41,7 +41,9 @@ void vdit_attn_cluster_gpu_free(vdit_attn_cluster_gpu *g) {
       if (marks->event[i]) cudaEventDestroy(marks->event[i]);
     free(marks);
   }
+  if (g->select_host) cudaFreeHost(g->select_host);
 #endif
+  g->select_host = NULL;
   g->marks = NULL;
   g->lt = NULL;
   vdit_attn_block_map_free(&g->map);
@@ -185,6 +187,7 @@ static vdit_status gpu_routing_alloc(vdit_attn_cluster_state *st) {
   for (size_t i = 0; i < sizeof arrays / sizeof arrays[0]; i++) VDIT_TRY(vdit_device_alloc(g->device, arrays[i].bytes, arrays[i].ptr));
   if (!g->lt && vdit_attn_cuda_cluster_lt_create(&g->lt) != cudaSuccess)
     return VDIT_ERROR(VDIT_ERROR_CUDA, "clustered attention: cuBLASLt handle creation failed");
+  if (!g->select_host) VDIT_CUDA_TRY(cudaMallocHost(&g->select_host, (size_t)st->bh * (sizeof(long long) + sizeof(float))));
   if (!g->marks) {
     vdit_attn_cuda_cluster_marks *marks = calloc(1, sizeof *marks);
     if (!marks) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the step events");
@@ -264,28 +267,23 @@ static vdit_status route_on_gpu_inner(const vdit_attn_problem *problem, vdit_att
   GPU_TRY(vdit_attn_cuda_cluster_kmeans(&a, 1, iterations, warm, 0));
   GPU_TRY(vdit_attn_cuda_cluster_prepare(&a, 0));
   GPU_TRY(vdit_attn_cuda_cluster_scores(&a, st->method == VDIT_ATTN_EAR, 0));
-  // the selection and the map on the GPU; only the per-slice cost and p come back
-  long long *used = malloc((size_t)st->bh * sizeof *used);
-  float *p_used = malloc((size_t)st->bh * sizeof *p_used);
-  if (!used || !p_used) {
-    free(used), free(p_used);
-    return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "clustered attention: no host memory for the selection");
-  }
-  const cudaError_t select_error =
-      vdit_attn_cuda_cluster_select(&a, st->method == VDIT_ATTN_EAR, st->config.budget, st->config.top_p,
-                                    st->config.min_fraction, g->select_work, g->map.row_offsets, g->map.col_index, used,
-                                    p_used, 0);
-  double total_cost = 0.0, p_sum = 0.0;
-  for (int64_t bh = 0; select_error == cudaSuccess && bh < st->bh; bh++) total_cost += (double)used[bh], p_sum += p_used[bh];
-  free(used), free(p_used);
-  GPU_TRY(select_error);
-  st->stats.budget_used = total_cost / ((double)st->bh * (double)st->seq_q * (double)st->seq_k);
-  st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
+  // the selection and the map on the GPU; only the per-slice cost and p come back, into pinned
+  // memory, read after the synchronize below (until round 19 a copy into pageable memory here
+  // stopped the host until the GPU had caught up, and the GPU then idled until the next launches)
+  long long *used = (long long *)g->select_host;
+  float *p_used = (float *)(used + st->bh);
+  GPU_TRY(vdit_attn_cuda_cluster_select(&a, st->method == VDIT_ATTN_EAR, st->config.budget, st->config.top_p,
+                                        st->config.min_fraction, g->select_work, g->map.row_offsets, g->map.col_index, used,
+                                        p_used, 0));
   g->map_t_ready = 0;
   GPU_TRY(vdit_attn_cuda_cluster_mark(&a, VDIT_ATTN_CLUSTER_STAGE_SELECT, 0));
   GPU_TRY(vdit_attn_cuda_cluster_compensate(&a, 0));
   GPU_TRY(cudaDeviceSynchronize());
   const double t_compensate = vdit_time_seconds();
+  double total_cost = 0.0, p_sum = 0.0;
+  for (int64_t bh = 0; bh < st->bh; bh++) total_cost += (double)used[bh], p_sum += p_used[bh];
+  st->stats.budget_used = total_cost / ((double)st->bh * (double)st->seq_q * (double)st->seq_k);
+  st->stats.top_p = st->method == VDIT_ATTN_SVG ? p_sum / (double)st->bh : 0.0;
   VDIT_TRY(stage_times(marks, &st->stats));
   // small host copies for the statistics (the permutations and the map stay on the GPU:
   // vdit_attn_cluster_routing_get reads them there)

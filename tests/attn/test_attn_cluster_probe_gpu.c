@@ -8,7 +8,8 @@
 //  2. EAR probe: err[a][j] = |N'_j - N_j - o_hat (L'_j - L_j)|_1 / Z for centroid a and key tile j
 //     (cluster.h step 4; o_hat = sum_c softmax_c(qbar_a . kbar_c scale + log n_c) vbar_c, Z exact,
 //     since round 18); 16-bit scores and probabilities, so the errors must match to 3% in sum and
-//     each within 2% of the largest + 5% of itself.
+//     each within 2% of the largest + 5% of itself; o_hat itself (W Vbar on bf16 hi / lo tensor
+//     cores since round 20) within 3e-4 of sum_c w_c |vbar_c| (+ 1e-7) of the fp64 value.
 // Shapes: D = 128 and 64 (16-byte loads), 66 (element loads; the executor refuses this D after
 // the routing, which is what is checked), Sk not a multiple of 64, more than 128 query clusters
 // (two row blocks), bf16 and fp16, and key tiles of more than 16 fragments (400 key clusters in
@@ -65,14 +66,14 @@ static double dot64(const float *a, const float *b, int64_t D) {
 }
 
 typedef struct routing_inputs {
-  float *qc, *kc, *vm, *kf, *vf, *mass, *err, *score;
+  float *qc, *kc, *vm, *kf, *vf, *mass, *err, *score, *ohat;
   int32_t *q_count, *k_count, *k_perm, *fo, *fc, *fn, *k_assign;
   unsigned char *selected;
 } routing_inputs;
 
 static void routing_inputs_free(routing_inputs *r) {
   void *all[] = {r->qc,      r->kc,      r->vm,     r->kf, r->vf, r->mass, r->err,      r->q_count,
-                 r->k_count, r->k_perm,  r->fo,     r->fc, r->fn, r->score, r->k_assign, r->selected};
+                 r->k_count, r->k_perm,  r->fo,     r->fc, r->fn, r->score, r->k_assign, r->selected, r->ohat};
   for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) free(all[i]);
 }
 
@@ -166,7 +167,8 @@ static void check_slice(const vdit_attn_cluster_state *st, const routing_inputs 
     goto done;
   }
   double mass_worst = 0.0, err_sum = 0.0, err_diff = 0.0;
-  int mass_bad = 0, err_bad = 0, checked = 0;
+  double ohat_worst = 0.0;
+  int mass_bad = 0, err_bad = 0, ohat_bad = 0, checked = 0;
   for (int64_t a = 0; a < cq; a++) {
     const float *mass = r->mass + (bh * cq + a) * kt, *err = r->err + (bh * cq + a) * kt;
     if (qn[a] == 0) {
@@ -196,10 +198,17 @@ static void check_slice(const vdit_attn_cluster_state *st, const routing_inputs 
       if (s[t] > sm) sm = s[t];
     }
     for (int64_t t = 0; t < Sk; t++) sz += exp(s[t] - sm);
-    // o_hat: the centroid's output estimated from the centroids (the mass's weights p_c n_c)
-    for (int64_t d = 0; d < D; d++) o[d] = 0.0;
+    // o_hat: the centroid's output estimated from the centroids (the mass's weights p_c n_c);
+    // the GPU's (W Vbar on bf16 hi / lo pairs, each term within ~3 2^-16, fp32 sums) within
+    // 3e-4 of sum_c p_c n_c |vbar_c| (+ 1e-7) of it
+    for (int64_t d = 0; d < D; d++) o[d] = n[d] = 0.0;
     for (int64_t c = 0; c < ck; c++)
-      for (int64_t d = 0; d < D; d++) o[d] += p[c] * kn[c] * vm[c * D + d];
+      for (int64_t d = 0; d < D; d++) o[d] += p[c] * kn[c] * vm[c * D + d], n[d] += p[c] * kn[c] * fabs(vm[c * D + d]);
+    for (int64_t d = 0; d < D; d++) {
+      const double diff = fabs((double)r->ohat[(bh * cq + a) * D + d] - o[d]);
+      if (diff > ohat_worst) ohat_worst = diff;
+      if (!(diff <= 3e-4 * n[d] + 1e-7)) ohat_bad++;
+    }
     double ref_max = 0.0;
     for (int64_t j = 0; j < kt; j++) {
       double l = 0.0, lc = 0.0;
@@ -235,6 +244,7 @@ static void check_slice(const vdit_attn_cluster_state *st, const routing_inputs 
   CHECK(err_sum > 0.0);
   if (mass_bad) CHECK_FAIL_("%s bh %lld: %d masses off (worst |diff| %.3g)", what, (long long)bh, mass_bad, mass_worst);
   if (err_bad) CHECK_FAIL_("%s bh %lld: %d probe errors off", what, (long long)bh, err_bad);
+  if (ohat_bad) CHECK_FAIL_("%s bh %lld: %d o_hat values off (worst |diff| %.3g)", what, (long long)bh, ohat_bad, ohat_worst);
   if (!(err_diff <= 0.03 * err_sum))
     CHECK_FAIL_("%s bh %lld: probe errors off by %.3g of their sum", what, (long long)bh, err_diff / err_sum);
 done:
@@ -306,6 +316,7 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   }
   r.mass = download(dev, g->mass, (size_t)(BH * cq * kt) * f);
   r.err = download(dev, g->err, (size_t)(BH * cq * kt) * f);
+  r.ohat = download(dev, g->probe_o, (size_t)(BH * cq * D) * f);
   r.q_count = download(dev, g->q_count, (size_t)(BH * cq) * i4);
   r.k_count = download(dev, g->k_count, (size_t)(BH * ck) * i4);
   r.k_perm = download(dev, g->k_perm, (size_t)(BH * Sk) * i4);
@@ -315,7 +326,7 @@ static void run_case(vdit_attn_shape shape, vdit_dtype dtype, int q_clusters, in
   r.k_assign = download(dev, g->k_assign, (size_t)(BH * Sk) * i4);
   r.score = download(dev, g->score, (size_t)(BH * st->q_tiles * kt) * f);
   r.selected = download(dev, g->selected, (size_t)(BH * st->q_tiles * kt));
-  if (!r.qc || !r.kc || !r.vm || !r.kf || !r.vf || !r.mass || !r.err || !r.q_count || !r.k_count || !r.k_perm || !r.fo ||
+  if (!r.qc || !r.kc || !r.vm || !r.kf || !r.vf || !r.mass || !r.err || !r.ohat || !r.q_count || !r.k_count || !r.k_perm || !r.fo ||
       !r.fc || !r.fn || !r.k_assign || !r.score || !r.selected) {
     CHECK_FAIL_("%s: download failed", what);
     goto done;
@@ -350,6 +361,9 @@ int main(void) {
   run_case((vdit_attn_shape){1, 1, 1024, 1024, 128}, VDIT_DTYPE_BF16, 0, 400, 15);
   // 71 x 71 tiles, ragged (9000 = 70 x 128 + 40): two radix blocks of ear's selection a head
   run_case((vdit_attn_shape){1, 2, 9000, 9000, 64}, VDIT_DTYPE_BF16, 0, 0, 16);
+  // 196 key tiles (25000 = 195 x 128 + 40) and one or two row blocks a head: chunks of 4 tiles,
+  // so the probe's buffers are refilled across tiles (round 19)
+  run_case((vdit_attn_shape){1, 2, 1024, 25000, 64}, VDIT_DTYPE_BF16, 128, 0, 17);
   return check_finish(TEST_NAME);
 #endif
 }

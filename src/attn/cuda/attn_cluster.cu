@@ -64,23 +64,24 @@ template <int F16> static __device__ __forceinline__ float x16_float(uint16_t bi
   return F16 ? __half2float(__ushort_as_half(bits)) : __uint_as_float((unsigned)bits << 16);
 }
 
-// Block-wide: centroid row c = token floor((c + u_c) S / C) of slice bh of x.
+// Threads tid of n (a block or a warp): centroid row c = token floor((c + u_c) S / C) of slice bh of x.
 template <int F16>
 static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c, int C, int64_t S,
-                                const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t D, float *centroid) {
+                                const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t D, float *centroid, int tid, int n) {
   const float u = vdit_philox_uniform_at(seed, stream + (uint64_t)c);
   int64_t t = (int64_t)floor(((double)c + (double)u) * (double)S / (double)C);
   if (t >= S) t = S - 1;
   if (t < 0) t = 0;
   const uint16_t *row = x16_row(x, bh, t);
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x16_float<F16>(row[d]);
+  for (int64_t d = tid; d < D; d += n) centroid[d] = x16_float<F16>(row[d]);
 }
 
 template <int F16>
 static __global__ void seed_kernel(vdit_attn_cuda_cluster_x16 x, int64_t S, int C, int64_t D, float *centroids,
                                    unsigned long long seed, int which) {
   const int64_t bh = blockIdx.y;
-  seed_row<F16>(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x, bh, D, centroids + (bh * C + blockIdx.x) * D);
+  seed_row<F16>(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x, bh, D, centroids + (bh * C + blockIdx.x) * D,
+                threadIdx.x, blockDim.x);
 }
 
 static __global__ void norms_kernel(const float *centroids, int C, int64_t D, float *norms) {
@@ -93,33 +94,95 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
 
 // Means of the members (double sums in token order, x read from the 16-bit input: its values
 // are exact in fp32, so the sums are the CPU's); empty clusters re-seeded (reseed) or 0.
+// One warp a cluster, MEANS_WARPS clusters a block: lane l sums columns 4 l .. 4 l + 3 of each
+// 128-column chunk (an 8-byte load a row where D, the strides and the base allow, else
+// columns l + 32 i by 2-byte loads); the members' tokens are read 32 at a time (one a lane,
+// broadcast by shuffles) and MEANS_BATCH rows are loaded before their sums, so a warp has
+// MEANS_BATCH rows in flight instead of one. Until round 19 one block of 128 threads a cluster,
+// a thread a column, one row at a time (0.145 ms for Q and K, + the V means in prepare, on the
+// H200 at B=1, H=12, S=32760).
+#define MEANS_WARPS 8
+#define MEANS_BATCH 8
 template <int F16>
-static __global__ void means_kernel(vdit_attn_cuda_cluster_x16 x, const int32_t *perm, const int32_t *offsets, int64_t S,
-                                    int C, int64_t D, float *out, int reseed, unsigned long long seed, int which,
-                                    int iteration) {
-  const int c = blockIdx.x;
+static __global__ void __launch_bounds__(32 * MEANS_WARPS)
+    means_kernel(vdit_attn_cuda_cluster_x16 x, const int32_t *perm, const int32_t *offsets, int64_t S, int C, int64_t D,
+                 float *out, int reseed, unsigned long long seed, int which, int iteration) {
+  const int c = blockIdx.x * MEANS_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
   const int64_t bh = blockIdx.y;
+  if (c >= C) return;
   const int32_t begin = offsets[bh * (C + 1) + c], end = offsets[bh * (C + 1) + c + 1];
   float *o = out + (bh * C + c) * D;
   if (end == begin) {
-    if (reseed) seed_row<F16>(seed, kmeans_stream(which, bh, iteration), c, C, S, x, bh, D, o);
+    if (reseed) seed_row<F16>(seed, kmeans_stream(which, bh, iteration), c, C, S, x, bh, D, o, lane, 32);
     else
-      for (int64_t d = threadIdx.x; d < D; d += blockDim.x) o[d] = 0.0f;
+      for (int64_t d = lane; d < D; d += 32) o[d] = 0.0f;
     return;
   }
   const int32_t *p = perm + bh * S;
-  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
-    double sum = 0.0;
-    for (int32_t e = begin; e < end; e++) sum += (double)x16_float<F16>(x16_row(x, bh, p[e])[d]);
-    o[d] = (float)(sum / (double)(end - begin));
+  const uint16_t *base = x16_row(x, bh, 0);
+  const int vec = D % 4 == 0 && x.ss % 4 == 0 && x.sb % 4 == 0 && x.sh % 4 == 0 && (uintptr_t)x.data % 8 == 0;
+  const double count = (double)(end - begin);
+  for (int64_t d0 = 0; d0 < D; d0 += 128) {
+    // this lane's columns: d0 + 4 lane + i (vec) or d0 + lane + 32 i
+    int64_t col[4];
+    int ok[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      col[i] = vec ? d0 + 4 * lane + i : d0 + lane + 32 * i;
+      ok[i] = col[i] < D;
+    }
+    double sum[4] = {0.0, 0.0, 0.0, 0.0};
+    for (int32_t e0 = begin; e0 < end; e0 += 32) {
+      const int n = end - e0 < 32 ? end - e0 : 32;
+      const int32_t tok = lane < n ? p[e0 + lane] : 0;
+      for (int u0 = 0; u0 < n; u0 += MEANS_BATCH) {
+        uint16_t v[MEANS_BATCH][4];
+#pragma unroll
+        for (int u = 0; u < MEANS_BATCH; u++) {
+          const int64_t t = __shfl_sync(0xffffffffu, tok, (u0 + u) & 31);
+          const uint16_t *row = base + t * x.ss;
+          if (u0 + u < n && vec && ok[0]) {
+            const uint2 w = *(const uint2 *)(row + col[0]);
+            v[u][0] = (uint16_t)(w.x & 0xffffu), v[u][1] = (uint16_t)(w.x >> 16);
+            v[u][2] = (uint16_t)(w.y & 0xffffu), v[u][3] = (uint16_t)(w.y >> 16);
+          } else if (u0 + u < n && !vec) {
+#pragma unroll
+            for (int i = 0; i < 4; i++) v[u][i] = ok[i] ? row[col[i]] : (uint16_t)0;
+          } else {
+            v[u][0] = v[u][1] = v[u][2] = v[u][3] = 0;
+          }
+        }
+#pragma unroll
+        for (int u = 0; u < MEANS_BATCH; u++)
+          if (u0 + u < n)
+#pragma unroll
+            for (int i = 0; i < 4; i++) sum[i] += (double)x16_float<F16>(v[u][i]);
+      }
+    }
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      if (ok[i]) o[col[i]] = (float)(sum[i] / count);
   }
 }
 
 // Runs of one cluster inside each key tile. Shared: k_tiles + 1 ints. One warp per tile at a
 // time, 32 consecutive keys per round (a run starts where a key's cluster differs from the key
-// before it in the tile): the runs counted by ballots, their offsets scanned over the tiles, then
-// each run's cluster and start written, and the starts turned into lengths. Block: FRAG_THREADS.
+// before it in the tile): the runs counted by ballots, their offsets scanned over the tiles (by
+// warp 0, 32 tiles a step), then each run's cluster and start written, and the starts turned into
+// lengths. A tile's clusters are read before its rounds (frag_tile_clusters: the permutation
+// loads, then the assignment loads, each CLUSTER_TILE / 32 in flight; until round 19 two
+// dependent loads a round and one thread scanned the counts). Block: FRAG_THREADS.
 #define FRAG_THREADS 1024
+#define FRAG_ROUNDS (CLUSTER_TILE / 32)
+static __device__ __forceinline__ void frag_tile_clusters(const int32_t *a, const int32_t *p, int64_t begin, int64_t end,
+                                                          int lane, int c[FRAG_ROUNDS]) {
+  int32_t tok[FRAG_ROUNDS];
+#pragma unroll
+  for (int r = 0; r < FRAG_ROUNDS; r++) tok[r] = begin + 32 * r + lane < end ? p[begin + 32 * r + lane] : -1;
+#pragma unroll
+  for (int r = 0; r < FRAG_ROUNDS; r++) c[r] = tok[r] >= 0 ? a[tok[r]] : -1;
+}
+
 static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const int32_t *assign, const int32_t *perm, int64_t S,
                                                                        int kt, int maxf, int32_t *fo, int32_t *fc,
                                                                        int32_t *fn) {
@@ -131,10 +194,13 @@ static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const in
   for (int j = warp; j < kt; j += warps) {
     const int64_t begin = (int64_t)j * CLUSTER_TILE;
     const int64_t end = begin + CLUSTER_TILE < S ? begin + CLUSTER_TILE : S;
+    int cv[FRAG_ROUNDS];
+    frag_tile_clusters(a, p, begin, end, lane, cv);
     int n = 0, previous = -1;
-    for (int64_t base = begin; base < end; base += 32) {
-      const int64_t q = base + lane;
-      const int c = q < end ? a[p[q]] : -1;
+#pragma unroll
+    for (int r = 0; r < FRAG_ROUNDS; r++) {
+      const int64_t q = begin + 32 * r + lane;
+      const int c = cv[r];
       int before = __shfl_up_sync(0xffffffffu, c, 1);
       if (lane == 0) before = previous;
       n += __popc(__ballot_sync(0xffffffffu, q < end && c != before));
@@ -143,26 +209,37 @@ static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const in
     if (lane == 0) runs[j] = n;
   }
   __syncthreads();
-  if (threadIdx.x == 0) {
+  if (warp == 0) { // exclusive scan of the counts, 32 tiles a step
     int32_t running = 0;
-    for (int j = 0; j < kt; j++) {
-      const int32_t n = runs[j];
-      fo[bh * (kt + 1) + j] = running;
-      runs[j] = running;
-      running += n;
+    for (int j0 = 0; j0 < kt; j0 += 32) {
+      const int j = j0 + lane;
+      const int32_t n = j < kt ? runs[j] : 0;
+      int32_t inclusive = n;
+      for (int o = 1; o < 32; o *= 2) {
+        const int32_t y = __shfl_up_sync(0xffffffffu, inclusive, o);
+        if (lane >= o) inclusive += y;
+      }
+      if (j < kt) {
+        fo[bh * (kt + 1) + j] = running + inclusive - n;
+        runs[j] = running + inclusive - n;
+      }
+      running += __shfl_sync(0xffffffffu, inclusive, 31);
     }
-    fo[bh * (kt + 1) + kt] = running;
+    if (lane == 0) fo[bh * (kt + 1) + kt] = running;
   }
   __syncthreads();
   int32_t *cluster = fc + bh * maxf, *count = fn + bh * maxf;
   for (int j = warp; j < kt; j += warps) {
     const int64_t begin = (int64_t)j * CLUSTER_TILE;
     const int64_t end = begin + CLUSTER_TILE < S ? begin + CLUSTER_TILE : S;
+    int cv[FRAG_ROUNDS];
+    frag_tile_clusters(a, p, begin, end, lane, cv);
     int e = runs[j], previous = -1;
     // the runs' clusters, and their starts (key offsets in the tile) in count for now
-    for (int64_t base = begin; base < end; base += 32) {
-      const int64_t q = base + lane;
-      const int c = q < end ? a[p[q]] : -1;
+#pragma unroll
+    for (int r = 0; r < FRAG_ROUNDS; r++) {
+      const int64_t q = begin + 32 * r + lane;
+      const int c = cv[r];
       int before = __shfl_up_sync(0xffffffffu, c, 1);
       if (lane == 0) before = previous;
       const unsigned starts = __ballot_sync(0xffffffffu, q < end && c != before);
@@ -190,26 +267,40 @@ static __global__ void __launch_bounds__(FRAG_THREADS) fragments_kernel(const in
 }
 
 // score[i][j] = sum over the query-cluster runs of tile i of share x mass (x D, + share x err for ear).
-static __global__ void aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) {
-  __shared__ int run_cluster[CLUSTER_TILE];
+// Block of CLUSTER_TILE threads: thread t reads row t's cluster, a run starts where it differs
+// from the row before; the runs are numbered by ballots (in row order), and each run's share is
+// its length / rows as before. Until round 19 one thread walked the tile's rows (two dependent
+// loads a row, 0.064 ms on the H200 at B=1, H=12, S=32760).
+static __global__ void __launch_bounds__(CLUSTER_TILE) aggregate_kernel(vdit_attn_cuda_cluster_args a, int ear) {
+  __shared__ int row_cluster[CLUSTER_TILE], run_cluster[CLUSTER_TILE], run_start[CLUSTER_TILE + 1];
   __shared__ float run_share[CLUSTER_TILE];
-  __shared__ int runs;
-  const int i = blockIdx.x;
+  __shared__ int warp_runs[CLUSTER_TILE / 32];
+  const int i = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   const int64_t bh = blockIdx.y;
-  if (threadIdx.x == 0) {
-    const int64_t begin = (int64_t)i * CLUSTER_TILE;
-    const int64_t rows = a.seq_q - begin < CLUSTER_TILE ? a.seq_q - begin : CLUSTER_TILE;
-    const int32_t *qa = a.q_assign + bh * a.seq_q, *qp = a.q_perm + bh * a.seq_q;
-    int n_runs = 0;
-    for (int64_t t = begin; t < begin + rows;) {
-      const int c = qa[qp[t]];
-      int64_t n = 0;
-      while (t < begin + rows && qa[qp[t]] == c) t++, n++;
-      run_cluster[n_runs] = c;
-      run_share[n_runs++] = (float)n / (float)rows;
-    }
-    runs = n_runs;
+  const int64_t begin = (int64_t)i * CLUSTER_TILE;
+  const int rows = a.seq_q - begin < CLUSTER_TILE ? (int)(a.seq_q - begin) : CLUSTER_TILE;
+  const int32_t *qa = a.q_assign + bh * a.seq_q, *qp = a.q_perm + bh * a.seq_q;
+  const int t = threadIdx.x;
+  const int c = t < rows ? qa[qp[begin + t]] : -1;
+  row_cluster[t] = c;
+  __syncthreads();
+  const int starts = t < rows && (t == 0 || row_cluster[t - 1] != c);
+  const unsigned ballot = __ballot_sync(0xffffffffu, starts);
+  if (lane == 0) warp_runs[warp] = __popc(ballot);
+  __syncthreads();
+  int before = 0, runs = 0;
+  for (int w = 0; w < CLUSTER_TILE / 32; w++) {
+    if (w < warp) before += warp_runs[w];
+    runs += warp_runs[w];
   }
+  if (starts) {
+    const int r = before + __popc(ballot & ((1u << lane) - 1u));
+    run_cluster[r] = c;
+    run_start[r] = t;
+  }
+  if (t == 0) run_start[runs] = rows;
+  __syncthreads();
+  if (t < runs) run_share[t] = (float)(run_start[t + 1] - run_start[t]) / (float)rows;
   __syncthreads();
   for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
     float s = 0.0f;
@@ -259,9 +350,9 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
         (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT, stream)) != cudaSuccess)
       return e;
     if (a->half_inputs)
-      means_kernel<1><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+      means_kernel<1><<<dim3((unsigned)((C + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
     else
-      means_kernel<0><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+      means_kernel<0><<<dim3((unsigned)((C + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
     if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   return cudaGetLastError();
@@ -271,10 +362,10 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
   const unsigned BH = (unsigned)a->bh;
   const vdit_attn_cuda_cluster_x16 v = {a->v16, a->v_sb, a->v_ss, a->v_sh, a->heads};
   if (a->half_inputs)
-    means_kernel<1><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+    means_kernel<1><<<dim3((unsigned)((a->ck + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                                    a->v_means, 0, a->seed, 1, 0);
   else
-    means_kernel<0><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+    means_kernel<0><<<dim3((unsigned)((a->ck + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                                    a->v_means, 0, a->seed, 1, 0);
   fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);
@@ -286,11 +377,11 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_scores(const vdit_attn_cuda_cluste
   const unsigned BH = (unsigned)a->bh;
   // centroid scores, svg mass (attn_cluster_gemm.cu, attn_cluster_probe.cu)
   cudaError_t e = vdit_attn_cuda_cluster_centroid_scores(a, stream);
-  if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mass(a, stream);
+  if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mass(a, ear, stream);
   if (e == cudaSuccess) e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_MASS, stream);
   if (e == cudaSuccess && ear) e = vdit_attn_cuda_cluster_probe(a, stream);
   if (e != cudaSuccess) return e;
-  aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), 128, 0, stream>>>(*a, ear);
+  aggregate_kernel<<<dim3((unsigned)a->q_tiles, BH), CLUSTER_TILE, 0, stream>>>(*a, ear);
   e = cudaGetLastError();
   return e == cudaSuccess ? vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_AGGREGATE, stream) : e;
 }

@@ -136,18 +136,20 @@ cudaError_t vdit_attn_cuda_cluster_sort(const int32_t *assign, int64_t bh, int64
 size_t vdit_attn_cuda_cluster_centroid_scratch_floats(int64_t bh, int cq, int64_t dim);
 cudaError_t vdit_attn_cuda_cluster_centroid_scores(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 // svg mass (BH, cq, k_tiles) from cscore, counts and fragments (attn_cluster_probe.cu). ck <= 12288.
+// ear: also the softmax weights that o_hat multiplies with the V means (into the probe's scratch).
 // What it agrees on with the CPU: the same formula with the dot products at fp32 accuracy in
 // another order (and expf / logf), so masses match the host's to a few ulps, and pair rankings
 // (ties: lower index) equal where masses differ by more than that.
-cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
+cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream);
 // EAR probe: err (BH, cq, k_tiles) and probe_o (o_hat, each centroid's output estimated from the
 // centroids) from q_centroids, k16 and v16 (through k_perm), cscore, v_means and the fragments:
-// o_hat, then one per-tile tensor-core kernel (scores and P V in the inputs' 16-bit type, the
+// o_hat = W Vbar (W: the weights vdit_attn_cuda_cluster_mass with ear = 1 wrote, so it runs first),
+// then one per-tile tensor-core kernel (scores and P V in the inputs' 16-bit type, the
 // centroids as a hi / lo pair; every (centroid block, key tile) independent) writing 3 floats a
 // (centroid, key tile), then a light combine (attn_cluster_probe.cu); D <= 128, ck <= 12288. Its
 // scratch: the vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (3 bh cq
-// k_tiles floats: 2.4 M at B=1, H=12, S=32760).
-size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim);
+// k_tiles + bh cq ck floats: 5.5 M at B=1, H=12, S=32760).
+size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles);
 cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
 // k-means on Q (which 0) or K (which 1): seeded start unless warm, `iterations` rounds of

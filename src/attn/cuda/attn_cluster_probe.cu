@@ -531,114 +531,199 @@ static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda
 }
 
 // o_hat (probe_o, (BH, cq, D)): each centroid's output estimated from the centroids,
-// sum_c softmax_c(cs[a][c] scale + log n_c) vbar_c (the weights of the svg mass). Block of 256
-// threads per (bh, `rows` query clusters): one warp per row forms the weights into shared memory
-// (rows x ck floats), then thread (d = tid % 128, half = tid / 128) sums rows half, half + 2, ...
-// over the clusters (vbar read once a block, coalesced over d). D <= 128.
-static __global__ void __launch_bounds__(256) probe_ohat_kernel(vdit_attn_cuda_cluster_args a, int rows) {
-  extern __shared__ float ohat_w[];
+// sum_c w_ac vbar_c with W = softmax_c(cs[a][c] scale + log n_c) (the svg mass's weights, written
+// by mass_rows_kernel), i.e. per slice the product W (cq, ck) x Vbar (ck, D) on 16-bit tensor
+// cores: both fp32 operands split into a bf16 hi / lo pair (hi = rn(x), lo = rn(x - hi): x to
+// 2^-16 |x|; bf16 keeps fp32's range, so no weight underflows and no V mean overflows) and
+// W Vbar = Wh Vh + Wh Vl + Wl Vh by mma m16n8k16 with fp32 accumulation (Wl Vl <= 2^-16 |w v| left
+// out): each term within ~3 2^-16 of w_c vbar_c. Block (32 centroids, 64 columns of D, slice), 4
+// warps of 16 x 32; the fp32 tiles of W (32 x OHAT_KC) and Vbar (OHAT_KC x 64) staged by cp.async
+// in three stages, split when the fragments are read. Until round 19 one warp a centroid formed
+// its weights again and 4 threads a column summed them in fp32 (0.102 ms on the H200 at B=1,
+// H=12, cq=256, ck=1024: shared-memory bound, 4 shared loads a cluster for 4 FMAs).
+#define OHAT_ROWS 32
+#define OHAT_COLS 64
+#define OHAT_KC 32
+#define OHAT_THREADS 128
+#define OHAT_LDW (OHAT_KC + 8)   // floats: float2 A reads without bank conflicts
+#define OHAT_LDV (OHAT_COLS + 4) // floats: B reads (keys 2t, 2t + 1 x column g) without conflicts
+
+static __device__ __forceinline__ void split_bf16x2(float x0, float x1, uint32_t *hi, uint32_t *lo) {
+  const __nv_bfloat162 h = __floats2bfloat162_rn(x0, x1);
+  const float2 hf = __bfloat1622float2(h);
+  const __nv_bfloat162 l = __floats2bfloat162_rn(x0 - hf.x, x1 - hf.y);
+  *hi = *(const uint32_t *)&h;
+  *lo = *(const uint32_t *)&l;
+}
+
+// Stage s of probe_ohat_kernel: W[row0.., s KC..] (w: the slice's (cq, ck)) and Vbar[s KC..,
+// col0..] (vm: (ck, D)) into wd, vd, zeros past cq, ck and D. wvec: ck % 4 == 0 and w 16-byte
+// aligned; vvec: D % 4 == 0 (16-byte cp.async, else 4-byte).
+static __device__ __forceinline__ void ohat_load(const float *w, const float *vm, int cq, int ck, int D, int row0, int col0,
+                                                 int s, float *wd, float *vd, int wvec, int vvec) {
+  const int k0 = s * OHAT_KC;
+  if (wvec) {
+    for (int idx = threadIdx.x; idx < OHAT_ROWS * OHAT_KC / 4; idx += OHAT_THREADS) {
+      const int r = idx / (OHAT_KC / 4), c = 4 * (idx % (OHAT_KC / 4));
+      const int ok = row0 + r < cq && k0 + c < ck;
+      cp_async16(wd + r * OHAT_LDW + c, ok ? w + (int64_t)(row0 + r) * ck + k0 + c : w, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < OHAT_ROWS * OHAT_KC; idx += OHAT_THREADS) {
+      const int r = idx / OHAT_KC, c = idx % OHAT_KC;
+      const int ok = row0 + r < cq && k0 + c < ck;
+      cp_async4(wd + r * OHAT_LDW + c, ok ? w + (int64_t)(row0 + r) * ck + k0 + c : w, ok ? 4 : 0);
+    }
+  }
+  if (vvec) {
+    for (int idx = threadIdx.x; idx < OHAT_KC * OHAT_COLS / 4; idx += OHAT_THREADS) {
+      const int r = idx / (OHAT_COLS / 4), c = 4 * (idx % (OHAT_COLS / 4));
+      const int ok = k0 + r < ck && col0 + c < D;
+      cp_async16(vd + r * OHAT_LDV + c, ok ? vm + (int64_t)(k0 + r) * D + col0 + c : vm, ok ? 16 : 0);
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < OHAT_KC * OHAT_COLS; idx += OHAT_THREADS) {
+      const int r = idx / OHAT_COLS, c = idx % OHAT_COLS;
+      const int ok = k0 + r < ck && col0 + c < D;
+      cp_async4(vd + r * OHAT_LDV + c, ok ? vm + (int64_t)(k0 + r) * D + col0 + c : vm, ok ? 4 : 0);
+    }
+  }
+}
+
+static __global__ void __launch_bounds__(OHAT_THREADS) probe_ohat_kernel(vdit_attn_cuda_cluster_args a, const float *weights,
+                                                                        int wvec, int vvec) {
+  __shared__ __align__(16) float ws[3][OHAT_ROWS * OHAT_LDW];
+  __shared__ __align__(16) float vs[3][OHAT_KC * OHAT_LDV];
+  const int64_t bh = blockIdx.z;
+  const int row0 = blockIdx.x * OHAT_ROWS, col0 = blockIdx.y * OHAT_COLS, D = (int)a.dim, ck = a.ck;
+  const float *w = weights + (bh * a.cq) * ck, *vm = a.v_means + bh * ck * D;
+  const int stages = (ck + OHAT_KC - 1) / OHAT_KC;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
+  const int wr = 16 * (warp & 1), wc = 32 * (warp >> 1); // the warp's rows and columns in the block tile
+  float acc[4][4];
+#pragma unroll
+  for (int n = 0; n < 4; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
+  for (int s = 0; s < 2; s++) {
+    if (s < stages) ohat_load(w, vm, a.cq, ck, D, row0, col0, s, ws[s % 3], vs[s % 3], wvec, vvec);
+    cp_async_commit();
+  }
+  for (int s = 0; s < stages; s++) {
+    if (s + 2 < stages) // into the buffer computed at s - 1 (the barrier below)
+      ohat_load(w, vm, a.cq, ck, D, row0, col0, s + 2, ws[(s + 2) % 3], vs[(s + 2) % 3], wvec, vvec);
+    cp_async_commit();
+    cp_async_wait<2>(); // stage s's copies, this thread's
+    __syncthreads();    // everyone's
+    const float *wb = ws[s % 3] + (wr + g) * OHAT_LDW + 2 * t, *vb = vs[s % 3] + 2 * t * OHAT_LDV + wc + g;
+#pragma unroll
+    for (int kk = 0; kk < OHAT_KC / 16; kk++) {
+      // A: (g, 2t..), (g + 8, 2t..), (g, 2t + 8..), (g + 8, 2t + 8..) of the 16 x 16 step
+      uint32_t ah[4], al[4];
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const float2 x = *(const float2 *)(wb + (i & 1) * 8 * OHAT_LDW + (i >> 1) * 8 + 16 * kk);
+        split_bf16x2(x.x, x.y, &ah[i], &al[i]);
+      }
+#pragma unroll
+      for (int n = 0; n < 4; n++) {
+        // B: (k 2t.., n g), (k 2t + 8.., n g)
+        const float *v = vb + 16 * kk * OHAT_LDV + 8 * n;
+        uint32_t bh0, bl0, bh1, bl1;
+        split_bf16x2(v[0], v[OHAT_LDV], &bh0, &bl0);
+        split_bf16x2(v[8 * OHAT_LDV], v[9 * OHAT_LDV], &bh1, &bl1);
+        mma16<0>(acc[n], ah, bh0, bh1);
+        mma16<0>(acc[n], ah, bl0, bl1);
+        mma16<0>(acc[n], al, bh0, bh1);
+      }
+    }
+    __syncthreads(); // buffer s % 3 is refilled at s + 1
+  }
+  // c: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1)
+#pragma unroll
+  for (int n = 0; n < 4; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) {
+      const int r = row0 + wr + g + 8 * (e >> 1), c = col0 + wc + 8 * n + 2 * t + (e & 1);
+      if (r < a.cq && c < D) a.probe_o[(bh * a.cq + r) * D + c] = acc[n][e];
+    }
+}
+
+// ---------------------------------------------------------------- svg mass
+// MASS_ROWS query clusters of one slice a block (256 threads): warp r forms row r's softmax over
+// the key clusters of cs[a] scale + log n_c in shared memory (rows x ck floats; m by a warp max,
+// z summed in double), writes its weights w_c = e_c / z (ear: o_hat's W, probe_weights) and keeps
+// e_c / z / n_c (per key token); then thread j sums each row's tile j over the fragments (in
+// fragment order, as the CPU), reading a fragment's cluster and count once for all the rows.
+// Until round 20 one block a query cluster (the fragments read once a row, 3072 blocks at
+// B=1, H=12, cq=256) and o_hat formed its weights again in probe_ohat_kernel.
+#define MASS_ROWS 8
+static __global__ void __launch_bounds__(256) mass_rows_kernel(vdit_attn_cuda_cluster_args a, int rows, float *weights) {
+  extern __shared__ float mass_p[]; // (rows, ck)
   const int64_t bh = blockIdx.y;
-  const int a0 = blockIdx.x * rows, warp = threadIdx.x / 32, lane = threadIdx.x % 32, D = (int)a.dim;
+  const int a0 = blockIdx.x * rows, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int32_t *kn = a.k_count + bh * a.ck;
   for (int r = warp; r < rows; r += 8) {
-    float *w = ohat_w + (int64_t)r * a.ck;
-    const int q = a0 + r < a.cq ? a0 + r : a.cq - 1;
+    const int q = a0 + r;
+    if (q >= a.cq) break;
+    float *p = mass_p + (int64_t)r * a.ck, *w = weights ? weights + (bh * a.cq + q) * a.ck : NULL;
+    if (a.q_count[bh * a.cq + q] == 0) { // an empty cluster: mass 0 (its o_hat is never used)
+      for (int c = lane; c < a.ck; c += 32) {
+        p[c] = 0.0f;
+        if (w) w[c] = 0.0f;
+      }
+      continue;
+    }
     const float *cs = a.cscore + (bh * a.cq + q) * a.ck;
     float m = -INFINITY;
     for (int c = lane; c < a.ck; c += 32) {
       const float v = kn[c] > 0 ? __fadd_rn(__fmul_rn(cs[c], a.scale), logf((float)kn[c])) : -INFINITY;
-      w[c] = v;
+      p[c] = v;
       m = fmaxf(m, v);
     }
     for (int s = 16; s > 0; s /= 2) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, s));
     double z = 0.0;
-    for (int c = lane; c < a.ck; c += 32) z += (w[c] = kn[c] > 0 ? expf(w[c] - m) : 0.0f);
+    for (int c = lane; c < a.ck; c += 32) z += (p[c] = kn[c] > 0 ? expf(p[c] - m) : 0.0f);
     for (int s = 16; s > 0; s /= 2) z += __shfl_xor_sync(0xffffffffu, z, s);
-    const float inv = (float)(1.0 / z);
-    for (int c = lane; c < a.ck; c += 32) w[c] *= inv;
+    for (int c = lane; c < a.ck; c += 32) {
+      const double e = (double)p[c] / z;
+      if (w) w[c] = (float)e;
+      p[c] = kn[c] > 0 ? (float)(e / kn[c]) : 0.0f;
+    }
   }
-  __syncthreads();
-  const int d = threadIdx.x % 128, half = threadIdx.x / 128;
-  if (d >= D) return;
-  const float *vm = a.v_means + bh * a.ck * D;
-  float sum[4] = {0.0f, 0.0f, 0.0f, 0.0f}; // rows half + 2 i
-  for (int c = 0; c < a.ck; c++) {
-    const float v = vm[(int64_t)c * D + d];
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-      if (half + 2 * i < rows) sum[i] += ohat_w[(int64_t)(half + 2 * i) * a.ck + c] * v;
-  }
-#pragma unroll
-  for (int i = 0; i < 4; i++) {
-    const int q = a0 + half + 2 * i;
-    if (half + 2 * i < rows && q < a.cq) a.probe_o[(bh * a.cq + q) * D + d] = sum[i];
-  }
-}
-
-// ---------------------------------------------------------------- svg mass
-static __device__ float block_reduce_max(float v, float *red) {
-  for (int o = 16; o > 0; o /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  float r = red[0];
-  for (int w = 1; w < (int)(blockDim.x / 32); w++) r = fmaxf(r, red[w]);
-  __syncthreads();
-  return r;
-}
-
-static __device__ double block_reduce_sum(double v, double *red) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  if (threadIdx.x % 32 == 0) red[threadIdx.x / 32] = v;
-  __syncthreads();
-  double r = 0.0;
-  for (int w = 0; w < (int)(blockDim.x / 32); w++) r += red[w];
-  __syncthreads();
-  return r;
-}
-
-// One block per (query cluster a, bh): the softmax over the key clusters of cs[a] scale + log n_c,
-// per key token, then the tile sums over the fragments (each tile's sum in fragment order, as
-// the CPU). Shared: ck floats.
-static __global__ void __launch_bounds__(256) mass_rows_kernel(vdit_attn_cuda_cluster_args a) {
-  extern __shared__ float mass_p[];
-  __shared__ float red[8];
-  __shared__ double red_d[8];
-  const int cl = blockIdx.x;
-  const int64_t bh = blockIdx.y;
-  float *row = a.mass + (bh * a.cq + cl) * a.k_tiles;
-  if (a.q_count[bh * a.cq + cl] == 0) {
-    for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) row[j] = 0.0f;
-    return;
-  }
-  const int32_t *kn = a.k_count + bh * a.ck;
-  const float *cs = a.cscore + (bh * a.cq + cl) * a.ck;
-  float local = -INFINITY;
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) {
-    const float v = kn[c] > 0 ? __fadd_rn(__fmul_rn(cs[c], a.scale), logf((float)kn[c])) : -INFINITY;
-    mass_p[c] = v;
-    local = fmaxf(local, v);
-  }
-  const float m = block_reduce_max(local, red);
-  double z = 0.0;
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x) z += (mass_p[c] = kn[c] > 0 ? expf(mass_p[c] - m) : 0.0f);
-  z = block_reduce_sum(z, red_d);
-  for (int c = threadIdx.x; c < a.ck; c += blockDim.x)
-    mass_p[c] = kn[c] > 0 ? (float)((double)mass_p[c] / z / kn[c]) : 0.0f;
   __syncthreads();
   const int32_t *fo = a.frag_offsets + bh * (a.k_tiles + 1);
   const int32_t *fc = a.frag_cluster + bh * a.max_fragments, *fn = a.frag_count + bh * a.max_fragments;
+  const int valid = a.cq - a0 < rows ? a.cq - a0 : rows;
   for (int j = threadIdx.x; j < a.k_tiles; j += blockDim.x) {
-    float sum = 0.0f;
-    for (int32_t f = fo[j]; f < fo[j + 1]; f++) sum = __fadd_rn(sum, __fmul_rn(mass_p[fc[f]], (float)fn[f]));
-    row[j] = sum;
+    float sum[MASS_ROWS];
+#pragma unroll
+    for (int r = 0; r < MASS_ROWS; r++) sum[r] = 0.0f;
+    const int32_t f_end = fo[j + 1];
+    for (int32_t f = fo[j]; f < f_end; f++) {
+      const int c = fc[f];
+      const float n = (float)fn[f];
+#pragma unroll
+      for (int r = 0; r < MASS_ROWS; r++)
+        if (r < valid) sum[r] = __fadd_rn(sum[r], __fmul_rn(mass_p[(int64_t)r * a.ck + c], n));
+    }
+#pragma unroll
+    for (int r = 0; r < MASS_ROWS; r++)
+      if (r < valid) a.mass[(bh * a.cq + a0 + r) * a.k_tiles + j] = sum[r];
   }
 }
 
-extern "C" cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream) {
+// ear's softmax weights W (BH, cq, ck) for o_hat: after the centroid scores' and the probe's
+// parts of the scratch.
+static float *probe_weights(const vdit_attn_cuda_cluster_args *a) {
+  return a->scratch + vdit_attn_cuda_cluster_centroid_scratch_floats(a->bh, a->cq, a->dim) +
+         (size_t)3 * a->bh * a->cq * a->k_tiles;
+}
+
+extern "C" cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, int ear, cudaStream_t stream) {
   if (a->bh == 0 || a->cq == 0) return cudaSuccess;
-  const size_t shared = (size_t)a->ck * sizeof(float);
-  if (shared > 48 * 1024) return cudaErrorInvalidValue; // ck <= 12288
-  mass_rows_kernel<<<dim3((unsigned)a->cq, (unsigned)a->bh), 256, shared, stream>>>(*a);
+  if ((size_t)a->ck * sizeof(float) > 48 * 1024) return cudaErrorInvalidValue; // ck <= 12288
+  const int rows = (size_t)MASS_ROWS * a->ck * sizeof(float) <= 48 * 1024 ? MASS_ROWS : 1; // 8 rows up to ck = 1536
+  mass_rows_kernel<<<dim3((unsigned)((a->cq + rows - 1) / rows), (unsigned)a->bh), 256, (size_t)rows * a->ck * sizeof(float),
+                     stream>>>(*a, rows, ear ? probe_weights(a) : NULL);
   return cudaGetLastError();
 }
 
@@ -652,10 +737,10 @@ static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
   return chunks < 1 ? 1 : (int)chunks;
 }
 
-// The per-tile kernel's three floats a (centroid, key tile): mt_j, L_j and the error numerator.
-extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int k_tiles, int64_t dim) {
-  (void)dim;
-  return (size_t)3 * bh * cq * k_tiles;
+// The per-tile kernel's three floats a (centroid, key tile): mt_j, L_j and the error numerator;
+// then o_hat's weights W (cq x ck a slice).
+extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles) {
+  return (size_t)3 * bh * cq * k_tiles + (size_t)bh * cq * ck;
 }
 
 // P V and the scores in the inputs' 16-bit type (PV).
@@ -666,10 +751,12 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, 
   if ((e = cudaFuncSetAttribute(probe_tile_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
     return e;
-  // o_hat: 8 query clusters a block (their weights: 8 ck floats of shared memory), fewer past ck = 1536
-  const int rows = a->ck <= 1536 ? 8 : 1;
-  probe_ohat_kernel<<<dim3((unsigned)((a->cq + rows - 1) / rows), (unsigned)a->bh), 256, (size_t)rows * a->ck * sizeof(float),
-                      stream>>>(*a, rows);
+  // o_hat = W Vbar (W from mass_rows_kernel)
+  const float *w = probe_weights(a);
+  const int wvec = a->ck % 4 == 0 && (uintptr_t)w % 16 == 0, vvec = a->dim % 4 == 0 && (uintptr_t)a->v_means % 16 == 0;
+  probe_ohat_kernel<<<dim3((unsigned)((a->cq + OHAT_ROWS - 1) / OHAT_ROWS), (unsigned)((a->dim + OHAT_COLS - 1) / OHAT_COLS),
+                           (unsigned)a->bh),
+                      OHAT_THREADS, 0, stream>>>(*a, w, wvec, vvec);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
   const int chunks = probe_chunks(a);
