@@ -1,33 +1,42 @@
 #!/usr/bin/env bash
 # A cluster candidate against the kept code in one device call (round 18's lead run): binaries
 # built off the device (Release, sm_90a, stripped; as bins.tgz of attn_cluster_round16_device.sh):
-# BINS (default bins.tgz, the kept code) and CAND (default bins-cand.tgz, the candidate). The
+# BINS (default bins.tgz, the kept code) and CAND (default bins-cand.tgz, the candidate; a setting
+# written label@tarball runs that tarball's binaries instead, e.g. a second branch's build). The
 # candidate's GPU tests (TESTS, default test_attn_cluster_probe_gpu and test_attn_cluster_gpu) run
 # first (all at once), under each of the candidate's settings (CANDS: labels, each with an optional
 # ":VAR=value[,VAR=value]" lab switch, default "cand"); a setting is timed only if all pass: our
 # dense forward, then ROUNDS rounds (default 1) of ear at 0.1 with the kept binaries and ear at
 # BUDGETS (default 0.1 0.3 0.5) with each candidate setting, then ear at 0.1 kept again, with SVG=1
-# svg at 0.1 kept and each candidate, dense again (`--gpu-routing --warm --quality`, video inputs,
+# svg at 0.1 kept and the first candidate that passed, dense again (`--gpu-routing --warm --quality`, video inputs,
 # B=1, H=12, S=32760, D=128, bf16, REPEAT=3 WARMUP=1). Logs and round.jsonl under $OUT; the summary
 # prints each run's clustering + routing (the stage sum) and the medians over the rounds.
 # Usage (from the folder holding the tgz / txz files and bench/):
-#   OUT=dir [CANDS="cand cand_w4:VDIT_EAR_PROBE_WARPS=4"] [BUDGETS=0.1] [ROUNDS=3] [SVG=1] bash bench/attn_cluster_ab_device.sh
+#   OUT=dir [CANDS="cand cand_w4:VDIT_EAR_PROBE_WARPS=4 alt@bins-alt.txz"] [BUDGETS=0.1] [ROUNDS=3] [SVG=1] \
+#     bash bench/attn_cluster_ab_device.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench-out}"
-mkdir -p "$out" build-kept build-cand
+mkdir -p "$out" build-kept
 start=$(date +%s)
-tar xf "${BINS:-bins.tgz}" -C build-kept && tar xf "${CAND:-bins-cand.tgz}" -C build-cand || exit 1
-nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
 cands="${CANDS:-cand}"
-cand_env() { # the setting's VAR=value words (label:VAR=value,VAR=value)
+cand_env() { # the setting's VAR=value words (label[@tarball]:VAR=value,VAR=value)
   case $1 in *:*) echo "${1#*:}" | tr , ' ' ;; esac
 }
+cand_label() { local x=${1%%:*}; echo "${x%%@*}"; }
+cand_dir() { echo "build-$(cand_label "$1")"; }
+tar xf "${BINS:-bins.tgz}" -C build-kept || exit 1
+for c in $cands; do # each setting's binaries in build-<label>
+  x=${c%%:*}
+  case $x in *@*) tb=${x#*@} ;; *) tb=${CAND:-bins-cand.tgz} ;; esac
+  mkdir -p "$(cand_dir "$c")" && tar xf "$tb" -C "$(cand_dir "$c")" || exit 1
+done
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
 # every setting's tests at once (their CPU references on separate cores; nothing is timed yet)
 pids=()
 for c in $cands; do
   for t in ${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}; do
-    env $(cand_env "$c") timeout 90 stdbuf -oL "build-cand/$t" > "$out/${c%%:*}_$t.log" 2>&1 &
+    env $(cand_env "$c") timeout 90 stdbuf -oL "$(cand_dir "$c")/$t" > "$out/$(cand_label "$c")_$t.log" 2>&1 &
     pids+=($!)
   done
 done
@@ -37,7 +46,7 @@ for c in $cands; do
   for t in ${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}; do
     wait "${pids[$i]}"
     rc=$? i=$((i + 1))
-    echo "${c%%:*} ($(cand_env "$c")) $t: exit $rc ($(( $(date +%s) - start )) s)"; tail -1 "$out/${c%%:*}_$t.log"
+    echo "$(cand_label "$c") ($(cand_env "$c")) $t: exit $rc ($(( $(date +%s) - start )) s)"; tail -1 "$out/$(cand_label "$c")_$t.log"
     [ $rc = 0 ] || ok=0
   done
   [ $ok = 1 ] && passed="$passed $c"
@@ -47,7 +56,7 @@ common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 1
 run() { # label, binary folder, then flags (the label's lab switch, if any, in the environment)
   local label=$1 dir=$2; shift 2
   env $(cand_env "$label") timeout 40 "$dir/vdit" bench attn "$@" "${common[@]}" 2>> "$out/bench.log" |
-    sed "s/^{/{\"which\": \"${label%%:*}\", /" || echo "bench failed: $label $*" >&2
+    sed "s/^{/{\"which\": \"$(cand_label "$label")\", /" || echo "bench failed: $label $*" >&2
 }
 {
   run dense build-kept --method dense
@@ -55,15 +64,15 @@ run() { # label, binary folder, then flags (the label's lab switch, if any, in t
     run kept build-kept --method ear --budget 0.1 --gpu-routing --warm --quality
     for c in $cands; do
       case " $passed " in
-        *" $c "*) for x in ${BUDGETS:-0.1 0.3 0.5}; do run "$c" build-cand --method ear --budget "$x" --gpu-routing --warm --quality; done ;;
-        *) [ "$round" = 1 ] && echo "candidate ${c%%:*} not timed: its tests failed" >&2 ;;
+        *" $c "*) for x in ${BUDGETS:-0.1 0.3 0.5}; do run "$c" "$(cand_dir "$c")" --method ear --budget "$x" --gpu-routing --warm --quality; done ;;
+        *) [ "$round" = 1 ] && echo "candidate $(cand_label "$c") not timed: its tests failed" >&2 ;;
       esac
     done
   done
   run kept build-kept --method ear --budget 0.1 --gpu-routing --warm --quality
   if [ "${SVG:-0}" = 1 ]; then
     run kept build-kept --method svg --budget 0.1 --gpu-routing --warm --quality
-    for c in $passed; do run "$c" build-cand --method svg --budget 0.1 --gpu-routing --warm --quality; done
+    for c in $passed; do run "$c" "$(cand_dir "$c")" --method svg --budget 0.1 --gpu-routing --warm --quality; break; done
   fi
   run dense build-kept --method dense
 } > "$out/round.jsonl"

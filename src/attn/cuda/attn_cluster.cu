@@ -64,24 +64,23 @@ template <int F16> static __device__ __forceinline__ float x16_float(uint16_t bi
   return F16 ? __half2float(__ushort_as_half(bits)) : __uint_as_float((unsigned)bits << 16);
 }
 
-// Threads tid of n (a block or a warp): centroid row c = token floor((c + u_c) S / C) of slice bh of x.
+// Block-wide: centroid row c = token floor((c + u_c) S / C) of slice bh of x.
 template <int F16>
 static __device__ void seed_row(unsigned long long seed, uint64_t stream, int c, int C, int64_t S,
-                                const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t D, float *centroid, int tid, int n) {
+                                const vdit_attn_cuda_cluster_x16 &x, int64_t bh, int64_t D, float *centroid) {
   const float u = vdit_philox_uniform_at(seed, stream + (uint64_t)c);
   int64_t t = (int64_t)floor(((double)c + (double)u) * (double)S / (double)C);
   if (t >= S) t = S - 1;
   if (t < 0) t = 0;
   const uint16_t *row = x16_row(x, bh, t);
-  for (int64_t d = tid; d < D; d += n) centroid[d] = x16_float<F16>(row[d]);
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) centroid[d] = x16_float<F16>(row[d]);
 }
 
 template <int F16>
 static __global__ void seed_kernel(vdit_attn_cuda_cluster_x16 x, int64_t S, int C, int64_t D, float *centroids,
                                    unsigned long long seed, int which) {
   const int64_t bh = blockIdx.y;
-  seed_row<F16>(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x, bh, D, centroids + (bh * C + blockIdx.x) * D,
-                threadIdx.x, blockDim.x);
+  seed_row<F16>(seed, kmeans_stream(which, bh, -1), blockIdx.x, C, S, x, bh, D, centroids + (bh * C + blockIdx.x) * D);
 }
 
 static __global__ void norms_kernel(const float *centroids, int C, int64_t D, float *norms) {
@@ -94,74 +93,27 @@ static __global__ void norms_kernel(const float *centroids, int C, int64_t D, fl
 
 // Means of the members (double sums in token order, x read from the 16-bit input: its values
 // are exact in fp32, so the sums are the CPU's); empty clusters re-seeded (reseed) or 0.
-// One warp a cluster, MEANS_WARPS clusters a block: lane l sums columns 4 l .. 4 l + 3 of each
-// 128-column chunk (an 8-byte load a row where D, the strides and the base allow, else
-// columns l + 32 i by 2-byte loads); the members' tokens are read 32 at a time (one a lane,
-// broadcast by shuffles) and MEANS_BATCH rows are loaded before their sums, so a warp has
-// MEANS_BATCH rows in flight instead of one. Until round 19 one block of 128 threads a cluster,
-// a thread a column, one row at a time (0.145 ms for Q and K, + the V means in prepare, on the
-// H200 at B=1, H=12, S=32760).
-#define MEANS_WARPS 8
-#define MEANS_BATCH 8
+// (H200, round 20, one call: one warp a cluster with 8 rows in flight, 8-byte loads, took 0.152 ms
+// for Q and K against this kernel's 0.146-0.147: not kept.)
 template <int F16>
-static __global__ void __launch_bounds__(32 * MEANS_WARPS)
-    means_kernel(vdit_attn_cuda_cluster_x16 x, const int32_t *perm, const int32_t *offsets, int64_t S, int C, int64_t D,
-                 float *out, int reseed, unsigned long long seed, int which, int iteration) {
-  const int c = blockIdx.x * MEANS_WARPS + threadIdx.x / 32, lane = threadIdx.x % 32;
+static __global__ void means_kernel(vdit_attn_cuda_cluster_x16 x, const int32_t *perm, const int32_t *offsets, int64_t S,
+                                    int C, int64_t D, float *out, int reseed, unsigned long long seed, int which,
+                                    int iteration) {
+  const int c = blockIdx.x;
   const int64_t bh = blockIdx.y;
-  if (c >= C) return;
   const int32_t begin = offsets[bh * (C + 1) + c], end = offsets[bh * (C + 1) + c + 1];
   float *o = out + (bh * C + c) * D;
   if (end == begin) {
-    if (reseed) seed_row<F16>(seed, kmeans_stream(which, bh, iteration), c, C, S, x, bh, D, o, lane, 32);
+    if (reseed) seed_row<F16>(seed, kmeans_stream(which, bh, iteration), c, C, S, x, bh, D, o);
     else
-      for (int64_t d = lane; d < D; d += 32) o[d] = 0.0f;
+      for (int64_t d = threadIdx.x; d < D; d += blockDim.x) o[d] = 0.0f;
     return;
   }
   const int32_t *p = perm + bh * S;
-  const uint16_t *base = x16_row(x, bh, 0);
-  const int vec = D % 4 == 0 && x.ss % 4 == 0 && x.sb % 4 == 0 && x.sh % 4 == 0 && (uintptr_t)x.data % 8 == 0;
-  const double count = (double)(end - begin);
-  for (int64_t d0 = 0; d0 < D; d0 += 128) {
-    // this lane's columns: d0 + 4 lane + i (vec) or d0 + lane + 32 i
-    int64_t col[4];
-    int ok[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      col[i] = vec ? d0 + 4 * lane + i : d0 + lane + 32 * i;
-      ok[i] = col[i] < D;
-    }
-    double sum[4] = {0.0, 0.0, 0.0, 0.0};
-    for (int32_t e0 = begin; e0 < end; e0 += 32) {
-      const int n = end - e0 < 32 ? end - e0 : 32;
-      const int32_t tok = lane < n ? p[e0 + lane] : 0;
-      for (int u0 = 0; u0 < n; u0 += MEANS_BATCH) {
-        uint16_t v[MEANS_BATCH][4];
-#pragma unroll
-        for (int u = 0; u < MEANS_BATCH; u++) {
-          const int64_t t = __shfl_sync(0xffffffffu, tok, (u0 + u) & 31);
-          const uint16_t *row = base + t * x.ss;
-          if (u0 + u < n && vec && ok[0]) {
-            const uint2 w = *(const uint2 *)(row + col[0]);
-            v[u][0] = (uint16_t)(w.x & 0xffffu), v[u][1] = (uint16_t)(w.x >> 16);
-            v[u][2] = (uint16_t)(w.y & 0xffffu), v[u][3] = (uint16_t)(w.y >> 16);
-          } else if (u0 + u < n && !vec) {
-#pragma unroll
-            for (int i = 0; i < 4; i++) v[u][i] = ok[i] ? row[col[i]] : (uint16_t)0;
-          } else {
-            v[u][0] = v[u][1] = v[u][2] = v[u][3] = 0;
-          }
-        }
-#pragma unroll
-        for (int u = 0; u < MEANS_BATCH; u++)
-          if (u0 + u < n)
-#pragma unroll
-            for (int i = 0; i < 4; i++) sum[i] += (double)x16_float<F16>(v[u][i]);
-      }
-    }
-#pragma unroll
-    for (int i = 0; i < 4; i++)
-      if (ok[i]) o[col[i]] = (float)(sum[i] / count);
+  for (int64_t d = threadIdx.x; d < D; d += blockDim.x) {
+    double sum = 0.0;
+    for (int32_t e = begin; e < end; e++) sum += (double)x16_float<F16>(x16_row(x, bh, p[e])[d]);
+    o[d] = (float)(sum / (double)(end - begin));
   }
 }
 
@@ -350,9 +302,9 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_kmeans(const vdit_attn_cuda_cluste
         (e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_SORT, stream)) != cudaSuccess)
       return e;
     if (a->half_inputs)
-      means_kernel<1><<<dim3((unsigned)((C + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+      means_kernel<1><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
     else
-      means_kernel<0><<<dim3((unsigned)((C + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
+      means_kernel<0><<<dim3((unsigned)C, BH), 128, 0, stream>>>(x, perm, offsets, S, C, a->dim, centroids, 1, a->seed, which, it);
     if ((e = vdit_attn_cuda_cluster_mark(a, VDIT_ATTN_CLUSTER_STAGE_KMEANS_MEANS, stream)) != cudaSuccess) return e;
   }
   return cudaGetLastError();
@@ -362,10 +314,10 @@ extern "C" cudaError_t vdit_attn_cuda_cluster_prepare(const vdit_attn_cuda_clust
   const unsigned BH = (unsigned)a->bh;
   const vdit_attn_cuda_cluster_x16 v = {a->v16, a->v_sb, a->v_ss, a->v_sh, a->heads};
   if (a->half_inputs)
-    means_kernel<1><<<dim3((unsigned)((a->ck + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+    means_kernel<1><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                                    a->v_means, 0, a->seed, 1, 0);
   else
-    means_kernel<0><<<dim3((unsigned)((a->ck + MEANS_WARPS - 1) / MEANS_WARPS), BH), 32 * MEANS_WARPS, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
+    means_kernel<0><<<dim3((unsigned)a->ck, BH), 128, 0, stream>>>(v, a->k_perm, a->k_offsets, a->seq_k, a->ck, a->dim,
                                                                    a->v_means, 0, a->seed, 1, 0);
   fragments_kernel<<<BH, FRAG_THREADS, (size_t)(a->k_tiles + 1) * sizeof(int32_t), stream>>>(
       a->k_assign, a->k_perm, a->seq_k, a->k_tiles, a->max_fragments, a->frag_offsets, a->frag_cluster, a->frag_count);

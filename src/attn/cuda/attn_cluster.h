@@ -148,8 +148,8 @@ cudaError_t vdit_attn_cuda_cluster_mass(const vdit_attn_cuda_cluster_args *a, in
 // centroids as a hi / lo pair; every (centroid block, key tile) independent) writing 3 floats a
 // (centroid, key tile), then a light combine (attn_cluster_probe.cu); D <= 128, ck <= 12288. Its
 // scratch: the vdit_attn_cuda_cluster_probe_floats after the centroid scores' part (3 bh cq
-// k_tiles + bh cq ck floats: 5.5 M at B=1, H=12, S=32760).
-size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles);
+// k_tiles + bh cq ck + 4 bh cq D floats: 7.1 M at B=1, H=12, S=32760).
+size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles, int64_t dim);
 cudaError_t vdit_attn_cuda_cluster_probe(const vdit_attn_cuda_cluster_args *a, cudaStream_t stream);
 
 // k-means on Q (which 0) or K (which 1): seeded start unless warm, `iterations` rounds of

@@ -132,7 +132,7 @@ extern "C" size_t vdit_attn_cuda_cluster_scratch_floats(int64_t bh, int64_t seq_
   (void)seq_k;
   (void)seq_q;
   const size_t compensation = vdit_attn_cuda_cluster_comp_split_floats(bh, ck);
-  const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq, ck, k_tiles);
+  const size_t scores = vdit_attn_cuda_cluster_centroid_scratch_floats(bh, cq, dim) + vdit_attn_cuda_cluster_probe_floats(bh, cq, ck, k_tiles, dim);
   return scores > compensation ? scores : compensation;
 }
 

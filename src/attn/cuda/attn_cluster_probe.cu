@@ -536,15 +536,19 @@ static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda
 // cores: both fp32 operands split into a bf16 hi / lo pair (hi = rn(x), lo = rn(x - hi): x to
 // 2^-16 |x|; bf16 keeps fp32's range, so no weight underflows and no V mean overflows) and
 // W Vbar = Wh Vh + Wh Vl + Wl Vh by mma m16n8k16 with fp32 accumulation (Wl Vl <= 2^-16 |w v| left
-// out): each term within ~3 2^-16 of w_c vbar_c. Block (32 centroids, 64 columns of D, slice), 4
-// warps of 16 x 32; the fp32 tiles of W (32 x OHAT_KC) and Vbar (OHAT_KC x 64) staged by cp.async
-// in three stages, split when the fragments are read. Until round 19 one warp a centroid formed
+// out): each term within ~3 2^-16 of w_c vbar_c. Block (32 centroids, 64 columns of D, slice,
+// split), 4 warps of 16 x 32; the fp32 tiles of W (32 x OHAT_KC) and Vbar (OHAT_KC x 64) staged by
+// cp.async in three stages, split when the fragments are read. The key clusters are cut into
+// OHAT_SPLIT parts (blocks of their own: a quarter of the stages each, four times the blocks), whose
+// partial products ohat_sum_kernel adds in part order. Until round 19 one warp a centroid formed
 // its weights again and 4 threads a column summed them in fp32 (0.102 ms on the H200 at B=1,
-// H=12, cq=256, ck=1024: shared-memory bound, 4 shared loads a cluster for 4 FMAs).
+// H=12, cq=256, ck=1024: shared-memory bound, 4 shared loads a cluster for 4 FMAs); round 20's
+// first form, all of ck in one block (32 stages of a load latency each), ~0.05 ms.
 #define OHAT_ROWS 32
 #define OHAT_COLS 64
 #define OHAT_KC 32
 #define OHAT_THREADS 128
+#define OHAT_SPLIT 4             // parts of the key clusters (blocks of their own)
 #define OHAT_LDW (OHAT_KC + 8)   // floats: float2 A reads without bank conflicts
 #define OHAT_LDV (OHAT_COLS + 4) // floats: B reads (keys 2t, 2t + 1 x column g) without conflicts
 
@@ -590,26 +594,31 @@ static __device__ __forceinline__ void ohat_load(const float *w, const float *vm
   }
 }
 
+// out: part z's (cq, D) products of slice bh at out + (z bh_count + bh) cq D (probe_o when one part).
 static __global__ void __launch_bounds__(OHAT_THREADS) probe_ohat_kernel(vdit_attn_cuda_cluster_args a, const float *weights,
-                                                                        int wvec, int vvec) {
+                                                                        int wvec, int vvec, int parts, float *out) {
   __shared__ __align__(16) float ws[3][OHAT_ROWS * OHAT_LDW];
   __shared__ __align__(16) float vs[3][OHAT_KC * OHAT_LDV];
-  const int64_t bh = blockIdx.z;
+  const int64_t bh = blockIdx.z % a.bh;
+  const int part = (int)(blockIdx.z / a.bh);
   const int row0 = blockIdx.x * OHAT_ROWS, col0 = blockIdx.y * OHAT_COLS, D = (int)a.dim, ck = a.ck;
   const float *w = weights + (bh * a.cq) * ck, *vm = a.v_means + bh * ck * D;
-  const int stages = (ck + OHAT_KC - 1) / OHAT_KC;
+  // this part's stages [s_begin, s_end) of OHAT_KC key clusters
+  const int all = (ck + OHAT_KC - 1) / OHAT_KC, per = (all + parts - 1) / parts;
+  const int s_begin = part * per < all ? part * per : all, s_end = s_begin + per < all ? s_begin + per : all;
+  const int stages = s_end - s_begin;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, g = lane / 4, t = lane % 4;
   const int wr = 16 * (warp & 1), wc = 32 * (warp >> 1); // the warp's rows and columns in the block tile
   float acc[4][4];
 #pragma unroll
   for (int n = 0; n < 4; n++) acc[n][0] = acc[n][1] = acc[n][2] = acc[n][3] = 0.0f;
   for (int s = 0; s < 2; s++) {
-    if (s < stages) ohat_load(w, vm, a.cq, ck, D, row0, col0, s, ws[s % 3], vs[s % 3], wvec, vvec);
+    if (s < stages) ohat_load(w, vm, a.cq, ck, D, row0, col0, s_begin + s, ws[s % 3], vs[s % 3], wvec, vvec);
     cp_async_commit();
   }
   for (int s = 0; s < stages; s++) {
     if (s + 2 < stages) // into the buffer computed at s - 1 (the barrier below)
-      ohat_load(w, vm, a.cq, ck, D, row0, col0, s + 2, ws[(s + 2) % 3], vs[(s + 2) % 3], wvec, vvec);
+      ohat_load(w, vm, a.cq, ck, D, row0, col0, s_begin + s + 2, ws[(s + 2) % 3], vs[(s + 2) % 3], wvec, vvec);
     cp_async_commit();
     cp_async_wait<2>(); // stage s's copies, this thread's
     __syncthreads();    // everyone's
@@ -643,8 +652,17 @@ static __global__ void __launch_bounds__(OHAT_THREADS) probe_ohat_kernel(vdit_at
 #pragma unroll
     for (int e = 0; e < 4; e++) {
       const int r = row0 + wr + g + 8 * (e >> 1), c = col0 + wc + 8 * n + 2 * t + (e & 1);
-      if (r < a.cq && c < D) a.probe_o[(bh * a.cq + r) * D + c] = acc[n][e];
+      if (r < a.cq && c < D) out[(((int64_t)part * a.bh + bh) * a.cq + r) * D + c] = acc[n][e];
     }
+}
+
+// probe_o = the parts' products added in part order (n = BH cq D).
+static __global__ void ohat_sum_kernel(const float *__restrict__ parts_out, int parts, int64_t n, float *__restrict__ o) {
+  const int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  float sum = parts_out[i];
+  for (int z = 1; z < parts; z++) sum += parts_out[(int64_t)z * n + i];
+  o[i] = sum;
 }
 
 // ---------------------------------------------------------------- svg mass
@@ -738,9 +756,9 @@ static int probe_chunks(const vdit_attn_cuda_cluster_args *a) {
 }
 
 // The per-tile kernel's three floats a (centroid, key tile): mt_j, L_j and the error numerator;
-// then o_hat's weights W (cq x ck a slice).
-extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles) {
-  return (size_t)3 * bh * cq * k_tiles + (size_t)bh * cq * ck;
+// then o_hat's weights W (cq x ck a slice) and its parts' products (OHAT_SPLIT x cq x D a slice).
+extern "C" size_t vdit_attn_cuda_cluster_probe_floats(int64_t bh, int cq, int ck, int k_tiles, int64_t dim) {
+  return (size_t)3 * bh * cq * k_tiles + (size_t)bh * cq * ck + (size_t)OHAT_SPLIT * bh * cq * dim;
 }
 
 // P V and the scores in the inputs' 16-bit type (PV).
@@ -751,13 +769,22 @@ static cudaError_t probe_run(const vdit_attn_cuda_cluster_args *a, float *part, 
   if ((e = cudaFuncSetAttribute(probe_tile_kernel<DP, PV>, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)shared)) !=
       cudaSuccess)
     return e;
-  // o_hat = W Vbar (W from mass_rows_kernel)
+  // o_hat = W Vbar (W from mass_rows_kernel), in up to OHAT_SPLIT parts of the key clusters
   const float *w = probe_weights(a);
+  float *ohat_parts = (float *)w + (size_t)a->bh * a->cq * a->ck;
   const int wvec = a->ck % 4 == 0 && (uintptr_t)w % 16 == 0, vvec = a->dim % 4 == 0 && (uintptr_t)a->v_means % 16 == 0;
+  const int all = (a->ck + OHAT_KC - 1) / OHAT_KC;
+  int parts = all < OHAT_SPLIT ? all : OHAT_SPLIT;
+  parts = (all + (all + parts - 1) / parts - 1) / ((all + parts - 1) / parts); // no empty part
   probe_ohat_kernel<<<dim3((unsigned)((a->cq + OHAT_ROWS - 1) / OHAT_ROWS), (unsigned)((a->dim + OHAT_COLS - 1) / OHAT_COLS),
-                           (unsigned)a->bh),
-                      OHAT_THREADS, 0, stream>>>(*a, w, wvec, vvec);
+                           (unsigned)(a->bh * parts)),
+                      OHAT_THREADS, 0, stream>>>(*a, w, wvec, vvec, parts, parts > 1 ? ohat_parts : a->probe_o);
   if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  if (parts > 1) {
+    const int64_t n = a->bh * a->cq * a->dim;
+    ohat_sum_kernel<<<(unsigned)((n + 255) / 256), 256, 0, stream>>>(ohat_parts, parts, n, a->probe_o);
+    if ((e = cudaGetLastError()) != cudaSuccess) return e;
+  }
   const unsigned row_blocks = (unsigned)((a->cq + PROBE_ROWS - 1) / PROBE_ROWS);
   const int chunks = probe_chunks(a);
   const int tiles_per_chunk = (a->k_tiles + chunks - 1) / chunks;
