@@ -7,7 +7,7 @@
 # first (all at once), under each of the candidate's settings (CANDS: labels, each with an optional
 # ":VAR=value[,VAR=value]" lab switch, default "cand"); a setting is timed only if all pass: our
 # dense forward, then ROUNDS rounds (default 1) of ear at 0.1 with the kept binaries and ear at
-# BUDGETS (default 0.1 0.3 0.5) with each candidate setting, then ear at 0.1 kept again, with SVG=1
+# BUDGETS (default 0.1 0.3 0.5) with each candidate setting, then (one round) ear at 0.1 kept again, with SVG=1
 # svg at 0.1 kept and the first candidate that passed, dense again (`--gpu-routing --warm --quality`, video inputs,
 # B=1, H=12, S=32760, D=128, bf16, REPEAT=3 WARMUP=1). Logs and round.jsonl under $OUT; the summary
 # prints each run's clustering + routing (the stage sum) and the medians over the rounds.
@@ -32,11 +32,13 @@ for c in $cands; do # each setting's binaries in build-<label>
   mkdir -p "$(cand_dir "$c")" && tar xf "$tb" -C "$(cand_dir "$c")" || exit 1
 done
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
-# every setting's tests at once (their CPU references on separate cores; nothing is timed yet)
+# every setting's tests at once (their CPU references on separate cores; nothing is timed yet); their
+# logs end up in one file, $out/tests.log (a device call returns at most 8 files)
+logs=$(mktemp -d)
 pids=()
 for c in $cands; do
   for t in ${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}; do
-    env $(cand_env "$c") timeout 90 stdbuf -oL "$(cand_dir "$c")/$t" > "$out/$(cand_label "$c")_$t.log" 2>&1 &
+    env $(cand_env "$c") timeout 90 stdbuf -oL "$(cand_dir "$c")/$t" > "$logs/$(cand_label "$c")_$t.log" 2>&1 &
     pids+=($!)
   done
 done
@@ -46,11 +48,12 @@ for c in $cands; do
   for t in ${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}; do
     wait "${pids[$i]}"
     rc=$? i=$((i + 1))
-    echo "$(cand_label "$c") ($(cand_env "$c")) $t: exit $rc ($(( $(date +%s) - start )) s)"; tail -1 "$out/$(cand_label "$c")_$t.log"
+    echo "$(cand_label "$c") ($(cand_env "$c")) $t: exit $rc ($(( $(date +%s) - start )) s)"; tail -1 "$logs/$(cand_label "$c")_$t.log"
     [ $rc = 0 ] || ok=0
   done
   [ $ok = 1 ] && passed="$passed $c"
 done
+for f in "$logs"/*.log; do echo "=== $(basename "$f")"; cat "$f"; done > "$out/tests.log"
 common=(--device cuda --dtype bf16 --mask none --layout bhsd --batch 1 --heads 12 --seq 32760 --dim 128
         --repeat 3 --warmup 1 --json --forward-only --inputs video)
 run() { # label, binary folder, then flags (the label's lab switch, if any, in the environment)
@@ -69,7 +72,7 @@ run() { # label, binary folder, then flags (the label's lab switch, if any, in t
       esac
     done
   done
-  run kept build-kept --method ear --budget 0.1 --gpu-routing --warm --quality
+  [ "${ROUNDS:-1}" = 1 ] && run kept build-kept --method ear --budget 0.1 --gpu-routing --warm --quality
   if [ "${SVG:-0}" = 1 ]; then
     run kept build-kept --method svg --budget 0.1 --gpu-routing --warm --quality
     for c in $passed; do run "$c" "$(cand_dir "$c")" --method svg --budget 0.1 --gpu-routing --warm --quality; break; done
