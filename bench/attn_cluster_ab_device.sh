@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# A cluster candidate against the kept code in one device call (round 18's lead run): binaries
+# Cluster candidates against the kept code in one device call (round 18's lead run): binaries
 # built off the device (Release, sm_90a, stripped; as bins.tgz of attn_cluster_round16_device.sh):
-# BINS (default bins.tgz, the kept code) and CAND (default bins-cand.tgz, the candidate; a setting
-# written label@tarball runs that tarball's binaries instead, e.g. a second branch's build). The
-# candidate's GPU tests (TESTS, default test_attn_cluster_probe_gpu and test_attn_cluster_gpu) run
-# first (all at once), under each of the candidate's settings (CANDS: labels, each with an optional
-# ":VAR=value[,VAR=value]" lab switch, default "cand"); a setting is timed only if all pass: our
-# dense forward, then ROUNDS rounds (default 1) of ear at 0.1 with the kept binaries and ear at
-# BUDGETS (default 0.1 0.3 0.5) with each candidate setting, then (one round) ear at 0.1 kept again, with SVG=1
-# svg at 0.1 kept and the first candidate that passed, dense again (`--gpu-routing --warm --quality`, video inputs,
-# B=1, H=12, S=32760, D=128, bf16, REPEAT=3 WARMUP=1). Logs and round.jsonl under $OUT; the summary
-# prints each run's clustering + routing (the stage sum) and the medians over the rounds.
-# Usage (from the folder holding the tgz / txz files and bench/):
-#   OUT=dir [CANDS="cand cand_w4:VDIT_EAR_PROBE_WARPS=4 alt@bins-alt.txz"] [BUDGETS=0.1] [ROUNDS=3] [SVG=1] \
-#     bash bench/attn_cluster_ab_device.sh
+# BINS (default bins.tgz, the kept code) and CAND (default bins-cand.tgz, the candidate). CANDS
+# names the settings (default "cand"): label[@tarball][:VAR=value[,VAR=value]], where @tarball runs
+# that tarball's binaries instead of CAND's (e.g. a second branch's build) and VAR=value is a lab
+# switch. Each setting's GPU tests (TESTS, default test_attn_cluster_probe_gpu and
+# test_attn_cluster_gpu) run first, all at once, each within TEST_TIMEOUT s (default 90); a setting
+# is timed only if all its tests pass: our dense forward, then ROUNDS rounds (default 1) of ear at
+# 0.1 with the kept binaries and ear at BUDGETS (default 0.1 0.3 0.5) with each setting, then (with
+# one round) ear at 0.1 kept again, with SVG=1 svg at 0.1 kept and the first setting that passed,
+# dense again (`--gpu-routing --warm --quality`, video inputs, B=1, H=12, S=32760, D=128, bf16,
+# REPEAT=3 WARMUP=1). Logs (tests.log, bench.log, env.txt), round.jsonl and the summary under $OUT:
+# each run's clustering + routing (the stage sum), then the medians over the rounds.
+# Usage (from the folder holding the tarballs and bench/):
+#   OUT=dir [CANDS="cand cand_w4:VDIT_EAR_PROBE_WARPS=4 alt@bins-alt.txz"] [BUDGETS=0.1] [ROUNDS=3] \
+#     [SVG=1] [TESTS="..."] [TEST_TIMEOUT=60] bash bench/attn_cluster_ab_device.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 out="${OUT:-bench-out}"
@@ -38,7 +39,7 @@ logs=$(mktemp -d)
 pids=()
 for c in $cands; do
   for t in ${TESTS:-test_attn_cluster_probe_gpu test_attn_cluster_gpu}; do
-    env $(cand_env "$c") timeout 90 stdbuf -oL "$(cand_dir "$c")/$t" > "$logs/$(cand_label "$c")_$t.log" 2>&1 &
+    env $(cand_env "$c") timeout "${TEST_TIMEOUT:-90}" stdbuf -oL "$(cand_dir "$c")/$t" > "$logs/$(cand_label "$c")_$t.log" 2>&1 &
     pids+=($!)
   done
 done
