@@ -542,8 +542,11 @@ static __global__ void __launch_bounds__(256) probe_finish_kernel(vdit_attn_cuda
 // OHAT_SPLIT parts (blocks of their own: a quarter of the stages each, four times the blocks), whose
 // partial products ohat_sum_kernel adds in part order. Until round 19 one warp a centroid formed
 // its weights again and 4 threads a column summed them in fp32 (0.102 ms on the H200 at B=1,
-// H=12, cq=256, ck=1024: shared-memory bound, 4 shared loads a cluster for 4 FMAs); round 20's
-// first form, all of ck in one block (32 stages of a load latency each), ~0.05 ms.
+// H=12, cq=256, ck=1024: shared-memory bound, 4 shared loads a cluster for 4 FMAs). Round 20 (one
+// call each): o_hat + the tile kernel 0.835-0.840 -> 0.776 ms with this kernel in 4 parts, 0.782
+// with all of ck in one block: o_hat ~0.04 ms either way, not the 0.01-0.02 predicted (each warp
+// splits its own fp32 fragments, ~6 instructions a pair for 12 MMAs a k-step: splitting once when
+// staging is the next thing to try).
 #define OHAT_ROWS 32
 #define OHAT_COLS 64
 #define OHAT_KC 32
