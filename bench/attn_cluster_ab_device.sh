@@ -30,10 +30,13 @@ cand_dir() { # the setting's build folder: build-<its archive's name>
   echo "build-${a%%.*}"
 }
 tar xf "${BINS:-bins.tgz}" -C build-kept || exit 1
-for c in $cands; do
+unpacked=""
+for c in $cands; do # each archive once (over whatever an earlier call left there)
   d=$(cand_dir "$c") n=${c%%:*} a=${CAND:-bins-cand.tgz}
   case $n in *@*) a=${n#*@} ;; esac
-  [ -d "$d" ] || { mkdir -p "$d" && tar xf "$a" -C "$d"; } || exit 1
+  case " $unpacked " in *" $d "*) continue ;; esac
+  mkdir -p "$d" && tar xf "$a" -C "$d" || exit 1
+  unpacked="$unpacked $d"
 done
 echo "unpacked ($(( $(date +%s) - start )) s)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv > "$out/env.txt" 2>&1
