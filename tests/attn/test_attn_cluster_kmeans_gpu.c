@@ -229,6 +229,9 @@ int main(void) {
   run_case(1, 600, 65, 64, 18, 1);
   run_case_layout(3, 1500, 300, 128, 19, 0, 1); // head strides (16-byte pieces)
   run_case_layout(2, 700, 70, 36, 20, 1, 1);    // head strides, element loads
+  // more 256-token items than SMs (a persistent block takes several: x and tiles across items)
+  run_case(3, 11300, 256, 128, 21, 0);           // 135 items of 2 (4) centroid tiles
+  run_case_layout(2, 17000, 60, 36, 22, 1, 1);  // 134 items of one tile, element loads
   return check_finish(TEST_NAME);
 #endif
 }
