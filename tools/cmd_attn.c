@@ -36,7 +36,7 @@ typedef struct attn_flags {
   double alpha;
   float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
   int freeze_router;
-  int sparge_sage; // sparge: run the map on the sage INT8 path
+  int sparge_sage; // sparge, sla (its sparse branch): run the map on the sage INT8 path
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -156,7 +156,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"theta", CLI_DOUBLE, &f->theta, "T", "sparge: self-similarity threshold; blocks below it are always computed (default 0)"},
       {"lambda", CLI_DOUBLE, &f->lambda, "L", "sparge: PV threshold, skip P V of tiles trailing the row max by more (default 0 = off)"},
       {"sink", CLI_FLAG, &f->sink, NULL, "sparge: always compute key block 0"},
-      {"sage", CLI_FLAG, &f->sparge_sage, NULL, "sparge: run the map on the SageAttention INT8 path (--sage-gran, --sage-pv)"},
+      {"sage", CLI_FLAG, &f->sparge_sage, NULL, "sparge, sla: run the map (sla: its sparse branch) on the SageAttention INT8 path (--sage-gran, --sage-pv)"},
       {"density", CLI_DOUBLE, &f->density, "X", "block: probability that the drawn map keeps a block (default 0.5)"},
       {"tuning", CLI_STRING, &f->tuning, "FILE", "sparge: per-head parameters from a tuning file ('vdit attn tune')"},
       {"budget", CLI_DOUBLE, &f->budget, "X", "ear, svg: fraction of the dense work computed exactly, [0, 1] (ear: required)"},
@@ -244,8 +244,10 @@ static int parse_flags(const cli_command *command, const char *description, int 
   sp->params.theta = (float)f->theta;
   sp->params.pv_threshold = (float)f->lambda;
   sp->sink = f->sink;
-  sp->sage = f->sparge_sage;
-  if (f->sparge_sage && spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "--sage needs --method sparge");
+  sp->sage = f->sparge_sage && spec->config.method == VDIT_ATTN_SPARGE;
+  spec->config.sla.sage = f->sparge_sage && spec->config.method == VDIT_ATTN_SLA;
+  if (f->sparge_sage && spec->config.method != VDIT_ATTN_SPARGE && spec->config.method != VDIT_ATTN_SLA)
+    return cli_usage_error(name, hint, "--sage needs --method sparge or sla");
   if (f->lambda < 0) return cli_usage_error(name, hint, "--lambda must be >= 0");
   if (is_bench == MODE_TUNE) {
     if (spec->config.method != VDIT_ATTN_SPARGE) return cli_usage_error(name, hint, "tune needs --method sparge");

@@ -284,6 +284,11 @@ typedef struct vdit_attn_sla_config {
   // 1: no backward follows the forwards (inference): the GPU forward does not keep the sparse
   // branch's output for it, and vdit_attn_backward refuses the plan. 0 (default): it keeps it.
   int32_t forward_only;
+  // 1: the low-bit sparse branch: the sage quantization (INT8 Q K^T, FP8 P V; config.sage's
+  // options, FP8 P V and no Q-smoothing; CUDA: per-block scales) on the router's map, as
+  // sparge(sage=1) runs it; the linear branch and the mix unchanged. The backward stays the
+  // 16-bit one (on this forward's O_s and LSE). 0 (default): the 16-bit sparse branch.
+  int32_t sage;
 } vdit_attn_sla_config;
 
 // SLA2's linear-branch feature map on one row of n values (x and y may alias).
@@ -309,7 +314,7 @@ typedef struct vdit_attn_config {
 // `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
 //   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
 //   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1, sage=0|1
-//   sla:    topk=K, router_dim=N, feature=softmax|elu (no learned router or alpha here: the
+//   sla:    topk=K, router_dim=N, feature=softmax|elu, sage=0|1 (no learned router or alpha here: the
 //           pooled-score router and alpha = 1/2; learned ones go in vdit_attn_config.sla)
 //   ear, svg: budget=B, q_clusters=N, k_clusters=N, iterations=N, warm_iterations=N, warm=0|1,
 //             top_p=P, min_fraction=F, seed=N, gpu_routing=0|1 (svg: budget=-1 routes by top_p)

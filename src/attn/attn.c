@@ -127,8 +127,14 @@ static vdit_status sla_plan_init(vdit_attn_plan *plan, const vdit_attn_config *c
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla takes no softmax extras");
   int32_t block_q, block_k;
   vdit_attn_block_sizes(plan->device, s.head_dim, &block_q, &block_k);
+  if (config->sla.sage && (config->sage.pv != VDIT_ATTN_SAGE_PV_FP8 || config->sage.smooth_q))
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla(sage=1) takes FP8 P V and no Q-smoothing");
+  if (config->sla.sage && plan->device.type == VDIT_DEVICE_CUDA && config->sage.granularity != VDIT_ATTN_SAGE_PER_BLOCK)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla(sage=1) on CUDA takes per-block scales (gran=block)");
   VDIT_TRY(vdit_attn_sla_weights_init(&plan->sla, &config->sla, s.heads, s.head_dim, block_q));
   const int32_t block = plan->sla.block;
+  if (config->sla.sage && block != 128)
+    return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla(sage=1) needs 128-token blocks (sage's tiles; got %d)", block);
   if (plan->device.type == VDIT_DEVICE_CUDA && (block != block_q || s.head_dim != 128))
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "attention: sla on CUDA needs D = 128 and %d-token blocks (got D = %lld, block %d)",
                       block_q, (long long)s.head_dim, block);
@@ -285,7 +291,8 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
   if (config->mask == VDIT_ATTN_MASK_BLOCK_CAUSAL && config->mask_block_length < 1)
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: block-causal mask needs a block length >= 1 (got %lld)",
                       (long long)config->mask_block_length);
-  const int sparge_sage = config->method == VDIT_ATTN_SPARGE && config->sparge.sage;
+  const int sparge_sage = (config->method == VDIT_ATTN_SPARGE && config->sparge.sage) ||
+                          (config->method == VDIT_ATTN_SLA && config->sla.sage);
   if ((config->method == VDIT_ATTN_SAGE || sparge_sage) &&
       ((unsigned)config->sage.granularity >= VDIT_ATTN_SAGE_GRANULARITY_COUNT ||
        (unsigned)config->sage.pv >= VDIT_ATTN_SAGE_PV_COUNT))

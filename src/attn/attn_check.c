@@ -24,9 +24,10 @@ vdit_attn_tolerance vdit_attn_check_tolerance(vdit_attn_method method, vdit_dtyp
   }
 }
 
-// The method whose tolerance applies: sage's for sparge on the sage path.
+// The method whose tolerance applies: sage's for sparge and sla on the sage path.
 static vdit_attn_method tolerance_method(const vdit_attn_config *config) {
-  return config->method == VDIT_ATTN_SPARGE && config->sparge.sage ? VDIT_ATTN_SAGE : config->method;
+  const int sage = (config->method == VDIT_ATTN_SPARGE && config->sparge.sage) || (config->method == VDIT_ATTN_SLA && config->sla.sage);
+  return sage ? VDIT_ATTN_SAGE : config->method;
 }
 
 static int within(const vdit_error_stats *e, const vdit_attn_tolerance *t) {

@@ -233,6 +233,11 @@ void vdit_attn_cuda_strides_bsh(const vdit_tensor *t, vdit_attn_layout layout, i
 vdit_status vdit_attn_cuda_check_lse(const vdit_tensor *lse, vdit_device device);
 vdit_status vdit_attn_cuda_device_enter(vdit_device device, int *previous);
 vdit_status vdit_attn_cuda_device_leave(int previous, vdit_status status);
+// The sage forward (attn_sage_cuda.c) on prepared kernel parameters: plain sage and
+// sparge(sage=1) from vdit_attn_cuda_sage_forward, and sla(sage=1) with SLA2's epilogue
+// (p->lin_*) from vdit_attn_sla_cuda_forward. The caller has made the plan's GPU current.
+vdit_status vdit_attn_cuda_sage_forward_params(const vdit_attn_problem *problem, vdit_attn_cuda_resources *resources,
+                                               const vdit_attn_cuda_params *p);
 #endif
 
 // Tensor (either layout, any float dtype, head dim contiguous) <-> contiguous host fp32

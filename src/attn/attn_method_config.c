@@ -101,7 +101,10 @@ static vdit_status parse_param(const char *text, const char *key, const char *va
       if (strcmp(value, "softmax") == 0) c->sla.feature = VDIT_ATTN_SLA_SOFTMAX;
       else if (strcmp(value, "elu") == 0) c->sla.feature = VDIT_ATTN_SLA_ELU;
       else PARAM_ERROR(text, "unknown feature '%s' (softmax or elu)", value);
-    } else PARAM_ERROR(text, "unknown sla parameter '%s' (topk, router_dim, feature)", key);
+    } else if (strcmp(key, "sage") == 0) {
+      if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "sage must be 0 or 1");
+      c->sla.sage = (int32_t)x;
+    } else PARAM_ERROR(text, "unknown sla parameter '%s' (topk, router_dim, feature, sage)", key);
     return VDIT_OK;
   }
   if (c->method == VDIT_ATTN_EAR || c->method == VDIT_ATTN_SVG) {
@@ -204,6 +207,7 @@ char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, ch
       vdit_text_append(buffer, size, &used, "%srouter_dim=%d", SEP, (int)config->sla.router_dim);
     if (config->sla.feature != d.sla.feature)
       vdit_text_append(buffer, size, &used, "%sfeature=%s", SEP, config->sla.feature == VDIT_ATTN_SLA_ELU ? "elu" : "softmax");
+    if (config->sla.sage != d.sla.sage) vdit_text_append(buffer, size, &used, "%ssage=%d", SEP, (int)config->sla.sage);
   } else if (config->method == VDIT_ATTN_EAR || config->method == VDIT_ATTN_SVG) {
     const vdit_attn_cluster_config *k = &config->cluster, *e = &d.cluster;
     if (k->budget != e->budget) vdit_text_append(buffer, size, &used, "%sbudget=%g", SEP, (double)k->budget);

@@ -11,15 +11,14 @@
 #include "attn/cuda/attn_sage_cuda.h"
 #endif
 
-vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
-                                        const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
-                                        vdit_tensor *lse) {
 #ifdef VDIT_HAVE_CUDA
-  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
+vdit_status vdit_attn_cuda_sage_forward_params(const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
+                                               const vdit_attn_cuda_params *p) {
   if (problem->config.sage.smooth_q)
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sage attention on CUDA: Q-smoothing runs on the CPU only");
   vdit_attn_sage_cuda_params sp;
-  vdit_attn_cuda_params_init(&sp.base, problem, r, q, k, v, o, lse);
+  memset(&sp, 0, sizeof sp);
+  sp.base = *p;
   if (!vdit_attn_sage_cuda_fits(&sp.base))
     return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
                       "sage attention on CUDA: needs head dim 128, 16-byte aligned tensors and strides in multiples of 8 "
@@ -41,9 +40,20 @@ vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_a
                 : strcmp(fwd, "v2") == 0 ? VDIT_ATTN_SAGE_FWD_V2
                 : strcmp(fwd, "quant") == 0 ? VDIT_ATTN_SAGE_FWD_QUANT
                                             : VDIT_ATTN_SAGE_FWD_AUTO;
+  return vdit_attn_sage_cuda_forward(&sp, 0);
+}
+#endif
+
+vdit_status vdit_attn_cuda_sage_forward(const vdit_attn_problem *problem, vdit_attn_cuda_resources *r,
+                                        const vdit_tensor *q, const vdit_tensor *k, const vdit_tensor *v, vdit_tensor *o,
+                                        vdit_tensor *lse) {
+#ifdef VDIT_HAVE_CUDA
+  VDIT_TRY(vdit_attn_cuda_check_lse(lse, r->device));
+  vdit_attn_cuda_params p;
+  vdit_attn_cuda_params_init(&p, problem, r, q, k, v, o, lse);
   int previous = 0;
   VDIT_TRY(vdit_attn_cuda_device_enter(r->device, &previous));
-  return vdit_attn_cuda_device_leave(previous, vdit_attn_sage_cuda_forward(&sp, 0));
+  return vdit_attn_cuda_device_leave(previous, vdit_attn_cuda_sage_forward_params(problem, r, &p));
 #else
   (void)problem, (void)q, (void)k, (void)v, (void)o, (void)lse;
   return vdit_device_check(r->device);

@@ -256,7 +256,9 @@ vdit_status vdit_attn_sla_cuda_forward(vdit_attn_sla_cuda *c, const vdit_attn_pr
       p.o_sparse = c->o_s;
       p.os_sb = a.os_sb, p.os_ss = a.os_ss, p.os_sh = a.os_sh;
     }
-    status = vdit_attn_cuda_forward(&p, 0);
+    // sla(sage=1): the sage quantization of Q, K, V, then the sage forward on the map with the
+    // same epilogue (attn_sage_forward_tma.cu, LIN)
+    status = problem->config.sla.sage ? vdit_attn_cuda_sage_forward_params(problem, r, &p) : vdit_attn_cuda_forward(&p, 0);
   }
   if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_SPARSE_DONE], 0), "event record");
   if (status == VDIT_OK && ev) status = cuda_status(cudaEventRecord(ev[VDIT_SLA_EV_DONE], 0), "event record");

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "attn/attn_kernels.h"
+#include "attn/attn_sage.h"
 #include "attn/sla_exact.h"
 
 void vdit_attn_sla_phi(vdit_attn_sla_feature feature, const float *x, int64_t n, float *y) {
@@ -233,7 +234,10 @@ vdit_status vdit_attn_sla_forward_cpu(const vdit_attn_problem *problem, const vd
   const vdit_attn_shape s = problem->shape;
   const vdit_attn_block_map *map = problem->map;
   if (!map) return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "sla forward: no block map");
-  VDIT_TRY(vdit_attn_cpu_dense_forward(problem, q, k, v, o_s, lse));
+  // the sparse branch: exact, or through the sage emulation on the map (sla(sage=1), FP8 P V:
+  // the 16-bit dtype argument is unused)
+  if (problem->config.sla.sage) VDIT_TRY(vdit_attn_cpu_sage_forward(problem, VDIT_DTYPE_BF16, q, k, v, o_s, lse));
+  else VDIT_TRY(vdit_attn_cpu_dense_forward(problem, q, k, v, o_s, lse));
   const int64_t D = s.head_dim;
   const int32_t qb = map->q_blocks, kb = map->k_blocks, block = map->block_q;
   int failed = 0;

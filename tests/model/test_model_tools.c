@@ -138,6 +138,10 @@ static void test_policy(void) {
   CHECK(p.rules[0].attn.sla.topk == 0.2f && p.rules[0].attn.sla.feature == VDIT_ATTN_SLA_ELU && p.rules[0].attn.sla.router_dim == 32);
   CHECK_EQ_STR(vdit_model_attn_policy_describe(&p, spec, sizeof spec), "sla(topk=0.2,feature=elu)");
   check_error("sla(topk=0)", "topk must be a fraction in (0, 1]");
+  CHECK_OK(vdit_model_attn_policy_parse("sla(topk=0.03,sage=1)", &p));
+  CHECK(p.rules[0].attn.sla.sage == 1 && p.rules[0].attn.sla.topk == 0.03f);
+  CHECK_EQ_STR(vdit_model_attn_policy_describe(&p, spec, sizeof spec), "sla(topk=0.03,sage=1)");
+  check_error("sla(sage=2)", "sage must be 0 or 1");
 
   check_error("", "empty");
   check_error("sparse", "unknown attention method 'sparse'");

@@ -33,6 +33,9 @@
 // warpgroup (Hc read N-major like V) into the S registers, divided by phi(Q) . zc, and O = alpha
 // O_s + (1 - alpha) O_l is what the epilogue stores (O_s too when p.o_sparse is set). The
 // other methods' instantiations (LIN = false) are the kernel as it was.
+// The low-bit sparse branch (sla(sage=1), attn_sage_forward_tma.cu) runs the same phi / mix
+// arithmetic from attn_sla_epilogue.cuh; this kernel keeps its own lambdas: calling the header's
+// functions here changed its SASS (8520 -> 8624 instructions, bf16 LIN instance), untimed.
 // Compiler notes (ptxas 13.0): a branch the compiler takes for divergent between wgmma issues
 // (an mbarrier retry loop written in C) makes it serialize every wgmma of the kernel (C7520), so
 // the wait loop lives in the asm and branches with bra.uni on a warp vote; a third, producer
@@ -474,24 +477,6 @@ static __global__ void __launch_bounds__(256, 1)
   store_o(reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh, p.o_ss);
 }
 
-// (D, rows, H, B) tensor with element strides (1, ss, sh, sb): boxes of 64 head-dim elements x
-// 128 rows, 128-byte swizzle, zero fill past the end. 0 when the driver refuses.
-static int make_tensor_map(tma_encode_fn encode, CUtensorMap *map, vdit_dtype dtype, const void *base, int D, int rows, int H, int B, int64_t ss,
-                           int64_t sh, int64_t sb) {
-  const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)rows, (cuuint64_t)H, (cuuint64_t)B};
-  cuuint64_t strides[3] = {(cuuint64_t)(ss * 2), (cuuint64_t)(sh * 2), (cuuint64_t)(sb * 2)};
-  const int sizes[3] = {rows, H, B};
-  for (int i = 0; i < 3; i++) // the stride of a dimension of size 1 is never used: any legal value
-    if (sizes[i] == 1 && strides[i] == 0) strides[i] = 16;
-  const cuuint32_t box[4] = {64, 128, 1, 1};
-  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
-  const CUresult r = encode(map, dtype == VDIT_DTYPE_BF16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16,
-                                            4, (void *)base, dims, strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                                            CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                                            CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return r == CUDA_SUCCESS;
-}
-
 template <typename T, int D, int STAGES, bool PV, bool LIN>
 static cudaError_t launch_forward_tma(const vdit_attn_cuda_params *p, const CUtensorMap *mq, const CUtensorMap *mk,
                                       const CUtensorMap *mv, const CUtensorMap *mh, cudaStream_t stream) {
@@ -524,15 +509,15 @@ extern "C" cudaError_t vdit_attn_cuda_forward_tma(const vdit_attn_cuda_params *p
   const tma_encode_fn encode = tma_encoder();
   if (!encode) return cudaErrorNotSupported;
   CUtensorMap mq, mk, mv;
-  if (!make_tensor_map(encode, &mq, p->dtype, p->q, p->D, p->Sq, p->H, p->B, p->q_ss, p->q_sh, p->q_sb) ||
-      !make_tensor_map(encode, &mk, p->dtype, p->k, p->D, p->Sk, p->H, p->B, p->k_ss, p->k_sh, p->k_sb) ||
-      !make_tensor_map(encode, &mv, p->dtype, p->v, p->D, p->Sk, p->H, p->B, p->v_ss, p->v_sh, p->v_sb))
+  if (!tma_map_16bit(encode, &mq, p->dtype == VDIT_DTYPE_BF16, p->q, p->D, p->Sq, p->H, p->B, p->q_ss, p->q_sh, p->q_sb) ||
+      !tma_map_16bit(encode, &mk, p->dtype == VDIT_DTYPE_BF16, p->k, p->D, p->Sk, p->H, p->B, p->k_ss, p->k_sh, p->k_sb) ||
+      !tma_map_16bit(encode, &mv, p->dtype == VDIT_DTYPE_BF16, p->v, p->D, p->Sk, p->H, p->B, p->v_ss, p->v_sh, p->v_sb))
     return cudaErrorNotSupported;
   if (p->lin_hc) { // SLA2's epilogue: Hc (B, H, qb, 128 rows, D) contiguous as a (D, qb * 128, H, B) map
     if (p->D != 128 || p->pv_threshold > 0.0f || p->extra_sum) return cudaErrorInvalidValue;
     const int qrows = (p->Sq + 127) / 128 * 128;
     CUtensorMap mh;
-    if (!make_tensor_map(encode, &mh, p->dtype, p->lin_hc, p->D, qrows, p->H, p->B, p->D, (int64_t)qrows * p->D,
+    if (!tma_map_16bit(encode, &mh, p->dtype == VDIT_DTYPE_BF16, p->lin_hc, p->D, qrows, p->H, p->B, p->D, (int64_t)qrows * p->D,
                          (int64_t)p->H * qrows * p->D))
       return cudaErrorNotSupported;
     if (p->dtype == VDIT_DTYPE_BF16) return launch_forward_tma<__nv_bfloat16, 128, tma_stages_d128, false, true>(p, &mq, &mk, &mv, &mh, stream);

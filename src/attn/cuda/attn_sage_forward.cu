@@ -384,8 +384,9 @@ static cudaError_t sage_forward_all(const vdit_attn_sage_cuda_params *sp, const 
   const float sl2 = p->scale * SAGE_LOG2E; // one fp32 rounding, as the CPU's VDIT_FMUL
   if (sp->pv_fp8 && sp->fwd_path != VDIT_ATTN_SAGE_FWD_V2) { // version 3 (attn_sage_forward_tma.cu)
     const cudaError_t v3 = vdit_attn_sage_forward_tma(sp, w, stream);
-    if (v3 != cudaErrorNotSupported) return v3;
+    if (v3 != cudaErrorNotSupported || p->lin_hc) return v3;
   }
+  if (p->lin_hc) return cudaErrorNotSupported; // SLA2's epilogue (sla(sage=1)) lives in version 3 only
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess) return err;
   if (sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return cudaSuccess;

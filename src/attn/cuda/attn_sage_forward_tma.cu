@@ -62,6 +62,7 @@
 #include "attn/attn_sage.h"
 #include "attn/cuda/attn_sage_cuda.h"
 #include "attn/cuda/attn_sage_wgmma.cuh"
+#include "attn/cuda/attn_sla_epilogue.cuh"
 #include "attn/cuda/attn_tma.cuh"
 #include "attn/cuda/attn_wgmma_tiles.cuh"
 
@@ -109,11 +110,21 @@ template <bool B> struct sage3_flag {
 //   for P_{j-2} V_{j-2} (the refill two steps ahead, not three); the last two entries are never
 //   released (no refill follows them). Released right after S_j's issue instead, ptxas spilled
 //   1157 STL / LDL in the bf16 per-block build (not built).
-template <typename T, int GRAN, int STAGES>
+// LIN (sla(sage=1), SLA2's low-bit sparse branch; p.lin_hc set): the bf16 executor's linear
+// branch and mix (attn_forward_tma.cu, attn_sla_epilogue.cuh) in this kernel's epilogue. The
+// 16-bit Q tile comes by TMA (map tqh) into the O staging tile, free until the epilogue, at the
+// start; the query block's left-out sum Hc_I (D x D, [d][e], map th) into K stages 0 and 1, issued
+// by warpgroup 1 once it holds its last issue turn (both warpgroups have then waited for their
+// last S, so no K stage is read again; count = 0: at the start); after the last P V, phi(Q) from
+// the Q tile, O_l = phi(Q) Hc by one register-A bf16 wgmma group per warpgroup, and the epilogue
+// stores O_s (when p.o_sparse is set) and O = alpha O_s + (1 - alpha) O_l. LSE: the sparse
+// branch's, as the contract has it. Shared memory as without LIN.
+template <typename T, int GRAN, int STAGES, bool LIN>
 static __global__ void __launch_bounds__(256, 1)
     sage_forward_tma_kernel(const __grid_constant__ vdit_attn_cuda_params p, const __grid_constant__ vdit_attn_sage_ws_view w,
                             const __grid_constant__ CUtensorMap tq, const __grid_constant__ CUtensorMap tk,
-                            const __grid_constant__ CUtensorMap tv) {
+                            const __grid_constant__ CUtensorMap tv, const __grid_constant__ CUtensorMap tqh,
+                            const __grid_constant__ CUtensorMap th) {
   constexpr int BM = 128, BN = 128, D = 128;
   constexpr uint32_t TILE = 128 * 128; // bytes of every tile (Q, K, V^T)
   constexpr uint32_t VSTRIDE = TILE + 1024; // a V^T stage and its 8 rows of ones
@@ -121,7 +132,7 @@ static __global__ void __launch_bounds__(256, 1)
   typedef attn_dtype_traits<T> tt;
 
   extern __shared__ unsigned char smem_raw[];
-  __shared__ __align__(8) uint64_t bars[1 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES]
+  __shared__ __align__(8) uint64_t bars[3 + 2 * STAGES]; // Q, full_k[STAGES], full_v[STAGES], LIN: 16-bit Q, Hc
   __shared__ int released[STAGES];                       // warpgroups done with a stage, over all its uses
   const uint32_t pad = (1024u - (smem_u32(smem_raw) & 1023u)) & 1023u; // 1024-byte aligned swizzle atoms
   const uint32_t sq_addr = smem_u32(smem_raw + pad);
@@ -130,7 +141,7 @@ static __global__ void __launch_bounds__(256, 1)
   const uint32_t sp_addr = sv_addr + STAGES * VSTRIDE; // 2 buffers x [128 rows][128 keys] of e4m3 P'
   T *sO = reinterpret_cast<T *>(smem_raw + pad + (3 + STAGES) * TILE + STAGES * VSTRIDE); // [D/64][BM][64], the epilogue's
   const uint32_t bar_q = smem_u32(&bars[0]);
-  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES;
+  const uint32_t bar_fk = bar_q + 8, bar_fv = bar_q + 8 + 8 * STAGES, bar_qh = bar_q + 8 + 16 * STAGES, bar_h = bar_qh + 8;
 
   const int b = blockIdx.z, h = blockIdx.y, bh = b * p.H + h;
   const int m0 = (int)(gridDim.x - 1 - blockIdx.x) * BM;
@@ -170,6 +181,13 @@ static __global__ void __launch_bounds__(256, 1)
     tma_mbar_expect_tx(bar_fv + 8 * st, TILE);
     tma_load_2d(sv_addr + st * VSTRIDE, &tv, tile * BN, bh * D, bar_fv + 8 * st);
   };
+  // LIN: Hc of this query block (rows m0 .. m0 + 127 of the (D, qb * 128, H, B) map) into K
+  // stages 0 and 1 as [D/64][128][64] (one thread)
+  auto load_hc = [&]() {
+    tma_mbar_expect_tx(bar_h, 2 * TILE);
+#pragma unroll
+    for (int db = 0; db < 2; db++) tma_load_4d(sk_addr + db * TILE, &th, db * 64, m0, h, b, bar_h);
+  };
 
   if (tid == 0) {
     tma_mbar_init(bar_q, 1);
@@ -178,12 +196,19 @@ static __global__ void __launch_bounds__(256, 1)
       tma_mbar_init(bar_fv + 8 * s, 1);
       released[s] = 0;
     }
+    if (LIN) tma_mbar_init(bar_qh, 1), tma_mbar_init(bar_h, 1);
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
     fence_proxy_async();
     if (count > 0) {
       tma_mbar_expect_tx(bar_q, TILE);
       tma_load_2d(sq_addr, &tq, 0, bh * w.sq_pad + m0, bar_q);
       for (int j = 0; j < STAGES && j < count; j++) load_kv(j);
+    }
+    if (LIN) { // the 16-bit Q tile into the O staging tile; Hc now when no K stage is used
+      tma_mbar_expect_tx(bar_qh, 2 * TILE);
+#pragma unroll
+      for (int db = 0; db < 2; db++) tma_load_4d(smem_u32(sO) + db * TILE, &tqh, db * 64, m0, h, b, bar_qh);
+      if (count == 0) load_hc();
     }
   }
   { // e4m3 1.0 (0x38) in B rows 128..135 of every stage's P V (any swizzle: all bytes equal)
@@ -432,11 +457,41 @@ static __global__ void __launch_bounds__(256, 1)
     wgmma_fence();
     issue_pv(jl, jl & 1);
     if (c == 0) turn_end(); // warpgroup 1's last hand-over would have no taker
+    else if (LIN && ct == 0) load_hc(); // both warpgroups are past their last S: the K stages are free
     wgmma_wait<0>();
     fence_all();
     accumulate(alpha_prev);
   }
 #undef TILE_OF
+
+  // LIN: O_l of this warp's rows, unnormalised, into sl; den its row divisors
+  float sl[64], den[2] = {0.0f, 0.0f};
+  if (LIN) {
+    tma_mbar_wait(bar_qh, 0);
+    sla_lin_phi<T>(sO, wrow + g, t, p.lin_feature, p.lin_zc + ((int64_t)bh * gridDim.x + m0 / BM) * D, sl, den);
+    uint32_t pa[8][4]; // phi(Q) as the A operand: k-step kk covers head dims 16 kk .. 16 kk + 15
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) pa[kk][e] = tt::pack(sl[8 * kk + 2 * e], sl[8 * kk + 2 * e + 1]);
+#pragma unroll
+    for (int i = 0; i < 64; i++) sl[i] = 0.0f;
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(sl[i]);
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) reg_fence(pa[kk][e]);
+    tma_mbar_wait(bar_h, 0);
+    wgmma_fence();
+    // O_l = phi(Q) Hc: Hc [d][e] read N-major like V in the bf16 kernel (d the reduction dim)
+#pragma unroll
+    for (int kk = 0; kk < 8; kk++) wg_rs<T, 128>(sl, pa[kk], gmma_desc(sk_addr + kk * 2048, BN * 128, 1024));
+    wgmma_commit();
+    wgmma_wait<0>();
+#pragma unroll
+    for (int i = 0; i < 64; i++) reg_fence(sl[i]);
+  }
 
   // epilogue: O / l * v_scale, LSE in natural log plus scale * (q . mu) (version 2's expressions)
   const float *vmax = w.kstat + (int64_t)bh * 2 * D + D;
@@ -459,30 +514,38 @@ static __global__ void __launch_bounds__(256, 1)
         o[4 * n + 2 * r + e] = __fmul_rn(__fmul_rn(o[4 * n + 2 * r + e], inv), __fdiv_rn(vmax[d], 448.0f));
       }
   }
-  // through this warpgroup's rows of the staging tile: [D/64][BM][64] swizzled, chunk n of row r
-  // in block n / 8 at chunk (n % 8) ^ (r % 8)
+  // o to rows of og (strides ss, element units) through this warpgroup's rows of the staging
+  // tile: [D/64][BM][64] swizzled, chunk n of row r in block n / 8 at chunk (n % 8) ^ (r % 8)
+  auto store_o = [&](T *og, int64_t ss) {
 #pragma unroll
-  for (int r = 0; r < 2; r++) {
-    const int row = wrow + g + 8 * r;
+    for (int r = 0; r < 2; r++) {
+      const int row = wrow + g + 8 * r;
 #pragma unroll
-    for (int n = 0; n < D / 8; n++)
-      *reinterpret_cast<uint32_t *>(sO + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
-          tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+      for (int n = 0; n < D / 8; n++)
+        *reinterpret_cast<uint32_t *>(sO + (n >> 3) * BM * 64 + row * 64 + (((n & 7) ^ (row & 7)) << 3) + 2 * t) =
+            tt::pack(o[4 * n + 2 * r], o[4 * n + 2 * r + 1]);
+    }
+    named_bar_sync(SAGE3_BAR_WG0 + c, 128);
+    constexpr int CH = D / 8;
+#pragma unroll
+    for (int it = 0; it < 64 * CH / 128; it++) {
+      const int idx = it * 128 + ct;
+      const int r = c * 64 + idx / CH, ch = idx % CH;
+      const int row = m0 + r;
+      if (row < p.Sq)
+        *reinterpret_cast<uint4 *>(og + (int64_t)row * ss + ch * 8) =
+            *reinterpret_cast<const uint4 *>(sO + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
+    }
+  };
+  if (LIN) {
+    if (p.o_sparse) { // O_s for the backward
+      store_o(reinterpret_cast<T *>(p.o_sparse) + b * p.os_sb + h * p.os_sh, p.os_ss);
+      named_bar_sync(SAGE3_BAR_WG0 + c, 128); // the warpgroup has read its rows of the tile
+    }
+    sla_lin_mix<D>(o, sl, den, p.lin_alpha_logit[h]);
   }
-  named_bar_sync(SAGE3_BAR_WG0 + c, 128);
-  T *og = reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh;
-  constexpr int CH = D / 8;
-#pragma unroll
-  for (int it = 0; it < 64 * CH / 128; it++) {
-    const int idx = it * 128 + ct;
-    const int r = c * 64 + idx / CH, ch = idx % CH;
-    const int row = m0 + r;
-    if (row < p.Sq)
-      *reinterpret_cast<uint4 *>(og + (int64_t)row * p.o_ss + ch * 8) =
-          *reinterpret_cast<const uint4 *>(sO + (ch >> 3) * BM * 64 + r * 64 + (((ch & 7) ^ (r & 7)) << 3));
-  }
+  store_o(reinterpret_cast<T *>(p.o) + b * p.o_sb + h * p.o_sh, p.o_ss);
 }
-
 
 // 2-d uint8 tensor map: `rows` rows of `cols` bytes, row pitch `pitch` bytes; boxes of 128 x 128
 // bytes with the 128-byte swizzle. 0 when the driver refuses.
@@ -495,29 +558,31 @@ static int sage3_tensor_map(tma_encode_fn encode, CUtensorMap *map, const void *
                 CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
-template <typename T, int GRAN>
+template <typename T, int GRAN, bool LIN>
 static cudaError_t sage3_launch(const vdit_attn_cuda_params *p, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
-                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
+                                const CUtensorMap *mk, const CUtensorMap *mv, const CUtensorMap *mqh, const CUtensorMap *mh,
+                                cudaStream_t stream) {
   constexpr int STAGES = SAGE3_STAGES;
   // Q, STAGES x (K, V^T (+ 8 rows of ones)), two P' buffers, the 16-bit O staging tile (two tiles'
   // bytes), 1024-byte alignment slack
   const size_t smem = (size_t)(1 + 2 * STAGES + 2 + 2) * 128 * 128 + STAGES * 1024 + 1024;
   void (*kernel)(const vdit_attn_cuda_params, const vdit_attn_sage_ws_view, const CUtensorMap, const CUtensorMap,
-                 const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES>;
+                 const CUtensorMap, const CUtensorMap, const CUtensorMap) = sage_forward_tma_kernel<T, GRAN, STAGES, LIN>;
   cudaError_t err = cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem);
   if (err != cudaSuccess) return err;
   dim3 grid((unsigned)((p->Sq + 127) / 128), (unsigned)p->H, (unsigned)p->B);
-  kernel<<<grid, 256, smem, stream>>>(*p, *w, *mq, *mk, *mv);
+  kernel<<<grid, 256, smem, stream>>>(*p, *w, *mq, *mk, *mv, *mqh, *mh);
   return cudaGetLastError();
 }
 
 template <typename T>
 static cudaError_t sage3_typed(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w, const CUtensorMap *mq,
                                const CUtensorMap *mk, const CUtensorMap *mv, cudaStream_t stream) {
-  if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP) return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP>(&sp->base, w, mq, mk, mv, stream);
+  if (sp->granularity == VDIT_ATTN_SAGE_PER_WARP)
+    return sage3_launch<T, VDIT_ATTN_SAGE_PER_WARP, false>(&sp->base, w, mq, mk, mv, mq, mq, stream);
   if (sp->granularity == VDIT_ATTN_SAGE_PER_THREAD)
-    return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD>(&sp->base, w, mq, mk, mv, stream);
-  return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK>(&sp->base, w, mq, mk, mv, stream);
+    return sage3_launch<T, VDIT_ATTN_SAGE_PER_THREAD, false>(&sp->base, w, mq, mk, mv, mq, mq, stream);
+  return sage3_launch<T, VDIT_ATTN_SAGE_PER_BLOCK, false>(&sp->base, w, mq, mk, mv, mq, mq, stream);
 }
 
 extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_params *sp, const vdit_attn_sage_ws_view *w,
@@ -532,7 +597,20 @@ extern "C" cudaError_t vdit_attn_sage_forward_tma(const vdit_attn_sage_cuda_para
       !sage3_tensor_map(encode, &mk, w->k8, 128, bh * (uint64_t)w->sk_pad, 128) ||
       !sage3_tensor_map(encode, &mv, w->vt8, (uint64_t)w->sk_pad, bh * 128, (uint64_t)w->sk_pad))
     return cudaErrorNotSupported;
+  CUtensorMap mqh, mh; // LIN: the 16-bit Q and SLA2's Hc (B, H, qb, 128 rows, D) as a (D, qb * 128, H, B) map
+  if (p->lin_hc) {
+    if (sp->granularity != VDIT_ATTN_SAGE_PER_BLOCK || p->pv_threshold > 0.0f || p->extra_sum) return cudaErrorInvalidValue;
+    const int qrows = (p->Sq + 127) / 128 * 128;
+    const int bf16 = p->dtype == VDIT_DTYPE_BF16;
+    if (!tma_map_16bit(encode, &mqh, bf16, p->q, p->D, p->Sq, p->H, p->B, p->q_ss, p->q_sh, p->q_sb) ||
+        !tma_map_16bit(encode, &mh, bf16, p->lin_hc, p->D, qrows, p->H, p->B, p->D, (int64_t)qrows * p->D, (int64_t)p->H * qrows * p->D))
+      return cudaErrorNotSupported;
+  }
   const cudaError_t err = vdit_attn_sage_quantize(sp, w, stream);
   if (err != cudaSuccess || sp->fwd_path == VDIT_ATTN_SAGE_FWD_QUANT) return err;
+  if (p->lin_hc) // per-block scales only (the one instance built)
+    return p->dtype == VDIT_DTYPE_BF16
+               ? sage3_launch<__nv_bfloat16, VDIT_ATTN_SAGE_PER_BLOCK, true>(p, w, &mq, &mk, &mv, &mqh, &mh, stream)
+               : sage3_launch<__half, VDIT_ATTN_SAGE_PER_BLOCK, true>(p, w, &mq, &mk, &mv, &mqh, &mh, stream);
   return p->dtype == VDIT_DTYPE_BF16 ? sage3_typed<__nv_bfloat16>(sp, w, &mq, &mk, &mv, stream) : sage3_typed<__half>(sp, w, &mq, &mk, &mv, stream);
 }

@@ -61,4 +61,22 @@ static inline tma_encode_fn tma_encoder(void) {
   return (tma_encode_fn)fn;
 }
 
+// A 16-bit (D, rows, H, B) tensor (bf16 when `bf16`, else fp16) with element strides (1, ss, sh,
+// sb): boxes of 64 head-dim elements x 128 rows, 128-byte swizzle, zero fill past the end (the
+// version 3 forwards' Q, K, V tiles and SLA2's Hc). 0 when the driver refuses.
+static inline int tma_map_16bit(tma_encode_fn encode, CUtensorMap *map, int bf16, const void *base, int D, int rows, int H, int B,
+                                int64_t ss, int64_t sh, int64_t sb) {
+  const cuuint64_t dims[4] = {(cuuint64_t)D, (cuuint64_t)rows, (cuuint64_t)H, (cuuint64_t)B};
+  cuuint64_t strides[3] = {(cuuint64_t)(ss * 2), (cuuint64_t)(sh * 2), (cuuint64_t)(sb * 2)};
+  const int sizes[3] = {rows, H, B};
+  for (int i = 0; i < 3; i++) // the stride of a dimension of size 1 is never used: any legal value
+    if (sizes[i] == 1 && strides[i] == 0) strides[i] = 16;
+  const cuuint32_t box[4] = {64, 128, 1, 1};
+  const cuuint32_t elem_strides[4] = {1, 1, 1, 1};
+  const CUresult r = encode(map, bf16 ? CU_TENSOR_MAP_DATA_TYPE_BFLOAT16 : CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 4, (void *)base, dims,
+                            strides, box, elem_strides, CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                            CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return r == CUDA_SUCCESS;
+}
+
 #endif // VDIT_ATTN_TMA_CUH
