@@ -37,7 +37,8 @@
 //   (the gradient through mu: the smoothed forward sees K only through K - mu).
 // Channel split (sage.split = auto; LLM.int8()'s decomposition): per (b, h), K's outlier
 //   channels O (sage_split_channels: smoothed channel max over SAGE_SPLIT_RATIO x the median
-//   channel max, at most SAGE_SPLIT_MAX; none on plain inputs, where everything below is today's
+//   channel max, at most SAGE_SPLIT_MAX, none under SAGE_SPLIT_MIN_KEYS keys; none on plain
+//   inputs, where everything below is today's
 //   path bit for bit) leave every INT8 product: Q', K' (and the backward's Q) are quantized with
 //   those channels set to 0, so the scales come from the other channels; mu_O = 0 (K_O is not
 //   smoothed, the LSE correction covers the other channels). Scores: e = (sum over O ascending of
@@ -121,9 +122,11 @@ VDIT_HOST_DEVICE int64_t sage_k_groups(int granularity, int64_t seq) {
 
 // The channel split's rule (sage_split_channels in attn_sage_cpu.c, docs/attention.md "Channel
 // split"): ratio of a channel's smoothed max to the median channel max above which it splits,
-// and the most channels split per (b, h) (one 16-wide bf16 slice on the GPU).
+// the most channels split per (b, h) (one 16-wide bf16 slice on the GPU), and the fewest keys
+// that can split (with 2 keys, plain N(0, 1) K reaches a ratio of 9: dev/sage/split_ratio.c).
 #define SAGE_SPLIT_RATIO 8.0f
 #define SAGE_SPLIT_MAX 16
+#define SAGE_SPLIT_MIN_KEYS 4
 
 // The INT8 scale of a group with max |x| = amax, and the fp8 scale of a V channel.
 VDIT_HOST_DEVICE float sage_int8_scale(float amax) { return VDIT_FDIV(amax, 127.0f); }

@@ -37,9 +37,10 @@ static void key_mean(const float *k, int64_t n, int64_t dim, float *mu) {
 // count (0 .. SAGE_SPLIT_MAX). a_d = max over keys j < n of |fp32(k[j, d] - mu[d])|, m = the
 // lower median of a_d over the D channels (sorted a[(D - 1) / 2]); channel d splits when a_d >
 // fp32(SAGE_SPLIT_RATIO * m); past SAGE_SPLIT_MAX the largest a_d are kept (ties: lower d).
+// Fewer than SAGE_SPLIT_MIN_KEYS keys never split.
 int sage_split_channels(const float *k, int64_t n, int64_t dim, const float *mu, int *channels) {
   float a[256], sorted[256];
-  if (n <= 0 || dim > 256) return 0;
+  if (n < SAGE_SPLIT_MIN_KEYS || dim > 256) return 0;
   for (int64_t d = 0; d < dim; d++) {
     float m = 0.0f;
     for (int64_t j = 0; j < n; j++) m = fmaxf(m, fabsf(VDIT_FSUB(k[j * dim + d], mu[d])));

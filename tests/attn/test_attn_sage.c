@@ -211,7 +211,9 @@ static void test_split_rule(void) {
     CHECK(d >= 20 && d < 40 && (d * 7) % 20 >= 4); // the four smallest (values 0..3) and channel 7 left out
     if (c > 0) CHECK(channels[c - 1] < d);
   }
-  // no keys, or all keys equal: nothing splits
+  // too few keys, or all keys equal: nothing splits
+  CHECK(sage_split_channels(k, SAGE_SPLIT_MIN_KEYS, DIM, mu, channels) == SAGE_SPLIT_MAX);
+  CHECK(sage_split_channels(k, SAGE_SPLIT_MIN_KEYS - 1, DIM, mu, channels) == 0);
   CHECK(sage_split_channels(k, 0, DIM, mu, channels) == 0);
   for (int i = 0; i < N * DIM; i++) k[i] = 2.0f;
   for (int d = 0; d < DIM; d++) mu[d] = 2.0f;
