@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""Summarise bench/attn_sage_model.sh: the check lines per (granularity, P V) and the K channel
-spread of every capture (max over channels of max|K_d| / its median, raw and after K-smoothing),
-per (batch, head). Standard library only.
+"""Summarise bench/attn_sage_model.sh: the check lines per (granularity, P V, channel split) and
+the K channel spread of every capture (max over channels of max|K_d| / its median, raw and after
+K-smoothing), per (batch, head), with the heads and channels the split rule (attn_sage.h: smoothed
+channel max over SPLIT_RATIO x the lower median channel max, at most 16) takes out of INT8.
+Standard library only.
 Usage: attn_sage_model_report.py LINES.jsonl CAPTURE.safetensors... --output FILE.json"""
 import argparse
 import json
@@ -32,8 +34,12 @@ def load_tensors(path, names):
     return out
 
 
+SPLIT_RATIO, SPLIT_MAX = 8.0, 16  # attn_sage.h: SAGE_SPLIT_RATIO, SAGE_SPLIT_MAX
+
+
 def channel_spread(shape, x):
-    """Per (batch, head) of a (B, L, H, D) tensor: max_d amax_d / median_d amax_d, raw and centred."""
+    """Per (batch, head) of a (B, L, H, D) tensor: max_d amax_d / median_d amax_d, raw and centred,
+    and the number of channels the split rule takes (centred amax over SPLIT_RATIO x the lower median)."""
     B, L, H, D = shape
     spreads = []
     for b in range(B):
@@ -42,7 +48,9 @@ def channel_spread(shape, x):
             mean = [sum(r[d] for r in rows) / L for d in range(D)]
             raw = [max(abs(r[d]) for r in rows) for d in range(D)]
             cen = [max(abs(r[d] - mean[d]) for r in rows) for d in range(D)]
-            spreads.append((max(raw) / statistics.median(raw), max(cen) / statistics.median(cen)))
+            low = sorted(cen)[(D - 1) // 2]
+            split = min(SPLIT_MAX, sum(c > SPLIT_RATIO * low for c in cen))
+            spreads.append((max(raw) / statistics.median(raw), max(cen) / statistics.median(cen), split))
     return spreads
 
 
@@ -57,7 +65,7 @@ def main():
         sys.exit(f"{a.lines}: no check results")
     configs = {}
     for r in rows:
-        key = f"{r['sage']['granularity']} {r['sage']['pv']}"
+        key = f"{r['sage']['granularity']} {r['sage']['pv']} split={r['sage'].get('split', 'off')}"
         c = configs.setdefault(key, {"cases": 0, "passed": 0, "o_rel_l1_max": 0.0, "o_cos_min": 1.0, "grad_cos_min": 1.0})
         c["cases"] += 1
         c["passed"] += bool(r["passed"])
@@ -72,15 +80,17 @@ def main():
             shape, x = load_tensors(path, [name])[name]
             s = channel_spread(shape, x)
             spread[f"step{step}.block{layer}"] = {"raw_max": max(v[0] for v in s), "smoothed_max": max(v[1] for v in s),
-                                                  "smoothed_min": min(v[1] for v in s)}
+                                                  "smoothed_min": min(v[1] for v in s), "heads": len(s),
+                                                  "split_heads": sum(v[2] > 0 for v in s), "split_channels": sum(v[2] for v in s)}
     json.dump({"bench": "attn-sage-model", "device": "cpu", "command": "bash bench/attn_sage_model.sh",
-               "acceptance": {"o_rel_l1": 0.02, "o_cos": 0.999, "grad_cos": 0.99},
+               "acceptance": {"o_rel_l1": 0.02, "o_cos": 0.999, "grad_cos": 0.99}, "split_ratio": SPLIT_RATIO,
                "configs": configs, "k_channel_spread": spread, "cases": rows}, open(a.output, "w"), indent=1)
     for k, c in configs.items():
         print(f"{k:12s} {c['passed']}/{c['cases']} pass, O rel L1 <= {c['o_rel_l1_max']:.4f}, cos >= {c['o_cos_min']:.6f}, "
               f"grad cos >= {c['grad_cos_min']:.5f}")
     for k, s in spread.items():
-        print(f"{k:16s} K channel spread raw {s['raw_max']:.1f}, smoothed {s['smoothed_min']:.1f}..{s['smoothed_max']:.1f}")
+        print(f"{k:16s} K channel spread raw {s['raw_max']:.1f}, smoothed {s['smoothed_min']:.1f}..{s['smoothed_max']:.1f}; "
+              f"split: {s['split_heads']}/{s['heads']} heads, {s['split_channels']} channels")
 
 
 if __name__ == "__main__":

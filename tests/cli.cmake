@@ -350,9 +350,13 @@ vdit_cli_test(world_bench "2 clips of 2 frames of 8x8 \\(4-4 objects\\) in [0-9.
 vdit_cli_test(world_bench_json "^{\"clips\": 3, \"frames\": 1, \"height\": 6, \"width\": 10, \"objects\": \\[1, 3\\], \"seconds\": [0-9.]+, \"clips_per_second\": [0-9.]+" world --bench 3 --frames 1 --size 6x10 --json)
 # vdit attn check|bench|train --method sage (CPU emulation; the GPU kernels in tests/attn/test_attn_sage_gpu.c)
 vdit_cli_test(attn_sage_check "result: pass" attn check --method sage --sage-pv half --seq 200 --dim 64 --mask causal)
-vdit_cli_test(attn_sage_check_json "\"method\": \"sage\".*\"sage\": {\"granularity\": \"thread\", \"pv\": \"fp8\", \"smooth_q\": true}.*\"dv\": {"
+vdit_cli_test(attn_sage_check_json "\"method\": \"sage\".*\"sage\": {\"granularity\": \"thread\", \"pv\": \"fp8\", \"smooth_q\": true, \"split\": \"off\"}.*\"dv\": {"
               attn check --method sage --sage-gran thread --smooth-q --seq 130 --json)
 vdit_cli_test_fails(attn_sage_bad_gran "unknown sage granularity 'lane'" attn check --method sage --sage-gran lane)
+# the channel split meets the whole acceptance on K-outlier inputs with 16-bit P V (split=off misses it)
+vdit_cli_test(attn_sage_split_outlier "result: pass" attn check --method sage --inputs outlier --sage-split auto --sage-pv half --seq 300 --dim 128)
+vdit_cli_test(attn_sage_split_off_outlier "o  .*result: FAIL" attn check --method sage --inputs outlier --sage-pv half --seq 300 --dim 128)
+vdit_cli_test_fails(attn_sage_bad_split "unknown sage channel split 'on'" attn check --method sage --sage-split on)
 vdit_cli_test(attn_sage_train "final \\(mean of last 10\\): dense [0-9.]+, sage [0-9.]+.*result: pass" attn train --steps 60)
 
 # vdit kbench

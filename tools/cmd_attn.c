@@ -37,6 +37,7 @@ typedef struct attn_flags {
   float *sla_params; // Wq, Wk (H, D, D_r), alpha logits (H)
   int freeze_router;
   int sparge_sage; // sparge, sla (its sparse branch): run the map on the sage INT8 path
+  const char *sage_split; // sage: off or auto
 } attn_flags;
 
 enum { MODE_CHECK = 0, MODE_BENCH = 1, MODE_TUNE = 2 };
@@ -128,7 +129,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
                        attn_flags *f, vdit_attn_check_spec *spec) {
   *f = (attn_flags){"dense", "bshd", "none", "bf16", "plain", "cpu", NULL, 1, 2, 256, 0, 64, 0, 0, 2, 0, 0, 0, {NULL}, "block", "fp8", 0,
                     NULL, -1.0, -1.0, -1.0, 0.0, 0.0, 0.5, 0, NULL, NULL, 0.07, {0}, -2.0, -1.0, 0.0, 0, 0, 0, 0, 0, 0,
-                    "random", "softmax", 32, 0.7, NULL, 0, 0};
+                    "random", "softmax", 32, 0.7, NULL, 0, 0, "off"};
   if (is_bench) f->repeat = 0; // chosen per device below
   const cli_option options[] = {
       {"method", CLI_STRING, &f->method, "NAME", "attention method: dense, sage, block, sparge, sla, ear or svg (default dense)"},
@@ -149,6 +150,7 @@ static int parse_flags(const cli_command *command, const char *description, int 
       {"sage-gran", CLI_STRING, &f->sage_gran, "G", "sage INT8 scale groups: block, warp or thread (default block)"},
       {"sage-pv", CLI_STRING, &f->sage_pv, "P", "sage P V precision: fp8 or half (default fp8)"},
       {"smooth-q", CLI_FLAG, &f->smooth_q, NULL, "sage: also smooth Q (subtract each block's mean)"},
+      {"sage-split", CLI_STRING, &f->sage_split, "S", "sage: off, or auto (K's outlier channels out of INT8 Q K^T, in 16 bits; default off)"},
       {"rule", CLI_STRING, &f->rule, "R", "sparge: topk, topp or hybrid (default: hybrid for check, topk for bench)"},
       {"sparsity", CLI_DOUBLE, &f->sparsity, "X", "sparge, sla: fraction of blocks to skip; sparge: sets topk / topp (calibrated on the inputs); sla: topk = 1 - X"},
       {"topk", CLI_DOUBLE, &f->topk, "K", "sparge, sla: fraction of key blocks Top-k keeps per row"},
@@ -200,6 +202,8 @@ static int parse_flags(const cli_command *command, const char *description, int 
       vdit_attn_sage_pv_parse(f->sage_pv, &spec->config.sage.pv) != VDIT_OK)
     return cli_usage_error(name, hint, "%s", vdit_last_error());
   spec->config.sage.smooth_q = f->smooth_q;
+  if (vdit_attn_sage_split_parse(f->sage_split, &spec->config.sage.split) != VDIT_OK)
+    return cli_usage_error(name, hint, "%s", vdit_last_error());
   if (strcmp(f->layout, "bshd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BSHD;
   else if (strcmp(f->layout, "bhsd") == 0) spec->config.layout = VDIT_ATTN_LAYOUT_BHSD;
   else return cli_usage_error(name, hint, "unknown layout '%s' (bshd or bhsd)", f->layout);
@@ -318,8 +322,8 @@ static void print_shape_json(const vdit_attn_check_spec *spec, const attn_flags 
          (long long)spec->shape.seq_k, (long long)spec->shape.head_dim, f->layout, f->mask,
          vdit_dtype_name(spec->dtype), f->inputs, f->device, (long long)f->seed);
   if (spec->config.method == VDIT_ATTN_SAGE)
-    printf(", \"sage\": {\"granularity\": \"%s\", \"pv\": \"%s\", \"smooth_q\": %s}", f->sage_gran, f->sage_pv,
-           f->smooth_q ? "true" : "false");
+    printf(", \"sage\": {\"granularity\": \"%s\", \"pv\": \"%s\", \"smooth_q\": %s, \"split\": \"%s\"}", f->sage_gran,
+           f->sage_pv, f->smooth_q ? "true" : "false", f->sage_split);
 }
 
 static const char *const check_description =

@@ -65,10 +65,21 @@ typedef enum vdit_attn_sage_pv {
   VDIT_ATTN_SAGE_PV_COUNT
 } vdit_attn_sage_pv;
 
+typedef enum vdit_attn_sage_split {
+  VDIT_ATTN_SAGE_SPLIT_OFF = 0, // every channel in the INT8 Q K^T
+  VDIT_ATTN_SAGE_SPLIT_AUTO,    // per (batch, head), K's outlier channels (smoothed channel max
+                                // over SAGE_SPLIT_RATIO x the median channel max, at most 16)
+                                // leave the INT8 products: their scores and gradients in 16 bits
+                                // with fp32 sums (LLM.int8()'s split; CPU only until the CUDA
+                                // kernels follow: CUDA refuses a head that would split)
+  VDIT_ATTN_SAGE_SPLIT_COUNT
+} vdit_attn_sage_split;
+
 typedef struct vdit_attn_sage_options {
   vdit_attn_sage_granularity granularity;
   vdit_attn_sage_pv pv;
   int smooth_q; // also subtract each 128-token Q block's mean, adding q_mean K^T back in fp32
+  vdit_attn_sage_split split;
 } vdit_attn_sage_options;
 // ---------------------------------------------------------------- block-sparse executor
 // Every sparse method runs on one executor: exact softmax attention restricted to the key
@@ -312,7 +323,7 @@ typedef struct vdit_attn_config {
 // A method with its parameters: the part of vdit_attn_config that does not depend on the
 // tensors, as a model block or an attention-policy rule holds it. Text form (policies,
 // `vdit generate --attn`, `vdit bench model --attn`): METHOD or METHOD(key=value,...):
-//   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1
+//   sage:   gran=block|warp|thread, pv=fp8|half, smooth_q=0|1, split=off|auto
 //   sparge: rule=topk|topp|hybrid, topk=K, topp=P, theta=T, lambda=L, sink=0|1, sage=0|1
 //   sla:    topk=K, router_dim=N, feature=softmax|elu, sage=0|1 (no learned router or alpha here: the
 //           pooled-score router and alpha = 1/2; learned ones go in vdit_attn_config.sla)
@@ -398,11 +409,13 @@ vdit_status vdit_attn_plan_cluster_stats(const vdit_attn_plan *plan, vdit_attn_c
 
 const char *vdit_attn_method_name(vdit_attn_method method);
 vdit_status vdit_attn_method_parse(const char *name, vdit_attn_method *method);
-// "block", "warp", "thread" and "fp8", "half".
+// "block", "warp", "thread"; "fp8", "half"; "off", "auto".
 const char *vdit_attn_sage_granularity_name(vdit_attn_sage_granularity granularity);
 vdit_status vdit_attn_sage_granularity_parse(const char *name, vdit_attn_sage_granularity *granularity);
 const char *vdit_attn_sage_pv_name(vdit_attn_sage_pv pv);
 vdit_status vdit_attn_sage_pv_parse(const char *name, vdit_attn_sage_pv *pv);
+const char *vdit_attn_sage_split_name(vdit_attn_sage_split split);
+vdit_status vdit_attn_sage_split_parse(const char *name, vdit_attn_sage_split *split);
 
 #ifdef __cplusplus
 }

@@ -96,6 +96,24 @@ vdit_status vdit_attn_sage_pv_parse(const char *name, vdit_attn_sage_pv *pv) {
   return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown sage P V precision '%s' (fp8 or half)", name);
 }
 
+const char *vdit_attn_sage_split_name(vdit_attn_sage_split split) {
+  switch (split) {
+    case VDIT_ATTN_SAGE_SPLIT_OFF: return "off";
+    case VDIT_ATTN_SAGE_SPLIT_AUTO: return "auto";
+    case VDIT_ATTN_SAGE_SPLIT_COUNT: break;
+  }
+  return "unknown";
+}
+
+vdit_status vdit_attn_sage_split_parse(const char *name, vdit_attn_sage_split *split) {
+  for (int v = 0; v < VDIT_ATTN_SAGE_SPLIT_COUNT; v++)
+    if (strcmp(name, vdit_attn_sage_split_name((vdit_attn_sage_split)v)) == 0) {
+      *split = (vdit_attn_sage_split)v;
+      return VDIT_OK;
+    }
+  return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "unknown sage channel split '%s' (off or auto)", name);
+}
+
 // (batch, heads, seq, dim) of a Q/K/V-like tensor in `layout`.
 static vdit_status tensor_bhsd(const vdit_tensor *t, const char *name, vdit_attn_layout layout, int64_t out[4]) {
   out[0] = out[1] = out[2] = out[3] = 0;
@@ -295,9 +313,9 @@ vdit_status vdit_attn_plan_create(vdit_attn_plan **plan_out, const vdit_attn_con
                           (config->method == VDIT_ATTN_SLA && config->sla.sage);
   if ((config->method == VDIT_ATTN_SAGE || sparge_sage) &&
       ((unsigned)config->sage.granularity >= VDIT_ATTN_SAGE_GRANULARITY_COUNT ||
-       (unsigned)config->sage.pv >= VDIT_ATTN_SAGE_PV_COUNT))
-    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sage options (granularity %d, pv %d)",
-                      (int)config->sage.granularity, (int)config->sage.pv);
+       (unsigned)config->sage.pv >= VDIT_ATTN_SAGE_PV_COUNT || (unsigned)config->sage.split >= VDIT_ATTN_SAGE_SPLIT_COUNT))
+    return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: invalid sage options (granularity %d, pv %d, split %d)",
+                      (int)config->sage.granularity, (int)config->sage.pv, (int)config->sage.split);
   if (config->softmax_scale < 0 || !isfinite(config->softmax_scale))
     return VDIT_ERROR(VDIT_ERROR_INVALID_ARGUMENT, "attention: softmax scale must be finite and >= 0 (0 = 1/sqrt(D))");
   if (config->key_lengths)
@@ -498,6 +516,30 @@ vdit_status vdit_attn_predict(vdit_attn_plan *plan, const vdit_tensor *q, const 
   return status == VDIT_OK ? mask_changed(plan) : status;
 }
 
+// sage.split = auto asked of the CUDA kernels, which have no channel split yet: K comes to the
+// host and every (b, h) runs the split rule (attn_sage.h); a head that would split is an error
+// (the CPU device runs the split), a K where nothing splits runs the kernels, which then compute
+// exactly what split=auto specifies.
+static vdit_status sage_cuda_split_check(const vdit_attn_plan *plan, const vdit_tensor *k) {
+  if (plan->problem.config.sage.split != VDIT_ATTN_SAGE_SPLIT_AUTO) return VDIT_OK;
+  const vdit_attn_shape p = plan->problem.shape;
+  const size_t nk = (size_t)(p.batch * p.heads * p.seq_k * p.head_dim);
+  float *work = vdit_host_alloc((nk + 1) * sizeof(float), VDIT_HOST_ALIGNMENT);
+  if (!work) return VDIT_ERROR(VDIT_ERROR_OUT_OF_MEMORY, "sage attention: no host memory for the channel split's check");
+  vdit_status status = vdit_attn_tensor_to_bhsd(k, plan->problem.config.layout, work);
+  for (int64_t bh = 0; status == VDIT_OK && bh < p.batch * p.heads; bh++) {
+    int channels[SAGE_SPLIT_MAX];
+    const int count = sage_split_head(&plan->problem, bh / p.heads, work + (size_t)(bh * p.seq_k * p.head_dim), channels);
+    if (count > 0)
+      status = VDIT_ERROR(VDIT_ERROR_UNSUPPORTED,
+                          "sage attention on CUDA: split=auto would split %d K channel(s) of head %lld (batch %lld; "
+                          "first channel %d), and the CUDA kernels have no channel split yet: run it on the CPU or use split=off",
+                          count, (long long)(bh % p.heads), (long long)(bh / p.heads), channels[0]);
+  }
+  vdit_host_free(work);
+  return status;
+}
+
 vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const vdit_tensor *k,
                               const vdit_tensor *v, vdit_tensor *o, vdit_tensor *lse) {
   const vdit_attn_shape p = plan->problem.shape;
@@ -513,6 +555,7 @@ vdit_status vdit_attn_forward(vdit_attn_plan *plan, const vdit_tensor *q, const 
   if (plan->device.type == VDIT_DEVICE_CUDA) {
     if (sage) { // plain sage, or sparge's map on the sage kernels
       if (predicts(plan)) VDIT_TRY(vdit_attn_predict(plan, q, k));
+      VDIT_TRY(sage_cuda_split_check(plan, k));
       vdit_attn_problem problem = plan_problem(plan);
       return vdit_attn_cuda_sage_forward(&problem, &plan->cuda, q, k, v, o, lse);
     }
@@ -594,6 +637,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
   if (sla && plan->device.type == VDIT_DEVICE_CUDA)
     return vdit_attn_sla_cuda_backward(&plan->sla_cuda, &problem, &plan->cuda, &plan->sla, q, k, v, lse, d_o, dq, dk, dv,
                                        sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
+  if (plan->device.type == VDIT_DEVICE_CUDA && sage) VDIT_TRY(sage_cuda_split_check(plan, k));
   if (plan->device.type == VDIT_DEVICE_CUDA)
     return sage ? vdit_attn_cuda_sage_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv)
                 : vdit_attn_cuda_dense_backward(&problem, &plan->cuda, q, k, v, o, lse, d_o, dq, dk, dv);
@@ -612,7 +656,7 @@ vdit_status vdit_attn_backward(vdit_attn_plan *plan, const vdit_tensor *q, const
     status = vdit_attn_sla_backward_cpu(&problem, &plan->sla, a.q, a.k, a.v, plan->sla_os, plan->sla_ol, a.lse, a.d_o, a.dq,
                                         a.dk, a.dv, sc->grad_wq, sc->grad_wk, sc->grad_alpha_logit);
   else if (status == VDIT_OK)
-    status = sage ? vdit_attn_cpu_sage_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
+    status = sage ? vdit_attn_cpu_sage_backward(&problem, plan->dtype, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
              : plan->cluster
                  ? vdit_attn_cluster_backward_cpu(&plan->problem, plan->cluster, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv)
                  : vdit_attn_cpu_dense_backward(&problem, a.q, a.k, a.v, a.o, a.lse, a.d_o, a.dq, a.dk, a.dv);

@@ -61,7 +61,9 @@ static vdit_status parse_param(const char *text, const char *key, const char *va
     } else if (strcmp(key, "smooth_q") == 0) {
       if (!parse_number(value, 0, 1, &x) || (x != 0 && x != 1)) PARAM_ERROR(text, "smooth_q must be 0 or 1");
       c->sage.smooth_q = (int)x;
-    } else PARAM_ERROR(text, "unknown sage parameter '%s' (gran, pv, smooth_q)", key);
+    } else if (strcmp(key, "split") == 0) {
+      if (vdit_attn_sage_split_parse(value, &c->sage.split) != VDIT_OK) PARAM_ERROR(text, "%s", vdit_last_error());
+    } else PARAM_ERROR(text, "unknown sage parameter '%s' (gran, pv, smooth_q, split)", key);
     return VDIT_OK;
   }
   if (c->method == VDIT_ATTN_SPARGE) {
@@ -192,6 +194,8 @@ char *vdit_attn_method_config_describe(const vdit_attn_method_config *config, ch
       vdit_text_append(buffer, size, &used, "%sgran=%s", SEP, vdit_attn_sage_granularity_name(config->sage.granularity));
     if (config->sage.pv != d.sage.pv) vdit_text_append(buffer, size, &used, "%spv=%s", SEP, vdit_attn_sage_pv_name(config->sage.pv));
     if (config->sage.smooth_q != d.sage.smooth_q) vdit_text_append(buffer, size, &used, "%ssmooth_q=%d", SEP, config->sage.smooth_q);
+    if (config->sage.split != d.sage.split)
+      vdit_text_append(buffer, size, &used, "%ssplit=%s", SEP, vdit_attn_sage_split_name(config->sage.split));
   } else if (config->method == VDIT_ATTN_SPARGE) {
     const vdit_attn_sparge_head *p = &config->sparge.params, *q = &d.sparge.params;
     if (config->sparge.rule != d.sparge.rule) vdit_text_append(buffer, size, &used, "%srule=%s", SEP, sparge_rule_name(config->sparge.rule));

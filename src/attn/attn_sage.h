@@ -35,6 +35,18 @@
 //   every tile product is an exact int32 sum dequantized by the product of the two scales
 //   and added in fp32; dQ, dK times softmax_scale; then dK -= mean over keys j < n of dK
 //   (the gradient through mu: the smoothed forward sees K only through K - mu).
+// Channel split (sage.split = auto; LLM.int8()'s decomposition): per (b, h), K's outlier
+//   channels O (sage_split_channels: smoothed channel max over SAGE_SPLIT_RATIO x the median
+//   channel max, at most SAGE_SPLIT_MAX, none under SAGE_SPLIT_MIN_KEYS keys; none on plain
+//   inputs, where everything below is today's
+//   path bit for bit) leave every INT8 product: Q', K' (and the backward's Q) are quantized with
+//   those channels set to 0, so the scales come from the other channels; mu_O = 0 (K_O is not
+//   smoothed, the LSE correction covers the other channels). Scores: e = (sum over O ascending of
+//   q_O k_O, exact products of the 16-bit values, fp32 sum) * softmax_scale * log2 e, t =
+//   fma(float(dot), c, e) (+ bias with smooth_q), the row max over t, P from 2^(t - shift) (the
+//   integer row-max trick does not hold). Backward: P = 2^(fma(float(dot), c, e) - l2); dQ_O +=
+//   dS K'_O and dK_O += dS^T Q_O with dS rounded to the 16-bit dtype, K'_O = 16-bit(K_O - mu_O),
+//   fp32 sums per tile (a bf16 wgmma on the GPU); the dK mean projection covers every channel.
 // Block-sparse (sparge(sage=1)): with problem->map (128 x 128 blocks) the forward visits only
 // the key tiles its query block's row lists (an empty row: O = 0, LSE = -inf) and the
 // backward only the (key block, 64-query tile) pairs inside listed blocks; scales, codes and
@@ -108,6 +120,14 @@ VDIT_HOST_DEVICE int64_t sage_k_groups(int granularity, int64_t seq) {
   return (seq + SAGE_FWD_BN - 1) / SAGE_FWD_BN;
 }
 
+// The channel split's rule (sage_split_channels in attn_sage_cpu.c, docs/attention.md "Channel
+// split"): ratio of a channel's smoothed max to the median channel max above which it splits,
+// the most channels split per (b, h) (one 16-wide bf16 slice on the GPU), and the fewest keys
+// that can split (with 2 keys, plain N(0, 1) K reaches a ratio of 9: dev/sage/split_ratio.c).
+#define SAGE_SPLIT_RATIO 8.0f
+#define SAGE_SPLIT_MAX 16
+#define SAGE_SPLIT_MIN_KEYS 4
+
 // The INT8 scale of a group with max |x| = amax, and the fp8 scale of a V channel.
 VDIT_HOST_DEVICE float sage_int8_scale(float amax) { return VDIT_FDIV(amax, 127.0f); }
 VDIT_HOST_DEVICE float sage_fp8_scale(float amax) { return VDIT_FDIV(amax, 448.0f); }
@@ -116,8 +136,13 @@ VDIT_HOST_DEVICE float sage_fp8_scale(float amax) { return VDIT_FDIV(amax, 448.0
 // rounded to their dtype). `half` is the 16-bit dtype P is rounded to with pv = half.
 vdit_status vdit_attn_cpu_sage_forward(const vdit_attn_problem *problem, vdit_dtype half, const float *q,
                                        const float *k, const float *v, float *o, float *lse);
-vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const float *q, const float *k,
+vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, vdit_dtype half, const float *q, const float *k,
                                         const float *v, const float *o, const float *lse, const float *d_o,
                                         float *dq, float *dk, float *dv);
+// K's split channels of one (b, h): k (Sk, D) fp32 (D <= 256), n = its key length, mu = the
+// K-smoothing vector; writes the channels ascending to channels[SAGE_SPLIT_MAX], returns their count.
+int sage_split_channels(const float *k, int64_t n, int64_t dim, const float *mu, int *channels);
+// The same for head (b, h) of a problem from its K (Sk, D) alone (mu from k and b's key length).
+int sage_split_head(const vdit_attn_problem *problem, int64_t b, const float *k, int *channels);
 
 #endif // VDIT_ATTN_SAGE_H

@@ -33,6 +33,53 @@ static void key_mean(const float *k, int64_t n, int64_t dim, float *mu) {
   }
 }
 
+// The channel split (attn_sage.h): K's outlier channels of one (b, h), ascending; returns their
+// count (0 .. SAGE_SPLIT_MAX). a_d = max over keys j < n of |fp32(k[j, d] - mu[d])|, m = the
+// lower median of a_d over the D channels (sorted a[(D - 1) / 2]); channel d splits when a_d >
+// fp32(SAGE_SPLIT_RATIO * m); past SAGE_SPLIT_MAX the largest a_d are kept (ties: lower d).
+// Fewer than SAGE_SPLIT_MIN_KEYS keys never split.
+int sage_split_channels(const float *k, int64_t n, int64_t dim, const float *mu, int *channels) {
+  float a[256], sorted[256];
+  if (n < SAGE_SPLIT_MIN_KEYS || dim > 256) return 0;
+  for (int64_t d = 0; d < dim; d++) {
+    float m = 0.0f;
+    for (int64_t j = 0; j < n; j++) m = fmaxf(m, fabsf(VDIT_FSUB(k[j * dim + d], mu[d])));
+    a[d] = sorted[d] = m;
+  }
+  for (int64_t i = 1; i < dim; i++) { // insertion sort: D <= 256
+    const float x = sorted[i];
+    int64_t j = i;
+    for (; j > 0 && sorted[j - 1] > x; j--) sorted[j] = sorted[j - 1];
+    sorted[j] = x;
+  }
+  const float limit = VDIT_FMUL(SAGE_SPLIT_RATIO, sorted[(dim - 1) / 2]);
+  int count = 0;
+  for (int64_t d = 0; d < dim; d++) {
+    if (!(a[d] > limit)) continue;
+    if (count < SAGE_SPLIT_MAX) {
+      channels[count++] = (int)d;
+      continue;
+    }
+    int low = 0; // the kept channel with the smallest a (the last such: the highest d on ties)
+    for (int c = 1; c < count; c++)
+      if (a[channels[c]] <= a[channels[low]]) low = c;
+    if (a[d] > a[channels[low]]) { // replace it, keep the list ascending
+      for (int c = low; c + 1 < count; c++) channels[c] = channels[c + 1];
+      channels[count - 1] = (int)d;
+    }
+  }
+  return count;
+}
+
+int sage_split_head(const vdit_attn_problem *problem, int64_t b, const float *k, int *channels) {
+  float mu[256];
+  const int64_t D = problem->shape.head_dim;
+  if (D > 256) return 0;
+  const int64_t n = key_length(problem, b);
+  key_mean(k, n, D, mu);
+  return sage_split_channels(k, n, D, mu, channels);
+}
+
 // INT8 codes of x (rows x dim) with one scale per row group: group(row) in [0, groups).
 // scale = amax / 127, code = round_half_even(x / scale), 0 when the group is all zero.
 static void quantize_groups(const float *x, int64_t rows, int64_t dim, int64_t groups, int granularity, int kind,
@@ -64,9 +111,19 @@ static float round_half(vdit_dtype half, float x) {
   return half == VDIT_DTYPE_F16 ? vdit_num_decode_f16(vdit_num_encode_f16(x)) : vdit_num_decode_bf16(vdit_num_encode_bf16(x));
 }
 
+// The split channels' score in log2 units: fp32 sum over c ascending of the exact products of
+// the 16-bit q_O and k_O (the GPU's bf16 wgmma into a separate fp32 accumulator), times
+// softmax_scale * log2 e.
+static float split_score(const float *qo, const float *ko, int ns, float sl2) {
+  float s = 0.0f;
+  for (int c = 0; c < ns; c++) s = VDIT_FADD(s, VDIT_FMUL(qo[c], ko[c]));
+  return VDIT_FMUL(s, sl2);
+}
+
 // ---------------------------------------------------------------- forward
 typedef struct sage_fwd_head {
   float *mu, *kp, *qp, *qsf, *ks, *vq, *vs, *qmu, *bias, *row;
+  float *qo, *ko; // the split channels' 16-bit Q (Sq, SAGE_SPLIT_MAX) and unsmoothed K (Sk, SAGE_SPLIT_MAX)
   int8_t *q8, *k8;
   void *block;
 } sage_fwd_head;
@@ -76,7 +133,7 @@ static void fwd_head_free(sage_fwd_head *w) { free(w->block); }
 static int fwd_head_alloc(const vdit_attn_shape *s, int granularity, sage_fwd_head *w) {
   const int64_t D = s->head_dim, Sq = s->seq_q, Sk = s->seq_k;
   const int64_t nqg = sage_q_groups(granularity, Sq), nkg = sage_k_groups(granularity, Sk);
-  size_t floats = (size_t)(D + Sk * D + Sq * D + nqg + nkg + Sk * D + D + Sq + Sk + 4 * Sk + 8);
+  size_t floats = (size_t)(D + Sk * D + Sq * D + nqg + nkg + Sk * D + D + Sq + Sk + 4 * Sk + 8 + (Sq + Sk) * SAGE_SPLIT_MAX);
   size_t bytes = floats * sizeof(float) + (size_t)(Sq * D + Sk * D);
   w->block = malloc(bytes);
   if (!w->block) return 0;
@@ -91,6 +148,8 @@ static int fwd_head_alloc(const vdit_attn_shape *s, int granularity, sage_fwd_he
   w->qmu = f, f += Sq;
   w->bias = f, f += Sk;
   w->row = f, f += 4 * Sk + 8;
+  w->qo = f, f += Sq * SAGE_SPLIT_MAX;
+  w->ko = f, f += Sk * SAGE_SPLIT_MAX;
   w->q8 = (int8_t *)f;
   w->k8 = w->q8 + Sq * D;
   return 1;
@@ -132,10 +191,19 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
   const float sl2 = VDIT_FMUL(p->scale, SAGE_LOG2E);
   const int64_t n = key_length(p, b);
 
-  // K-smoothing and INT8 K
+  // K-smoothing and INT8 K; split channels (split=auto) leave K' and the LSE correction (mu = 0
+  // there) and keep their unsmoothed 16-bit values in ko
   key_mean(k, n, D, w->mu);
+  int split[SAGE_SPLIT_MAX];
+  const int ns = p->config.sage.split == VDIT_ATTN_SAGE_SPLIT_AUTO ? sage_split_channels(k, n, D, w->mu, split) : 0;
+  for (int c = 0; c < ns; c++) w->mu[split[c]] = 0.0f;
   for (int64_t j = 0; j < Sk; j++)
     for (int64_t d = 0; d < D; d++) w->kp[j * D + d] = VDIT_FSUB(k[j * D + d], w->mu[d]);
+  for (int64_t j = 0; j < Sk; j++)
+    for (int c = 0; c < ns; c++) {
+      w->ko[j * SAGE_SPLIT_MAX + c] = round_half(half, k[j * D + split[c]]);
+      w->kp[j * D + split[c]] = 0.0f;
+    }
   quantize_groups(w->kp, Sk, D, sage_k_groups(gran, Sk), gran, GROUP_K_FWD, w->k8, w->ks);
   // Q, smoothed per 128-token block if asked; the LSE correction scale * (q . mu)
   for (int64_t i = 0; i < Sq; i++) w->qmu[i] = VDIT_FMUL(p->scale, dot_f32(q + i * D, w->mu, D));
@@ -150,6 +218,11 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
     for (int64_t i = i0; i < i1; i++)
       for (int64_t d = 0; d < D; d++) w->qp[i * D + d] = VDIT_FSUB(q[i * D + d], qm[d]);
   }
+  for (int64_t i = 0; i < Sq; i++) // the split channels' unsmoothed 16-bit Q, out of the INT8 copy
+    for (int c = 0; c < ns; c++) {
+      w->qo[i * SAGE_SPLIT_MAX + c] = round_half(half, q[i * D + split[c]]);
+      w->qp[i * D + split[c]] = 0.0f;
+    }
   const int64_t nqg = sage_q_groups(gran, Sq);
   quantize_groups(w->qp, Sq, D, nqg, gran, GROUP_Q_FWD, w->q8, w->qsf);
   for (int64_t g = 0; g < nqg; g++) w->qsf[g] = VDIT_FMUL(w->qsf[g], sl2);
@@ -201,7 +274,9 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
           const int32_t a = dot_i8(w->q8 + i * D, w->k8 + j * D, D);
           acc_i[j] = a;
           cs[j] = c;
-          float x = VDIT_FMUL((float)a, c);
+          // split: t = fma(float(dot), c, e), e = the split channels' fp32 score in log2 units
+          float x = ns ? fmaf((float)a, c, split_score(w->qo + i * SAGE_SPLIT_MAX, w->ko + j * SAGE_SPLIT_MAX, ns, sl2))
+                       : VDIT_FMUL((float)a, c);
           if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
           t[j] = x;
           mt = fmaxf(mt, x);
@@ -214,9 +289,10 @@ static void sage_forward_head(const vdit_attn_problem *p, const sage_walk *walk,
         for (int64_t d = 0; d < D; d++) tile[d] = 0.0f;
         for (int64_t j = j0; j < j1; j++) {
           float pj = 0.0f;
-          if (t[j] != -INFINITY) { // the GPU's FFMA form of 2^(t - shift), attn_sage.h
+          if (t[j] != -INFINITY) { // the GPU's FFMA form of 2^(t - shift), attn_sage.h; split: t - shift
             float x = fmaf((float)(acc_i[j] + (int32_t)SAGE_EXP_BIAS), cs[j], -fmaf(SAGE_EXP_BIAS, cs[j], shift));
-            if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
+            if (ns) x = VDIT_FSUB(t[j], shift);
+            else if (smooth_q) x = VDIT_FADD(x, w->bias[j]);
             pj = fp8 && sage_poly_key(j) ? sage_exp2_poly(x) : exp2f(x); // the GPU's MUFU offload keys
           }
           pq[j] = fp8 ? vdit_num_decode_e4m3(vdit_num_encode_e4m3(pj)) : round_half(half, pj);
@@ -267,6 +343,7 @@ vdit_status vdit_attn_cpu_sage_forward(const vdit_attn_problem *problem, vdit_dt
 // ---------------------------------------------------------------- backward (SageBwd)
 typedef struct sage_bwd_head {
   float *mu, *kp, *qs, *ks, *dos, *qmu, *l2, *delta, *pt, *dst, *sp, *sdt, *sdq, *dqa, *dka, *dva;
+  float *qz, *qo, *ko, *kpo; // split: Q without the split channels (Sq, D); their 16-bit Q, K, K - mu (rows, SAGE_SPLIT_MAX)
   int8_t *q8, *k8, *do8, *p8, *ds8t, *ds8q;
   void *block;
 } sage_bwd_head;
@@ -274,7 +351,8 @@ typedef struct sage_bwd_head {
 static int bwd_head_alloc(const vdit_attn_shape *s, sage_bwd_head *w) {
   const int64_t D = s->head_dim, Sq = s->seq_q, Sk = s->seq_k, BM = SAGE_BWD_BM, BN = SAGE_BWD_BN;
   const int64_t nqb = (Sq + BM - 1) / BM, nkb = (Sk + BN - 1) / BN;
-  size_t floats = (size_t)(D + Sk * D + nqb + nkb + nqb + 3 * Sq + 2 * BM * BN + 2 * BN + BM + Sq * D + 2 * Sk * D + 8);
+  size_t floats = (size_t)(D + Sk * D + nqb + nkb + nqb + 3 * Sq + 2 * BM * BN + 2 * BN + BM + Sq * D + 2 * Sk * D + 8 +
+                           Sq * D + (Sq + 2 * Sk) * SAGE_SPLIT_MAX);
   size_t bytes = floats * sizeof(float) + (size_t)(2 * Sq * D + Sk * D + 3 * BM * BN) + 16;
   w->block = calloc(1, bytes);
   if (!w->block) return 0;
@@ -295,6 +373,10 @@ static int bwd_head_alloc(const vdit_attn_shape *s, sage_bwd_head *w) {
   w->dqa = f, f += Sq * D;
   w->dka = f, f += Sk * D;
   w->dva = f, f += Sk * D;
+  w->qz = f, f += Sq * D;
+  w->qo = f, f += Sq * SAGE_SPLIT_MAX;
+  w->ko = f, f += Sk * SAGE_SPLIT_MAX;
+  w->kpo = f, f += Sk * SAGE_SPLIT_MAX;
   int8_t *c = (int8_t *)f;
   w->q8 = c, c += Sq * D;
   w->do8 = c, c += Sq * D;
@@ -311,18 +393,41 @@ static int bwd_head_alloc(const vdit_attn_shape *s, sage_bwd_head *w) {
 static float inv_of(float amax) { return amax > 0.0f ? VDIT_FDIV(127.0f, amax) : 0.0f; }
 static int8_t code_inv(float x, float inv) { return (int8_t)(int32_t)(fmaf(x, inv, SAGE_EXP_BIAS) - SAGE_EXP_BIAS); }
 
-static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk, int64_t b, const float *q, const float *k, const float *v,
-                               const float *o, const float *lse, const float *d_o, float *dq, float *dk, float *dv,
-                               sage_bwd_head *w) {
+static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk, vdit_dtype half, int64_t b, const float *q,
+                               const float *k, const float *v, const float *o, const float *lse, const float *d_o, float *dq,
+                               float *dk, float *dv, sage_bwd_head *w) {
   const vdit_attn_shape s = p->shape;
-  const int64_t D = s.head_dim, Sq = s.seq_q, Sk = s.seq_k, BM = SAGE_BWD_BM, BN = SAGE_BWD_BN;
+  const int64_t D = s.head_dim, Sq = s.seq_q, Sk = s.seq_k, BM = SAGE_BWD_BM, BN = SAGE_BWD_BN, SM = SAGE_SPLIT_MAX;
   const float sl2 = VDIT_FMUL(p->scale, SAGE_LOG2E);
   const int64_t n = key_length(p, b);
   key_mean(k, n, D, w->mu);
+  // the forward's split (same channels from the same K): they leave the INT8 K' and Q (whose
+  // scales come from the other channels) and the LSE correction; the score part from the 16-bit
+  // q_O, k_O (unsmoothed), dQ's columns from dS K'_O and dK's from dS^T Q_O in 16 bits
+  int split[SAGE_SPLIT_MAX];
+  const int ns = p->config.sage.split == VDIT_ATTN_SAGE_SPLIT_AUTO ? sage_split_channels(k, n, D, w->mu, split) : 0;
+  for (int64_t j = 0; j < Sk; j++)
+    for (int c = 0; c < ns; c++) {
+      w->ko[j * SM + c] = round_half(half, k[j * D + split[c]]);
+      w->kpo[j * SM + c] = round_half(half, VDIT_FSUB(k[j * D + split[c]], w->mu[split[c]]));
+    }
+  for (int c = 0; c < ns; c++) w->mu[split[c]] = 0.0f;
   for (int64_t j = 0; j < Sk; j++)
     for (int64_t d = 0; d < D; d++) w->kp[j * D + d] = VDIT_FSUB(k[j * D + d], w->mu[d]);
+  for (int64_t j = 0; j < Sk; j++)
+    for (int c = 0; c < ns; c++) w->kp[j * D + split[c]] = 0.0f;
   quantize_groups(w->kp, Sk, D, (Sk + BN - 1) / BN, 0, GROUP_BWD_K, w->k8, w->ks);
-  quantize_groups(q, Sq, D, (Sq + BM - 1) / BM, 0, GROUP_BWD_Q, w->q8, w->qs);
+  const float *qi8 = q; // the Q the INT8 codes are made from
+  if (ns) {
+    memcpy(w->qz, q, (size_t)(Sq * D) * sizeof(float));
+    for (int64_t i = 0; i < Sq; i++)
+      for (int c = 0; c < ns; c++) {
+        w->qo[i * SM + c] = round_half(half, q[i * D + split[c]]);
+        w->qz[i * D + split[c]] = 0.0f;
+      }
+    qi8 = w->qz;
+  }
+  quantize_groups(qi8, Sq, D, (Sq + BM - 1) / BM, 0, GROUP_BWD_Q, w->q8, w->qs);
   quantize_groups(d_o, Sq, D, (Sq + BM - 1) / BM, 0, GROUP_BWD_Q, w->do8, w->dos);
   for (int64_t i = 0; i < Sq; i++) {
     w->qmu[i] = VDIT_FMUL(p->scale, dot_f32(q + i * D, w->mu, D));
@@ -346,7 +451,9 @@ static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk
             // the GPU's FFMA form of 2^(t - l2), t = dot * c: one FFMA of the exact float of the
             // int32 dot (|dot| < 2^24), attn_sage.h
             const int32_t a = dot_i8(w->q8 + i * D, w->k8 + j * D, D);
-            pv = exp2f(fmaf((float)a, c, -w->l2[i]));
+            if (ns) // split: the forward's t = fma(float(dot), c, e), then 2^(t - l2)
+              pv = exp2f(VDIT_FSUB(fmaf((float)a, c, split_score(w->qo + i * SM, w->ko + j * SM, ns, sl2)), w->l2[i]));
+            else pv = exp2f(fmaf((float)a, c, -w->l2[i]));
             const float dp = dot_f32(d_o + i * D, v + j * D, D);
             ds = VDIT_FMUL(pv, VDIT_FSUB(dp, w->delta[i]));
             any = 1;
@@ -401,6 +508,23 @@ static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk
           dqi[d] = VDIT_FADD(dqi[d], VDIT_FMUL((float)a, cq));
         }
       }
+      // split channels (their INT8 codes are 0): dK'_O += dS^T Q_O and dQ_O += dS K'_O with dS
+      // rounded to the 16-bit dtype, fp32 sums over the tile (the GPU's bf16 wgmma)
+      for (int cc = 0; cc < ns; cc++) {
+        const int64_t d = split[cc];
+        for (int64_t jj = 0; jj < jn; jj++) {
+          float a = 0.0f;
+          for (int64_t ii = 0; ii < in; ii++)
+            a = VDIT_FADD(a, VDIT_FMUL(round_half(half, w->dst[ii * BN + jj]), w->qo[(i0 + ii) * SM + cc]));
+          w->dka[(j0 + jj) * D + d] = VDIT_FADD(w->dka[(j0 + jj) * D + d], a);
+        }
+        for (int64_t ii = 0; ii < in; ii++) {
+          float a = 0.0f;
+          for (int64_t jj = 0; jj < jn; jj++)
+            a = VDIT_FADD(a, VDIT_FMUL(round_half(half, w->dst[ii * BN + jj]), w->kpo[(j0 + jj) * SM + cc]));
+          w->dqa[(i0 + ii) * D + d] = VDIT_FADD(w->dqa[(i0 + ii) * D + d], a);
+        }
+      }
     }
   }
   for (int64_t i = 0; i < Sq * D; i++) dq[i] = VDIT_FMUL(w->dqa[i], p->scale);
@@ -415,10 +539,12 @@ static void sage_backward_head(const vdit_attn_problem *p, const sage_walk *walk
   }
 }
 
-vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const float *q, const float *k,
+vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, vdit_dtype half, const float *q, const float *k,
                                         const float *v, const float *o, const float *lse, const float *d_o,
                                         float *dq, float *dk, float *dv) {
   const vdit_attn_shape s = problem->shape;
+  if (s.head_dim > 256) return VDIT_ERROR(VDIT_ERROR_UNSUPPORTED, "sage attention: head dim %lld > 256", (long long)s.head_dim);
+  if (half != VDIT_DTYPE_F16) half = VDIT_DTYPE_BF16;
   const int64_t heads = s.batch * s.heads;
   const vdit_attn_block_map *map = problem->map;
   if (map && (map->block_q != SAGE_FWD_BM || map->block_k != SAGE_BWD_BN))
@@ -435,7 +561,7 @@ vdit_status vdit_attn_cpu_sage_backward(const vdit_attn_problem *problem, const 
     }
     const size_t qo = (size_t)(bh * s.seq_q * s.head_dim), ko = (size_t)(bh * s.seq_k * s.head_dim);
     const sage_walk walk = walk_of(map, bh);
-    sage_backward_head(problem, &walk, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, d_o + qo, dq + qo,
+    sage_backward_head(problem, &walk, half, bh / s.heads, q + qo, k + ko, v + ko, o + qo, lse + bh * s.seq_q, d_o + qo, dq + qo,
                        dk + ko, dv + ko, &w);
     free(w.block);
   }

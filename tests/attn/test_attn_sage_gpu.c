@@ -11,6 +11,7 @@
 //     (VDIT_SAGE_BWD=atomic, also the path without a tensor-map encoder);
 //  3. the acceptance against the fp64 reference through the check harness on plain
 //     inputs at S = 1000 and 4096 (forward and the SageBwd gradients: cosine >= 0.99);
+//  3b. split=auto (CPU only so far): refused on outlier inputs, split=off's results on plain ones;
 //  4. the plan's one-line errors (head dim 64, Q-smoothing);
 //  5. the backward's branch-free 127 / amax against the IEEE division on all 2^32 inputs.
 // Measured errors are printed (one line per case) so a device log records them.
@@ -343,6 +344,30 @@ static void test_acceptance(void) {
     }
 }
 
+// 3b. The channel split (split=auto) is CPU-only so far: on CUDA a K whose heads would split is
+// refused with `unsupported`; plain inputs split nothing and give split=off's results exactly.
+static void test_split_refused(void) {
+  vdit_attn_check_spec spec;
+  memset(&spec, 0, sizeof spec);
+  spec.config.method = VDIT_ATTN_SAGE;
+  spec.config.sage.split = VDIT_ATTN_SAGE_SPLIT_AUTO;
+  spec.shape = (vdit_attn_shape){1, 2, 512, 512, 128};
+  spec.dtype = VDIT_DTYPE_BF16;
+  spec.device = GPU;
+  spec.inputs = VDIT_ATTN_INPUTS_OUTLIER;
+  spec.seed = 44;
+  spec.backward = 1;
+  vdit_attn_check_result on, off;
+  CHECK_STATUS(vdit_attn_check_run(&spec, &on), VDIT_ERROR_UNSUPPORTED);
+  CHECK(strstr(vdit_last_error(), "split=auto would split") != NULL);
+  spec.inputs = VDIT_ATTN_INPUTS_PLAIN;
+  CHECK_OK(vdit_attn_check_run(&spec, &on));
+  spec.config.sage.split = VDIT_ATTN_SAGE_SPLIT_OFF;
+  CHECK_OK(vdit_attn_check_run(&spec, &off));
+  CHECK(on.o.rel_l1 == off.o.rel_l1 && on.lse.max_err == off.lse.max_err && on.dq.rel_l1 == off.dq.rel_l1 &&
+        on.dk.rel_l1 == off.dk.rel_l1 && on.dv.rel_l1 == off.dv.rel_l1);
+}
+
 // 4. Errors.
 static void test_errors(void) {
   int64_t shape[4] = {1, 64, 2, 64};
@@ -397,6 +422,7 @@ int main(void) {
   test_inv127_exhaustive();
   test_backward_against_cpu();
   test_acceptance();
+  test_split_refused();
   test_errors();
   return check_finish(TEST_NAME);
 #endif
