@@ -364,8 +364,15 @@ static void test_split_refused(void) {
   CHECK_OK(vdit_attn_check_run(&spec, &on));
   spec.config.sage.split = VDIT_ATTN_SAGE_SPLIT_OFF;
   CHECK_OK(vdit_attn_check_run(&spec, &off));
-  CHECK(on.o.rel_l1 == off.o.rel_l1 && on.lse.max_err == off.lse.max_err && on.dq.rel_l1 == off.dq.rel_l1 &&
-        on.dk.rel_l1 == off.dk.rel_l1 && on.dv.rel_l1 == off.dv.rel_l1);
+  printf("split=auto on plain inputs: o rel L1 %.9g / %.9g, dq %.9g / %.9g, dk %.9g / %.9g, dv %.9g / %.9g (auto / off)\n", on.o.rel_l1,
+         off.o.rel_l1, on.dq.rel_l1, off.dq.rel_l1, on.dk.rel_l1, off.dk.rel_l1, on.dv.rel_l1, off.dv.rel_l1);
+  // The forward is deterministic: the same kernels give the same bits. The backward's dQ and dK
+  // are summed by bulk reductions in whatever order the CTAs finish, so two runs differ by
+  // accumulation order (~1e-6 relative, as the CUDA-vs-CPU rows above); a different path would
+  // move the errors against fp64 by far more than 1e-4 of themselves.
+  CHECK(on.o.rel_l1 == off.o.rel_l1 && on.lse.max_err == off.lse.max_err);
+  CHECK(fabs(on.dq.rel_l1 - off.dq.rel_l1) <= 1e-4 * off.dq.rel_l1 && fabs(on.dk.rel_l1 - off.dk.rel_l1) <= 1e-4 * off.dk.rel_l1 &&
+        fabs(on.dv.rel_l1 - off.dv.rel_l1) <= 1e-4 * off.dv.rel_l1);
 }
 
 // 4. Errors.
